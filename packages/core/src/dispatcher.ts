@@ -1,0 +1,479 @@
+import { describeError, EvcoError, HandlerTimeoutError, isEvcoError } from './errors.js';
+import type { DomainEvent, DomainEventInput, RecordedEvent } from './event.js';
+import { childLogger, isDebugEnabled } from './logger.js';
+import type {
+  ClaimedDelivery,
+  DeliveryFailure,
+  DeliveryToken,
+  EventHandler,
+  EventStore,
+  HandlerContext,
+  HandlerOrdering,
+  Logger,
+  PublishResult,
+} from './ports.js';
+import { type RetryPolicy, retryDelayMs } from './retry.js';
+
+export interface RegisteredHandler {
+  name: string;
+  eventType: string;
+  ordering: HandlerOrdering;
+  retry: RetryPolicy;
+  timeoutMs: number;
+  /** Validates / narrows the event before the handler sees it (typed registrations). */
+  parse?: (event: RecordedEvent) => RecordedEvent;
+  handler: EventHandler;
+}
+
+export interface DispatcherMetrics {
+  handled: number;
+  failed: number;
+  retried: number;
+  dead: number;
+  timedOut: number;
+}
+
+export interface DispatcherOptions {
+  store: EventStore;
+  logger: Logger;
+  consumerId: string;
+  now: () => Date;
+  random: () => number;
+  leaseMs: number;
+  concurrency: number;
+  publish: (
+    events: ReadonlyArray<DomainEvent | DomainEventInput>,
+    causedBy: RecordedEvent,
+  ) => Promise<PublishResult[]>;
+}
+
+interface Running {
+  delivery: ClaimedDelivery;
+  registration: RegisteredHandler;
+  deadline: number;
+  controller: AbortController | undefined;
+  settled: boolean;
+}
+
+/**
+ * Claims due deliveries for this process's handlers and runs them.
+ *
+ * One pump at a time asks the store for as many deliveries as there are free slots; wake-ups
+ * (an append here, an announcement from elsewhere, a finished batch, a retry coming due, the
+ * recovery poll) only mark that another round is wanted. Completions and failures are written
+ * in batches, off the handler's path, one batch in flight at a time.
+ */
+export class Dispatcher {
+  readonly metrics: DispatcherMetrics = { handled: 0, failed: 0, retried: 0, dead: 0, timedOut: 0 };
+  readonly #o: DispatcherOptions;
+  readonly #handlers = new Map<string, Map<string, RegisteredHandler>>();
+  #handlerNames: string[] = [];
+  readonly #running = new Map<string, Running>();
+  #completed: DeliveryToken[] = [];
+  #failed: DeliveryFailure[] = [];
+  #flushing: Promise<void> | undefined;
+  #flushScheduled = false;
+  #pumping: Promise<void> | undefined;
+  #pumpAgain = false;
+  #stopped = false;
+  #retryTimer: NodeJS.Timeout | undefined;
+  #retryAt = Number.POSITIVE_INFINITY;
+  #sweepTimer: NodeJS.Timeout | undefined;
+  #idleWaiters: Array<() => void> = [];
+  #lastClaimEmpty = false;
+
+  constructor(options: DispatcherOptions) {
+    this.#o = options;
+  }
+
+  get handlerNames(): readonly string[] {
+    return this.#handlerNames;
+  }
+
+  get inFlight(): number {
+    return this.#running.size;
+  }
+
+  registrations(): RegisteredHandler[] {
+    const out: RegisteredHandler[] = [];
+    for (const byType of this.#handlers.values()) out.push(...byType.values());
+    return out;
+  }
+
+  has(name: string, eventType: string): boolean {
+    return this.#handlers.get(name)?.has(eventType) ?? false;
+  }
+
+  add(registration: RegisteredHandler): void {
+    let byType = this.#handlers.get(registration.name);
+    if (!byType) {
+      byType = new Map();
+      this.#handlers.set(registration.name, byType);
+      this.#handlerNames = [...this.#handlers.keys()];
+    }
+    byType.set(registration.eventType, registration);
+    this.#ensureSweep();
+  }
+
+  remove(name: string, eventType: string): void {
+    const byType = this.#handlers.get(name);
+    if (!byType) return;
+    byType.delete(eventType);
+    if (byType.size === 0) {
+      this.#handlers.delete(name);
+      this.#handlerNames = [...this.#handlers.keys()];
+    }
+  }
+
+  /** True when one of the types has a local handler. */
+  handles(eventType: string): boolean {
+    for (const byType of this.#handlers.values()) if (byType.has(eventType)) return true;
+    return false;
+  }
+
+  /** Asks for a claim round; coalesces with one already running. */
+  wake(): void {
+    if (this.#stopped || this.#handlerNames.length === 0) return;
+    if (this.#pumping) {
+      this.#pumpAgain = true;
+      return;
+    }
+    this.#pumping = this.#pump().finally(() => {
+      this.#pumping = undefined;
+      if (this.#pumpAgain && !this.#stopped) this.wake();
+      else this.#notifyIdle();
+    });
+  }
+
+  async #pump(): Promise<void> {
+    const o = this.#o;
+    do {
+      this.#pumpAgain = false;
+      while (!this.#stopped && this.#running.size < o.concurrency) {
+        const limit = o.concurrency - this.#running.size;
+        let claimed: ClaimedDelivery[];
+        try {
+          claimed = await o.store.claimDue({
+            consumerId: o.consumerId,
+            handlers: this.#handlerNames,
+            now: o.now(),
+            leaseMs: o.leaseMs,
+            limit,
+          });
+        } catch (error) {
+          o.logger.error({ err: error }, 'claiming deliveries failed; retrying on the next poll');
+          return;
+        }
+        this.#lastClaimEmpty = claimed.length === 0;
+        for (const delivery of claimed) this.#start(delivery);
+        if (claimed.length < limit) break;
+      }
+    } while (this.#pumpAgain && !this.#stopped);
+  }
+
+  #start(delivery: ClaimedDelivery): void {
+    const o = this.#o;
+    const registration = this.#handlers.get(delivery.handler)?.get(delivery.event.eventType);
+    if (this.#stopped || !registration) {
+      // Unregistered between claim and start, or shutting down: hand the lease straight back.
+      this.#release([delivery]);
+      return;
+    }
+    if (delivery.attempt > registration.retry.maxAttempts) {
+      // Leases that expired repeatedly (the process died mid-handler each time): a poison event.
+      this.#fail(
+        { delivery, registration, deadline: 0, controller: undefined, settled: false },
+        new EvcoError('HANDLER_CRASHED', `lease expired ${delivery.attempt - 1} times without completion`),
+        true,
+      );
+      return;
+    }
+    const running: Running = {
+      delivery,
+      registration,
+      deadline: Date.now() + registration.timeoutMs,
+      controller: undefined,
+      settled: false,
+    };
+    this.#running.set(delivery.deliveryId, running);
+    if (isDebugEnabled(o.logger)) {
+      o.logger.debug(
+        {
+          handler: delivery.handler,
+          eventId: delivery.event.id,
+          eventType: delivery.event.eventType,
+          attempt: delivery.attempt,
+          isReplay: delivery.isReplay,
+        },
+        'attempt',
+      );
+    }
+    let result: Promise<void> | void;
+    try {
+      const event = registration.parse ? registration.parse(delivery.event) : delivery.event;
+      const context = this.#context(running);
+      const h = registration.handler;
+      result = typeof h === 'function' ? h(event, context) : h.handle(event, context);
+    } catch (error) {
+      this.#settle(running, error);
+      return;
+    }
+    if (result && typeof (result as Promise<void>).then === 'function') {
+      (result as Promise<void>).then(
+        () => this.#settle(running, undefined),
+        (error: unknown) => this.#settle(running, error ?? new Error('handler rejected without a reason')),
+      );
+    } else {
+      this.#settle(running, undefined);
+    }
+  }
+
+  #context(running: Running): HandlerContext {
+    const o = this.#o;
+    const { delivery } = running;
+    let logger: Logger | undefined;
+    return {
+      attempt: delivery.attempt,
+      deliveryId: delivery.deliveryId,
+      handlerName: delivery.handler,
+      isReplay: delivery.isReplay,
+      get logger() {
+        logger ??= childLogger(o.logger, { handler: delivery.handler, eventId: delivery.event.id });
+        return logger;
+      },
+      get signal() {
+        running.controller ??= new AbortController();
+        return running.controller.signal;
+      },
+      publish: async (event) => {
+        const [result] = await o.publish([event], delivery.event);
+        return result!;
+      },
+      publishEvents: (events) => o.publish(events, delivery.event),
+    };
+  }
+
+  #settle(running: Running, error: unknown): void {
+    if (running.settled) return;
+    running.settled = true;
+    this.#running.delete(running.delivery.deliveryId);
+    if (error === undefined) {
+      this.metrics.handled += 1;
+      this.#completed.push({ deliveryId: running.delivery.deliveryId, attempt: running.delivery.attempt });
+      this.#scheduleFlush();
+      return;
+    }
+    const permanent =
+      (error as { retryable?: unknown })?.retryable === false || isEvcoError(error, 'EVENT_VALIDATION');
+    this.#fail(running, error, permanent);
+  }
+
+  #fail(running: Running, error: unknown, permanent: boolean): void {
+    const o = this.#o;
+    const { delivery, registration } = running;
+    this.metrics.failed += 1;
+    const dead = permanent || delivery.attempt >= registration.retry.maxAttempts;
+    const now = o.now().getTime();
+    const nextAttemptAt = dead
+      ? null
+      : new Date(now + retryDelayMs(registration.retry, delivery.attempt, o.random));
+    const description = describeError(error);
+    if (dead) {
+      this.metrics.dead += 1;
+      o.logger.warn(
+        {
+          handler: delivery.handler,
+          eventId: delivery.event.id,
+          attempt: delivery.attempt,
+          error: description,
+        },
+        'dead letter: handler failed for the last time',
+      );
+    } else {
+      this.metrics.retried += 1;
+      if (isDebugEnabled(o.logger)) {
+        o.logger.debug(
+          {
+            handler: delivery.handler,
+            eventId: delivery.event.id,
+            attempt: delivery.attempt,
+            retryAt: nextAttemptAt!.toISOString(),
+            error: description,
+          },
+          'retry scheduled',
+        );
+      }
+      this.#scheduleRetryWake(nextAttemptAt!.getTime());
+    }
+    this.#failed.push({
+      deliveryId: delivery.deliveryId,
+      attempt: delivery.attempt,
+      error: description,
+      nextAttemptAt,
+    });
+    this.#scheduleFlush();
+  }
+
+  #release(deliveries: ClaimedDelivery[]): void {
+    const tokens = deliveries.map((d) => ({ deliveryId: d.deliveryId, attempt: d.attempt }));
+    this.#o.store.release(tokens, { now: this.#o.now() }).catch((error: unknown) => {
+      this.#o.logger.warn({ err: error }, 'releasing leases failed; they expire on their own');
+    });
+  }
+
+  #scheduleFlush(): void {
+    if (this.#flushScheduled) return;
+    this.#flushScheduled = true;
+    // setImmediate lets every handler that finishes in this turn join one batch write.
+    setImmediate(() => {
+      this.#flushScheduled = false;
+      void this.flush();
+    });
+  }
+
+  /** Writes queued completions and failures; resolves when everything queued so far is written. */
+  async flush(): Promise<void> {
+    while (this.#flushing) await this.#flushing;
+    if (this.#completed.length === 0 && this.#failed.length === 0) return;
+    const completed = this.#completed;
+    const failed = this.#failed;
+    this.#completed = [];
+    this.#failed = [];
+    const o = this.#o;
+    this.#flushing = (async () => {
+      const now = o.now();
+      try {
+        if (completed.length > 0) await o.store.complete(completed, { now });
+      } catch (error) {
+        o.logger.error(
+          { err: error, count: completed.length },
+          'recording completions failed; they will run again',
+        );
+      }
+      try {
+        if (failed.length > 0) await o.store.fail(failed, { now });
+      } catch (error) {
+        o.logger.error({ err: error, count: failed.length }, 'recording failures failed; leases will expire');
+      }
+    })();
+    try {
+      await this.#flushing;
+    } finally {
+      this.#flushing = undefined;
+    }
+    // Finished deliveries may unblock the next event of their aggregate, and slots are free.
+    this.wake();
+    if (this.#completed.length > 0 || this.#failed.length > 0) this.#scheduleFlush();
+    this.#notifyIdle();
+  }
+
+  #scheduleRetryWake(at: number): void {
+    if (this.#stopped || at >= this.#retryAt) return;
+    if (this.#retryTimer) clearTimeout(this.#retryTimer);
+    this.#retryAt = at;
+    this.#retryTimer = setTimeout(
+      () => {
+        this.#retryTimer = undefined;
+        this.#retryAt = Number.POSITIVE_INFINITY;
+        this.wake();
+      },
+      Math.max(0, at - this.#o.now().getTime()) + 1,
+    );
+    this.#retryTimer.unref?.();
+  }
+
+  #ensureSweep(): void {
+    if (this.#sweepTimer || this.#stopped) return;
+    const min = Math.min(...this.registrations().map((r) => r.timeoutMs));
+    // One coarse timer for every handler's timeout instead of a timer per delivery.
+    const period = Math.max(5, Math.min(1000, Math.floor(min / 10)));
+    this.#sweepTimer = setInterval(() => this.#sweep(), period);
+    this.#sweepTimer.unref?.();
+  }
+
+  #sweep(): void {
+    if (this.#running.size === 0) return;
+    const now = Date.now();
+    for (const running of this.#running.values()) {
+      if (running.deadline > now) continue;
+      this.metrics.timedOut += 1;
+      running.controller?.abort(
+        new HandlerTimeoutError(running.delivery.handler, running.registration.timeoutMs),
+      );
+      this.#settle(
+        running,
+        new HandlerTimeoutError(running.delivery.handler, running.registration.timeoutMs),
+      );
+    }
+  }
+
+  /** True when nothing runs here and nothing waits to be written. */
+  get quiescent(): boolean {
+    return (
+      this.#running.size === 0 &&
+      this.#completed.length === 0 &&
+      this.#failed.length === 0 &&
+      !this.#flushing &&
+      !this.#pumping
+    );
+  }
+
+  get lastClaimEmpty(): boolean {
+    return this.#lastClaimEmpty;
+  }
+
+  /** Resolves on the next moment the dispatcher becomes quiescent (or after `ms`). */
+  nextIdle(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      const waiters = this.#idleWaiters;
+      function done() {
+        clearTimeout(timer);
+        const i = waiters.indexOf(done);
+        if (i >= 0) waiters.splice(i, 1);
+        resolve();
+      }
+      waiters.push(done);
+    });
+  }
+
+  #notifyIdle(): void {
+    if (!this.quiescent || this.#idleWaiters.length === 0) return;
+    for (const waiter of this.#idleWaiters.splice(0)) waiter();
+  }
+
+  /**
+   * Stops claiming, waits for in-flight handlers until `deadline`, then aborts the rest and gives
+   * their leases back so another process can take them at once.
+   */
+  async stop(deadline: number): Promise<void> {
+    this.#stopped = true;
+    if (this.#retryTimer) clearTimeout(this.#retryTimer);
+    if (this.#sweepTimer) clearInterval(this.#sweepTimer);
+    if (this.#pumping) await this.#pumping.catch(() => {});
+    while (this.#running.size > 0 && Date.now() < deadline) {
+      await this.nextIdle(Math.min(50, Math.max(1, deadline - Date.now())));
+    }
+    const abandoned = [...this.#running.values()];
+    for (const running of abandoned) {
+      running.settled = true;
+      running.controller?.abort(new EvcoError('COORDINATOR_CLOSED', 'the coordinator shut down'));
+      this.#running.delete(running.delivery.deliveryId);
+    }
+    await this.flush();
+    if (abandoned.length > 0) {
+      this.#o.logger.warn(
+        { count: abandoned.length },
+        'shutdown deadline reached; releasing leases of unfinished handlers',
+      );
+      try {
+        await this.#o.store.release(
+          abandoned.map((r) => ({ deliveryId: r.delivery.deliveryId, attempt: r.delivery.attempt })),
+          { now: this.#o.now() },
+        );
+      } catch (error) {
+        this.#o.logger.warn({ err: error }, 'releasing leases failed; they expire on their own');
+      }
+    }
+  }
+}

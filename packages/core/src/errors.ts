@@ -1,0 +1,159 @@
+/**
+ * Every error evco throws is an `EvcoError` with a stable string `code`.
+ *
+ * Check errors with `isEvcoError(e, 'CONCURRENCY')` rather than `instanceof`: adapters are
+ * separate packages, and two copies of `@evco/core` in one `node_modules` would make
+ * `instanceof` lie. The brand below survives that.
+ */
+const BRAND = Symbol.for('evco.error');
+
+export type EvcoErrorCode =
+  | 'EVENT_VALIDATION'
+  | 'INVALID_OPTIONS'
+  | 'CONCURRENCY'
+  | 'DUPLICATE_EVENT'
+  | 'DUPLICATE_HANDLER'
+  | 'UNKNOWN_HANDLER'
+  | 'STORE_UNAVAILABLE'
+  | 'STORE_SCHEMA'
+  | 'PUBLISHER_UNAVAILABLE'
+  | 'COORDINATOR_CLOSED'
+  | 'COORDINATOR_NOT_CONFIGURED'
+  | 'HANDLER_TIMEOUT'
+  | 'MIDDLEWARE_REJECTED'
+  | (string & {});
+
+export interface EvcoErrorOptions {
+  cause?: unknown;
+  /** The package that raised it, shown as `[evco:<pkg>]` at the start of the message. */
+  source?: string;
+}
+
+export class EvcoError extends Error {
+  readonly code: EvcoErrorCode;
+  readonly source: string;
+  declare readonly [BRAND]: true;
+
+  constructor(code: EvcoErrorCode, message: string, options: EvcoErrorOptions = {}) {
+    const source = options.source ?? 'core';
+    super(`[evco:${source}] ${message}`, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    this.code = code;
+    this.source = source;
+    Object.defineProperty(this, BRAND, { value: true });
+  }
+
+  toJSON(): { name: string; code: string; message: string } {
+    return { name: this.name, code: this.code, message: this.message };
+  }
+}
+
+export function isEvcoError(value: unknown, code?: EvcoErrorCode): value is EvcoError {
+  if (typeof value !== 'object' || value === null) return false;
+  if ((value as { [BRAND]?: unknown })[BRAND] !== true) return false;
+  return code === undefined || (value as EvcoError).code === code;
+}
+
+/** One problem with one field; `path` is dotted (`eventData.user.email`). */
+export interface ValidationIssue {
+  path: string;
+  message: string;
+}
+
+export class EventValidationError extends EvcoError {
+  readonly issues: readonly ValidationIssue[];
+
+  constructor(issues: readonly ValidationIssue[], options: EvcoErrorOptions & { subject?: string } = {}) {
+    const list = issues.map((i) => `${i.path || '(root)'}: ${i.message}`).join('; ');
+    super('EVENT_VALIDATION', `invalid ${options.subject ?? 'event'}: ${list}`, options);
+    this.issues = issues;
+  }
+}
+
+export class InvalidOptionsError extends EvcoError {
+  readonly issues: readonly ValidationIssue[];
+
+  constructor(subject: string, issues: readonly ValidationIssue[], options: EvcoErrorOptions = {}) {
+    const list = issues.map((i) => `${i.path || '(root)'}: ${i.message}`).join('; ');
+    super('INVALID_OPTIONS', `invalid ${subject}: ${list}`, options);
+    this.issues = issues;
+  }
+}
+
+export class ConcurrencyError extends EvcoError {
+  readonly aggregateId: string | undefined;
+  readonly aggregateVersion: number | undefined;
+
+  constructor(
+    message: string,
+    details: { aggregateId?: string; aggregateVersion?: number } = {},
+    options: EvcoErrorOptions = {},
+  ) {
+    super('CONCURRENCY', message, options);
+    this.aggregateId = details.aggregateId;
+    this.aggregateVersion = details.aggregateVersion;
+  }
+}
+
+export class DuplicateEventError extends EvcoError {
+  readonly eventId: string | undefined;
+
+  constructor(message: string, eventId?: string, options: EvcoErrorOptions = {}) {
+    super('DUPLICATE_EVENT', message, options);
+    this.eventId = eventId;
+  }
+}
+
+export class DuplicateHandlerError extends EvcoError {
+  constructor(handlerName: string, eventType: string, options: EvcoErrorOptions = {}) {
+    super(
+      'DUPLICATE_HANDLER',
+      `a handler named "${handlerName}" is already registered for "${eventType}"; pass a unique { name }`,
+      options,
+    );
+  }
+}
+
+export class StoreUnavailableError extends EvcoError {
+  constructor(message: string, options: EvcoErrorOptions = {}) {
+    super('STORE_UNAVAILABLE', message, options);
+  }
+}
+
+export class StoreSchemaError extends EvcoError {
+  constructor(message: string, options: EvcoErrorOptions = {}) {
+    super('STORE_SCHEMA', message, options);
+  }
+}
+
+export class PublisherUnavailableError extends EvcoError {
+  constructor(message: string, options: EvcoErrorOptions = {}) {
+    super('PUBLISHER_UNAVAILABLE', message, options);
+  }
+}
+
+export class CoordinatorClosedError extends EvcoError {
+  constructor(operation: string, options: EvcoErrorOptions = {}) {
+    super('COORDINATOR_CLOSED', `cannot ${operation}: the coordinator has been shut down`, options);
+  }
+}
+
+export class HandlerTimeoutError extends EvcoError {
+  constructor(handlerName: string, timeoutMs: number, options: EvcoErrorOptions = {}) {
+    super('HANDLER_TIMEOUT', `handler "${handlerName}" did not finish within ${timeoutMs} ms`, options);
+  }
+}
+
+/** Turns anything thrown into a short, single-line description fit for a dead letter. */
+export function describeError(error: unknown): string {
+  if (error instanceof Error) {
+    const code = (error as { code?: unknown }).code;
+    const prefix = typeof code === 'string' && !error.message.includes(code) ? `${code}: ` : '';
+    return `${error.name}: ${prefix}${error.message}`.slice(0, 4000);
+  }
+  try {
+    return `non-error thrown: ${typeof error === 'string' ? error : JSON.stringify(error)}`.slice(0, 4000);
+  } catch {
+    return `non-error thrown: ${String(error)}`.slice(0, 4000);
+  }
+}

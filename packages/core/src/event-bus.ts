@@ -1,0 +1,212 @@
+import { CoordinatorClosedError, EventValidationError, isEvcoError, type ValidationIssue } from './errors.js';
+import { type DomainEvent, type DomainEventInput, ensureDomainEvent, type RecordedEvent } from './event.js';
+import { isDebugEnabled } from './logger.js';
+import type {
+  EventBusMiddleware,
+  EventPublisher,
+  EventStore,
+  Logger,
+  PublishContext,
+  PublishResult,
+} from './ports.js';
+
+export interface EventBusMetrics {
+  published: number;
+  publishFailures: number;
+  rejectedByMiddleware: number;
+}
+
+export interface EventBusOptions {
+  store: EventStore;
+  publisher: EventPublisher;
+  logger: Logger;
+  source: string;
+  now: () => Date;
+  maxPayloadBytes: number;
+  /** Resolves once handler subscriptions registered so far are persisted. */
+  beforeAppend: () => Promise<void> | undefined;
+  /** Called right after an append commits: wakes this process's dispatcher without a round trip. */
+  afterAppend: (events: readonly RecordedEvent[]) => void;
+  isClosed: () => boolean;
+}
+
+/**
+ * The publish path: validate → `beforePublish` chain → one atomic append (events plus their
+ * delivery rows) → announce → `afterPublish` chain in reverse. Only the append can fail a
+ * publish once middleware has accepted it; a failed announcement is logged and counted, and
+ * the recovery poller delivers the event anyway.
+ */
+export class EventBus {
+  readonly metrics: EventBusMetrics = { published: 0, publishFailures: 0, rejectedByMiddleware: 0 };
+  readonly #middlewares: EventBusMiddleware[] = [];
+  readonly #options: EventBusOptions;
+
+  constructor(options: EventBusOptions) {
+    this.#options = options;
+  }
+
+  /** Adds a middleware at the end of the chain (runs last before, first after). */
+  addMiddleware(middleware: EventBusMiddleware): () => void {
+    this.#middlewares.push(middleware);
+    return () => {
+      const i = this.#middlewares.indexOf(middleware);
+      if (i >= 0) this.#middlewares.splice(i, 1);
+    };
+  }
+
+  get middlewares(): readonly EventBusMiddleware[] {
+    return this.#middlewares;
+  }
+
+  async publishEvent(
+    event: DomainEvent | DomainEventInput,
+    context: PublishContext = {},
+  ): Promise<PublishResult> {
+    const [result] = await this.publishEvents([event], context);
+    return result!;
+  }
+
+  /** Publishes a batch atomically: all events are stored, or none. */
+  async publishEvents(
+    inputs: ReadonlyArray<DomainEvent | DomainEventInput>,
+    context: PublishContext = {},
+  ): Promise<PublishResult[]> {
+    const o = this.#options;
+    if (o.isClosed()) throw new CoordinatorClosedError('publish events');
+    if (!Array.isArray(inputs)) {
+      throw new EventValidationError([{ path: '', message: 'publishEvents expects an array of events' }]);
+    }
+    if (inputs.length === 0) return [];
+    let events = this.#validate(inputs, context);
+
+    if (this.#middlewares.length > 0) events = await this.#runBefore(events, context);
+
+    const pending = o.beforeAppend();
+    if (pending) await pending;
+    if (o.isClosed()) throw new CoordinatorClosedError('publish events');
+
+    const appended = await o.store.append(events, { now: o.now() });
+    const recorded = appended.events;
+    this.metrics.published += recorded.length;
+    o.afterAppend(recorded);
+
+    try {
+      await o.publisher.publish({
+        source: o.source,
+        events: recorded.map((e) => ({
+          id: e.id,
+          eventType: e.eventType,
+          aggregateId: e.aggregateId,
+          position: e.position,
+        })),
+      });
+    } catch (error) {
+      this.metrics.publishFailures += 1;
+      o.logger.warn(
+        { err: error, events: recorded.length, firstEventId: recorded[0]?.id },
+        'announcement failed; the events are stored and will be delivered by the recovery poller',
+      );
+    }
+
+    let results: PublishResult[] = recorded.map((e, i) => ({
+      eventId: e.id,
+      position: e.position,
+      deliveries: appended.deliveries[i] ?? 0,
+    }));
+    if (this.#middlewares.length > 0) results = await this.#runAfter(recorded, results);
+    if (isDebugEnabled(o.logger)) {
+      for (const e of recorded) {
+        o.logger.debug(
+          {
+            eventId: e.id,
+            eventType: e.eventType,
+            position: e.position.toString(),
+            aggregateId: e.aggregateId,
+          },
+          'published',
+        );
+      }
+    }
+    return results;
+  }
+
+  #validate(inputs: ReadonlyArray<DomainEvent | DomainEventInput>, context: PublishContext): DomainEvent[] {
+    const o = this.#options;
+    const issues: ValidationIssue[] = [];
+    const events: DomainEvent[] = new Array(inputs.length);
+    const ids = new Set<string>();
+    const cause = context.causedBy;
+    for (let i = 0; i < inputs.length; i++) {
+      let input = inputs[i]!;
+      if (cause) input = withCausation(input, cause);
+      try {
+        const event = ensureDomainEvent(input, { maxPayloadBytes: o.maxPayloadBytes });
+        if (ids.has(event.id)) {
+          issues.push({
+            path: inputs.length > 1 ? `[${i}].id` : 'id',
+            message: 'appears twice in the batch',
+          });
+        }
+        ids.add(event.id);
+        events[i] = event;
+      } catch (error) {
+        if (!isEvcoError(error, 'EVENT_VALIDATION')) throw error;
+        for (const issue of (error as EventValidationError).issues) {
+          issues.push(inputs.length > 1 ? { ...issue, path: `[${i}].${issue.path}` } : issue);
+        }
+      }
+    }
+    if (issues.length > 0)
+      throw new EventValidationError(issues, { subject: inputs.length > 1 ? 'events' : 'event' });
+    return events;
+  }
+
+  async #runBefore(events: DomainEvent[], context: PublishContext): Promise<DomainEvent[]> {
+    const o = this.#options;
+    const out: DomainEvent[] = new Array(events.length);
+    for (let i = 0; i < events.length; i++) {
+      let event = events[i]!;
+      for (const middleware of this.#middlewares) {
+        if (!middleware.beforePublish) continue;
+        try {
+          const next = await middleware.beforePublish(event, context);
+          event = next === event ? event : ensureDomainEvent(next, { maxPayloadBytes: o.maxPayloadBytes });
+        } catch (error) {
+          this.metrics.rejectedByMiddleware += 1;
+          o.logger.debug(
+            { err: error, middleware: middleware.name, eventId: event.id },
+            'publish rejected by middleware',
+          );
+          throw error;
+        }
+      }
+      out[i] = event;
+    }
+    return out;
+  }
+
+  async #runAfter(events: RecordedEvent[], results: PublishResult[]): Promise<PublishResult[]> {
+    const out = results.slice();
+    for (let i = 0; i < events.length; i++) {
+      for (let m = this.#middlewares.length - 1; m >= 0; m--) {
+        const middleware = this.#middlewares[m]!;
+        if (!middleware.afterPublish) continue;
+        const next = await middleware.afterPublish(events[i]!, out[i]!);
+        if (next) out[i] = next;
+      }
+    }
+    return out;
+  }
+}
+
+/** Events published from a handler join its flow: same correlation, caused by the handled event. */
+function withCausation(input: DomainEvent | DomainEventInput, cause: RecordedEvent): DomainEventInput {
+  return {
+    ...(input as DomainEventInput),
+    metadata: {
+      ...(input.metadata as DomainEventInput['metadata']),
+      correlationId: cause.metadata.correlationId ?? cause.id,
+      causationId: cause.id,
+    },
+  };
+}

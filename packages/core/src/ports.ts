@@ -1,0 +1,384 @@
+import type { DomainEvent, DomainEventInput, RecordedEvent } from './event.js';
+
+// ---------------------------------------------------------------------------------------------
+// Logger
+// ---------------------------------------------------------------------------------------------
+
+export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
+
+export interface LogFn {
+  (obj: object, msg?: string): void;
+  (msg: string): void;
+}
+
+/** The subset of pino's logger evco uses: pass a pino (or pino-compatible) logger as is. */
+export interface Logger {
+  trace?: LogFn;
+  debug: LogFn;
+  info: LogFn;
+  warn: LogFn;
+  error: LogFn;
+  child?(bindings: Record<string, unknown>): Logger;
+  /** When present and `false` for a level, evco skips building that log entry. */
+  isLevelEnabled?(level: string): boolean;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Store
+// ---------------------------------------------------------------------------------------------
+
+export interface StoreCapabilities {
+  /** Events survive a process restart. */
+  durable: boolean;
+  /** Several OS processes may share the store (claims are exclusive across them). */
+  crossProcess: boolean;
+}
+
+export type DeliveryStatus = 'pending' | 'running' | 'done' | 'dead';
+
+/**
+ * `aggregate`: a handler gets the events of one aggregate in append order, one at a time.
+ * `none`: no ordering promise, more parallelism.
+ */
+export type HandlerOrdering = 'aggregate' | 'none';
+
+export interface SubscriptionSpec {
+  /** Stable handler name, the same in every process that runs it. */
+  handler: string;
+  eventType: string;
+  ordering: HandlerOrdering;
+}
+
+export interface SubscriptionInfo extends SubscriptionSpec {
+  /** The subscription gets new deliveries until then; processes running it keep pushing it forward. */
+  expiresAt: Date;
+  lastSeenAt: Date;
+  lastSeenBy: string;
+}
+
+export interface AppendResult {
+  /** The stored events, in the order given, with their positions. */
+  events: RecordedEvent[];
+  /** Number of deliveries created for each event (one per live subscription of its type). */
+  deliveries: number[];
+}
+
+export type ReadOrder = 'asc' | 'desc';
+
+export interface EventQuery {
+  /** One type or any of several. Matched literally. */
+  eventType?: string | readonly string[];
+  aggregateId?: string;
+  aggregateType?: string;
+  /** Inclusive lower bound on `occurredAt`. */
+  from?: Date;
+  /** Exclusive upper bound on `occurredAt`. */
+  to?: Date;
+  /** Only events with a greater position (cursor for ascending pages). */
+  afterPosition?: bigint;
+  /** Only events with a smaller position (cursor for descending pages). */
+  beforePosition?: bigint;
+}
+
+export interface ReadQuery extends EventQuery {
+  limit: number;
+  /** @default 'asc' (by position) */
+  order?: ReadOrder;
+}
+
+export interface ReadAllQuery extends EventQuery {
+  /** @default 1000 */
+  pageSize?: number;
+}
+
+export interface ClaimRequest {
+  /** Who holds the lease (a coordinator id). */
+  consumerId: string;
+  /** Only deliveries for these handler names. */
+  handlers: readonly string[];
+  now: Date;
+  leaseMs: number;
+  limit: number;
+}
+
+/** A lease on one delivery. `attempt` identifies the lease: a stale holder cannot complete a newer one. */
+export interface DeliveryToken {
+  deliveryId: string;
+  attempt: number;
+}
+
+export interface ClaimedDelivery extends DeliveryToken {
+  handler: string;
+  isReplay: boolean;
+  event: RecordedEvent;
+}
+
+export interface DeliveryFailure extends DeliveryToken {
+  error: string;
+  /** When to try again; `null` moves the delivery to the dead letters. */
+  nextAttemptAt: Date | null;
+}
+
+export interface DeliveryInfo {
+  deliveryId: string;
+  handler: string;
+  status: DeliveryStatus;
+  attempts: number;
+  nextAttemptAt: Date | null;
+  lastError: string | null;
+  isReplay: boolean;
+  updatedAt: Date;
+}
+
+export interface UnprocessedEvent {
+  event: RecordedEvent;
+  /** The deliveries that are not done. */
+  deliveries: DeliveryInfo[];
+}
+
+export interface DeadLetter {
+  event: RecordedEvent;
+  delivery: DeliveryInfo;
+}
+
+export interface ListQuery {
+  limit: number;
+  /** Cursor: only entries after this event position. */
+  afterPosition?: bigint;
+  handler?: string;
+}
+
+export interface RetryDeadLettersQuery {
+  /** Only these deliveries; otherwise every dead delivery (optionally of one handler). */
+  deliveryIds?: readonly string[];
+  handler?: string;
+  now: Date;
+}
+
+export interface ReplaySpec {
+  /** Inclusive lower bound on `occurredAt`. */
+  from: Date;
+  /** Exclusive upper bound on `occurredAt`. */
+  to: Date;
+  eventType?: string;
+  /** Only this handler; otherwise every live subscription of the replayed events' types. */
+  handler?: string;
+  /** Stop after this many events (bounded replay). */
+  maxEvents: number;
+}
+
+export type ReplayStatus = 'running' | 'done';
+
+export interface ReplayJob extends ReplaySpec {
+  id: string;
+  status: ReplayStatus;
+  /** Position of the last event requeued; the next page starts after it. */
+  cursor: bigint | null;
+  eventsMatched: number;
+  deliveriesQueued: number;
+  /** True when the range held more than `maxEvents` events. */
+  truncated: boolean;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export interface HandlerStats {
+  handler: string;
+  pending: number;
+  running: number;
+  dead: number;
+  /** Pending deliveries of a handler whose subscription nobody renews any more. */
+  orphaned: number;
+}
+
+export interface StoreStats {
+  /** Highest position written, `null` when empty. */
+  lastPosition: bigint | null;
+  pending: number;
+  running: number;
+  dead: number;
+  /** Events with at least one delivery not done. */
+  unprocessedEvents: number;
+  /** Creation time of the oldest pending or running delivery (lag = now - this). */
+  oldestPendingAt: Date | null;
+  orphaned: number;
+  handlers: HandlerStats[];
+}
+
+export interface HealthStatus {
+  healthy: boolean;
+  latencyMs: number;
+  details: Record<string, unknown>;
+}
+
+/**
+ * Durable home of events and of the delivery state of every (event, handler) pair. The store is
+ * the source of truth: the publisher only rings a doorbell.
+ *
+ * All timestamps that drive leases and retries are passed in (`now`) so that every process and
+ * every test agrees on one clock model; stores never read the wall clock for them.
+ */
+export interface EventStore {
+  /** Short adapter name used in logs and the status view (`memory`, `sqlite`, `postgres`). */
+  readonly name: string;
+  readonly capabilities: StoreCapabilities;
+  /** Idempotent; safe from several processes at once. */
+  migrate?(): Promise<void>;
+
+  /**
+   * Stores the events atomically (all or nothing) together with one pending delivery per live
+   * subscription of each event's type. Throws `DuplicateEventError` for a known event id and
+   * `ConcurrencyError` for a taken `(aggregateId, aggregateVersion)`.
+   */
+  append(events: readonly DomainEvent[], options: { now: Date }): Promise<AppendResult>;
+  read(query: ReadQuery): Promise<RecordedEvent[]>;
+  /** Pages through every matching event in position order; never skips or repeats one. */
+  readAll(query?: ReadAllQuery): AsyncIterable<RecordedEvent>;
+  getEvent(id: string): Promise<RecordedEvent | undefined>;
+
+  /** Creates or renews subscriptions: they get deliveries until `now + ttlMs`. */
+  registerSubscriptions(
+    subscriptions: readonly SubscriptionSpec[],
+    options: { consumerId: string; now: Date; ttlMs: number },
+  ): Promise<void>;
+  listSubscriptions(): Promise<SubscriptionInfo[]>;
+  /** Deletes a handler's subscriptions and its deliveries that are not done. Returns how many deliveries went. */
+  retireHandler(handler: string): Promise<number>;
+
+  /**
+   * Atomically leases due deliveries: pending with `nextAttemptAt <= now`, or running with an
+   * expired lease; for `aggregate`-ordered handlers only when no earlier delivery of the same
+   * aggregate for the same handler is pending or running. Increments `attempt`.
+   */
+  claimDue(request: ClaimRequest): Promise<ClaimedDelivery[]>;
+  /** Marks leased deliveries done. Tokens whose lease moved on are ignored. */
+  complete(tokens: readonly DeliveryToken[], options: { now: Date }): Promise<void>;
+  /** Schedules a retry or moves to the dead letters. Tokens whose lease moved on are ignored. */
+  fail(failures: readonly DeliveryFailure[], options: { now: Date }): Promise<void>;
+  /** Gives leases back without counting a failure (graceful shutdown). */
+  release(tokens: readonly DeliveryToken[], options: { now: Date }): Promise<void>;
+
+  getUnprocessedEvents(query: ListQuery): Promise<UnprocessedEvent[]>;
+  getDeadLetters(query: ListQuery): Promise<DeadLetter[]>;
+  /** Moves dead deliveries back to pending with a fresh attempt count. Returns how many. */
+  retryDeadLetters(query: RetryDeadLettersQuery): Promise<number>;
+
+  /** Records a replay so that it survives a crash; `continueReplay` then requeues it page by page. */
+  startReplay(spec: ReplaySpec, options: { now: Date }): Promise<ReplayJob>;
+  /**
+   * Requeues the next page of a replay in one transaction, advancing its cursor in the same
+   * transaction: done deliveries go back to pending (marked replay), missing ones are created.
+   */
+  continueReplay(replayId: string, options: { now: Date; pageSize: number }): Promise<ReplayJob>;
+  /** Replays still running whose last progress is older than `staleBefore` (their driver died). */
+  listStaleReplays(options: { staleBefore: Date }): Promise<ReplayJob[]>;
+
+  stats(options: { now: Date }): Promise<StoreStats>;
+  healthCheck(): Promise<HealthStatus>;
+  /** Idempotent. */
+  close(): Promise<void>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Publisher
+// ---------------------------------------------------------------------------------------------
+
+/** What travels on the doorbell: enough to decide whether to look, never the payload. */
+export interface AnnouncedEvent {
+  id: string;
+  eventType: string;
+  aggregateId: string;
+  position: bigint;
+}
+
+export interface Announcement {
+  /** Coordinator id of the publishing process. */
+  source: string;
+  events: AnnouncedEvent[];
+}
+
+export type AnnouncementListener = (announcement: Announcement) => void;
+
+export interface SubscriberHooks {
+  /** The subscription was re-established after a disconnect: messages may have been missed. */
+  onReconnect?: () => void;
+  /** A message arrived that is not a valid announcement; it was dropped. */
+  onMalformed?: (reason: string) => void;
+}
+
+export interface PublisherCapabilities {
+  /** Announcements reach other OS processes. */
+  crossProcess: boolean;
+}
+
+export interface EventPublisher {
+  readonly name: string;
+  readonly capabilities: PublisherCapabilities;
+  /** Announces stored events. Rejects with `PublisherUnavailableError` when closed or unreachable. */
+  publish(announcement: Announcement): Promise<void>;
+  subscribe(listener: AnnouncementListener, hooks?: SubscriberHooks): () => void;
+  healthCheck(): Promise<HealthStatus>;
+  /** Idempotent. */
+  close(): Promise<void>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Handlers and middleware
+// ---------------------------------------------------------------------------------------------
+
+export interface PublishResult {
+  eventId: string;
+  position: bigint;
+  /** Deliveries created: one per handler subscribed to the event type anywhere in the fleet. */
+  deliveries: number;
+}
+
+export interface HandlerContext {
+  /** 1 on the first try. */
+  attempt: number;
+  deliveryId: string;
+  handlerName: string;
+  isReplay: boolean;
+  logger: Logger;
+  /** Aborted when the handler times out or the coordinator stops waiting for it. */
+  signal: AbortSignal;
+  /**
+   * Publishes follow-up events: they inherit the `correlationId` of the event being handled and
+   * get its id as `causationId`.
+   */
+  publish(event: DomainEvent | DomainEventInput): Promise<PublishResult>;
+  publishEvents(events: ReadonlyArray<DomainEvent | DomainEventInput>): Promise<PublishResult[]>;
+}
+
+export interface EventHandlerObject<E extends RecordedEvent = RecordedEvent> {
+  handle(event: E, context: HandlerContext): Promise<void> | void;
+}
+
+export type EventHandlerFunction<E extends RecordedEvent = RecordedEvent> = (
+  event: E,
+  context: HandlerContext,
+) => Promise<void> | void;
+
+/** An object with `handle(event, context)` or a plain (async) function. */
+export type EventHandler<E extends RecordedEvent = RecordedEvent> =
+  | EventHandlerObject<E>
+  | EventHandlerFunction<E>;
+
+export interface PublishContext {
+  /** Set when the publish comes from a handler. */
+  causedBy?: RecordedEvent;
+}
+
+/**
+ * Runs around every publish. `beforePublish` may return an enriched event (it is validated
+ * again) or throw to reject the publish: nothing is stored. `afterPublish` runs in reverse
+ * order and may decorate the result.
+ */
+export interface EventBusMiddleware {
+  name?: string;
+  beforePublish?(event: DomainEvent, context: PublishContext): DomainEvent | Promise<DomainEvent>;
+  afterPublish?(
+    event: RecordedEvent,
+    result: PublishResult,
+  ): PublishResult | undefined | Promise<PublishResult | undefined>;
+}

@@ -1,0 +1,77 @@
+import {
+  createCoordinator,
+  type EventDrivenCoordinator,
+  type HandlerRegistration,
+  type HandlerTarget,
+  type RegisterHandlerOptions,
+} from './coordinator.js';
+import { EvcoError } from './errors.js';
+import type { DomainEvent, DomainEventInput, RecordedEvent } from './event.js';
+import type { CoordinatorOptions } from './options.js';
+import type { EventHandler, PublishResult } from './ports.js';
+
+/**
+ * The one documented piece of process-wide state: the coordinator behind the module-level
+ * helpers, mirroring the original module's `get_coordinator()` / `publish_event()`.
+ * Stored as a promise so concurrent first calls share one instance.
+ */
+let current: Promise<EventDrivenCoordinator> | undefined;
+
+/**
+ * Returns the process-wide coordinator, creating it on the first call (which must pass the
+ * options: at least `store` and `publisher`). Later calls, concurrent ones included, get the
+ * same instance; their options are ignored.
+ */
+export function getCoordinator(options?: CoordinatorOptions): Promise<EventDrivenCoordinator> {
+  if (current) return current;
+  if (!options) {
+    return Promise.reject(
+      new EvcoError(
+        'COORDINATOR_NOT_CONFIGURED',
+        'no coordinator yet: call getCoordinator({ store, publisher }) once at startup, e.g. with createMemoryStore() and createInProcPublisher()',
+      ),
+    );
+  }
+  const created = createCoordinator(options);
+  current = created;
+  created.catch(() => {
+    // A failed start (bad options, store down) must not poison later attempts.
+    if (current === created) current = undefined;
+  });
+  return created;
+}
+
+/** Shuts the process-wide coordinator down (graceful); a later `getCoordinator(options)` makes a new one. */
+export async function shutdownCoordinator(options: { timeoutMs?: number } = {}): Promise<void> {
+  const pending = current;
+  if (!pending) return;
+  let coordinator: EventDrivenCoordinator;
+  try {
+    coordinator = await pending;
+  } catch {
+    return;
+  }
+  try {
+    await coordinator.shutdown(options);
+  } finally {
+    if (current === pending) current = undefined;
+  }
+}
+
+export async function publishEvent(event: DomainEvent | DomainEventInput): Promise<PublishResult> {
+  return (await getCoordinator()).publishEvent(event);
+}
+
+export async function publishEvents(
+  events: ReadonlyArray<DomainEvent | DomainEventInput>,
+): Promise<PublishResult[]> {
+  return (await getCoordinator()).publishEvents(events);
+}
+
+export async function registerHandler<E extends RecordedEvent = RecordedEvent>(
+  target: HandlerTarget,
+  handler: EventHandler<E>,
+  options?: RegisterHandlerOptions,
+): Promise<HandlerRegistration> {
+  return (await getCoordinator()).registerHandler(target, handler, options);
+}

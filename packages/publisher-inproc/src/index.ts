@@ -1,0 +1,1 @@
+export { createInProcPublisher, type InProcPublisher } from './inproc-publisher.js';

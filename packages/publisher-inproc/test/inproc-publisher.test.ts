@@ -1,0 +1,4 @@
+import { describePublisherContract } from '@evco/testkit';
+import { createInProcPublisher } from '../src/index.js';
+
+describePublisherContract({ name: 'publisher-inproc', create: async () => createInProcPublisher() });

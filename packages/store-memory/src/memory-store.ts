@@ -1,0 +1,778 @@
+import {
+  type AppendResult,
+  type ClaimedDelivery,
+  type ClaimRequest,
+  ConcurrencyError,
+  type DeadLetter,
+  type DeliveryFailure,
+  type DeliveryInfo,
+  type DeliveryStatus,
+  type DeliveryToken,
+  type DomainEvent,
+  DuplicateEventError,
+  type EventQuery,
+  type EventStore,
+  type HandlerOrdering,
+  type HandlerStats,
+  type HealthStatus,
+  type ListQuery,
+  type ReadAllQuery,
+  type ReadQuery,
+  type RecordedEvent,
+  type ReplayJob,
+  type ReplaySpec,
+  type RetryDeadLettersQuery,
+  readAllByPages,
+  type StoreStats,
+  StoreUnavailableError,
+  type SubscriptionInfo,
+  type SubscriptionSpec,
+  type UnprocessedEvent,
+} from '@evco/core';
+import { MinHeap } from './heap.js';
+
+const SOURCE = 'store-memory';
+
+export interface MemoryStore extends EventStore {
+  readonly name: 'memory';
+  migrate(): Promise<void>;
+  close(): Promise<void>;
+}
+
+interface Delivery {
+  id: string;
+  event: RecordedEvent;
+  handler: string;
+  ordered: boolean;
+  chainKey: string;
+  status: DeliveryStatus;
+  attempts: number;
+  nextAttemptAt: number;
+  leaseOwner: string | null;
+  leaseExpiresAt: number;
+  lastError: string | null;
+  isReplay: boolean;
+  createdAt: number;
+  updatedAt: number;
+  /** Bumped whenever the delivery is (re)queued; stale heap entries are skipped lazily. */
+  queueVersion: number;
+}
+
+interface Subscription {
+  handler: string;
+  eventType: string;
+  ordering: HandlerOrdering;
+  expiresAt: number;
+  lastSeenAt: number;
+  lastSeenBy: string;
+}
+
+interface Counters {
+  pending: number;
+  running: number;
+  dead: number;
+}
+
+/**
+ * Everything in one process's memory, with the same semantics as the durable stores: the
+ * reference implementation of the store contract, and the store for unit tests.
+ *
+ * Deliveries of one (handler, aggregate) form a chain ordered by event position; only a chain's
+ * head can be claimed. Claimable heads wait in a per-handler ready set, heads waiting for a
+ * retry time in a min-heap, so a claim costs O(claimed), not O(stored).
+ */
+export function createMemoryStore(): MemoryStore {
+  return new MemoryEventStore();
+}
+
+class MemoryEventStore implements MemoryStore {
+  readonly name = 'memory' as const;
+  readonly capabilities = { durable: false, crossProcess: false };
+
+  #closed = false;
+  readonly #events: RecordedEvent[] = [];
+  readonly #byId = new Map<string, RecordedEvent>();
+  readonly #byType = new Map<string, RecordedEvent[]>();
+  readonly #byAggregate = new Map<string, RecordedEvent[]>();
+  readonly #versions = new Map<string, Set<number>>();
+
+  readonly #subscriptions = new Map<string, Map<string, Subscription>>();
+  readonly #deliveries = new Map<string, Delivery>();
+  readonly #byEventHandler = new Map<string, Delivery>();
+  readonly #byEvent = new Map<string, Delivery[]>();
+  readonly #notDone = new Map<string, number>();
+  readonly #ready = new Map<string, Set<Delivery>>();
+  readonly #scheduled = new MinHeap<{ d: Delivery; v: number; at: number }>((x) => x.at);
+  readonly #chains = new Map<string, Delivery[]>();
+  readonly #running = new Set<Delivery>();
+  readonly #dead = new Set<Delivery>();
+  readonly #counters = new Map<string, Counters>();
+  readonly #replays = new Map<string, ReplayJob & { untilPosition: bigint }>();
+  #deliverySeq = 0;
+  #replaySeq = 0;
+
+  async migrate(): Promise<void> {
+    this.#open();
+  }
+
+  #open(): void {
+    if (this.#closed) throw new StoreUnavailableError('the memory store is closed', { source: SOURCE });
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Events
+  // ------------------------------------------------------------------------------------------
+
+  async append(events: readonly DomainEvent[], options: { now: Date }): Promise<AppendResult> {
+    this.#open();
+    const now = options.now.getTime();
+    // Check everything first: the batch is all or nothing.
+    const ids = new Set<string>();
+    const versions = new Set<string>();
+    for (const e of events) {
+      if (this.#byId.has(e.id) || ids.has(e.id)) {
+        throw new DuplicateEventError(`an event with id ${e.id} is already stored`, e.id, { source: SOURCE });
+      }
+      ids.add(e.id);
+      if (e.aggregateVersion !== undefined) {
+        const key = `${e.aggregateId}\u0000${e.aggregateVersion}`;
+        if (this.#versions.get(e.aggregateId)?.has(e.aggregateVersion) || versions.has(key)) {
+          throw new ConcurrencyError(
+            `aggregate ${e.aggregateId} already has version ${e.aggregateVersion}`,
+            { aggregateId: e.aggregateId, aggregateVersion: e.aggregateVersion },
+            { source: SOURCE },
+          );
+        }
+        versions.add(key);
+      }
+    }
+    const recordedAt = new Date(now);
+    const recorded: RecordedEvent[] = new Array(events.length);
+    const deliveries: number[] = new Array(events.length);
+    for (let i = 0; i < events.length; i++) {
+      const e = events[i]!;
+      const r = Object.freeze({
+        ...e,
+        position: BigInt(this.#events.length + 1),
+        recordedAt,
+      }) as RecordedEvent;
+      this.#events.push(r);
+      this.#byId.set(r.id, r);
+      push(this.#byType, r.eventType, r);
+      push(this.#byAggregate, r.aggregateId, r);
+      if (r.aggregateVersion !== undefined) {
+        const set = getOrCreate(this.#versions, r.aggregateId, () => new Set());
+        set.add(r.aggregateVersion);
+      }
+      let count = 0;
+      const subs = this.#subscriptions.get(r.eventType);
+      if (subs) {
+        for (const sub of subs.values()) {
+          if (sub.expiresAt <= now) continue;
+          this.#createDelivery(r, sub.handler, sub.ordering, now, false);
+          count++;
+        }
+      }
+      recorded[i] = r;
+      deliveries[i] = count;
+    }
+    return { events: recorded, deliveries };
+  }
+
+  async read(query: ReadQuery): Promise<RecordedEvent[]> {
+    this.#open();
+    const source = this.#sourceFor(query);
+    const out: RecordedEvent[] = [];
+    const desc = query.order === 'desc';
+    const match = matcher(query);
+    // Sources are in position order: walk from the cursor end, stop at the limit.
+    if (desc) {
+      let i =
+        query.beforePosition === undefined ? source.length - 1 : lastBelow(source, query.beforePosition);
+      for (; i >= 0 && out.length < query.limit; i--) {
+        const e = source[i]!;
+        if (query.afterPosition !== undefined && e.position <= query.afterPosition) break;
+        if (match(e)) out.push(e);
+      }
+    } else {
+      let i = query.afterPosition === undefined ? 0 : firstAbove(source, query.afterPosition);
+      for (; i < source.length && out.length < query.limit; i++) {
+        const e = source[i]!;
+        if (query.beforePosition !== undefined && e.position >= query.beforePosition) break;
+        if (match(e)) out.push(e);
+      }
+    }
+    return out;
+  }
+
+  #sourceFor(query: EventQuery): readonly RecordedEvent[] {
+    if (query.aggregateId !== undefined) return this.#byAggregate.get(query.aggregateId) ?? [];
+    const types = query.eventType;
+    if (typeof types === 'string') return this.#byType.get(types) ?? [];
+    if (Array.isArray(types)) {
+      const lists = [...new Set(types)].map((t) => this.#byType.get(t) ?? []);
+      return lists.length === 1 ? lists[0]! : lists.flat().sort(byPosition);
+    }
+    return this.#events;
+  }
+
+  readAll(query: ReadAllQuery = {}): AsyncIterable<RecordedEvent> {
+    return readAllByPages((q) => this.read(q), query);
+  }
+
+  async getEvent(id: string): Promise<RecordedEvent | undefined> {
+    this.#open();
+    return this.#byId.get(id);
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Subscriptions
+  // ------------------------------------------------------------------------------------------
+
+  async registerSubscriptions(
+    subscriptions: readonly SubscriptionSpec[],
+    options: { consumerId: string; now: Date; ttlMs: number },
+  ): Promise<void> {
+    this.#open();
+    const now = options.now.getTime();
+    for (const s of subscriptions) {
+      const byHandler = getOrCreate(this.#subscriptions, s.eventType, () => new Map());
+      byHandler.set(s.handler, {
+        handler: s.handler,
+        eventType: s.eventType,
+        ordering: s.ordering,
+        expiresAt: now + options.ttlMs,
+        lastSeenAt: now,
+        lastSeenBy: options.consumerId,
+      });
+    }
+  }
+
+  async listSubscriptions(): Promise<SubscriptionInfo[]> {
+    this.#open();
+    const out: SubscriptionInfo[] = [];
+    for (const byHandler of this.#subscriptions.values()) {
+      for (const s of byHandler.values()) {
+        out.push({
+          handler: s.handler,
+          eventType: s.eventType,
+          ordering: s.ordering,
+          expiresAt: new Date(s.expiresAt),
+          lastSeenAt: new Date(s.lastSeenAt),
+          lastSeenBy: s.lastSeenBy,
+        });
+      }
+    }
+    return out.sort((a, b) => a.handler.localeCompare(b.handler) || a.eventType.localeCompare(b.eventType));
+  }
+
+  async retireHandler(handler: string): Promise<number> {
+    this.#open();
+    for (const [type, byHandler] of this.#subscriptions) {
+      byHandler.delete(handler);
+      if (byHandler.size === 0) this.#subscriptions.delete(type);
+    }
+    let removed = 0;
+    for (const d of [...this.#deliveries.values()]) {
+      if (d.handler !== handler || d.status === 'done') continue;
+      this.#detach(d);
+      this.#setStatus(d, 'done');
+      this.#deliveries.delete(d.id);
+      this.#byEventHandler.delete(`${d.event.id}\u0000${d.handler}`);
+      const list = this.#byEvent.get(d.event.id);
+      if (list) list.splice(list.indexOf(d), 1);
+      removed++;
+    }
+    return removed;
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Deliveries
+  // ------------------------------------------------------------------------------------------
+
+  #createDelivery(
+    event: RecordedEvent,
+    handler: string,
+    ordering: HandlerOrdering,
+    now: number,
+    isReplay: boolean,
+  ): Delivery {
+    const d: Delivery = {
+      id: String(++this.#deliverySeq),
+      event,
+      handler,
+      ordered: ordering === 'aggregate',
+      chainKey: `${handler}\u0000${event.aggregateId}`,
+      status: 'done',
+      attempts: 0,
+      nextAttemptAt: now,
+      leaseOwner: null,
+      leaseExpiresAt: 0,
+      lastError: null,
+      isReplay,
+      createdAt: now,
+      updatedAt: now,
+      queueVersion: 0,
+    };
+    this.#deliveries.set(d.id, d);
+    this.#byEventHandler.set(`${event.id}\u0000${handler}`, d);
+    push(this.#byEvent, event.id, d);
+    this.#setStatus(d, 'pending');
+    this.#enqueue(d, now);
+    return d;
+  }
+
+  /** Puts a pending delivery where a claim will find it: in its chain, then ready or scheduled. */
+  #enqueue(d: Delivery, now: number): void {
+    if (d.ordered) {
+      const chain = getOrCreate(this.#chains, d.chainKey, () => []);
+      if (!chain.includes(d)) insertByPosition(chain, d);
+      if (chain[0] !== d) return; // blocked behind an earlier delivery of the same aggregate
+    }
+    this.#schedule(d, now);
+  }
+
+  #schedule(d: Delivery, now: number): void {
+    d.queueVersion++;
+    if (d.nextAttemptAt <= now) {
+      const set = getOrCreate(this.#ready, d.handler, () => new Set());
+      set.add(d);
+    } else {
+      this.#scheduled.push({ d, v: d.queueVersion, at: d.nextAttemptAt });
+    }
+  }
+
+  /** Takes a delivery out of every queue and its chain; wakes the chain's next head. */
+  #detach(d: Delivery): void {
+    this.#ready.get(d.handler)?.delete(d);
+    d.queueVersion++;
+    this.#running.delete(d);
+    this.#dead.delete(d);
+    if (!d.ordered) return;
+    const chain = this.#chains.get(d.chainKey);
+    if (!chain) return;
+    const i = chain.indexOf(d);
+    if (i < 0) return;
+    chain.splice(i, 1);
+    if (chain.length === 0) {
+      this.#chains.delete(d.chainKey);
+      return;
+    }
+    const head = chain[0]!;
+    if (i === 0 && head.status === 'pending') this.#schedule(head, d.updatedAt);
+  }
+
+  #setStatus(d: Delivery, status: DeliveryStatus): void {
+    if (d.status === status) return;
+    const c = this.#countersFor(d.handler);
+    if (d.status !== 'done') {
+      c[d.status]--;
+      if (status === 'done') decrement(this.#notDone, d.event.id);
+    } else {
+      this.#notDone.set(d.event.id, (this.#notDone.get(d.event.id) ?? 0) + 1);
+    }
+    if (status !== 'done') c[status]++;
+    d.status = status;
+  }
+
+  #countersFor(handler: string): Counters {
+    const c = getOrCreate(this.#counters, handler, () => ({ pending: 0, running: 0, dead: 0 }));
+    return c;
+  }
+
+  async claimDue(request: ClaimRequest): Promise<ClaimedDelivery[]> {
+    this.#open();
+    const now = request.now.getTime();
+    // Retries that came due.
+    for (let top = this.#scheduled.peek(); top && top.at <= now; top = this.#scheduled.peek()) {
+      this.#scheduled.pop();
+      if (top.v === top.d.queueVersion && top.d.status === 'pending') this.#schedule(top.d, now);
+    }
+    // Leases that expired: their holder died or hung; the delivery is up for grabs again.
+    for (const d of this.#running) {
+      if (d.leaseExpiresAt > now) continue;
+      this.#running.delete(d);
+      this.#setStatus(d, 'pending');
+      d.nextAttemptAt = now;
+      this.#schedule(d, now);
+    }
+    const candidates: Delivery[] = [];
+    for (const handler of new Set(request.handlers)) {
+      const ready = this.#ready.get(handler);
+      if (!ready) continue;
+      let taken = 0;
+      for (const d of ready) {
+        if (taken >= request.limit) break;
+        if (d.ordered && this.#chains.get(d.chainKey)?.[0] !== d) {
+          ready.delete(d); // an earlier delivery was requeued ahead of it; it waits its turn again
+          continue;
+        }
+        candidates.push(d);
+        taken++;
+      }
+    }
+    // Oldest first across handlers, so one busy handler cannot starve the others.
+    if (request.handlers.length > 1) candidates.sort((a, b) => byPosition(a.event, b.event));
+    const claimed: ClaimedDelivery[] = [];
+    for (const d of candidates) {
+      if (claimed.length >= request.limit) break;
+      this.#ready.get(d.handler)!.delete(d);
+      d.queueVersion++;
+      this.#setStatus(d, 'running');
+      d.attempts++;
+      d.leaseOwner = request.consumerId;
+      d.leaseExpiresAt = now + request.leaseMs;
+      d.updatedAt = now;
+      this.#running.add(d);
+      claimed.push({
+        deliveryId: d.id,
+        attempt: d.attempts,
+        handler: d.handler,
+        isReplay: d.isReplay,
+        event: d.event,
+      });
+    }
+    return claimed;
+  }
+
+  #leased(token: DeliveryToken): Delivery | undefined {
+    const d = this.#deliveries.get(token.deliveryId);
+    return d && d.status === 'running' && d.attempts === token.attempt ? d : undefined;
+  }
+
+  async complete(tokens: readonly DeliveryToken[], options: { now: Date }): Promise<void> {
+    this.#open();
+    const now = options.now.getTime();
+    for (const token of tokens) {
+      const d = this.#leased(token);
+      if (!d) continue;
+      d.updatedAt = now;
+      d.leaseOwner = null;
+      d.lastError = null;
+      this.#setStatus(d, 'done');
+      this.#detach(d);
+    }
+  }
+
+  async fail(failures: readonly DeliveryFailure[], options: { now: Date }): Promise<void> {
+    this.#open();
+    const now = options.now.getTime();
+    for (const f of failures) {
+      const d = this.#leased(f);
+      if (!d) continue;
+      d.updatedAt = now;
+      d.leaseOwner = null;
+      d.lastError = f.error;
+      this.#running.delete(d);
+      if (f.nextAttemptAt === null) {
+        this.#setStatus(d, 'dead');
+        this.#detach(d);
+        this.#dead.add(d);
+      } else {
+        this.#setStatus(d, 'pending');
+        d.nextAttemptAt = f.nextAttemptAt.getTime();
+        this.#schedule(d, now);
+      }
+    }
+  }
+
+  async release(tokens: readonly DeliveryToken[], options: { now: Date }): Promise<void> {
+    this.#open();
+    const now = options.now.getTime();
+    for (const token of tokens) {
+      const d = this.#leased(token);
+      if (!d) continue;
+      this.#running.delete(d);
+      d.leaseOwner = null;
+      d.updatedAt = now;
+      d.nextAttemptAt = now;
+      this.#setStatus(d, 'pending');
+      this.#schedule(d, now);
+    }
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Admin views
+  // ------------------------------------------------------------------------------------------
+
+  async getUnprocessedEvents(query: ListQuery): Promise<UnprocessedEvent[]> {
+    this.#open();
+    const events: RecordedEvent[] = [];
+    for (const [id, count] of this.#notDone) {
+      if (count <= 0) continue;
+      const e = this.#byId.get(id)!;
+      if (query.afterPosition !== undefined && e.position <= query.afterPosition) continue;
+      const ds = this.#byEvent.get(id) ?? [];
+      if (query.handler !== undefined && !ds.some((d) => d.handler === query.handler && d.status !== 'done'))
+        continue;
+      events.push(e);
+    }
+    events.sort(byPosition);
+    return events.slice(0, query.limit).map((event) => ({
+      event,
+      deliveries: (this.#byEvent.get(event.id) ?? []).filter((d) => d.status !== 'done').map(info),
+    }));
+  }
+
+  async getDeadLetters(query: ListQuery): Promise<DeadLetter[]> {
+    this.#open();
+    const dead = [...this.#dead].filter(
+      (d) =>
+        (query.handler === undefined || d.handler === query.handler) &&
+        (query.afterPosition === undefined || d.event.position > query.afterPosition),
+    );
+    dead.sort((a, b) => byPosition(a.event, b.event) || a.handler.localeCompare(b.handler));
+    return dead.slice(0, query.limit).map((d) => ({ event: d.event, delivery: info(d) }));
+  }
+
+  async retryDeadLetters(query: RetryDeadLettersQuery): Promise<number> {
+    this.#open();
+    const now = query.now.getTime();
+    const wanted = query.deliveryIds ? new Set(query.deliveryIds) : undefined;
+    let count = 0;
+    for (const d of [...this.#dead]) {
+      if (wanted && !wanted.has(d.id)) continue;
+      if (query.handler !== undefined && d.handler !== query.handler) continue;
+      this.#dead.delete(d);
+      this.#requeue(d, now, d.isReplay);
+      count++;
+    }
+    return count;
+  }
+
+  #requeue(d: Delivery, now: number, isReplay: boolean): void {
+    this.#setStatus(d, 'pending');
+    d.attempts = 0;
+    d.lastError = null;
+    d.nextAttemptAt = now;
+    d.updatedAt = now;
+    d.isReplay = isReplay;
+    this.#enqueue(d, now);
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Replay
+  // ------------------------------------------------------------------------------------------
+
+  async startReplay(spec: ReplaySpec, options: { now: Date }): Promise<ReplayJob> {
+    this.#open();
+    const job = {
+      ...spec,
+      id: `replay-${++this.#replaySeq}`,
+      status: 'running' as const,
+      cursor: null,
+      eventsMatched: 0,
+      deliveriesQueued: 0,
+      truncated: false,
+      createdAt: options.now,
+      updatedAt: options.now,
+      untilPosition: BigInt(this.#events.length),
+    };
+    this.#replays.set(job.id, job);
+    return publicJob(job);
+  }
+
+  async continueReplay(replayId: string, options: { now: Date; pageSize: number }): Promise<ReplayJob> {
+    this.#open();
+    const job = this.#replays.get(replayId);
+    if (!job) throw new StoreUnavailableError(`unknown replay ${replayId}`, { source: SOURCE });
+    if (job.status === 'done') return publicJob(job);
+    const now = options.now.getTime();
+    const from = job.from.getTime();
+    const to = job.to.getTime();
+    const source = job.eventType === undefined ? this.#events : (this.#byType.get(job.eventType) ?? []);
+    let i = job.cursor === null ? 0 : firstAbove(source, job.cursor);
+    let page = 0;
+    for (; i < source.length; i++) {
+      const e = source[i]!;
+      if (e.position > job.untilPosition) break;
+      const t = e.occurredAt.getTime();
+      if (t < from || t >= to) continue;
+      if (job.eventsMatched >= job.maxEvents) {
+        job.truncated = true;
+        break;
+      }
+      if (page >= options.pageSize) break;
+      page++;
+      job.eventsMatched++;
+      job.cursor = e.position;
+      job.deliveriesQueued += this.#replayEvent(e, job.handler, now);
+    }
+    if (i >= source.length || job.truncated || source[i]!.position > job.untilPosition) job.status = 'done';
+    job.updatedAt = options.now;
+    return publicJob(job);
+  }
+
+  #replayEvent(e: RecordedEvent, handler: string | undefined, now: number): number {
+    const subs = this.#subscriptions.get(e.eventType);
+    if (!subs) return 0;
+    let queued = 0;
+    for (const sub of subs.values()) {
+      if (sub.expiresAt <= now || (handler !== undefined && sub.handler !== handler)) continue;
+      const existing = this.#byEventHandler.get(`${e.id}\u0000${sub.handler}`);
+      if (!existing) {
+        this.#createDelivery(e, sub.handler, sub.ordering, now, true);
+        queued++;
+      } else if (existing.status === 'done' || existing.status === 'dead') {
+        this.#dead.delete(existing);
+        this.#requeue(existing, now, true);
+        queued++;
+      }
+    }
+    return queued;
+  }
+
+  async listStaleReplays(options: { staleBefore: Date }): Promise<ReplayJob[]> {
+    this.#open();
+    return [...this.#replays.values()]
+      .filter((j) => j.status === 'running' && j.updatedAt < options.staleBefore)
+      .map(publicJob);
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Status
+  // ------------------------------------------------------------------------------------------
+
+  async stats(options: { now: Date }): Promise<StoreStats> {
+    this.#open();
+    const now = options.now.getTime();
+    const live = new Set<string>();
+    for (const byHandler of this.#subscriptions.values()) {
+      for (const s of byHandler.values()) if (s.expiresAt > now) live.add(s.handler);
+    }
+    let pending = 0;
+    let running = 0;
+    let dead = 0;
+    let orphaned = 0;
+    const handlers: HandlerStats[] = [];
+    for (const [handler, c] of this.#counters) {
+      pending += c.pending;
+      running += c.running;
+      dead += c.dead;
+      const o = live.has(handler) ? 0 : c.pending;
+      orphaned += o;
+      if (c.pending + c.running + c.dead > 0 || live.has(handler)) {
+        handlers.push({ handler, pending: c.pending, running: c.running, dead: c.dead, orphaned: o });
+      }
+    }
+    let oldest = Number.POSITIVE_INFINITY;
+    let unprocessed = 0;
+    for (const [id, count] of this.#notDone) {
+      if (count <= 0) continue;
+      unprocessed++;
+      for (const d of this.#byEvent.get(id) ?? []) {
+        if ((d.status === 'pending' || d.status === 'running') && d.createdAt < oldest) oldest = d.createdAt;
+      }
+    }
+    return {
+      lastPosition: this.#events.length === 0 ? null : BigInt(this.#events.length),
+      pending,
+      running,
+      dead,
+      unprocessedEvents: unprocessed,
+      oldestPendingAt: Number.isFinite(oldest) ? new Date(oldest) : null,
+      orphaned,
+      handlers: handlers.sort((a, b) => a.handler.localeCompare(b.handler)),
+    };
+  }
+
+  async healthCheck(): Promise<HealthStatus> {
+    return {
+      healthy: !this.#closed,
+      latencyMs: 0,
+      details: { store: 'memory', events: this.#events.length, closed: this.#closed },
+    };
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+  }
+}
+
+function getOrCreate<K, V>(map: Map<K, V>, key: K, create: () => V): V {
+  let value = map.get(key);
+  if (value === undefined) {
+    value = create();
+    map.set(key, value);
+  }
+  return value;
+}
+
+function push<K, V>(map: Map<K, V[]>, key: K, value: V): void {
+  const list = map.get(key);
+  if (list) list.push(value);
+  else map.set(key, [value]);
+}
+
+function decrement(map: Map<string, number>, key: string): void {
+  const n = (map.get(key) ?? 0) - 1;
+  if (n <= 0) map.delete(key);
+  else map.set(key, n);
+}
+
+function byPosition(a: RecordedEvent, b: RecordedEvent): number {
+  return a.position < b.position ? -1 : a.position > b.position ? 1 : 0;
+}
+
+function insertByPosition(chain: Delivery[], d: Delivery): void {
+  let i = chain.length;
+  while (i > 0 && chain[i - 1]!.event.position > d.event.position) i--;
+  chain.splice(i, 0, d);
+}
+
+/** Index of the first event with position > p (lists are position-sorted). */
+function firstAbove(list: readonly RecordedEvent[], p: bigint): number {
+  let lo = 0;
+  let hi = list.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (list[mid]!.position <= p) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** Index of the last event with position < p, or -1. */
+function lastBelow(list: readonly RecordedEvent[], p: bigint): number {
+  let lo = 0;
+  let hi = list.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (list[mid]!.position < p) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo - 1;
+}
+
+function matcher(q: EventQuery): (e: RecordedEvent) => boolean {
+  const types =
+    q.eventType === undefined
+      ? undefined
+      : new Set(typeof q.eventType === 'string' ? [q.eventType] : q.eventType);
+  const from = q.from?.getTime();
+  const to = q.to?.getTime();
+  return (e) =>
+    (types === undefined || types.has(e.eventType)) &&
+    (q.aggregateId === undefined || e.aggregateId === q.aggregateId) &&
+    (q.aggregateType === undefined || e.aggregateType === q.aggregateType) &&
+    (from === undefined || e.occurredAt.getTime() >= from) &&
+    (to === undefined || e.occurredAt.getTime() < to);
+}
+
+function info(d: Delivery): DeliveryInfo {
+  return {
+    deliveryId: d.id,
+    handler: d.handler,
+    status: d.status,
+    attempts: d.attempts,
+    nextAttemptAt: d.status === 'pending' ? new Date(d.nextAttemptAt) : null,
+    lastError: d.lastError,
+    isReplay: d.isReplay,
+    updatedAt: new Date(d.updatedAt),
+  };
+}
+
+function publicJob(job: ReplayJob & { untilPosition?: bigint }): ReplayJob {
+  const { untilPosition: _ignored, ...rest } = job;
+  return { ...rest };
+}

@@ -1,0 +1,678 @@
+import {
+  type ClaimedDelivery,
+  createDomainEvent,
+  type EventStore,
+  isEvcoError,
+  type SubscriptionSpec,
+} from '@evco/core';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { collect, makeEvent, settle } from './helpers.js';
+
+export interface EventStoreContractOptions {
+  /** Shown in the suite title. */
+  name: string;
+  /** Returns a fresh, empty, migrated store; called before every case. */
+  create: () => Promise<EventStore>;
+  /** Called after every case with the store `create` returned (drop a schema, delete a file). */
+  destroy?: (store: EventStore) => Promise<void>;
+  /** Events for the paging case. @default 10000 */
+  pagingEvents?: number;
+}
+
+const T0 = new Date('2026-01-01T00:00:00.000Z');
+const at = (ms: number) => new Date(T0.getTime() + ms);
+const LEASE = 30_000;
+const consumer = 'contract-consumer';
+
+/**
+ * The behaviour every `EventStore` must have. Each case asserts stored outcomes (rows, counts,
+ * claimed deliveries, error codes), so an adapter that passes can replace any other.
+ */
+export function describeEventStoreContract(options: EventStoreContractOptions): void {
+  describe(`EventStore contract: ${options.name}`, () => {
+    let store: EventStore;
+
+    beforeEach(async () => {
+      store = await options.create();
+    });
+
+    afterEach(async () => {
+      await store.close();
+      await options.destroy?.(store);
+    });
+
+    const subscribe = (
+      subs: Array<Partial<SubscriptionSpec> & { handler: string }>,
+      now = T0,
+      ttlMs = 3_600_000,
+    ) =>
+      store.registerSubscriptions(
+        subs.map((s) => ({ eventType: 'TestHappened', ordering: 'aggregate', ...s })),
+        { consumerId: consumer, now, ttlMs },
+      );
+
+    const claim = (handlers: string[], now = T0, limit = 100, consumerId = consumer) =>
+      store.claimDue({ consumerId, handlers, now, leaseMs: LEASE, limit });
+
+    const ids = (events: ReadonlyArray<{ id: string }>) => events.map((e) => e.id);
+    const claimedIds = (claimed: ClaimedDelivery[]) => claimed.map((c) => c.event.id);
+
+    describe('events', () => {
+      it('round-trips every field: UTC dates, unicode, nested data, a 100 KiB payload', async () => {
+        const big = 'x'.repeat(100 * 1024);
+        const event = createDomainEvent({
+          eventType: 'Order.Placed:v2',
+          aggregateId: 'order-ünïcødé-🚀',
+          aggregateType: 'Order',
+          aggregateVersion: 7,
+          eventData: {
+            text: 'grüße 你好 🎉 "quoted" \\ back\nline',
+            nested: { list: [1, 2.5, -3, true, false, null, { deep: ['a'] }], empty: {}, none: [] },
+            big,
+          },
+          metadata: {
+            schemaVersion: 3,
+            correlationId: 'corr-1',
+            causationId: 'cause-1',
+            tenant: 'acme',
+            retries: 2,
+          },
+          occurredAt: '2026-03-04T05:06:07.089+05:30',
+        });
+        const { events } = await store.append([event], { now: at(1) });
+        const [stored] = await store.read({ limit: 10 });
+        for (const r of [events[0]!, stored!]) {
+          expect(r.id).toBe(event.id);
+          expect(r.eventType).toBe('Order.Placed:v2');
+          expect(r.aggregateId).toBe('order-ünïcødé-🚀');
+          expect(r.aggregateType).toBe('Order');
+          expect(r.aggregateVersion).toBe(7);
+          expect(r.eventData).toEqual(event.eventData);
+          expect(r.metadata).toEqual({
+            schemaVersion: 3,
+            correlationId: 'corr-1',
+            causationId: 'cause-1',
+            tenant: 'acme',
+            retries: 2,
+          });
+          expect(r.occurredAt).toBeInstanceOf(Date);
+          expect(r.occurredAt.toISOString()).toBe('2026-03-03T23:36:07.089Z');
+          expect(r.recordedAt.getTime()).toBe(at(1).getTime());
+          expect(typeof r.position).toBe('bigint');
+        }
+        expect((stored!.eventData as { big: string }).big.length).toBe(100 * 1024);
+        expect(await store.getEvent(event.id)).toMatchObject({ id: event.id, position: stored!.position });
+        expect(await store.getEvent('00000000-0000-7000-8000-000000000000')).toBeUndefined();
+      });
+
+      it('leaves optional fields absent when they were not given', async () => {
+        const event = makeEvent();
+        await store.append([event], { now: T0 });
+        const [stored] = await store.read({ limit: 1 });
+        expect(stored!.aggregateType).toBeUndefined();
+        expect(stored!.aggregateVersion).toBeUndefined();
+        expect(stored!.metadata).toEqual(event.metadata);
+      });
+
+      it('assigns strictly increasing positions across appends and batches', async () => {
+        const first = await store.append([makeEvent(), makeEvent()], { now: T0 });
+        const second = await store.append([makeEvent()], { now: T0 });
+        const third = await store.append([makeEvent(), makeEvent(), makeEvent()], { now: T0 });
+        const positions = [...first.events, ...second.events, ...third.events].map((e) => e.position);
+        for (let i = 1; i < positions.length; i++) expect(positions[i]! > positions[i - 1]!).toBe(true);
+        const all = await store.read({ limit: 100 });
+        expect(all.map((e) => e.position)).toEqual(positions);
+      });
+
+      it('filters by type, aggregate, aggregate type, time range (inclusive from, exclusive to), limit and order', async () => {
+        const mk = (eventType: string, aggregateId: string, ms: number, aggregateType?: string) =>
+          makeEvent({ eventType, aggregateId, occurredAt: at(ms), aggregateType });
+        const events = [
+          mk('A', 'x', 0, 'Cart'),
+          mk('B', 'x', 1000),
+          mk('A', 'y', 2000, 'Cart'),
+          mk('C', 'y', 3000),
+          mk('A', 'x', 4000),
+        ];
+        await store.append(events, { now: T0 });
+        expect(ids(await store.read({ eventType: 'A', limit: 10 }))).toEqual(
+          ids([events[0]!, events[2]!, events[4]!]),
+        );
+        expect(ids(await store.read({ eventType: ['B', 'C'], limit: 10 }))).toEqual(
+          ids([events[1]!, events[3]!]),
+        );
+        expect(ids(await store.read({ aggregateId: 'y', limit: 10 }))).toEqual(ids([events[2]!, events[3]!]));
+        expect(ids(await store.read({ aggregateType: 'Cart', limit: 10 }))).toEqual(
+          ids([events[0]!, events[2]!]),
+        );
+        expect(ids(await store.read({ aggregateId: 'x', eventType: 'A', limit: 10 }))).toEqual(
+          ids([events[0]!, events[4]!]),
+        );
+        expect(ids(await store.read({ from: at(1000), to: at(3000), limit: 10 }))).toEqual(
+          ids([events[1]!, events[2]!]),
+        );
+        expect(ids(await store.read({ from: at(4000), limit: 10 }))).toEqual(ids([events[4]!]));
+        expect(ids(await store.read({ to: at(1), limit: 10 }))).toEqual(ids([events[0]!]));
+        expect(ids(await store.read({ limit: 2 }))).toEqual(ids(events.slice(0, 2)));
+        expect(ids(await store.read({ limit: 2, order: 'desc' }))).toEqual(ids([events[4]!, events[3]!]));
+        expect(ids(await store.read({ eventType: 'A', limit: 10, order: 'desc' }))).toEqual(
+          ids([events[4]!, events[2]!, events[0]!]),
+        );
+        expect(await store.read({ eventType: 'Nope', limit: 10 })).toEqual([]);
+      });
+
+      it('pages with position cursors in both directions', async () => {
+        const events = Array.from({ length: 7 }, () => makeEvent());
+        const { events: recorded } = await store.append(events, { now: T0 });
+        const p = recorded.map((e) => e.position);
+        expect(ids(await store.read({ afterPosition: p[2]!, limit: 3 }))).toEqual(ids(events.slice(3, 6)));
+        expect(ids(await store.read({ beforePosition: p[3]!, limit: 10, order: 'desc' }))).toEqual(
+          ids([events[2]!, events[1]!, events[0]!]),
+        );
+        expect(ids(await store.read({ afterPosition: p[1]!, beforePosition: p[4]!, limit: 10 }))).toEqual(
+          ids(events.slice(2, 4)),
+        );
+        expect(await store.read({ afterPosition: p[6]!, limit: 10 })).toEqual([]);
+      });
+
+      it(`readAll pages over ${options.pagingEvents ?? 10_000} events with no gap and no duplicate`, async () => {
+        const total = options.pagingEvents ?? 10_000;
+        const appended: string[] = [];
+        for (let i = 0; i < total; i += 500) {
+          const batch = Array.from({ length: Math.min(500, total - i) }, () =>
+            makeEvent({ eventType: 'Paged' }),
+          );
+          await store.append(batch, { now: T0 });
+          appended.push(...ids(batch));
+        }
+        const read = await collect(store.readAll({ pageSize: 333 }));
+        expect(read.length).toBe(total);
+        expect(new Set(ids(read)).size).toBe(total);
+        expect(ids(read)).toEqual(appended);
+        for (let i = 1; i < read.length; i++) expect(read[i]!.position > read[i - 1]!.position).toBe(true);
+        const tail = await collect(store.readAll({ afterPosition: read[total - 11]!.position, pageSize: 3 }));
+        expect(ids(tail)).toEqual(appended.slice(total - 10));
+      });
+
+      it('rejects a known event id with DUPLICATE_EVENT and stores nothing of that batch', async () => {
+        const e = makeEvent();
+        await store.append([e], { now: T0 });
+        const fresh = makeEvent();
+        const error = await store.append([fresh, e], { now: T0 }).catch((x: unknown) => x);
+        expect(isEvcoError(error, 'DUPLICATE_EVENT')).toBe(true);
+        expect(ids(await store.read({ limit: 10 }))).toEqual([e.id]);
+      });
+
+      it('is atomic: a version conflict anywhere in a batch stores none of it, deliveries included', async () => {
+        await subscribe([{ handler: 'h' }]);
+        await store.append([makeEvent({ aggregateId: 'acc', aggregateVersion: 1 })], { now: T0 });
+        const batch = [makeEvent(), makeEvent({ aggregateId: 'acc', aggregateVersion: 1 }), makeEvent()];
+        const error = await store.append(batch, { now: T0 }).catch((x: unknown) => x);
+        expect(isEvcoError(error, 'CONCURRENCY')).toBe(true);
+        expect((await store.read({ limit: 10 })).length).toBe(1);
+        expect((await claim(['h'])).length).toBe(1);
+        const inBatch = [
+          makeEvent({ aggregateId: 'b', aggregateVersion: 1 }),
+          makeEvent({ aggregateId: 'b', aggregateVersion: 1 }),
+        ];
+        const error2 = await store.append(inBatch, { now: T0 }).catch((x: unknown) => x);
+        expect(isEvcoError(error2, 'CONCURRENCY')).toBe(true);
+        expect((await store.read({ limit: 10 })).length).toBe(1);
+      });
+
+      it('50 concurrent appends at the same aggregate version: exactly one wins, 49 get CONCURRENCY', async () => {
+        const attempts = Array.from({ length: 50 }, () =>
+          store.append([makeEvent({ aggregateId: 'contested', aggregateVersion: 3 })], { now: T0 }),
+        );
+        const { values, errors } = await settle(attempts);
+        expect(values.length).toBe(1);
+        expect(errors.length).toBe(49);
+        expect(errors.every((e) => isEvcoError(e, 'CONCURRENCY'))).toBe(true);
+        const stored = await store.read({ aggregateId: 'contested', limit: 100 });
+        expect(stored.length).toBe(1);
+        expect(stored[0]!.id).toBe(values[0]!.events[0]!.id);
+        // Versions of other aggregates, and other versions, are independent.
+        await store.append([makeEvent({ aggregateId: 'contested', aggregateVersion: 4 })], { now: T0 });
+        await store.append([makeEvent({ aggregateId: 'other', aggregateVersion: 3 })], { now: T0 });
+      });
+
+      it('treats SQL and pattern metacharacters in every filter as plain values', async () => {
+        const nasty = ["'; DROP TABLE events; --", '%', '_', '%_*?[', 'a\\b', '"quoted"', "O'Brien"];
+        const events = nasty.map((aggregateId) => makeEvent({ aggregateId, eventType: 'Nasty' }));
+        const plain = makeEvent({ aggregateId: 'plain', eventType: 'Nasty' });
+        await store.append([...events, plain], { now: T0 });
+        for (const [i, aggregateId] of nasty.entries()) {
+          expect(ids(await store.read({ aggregateId, limit: 100 }))).toEqual([events[i]!.id]);
+        }
+        for (const value of nasty) {
+          expect(await store.read({ eventType: value, limit: 100 })).toEqual([]);
+          expect(await store.read({ aggregateType: value, limit: 100 })).toEqual([]);
+          expect(await store.read({ eventType: [value, 'Missing'], limit: 100 })).toEqual([]);
+          expect(await store.getDeadLetters({ limit: 10, handler: value })).toEqual([]);
+          expect(await store.getUnprocessedEvents({ limit: 10, handler: value })).toEqual([]);
+          expect(await store.retryDeadLetters({ handler: value, now: T0 })).toBe(0);
+          expect(await store.retryDeadLetters({ deliveryIds: [value], now: T0 })).toBe(0);
+          expect(
+            await store.claimDue({ consumerId: value, handlers: [value], now: T0, leaseMs: LEASE, limit: 5 }),
+          ).toEqual([]);
+        }
+        expect(await store.getEvent("'; DROP TABLE events; --")).toBeUndefined();
+        expect((await store.read({ limit: 100 })).length).toBe(nasty.length + 1);
+      });
+    });
+
+    describe('subscriptions and deliveries', () => {
+      it('creates one delivery per live subscription of the event type, and none for others', async () => {
+        await subscribe([{ handler: 'a' }, { handler: 'b' }, { handler: 'c', eventType: 'Other' }]);
+        await subscribe([{ handler: 'expired' }], at(-10_000), 1000);
+        const { deliveries } = await store.append(
+          [makeEvent(), makeEvent({ eventType: 'Other' }), makeEvent({ eventType: 'Nobody' })],
+          {
+            now: T0,
+          },
+        );
+        expect(deliveries).toEqual([2, 1, 0]);
+        expect((await claim(['a'])).length).toBe(1);
+        expect((await claim(['b'])).length).toBe(1);
+        expect((await claim(['c'])).length).toBe(1);
+        expect((await claim(['expired'])).length).toBe(0);
+        const subs = await store.listSubscriptions();
+        expect(subs.map((s) => `${s.handler}/${s.eventType}`).sort()).toEqual([
+          'a/TestHappened',
+          'b/TestHappened',
+          'c/Other',
+          'expired/TestHappened',
+        ]);
+        const a = subs.find((s) => s.handler === 'a')!;
+        expect(a.expiresAt.getTime()).toBe(T0.getTime() + 3_600_000);
+        expect(a.lastSeenBy).toBe(consumer);
+      });
+
+      it('renewing a subscription extends it; an expired one gets new deliveries again once renewed', async () => {
+        await subscribe([{ handler: 'h' }], T0, 1000);
+        await store.append([makeEvent()], { now: at(5000) });
+        expect((await claim(['h'], at(5000))).length).toBe(0);
+        await subscribe([{ handler: 'h' }], at(5000), 1000);
+        await store.append([makeEvent()], { now: at(5500) });
+        expect((await claim(['h'], at(5500))).length).toBe(1);
+        const [sub] = await store.listSubscriptions();
+        expect(sub!.expiresAt.getTime()).toBe(at(6000).getTime());
+      });
+
+      it('claims hand each delivery with its event, handler, attempt 1 and a lease', async () => {
+        await subscribe([{ handler: 'h' }]);
+        const e = makeEvent();
+        await store.append([e], { now: T0 });
+        const [c] = await claim(['h']);
+        expect(c).toMatchObject({ handler: 'h', attempt: 1, isReplay: false });
+        expect(c!.event.id).toBe(e.id);
+        expect(c!.event.eventData).toEqual(e.eventData);
+        expect(typeof c!.deliveryId).toBe('string');
+        expect(await claim(['h'])).toEqual([]);
+        expect(await claim(['other'])).toEqual([]);
+      });
+
+      it('20 concurrent claimers never win the same delivery', async () => {
+        await subscribe([{ handler: 'h', ordering: 'none' }]);
+        const events = Array.from({ length: 300 }, () => makeEvent());
+        await store.append(events, { now: T0 });
+        const won: string[] = [];
+        for (let round = 0; round < 5; round++) {
+          const results = await Promise.all(
+            Array.from({ length: 20 }, (_, i) => claim(['h'], T0, 7, `claimer-${i}`)),
+          );
+          for (const r of results) won.push(...r.map((c) => c.deliveryId));
+        }
+        expect(won.length).toBe(300);
+        expect(new Set(won).size).toBe(300);
+      });
+
+      it('completes leased deliveries; a completed delivery is never claimed again', async () => {
+        await subscribe([{ handler: 'h', ordering: 'none' }]);
+        await store.append([makeEvent(), makeEvent()], { now: T0 });
+        const claimed = await claim(['h']);
+        await store.complete(claimed, { now: at(10) });
+        expect(await claim(['h'], at(LEASE * 10))).toEqual([]);
+        const stats = await store.stats({ now: at(10) });
+        expect(stats.pending + stats.running).toBe(0);
+        expect(stats.unprocessedEvents).toBe(0);
+      });
+
+      it('an expired lease is reclaimable with the next attempt; a live one is not; the stale holder cannot complete', async () => {
+        await subscribe([{ handler: 'h' }]);
+        await store.append([makeEvent()], { now: T0 });
+        const [first] = await claim(['h'], T0, 10, 'dies');
+        expect(await claim(['h'], at(LEASE - 1), 10, 'survivor')).toEqual([]);
+        const [second] = await claim(['h'], at(LEASE + 1), 10, 'survivor');
+        expect(second!.deliveryId).toBe(first!.deliveryId);
+        expect(second!.attempt).toBe(2);
+        await store.complete([first!], { now: at(LEASE + 2) }); // stale: ignored
+        expect((await store.stats({ now: at(LEASE + 2) })).running).toBe(1);
+        await store.fail([{ ...first!, error: 'stale', nextAttemptAt: null }], { now: at(LEASE + 2) });
+        expect((await store.getDeadLetters({ limit: 10 })).length).toBe(0);
+        await store.complete([second!], { now: at(LEASE + 3) });
+        const stats = await store.stats({ now: at(LEASE + 3) });
+        expect(stats.running + stats.pending).toBe(0);
+      });
+
+      it('fail schedules a retry at nextAttemptAt, keeping the error', async () => {
+        await subscribe([{ handler: 'h' }]);
+        await store.append([makeEvent()], { now: T0 });
+        const [c] = await claim(['h']);
+        await store.fail([{ ...c!, error: 'boom', nextAttemptAt: at(5000) }], { now: at(100) });
+        expect(await claim(['h'], at(4999))).toEqual([]);
+        const [unprocessed] = await store.getUnprocessedEvents({ limit: 10 });
+        expect(unprocessed!.deliveries[0]).toMatchObject({
+          status: 'pending',
+          attempts: 1,
+          lastError: 'boom',
+        });
+        expect(unprocessed!.deliveries[0]!.nextAttemptAt!.getTime()).toBe(at(5000).getTime());
+        const [again] = await claim(['h'], at(5000));
+        expect(again!.attempt).toBe(2);
+      });
+
+      it('release gives a lease back at once without a failure', async () => {
+        await subscribe([{ handler: 'h' }]);
+        await store.append([makeEvent()], { now: T0 });
+        const [c] = await claim(['h']);
+        await store.release([c!], { now: at(1) });
+        const [again] = await claim(['h'], at(2));
+        expect(again!.deliveryId).toBe(c!.deliveryId);
+        expect((await store.getUnprocessedEvents({ limit: 1 }))[0]!.deliveries[0]!.lastError).toBeNull();
+      });
+
+      it('dead letters: listed with their error, counted, re-drivable by id, by handler, or all', async () => {
+        await subscribe([
+          { handler: 'h', ordering: 'none' },
+          { handler: 'g', ordering: 'none' },
+        ]);
+        const events = [makeEvent(), makeEvent(), makeEvent()];
+        await store.append(events, { now: T0 });
+        for (const handler of ['h', 'g']) {
+          const claimed = await claim([handler]);
+          await store.fail(
+            claimed.map((c) => ({ ...c, error: `${handler} broke on ${c.event.id}`, nextAttemptAt: null })),
+            { now: at(1) },
+          );
+        }
+        expect(await claim(['h', 'g'], at(LEASE * 10))).toEqual([]);
+        const dead = await store.getDeadLetters({ limit: 10 });
+        expect(dead.length).toBe(6);
+        expect(dead[0]!.delivery).toMatchObject({ status: 'dead', attempts: 1 });
+        expect(dead[0]!.delivery.lastError).toBe(
+          `${dead[0]!.delivery.handler} broke on ${dead[0]!.event.id}`,
+        );
+        expect(ids(dead.map((d) => d.event))).toEqual(
+          ids([events[0]!, events[0]!, events[1]!, events[1]!, events[2]!, events[2]!]),
+        );
+        expect((await store.getDeadLetters({ limit: 10, handler: 'h' })).length).toBe(3);
+        expect((await store.getDeadLetters({ limit: 2 })).length).toBe(2);
+        expect(
+          (await store.getDeadLetters({ limit: 10, afterPosition: dead[1]!.event.position })).map(
+            (d) => d.event.id,
+          ),
+        ).toEqual(ids([events[1]!, events[1]!, events[2]!, events[2]!]));
+        const stats = await store.stats({ now: at(2) });
+        expect(stats.dead).toBe(6);
+        expect(stats.unprocessedEvents).toBe(3);
+        expect(stats.handlers.find((h) => h.handler === 'h')).toMatchObject({ dead: 3, pending: 0 });
+
+        const one = dead.find((d) => d.delivery.handler === 'g')!;
+        expect(await store.retryDeadLetters({ deliveryIds: [one.delivery.deliveryId], now: at(3) })).toBe(1);
+        const [redriven] = await claim(['g'], at(3));
+        expect(redriven).toMatchObject({ deliveryId: one.delivery.deliveryId, attempt: 1 });
+        expect(await store.retryDeadLetters({ handler: 'h', now: at(4) })).toBe(3);
+        expect((await claim(['h'], at(4))).length).toBe(3);
+        expect(await store.retryDeadLetters({ now: at(5) })).toBe(2);
+        expect((await store.getDeadLetters({ limit: 10 })).length).toBe(0);
+      });
+
+      it('keeps per-aggregate order for a handler, through retries; dead letters unblock the rest', async () => {
+        await subscribe([{ handler: 'ordered' }, { handler: 'free', ordering: 'none' }]);
+        const a = [
+          makeEvent({ aggregateId: 'A' }),
+          makeEvent({ aggregateId: 'A' }),
+          makeEvent({ aggregateId: 'A' }),
+        ];
+        const b = makeEvent({ aggregateId: 'B' });
+        await store.append([a[0]!, a[1]!, b, a[2]!], { now: T0 });
+
+        expect(claimedIds(await claim(['free'])).sort()).toEqual(ids([a[0]!, a[1]!, b, a[2]!]).sort());
+
+        let claimed = await claim(['ordered']);
+        expect(claimedIds(claimed).sort()).toEqual(ids([a[0]!, b]).sort());
+        const a0 = claimed.find((c) => c.event.id === a[0]!.id)!;
+        await store.fail([{ ...a0, error: 'retry me', nextAttemptAt: at(1000) }], { now: at(1) });
+        // a[1] must wait while a[0] waits for its retry.
+        expect(await claim(['ordered'], at(500))).toEqual([]);
+        claimed = await claim(['ordered'], at(1000));
+        expect(claimedIds(claimed)).toEqual([a[0]!.id]);
+        await store.complete(claimed, { now: at(1001) });
+        claimed = await claim(['ordered'], at(1002));
+        expect(claimedIds(claimed)).toEqual([a[1]!.id]);
+        await store.fail([{ ...claimed[0]!, error: 'poison', nextAttemptAt: null }], { now: at(1003) });
+        claimed = await claim(['ordered'], at(1004));
+        expect(claimedIds(claimed)).toEqual([a[2]!.id]);
+      });
+
+      it('lists unprocessed events oldest first with their open deliveries', async () => {
+        await subscribe([
+          { handler: 'h', ordering: 'none' },
+          { handler: 'g', ordering: 'none' },
+        ]);
+        const events = [makeEvent(), makeEvent(), makeEvent()];
+        await store.append(events, { now: T0 });
+        const h = await claim(['h']);
+        await store.complete(
+          h.filter((c) => c.event.id !== events[1]!.id),
+          { now: at(1) },
+        );
+        const g = await claim(['g']);
+        await store.complete(
+          g.filter((c) => c.event.id === events[0]!.id),
+          { now: at(1) },
+        );
+        await store.fail(
+          g
+            .filter((c) => c.event.id === events[2]!.id)
+            .map((c) => ({ ...c, error: 'x', nextAttemptAt: null })),
+          { now: at(1) },
+        );
+        const unprocessed = await store.getUnprocessedEvents({ limit: 10 });
+        expect(ids(unprocessed.map((u) => u.event))).toEqual(ids([events[1]!, events[2]!]));
+        expect(unprocessed[0]!.deliveries.map((d) => `${d.handler}:${d.status}`).sort()).toEqual([
+          'g:running',
+          'h:running',
+        ]);
+        expect(unprocessed[1]!.deliveries.map((d) => `${d.handler}:${d.status}`)).toEqual(['g:dead']);
+        expect(ids((await store.getUnprocessedEvents({ limit: 1 })).map((u) => u.event))).toEqual([
+          events[1]!.id,
+        ]);
+        expect(
+          ids(
+            (
+              await store.getUnprocessedEvents({ limit: 10, afterPosition: unprocessed[0]!.event.position })
+            ).map((u) => u.event),
+          ),
+        ).toEqual([events[2]!.id]);
+        expect((await store.stats({ now: at(2) })).unprocessedEvents).toBe(2);
+      });
+
+      it('reports stats: positions, pending, running, dead, lag and orphaned deliveries', async () => {
+        const empty = await store.stats({ now: T0 });
+        expect(empty).toMatchObject({
+          lastPosition: null,
+          pending: 0,
+          running: 0,
+          dead: 0,
+          unprocessedEvents: 0,
+          orphaned: 0,
+        });
+        expect(empty.oldestPendingAt).toBeNull();
+        await subscribe([{ handler: 'live', ordering: 'none' }]);
+        await subscribe([{ handler: 'gone', ordering: 'none' }], T0, 1000);
+        const { events } = await store.append([makeEvent(), makeEvent()], { now: at(10) });
+        await claim(['live'], at(20), 1);
+        const stats = await store.stats({ now: at(5000) });
+        expect(stats.lastPosition).toBe(events[1]!.position);
+        expect(stats.pending).toBe(3);
+        expect(stats.running).toBe(1);
+        expect(stats.unprocessedEvents).toBe(2);
+        expect(stats.oldestPendingAt!.getTime()).toBe(at(10).getTime());
+        expect(stats.orphaned).toBe(2);
+        expect(stats.handlers).toEqual([
+          { handler: 'gone', pending: 2, running: 0, dead: 0, orphaned: 2 },
+          { handler: 'live', pending: 1, running: 1, dead: 0, orphaned: 0 },
+        ]);
+      });
+
+      it('retiring a handler removes its subscriptions and unfinished deliveries only', async () => {
+        await subscribe([
+          { handler: 'old', ordering: 'none' },
+          { handler: 'keep', ordering: 'none' },
+        ]);
+        await store.append([makeEvent(), makeEvent()], { now: T0 });
+        const [c] = await claim(['old'], T0, 1);
+        await store.complete([c!], { now: at(1) });
+        expect(await store.retireHandler('old')).toBe(1);
+        expect((await store.listSubscriptions()).map((s) => s.handler)).toEqual(['keep']);
+        expect(await claim(['old'], at(LEASE * 10))).toEqual([]);
+        await store.append([makeEvent()], { now: at(2) });
+        expect((await claim(['keep'], at(3))).length).toBe(3);
+        expect((await store.stats({ now: at(3) })).handlers.map((h) => h.handler)).toEqual(['keep']);
+      });
+    });
+
+    describe('replay', () => {
+      const replayAll = async (
+        spec: { from: Date; to: Date; eventType?: string; handler?: string; maxEvents?: number },
+        pageSize = 2,
+        now = at(100_000),
+      ) => {
+        let job = await store.startReplay({ maxEvents: 1000, ...spec }, { now });
+        expect(job.status).toBe('running');
+        let pages = 0;
+        while (job.status === 'running') {
+          job = await store.continueReplay(job.id, { now, pageSize });
+          if (++pages > 1000) throw new Error('replay does not finish');
+        }
+        return job;
+      };
+
+      const handleAll = async (handler: string, now: Date) => {
+        const claimed = await claim([handler], now, 1000);
+        await store.complete(claimed, { now });
+        return claimed;
+      };
+
+      it('requeues done deliveries of events in [from, to) as replays, in pages', async () => {
+        await subscribe([{ handler: 'h', ordering: 'none' }]);
+        const events = [0, 1000, 2000, 3000, 4000].map((ms) => makeEvent({ occurredAt: at(ms) }));
+        await store.append(events, { now: T0 });
+        await handleAll('h', at(10));
+        const job = await replayAll({ from: at(1000), to: at(4000) }, 2);
+        expect(job).toMatchObject({
+          status: 'done',
+          eventsMatched: 3,
+          deliveriesQueued: 3,
+          truncated: false,
+        });
+        const replayed = await claim(['h'], at(100_001), 100);
+        expect(claimedIds(replayed).sort()).toEqual(ids(events.slice(1, 4)).sort());
+        expect(replayed.every((c) => c.isReplay && c.attempt === 1)).toBe(true);
+      });
+
+      it('filters by event type and handler, creates deliveries a later subscriber never had, skips open ones', async () => {
+        await subscribe([{ handler: 'h', ordering: 'none' }]);
+        const events = [
+          makeEvent({ occurredAt: at(0) }),
+          makeEvent({ occurredAt: at(10), eventType: 'Other' }),
+        ];
+        await store.append(events, { now: T0 });
+        await subscribe([
+          { handler: 'late', ordering: 'none' },
+          { handler: 'h', eventType: 'Other', ordering: 'none' },
+        ]);
+        const onlyLate = await replayAll({ from: at(0), to: at(1000), handler: 'late' });
+        expect(onlyLate).toMatchObject({ eventsMatched: 2, deliveriesQueued: 1 });
+        const late = await claim(['late'], at(100_001));
+        expect(claimedIds(late)).toEqual([events[0]!.id]);
+        expect(late[0]!.isReplay).toBe(true);
+        // h's delivery of events[0] is still pending: not queued twice.
+        const typed = await replayAll({ from: at(0), to: at(1000), eventType: 'Other' });
+        expect(typed).toMatchObject({ eventsMatched: 1, deliveriesQueued: 1 });
+        const again = await replayAll({ from: at(0), to: at(1000), handler: 'h' });
+        expect(again).toMatchObject({ eventsMatched: 2, deliveriesQueued: 0 });
+        const h = await claim(['h'], at(100_001));
+        expect(claimedIds(h).sort()).toEqual(ids(events).sort());
+      });
+
+      it('is bounded: stops at maxEvents and says it was truncated', async () => {
+        await subscribe([{ handler: 'h', ordering: 'none' }]);
+        const events = Array.from({ length: 7 }, (_, i) => makeEvent({ occurredAt: at(i) }));
+        await store.append(events, { now: T0 });
+        await handleAll('h', at(10));
+        const job = await replayAll({ from: at(0), to: at(100), maxEvents: 5 }, 2);
+        expect(job).toMatchObject({ status: 'done', eventsMatched: 5, deliveriesQueued: 5, truncated: true });
+        expect(claimedIds(await claim(['h'], at(100_001)))).toEqual(ids(events.slice(0, 5)));
+      });
+
+      it('survives its driver: a replay left running shows as stale and resumes from its cursor', async () => {
+        await subscribe([{ handler: 'h', ordering: 'none' }]);
+        const events = Array.from({ length: 5 }, (_, i) => makeEvent({ occurredAt: at(i) }));
+        const { events: recorded } = await store.append(events, { now: T0 });
+        await handleAll('h', at(10));
+        const job = await store.startReplay({ from: at(0), to: at(100), maxEvents: 100 }, { now: at(20) });
+        const page = await store.continueReplay(job.id, { now: at(30), pageSize: 2 });
+        expect(page).toMatchObject({ status: 'running', eventsMatched: 2 });
+        expect(await store.listStaleReplays({ staleBefore: at(30) })).toEqual([]);
+        const stale = await store.listStaleReplays({ staleBefore: at(31) });
+        expect(stale.map((j) => j.id)).toEqual([job.id]);
+        expect(page.cursor).toBe(recorded[1]!.position);
+        expect(stale[0]!.cursor).toBe(recorded[1]!.position);
+        let resumed = stale[0]!;
+        while (resumed.status === 'running')
+          resumed = await store.continueReplay(job.id, { now: at(40), pageSize: 2 });
+        expect(resumed).toMatchObject({ eventsMatched: 5, deliveriesQueued: 5 });
+        const claimed = await claim(['h'], at(41));
+        expect(claimedIds(claimed).sort()).toEqual(ids(events).sort());
+        expect(await store.listStaleReplays({ staleBefore: at(1_000_000) })).toEqual([]);
+      });
+
+      it('replayed deliveries keep per-aggregate order', async () => {
+        await subscribe([{ handler: 'h' }]);
+        const events = [0, 1, 2].map((i) => makeEvent({ aggregateId: 'A', occurredAt: at(i) }));
+        await store.append(events, { now: T0 });
+        for (let i = 0; i < 3; i++) await handleAll('h', at(10 + i));
+        await replayAll({ from: at(0), to: at(100) });
+        const order: string[] = [];
+        for (let i = 0; i < 3; i++) {
+          const claimed = await claim(['h'], at(100_001 + i));
+          expect(claimed.length).toBe(1);
+          order.push(claimed[0]!.event.id);
+          await store.complete(claimed, { now: at(100_001 + i) });
+        }
+        expect(order).toEqual(ids(events));
+      });
+    });
+
+    describe('lifecycle', () => {
+      it('close() twice is safe and later calls fail with STORE_UNAVAILABLE', async () => {
+        await store.close();
+        await store.close();
+        const error = await store.append([makeEvent()], { now: T0 }).catch((x: unknown) => x);
+        expect(isEvcoError(error, 'STORE_UNAVAILABLE')).toBe(true);
+        const health = await store.healthCheck();
+        expect(health.healthy).toBe(false);
+      });
+
+      it('reports health with a latency', async () => {
+        const health = await store.healthCheck();
+        expect(health.healthy).toBe(true);
+        expect(health.latencyMs).toBeGreaterThanOrEqual(0);
+        expect(typeof health.details).toBe('object');
+      });
+    });
+  });
+}
