@@ -1,1 +1,7 @@
-export {};
+export { LATEST_VERSION, MIGRATIONS, type Migration } from './migrations.js';
+export {
+  type PostgresStoreOptions,
+  postgresStoreOptionsSchema,
+} from './options.js';
+export { createPostgresStore, type PostgresStore, type Queryable } from './postgres-store.js';
+export { POSITION_BLOCK } from './sql.js';

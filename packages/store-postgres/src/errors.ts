@@ -1,0 +1,103 @@
+import {
+  ConcurrencyError,
+  DuplicateEventError,
+  EvcoError,
+  EventValidationError,
+  isEvcoError,
+  maskSecrets,
+  StoreSchemaError,
+  StoreUnavailableError,
+} from '@evco/core';
+import { SOURCE } from './options.js';
+
+/** Node socket errors that mean "the server is not there (any more)". */
+const NETWORK_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EPIPE',
+]);
+
+/** SQLSTATEs of bad values that validation should have caught before the statement. */
+const DATA_CODES = new Set([
+  '22P02', // invalid_text_representation
+  '22P05', // untranslatable_character
+  '22007', // invalid_datetime_format
+  '22008', // datetime_field_overflow
+  '22003', // numeric_value_out_of_range
+  '22021', // character_not_in_repertoire
+  '22001', // string_data_right_truncation
+  '22023', // invalid_parameter_value
+  '22030', // duplicate_json_object_key_value
+  '22032', // invalid_json_text
+  '23502', // not_null_violation
+  '23514', // check_violation
+]);
+
+interface PgLikeError {
+  code?: string;
+  constraint?: string;
+  detail?: string;
+  message?: string;
+}
+
+/**
+ * Turns a driver error into evco's typed errors. `where` is the masked URL of the server, the
+ * only way a connection detail reaches a message.
+ */
+export function translateError(error: unknown, where: string): Error {
+  if (isEvcoError(error)) return error;
+  const e = (typeof error === 'object' && error !== null ? error : {}) as PgLikeError;
+  const code = e.code ?? '';
+  const message = maskSecrets(typeof e.message === 'string' ? e.message : String(error));
+  const options = { source: SOURCE, cause: error };
+
+  if (code === '23505') {
+    if (e.constraint === 'events_event_id_key') {
+      const id = /\(event_id\)=\(([^)]*)\)/.exec(e.detail ?? '')?.[1];
+      return new DuplicateEventError(`an event with id ${id ?? '(unknown)'} is already stored`, id, options);
+    }
+    if (e.constraint === 'events_aggregate_version_key') {
+      const match = /\(aggregate_id, aggregate_version\)=\((.*), (\d+)\)/s.exec(e.detail ?? '');
+      const aggregateId = match?.[1];
+      const aggregateVersion = match?.[2] === undefined ? undefined : Number(match[2]);
+      return new ConcurrencyError(
+        match
+          ? `aggregate ${aggregateId} already has version ${aggregateVersion}`
+          : 'an aggregate version in the batch is already taken',
+        { aggregateId, aggregateVersion },
+        options,
+      );
+    }
+  }
+  if (DATA_CODES.has(code)) {
+    return new EventValidationError([{ path: '', message: `rejected by postgres (${code}): ${message}` }], {
+      ...options,
+      subject: 'value',
+    });
+  }
+  if (code === '42P01' || code === '3F000' || code === '42703') {
+    return new StoreSchemaError(
+      `the store's tables are missing or out of date at ${where} (${message}); run migrate()`,
+      options,
+    );
+  }
+  if (isUnavailable(code, message)) {
+    return new StoreUnavailableError(`postgres at ${where} is unavailable: ${message}`, options);
+  }
+  return new EvcoError('STORE_FAILED', `postgres at ${where} failed a statement: ${message}`, options);
+}
+
+function isUnavailable(code: string, message: string): boolean {
+  if (NETWORK_CODES.has(code)) return true;
+  // Class 08: connection exceptions; 57P0x: shutdown / crash / not yet accepting; 53300: too many
+  // connections; 57014: statement timeout; 40P01 is a deadlock and deliberately not here.
+  if (code.startsWith('08') || /^57P0[1-4]$/.test(code) || code === '53300' || code === '57014') return true;
+  return /Connection terminated|connection timeout|timeout exceeded when trying to connect|Client has encountered a connection error|Connection ended|not queryable/i.test(
+    message,
+  );
+}

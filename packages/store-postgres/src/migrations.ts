@@ -1,0 +1,82 @@
+import type { Pool } from 'pg';
+import {
+  BEGIN,
+  bindSchema,
+  COMMIT,
+  CREATE_MIGRATIONS_TABLE,
+  CREATE_SCHEMA,
+  DISABLE_STATEMENT_TIMEOUT,
+  INSERT_MIGRATION,
+  LOCK_MIGRATIONS,
+  MIGRATION_1_TABLES,
+  ROLLBACK,
+  SELECT_APPLIED_MIGRATIONS,
+  SELECT_MIGRATIONS_TABLE,
+} from './sql.js';
+
+export interface Migration {
+  version: number;
+  name: string;
+  sql: string;
+}
+
+/** Append only: a released version is never edited, a change is a new version. */
+export const MIGRATIONS: readonly Migration[] = [{ version: 1, name: 'tables', sql: MIGRATION_1_TABLES }];
+
+export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
+
+/**
+ * Applies the pending migrations of one schema. Cheap when up to date (one read, no lock, no
+ * DDL), so every process may call it at start. Otherwise everything runs in one transaction
+ * under a transaction-level advisory lock keyed by the schema: concurrent callers queue on the
+ * lock, and each re-reads the applied versions once it holds it, so exactly one applies each.
+ */
+export async function migrate(pool: Pool, schema: string, quoted: string): Promise<void> {
+  if ((await appliedVersions(pool, schema, quoted)).has(LATEST_VERSION)) return;
+  const client = await pool.connect();
+  try {
+    await client.query(BEGIN);
+    try {
+      await client.query(DISABLE_STATEMENT_TIMEOUT);
+      await client.query(LOCK_MIGRATIONS, lockKey(schema));
+      await client.query(bindSchema(CREATE_SCHEMA, quoted));
+      await client.query(bindSchema(CREATE_MIGRATIONS_TABLE, quoted));
+      const applied = new Set(
+        (await client.query<{ version: number }>(bindSchema(SELECT_APPLIED_MIGRATIONS, quoted))).rows.map(
+          (r) => r.version,
+        ),
+      );
+      for (const m of MIGRATIONS) {
+        if (applied.has(m.version)) continue;
+        await client.query(bindSchema(m.sql, quoted));
+        await client.query(bindSchema(INSERT_MIGRATION, quoted), [m.version, m.name]);
+      }
+      await client.query(COMMIT);
+    } catch (error) {
+      await client.query(ROLLBACK).catch(() => {});
+      throw error;
+    }
+  } finally {
+    client.release();
+  }
+}
+
+async function appliedVersions(pool: Pool, schema: string, quoted: string): Promise<Set<number>> {
+  const present = await pool.query<{ present: boolean }>(SELECT_MIGRATIONS_TABLE, [`${quoted}.migrations`]);
+  if (!present.rows[0]?.present) return new Set();
+  const rows = await pool.query<{ version: number }>(bindSchema(SELECT_APPLIED_MIGRATIONS, quoted));
+  return new Set(rows.rows.map((r) => r.version));
+}
+
+/**
+ * Two 32-bit keys: a fixed namespace for evco plus a hash of the schema, so stores in
+ * different schemas migrate independently and nobody else's advisory locks collide with ours.
+ */
+export function lockKey(schema: string): [number, number] {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < schema.length; i++) {
+    hash ^= schema.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193);
+  }
+  return [0x65766330, hash | 0];
+}

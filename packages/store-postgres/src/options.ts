@@ -1,0 +1,58 @@
+import { IDENTIFIER_PATTERN, parseOptions } from '@evco/core';
+import type { Pool } from 'pg';
+import { z } from 'zod';
+
+export const SOURCE = 'store-postgres';
+
+const isPool = (value: unknown): value is Pool =>
+  typeof value === 'object' &&
+  value !== null &&
+  typeof (value as Pool).query === 'function' &&
+  typeof (value as Pool).connect === 'function';
+
+export const postgresStoreOptionsSchema = z
+  .strictObject({
+    /** `postgresql://user:password@host:5432/db`. Give this or `pool`. */
+    connectionString: z
+      .string()
+      .regex(/^postgres(ql)?:\/\//, 'must start with postgresql:// or postgres://')
+      .optional(),
+    /** A `pg.Pool` you own: the store uses it and never closes it. Give this or `connectionString`. */
+    pool: z.custom<Pool>(isPool, { message: 'must be a pg.Pool' }).optional(),
+    /** Schema holding the store's tables, created by `migrate()`. @default 'evco' */
+    schema: z
+      .string()
+      .regex(IDENTIFIER_PATTERN, 'must match ^[a-z_][a-z0-9_]{0,40}$ (lower-case letters, digits, _)')
+      .default('evco'),
+    /** Connections in the pool the store creates (ignored with `pool`). @default 10 */
+    poolSize: z.number().int().min(1).max(1000).default(10),
+    /** Server-side limit per statement on the pool the store creates; 0 disables it. @default 30000 */
+    statementTimeoutMs: z.number().int().min(0).max(86_400_000).default(30_000),
+    /** How long to wait for a connection before failing with STORE_UNAVAILABLE. @default 10000 */
+    connectionTimeoutMs: z.number().int().min(1).max(600_000).default(10_000),
+    /** `application_name` of the store's connections (shows in `pg_stat_activity`). @default 'evco' */
+    applicationName: z.string().min(1).max(63).default('evco'),
+    /**
+     * Use named (server-side prepared) statements: each statement is parsed and planned once
+     * per connection. Turn off behind a transaction-mode pooler that cannot keep them.
+     * @default true
+     */
+    preparedStatements: z.boolean().default(true),
+  })
+  .superRefine((o, ctx) => {
+    if ((o.connectionString === undefined) === (o.pool === undefined)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['connectionString'],
+        message: 'give exactly one of connectionString and pool',
+      });
+    }
+  });
+
+export type PostgresStoreOptions = z.input<typeof postgresStoreOptionsSchema>;
+export type ResolvedPostgresStoreOptions = z.output<typeof postgresStoreOptionsSchema>;
+
+/** Validates everything before any connection is made; throws `InvalidOptionsError` listing every problem. */
+export function resolvePostgresStoreOptions(options: PostgresStoreOptions): ResolvedPostgresStoreOptions {
+  return parseOptions(postgresStoreOptionsSchema, options, 'postgres store options', SOURCE);
+}

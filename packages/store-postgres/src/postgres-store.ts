@@ -1,0 +1,668 @@
+import { createHash } from 'node:crypto';
+import {
+  type AppendResult,
+  type ClaimedDelivery,
+  type ClaimRequest,
+  type DeadLetter,
+  type DeliveryFailure,
+  type DeliveryToken,
+  type DomainEvent,
+  type EventStore,
+  EventValidationError,
+  type HandlerStats,
+  type HealthStatus,
+  type ListQuery,
+  maskSecrets,
+  maskUrl,
+  type ReadAllQuery,
+  type ReadQuery,
+  type RecordedEvent,
+  type ReplayJob,
+  type ReplaySpec,
+  type RetryDeadLettersQuery,
+  readAllByPages,
+  type StoreStats,
+  StoreUnavailableError,
+  type SubscriptionInfo,
+  type SubscriptionSpec,
+  type UnprocessedEvent,
+} from '@evco/core';
+import pg from 'pg';
+import { translateError } from './errors.js';
+import { migrate } from './migrations.js';
+import { type PostgresStoreOptions, resolvePostgresStoreOptions, SOURCE } from './options.js';
+import {
+  type DeliveryRow,
+  type EventRow,
+  type ReplayRow,
+  type SubscriptionRow,
+  toDelivery,
+  toEvent,
+  toReplayJob,
+  toSubscription,
+} from './rows.js';
+import * as SQL from './sql.js';
+
+/** What `pg` accepts as a connection to run statements on: a pool, or a checked-out client. */
+export type Queryable = Pick<pg.ClientBase, 'query'>;
+
+export interface PostgresStore extends EventStore {
+  readonly name: 'postgres';
+  /** The schema holding the tables. */
+  readonly schema: string;
+  /** The pool in use (the one given, or the one the store created). */
+  readonly pool: pg.Pool;
+  /** Creates or upgrades the schema; safe from many processes at once. */
+  migrate(): Promise<void>;
+  /**
+   * Appends inside a transaction you hold (BEGIN … COMMIT on `client`), atomically with your own
+   * writes: the transactional outbox. The events become visible to readers and claims when you
+   * commit; rolled back, they never existed.
+   */
+  appendInTransaction(
+    client: Queryable,
+    events: readonly DomainEvent[],
+    options: { now: Date },
+  ): Promise<AppendResult>;
+  /** Closes the pool if the store created it; a pool you passed stays open. Idempotent. */
+  close(): Promise<void>;
+}
+
+/**
+ * An `EventStore` on PostgreSQL.
+ *
+ * ```ts
+ * const store = createPostgresStore({ connectionString: process.env.DATABASE_URL });
+ * await store.migrate();
+ * ```
+ */
+export function createPostgresStore(options: PostgresStoreOptions): PostgresStore {
+  return new PgEventStore(options);
+}
+
+interface Statement {
+  name: string | undefined;
+  text: string;
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const DELIVERY_ID = /^[1-9][0-9]{0,17}$/;
+
+class PgEventStore implements PostgresStore {
+  readonly name = 'postgres' as const;
+  readonly capabilities = { durable: true, crossProcess: true };
+  readonly schema: string;
+  readonly pool: pg.Pool;
+
+  readonly #quoted: string;
+  readonly #ownsPool: boolean;
+  readonly #where: string;
+  readonly #prepared: boolean;
+  readonly #statements = new Map<string, Statement>();
+  readonly #readTemplates = new Map<string, string>();
+  #closed = false;
+  #closing: Promise<void> | undefined;
+
+  constructor(options: PostgresStoreOptions) {
+    const o = resolvePostgresStoreOptions(options);
+    this.schema = o.schema;
+    this.#quoted = SQL.quoteIdentifier(o.schema);
+    this.#prepared = o.preparedStatements;
+    if (o.pool) {
+      this.pool = o.pool;
+      this.#ownsPool = false;
+    } else {
+      this.pool = new pg.Pool({
+        connectionString: o.connectionString,
+        max: o.poolSize,
+        connectionTimeoutMillis: o.connectionTimeoutMs,
+        idleTimeoutMillis: 30_000,
+        application_name: o.applicationName,
+        ...(o.statementTimeoutMs > 0 ? { statement_timeout: o.statementTimeoutMs } : {}),
+      });
+      // An idle connection dropped by the server emits 'error' on the pool, which would crash
+      // the process if nobody listened; the next statement reports the outage instead.
+      this.pool.on('error', () => {});
+      this.#ownsPool = true;
+    }
+    this.#where = describeServer(o.connectionString, this.pool);
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Plumbing
+  // ------------------------------------------------------------------------------------------
+
+  /** Statement text with the schema bound, named by its hash so each connection prepares it once. */
+  #stmt(template: string): Statement {
+    let s = this.#statements.get(template);
+    if (!s) {
+      const text = SQL.bindSchema(template, this.#quoted);
+      const name = this.#prepared
+        ? `evco_${createHash('sha1').update(text).digest('hex').slice(0, 24)}`
+        : undefined;
+      s = { name, text };
+      this.#statements.set(template, s);
+    }
+    return s;
+  }
+
+  /** One statement per combination of filters (at most 2^8 of them). */
+  #readTemplate(shape: SQL.ReadShape): string {
+    const key = JSON.stringify(shape);
+    let text = this.#readTemplates.get(key);
+    if (!text) {
+      text = SQL.readEventsSql(shape);
+      this.#readTemplates.set(key, text);
+    }
+    return text;
+  }
+
+  #open(): void {
+    if (this.#closed) {
+      throw new StoreUnavailableError(`the postgres store (${this.#where}) is closed`, { source: SOURCE });
+    }
+  }
+
+  async #query<R extends pg.QueryResultRow>(
+    template: string,
+    values: unknown[],
+    on: Queryable = this.pool,
+  ): Promise<pg.QueryResult<R>> {
+    this.#open();
+    const s = this.#stmt(template);
+    try {
+      return await on.query<R>(s.name ? { name: s.name, text: s.text, values } : { text: s.text, values });
+    } catch (error) {
+      throw translateError(error, this.#where);
+    }
+  }
+
+  async #transaction<T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    this.#open();
+    let client: pg.PoolClient;
+    try {
+      client = await this.pool.connect();
+    } catch (error) {
+      throw translateError(error, this.#where);
+    }
+    let broken = false;
+    try {
+      await this.#query(SQL.BEGIN, [], client);
+      const result = await fn(client);
+      await this.#query(SQL.COMMIT, [], client);
+      return result;
+    } catch (error) {
+      await client.query(SQL.ROLLBACK).catch(() => {
+        broken = true;
+      });
+      throw error;
+    } finally {
+      client.release(broken);
+    }
+  }
+
+  async migrate(): Promise<void> {
+    this.#open();
+    try {
+      await migrate(this.pool, this.schema, this.#quoted);
+    } catch (error) {
+      throw translateError(error, this.#where);
+    }
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Events
+  // ------------------------------------------------------------------------------------------
+
+  append(events: readonly DomainEvent[], options: { now: Date }): Promise<AppendResult> {
+    return this.appendInTransaction(this.pool, events, options);
+  }
+
+  async appendInTransaction(
+    client: Queryable,
+    events: readonly DomainEvent[],
+    options: { now: Date },
+  ): Promise<AppendResult> {
+    this.#open();
+    if (events.length === 0) return { events: [], deliveries: [] };
+    if (events.length >= SQL.POSITION_BLOCK) {
+      throw new EventValidationError(
+        [{ path: '', message: `at most ${SQL.POSITION_BLOCK - 1} events per transaction` }],
+        { source: SOURCE, subject: 'batch' },
+      );
+    }
+    const now = options.now.toISOString();
+    let rows: Array<{ position: string; deliveries: number }>;
+    if (events.length === 1) {
+      const e = events[0]!;
+      rows = (
+        await this.#query<{ position: string; deliveries: number }>(
+          SQL.APPEND_ONE,
+          [
+            e.id,
+            e.eventType,
+            e.aggregateId,
+            e.aggregateType ?? null,
+            e.aggregateVersion ?? null,
+            JSON.stringify(e.eventData),
+            JSON.stringify(e.metadata),
+            e.occurredAt.toISOString(),
+            now,
+          ],
+          client,
+        )
+      ).rows;
+    } else {
+      const n = events.length;
+      const ids = new Array<string>(n);
+      const types = new Array<string>(n);
+      const aggregates = new Array<string>(n);
+      const aggregateTypes = new Array<string | null>(n);
+      const versions = new Array<number | null>(n);
+      const data = new Array<string>(n);
+      const metadata = new Array<string>(n);
+      const occurred = new Array<string>(n);
+      for (let i = 0; i < n; i++) {
+        const e = events[i]!;
+        ids[i] = e.id;
+        types[i] = e.eventType;
+        aggregates[i] = e.aggregateId;
+        aggregateTypes[i] = e.aggregateType ?? null;
+        versions[i] = e.aggregateVersion ?? null;
+        data[i] = JSON.stringify(e.eventData);
+        metadata[i] = JSON.stringify(e.metadata);
+        occurred[i] = e.occurredAt.toISOString();
+      }
+      rows = (
+        await this.#query<{ position: string; deliveries: number }>(
+          SQL.APPEND,
+          [ids, types, aggregates, aggregateTypes, versions, data, metadata, occurred, now],
+          client,
+        )
+      ).rows;
+    }
+    const recordedAt = new Date(options.now.getTime());
+    const recorded = new Array<RecordedEvent>(events.length);
+    const deliveries = new Array<number>(events.length);
+    for (let i = 0; i < events.length; i++) {
+      const row = rows[i]!;
+      recorded[i] = Object.freeze({ ...events[i]!, position: BigInt(row.position), recordedAt });
+      deliveries[i] = row.deliveries;
+    }
+    return { events: recorded, deliveries };
+  }
+
+  async read(query: ReadQuery): Promise<RecordedEvent[]> {
+    this.#open();
+    if (query.limit <= 0) return [];
+    const types =
+      query.eventType === undefined
+        ? undefined
+        : typeof query.eventType === 'string'
+          ? [query.eventType]
+          : [...new Set(query.eventType)];
+    if (types?.length === 0) return [];
+    const shape: SQL.ReadShape = {
+      eventTypes: types === undefined ? 'none' : types.length === 1 ? 'one' : 'many',
+      aggregateId: query.aggregateId !== undefined,
+      aggregateType: query.aggregateType !== undefined,
+      from: query.from !== undefined,
+      to: query.to !== undefined,
+      afterPosition: query.afterPosition !== undefined,
+      beforePosition: query.beforePosition !== undefined,
+      desc: query.order === 'desc',
+    };
+    const values: unknown[] = [];
+    if (types) values.push(types.length === 1 ? types[0] : types);
+    if (query.aggregateId !== undefined) values.push(query.aggregateId);
+    if (query.aggregateType !== undefined) values.push(query.aggregateType);
+    if (query.from !== undefined) values.push(query.from.toISOString());
+    if (query.to !== undefined) values.push(query.to.toISOString());
+    if (query.afterPosition !== undefined) values.push(query.afterPosition.toString());
+    if (query.beforePosition !== undefined) values.push(query.beforePosition.toString());
+    values.push(query.limit);
+    const result = await this.#query<EventRow>(this.#readTemplate(shape), values);
+    return result.rows.map(toEvent);
+  }
+
+  readAll(query: ReadAllQuery = {}): AsyncIterable<RecordedEvent> {
+    return readAllByPages((q) => this.read(q), query);
+  }
+
+  async getEvent(id: string): Promise<RecordedEvent | undefined> {
+    this.#open();
+    if (!UUID.test(id)) return undefined;
+    const result = await this.#query<EventRow>(SQL.GET_EVENT, [id]);
+    const row = result.rows[0];
+    return row ? toEvent(row) : undefined;
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Subscriptions
+  // ------------------------------------------------------------------------------------------
+
+  async registerSubscriptions(
+    subscriptions: readonly SubscriptionSpec[],
+    options: { consumerId: string; now: Date; ttlMs: number },
+  ): Promise<void> {
+    this.#open();
+    if (subscriptions.length === 0) return;
+    // One row per (type, handler): a duplicate in one statement would be an ON CONFLICT error.
+    const unique = new Map<string, SubscriptionSpec>();
+    for (const s of subscriptions) unique.set(`${s.eventType}\u0000${s.handler}`, s);
+    const list = [...unique.values()];
+    await this.#query(SQL.UPSERT_SUBSCRIPTIONS, [
+      list.map((s) => s.eventType),
+      list.map((s) => s.handler),
+      list.map((s) => s.ordering),
+      new Date(options.now.getTime() + options.ttlMs).toISOString(),
+      options.now.toISOString(),
+      options.consumerId,
+    ]);
+  }
+
+  async listSubscriptions(): Promise<SubscriptionInfo[]> {
+    const result = await this.#query<SubscriptionRow>(SQL.LIST_SUBSCRIPTIONS, []);
+    return result.rows.map(toSubscription);
+  }
+
+  async retireHandler(handler: string): Promise<number> {
+    const result = await this.#query(SQL.RETIRE_HANDLER, [handler]);
+    return result.rowCount ?? 0;
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Deliveries
+  // ------------------------------------------------------------------------------------------
+
+  async claimDue(request: ClaimRequest): Promise<ClaimedDelivery[]> {
+    this.#open();
+    if (request.handlers.length === 0 || request.limit <= 0) return [];
+    const result = await this.#query<
+      EventRow & { delivery_id: string; handler: string; attempts: number; is_replay: boolean }
+    >(SQL.CLAIM_DUE, [
+      [...new Set(request.handlers)],
+      request.now.toISOString(),
+      request.limit,
+      request.consumerId,
+      new Date(request.now.getTime() + request.leaseMs).toISOString(),
+    ]);
+    return result.rows.map((row) => ({
+      deliveryId: row.delivery_id,
+      attempt: row.attempts,
+      handler: row.handler,
+      isReplay: row.is_replay,
+      event: toEvent(row),
+    }));
+  }
+
+  async complete(tokens: readonly DeliveryToken[], options: { now: Date }): Promise<void> {
+    this.#open();
+    const valid = tokens.filter((t) => DELIVERY_ID.test(t.deliveryId));
+    if (valid.length === 0) return;
+    await this.#query(SQL.COMPLETE, [
+      valid.map((t) => t.deliveryId),
+      valid.map((t) => t.attempt),
+      options.now.toISOString(),
+    ]);
+  }
+
+  async fail(failures: readonly DeliveryFailure[], options: { now: Date }): Promise<void> {
+    this.#open();
+    const valid = failures.filter((f) => DELIVERY_ID.test(f.deliveryId));
+    if (valid.length === 0) return;
+    await this.#query(SQL.FAIL, [
+      valid.map((f) => f.deliveryId),
+      valid.map((f) => f.attempt),
+      valid.map((f) => f.error),
+      valid.map((f) => f.nextAttemptAt?.toISOString() ?? null),
+      options.now.toISOString(),
+    ]);
+  }
+
+  async release(tokens: readonly DeliveryToken[], options: { now: Date }): Promise<void> {
+    this.#open();
+    const valid = tokens.filter((t) => DELIVERY_ID.test(t.deliveryId));
+    if (valid.length === 0) return;
+    await this.#query(SQL.RELEASE, [
+      valid.map((t) => t.deliveryId),
+      valid.map((t) => t.attempt),
+      options.now.toISOString(),
+    ]);
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Admin views
+  // ------------------------------------------------------------------------------------------
+
+  async getUnprocessedEvents(query: ListQuery): Promise<UnprocessedEvent[]> {
+    this.#open();
+    if (query.limit <= 0) return [];
+    const after = (query.afterPosition ?? -1n).toString();
+    const result =
+      query.handler === undefined
+        ? await this.#query<EventRow & DeliveryRow>(SQL.UNPROCESSED, [after, query.limit])
+        : await this.#query<EventRow & DeliveryRow>(SQL.UNPROCESSED_BY_HANDLER, [
+            after,
+            query.limit,
+            query.handler,
+          ]);
+    const out: UnprocessedEvent[] = [];
+    for (const row of result.rows) {
+      const last = out[out.length - 1];
+      if (last && last.event.position === BigInt(row.position)) last.deliveries.push(toDelivery(row));
+      else out.push({ event: toEvent(row), deliveries: [toDelivery(row)] });
+    }
+    return out;
+  }
+
+  async getDeadLetters(query: ListQuery): Promise<DeadLetter[]> {
+    this.#open();
+    if (query.limit <= 0) return [];
+    const after = (query.afterPosition ?? -1n).toString();
+    const result =
+      query.handler === undefined
+        ? await this.#query<EventRow & DeliveryRow>(SQL.DEAD_LETTERS, [after, query.limit])
+        : await this.#query<EventRow & DeliveryRow>(SQL.DEAD_LETTERS_BY_HANDLER, [
+            after,
+            query.limit,
+            query.handler,
+          ]);
+    return result.rows.map((row) => ({ event: toEvent(row), delivery: toDelivery(row) }));
+  }
+
+  async retryDeadLetters(query: RetryDeadLettersQuery): Promise<number> {
+    this.#open();
+    const now = query.now.toISOString();
+    let result: pg.QueryResult;
+    if (query.deliveryIds !== undefined) {
+      const ids = query.deliveryIds.filter((id) => DELIVERY_ID.test(id));
+      if (ids.length === 0) return 0;
+      result =
+        query.handler === undefined
+          ? await this.#query(SQL.RETRY_DEAD_BY_ID, [now, ids])
+          : await this.#query(SQL.RETRY_DEAD_BY_ID_AND_HANDLER, [now, ids, query.handler]);
+    } else {
+      result =
+        query.handler === undefined
+          ? await this.#query(SQL.RETRY_DEAD, [now])
+          : await this.#query(SQL.RETRY_DEAD_BY_HANDLER, [now, query.handler]);
+    }
+    return result.rowCount ?? 0;
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Replay
+  // ------------------------------------------------------------------------------------------
+
+  async startReplay(spec: ReplaySpec, options: { now: Date }): Promise<ReplayJob> {
+    const result = await this.#query<ReplayRow>(SQL.START_REPLAY, [
+      spec.from.toISOString(),
+      spec.to.toISOString(),
+      spec.eventType ?? null,
+      spec.handler ?? null,
+      spec.maxEvents,
+      options.now.toISOString(),
+    ]);
+    return toReplayJob(result.rows[0]!);
+  }
+
+  async continueReplay(replayId: string, options: { now: Date; pageSize: number }): Promise<ReplayJob> {
+    this.#open();
+    const unknown = () => new StoreUnavailableError(`unknown replay ${replayId}`, { source: SOURCE });
+    if (!UUID.test(replayId)) throw unknown();
+    return this.#transaction(async (client) => {
+      const locked = await this.#query<ReplayRow>(SQL.LOCK_REPLAY, [replayId], client);
+      const job = locked.rows[0];
+      if (!job) throw unknown();
+      if (job.status === 'done') return toReplayJob(job);
+      const now = options.now.toISOString();
+      const remaining = job.max_events - job.events_matched;
+      const take = Math.max(0, Math.min(Math.max(1, options.pageSize), remaining));
+      const pageValues = [
+        job.cursor ?? '-1',
+        job.until_position,
+        job.from_at.toISOString(),
+        job.to_at.toISOString(),
+        take + 1,
+      ];
+      const found = await this.#query<{ position: string; event_type: string; aggregate_id: string }>(
+        job.event_type === null ? SQL.REPLAY_PAGE : SQL.REPLAY_PAGE_BY_TYPE,
+        job.event_type === null ? pageValues : [...pageValues, job.event_type],
+        client,
+      );
+      const page = found.rows.slice(0, take);
+      let queued = 0;
+      if (page.length > 0) {
+        const requeued = await this.#query<{ queued: number }>(
+          SQL.REPLAY_REQUEUE,
+          [
+            page.map((r) => r.position),
+            page.map((r) => r.event_type),
+            page.map((r) => r.aggregate_id),
+            job.handler,
+            now,
+          ],
+          client,
+        );
+        queued = requeued.rows[0]!.queued;
+      }
+      // More matching events than this page took: either the next page, or the bound was hit.
+      const more = found.rows.length > take;
+      const truncated = more && take === remaining;
+      const updated = await this.#query<ReplayRow>(
+        SQL.UPDATE_REPLAY,
+        [
+          replayId,
+          more && !truncated ? 'running' : 'done',
+          page.length > 0 ? page[page.length - 1]!.position : job.cursor,
+          job.events_matched + page.length,
+          job.deliveries_queued + queued,
+          truncated,
+          now,
+        ],
+        client,
+      );
+      return toReplayJob(updated.rows[0]!);
+    });
+  }
+
+  async listStaleReplays(options: { staleBefore: Date }): Promise<ReplayJob[]> {
+    const result = await this.#query<ReplayRow>(SQL.STALE_REPLAYS, [options.staleBefore.toISOString()]);
+    return result.rows.map(toReplayJob);
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Status
+  // ------------------------------------------------------------------------------------------
+
+  async stats(options: { now: Date }): Promise<StoreStats> {
+    const [byHandler, totals] = await Promise.all([
+      this.#query<{ handler: string; pending: number; running: number; dead: number; oldest: Date | null }>(
+        SQL.STATS_BY_HANDLER,
+        [],
+      ),
+      this.#query<{ last_position: string | null; unprocessed: number; live: string[] }>(SQL.STATS_TOTALS, [
+        options.now.toISOString(),
+      ]),
+    ]);
+    const t = totals.rows[0]!;
+    const live = new Set(t.live);
+    const handlers: HandlerStats[] = [];
+    let pending = 0;
+    let running = 0;
+    let dead = 0;
+    let orphaned = 0;
+    let oldest: Date | null = null;
+    for (const row of byHandler.rows) {
+      const o = live.has(row.handler) ? 0 : row.pending;
+      pending += row.pending;
+      running += row.running;
+      dead += row.dead;
+      orphaned += o;
+      if (row.oldest && (!oldest || row.oldest < oldest)) oldest = row.oldest;
+      handlers.push({
+        handler: row.handler,
+        pending: row.pending,
+        running: row.running,
+        dead: row.dead,
+        orphaned: o,
+      });
+      live.delete(row.handler);
+    }
+    for (const handler of live) handlers.push({ handler, pending: 0, running: 0, dead: 0, orphaned: 0 });
+    return {
+      lastPosition: t.last_position === null ? null : BigInt(t.last_position),
+      pending,
+      running,
+      dead,
+      unprocessedEvents: t.unprocessed,
+      oldestPendingAt: oldest,
+      orphaned,
+      handlers: handlers.sort((a, b) => a.handler.localeCompare(b.handler)),
+    };
+  }
+
+  async healthCheck(): Promise<HealthStatus> {
+    const details: Record<string, unknown> = {
+      store: 'postgres',
+      url: this.#where,
+      schema: this.schema,
+      closed: this.#closed,
+    };
+    if (this.#closed) return { healthy: false, latencyMs: 0, details };
+    const started = performance.now();
+    try {
+      await this.#query(SQL.HEALTH, []);
+      return {
+        healthy: true,
+        latencyMs: performance.now() - started,
+        details: {
+          ...details,
+          pool: { total: this.pool.totalCount, idle: this.pool.idleCount, waiting: this.pool.waitingCount },
+        },
+      };
+    } catch (error) {
+      return {
+        healthy: false,
+        latencyMs: performance.now() - started,
+        details: { ...details, error: maskSecrets(error instanceof Error ? error.message : String(error)) },
+      };
+    }
+  }
+
+  close(): Promise<void> {
+    this.#closed = true;
+    this.#closing ??= this.#ownsPool ? this.pool.end().catch(() => {}) : Promise.resolve();
+    return this.#closing;
+  }
+}
+
+/** The server as it may appear in messages: the URL with its password masked, never the password. */
+function describeServer(connectionString: string | undefined, pool: pg.Pool): string {
+  if (connectionString) return maskUrl(connectionString);
+  const o = (pool as unknown as { options?: Partial<pg.PoolConfig> }).options ?? {};
+  if (o.connectionString) return maskUrl(o.connectionString);
+  const user = o.user ? `${encodeURIComponent(String(o.user))}@` : '';
+  return `postgresql://${user}${o.host ?? 'localhost'}:${o.port ?? 5432}/${o.database ?? ''}`;
+}

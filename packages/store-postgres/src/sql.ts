@@ -1,0 +1,482 @@
+/**
+ * Every statement the store runs. `{s}` stands for the quoted schema (validated against
+ * `IDENTIFIER_PATTERN` before it gets here); every value is a bind parameter.
+ *
+ * Positions are `writing transaction id × 2^20 + index within the transaction` (see
+ * README, "Gap-safe global order"). `HORIZON` is the first position a transaction that may
+ * still be running could own: every row below it is settled (committed or gone for good).
+ */
+
+/** Events one transaction may append: the low bits of a position. */
+export const POSITION_BLOCK = 1_048_576;
+
+/**
+ * First position that an in-flight (or future) transaction could own. A scalar subquery so the
+ * planner evaluates it once (InitPlan) and can use it as an index bound.
+ */
+const HORIZON = `(SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint * ${POSITION_BLOCK})`;
+
+const EVENT_COLUMNS = `e.position, e.event_id, e.event_type, e.aggregate_id, e.aggregate_type,
+  e.aggregate_version, e.event_data, e.metadata, e.occurred_at, e.recorded_at`;
+
+const DELIVERY_COLUMNS = `d.delivery_id, d.handler, d.status, d.attempts, d.next_attempt_at,
+  d.last_error, d.is_replay, d.updated_at`;
+
+// ---------------------------------------------------------------------------------------------
+// Migrations
+// ---------------------------------------------------------------------------------------------
+
+export const CREATE_SCHEMA = `CREATE SCHEMA IF NOT EXISTS {s}`;
+
+export const CREATE_MIGRATIONS_TABLE = `CREATE TABLE IF NOT EXISTS {s}.migrations (
+  version integer PRIMARY KEY,
+  name text NOT NULL,
+  applied_at timestamptz NOT NULL DEFAULT now()
+)`;
+
+export const SELECT_MIGRATIONS_TABLE = `SELECT to_regclass($1) IS NOT NULL AS present`;
+
+export const SELECT_APPLIED_MIGRATIONS = `SELECT version FROM {s}.migrations ORDER BY version`;
+
+export const INSERT_MIGRATION = `INSERT INTO {s}.migrations (version, name) VALUES ($1, $2)`;
+
+/** Serializes migrations of one schema across processes; released at commit. */
+export const LOCK_MIGRATIONS = `SELECT pg_advisory_xact_lock($1::integer, $2::integer)`;
+
+export const DISABLE_STATEMENT_TIMEOUT = `SET LOCAL statement_timeout = 0`;
+
+export const MIGRATION_1_TABLES = `
+CREATE TABLE {s}.events (
+  position bigint PRIMARY KEY,
+  event_id uuid NOT NULL,
+  event_type text NOT NULL,
+  aggregate_id text NOT NULL,
+  aggregate_type text,
+  aggregate_version bigint,
+  event_data jsonb NOT NULL,
+  metadata jsonb NOT NULL,
+  occurred_at timestamptz NOT NULL,
+  recorded_at timestamptz NOT NULL,
+  CONSTRAINT events_event_id_key UNIQUE (event_id)
+);
+CREATE UNIQUE INDEX events_aggregate_version_key ON {s}.events (aggregate_id, aggregate_version)
+  WHERE aggregate_version IS NOT NULL;
+CREATE INDEX events_aggregate_idx ON {s}.events (aggregate_id, position);
+CREATE INDEX events_type_idx ON {s}.events (event_type, position);
+CREATE INDEX events_aggregate_type_idx ON {s}.events (aggregate_type, position)
+  WHERE aggregate_type IS NOT NULL;
+CREATE INDEX events_occurred_idx ON {s}.events (occurred_at);
+
+CREATE TABLE {s}.subscriptions (
+  event_type text NOT NULL,
+  handler text NOT NULL,
+  ordering text NOT NULL CHECK (ordering IN ('aggregate', 'none')),
+  expires_at timestamptz NOT NULL,
+  last_seen_at timestamptz NOT NULL,
+  last_seen_by text NOT NULL,
+  PRIMARY KEY (event_type, handler)
+);
+CREATE INDEX subscriptions_handler_idx ON {s}.subscriptions (handler);
+
+CREATE TABLE {s}.deliveries (
+  delivery_id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  position bigint NOT NULL,
+  handler text NOT NULL,
+  aggregate_id text NOT NULL,
+  ordered boolean NOT NULL,
+  status text NOT NULL CHECK (status IN ('pending', 'running', 'done', 'dead')),
+  attempts integer NOT NULL DEFAULT 0,
+  next_attempt_at timestamptz NOT NULL,
+  lease_owner text,
+  lease_expires_at timestamptz,
+  last_error text,
+  is_replay boolean NOT NULL DEFAULT false,
+  created_at timestamptz NOT NULL,
+  updated_at timestamptz NOT NULL,
+  CONSTRAINT deliveries_event_handler_key UNIQUE (position, handler)
+);
+-- Claims of new and retried deliveries, oldest first per handler.
+CREATE INDEX deliveries_pending_idx ON {s}.deliveries (handler, position) WHERE status = 'pending';
+-- Claims of expired leases.
+CREATE INDEX deliveries_running_idx ON {s}.deliveries (handler, lease_expires_at) WHERE status = 'running';
+-- Per-aggregate order: is an earlier delivery of this handler and aggregate still open?
+CREATE INDEX deliveries_chain_idx ON {s}.deliveries (handler, aggregate_id, position)
+  WHERE status IN ('pending', 'running');
+-- Unprocessed events, stats and retirement: everything not done.
+CREATE INDEX deliveries_open_idx ON {s}.deliveries (position, handler) INCLUDE (status, created_at)
+  WHERE status <> 'done';
+CREATE INDEX deliveries_open_handler_idx ON {s}.deliveries (handler, position) WHERE status <> 'done';
+CREATE INDEX deliveries_dead_idx ON {s}.deliveries (position, handler) WHERE status = 'dead';
+
+CREATE TABLE {s}.replays (
+  replay_id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+  from_at timestamptz NOT NULL,
+  to_at timestamptz NOT NULL,
+  event_type text,
+  handler text,
+  max_events integer NOT NULL,
+  until_position bigint NOT NULL,
+  status text NOT NULL CHECK (status IN ('running', 'done')),
+  cursor bigint,
+  events_matched integer NOT NULL DEFAULT 0,
+  deliveries_queued integer NOT NULL DEFAULT 0,
+  truncated boolean NOT NULL DEFAULT false,
+  created_at timestamptz NOT NULL,
+  updated_at timestamptz NOT NULL
+);
+CREATE INDEX replays_running_idx ON {s}.replays (updated_at) WHERE status = 'running';
+`;
+
+// ---------------------------------------------------------------------------------------------
+// Events
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * One round trip for a whole batch: inserts the events (arrays unnested in order), creates one
+ * pending delivery per live subscription of each event's type, returns positions and per-event
+ * delivery counts.
+ *
+ * `tx` is fetched before any position is computed, and the positions derive from it, so a
+ * position can never be lower than one owned by a transaction that started writing earlier
+ * (that is what makes `HORIZON` gap-safe). `base` continues after rows this transaction
+ * already appended (several appends in one caller transaction).
+ */
+export const APPEND = `
+WITH tx AS MATERIALIZED (
+  SELECT pg_current_xact_id()::text::bigint * ${POSITION_BLOCK} AS lo
+), base AS MATERIALIZED (
+  SELECT coalesce(
+    (SELECT max(ev.position) FROM {s}.events ev, tx
+      WHERE ev.position >= tx.lo AND ev.position < tx.lo + ${POSITION_BLOCK}),
+    (SELECT lo FROM tx)) AS base
+), input AS (
+  SELECT b.base + i.idx AS position, i.event_id, i.event_type, i.aggregate_id, i.aggregate_type,
+    i.aggregate_version, i.event_data, i.metadata, i.occurred_at
+  FROM base b, unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::text[],
+    $8::timestamptz[]) WITH ORDINALITY AS i(event_id, event_type, aggregate_id, aggregate_type,
+    aggregate_version, event_data, metadata, occurred_at, idx)
+), inserted AS (
+  INSERT INTO {s}.events (position, event_id, event_type, aggregate_id, aggregate_type, aggregate_version,
+    event_data, metadata, occurred_at, recorded_at)
+  SELECT position, event_id, event_type, aggregate_id, aggregate_type, aggregate_version,
+    event_data::jsonb, metadata::jsonb, occurred_at, $9::timestamptz
+  FROM input
+  RETURNING position, event_type, aggregate_id
+), delivered AS (
+  INSERT INTO {s}.deliveries (position, handler, aggregate_id, ordered, status, next_attempt_at,
+    created_at, updated_at)
+  SELECT i.position, s.handler, i.aggregate_id, s.ordering = 'aggregate', 'pending', $9::timestamptz,
+    $9::timestamptz, $9::timestamptz
+  FROM inserted i JOIN {s}.subscriptions s ON s.event_type = i.event_type AND s.expires_at > $9::timestamptz
+  RETURNING position
+)
+SELECT i.position::text AS position, count(d.position)::int AS deliveries
+FROM inserted i LEFT JOIN delivered d ON d.position = i.position
+GROUP BY i.position ORDER BY i.position`;
+
+/**
+ * The single-event form of `APPEND`: the common case, without the array plumbing. Same
+ * position rule, same delivery creation.
+ */
+export const APPEND_ONE = `
+WITH tx AS MATERIALIZED (
+  SELECT pg_current_xact_id()::text::bigint * ${POSITION_BLOCK} AS lo
+), inserted AS (
+  INSERT INTO {s}.events (position, event_id, event_type, aggregate_id, aggregate_type, aggregate_version,
+    event_data, metadata, occurred_at, recorded_at)
+  SELECT coalesce(
+    (SELECT max(ev.position) FROM {s}.events ev
+      WHERE ev.position >= tx.lo AND ev.position < tx.lo + ${POSITION_BLOCK}), tx.lo) + 1,
+    $1::uuid, $2::text, $3::text, $4::text, $5::bigint, $6::jsonb, $7::jsonb, $8::timestamptz, $9::timestamptz
+  FROM tx
+  RETURNING position, event_type, aggregate_id
+), delivered AS (
+  INSERT INTO {s}.deliveries (position, handler, aggregate_id, ordered, status, next_attempt_at,
+    created_at, updated_at)
+  SELECT i.position, s.handler, i.aggregate_id, s.ordering = 'aggregate', 'pending', $9::timestamptz,
+    $9::timestamptz, $9::timestamptz
+  FROM inserted i JOIN {s}.subscriptions s ON s.event_type = i.event_type AND s.expires_at > $9::timestamptz
+  RETURNING position
+)
+SELECT i.position::text AS position, (SELECT count(*) FROM delivered)::int AS deliveries FROM inserted i`;
+
+export const GET_EVENT = `SELECT ${EVENT_COLUMNS} FROM {s}.events e WHERE e.event_id = $1`;
+
+export interface ReadShape {
+  eventTypes: 'none' | 'one' | 'many';
+  aggregateId: boolean;
+  aggregateType: boolean;
+  from: boolean;
+  to: boolean;
+  afterPosition: boolean;
+  beforePosition: boolean;
+  desc: boolean;
+}
+
+/**
+ * History reads: one statement text per combination of filters, so each gets a plan that can
+ * use the matching index (a catch-all `$1 IS NULL OR …` would not). Only settled rows: see
+ * `HORIZON`. Parameters follow the order of the fields of `ReadShape`, then the limit.
+ */
+export function readEventsSql(shape: ReadShape): string {
+  const where = [`e.position < ${HORIZON}`];
+  let n = 0;
+  const param = () => `$${++n}`;
+  if (shape.eventTypes === 'one') where.push(`e.event_type = ${param()}`);
+  if (shape.eventTypes === 'many') where.push(`e.event_type = ANY(${param()}::text[])`);
+  if (shape.aggregateId) where.push(`e.aggregate_id = ${param()}`);
+  if (shape.aggregateType) where.push(`e.aggregate_type = ${param()}`);
+  if (shape.from) where.push(`e.occurred_at >= ${param()}`);
+  if (shape.to) where.push(`e.occurred_at < ${param()}`);
+  if (shape.afterPosition) where.push(`e.position > ${param()}`);
+  if (shape.beforePosition) where.push(`e.position < ${param()}`);
+  return `SELECT ${EVENT_COLUMNS} FROM {s}.events e WHERE ${where.join(' AND ')}
+ORDER BY e.position ${shape.desc ? 'DESC' : 'ASC'} LIMIT ${param()}`;
+}
+
+export const LAST_POSITION = `SELECT max(position)::text AS position FROM {s}.events`;
+
+// ---------------------------------------------------------------------------------------------
+// Subscriptions
+// ---------------------------------------------------------------------------------------------
+
+export const UPSERT_SUBSCRIPTIONS = `
+INSERT INTO {s}.subscriptions (event_type, handler, ordering, expires_at, last_seen_at, last_seen_by)
+SELECT t.event_type, t.handler, t.ordering, $4::timestamptz, $5::timestamptz, $6::text
+FROM unnest($1::text[], $2::text[], $3::text[]) AS t(event_type, handler, ordering)
+ON CONFLICT (event_type, handler) DO UPDATE SET
+  ordering = excluded.ordering, expires_at = excluded.expires_at,
+  last_seen_at = excluded.last_seen_at, last_seen_by = excluded.last_seen_by`;
+
+export const LIST_SUBSCRIPTIONS = `
+SELECT handler, event_type, ordering, expires_at, last_seen_at, last_seen_by
+FROM {s}.subscriptions ORDER BY handler, event_type`;
+
+/** Subscriptions go first; the deliveries that were not done go with them. */
+export const RETIRE_HANDLER = `
+WITH gone AS (DELETE FROM {s}.subscriptions WHERE handler = $1)
+DELETE FROM {s}.deliveries WHERE handler = $1 AND status <> 'done'`;
+
+// ---------------------------------------------------------------------------------------------
+// Deliveries
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * An ordered delivery may go only when its event is settled (an earlier event of the same
+ * aggregate could otherwise still be committing) and no earlier delivery of the same handler
+ * and aggregate is pending or running.
+ */
+const CHAIN_HEAD = `(NOT d.ordered OR (d.position < (SELECT h FROM horizon) AND NOT EXISTS (
+  SELECT 1 FROM {s}.deliveries p
+  WHERE p.handler = d.handler AND p.aggregate_id = d.aggregate_id AND p.position < d.position
+    AND p.status IN ('pending', 'running'))))`;
+
+/**
+ * Leases due deliveries in one round trip: per handler the oldest due pending ones and the
+ * expired leases (each an index range scan, rows locked by another claimer skipped), then the
+ * oldest of those across handlers, so one busy handler cannot starve the others.
+ * $1 handlers, $2 now, $3 limit, $4 consumer, $5 lease expiry.
+ */
+export const CLAIM_DUE = `
+WITH horizon AS MATERIALIZED (
+  SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint * ${POSITION_BLOCK} AS h
+), candidates AS (
+  SELECT c.delivery_id, c.position FROM unnest($1::text[]) AS hs(handler)
+  CROSS JOIN LATERAL (
+    SELECT d.delivery_id, d.position FROM {s}.deliveries d
+    WHERE d.handler = hs.handler AND d.status = 'pending' AND d.next_attempt_at <= $2 AND ${CHAIN_HEAD}
+    ORDER BY d.position LIMIT $3
+    FOR UPDATE SKIP LOCKED
+  ) c
+  UNION ALL
+  SELECT c.delivery_id, c.position FROM unnest($1::text[]) AS hs(handler)
+  CROSS JOIN LATERAL (
+    SELECT d.delivery_id, d.position FROM {s}.deliveries d
+    WHERE d.handler = hs.handler AND d.status = 'running' AND d.lease_expires_at <= $2 AND ${CHAIN_HEAD}
+    ORDER BY d.lease_expires_at LIMIT $3
+    FOR UPDATE SKIP LOCKED
+  ) c
+), picked AS (
+  SELECT delivery_id FROM candidates ORDER BY position LIMIT $3
+), claimed AS (
+  UPDATE {s}.deliveries d SET status = 'running', attempts = d.attempts + 1, lease_owner = $4,
+    lease_expires_at = $5, updated_at = $2
+  FROM picked WHERE d.delivery_id = picked.delivery_id
+  RETURNING d.delivery_id, d.position, d.handler, d.attempts, d.is_replay
+)
+SELECT c.delivery_id::text AS delivery_id, c.handler, c.attempts, c.is_replay, ${EVENT_COLUMNS}
+FROM claimed c JOIN {s}.events e ON e.position = c.position
+ORDER BY c.position, c.handler`;
+
+/** $1 delivery ids, $2 attempts (the lease tokens), $3 now. */
+export const COMPLETE = `
+UPDATE {s}.deliveries d SET status = 'done', lease_owner = NULL, lease_expires_at = NULL,
+  last_error = NULL, updated_at = $3
+FROM unnest($1::bigint[], $2::integer[]) AS t(delivery_id, attempt)
+WHERE d.delivery_id = t.delivery_id AND d.status = 'running' AND d.attempts = t.attempt`;
+
+/** $1 ids, $2 attempts, $3 errors, $4 next attempt times (null: dead), $5 now. */
+export const FAIL = `
+UPDATE {s}.deliveries d SET
+  status = CASE WHEN t.next_attempt_at IS NULL THEN 'dead' ELSE 'pending' END,
+  next_attempt_at = coalesce(t.next_attempt_at, d.next_attempt_at),
+  lease_owner = NULL, lease_expires_at = NULL, last_error = t.error, updated_at = $5
+FROM unnest($1::bigint[], $2::integer[], $3::text[], $4::timestamptz[])
+  AS t(delivery_id, attempt, error, next_attempt_at)
+WHERE d.delivery_id = t.delivery_id AND d.status = 'running' AND d.attempts = t.attempt`;
+
+/** $1 ids, $2 attempts, $3 now. */
+export const RELEASE = `
+UPDATE {s}.deliveries d SET status = 'pending', next_attempt_at = $3, lease_owner = NULL,
+  lease_expires_at = NULL, updated_at = $3
+FROM unnest($1::bigint[], $2::integer[]) AS t(delivery_id, attempt)
+WHERE d.delivery_id = t.delivery_id AND d.status = 'running' AND d.attempts = t.attempt`;
+
+// ---------------------------------------------------------------------------------------------
+// Admin views
+// ---------------------------------------------------------------------------------------------
+
+const UNPROCESSED_BODY = (handlerFilter: string) => `
+WITH page AS (
+  SELECT DISTINCT d.position FROM {s}.deliveries d
+  WHERE d.status <> 'done' AND d.position > $1 ${handlerFilter}
+  ORDER BY d.position LIMIT $2
+)
+SELECT ${EVENT_COLUMNS}, ${DELIVERY_COLUMNS}
+FROM page JOIN {s}.events e ON e.position = page.position
+JOIN {s}.deliveries d ON d.position = page.position AND d.status <> 'done'
+ORDER BY e.position, d.delivery_id`;
+
+/** $1 after position, $2 limit. */
+export const UNPROCESSED = UNPROCESSED_BODY('');
+/** $1 after position, $2 limit, $3 handler. */
+export const UNPROCESSED_BY_HANDLER = UNPROCESSED_BODY('AND d.handler = $3');
+
+const DEAD_LETTERS_BODY = (handlerFilter: string) => `
+SELECT ${EVENT_COLUMNS}, ${DELIVERY_COLUMNS}
+FROM {s}.deliveries d JOIN {s}.events e ON e.position = d.position
+WHERE d.status = 'dead' AND d.position > $1 ${handlerFilter}
+ORDER BY d.position, d.handler LIMIT $2`;
+
+/** $1 after position, $2 limit. */
+export const DEAD_LETTERS = DEAD_LETTERS_BODY('');
+/** $1 after position, $2 limit, $3 handler. */
+export const DEAD_LETTERS_BY_HANDLER = DEAD_LETTERS_BODY('AND d.handler = $3');
+
+const RETRY_DEAD_BODY = (filter: string) => `
+UPDATE {s}.deliveries d SET status = 'pending', attempts = 0, last_error = NULL, next_attempt_at = $1,
+  updated_at = $1
+WHERE d.status = 'dead' ${filter}`;
+
+/** $1 now. */
+export const RETRY_DEAD = RETRY_DEAD_BODY('');
+/** $1 now, $2 handler. */
+export const RETRY_DEAD_BY_HANDLER = RETRY_DEAD_BODY('AND d.handler = $2');
+/** $1 now, $2 delivery ids. */
+export const RETRY_DEAD_BY_ID = RETRY_DEAD_BODY('AND d.delivery_id = ANY($2::bigint[])');
+/** $1 now, $2 delivery ids, $3 handler. */
+export const RETRY_DEAD_BY_ID_AND_HANDLER = RETRY_DEAD_BODY(
+  'AND d.delivery_id = ANY($2::bigint[]) AND d.handler = $3',
+);
+
+/** Open deliveries per handler; the partial index holds exactly these rows. */
+export const STATS_BY_HANDLER = `
+SELECT d.handler,
+  count(*) FILTER (WHERE d.status = 'pending')::int AS pending,
+  count(*) FILTER (WHERE d.status = 'running')::int AS running,
+  count(*) FILTER (WHERE d.status = 'dead')::int AS dead,
+  min(d.created_at) FILTER (WHERE d.status IN ('pending', 'running')) AS oldest
+FROM {s}.deliveries d WHERE d.status <> 'done'
+GROUP BY d.handler`;
+
+/** $1 now. */
+export const STATS_TOTALS = `
+SELECT
+  (SELECT max(position) FROM {s}.events)::text AS last_position,
+  (SELECT count(DISTINCT position) FROM {s}.deliveries WHERE status <> 'done')::int AS unprocessed,
+  ARRAY(SELECT DISTINCT handler FROM {s}.subscriptions WHERE expires_at > $1) AS live`;
+
+// ---------------------------------------------------------------------------------------------
+// Replay
+// ---------------------------------------------------------------------------------------------
+
+const REPLAY_COLUMNS = `replay_id::text AS replay_id, from_at, to_at, event_type, handler, max_events,
+  until_position::text AS until_position, status, cursor::text AS cursor, events_matched, deliveries_queued,
+  truncated, created_at, updated_at`;
+
+/** $1 from, $2 to, $3 event type, $4 handler, $5 max events, $6 now. Bounded by the settled horizon. */
+export const START_REPLAY = `
+INSERT INTO {s}.replays (from_at, to_at, event_type, handler, max_events, until_position, status,
+  created_at, updated_at)
+VALUES ($1, $2, $3, $4, $5, ${HORIZON} - 1, 'running', $6, $6)
+RETURNING ${REPLAY_COLUMNS}`;
+
+/** Serializes drivers of one replay: a second one waits, then sees the advanced cursor. */
+export const LOCK_REPLAY = `SELECT ${REPLAY_COLUMNS} FROM {s}.replays WHERE replay_id = $1 FOR UPDATE`;
+
+const REPLAY_PAGE_BODY = (typeFilter: string) => `
+SELECT e.position::text AS position, e.event_type, e.aggregate_id FROM {s}.events e
+WHERE e.position > $1 AND e.position <= $2 AND e.occurred_at >= $3 AND e.occurred_at < $4 ${typeFilter}
+ORDER BY e.position LIMIT $5`;
+
+/** $1 cursor, $2 until, $3 from, $4 to, $5 limit. */
+export const REPLAY_PAGE = REPLAY_PAGE_BODY('');
+/** $1 cursor, $2 until, $3 from, $4 to, $5 limit, $6 event type. */
+export const REPLAY_PAGE_BY_TYPE = REPLAY_PAGE_BODY('AND e.event_type = $6');
+
+/**
+ * Requeues one page: done and dead deliveries go back to pending as replays with a fresh attempt
+ * count; missing ones (a subscriber that came later) are created. Open ones are left alone.
+ * $1 positions, $2 event types, $3 aggregate ids, $4 handler (null: all live), $5 now.
+ */
+export const REPLAY_REQUEUE = `
+WITH page AS (
+  SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[]) AS p(position, event_type, aggregate_id)
+), targets AS (
+  SELECT p.position, p.aggregate_id, s.handler, s.ordering = 'aggregate' AS ordered
+  FROM page p JOIN {s}.subscriptions s ON s.event_type = p.event_type
+  WHERE s.expires_at > $5::timestamptz AND ($4::text IS NULL OR s.handler = $4::text)
+), requeued AS (
+  UPDATE {s}.deliveries d SET status = 'pending', attempts = 0, last_error = NULL, next_attempt_at = $5,
+    lease_owner = NULL, lease_expires_at = NULL, updated_at = $5, is_replay = true
+  FROM targets t
+  WHERE d.position = t.position AND d.handler = t.handler AND d.status IN ('done', 'dead')
+  RETURNING 1
+), created AS (
+  INSERT INTO {s}.deliveries (position, handler, aggregate_id, ordered, status, next_attempt_at,
+    is_replay, created_at, updated_at)
+  SELECT t.position, t.handler, t.aggregate_id, t.ordered, 'pending', $5::timestamptz, true, $5::timestamptz,
+    $5::timestamptz
+  FROM targets t
+  ON CONFLICT (position, handler) DO NOTHING
+  RETURNING 1
+)
+SELECT ((SELECT count(*) FROM requeued) + (SELECT count(*) FROM created))::int AS queued`;
+
+/** $1 id, $2 status, $3 cursor, $4 matched, $5 queued, $6 truncated, $7 now. */
+export const UPDATE_REPLAY = `
+UPDATE {s}.replays SET status = $2, cursor = $3, events_matched = $4, deliveries_queued = $5,
+  truncated = $6, updated_at = $7
+WHERE replay_id = $1
+RETURNING ${REPLAY_COLUMNS}`;
+
+/** $1 stale before. */
+export const STALE_REPLAYS = `
+SELECT ${REPLAY_COLUMNS} FROM {s}.replays
+WHERE status = 'running' AND updated_at < $1 ORDER BY updated_at`;
+
+export const HEALTH = `SELECT 1 AS ok`;
+
+export const BEGIN = 'BEGIN';
+export const COMMIT = 'COMMIT';
+export const ROLLBACK = 'ROLLBACK';
+
+/** Replaces the schema placeholder; `quoted` must come from `quoteIdentifier`. */
+export function bindSchema(template: string, quoted: string): string {
+  return template.replaceAll('{s}', quoted);
+}
+
+/** Quotes a schema name already checked against `IDENTIFIER_PATTERN`. */
+export function quoteIdentifier(name: string): string {
+  return `"${name.replaceAll('"', '""')}"`;
+}

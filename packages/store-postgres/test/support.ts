@@ -1,0 +1,58 @@
+import { randomBytes } from 'node:crypto';
+import { resolveServiceUrl } from '@evco/testkit';
+import pg from 'pg';
+import { createPostgresStore, type PostgresStore, type PostgresStoreOptions } from '../src/index.js';
+
+let url: Promise<string> | undefined;
+
+/**
+ * The database integration tests run against: `EVCO_TEST_DATABASE_URL` (CI), else a
+ * Testcontainers Postgres started once per test file, else a failure saying what to provide.
+ */
+export function databaseUrl(): Promise<string> {
+  url ??= resolveServiceUrl({
+    envVar: 'EVCO_TEST_DATABASE_URL',
+    what: 'store-postgres integration',
+    startContainer: async () => {
+      const { PostgreSqlContainer } = await import('@testcontainers/postgresql');
+      const container = await new PostgreSqlContainer('postgres:16-alpine').start();
+      return container.getConnectionUri();
+    },
+  });
+  return url;
+}
+
+/** A schema name nobody else uses; every test file and contract case gets its own. */
+export function uniqueSchema(prefix = 'evco_t'): string {
+  return `${prefix}_${randomBytes(5).toString('hex')}`;
+}
+
+/** A migrated store in a fresh schema. */
+export async function createTestStore(options: Partial<PostgresStoreOptions> = {}): Promise<PostgresStore> {
+  const store = createPostgresStore({
+    connectionString: await databaseUrl(),
+    schema: uniqueSchema(),
+    poolSize: 4,
+    ...options,
+  } as PostgresStoreOptions);
+  await store.migrate();
+  return store;
+}
+
+/** Drops a test schema with everything in it. */
+export async function dropSchema(schema: string): Promise<void> {
+  const client = new pg.Client({ connectionString: await databaseUrl() });
+  await client.connect();
+  try {
+    await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+  } finally {
+    await client.end();
+  }
+}
+
+/** A plain client on the test database, for raw SQL in assertions. */
+export async function connect(): Promise<pg.Client> {
+  const client = new pg.Client({ connectionString: await databaseUrl() });
+  await client.connect();
+  return client;
+}
