@@ -1,0 +1,161 @@
+import { StoreSchemaError } from '@evco/core';
+import type Database from 'better-sqlite3';
+import {
+  CREATE_SCHEMA_VERSION,
+  INSERT_SCHEMA_VERSION,
+  SELECT_SCHEMA_VERSION,
+  TABLE_EXISTS,
+  withPrefix,
+} from './sql.js';
+
+export interface Migration {
+  version: number;
+  name: string;
+  /** DDL run inside the migration's transaction; `{p}` is the table prefix. */
+  sql: string;
+}
+
+/**
+ * The schema, version by version. Append new versions; never edit a released one (files in the
+ * field have it applied already).
+ */
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'events, subscriptions, deliveries, replays',
+    sql: `
+CREATE TABLE "{p}events" (
+  -- AUTOINCREMENT: a position is never handed out twice, even after the highest row is gone.
+  position          INTEGER PRIMARY KEY AUTOINCREMENT,
+  id                TEXT NOT NULL UNIQUE,
+  event_type        TEXT NOT NULL,
+  aggregate_id      TEXT NOT NULL,
+  aggregate_type    TEXT,
+  aggregate_version INTEGER,
+  event_data        TEXT NOT NULL,  -- JSON
+  metadata          TEXT NOT NULL,  -- JSON
+  occurred_at       TEXT NOT NULL,  -- ISO-8601 UTC
+  recorded_at       TEXT NOT NULL   -- ISO-8601 UTC
+);
+-- Optimistic concurrency; events without a version stay out of the index.
+CREATE UNIQUE INDEX "{p}events_aggregate_version" ON "{p}events" (aggregate_id, aggregate_version)
+  WHERE aggregate_version IS NOT NULL;
+CREATE INDEX "{p}events_by_type" ON "{p}events" (event_type, position);
+CREATE INDEX "{p}events_by_aggregate" ON "{p}events" (aggregate_id, position);
+CREATE INDEX "{p}events_by_aggregate_type" ON "{p}events" (aggregate_type, position)
+  WHERE aggregate_type IS NOT NULL;
+CREATE INDEX "{p}events_by_time" ON "{p}events" (occurred_at, position);
+
+CREATE TABLE "{p}subscriptions" (
+  event_type   TEXT NOT NULL,
+  handler      TEXT NOT NULL,
+  ordering     TEXT NOT NULL CHECK (ordering IN ('aggregate', 'none')),
+  expires_at   TEXT NOT NULL,
+  last_seen_at TEXT NOT NULL,
+  last_seen_by TEXT NOT NULL,
+  PRIMARY KEY (event_type, handler)
+) WITHOUT ROWID;
+
+CREATE TABLE "{p}deliveries" (
+  -- AUTOINCREMENT: a retired delivery's id is never reused, so a stale lease token cannot match a new delivery.
+  id               INTEGER PRIMARY KEY AUTOINCREMENT,
+  event_position   INTEGER NOT NULL,
+  handler          TEXT NOT NULL,
+  -- Copied from the event so the per-aggregate ordering check needs no join.
+  aggregate_id     TEXT NOT NULL,
+  ordered          INTEGER NOT NULL,
+  status           TEXT NOT NULL CHECK (status IN ('pending', 'running', 'done', 'dead')),
+  attempts         INTEGER NOT NULL,
+  next_attempt_at  TEXT NOT NULL,
+  lease_owner      TEXT,
+  lease_expires_at TEXT,
+  last_error       TEXT,
+  is_replay        INTEGER NOT NULL,
+  created_at       TEXT NOT NULL,
+  updated_at       TEXT NOT NULL,
+  UNIQUE (event_position, handler)
+);
+-- Claims: a handler's pending deliveries in event order (done rows, the bulk, are not indexed).
+CREATE INDEX "{p}deliveries_due" ON "{p}deliveries" (handler, event_position, next_attempt_at)
+  WHERE status = 'pending';
+-- Expired leases.
+CREATE INDEX "{p}deliveries_leases" ON "{p}deliveries" (lease_expires_at) WHERE status = 'running';
+-- Per-aggregate ordering: is an earlier delivery of this handler and aggregate still open?
+CREATE INDEX "{p}deliveries_chain" ON "{p}deliveries" (handler, aggregate_id, event_position)
+  WHERE status IN ('pending', 'running') AND ordered = 1;
+-- Unprocessed events and stats.
+CREATE INDEX "{p}deliveries_open" ON "{p}deliveries" (event_position, handler, status, created_at)
+  WHERE status <> 'done';
+-- Dead letters.
+CREATE INDEX "{p}deliveries_dead" ON "{p}deliveries" (event_position, handler) WHERE status = 'dead';
+
+CREATE TABLE "{p}replays" (
+  id                INTEGER PRIMARY KEY AUTOINCREMENT,
+  status            TEXT NOT NULL CHECK (status IN ('running', 'done')),
+  from_at           TEXT NOT NULL,
+  to_at             TEXT NOT NULL,
+  event_type        TEXT,
+  handler           TEXT,
+  max_events        INTEGER NOT NULL,
+  -- Only events that existed when the replay started are replayed.
+  until_position    INTEGER NOT NULL,
+  cursor            INTEGER,
+  events_matched    INTEGER NOT NULL,
+  deliveries_queued INTEGER NOT NULL,
+  truncated         INTEGER NOT NULL,
+  created_at        TEXT NOT NULL,
+  updated_at        TEXT NOT NULL
+);
+CREATE INDEX "{p}replays_running" ON "{p}replays" (updated_at) WHERE status = 'running';
+`,
+  },
+];
+
+export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
+
+/**
+ * The schema version recorded in the file, 0 for a file without evco tables. Only reads, so a
+ * corrupt file or one from a newer evco is refused before anything is written to it.
+ */
+export function readSchemaVersion(db: Database.Database, prefix: string): number {
+  const exists = db.prepare(TABLE_EXISTS).get(`${prefix}schema_version`);
+  if (!exists) return 0;
+  const row = db.prepare(withPrefix(SELECT_SCHEMA_VERSION, prefix)).get() as { version: number };
+  return row.version;
+}
+
+export function assertKnownVersion(version: number, file: string, source: string): void {
+  if (version > LATEST_VERSION) {
+    throw new StoreSchemaError(
+      `${file} has schema version ${version}, written by a newer @evco/store-sqlite (this one knows up to ${LATEST_VERSION}); upgrade the package — the file was left untouched`,
+      { source },
+    );
+  }
+}
+
+/**
+ * Brings the schema up to date. The version is re-read under the write lock of an immediate
+ * transaction, so processes migrating one file at the same time apply each version exactly once.
+ */
+export function applyMigrations(
+  db: Database.Database,
+  prefix: string,
+  file: string,
+  source: string,
+  now: () => Date,
+): number {
+  const run = db.transaction(() => {
+    db.exec(withPrefix(CREATE_SCHEMA_VERSION, prefix));
+    const current = (db.prepare(withPrefix(SELECT_SCHEMA_VERSION, prefix)).get() as { version: number })
+      .version;
+    assertKnownVersion(current, file, source);
+    const insert = db.prepare(withPrefix(INSERT_SCHEMA_VERSION, prefix));
+    for (const m of MIGRATIONS) {
+      if (m.version <= current) continue;
+      db.exec(withPrefix(m.sql, prefix));
+      insert.run(m.version, m.name, now().toISOString());
+    }
+    return LATEST_VERSION;
+  });
+  return run.immediate();
+}

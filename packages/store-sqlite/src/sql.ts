@@ -1,0 +1,273 @@
+/**
+ * Every statement the SQLite store runs. `{p}` stands for the table prefix (validated against
+ * `IDENTIFIER_PATTERN`, so it cannot break out of the quotes around it) and is substituted once,
+ * when the statements are prepared; every value is a bind parameter.
+ *
+ * Dates are ISO-8601 UTC text (`2026-01-01T00:00:00.000Z`), fixed width for years 0000–9999, so
+ * text comparison is time comparison whatever the process's TZ. Delivery status is one of
+ * `pending | running | done | dead`.
+ */
+
+/** Replaces the `{p}` placeholder with the table prefix. */
+export function withPrefix(sql: string, prefix: string): string {
+  return sql.replaceAll('{p}', prefix);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Schema version
+// ---------------------------------------------------------------------------------------------
+
+export const TABLE_EXISTS = `SELECT 1 AS found FROM sqlite_master WHERE type = 'table' AND name = ?`;
+
+export const CREATE_SCHEMA_VERSION = `
+CREATE TABLE IF NOT EXISTS "{p}schema_version" (
+  version    INTEGER PRIMARY KEY,
+  name       TEXT NOT NULL,
+  applied_at TEXT NOT NULL
+)`;
+
+export const SELECT_SCHEMA_VERSION = `SELECT coalesce(max(version), 0) AS version FROM "{p}schema_version"`;
+
+export const INSERT_SCHEMA_VERSION = `INSERT INTO "{p}schema_version" (version, name, applied_at) VALUES (?, ?, ?)`;
+
+// ---------------------------------------------------------------------------------------------
+// Events
+// ---------------------------------------------------------------------------------------------
+
+export const EVENT_COLUMNS = `position, id, event_type, aggregate_id, aggregate_type, aggregate_version,
+  event_data, metadata, occurred_at, recorded_at`;
+
+export const INSERT_EVENT = `
+INSERT INTO "{p}events" (id, event_type, aggregate_id, aggregate_type, aggregate_version, event_data, metadata, occurred_at, recorded_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`;
+
+export const SELECT_EVENT_BY_ID = `SELECT ${EVENT_COLUMNS} FROM "{p}events" WHERE id = ?`;
+
+export const SELECT_EVENTS_BY_POSITIONS = `
+SELECT ${EVENT_COLUMNS} FROM "{p}events"
+WHERE position IN (SELECT value FROM json_each(?))
+ORDER BY position`;
+
+export const SELECT_LAST_POSITION = `SELECT max(position) AS position FROM "{p}events"`;
+
+/** `read` is assembled from these fragments, one prepared statement per combination of filters. */
+export const READ_FRAGMENTS = {
+  select: `SELECT ${EVENT_COLUMNS} FROM "{p}events" WHERE 1 = 1`,
+  eventType: ` AND event_type = ?`,
+  eventTypes: ` AND event_type IN (SELECT value FROM json_each(?))`,
+  aggregateId: ` AND aggregate_id = ?`,
+  aggregateType: ` AND aggregate_type = ?`,
+  from: ` AND occurred_at >= ?`,
+  to: ` AND occurred_at < ?`,
+  afterPosition: ` AND position > ?`,
+  beforePosition: ` AND position < ?`,
+  asc: ` ORDER BY position ASC LIMIT ?`,
+  desc: ` ORDER BY position DESC LIMIT ?`,
+} as const;
+
+// ---------------------------------------------------------------------------------------------
+// Subscriptions
+// ---------------------------------------------------------------------------------------------
+
+export const UPSERT_SUBSCRIPTION = `
+INSERT INTO "{p}subscriptions" (event_type, handler, ordering, expires_at, last_seen_at, last_seen_by)
+VALUES (?, ?, ?, ?, ?, ?)
+ON CONFLICT (event_type, handler) DO UPDATE SET
+  ordering = excluded.ordering,
+  expires_at = excluded.expires_at,
+  last_seen_at = excluded.last_seen_at,
+  last_seen_by = excluded.last_seen_by`;
+
+export const SELECT_SUBSCRIPTIONS = `
+SELECT handler, event_type, ordering, expires_at, last_seen_at, last_seen_by FROM "{p}subscriptions"`;
+
+export const SELECT_LIVE_SUBSCRIPTIONS_OF_TYPE = `
+SELECT handler, ordering FROM "{p}subscriptions" WHERE event_type = ? AND expires_at > ?`;
+
+export const SELECT_LIVE_HANDLERS = `
+SELECT DISTINCT handler FROM "{p}subscriptions" WHERE expires_at > ?`;
+
+export const DELETE_SUBSCRIPTIONS_OF_HANDLER = `DELETE FROM "{p}subscriptions" WHERE handler = ?`;
+
+// ---------------------------------------------------------------------------------------------
+// Deliveries
+// ---------------------------------------------------------------------------------------------
+
+/** Parameters: event position, handler, aggregate id, ordered (0/1), now, now, now. */
+export const INSERT_DELIVERY = `
+INSERT INTO "{p}deliveries" (event_position, handler, aggregate_id, ordered, status, attempts, next_attempt_at, is_replay, created_at, updated_at)
+VALUES (?, ?, ?, ?, 'pending', 0, ?, 0, ?, ?)`;
+
+/**
+ * Leases whose holder died or hung go back to pending, due at once, before candidates are
+ * picked; this mirrors the reference store, so `stats` stops counting them as running.
+ * Parameters: now, now.
+ */
+export const RESET_EXPIRED_LEASES = `
+UPDATE "{p}deliveries" SET status = 'pending', next_attempt_at = ?, lease_owner = NULL, lease_expires_at = NULL
+WHERE status = 'running' AND lease_expires_at <= ?`;
+
+/**
+ * Due deliveries of one handler, oldest first. An aggregate-ordered delivery qualifies only when
+ * no earlier ordered delivery of the same handler and aggregate is pending or running.
+ * Parameters: handler, now, limit.
+ */
+export const SELECT_DUE_FOR_HANDLER = `
+SELECT d.id, d.event_position
+FROM "{p}deliveries" AS d INDEXED BY "{p}deliveries_due"
+WHERE d.handler = ? AND d.status = 'pending' AND d.next_attempt_at <= ?
+  AND (d.ordered = 0 OR NOT EXISTS (
+    SELECT 1 FROM "{p}deliveries" AS b INDEXED BY "{p}deliveries_chain"
+    WHERE b.handler = d.handler AND b.aggregate_id = d.aggregate_id
+      AND b.status IN ('pending', 'running') AND b.ordered = 1
+      AND b.event_position < d.event_position))
+ORDER BY d.event_position
+LIMIT ?`;
+
+/** Parameters: lease owner, lease expiry, now, JSON array of delivery ids. */
+export const LEASE_DELIVERIES = `
+UPDATE "{p}deliveries"
+SET status = 'running', attempts = attempts + 1, lease_owner = ?, lease_expires_at = ?, updated_at = ?
+WHERE id IN (SELECT value FROM json_each(?)) AND status = 'pending'
+RETURNING id, event_position, handler, attempts, is_replay`;
+
+/** Parameters: now, id, attempt. */
+export const COMPLETE_DELIVERY = `
+UPDATE "{p}deliveries"
+SET status = 'done', lease_owner = NULL, lease_expires_at = NULL, last_error = NULL, updated_at = ?
+WHERE id = ? AND status = 'running' AND attempts = ?`;
+
+/** Parameters: next attempt at, error, now, id, attempt. */
+export const RETRY_DELIVERY = `
+UPDATE "{p}deliveries"
+SET status = 'pending', next_attempt_at = ?, last_error = ?, lease_owner = NULL, lease_expires_at = NULL, updated_at = ?
+WHERE id = ? AND status = 'running' AND attempts = ?`;
+
+/** Parameters: error, now, id, attempt. */
+export const KILL_DELIVERY = `
+UPDATE "{p}deliveries"
+SET status = 'dead', last_error = ?, lease_owner = NULL, lease_expires_at = NULL, updated_at = ?
+WHERE id = ? AND status = 'running' AND attempts = ?`;
+
+/** Parameters: now (next attempt), now (updated), id, attempt. */
+export const RELEASE_DELIVERY = `
+UPDATE "{p}deliveries"
+SET status = 'pending', next_attempt_at = ?, lease_owner = NULL, lease_expires_at = NULL, updated_at = ?
+WHERE id = ? AND status = 'running' AND attempts = ?`;
+
+export const DELETE_OPEN_DELIVERIES_OF_HANDLER = `
+DELETE FROM "{p}deliveries" WHERE handler = ? AND status <> 'done'`;
+
+const REDRIVE = `
+UPDATE "{p}deliveries"
+SET status = 'pending', attempts = 0, last_error = NULL, next_attempt_at = ?, updated_at = ?
+WHERE status = 'dead'`;
+
+/** Parameters: now, now. */
+export const REDRIVE_ALL = REDRIVE;
+/** Parameters: now, now, handler. */
+export const REDRIVE_BY_HANDLER = `${REDRIVE} AND handler = ?`;
+/** Parameters: now, now, JSON array of delivery ids. */
+export const REDRIVE_BY_IDS = `${REDRIVE} AND id IN (SELECT value FROM json_each(?))`;
+/** Parameters: now, now, JSON array of delivery ids, handler. */
+export const REDRIVE_BY_IDS_AND_HANDLER = `${REDRIVE_BY_IDS} AND handler = ?`;
+
+export const DELIVERY_COLUMNS = `d.id AS delivery_id, d.event_position, d.handler, d.status, d.attempts,
+  d.next_attempt_at, d.last_error, d.is_replay, d.updated_at`;
+
+/** Parameters: after position, limit. */
+export const SELECT_UNPROCESSED_POSITIONS = `
+SELECT DISTINCT event_position FROM "{p}deliveries" INDEXED BY "{p}deliveries_open"
+WHERE status <> 'done' AND event_position > ?
+ORDER BY event_position LIMIT ?`;
+
+/** Parameters: after position, handler, limit. */
+export const SELECT_UNPROCESSED_POSITIONS_OF_HANDLER = `
+SELECT DISTINCT event_position FROM "{p}deliveries" INDEXED BY "{p}deliveries_open"
+WHERE status <> 'done' AND event_position > ? AND handler = ?
+ORDER BY event_position LIMIT ?`;
+
+/** Parameters: JSON array of positions. */
+export const SELECT_OPEN_DELIVERIES_OF_EVENTS = `
+SELECT ${DELIVERY_COLUMNS} FROM "{p}deliveries" AS d
+WHERE d.event_position IN (SELECT value FROM json_each(?)) AND d.status <> 'done'
+ORDER BY d.event_position, d.id`;
+
+const DEAD_LETTERS = `
+SELECT ${DELIVERY_COLUMNS} FROM "{p}deliveries" AS d INDEXED BY "{p}deliveries_dead"
+WHERE d.status = 'dead'`;
+
+/** Parameters: after position, limit. */
+export const SELECT_DEAD = `${DEAD_LETTERS} AND d.event_position > ? ORDER BY d.event_position, d.handler LIMIT ?`;
+/** Parameters: after position, handler, limit. */
+export const SELECT_DEAD_OF_HANDLER = `${DEAD_LETTERS} AND d.event_position > ? AND d.handler = ? ORDER BY d.event_position, d.handler LIMIT ?`;
+/** The rest of one event's dead letters, when a page boundary falls inside it. Parameters: position. */
+export const SELECT_DEAD_OF_EVENT = `${DEAD_LETTERS} AND d.event_position = ?`;
+/** Parameters: position, handler. */
+export const SELECT_DEAD_OF_EVENT_AND_HANDLER = `${DEAD_LETTERS} AND d.event_position = ? AND d.handler = ?`;
+
+// ---------------------------------------------------------------------------------------------
+// Stats
+// ---------------------------------------------------------------------------------------------
+
+export const SELECT_OPEN_COUNTS = `
+SELECT handler, status, count(*) AS n, min(created_at) AS oldest
+FROM "{p}deliveries" INDEXED BY "{p}deliveries_open"
+WHERE status <> 'done'
+GROUP BY handler, status`;
+
+export const COUNT_UNPROCESSED_EVENTS = `
+SELECT count(DISTINCT event_position) AS n FROM "{p}deliveries" INDEXED BY "{p}deliveries_open"
+WHERE status <> 'done'`;
+
+// ---------------------------------------------------------------------------------------------
+// Replays
+// ---------------------------------------------------------------------------------------------
+
+/** Parameters: from, to, event type, handler, max events, until position, now, now. */
+export const INSERT_REPLAY = `
+INSERT INTO "{p}replays" (status, from_at, to_at, event_type, handler, max_events, until_position,
+  cursor, events_matched, deliveries_queued, truncated, created_at, updated_at)
+VALUES ('running', ?, ?, ?, ?, ?, ?, NULL, 0, 0, 0, ?, ?)
+RETURNING *`;
+
+export const SELECT_REPLAY = `SELECT * FROM "{p}replays" WHERE id = ?`;
+
+/** Parameters: status, cursor, events matched, deliveries queued, truncated, now, id. */
+export const UPDATE_REPLAY = `
+UPDATE "{p}replays"
+SET status = ?, cursor = ?, events_matched = ?, deliveries_queued = ?, truncated = ?, updated_at = ?
+WHERE id = ?
+RETURNING *`;
+
+/** Parameters: stale before. */
+export const SELECT_STALE_REPLAYS = `
+SELECT * FROM "{p}replays" WHERE status = 'running' AND updated_at < ? ORDER BY id`;
+
+const REPLAY_PAGE = `
+SELECT position FROM "{p}events"
+WHERE position > ? AND position <= ? AND occurred_at >= ? AND occurred_at < ?`;
+
+/** Parameters: after, until, from, to, limit. */
+export const SELECT_REPLAY_PAGE = `${REPLAY_PAGE} ORDER BY position LIMIT ?`;
+/** Parameters: after, until, from, to, event type, limit. */
+export const SELECT_REPLAY_PAGE_OF_TYPE = `${REPLAY_PAGE} AND event_type = ? ORDER BY position LIMIT ?`;
+
+/**
+ * Requeues one page of a replay: a missing delivery is created, a done or dead one goes back to
+ * pending with a fresh attempt count; pending and running ones are left alone (they will run
+ * anyway). `changes` counts exactly the deliveries queued.
+ * Named parameters: `now`, `positions` (JSON array), `handler` (or NULL for every live subscription).
+ */
+export const REQUEUE_REPLAY_PAGE = `
+INSERT INTO "{p}deliveries" (event_position, handler, aggregate_id, ordered, status, attempts, next_attempt_at, is_replay, created_at, updated_at)
+SELECT e.position, s.handler, e.aggregate_id, s.ordering = 'aggregate', 'pending', 0, @now, 1, @now, @now
+FROM "{p}events" AS e
+JOIN "{p}subscriptions" AS s ON s.event_type = e.event_type
+WHERE e.position IN (SELECT value FROM json_each(@positions)) AND s.expires_at > @now
+  AND (@handler IS NULL OR s.handler = @handler)
+ORDER BY e.position
+ON CONFLICT (event_position, handler) DO UPDATE SET
+  status = 'pending', attempts = 0, last_error = NULL, lease_owner = NULL, lease_expires_at = NULL,
+  next_attempt_at = excluded.next_attempt_at, updated_at = excluded.updated_at, is_replay = 1
+WHERE status IN ('done', 'dead')`;

@@ -1,0 +1,878 @@
+import {
+  type AppendResult,
+  type ClaimedDelivery,
+  type ClaimRequest,
+  ConcurrencyError,
+  type DeadLetter,
+  type DeliveryFailure,
+  type DeliveryToken,
+  type DomainEvent,
+  DuplicateEventError,
+  type EventStore,
+  EventValidationError,
+  type HandlerStats,
+  type HealthStatus,
+  type ListQuery,
+  maskSecrets,
+  type ReadAllQuery,
+  type ReadQuery,
+  type RecordedEvent,
+  type ReplayJob,
+  type ReplaySpec,
+  type RetryDeadLettersQuery,
+  readAllByPages,
+  type StoreCapabilities,
+  type StoreStats,
+  StoreUnavailableError,
+  type SubscriptionInfo,
+  type SubscriptionSpec,
+  type UnprocessedEvent,
+  type ValidationIssue,
+} from '@evco/core';
+import Database from 'better-sqlite3';
+import {
+  boundIso,
+  type DeliveryRow,
+  type EventRow,
+  iso,
+  isStorableTime,
+  jsonIntegers,
+  parseDeliveryId,
+  parseReplayId,
+  type ReplayRow,
+  toDeliveryInfo,
+  toRecordedEvent,
+  toReplayJob,
+} from './codec.js';
+import { sqliteCode, translateError } from './errors.js';
+import { applyMigrations, assertKnownVersion, LATEST_VERSION, readSchemaVersion } from './migrations.js';
+import {
+  type ResolvedSqliteOptions,
+  resolveSqliteOptions,
+  SOURCE,
+  type SqliteStoreOptions,
+} from './options.js';
+import * as SQL from './sql.js';
+
+/** An `EventStore` in one SQLite file, shareable by the processes of one machine. */
+export interface SqliteStore extends EventStore {
+  readonly name: 'sqlite';
+  /** The database file as given (or the passed database's name), for logs and the status view. */
+  readonly filename: string;
+  /** Opens the file and brings its schema up to date; idempotent, safe from several processes at once. */
+  migrate(): Promise<void>;
+  /** Closes the file (not a `database` you passed in). Idempotent. */
+  close(): Promise<void>;
+}
+
+/**
+ * Creates a SQLite event store. Options are validated at once (`InvalidOptionsError` listing
+ * every problem); the file is opened, checked and migrated on first use or by `migrate()`.
+ *
+ * ```ts
+ * const store = createSqliteStore({ filename: './data/events.db' });
+ * ```
+ */
+export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
+  return new SqliteEventStore(resolveSqliteOptions(options));
+}
+
+type Statement = Database.Statement<unknown[], unknown>;
+type Transaction<A extends unknown[], R> = Database.Transaction<(...args: A) => R>;
+
+interface Subscriber {
+  handler: string;
+  ordering: string;
+}
+
+interface PreparedRow {
+  id: string;
+  eventType: string;
+  aggregateId: string;
+  aggregateType: string | null;
+  aggregateVersion: number | null;
+  data: string;
+  metadata: string;
+  occurredAt: string;
+}
+
+interface Candidate {
+  id: bigint;
+  event_position: bigint;
+}
+
+interface LeasedRow {
+  id: bigint;
+  event_position: bigint;
+  handler: string;
+  attempts: bigint;
+  is_replay: bigint;
+}
+
+/** Everything prepared once per connection. */
+interface Prepared {
+  db: Database.Database;
+  s: Record<
+    | 'insertEvent'
+    | 'eventById'
+    | 'eventsByPositions'
+    | 'lastPosition'
+    | 'upsertSubscription'
+    | 'subscriptions'
+    | 'liveSubscriptionsOfType'
+    | 'liveHandlers'
+    | 'deleteSubscriptions'
+    | 'insertDelivery'
+    | 'resetExpired'
+    | 'dueForHandler'
+    | 'lease'
+    | 'complete'
+    | 'retry'
+    | 'kill'
+    | 'release'
+    | 'deleteOpenDeliveries'
+    | 'redriveAll'
+    | 'redriveByHandler'
+    | 'redriveByIds'
+    | 'redriveByIdsAndHandler'
+    | 'unprocessed'
+    | 'unprocessedOfHandler'
+    | 'openDeliveriesOfEvents'
+    | 'dead'
+    | 'deadOfHandler'
+    | 'deadOfEvent'
+    | 'deadOfEventAndHandler'
+    | 'openCounts'
+    | 'countUnprocessed'
+    | 'insertReplay'
+    | 'replay'
+    | 'updateReplay'
+    | 'staleReplays'
+    | 'replayPage'
+    | 'replayPageOfType'
+    | 'requeueReplayPage',
+    Statement
+  >;
+  append: Transaction<[rows: PreparedRow[], now: string, failedAt: { index: number }], [bigint[], number[]]>;
+  claim: Transaction<[request: ClaimRequest], ClaimedDelivery[]>;
+  /** Runs a function in a transaction: `.immediate` to write, `.deferred` for a consistent read. */
+  tx: Transaction<[fn: () => unknown], unknown>;
+}
+
+class SqliteEventStore implements SqliteStore {
+  readonly name = 'sqlite' as const;
+  readonly capabilities: StoreCapabilities;
+  readonly filename: string;
+
+  readonly #o: ResolvedSqliteOptions;
+  #p: Prepared | undefined;
+  #ownsDatabase = false;
+  #closed = false;
+  readonly #reads = new Map<string, Statement>();
+
+  constructor(options: ResolvedSqliteOptions) {
+    this.#o = options;
+    this.filename = options.label;
+    const inMemory = options.database ? options.database.memory : options.path === ':memory:';
+    this.capabilities = { durable: !inMemory, crossProcess: !inMemory };
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Connection
+  // ------------------------------------------------------------------------------------------
+
+  async migrate(): Promise<void> {
+    this.#run('migrate', () => undefined);
+  }
+
+  /** Runs `fn` on the open, migrated connection, translating driver errors. */
+  #run<T>(action: string, fn: (p: Prepared) => T): T {
+    if (this.#closed) {
+      throw new StoreUnavailableError(`cannot ${action}: the SQLite store for ${this.filename} is closed`, {
+        source: SOURCE,
+      });
+    }
+    try {
+      return fn(this.#p ?? this.#open());
+    } catch (error) {
+      throw translateError(error, this.filename, action);
+    }
+  }
+
+  #open(): Prepared {
+    const o = this.#o;
+    let db = o.database;
+    let owned = false;
+    try {
+      if (!db) {
+        try {
+          db = new Database(o.path!, { timeout: o.busyTimeoutMs });
+        } catch (error) {
+          // better-sqlite3 checks the directory itself and throws a plain TypeError for it.
+          if (sqliteCode(error)) throw error;
+          throw new StoreUnavailableError(
+            `cannot open ${this.filename}: ${error instanceof Error ? error.message : String(error)}`,
+            { source: SOURCE, cause: error },
+          );
+        }
+        owned = true;
+      } else if (o.busyTimeoutMs !== undefined) {
+        db.pragma(`busy_timeout = ${o.busyTimeoutMs}`);
+      }
+      if (!db.open) {
+        throw new StoreUnavailableError(`the database passed for ${this.filename} is not open`, {
+          source: SOURCE,
+        });
+      }
+      // Read before writing anything: a corrupt file or one from a newer evco is refused untouched.
+      const version = readSchemaVersion(db, o.tablePrefix);
+      assertKnownVersion(version, this.filename, SOURCE);
+      if (!db.memory) {
+        const mode = db.pragma('journal_mode = WAL', { simple: true });
+        if (mode !== 'wal') {
+          throw new StoreUnavailableError(
+            `cannot switch ${this.filename} to WAL mode (it stayed "${String(mode)}"); the store needs write access to the file and its directory`,
+            { source: SOURCE },
+          );
+        }
+      }
+      if (o.synchronous !== undefined) db.pragma(`synchronous = ${o.synchronous}`);
+      if (version < LATEST_VERSION)
+        applyMigrations(db, o.tablePrefix, this.filename, SOURCE, () => new Date());
+      const prepared = prepare(db, o.tablePrefix);
+      this.#ownsDatabase = owned;
+      this.#p = prepared;
+      return prepared;
+    } catch (error) {
+      if (owned) db?.close();
+      throw error;
+    }
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Events
+  // ------------------------------------------------------------------------------------------
+
+  async append(events: readonly DomainEvent[], options: { now: Date }): Promise<AppendResult> {
+    // Serialize before taking the write lock, and refuse dates the text encoding cannot order.
+    const rows: PreparedRow[] = new Array(events.length);
+    const issues: ValidationIssue[] = [];
+    for (let i = 0; i < events.length; i++) {
+      const e = events[i]!;
+      const t = e.occurredAt.getTime();
+      if (!isStorableTime(t)) {
+        issues.push({ path: `[${i}].occurredAt`, message: 'must be between the years 0000 and 9999' });
+        continue;
+      }
+      rows[i] = {
+        id: e.id,
+        eventType: e.eventType,
+        aggregateId: e.aggregateId,
+        aggregateType: e.aggregateType ?? null,
+        aggregateVersion: e.aggregateVersion ?? null,
+        data: JSON.stringify(e.eventData),
+        metadata: JSON.stringify(e.metadata),
+        occurredAt: e.occurredAt.toISOString(),
+      };
+    }
+    if (issues.length > 0) throw new EventValidationError(issues, { source: SOURCE });
+    const failedAt = { index: -1 };
+    const [positions, deliveries] = this.#run('append events', (p) => {
+      if (events.length === 0) return [[], []];
+      try {
+        return p.append.immediate(rows, iso(options.now), failedAt);
+      } catch (error) {
+        throw this.#appendError(error, events[failedAt.index]);
+      }
+    });
+    const recordedAt = new Date(options.now.getTime());
+    const recorded: RecordedEvent[] = new Array(events.length);
+    for (let i = 0; i < events.length; i++) {
+      recorded[i] = Object.freeze({ ...events[i]!, position: positions[i]!, recordedAt }) as RecordedEvent;
+    }
+    return { events: recorded, deliveries };
+  }
+
+  #appendError(error: unknown, event: DomainEvent | undefined): unknown {
+    if (!event || sqliteCode(error) !== 'SQLITE_CONSTRAINT_UNIQUE') return error;
+    const message = (error as Error).message;
+    if (message.includes('aggregate_version')) {
+      return new ConcurrencyError(
+        `aggregate ${event.aggregateId} already has version ${event.aggregateVersion} in ${this.filename}`,
+        { aggregateId: event.aggregateId, aggregateVersion: event.aggregateVersion },
+        { source: SOURCE, cause: error },
+      );
+    }
+    return new DuplicateEventError(
+      `an event with id ${event.id} is already stored in ${this.filename}`,
+      event.id,
+      {
+        source: SOURCE,
+        cause: error,
+      },
+    );
+  }
+
+  async read(query: ReadQuery): Promise<RecordedEvent[]> {
+    return this.#run('read events', () => {
+      if (!(query.limit > 0)) return [];
+      const { key, params } = readShape(query);
+      const rows = this.#readStatement(key).all(...params) as EventRow[];
+      return rows.map(toRecordedEvent);
+    });
+  }
+
+  #readStatement(key: string): Statement {
+    let statement = this.#reads.get(key);
+    if (!statement) {
+      const parts = key.split(',') as Array<keyof typeof SQL.READ_FRAGMENTS>;
+      const sql = SQL.READ_FRAGMENTS.select + parts.map((k) => SQL.READ_FRAGMENTS[k]).join('');
+      statement = this.#p!.db.prepare(SQL.withPrefix(sql, this.#o.tablePrefix)).safeIntegers(true);
+      this.#reads.set(key, statement);
+    }
+    return statement;
+  }
+
+  readAll(query: ReadAllQuery = {}): AsyncIterable<RecordedEvent> {
+    return readAllByPages((q) => this.read(q), query);
+  }
+
+  async getEvent(id: string): Promise<RecordedEvent | undefined> {
+    return this.#run('read an event', (p) => {
+      const row = p.s.eventById.get(id) as EventRow | undefined;
+      return row ? toRecordedEvent(row) : undefined;
+    });
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Subscriptions
+  // ------------------------------------------------------------------------------------------
+
+  async registerSubscriptions(
+    subscriptions: readonly SubscriptionSpec[],
+    options: { consumerId: string; now: Date; ttlMs: number },
+  ): Promise<void> {
+    const now = iso(options.now);
+    const expires = iso(new Date(options.now.getTime() + options.ttlMs));
+    this.#run('register subscriptions', (p) =>
+      write(p, () => {
+        for (const s of subscriptions) {
+          p.s.upsertSubscription.run(s.eventType, s.handler, s.ordering, expires, now, options.consumerId);
+        }
+      }),
+    );
+  }
+
+  async listSubscriptions(): Promise<SubscriptionInfo[]> {
+    return this.#run('list subscriptions', (p) => {
+      const rows = p.s.subscriptions.all() as Array<{
+        handler: string;
+        event_type: string;
+        ordering: 'aggregate' | 'none';
+        expires_at: string;
+        last_seen_at: string;
+        last_seen_by: string;
+      }>;
+      return rows
+        .map((r) => ({
+          handler: r.handler,
+          eventType: r.event_type,
+          ordering: r.ordering,
+          expiresAt: new Date(r.expires_at),
+          lastSeenAt: new Date(r.last_seen_at),
+          lastSeenBy: r.last_seen_by,
+        }))
+        .sort((a, b) => a.handler.localeCompare(b.handler) || a.eventType.localeCompare(b.eventType));
+    });
+  }
+
+  async retireHandler(handler: string): Promise<number> {
+    return this.#run('retire a handler', (p) =>
+      write(p, () => {
+        p.s.deleteSubscriptions.run(handler);
+        return p.s.deleteOpenDeliveries.run(handler).changes;
+      }),
+    );
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Deliveries
+  // ------------------------------------------------------------------------------------------
+
+  async claimDue(request: ClaimRequest): Promise<ClaimedDelivery[]> {
+    return this.#run('claim deliveries', (p) => {
+      if (!(request.limit > 0) || request.handlers.length === 0) return [];
+      return p.claim.immediate(request);
+    });
+  }
+
+  async complete(tokens: readonly DeliveryToken[], options: { now: Date }): Promise<void> {
+    const now = iso(options.now);
+    this.#run('complete deliveries', (p) =>
+      write(p, () => {
+        for (const t of tokens) {
+          const id = parseDeliveryId(t.deliveryId);
+          if (id !== undefined) p.s.complete.run(now, id, t.attempt);
+        }
+      }),
+    );
+  }
+
+  async fail(failures: readonly DeliveryFailure[], options: { now: Date }): Promise<void> {
+    const now = iso(options.now);
+    this.#run('record failed deliveries', (p) =>
+      write(p, () => {
+        for (const f of failures) {
+          const id = parseDeliveryId(f.deliveryId);
+          if (id === undefined) continue;
+          if (f.nextAttemptAt === null) p.s.kill.run(f.error, now, id, f.attempt);
+          else p.s.retry.run(iso(f.nextAttemptAt), f.error, now, id, f.attempt);
+        }
+      }),
+    );
+  }
+
+  async release(tokens: readonly DeliveryToken[], options: { now: Date }): Promise<void> {
+    const now = iso(options.now);
+    this.#run('release deliveries', (p) =>
+      write(p, () => {
+        for (const t of tokens) {
+          const id = parseDeliveryId(t.deliveryId);
+          if (id !== undefined) p.s.release.run(now, now, id, t.attempt);
+        }
+      }),
+    );
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Admin views
+  // ------------------------------------------------------------------------------------------
+
+  async getUnprocessedEvents(query: ListQuery): Promise<UnprocessedEvent[]> {
+    return this.#run('list unprocessed events', (p) => {
+      if (!(query.limit > 0)) return [];
+      const after = query.afterPosition ?? 0n;
+      return read(p, () => {
+        const positionRows = (
+          query.handler === undefined
+            ? p.s.unprocessed.all(after, query.limit)
+            : p.s.unprocessedOfHandler.all(after, query.handler, query.limit)
+        ) as Array<{ event_position: bigint }>;
+        if (positionRows.length === 0) return [];
+        const positions = jsonIntegers(positionRows.map((r) => r.event_position));
+        const events = p.s.eventsByPositions.all(positions) as EventRow[];
+        const open = new Map<bigint, DeliveryRow[]>();
+        for (const d of p.s.openDeliveriesOfEvents.all(positions) as DeliveryRow[]) {
+          const list = open.get(d.event_position);
+          if (list) list.push(d);
+          else open.set(d.event_position, [d]);
+        }
+        return events.map((row) => ({
+          event: toRecordedEvent(row),
+          deliveries: (open.get(row.position) ?? []).map(toDeliveryInfo),
+        }));
+      }) as UnprocessedEvent[];
+    });
+  }
+
+  async getDeadLetters(query: ListQuery): Promise<DeadLetter[]> {
+    return this.#run('list dead letters', (p) => {
+      if (!(query.limit > 0)) return [];
+      const after = query.afterPosition ?? 0n;
+      const h = query.handler;
+      return read(p, () => {
+        let rows = (
+          h === undefined ? p.s.dead.all(after, query.limit) : p.s.deadOfHandler.all(after, h, query.limit)
+        ) as DeliveryRow[];
+        if (rows.length === 0) return [];
+        // Handlers of one event are ordered like the reference store (localeCompare), which SQL
+        // cannot express; when the page ends inside an event, fetch the rest of it to sort it whole.
+        if (rows.length === query.limit) {
+          const last = rows[rows.length - 1]!.event_position;
+          const whole = (
+            h === undefined ? p.s.deadOfEvent.all(last) : p.s.deadOfEventAndHandler.all(last, h)
+          ) as DeliveryRow[];
+          rows = [...rows.filter((r) => r.event_position !== last), ...whole];
+        }
+        rows.sort(
+          (a, b) =>
+            (a.event_position < b.event_position ? -1 : a.event_position > b.event_position ? 1 : 0) ||
+            a.handler.localeCompare(b.handler),
+        );
+        rows = rows.slice(0, query.limit);
+        const events = new Map<bigint, RecordedEvent>();
+        const positions = jsonIntegers([...new Set(rows.map((r) => r.event_position))]);
+        for (const row of p.s.eventsByPositions.all(positions) as EventRow[]) {
+          events.set(row.position, toRecordedEvent(row));
+        }
+        return rows.map((r) => ({ event: events.get(r.event_position)!, delivery: toDeliveryInfo(r) }));
+      }) as DeadLetter[];
+    });
+  }
+
+  async retryDeadLetters(query: RetryDeadLettersQuery): Promise<number> {
+    const now = iso(query.now);
+    return this.#run('retry dead letters', (p) =>
+      write(p, () => {
+        const h = query.handler;
+        if (query.deliveryIds === undefined) {
+          return (h === undefined ? p.s.redriveAll.run(now, now) : p.s.redriveByHandler.run(now, now, h))
+            .changes;
+        }
+        const ids = query.deliveryIds.map(parseDeliveryId).filter((id) => id !== undefined);
+        if (ids.length === 0) return 0;
+        const json = jsonIntegers(ids);
+        return (
+          h === undefined
+            ? p.s.redriveByIds.run(now, now, json)
+            : p.s.redriveByIdsAndHandler.run(now, now, json, h)
+        ).changes;
+      }),
+    );
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Replay
+  // ------------------------------------------------------------------------------------------
+
+  async startReplay(spec: ReplaySpec, options: { now: Date }): Promise<ReplayJob> {
+    const now = iso(options.now);
+    return this.#run('start a replay', (p) => {
+      const row = write(p, () => {
+        const last = (p.s.lastPosition.get() as { position: bigint | null }).position ?? 0n;
+        return p.s.insertReplay.get(
+          iso(spec.from),
+          iso(spec.to),
+          spec.eventType ?? null,
+          spec.handler ?? null,
+          spec.maxEvents,
+          last,
+          now,
+          now,
+        ) as ReplayRow;
+      });
+      return toReplayJob(row);
+    });
+  }
+
+  async continueReplay(replayId: string, options: { now: Date; pageSize: number }): Promise<ReplayJob> {
+    const now = iso(options.now);
+    return this.#run('continue a replay', (p) => {
+      const rowId = parseReplayId(replayId);
+      const job = write(p, () => {
+        const row = rowId === undefined ? undefined : (p.s.replay.get(rowId) as ReplayRow | undefined);
+        if (!row || row.status === 'done') return row;
+        const matched = Number(row.events_matched);
+        const remaining = Math.max(0, Number(row.max_events) - matched);
+        const take = Math.min(options.pageSize, remaining);
+        const from = boundIso(new Date(row.from_at));
+        const to = boundIso(new Date(row.to_at));
+        const after = row.cursor ?? 0n;
+        // One row past the page tells "more to do" from "finished" without another query.
+        const page = (
+          row.event_type === null
+            ? p.s.replayPage.all(after, row.until_position, from, to, take + 1)
+            : p.s.replayPageOfType.all(after, row.until_position, from, to, row.event_type, take + 1)
+        ) as Array<{ position: bigint }>;
+        const requeue = page.slice(0, take).map((r) => r.position);
+        const queued =
+          requeue.length === 0
+            ? 0
+            : p.s.requeueReplayPage.run({ now, positions: jsonIntegers(requeue), handler: row.handler })
+                .changes;
+        const more = page.length > take;
+        // More matching events than maxEvents allows: the replay ends here, truncated.
+        const truncated = more && take === remaining;
+        return p.s.updateReplay.get(
+          more && !truncated ? 'running' : 'done',
+          requeue.length > 0 ? requeue[requeue.length - 1]! : row.cursor,
+          matched + requeue.length,
+          Number(row.deliveries_queued) + queued,
+          truncated ? 1 : 0,
+          now,
+          rowId,
+        ) as ReplayRow;
+      });
+      if (!job) {
+        throw new StoreUnavailableError(`unknown replay ${replayId} in ${this.filename}`, { source: SOURCE });
+      }
+      return toReplayJob(job);
+    });
+  }
+
+  async listStaleReplays(options: { staleBefore: Date }): Promise<ReplayJob[]> {
+    return this.#run('list stale replays', (p) =>
+      (p.s.staleReplays.all(iso(options.staleBefore)) as ReplayRow[]).map(toReplayJob),
+    );
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Status
+  // ------------------------------------------------------------------------------------------
+
+  async stats(options: { now: Date }): Promise<StoreStats> {
+    const now = iso(options.now);
+    return this.#run('read stats', (p) =>
+      read(p, () => {
+        const counts = p.s.openCounts.all() as Array<{
+          handler: string;
+          status: 'pending' | 'running' | 'dead';
+          n: number;
+          oldest: string;
+        }>;
+        const live = new Set((p.s.liveHandlers.all(now) as Array<{ handler: string }>).map((r) => r.handler));
+        const byHandler = new Map<string, HandlerStats>();
+        const entry = (handler: string) => {
+          let h = byHandler.get(handler);
+          if (!h) {
+            h = { handler, pending: 0, running: 0, dead: 0, orphaned: 0 };
+            byHandler.set(handler, h);
+          }
+          return h;
+        };
+        let oldest: string | null = null;
+        for (const c of counts) {
+          entry(c.handler)[c.status] += c.n;
+          if (c.status !== 'dead' && (oldest === null || c.oldest < oldest)) oldest = c.oldest;
+        }
+        for (const handler of live) entry(handler);
+        const stats: StoreStats = {
+          lastPosition: (p.s.lastPosition.get() as { position: bigint | null }).position,
+          pending: 0,
+          running: 0,
+          dead: 0,
+          unprocessedEvents: (p.s.countUnprocessed.get() as { n: number }).n,
+          oldestPendingAt: oldest === null ? null : new Date(oldest),
+          orphaned: 0,
+          handlers: [...byHandler.values()].sort((a, b) => a.handler.localeCompare(b.handler)),
+        };
+        for (const h of stats.handlers) {
+          if (!live.has(h.handler)) h.orphaned = h.pending;
+          stats.pending += h.pending;
+          stats.running += h.running;
+          stats.dead += h.dead;
+          stats.orphaned += h.orphaned;
+        }
+        return stats;
+      }),
+    ) as StoreStats;
+  }
+
+  async healthCheck(): Promise<HealthStatus> {
+    const started = performance.now();
+    const details: Record<string, unknown> = { store: 'sqlite', filename: maskSecrets(this.filename) };
+    if (this.#closed) {
+      return { healthy: false, latencyMs: 0, details: { ...details, closed: true } };
+    }
+    try {
+      const journalMode = this.#run('check health', (p) => p.db.pragma('journal_mode', { simple: true }));
+      return {
+        healthy: true,
+        latencyMs: performance.now() - started,
+        details: { ...details, journalMode, schemaVersion: LATEST_VERSION, closed: false },
+      };
+    } catch (error) {
+      return {
+        healthy: false,
+        latencyMs: performance.now() - started,
+        details: { ...details, error: maskSecrets(error instanceof Error ? error.message : String(error)) },
+      };
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    const p = this.#p;
+    this.#p = undefined;
+    this.#reads.clear();
+    if (p && this.#ownsDatabase) p.db.close();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+// ---------------------------------------------------------------------------------------------
+
+function write<T>(p: Prepared, fn: () => T): T {
+  return p.tx.immediate(fn) as T;
+}
+
+function read<T>(p: Prepared, fn: () => T): T {
+  return p.tx.deferred(fn) as T;
+}
+
+/** The statement shape (which filters are present, joined by commas) and its parameters. */
+export function readShape(query: ReadQuery): { key: string; params: unknown[] } {
+  const parts: string[] = [];
+  const params: unknown[] = [];
+  if (typeof query.eventType === 'string') {
+    parts.push('eventType');
+    params.push(query.eventType);
+  } else if (query.eventType !== undefined) {
+    parts.push('eventTypes');
+    params.push(JSON.stringify(query.eventType));
+  }
+  if (query.aggregateId !== undefined) {
+    parts.push('aggregateId');
+    params.push(query.aggregateId);
+  }
+  if (query.aggregateType !== undefined) {
+    parts.push('aggregateType');
+    params.push(query.aggregateType);
+  }
+  if (query.from !== undefined) {
+    parts.push('from');
+    params.push(boundIso(query.from));
+  }
+  if (query.to !== undefined) {
+    parts.push('to');
+    params.push(boundIso(query.to));
+  }
+  if (query.afterPosition !== undefined) {
+    parts.push('afterPosition');
+    params.push(query.afterPosition);
+  }
+  if (query.beforePosition !== undefined) {
+    parts.push('beforePosition');
+    params.push(query.beforePosition);
+  }
+  parts.push(query.order === 'desc' ? 'desc' : 'asc');
+  params.push(query.limit);
+  return { key: parts.join(','), params };
+}
+
+function prepare(db: Database.Database, prefix: string): Prepared {
+  const stmt = (sql: string) => db.prepare(SQL.withPrefix(sql, prefix)).safeIntegers(true);
+  const s: Prepared['s'] = {
+    insertEvent: stmt(SQL.INSERT_EVENT),
+    eventById: stmt(SQL.SELECT_EVENT_BY_ID),
+    eventsByPositions: stmt(SQL.SELECT_EVENTS_BY_POSITIONS),
+    lastPosition: stmt(SQL.SELECT_LAST_POSITION),
+    upsertSubscription: stmt(SQL.UPSERT_SUBSCRIPTION),
+    subscriptions: stmt(SQL.SELECT_SUBSCRIPTIONS),
+    liveSubscriptionsOfType: stmt(SQL.SELECT_LIVE_SUBSCRIPTIONS_OF_TYPE),
+    liveHandlers: stmt(SQL.SELECT_LIVE_HANDLERS),
+    deleteSubscriptions: stmt(SQL.DELETE_SUBSCRIPTIONS_OF_HANDLER),
+    insertDelivery: stmt(SQL.INSERT_DELIVERY),
+    resetExpired: stmt(SQL.RESET_EXPIRED_LEASES),
+    dueForHandler: stmt(SQL.SELECT_DUE_FOR_HANDLER),
+    lease: stmt(SQL.LEASE_DELIVERIES),
+    complete: stmt(SQL.COMPLETE_DELIVERY),
+    retry: stmt(SQL.RETRY_DELIVERY),
+    kill: stmt(SQL.KILL_DELIVERY),
+    release: stmt(SQL.RELEASE_DELIVERY),
+    deleteOpenDeliveries: stmt(SQL.DELETE_OPEN_DELIVERIES_OF_HANDLER),
+    redriveAll: stmt(SQL.REDRIVE_ALL),
+    redriveByHandler: stmt(SQL.REDRIVE_BY_HANDLER),
+    redriveByIds: stmt(SQL.REDRIVE_BY_IDS),
+    redriveByIdsAndHandler: stmt(SQL.REDRIVE_BY_IDS_AND_HANDLER),
+    unprocessed: stmt(SQL.SELECT_UNPROCESSED_POSITIONS),
+    unprocessedOfHandler: stmt(SQL.SELECT_UNPROCESSED_POSITIONS_OF_HANDLER),
+    openDeliveriesOfEvents: stmt(SQL.SELECT_OPEN_DELIVERIES_OF_EVENTS),
+    dead: stmt(SQL.SELECT_DEAD),
+    deadOfHandler: stmt(SQL.SELECT_DEAD_OF_HANDLER),
+    deadOfEvent: stmt(SQL.SELECT_DEAD_OF_EVENT),
+    deadOfEventAndHandler: stmt(SQL.SELECT_DEAD_OF_EVENT_AND_HANDLER),
+    openCounts: db.prepare(SQL.withPrefix(SQL.SELECT_OPEN_COUNTS, prefix)),
+    countUnprocessed: db.prepare(SQL.withPrefix(SQL.COUNT_UNPROCESSED_EVENTS, prefix)),
+    insertReplay: stmt(SQL.INSERT_REPLAY),
+    replay: stmt(SQL.SELECT_REPLAY),
+    updateReplay: stmt(SQL.UPDATE_REPLAY),
+    staleReplays: stmt(SQL.SELECT_STALE_REPLAYS),
+    replayPage: stmt(SQL.SELECT_REPLAY_PAGE),
+    replayPageOfType: stmt(SQL.SELECT_REPLAY_PAGE_OF_TYPE),
+    requeueReplayPage: stmt(SQL.REQUEUE_REPLAY_PAGE),
+  };
+
+  const append = db.transaction(
+    (rows: PreparedRow[], now: string, failedAt: { index: number }): [bigint[], number[]] => {
+      const positions: bigint[] = new Array(rows.length);
+      const deliveries: number[] = new Array(rows.length);
+      // Subscriptions are read inside the write transaction, so a handler registered by any
+      // process before this commit gets its delivery; cached per type for the batch.
+      const subscribers = new Map<string, Subscriber[]>();
+      for (let i = 0; i < rows.length; i++) {
+        const r = rows[i]!;
+        failedAt.index = i;
+        const position = s.insertEvent.run(
+          r.id,
+          r.eventType,
+          r.aggregateId,
+          r.aggregateType,
+          r.aggregateVersion,
+          r.data,
+          r.metadata,
+          r.occurredAt,
+          now,
+        ).lastInsertRowid as bigint;
+        let subs = subscribers.get(r.eventType);
+        if (!subs) {
+          subs = s.liveSubscriptionsOfType.all(r.eventType, now) as Subscriber[];
+          subscribers.set(r.eventType, subs);
+        }
+        for (const sub of subs) {
+          s.insertDelivery.run(
+            position,
+            sub.handler,
+            r.aggregateId,
+            sub.ordering === 'aggregate' ? 1 : 0,
+            now,
+            now,
+            now,
+          );
+        }
+        positions[i] = position;
+        deliveries[i] = subs.length;
+      }
+      return [positions, deliveries];
+    },
+  );
+
+  const claim = db.transaction((request: ClaimRequest): ClaimedDelivery[] => {
+    const now = iso(request.now);
+    s.resetExpired.run(now, now);
+    const handlers = [...new Set(request.handlers)];
+    let candidates: Candidate[] = [];
+    for (const handler of handlers) {
+      candidates.push(...(s.dueForHandler.all(handler, now, request.limit) as Candidate[]));
+    }
+    if (candidates.length === 0) return [];
+    // Oldest first across handlers, so one busy handler cannot starve the others.
+    if (handlers.length > 1) {
+      candidates.sort((a, b) =>
+        a.event_position < b.event_position ? -1 : a.event_position > b.event_position ? 1 : 0,
+      );
+    }
+    candidates = candidates.slice(0, request.limit);
+    const leaseExpiresAt = iso(new Date(request.now.getTime() + request.leaseMs));
+    const leased = s.lease.all(
+      request.consumerId,
+      leaseExpiresAt,
+      now,
+      jsonIntegers(candidates.map((c) => c.id)),
+    ) as LeasedRow[];
+    const byId = new Map(leased.map((l) => [l.id, l]));
+    const events = new Map<bigint, RecordedEvent>();
+    const positions = jsonIntegers([...new Set(leased.map((l) => l.event_position))]);
+    for (const row of s.eventsByPositions.all(positions) as EventRow[]) {
+      events.set(row.position, toRecordedEvent(row));
+    }
+    const claimed: ClaimedDelivery[] = [];
+    for (const c of candidates) {
+      const l = byId.get(c.id);
+      if (!l) continue;
+      claimed.push({
+        deliveryId: String(l.id),
+        attempt: Number(l.attempts),
+        handler: l.handler,
+        isReplay: Number(l.is_replay) === 1,
+        event: events.get(l.event_position)!,
+      });
+    }
+    return claimed;
+  });
+
+  const tx = db.transaction((fn: () => unknown) => fn());
+  return { db, s, append, claim, tx };
+}
