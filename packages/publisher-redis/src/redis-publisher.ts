@@ -1,0 +1,648 @@
+import { randomBytes } from 'node:crypto';
+import {
+  type Announcement,
+  type AnnouncementListener,
+  createConsoleLogger,
+  type EventPublisher,
+  type HealthStatus,
+  type Logger,
+  maskSecrets,
+  maskUrl,
+  PublisherUnavailableError,
+  parseOptions,
+  type SubscriberHooks,
+} from '@evco/core';
+import { Redis, type RedisOptions } from 'ioredis';
+import { reconnectDelay } from './backoff.js';
+import { describeClient } from './describe-connection.js';
+import {
+  type RedisPublisherOptions,
+  type ResolvedRedisPublisherOptions,
+  redisPublisherOptionsSchema,
+  resolveOptions,
+} from './options.js';
+import { decodeAnnouncement, encodeAnnouncement } from './wire-format.js';
+
+const SOURCE = 'publisher-redis';
+
+export interface RedisPublisher extends EventPublisher {
+  readonly name: 'redis';
+  /** The channel announcements travel on: `<channelPrefix>:events`. */
+  readonly channel: string;
+  /** Number of live local subscriptions. */
+  readonly subscriberCount: number;
+  /**
+   * Resolves once the publishing connection is ready and the subscription is active (useful at
+   * startup and in tests); rejects with `PublisherUnavailableError` after `timeoutMs`.
+   */
+  waitUntilReady(options?: { timeoutMs?: number }): Promise<void>;
+}
+
+/**
+ * An `EventPublisher` on Redis Pub/Sub (ioredis). Bad options throw `InvalidOptionsError`
+ * listing every problem, before any connection is made.
+ *
+ * ```ts
+ * const publisher = createRedisPublisher({ url: process.env.REDIS_URL });
+ * const coordinator = await createCoordinator({ store, publisher });
+ * ```
+ */
+export function createRedisPublisher(options: RedisPublisherOptions): RedisPublisher {
+  const parsed = parseOptions(redisPublisherOptionsSchema, options, 'Redis publisher options', SOURCE);
+  return new RedisPublisherImpl(resolveOptions(parsed));
+}
+
+interface Subscriber {
+  listener: AnnouncementListener;
+  hooks: SubscriberHooks | undefined;
+}
+
+interface PendingPublish {
+  chunks: string[];
+  resolve: () => void;
+  reject: (error: Error) => void;
+  /** Only for publishes waiting for the first connection. */
+  deadline: number;
+  done: boolean;
+}
+
+class RedisPublisherImpl implements RedisPublisher {
+  readonly name = 'redis' as const;
+  readonly capabilities = { crossProcess: true };
+  readonly channel: string;
+
+  readonly #o: ResolvedRedisPublisherOptions;
+  readonly #log: Logger;
+  readonly #url: string;
+  readonly #healthChannel: string;
+  readonly #pub: Redis;
+  readonly #sub: Redis;
+  readonly #ownsPub: boolean;
+
+  #subscribers: Subscriber[] = [];
+  #closed = false;
+  #closing: Promise<void> | undefined;
+
+  #pubEverReady = false;
+  #pubConnectFailed = false;
+  #pubWarned = false;
+  #subscribed = false;
+  #everSubscribed = false;
+  #subConnectFailed = false;
+  #subWarned = false;
+  /** Settles once each connection has either come up or failed once. */
+  readonly #startup: Promise<void>;
+  #startupDone: () => void = () => {};
+
+  #outgoing: PendingPublish[] = [];
+  #flushScheduled = false;
+  /** Publishes made before the first connection: sent in order once it is up, or timed out. */
+  #waiting: PendingPublish[] = [];
+  #waitTimer: NodeJS.Timeout | undefined;
+
+  #probeSeq = 0;
+  readonly #probes = new Map<string, () => void>();
+  readonly #readyWaiters = new Set<() => void>();
+
+  readonly #counts = {
+    announcements: 0,
+    messages: 0,
+    failures: 0,
+    received: 0,
+    malformed: 0,
+    listenerErrors: 0,
+    reconnects: 0,
+  };
+  #lastMalformed: string | undefined;
+
+  readonly #pubListeners: Array<[string, () => void]> = [];
+
+  constructor(options: ResolvedRedisPublisherOptions) {
+    const o = options;
+    this.#o = o;
+    this.#startup = new Promise((resolve) => {
+      this.#startupDone = resolve;
+    });
+    const base = o.logger ?? createConsoleLogger();
+    this.#log = base.child?.({ component: SOURCE }) ?? base;
+    this.channel = `${o.channelPrefix}:events`;
+    // Private to this instance, so a health probe proves this very subscription works.
+    this.#healthChannel = `${o.channelPrefix}:health:${randomBytes(8).toString('hex')}`;
+    const retryStrategy = (attempt: number) =>
+      reconnectDelay(attempt, o.reconnectBaseDelayMs, o.reconnectMaxDelayMs);
+    const subscriberOptions: RedisOptions = {
+      lazyConnect: true,
+      retryStrategy,
+      // Resubscribing ourselves tells us when the subscription is really back, which is when
+      // `onReconnect` must fire: a recovery poll before that could miss what comes in between.
+      autoResubscribe: false,
+      connectionName: 'evco-subscriber',
+    };
+
+    if (o.client) {
+      this.#pub = o.client;
+      this.#ownsPub = false;
+      this.#url = describeClient(o.client);
+      this.#pubEverReady = o.client.status === 'ready';
+      this.#sub = o.client.duplicate(subscriberOptions);
+    } else {
+      const url = o.url!;
+      this.#url = maskUrl(url);
+      const common: RedisOptions = { ...o.redisOptions, connectTimeout: o.connectTimeoutMs };
+      this.#pub = new Redis(url, {
+        ...common,
+        lazyConnect: true,
+        retryStrategy,
+        connectionName: 'evco-publisher',
+        // Publishing must never wait for Redis to come back: the events are already stored, and
+        // the caller (the coordinator's publish path) is waiting. No offline queue, and commands
+        // in flight when the connection drops are rejected at once instead of re-sent later.
+        enableOfflineQueue: false,
+        maxRetriesPerRequest: 0,
+        autoResendUnfulfilledCommands: false,
+      });
+      this.#ownsPub = true;
+      this.#sub = new Redis(url, { ...common, ...subscriberOptions });
+    }
+
+    this.#onPub('ready', () => this.#pubReady());
+    this.#onPub('close', () => this.#pubClosed());
+    if (this.#ownsPub) {
+      this.#pub.on('error', (error: Error) => this.#connectionError('publishing', error, this.#pubWarned));
+    }
+    this.#sub.on('ready', () => this.#subReady());
+    this.#sub.on('close', () => this.#subClosed());
+    this.#sub.on('error', (error: Error) => this.#connectionError('subscribing', error, this.#subWarned));
+    this.#sub.on('message', (channel: string, message: string) => this.#onMessage(channel, message));
+
+    if (this.#ownsPub || this.#pub.status === 'wait') this.#pub.connect().catch(() => {});
+    this.#sub.connect().catch(() => {});
+  }
+
+  get subscriberCount(): number {
+    return this.#subscribers.length;
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Publishing
+  // ------------------------------------------------------------------------------------------
+
+  publish(announcement: Announcement): Promise<void> {
+    if (this.#closed) return Promise.reject(this.#unavailable('cannot publish: the publisher is closed'));
+    let chunks: string[];
+    try {
+      chunks = encodeAnnouncement(announcement, this.#o.maxMessageBytes);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    if (chunks.length === 0) return Promise.resolve();
+    const status = this.#pub.status;
+    // `status` turns 'ready' a tick before the 'ready' event flushes the waiting publishes, so
+    // anything arriving in between queues behind them to keep publish order.
+    if (this.#waiting.length > 0 || (!this.#pubEverReady && !this.#pubConnectFailed && status !== 'ready')) {
+      return this.#waitForFirstConnection(chunks);
+    }
+    if (status !== 'ready') {
+      this.#counts.failures++;
+      return Promise.reject(
+        this.#unavailable(
+          `cannot publish: Redis at ${this.#url} is unreachable (connection ${status}); ` +
+            'the events are stored and the recovery poller will deliver them',
+        ),
+      );
+    }
+    return new Promise<void>((resolve, reject) => {
+      this.#outgoing.push({ chunks, resolve, reject, deadline: 0, done: false });
+      this.#scheduleFlush();
+    });
+  }
+
+  #scheduleFlush(): void {
+    if (this.#flushScheduled) return;
+    this.#flushScheduled = true;
+    // Everything published in the same tick leaves in one pipeline, in call order.
+    queueMicrotask(() => this.#flush());
+  }
+
+  #flush(): void {
+    this.#flushScheduled = false;
+    const batch = this.#outgoing;
+    if (batch.length === 0) return;
+    this.#outgoing = [];
+    if (this.#pub.status !== 'ready') {
+      const error = this.#unavailable(
+        `cannot publish: Redis at ${this.#url} is unreachable (connection ${this.#pub.status})`,
+      );
+      for (const p of batch) this.#settle(p, error);
+      return;
+    }
+    let messages = 0;
+    for (const p of batch) messages += p.chunks.length;
+    // Belt and braces for a connection that looks alive but answers nothing (a network
+    // partition keeps the socket open): the publish path is released after publishTimeoutMs.
+    const timer = setTimeout(() => {
+      const error = this.#unavailable(
+        `publishing to Redis at ${this.#url} got no reply within ${this.#o.publishTimeoutMs} ms`,
+      );
+      for (const p of batch) this.#settle(p, error);
+    }, this.#o.publishTimeoutMs);
+
+    let sent: Promise<Array<[Error | null, unknown]> | null>;
+    if (messages === 1) {
+      // The common case (one small announcement): a plain PUBLISH skips the pipeline's overhead.
+      sent = this.#pub.publish(this.channel, batch[0]!.chunks[0]!).then(
+        (n) => [[null, n]],
+        (error: Error) => [[error, null]],
+      );
+    } else {
+      const pipeline = this.#pub.pipeline();
+      for (const p of batch) for (const chunk of p.chunks) pipeline.publish(this.channel, chunk);
+      sent = pipeline.exec();
+    }
+    sent.then(
+      (results) => {
+        clearTimeout(timer);
+        let i = 0;
+        for (const p of batch) {
+          let error: Error | null = null;
+          for (let c = 0; c < p.chunks.length; c++) {
+            const reply = results?.[i++];
+            error ??= reply === undefined ? new Error('no reply') : reply[0];
+          }
+          this.#settle(p, error ? this.#publishFailed(error) : undefined);
+        }
+      },
+      (error: unknown) => {
+        clearTimeout(timer);
+        const failure = this.#publishFailed(error);
+        for (const p of batch) this.#settle(p, failure);
+      },
+    );
+  }
+
+  #settle(p: PendingPublish, error: Error | undefined): void {
+    if (p.done) return;
+    p.done = true;
+    if (error) {
+      this.#counts.failures++;
+      p.reject(error);
+    } else {
+      this.#counts.announcements++;
+      this.#counts.messages += p.chunks.length;
+      p.resolve();
+    }
+  }
+
+  #publishFailed(error: unknown): PublisherUnavailableError {
+    if (error instanceof PublisherUnavailableError) return error;
+    const reason = maskSecrets(error instanceof Error ? error.message : String(error));
+    return this.#unavailable(`publishing to Redis at ${this.#url} failed: ${reason}`, error);
+  }
+
+  #waitForFirstConnection(chunks: string[]): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.#waiting.push({
+        chunks,
+        resolve,
+        reject,
+        deadline: Date.now() + this.#o.publishTimeoutMs,
+        done: false,
+      });
+      this.#armWaitTimer();
+    });
+  }
+
+  #armWaitTimer(): void {
+    if (this.#waitTimer || this.#waiting.length === 0) return;
+    // Every waiting publish has the same timeout, so the first one expires first.
+    const delay = Math.max(0, this.#waiting[0]!.deadline - Date.now());
+    this.#waitTimer = setTimeout(() => {
+      this.#waitTimer = undefined;
+      const now = Date.now();
+      const error = this.#unavailable(
+        `cannot publish: no connection to Redis at ${this.#url} within ${this.#o.publishTimeoutMs} ms`,
+      );
+      for (const p of this.#waiting) if (p.deadline <= now) this.#settle(p, error);
+      this.#waiting = this.#waiting.filter((p) => !p.done);
+      this.#armWaitTimer();
+    }, delay);
+    this.#waitTimer.unref?.();
+  }
+
+  #releaseWaiting(error?: Error): void {
+    if (this.#waitTimer) clearTimeout(this.#waitTimer);
+    this.#waitTimer = undefined;
+    const waiting = this.#waiting;
+    this.#waiting = [];
+    for (const p of waiting) {
+      if (p.done) continue;
+      if (error) this.#settle(p, error);
+      else this.#outgoing.push(p);
+    }
+    if (this.#outgoing.length > 0) this.#scheduleFlush();
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Subscribing
+  // ------------------------------------------------------------------------------------------
+
+  subscribe(listener: AnnouncementListener, hooks?: SubscriberHooks): () => void {
+    if (this.#closed) throw this.#unavailable('cannot subscribe: the publisher is closed');
+    const subscriber: Subscriber = { listener, hooks };
+    // Copy-on-write: a listener that unsubscribes while a message is dispatched does not disturb the loop.
+    this.#subscribers = [...this.#subscribers, subscriber];
+    return () => {
+      this.#subscribers = this.#subscribers.filter((s) => s !== subscriber);
+    };
+  }
+
+  #onMessage(channel: string, message: string): void {
+    if (channel === this.#healthChannel) {
+      this.#probes.get(message)?.();
+      return;
+    }
+    if (channel !== this.channel) return;
+    const subscribers = this.#subscribers;
+    if (subscribers.length === 0) return;
+    const decoded = decodeAnnouncement(message, this.#o.maxIncomingBytes);
+    if (!decoded.ok) {
+      this.#counts.malformed++;
+      this.#lastMalformed = decoded.reason;
+      this.#log.debug({ reason: decoded.reason, channel }, 'dropped a malformed announcement');
+      for (const s of subscribers) {
+        try {
+          s.hooks?.onMalformed?.(decoded.reason);
+        } catch (error) {
+          this.#listenerFailed(error);
+        }
+      }
+      return;
+    }
+    this.#counts.received += decoded.announcement.events.length;
+    for (const s of subscribers) {
+      try {
+        s.listener(decoded.announcement);
+      } catch (error) {
+        this.#listenerFailed(error);
+      }
+    }
+  }
+
+  #listenerFailed(error: unknown): void {
+    this.#counts.listenerErrors++;
+    this.#log.warn({ err: error }, 'an announcement listener threw; the other listeners still ran');
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Connection state
+  // ------------------------------------------------------------------------------------------
+
+  #onPub(event: string, fn: () => void): void {
+    this.#pub.on(event, fn);
+    this.#pubListeners.push([event, fn]);
+  }
+
+  #pubReady(): void {
+    if (this.#closed || this.#pub.status !== 'ready') return;
+    if (this.#pubWarned) this.#log.info({ url: this.#url }, 'publishing connection to Redis restored');
+    this.#pubWarned = false;
+    this.#pubEverReady = true;
+    this.#releaseWaiting();
+    this.#notifyReady();
+    this.#checkStartup();
+  }
+
+  #pubClosed(): void {
+    if (this.#closed) return;
+    if (!this.#pubEverReady && !this.#pubConnectFailed) {
+      // The first connection attempt failed: from here on, publishes fail fast like after any
+      // other disconnect instead of each waiting for publishTimeoutMs.
+      this.#pubConnectFailed = true;
+      this.#releaseWaiting(this.#unavailable(`cannot publish: Redis at ${this.#url} is unreachable`));
+      this.#checkStartup();
+    }
+    if (!this.#pubWarned) {
+      this.#pubWarned = true;
+      this.#log.warn(
+        { url: this.#url },
+        'publishing connection to Redis lost; publishes fail fast until it is back (events stay stored)',
+      );
+    }
+  }
+
+  #subReady(): void {
+    if (this.#closed || this.#sub.status !== 'ready') return;
+    const isReconnect = this.#everSubscribed;
+    this.#sub.subscribe(this.channel, this.#healthChannel).then(
+      () => {
+        if (this.#closed || this.#sub.status !== 'ready') return;
+        this.#subscribed = true;
+        this.#everSubscribed = true;
+        this.#notifyReady();
+        this.#checkStartup();
+        if (!isReconnect) return;
+        this.#counts.reconnects++;
+        this.#subWarned = false;
+        this.#log.info({ url: this.#url, channel: this.channel }, 'Redis subscription restored');
+        for (const s of this.#subscribers) {
+          try {
+            s.hooks?.onReconnect?.();
+          } catch (error) {
+            this.#listenerFailed(error);
+          }
+        }
+      },
+      (error: unknown) => {
+        // The connection dropped again before the reply; the next 'ready' subscribes again.
+        this.#log.warn({ err: this.#masked(error) }, 'subscribing to Redis failed');
+      },
+    );
+  }
+
+  #subClosed(): void {
+    const wasSubscribed = this.#subscribed;
+    this.#subscribed = false;
+    if (this.#closed) return;
+    if (!this.#everSubscribed && !this.#subConnectFailed) {
+      this.#subConnectFailed = true;
+      this.#checkStartup();
+    }
+    if (wasSubscribed && !this.#subWarned) {
+      this.#subWarned = true;
+      this.#log.warn(
+        { url: this.#url, channel: this.channel },
+        'Redis subscription lost; reconnecting (missed announcements are recovered by polling)',
+      );
+    }
+  }
+
+  #connectionError(which: string, error: Error, alreadyWarned: boolean): void {
+    if (this.#closed) return;
+    // While Redis stays down every retry fails the same way: one warning per outage is enough.
+    const entry = { err: this.#masked(error), url: this.#url };
+    if (alreadyWarned) this.#log.debug(entry, `${which} connection to Redis: error`);
+    else this.#log.warn(entry, `${which} connection to Redis: error`);
+  }
+
+  #masked(error: unknown): Error {
+    const message = maskSecrets(error instanceof Error ? error.message : String(error));
+    const masked = new Error(message);
+    masked.name = error instanceof Error ? error.name : 'Error';
+    return masked;
+  }
+
+  #checkStartup(): void {
+    if ((this.#pubEverReady || this.#pubConnectFailed) && (this.#everSubscribed || this.#subConnectFailed)) {
+      this.#startupDone();
+    }
+  }
+
+  #isReady(): boolean {
+    return !this.#closed && this.#pub.status === 'ready' && this.#subscribed;
+  }
+
+  #notifyReady(): void {
+    if (!this.#isReady()) return;
+    for (const resolve of this.#readyWaiters) resolve();
+    this.#readyWaiters.clear();
+  }
+
+  waitUntilReady(options: { timeoutMs?: number } = {}): Promise<void> {
+    if (this.#closed) return Promise.reject(this.#unavailable('the publisher is closed'));
+    if (this.#isReady()) return Promise.resolve();
+    const timeoutMs = options.timeoutMs ?? 10_000;
+    return new Promise<void>((resolve, reject) => {
+      const done = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      const timer = setTimeout(() => {
+        this.#readyWaiters.delete(done);
+        reject(
+          this.#unavailable(
+            `Redis at ${this.#url} not ready within ${timeoutMs} ms ` +
+              `(publisher ${this.#pub.status}, subscriber ${this.#sub.status}, subscribed ${this.#subscribed})`,
+          ),
+        );
+      }, timeoutMs);
+      this.#readyWaiters.add(done);
+    });
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Health and lifecycle
+  // ------------------------------------------------------------------------------------------
+
+  /**
+   * A real round trip on both connections: PING on the publishing one, and a probe published to
+   * this instance's private health channel that must come back through the subscription.
+   */
+  async healthCheck(): Promise<HealthStatus> {
+    const started = performance.now();
+    if (this.#closed) return { healthy: false, latencyMs: 0, details: this.#details() };
+    // Right after creation the connections are still coming up: that is not a failure yet.
+    await withTimeout(this.#startup, this.#o.healthTimeoutMs, 'startup').catch(() => {});
+    const [ping, probe] = await Promise.allSettled([this.#ping(), this.#probe()]);
+    const details = this.#details();
+    const errors: string[] = [];
+    if (ping.status === 'fulfilled') (details.publisher as Record<string, unknown>).latencyMs = ping.value;
+    else errors.push(`publisher: ${this.#masked(ping.reason).message}`);
+    if (probe.status === 'fulfilled') (details.subscriber as Record<string, unknown>).latencyMs = probe.value;
+    else errors.push(`subscriber: ${this.#masked(probe.reason).message}`);
+    if (errors.length > 0) details.error = errors.join('; ');
+    return {
+      healthy: errors.length === 0 && !this.#closed,
+      latencyMs: round(performance.now() - started),
+      details,
+    };
+  }
+
+  async #ping(): Promise<number> {
+    if (this.#pub.status !== 'ready') throw new Error(`connection ${this.#pub.status}`);
+    const started = performance.now();
+    await withTimeout(this.#pub.ping(), this.#o.healthTimeoutMs, 'no PONG');
+    return round(performance.now() - started);
+  }
+
+  async #probe(): Promise<number> {
+    if (!this.#subscribed) throw new Error(`not subscribed (connection ${this.#sub.status})`);
+    if (this.#pub.status !== 'ready') throw new Error('cannot send the probe: publishing connection is down');
+    const nonce = `${++this.#probeSeq}:${Date.now()}`;
+    const started = performance.now();
+    const received = new Promise<void>((resolve) => this.#probes.set(nonce, resolve));
+    try {
+      await withTimeout(
+        Promise.all([this.#pub.publish(this.#healthChannel, nonce), received]),
+        this.#o.healthTimeoutMs,
+        'the probe did not come back through the subscription',
+      );
+    } finally {
+      this.#probes.delete(nonce);
+    }
+    return round(performance.now() - started);
+  }
+
+  #details(): Record<string, unknown> {
+    const c = this.#counts;
+    return {
+      url: this.#url,
+      channels: [this.channel, this.#healthChannel],
+      publisher: {
+        status: this.#pub.status,
+        announcements: c.announcements,
+        messages: c.messages,
+        failures: c.failures,
+        ownConnection: this.#ownsPub,
+      },
+      subscriber: {
+        status: this.#sub.status,
+        subscribed: this.#subscribed,
+        listeners: this.#subscribers.length,
+        receivedEvents: c.received,
+        reconnects: c.reconnects,
+      },
+      malformed: c.malformed,
+      ...(this.#lastMalformed ? { lastMalformed: this.#lastMalformed } : {}),
+      listenerErrors: c.listenerErrors,
+      closed: this.#closed,
+    };
+  }
+
+  close(): Promise<void> {
+    this.#closing ??= this.#doClose();
+    return this.#closing;
+  }
+
+  async #doClose(): Promise<void> {
+    // Publishes accepted before close leave before QUIT, which Redis answers after them.
+    if (this.#flushScheduled) this.#flush();
+    this.#closed = true;
+    this.#subscribers = [];
+    this.#releaseWaiting(this.#unavailable('cannot publish: the publisher is closed'));
+    for (const resolve of this.#probes.values()) resolve();
+    this.#readyWaiters.clear();
+    for (const [event, fn] of this.#pubListeners) this.#pub.off(event, fn);
+    this.#sub.disconnect();
+    if (!this.#ownsPub) return;
+    if (this.#pub.status === 'ready') {
+      await withTimeout(this.#pub.quit(), this.#o.publishTimeoutMs, 'QUIT').catch(() => {});
+    }
+    this.#pub.disconnect();
+  }
+
+  #unavailable(message: string, cause?: unknown): PublisherUnavailableError {
+    return new PublisherUnavailableError(message, { source: SOURCE, cause });
+  }
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+function round(ms: number): number {
+  return Math.round(ms * 1000) / 1000;
+}
