@@ -1,0 +1,379 @@
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { type EvcoError, isEvcoError } from '@evco/core';
+import { makeEvent } from '@evco/testkit';
+import Database from 'better-sqlite3';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createSqliteStore, SCHEMA_VERSION, type SqliteStore } from '../src/index.js';
+import * as SQL from '../src/sql.js';
+import { tempDir } from './support.js';
+
+const T0 = new Date('2026-01-01T00:00:00.000Z');
+const at = (ms: number) => new Date(T0.getTime() + ms);
+
+let tmp: ReturnType<typeof tempDir>;
+const stores: SqliteStore[] = [];
+const open = (options: Parameters<typeof createSqliteStore>[0]) => {
+  const store = createSqliteStore(options);
+  stores.push(store);
+  return store;
+};
+
+beforeEach(() => {
+  tmp = tempDir();
+});
+
+afterEach(async () => {
+  for (const s of stores.splice(0)) await s.close();
+  tmp.cleanup();
+});
+
+async function failure(promise: Promise<unknown>): Promise<EvcoError> {
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(isEvcoError(error)).toBe(true);
+  return error as EvcoError;
+}
+
+function sha(file: string): string {
+  return createHash('sha256').update(readFileSync(file)).digest('hex');
+}
+
+describe('options', () => {
+  it('lists every problem at once, before touching the file system', () => {
+    let error: unknown;
+    try {
+      createSqliteStore({
+        filename: '',
+        busyTimeoutMs: -5,
+        synchronous: 'OFF' as 'FULL',
+        tablePrefix: 'Bad-Prefix',
+        colour: 'blue',
+      } as never);
+    } catch (e) {
+      error = e;
+    }
+    expect(isEvcoError(error, 'INVALID_OPTIONS')).toBe(true);
+    const issues = (error as { issues: Array<{ path: string }> }).issues.map((i) => i.path).sort();
+    expect(issues).toEqual(['busyTimeoutMs', 'colour', 'filename', 'synchronous', 'tablePrefix']);
+    expect((error as Error).message).toMatch(/^\[evco:store-sqlite\] invalid SQLite store options: /);
+    expect(readdirSync(tmp.dir)).toEqual([]);
+  });
+
+  it('needs exactly one of filename and database', () => {
+    const db = new Database(':memory:');
+    const cases: unknown[] = [
+      {},
+      { filename: tmp.file(), database: db },
+      { database: { prepare: 1 } },
+      { filename: 'sqlite:' },
+    ];
+    for (const options of cases) {
+      let error: unknown;
+      try {
+        createSqliteStore(options as never);
+      } catch (e) {
+        error = e;
+      }
+      expect(isEvcoError(error, 'INVALID_OPTIONS')).toBe(true);
+    }
+    db.close();
+    expect(readdirSync(tmp.dir)).toEqual([]);
+  });
+
+  it('accepts sqlite: URLs and opens the file they name', async () => {
+    const absolute = open({ filename: `sqlite://${tmp.file('a.db')}` });
+    await absolute.append([makeEvent()], { now: T0 });
+    expect(absolute.filename).toBe(tmp.file('a.db'));
+    expect(existsSync(tmp.file('a.db'))).toBe(true);
+    const plain = open({ filename: `sqlite:${tmp.file('b.db')}` });
+    await plain.migrate();
+    expect(existsSync(tmp.file('b.db'))).toBe(true);
+  });
+
+  it('applies WAL, synchronous and the busy timeout to the file it opens', async () => {
+    const store = open({ filename: tmp.file(), synchronous: 'FULL', busyTimeoutMs: 1234 });
+    const health = await store.healthCheck();
+    expect(health).toMatchObject({
+      healthy: true,
+      details: { journalMode: 'wal', schemaVersion: SCHEMA_VERSION },
+    });
+    const db = new Database(tmp.file());
+    expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
+    db.close();
+    expect(store.capabilities).toEqual({ durable: true, crossProcess: true });
+  });
+
+  it('works in memory for one process, saying it is neither durable nor shared', async () => {
+    const store = open({ filename: ':memory:' });
+    await store.append([makeEvent()], { now: T0 });
+    expect((await store.read({ limit: 10 })).length).toBe(1);
+    expect(store.capabilities).toEqual({ durable: false, crossProcess: false });
+  });
+});
+
+describe('storage', () => {
+  it('stores dates as ISO-8601 UTC text, data as JSON text, positions as integers', async () => {
+    const store = open({ filename: tmp.file() });
+    const event = makeEvent({
+      aggregateVersion: 4,
+      occurredAt: '2026-03-04T05:06:07.089+05:30',
+      eventData: { list: [1, 'two'], nested: { ok: true } },
+    });
+    const { events } = await store.append([event], { now: at(42) });
+    expect(events[0]!.position).toBe(1n);
+    const db = new Database(tmp.file(), { readonly: true });
+    const row = db.prepare('SELECT * FROM evco_events').get() as Record<string, unknown>;
+    expect(row).toMatchObject({
+      position: 1,
+      id: event.id,
+      occurred_at: '2026-03-03T23:36:07.089Z',
+      recorded_at: '2026-01-01T00:00:00.042Z',
+      aggregate_version: 4,
+      event_data: '{"list":[1,"two"],"nested":{"ok":true}}',
+    });
+    expect(JSON.parse(row.metadata as string)).toEqual(event.metadata);
+    db.close();
+  });
+
+  it('hands out frozen events, like every other store', async () => {
+    const store = open({ filename: tmp.file() });
+    await store.append([makeEvent({ eventData: { nested: { list: [1] } } })], { now: T0 });
+    const [e] = await store.read({ limit: 1 });
+    expect(Object.isFrozen(e)).toBe(true);
+    expect(Object.isFrozen((e!.eventData as { nested: { list: number[] } }).nested.list)).toBe(true);
+    expect(Object.isFrozen(e!.metadata)).toBe(true);
+  });
+
+  it('refuses occurredAt outside the years 0000-9999 before any I/O, and takes any query bound', async () => {
+    const store = open({ filename: tmp.file() });
+    const far = makeEvent({ occurredAt: new Date(8.64e15) });
+    const error = await failure(store.append([makeEvent(), far], { now: T0 }));
+    expect(error.code).toBe('EVENT_VALIDATION');
+    expect(error.message).toContain('[1].occurredAt');
+    expect(existsSync(tmp.file())).toBe(false);
+    const { events } = await store.append([makeEvent({ occurredAt: at(0) })], { now: T0 });
+    const huge = { from: new Date(-8.64e15), to: new Date(8.64e15), limit: 10 };
+    expect((await store.read(huge)).map((e) => e.id)).toEqual([events[0]!.id]);
+    expect(await store.read({ from: new Date(8.64e15), limit: 10 })).toEqual([]);
+    expect(await store.read({ to: new Date(-8.64e15), limit: 10 })).toEqual([]);
+  });
+
+  it('never reuses a delivery id, even after retiring the handler that held the newest one', async () => {
+    const store = open({ filename: tmp.file() });
+    const subscribe = () =>
+      store.registerSubscriptions([{ handler: 'h', eventType: 'TestHappened', ordering: 'none' }], {
+        consumerId: 'c',
+        now: T0,
+        ttlMs: 60_000,
+      });
+    await subscribe();
+    await store.append([makeEvent(), makeEvent()], { now: T0 });
+    const first = await store.claimDue({
+      consumerId: 'c',
+      handlers: ['h'],
+      now: T0,
+      leaseMs: 1000,
+      limit: 10,
+    });
+    expect(await store.retireHandler('h')).toBe(2);
+    await subscribe();
+    await store.append([makeEvent()], { now: T0 });
+    const [second] = await store.claimDue({
+      consumerId: 'c',
+      handlers: ['h'],
+      now: T0,
+      leaseMs: 1000,
+      limit: 10,
+    });
+    const oldIds = first.map((c) => Number(c.deliveryId));
+    expect(Number(second!.deliveryId)).toBeGreaterThan(Math.max(...oldIds));
+    // A stale token of a retired delivery cannot complete anything.
+    await store.complete(first, { now: at(1) });
+    expect((await store.stats({ now: at(1) })).running).toBe(1);
+  });
+
+  it('keeps stores with different table prefixes in one file apart', async () => {
+    const a = open({ filename: tmp.file(), tablePrefix: 'app_a_' });
+    const b = open({ filename: tmp.file(), tablePrefix: 'app_b_' });
+    await a.append([makeEvent(), makeEvent()], { now: T0 });
+    await b.append([makeEvent()], { now: T0 });
+    expect((await a.read({ limit: 10 })).length).toBe(2);
+    expect((await b.read({ limit: 10 })).length).toBe(1);
+    const db = new Database(tmp.file(), { readonly: true });
+    const tables = (
+      db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all() as Array<{ name: string }>
+    )
+      .map((t) => t.name)
+      .filter((n) => n.startsWith('app_'));
+    db.close();
+    expect(tables.sort()).toEqual(
+      ['deliveries', 'events', 'replays', 'schema_version', 'subscriptions']
+        .flatMap((t) => [`app_a_${t}`, `app_b_${t}`])
+        .sort(),
+    );
+  });
+
+  it('uses a database the caller opened, and leaves it open on close', async () => {
+    const db = new Database(tmp.file());
+    const store = open({ database: db });
+    await store.append([makeEvent()], { now: T0 });
+    await store.close();
+    expect(db.open).toBe(true);
+    expect((db.prepare('SELECT count(*) AS n FROM evco_events').get() as { n: number }).n).toBe(1);
+    expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
+    db.close();
+  });
+
+  it('sees subscriptions, events and claims of another connection to the same file', async () => {
+    const a = open({ filename: tmp.file() });
+    const b = open({ filename: tmp.file() });
+    await a.registerSubscriptions([{ handler: 'h', eventType: 'TestHappened', ordering: 'none' }], {
+      consumerId: 'a',
+      now: T0,
+      ttlMs: 60_000,
+    });
+    const { deliveries } = await b.append([makeEvent(), makeEvent(), makeEvent()], { now: T0 });
+    expect(deliveries).toEqual([1, 1, 1]);
+    const byA = await a.claimDue({ consumerId: 'a', handlers: ['h'], now: T0, leaseMs: 1000, limit: 2 });
+    const byB = await b.claimDue({ consumerId: 'b', handlers: ['h'], now: T0, leaseMs: 1000, limit: 2 });
+    expect(byA.length).toBe(2);
+    expect(byB.length).toBe(1);
+    expect(new Set([...byA, ...byB].map((c) => c.deliveryId)).size).toBe(3);
+  });
+});
+
+describe('migrations', () => {
+  it('are recorded per version and safe to run again, keeping the data', async () => {
+    const first = open({ filename: tmp.file() });
+    await first.migrate();
+    await first.append([makeEvent()], { now: T0 });
+    await first.migrate();
+    await first.close();
+    const second = open({ filename: tmp.file() });
+    await second.migrate();
+    expect((await second.read({ limit: 10 })).length).toBe(1);
+    const db = new Database(tmp.file(), { readonly: true });
+    const versions = db.prepare('SELECT version FROM evco_schema_version').all() as Array<{
+      version: number;
+    }>;
+    db.close();
+    expect(versions.map((v) => v.version)).toEqual([SCHEMA_VERSION]);
+  });
+
+  it('refuses a file written by a newer schema version, naming it and leaving it untouched', async () => {
+    const store = open({ filename: tmp.file() });
+    await store.append([makeEvent()], { now: T0 });
+    await store.close();
+    const db = new Database(tmp.file());
+    db.prepare('INSERT INTO evco_schema_version (version, name, applied_at) VALUES (?, ?, ?)').run(
+      SCHEMA_VERSION + 1,
+      'from the future',
+      T0.toISOString(),
+    );
+    db.close();
+    const before = sha(tmp.file());
+    const newer = open({ filename: tmp.file() });
+    const error = await failure(newer.append([makeEvent()], { now: T0 }));
+    expect(error.code).toBe('STORE_SCHEMA');
+    expect(error.message).toContain(tmp.file());
+    expect(error.message).toContain(`schema version ${SCHEMA_VERSION + 1}`);
+    expect(sha(tmp.file())).toBe(before);
+    expect((await newer.healthCheck()).healthy).toBe(false);
+  });
+
+  it.each([
+    ['a text file', () => Buffer.from('this is not a database, just some text\n'.repeat(200))],
+    [
+      'a database whose pages are garbage',
+      () => {
+        const db = new Database(tmp.file('seed.db'));
+        db.exec('CREATE TABLE t (x); INSERT INTO t VALUES (1);');
+        db.close();
+        const bytes = readFileSync(tmp.file('seed.db'));
+        for (let i = 100; i < bytes.length; i++) bytes[i] = (i * 7) & 255;
+        return bytes;
+      },
+    ],
+  ])('refuses %s with STORE_SCHEMA naming the file, overwriting nothing', async (_name, content) => {
+    const file = tmp.file('corrupt.db');
+    writeFileSync(file, content());
+    const before = sha(file);
+    const store = open({ filename: file });
+    const error = await failure(store.migrate());
+    expect(error.code).toBe('STORE_SCHEMA');
+    expect(error.message).toContain(file);
+    expect(error.message).toContain('left untouched');
+    expect(sha(file)).toBe(before);
+  });
+
+  it('reports a path it cannot open (a directory, a missing directory) as STORE_UNAVAILABLE naming it', async () => {
+    mkdirSync(join(tmp.dir, 'sub'));
+    for (const file of [join(tmp.dir, 'sub'), join(tmp.dir, 'missing', 'events.db')]) {
+      const store = open({ filename: file });
+      const error = await failure(store.read({ limit: 1 }));
+      expect(error.code).toBe('STORE_UNAVAILABLE');
+      expect(error.message).toContain(file);
+    }
+    expect(existsSync(join(tmp.dir, 'missing'))).toBe(false);
+  });
+});
+
+describe('locking', () => {
+  it('fails with STORE_UNAVAILABLE after the busy timeout when another connection holds the write lock, then recovers', async () => {
+    const store = open({ filename: tmp.file(), busyTimeoutMs: 50 });
+    await store.append([makeEvent()], { now: T0 });
+    const other = new Database(tmp.file());
+    other.exec('BEGIN IMMEDIATE');
+    const error = await failure(store.append([makeEvent()], { now: T0 }));
+    expect(error.code).toBe('STORE_UNAVAILABLE');
+    expect(error.message).toContain('locked');
+    expect(error.message).toContain(tmp.file());
+    // Reads go on while another connection writes (WAL).
+    expect((await store.read({ limit: 10 })).length).toBe(1);
+    other.exec('ROLLBACK');
+    other.close();
+    await store.append([makeEvent()], { now: T0 });
+    expect((await store.read({ limit: 10 })).length).toBe(2);
+  });
+});
+
+describe('indexes', () => {
+  const plan = (db: Database.Database, sql: string, ...params: unknown[]) =>
+    (
+      db.prepare(`EXPLAIN QUERY PLAN ${SQL.withPrefix(sql, 'evco_')}`).all(...params) as Array<{
+        detail: string;
+      }>
+    )
+      .map((r) => r.detail)
+      .join('\n');
+
+  it('serve every query the store makes: no full scan of events or deliveries on a hot path', async () => {
+    const store = open({ filename: tmp.file() });
+    await store.migrate();
+    const db = new Database(tmp.file(), { readonly: true });
+    const F = SQL.READ_FRAGMENTS;
+    const expectations: Array<[string, string, unknown[]]> = [
+      [SQL.SELECT_DUE_FOR_HANDLER, 'evco_deliveries_due', ['h', 'x', 1]],
+      [SQL.SELECT_DUE_FOR_HANDLER, 'evco_deliveries_chain', ['h', 'x', 1]],
+      [SQL.RESET_EXPIRED_LEASES, 'evco_deliveries_leases', ['a', 'b']],
+      [SQL.SELECT_LIVE_SUBSCRIPTIONS_OF_TYPE, 'PRIMARY KEY', ['t', 'x']],
+      [SQL.SELECT_UNPROCESSED_POSITIONS, 'evco_deliveries_open', [0, 1]],
+      [SQL.SELECT_DEAD, 'evco_deliveries_dead', [0, 1]],
+      [F.select + F.eventType + F.asc, 'evco_events_by_type', ['t', 1]],
+      [F.select + F.aggregateId + F.asc, 'evco_events_by_aggregate', ['a', 1]],
+      [F.select + F.aggregateType + F.asc, 'evco_events_by_aggregate_type', ['a', 1]],
+      [F.select + F.from + F.to + F.asc, 'evco_events_by_time', ['a', 'b', 1]],
+      [F.select + F.afterPosition + F.asc, 'INTEGER PRIMARY KEY', [1, 1]],
+    ];
+    for (const [sql, index, params] of expectations) {
+      const detail = plan(db, sql, ...params);
+      expect(detail, sql).toContain(index);
+      expect(detail, sql).not.toMatch(/SCAN evco_(events|deliveries)\b(?! USING)/);
+    }
+    db.close();
+  });
+});
