@@ -1,0 +1,110 @@
+import type {
+  EventDefinition,
+  EventDrivenCoordinator,
+  HandlerContext,
+  HandlerRegistration,
+  RecordedEvent,
+  RegisterHandlerOptions,
+} from '@evco/core';
+import { UserRegistered, UserStatusChanged } from '@evco/handlers-user/events';
+import { SubscriptionActivated, SubscriptionExpired } from './events.js';
+import { derivedId, publishFollowUp } from './follow-up.js';
+import type { SubscriptionRepository } from './ports.js';
+
+export interface SubscriptionModuleDeps {
+  subscriptions: SubscriptionRepository;
+  /** Length of the trial every new user gets. @default 14 */
+  trialDays?: number;
+}
+
+/** Applied to every handler of the module (e.g. short retry delays in tests). */
+export type ModuleHandlerOptions = Pick<RegisterHandlerOptions, 'retry' | 'timeoutMs'>;
+
+/** Stable names: deliveries are tracked under them, so renaming one orphans its pending work. */
+export const subscriptionHandlerNames = {
+  activateTrialOnUserRegistered: 'subscription.activateTrialOnUserRegistered',
+  endOnUserBannedOrDeleted: 'subscription.endOnUserBannedOrDeleted',
+} as const;
+
+type EventOf<D> = D extends EventDefinition<infer T, infer Data> ? RecordedEvent<T, Data> : never;
+
+const DAY_MS = 86_400_000;
+
+/** The module's reactions as plain functions, e.g. to call them directly in a test. */
+export function createSubscriptionHandlers({ subscriptions, trialDays = 14 }: SubscriptionModuleDeps) {
+  return {
+    async activateTrialOnUserRegistered(
+      event: EventOf<typeof UserRegistered>,
+      context: HandlerContext,
+    ): Promise<void> {
+      const { userId } = event.eventData;
+      const subscriptionId = derivedId(context, event, 'subscription');
+      const existing = await subscriptions.listByUser(userId);
+      // One trial per user. The subscription this very event created (an earlier attempt that
+      // failed before publishing) does not count: that attempt must be finished.
+      if (existing.some((s) => s.subscriptionId !== subscriptionId)) {
+        context.logger.info({ userId }, 'user already had a subscription; no trial');
+        return;
+      }
+      // Dates come from the event, not the clock, so every attempt computes the same data.
+      const startsAt = event.occurredAt.toISOString();
+      const expiresAt = new Date(event.occurredAt.getTime() + trialDays * DAY_MS).toISOString();
+      await subscriptions.add({ subscriptionId, userId, plan: 'trial', startsAt, expiresAt });
+      await publishFollowUp(
+        context,
+        SubscriptionActivated.create({
+          id: derivedId(context, event, SubscriptionActivated.eventType),
+          aggregateId: subscriptionId,
+          data: { subscriptionId, userId, plan: 'trial', startsAt, expiresAt },
+        }),
+      );
+    },
+
+    async endOnUserBannedOrDeleted(
+      event: EventOf<typeof UserStatusChanged>,
+      context: HandlerContext,
+    ): Promise<void> {
+      const { userId, newStatus } = event.eventData;
+      if (newStatus !== 'banned' && newStatus !== 'deleted') return;
+      const expiredAt = event.occurredAt.toISOString();
+      for (const s of await subscriptions.listByUser(userId)) {
+        if (s.status !== 'active') continue;
+        // Publish first, then write: if the write fails, the retry still finds the subscription
+        // active and publishes again, which the derived id makes a no-op. The other order
+        // would lose the event when the process dies between the two.
+        await publishFollowUp(
+          context,
+          SubscriptionExpired.create({
+            id: derivedId(context, event, SubscriptionExpired.eventType, s.subscriptionId),
+            aggregateId: s.subscriptionId,
+            data: { subscriptionId: s.subscriptionId, userId, plan: s.plan, expiredAt },
+          }),
+        );
+        await subscriptions.expire(s.subscriptionId, expiredAt);
+      }
+    },
+  };
+}
+
+/**
+ * Registers the subscription module's reactions. Resolves once every subscription is stored, so
+ * events published afterwards reach them.
+ */
+export async function registerSubscriptionHandlers(
+  coordinator: Pick<EventDrivenCoordinator, 'registerHandler'>,
+  deps: SubscriptionModuleDeps,
+  options: ModuleHandlerOptions = {},
+): Promise<HandlerRegistration[]> {
+  const h = createSubscriptionHandlers(deps);
+  const names = subscriptionHandlerNames;
+  return [
+    await coordinator.registerHandler(UserRegistered, h.activateTrialOnUserRegistered, {
+      ...options,
+      name: names.activateTrialOnUserRegistered,
+    }),
+    await coordinator.registerHandler(UserStatusChanged, h.endOnUserBannedOrDeleted, {
+      ...options,
+      name: names.endOnUserBannedOrDeleted,
+    }),
+  ];
+}
