@@ -86,7 +86,28 @@ interface Statement {
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-const DELIVERY_ID = /^[1-9][0-9]{0,17}$/;
+/** A delivery is identified by its event's position and its handler: `<position>/<handler>`. */
+const DELIVERY_ID = /^([1-9][0-9]{0,18})\/(.+)$/s;
+
+interface DeliveryKeys {
+  positions: string[];
+  handlers: string[];
+  /** Index into the input of each parsed key. */
+  index: number[];
+}
+
+/** Splits delivery ids into their keys; ids this store never issued match nothing and are dropped. */
+function deliveryKeys(ids: readonly string[]): DeliveryKeys {
+  const keys: DeliveryKeys = { positions: [], handlers: [], index: [] };
+  for (let i = 0; i < ids.length; i++) {
+    const m = DELIVERY_ID.exec(ids[i]!);
+    if (!m) continue;
+    keys.positions.push(m[1]!);
+    keys.handlers.push(m[2]!);
+    keys.index.push(i);
+  }
+  return keys;
+}
 
 class PgEventStore implements PostgresStore {
   readonly name = 'postgres' as const;
@@ -379,7 +400,7 @@ class PgEventStore implements PostgresStore {
     this.#open();
     if (request.handlers.length === 0 || request.limit <= 0) return [];
     const result = await this.#query<
-      EventRow & { delivery_id: string; handler: string; attempts: number; is_replay: boolean }
+      EventRow & { handler: string; attempts: number; is_replay: boolean }
     >(SQL.CLAIM_DUE, [
       [...new Set(request.handlers)],
       request.now.toISOString(),
@@ -388,7 +409,7 @@ class PgEventStore implements PostgresStore {
       new Date(request.now.getTime() + request.leaseMs).toISOString(),
     ]);
     return result.rows.map((row) => ({
-      deliveryId: row.delivery_id,
+      deliveryId: `${row.position}/${row.handler}`,
       attempt: row.attempts,
       handler: row.handler,
       isReplay: row.is_replay,
@@ -398,35 +419,38 @@ class PgEventStore implements PostgresStore {
 
   async complete(tokens: readonly DeliveryToken[], options: { now: Date }): Promise<void> {
     this.#open();
-    const valid = tokens.filter((t) => DELIVERY_ID.test(t.deliveryId));
-    if (valid.length === 0) return;
+    const keys = deliveryKeys(tokens.map((t) => t.deliveryId));
+    if (keys.index.length === 0) return;
     await this.#query(SQL.COMPLETE, [
-      valid.map((t) => t.deliveryId),
-      valid.map((t) => t.attempt),
+      keys.positions,
+      keys.handlers,
+      keys.index.map((i) => tokens[i]!.attempt),
       options.now.toISOString(),
     ]);
   }
 
   async fail(failures: readonly DeliveryFailure[], options: { now: Date }): Promise<void> {
     this.#open();
-    const valid = failures.filter((f) => DELIVERY_ID.test(f.deliveryId));
-    if (valid.length === 0) return;
+    const keys = deliveryKeys(failures.map((f) => f.deliveryId));
+    if (keys.index.length === 0) return;
     await this.#query(SQL.FAIL, [
-      valid.map((f) => f.deliveryId),
-      valid.map((f) => f.attempt),
-      valid.map((f) => f.error),
-      valid.map((f) => f.nextAttemptAt?.toISOString() ?? null),
+      keys.positions,
+      keys.handlers,
+      keys.index.map((i) => failures[i]!.attempt),
+      keys.index.map((i) => failures[i]!.error),
+      keys.index.map((i) => failures[i]!.nextAttemptAt?.toISOString() ?? null),
       options.now.toISOString(),
     ]);
   }
 
   async release(tokens: readonly DeliveryToken[], options: { now: Date }): Promise<void> {
     this.#open();
-    const valid = tokens.filter((t) => DELIVERY_ID.test(t.deliveryId));
-    if (valid.length === 0) return;
+    const keys = deliveryKeys(tokens.map((t) => t.deliveryId));
+    if (keys.index.length === 0) return;
     await this.#query(SQL.RELEASE, [
-      valid.map((t) => t.deliveryId),
-      valid.map((t) => t.attempt),
+      keys.positions,
+      keys.handlers,
+      keys.index.map((i) => tokens[i]!.attempt),
       options.now.toISOString(),
     ]);
   }
@@ -476,12 +500,17 @@ class PgEventStore implements PostgresStore {
     const now = query.now.toISOString();
     let result: pg.QueryResult;
     if (query.deliveryIds !== undefined) {
-      const ids = query.deliveryIds.filter((id) => DELIVERY_ID.test(id));
-      if (ids.length === 0) return 0;
+      const keys = deliveryKeys(query.deliveryIds);
+      if (keys.index.length === 0) return 0;
       result =
         query.handler === undefined
-          ? await this.#query(SQL.RETRY_DEAD_BY_ID, [now, ids])
-          : await this.#query(SQL.RETRY_DEAD_BY_ID_AND_HANDLER, [now, ids, query.handler]);
+          ? await this.#query(SQL.RETRY_DEAD_BY_ID, [now, keys.positions, keys.handlers])
+          : await this.#query(SQL.RETRY_DEAD_BY_ID_AND_HANDLER, [
+              now,
+              keys.positions,
+              keys.handlers,
+              query.handler,
+            ]);
     } else {
       result =
         query.handler === undefined

@@ -19,7 +19,7 @@ const HORIZON = `(SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint *
 const EVENT_COLUMNS = `e.position, e.event_id, e.event_type, e.aggregate_id, e.aggregate_type,
   e.aggregate_version, e.event_data, e.metadata, e.occurred_at, e.recorded_at`;
 
-const DELIVERY_COLUMNS = `d.delivery_id, d.handler, d.status, d.attempts, d.next_attempt_at,
+const DELIVERY_COLUMNS = `d.position::text || '/' || d.handler AS delivery_id, d.handler, d.status, d.attempts, d.next_attempt_at,
   d.last_error, d.is_replay, d.updated_at`;
 
 // ---------------------------------------------------------------------------------------------
@@ -79,7 +79,6 @@ CREATE TABLE {s}.subscriptions (
 CREATE INDEX subscriptions_handler_idx ON {s}.subscriptions (handler);
 
 CREATE TABLE {s}.deliveries (
-  delivery_id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
   position bigint NOT NULL,
   handler text NOT NULL,
   aggregate_id text NOT NULL,
@@ -93,20 +92,22 @@ CREATE TABLE {s}.deliveries (
   is_replay boolean NOT NULL DEFAULT false,
   created_at timestamptz NOT NULL,
   updated_at timestamptz NOT NULL,
-  CONSTRAINT deliveries_event_handler_key UNIQUE (position, handler)
+  PRIMARY KEY (position, handler)
 );
+-- Every status change rewrites the index entries of the row (no HOT update: status is in the
+-- predicates), so the hot path keeps few of them: pending rows sit in 3 indexes, running in 3,
+-- done in the primary key only.
 -- Claims of new and retried deliveries, oldest first per handler.
 CREATE INDEX deliveries_pending_idx ON {s}.deliveries (handler, position) WHERE status = 'pending';
 -- Claims of expired leases.
 CREATE INDEX deliveries_running_idx ON {s}.deliveries (handler, lease_expires_at) WHERE status = 'running';
 -- Per-aggregate order: is an earlier delivery of this handler and aggregate still open?
 CREATE INDEX deliveries_chain_idx ON {s}.deliveries (handler, aggregate_id, position)
-  WHERE status IN ('pending', 'running');
--- Unprocessed events, stats and retirement: everything not done.
+  WHERE ordered AND status IN ('pending', 'running');
+-- Unprocessed events, stats, retirement: everything not done.
 CREATE INDEX deliveries_open_idx ON {s}.deliveries (position, handler) INCLUDE (status, created_at)
   WHERE status <> 'done';
-CREATE INDEX deliveries_open_handler_idx ON {s}.deliveries (handler, position) WHERE status <> 'done';
-CREATE INDEX deliveries_dead_idx ON {s}.deliveries (position, handler) WHERE status = 'dead';
+CREATE INDEX deliveries_dead_idx ON {s}.deliveries (handler, position) WHERE status = 'dead';
 
 CREATE TABLE {s}.replays (
   replay_id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
@@ -269,7 +270,7 @@ DELETE FROM {s}.deliveries WHERE handler = $1 AND status <> 'done'`;
 const CHAIN_HEAD = `(NOT d.ordered OR (d.position < (SELECT h FROM horizon) AND NOT EXISTS (
   SELECT 1 FROM {s}.deliveries p
   WHERE p.handler = d.handler AND p.aggregate_id = d.aggregate_id AND p.position < d.position
-    AND p.status IN ('pending', 'running'))))`;
+    AND p.ordered AND p.status IN ('pending', 'running'))))`;
 
 /**
  * Leases due deliveries in one round trip: per handler the oldest due pending ones and the
@@ -281,56 +282,56 @@ export const CLAIM_DUE = `
 WITH horizon AS MATERIALIZED (
   SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint * ${POSITION_BLOCK} AS h
 ), candidates AS (
-  SELECT c.delivery_id, c.position FROM unnest($1::text[]) AS hs(handler)
+  SELECT c.position, c.handler FROM unnest($1::text[]) AS hs(handler)
   CROSS JOIN LATERAL (
-    SELECT d.delivery_id, d.position FROM {s}.deliveries d
+    SELECT d.position, d.handler FROM {s}.deliveries d
     WHERE d.handler = hs.handler AND d.status = 'pending' AND d.next_attempt_at <= $2 AND ${CHAIN_HEAD}
     ORDER BY d.position LIMIT $3
     FOR UPDATE SKIP LOCKED
   ) c
   UNION ALL
-  SELECT c.delivery_id, c.position FROM unnest($1::text[]) AS hs(handler)
+  SELECT c.position, c.handler FROM unnest($1::text[]) AS hs(handler)
   CROSS JOIN LATERAL (
-    SELECT d.delivery_id, d.position FROM {s}.deliveries d
+    SELECT d.position, d.handler FROM {s}.deliveries d
     WHERE d.handler = hs.handler AND d.status = 'running' AND d.lease_expires_at <= $2 AND ${CHAIN_HEAD}
     ORDER BY d.lease_expires_at LIMIT $3
     FOR UPDATE SKIP LOCKED
   ) c
 ), picked AS (
-  SELECT delivery_id FROM candidates ORDER BY position LIMIT $3
+  SELECT position, handler FROM candidates ORDER BY position, handler LIMIT $3
 ), claimed AS (
   UPDATE {s}.deliveries d SET status = 'running', attempts = d.attempts + 1, lease_owner = $4,
     lease_expires_at = $5, updated_at = $2
-  FROM picked WHERE d.delivery_id = picked.delivery_id
-  RETURNING d.delivery_id, d.position, d.handler, d.attempts, d.is_replay
+  FROM picked WHERE d.position = picked.position AND d.handler = picked.handler
+  RETURNING d.position, d.handler, d.attempts, d.is_replay
 )
-SELECT c.delivery_id::text AS delivery_id, c.handler, c.attempts, c.is_replay, ${EVENT_COLUMNS}
+SELECT c.handler, c.attempts, c.is_replay, ${EVENT_COLUMNS}
 FROM claimed c JOIN {s}.events e ON e.position = c.position
 ORDER BY c.position, c.handler`;
 
-/** $1 delivery ids, $2 attempts (the lease tokens), $3 now. */
+/** $1 positions, $2 handlers (the delivery ids), $3 attempts (the lease tokens), $4 now. */
 export const COMPLETE = `
 UPDATE {s}.deliveries d SET status = 'done', lease_owner = NULL, lease_expires_at = NULL,
-  last_error = NULL, updated_at = $3
-FROM unnest($1::bigint[], $2::integer[]) AS t(delivery_id, attempt)
-WHERE d.delivery_id = t.delivery_id AND d.status = 'running' AND d.attempts = t.attempt`;
+  last_error = NULL, updated_at = $4
+FROM unnest($1::bigint[], $2::text[], $3::integer[]) AS t(position, handler, attempt)
+WHERE d.position = t.position AND d.handler = t.handler AND d.status = 'running' AND d.attempts = t.attempt`;
 
-/** $1 ids, $2 attempts, $3 errors, $4 next attempt times (null: dead), $5 now. */
+/** $1 positions, $2 handlers, $3 attempts, $4 errors, $5 next attempt times (null: dead), $6 now. */
 export const FAIL = `
 UPDATE {s}.deliveries d SET
   status = CASE WHEN t.next_attempt_at IS NULL THEN 'dead' ELSE 'pending' END,
   next_attempt_at = coalesce(t.next_attempt_at, d.next_attempt_at),
-  lease_owner = NULL, lease_expires_at = NULL, last_error = t.error, updated_at = $5
-FROM unnest($1::bigint[], $2::integer[], $3::text[], $4::timestamptz[])
-  AS t(delivery_id, attempt, error, next_attempt_at)
-WHERE d.delivery_id = t.delivery_id AND d.status = 'running' AND d.attempts = t.attempt`;
+  lease_owner = NULL, lease_expires_at = NULL, last_error = t.error, updated_at = $6
+FROM unnest($1::bigint[], $2::text[], $3::integer[], $4::text[], $5::timestamptz[])
+  AS t(position, handler, attempt, error, next_attempt_at)
+WHERE d.position = t.position AND d.handler = t.handler AND d.status = 'running' AND d.attempts = t.attempt`;
 
-/** $1 ids, $2 attempts, $3 now. */
+/** $1 positions, $2 handlers, $3 attempts, $4 now. */
 export const RELEASE = `
-UPDATE {s}.deliveries d SET status = 'pending', next_attempt_at = $3, lease_owner = NULL,
-  lease_expires_at = NULL, updated_at = $3
-FROM unnest($1::bigint[], $2::integer[]) AS t(delivery_id, attempt)
-WHERE d.delivery_id = t.delivery_id AND d.status = 'running' AND d.attempts = t.attempt`;
+UPDATE {s}.deliveries d SET status = 'pending', next_attempt_at = $4, lease_owner = NULL,
+  lease_expires_at = NULL, updated_at = $4
+FROM unnest($1::bigint[], $2::text[], $3::integer[]) AS t(position, handler, attempt)
+WHERE d.position = t.position AND d.handler = t.handler AND d.status = 'running' AND d.attempts = t.attempt`;
 
 // ---------------------------------------------------------------------------------------------
 // Admin views
@@ -345,7 +346,7 @@ WITH page AS (
 SELECT ${EVENT_COLUMNS}, ${DELIVERY_COLUMNS}
 FROM page JOIN {s}.events e ON e.position = page.position
 JOIN {s}.deliveries d ON d.position = page.position AND d.status <> 'done'
-ORDER BY e.position, d.delivery_id`;
+ORDER BY e.position, d.handler`;
 
 /** $1 after position, $2 limit. */
 export const UNPROCESSED = UNPROCESSED_BODY('');
@@ -372,11 +373,13 @@ WHERE d.status = 'dead' ${filter}`;
 export const RETRY_DEAD = RETRY_DEAD_BODY('');
 /** $1 now, $2 handler. */
 export const RETRY_DEAD_BY_HANDLER = RETRY_DEAD_BODY('AND d.handler = $2');
-/** $1 now, $2 delivery ids. */
-export const RETRY_DEAD_BY_ID = RETRY_DEAD_BODY('AND d.delivery_id = ANY($2::bigint[])');
-/** $1 now, $2 delivery ids, $3 handler. */
+/** $1 now, $2 positions, $3 handlers (the delivery ids). */
+export const RETRY_DEAD_BY_ID = RETRY_DEAD_BODY(
+  'AND (d.position, d.handler) IN (SELECT * FROM unnest($2::bigint[], $3::text[]))',
+);
+/** $1 now, $2 positions, $3 handlers (the delivery ids), $4 handler. */
 export const RETRY_DEAD_BY_ID_AND_HANDLER = RETRY_DEAD_BODY(
-  'AND d.delivery_id = ANY($2::bigint[]) AND d.handler = $3',
+  'AND (d.position, d.handler) IN (SELECT * FROM unnest($2::bigint[], $3::text[])) AND d.handler = $4',
 );
 
 /** Open deliveries per handler; the partial index holds exactly these rows. */
