@@ -24,7 +24,6 @@ import {
   resolveCoordinatorOptions,
   resolveRetry,
   retryPolicySchema,
-  toIssues,
 } from './options.js';
 import type {
   DeadLetter,
@@ -41,6 +40,7 @@ import type {
   UnprocessedEvent,
 } from './ports.js';
 import type { RetryPolicy } from './retry.js';
+import { toIssues } from './zod-issues.js';
 
 export interface RegisterHandlerOptions {
   /** Stable name, the same in every process; deliveries are tracked under it. @default the function or class name */

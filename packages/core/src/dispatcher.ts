@@ -211,7 +211,7 @@ export class Dispatcher {
     let result: Promise<void> | void;
     try {
       const event = registration.parse ? registration.parse(delivery.event) : delivery.event;
-      const context = this.#context(running);
+      const context = new DeliveryContext(running, this.#o);
       const h = registration.handler;
       result = typeof h === 'function' ? h(event, context) : h.handle(event, context);
     } catch (error) {
@@ -228,38 +228,14 @@ export class Dispatcher {
     }
   }
 
-  #context(running: Running): HandlerContext {
-    const o = this.#o;
-    const { delivery } = running;
-    let logger: Logger | undefined;
-    return {
-      attempt: delivery.attempt,
-      deliveryId: delivery.deliveryId,
-      handlerName: delivery.handler,
-      isReplay: delivery.isReplay,
-      get logger() {
-        logger ??= childLogger(o.logger, { handler: delivery.handler, eventId: delivery.event.id });
-        return logger;
-      },
-      get signal() {
-        running.controller ??= new AbortController();
-        return running.controller.signal;
-      },
-      publish: async (event) => {
-        const [result] = await o.publish([event], delivery.event);
-        return result!;
-      },
-      publishEvents: (events) => o.publish(events, delivery.event),
-    };
-  }
-
   #settle(running: Running, error: unknown): void {
     if (running.settled) return;
     running.settled = true;
     this.#running.delete(running.delivery.deliveryId);
     if (error === undefined) {
       this.metrics.handled += 1;
-      this.#completed.push({ deliveryId: running.delivery.deliveryId, attempt: running.delivery.attempt });
+      // The claimed delivery carries its lease token (deliveryId, attempt): no copy needed.
+      this.#completed.push(running.delivery);
       this.#scheduleFlush();
       return;
     }
@@ -475,5 +451,56 @@ export class Dispatcher {
         this.#o.logger.warn({ err: error }, 'releasing leases failed; they expire on their own');
       }
     }
+  }
+}
+
+/**
+ * What a handler gets as its second argument. A class rather than an object literal: one is
+ * made per delivery, and the logger and abort signal are only built if the handler asks.
+ */
+class DeliveryContext implements HandlerContext {
+  readonly #running: Running;
+  readonly #o: DispatcherOptions;
+  #logger: Logger | undefined;
+
+  constructor(running: Running, options: DispatcherOptions) {
+    this.#running = running;
+    this.#o = options;
+  }
+
+  get attempt(): number {
+    return this.#running.delivery.attempt;
+  }
+
+  get deliveryId(): string {
+    return this.#running.delivery.deliveryId;
+  }
+
+  get handlerName(): string {
+    return this.#running.delivery.handler;
+  }
+
+  get isReplay(): boolean {
+    return this.#running.delivery.isReplay;
+  }
+
+  get logger(): Logger {
+    const { delivery } = this.#running;
+    this.#logger ??= childLogger(this.#o.logger, { handler: delivery.handler, eventId: delivery.event.id });
+    return this.#logger;
+  }
+
+  get signal(): AbortSignal {
+    this.#running.controller ??= new AbortController();
+    return this.#running.controller.signal;
+  }
+
+  async publish(event: DomainEvent | DomainEventInput): Promise<PublishResult> {
+    const [result] = await this.#o.publish([event], this.#running.delivery.event);
+    return result!;
+  }
+
+  publishEvents(events: ReadonlyArray<DomainEvent | DomainEventInput>): Promise<PublishResult[]> {
+    return this.#o.publish(events, this.#running.delivery.event);
   }
 }

@@ -1,7 +1,8 @@
-import { uuidv7 } from 'uuidv7';
 import { z } from 'zod';
 import { EventValidationError, type ValidationIssue } from './errors.js';
-import { checkString, FORBIDDEN_KEYS, freezeJsonObject, isPlainObject } from './json.js';
+import { newEventId } from './ids.js';
+import { checkString, FORBIDDEN_KEYS, freezeJsonObject, isPlainObject, type JsonObject } from './json.js';
+import { toIssues } from './zod-issues.js';
 
 /** Serialized `eventData` above this is rejected unless configured otherwise. */
 export const DEFAULT_MAX_PAYLOAD_BYTES = 256 * 1024;
@@ -109,14 +110,51 @@ export const domainEventInputSchema = z.strictObject({
     .optional(),
 });
 
-/** Events produced by `createDomainEvent`, with their serialized payload size: re-validation is skipped. */
-const created = new WeakMap<object, number>();
+/**
+ * The runtime shape of every event `createDomainEvent` returns. The private field remembers
+ * the payload size so that publishing an already validated event costs nothing more; it does
+ * not show in spreads, `JSON.stringify` or `Object.keys`, so events still look like plain data.
+ */
+class ValidatedEvent {
+  readonly id: string;
+  readonly eventType: string;
+  readonly aggregateId: string;
+  declare readonly aggregateType?: string;
+  declare readonly aggregateVersion?: number;
+  readonly eventData: JsonObject;
+  readonly metadata: EventMetadata;
+  readonly occurredAt: Date;
+  readonly #bytes: number;
+
+  constructor(
+    id: string,
+    value: z.output<typeof domainEventInputSchema>,
+    eventData: JsonObject,
+    metadata: EventMetadata,
+    bytes: number,
+  ) {
+    this.id = id;
+    this.eventType = value.eventType;
+    this.aggregateId = value.aggregateId;
+    if (value.aggregateType !== undefined) this.aggregateType = value.aggregateType;
+    if (value.aggregateVersion !== undefined) this.aggregateVersion = value.aggregateVersion;
+    this.eventData = eventData;
+    this.metadata = metadata;
+    this.occurredAt = value.occurredAt === undefined ? new Date() : new Date(value.occurredAt);
+    this.#bytes = bytes;
+    Object.freeze(this);
+  }
+
+  static payloadBytes(value: object): number | undefined {
+    return #bytes in value ? (value as ValidatedEvent).#bytes : undefined;
+  }
+}
 
 /**
  * Validates and freezes a domain event. Throws `EventValidationError` listing every bad field;
  * nothing is written anywhere before this passes.
  */
-export function createDomainEvent<TType extends string, TData extends object>(
+export function createDomainEvent<TType extends string = string, TData extends object = EventData>(
   input: DomainEventInput<TType, TData>,
   options: CreateEventOptions = {},
 ): DomainEvent<TType, TData> {
@@ -125,12 +163,13 @@ export function createDomainEvent<TType extends string, TData extends object>(
   if (!isPlainObject(input)) {
     throw new EventValidationError([{ path: '', message: 'an event must be a plain object' }]);
   }
-  const parsed = domainEventInputSchema.safeParse(input);
+  // The common, valid case skips zod (~0.6 µs an event); anything unusual goes through zod,
+  // which stays the single source of the error messages.
+  const parsed = isPlainEnvelope(input)
+    ? { success: true as const, data: input as z.output<typeof domainEventInputSchema> }
+    : domainEventInputSchema.safeParse(input);
   if (!parsed.success) {
-    for (const issue of parsed.error.issues) {
-      if (issue.path[0] === 'eventData') continue;
-      issues.push({ path: issue.path.map(String).join('.'), message: issue.message });
-    }
+    issues.push(...toIssues(parsed.error, (path) => path === 'eventData' || path.startsWith('eventData.')));
   }
   const data = freezeJsonObject(input.eventData ?? {}, 'eventData', maxBytes, issues);
   const metadata = buildMetadata(input.metadata, issues);
@@ -138,23 +177,80 @@ export function createDomainEvent<TType extends string, TData extends object>(
   if (issues.length > 0 || !parsed.success || !data || !metadata) throw new EventValidationError(issues);
 
   const value = parsed.data;
-  const id = value.id?.toLowerCase() ?? uuidv7();
+  const id = value.id?.toLowerCase() ?? newEventId();
   if (metadata.correlationId === undefined) metadata.correlationId = id;
-  const event: {
-    -readonly [K in keyof DomainEvent]: DomainEvent[K];
-  } = {
+  return new ValidatedEvent(
     id,
-    eventType: value.eventType,
-    aggregateId: value.aggregateId,
-    eventData: data.value,
-    metadata: Object.freeze(metadata) as EventMetadata,
-    occurredAt: value.occurredAt === undefined ? new Date() : new Date(value.occurredAt),
+    value,
+    data.value,
+    Object.freeze(metadata) as EventMetadata,
+    data.bytes,
+  ) as unknown as DomainEvent<TType, TData>;
+}
+
+const ENVELOPE_KEYS = new Set(Object.keys(domainEventInputSchema.shape));
+const UUID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[1-8][0-9a-fA-F]{3}-[89abAB][0-9a-fA-F]{3}-[0-9a-fA-F]{12}$/;
+
+const isName = (v: unknown): boolean =>
+  typeof v === 'string' && v.length > 0 && v.length <= 200 && NAME_PATTERN.test(v);
+const isIdString = (v: unknown): boolean => typeof v === 'string' && v.length > 0 && v.length <= 200;
+
+/**
+ * A conservative subset of `domainEventInputSchema`: true only for inputs zod would accept
+ * (property-tested against it). `occurredAt` strings and anything odd fall through to zod.
+ */
+function isPlainEnvelope(input: Record<string, unknown>): boolean {
+  for (const key in input) if (!ENVELOPE_KEYS.has(key)) return false;
+  const { id, aggregateVersion, metadata, occurredAt } = input;
+  if (!isName(input.eventType) || !isIdString(input.aggregateId)) return false;
+  if (id !== undefined && !(typeof id === 'string' && UUID.test(id))) return false;
+  if (input.aggregateType !== undefined && !isName(input.aggregateType)) return false;
+  if (
+    aggregateVersion !== undefined &&
+    !(Number.isSafeInteger(aggregateVersion) && (aggregateVersion as number) >= 0)
+  ) {
+    return false;
+  }
+  if (occurredAt !== undefined && !(occurredAt instanceof Date && !Number.isNaN(occurredAt.getTime())))
+    return false;
+  if (metadata === undefined) return true;
+  if (!isPlainObject(metadata)) return false;
+  for (const key in metadata) {
+    const v = metadata[key];
+    if (v === undefined) continue;
+    if (key === 'schemaVersion') {
+      if (!(Number.isInteger(v) && (v as number) >= 1 && (v as number) <= 1_000_000)) return false;
+    } else if (key === 'correlationId' || key === 'causationId') {
+      if (!isIdString(v)) return false;
+    } else if (key === 'traceparent') {
+      if (!(typeof v === 'string' && TRACEPARENT.test(v))) return false;
+    } else if (!((typeof v === 'string' && v.length <= 2000) || Number.isFinite(v))) {
+      return false;
+    }
+  }
+  return true;
+}
+
+/**
+ * Builds the frozen `RecordedEvent` a store returns: the event's fields in one fixed order plus
+ * its position and record time. Stores should use it rather than spreading, so every recorded
+ * event has the same hidden class (spreads of differently built objects fall off V8's fast
+ * paths: measured 10× slower on the append path).
+ */
+export function recordEvent(event: DomainEvent, position: bigint, recordedAt: Date): RecordedEvent {
+  const r: { -readonly [K in keyof RecordedEvent]: RecordedEvent[K] } = {
+    id: event.id,
+    eventType: event.eventType,
+    aggregateId: event.aggregateId,
+    eventData: event.eventData,
+    metadata: event.metadata,
+    occurredAt: event.occurredAt,
+    position,
+    recordedAt,
   };
-  if (value.aggregateType !== undefined) event.aggregateType = value.aggregateType;
-  if (value.aggregateVersion !== undefined) event.aggregateVersion = value.aggregateVersion;
-  Object.freeze(event);
-  created.set(event, data.bytes);
-  return event as unknown as DomainEvent<TType, TData>;
+  if (event.aggregateType !== undefined) r.aggregateType = event.aggregateType;
+  if (event.aggregateVersion !== undefined) r.aggregateVersion = event.aggregateVersion;
+  return Object.freeze(r);
 }
 
 /**
@@ -176,7 +272,7 @@ export function ensureDomainEvent(
   event: DomainEvent | DomainEventInput,
   options: CreateEventOptions = {},
 ): DomainEvent {
-  const bytes = created.get(event);
+  const bytes = ValidatedEvent.payloadBytes(event);
   if (bytes !== undefined && bytes <= (options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES)) {
     return event as DomainEvent;
   }

@@ -46,6 +46,7 @@ export {
   type InferOutput,
   NAME_PATTERN,
   type RecordedEvent,
+  recordEvent,
   type StandardSchemaV1,
   type TypedEventInput,
 } from './event.js';

@@ -34,7 +34,7 @@ export function freezeJsonObject(
     return undefined;
   }
   const before = issues.length;
-  const state = { bound: 0, ancestors: new Set<object>() };
+  const state: WalkState = { bound: 0, ancestors: [] };
   const value = walk(input, path, 0, state, issues) as JsonObject;
   if (issues.length > before) return undefined;
   // Each UTF-16 unit serializes to at most 6 bytes (`\u001f`), so small payloads skip the exact check.
@@ -51,7 +51,8 @@ export function freezeJsonObject(
 
 interface WalkState {
   bound: number;
-  ancestors: Set<object>;
+  /** The path from the root: a cycle is a reference back into it (shared siblings are fine). */
+  ancestors: object[];
 }
 
 function walk(
@@ -103,11 +104,11 @@ function walk(
     issues.push({ path, message: `nested deeper than ${MAX_JSON_DEPTH} levels` });
     return undefined;
   }
-  if (state.ancestors.has(obj)) {
+  if (state.ancestors.includes(obj)) {
     issues.push({ path, message: 'circular reference' });
     return undefined;
   }
-  state.ancestors.add(obj);
+  state.ancestors.push(obj);
   let out: unknown;
   if (Array.isArray(obj)) {
     const arr: unknown[] = new Array(obj.length);
@@ -135,7 +136,7 @@ function walk(
   } else {
     issues.push({ path, message: `${describeType(obj)} is not a plain JSON value` });
   }
-  state.ancestors.delete(obj);
+  state.ancestors.pop();
   return out;
 }
 

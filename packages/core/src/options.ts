@@ -1,8 +1,11 @@
 import { z } from 'zod';
-import { InvalidOptionsError, type ValidationIssue } from './errors.js';
+import { InvalidOptionsError } from './errors.js';
 import { DEFAULT_MAX_PAYLOAD_BYTES } from './event.js';
 import type { EventBusMiddleware, EventPublisher, EventStore, Logger } from './ports.js';
 import { DEFAULT_RETRY, type RetryPolicy } from './retry.js';
+import { toIssues } from './zod-issues.js';
+
+export { toIssues };
 
 const positiveMs = (max: number) => z.number().int().min(1).max(max);
 
@@ -40,7 +43,7 @@ export const coordinatorOptionsSchema = z
     /** Default retry policy for handlers. */
     retry: retryPolicySchema.optional(),
     /** Recovery poll period: missed announcements, expired leases, stale replays. @default 1000 */
-    pollIntervalMs: positiveMs(3_600_000).min(5).optional(),
+    pollIntervalMs: z.number().int().min(5).max(3_600_000).optional(),
     /** How long a claimed delivery belongs to this process. Must exceed every handler timeout. @default 60000 */
     leaseMs: positiveMs(86_400_000).optional(),
     /** Default handler timeout. @default 30000 */
@@ -48,8 +51,11 @@ export const coordinatorOptionsSchema = z
     /** Handlers running at once in this process. @default 32 */
     concurrency: z.number().int().min(1).max(10_000).optional(),
     /** A subscription nobody renews for this long stops getting new deliveries. @default 86400000 (24 h) */
-    subscriptionTtlMs: positiveMs(365 * 86_400_000)
+    subscriptionTtlMs: z
+      .number()
+      .int()
       .min(1000)
+      .max(365 * 86_400_000)
       .optional(),
     /** How long `shutdown()` waits for in-flight handlers. @default 10000 */
     shutdownTimeoutMs: z.number().int().min(0).max(3_600_000).optional(),
@@ -143,11 +149,6 @@ export function resolveRetry(partial: Partial<RetryPolicy> | undefined, base: Re
 
 function stripUndefined<T extends object>(o: T): Partial<T> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
-}
-
-/** zod issues → evco's `{ path, message }` list (shared by every package's option schema). */
-export function toIssues(error: z.ZodError): ValidationIssue[] {
-  return error.issues.map((i) => ({ path: i.path.map(String).join('.'), message: i.message }));
 }
 
 /**

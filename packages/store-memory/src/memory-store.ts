@@ -23,6 +23,7 @@ import {
   type ReplaySpec,
   type RetryDeadLettersQuery,
   readAllByPages,
+  recordEvent,
   type StoreStats,
   StoreUnavailableError,
   type SubscriptionInfo,
@@ -39,12 +40,22 @@ export interface MemoryStore extends EventStore {
   close(): Promise<void>;
 }
 
+interface EventRecord {
+  event: RecordedEvent;
+  deliveries: Delivery[];
+  /** Deliveries not done (pending, running or dead); > 0 means the event is unprocessed. */
+  open: number;
+}
+
 interface Delivery {
   id: string;
   event: RecordedEvent;
+  record: EventRecord;
   handler: string;
+  counters: Counters;
   ordered: boolean;
-  chainKey: string;
+  /** The (handler, aggregate) chain while the delivery is unfinished; see `#enqueue`. */
+  chain: Delivery[] | null;
   status: DeliveryStatus;
   attempts: number;
   nextAttemptAt: number;
@@ -91,19 +102,18 @@ class MemoryEventStore implements MemoryStore {
 
   #closed = false;
   readonly #events: RecordedEvent[] = [];
-  readonly #byId = new Map<string, RecordedEvent>();
+  readonly #byId = new Map<string, EventRecord>();
   readonly #byType = new Map<string, RecordedEvent[]>();
   readonly #byAggregate = new Map<string, RecordedEvent[]>();
   readonly #versions = new Map<string, Set<number>>();
 
   readonly #subscriptions = new Map<string, Map<string, Subscription>>();
-  readonly #deliveries = new Map<string, Delivery>();
-  readonly #byEventHandler = new Map<string, Delivery>();
-  readonly #byEvent = new Map<string, Delivery[]>();
-  readonly #notDone = new Map<string, number>();
+  /** Indexed by numeric delivery id; a retired delivery leaves a hole. */
+  readonly #deliveries: Array<Delivery | undefined> = [];
+  readonly #unprocessed = new Set<EventRecord>();
   readonly #ready = new Map<string, Set<Delivery>>();
   readonly #scheduled = new MinHeap<{ d: Delivery; v: number; at: number }>((x) => x.at);
-  readonly #chains = new Map<string, Delivery[]>();
+  readonly #chains = new Map<string, Map<string, Delivery[]>>();
   readonly #running = new Set<Delivery>();
   readonly #dead = new Set<Delivery>();
   readonly #counters = new Map<string, Counters>();
@@ -151,13 +161,10 @@ class MemoryEventStore implements MemoryStore {
     const deliveries: number[] = new Array(events.length);
     for (let i = 0; i < events.length; i++) {
       const e = events[i]!;
-      const r = Object.freeze({
-        ...e,
-        position: BigInt(this.#events.length + 1),
-        recordedAt,
-      }) as RecordedEvent;
+      const r = recordEvent(e, BigInt(this.#events.length + 1), recordedAt);
       this.#events.push(r);
-      this.#byId.set(r.id, r);
+      const record: EventRecord = { event: r, deliveries: [], open: 0 };
+      this.#byId.set(r.id, record);
       push(this.#byType, r.eventType, r);
       push(this.#byAggregate, r.aggregateId, r);
       if (r.aggregateVersion !== undefined) {
@@ -169,7 +176,7 @@ class MemoryEventStore implements MemoryStore {
       if (subs) {
         for (const sub of subs.values()) {
           if (sub.expiresAt <= now) continue;
-          this.#createDelivery(r, sub.handler, sub.ordering, now, false);
+          this.#createDelivery(record, sub.handler, sub.ordering, now, false);
           count++;
         }
       }
@@ -222,7 +229,7 @@ class MemoryEventStore implements MemoryStore {
 
   async getEvent(id: string): Promise<RecordedEvent | undefined> {
     this.#open();
-    return this.#byId.get(id);
+    return this.#byId.get(id)?.event;
   }
 
   // ------------------------------------------------------------------------------------------
@@ -273,14 +280,11 @@ class MemoryEventStore implements MemoryStore {
       if (byHandler.size === 0) this.#subscriptions.delete(type);
     }
     let removed = 0;
-    for (const d of [...this.#deliveries.values()]) {
-      if (d.handler !== handler || d.status === 'done') continue;
+    for (const d of this.#deliveries) {
+      if (!d || d.handler !== handler || d.status === 'done') continue;
       this.#detach(d);
       this.#setStatus(d, 'done');
-      this.#deliveries.delete(d.id);
-      this.#byEventHandler.delete(`${d.event.id}\u0000${d.handler}`);
-      const list = this.#byEvent.get(d.event.id);
-      if (list) list.splice(list.indexOf(d), 1);
+      this.#forget(d);
       removed++;
     }
     return removed;
@@ -291,7 +295,7 @@ class MemoryEventStore implements MemoryStore {
   // ------------------------------------------------------------------------------------------
 
   #createDelivery(
-    event: RecordedEvent,
+    record: EventRecord,
     handler: string,
     ordering: HandlerOrdering,
     now: number,
@@ -299,10 +303,12 @@ class MemoryEventStore implements MemoryStore {
   ): Delivery {
     const d: Delivery = {
       id: String(++this.#deliverySeq),
-      event,
+      event: record.event,
+      record,
       handler,
+      counters: this.#countersFor(handler),
       ordered: ordering === 'aggregate',
-      chainKey: `${handler}\u0000${event.aggregateId}`,
+      chain: null,
       status: 'done',
       attempts: 0,
       nextAttemptAt: now,
@@ -314,9 +320,8 @@ class MemoryEventStore implements MemoryStore {
       updatedAt: now,
       queueVersion: 0,
     };
-    this.#deliveries.set(d.id, d);
-    this.#byEventHandler.set(`${event.id}\u0000${handler}`, d);
-    push(this.#byEvent, event.id, d);
+    this.#deliveries[this.#deliverySeq] = d;
+    record.deliveries.push(d);
     this.#setStatus(d, 'pending');
     this.#enqueue(d, now);
     return d;
@@ -325,8 +330,10 @@ class MemoryEventStore implements MemoryStore {
   /** Puts a pending delivery where a claim will find it: in its chain, then ready or scheduled. */
   #enqueue(d: Delivery, now: number): void {
     if (d.ordered) {
-      const chain = getOrCreate(this.#chains, d.chainKey, () => []);
-      if (!chain.includes(d)) insertByPosition(chain, d);
+      const byAggregate = getOrCreate(this.#chains, d.handler, () => new Map<string, Delivery[]>());
+      const chain = getOrCreate(byAggregate, d.event.aggregateId, () => []);
+      insertByPosition(chain, d);
+      d.chain = chain;
       if (chain[0] !== d) return; // blocked behind an earlier delivery of the same aggregate
     }
     this.#schedule(d, now);
@@ -348,14 +355,15 @@ class MemoryEventStore implements MemoryStore {
     d.queueVersion++;
     this.#running.delete(d);
     this.#dead.delete(d);
-    if (!d.ordered) return;
-    const chain = this.#chains.get(d.chainKey);
+    const chain = d.chain;
     if (!chain) return;
+    d.chain = null;
     const i = chain.indexOf(d);
     if (i < 0) return;
     chain.splice(i, 1);
     if (chain.length === 0) {
-      this.#chains.delete(d.chainKey);
+      const byAggregate = this.#chains.get(d.handler);
+      byAggregate?.delete(d.event.aggregateId);
       return;
     }
     const head = chain[0]!;
@@ -364,12 +372,13 @@ class MemoryEventStore implements MemoryStore {
 
   #setStatus(d: Delivery, status: DeliveryStatus): void {
     if (d.status === status) return;
-    const c = this.#countersFor(d.handler);
+    const c = d.counters;
+    const record = d.record;
     if (d.status !== 'done') {
       c[d.status]--;
-      if (status === 'done') decrement(this.#notDone, d.event.id);
-    } else {
-      this.#notDone.set(d.event.id, (this.#notDone.get(d.event.id) ?? 0) + 1);
+      if (status === 'done' && --record.open === 0) this.#unprocessed.delete(record);
+    } else if (record.open++ === 0) {
+      this.#unprocessed.add(record);
     }
     if (status !== 'done') c[status]++;
     d.status = status;
@@ -403,7 +412,7 @@ class MemoryEventStore implements MemoryStore {
       let taken = 0;
       for (const d of ready) {
         if (taken >= request.limit) break;
-        if (d.ordered && this.#chains.get(d.chainKey)?.[0] !== d) {
+        if (d.ordered && d.chain?.[0] !== d) {
           ready.delete(d); // an earlier delivery was requeued ahead of it; it waits its turn again
           continue;
         }
@@ -436,7 +445,7 @@ class MemoryEventStore implements MemoryStore {
   }
 
   #leased(token: DeliveryToken): Delivery | undefined {
-    const d = this.#deliveries.get(token.deliveryId);
+    const d = this.#deliveries[Number(token.deliveryId)];
     return d && d.status === 'running' && d.attempts === token.attempt ? d : undefined;
   }
 
@@ -447,11 +456,21 @@ class MemoryEventStore implements MemoryStore {
       const d = this.#leased(token);
       if (!d) continue;
       d.updatedAt = now;
-      d.leaseOwner = null;
-      d.lastError = null;
       this.#setStatus(d, 'done');
       this.#detach(d);
+      this.#forget(d);
     }
+  }
+
+  /**
+   * A done delivery has nothing left to tell: dropping it keeps memory flat under load. A
+   * replay that finds no delivery for a handler simply creates a fresh one.
+   */
+  #forget(d: Delivery): void {
+    this.#deliveries[Number(d.id)] = undefined;
+    const list = d.record.deliveries;
+    const i = list.indexOf(d);
+    if (i >= 0) list.splice(i, 1);
   }
 
   async fail(failures: readonly DeliveryFailure[], options: { now: Date }): Promise<void> {
@@ -497,20 +516,21 @@ class MemoryEventStore implements MemoryStore {
 
   async getUnprocessedEvents(query: ListQuery): Promise<UnprocessedEvent[]> {
     this.#open();
-    const events: RecordedEvent[] = [];
-    for (const [id, count] of this.#notDone) {
-      if (count <= 0) continue;
-      const e = this.#byId.get(id)!;
-      if (query.afterPosition !== undefined && e.position <= query.afterPosition) continue;
-      const ds = this.#byEvent.get(id) ?? [];
-      if (query.handler !== undefined && !ds.some((d) => d.handler === query.handler && d.status !== 'done'))
+    const records: EventRecord[] = [];
+    for (const record of this.#unprocessed) {
+      if (query.afterPosition !== undefined && record.event.position <= query.afterPosition) continue;
+      if (
+        query.handler !== undefined &&
+        !record.deliveries.some((d) => d.handler === query.handler && d.status !== 'done')
+      ) {
         continue;
-      events.push(e);
+      }
+      records.push(record);
     }
-    events.sort(byPosition);
-    return events.slice(0, query.limit).map((event) => ({
-      event,
-      deliveries: (this.#byEvent.get(event.id) ?? []).filter((d) => d.status !== 'done').map(info),
+    records.sort((a, b) => byPosition(a.event, b.event));
+    return records.slice(0, query.limit).map((record) => ({
+      event: record.event,
+      deliveries: record.deliveries.filter((d) => d.status !== 'done').map(info),
     }));
   }
 
@@ -609,11 +629,12 @@ class MemoryEventStore implements MemoryStore {
     let queued = 0;
     for (const sub of subs.values()) {
       if (sub.expiresAt <= now || (handler !== undefined && sub.handler !== handler)) continue;
-      const existing = this.#byEventHandler.get(`${e.id}\u0000${sub.handler}`);
+      const record = this.#byId.get(e.id)!;
+      const existing = record.deliveries.find((d) => d.handler === sub.handler);
       if (!existing) {
-        this.#createDelivery(e, sub.handler, sub.ordering, now, true);
+        this.#createDelivery(record, sub.handler, sub.ordering, now, true);
         queued++;
-      } else if (existing.status === 'done' || existing.status === 'dead') {
+      } else if (existing.status === 'dead') {
         this.#dead.delete(existing);
         this.#requeue(existing, now, true);
         queued++;
@@ -656,11 +677,8 @@ class MemoryEventStore implements MemoryStore {
       }
     }
     let oldest = Number.POSITIVE_INFINITY;
-    let unprocessed = 0;
-    for (const [id, count] of this.#notDone) {
-      if (count <= 0) continue;
-      unprocessed++;
-      for (const d of this.#byEvent.get(id) ?? []) {
+    for (const record of this.#unprocessed) {
+      for (const d of record.deliveries) {
         if ((d.status === 'pending' || d.status === 'running') && d.createdAt < oldest) oldest = d.createdAt;
       }
     }
@@ -669,7 +687,7 @@ class MemoryEventStore implements MemoryStore {
       pending,
       running,
       dead,
-      unprocessedEvents: unprocessed,
+      unprocessedEvents: this.#unprocessed.size,
       oldestPendingAt: Number.isFinite(oldest) ? new Date(oldest) : null,
       orphaned,
       handlers: handlers.sort((a, b) => a.handler.localeCompare(b.handler)),
@@ -702,12 +720,6 @@ function push<K, V>(map: Map<K, V[]>, key: K, value: V): void {
   const list = map.get(key);
   if (list) list.push(value);
   else map.set(key, [value]);
-}
-
-function decrement(map: Map<string, number>, key: string): void {
-  const n = (map.get(key) ?? 0) - 1;
-  if (n <= 0) map.delete(key);
-  else map.set(key, n);
 }
 
 function byPosition(a: RecordedEvent, b: RecordedEvent): number {

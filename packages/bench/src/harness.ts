@@ -1,0 +1,88 @@
+/**
+ * Benchmark plumbing. Every section measures a raw baseline and the evco path in the same run,
+ * on the same machine state, and reports both rates and their ratio. Nothing here asserts:
+ * numbers are printed, goals are shown next to them.
+ */
+export interface Measurement {
+  /** Operations (events, messages) per second. */
+  opsPerSec: number;
+  ops: number;
+  ms: number;
+}
+
+export interface Comparison {
+  name: string;
+  baseline: { name: string } & Measurement;
+  evco: { name: string } & Measurement;
+  /** evco / baseline, higher is better. */
+  ratio: number;
+  goal?: string;
+  extra?: Record<string, unknown>;
+}
+
+export interface BenchSection {
+  name: string;
+  run(): Promise<Array<Comparison | Record<string, unknown>>>;
+}
+
+/** Runs `fn` (which performs `ops` operations) after `warmup` runs; returns the best of `rounds`. */
+export async function measure(
+  ops: number,
+  fn: () => Promise<void>,
+  options: { warmup?: number; rounds?: number } = {},
+): Promise<Measurement> {
+  for (let i = 0; i < (options.warmup ?? 1); i++) await fn();
+  let best: Measurement | undefined;
+  for (let i = 0; i < (options.rounds ?? 3); i++) {
+    const started = performance.now();
+    await fn();
+    const ms = performance.now() - started;
+    const m = { ops, ms: round(ms), opsPerSec: Math.round((ops / ms) * 1000) };
+    if (!best || m.opsPerSec > best.opsPerSec) best = m;
+  }
+  return best!;
+}
+
+/**
+ * Measures two contenders alternately (A, B, A, B …) and keeps each one's best round, so that
+ * drift in machine load affects both alike.
+ */
+export async function compare(
+  name: string,
+  ops: number,
+  baseline: { name: string; fn: () => Promise<void> },
+  evco: { name: string; fn: () => Promise<void> },
+  options: { rounds?: number; goal?: string; warmup?: number } = {},
+): Promise<Comparison> {
+  const rounds = options.rounds ?? 3;
+  let a: Measurement | undefined;
+  let b: Measurement | undefined;
+  for (let i = 0; i < (options.warmup ?? 1); i++) {
+    await baseline.fn();
+    await evco.fn();
+  }
+  for (let i = 0; i < rounds; i++) {
+    const ma = await measure(ops, baseline.fn, { warmup: 0, rounds: 1 });
+    const mb = await measure(ops, evco.fn, { warmup: 0, rounds: 1 });
+    if (!a || ma.opsPerSec > a.opsPerSec) a = ma;
+    if (!b || mb.opsPerSec > b.opsPerSec) b = mb;
+  }
+  return {
+    name,
+    baseline: { name: baseline.name, ...a! },
+    evco: { name: evco.name, ...b! },
+    ratio: round(b!.opsPerSec / a!.opsPerSec),
+    ...(options.goal ? { goal: options.goal } : {}),
+  };
+}
+
+export function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return round(sorted[i]!);
+}
+
+export function round(n: number, digits = 3): number {
+  const f = 10 ** digits;
+  return Math.round(n * f) / f;
+}

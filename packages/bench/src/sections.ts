@@ -1,0 +1,5 @@
+import type { BenchSection } from './harness.js';
+import { memorySection } from './memory.js';
+
+/** Every benchmark section, in the order `pnpm bench` runs them. Add yours here. */
+export const sections: BenchSection[] = [memorySection];

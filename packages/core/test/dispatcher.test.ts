@@ -1,0 +1,482 @@
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import {
+  createConsoleLogger,
+  createDomainEvent,
+  DEFAULT_RETRY,
+  type HandlerContext,
+  isEvcoError,
+  type RecordedEvent,
+  retryDelayMs,
+} from '../src/index.js';
+import { createInProcPublisher, createMemoryStore, memoryCoordinator } from './support.js';
+
+const fast = { baseDelayMs: 1, maxDelayMs: 2 };
+
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+describe('retry policy', () => {
+  it('full jitter stays within [0, min(max, base * 2^(n-1))) and grows exponentially', () => {
+    const policy = { maxAttempts: 10, baseDelayMs: 100, maxDelayMs: 5000 };
+    for (let attempt = 1; attempt <= 10; attempt++) {
+      const cap = Math.min(5000, 100 * 2 ** (attempt - 1));
+      expect(retryDelayMs(policy, attempt, () => 0)).toBe(0);
+      expect(retryDelayMs(policy, attempt, () => 0.999999)).toBe(Math.floor(0.999999 * cap));
+      for (let i = 0; i < 200; i++) {
+        const d = retryDelayMs(policy, attempt);
+        expect(d).toBeGreaterThanOrEqual(0);
+        expect(d).toBeLessThan(cap);
+      }
+    }
+    expect(DEFAULT_RETRY).toEqual({ maxAttempts: 5, baseDelayMs: 200, maxDelayMs: 60_000 });
+  });
+});
+
+describe('dispatcher', () => {
+  it('isolates handlers: one failing does not stop another for the same event', async () => {
+    const c = await memoryCoordinator({ retry: { maxAttempts: 2, ...fast } });
+    const good: string[] = [];
+    await c.registerHandler('OrderPlaced', async function failing() {
+      throw new Error('always');
+    });
+    await c.registerHandler('OrderPlaced', async function working(e) {
+      good.push(e.id);
+    });
+    const r = await c.publishEvent({ eventType: 'OrderPlaced', aggregateId: 'o1' });
+    expect(r.deliveries).toBe(2);
+    await c.waitForIdle();
+    expect(good).toEqual([r.eventId]);
+    const dead = await c.getDeadLetters();
+    expect(dead.map((d) => [d.delivery.handler, d.delivery.attempts])).toEqual([['failing', 2]]);
+    expect(dead[0]!.delivery.lastError).toBe('Error: always');
+    await c.shutdown();
+  });
+
+  it('retries at the backoff time (fake timers), with context.attempt counting up', async () => {
+    vi.useFakeTimers({
+      toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'setImmediate', 'Date'],
+    });
+    const c = await memoryCoordinator({
+      retry: { maxAttempts: 3, baseDelayMs: 1000, maxDelayMs: 10_000 },
+      random: () => 0.5,
+      pollIntervalMs: 60_000,
+    });
+    const attempts: Array<{ attempt: number; at: number }> = [];
+    const start = Date.now();
+    await c.registerHandler('Flaky', async function flaky(_e, ctx) {
+      attempts.push({ attempt: ctx.attempt, at: Date.now() - start });
+      if (ctx.attempt < 3) throw new Error(`fail ${ctx.attempt}`);
+    });
+    await c.publishEvent({ eventType: 'Flaky', aggregateId: 'f' });
+    await vi.advanceTimersByTimeAsync(10);
+    expect(attempts.map((a) => a.attempt)).toEqual([1]);
+    // First retry after random(0.5) * 1000 = 500 ms.
+    await vi.advanceTimersByTimeAsync(480);
+    expect(attempts.length).toBe(1);
+    await vi.advanceTimersByTimeAsync(40);
+    expect(attempts.map((a) => a.attempt)).toEqual([1, 2]);
+    // Second retry after 0.5 * 2000 = 1000 ms.
+    await vi.advanceTimersByTimeAsync(970);
+    expect(attempts.length).toBe(2);
+    await vi.advanceTimersByTimeAsync(60);
+    expect(attempts.map((a) => a.attempt)).toEqual([1, 2, 3]);
+    expect(attempts[1]!.at).toBeGreaterThanOrEqual(500);
+    expect(attempts[2]!.at - attempts[1]!.at).toBeGreaterThanOrEqual(1000);
+    await vi.advanceTimersByTimeAsync(10);
+    const status = await c.getCoordinatorStatus();
+    expect(status.counts).toMatchObject({ handled: 1, failed: 2, retried: 2, dead: 0, pending: 0 });
+    await c.shutdown({ timeoutMs: 0 });
+  });
+
+  it('dead-letters after maxAttempts with the error, then re-drives on retryDeadLetters', async () => {
+    const c = await memoryCoordinator({ retry: { maxAttempts: 3, ...fast } });
+    let healthy = false;
+    const seen: number[] = [];
+    await c.registerHandler('Charge', async function charge(_e, ctx) {
+      seen.push(ctx.attempt);
+      if (!healthy) throw new Error('card declined');
+    });
+    const r = await c.publishEvent({ eventType: 'Charge', aggregateId: 'c1' });
+    await c.waitForIdle();
+    expect(seen).toEqual([1, 2, 3]);
+    const [dead] = await c.getDeadLetters();
+    expect(dead!.event.id).toBe(r.eventId);
+    expect(dead!.delivery).toMatchObject({ status: 'dead', attempts: 3, lastError: 'Error: card declined' });
+    expect((await c.getUnprocessedEvents()).map((u) => u.event.id)).toEqual([r.eventId]);
+    expect((await c.getCoordinatorStatus()).counts.dead).toBe(1);
+    healthy = true;
+    expect(await c.retryDeadLetters()).toEqual({ retried: 1 });
+    await c.waitForIdle();
+    expect(seen).toEqual([1, 2, 3, 1]);
+    expect(await c.getDeadLetters()).toEqual([]);
+    expect(await c.getUnprocessedEvents()).toEqual([]);
+    await c.shutdown();
+  });
+
+  it('sends errors marked retryable: false straight to the dead letters', async () => {
+    const c = await memoryCoordinator({ retry: { maxAttempts: 5, ...fast } });
+    let calls = 0;
+    await c.registerHandler('Permanent', async function permanent() {
+      calls++;
+      throw Object.assign(new Error('unknown customer'), { retryable: false });
+    });
+    await c.publishEvent({ eventType: 'Permanent', aggregateId: 'p' });
+    await c.waitForIdle();
+    expect(calls).toBe(1);
+    expect((await c.getDeadLetters()).length).toBe(1);
+    await c.shutdown();
+  });
+
+  it('times a hung handler out, aborting its signal, and retries it', async () => {
+    const c = await memoryCoordinator({
+      handlerTimeoutMs: 50,
+      leaseMs: 5000,
+      retry: { maxAttempts: 2, ...fast },
+    });
+    const aborted: unknown[] = [];
+    await c.registerHandler('Slow', async function slow(_e, ctx: HandlerContext) {
+      if (ctx.attempt === 1) {
+        ctx.signal.addEventListener('abort', () => aborted.push(ctx.signal.reason));
+        await new Promise(() => {});
+      }
+    });
+    await c.publishEvent({ eventType: 'Slow', aggregateId: 's' });
+    await c.waitForIdle();
+    expect(aborted.length).toBe(1);
+    expect(isEvcoError(aborted[0], 'HANDLER_TIMEOUT')).toBe(true);
+    const status = await c.getCoordinatorStatus();
+    expect(status.counts).toMatchObject({ timedOut: 1, handled: 1, dead: 0 });
+    await c.shutdown();
+  });
+
+  it('keeps per-aggregate order under retries and runs other aggregates meanwhile', async () => {
+    const c = await memoryCoordinator({
+      retry: { maxAttempts: 5, baseDelayMs: 20, maxDelayMs: 20 },
+      concurrency: 8,
+    });
+    const log: string[] = [];
+    let failedOnce = false;
+    await c.registerHandler('Step', async function step(e) {
+      const n = e.eventData.n as number;
+      if (e.aggregateId === 'A' && n === 1 && !failedOnce) {
+        failedOnce = true;
+        throw new Error('transient');
+      }
+      log.push(`${e.aggregateId}${n}`);
+    });
+    await c.publishEvents(
+      [1, 2, 3].flatMap((n) =>
+        ['A', 'B'].map((a) => ({ eventType: 'Step', aggregateId: a, eventData: { n } })),
+      ),
+    );
+    await c.waitForIdle();
+    expect(log.filter((x) => x.startsWith('A'))).toEqual(['A1', 'A2', 'A3']);
+    expect(log.filter((x) => x.startsWith('B'))).toEqual(['B1', 'B2', 'B3']);
+    // B did not wait for A's retry.
+    expect(log.indexOf('B3')).toBeLessThan(log.indexOf('A1'));
+    await c.shutdown();
+  });
+
+  it('with ordering: none, runs events of one aggregate in parallel', async () => {
+    const c = await memoryCoordinator({ concurrency: 10 });
+    let running = 0;
+    let peak = 0;
+    await c.registerHandler(
+      'Parallel',
+      async () => {
+        running++;
+        peak = Math.max(peak, running);
+        await new Promise((r) => setTimeout(r, 20));
+        running--;
+      },
+      { name: 'parallel', ordering: 'none' },
+    );
+    await c.publishEvents(Array.from({ length: 5 }, () => ({ eventType: 'Parallel', aggregateId: 'same' })));
+    await c.waitForIdle();
+    expect(peak).toBe(5);
+    await c.shutdown();
+  });
+
+  it('events published from a handler inherit the correlationId and get causationId = the handled event', async () => {
+    const c = await memoryCoordinator();
+    await c.registerHandler('UserRegistered', async function grantTrial(e, ctx) {
+      await ctx.publish({
+        eventType: 'TrialGranted',
+        aggregateId: e.aggregateId,
+        metadata: { correlationId: 'ignored' },
+      });
+    });
+    await c.registerHandler('TrialGranted', async function welcome(e, ctx) {
+      await ctx.publishEvents([{ eventType: 'WelcomeSent', aggregateId: e.aggregateId }]);
+    });
+    const root = await c.publishEvent({
+      eventType: 'UserRegistered',
+      aggregateId: 'u',
+      metadata: { correlationId: 'flow-1' },
+    });
+    await c.waitForIdle();
+    const history = await c.getEventHistory();
+    expect(history.map((e) => e.eventType)).toEqual(['UserRegistered', 'TrialGranted', 'WelcomeSent']);
+    expect(history.map((e) => e.metadata.correlationId)).toEqual(['flow-1', 'flow-1', 'flow-1']);
+    expect(history.map((e) => e.metadata.causationId)).toEqual([undefined, root.eventId, history[1]!.id]);
+    await c.shutdown();
+  });
+
+  it('a crashed coordinator’s claimed delivery is finished by another after the lease expires', async () => {
+    const store = createMemoryStore();
+    const publisher = createInProcPublisher();
+    // The first process registers the handler, publishes, claims the delivery and dies mid-handler:
+    // its lease is never completed, failed or released.
+    const dying = await memoryCoordinator({ store, publisher, closeAdapters: false, pollIntervalMs: 60_000 });
+    await dying.registerHandler('Work', async function work() {}, { name: 'work' });
+    await dying.shutdown({ timeoutMs: 0 });
+    await store.append([createDomainEvent({ eventType: 'Work', aggregateId: 'w' })], { now: new Date() });
+    const [lost] = await store.claimDue({
+      consumerId: 'dead-process',
+      handlers: ['work'],
+      now: new Date(),
+      leaseMs: 150,
+      limit: 1,
+    });
+    expect(lost!.attempt).toBe(1);
+
+    const survivor = await memoryCoordinator({
+      store,
+      publisher,
+      leaseMs: 150,
+      handlerTimeoutMs: 100,
+      pollIntervalMs: 20,
+      closeAdapters: false,
+    });
+    const finished: Array<{ id: string; attempt: number }> = [];
+    await survivor.registerHandler(
+      'Work',
+      async (e, ctx) => {
+        finished.push({ id: e.id, attempt: ctx.attempt });
+      },
+      { name: 'work' },
+    );
+    // While the lease is live, nobody else may run it.
+    expect(finished).toEqual([]);
+    await survivor.waitForIdle();
+    expect(finished).toEqual([{ id: lost!.event.id, attempt: 2 }]);
+    expect(await store.getUnprocessedEvents({ limit: 10 })).toEqual([]);
+    await survivor.shutdown();
+  });
+});
+
+describe('replay', () => {
+  it('re-runs handlers for events in the range with isReplay, leaving others alone', async () => {
+    const c = await memoryCoordinator();
+    const runs: Array<{ n: unknown; replay: boolean }> = [];
+    await c.registerHandler('Tick', async function tick(e, ctx) {
+      runs.push({ n: e.eventData.n, replay: ctx.isReplay });
+    });
+    const base = Date.parse('2026-02-01T00:00:00Z');
+    await c.publishEvents(
+      [0, 1, 2, 3].map((n) => ({
+        eventType: 'Tick',
+        aggregateId: 't',
+        eventData: { n },
+        occurredAt: new Date(base + n * 60_000),
+      })),
+    );
+    await c.waitForIdle();
+    const result = await c.replayEvents({
+      from: new Date(base + 60_000),
+      to: new Date(base + 3 * 60_000).toISOString(),
+    });
+    expect(result).toMatchObject({ events: 2, deliveries: 2, truncated: false });
+    await c.waitForIdle();
+    expect(runs).toEqual([
+      { n: 0, replay: false },
+      { n: 1, replay: false },
+      { n: 2, replay: false },
+      { n: 3, replay: false },
+      { n: 1, replay: true },
+      { n: 2, replay: true },
+    ]);
+    await c.shutdown();
+  });
+
+  it('rejects unbounded or inverted ranges and unknown handlers before doing anything', async () => {
+    const c = await memoryCoordinator();
+    const now = new Date();
+    for (const bad of [
+      { from: now, to: now },
+      { from: now, to: new Date(now.getTime() - 1) },
+      { from: now, to: '2026-01-01T00:00:00' },
+      { from: now, to: new Date(now.getTime() + 1), maxEvents: 2_000_000 },
+    ]) {
+      const error = await c.replayEvents(bad as never).catch((e: unknown) => e);
+      expect(isEvcoError(error, 'INVALID_OPTIONS')).toBe(true);
+    }
+    const error = await c
+      .replayEvents({ from: now, to: new Date(now.getTime() + 1), handler: 'nobody' })
+      .catch((e: unknown) => e);
+    expect(isEvcoError(error, 'UNKNOWN_HANDLER')).toBe(true);
+    await c.shutdown();
+  });
+});
+
+describe('lifecycle', () => {
+  it('shutdown waits for in-flight handlers, then refuses work; twice is safe', async () => {
+    const c = await memoryCoordinator();
+    let finished = false;
+    let release!: () => void;
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    let started = false;
+    await c.registerHandler('Long', async function long() {
+      started = true;
+      await gate;
+      finished = true;
+    });
+    await c.publishEvent({ eventType: 'Long', aggregateId: 'l' });
+    await vi.waitFor(() => expect(started).toBe(true));
+    const stopping = c.shutdown({ timeoutMs: 5000 });
+    expect(c.state).toBe('stopping');
+    setTimeout(release, 30);
+    await stopping;
+    expect(finished).toBe(true);
+    expect(c.state).toBe('stopped');
+    await c.shutdown();
+    for (const call of [
+      () => c.publishEvent({ eventType: 'Late', aggregateId: 'x' }),
+      () => c.registerHandler('Late', async function late() {}),
+      () => c.replayEvents({ from: new Date(0), to: new Date() }),
+      () => c.getEventHistory(),
+    ]) {
+      const error = await call().catch((e: unknown) => e);
+      expect(isEvcoError(error, 'COORDINATOR_CLOSED')).toBe(true);
+    }
+  });
+
+  it('at the shutdown deadline, releases the leases of unfinished handlers for others to take', async () => {
+    const store = createMemoryStore();
+    const c = await memoryCoordinator({ store, closeAdapters: false });
+    let started = false;
+    await c.registerHandler('Stuck', async function stuck() {
+      started = true;
+      await new Promise(() => {});
+    });
+    await c.publishEvent({ eventType: 'Stuck', aggregateId: 's' });
+    await vi.waitFor(() => expect(started).toBe(true));
+    await c.shutdown({ timeoutMs: 20 });
+    const stats = await store.stats({ now: new Date() });
+    expect(stats).toMatchObject({ running: 0, pending: 1 });
+    const [claim] = await store.claimDue({
+      consumerId: 'next',
+      handlers: ['stuck'],
+      now: new Date(),
+      leaseMs: 1000,
+      limit: 1,
+    });
+    expect(claim!.attempt).toBe(2);
+  });
+
+  it('rejects a second handler with the same name for the same type; allows it for another type', async () => {
+    const c = await memoryCoordinator();
+    const handler = async function same() {};
+    await c.registerHandler('A', handler);
+    const error = await c.registerHandler('A', handler).catch((e: unknown) => e);
+    expect(isEvcoError(error, 'DUPLICATE_HANDLER')).toBe(true);
+    expect((error as Error).message).toMatch(/"same".*"A"/);
+    const multi = await c.registerHandler(['B', 'C'], handler);
+    expect(multi.eventTypes).toEqual(['B', 'C']);
+    const anonymous = await c.registerHandler('D', (() => async () => {})()).catch((e: unknown) => e);
+    expect(isEvcoError(anonymous, 'INVALID_OPTIONS')).toBe(true);
+    expect((anonymous as Error).message).toMatch(/pass \{ name \}/);
+    class Mailer {
+      async handle() {}
+    }
+    expect((await c.registerHandler('E', new Mailer())).name).toBe('Mailer');
+    await c.shutdown();
+  });
+
+  it('rejects bad coordinator options listing every problem', async () => {
+    const error = await memoryCoordinator({
+      pollIntervalMs: -1,
+      leaseMs: 100,
+      handlerTimeoutMs: 200,
+      concurrency: 0,
+      retry: { maxAttempts: 0 },
+      bogus: true,
+    } as never).catch((e: unknown) => e);
+    expect(isEvcoError(error, 'INVALID_OPTIONS')).toBe(true);
+    const paths = (error as { issues: Array<{ path: string }> }).issues.map((i) => i.path).sort();
+    expect(paths).toEqual([
+      'bogus',
+      'concurrency',
+      'handlerTimeoutMs',
+      'pollIntervalMs',
+      'retry.maxAttempts',
+    ]);
+    const missing = await memoryCoordinator({ store: undefined, publisher: {} } as never).catch(
+      (e: unknown) => e,
+    );
+    expect((missing as { issues: Array<{ path: string }> }).issues.map((i) => i.path).sort()).toEqual([
+      'publisher',
+      'store',
+    ]);
+  });
+
+  it('EVCO_LOG_LEVEL=debug shows each publish, attempt, retry and dead letter', async () => {
+    const lines: string[] = [];
+    const logger = createConsoleLogger({ level: 'debug', write: (l) => lines.push(l) });
+    const c = await memoryCoordinator({ logger, retry: { maxAttempts: 2, ...fast } });
+    await c.registerHandler('Logged', async function logged() {
+      throw new Error('nope');
+    });
+    await c.publishEvent({ eventType: 'Logged', aggregateId: 'l' });
+    await c.waitForIdle();
+    await c.shutdown();
+    const msgs = lines.map((l) => JSON.parse(l).msg);
+    for (const m of [
+      'published',
+      'attempt',
+      'retry scheduled',
+      'dead letter: handler failed for the last time',
+    ]) {
+      expect(msgs).toContain(m);
+    }
+    expect(
+      createConsoleLogger({ level: 'info', write: (l) => lines.push(l) }).isLevelEnabled?.('debug'),
+    ).toBe(false);
+  });
+
+  it('the status view lists handlers, health and counts', async () => {
+    const c = await memoryCoordinator();
+    await c.registerHandler(['S1', 'S2'], async function statusHandler(_e: RecordedEvent) {});
+    await c.publishEvents([
+      { eventType: 'S1', aggregateId: 'a' },
+      { eventType: 'S2', aggregateId: 'b' },
+    ]);
+    await c.waitForIdle();
+    const status = await c.getCoordinatorStatus();
+    expect(status.state).toBe('running');
+    expect(status.store).toMatchObject({ name: 'memory', health: { healthy: true } });
+    expect(status.publisher).toMatchObject({ name: 'inproc', health: { healthy: true } });
+    expect(status.handlers).toEqual([
+      expect.objectContaining({
+        name: 'statusHandler',
+        eventTypes: ['S1', 'S2'],
+        local: true,
+        pending: 0,
+        dead: 0,
+      }),
+    ]);
+    expect(status.counts).toMatchObject({
+      published: 2,
+      handled: 2,
+      failed: 0,
+      unprocessed: 0,
+      inFlight: 0,
+      lagMs: 0,
+    });
+    expect(status.lastPosition).toBe('2');
+    await c.shutdown();
+  });
+});

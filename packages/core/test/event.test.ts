@@ -1,0 +1,333 @@
+import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import {
+  createDomainEvent,
+  DEFAULT_MAX_PAYLOAD_BYTES,
+  defineEvent,
+  domainEventInputSchema,
+  type EventValidationError,
+  GenericDomainEvent,
+  isEvcoError,
+} from '../src/index.js';
+
+function issuesOf(fn: () => unknown): Array<{ path: string; message: string }> {
+  try {
+    fn();
+  } catch (error) {
+    expect(isEvcoError(error, 'EVENT_VALIDATION')).toBe(true);
+    expect((error as Error).message).toMatch(/^\[evco:core\] invalid event/);
+    return [...(error as EventValidationError).issues];
+  }
+  throw new Error('expected an EventValidationError');
+}
+
+const paths = (fn: () => unknown) => issuesOf(fn).map((i) => i.path);
+const valid = { eventType: 'UserRegistered', aggregateId: 'user-1' };
+
+describe('createDomainEvent', () => {
+  it('fills defaults: a UUIDv7 id, schemaVersion 1, correlationId = own id, occurredAt now, empty data', () => {
+    const before = Date.now();
+    const e = createDomainEvent(valid);
+    expect(e.id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    expect(e.metadata).toEqual({ schemaVersion: 1, correlationId: e.id });
+    expect(e.eventData).toEqual({});
+    expect(e.occurredAt.getTime()).toBeGreaterThanOrEqual(before);
+    expect(e.occurredAt.getTime()).toBeLessThanOrEqual(Date.now());
+    expect('aggregateType' in e).toBe(false);
+  });
+
+  it('generates ids in increasing order', () => {
+    const ids = Array.from({ length: 1000 }, () => createDomainEvent(valid).id);
+    expect([...ids].sort()).toEqual(ids);
+    expect(new Set(ids).size).toBe(1000);
+  });
+
+  it('keeps given fields, lowercases the id and parses ISO dates with a timezone to UTC', () => {
+    const e = createDomainEvent({
+      ...valid,
+      id: '0190A0B0-1234-7ABC-8DEF-0123456789AB',
+      aggregateType: 'User',
+      aggregateVersion: 0,
+      eventData: { email: 'a@b.c' },
+      metadata: { correlationId: 'c', causationId: 'd', tenant: 't', schemaVersion: 2 },
+      occurredAt: '2026-05-01T10:00:00+02:00',
+    });
+    expect(e.id).toBe('0190a0b0-1234-7abc-8def-0123456789ab');
+    expect(e.aggregateType).toBe('User');
+    expect(e.aggregateVersion).toBe(0);
+    expect(e.occurredAt.toISOString()).toBe('2026-05-01T08:00:00.000Z');
+    expect(e.metadata).toEqual({ correlationId: 'c', causationId: 'd', tenant: 't', schemaVersion: 2 });
+  });
+
+  it('freezes the event, its metadata and its data at every depth, without freezing the caller’s object', () => {
+    const data = { profile: { tags: ['a'] } };
+    const e = createDomainEvent({ ...valid, eventData: data });
+    expect(Object.isFrozen(e)).toBe(true);
+    expect(Object.isFrozen(e.metadata)).toBe(true);
+    expect(Object.isFrozen(e.eventData)).toBe(true);
+    expect(Object.isFrozen((e.eventData as typeof data).profile.tags)).toBe(true);
+    expect(Object.isFrozen(data)).toBe(false);
+    data.profile.tags.push('b');
+    expect((e.eventData as typeof data).profile.tags).toEqual(['a']);
+    expect(() => {
+      (e as { eventType: string }).eventType = 'Other';
+    }).toThrow(TypeError);
+  });
+
+  it('turns Dates in data into ISO strings and drops undefined members, as JSON would', () => {
+    const e = createDomainEvent({
+      ...valid,
+      eventData: { at: new Date('2026-01-02T03:04:05.006Z'), gone: undefined, kept: null },
+    });
+    expect(e.eventData).toEqual({ at: '2026-01-02T03:04:05.006Z', kept: null });
+  });
+
+  it.each([
+    ['an empty eventType', { eventType: '' }, 'eventType'],
+    ['an eventType over 200 characters', { eventType: 'A'.repeat(201) }, 'eventType'],
+    ['an eventType with spaces or quotes', { eventType: "User Registered'" }, 'eventType'],
+    ['a missing aggregateId', { aggregateId: undefined }, 'aggregateId'],
+    ['an empty aggregateId', { aggregateId: '' }, 'aggregateId'],
+    ['an aggregateId with a NUL', { aggregateId: 'a\u0000b' }, 'aggregateId'],
+    ['a non-UUID id', { id: 'not-a-uuid' }, 'id'],
+    ['a negative aggregateVersion', { aggregateVersion: -1 }, 'aggregateVersion'],
+    ['a fractional aggregateVersion', { aggregateVersion: 1.5 }, 'aggregateVersion'],
+    ['an invalid Date', { occurredAt: new Date('nope') }, 'occurredAt'],
+    ['an ISO string without a timezone', { occurredAt: '2026-05-01T10:00:00' }, 'occurredAt'],
+    ['a date-only string', { occurredAt: '2026-05-01' }, 'occurredAt'],
+    ['an unknown envelope field', { timestamp: 'x' }, 'timestamp'],
+    ['a non-object eventData', { eventData: [1, 2] }, 'eventData'],
+    ['metadata with a non-string value', { metadata: { tenant: { nested: true } } }, 'metadata.tenant'],
+    ['a bad traceparent', { metadata: { traceparent: 'x' } }, 'metadata.traceparent'],
+    ['schemaVersion 0', { metadata: { schemaVersion: 0 } }, 'metadata.schemaVersion'],
+  ])('rejects %s', (_name, patch, path) => {
+    expect(paths(() => createDomainEvent({ ...valid, ...patch } as never))).toContain(path);
+  });
+
+  it.each([
+    ['BigInt', { n: 10n }, 'eventData.n', /BigInt/],
+    ['a function', { f: () => 1 }, 'eventData.f', /function/],
+    ['a symbol', { s: Symbol('x') }, 'eventData.s', /symbol/],
+    ['NaN', { n: Number.NaN }, 'eventData.n', /NaN/],
+    ['Infinity', { n: Number.POSITIVE_INFINITY }, 'eventData.n', /Infinity/],
+    ['undefined in an array', { list: [1, undefined] }, 'eventData.list[1]', /undefined/],
+    ['a Map', { m: new Map() }, 'eventData.m', /Map/],
+    ['a class instance', { u: new URL('http://x') }, 'eventData.u', /URL/],
+    ['a lone surrogate', { s: '\ud800' }, 'eventData.s', /surrogate/],
+    ['a NUL character', { s: 'a\u0000' }, 'eventData.s', /NUL/],
+  ])('rejects %s in eventData', (_name, eventData, path, message) => {
+    const issues = issuesOf(() => createDomainEvent({ ...valid, eventData }));
+    expect(issues.find((i) => i.path === path)?.message).toMatch(message);
+  });
+
+  it('rejects cycles but accepts the same object twice', () => {
+    const shared = { x: 1 };
+    expect(createDomainEvent({ ...valid, eventData: { a: shared, b: shared } }).eventData).toEqual({
+      a: { x: 1 },
+      b: { x: 1 },
+    });
+    const cyclic: Record<string, unknown> = { a: { b: {} } };
+    (cyclic.a as { b: Record<string, unknown> }).b.back = cyclic;
+    expect(issuesOf(() => createDomainEvent({ ...valid, eventData: cyclic }))).toEqual([
+      { path: 'eventData.a.b.back', message: 'circular reference' },
+    ]);
+  });
+
+  it('rejects __proto__, constructor and prototype keys at any depth, data and metadata alike', () => {
+    const data = JSON.parse(
+      '{"ok":{"deeper":[{"__proto__":{"polluted":true}}]},"constructor":1,"x":{"prototype":2}}',
+    );
+    expect(paths(() => createDomainEvent({ ...valid, eventData: data }))).toEqual([
+      'eventData.ok.deeper[0].__proto__',
+      'eventData.constructor',
+      'eventData.x.prototype',
+    ]);
+    const metadata = JSON.parse('{"__proto__":"x"}');
+    expect(paths(() => createDomainEvent({ ...valid, metadata }))).toContain('metadata.__proto__');
+    expect(({} as { polluted?: boolean }).polluted).toBeUndefined();
+  });
+
+  it('rejects payloads over the size limit (default 256 KiB, configurable), counting UTF-8 bytes', () => {
+    const justUnder = { s: 'x'.repeat(DEFAULT_MAX_PAYLOAD_BYTES - 10) };
+    expect(() => createDomainEvent({ ...valid, eventData: justUnder })).not.toThrow();
+    const over = { s: 'x'.repeat(DEFAULT_MAX_PAYLOAD_BYTES) };
+    expect(issuesOf(() => createDomainEvent({ ...valid, eventData: over }))[0]!.message).toMatch(
+      /exceeds the limit/,
+    );
+    const multibyte = { s: 'é'.repeat(600) }; // 1200 bytes serialized
+    expect(() =>
+      createDomainEvent({ ...valid, eventData: multibyte }, { maxPayloadBytes: 1300 }),
+    ).not.toThrow();
+    expect(
+      paths(() => createDomainEvent({ ...valid, eventData: multibyte }, { maxPayloadBytes: 1100 })),
+    ).toEqual(['eventData']);
+  });
+
+  it('rejects nesting deeper than 64 levels without overflowing the stack', () => {
+    let deep: Record<string, unknown> = {};
+    const root = deep;
+    for (let i = 0; i < 10_000; i++) {
+      const next = {};
+      deep.d = next;
+      deep = next;
+    }
+    expect(issuesOf(() => createDomainEvent({ ...valid, eventData: root }))[0]!.message).toMatch(
+      /deeper than 64/,
+    );
+  });
+
+  it('lists every bad field at once', () => {
+    const issues = paths(() =>
+      createDomainEvent({
+        eventType: 'bad type',
+        aggregateId: '',
+        occurredAt: '2026-01-01T00:00:00',
+        eventData: { n: 1n, __proto__x: 1, f: () => 0 },
+      } as never),
+    );
+    expect(issues).toEqual(
+      expect.arrayContaining(['eventType', 'aggregateId', 'occurredAt', 'eventData.n', 'eventData.f']),
+    );
+  });
+
+  it('rejects non-objects outright', () => {
+    expect(paths(() => createDomainEvent(null as never))).toEqual(['']);
+    expect(paths(() => createDomainEvent('UserRegistered' as never))).toEqual(['']);
+  });
+
+  it('GenericDomainEvent works with and without new', () => {
+    const a = new GenericDomainEvent(valid);
+    const b = GenericDomainEvent(valid);
+    expect(a.eventType).toBe('UserRegistered');
+    expect(b.eventType).toBe('UserRegistered');
+    expect(a.id).not.toBe(b.id);
+  });
+});
+
+describe('defineEvent', () => {
+  const UserRegistered = defineEvent(
+    'UserRegistered',
+    z.strictObject({ userId: z.uuid(), email: z.email(), username: z.string().min(3) }),
+    { schemaVersion: 2, aggregateType: 'User' },
+  );
+  const data = { userId: '0190a0b0-1234-7abc-8def-0123456789ab', email: 'ada@example.com', username: 'ada' };
+
+  it('creates typed, validated events carrying the schema version and aggregate type', () => {
+    const e = UserRegistered.create({ aggregateId: data.userId, data });
+    expect(e.eventType).toBe('UserRegistered');
+    expect(e.eventData.email).toBe('ada@example.com');
+    expect(e.metadata.schemaVersion).toBe(2);
+    expect(e.aggregateType).toBe('User');
+    expect(UserRegistered.is(e)).toBe(true);
+    expect(UserRegistered.is(createDomainEvent({ eventType: 'Other', aggregateId: 'x' }))).toBe(false);
+  });
+
+  it('reports every schema problem under eventData.*, and rejects unknown fields', () => {
+    const error = (() => {
+      try {
+        UserRegistered.create({
+          aggregateId: 'x',
+          data: { ...data, email: 'nope', username: 'a', extra: 1 } as never,
+        });
+      } catch (e) {
+        return e as EventValidationError;
+      }
+    })();
+    expect(isEvcoError(error, 'EVENT_VALIDATION')).toBe(true);
+    expect(error!.issues.map((i) => i.path).sort()).toEqual([
+      'eventData',
+      'eventData.email',
+      'eventData.username',
+    ]);
+  });
+
+  it('parse() validates a stored event against the schema', () => {
+    const good = UserRegistered.create({ aggregateId: data.userId, data });
+    expect(UserRegistered.parse(good)).toBe(good);
+    const bad = createDomainEvent({ eventType: 'UserRegistered', aggregateId: 'x', eventData: { email: 1 } });
+    expect(() => UserRegistered.parse(bad)).toThrow(/eventData.email/);
+    const other = createDomainEvent({ eventType: 'Other', aggregateId: 'x' });
+    expect(() => UserRegistered.parse(other)).toThrow(/expected "UserRegistered"/);
+  });
+
+  it('refuses an invalid event type name at definition time', () => {
+    expect(() => defineEvent('not valid!', z.object({}))).toThrow(/eventType/);
+  });
+});
+
+describe('the fast envelope check never accepts what the zod schema rejects', () => {
+  it('agrees with domainEventInputSchema on 5 000 random envelopes', () => {
+    let seed = 42;
+    const rand = () => {
+      seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31;
+      return seed / 2 ** 31;
+    };
+    const pick = <T>(options: T[]): T => options[Math.floor(rand() * options.length)]!;
+    const strings = ['', 'ok', 'UserRegistered', 'a b', 'x'.repeat(200), 'x'.repeat(201), 'ü', 'a:b.c-d_e'];
+    const values = [
+      undefined,
+      null,
+      0,
+      -1,
+      1.5,
+      1,
+      2 ** 53,
+      Number.NaN,
+      Number.POSITIVE_INFINITY,
+      true,
+      {},
+      [],
+      ...strings,
+    ];
+    let accepted = 0;
+    for (let i = 0; i < 5000; i++) {
+      const input: Record<string, unknown> = {
+        eventType: pick([...strings, ...values]),
+        aggregateId: pick([...strings, ...values]),
+      };
+      if (rand() < 0.3)
+        input.id = pick([
+          '0190a0b0-1234-7abc-8def-0123456789ab',
+          '0190A0B0-1234-7ABC-8DEF-0123456789AB',
+          'nope',
+          1,
+          '00000000-0000-0000-0000-000000000000',
+        ]);
+      if (rand() < 0.3) input.aggregateType = pick([...strings, ...values]);
+      if (rand() < 0.3) input.aggregateVersion = pick(values);
+      if (rand() < 0.3)
+        input.occurredAt = pick([
+          new Date(),
+          new Date('x'),
+          '2026-01-01T00:00:00Z',
+          '2026-01-01T00:00:00',
+          5,
+          null,
+        ]);
+      if (rand() < 0.4) {
+        input.metadata = pick([
+          {},
+          { schemaVersion: pick(values) },
+          { correlationId: pick(values) },
+          { traceparent: pick(['00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01', 'bad']) },
+          { custom: pick(values) },
+          null,
+          [],
+        ]);
+      }
+      if (rand() < 0.1) input.extra = 1;
+      const zodOk = domainEventInputSchema.safeParse(input).success;
+      let created = true;
+      try {
+        createDomainEvent(input as never);
+      } catch {
+        created = false;
+      }
+      if (created) {
+        accepted++;
+        expect({ input, zodOk }).toEqual({ input, zodOk: true });
+      }
+    }
+    expect(accepted).toBeGreaterThan(50);
+  });
+});

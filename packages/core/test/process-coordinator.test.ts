@@ -1,0 +1,74 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  getCoordinator,
+  isEvcoError,
+  publishEvent,
+  publishEvents,
+  type RecordedEvent,
+  registerHandler,
+  shutdownCoordinator,
+  silentLogger,
+} from '../src/index.js';
+import { createInProcPublisher, createMemoryStore } from './support.js';
+
+const options = () => ({
+  store: createMemoryStore(),
+  publisher: createInProcPublisher(),
+  logger: silentLogger,
+});
+
+afterEach(async () => {
+  await shutdownCoordinator();
+});
+
+describe('process-wide coordinator', () => {
+  it('says how to configure it when used before getCoordinator(options)', async () => {
+    const error = await publishEvent({ eventType: 'Early', aggregateId: 'a' }).catch((e: unknown) => e);
+    expect(isEvcoError(error, 'COORDINATOR_NOT_CONFIGURED')).toBe(true);
+    expect((error as Error).message).toMatch(/getCoordinator\(\{ store, publisher \}\)/);
+  });
+
+  it('returns one instance, also to concurrent first callers', async () => {
+    const [a, b, c] = await Promise.all([
+      getCoordinator(options()),
+      getCoordinator(options()),
+      getCoordinator(),
+    ]);
+    expect(a).toBe(b);
+    expect(b).toBe(c);
+    expect(await getCoordinator()).toBe(a);
+  });
+
+  it('mirrors the original module: register, publish, handle, shut down', async () => {
+    await getCoordinator(options());
+    const seen: RecordedEvent[] = [];
+    await registerHandler('UserRegistered', async function onUserRegistered(event) {
+      seen.push(event);
+    });
+    const one = await publishEvent({
+      eventType: 'UserRegistered',
+      aggregateId: 'u1',
+      eventData: { email: 'a@b.c' },
+    });
+    const more = await publishEvents([
+      { eventType: 'UserRegistered', aggregateId: 'u2' },
+      { eventType: 'UserRegistered', aggregateId: 'u3' },
+    ]);
+    const coordinator = await getCoordinator();
+    await coordinator.waitForIdle();
+    expect(seen.map((e) => e.id)).toEqual([one.eventId, ...more.map((r) => r.eventId)]);
+    await shutdownCoordinator();
+    expect(coordinator.state).toBe('stopped');
+    const error = await publishEvent({ eventType: 'Late', aggregateId: 'x' }).catch((e: unknown) => e);
+    expect(isEvcoError(error, 'COORDINATOR_NOT_CONFIGURED')).toBe(true);
+    const fresh = await getCoordinator(options());
+    expect(fresh).not.toBe(coordinator);
+  });
+
+  it('a failed first start does not poison later calls', async () => {
+    const error = await getCoordinator({ ...options(), leaseMs: -5 }).catch((e: unknown) => e);
+    expect(isEvcoError(error, 'INVALID_OPTIONS')).toBe(true);
+    const ok = await getCoordinator(options());
+    expect(ok.state).toBe('running');
+  });
+});
