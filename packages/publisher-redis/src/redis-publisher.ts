@@ -498,7 +498,12 @@ class RedisPublisherImpl implements RedisPublisher {
   }
 
   #isReady(): boolean {
-    return !this.#closed && this.#pub.status === 'ready' && this.#subscribed;
+    return !this.#closed && this.#pub.status === 'ready' && this.#isSubscribed();
+  }
+
+  /** The 'close' event trails the status change by a tick; the status is the truth. */
+  #isSubscribed(): boolean {
+    return this.#subscribed && this.#sub.status === 'ready';
   }
 
   #notifyReady(): void {
@@ -521,7 +526,7 @@ class RedisPublisherImpl implements RedisPublisher {
         reject(
           this.#unavailable(
             `Redis at ${this.#url} not ready within ${timeoutMs} ms ` +
-              `(publisher ${this.#pub.status}, subscriber ${this.#sub.status}, subscribed ${this.#subscribed})`,
+              `(publisher ${this.#pub.status}, subscriber ${this.#sub.status}, subscribed ${this.#isSubscribed()})`,
           ),
         );
       }, timeoutMs);
@@ -565,7 +570,7 @@ class RedisPublisherImpl implements RedisPublisher {
   }
 
   async #probe(): Promise<number> {
-    if (!this.#subscribed) throw new Error(`not subscribed (connection ${this.#sub.status})`);
+    if (!this.#isSubscribed()) throw new Error(`not subscribed (connection ${this.#sub.status})`);
     if (this.#pub.status !== 'ready') throw new Error('cannot send the probe: publishing connection is down');
     const nonce = `${++this.#probeSeq}:${Date.now()}`;
     const started = performance.now();
@@ -596,7 +601,7 @@ class RedisPublisherImpl implements RedisPublisher {
       },
       subscriber: {
         status: this.#sub.status,
-        subscribed: this.#subscribed,
+        subscribed: this.#isSubscribed(),
         listeners: this.#subscribers.length,
         receivedEvents: c.received,
         reconnects: c.reconnects,
