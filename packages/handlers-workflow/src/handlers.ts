@@ -1,0 +1,155 @@
+import type {
+  EventDefinition,
+  EventDrivenCoordinator,
+  HandlerContext,
+  HandlerRegistration,
+  RecordedEvent,
+  RegisterHandlerOptions,
+} from '@evco/core';
+import { SubscriptionExpired } from '@evco/handlers-subscription/events';
+import { UserStatusChanged } from '@evco/handlers-user/events';
+import { WorkflowExecutionCompleted, WorkflowExecutionFailed, WorkflowExecutionStarted } from './events.js';
+import { derivedId, publishFollowUp } from './follow-up.js';
+import type { Notifier, UsageRecorder, WorkflowScheduler } from './ports.js';
+
+export interface WorkflowModuleDeps {
+  scheduler: WorkflowScheduler;
+  usage: UsageRecorder;
+  notifier: Notifier;
+  /** Runs of one workflow execution in total (the first included) before retryable failures stop being retried. @default 3 */
+  maxExecutionAttempts?: number;
+}
+
+/** Applied to every handler of the module (e.g. short retry delays in tests). */
+export type ModuleHandlerOptions = Pick<RegisterHandlerOptions, 'retry' | 'timeoutMs'>;
+
+/** Stable names: deliveries are tracked under them, so renaming one orphans its pending work. */
+export const workflowHandlerNames = {
+  pauseWorkflowsOnSubscriptionExpired: 'workflow.pauseWorkflowsOnSubscriptionExpired',
+  cancelExecutionsOnUserSuspendedOrBanned: 'workflow.cancelExecutionsOnUserSuspendedOrBanned',
+  notifyUserOnExecutionFailed: 'workflow.notifyUserOnExecutionFailed',
+  retryFailedExecution: 'workflow.retryFailedExecution',
+  recordUsageOnExecutionCompleted: 'workflow.recordUsageOnExecutionCompleted',
+} as const;
+
+type EventOf<D> = D extends EventDefinition<infer T, infer Data> ? RecordedEvent<T, Data> : never;
+
+/** One handler's reaction to one event: the key its effects are deduplicated by. */
+function reactionKey(context: HandlerContext, event: RecordedEvent): string {
+  return `${context.handlerName}:${event.id}`;
+}
+
+/** The module's reactions as plain functions, e.g. to call them directly in a test. */
+export function createWorkflowHandlers({
+  scheduler,
+  usage,
+  notifier,
+  maxExecutionAttempts = 3,
+}: WorkflowModuleDeps) {
+  async function willRetry(event: EventOf<typeof WorkflowExecutionFailed>): Promise<boolean> {
+    if (!event.eventData.retryable) return false;
+    const execution = await scheduler.getExecution(event.eventData.executionId);
+    // The engine published the event, so it knows the execution; if not, it is lagging: retry later.
+    if (!execution)
+      throw new Error(`execution ${event.eventData.executionId} is unknown to the scheduler (yet)`);
+    return execution.attempt < maxExecutionAttempts;
+  }
+
+  return {
+    async pauseWorkflowsOnSubscriptionExpired(
+      event: EventOf<typeof SubscriptionExpired>,
+      context: HandlerContext,
+    ): Promise<void> {
+      const paused = await scheduler.pauseWorkflowsOf(event.eventData.userId, reactionKey(context, event));
+      if (paused.length > 0) context.logger.info({ paused }, 'paused scheduled workflows');
+    },
+
+    async cancelExecutionsOnUserSuspendedOrBanned(
+      event: EventOf<typeof UserStatusChanged>,
+      context: HandlerContext,
+    ): Promise<void> {
+      const { userId, newStatus } = event.eventData;
+      if (newStatus !== 'suspended' && newStatus !== 'banned') return;
+      const cancelled = await scheduler.cancelRunningExecutionsOf(userId, reactionKey(context, event));
+      if (cancelled.length > 0) context.logger.info({ cancelled }, 'cancelled running executions');
+    },
+
+    async notifyUserOnExecutionFailed(
+      event: EventOf<typeof WorkflowExecutionFailed>,
+      context: HandlerContext,
+    ): Promise<void> {
+      const { userId, workflowId, error } = event.eventData;
+      const next = (await willRetry(event)) ? 'It will be retried.' : 'It will not be retried.';
+      await notifier.notify(
+        {
+          userId,
+          topic: 'workflow.execution.failed',
+          message: `Workflow ${workflowId} failed: ${error}. ${next}`,
+        },
+        reactionKey(context, event),
+      );
+    },
+
+    async retryFailedExecution(
+      event: EventOf<typeof WorkflowExecutionFailed>,
+      context: HandlerContext,
+    ): Promise<void> {
+      if (!(await willRetry(event))) return;
+      const { executionId, workflowId, userId } = event.eventData;
+      const retryId = derivedId(context, event, 'retry');
+      const retry = await scheduler.retryExecution(executionId, retryId);
+      if (!retry) {
+        context.logger.info({ executionId }, 'the scheduler declined the retry');
+        return;
+      }
+      await publishFollowUp(
+        context,
+        WorkflowExecutionStarted.create({
+          id: derivedId(context, event, WorkflowExecutionStarted.eventType),
+          aggregateId: retry.executionId,
+          data: { executionId: retry.executionId, workflowId, userId },
+        }),
+      );
+    },
+
+    async recordUsageOnExecutionCompleted(event: EventOf<typeof WorkflowExecutionCompleted>): Promise<void> {
+      const { userId, workflowId, executionId, durationMs } = event.eventData;
+      await usage.record({ userId, workflowId, executionId, durationMs, at: event.occurredAt.toISOString() });
+    },
+  };
+}
+
+/**
+ * Registers the workflow module's reactions. Resolves once every subscription is stored, so
+ * events published afterwards reach them.
+ */
+export async function registerWorkflowHandlers(
+  coordinator: Pick<EventDrivenCoordinator, 'registerHandler'>,
+  deps: WorkflowModuleDeps,
+  options: ModuleHandlerOptions = {},
+): Promise<HandlerRegistration[]> {
+  const h = createWorkflowHandlers(deps);
+  const names = workflowHandlerNames;
+  return [
+    await coordinator.registerHandler(SubscriptionExpired, h.pauseWorkflowsOnSubscriptionExpired, {
+      ...options,
+      name: names.pauseWorkflowsOnSubscriptionExpired,
+    }),
+    await coordinator.registerHandler(UserStatusChanged, h.cancelExecutionsOnUserSuspendedOrBanned, {
+      ...options,
+      name: names.cancelExecutionsOnUserSuspendedOrBanned,
+    }),
+    await coordinator.registerHandler(WorkflowExecutionFailed, h.notifyUserOnExecutionFailed, {
+      ...options,
+      name: names.notifyUserOnExecutionFailed,
+    }),
+    await coordinator.registerHandler(WorkflowExecutionFailed, h.retryFailedExecution, {
+      ...options,
+      name: names.retryFailedExecution,
+    }),
+    await coordinator.registerHandler(WorkflowExecutionCompleted, h.recordUsageOnExecutionCompleted, {
+      ...options,
+      name: names.recordUsageOnExecutionCompleted,
+    }),
+  ];
+}
