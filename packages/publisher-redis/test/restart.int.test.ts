@@ -55,7 +55,11 @@ async function startFleet(name: string): Promise<Fleet> {
   const counts = new Map(HANDLERS.map((h) => [h, new Map<string, number>()]));
   const members: Member[] = [];
   for (const id of ['a', 'b']) {
-    const publisher = createRedisPublisher({ url: redis.url, channelPrefix: `${prefix}-${name}`, logger: silentLogger });
+    const publisher = createRedisPublisher({
+      url: redis.url,
+      channelPrefix: `${prefix}-${name}`,
+      logger: silentLogger,
+    });
     const coordinator = await createCoordinator({
       id: `${name}-${id}`,
       store,
