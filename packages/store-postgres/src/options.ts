@@ -33,6 +33,13 @@ export const postgresStoreOptionsSchema = z
     /** `application_name` of the store's connections (shows in `pg_stat_activity`). @default 'evco' */
     applicationName: z.string().min(1).max(63).default('evco'),
     /**
+     * A history read or a claim that finds committed events not yet settled (a transaction
+     * that started earlier is still running somewhere in the cluster) waits up to this long for
+     * them to settle, so a read right after an append sees it. Past it, the read returns only
+     * settled events and the rest show up on the next read. @default 2000
+     */
+    settleTimeoutMs: z.number().int().min(0).max(60_000).default(2000),
+    /**
      * Use named (server-side prepared) statements: each statement is parsed and planned once
      * per connection. Turn off behind a transaction-mode pooler that cannot keep them.
      * @default true

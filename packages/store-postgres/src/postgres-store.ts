@@ -33,6 +33,7 @@ import { migrate } from './migrations.js';
 import { type PostgresStoreOptions, resolvePostgresStoreOptions, SOURCE } from './options.js';
 import {
   type DeliveryRow,
+  deliveryId,
   type EventRow,
   type ReplayRow,
   type SubscriptionRow,
@@ -119,6 +120,7 @@ class PgEventStore implements PostgresStore {
   readonly #ownsPool: boolean;
   readonly #where: string;
   readonly #prepared: boolean;
+  readonly #settleTimeoutMs: number;
   readonly #statements = new Map<string, Statement>();
   readonly #readTemplates = new Map<string, string>();
   #closed = false;
@@ -129,6 +131,7 @@ class PgEventStore implements PostgresStore {
     this.schema = o.schema;
     this.#quoted = SQL.quoteIdentifier(o.schema);
     this.#prepared = o.preparedStatements;
+    this.#settleTimeoutMs = o.settleTimeoutMs;
     if (o.pool) {
       this.pool = o.pool;
       this.#ownsPool = false;
@@ -167,12 +170,12 @@ class PgEventStore implements PostgresStore {
     return s;
   }
 
-  /** One statement per combination of filters (at most 2^8 of them). */
-  #readTemplate(shape: SQL.ReadShape): string {
-    const key = JSON.stringify(shape);
+  /** One statement per combination of filters (a few hundred at most). */
+  #readTemplate(shape: SQL.ReadShape, probe: boolean): string {
+    const key = `${probe}${JSON.stringify(shape)}`;
     let text = this.#readTemplates.get(key);
     if (!text) {
-      text = SQL.readEventsSql(shape);
+      text = probe ? SQL.unsettledEventsSql(shape) : SQL.readEventsSql(shape);
       this.#readTemplates.set(key, text);
     }
     return text;
@@ -341,9 +344,33 @@ class PgEventStore implements PostgresStore {
     if (query.to !== undefined) values.push(query.to.toISOString());
     if (query.afterPosition !== undefined) values.push(query.afterPosition.toString());
     if (query.beforePosition !== undefined) values.push(query.beforePosition.toString());
-    values.push(query.limit);
-    const result = await this.#query<EventRow>(this.#readTemplate(shape), values);
-    return result.rows.map(toEvent);
+    const readSql = this.#readTemplate(shape, false);
+    const deadline = Date.now() + this.#settleTimeoutMs;
+    for (;;) {
+      const result = await this.#query<EventRow>(readSql, [...values, query.limit]);
+      // Ascending, a full page ends before any unsettled row; otherwise one could belong in it.
+      if (!shape.desc && result.rows.length === query.limit) return result.rows.map(toEvent);
+      const probe = await this.#query<{ unsettled: string | null }>(this.#readTemplate(shape, true), values);
+      const unsettled = probe.rows[0]?.unsettled;
+      if (unsettled == null || !(await this.#awaitHorizon(BigInt(unsettled), deadline))) {
+        return result.rows.map(toEvent);
+      }
+    }
+  }
+
+  /**
+   * Waits until every transaction that could still write below `position` has finished (the
+   * horizon passed it). False when the deadline came first: a long transaction holds it back.
+   */
+  async #awaitHorizon(position: bigint, deadline: number): Promise<boolean> {
+    let pause = 1;
+    for (;;) {
+      const { rows } = await this.#query<{ horizon: string }>(SQL.SELECT_HORIZON, []);
+      if (BigInt(rows[0]!.horizon) > position) return true;
+      if (Date.now() + pause > deadline) return false;
+      await new Promise((resolve) => setTimeout(resolve, pause));
+      pause = Math.min(pause * 2, 25);
+    }
   }
 
   readAll(query: ReadAllQuery = {}): AsyncIterable<RecordedEvent> {
@@ -399,17 +426,27 @@ class PgEventStore implements PostgresStore {
   async claimDue(request: ClaimRequest): Promise<ClaimedDelivery[]> {
     this.#open();
     if (request.handlers.length === 0 || request.limit <= 0) return [];
-    const result = await this.#query<
-      EventRow & { handler: string; attempts: number; is_replay: boolean }
-    >(SQL.CLAIM_DUE, [
-      [...new Set(request.handlers)],
-      request.now.toISOString(),
-      request.limit,
-      request.consumerId,
-      new Date(request.now.getTime() + request.leaseMs).toISOString(),
-    ]);
+    const handlers = [...new Set(request.handlers)];
+    const now = request.now.toISOString();
+    const claim = () =>
+      this.#query<EventRow & { handler: string; attempts: number; is_replay: boolean }>(SQL.CLAIM_DUE, [
+        handlers,
+        now,
+        request.limit,
+        request.consumerId,
+        new Date(request.now.getTime() + request.leaseMs).toISOString(),
+      ]);
+    let result = await claim();
+    if (result.rows.length === 0) {
+      // Nothing claimable, but maybe an ordered delivery whose event was committed a moment ago
+      // while an older transaction still runs: wait for it briefly rather than until the next poll.
+      const deadline = Date.now() + this.#settleTimeoutMs;
+      const probe = await this.#query<{ unsettled: string | null }>(SQL.UNSETTLED_DUE, [handlers, now]);
+      const unsettled = probe.rows[0]?.unsettled;
+      if (unsettled != null && (await this.#awaitHorizon(BigInt(unsettled), deadline))) result = await claim();
+    }
     return result.rows.map((row) => ({
-      deliveryId: `${row.position}/${row.handler}`,
+      deliveryId: deliveryId(row.position, row.handler),
       attempt: row.attempts,
       handler: row.handler,
       isReplay: row.is_replay,

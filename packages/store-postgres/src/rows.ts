@@ -22,9 +22,9 @@ export interface EventRow {
 }
 
 export interface DeliveryRow {
-  delivery_id: string;
+  position: string;
   handler: string;
-  status: DeliveryStatus;
+  delivery_status: DeliveryStatus;
   attempts: number;
   next_attempt_at: Date;
   last_error: string | null;
@@ -75,13 +75,18 @@ export function toEvent(row: EventRow): RecordedEvent {
   return Object.freeze(event);
 }
 
+/** Deliveries are keyed by event and handler; the id is both, readable: `<position>/<handler>`. */
+export function deliveryId(position: string, handler: string): string {
+  return `${position}/${handler}`;
+}
+
 export function toDelivery(row: DeliveryRow): DeliveryInfo {
   return {
-    deliveryId: row.delivery_id,
+    deliveryId: deliveryId(row.position, row.handler),
     handler: row.handler,
-    status: row.status,
+    status: row.delivery_status,
     attempts: row.attempts,
-    nextAttemptAt: row.status === 'pending' ? row.next_attempt_at : null,
+    nextAttemptAt: row.delivery_status === 'pending' ? row.next_attempt_at : null,
     lastError: row.last_error,
     isReplay: row.is_replay,
     updatedAt: row.updated_at,

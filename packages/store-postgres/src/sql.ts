@@ -19,8 +19,11 @@ const HORIZON = `(SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint *
 const EVENT_COLUMNS = `e.position, e.event_id, e.event_type, e.aggregate_id, e.aggregate_type,
   e.aggregate_version, e.event_data, e.metadata, e.occurred_at, e.recorded_at`;
 
-const DELIVERY_COLUMNS = `d.position::text || '/' || d.handler AS delivery_id, d.handler, d.status, d.attempts, d.next_attempt_at,
-  d.last_error, d.is_replay, d.updated_at`;
+/** A leased open delivery is what the port calls `running`. */
+const DELIVERY_COLUMNS = `d.handler,
+  CASE WHEN d.status <> 'open' THEN d.status WHEN d.lease_owner IS NULL THEN 'pending' ELSE 'running' END
+    AS delivery_status,
+  d.attempts, d.next_attempt_at, d.last_error, d.is_replay, d.updated_at`;
 
 // ---------------------------------------------------------------------------------------------
 // Migrations
@@ -78,36 +81,33 @@ CREATE TABLE {s}.subscriptions (
 );
 CREATE INDEX subscriptions_handler_idx ON {s}.subscriptions (handler);
 
+-- One row per (event, handler). \`status\` is 'open' until the delivery is done or dead; an open
+-- row with a \`lease_owner\` is running, and \`next_attempt_at\` is when anyone may claim it: the
+-- retry time, or the lease expiry while it is leased. So a claim, a retry and a release change
+-- no indexed column and are HOT updates (heap only, room kept by the fillfactor); only done and
+-- dead move index entries.
 CREATE TABLE {s}.deliveries (
   position bigint NOT NULL,
   handler text NOT NULL,
   aggregate_id text NOT NULL,
   ordered boolean NOT NULL,
-  status text NOT NULL CHECK (status IN ('pending', 'running', 'done', 'dead')),
+  status text NOT NULL CHECK (status IN ('open', 'done', 'dead')),
   attempts integer NOT NULL DEFAULT 0,
   next_attempt_at timestamptz NOT NULL,
   lease_owner text,
-  lease_expires_at timestamptz,
   last_error text,
   is_replay boolean NOT NULL DEFAULT false,
   created_at timestamptz NOT NULL,
   updated_at timestamptz NOT NULL,
   PRIMARY KEY (position, handler)
-);
--- Every status change rewrites the index entries of the row (no HOT update: status is in the
--- predicates), so the hot path keeps few of them: pending rows sit in 3 indexes, running in 3,
--- done in the primary key only.
--- Claims of new and retried deliveries, oldest first per handler.
-CREATE INDEX deliveries_pending_idx ON {s}.deliveries (handler, position) WHERE status = 'pending';
--- Claims of expired leases.
-CREATE INDEX deliveries_running_idx ON {s}.deliveries (handler, lease_expires_at) WHERE status = 'running';
+) WITH (fillfactor = 70);
+-- Claims, oldest first per handler; unprocessed events; stats.
+CREATE INDEX deliveries_open_idx ON {s}.deliveries (handler, position) WHERE status = 'open';
 -- Per-aggregate order: is an earlier delivery of this handler and aggregate still open?
 CREATE INDEX deliveries_chain_idx ON {s}.deliveries (handler, aggregate_id, position)
-  WHERE ordered AND status IN ('pending', 'running');
--- Unprocessed events, stats, retirement: everything not done.
-CREATE INDEX deliveries_open_idx ON {s}.deliveries (position, handler) INCLUDE (status, created_at)
-  WHERE status <> 'done';
-CREATE INDEX deliveries_dead_idx ON {s}.deliveries (handler, position) WHERE status = 'dead';
+  WHERE ordered AND status = 'open';
+-- Dead letters, oldest first.
+CREATE INDEX deliveries_dead_idx ON {s}.deliveries (position, handler) WHERE status = 'dead';
 
 CREATE TABLE {s}.replays (
   replay_id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
@@ -166,7 +166,7 @@ WITH tx AS MATERIALIZED (
 ), delivered AS (
   INSERT INTO {s}.deliveries (position, handler, aggregate_id, ordered, status, next_attempt_at,
     created_at, updated_at)
-  SELECT i.position, s.handler, i.aggregate_id, s.ordering = 'aggregate', 'pending', $9::timestamptz,
+  SELECT i.position, s.handler, i.aggregate_id, s.ordering = 'aggregate', 'open', $9::timestamptz,
     $9::timestamptz, $9::timestamptz
   FROM inserted i JOIN {s}.subscriptions s ON s.event_type = i.event_type AND s.expires_at > $9::timestamptz
   RETURNING position
@@ -194,7 +194,7 @@ WITH tx AS MATERIALIZED (
 ), delivered AS (
   INSERT INTO {s}.deliveries (position, handler, aggregate_id, ordered, status, next_attempt_at,
     created_at, updated_at)
-  SELECT i.position, s.handler, i.aggregate_id, s.ordering = 'aggregate', 'pending', $9::timestamptz,
+  SELECT i.position, s.handler, i.aggregate_id, s.ordering = 'aggregate', 'open', $9::timestamptz,
     $9::timestamptz, $9::timestamptz
   FROM inserted i JOIN {s}.subscriptions s ON s.event_type = i.event_type AND s.expires_at > $9::timestamptz
   RETURNING position
@@ -220,7 +220,23 @@ export interface ReadShape {
  * `HORIZON`. Parameters follow the order of the fields of `ReadShape`, then the limit.
  */
 export function readEventsSql(shape: ReadShape): string {
-  const where = [`e.position < ${HORIZON}`];
+  const { where, limit } = readFilters(shape);
+  return `SELECT ${EVENT_COLUMNS} FROM {s}.events e WHERE e.position < ${HORIZON} AND ${where}
+ORDER BY e.position ${shape.desc ? 'DESC' : 'ASC'} LIMIT ${limit}`;
+}
+
+/**
+ * The highest committed but not yet settled position a read with the same filters would see:
+ * its caller waits for the horizon to pass it instead of leaving a fresh event out. Same
+ * parameters as `readEventsSql` without the limit.
+ */
+export function unsettledEventsSql(shape: ReadShape): string {
+  const { where } = readFilters(shape);
+  return `SELECT max(e.position)::text AS unsettled FROM {s}.events e WHERE e.position >= ${HORIZON} AND ${where}`;
+}
+
+function readFilters(shape: ReadShape): { where: string; limit: string } {
+  const where = ['true'];
   let n = 0;
   const param = () => `$${++n}`;
   if (shape.eventTypes === 'one') where.push(`e.event_type = ${param()}`);
@@ -231,9 +247,11 @@ export function readEventsSql(shape: ReadShape): string {
   if (shape.to) where.push(`e.occurred_at < ${param()}`);
   if (shape.afterPosition) where.push(`e.position > ${param()}`);
   if (shape.beforePosition) where.push(`e.position < ${param()}`);
-  return `SELECT ${EVENT_COLUMNS} FROM {s}.events e WHERE ${where.join(' AND ')}
-ORDER BY e.position ${shape.desc ? 'DESC' : 'ASC'} LIMIT ${param()}`;
+  return { where: where.join(' AND '), limit: param() };
 }
+
+/** The horizon itself, for waiting until it passes a position. */
+export const SELECT_HORIZON = `SELECT ${HORIZON}::text AS horizon`;
 
 export const LAST_POSITION = `SELECT max(position)::text AS position FROM {s}.events`;
 
@@ -256,7 +274,7 @@ FROM {s}.subscriptions ORDER BY handler, event_type`;
 /** Subscriptions go first; the deliveries that were not done go with them. */
 export const RETIRE_HANDLER = `
 WITH gone AS (DELETE FROM {s}.subscriptions WHERE handler = $1)
-DELETE FROM {s}.deliveries WHERE handler = $1 AND status <> 'done'`;
+DELETE FROM {s}.deliveries WHERE handler = $1 AND (status = 'open' OR status = 'dead')`;
 
 // ---------------------------------------------------------------------------------------------
 // Deliveries
@@ -265,17 +283,18 @@ DELETE FROM {s}.deliveries WHERE handler = $1 AND status <> 'done'`;
 /**
  * An ordered delivery may go only when its event is settled (an earlier event of the same
  * aggregate could otherwise still be committing) and no earlier delivery of the same handler
- * and aggregate is pending or running.
+ * and aggregate is open (pending or running).
  */
 const CHAIN_HEAD = `(NOT d.ordered OR (d.position < (SELECT h FROM horizon) AND NOT EXISTS (
   SELECT 1 FROM {s}.deliveries p
   WHERE p.handler = d.handler AND p.aggregate_id = d.aggregate_id AND p.position < d.position
-    AND p.ordered AND p.status IN ('pending', 'running'))))`;
+    AND p.ordered AND p.status = 'open')))`;
 
 /**
- * Leases due deliveries in one round trip: per handler the oldest due pending ones and the
- * expired leases (each an index range scan, rows locked by another claimer skipped), then the
- * oldest of those across handlers, so one busy handler cannot starve the others.
+ * Leases due deliveries in one round trip: per handler the oldest open ones whose time has come
+ * (new, retry due, or lease expired), each an index range scan skipping rows another claimer
+ * holds; then the oldest of those across handlers, so one busy handler cannot starve the others.
+ * The lease expiry becomes the row's `next_attempt_at`.
  * $1 handlers, $2 now, $3 limit, $4 consumer, $5 lease expiry.
  */
 export const CLAIM_DUE = `
@@ -285,23 +304,15 @@ WITH horizon AS MATERIALIZED (
   SELECT c.position, c.handler FROM unnest($1::text[]) AS hs(handler)
   CROSS JOIN LATERAL (
     SELECT d.position, d.handler FROM {s}.deliveries d
-    WHERE d.handler = hs.handler AND d.status = 'pending' AND d.next_attempt_at <= $2 AND ${CHAIN_HEAD}
+    WHERE d.handler = hs.handler AND d.status = 'open' AND d.next_attempt_at <= $2 AND ${CHAIN_HEAD}
     ORDER BY d.position LIMIT $3
-    FOR UPDATE SKIP LOCKED
-  ) c
-  UNION ALL
-  SELECT c.position, c.handler FROM unnest($1::text[]) AS hs(handler)
-  CROSS JOIN LATERAL (
-    SELECT d.position, d.handler FROM {s}.deliveries d
-    WHERE d.handler = hs.handler AND d.status = 'running' AND d.lease_expires_at <= $2 AND ${CHAIN_HEAD}
-    ORDER BY d.lease_expires_at LIMIT $3
     FOR UPDATE SKIP LOCKED
   ) c
 ), picked AS (
   SELECT position, handler FROM candidates ORDER BY position, handler LIMIT $3
 ), claimed AS (
-  UPDATE {s}.deliveries d SET status = 'running', attempts = d.attempts + 1, lease_owner = $4,
-    lease_expires_at = $5, updated_at = $2
+  UPDATE {s}.deliveries d SET attempts = d.attempts + 1, lease_owner = $4, next_attempt_at = $5,
+    updated_at = $2
   FROM picked WHERE d.position = picked.position AND d.handler = picked.handler
   RETURNING d.position, d.handler, d.attempts, d.is_replay
 )
@@ -309,29 +320,40 @@ SELECT c.handler, c.attempts, c.is_replay, ${EVENT_COLUMNS}
 FROM claimed c JOIN {s}.events e ON e.position = c.position
 ORDER BY c.position, c.handler`;
 
+/** Only the current lease holder's token counts: the row is leased and at the token's attempt. */
+const LEASED = `d.position = t.position AND d.handler = t.handler AND d.status = 'open'
+  AND d.lease_owner IS NOT NULL AND d.attempts = t.attempt`;
+
+/**
+ * The highest due, ordered, open delivery of these handlers held back only because its event is
+ * not settled yet: a claim that found nothing waits for the horizon to pass it. $1 handlers, $2 now.
+ */
+export const UNSETTLED_DUE = `
+SELECT max(d.position)::text AS unsettled FROM unnest($1::text[]) AS hs(handler)
+JOIN {s}.deliveries d ON d.handler = hs.handler AND d.status = 'open'
+WHERE d.ordered AND d.next_attempt_at <= $2 AND d.position >= ${HORIZON}`;
+
 /** $1 positions, $2 handlers (the delivery ids), $3 attempts (the lease tokens), $4 now. */
 export const COMPLETE = `
-UPDATE {s}.deliveries d SET status = 'done', lease_owner = NULL, lease_expires_at = NULL,
-  last_error = NULL, updated_at = $4
+UPDATE {s}.deliveries d SET status = 'done', lease_owner = NULL, last_error = NULL, updated_at = $4
 FROM unnest($1::bigint[], $2::text[], $3::integer[]) AS t(position, handler, attempt)
-WHERE d.position = t.position AND d.handler = t.handler AND d.status = 'running' AND d.attempts = t.attempt`;
+WHERE ${LEASED}`;
 
 /** $1 positions, $2 handlers, $3 attempts, $4 errors, $5 next attempt times (null: dead), $6 now. */
 export const FAIL = `
 UPDATE {s}.deliveries d SET
-  status = CASE WHEN t.next_attempt_at IS NULL THEN 'dead' ELSE 'pending' END,
+  status = CASE WHEN t.next_attempt_at IS NULL THEN 'dead' ELSE 'open' END,
   next_attempt_at = coalesce(t.next_attempt_at, d.next_attempt_at),
-  lease_owner = NULL, lease_expires_at = NULL, last_error = t.error, updated_at = $6
+  lease_owner = NULL, last_error = t.error, updated_at = $6
 FROM unnest($1::bigint[], $2::text[], $3::integer[], $4::text[], $5::timestamptz[])
   AS t(position, handler, attempt, error, next_attempt_at)
-WHERE d.position = t.position AND d.handler = t.handler AND d.status = 'running' AND d.attempts = t.attempt`;
+WHERE ${LEASED}`;
 
 /** $1 positions, $2 handlers, $3 attempts, $4 now. */
 export const RELEASE = `
-UPDATE {s}.deliveries d SET status = 'pending', next_attempt_at = $4, lease_owner = NULL,
-  lease_expires_at = NULL, updated_at = $4
+UPDATE {s}.deliveries d SET next_attempt_at = $4, lease_owner = NULL, updated_at = $4
 FROM unnest($1::bigint[], $2::text[], $3::integer[]) AS t(position, handler, attempt)
-WHERE d.position = t.position AND d.handler = t.handler AND d.status = 'running' AND d.attempts = t.attempt`;
+WHERE ${LEASED}`;
 
 // ---------------------------------------------------------------------------------------------
 // Admin views
@@ -339,13 +361,15 @@ WHERE d.position = t.position AND d.handler = t.handler AND d.status = 'running'
 
 const UNPROCESSED_BODY = (handlerFilter: string) => `
 WITH page AS (
-  SELECT DISTINCT d.position FROM {s}.deliveries d
-  WHERE d.status <> 'done' AND d.position > $1 ${handlerFilter}
-  ORDER BY d.position LIMIT $2
+  SELECT position FROM (
+    SELECT d.position FROM {s}.deliveries d WHERE d.status = 'open' AND d.position > $1 ${handlerFilter}
+    UNION
+    SELECT d.position FROM {s}.deliveries d WHERE d.status = 'dead' AND d.position > $1 ${handlerFilter}
+  ) u ORDER BY position LIMIT $2
 )
 SELECT ${EVENT_COLUMNS}, ${DELIVERY_COLUMNS}
 FROM page JOIN {s}.events e ON e.position = page.position
-JOIN {s}.deliveries d ON d.position = page.position AND d.status <> 'done'
+JOIN {s}.deliveries d ON d.position = page.position AND (d.status = 'open' OR d.status = 'dead')
 ORDER BY e.position, d.handler`;
 
 /** $1 after position, $2 limit. */
@@ -365,7 +389,7 @@ export const DEAD_LETTERS = DEAD_LETTERS_BODY('');
 export const DEAD_LETTERS_BY_HANDLER = DEAD_LETTERS_BODY('AND d.handler = $3');
 
 const RETRY_DEAD_BODY = (filter: string) => `
-UPDATE {s}.deliveries d SET status = 'pending', attempts = 0, last_error = NULL, next_attempt_at = $1,
+UPDATE {s}.deliveries d SET status = 'open', attempts = 0, last_error = NULL, next_attempt_at = $1,
   updated_at = $1
 WHERE d.status = 'dead' ${filter}`;
 
@@ -382,21 +406,22 @@ export const RETRY_DEAD_BY_ID_AND_HANDLER = RETRY_DEAD_BODY(
   'AND (d.position, d.handler) IN (SELECT * FROM unnest($2::bigint[], $3::text[])) AND d.handler = $4',
 );
 
-/** Open deliveries per handler; the partial index holds exactly these rows. */
+/** Deliveries not done, per handler: the two partial indexes hold exactly these rows. */
 export const STATS_BY_HANDLER = `
 SELECT d.handler,
-  count(*) FILTER (WHERE d.status = 'pending')::int AS pending,
-  count(*) FILTER (WHERE d.status = 'running')::int AS running,
+  count(*) FILTER (WHERE d.status = 'open' AND d.lease_owner IS NULL)::int AS pending,
+  count(*) FILTER (WHERE d.status = 'open' AND d.lease_owner IS NOT NULL)::int AS running,
   count(*) FILTER (WHERE d.status = 'dead')::int AS dead,
-  min(d.created_at) FILTER (WHERE d.status IN ('pending', 'running')) AS oldest
-FROM {s}.deliveries d WHERE d.status <> 'done'
+  min(d.created_at) FILTER (WHERE d.status = 'open') AS oldest
+FROM {s}.deliveries d WHERE d.status = 'open' OR d.status = 'dead'
 GROUP BY d.handler`;
 
 /** $1 now. */
 export const STATS_TOTALS = `
 SELECT
   (SELECT max(position) FROM {s}.events)::text AS last_position,
-  (SELECT count(DISTINCT position) FROM {s}.deliveries WHERE status <> 'done')::int AS unprocessed,
+  (SELECT count(DISTINCT position) FROM {s}.deliveries WHERE status = 'open' OR status = 'dead')::int
+    AS unprocessed,
   ARRAY(SELECT DISTINCT handler FROM {s}.subscriptions WHERE expires_at > $1) AS live`;
 
 // ---------------------------------------------------------------------------------------------
@@ -440,15 +465,15 @@ WITH page AS (
   FROM page p JOIN {s}.subscriptions s ON s.event_type = p.event_type
   WHERE s.expires_at > $5::timestamptz AND ($4::text IS NULL OR s.handler = $4::text)
 ), requeued AS (
-  UPDATE {s}.deliveries d SET status = 'pending', attempts = 0, last_error = NULL, next_attempt_at = $5,
-    lease_owner = NULL, lease_expires_at = NULL, updated_at = $5, is_replay = true
+  UPDATE {s}.deliveries d SET status = 'open', attempts = 0, last_error = NULL, next_attempt_at = $5,
+    lease_owner = NULL, updated_at = $5, is_replay = true
   FROM targets t
   WHERE d.position = t.position AND d.handler = t.handler AND d.status IN ('done', 'dead')
   RETURNING 1
 ), created AS (
   INSERT INTO {s}.deliveries (position, handler, aggregate_id, ordered, status, next_attempt_at,
     is_replay, created_at, updated_at)
-  SELECT t.position, t.handler, t.aggregate_id, t.ordered, 'pending', $5::timestamptz, true, $5::timestamptz,
+  SELECT t.position, t.handler, t.aggregate_id, t.ordered, 'open', $5::timestamptz, true, $5::timestamptz,
     $5::timestamptz
   FROM targets t
   ON CONFLICT (position, handler) DO NOTHING
