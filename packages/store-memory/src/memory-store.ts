@@ -30,6 +30,7 @@ import {
   type SubscriptionSpec,
   type UnprocessedEvent,
 } from '@evco/core';
+import { Chain } from './chain.js';
 import { MinHeap } from './heap.js';
 
 const SOURCE = 'store-memory';
@@ -45,6 +46,8 @@ interface EventRecord {
   deliveries: Delivery[];
   /** Deliveries not done (pending, running or dead); > 0 means the event is unprocessed. */
   open: number;
+  /** In `#openRecords` (possibly stale). */
+  queued: boolean;
 }
 
 interface Delivery {
@@ -55,7 +58,7 @@ interface Delivery {
   counters: Counters;
   ordered: boolean;
   /** The (handler, aggregate) chain while the delivery is unfinished; see `#enqueue`. */
-  chain: Delivery[] | null;
+  chain: Chain<Delivery> | null;
   status: DeliveryStatus;
   attempts: number;
   nextAttemptAt: number;
@@ -110,10 +113,15 @@ class MemoryEventStore implements MemoryStore {
   readonly #subscriptions = new Map<string, Map<string, Subscription>>();
   /** Indexed by numeric delivery id; a retired delivery leaves a hole. */
   readonly #deliveries: Array<Delivery | undefined> = [];
-  readonly #unprocessed = new Set<EventRecord>();
+  /**
+   * Records that had an open delivery, oldest first, with closed ones dropped lazily: cheaper
+   * than a Set on the hot path (an add and a delete per event), compacted when half stale.
+   */
+  #openRecords: EventRecord[] = [];
+  #openCount = 0;
   readonly #ready = new Map<string, Set<Delivery>>();
   readonly #scheduled = new MinHeap<{ d: Delivery; v: number; at: number }>((x) => x.at);
-  readonly #chains = new Map<string, Map<string, Delivery[]>>();
+  readonly #chains = new Map<string, Map<string, Chain<Delivery>>>();
   readonly #running = new Set<Delivery>();
   readonly #dead = new Set<Delivery>();
   readonly #counters = new Map<string, Counters>();
@@ -163,7 +171,7 @@ class MemoryEventStore implements MemoryStore {
       const e = events[i]!;
       const r = recordEvent(e, BigInt(this.#events.length + 1), recordedAt);
       this.#events.push(r);
-      const record: EventRecord = { event: r, deliveries: [], open: 0 };
+      const record: EventRecord = { event: r, deliveries: [], open: 0, queued: false };
       this.#byId.set(r.id, record);
       push(this.#byType, r.eventType, r);
       push(this.#byAggregate, r.aggregateId, r);
@@ -330,11 +338,14 @@ class MemoryEventStore implements MemoryStore {
   /** Puts a pending delivery where a claim will find it: in its chain, then ready or scheduled. */
   #enqueue(d: Delivery, now: number): void {
     if (d.ordered) {
-      const byAggregate = getOrCreate(this.#chains, d.handler, () => new Map<string, Delivery[]>());
-      const chain = getOrCreate(byAggregate, d.event.aggregateId, () => []);
-      insertByPosition(chain, d);
+      const byAggregate = getOrCreate(this.#chains, d.handler, () => new Map<string, Chain<Delivery>>());
+      const chain = getOrCreate(
+        byAggregate,
+        d.event.aggregateId,
+        () => new Chain<Delivery>(deliveryPosition),
+      );
       d.chain = chain;
-      if (chain[0] !== d) return; // blocked behind an earlier delivery of the same aggregate
+      if (!chain.insert(d)) return; // blocked behind an earlier delivery of the same aggregate
     }
     this.#schedule(d, now);
   }
@@ -358,16 +369,13 @@ class MemoryEventStore implements MemoryStore {
     const chain = d.chain;
     if (!chain) return;
     d.chain = null;
-    const i = chain.indexOf(d);
-    if (i < 0) return;
-    chain.splice(i, 1);
-    if (chain.length === 0) {
-      const byAggregate = this.#chains.get(d.handler);
-      byAggregate?.delete(d.event.aggregateId);
+    const wasHead = chain.remove(d);
+    if (chain.size === 0) {
+      this.#chains.get(d.handler)?.delete(d.event.aggregateId);
       return;
     }
-    const head = chain[0]!;
-    if (i === 0 && head.status === 'pending') this.#schedule(head, d.updatedAt);
+    const head = chain.head!;
+    if (wasHead && head.status === 'pending') this.#schedule(head, d.updatedAt);
   }
 
   #setStatus(d: Delivery, status: DeliveryStatus): void {
@@ -376,9 +384,14 @@ class MemoryEventStore implements MemoryStore {
     const record = d.record;
     if (d.status !== 'done') {
       c[d.status]--;
-      if (status === 'done' && --record.open === 0) this.#unprocessed.delete(record);
+      if (status === 'done' && --record.open === 0) this.#openCount--;
     } else if (record.open++ === 0) {
-      this.#unprocessed.add(record);
+      this.#openCount++;
+      if (!record.queued) {
+        record.queued = true;
+        this.#openRecords.push(record);
+        if (this.#openRecords.length > 2 * this.#openCount + 1024) this.#unprocessed();
+      }
     }
     if (status !== 'done') c[status]++;
     d.status = status;
@@ -387,6 +400,17 @@ class MemoryEventStore implements MemoryStore {
   #countersFor(handler: string): Counters {
     const c = getOrCreate(this.#counters, handler, () => ({ pending: 0, running: 0, dead: 0 }));
     return c;
+  }
+
+  /** The records with an open delivery (compacting the queue as a side effect). */
+  #unprocessed(): EventRecord[] {
+    const open: EventRecord[] = [];
+    for (const record of this.#openRecords) {
+      if (record.open > 0) open.push(record);
+      else record.queued = false;
+    }
+    this.#openRecords = open;
+    return open;
   }
 
   async claimDue(request: ClaimRequest): Promise<ClaimedDelivery[]> {
@@ -412,7 +436,7 @@ class MemoryEventStore implements MemoryStore {
       let taken = 0;
       for (const d of ready) {
         if (taken >= request.limit) break;
-        if (d.ordered && d.chain?.[0] !== d) {
+        if (d.ordered && d.chain?.head !== d) {
           ready.delete(d); // an earlier delivery was requeued ahead of it; it waits its turn again
           continue;
         }
@@ -517,7 +541,7 @@ class MemoryEventStore implements MemoryStore {
   async getUnprocessedEvents(query: ListQuery): Promise<UnprocessedEvent[]> {
     this.#open();
     const records: EventRecord[] = [];
-    for (const record of this.#unprocessed) {
+    for (const record of this.#unprocessed()) {
       if (query.afterPosition !== undefined && record.event.position <= query.afterPosition) continue;
       if (
         query.handler !== undefined &&
@@ -677,7 +701,7 @@ class MemoryEventStore implements MemoryStore {
       }
     }
     let oldest = Number.POSITIVE_INFINITY;
-    for (const record of this.#unprocessed) {
+    for (const record of this.#unprocessed()) {
       for (const d of record.deliveries) {
         if ((d.status === 'pending' || d.status === 'running') && d.createdAt < oldest) oldest = d.createdAt;
       }
@@ -687,7 +711,7 @@ class MemoryEventStore implements MemoryStore {
       pending,
       running,
       dead,
-      unprocessedEvents: this.#unprocessed.size,
+      unprocessedEvents: this.#openCount,
       oldestPendingAt: Number.isFinite(oldest) ? new Date(oldest) : null,
       orphaned,
       handlers: handlers.sort((a, b) => a.handler.localeCompare(b.handler)),
@@ -726,10 +750,8 @@ function byPosition(a: RecordedEvent, b: RecordedEvent): number {
   return a.position < b.position ? -1 : a.position > b.position ? 1 : 0;
 }
 
-function insertByPosition(chain: Delivery[], d: Delivery): void {
-  let i = chain.length;
-  while (i > 0 && chain[i - 1]!.event.position > d.event.position) i--;
-  chain.splice(i, 0, d);
+function deliveryPosition(d: Delivery): bigint {
+  return d.event.position;
 }
 
 /** Index of the first event with position > p (lists are position-sorted). */
