@@ -454,16 +454,12 @@ class PgEventStore implements PostgresStore {
     }));
   }
 
-  async complete(tokens: readonly DeliveryToken[], options: { now: Date }): Promise<void> {
+  async complete(tokens: readonly DeliveryToken[], _options: { now: Date }): Promise<void> {
     this.#open();
     const keys = deliveryKeys(tokens.map((t) => t.deliveryId));
     if (keys.index.length === 0) return;
-    await this.#query(SQL.COMPLETE, [
-      keys.positions,
-      keys.handlers,
-      keys.index.map((i) => tokens[i]!.attempt),
-      options.now.toISOString(),
-    ]);
+    // A done delivery is deleted, so `now` has nothing to stamp.
+    await this.#query(SQL.COMPLETE, [keys.positions, keys.handlers, keys.index.map((i) => tokens[i]!.attempt)]);
   }
 
   async fail(failures: readonly DeliveryFailure[], options: { now: Date }): Promise<void> {

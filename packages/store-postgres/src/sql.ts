@@ -21,7 +21,7 @@ const EVENT_COLUMNS = `e.position, e.event_id, e.event_type, e.aggregate_id, e.a
 
 /** A leased open delivery is what the port calls `running`. */
 const DELIVERY_COLUMNS = `d.handler,
-  CASE WHEN d.status <> 'open' THEN d.status WHEN d.lease_owner IS NULL THEN 'pending' ELSE 'running' END
+  CASE WHEN d.status = 'dead' THEN 'dead' WHEN d.lease_owner IS NULL THEN 'pending' ELSE 'running' END
     AS delivery_status,
   d.attempts, d.next_attempt_at, d.last_error, d.is_replay, d.updated_at`;
 
@@ -91,7 +91,7 @@ CREATE TABLE {s}.deliveries (
   handler text NOT NULL,
   aggregate_id text NOT NULL,
   ordered boolean NOT NULL,
-  status text NOT NULL CHECK (status IN ('open', 'done', 'dead')),
+  status text NOT NULL CHECK (status IN ('open', 'dead')),
   attempts integer NOT NULL DEFAULT 0,
   next_attempt_at timestamptz NOT NULL,
   lease_owner text,
@@ -101,7 +101,7 @@ CREATE TABLE {s}.deliveries (
   updated_at timestamptz NOT NULL,
   PRIMARY KEY (position, handler)
 ) WITH (fillfactor = 70);
--- Claims, oldest first per handler; unprocessed events; stats.
+-- Claims, oldest first per handler. (The primary key serves unprocessed events and stats.)
 CREATE INDEX deliveries_open_idx ON {s}.deliveries (handler, position) WHERE status = 'open';
 -- Per-aggregate order: is an earlier delivery of this handler and aggregate still open?
 CREATE INDEX deliveries_chain_idx ON {s}.deliveries (handler, aggregate_id, position)
@@ -271,10 +271,10 @@ export const LIST_SUBSCRIPTIONS = `
 SELECT handler, event_type, ordering, expires_at, last_seen_at, last_seen_by
 FROM {s}.subscriptions ORDER BY handler, event_type`;
 
-/** Subscriptions go first; the deliveries that were not done go with them. */
+/** Subscriptions go first; the deliveries not done (all there are) go with them. */
 export const RETIRE_HANDLER = `
 WITH gone AS (DELETE FROM {s}.subscriptions WHERE handler = $1)
-DELETE FROM {s}.deliveries WHERE handler = $1 AND (status = 'open' OR status = 'dead')`;
+DELETE FROM {s}.deliveries WHERE handler = $1`;
 
 // ---------------------------------------------------------------------------------------------
 // Deliveries
@@ -333,10 +333,10 @@ SELECT max(d.position)::text AS unsettled FROM unnest($1::text[]) AS hs(handler)
 JOIN {s}.deliveries d ON d.handler = hs.handler AND d.status = 'open'
 WHERE d.ordered AND d.next_attempt_at <= $2 AND d.position >= ${HORIZON}`;
 
-/** $1 positions, $2 handlers (the delivery ids), $3 attempts (the lease tokens), $4 now. */
+/** $1 positions, $2 handlers (the delivery ids), $3 attempts (the lease tokens). */
 export const COMPLETE = `
-UPDATE {s}.deliveries d SET status = 'done', lease_owner = NULL, last_error = NULL, updated_at = $4
-FROM unnest($1::bigint[], $2::text[], $3::integer[]) AS t(position, handler, attempt)
+DELETE FROM {s}.deliveries d
+USING unnest($1::bigint[], $2::text[], $3::integer[]) AS t(position, handler, attempt)
 WHERE ${LEASED}`;
 
 /** $1 positions, $2 handlers, $3 attempts, $4 errors, $5 next attempt times (null: dead), $6 now. */
@@ -361,15 +361,12 @@ WHERE ${LEASED}`;
 
 const UNPROCESSED_BODY = (handlerFilter: string) => `
 WITH page AS (
-  SELECT position FROM (
-    SELECT d.position FROM {s}.deliveries d WHERE d.status = 'open' AND d.position > $1 ${handlerFilter}
-    UNION
-    SELECT d.position FROM {s}.deliveries d WHERE d.status = 'dead' AND d.position > $1 ${handlerFilter}
-  ) u ORDER BY position LIMIT $2
+  SELECT DISTINCT d.position FROM {s}.deliveries d WHERE d.position > $1 ${handlerFilter}
+  ORDER BY d.position LIMIT $2
 )
 SELECT ${EVENT_COLUMNS}, ${DELIVERY_COLUMNS}
 FROM page JOIN {s}.events e ON e.position = page.position
-JOIN {s}.deliveries d ON d.position = page.position AND (d.status = 'open' OR d.status = 'dead')
+JOIN {s}.deliveries d ON d.position = page.position
 ORDER BY e.position, d.handler`;
 
 /** $1 after position, $2 limit. */
@@ -406,22 +403,21 @@ export const RETRY_DEAD_BY_ID_AND_HANDLER = RETRY_DEAD_BODY(
   'AND (d.position, d.handler) IN (SELECT * FROM unnest($2::bigint[], $3::text[])) AND d.handler = $4',
 );
 
-/** Deliveries not done, per handler: the two partial indexes hold exactly these rows. */
+/** Deliveries not done (every row), per handler. */
 export const STATS_BY_HANDLER = `
 SELECT d.handler,
   count(*) FILTER (WHERE d.status = 'open' AND d.lease_owner IS NULL)::int AS pending,
   count(*) FILTER (WHERE d.status = 'open' AND d.lease_owner IS NOT NULL)::int AS running,
   count(*) FILTER (WHERE d.status = 'dead')::int AS dead,
   min(d.created_at) FILTER (WHERE d.status = 'open') AS oldest
-FROM {s}.deliveries d WHERE d.status = 'open' OR d.status = 'dead'
+FROM {s}.deliveries d
 GROUP BY d.handler`;
 
 /** $1 now. */
 export const STATS_TOTALS = `
 SELECT
   (SELECT max(position) FROM {s}.events)::text AS last_position,
-  (SELECT count(DISTINCT position) FROM {s}.deliveries WHERE status = 'open' OR status = 'dead')::int
-    AS unprocessed,
+  (SELECT count(DISTINCT position) FROM {s}.deliveries)::int AS unprocessed,
   ARRAY(SELECT DISTINCT handler FROM {s}.subscriptions WHERE expires_at > $1) AS live`;
 
 // ---------------------------------------------------------------------------------------------
@@ -453,8 +449,9 @@ export const REPLAY_PAGE = REPLAY_PAGE_BODY('');
 export const REPLAY_PAGE_BY_TYPE = REPLAY_PAGE_BODY('AND e.event_type = $6');
 
 /**
- * Requeues one page: done and dead deliveries go back to pending as replays with a fresh attempt
- * count; missing ones (a subscriber that came later) are created. Open ones are left alone.
+ * Requeues one page: dead deliveries go back to pending as replays with a fresh attempt count;
+ * missing ones (done and deleted, or never created for a later subscriber) are created. Open
+ * ones are left alone.
  * $1 positions, $2 event types, $3 aggregate ids, $4 handler (null: all live), $5 now.
  */
 export const REPLAY_REQUEUE = `
@@ -468,7 +465,7 @@ WITH page AS (
   UPDATE {s}.deliveries d SET status = 'open', attempts = 0, last_error = NULL, next_attempt_at = $5,
     lease_owner = NULL, updated_at = $5, is_replay = true
   FROM targets t
-  WHERE d.position = t.position AND d.handler = t.handler AND d.status IN ('done', 'dead')
+  WHERE d.position = t.position AND d.handler = t.handler AND d.status = 'dead'
   RETURNING 1
 ), created AS (
   INSERT INTO {s}.deliveries (position, handler, aggregate_id, ordered, status, next_attempt_at,
