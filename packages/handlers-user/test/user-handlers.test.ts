@@ -128,6 +128,14 @@ describe('user module reactions', () => {
   });
 
   it('a reaction that overtakes the registration it needs is retried until the user is there', async () => {
+    // Enough quick attempts to outlast the test's own step of publishing the registration.
+    await coordinator.shutdown();
+    coordinator = await memoryCoordinator();
+    await registerUserHandlers(
+      coordinator,
+      { users },
+      { retry: { maxAttempts: 1_000, baseDelayMs: 1, maxDelayMs: 5 } },
+    );
     const user = registered();
     const { userId } = user.eventData;
     const activation = activated(userId);
