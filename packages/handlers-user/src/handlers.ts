@@ -99,7 +99,8 @@ export async function registerUserHandlers(
       name: names.recordLastLogin,
     }),
     // One handler for both events: evco hands one handler the events of one aggregate (the
-    // subscription) in order, so an expiry can never be applied before its activation.
+    // subscription) in append order, so an expiry is applied after its activation. Two
+    // handlers would each get their own order, and could apply them the other way round.
     await coordinator.registerHandler(
       [SubscriptionActivatedView, SubscriptionExpiredView],
       h.syncPlanWithSubscription,

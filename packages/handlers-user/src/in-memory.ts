@@ -1,5 +1,4 @@
-import type { Entitlements } from './entitlements.js';
-import { NO_ENTITLEMENTS } from './entitlements.js';
+import { type Entitlements, NO_ENTITLEMENTS } from './entitlements.js';
 import type { UserStatus } from './events.js';
 import {
   type NewUser,
