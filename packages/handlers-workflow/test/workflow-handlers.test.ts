@@ -1,9 +1,16 @@
 import { randomUUID } from 'node:crypto';
-import { type EventDrivenCoordinator, isEvcoError } from '@evco/core';
+import {
+  type DomainEvent,
+  type EventDrivenCoordinator,
+  type HandlerContext,
+  isEvcoError,
+  silentLogger,
+} from '@evco/core';
 import { SubscriptionExpired } from '@evco/handlers-subscription/events';
 import { type UserStatus, UserStatusChanged } from '@evco/handlers-user/events';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
+  createWorkflowHandlers,
   InMemoryNotifier,
   InMemoryUsageRecorder,
   InMemoryWorkflowScheduler,
@@ -171,7 +178,50 @@ describe('workflow module reactions', () => {
   });
 });
 
+/** What the dispatcher would hand a handler: the stored event and a context. */
+function delivered<E extends DomainEvent>(event: E, handlerName: string) {
+  const context = { handlerName, attempt: 1, isReplay: false, logger: silentLogger } as HandlerContext;
+  return [{ ...event, position: 1n, recordedAt: new Date() }, context] as const;
+}
+
 describe('workflow module idempotency', () => {
+  it('calling a reaction twice with the same event has one effect', async () => {
+    const h = createWorkflowHandlers({ scheduler, usage, notifier });
+    const workflow = scheduler.addWorkflow({ userId, name: 'a' });
+    const ids = { executionId: randomUUID(), workflowId: workflow.workflowId, userId };
+    const [completed] = delivered(
+      WorkflowExecutionCompleted.create({ aggregateId: ids.executionId, data: { ...ids, durationMs: 5 } }),
+      workflowHandlerNames.recordUsageOnExecutionCompleted,
+    );
+    const failed = delivered(
+      WorkflowExecutionFailed.create({
+        aggregateId: ids.executionId,
+        data: { ...ids, error: 'x', retryable: false },
+      }),
+      workflowHandlerNames.notifyUserOnExecutionFailed,
+    );
+    const banned = delivered(
+      statusChanged('active', 'banned'),
+      workflowHandlerNames.cancelExecutionsOnUserSuspendedOrBanned,
+    );
+    const before = scheduler.startExecution(workflow.workflowId);
+    await h.recordUsageOnExecutionCompleted(completed);
+    await h.notifyUserOnExecutionFailed(...failed);
+    await h.cancelExecutionsOnUserSuspendedOrBanned(...banned);
+    // A run started after the ban was handled must survive the ban's re-delivery.
+    const since = scheduler.startExecution(workflow.workflowId);
+    await h.recordUsageOnExecutionCompleted(completed);
+    await h.notifyUserOnExecutionFailed(...failed);
+    await h.cancelExecutionsOnUserSuspendedOrBanned(...banned);
+
+    expect(usage.list()).toHaveLength(1);
+    expect(notifier.list()).toHaveLength(1);
+    expect(scheduler.listExecutions().map((e) => [e.executionId, e.state])).toEqual([
+      [before.executionId, 'cancelled'],
+      [since.executionId, 'running'],
+    ]);
+  });
+
   it('re-delivering every event (replay) notifies, retries, records and pauses nothing twice', async () => {
     await run('completed');
     await run('failed', true);
