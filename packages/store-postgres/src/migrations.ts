@@ -32,7 +32,7 @@ export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
  * lock, and each re-reads the applied versions once it holds it, so exactly one applies each.
  */
 export async function migrate(pool: Pool, schema: string, quoted: string): Promise<void> {
-  if ((await appliedVersions(pool, schema, quoted)).has(LATEST_VERSION)) return;
+  if ((await appliedVersions(pool, quoted)).has(LATEST_VERSION)) return;
   const client = await pool.connect();
   try {
     await client.query(BEGIN);
@@ -61,7 +61,7 @@ export async function migrate(pool: Pool, schema: string, quoted: string): Promi
   }
 }
 
-async function appliedVersions(pool: Pool, schema: string, quoted: string): Promise<Set<number>> {
+async function appliedVersions(pool: Pool, quoted: string): Promise<Set<number>> {
   const present = await pool.query<{ present: boolean }>(SELECT_MIGRATIONS_TABLE, [`${quoted}.migrations`]);
   if (!present.rows[0]?.present) return new Set();
   const rows = await pool.query<{ version: number }>(bindSchema(SELECT_APPLIED_MIGRATIONS, quoted));

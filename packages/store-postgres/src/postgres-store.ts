@@ -443,7 +443,8 @@ class PgEventStore implements PostgresStore {
       const deadline = Date.now() + this.#settleTimeoutMs;
       const probe = await this.#query<{ unsettled: string | null }>(SQL.UNSETTLED_DUE, [handlers, now]);
       const unsettled = probe.rows[0]?.unsettled;
-      if (unsettled != null && (await this.#awaitHorizon(BigInt(unsettled), deadline))) result = await claim();
+      if (unsettled != null && (await this.#awaitHorizon(BigInt(unsettled), deadline)))
+        result = await claim();
     }
     return result.rows.map((row) => ({
       deliveryId: deliveryId(row.position, row.handler),
@@ -459,7 +460,11 @@ class PgEventStore implements PostgresStore {
     const keys = deliveryKeys(tokens.map((t) => t.deliveryId));
     if (keys.index.length === 0) return;
     // A done delivery is deleted, so `now` has nothing to stamp.
-    await this.#query(SQL.COMPLETE, [keys.positions, keys.handlers, keys.index.map((i) => tokens[i]!.attempt)]);
+    await this.#query(SQL.COMPLETE, [
+      keys.positions,
+      keys.handlers,
+      keys.index.map((i) => tokens[i]!.attempt),
+    ]);
   }
 
   async fail(failures: readonly DeliveryFailure[], options: { now: Date }): Promise<void> {

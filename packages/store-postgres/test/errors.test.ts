@@ -1,0 +1,85 @@
+import { isEvcoError } from '@evco/core';
+import { describe, expect, it } from 'vitest';
+import { translateError } from '../src/errors.js';
+
+const where = 'postgresql://app:***@db:5432/app';
+
+describe('translateError', () => {
+  it('maps a unique violation on the event id to DUPLICATE_EVENT', () => {
+    const e = translateError(
+      {
+        code: '23505',
+        constraint: 'events_event_id_key',
+        detail: 'Key (event_id)=(0190f5d2-0000-7000-8000-000000000001) already exists.',
+        message: 'duplicate key value violates unique constraint "events_event_id_key"',
+      },
+      where,
+    );
+    expect(isEvcoError(e, 'DUPLICATE_EVENT')).toBe(true);
+    expect((e as Error & { eventId: string }).eventId).toBe('0190f5d2-0000-7000-8000-000000000001');
+  });
+
+  it('maps a unique violation on (aggregate_id, aggregate_version) to CONCURRENCY with the details', () => {
+    const e = translateError(
+      {
+        code: '23505',
+        constraint: 'events_aggregate_version_key',
+        detail: 'Key (aggregate_id, aggregate_version)=(order, 1, 2) already exists.',
+        message: 'duplicate key value',
+      },
+      where,
+    ) as Error & { aggregateId: string; aggregateVersion: number };
+    expect(isEvcoError(e, 'CONCURRENCY')).toBe(true);
+    expect(e.aggregateId).toBe('order, 1');
+    expect(e.aggregateVersion).toBe(2);
+    expect(e.message).toBe('[evco:store-postgres] aggregate order, 1 already has version 2');
+  });
+
+  it('maps bad values (22P02 and friends) to EVENT_VALIDATION', () => {
+    for (const code of ['22P02', '22007', '22003', '23502', '22021']) {
+      const e = translateError({ code, message: 'invalid input syntax for type uuid: "x"' }, where);
+      expect(isEvcoError(e, 'EVENT_VALIDATION')).toBe(true);
+    }
+  });
+
+  it('maps refused, reset, terminated and timed-out connections to STORE_UNAVAILABLE with the masked URL', () => {
+    const cases = [
+      { code: 'ECONNREFUSED', message: 'connect ECONNREFUSED 127.0.0.1:5432' },
+      { code: 'ECONNRESET', message: 'read ECONNRESET' },
+      { code: '57P01', message: 'terminating connection due to administrator command' },
+      { code: '08006', message: 'connection failure' },
+      { code: '57014', message: 'canceling statement due to statement timeout' },
+      { message: 'Connection terminated unexpectedly' },
+      { message: 'timeout exceeded when trying to connect' },
+    ];
+    for (const c of cases) {
+      const e = translateError(Object.assign(new Error(c.message), c), where);
+      expect(isEvcoError(e, 'STORE_UNAVAILABLE')).toBe(true);
+      expect(e.message).toBe(`[evco:store-postgres] postgres at ${where} is unavailable: ${c.message}`);
+    }
+  });
+
+  it('scrubs a password a driver message might echo', () => {
+    const e = translateError(
+      {
+        code: 'ECONNREFUSED',
+        message: 'could not connect to postgresql://app:topsecret@db/app password=topsecret',
+      },
+      where,
+    );
+    expect(e.message).not.toContain('topsecret');
+  });
+
+  it('points at migrate() when the tables are missing', () => {
+    const e = translateError({ code: '42P01', message: 'relation "evco.events" does not exist' }, where);
+    expect(isEvcoError(e, 'STORE_SCHEMA')).toBe(true);
+    expect(e.message).toContain('run migrate()');
+  });
+
+  it('keeps evco errors as they are and wraps anything else with a code', () => {
+    const original = translateError({ code: '23505', constraint: 'events_event_id_key' }, where);
+    expect(translateError(original, where)).toBe(original);
+    const other = translateError({ code: '40P01', message: 'deadlock detected' }, where);
+    expect(isEvcoError(other, 'STORE_FAILED')).toBe(true);
+  });
+});

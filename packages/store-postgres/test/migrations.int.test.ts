@@ -1,0 +1,48 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import { createPostgresStore, LATEST_VERSION, MIGRATIONS } from '../src/index.js';
+import { connect, databaseUrl, dropSchema, uniqueSchema } from './support.js';
+
+describe('migrations', () => {
+  const schema = uniqueSchema('evco_mig');
+
+  afterAll(() => dropSchema(schema));
+
+  it('five stores migrating one schema at once end with one schema, each version applied once', async () => {
+    const url = await databaseUrl();
+    const stores = Array.from({ length: 5 }, () =>
+      createPostgresStore({ connectionString: url, schema, poolSize: 2 }),
+    );
+    try {
+      await Promise.all(stores.map((s) => s.migrate()));
+      // And again: up to date is a no-op.
+      await Promise.all(stores.map((s) => s.migrate()));
+    } finally {
+      await Promise.all(stores.map((s) => s.close()));
+    }
+    const client = await connect();
+    try {
+      const schemas = await client.query('SELECT count(*)::int AS n FROM pg_namespace WHERE nspname = $1', [
+        schema,
+      ]);
+      expect(schemas.rows[0].n).toBe(1);
+      const versions = await client.query(
+        `SELECT version, name FROM "${schema}".migrations ORDER BY version`,
+      );
+      expect(versions.rows).toEqual(MIGRATIONS.map((m) => ({ version: m.version, name: m.name })));
+      expect(versions.rows[versions.rows.length - 1].version).toBe(LATEST_VERSION);
+      const tables = await client.query(
+        `SELECT table_name FROM information_schema.tables WHERE table_schema = $1 ORDER BY table_name`,
+        [schema],
+      );
+      expect(tables.rows.map((r) => r.table_name)).toEqual([
+        'deliveries',
+        'events',
+        'migrations',
+        'replays',
+        'subscriptions',
+      ]);
+    } finally {
+      await client.end();
+    }
+  });
+});

@@ -1,0 +1,82 @@
+import { isEvcoError } from '@evco/core';
+import pg from 'pg';
+import { describe, expect, it } from 'vitest';
+import { createPostgresStore, type PostgresStoreOptions } from '../src/index.js';
+
+const url = 'postgresql://app:pw@127.0.0.1:1/db';
+
+function error(options: unknown): { code: string; message: string; issues: Array<{ path: string }> } {
+  try {
+    createPostgresStore(options as PostgresStoreOptions);
+  } catch (e) {
+    expect(isEvcoError(e, 'INVALID_OPTIONS')).toBe(true);
+    return e as never;
+  }
+  throw new Error('expected INVALID_OPTIONS');
+}
+
+describe('createPostgresStore options', () => {
+  it('rejects schema names that are not plain lower-case identifiers, before any connection', () => {
+    for (const schema of [
+      'Evco',
+      'evco;drop',
+      '"evco"',
+      "evco'--",
+      'evco schema',
+      '1evco',
+      '',
+      'e'.repeat(42),
+      'évco',
+      'evco\u0000',
+      'public.evco',
+    ]) {
+      const e = error({ connectionString: url, schema });
+      expect(e.issues.map((i) => i.path)).toEqual(['schema']);
+      expect(e.message).toMatch(/^\[evco:store-postgres\] invalid postgres store options: schema: /);
+    }
+  });
+
+  it('lists every problem at once', () => {
+    const e = error({ schema: 'Bad', poolSize: 0, statementTimeoutMs: -1, surprise: true });
+    expect(e.issues.map((i) => i.path).sort()).toEqual(
+      ['connectionString', 'poolSize', 'schema', 'statementTimeoutMs', 'surprise'].sort(),
+    );
+  });
+
+  it('needs exactly one of connectionString and pool', () => {
+    expect(error({}).issues.map((i) => i.path)).toEqual(['connectionString']);
+    const pool = new pg.Pool({ connectionString: url });
+    expect(error({ connectionString: url, pool }).issues.map((i) => i.path)).toEqual(['connectionString']);
+    expect(error({ connectionString: 'mysql://x' }).issues.map((i) => i.path)).toEqual(['connectionString']);
+    expect(error({ pool: { query: 1 } }).issues.map((i) => i.path)).toEqual(['pool']);
+  });
+
+  it('never shows the password of a rejected connection string', () => {
+    const e = error({ connectionString: url, schema: 'Bad' });
+    expect(e.message).not.toContain(':pw@');
+  });
+
+  it('accepts valid options without connecting, with the documented defaults', async () => {
+    // Port 1 refuses connections: constructing must not try.
+    const store = createPostgresStore({ connectionString: url });
+    expect(store.schema).toBe('evco');
+    expect(store.name).toBe('postgres');
+    expect(store.capabilities).toEqual({ durable: true, crossProcess: true });
+    expect(store.pool.options.max).toBe(10);
+    expect(store.pool.totalCount).toBe(0);
+    await store.close();
+    await store.close();
+    const health = await store.healthCheck();
+    expect(health.healthy).toBe(false);
+    expect(health.details.url).toBe('postgresql://app:***@127.0.0.1:1/db');
+  });
+
+  it('a closed store refuses work with STORE_UNAVAILABLE and no I/O', async () => {
+    const store = createPostgresStore({ connectionString: url, schema: 'other', poolSize: 3 });
+    expect(store.pool.options.max).toBe(3);
+    await store.close();
+    const e = await store.read({ limit: 1 }).catch((x: unknown) => x);
+    expect(isEvcoError(e, 'STORE_UNAVAILABLE')).toBe(true);
+    expect((e as Error).message).not.toContain(':pw@');
+  });
+});

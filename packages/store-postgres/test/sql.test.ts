@@ -1,0 +1,72 @@
+import { describe, expect, it } from 'vitest';
+import { MIGRATIONS } from '../src/migrations.js';
+import * as SQL from '../src/sql.js';
+
+const statements = Object.entries(SQL).filter(
+  (entry): entry is [string, string] => typeof entry[1] === 'string',
+);
+
+function shapes(): SQL.ReadShape[] {
+  const out: SQL.ReadShape[] = [];
+  for (let bits = 0; bits < 256; bits++) {
+    for (const eventTypes of ['none', 'one', 'many'] as const) {
+      out.push({
+        eventTypes,
+        aggregateId: (bits & 1) > 0,
+        aggregateType: (bits & 2) > 0,
+        from: (bits & 4) > 0,
+        to: (bits & 8) > 0,
+        afterPosition: (bits & 16) > 0,
+        beforePosition: (bits & 32) > 0,
+        desc: (bits & 64) > 0,
+      });
+    }
+  }
+  return out;
+}
+
+describe('sql', () => {
+  it('names every table through the schema placeholder, never a literal schema', () => {
+    const all: Array<[string, string]> = [
+      ...statements,
+      ...MIGRATIONS.map((m): [string, string] => [`migration ${m.version}`, m.sql]),
+    ];
+    for (const [name, text] of all) {
+      for (const m of text.matchAll(
+        /\b(?:FROM|JOIN|INTO|UPDATE|TABLE|ON)\s+([a-z_"{}.]+)\.(events|deliveries|subscriptions|replays|migrations)\b/gi,
+      )) {
+        expect(m[1], `${name}: ${m[0]}`).toBe('{s}');
+      }
+    }
+  });
+
+  it('read statements use one bind parameter per filter and the limit, in order', () => {
+    for (const shape of shapes()) {
+      const text = SQL.readEventsSql(shape);
+      const filters =
+        (shape.eventTypes === 'none' ? 0 : 1) +
+        [
+          shape.aggregateId,
+          shape.aggregateType,
+          shape.from,
+          shape.to,
+          shape.afterPosition,
+          shape.beforePosition,
+        ].filter(Boolean).length;
+      const params = [...text.matchAll(/\$(\d+)/g)].map((m) => Number(m[1]));
+      expect(params).toEqual(Array.from({ length: filters + 1 }, (_, i) => i + 1));
+      expect(text).toMatch(new RegExp(`LIMIT \\$${filters + 1}$`));
+      expect(text).toContain(shape.desc ? 'DESC' : 'ASC');
+      // The probe takes the same filters without the limit.
+      const probe = [...SQL.unsettledEventsSql(shape).matchAll(/\$(\d+)/g)].map((m) => Number(m[1]));
+      expect(probe).toEqual(params.slice(0, -1));
+    }
+  });
+
+  it('binds the schema as a quoted identifier', () => {
+    expect(
+      SQL.bindSchema('SELECT 1 FROM {s}.events JOIN {s}.deliveries', SQL.quoteIdentifier('evco_x')),
+    ).toBe('SELECT 1 FROM "evco_x".events JOIN "evco_x".deliveries');
+    expect(SQL.quoteIdentifier('a"b')).toBe('"a""b"');
+  });
+});
