@@ -1,61 +1,88 @@
 /**
- * `pnpm demo` (foundation version): two toy modules that only talk through events, on the
- * in-memory store and the in-process publisher. Prints the chain of handled events and the
- * coordinator status. The HTTP service replaces this entry point.
+ * `pnpm demo`: the evco example service. Reads the configuration from the environment, starts
+ * the HTTP server (which starts the coordinator), prints its URL, and shuts down gracefully on
+ * SIGINT / SIGTERM: stop taking requests, let in-flight handlers finish, close the adapters, exit 0.
  */
-import { createConsoleLogger, createCoordinator, type RecordedEvent } from '@evco/core';
-import { createInProcPublisher } from '@evco/publisher-inproc';
-import { createMemoryStore } from '@evco/store-memory';
+import { maskSecrets } from '@evco/core';
+import { buildApp } from './app.js';
+import { createDemoCoordinator } from './compose.js';
+import { ConfigError, describeConfig, loadConfig } from './config.js';
 
-const coordinator = await createCoordinator({
-  store: createMemoryStore(),
-  publisher: createInProcPublisher(),
-  logger: createConsoleLogger({ level: 'warn' }),
+function fail(message: string): never {
+  process.stderr.write(`evco demo: ${message}\n`);
+  process.exit(1);
+}
+
+function formatUrl(host: string, port: number): string {
+  const shown =
+    host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '[::1]' : host.includes(':') ? `[${host}]` : host;
+  return `http://${shown}:${port}`;
+}
+
+let config: ReturnType<typeof loadConfig>;
+try {
+  config = loadConfig(process.env);
+} catch (error) {
+  if (error instanceof ConfigError) fail(`${error.message}\nFix the variables above and start again.`);
+  throw error;
+}
+
+const app = await buildApp({
+  config,
+  createCoordinator: (logger) => createDemoCoordinator(config, logger),
 });
 
-const chain: string[] = [];
-const note = (module: string, event: RecordedEvent) =>
-  chain.push(
-    `${module.padEnd(8)} handled ${event.eventType.padEnd(22)} correlation=${event.metadata.correlationId?.slice(-8)} causation=${event.metadata.causationId?.slice(-8) ?? '(root)'}`,
-  );
-
-// The "billing" module reacts to users and announces what it did.
-await coordinator.registerHandler(
-  'UserRegistered',
-  async (event, ctx) => {
-    note('billing', event);
-    await ctx.publish({ eventType: 'TrialStarted', aggregateId: event.aggregateId, eventData: { days: 14 } });
-  },
-  { name: 'billing.startTrial' },
-);
-// The "mailer" module reacts to both, never calling billing directly.
-await coordinator.registerHandler(
-  ['UserRegistered', 'TrialStarted'],
-  async (event) => {
-    note('mailer', event);
-  },
-  { name: 'mailer.sendEmail' },
-);
-
-for (const email of ['ada@example.com', 'alan@example.com']) {
-  await coordinator.publishEvent({ eventType: 'UserRegistered', aggregateId: email, eventData: { email } });
-}
-await coordinator.waitForIdle();
-
-console.log('Handled chain:');
-for (const line of chain) console.log(`  ${line}`);
-const status = await coordinator.getCoordinatorStatus();
-console.log('\nStatus:');
-console.log(
-  JSON.stringify(
-    {
-      store: status.store.name,
-      publisher: status.publisher.name,
-      handlers: status.handlers.map((h) => h.name),
-      counts: status.counts,
+let stopping: Promise<void> | undefined;
+function stop(signal: NodeJS.Signals): void {
+  if (stopping) {
+    // A second Ctrl-C means "now".
+    process.stderr.write(`evco demo: ${signal} again, exiting without waiting\n`);
+    process.exit(1);
+  }
+  app.log.info({ signal }, 'shutting down: no new requests, draining in-flight handlers');
+  // A drain that hangs must not keep the process forever: the deadline is the handlers' plus a margin.
+  const deadline = setTimeout(() => {
+    process.stderr.write('evco demo: shutdown took too long, exiting\n');
+    process.exit(1);
+  }, config.shutdownTimeoutMs + 10_000);
+  deadline.unref();
+  stopping = app.close().then(
+    () => {
+      app.log.info('stopped');
+      process.exit(0);
     },
-    null,
-    2,
-  ),
+    (error: unknown) => {
+      app.log.error({ err: error }, 'shutdown failed');
+      process.exit(1);
+    },
+  );
+}
+process.on('SIGINT', stop);
+process.on('SIGTERM', stop);
+
+try {
+  await app.listen({ host: config.host, port: config.port });
+} catch (error) {
+  await app.close().catch(() => {});
+  const message = error instanceof Error ? error.message : String(error);
+  const hint =
+    (error as { code?: unknown }).code === 'EADDRINUSE'
+      ? ' (another process has this port: set PORT to a free one)'
+      : '';
+  fail(`could not start: ${maskSecrets(message)}${hint}`);
+}
+
+const address = app.server.address();
+const port = typeof address === 'object' && address ? address.port : config.port;
+const url = formatUrl(config.host, port);
+const { store, publisher, adminRoutes } = describeConfig(config);
+process.stdout.write(
+  [
+    `evco demo listening on ${url}`,
+    `  store:     ${store.kind} (${store.location}${'schema' in store ? `, schema ${store.schema}` : ''})`,
+    `  publisher: ${publisher.kind} (${publisher.location})`,
+    `  API docs:  ${url}/docs`,
+    `  admin:     ${adminRoutes === 'on' ? 'on (Authorization: Bearer $EVCO_ADMIN_TOKEN)' : 'off (set EVCO_ADMIN_TOKEN to turn on)'}`,
+    '',
+  ].join('\n'),
 );
-await coordinator.shutdown();
