@@ -71,16 +71,18 @@ CREATE TABLE "{p}deliveries" (
   lease_expires_at TEXT,
   last_error       TEXT,
   is_replay        INTEGER NOT NULL,
+  -- 1 for the head of its (handler, aggregate) chain, and for every unordered delivery: see sql.ts.
+  ready            INTEGER NOT NULL,
   created_at       TEXT NOT NULL,
   updated_at       TEXT NOT NULL,
   UNIQUE (event_position, handler)
 );
--- Claims: a handler's pending deliveries in event order (done rows, the bulk, are not indexed).
+-- Claims: a handler's claimable deliveries in event order (done rows, the bulk, are not indexed).
 CREATE INDEX "{p}deliveries_due" ON "{p}deliveries" (handler, event_position, next_attempt_at)
-  WHERE status = 'pending';
+  WHERE status = 'pending' AND ready = 1;
 -- Expired leases.
 CREATE INDEX "{p}deliveries_leases" ON "{p}deliveries" (lease_expires_at) WHERE status = 'running';
--- Per-aggregate ordering: is an earlier delivery of this handler and aggregate still open?
+-- Per-aggregate ordering: the open deliveries of one handler and aggregate, in event order.
 CREATE INDEX "{p}deliveries_chain" ON "{p}deliveries" (handler, aggregate_id, event_position)
   WHERE status IN ('pending', 'running') AND ordered = 1;
 -- Unprocessed events and stats.

@@ -93,10 +93,39 @@ export const DELETE_SUBSCRIPTIONS_OF_HANDLER = `DELETE FROM "{p}subscriptions" W
 // Deliveries
 // ---------------------------------------------------------------------------------------------
 
-/** Parameters: event position, handler, aggregate id, ordered (0/1), now, now, now. */
+/**
+ * A new delivery is its chain's head (`ready`) when it is unordered or when no delivery of the
+ * same handler and aggregate is open: being the newest event, every open one is earlier.
+ * Parameters: event position, handler, aggregate id, ordered (0/1), now, now, now, ordered,
+ * handler, aggregate id.
+ */
 export const INSERT_DELIVERY = `
-INSERT INTO "{p}deliveries" (event_position, handler, aggregate_id, ordered, status, attempts, next_attempt_at, is_replay, created_at, updated_at)
-VALUES (?, ?, ?, ?, 'pending', 0, ?, 0, ?, ?)`;
+INSERT INTO "{p}deliveries" (event_position, handler, aggregate_id, ordered, status, attempts, next_attempt_at, is_replay, created_at, updated_at, ready)
+VALUES (?, ?, ?, ?, 'pending', 0, ?, 0, ?, ?, ? = 0 OR NOT EXISTS (
+  SELECT 1 FROM "{p}deliveries" AS b INDEXED BY "{p}deliveries_chain"
+  WHERE b.handler = ? AND b.aggregate_id = ? AND b.status IN ('pending', 'running') AND b.ordered = 1))`;
+
+/**
+ * Per-aggregate ordering is kept with a flag instead of a check at claim time: of the open
+ * (pending or running) ordered deliveries of one handler and aggregate, the one with the lowest
+ * position has `ready = 1` and the others 0; unordered deliveries are always ready. A claim then
+ * only looks at ready deliveries, so a long queue behind one aggregate costs nothing per claim.
+ * Whenever a delivery leaves the open set its chain's new head is promoted; when one re-enters
+ * it out of order (replay, re-driven dead letter) the chain is demoted and its head promoted.
+ * Parameters: handler, aggregate id.
+ */
+export const PROMOTE_CHAIN_HEAD = `
+UPDATE "{p}deliveries" SET ready = 1
+WHERE id = (
+  SELECT id FROM "{p}deliveries" INDEXED BY "{p}deliveries_chain"
+  WHERE handler = ? AND aggregate_id = ? AND status IN ('pending', 'running') AND ordered = 1
+  ORDER BY event_position LIMIT 1)
+AND ready = 0`;
+
+/** Parameters: handler, aggregate id. */
+export const DEMOTE_CHAIN = `
+UPDATE "{p}deliveries" INDEXED BY "{p}deliveries_chain" SET ready = 0
+WHERE handler = ? AND aggregate_id = ? AND status IN ('pending', 'running') AND ordered = 1 AND ready = 1`;
 
 /**
  * Leases whose holder died or hung go back to pending, due at once, before candidates are
@@ -108,20 +137,14 @@ UPDATE "{p}deliveries" SET status = 'pending', next_attempt_at = ?, lease_owner 
 WHERE status = 'running' AND lease_expires_at <= ?`;
 
 /**
- * Due deliveries of one handler, oldest first. An aggregate-ordered delivery qualifies only when
- * no earlier ordered delivery of the same handler and aggregate is pending or running.
+ * Due deliveries of one handler that head their chain (see `PROMOTE_CHAIN_HEAD`), oldest first.
  * Parameters: handler, now, limit.
  */
 export const SELECT_DUE_FOR_HANDLER = `
-SELECT d.id, d.event_position
-FROM "{p}deliveries" AS d INDEXED BY "{p}deliveries_due"
-WHERE d.handler = ? AND d.status = 'pending' AND d.next_attempt_at <= ?
-  AND (d.ordered = 0 OR NOT EXISTS (
-    SELECT 1 FROM "{p}deliveries" AS b INDEXED BY "{p}deliveries_chain"
-    WHERE b.handler = d.handler AND b.aggregate_id = d.aggregate_id
-      AND b.status IN ('pending', 'running') AND b.ordered = 1
-      AND b.event_position < d.event_position))
-ORDER BY d.event_position
+SELECT id, event_position
+FROM "{p}deliveries" INDEXED BY "{p}deliveries_due"
+WHERE handler = ? AND status = 'pending' AND ready = 1 AND next_attempt_at <= ?
+ORDER BY event_position
 LIMIT ?`;
 
 /** Parameters: lease owner, lease expiry, now, JSON array of delivery ids. */
@@ -135,7 +158,8 @@ RETURNING id, event_position, handler, attempts, is_replay`;
 export const COMPLETE_DELIVERY = `
 UPDATE "{p}deliveries"
 SET status = 'done', lease_owner = NULL, lease_expires_at = NULL, last_error = NULL, updated_at = ?
-WHERE id = ? AND status = 'running' AND attempts = ?`;
+WHERE id = ? AND status = 'running' AND attempts = ?
+RETURNING handler, aggregate_id, ordered`;
 
 /** Parameters: next attempt at, error, now, id, attempt. */
 export const RETRY_DELIVERY = `
@@ -147,7 +171,8 @@ WHERE id = ? AND status = 'running' AND attempts = ?`;
 export const KILL_DELIVERY = `
 UPDATE "{p}deliveries"
 SET status = 'dead', last_error = ?, lease_owner = NULL, lease_expires_at = NULL, updated_at = ?
-WHERE id = ? AND status = 'running' AND attempts = ?`;
+WHERE id = ? AND status = 'running' AND attempts = ?
+RETURNING handler, aggregate_id, ordered`;
 
 /** Parameters: now (next attempt), now (updated), id, attempt. */
 export const RELEASE_DELIVERY = `
@@ -158,19 +183,21 @@ WHERE id = ? AND status = 'running' AND attempts = ?`;
 export const DELETE_OPEN_DELIVERIES_OF_HANDLER = `
 DELETE FROM "{p}deliveries" WHERE handler = ? AND status <> 'done'`;
 
+/** Re-driven deliveries re-enter their chains out of order: the caller re-chains what is returned. */
 const REDRIVE = `
 UPDATE "{p}deliveries"
-SET status = 'pending', attempts = 0, last_error = NULL, next_attempt_at = ?, updated_at = ?
+SET status = 'pending', attempts = 0, last_error = NULL, next_attempt_at = ?, updated_at = ?, ready = 1 - ordered
 WHERE status = 'dead'`;
+const REDRIVEN = ` RETURNING handler, aggregate_id, ordered`;
 
 /** Parameters: now, now. */
-export const REDRIVE_ALL = REDRIVE;
+export const REDRIVE_ALL = `${REDRIVE}${REDRIVEN}`;
 /** Parameters: now, now, handler. */
-export const REDRIVE_BY_HANDLER = `${REDRIVE} AND handler = ?`;
+export const REDRIVE_BY_HANDLER = `${REDRIVE} AND handler = ?${REDRIVEN}`;
 /** Parameters: now, now, JSON array of delivery ids. */
-export const REDRIVE_BY_IDS = `${REDRIVE} AND id IN (SELECT value FROM json_each(?))`;
+export const REDRIVE_BY_IDS = `${REDRIVE} AND id IN (SELECT value FROM json_each(?))${REDRIVEN}`;
 /** Parameters: now, now, JSON array of delivery ids, handler. */
-export const REDRIVE_BY_IDS_AND_HANDLER = `${REDRIVE_BY_IDS} AND handler = ?`;
+export const REDRIVE_BY_IDS_AND_HANDLER = `${REDRIVE} AND id IN (SELECT value FROM json_each(?)) AND handler = ?${REDRIVEN}`;
 
 export const DELIVERY_COLUMNS = `d.id AS delivery_id, d.event_position, d.handler, d.status, d.attempts,
   d.next_attempt_at, d.last_error, d.is_replay, d.updated_at`;
@@ -254,14 +281,30 @@ export const SELECT_REPLAY_PAGE = `${REPLAY_PAGE} ORDER BY position LIMIT ?`;
 export const SELECT_REPLAY_PAGE_OF_TYPE = `${REPLAY_PAGE} AND event_type = ? ORDER BY position LIMIT ?`;
 
 /**
- * Requeues one page of a replay: a missing delivery is created, a done or dead one goes back to
- * pending with a fresh attempt count; pending and running ones are left alone (they will run
- * anyway). `changes` counts exactly the deliveries queued.
+ * First half of requeueing one page of a replay: a done delivery is replaced by a fresh one
+ * (new id, attempt count and creation time, like the reference store), so a stale lease token
+ * from its earlier life can never complete the replayed run. Only (event, handler) pairs with a
+ * live subscription are touched. Named parameters: `now`, `positions` (JSON array), `handler`.
+ */
+export const DELETE_DONE_FOR_REPLAY = `
+DELETE FROM "{p}deliveries"
+WHERE status = 'done' AND id IN (
+  SELECT d.id
+  FROM "{p}events" AS e
+  JOIN "{p}subscriptions" AS s ON s.event_type = e.event_type
+  JOIN "{p}deliveries" AS d ON d.event_position = e.position AND d.handler = s.handler
+  WHERE e.position IN (SELECT value FROM json_each(@positions)) AND s.expires_at > @now
+    AND (@handler IS NULL OR s.handler = @handler))`;
+
+/**
+ * Second half: a missing delivery is created, a dead one goes back to pending with a fresh
+ * attempt count; pending and running ones are left alone (they will run anyway). The rows
+ * returned are exactly the deliveries queued; the caller re-chains them.
  * Named parameters: `now`, `positions` (JSON array), `handler` (or NULL for every live subscription).
  */
 export const REQUEUE_REPLAY_PAGE = `
-INSERT INTO "{p}deliveries" (event_position, handler, aggregate_id, ordered, status, attempts, next_attempt_at, is_replay, created_at, updated_at)
-SELECT e.position, s.handler, e.aggregate_id, s.ordering = 'aggregate', 'pending', 0, @now, 1, @now, @now
+INSERT INTO "{p}deliveries" (event_position, handler, aggregate_id, ordered, status, attempts, next_attempt_at, is_replay, created_at, updated_at, ready)
+SELECT e.position, s.handler, e.aggregate_id, s.ordering = 'aggregate', 'pending', 0, @now, 1, @now, @now, s.ordering <> 'aggregate'
 FROM "{p}events" AS e
 JOIN "{p}subscriptions" AS s ON s.event_type = e.event_type
 WHERE e.position IN (SELECT value FROM json_each(@positions)) AND s.expires_at > @now
@@ -269,5 +312,7 @@ WHERE e.position IN (SELECT value FROM json_each(@positions)) AND s.expires_at >
 ORDER BY e.position
 ON CONFLICT (event_position, handler) DO UPDATE SET
   status = 'pending', attempts = 0, last_error = NULL, lease_owner = NULL, lease_expires_at = NULL,
-  next_attempt_at = excluded.next_attempt_at, updated_at = excluded.updated_at, is_replay = 1
-WHERE status IN ('done', 'dead')`;
+  next_attempt_at = excluded.next_attempt_at, updated_at = excluded.updated_at, is_replay = 1,
+  ready = 1 - ordered
+WHERE status = 'dead'
+RETURNING handler, aggregate_id, ordered`;

@@ -123,6 +123,8 @@ interface Prepared {
     | 'liveHandlers'
     | 'deleteSubscriptions'
     | 'insertDelivery'
+    | 'promoteChainHead'
+    | 'demoteChain'
     | 'resetExpired'
     | 'dueForHandler'
     | 'lease'
@@ -150,6 +152,7 @@ interface Prepared {
     | 'staleReplays'
     | 'replayPage'
     | 'replayPageOfType'
+    | 'deleteDoneForReplay'
     | 'requeueReplayPage',
     Statement
   >;
@@ -400,10 +403,8 @@ class SqliteEventStore implements SqliteStore {
   // ------------------------------------------------------------------------------------------
 
   async claimDue(request: ClaimRequest): Promise<ClaimedDelivery[]> {
-    return this.#run('claim deliveries', (p) => {
-      if (!(request.limit > 0) || request.handlers.length === 0) return [];
-      return p.claim.immediate(request);
-    });
+    // Even a claim that can take nothing frees expired leases, as the reference store does.
+    return this.#run('claim deliveries', (p) => p.claim.immediate(request));
   }
 
   async complete(tokens: readonly DeliveryToken[], options: { now: Date }): Promise<void> {
@@ -412,7 +413,7 @@ class SqliteEventStore implements SqliteStore {
       write(p, () => {
         for (const t of tokens) {
           const id = parseDeliveryId(t.deliveryId);
-          if (id !== undefined) p.s.complete.run(now, id, t.attempt);
+          if (id !== undefined) promote(p, p.s.complete.get(now, id, t.attempt) as ChainRow | undefined);
         }
       }),
     );
@@ -425,8 +426,9 @@ class SqliteEventStore implements SqliteStore {
         for (const f of failures) {
           const id = parseDeliveryId(f.deliveryId);
           if (id === undefined) continue;
-          if (f.nextAttemptAt === null) p.s.kill.run(f.error, now, id, f.attempt);
-          else p.s.retry.run(iso(f.nextAttemptAt), f.error, now, id, f.attempt);
+          if (f.nextAttemptAt === null) {
+            promote(p, p.s.kill.get(f.error, now, id, f.attempt) as ChainRow | undefined);
+          } else p.s.retry.run(iso(f.nextAttemptAt), f.error, now, id, f.attempt);
         }
       }),
     );
@@ -515,18 +517,23 @@ class SqliteEventStore implements SqliteStore {
     return this.#run('retry dead letters', (p) =>
       write(p, () => {
         const h = query.handler;
+        let rows: ChainRow[];
         if (query.deliveryIds === undefined) {
-          return (h === undefined ? p.s.redriveAll.run(now, now) : p.s.redriveByHandler.run(now, now, h))
-            .changes;
+          rows = (
+            h === undefined ? p.s.redriveAll.all(now, now) : p.s.redriveByHandler.all(now, now, h)
+          ) as ChainRow[];
+        } else {
+          const ids = query.deliveryIds.map(parseDeliveryId).filter((id) => id !== undefined);
+          if (ids.length === 0) return 0;
+          const json = jsonIntegers(ids);
+          rows = (
+            h === undefined
+              ? p.s.redriveByIds.all(now, now, json)
+              : p.s.redriveByIdsAndHandler.all(now, now, json, h)
+          ) as ChainRow[];
         }
-        const ids = query.deliveryIds.map(parseDeliveryId).filter((id) => id !== undefined);
-        if (ids.length === 0) return 0;
-        const json = jsonIntegers(ids);
-        return (
-          h === undefined
-            ? p.s.redriveByIds.run(now, now, json)
-            : p.s.redriveByIdsAndHandler.run(now, now, json, h)
-        ).changes;
+        rechain(p, rows);
+        return rows.length;
       }),
     );
   }
@@ -575,11 +582,14 @@ class SqliteEventStore implements SqliteStore {
             : p.s.replayPageOfType.all(after, row.until_position, from, to, row.event_type, take + 1)
         ) as Array<{ position: bigint }>;
         const requeue = page.slice(0, take).map((r) => r.position);
-        const queued =
-          requeue.length === 0
-            ? 0
-            : p.s.requeueReplayPage.run({ now, positions: jsonIntegers(requeue), handler: row.handler })
-                .changes;
+        let queued = 0;
+        if (requeue.length > 0) {
+          const params = { now, positions: jsonIntegers(requeue), handler: row.handler };
+          p.s.deleteDoneForReplay.run(params);
+          const rows = p.s.requeueReplayPage.all(params) as ChainRow[];
+          rechain(p, rows);
+          queued = rows.length;
+        }
         const more = page.length > take;
         // More matching events than maxEvents allows: the replay ends here, truncated.
         const truncated = more && take === remaining;
@@ -694,6 +704,31 @@ class SqliteEventStore implements SqliteStore {
 // Helpers
 // ---------------------------------------------------------------------------------------------
 
+/** What a status change returns about the delivery's place in its (handler, aggregate) chain. */
+interface ChainRow {
+  handler: string;
+  aggregate_id: string;
+  ordered: bigint | number;
+}
+
+/** A delivery left the open set: the next one of its chain, if any, may be claimed now. */
+function promote(p: Prepared, row: ChainRow | undefined): void {
+  if (row && Number(row.ordered) === 1) p.s.promoteChainHead.run(row.handler, row.aggregate_id);
+}
+
+/** Deliveries re-entered their chains, possibly ahead of the head: elect each chain's head again. */
+function rechain(p: Prepared, rows: readonly ChainRow[]): void {
+  const seen = new Set<string>();
+  for (const row of rows) {
+    if (Number(row.ordered) !== 1) continue;
+    const key = `${row.handler}\u0000${row.aggregate_id}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    p.s.demoteChain.run(row.handler, row.aggregate_id);
+    p.s.promoteChainHead.run(row.handler, row.aggregate_id);
+  }
+}
+
 function write<T>(p: Prepared, fn: () => T): T {
   return p.tx.immediate(fn) as T;
 }
@@ -755,6 +790,8 @@ function prepare(db: Database.Database, prefix: string): Prepared {
     liveHandlers: stmt(SQL.SELECT_LIVE_HANDLERS),
     deleteSubscriptions: stmt(SQL.DELETE_SUBSCRIPTIONS_OF_HANDLER),
     insertDelivery: stmt(SQL.INSERT_DELIVERY),
+    promoteChainHead: stmt(SQL.PROMOTE_CHAIN_HEAD),
+    demoteChain: stmt(SQL.DEMOTE_CHAIN),
     resetExpired: stmt(SQL.RESET_EXPIRED_LEASES),
     dueForHandler: stmt(SQL.SELECT_DUE_FOR_HANDLER),
     lease: stmt(SQL.LEASE_DELIVERIES),
@@ -782,6 +819,7 @@ function prepare(db: Database.Database, prefix: string): Prepared {
     staleReplays: stmt(SQL.SELECT_STALE_REPLAYS),
     replayPage: stmt(SQL.SELECT_REPLAY_PAGE),
     replayPageOfType: stmt(SQL.SELECT_REPLAY_PAGE_OF_TYPE),
+    deleteDoneForReplay: stmt(SQL.DELETE_DONE_FOR_REPLAY),
     requeueReplayPage: stmt(SQL.REQUEUE_REPLAY_PAGE),
   };
 
@@ -812,14 +850,18 @@ function prepare(db: Database.Database, prefix: string): Prepared {
           subscribers.set(r.eventType, subs);
         }
         for (const sub of subs) {
+          const ordered = sub.ordering === 'aggregate' ? 1 : 0;
           s.insertDelivery.run(
             position,
             sub.handler,
             r.aggregateId,
-            sub.ordering === 'aggregate' ? 1 : 0,
+            ordered,
             now,
             now,
             now,
+            ordered,
+            sub.handler,
+            r.aggregateId,
           );
         }
         positions[i] = position;
@@ -833,9 +875,11 @@ function prepare(db: Database.Database, prefix: string): Prepared {
     const now = iso(request.now);
     s.resetExpired.run(now, now);
     const handlers = [...new Set(request.handlers)];
+    // A negative LIMIT means "no limit" to SQLite.
+    const limit = request.limit > 0 ? request.limit : 0;
     let candidates: Candidate[] = [];
     for (const handler of handlers) {
-      candidates.push(...(s.dueForHandler.all(handler, now, request.limit) as Candidate[]));
+      candidates.push(...(s.dueForHandler.all(handler, now, limit) as Candidate[]));
     }
     if (candidates.length === 0) return [];
     // Oldest first across handlers, so one busy handler cannot starve the others.
@@ -844,7 +888,7 @@ function prepare(db: Database.Database, prefix: string): Prepared {
         a.event_position < b.event_position ? -1 : a.event_position > b.event_position ? 1 : 0,
       );
     }
-    candidates = candidates.slice(0, request.limit);
+    candidates = candidates.slice(0, limit);
     const leaseExpiresAt = iso(new Date(request.now.getTime() + request.leaseMs));
     const leased = s.lease.all(
       request.consumerId,

@@ -358,7 +358,9 @@ describe('indexes', () => {
     const F = SQL.READ_FRAGMENTS;
     const expectations: Array<[string, string, unknown[]]> = [
       [SQL.SELECT_DUE_FOR_HANDLER, 'evco_deliveries_due', ['h', 'x', 1]],
-      [SQL.SELECT_DUE_FOR_HANDLER, 'evco_deliveries_chain', ['h', 'x', 1]],
+      [SQL.INSERT_DELIVERY, 'evco_deliveries_chain', [1, 'h', 'a', 1, 'x', 'x', 'x', 1, 'h', 'a']],
+      [SQL.PROMOTE_CHAIN_HEAD, 'evco_deliveries_chain', ['h', 'a']],
+      [SQL.DEMOTE_CHAIN, 'evco_deliveries_chain', ['h', 'a']],
       [SQL.RESET_EXPIRED_LEASES, 'evco_deliveries_leases', ['a', 'b']],
       [SQL.SELECT_LIVE_SUBSCRIPTIONS_OF_TYPE, 'PRIMARY KEY', ['t', 'x']],
       [SQL.SELECT_UNPROCESSED_POSITIONS, 'evco_deliveries_open', [0, 1]],
