@@ -6,7 +6,9 @@ import { defineConfig } from 'vitest/config';
  * `@evco/source` export condition, so tests never need a build first.
  */
 export function evcoVitest(options: { intTimeoutMs?: number } = {}) {
-  const conditions = ['@evco/source', 'import', 'module', 'node', 'default'];
+  // Not `import`/`module`: vitest forwards these conditions to Node, where they would apply to
+  // `require()` too and hand CommonJS drivers (pg's `require('pg-pool')`) an ESM namespace.
+  const conditions = ['@evco/source', 'node', 'default'];
   const resolve = { conditions };
   const ssr = { resolve: { conditions, externalConditions: ['@evco/source'] } };
   return defineConfig({

@@ -12,6 +12,7 @@ import {
   type DomainEvent,
   type DomainEventInput,
   type EventDefinition,
+  type EventOf,
   NAME_PATTERN,
   type RecordedEvent,
 } from './event.js';
@@ -33,6 +34,7 @@ import type {
   HandlerOrdering,
   HealthStatus,
   Logger,
+  PublishOptions,
   PublishResult,
   ReadOrder,
   StoreStats,
@@ -240,7 +242,7 @@ export class EventDrivenCoordinator {
       random: o.random,
       leaseMs: o.leaseMs,
       concurrency: o.concurrency,
-      publish: (events, causedBy) => this.eventBus.publishEvents(events, { causedBy }),
+      publish: (events, causedBy, options) => this.eventBus.publishEvents(events, { causedBy }, options),
     });
     this.eventBus = new EventBus({
       store: o.store,
@@ -319,13 +321,16 @@ export class EventDrivenCoordinator {
   // Publishing
   // ------------------------------------------------------------------------------------------
 
-  publishEvent(event: DomainEvent | DomainEventInput): Promise<PublishResult> {
-    return this.eventBus.publishEvent(event);
+  publishEvent(event: DomainEvent | DomainEventInput, options?: PublishOptions): Promise<PublishResult> {
+    return this.eventBus.publishEvent(event, {}, options);
   }
 
   /** Publishes the events atomically: all are stored, or none. */
-  publishEvents(events: ReadonlyArray<DomainEvent | DomainEventInput>): Promise<PublishResult[]> {
-    return this.eventBus.publishEvents(events);
+  publishEvents(
+    events: ReadonlyArray<DomainEvent | DomainEventInput>,
+    options?: PublishOptions,
+  ): Promise<PublishResult[]> {
+    return this.eventBus.publishEvents(events, {}, options);
   }
 
   // ------------------------------------------------------------------------------------------
@@ -337,9 +342,19 @@ export class EventDrivenCoordinator {
    * Resolves once its subscription is stored, so events published afterwards — by any process
    * sharing the store — get a delivery for it.
    */
-  async registerHandler<E extends RecordedEvent = RecordedEvent>(
+  registerHandler<D extends EventDefinition<string, object>>(
+    target: D | readonly D[],
+    handler: EventHandler<EventOf<D>>,
+    options?: RegisterHandlerOptions,
+  ): Promise<HandlerRegistration>;
+  registerHandler<E extends RecordedEvent = RecordedEvent>(
     target: HandlerTarget,
     handler: EventHandler<E>,
+    options?: RegisterHandlerOptions,
+  ): Promise<HandlerRegistration>;
+  async registerHandler(
+    target: HandlerTarget,
+    handler: EventHandler<RecordedEvent>,
     options: RegisterHandlerOptions = {},
   ): Promise<HandlerRegistration> {
     this.#assertRunning('register a handler');

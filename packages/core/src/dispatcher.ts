@@ -1,5 +1,6 @@
 import { describeError, EvcoError, HandlerTimeoutError, isEvcoError } from './errors.js';
 import type { DomainEvent, DomainEventInput, RecordedEvent } from './event.js';
+import { derivedEventId } from './ids.js';
 import { childLogger, isDebugEnabled } from './logger.js';
 import type {
   ClaimedDelivery,
@@ -10,6 +11,7 @@ import type {
   HandlerContext,
   HandlerOrdering,
   Logger,
+  PublishOptions,
   PublishResult,
 } from './ports.js';
 import { type RetryPolicy, retryDelayMs } from './retry.js';
@@ -44,6 +46,7 @@ export interface DispatcherOptions {
   publish: (
     events: ReadonlyArray<DomainEvent | DomainEventInput>,
     causedBy: RecordedEvent,
+    options: PublishOptions,
   ) => Promise<PublishResult[]>;
 }
 
@@ -495,12 +498,20 @@ class DeliveryContext implements HandlerContext {
     return this.#running.controller.signal;
   }
 
-  async publish(event: DomainEvent | DomainEventInput): Promise<PublishResult> {
-    const [result] = await this.#o.publish([event], this.#running.delivery.event);
+  async publish(event: DomainEvent | DomainEventInput, options: PublishOptions = {}): Promise<PublishResult> {
+    const [result] = await this.#o.publish([event], this.#running.delivery.event, options);
     return result!;
   }
 
-  publishEvents(events: ReadonlyArray<DomainEvent | DomainEventInput>): Promise<PublishResult[]> {
-    return this.#o.publish(events, this.#running.delivery.event);
+  publishEvents(
+    events: ReadonlyArray<DomainEvent | DomainEventInput>,
+    options: PublishOptions = {},
+  ): Promise<PublishResult[]> {
+    return this.#o.publish(events, this.#running.delivery.event, options);
+  }
+
+  derivedId(...parts: string[]): string {
+    const { delivery } = this.#running;
+    return derivedEventId(delivery.event.id, delivery.handler, ...parts);
   }
 }

@@ -7,6 +7,7 @@ import type {
   EventStore,
   Logger,
   PublishContext,
+  PublishOptions,
   PublishResult,
 } from './ports.js';
 
@@ -61,8 +62,9 @@ export class EventBus {
   async publishEvent(
     event: DomainEvent | DomainEventInput,
     context: PublishContext = {},
+    options: PublishOptions = {},
   ): Promise<PublishResult> {
-    const [result] = await this.publishEvents([event], context);
+    const [result] = await this.publishEvents([event], context, options);
     return result!;
   }
 
@@ -70,6 +72,35 @@ export class EventBus {
   async publishEvents(
     inputs: ReadonlyArray<DomainEvent | DomainEventInput>,
     context: PublishContext = {},
+    options: PublishOptions = {},
+  ): Promise<PublishResult[]> {
+    if (!options.idempotent) return this.#publish(inputs, context);
+    try {
+      return await this.#publish(inputs, context);
+    } catch (error) {
+      if (!isEvcoError(error, 'DUPLICATE_EVENT')) throw error;
+      return this.#alreadyStored(inputs, error);
+    }
+  }
+
+  /** The idempotent outcome: every event of the batch must already be stored under its id. */
+  async #alreadyStored(
+    inputs: ReadonlyArray<DomainEvent | DomainEventInput>,
+    error: unknown,
+  ): Promise<PublishResult[]> {
+    const results: PublishResult[] = [];
+    for (const input of inputs) {
+      const id = typeof input.id === 'string' ? input.id.toLowerCase() : undefined;
+      const stored = id === undefined ? undefined : await this.#options.store.getEvent(id);
+      if (!stored) throw error;
+      results.push({ eventId: stored.id, position: stored.position, deliveries: 0 });
+    }
+    return results;
+  }
+
+  async #publish(
+    inputs: ReadonlyArray<DomainEvent | DomainEventInput>,
+    context: PublishContext,
   ): Promise<PublishResult[]> {
     const o = this.#options;
     if (o.isClosed()) throw new CoordinatorClosedError('publish events');

@@ -341,6 +341,9 @@ export interface TypedEventInput<TData> {
   occurredAt?: Date | string;
 }
 
+/** The stored, typed event a definition describes: what a handler registered with it receives. */
+export type EventOf<D> = D extends EventDefinition<infer T, infer Data> ? RecordedEvent<T, Data> : never;
+
 export interface EventDefinition<TType extends string, TData extends object> {
   readonly eventType: TType;
   readonly schemaVersion: number;

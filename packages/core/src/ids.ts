@@ -1,4 +1,4 @@
-import { randomFillSync } from 'node:crypto';
+import { createHash, randomFillSync } from 'node:crypto';
 import { V7Generator } from 'uuidv7';
 
 /**
@@ -45,4 +45,16 @@ export function newEventId(): string {
     text[at + 1] = lo;
   }
   return text.toString('latin1', 0, 36);
+}
+
+/** Namespace of the ids `HandlerContext.derivedId` makes. */
+const DERIVED_NAMESPACE = Buffer.from('4f2f3a2a51ad4bc2b7531e8d62b8bd00', 'hex');
+
+/** A name-based UUID (version 5, RFC 9562) of `parts`, in evco's derived-id namespace. */
+export function derivedEventId(...parts: string[]): string {
+  const hash = createHash('sha1').update(DERIVED_NAMESPACE).update(parts.join('\u001f'), 'utf8').digest();
+  hash[6] = (hash[6]! & 0x0f) | 0x50;
+  hash[8] = (hash[8]! & 0x3f) | 0x80;
+  const hex = hash.subarray(0, 16).toString('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }

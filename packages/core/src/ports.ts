@@ -326,6 +326,15 @@ export interface EventPublisher {
 // Handlers and middleware
 // ---------------------------------------------------------------------------------------------
 
+export interface PublishOptions {
+  /**
+   * An event whose id is already stored counts as published (its stored position is returned,
+   * with 0 new deliveries) instead of failing with `DUPLICATE_EVENT`. For reactions that may
+   * run again and publish follow-ups with derived ids (`context.derivedId`).
+   */
+  idempotent?: boolean;
+}
+
 export interface PublishResult {
   eventId: string;
   position: bigint;
@@ -346,21 +355,31 @@ export interface HandlerContext {
    * Publishes follow-up events: they inherit the `correlationId` of the event being handled and
    * get its id as `causationId`.
    */
-  publish(event: DomainEvent | DomainEventInput): Promise<PublishResult>;
-  publishEvents(events: ReadonlyArray<DomainEvent | DomainEventInput>): Promise<PublishResult[]>;
+  publish(event: DomainEvent | DomainEventInput, options?: PublishOptions): Promise<PublishResult>;
+  publishEvents(
+    events: ReadonlyArray<DomainEvent | DomainEventInput>,
+    options?: PublishOptions,
+  ): Promise<PublishResult[]>;
+  /**
+   * A UUID (v5, name-based) derived from the handled event's id, this handler's name and
+   * `parts`: the same on every re-delivery. Use it as the id of what the reaction creates
+   * (a record, a follow-up event published with `{ idempotent: true }`), so running the
+   * reaction twice creates it once.
+   */
+  derivedId(...parts: string[]): string;
 }
 
-export interface EventHandlerObject<E extends RecordedEvent = RecordedEvent> {
+export interface EventHandlerObject<E extends RecordedEvent<string, object> = RecordedEvent> {
   handle(event: E, context: HandlerContext): Promise<void> | void;
 }
 
-export type EventHandlerFunction<E extends RecordedEvent = RecordedEvent> = (
+export type EventHandlerFunction<E extends RecordedEvent<string, object> = RecordedEvent> = (
   event: E,
   context: HandlerContext,
 ) => Promise<void> | void;
 
 /** An object with `handle(event, context)` or a plain (async) function. */
-export type EventHandler<E extends RecordedEvent = RecordedEvent> =
+export type EventHandler<E extends RecordedEvent<string, object> = RecordedEvent> =
   | EventHandlerObject<E>
   | EventHandlerFunction<E>;
 

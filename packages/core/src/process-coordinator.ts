@@ -6,7 +6,7 @@ import {
   type RegisterHandlerOptions,
 } from './coordinator.js';
 import { EvcoError } from './errors.js';
-import type { DomainEvent, DomainEventInput, RecordedEvent } from './event.js';
+import type { DomainEvent, DomainEventInput, EventDefinition, EventOf, RecordedEvent } from './event.js';
 import type { CoordinatorOptions } from './options.js';
 import type { EventHandler, PublishResult } from './ports.js';
 
@@ -68,9 +68,19 @@ export async function publishEvents(
   return (await getCoordinator()).publishEvents(events);
 }
 
-export async function registerHandler<E extends RecordedEvent = RecordedEvent>(
+export function registerHandler<D extends EventDefinition<string, object>>(
+  target: D | readonly D[],
+  handler: EventHandler<EventOf<D>>,
+  options?: RegisterHandlerOptions,
+): Promise<HandlerRegistration>;
+export function registerHandler<E extends RecordedEvent = RecordedEvent>(
   target: HandlerTarget,
   handler: EventHandler<E>,
+  options?: RegisterHandlerOptions,
+): Promise<HandlerRegistration>;
+export async function registerHandler(
+  target: HandlerTarget,
+  handler: EventHandler<RecordedEvent>,
   options?: RegisterHandlerOptions,
 ): Promise<HandlerRegistration> {
   return (await getCoordinator()).registerHandler(target, handler, options);

@@ -1,7 +1,9 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { z } from 'zod';
 import {
   createConsoleLogger,
   createDomainEvent,
+  defineEvent,
   DEFAULT_RETRY,
   type HandlerContext,
   isEvcoError,
@@ -477,6 +479,49 @@ describe('lifecycle', () => {
       lagMs: 0,
     });
     expect(status.lastPosition).toBe('2');
+    await c.shutdown();
+  });
+});
+
+describe('idempotent reactions', () => {
+  it('derivedId is stable per (event, handler, parts); an idempotent re-publish resolves to the stored event', async () => {
+    const c = await memoryCoordinator({ retry: { maxAttempts: 3, ...fast } });
+    const ids: string[] = [];
+    await c.registerHandler('OrderPlaced', async function invoice(e, ctx) {
+      const id = ctx.derivedId('invoice');
+      ids.push(id);
+      const result = await ctx.publish({ id, eventType: 'InvoiceIssued', aggregateId: e.aggregateId }, { idempotent: true });
+      expect(result.eventId).toBe(id);
+      // Crash after publishing: the retry derives the same id and does not publish twice.
+      if (ctx.attempt === 1) throw new Error('crashed after publishing');
+    });
+    await c.publishEvent({ eventType: 'OrderPlaced', aggregateId: 'o1' });
+    await c.waitForIdle();
+    expect(ids.length).toBe(2);
+    expect(ids[0]).toBe(ids[1]);
+    expect(ids[0]).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    expect((await c.getEventHistory({ eventType: 'InvoiceIssued' })).map((e) => e.id)).toEqual([ids[0]]);
+    const again = await c.publishEvent({ id: ids[0], eventType: 'InvoiceIssued', aggregateId: 'o1' }).catch((e: unknown) => e);
+    expect(isEvcoError(again, 'DUPLICATE_EVENT')).toBe(true);
+    await c.shutdown();
+  });
+});
+
+describe('typed registration', () => {
+  it('hands handlers registered with a definition schema-checked, typed events; bad data is dead-lettered', async () => {
+    const Paid = defineEvent('Paid', z.strictObject({ amount: z.number().positive() }));
+    const c = await memoryCoordinator({ retry: { maxAttempts: 3, ...fast } });
+    const amounts: number[] = [];
+    await c.registerHandler(Paid, async function onPaid(event) {
+      amounts.push(event.eventData.amount);
+    });
+    await c.publishEvent(Paid.create({ aggregateId: 'p', data: { amount: 5 } }));
+    await c.publishEvent({ eventType: 'Paid', aggregateId: 'p', eventData: { amount: -1 } });
+    await c.waitForIdle();
+    expect(amounts).toEqual([5]);
+    const [dead] = await c.getDeadLetters();
+    expect(dead!.delivery).toMatchObject({ attempts: 1, handler: 'onPaid' });
+    expect(dead!.delivery.lastError).toMatch(/eventData.amount/);
     await c.shutdown();
   });
 });

@@ -1,6 +1,6 @@
 import type {
-  EventDefinition,
   EventDrivenCoordinator,
+  EventOf,
   HandlerContext,
   HandlerRegistration,
   RecordedEvent,
@@ -8,7 +8,6 @@ import type {
 } from '@evco/core';
 import { UserStatusChanged } from '@evco/handlers-user/events';
 import { ContentDeleted, ContentModerationCompleted, ContentPublished } from './events.js';
-import { derivedId, publishFollowUp } from './follow-up.js';
 import type { ContentRepository, ModerationService, Notifier } from './ports.js';
 
 export interface ContentModuleDeps {
@@ -28,8 +27,6 @@ export const contentHandlerNames = {
   unpublishOnAuthorBanned: 'content.unpublishOnAuthorBanned',
   cleanUpOnContentDeleted: 'content.cleanUpOnContentDeleted',
 } as const;
-
-type EventOf<D> = D extends EventDefinition<infer T, infer Data> ? RecordedEvent<T, Data> : never;
 
 /** One handler's reaction to one event: the key its effects are deduplicated by. */
 function reactionKey(context: HandlerContext, event: RecordedEvent): string {
@@ -52,13 +49,13 @@ export function createContentHandlers({ contents, moderation, notifier }: Conten
       const result = await moderation.review({ contentId, authorId, title }, reactionKey(context, event));
       // Should a repeat get a different answer anyway, the derived id keeps the first one:
       // one publication gets exactly one moderation outcome.
-      await publishFollowUp(
-        context,
+      await context.publish(
         ContentModerationCompleted.create({
-          id: derivedId(context, event, ContentModerationCompleted.eventType),
+          id: context.derivedId(ContentModerationCompleted.eventType),
           aggregateId: contentId,
           data: { contentId, decision: result.decision, reason: result.reason },
         }),
+        { idempotent: true },
       );
     },
 

@@ -1,14 +1,12 @@
 import type {
-  EventDefinition,
   EventDrivenCoordinator,
+  EventOf,
   HandlerContext,
   HandlerRegistration,
-  RecordedEvent,
   RegisterHandlerOptions,
 } from '@evco/core';
 import { UserRegistered, UserStatusChanged } from '@evco/handlers-user/events';
 import { SubscriptionActivated, SubscriptionExpired } from './events.js';
-import { derivedId, publishFollowUp } from './follow-up.js';
 import type { SubscriptionRepository } from './ports.js';
 
 export interface SubscriptionModuleDeps {
@@ -26,8 +24,6 @@ export const subscriptionHandlerNames = {
   endOnUserBannedOrDeleted: 'subscription.endOnUserBannedOrDeleted',
 } as const;
 
-type EventOf<D> = D extends EventDefinition<infer T, infer Data> ? RecordedEvent<T, Data> : never;
-
 const DAY_MS = 86_400_000;
 
 /** The module's reactions as plain functions, e.g. to call them directly in a test. */
@@ -38,7 +34,7 @@ export function createSubscriptionHandlers({ subscriptions, trialDays = 14 }: Su
       context: HandlerContext,
     ): Promise<void> {
       const { userId } = event.eventData;
-      const subscriptionId = derivedId(context, event, 'subscription');
+      const subscriptionId = context.derivedId('subscription');
       const existing = await subscriptions.listByUser(userId);
       // One trial per user. The subscription this very event created (an earlier attempt that
       // failed before publishing) does not count: that attempt must be finished.
@@ -50,13 +46,13 @@ export function createSubscriptionHandlers({ subscriptions, trialDays = 14 }: Su
       const startsAt = event.occurredAt.toISOString();
       const expiresAt = new Date(event.occurredAt.getTime() + trialDays * DAY_MS).toISOString();
       await subscriptions.add({ subscriptionId, userId, plan: 'trial', startsAt, expiresAt });
-      await publishFollowUp(
-        context,
+      await context.publish(
         SubscriptionActivated.create({
-          id: derivedId(context, event, SubscriptionActivated.eventType),
+          id: context.derivedId(SubscriptionActivated.eventType),
           aggregateId: subscriptionId,
           data: { subscriptionId, userId, plan: 'trial', startsAt, expiresAt },
         }),
+        { idempotent: true },
       );
     },
 
@@ -72,13 +68,13 @@ export function createSubscriptionHandlers({ subscriptions, trialDays = 14 }: Su
         // Publish first, then write: if the write fails, the retry still finds the subscription
         // active and publishes again, which the derived id makes a no-op. The other order
         // would lose the event when the process dies between the two.
-        await publishFollowUp(
-          context,
+        await context.publish(
           SubscriptionExpired.create({
-            id: derivedId(context, event, SubscriptionExpired.eventType, s.subscriptionId),
+            id: context.derivedId(SubscriptionExpired.eventType, s.subscriptionId),
             aggregateId: s.subscriptionId,
             data: { subscriptionId: s.subscriptionId, userId, plan: s.plan, expiredAt },
           }),
+          { idempotent: true },
         );
         await subscriptions.expire(s.subscriptionId, expiredAt);
       }

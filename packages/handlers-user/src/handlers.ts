@@ -1,6 +1,6 @@
 import type {
-  EventDefinition,
   EventDrivenCoordinator,
+  EventOf,
   HandlerContext,
   HandlerRegistration,
   RecordedEvent,
@@ -25,8 +25,6 @@ export const userHandlerNames = {
   recordLastLogin: 'user.recordLastLogin',
   syncPlanWithSubscription: 'user.syncPlanWithSubscription',
 } as const;
-
-type EventOf<D> = D extends EventDefinition<infer T, infer Data> ? RecordedEvent<T, Data> : never;
 
 /** One handler's reaction to one event: the key its effects are deduplicated by. */
 function reactionKey(context: HandlerContext, event: RecordedEvent): string {

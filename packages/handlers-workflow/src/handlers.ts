@@ -1,6 +1,6 @@
 import type {
-  EventDefinition,
   EventDrivenCoordinator,
+  EventOf,
   HandlerContext,
   HandlerRegistration,
   RecordedEvent,
@@ -9,7 +9,6 @@ import type {
 import { SubscriptionExpired } from '@evco/handlers-subscription/events';
 import { UserStatusChanged } from '@evco/handlers-user/events';
 import { WorkflowExecutionCompleted, WorkflowExecutionFailed, WorkflowExecutionStarted } from './events.js';
-import { derivedId, publishFollowUp } from './follow-up.js';
 import type { Notifier, UsageRecorder, WorkflowScheduler } from './ports.js';
 
 export interface WorkflowModuleDeps {
@@ -31,8 +30,6 @@ export const workflowHandlerNames = {
   retryFailedExecution: 'workflow.retryFailedExecution',
   recordUsageOnExecutionCompleted: 'workflow.recordUsageOnExecutionCompleted',
 } as const;
-
-type EventOf<D> = D extends EventDefinition<infer T, infer Data> ? RecordedEvent<T, Data> : never;
 
 /** One handler's reaction to one event: the key its effects are deduplicated by. */
 function reactionKey(context: HandlerContext, event: RecordedEvent): string {
@@ -96,19 +93,19 @@ export function createWorkflowHandlers({
     ): Promise<void> {
       if (!(await willRetry(event))) return;
       const { executionId, workflowId, userId } = event.eventData;
-      const retryId = derivedId(context, event, 'retry');
+      const retryId = context.derivedId('retry');
       const retry = await scheduler.retryExecution(executionId, retryId);
       if (!retry) {
         context.logger.info({ executionId }, 'the scheduler declined the retry');
         return;
       }
-      await publishFollowUp(
-        context,
+      await context.publish(
         WorkflowExecutionStarted.create({
-          id: derivedId(context, event, WorkflowExecutionStarted.eventType),
+          id: context.derivedId(WorkflowExecutionStarted.eventType),
           aggregateId: retry.executionId,
           data: { executionId: retry.executionId, workflowId, userId },
         }),
+        { idempotent: true },
       );
     },
 
