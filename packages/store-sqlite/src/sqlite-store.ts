@@ -21,6 +21,7 @@ import {
   type ReplaySpec,
   type RetryDeadLettersQuery,
   readAllByPages,
+  recordEvent,
   type StoreCapabilities,
   type StoreStats,
   StoreUnavailableError,
@@ -291,7 +292,7 @@ class SqliteEventStore implements SqliteStore {
     const recordedAt = new Date(options.now.getTime());
     const recorded: RecordedEvent[] = new Array(events.length);
     for (let i = 0; i < events.length; i++) {
-      recorded[i] = Object.freeze({ ...events[i]!, position: positions[i]!, recordedAt }) as RecordedEvent;
+      recorded[i] = recordEvent(events[i]!, positions[i]!, recordedAt);
     }
     return { events: recorded, deliveries };
   }

@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto';
-import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { makeEvent } from '@evco/testkit';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createSqliteStore } from '../src/index.js';
-import { runFixture, tempDir, unprivilegedUser } from './support.js';
+import { runFixture, tempDir } from './support.js';
 
 let tmp: ReturnType<typeof tempDir>;
 
@@ -27,16 +27,15 @@ async function seed(file: string): Promise<void> {
 
 describe('file system failures', () => {
   it('a read-only directory or an unreadable file: STORE_UNAVAILABLE naming the file, nothing written', async () => {
-    // Root ignores permissions, so the probe runs as nobody when we are root.
-    const user = unprivilegedUser();
     const ro = join(tmp.dir, 'ro');
     mkdirSync(ro);
     const existing = join(ro, 'existing.db');
     await seed(existing);
     const unreadable = tmp.file('unreadable.db');
     await seed(unreadable);
-    // The file itself is writable by the probe; only its directory is not.
-    if (user) chownSync(existing, user.uid, user.gid);
+    // The file itself stays writable by the probe (even when it runs as nobody); only its
+    // directory is not.
+    chmodSync(existing, 0o666);
     chmodSync(ro, 0o555);
     chmodSync(unreadable, 0o000);
     const fresh = join(ro, 'new.db');
@@ -44,14 +43,12 @@ describe('file system failures', () => {
 
     const probe = runFixture('fs-probe.ts', {
       env: { PROBE_FILES: JSON.stringify([fresh, existing, unreadable]) },
-      ...user,
+      unprivileged: true,
     });
     const result = (await probe.next('result')) as unknown as {
-      uid: number;
       outcomes: Array<{ file: string; code: string | null; message: string | null }>;
     };
     expect(await probe.exited).toBe(0);
-    expect(result.uid).not.toBe(0);
     for (const outcome of result.outcomes) {
       expect(outcome.code, outcome.file).toBe('STORE_UNAVAILABLE');
       expect(outcome.message, outcome.file).toContain(`[evco:store-sqlite]`);

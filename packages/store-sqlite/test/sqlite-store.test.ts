@@ -107,6 +107,20 @@ describe('options', () => {
     expect(store.capabilities).toEqual({ durable: true, crossProcess: true });
   });
 
+  it('applies synchronous and the busy timeout to a passed database only when given', async () => {
+    const given = new Database(tmp.file('given.db'));
+    await open({ database: given, synchronous: 'FULL', busyTimeoutMs: 4321 }).migrate();
+    expect(given.pragma('synchronous', { simple: true })).toBe(2);
+    expect(given.pragma('busy_timeout', { simple: true })).toBe(4321);
+    given.close();
+    const untouched = new Database(tmp.file('untouched.db'), { timeout: 777 });
+    untouched.pragma('synchronous = OFF');
+    await open({ database: untouched }).migrate();
+    expect(untouched.pragma('synchronous', { simple: true })).toBe(0);
+    expect(untouched.pragma('busy_timeout', { simple: true })).toBe(777);
+    untouched.close();
+  });
+
   it('works in memory for one process, saying it is neither durable nor shared', async () => {
     const store = open({ filename: ':memory:' });
     await store.append([makeEvent()], { now: T0 });

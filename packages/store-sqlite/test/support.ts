@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,7 +14,7 @@ export function tempDir(prefix = 'evco-sqlite-'): {
   cleanup: () => void;
 } {
   const dir = mkdtempSync(join(tmpdir(), prefix));
-  // Child processes may run as another user (see `runAs`): let them into the directory.
+  // An unprivileged child may run as another user (see `unprivilegedCommand`): let it in.
   chmodSync(dir, 0o777);
   return {
     dir,
@@ -41,22 +41,24 @@ export interface Child {
 
 /**
  * Runs a TypeScript fixture in its own Node process, from source (tsx + the `@evco/source`
- * condition). The child talks back with one JSON object per stdout line.
+ * condition). The child talks back with one JSON object per stdout line. With `unprivileged`,
+ * a root parent starts the child without the capabilities that let root ignore file
+ * permissions (see `unprivilegedCommand`), so permission tests mean the same for everyone.
  */
 export function runFixture(
   script: string,
-  options: { env?: Record<string, string>; uid?: number; gid?: number } = {},
+  options: { env?: Record<string, string>; unprivileged?: boolean } = {},
 ): Child {
-  const child = spawn(
-    process.execPath,
-    ['--import', 'tsx', '--conditions=@evco/source', join(here, 'fixtures', script)],
-    {
-      cwd: packageDir,
-      env: { ...process.env, ...options.env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-      ...(options.uid === undefined ? {} : { uid: options.uid, gid: options.gid ?? options.uid }),
-    },
-  );
+  const args = ['--import', 'tsx', '--conditions=@evco/source', join(here, 'fixtures', script)];
+  const command = options.unprivileged
+    ? unprivilegedCommand(process.execPath, args)
+    : { file: process.execPath, args, ids: {} };
+  const child = spawn(command.file, command.args, {
+    cwd: packageDir,
+    env: { ...process.env, ...options.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    ...command.ids,
+  });
   const messages: Message[] = [];
   const waiters: Array<{ type: string; resolve: (m: Message) => void }> = [];
   let stdout = '';
@@ -116,7 +118,26 @@ export function runFixture(
   };
 }
 
-/** Root ignores file permissions, so permission tests run their child as `nobody` when we are root. */
-export function unprivilegedUser(): { uid: number; gid: number } | undefined {
-  return process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : undefined;
+const SETPRIV = ['/usr/bin/setpriv', '/bin/setpriv'].find((f) => existsSync(f));
+
+/**
+ * Root ignores file permissions. As root, the child runs as root but without CAP_DAC_OVERRIDE
+ * and CAP_DAC_READ_SEARCH (util-linux `setpriv`), so it still reads the repository it runs from
+ * while permission bits apply to it; without `setpriv`, it runs as `nobody` instead (the
+ * repository must then be readable by everyone). Not root: nothing to drop.
+ */
+export function unprivilegedCommand(
+  file: string,
+  args: string[],
+): { file: string; args: string[]; ids: { uid?: number; gid?: number } } {
+  if (process.getuid?.() !== 0) return { file, args, ids: {} };
+  if (SETPRIV) {
+    const caps = '-dac_override,-dac_read_search';
+    return {
+      file: SETPRIV,
+      args: ['--bounding-set', caps, '--inh-caps', caps, '--', file, ...args],
+      ids: {},
+    };
+  }
+  return { file, args, ids: { uid: 65534, gid: 65534 } };
 }
