@@ -8,7 +8,7 @@
  *                      store and the publisher.
  */
 
-import type { EventDrivenCoordinator, Logger } from '@evco/core';
+import { type EventDrivenCoordinator, type Logger, maskSecrets } from '@evco/core';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
@@ -41,8 +41,22 @@ export interface BuildAppOptions {
 /** Never logged, whatever the level: credentials in headers. */
 export const REDACT = ['req.headers.authorization', 'req.headers.cookie', 'headers.authorization'];
 
+/** pino's error serializer, with credentials scrubbed from the message and the stack (a driver error may quote a URL). */
+function serializeError(error: Error): Record<string, unknown> {
+  const out = pino.stdSerializers.err(error) as unknown as Record<string, unknown>;
+  for (const key of ['message', 'stack']) {
+    if (typeof out[key] === 'string') out[key] = maskSecrets(out[key] as string);
+  }
+  return out;
+}
+
 export function createLogger(config: DemoConfig, stream?: NodeJS.WritableStream): FastifyBaseLogger {
-  const options = { level: config.logLevel, redact: REDACT, base: { service: 'evco-demo' } };
+  const options = {
+    level: config.logLevel,
+    redact: REDACT,
+    base: { service: 'evco-demo' },
+    serializers: { err: serializeError },
+  };
   return (stream ? pino(options, stream) : pino(options)) as FastifyBaseLogger;
 }
 

@@ -9,7 +9,9 @@ import {
   createCoordinator,
   type EventDrivenCoordinator,
   type EventHandler,
+  type HandlerTarget,
   type Logger,
+  type RegisterHandlerOptions,
 } from '@evco/core';
 import { createPublisher, createStore, waitForPublisher } from './adapters.js';
 import type { DemoConfig } from './config.js';
@@ -48,16 +50,11 @@ export async function composeDemo(options: ComposeOptions): Promise<DemoRuntime>
     middleware: [workflowEngineStandIn(deps.workflows, options.logger)],
   });
   try {
+    const delayed = (target: HandlerTarget, handler: EventHandler, handlerOpts?: RegisterHandlerOptions) =>
+      coordinator.registerHandler(target, withLatency(handler, handlerDelayMs), handlerOpts);
     const registrar: Pick<EventDrivenCoordinator, 'registerHandler'> =
       handlerDelayMs > 0
-        ? {
-            registerHandler: (target, handler, handlerOpts) =>
-              coordinator.registerHandler(
-                target,
-                withLatency(handler as EventHandler, handlerDelayMs),
-                handlerOpts,
-              ),
-          }
+        ? { registerHandler: delayed as EventDrivenCoordinator['registerHandler'] }
         : coordinator;
     await registerAllModules(registrar, deps, handlerOptions);
   } catch (error) {

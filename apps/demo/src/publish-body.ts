@@ -58,17 +58,23 @@ function zodIssues(error: z.ZodError, prefix: string): ValidationIssue[] {
 }
 
 function dataIssues(definition: AnyEventDefinition, data: unknown, prefix: string): ValidationIssue[] {
+  const path = prefixed(prefix, 'eventData');
+  // zod directly when the contract is zod: its issues name unknown keys, Standard Schema's do not.
+  const zod = Catalog.zodSchemaOf(definition);
+  if (zod) {
+    const parsed = zod.safeParse(data);
+    return parsed.success ? [] : zodIssues(parsed.error, path);
+  }
   const result = definition.schema['~standard'].validate(data) as {
     issues?: ReadonlyArray<{ message: string; path?: ReadonlyArray<unknown> }>;
   };
   if (result instanceof Promise || !result.issues) return [];
   return result.issues.map((i) => ({
     path: prefixed(
-      prefix,
-      [
-        'eventData',
-        ...(i.path ?? []).map((p) => String(typeof p === 'object' && p ? (p as { key: unknown }).key : p)),
-      ].join('.'),
+      path,
+      (i.path ?? [])
+        .map((p) => String(typeof p === 'object' && p ? (p as { key: unknown }).key : p))
+        .join('.'),
     ),
     message: i.message,
   }));

@@ -57,8 +57,8 @@ const retryBodySchema = z
     deliveryIds: z.array(z.string().min(1).max(300)).min(1).max(MAX_PAGE).optional(),
     handler: z.string().min(1).max(200).optional(),
   })
-  .optional()
-  .describe('Empty (or {}) re-drives every dead letter');
+  .nullish()
+  .describe('No body (or {}) re-drives every dead letter');
 
 const secured = { security: [{ adminToken: [] }] };
 const adminErrors = { 400: errorSchema, 401: errorSchema, 404: errorSchema, 503: errorSchema };
@@ -147,20 +147,30 @@ export function adminRoutes(ctx: RouteContext): FastifyPluginAsyncZod {
       },
       async (request) => {
         const { limit, cursor, handler } = request.query;
-        const page = await ctx
-          .coordinator()
-          .getDeadLetters({ limit, handler, afterPosition: afterPosition(cursor) });
+        const coordinator = ctx.coordinator();
+        const page = await coordinator.getDeadLetters({
+          limit,
+          handler,
+          afterPosition: afterPosition(cursor),
+        });
         if (page.length < limit) return { deadLetters: page.map(toDeadLetterDto), nextCursor: null };
         // The store pages by event position, and one event may have dead letters of several
-        // handlers: a page cut between them would skip the rest. Hold back the last position's
-        // letters (unless it is all the page holds) and start the next page just before it.
+        // handlers: a page cut between them would skip the rest. So the last position's letters
+        // are held back for the next page; when they fill the whole page, that position is
+        // fetched complete (one letter per handler at most, so this stays small).
         const lastPosition = page[page.length - 1]!.event.position;
-        const kept = page.filter((d) => d.event.position !== lastPosition);
-        const shown = kept.length > 0 ? kept : page;
-        const next = shown[shown.length - 1]!.event.position;
+        let shown = page.filter((d) => d.event.position !== lastPosition);
+        if (shown.length === 0) {
+          const group = await coordinator.getDeadLetters({
+            limit: 10_000,
+            handler,
+            afterPosition: lastPosition > 0n ? lastPosition - 1n : undefined,
+          });
+          shown = group.filter((d) => d.event.position === lastPosition);
+        }
         return {
           deadLetters: shown.map(toDeadLetterDto),
-          nextCursor: encodeCursor({ position: next, order: 'asc' }),
+          nextCursor: encodeCursor({ position: shown[shown.length - 1]!.event.position, order: 'asc' }),
         };
       },
     );
