@@ -1,5 +1,6 @@
 import type { BenchSection } from './harness.js';
 import { memorySection } from './memory.js';
+import { sqliteSection } from './sqlite.js';
 
 /** Every benchmark section, in the order `pnpm bench` runs them. Add yours here. */
-export const sections: BenchSection[] = [memorySection];
+export const sections: BenchSection[] = [memorySection, sqliteSection];
