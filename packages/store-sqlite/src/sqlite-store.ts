@@ -299,8 +299,9 @@ class SqliteEventStore implements SqliteStore {
 
   #appendError(error: unknown, event: DomainEvent | undefined): unknown {
     if (!event || sqliteCode(error) !== 'SQLITE_CONSTRAINT_UNIQUE') return error;
-    const message = (error as Error).message;
-    if (message.includes('aggregate_version')) {
+    // "UNIQUE constraint failed: <prefix>events.aggregate_id, <prefix>events.aggregate_version";
+    // a prefix cannot contain a dot, so this names the column whatever the prefix.
+    if ((error as Error).message.includes('.aggregate_version')) {
       return new ConcurrencyError(
         `aggregate ${event.aggregateId} already has version ${event.aggregateVersion} in ${this.filename}`,
         { aggregateId: event.aggregateId, aggregateVersion: event.aggregateVersion },

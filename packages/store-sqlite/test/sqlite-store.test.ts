@@ -231,6 +231,17 @@ describe('storage', () => {
     );
   });
 
+  it('tells a duplicate id from a version conflict whatever the prefix is called', async () => {
+    const store = open({ filename: tmp.file(), tablePrefix: 'aggregate_version_' });
+    const first = makeEvent({ aggregateId: 'a', aggregateVersion: 1 });
+    await store.append([first], { now: T0 });
+    expect((await failure(store.append([first], { now: T0 }))).code).toBe('DUPLICATE_EVENT');
+    const clash = makeEvent({ aggregateId: 'a', aggregateVersion: 1 });
+    const error = await failure(store.append([clash], { now: T0 }));
+    expect(error.code).toBe('CONCURRENCY');
+    expect(error).toMatchObject({ aggregateId: 'a', aggregateVersion: 1 });
+  });
+
   it('uses a database the caller opened, and leaves it open on close', async () => {
     const db = new Database(tmp.file());
     const store = open({ database: db });
