@@ -300,13 +300,27 @@ describe('GET /events', () => {
         const page = (await call(app, 'GET', url)).json();
         pages += 1;
         seen.push(...page.events.map((e: { position: string }) => e.position));
-        if (!page.nextCursor) break;
+        if (!page.hasMore) break;
         expect(page.nextCursor).not.toMatch(/^\d+$/);
         url = `/events?limit=3&cursor=${page.nextCursor}`;
       }
       expect(pages).toBe(3);
       expect(seen).toEqual(order === 'asc' ? all : [...all].reverse());
     }
+  });
+
+  it('lets a client follow new events with the last cursor', async () => {
+    const app = await start();
+    const first = (await call(app, 'GET', '/events')).json();
+    expect(first).toEqual({ events: [], nextCursor: null, hasMore: false });
+    await call(app, 'POST', '/events', { body: workflowCompleted() });
+    const page = (await call(app, 'GET', '/events')).json();
+    expect(page.events).toHaveLength(1);
+    const idle = (await call(app, 'GET', `/events?cursor=${page.nextCursor}`)).json();
+    expect(idle).toEqual({ events: [], nextCursor: page.nextCursor, hasMore: false });
+    const published = (await call(app, 'POST', '/events', { body: workflowCompleted() })).json();
+    const next = (await call(app, 'GET', `/events?cursor=${idle.nextCursor}`)).json();
+    expect(next.events.map((e: { id: string }) => e.id)).toEqual([published.eventId]);
   });
 
   it('rejects bad bounds and parameters with the field at fault', async () => {
@@ -489,7 +503,7 @@ describe('admin routes', () => {
       status: 'dead',
       lastError: expect.stringContaining('unknown'),
     });
-    expect(dead.nextCursor).toBeNull();
+    expect([dead.nextCursor, dead.hasMore]).toEqual([null, false]);
 
     // Both letters belong to one event: a page of one must not cut between them.
     const paged = (await call(app, 'GET', '/admin/dead-letters?limit=1', { headers: auth })).json();

@@ -110,7 +110,11 @@ export function adminRoutes(ctx: RouteContext): FastifyPluginAsyncZod {
           summary: 'Events with a delivery not done (pending, running or dead)',
           querystring: listQuerySchema,
           response: {
-            200: z.object({ events: z.array(unprocessedSchema), nextCursor: z.string().nullable() }),
+            200: z.object({
+              events: z.array(unprocessedSchema),
+              nextCursor: z.string().nullable(),
+              hasMore: z.boolean(),
+            }),
             ...adminErrors,
           },
         },
@@ -127,6 +131,7 @@ export function adminRoutes(ctx: RouteContext): FastifyPluginAsyncZod {
             last && page.length === limit
               ? encodeCursor({ position: last.event.position, order: 'asc' })
               : null,
+          hasMore: page.length === limit,
         };
       },
     );
@@ -140,7 +145,11 @@ export function adminRoutes(ctx: RouteContext): FastifyPluginAsyncZod {
           summary: 'Deliveries that ran out of attempts, with their last error',
           querystring: deadLetterQuerySchema,
           response: {
-            200: z.object({ deadLetters: z.array(deadLetterSchema), nextCursor: z.string().nullable() }),
+            200: z.object({
+              deadLetters: z.array(deadLetterSchema),
+              nextCursor: z.string().nullable(),
+              hasMore: z.boolean(),
+            }),
             ...adminErrors,
           },
         },
@@ -153,7 +162,8 @@ export function adminRoutes(ctx: RouteContext): FastifyPluginAsyncZod {
           handler,
           afterPosition: afterPosition(cursor),
         });
-        if (page.length < limit) return { deadLetters: page.map(toDeadLetterDto), nextCursor: null };
+        if (page.length < limit)
+          return { deadLetters: page.map(toDeadLetterDto), nextCursor: null, hasMore: false };
         // The store pages by event position, and one event may have dead letters of several
         // handlers: a page cut between them would skip the rest. So the last position's letters
         // are held back for the next page; when they fill the whole page, that position is
@@ -171,6 +181,7 @@ export function adminRoutes(ctx: RouteContext): FastifyPluginAsyncZod {
         return {
           deadLetters: shown.map(toDeadLetterDto),
           nextCursor: encodeCursor({ position: shown[shown.length - 1]!.event.position, order: 'asc' }),
+          hasMore: true,
         };
       },
     );

@@ -97,10 +97,18 @@ export function eventRoutes(ctx: RouteContext): FastifyPluginAsyncZod {
           summary: 'Event history, filtered and paged',
           description:
             `Pages of at most ${MAX_PAGE} events by position. Pass \`nextCursor\` as \`cursor\` for the next ` +
-            'page; it is null when the page was not full.',
+            'page while `hasMore` is true. To follow new events as they are stored, keep polling with ' +
+            'the latest `nextCursor` (an empty page hands back the cursor it was given).',
           querystring: historyQuerySchema,
           response: {
-            200: z.object({ events: z.array(recordedEventSchema), nextCursor: z.string().nullable() }),
+            200: z.object({
+              events: z.array(recordedEventSchema),
+              nextCursor: z
+                .string()
+                .nullable()
+                .describe('Continues after this page; null only for an empty first page'),
+              hasMore: z.boolean().describe('The page was full: there may be more right away'),
+            }),
             400: errorSchema,
             503: errorSchema,
           },
@@ -128,8 +136,8 @@ export function eventRoutes(ctx: RouteContext): FastifyPluginAsyncZod {
         const last = events[events.length - 1];
         return {
           events: events.map(toEventDto),
-          nextCursor:
-            last && events.length === q.limit ? encodeCursor({ position: last.position, order }) : null,
+          nextCursor: last ? encodeCursor({ position: last.position, order }) : (q.cursor ?? null),
+          hasMore: events.length === q.limit,
         };
       },
     );
