@@ -157,7 +157,7 @@ interface Prepared {
     | 'requeueReplayPage',
     Statement
   >;
-  append: Transaction<[rows: PreparedRow[], now: string, failedAt: { index: number }], [bigint[], number[]]>;
+  append: Transaction<[rows: PreparedRow[], now: string, failedAt: AppendFailure], [bigint[], number[]]>;
   claim: Transaction<[request: ClaimRequest], ClaimedDelivery[]>;
   /** Runs a function in a transaction: `.immediate` to write, `.deferred` for a consistent read. */
   tx: Transaction<[fn: () => unknown], unknown>;
@@ -280,13 +280,13 @@ class SqliteEventStore implements SqliteStore {
       };
     }
     if (issues.length > 0) throw new EventValidationError(issues, { source: SOURCE });
-    const failedAt = { index: -1 };
+    const failedAt: AppendFailure = { index: -1, idTaken: false };
     const [positions, deliveries] = this.#run('append events', (p) => {
       if (events.length === 0) return [[], []];
       try {
         return p.append.immediate(rows, iso(options.now), failedAt);
       } catch (error) {
-        throw this.#appendError(error, events[failedAt.index]);
+        throw this.#appendError(error, events[failedAt.index], failedAt.idTaken);
       }
     });
     const recordedAt = new Date(options.now.getTime());
@@ -297,11 +297,9 @@ class SqliteEventStore implements SqliteStore {
     return { events: recorded, deliveries };
   }
 
-  #appendError(error: unknown, event: DomainEvent | undefined): unknown {
+  #appendError(error: unknown, event: DomainEvent | undefined, idTaken: boolean): unknown {
     if (!event || sqliteCode(error) !== 'SQLITE_CONSTRAINT_UNIQUE') return error;
-    // "UNIQUE constraint failed: <prefix>events.aggregate_id, <prefix>events.aggregate_version";
-    // a prefix cannot contain a dot, so this names the column whatever the prefix.
-    if ((error as Error).message.includes('.aggregate_version')) {
+    if (!idTaken) {
       return new ConcurrencyError(
         `aggregate ${event.aggregateId} already has version ${event.aggregateVersion} in ${this.filename}`,
         { aggregateId: event.aggregateId, aggregateVersion: event.aggregateVersion },
@@ -706,6 +704,12 @@ class SqliteEventStore implements SqliteStore {
 // Helpers
 // ---------------------------------------------------------------------------------------------
 
+/** Which event of a batch failed, and whether its id was already taken (stored or earlier in the batch). */
+interface AppendFailure {
+  index: number;
+  idTaken: boolean;
+}
+
 /** What a status change returns about the delivery's place in its (handler, aggregate) chain. */
 interface ChainRow {
   handler: string;
@@ -826,7 +830,7 @@ function prepare(db: Database.Database, prefix: string): Prepared {
   };
 
   const append = db.transaction(
-    (rows: PreparedRow[], now: string, failedAt: { index: number }): [bigint[], number[]] => {
+    (rows: PreparedRow[], now: string, failedAt: AppendFailure): [bigint[], number[]] => {
       const positions: bigint[] = new Array(rows.length);
       const deliveries: number[] = new Array(rows.length);
       // Subscriptions are read inside the write transaction, so a handler registered by any
@@ -835,17 +839,26 @@ function prepare(db: Database.Database, prefix: string): Prepared {
       for (let i = 0; i < rows.length; i++) {
         const r = rows[i]!;
         failedAt.index = i;
-        const position = s.insertEvent.run(
-          r.id,
-          r.eventType,
-          r.aggregateId,
-          r.aggregateType,
-          r.aggregateVersion,
-          r.data,
-          r.metadata,
-          r.occurredAt,
-          now,
-        ).lastInsertRowid as bigint;
+        let position: bigint;
+        try {
+          position = s.insertEvent.run(
+            r.id,
+            r.eventType,
+            r.aggregateId,
+            r.aggregateType,
+            r.aggregateVersion,
+            r.data,
+            r.metadata,
+            r.occurredAt,
+            now,
+          ).lastInsertRowid as bigint;
+        } catch (error) {
+          // SQLite names whichever unique index it checked first; a known id must win (as in the
+          // reference store), so that re-publishing a versioned event reads as a duplicate.
+          // Asked before the rollback, so an earlier event of this batch counts too.
+          failedAt.idTaken = s.eventById.get(r.id) !== undefined;
+          throw error;
+        }
         let subs = subscribers.get(r.eventType);
         if (!subs) {
           subs = s.liveSubscriptionsOfType.all(r.eventType, now) as Subscriber[];

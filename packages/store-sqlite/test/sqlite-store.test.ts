@@ -231,7 +231,7 @@ describe('storage', () => {
     );
   });
 
-  it('tells a duplicate id from a version conflict whatever the prefix is called', async () => {
+  it('tells a duplicate id from a version conflict, whatever the prefix is called', async () => {
     const store = open({ filename: tmp.file(), tablePrefix: 'aggregate_version_' });
     const first = makeEvent({ aggregateId: 'a', aggregateVersion: 1 });
     await store.append([first], { now: T0 });
@@ -240,6 +240,10 @@ describe('storage', () => {
     const error = await failure(store.append([clash], { now: T0 }));
     expect(error.code).toBe('CONCURRENCY');
     expect(error).toMatchObject({ aggregateId: 'a', aggregateVersion: 1 });
+    // The same versioned event twice in one batch is a duplicate too, as in the reference store.
+    const twice = makeEvent({ aggregateId: 'b', aggregateVersion: 1 });
+    expect((await failure(store.append([twice, twice], { now: T0 }))).code).toBe('DUPLICATE_EVENT');
+    expect(await store.read({ aggregateId: 'b', limit: 10 })).toEqual([]);
   });
 
   it('uses a database the caller opened, and leaves it open on close', async () => {
