@@ -891,7 +891,7 @@ function prepare(db: Database.Database, prefix: string): Prepared {
     s.resetExpired.run(now, now);
     const handlers = [...new Set(request.handlers)];
     // A negative LIMIT means "no limit" to SQLite.
-    const limit = request.limit > 0 ? request.limit : 0;
+    const limit = Math.max(0, request.limit || 0);
     let candidates: Candidate[] = [];
     for (const handler of handlers) {
       candidates.push(...(s.dueForHandler.all(handler, now, limit) as Candidate[]));
