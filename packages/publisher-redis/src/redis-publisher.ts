@@ -57,6 +57,12 @@ interface Subscriber {
   hooks: SubscriberHooks | undefined;
 }
 
+interface Flight {
+  batch: PendingPublish[];
+  deadline: number;
+  done: boolean;
+}
+
 interface PendingPublish {
   chunks: string[];
   resolve: () => void;
@@ -94,8 +100,12 @@ class RedisPublisherImpl implements RedisPublisher {
   readonly #startup: Promise<void>;
   #startupDone: () => void = () => {};
 
+  /** Publishes made in the tick of an earlier one: they leave together in one pipeline. */
   #outgoing: PendingPublish[] = [];
   #flushScheduled = false;
+  /** Sent and awaiting Redis's reply, oldest first. */
+  readonly #inFlight: Flight[] = [];
+  #watchdog: NodeJS.Timeout | undefined;
   /** Publishes made before the first connection: sent in order once it is up, or timed out. */
   #waiting: PendingPublish[] = [];
   #waitTimer: NodeJS.Timeout | undefined;
@@ -212,16 +222,19 @@ class RedisPublisherImpl implements RedisPublisher {
       );
     }
     return new Promise<void>((resolve, reject) => {
-      this.#outgoing.push({ chunks, resolve, reject, deadline: 0, done: false });
-      this.#scheduleFlush();
+      const p: PendingPublish = { chunks, resolve, reject, deadline: 0, done: false };
+      if (this.#flushScheduled) {
+        this.#outgoing.push(p);
+        return;
+      }
+      // Nothing is queued ahead of it, so it leaves at once (at steady load, every publish is
+      // such a lone one and pays no extra tick). Publishes that follow within the same tick queue
+      // behind it and leave together in one pipeline; ioredis writes in call order, so the order
+      // of announcements is the order of publish() calls.
+      this.#flushScheduled = true;
+      queueMicrotask(() => this.#flush());
+      this.#send([p]);
     });
-  }
-
-  #scheduleFlush(): void {
-    if (this.#flushScheduled) return;
-    this.#flushScheduled = true;
-    // Everything published in the same tick leaves in one pipeline, in call order.
-    queueMicrotask(() => this.#flush());
   }
 
   #flush(): void {
@@ -229,6 +242,10 @@ class RedisPublisherImpl implements RedisPublisher {
     const batch = this.#outgoing;
     if (batch.length === 0) return;
     this.#outgoing = [];
+    this.#send(batch);
+  }
+
+  #send(batch: PendingPublish[]): void {
     if (this.#pub.status !== 'ready') {
       const error = this.#unavailable(
         `cannot publish: Redis at ${this.#url} is unreachable (connection ${this.#pub.status})`,
@@ -236,20 +253,13 @@ class RedisPublisherImpl implements RedisPublisher {
       for (const p of batch) this.#settle(p, error);
       return;
     }
-    let messages = 0;
-    for (const p of batch) messages += p.chunks.length;
-    // Belt and braces for a connection that looks alive but answers nothing (a network
-    // partition keeps the socket open): the publish path is released after publishTimeoutMs.
-    const timer = setTimeout(() => {
-      const error = this.#unavailable(
-        `publishing to Redis at ${this.#url} got no reply within ${this.#o.publishTimeoutMs} ms`,
-      );
-      for (const p of batch) this.#settle(p, error);
-    }, this.#o.publishTimeoutMs);
+    const flight: Flight = { batch, deadline: Date.now() + this.#o.publishTimeoutMs, done: false };
+    this.#inFlight.push(flight);
+    this.#armWatchdog();
 
     let sent: Promise<Array<[Error | null, unknown]> | null>;
-    if (messages === 1) {
-      // The common case (one small announcement): a plain PUBLISH skips the pipeline's overhead.
+    if (batch.length === 1 && batch[0]!.chunks.length === 1) {
+      // A plain PUBLISH skips the pipeline's overhead for the common single small announcement.
       sent = this.#pub.publish(this.channel, batch[0]!.chunks[0]!).then(
         (n) => [[null, n]],
         (error: Error) => [[error, null]],
@@ -261,7 +271,6 @@ class RedisPublisherImpl implements RedisPublisher {
     }
     sent.then(
       (results) => {
-        clearTimeout(timer);
         let i = 0;
         for (const p of batch) {
           let error: Error | null = null;
@@ -271,13 +280,48 @@ class RedisPublisherImpl implements RedisPublisher {
           }
           this.#settle(p, error ? this.#publishFailed(error) : undefined);
         }
+        this.#landed(flight);
       },
       (error: unknown) => {
-        clearTimeout(timer);
         const failure = this.#publishFailed(error);
         for (const p of batch) this.#settle(p, failure);
+        this.#landed(flight);
       },
     );
+  }
+
+  #landed(flight: Flight): void {
+    flight.done = true;
+    // Replies come back in send order on one connection, so finished flights gather at the head.
+    while (this.#inFlight[0]?.done) this.#inFlight.shift();
+  }
+
+  /**
+   * Belt and braces for a connection that looks alive but answers nothing (a network partition
+   * keeps the socket open): publishes in flight are released after publishTimeoutMs. One timer
+   * for all of them, not one per publish.
+   */
+  #armWatchdog(): void {
+    if (this.#watchdog || this.#inFlight.length === 0) return;
+    const delay = Math.max(1, this.#inFlight[0]!.deadline - Date.now());
+    this.#watchdog = setTimeout(() => {
+      this.#watchdog = undefined;
+      const now = Date.now();
+      while (this.#inFlight.length > 0) {
+        const head = this.#inFlight[0]!;
+        if (!head.done && head.deadline > now) break;
+        if (!head.done) {
+          const error = this.#unavailable(
+            `publishing to Redis at ${this.#url} got no reply within ${this.#o.publishTimeoutMs} ms`,
+          );
+          for (const p of head.batch) this.#settle(p, error);
+          head.done = true;
+        }
+        this.#inFlight.shift();
+      }
+      this.#armWatchdog();
+    }, delay);
+    this.#watchdog.unref?.();
   }
 
   #settle(p: PendingPublish, error: Error | undefined): void {
@@ -339,7 +383,10 @@ class RedisPublisherImpl implements RedisPublisher {
       if (error) this.#settle(p, error);
       else this.#outgoing.push(p);
     }
-    if (this.#outgoing.length > 0) this.#scheduleFlush();
+    if (this.#outgoing.length > 0 && !this.#flushScheduled) {
+      this.#flushScheduled = true;
+      queueMicrotask(() => this.#flush());
+    }
   }
 
   // ------------------------------------------------------------------------------------------

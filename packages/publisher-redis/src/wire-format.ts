@@ -54,41 +54,94 @@ export function encodeAnnouncement(announcement: Announcement, maxMessageBytes: 
   }
   if (events.length === 0 && issues.length === 0) return [];
 
-  const head = `{"v":${WIRE_VERSION},"source":${JSON.stringify(source)},"events":[`;
-  const tail = ']}';
-  const frame = Buffer.byteLength(head) + tail.length;
-  const chunks: string[] = [];
-  let parts: string[] = [];
-  let bytes = frame;
+  const wire: WireEvent[] = new Array(events.length);
   for (let i = 0; i < events.length; i++) {
     const e = events[i]!;
-    if (!isValidEvent(e)) {
-      issues.push(...describeEvent(e, `events[${i}]`));
-      continue;
-    }
-    const entry = `{"id":${JSON.stringify(e.id)},"eventType":${JSON.stringify(e.eventType)},"aggregateId":${JSON.stringify(e.aggregateId)},"position":"${e.position}"}`;
-    const size = Buffer.byteLength(entry);
-    if (frame + size > maxMessageBytes) {
-      issues.push({
-        path: `events[${i}]`,
-        message: `needs ${frame + size} bytes on the wire, above maxMessageBytes (${maxMessageBytes})`,
-      });
-      continue;
-    }
-    // +1 for the comma that separates it from the previous entry.
-    const added = parts.length === 0 ? size : size + 1;
-    if (bytes + added > maxMessageBytes) {
-      chunks.push(head + parts.join(',') + tail);
-      parts = [entry];
-      bytes = frame + size;
+    if (isValidEvent(e)) {
+      wire[i] = {
+        id: e.id,
+        eventType: e.eventType,
+        aggregateId: e.aggregateId,
+        position: e.position.toString(),
+      };
     } else {
-      parts.push(entry);
-      bytes += added;
+      issues.push(...describeEvent(e, `events[${i}]`));
     }
   }
   if (issues.length > 0) throw new EventValidationError(issues, { subject: 'announcement', source: SOURCE });
-  if (parts.length > 0) chunks.push(head + parts.join(',') + tail);
+  const chunks: string[] = [];
+  encodeSlice(
+    `{"v":${WIRE_VERSION},"source":${JSON.stringify(source)},"events":`,
+    wire,
+    0,
+    wire.length,
+    maxMessageBytes,
+    chunks,
+  );
   return chunks;
+}
+
+/** Field order fixed, as documented; every instance has the same shape (JSON.stringify's fast path). */
+interface WireEvent {
+  id: string;
+  eventType: string;
+  aggregateId: string;
+  position: string;
+}
+
+function encodeSlice(
+  head: string,
+  wire: WireEvent[],
+  from: number,
+  to: number,
+  max: number,
+  out: string[],
+): void {
+  const n = to - from;
+  // Entries are of similar size: one of them tells how many slices a large announcement needs,
+  // so it is not serialized whole only to be cut afterwards.
+  if (n > 1) {
+    const estimate = head.length + 1 + n * (JSON.stringify(wire[from]).length + 1);
+    if (estimate > max) {
+      splitSlice(head, wire, from, to, max, out, estimate);
+      return;
+    }
+  }
+  const message = `${head}${JSON.stringify(from === 0 && to === wire.length ? wire : wire.slice(from, to))}}`;
+  // A UTF-16 unit is at most 3 UTF-8 bytes: small messages need no exact count.
+  const bytes = message.length * 3 <= max ? message.length : Buffer.byteLength(message);
+  if (bytes <= max) {
+    out.push(message);
+  } else if (n > 1) {
+    splitSlice(head, wire, from, to, max, out, bytes);
+  } else {
+    throw new EventValidationError(
+      [
+        {
+          path: `events[${from}]`,
+          message: `needs ${bytes} bytes on the wire, above maxMessageBytes (${max})`,
+        },
+      ],
+      { subject: 'announcement', source: SOURCE },
+    );
+  }
+}
+
+/** Cuts into equal slices with room to spare; a slice that still does not fit is cut again. */
+function splitSlice(
+  head: string,
+  wire: WireEvent[],
+  from: number,
+  to: number,
+  max: number,
+  out: string[],
+  bytes: number,
+): void {
+  const n = to - from;
+  const pieces = Math.min(n, Math.max(2, Math.ceil(bytes / (max * 0.9))));
+  const per = Math.ceil(n / pieces);
+  for (let start = from; start < to; start += per)
+    encodeSlice(head, wire, start, Math.min(to, start + per), max, out);
 }
 
 /**

@@ -48,6 +48,21 @@ describe('encodeAnnouncement', () => {
     expect(chunks.length).toBeGreaterThan(100);
     for (const c of chunks) expect(Buffer.byteLength(c)).toBeLessThanOrEqual(8192);
     expect(decodeAll(chunks)).toEqual(all);
+    // Chunks are reasonably full: not many more than the bytes strictly need.
+    const bytes = chunks.reduce((sum, c) => sum + Buffer.byteLength(c), 0);
+    expect(chunks.length).toBeLessThanOrEqual(Math.ceil((bytes / 8192) * 1.3));
+  });
+
+  it('rejects an event that cannot fit in one message at all', () => {
+    const error = (() => {
+      try {
+        encodeAnnouncement({ source: 'node-a', events: events(3) }, 120);
+      } catch (e) {
+        return e;
+      }
+    })();
+    expect(isEvcoError(error, 'EVENT_VALIDATION')).toBe(true);
+    expect((error as Error).message).toMatch(/events\[0\]: needs \d+ bytes on the wire, above maxMessageBytes \(120\)/);
   });
 
   it('counts multi-byte characters in bytes, not UTF-16 units', () => {
