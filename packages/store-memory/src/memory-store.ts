@@ -584,14 +584,15 @@ class MemoryEventStore implements MemoryStore {
     return count;
   }
 
+  /**
+   * A re-driven dead delivery becomes a new delivery (new id, attempt 1) rather than a reset of
+   * the old one: a process still holding a lease token of an earlier run can then never
+   * complete or fail the new run.
+   */
   #requeue(d: Delivery, now: number, isReplay: boolean): void {
-    this.#setStatus(d, 'pending');
-    d.attempts = 0;
-    d.lastError = null;
-    d.nextAttemptAt = now;
-    d.updatedAt = now;
-    d.isReplay = isReplay;
-    this.#enqueue(d, now);
+    this.#setStatus(d, 'done');
+    this.#forget(d);
+    this.#createDelivery(d.record, d.handler, d.ordered ? 'aggregate' : 'none', now, isReplay);
   }
 
   // ------------------------------------------------------------------------------------------
@@ -690,6 +691,7 @@ class MemoryEventStore implements MemoryStore {
     let dead = 0;
     let orphaned = 0;
     const handlers: HandlerStats[] = [];
+    for (const handler of live) if (!this.#counters.has(handler)) this.#countersFor(handler);
     for (const [handler, c] of this.#counters) {
       pending += c.pending;
       running += c.running;

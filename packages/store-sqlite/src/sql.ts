@@ -183,21 +183,27 @@ WHERE id = ? AND status = 'running' AND attempts = ?`;
 export const DELETE_OPEN_DELIVERIES_OF_HANDLER = `
 DELETE FROM "{p}deliveries" WHERE handler = ? AND status <> 'done'`;
 
-/** Re-driven deliveries re-enter their chains out of order: the caller re-chains what is returned. */
-const REDRIVE = `
-UPDATE "{p}deliveries"
-SET status = 'pending', attempts = 0, last_error = NULL, next_attempt_at = ?, updated_at = ?, ready = 1 - ordered
-WHERE status = 'dead'`;
-const REDRIVEN = ` RETURNING handler, aggregate_id, ordered`;
+/**
+ * Re-driving a dead delivery replaces it with a fresh one (new id, attempt 1), like the reference
+ * store: a process still holding a lease token of an earlier run can never complete or fail the
+ * new run. These delete the dead rows and return what to re-insert (`INSERT_REDRIVEN`); the new
+ * rows re-enter their chains out of order, so the caller re-chains them.
+ */
+const REDRIVE = `DELETE FROM "{p}deliveries" WHERE status = 'dead'`;
+const REDRIVEN = ` RETURNING event_position, handler, aggregate_id, ordered, is_replay`;
 
-/** Parameters: now, now. */
 export const REDRIVE_ALL = `${REDRIVE}${REDRIVEN}`;
-/** Parameters: now, now, handler. */
+/** Parameters: handler. */
 export const REDRIVE_BY_HANDLER = `${REDRIVE} AND handler = ?${REDRIVEN}`;
-/** Parameters: now, now, JSON array of delivery ids. */
+/** Parameters: JSON array of delivery ids. */
 export const REDRIVE_BY_IDS = `${REDRIVE} AND id IN (SELECT value FROM json_each(?))${REDRIVEN}`;
-/** Parameters: now, now, JSON array of delivery ids, handler. */
+/** Parameters: JSON array of delivery ids, handler. */
 export const REDRIVE_BY_IDS_AND_HANDLER = `${REDRIVE} AND id IN (SELECT value FROM json_each(?)) AND handler = ?${REDRIVEN}`;
+
+/** Parameters: event position, handler, aggregate id, ordered, now, is replay, now, now, ordered. */
+export const INSERT_REDRIVEN = `
+INSERT INTO "{p}deliveries" (event_position, handler, aggregate_id, ordered, status, attempts, next_attempt_at, is_replay, created_at, updated_at, ready)
+VALUES (?, ?, ?, ?, 'pending', 0, ?, ?, ?, ?, 1 - ?)`;
 
 export const DELIVERY_COLUMNS = `d.id AS delivery_id, d.event_position, d.handler, d.status, d.attempts,
   d.next_attempt_at, d.last_error, d.is_replay, d.updated_at`;
@@ -281,14 +287,14 @@ export const SELECT_REPLAY_PAGE = `${REPLAY_PAGE} ORDER BY position LIMIT ?`;
 export const SELECT_REPLAY_PAGE_OF_TYPE = `${REPLAY_PAGE} AND event_type = ? ORDER BY position LIMIT ?`;
 
 /**
- * First half of requeueing one page of a replay: a done delivery is replaced by a fresh one
- * (new id, attempt count and creation time, like the reference store), so a stale lease token
- * from its earlier life can never complete the replayed run. Only (event, handler) pairs with a
- * live subscription are touched. Named parameters: `now`, `positions` (JSON array), `handler`.
+ * First half of requeueing one page of a replay: a done or dead delivery is replaced by a fresh
+ * one (new id, attempt count and creation time, like the reference store), so a stale lease
+ * token from its earlier life can never complete the replayed run. Only (event, handler) pairs
+ * with a live subscription are touched. Named parameters: `now`, `positions` (JSON array), `handler`.
  */
 export const DELETE_DONE_FOR_REPLAY = `
 DELETE FROM "{p}deliveries"
-WHERE status = 'done' AND id IN (
+WHERE status IN ('done', 'dead') AND id IN (
   SELECT d.id
   FROM "{p}events" AS e
   JOIN "{p}subscriptions" AS s ON s.event_type = e.event_type
@@ -297,9 +303,9 @@ WHERE status = 'done' AND id IN (
     AND (@handler IS NULL OR s.handler = @handler))`;
 
 /**
- * Second half: a missing delivery is created, a dead one goes back to pending with a fresh
- * attempt count; pending and running ones are left alone (they will run anyway). The rows
- * returned are exactly the deliveries queued; the caller re-chains them.
+ * Second half: a missing delivery is created (done and dead ones were just deleted); pending and
+ * running ones are left alone (they will run anyway). The rows returned are exactly the
+ * deliveries queued; the caller re-chains them.
  * Named parameters: `now`, `positions` (JSON array), `handler` (or NULL for every live subscription).
  */
 export const REQUEUE_REPLAY_PAGE = `
@@ -310,9 +316,5 @@ JOIN "{p}subscriptions" AS s ON s.event_type = e.event_type
 WHERE e.position IN (SELECT value FROM json_each(@positions)) AND s.expires_at > @now
   AND (@handler IS NULL OR s.handler = @handler)
 ORDER BY e.position
-ON CONFLICT (event_position, handler) DO UPDATE SET
-  status = 'pending', attempts = 0, last_error = NULL, lease_owner = NULL, lease_expires_at = NULL,
-  next_attempt_at = excluded.next_attempt_at, updated_at = excluded.updated_at, is_replay = 1,
-  ready = 1 - ordered
-WHERE status = 'dead'
+ON CONFLICT (event_position, handler) DO NOTHING
 RETURNING handler, aggregate_id, ordered`;

@@ -138,6 +138,7 @@ interface Prepared {
     | 'redriveByHandler'
     | 'redriveByIds'
     | 'redriveByIdsAndHandler'
+    | 'insertRedriven'
     | 'unprocessed'
     | 'unprocessedOfHandler'
     | 'openDeliveriesOfEvents'
@@ -517,20 +518,29 @@ class SqliteEventStore implements SqliteStore {
     return this.#run('retry dead letters', (p) =>
       write(p, () => {
         const h = query.handler;
-        let rows: ChainRow[];
+        let rows: RedrivenRow[];
         if (query.deliveryIds === undefined) {
-          rows = (
-            h === undefined ? p.s.redriveAll.all(now, now) : p.s.redriveByHandler.all(now, now, h)
-          ) as ChainRow[];
+          rows = (h === undefined ? p.s.redriveAll.all() : p.s.redriveByHandler.all(h)) as RedrivenRow[];
         } else {
           const ids = query.deliveryIds.map(parseDeliveryId).filter((id) => id !== undefined);
           if (ids.length === 0) return 0;
           const json = jsonIntegers(ids);
           rows = (
-            h === undefined
-              ? p.s.redriveByIds.all(now, now, json)
-              : p.s.redriveByIdsAndHandler.all(now, now, json, h)
-          ) as ChainRow[];
+            h === undefined ? p.s.redriveByIds.all(json) : p.s.redriveByIdsAndHandler.all(json, h)
+          ) as RedrivenRow[];
+        }
+        for (const r of rows) {
+          p.s.insertRedriven.run(
+            r.event_position,
+            r.handler,
+            r.aggregate_id,
+            r.ordered,
+            now,
+            r.is_replay,
+            now,
+            now,
+            r.ordered,
+          );
         }
         rechain(p, rows);
         return rows.length;
@@ -717,6 +727,11 @@ interface ChainRow {
   ordered: bigint | number;
 }
 
+interface RedrivenRow extends ChainRow {
+  event_position: bigint;
+  is_replay: bigint | number;
+}
+
 /** A delivery left the open set: the next one of its chain, if any, may be claimed now. */
 function promote(p: Prepared, row: ChainRow | undefined): void {
   if (row && Number(row.ordered) === 1) p.s.promoteChainHead.run(row.handler, row.aggregate_id);
@@ -810,6 +825,7 @@ function prepare(db: Database.Database, prefix: string): Prepared {
     redriveByHandler: stmt(SQL.REDRIVE_BY_HANDLER),
     redriveByIds: stmt(SQL.REDRIVE_BY_IDS),
     redriveByIdsAndHandler: stmt(SQL.REDRIVE_BY_IDS_AND_HANDLER),
+    insertRedriven: stmt(SQL.INSERT_REDRIVEN),
     unprocessed: stmt(SQL.SELECT_UNPROCESSED_POSITIONS),
     unprocessedOfHandler: stmt(SQL.SELECT_UNPROCESSED_POSITIONS_OF_HANDLER),
     openDeliveriesOfEvents: stmt(SQL.SELECT_OPEN_DELIVERIES_OF_EVENTS),

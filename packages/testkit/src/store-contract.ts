@@ -421,11 +421,38 @@ export function describeEventStoreContract(options: EventStoreContractOptions): 
         const one = dead.find((d) => d.delivery.handler === 'g')!;
         expect(await store.retryDeadLetters({ deliveryIds: [one.delivery.deliveryId], now: at(3) })).toBe(1);
         const [redriven] = await claim(['g'], at(3));
-        expect(redriven).toMatchObject({ deliveryId: one.delivery.deliveryId, attempt: 1 });
+        expect(redriven).toMatchObject({ handler: 'g', attempt: 1, isReplay: false });
+        expect(redriven!.event.id).toBe(one.event.id);
         expect(await store.retryDeadLetters({ handler: 'h', now: at(4) })).toBe(3);
         expect((await claim(['h'], at(4))).length).toBe(3);
         expect(await store.retryDeadLetters({ now: at(5) })).toBe(2);
         expect((await store.getDeadLetters({ limit: 10 })).length).toBe(0);
+      });
+
+      it('a lease token from before a re-drive can neither complete nor fail the re-driven run', async () => {
+        await subscribe([{ handler: 'h' }]);
+        await store.append([makeEvent()], { now: T0 });
+        const [stale] = await claim(['h'], T0, 10, 'hung-process');
+        const [second] = await claim(['h'], at(LEASE + 1), 10, 'other');
+        expect(second!.attempt).toBe(2);
+        await store.fail([{ ...second!, error: 'gave up', nextAttemptAt: null }], { now: at(LEASE + 2) });
+        expect(await store.retryDeadLetters({ now: at(LEASE + 3) })).toBe(1);
+        const [redriven] = await claim(['h'], at(LEASE + 4), 10, 'other');
+        expect(redriven!.attempt).toBe(1);
+        // The hung process finally finishes its first run and reports with its old token.
+        await store.complete([stale!], { now: at(LEASE + 5) });
+        await store.fail([{ ...stale!, error: 'late', nextAttemptAt: null }], { now: at(LEASE + 5) });
+        const stats = await store.stats({ now: at(LEASE + 6) });
+        expect(stats).toMatchObject({ running: 1, dead: 0 });
+        await store.complete([redriven!], { now: at(LEASE + 7) });
+        expect(await store.getUnprocessedEvents({ limit: 10 })).toEqual([]);
+      });
+
+      it('re-appending a versioned event reports the duplicate id, not a version conflict', async () => {
+        const e = makeEvent({ aggregateId: 'v', aggregateVersion: 1 });
+        await store.append([e], { now: T0 });
+        const error = await store.append([e], { now: T0 }).catch((x: unknown) => x);
+        expect(isEvcoError(error, 'DUPLICATE_EVENT')).toBe(true);
       });
 
       it('keeps per-aggregate order for a handler, through retries; dead letters unblock the rest', async () => {
