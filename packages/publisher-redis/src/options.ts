@@ -54,7 +54,7 @@ export const redisPublisherOptionsSchema = z
     healthTimeoutMs: ms(1, 600_000).optional(),
     /** First reconnect delay; doubles per failed attempt. @default 50 */
     reconnectBaseDelayMs: ms(1, 600_000).optional(),
-    /** Reconnect delay cap: once Redis is back, it is found within about this long. @default 1000 */
+    /** Reconnect delay cap: once Redis is back, it is found within about this long. @default 500 */
     reconnectMaxDelayMs: ms(1, 3_600_000).optional(),
     /** TCP connect timeout per attempt. @default 5000 */
     connectTimeoutMs: ms(1, 600_000).optional(),
@@ -115,7 +115,7 @@ export const DEFAULTS = {
   publishTimeoutMs: 1000,
   healthTimeoutMs: 2000,
   reconnectBaseDelayMs: 50,
-  reconnectMaxDelayMs: 1000,
+  reconnectMaxDelayMs: 500,
   connectTimeoutMs: 5000,
 } as const;
 
