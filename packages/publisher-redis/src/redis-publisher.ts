@@ -487,10 +487,12 @@ class RedisPublisherImpl implements RedisPublisher {
         this.#everSubscribed = true;
         this.#notifyReady();
         this.#checkStartup();
+        if (this.#subWarned) {
+          this.#log.info({ url: this.#url, channel: this.channel }, 'Redis subscription restored');
+        }
+        this.#subWarned = false;
         if (!isReconnect) return;
         this.#counts.reconnects++;
-        this.#subWarned = false;
-        this.#log.info({ url: this.#url, channel: this.channel }, 'Redis subscription restored');
         for (const s of this.#subscribers) {
           try {
             s.hooks?.onReconnect?.();
@@ -514,11 +516,13 @@ class RedisPublisherImpl implements RedisPublisher {
       this.#subConnectFailed = true;
       this.#checkStartup();
     }
-    if (wasSubscribed && !this.#subWarned) {
+    if (!this.#subWarned) {
       this.#subWarned = true;
       this.#log.warn(
         { url: this.#url, channel: this.channel },
-        'Redis subscription lost; reconnecting (missed announcements are recovered by polling)',
+        wasSubscribed
+          ? 'Redis subscription lost; reconnecting (missed announcements are recovered by polling)'
+          : 'cannot subscribe to Redis yet; retrying (new events are picked up by polling meanwhile)',
       );
     }
   }

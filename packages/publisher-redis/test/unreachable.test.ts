@@ -1,4 +1,5 @@
 import { isEvcoError } from '@evco/core';
+import { waitFor } from '@evco/testkit';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createRedisPublisher, type RedisPublisher } from '../src/index.js';
 import { freePort } from './free-port.js';
@@ -82,5 +83,27 @@ describe('publisher-redis with nothing listening', () => {
       .publish({ source: 'node-a', events: [{ ...announcement.events[0]!, eventType: 'has space' }] })
       .catch((e: unknown) => e);
     expect(isEvcoError(error, 'EVENT_VALIDATION')).toBe(true);
+  });
+});
+
+describe('publisher-redis logging while Redis stays down', () => {
+  it('warns once per connection per outage, not on every retry', async () => {
+    const logger = recordingLogger();
+    const publisher = createRedisPublisher({
+      url: `redis://127.0.0.1:${await freePort()}`,
+      logger,
+      reconnectBaseDelayMs: 1,
+      reconnectMaxDelayMs: 5,
+    });
+    try {
+      // Many retries at a 5 ms cap: each fails with ECONNREFUSED and is logged at debug.
+      await waitFor(() => logger.lines.filter((l) => l.includes('"level":"debug"')).length >= 20);
+      const warnings = logger.lines.filter((l) => l.includes('"level":"warn"'));
+      expect(warnings.length).toBeLessThanOrEqual(4);
+      expect(warnings.some((l) => l.includes('publishing connection'))).toBe(true);
+      expect(warnings.some((l) => l.includes('subscrib'))).toBe(true);
+    } finally {
+      await publisher.close();
+    }
   });
 });

@@ -62,7 +62,9 @@ describe('encodeAnnouncement', () => {
       }
     })();
     expect(isEvcoError(error, 'EVENT_VALIDATION')).toBe(true);
-    expect((error as Error).message).toMatch(/events\[0\]: needs \d+ bytes on the wire, above maxMessageBytes \(120\)/);
+    expect((error as Error).message).toMatch(
+      /events\[0\]: needs \d+ bytes on the wire, above maxMessageBytes \(120\)/,
+    );
   });
 
   it('counts multi-byte characters in bytes, not UTF-16 units', () => {
