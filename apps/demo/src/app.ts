@@ -122,6 +122,17 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     if (!coordinator) return;
     app.log.info({ timeoutMs: config.shutdownTimeoutMs }, 'draining in-flight handlers');
     await coordinator.shutdown({ timeoutMs: config.shutdownTimeoutMs });
+    // What this process did, for the record (the adapters are closed: only local counts remain).
+    const { counts } = await coordinator.getCoordinatorStatus();
+    app.log.info(
+      {
+        published: counts.published,
+        handled: counts.handled,
+        failed: counts.failed,
+        retried: counts.retried,
+      },
+      'coordinator stopped: final counts',
+    );
   });
 
   await app.register(swagger, {
