@@ -14,6 +14,8 @@ export interface RunningProcess {
   output: string[];
   /** The exit code (null when killed by a signal) and the signal. */
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** The output is complete: every process holding the pipes (grandchildren too) has gone. */
+  closed: Promise<void>;
   /** Waits for a line matching `pattern` (already printed or to come). */
   waitForLine(pattern: RegExp, timeoutMs: number): Promise<RegExpMatchArray>;
 }
@@ -43,6 +45,7 @@ export function run(
       for (const w of waiters) w();
     });
   });
+  const closed = new Promise<void>((resolveClose) => child.on('close', () => resolveClose()));
   let done = false;
   void exited.then(() => {
     done = true;
@@ -51,6 +54,7 @@ export function run(
     child,
     output,
     exited,
+    closed,
     waitForLine(pattern, timeoutMs) {
       return new Promise((resolveLine, reject) => {
         const check = () => {
