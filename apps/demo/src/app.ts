@@ -11,7 +11,7 @@
 import { type EventDrivenCoordinator, type Logger, maskSecrets } from '@evco/core';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import {
   createJsonSchemaTransform,
   serializerCompiler,
@@ -22,12 +22,17 @@ import { pino } from 'pino';
 import { type DemoConfig, describeConfig } from './config.js';
 import { EventCatalog } from './event-catalog.js';
 import { ApiError, createErrorHandler, notFoundHandler } from './http-errors.js';
+import { prettyStream } from './pretty-log.js';
 import { adminRoutes } from './routes/admin.js';
 import type { RouteContext } from './routes/context.js';
 import { eventRoutes } from './routes/events.js';
 import { healthRoutes } from './routes/health.js';
 
-/** Builds and starts the coordinator, logging through the given (pino) logger. */
+/**
+ * Builds and starts the coordinator, logging through the given (pino) logger. The app closes its
+ * store and publisher after the shutdown; create it with `closeAdapters: false` so the final
+ * status can still read the store.
+ */
 export type CoordinatorFactory = (logger: Logger) => Promise<EventDrivenCoordinator>;
 
 export interface BuildAppOptions {
@@ -57,7 +62,10 @@ export function createLogger(config: DemoConfig, stream?: NodeJS.WritableStream)
     base: { service: 'evco-demo' },
     serializers: { err: serializeError },
   };
-  return (stream ? pino(options, stream) : pino(options)) as FastifyBaseLogger;
+  const pretty =
+    config.logFormat === 'pretty' || (config.logFormat === 'auto' && process.stdout.isTTY === true);
+  const destination = stream ?? (pretty ? prettyStream() : undefined);
+  return (destination ? pino(options, destination) : pino(options)) as FastifyBaseLogger;
 }
 
 export async function buildApp(options: BuildAppOptions): Promise<FastifyInstance> {
@@ -68,6 +76,10 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     bodyLimit: config.bodyLimitBytes,
     // We answer 503 ourselves while closing, in the API's error shape.
     return503OnClosing: false,
+    // A line per request is noise on a demo's terminal; failures are logged by the error handler.
+    logController: new LogController({
+      disableRequestLogging: config.logLevel !== 'debug' && config.logLevel !== 'trace',
+    }),
   }).withTypeProvider<ZodTypeProvider>();
 
   app.setValidatorCompiler(validatorCompiler);
@@ -122,7 +134,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     if (!coordinator) return;
     app.log.info({ timeoutMs: config.shutdownTimeoutMs }, 'draining in-flight handlers');
     await coordinator.shutdown({ timeoutMs: config.shutdownTimeoutMs });
-    // What this process did, for the record (the adapters are closed: only local counts remain).
+    // What this process did, for the record, read before the adapters close.
     const { counts } = await coordinator.getCoordinatorStatus();
     app.log.info(
       {
@@ -133,6 +145,13 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
       },
       'coordinator stopped: final counts',
     );
+    // Idempotent: a coordinator that already closed them (closeAdapters) is fine too.
+    await coordinator.eventPublisher
+      .close()
+      .catch((error: unknown) => app.log.warn({ err: error }, 'closing the publisher failed'));
+    await coordinator.eventStore
+      .close()
+      .catch((error: unknown) => app.log.warn({ err: error }, 'closing the store failed'));
   });
 
   await app.register(swagger, {

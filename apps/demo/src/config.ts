@@ -26,6 +26,8 @@ export interface DemoConfig {
   /** Admin routes are off without it. */
   adminToken: string | undefined;
   logLevel: LogLevel;
+  /** `auto`: readable lines on a terminal, JSON lines otherwise. */
+  logFormat: 'auto' | 'json' | 'pretty';
   /** Largest accepted request body; larger ones get 413. */
   bodyLimitBytes: number;
   /** How long a shutdown waits for in-flight handlers. */
@@ -89,6 +91,13 @@ const envSchema = z.object({
       .trim()
       .toLowerCase()
       .pipe(z.enum(LOG_LEVELS, `must be one of ${LOG_LEVELS.join(', ')}`)),
+  ),
+  EVCO_LOG_FORMAT: optional(
+    z
+      .string()
+      .trim()
+      .toLowerCase()
+      .pipe(z.enum(['auto', 'json', 'pretty'], 'must be one of auto, json, pretty')),
   ),
   EVCO_DATABASE_SCHEMA: optional(
     z.string().trim().regex(IDENTIFIER, 'must match ^[a-z_][a-z0-9_]{0,40}$ (lower-case letters, digits, _)'),
@@ -204,6 +213,7 @@ export function loadConfig(env: Record<string, string | undefined>): DemoConfig 
     publisher,
     adminToken: e.EVCO_ADMIN_TOKEN,
     logLevel: e.EVCO_LOG_LEVEL ?? 'info',
+    logFormat: e.EVCO_LOG_FORMAT ?? 'auto',
     bodyLimitBytes: e.EVCO_BODY_LIMIT_BYTES,
     shutdownTimeoutMs: e.EVCO_SHUTDOWN_TIMEOUT_MS,
     handlerDelayMs: e.EVCO_HANDLER_DELAY_MS,

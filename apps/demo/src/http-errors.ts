@@ -194,7 +194,12 @@ export function createErrorHandler(bodyLimitBytes: number) {
     if (resolved.unexpected) request.log.error({ err: error }, 'request failed');
     else if (resolved.status >= 500)
       request.log.warn({ code: resolved.body.error.code }, resolved.body.error.message);
-    else request.log.info({ code: resolved.body.error.code, status: resolved.status }, 'request rejected');
+    else {
+      request.log.info(
+        { method: request.method, url: request.url, status: resolved.status, code: resolved.body.error.code },
+        'request rejected',
+      );
+    }
     return reply.code(resolved.status).headers(resolved.headers).type('application/json').send(resolved.body);
   };
 }

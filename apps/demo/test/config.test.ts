@@ -23,6 +23,7 @@ describe('loadConfig', () => {
       publisher: { kind: 'inproc' },
       adminToken: undefined,
       logLevel: 'info',
+      logFormat: 'auto',
       bodyLimitBytes: 1024 * 1024,
       shutdownTimeoutMs: 10_000,
       handlerDelayMs: 0,
