@@ -41,6 +41,8 @@ export class EventBus {
   readonly metrics: EventBusMetrics = { published: 0, publishFailures: 0, rejectedByMiddleware: 0 };
   readonly #middlewares: EventBusMiddleware[] = [];
   readonly #options: EventBusOptions;
+  #warnedAt = Number.NEGATIVE_INFINITY;
+  #suppressedWarnings = 0;
 
   constructor(options: EventBusOptions) {
     this.#options = options;
@@ -132,11 +134,7 @@ export class EventBus {
         })),
       });
     } catch (error) {
-      this.metrics.publishFailures += 1;
-      o.logger.warn(
-        { err: error, events: recorded.length, firstEventId: recorded[0]?.id },
-        'announcement failed; the events are stored and will be delivered by the recovery poller',
-      );
+      this.#announcementFailed(error, recorded);
     }
 
     let results: PublishResult[] = recorded.map((e, i) => ({
@@ -159,6 +157,32 @@ export class EventBus {
       }
     }
     return results;
+  }
+
+  /**
+   * During a publisher outage every publish fails: one warning per 10 s (with the count of the
+   * ones folded into it) keeps the log readable; the rest go to debug.
+   */
+  #announcementFailed(error: unknown, recorded: readonly RecordedEvent[]): void {
+    const o = this.#options;
+    this.metrics.publishFailures += 1;
+    const now = Date.now();
+    if (now - this.#warnedAt >= 10_000) {
+      o.logger.warn(
+        {
+          err: error,
+          events: recorded.length,
+          firstEventId: recorded[0]?.id,
+          suppressedSinceLastWarning: this.#suppressedWarnings,
+        },
+        'announcement failed; the events are stored and will be delivered by the recovery poller',
+      );
+      this.#warnedAt = now;
+      this.#suppressedWarnings = 0;
+    } else {
+      this.#suppressedWarnings += 1;
+      o.logger.debug({ err: error, firstEventId: recorded[0]?.id }, 'announcement failed');
+    }
   }
 
   #validate(inputs: ReadonlyArray<DomainEvent | DomainEventInput>, context: PublishContext): DomainEvent[] {

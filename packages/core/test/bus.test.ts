@@ -216,3 +216,28 @@ describe('unused store methods are not required by the publish path', () => {
     await c.shutdown();
   });
 });
+
+describe('publisher outage logging', () => {
+  it('warns once per 10 s while announcements keep failing, counting every failure', async () => {
+    const inner = createInProcPublisher();
+    const down: EventPublisher = {
+      name: 'down',
+      capabilities: inner.capabilities,
+      publish: async () => {
+        throw new Error('connection refused');
+      },
+      subscribe: (l, h) => inner.subscribe(l, h),
+      healthCheck: () => inner.healthCheck(),
+      close: () => inner.close(),
+    };
+    const { logger, entries } = recordingLogger();
+    const c = await memoryCoordinator({ publisher: down, logger });
+    for (let i = 0; i < 50; i++) await c.publishEvent({ eventType: 'Noisy', aggregateId: `n${i}` });
+    const warnings = entries.filter((e) => e.level === 'warn' && /announcement failed/.test(e.msg ?? ''));
+    expect(warnings.length).toBe(1);
+    expect(entries.filter((e) => e.level === 'debug' && e.msg === 'announcement failed').length).toBe(49);
+    expect((await c.getCoordinatorStatus()).counts.publishFailures).toBe(50);
+    expect((await c.getEventHistory({ eventType: 'Noisy' })).length).toBe(50);
+    await c.shutdown();
+  });
+});

@@ -3,8 +3,8 @@ import { z } from 'zod';
 import {
   createConsoleLogger,
   createDomainEvent,
-  defineEvent,
   DEFAULT_RETRY,
+  defineEvent,
   type HandlerContext,
   isEvcoError,
   type RecordedEvent,
@@ -490,7 +490,10 @@ describe('idempotent reactions', () => {
     await c.registerHandler('OrderPlaced', async function invoice(e, ctx) {
       const id = ctx.derivedId('invoice');
       ids.push(id);
-      const result = await ctx.publish({ id, eventType: 'InvoiceIssued', aggregateId: e.aggregateId }, { idempotent: true });
+      const result = await ctx.publish(
+        { id, eventType: 'InvoiceIssued', aggregateId: e.aggregateId },
+        { idempotent: true },
+      );
       expect(result.eventId).toBe(id);
       // Crash after publishing: the retry derives the same id and does not publish twice.
       if (ctx.attempt === 1) throw new Error('crashed after publishing');
@@ -501,7 +504,9 @@ describe('idempotent reactions', () => {
     expect(ids[0]).toBe(ids[1]);
     expect(ids[0]).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
     expect((await c.getEventHistory({ eventType: 'InvoiceIssued' })).map((e) => e.id)).toEqual([ids[0]]);
-    const again = await c.publishEvent({ id: ids[0], eventType: 'InvoiceIssued', aggregateId: 'o1' }).catch((e: unknown) => e);
+    const again = await c
+      .publishEvent({ id: ids[0], eventType: 'InvoiceIssued', aggregateId: 'o1' })
+      .catch((e: unknown) => e);
     expect(isEvcoError(again, 'DUPLICATE_EVENT')).toBe(true);
     await c.shutdown();
   });
