@@ -5,7 +5,7 @@
  * works from a developer's `dist/` or an uncommitted file.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, realpathSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { waitFor } from '@evco/testkit';
@@ -72,7 +72,9 @@ describe('the README, from a fresh clone', () => {
     });
     timings.readyAfterStart = Date.now() - started;
     expect(timings.readyAfterStart).toBeLessThan(60_000);
-    expect(demo.output.join('\n')).toContain(`store:     sqlite (${join(clone, 'apps/demo/.evco/demo.db')})`);
+    expect(demo.output.join('\n')).toContain(
+      `store:     sqlite (${join(realpathSync(clone), 'apps/demo/.evco/demo.db')})`,
+    );
 
     const story = timed('story', () => pnpm(['demo:story'], cleanEnv({ EVCO_DEMO_URL: url! }), 60_000));
     expect(story).toMatch(/The flow: 15 events \(10 posted, 5 reactions\) from 4 modules/);
