@@ -644,14 +644,15 @@ class PgEventStore implements PostgresStore {
   // ------------------------------------------------------------------------------------------
 
   async stats(options: { now: Date }): Promise<StoreStats> {
-    const [byHandler, totals] = await Promise.all([
+    const [byHandler, totals, unprocessed] = await Promise.all([
       this.#query<{ handler: string; pending: number; running: number; dead: number; oldest: Date | null }>(
         SQL.STATS_BY_HANDLER,
         [],
       ),
-      this.#query<{ last_position: string | null; unprocessed: number; live: string[] }>(SQL.STATS_TOTALS, [
+      this.#query<{ last_position: string | null; live: string[] }>(SQL.STATS_TOTALS, [
         options.now.toISOString(),
       ]),
+      this.#query<{ unprocessed: number }>(SQL.STATS_UNPROCESSED, []),
     ]);
     const t = totals.rows[0]!;
     const live = new Set(t.live);
@@ -683,7 +684,7 @@ class PgEventStore implements PostgresStore {
       pending,
       running,
       dead,
-      unprocessedEvents: t.unprocessed,
+      unprocessedEvents: unprocessed.rows[0]!.unprocessed,
       oldestPendingAt: oldest,
       orphaned,
       handlers: handlers.sort((a, b) => a.handler.localeCompare(b.handler)),

@@ -274,7 +274,7 @@ FROM {s}.subscriptions ORDER BY handler, event_type`;
 /** Subscriptions go first; the deliveries not done (all there are) go with them. */
 export const RETIRE_HANDLER = `
 WITH gone AS (DELETE FROM {s}.subscriptions WHERE handler = $1)
-DELETE FROM {s}.deliveries WHERE handler = $1`;
+DELETE FROM {s}.deliveries WHERE handler = $1 AND (status = 'open' OR status = 'dead')`;
 
 // ---------------------------------------------------------------------------------------------
 // Deliveries
@@ -403,8 +403,11 @@ export const RETRY_DEAD_BY_ID_AND_HANDLER = RETRY_DEAD_BODY(
   'AND (d.position, d.handler) IN (SELECT * FROM unnest($2::bigint[], $3::text[])) AND d.handler = $4',
 );
 
-/** Deliveries not done (every row), per handler. */
-export const STATS_BY_HANDLER = `
+/**
+ * Deliveries not done (every row), per handler. Counting the backlog reads all of it, whatever
+ * the plan; the table holds nothing else, done deliveries being deleted.
+ */
+export const STATS_BY_HANDLER = `-- reads the whole backlog
 SELECT d.handler,
   count(*) FILTER (WHERE d.status = 'open' AND d.lease_owner IS NULL)::int AS pending,
   count(*) FILTER (WHERE d.status = 'open' AND d.lease_owner IS NOT NULL)::int AS running,
@@ -417,8 +420,11 @@ GROUP BY d.handler`;
 export const STATS_TOTALS = `
 SELECT
   (SELECT max(position) FROM {s}.events)::text AS last_position,
-  (SELECT count(DISTINCT position) FROM {s}.deliveries)::int AS unprocessed,
   ARRAY(SELECT DISTINCT handler FROM {s}.subscriptions WHERE expires_at > $1) AS live`;
+
+/** Events with a delivery not done. Like `STATS_BY_HANDLER`, it reads the whole backlog. */
+export const STATS_UNPROCESSED = `-- reads the whole backlog
+SELECT count(DISTINCT position)::int AS unprocessed FROM {s}.deliveries`;
 
 // ---------------------------------------------------------------------------------------------
 // Replay

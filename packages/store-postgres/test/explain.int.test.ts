@@ -1,0 +1,203 @@
+import { makeEvent } from '@evco/testkit';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createPostgresStore, type PostgresStore } from '../src/index.js';
+import { createTestStore, databaseUrl, dropSchema } from './support.js';
+
+const ROWS = 1_000_000;
+const T0 = new Date('2026-01-01T00:00:00.000Z');
+const BIG_TABLES = new Set(['events', 'deliveries']);
+
+interface Captured {
+  text: string;
+  values: unknown[];
+}
+
+interface PlanNode {
+  'Node Type': string;
+  'Relation Name'?: string;
+  'Index Name'?: string;
+  Plans?: PlanNode[];
+}
+
+function scans(node: PlanNode, out: PlanNode[] = []): PlanNode[] {
+  if (node['Relation Name']) out.push(node);
+  for (const child of node.Plans ?? []) scans(child, out);
+  return out;
+}
+
+/**
+ * Loads 1 000 000 events and 1 000 000 open or dead deliveries (a large backlog: done ones are
+ * deleted) with generate_series, indexes dropped during the load and rebuilt after, then runs
+ * every port method once while capturing its statements, and checks each statement's plan.
+ */
+describe(`query plans at ${ROWS} rows`, () => {
+  let store: PostgresStore;
+  let loader: PostgresStore | undefined;
+  const captured: Captured[] = [];
+
+  beforeAll(async () => {
+    store = await createTestStore({ poolSize: 2 });
+    const s = `"${store.schema}"`;
+    const client = await store.pool.connect();
+    try {
+      await client.query('SET synchronous_commit = off');
+      await client.query(`SET maintenance_work_mem = '256MB'`);
+      const { rows: indexes } = await client.query<{ indexname: string; indexdef: string }>(
+        `SELECT i.indexname, i.indexdef FROM pg_indexes i
+         WHERE i.schemaname = $1 AND i.tablename IN ('events', 'deliveries')
+           AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conname = i.indexname
+             AND c.connamespace = $1::regnamespace)`,
+        [store.schema],
+      );
+      for (const i of indexes) await client.query(`DROP INDEX ${s}."${i.indexname}"`);
+      await client.query(
+        `INSERT INTO ${s}.events (position, event_id, event_type, aggregate_id, aggregate_type, aggregate_version,
+           event_data, metadata, occurred_at, recorded_at)
+         SELECT g, gen_random_uuid(), 'Type' || (g % 50), 'agg-' || (g % 100000),
+           CASE WHEN g % 3 = 0 THEN NULL ELSE 'Agg' || (g % 7) END, g / 100000,
+           jsonb_build_object('n', g), '{"schemaVersion":1}'::jsonb,
+           $1::timestamptz + g * interval '1 second', $1::timestamptz + g * interval '1 second'
+         FROM generate_series(1, ${ROWS}) g`,
+        [T0.toISOString()],
+      );
+      await client.query(
+        `INSERT INTO ${s}.deliveries (position, handler, aggregate_id, ordered, status, attempts, next_attempt_at,
+           lease_owner, last_error, created_at, updated_at)
+         SELECT g, 'h' || (g % 10), 'agg-' || (g % 100000), g % 2 = 0,
+           CASE WHEN g % 10 = 3 THEN 'dead' ELSE 'open' END, CASE WHEN g % 10 = 3 THEN 5 ELSE 0 END,
+           $1::timestamptz + g * interval '1 second', CASE WHEN g % 1000 = 1 THEN 'c' END,
+           CASE WHEN g % 10 = 3 THEN 'boom' END, $1::timestamptz, $1::timestamptz
+         FROM generate_series(1, ${ROWS}) g`,
+        [T0.toISOString()],
+      );
+      for (const i of indexes) await client.query(i.indexdef);
+      await client.query(`ANALYZE ${s}.events`);
+      await client.query(`ANALYZE ${s}.deliveries`);
+    } finally {
+      client.release();
+    }
+    await store.registerSubscriptions(
+      Array.from({ length: 10 }, (_, i) => ({
+        handler: `h${i}`,
+        eventType: `Type${i}`,
+        ordering: 'aggregate' as const,
+      })),
+      { consumerId: 'c', now: T0, ttlMs: 3_600_000 },
+    );
+
+    // A second store on the same tables, whose every connection records what the store sends.
+    loader = store;
+    store = createPostgresStore({
+      connectionString: await databaseUrl(),
+      schema: loader.schema,
+      poolSize: 2,
+    });
+    store.pool.on('connect', (client) => {
+      const query = client.query.bind(client) as (...args: unknown[]) => unknown;
+      (client as unknown as { query: unknown }).query = (config: unknown, ...rest: unknown[]) => {
+        const c = config as { text?: string; values?: unknown[] };
+        if (typeof c === 'object' && c?.text) captured.push({ text: c.text, values: c.values ?? [] });
+        return query(config, ...rest);
+      };
+    });
+
+    const later = new Date(T0.getTime() + ROWS * 1000 + 10_000);
+    const mid = new Date(T0.getTime() + 500_000 * 1000);
+    await store.append([makeEvent({ eventType: 'Type1' })], { now: later });
+    await store.append(
+      [makeEvent({ eventType: 'Type1' }), makeEvent({ eventType: 'Type2', aggregateVersion: 99 })],
+      {
+        now: later,
+      },
+    );
+    await store.read({ limit: 100 });
+    await store.read({ limit: 100, order: 'desc' });
+    await store.read({ eventType: 'Type7', limit: 100 });
+    await store.read({ eventType: ['Type7', 'Type8'], limit: 100 });
+    await store.read({ aggregateId: 'agg-42', limit: 100 });
+    await store.read({ aggregateId: 'agg-42', eventType: 'Type42', limit: 100, order: 'desc' });
+    await store.read({ aggregateType: 'Agg3', limit: 100 });
+    await store.read({ from: mid, to: new Date(mid.getTime() + 60_000), limit: 100 });
+    await store.read({ eventType: 'Type7', from: mid, limit: 100 });
+    await store.read({ afterPosition: 500_000n, limit: 1000 });
+    await store.read({ beforePosition: 500_000n, limit: 1000, order: 'desc' });
+    await store.read({ afterPosition: 500_000n, eventType: 'Type9', limit: 1000 });
+    await store.getEvent('0190f5d2-0000-7000-8000-000000000001');
+    await store.listSubscriptions();
+    const claimed = await store.claimDue({
+      consumerId: 'c',
+      handlers: ['h1', 'h2'],
+      now: later,
+      leaseMs: 1000,
+      limit: 50,
+    });
+    await store.complete(claimed.slice(0, 10), { now: later });
+    await store.fail(
+      claimed.slice(10, 20).map((c) => ({ ...c, error: 'x', nextAttemptAt: later })),
+      { now: later },
+    );
+    await store.release(claimed.slice(20), { now: later });
+    await store.getUnprocessedEvents({ limit: 100, afterPosition: 400_000n });
+    await store.getUnprocessedEvents({ limit: 100, handler: 'h4' });
+    await store.getDeadLetters({ limit: 100, afterPosition: 400_000n });
+    await store.getDeadLetters({ limit: 100, handler: 'h3' });
+    await store.retryDeadLetters({ deliveryIds: ['3/h3', '13/h3'], now: later });
+    await store.retryDeadLetters({ deliveryIds: ['23/h3'], handler: 'h3', now: later });
+    const job = await store.startReplay(
+      { from: mid, to: new Date(mid.getTime() + 3_600_000), eventType: 'Type5', maxEvents: 100 },
+      { now: later },
+    );
+    await store.continueReplay(job.id, { now: later, pageSize: 50 });
+    const all = await store.startReplay(
+      { from: mid, to: new Date(mid.getTime() + 600_000), maxEvents: 100 },
+      { now: later },
+    );
+    await store.continueReplay(all.id, { now: later, pageSize: 50 });
+    await store.listStaleReplays({ staleBefore: later });
+    await store.stats({ now: later });
+    await store.retryDeadLetters({ handler: 'h9', now: later });
+    await store.retireHandler('h8');
+  }, 600_000);
+
+  afterAll(async () => {
+    await store?.close();
+    await loader?.close();
+    if (store) await dropSchema(store.schema);
+  });
+
+  it('every statement the store ran uses indexes on events and deliveries, with custom and generic plans', async () => {
+    const seen = new Map<string, Captured>();
+    for (const c of captured) if (!seen.has(c.text)) seen.set(c.text, c);
+    const statements = [...seen.values()].filter((c) => /\b(events|deliveries)\b/.test(c.text));
+    expect(statements.length).toBeGreaterThanOrEqual(25);
+    const offenders: string[] = [];
+    const client = await store.pool.connect();
+    try {
+      for (const mode of ['auto', 'force_generic_plan']) {
+        await client.query(`SET plan_cache_mode = ${mode}`);
+        for (const { text, values } of statements) {
+          const { rows } = await client.query({ text: `EXPLAIN (FORMAT JSON) ${text}`, values });
+          const plan = (rows[0]['QUERY PLAN'] as Array<{ Plan: PlanNode }>)[0]!.Plan;
+          const seqScans = scans(plan).filter(
+            (n) => n['Node Type'] === 'Seq Scan' && BIG_TABLES.has(n['Relation Name']!),
+          );
+          if (seqScans.length === 0) continue;
+          // The one exception, marked in sql.ts: the stats counts aggregate every undelivered
+          // row, so they read the whole backlog whatever the plan (done deliveries are deleted:
+          // the backlog is all the table holds). Everything else must seek.
+          if (
+            text.startsWith('-- reads the whole backlog') &&
+            seqScans.every((n) => n['Relation Name'] === 'deliveries')
+          ) {
+            continue;
+          }
+          offenders.push(`${mode}: ${seqScans.map((n) => n['Relation Name']).join(', ')} in ${text}`);
+        }
+      }
+      await client.query('RESET plan_cache_mode');
+    } finally {
+      client.release();
+    }
+    expect(offenders).toEqual([]);
+  });
+});
