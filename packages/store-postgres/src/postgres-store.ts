@@ -87,24 +87,26 @@ interface Statement {
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-/** A delivery is identified by its event's position and its handler: `<position>/<handler>`. */
-const DELIVERY_ID = /^([1-9][0-9]{0,18})\/(.+)$/s;
+/** `<position>:<run>/<handler>`, see `deliveryId`. */
+const DELIVERY_ID = /^([1-9][0-9]{0,18}):([0-9]{1,19})\/(.+)$/s;
 
 interface DeliveryKeys {
   positions: string[];
   handlers: string[];
+  runs: string[];
   /** Index into the input of each parsed key. */
   index: number[];
 }
 
 /** Splits delivery ids into their keys; ids this store never issued match nothing and are dropped. */
 function deliveryKeys(ids: readonly string[]): DeliveryKeys {
-  const keys: DeliveryKeys = { positions: [], handlers: [], index: [] };
+  const keys: DeliveryKeys = { positions: [], handlers: [], runs: [], index: [] };
   for (let i = 0; i < ids.length; i++) {
     const m = DELIVERY_ID.exec(ids[i]!);
     if (!m) continue;
     keys.positions.push(m[1]!);
-    keys.handlers.push(m[2]!);
+    keys.runs.push(m[2]!);
+    keys.handlers.push(m[3]!);
     keys.index.push(i);
   }
   return keys;
@@ -429,13 +431,16 @@ class PgEventStore implements PostgresStore {
     const handlers = [...new Set(request.handlers)];
     const now = request.now.toISOString();
     const claim = () =>
-      this.#query<EventRow & { handler: string; attempts: number; is_replay: boolean }>(SQL.CLAIM_DUE, [
-        handlers,
-        now,
-        request.limit,
-        request.consumerId,
-        new Date(request.now.getTime() + request.leaseMs).toISOString(),
-      ]);
+      this.#query<EventRow & { handler: string; run: string; attempts: number; is_replay: boolean }>(
+        SQL.CLAIM_DUE,
+        [
+          handlers,
+          now,
+          request.limit,
+          request.consumerId,
+          new Date(request.now.getTime() + request.leaseMs).toISOString(),
+        ],
+      );
     let result = await claim();
     if (result.rows.length === 0) {
       // Nothing claimable, but maybe an ordered delivery whose event was committed a moment ago
@@ -447,7 +452,7 @@ class PgEventStore implements PostgresStore {
         result = await claim();
     }
     return result.rows.map((row) => ({
-      deliveryId: deliveryId(row.position, row.handler),
+      deliveryId: deliveryId(row.position, row.run, row.handler),
       attempt: row.attempts,
       handler: row.handler,
       isReplay: row.is_replay,
@@ -463,6 +468,7 @@ class PgEventStore implements PostgresStore {
     await this.#query(SQL.COMPLETE, [
       keys.positions,
       keys.handlers,
+      keys.runs,
       keys.index.map((i) => tokens[i]!.attempt),
     ]);
   }
@@ -474,6 +480,7 @@ class PgEventStore implements PostgresStore {
     await this.#query(SQL.FAIL, [
       keys.positions,
       keys.handlers,
+      keys.runs,
       keys.index.map((i) => failures[i]!.attempt),
       keys.index.map((i) => failures[i]!.error),
       keys.index.map((i) => failures[i]!.nextAttemptAt?.toISOString() ?? null),
@@ -488,6 +495,7 @@ class PgEventStore implements PostgresStore {
     await this.#query(SQL.RELEASE, [
       keys.positions,
       keys.handlers,
+      keys.runs,
       keys.index.map((i) => tokens[i]!.attempt),
       options.now.toISOString(),
     ]);
@@ -542,11 +550,12 @@ class PgEventStore implements PostgresStore {
       if (keys.index.length === 0) return 0;
       result =
         query.handler === undefined
-          ? await this.#query(SQL.RETRY_DEAD_BY_ID, [now, keys.positions, keys.handlers])
+          ? await this.#query(SQL.RETRY_DEAD_BY_ID, [now, keys.positions, keys.handlers, keys.runs])
           : await this.#query(SQL.RETRY_DEAD_BY_ID_AND_HANDLER, [
               now,
               keys.positions,
               keys.handlers,
+              keys.runs,
               query.handler,
             ]);
     } else {

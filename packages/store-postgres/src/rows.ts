@@ -24,6 +24,7 @@ export interface EventRow {
 export interface DeliveryRow {
   position: string;
   handler: string;
+  run: string;
   delivery_status: DeliveryStatus;
   attempts: number;
   next_attempt_at: Date;
@@ -75,14 +76,17 @@ export function toEvent(row: EventRow): RecordedEvent {
   return Object.freeze(event);
 }
 
-/** Deliveries are keyed by event and handler; the id is both, readable: `<position>/<handler>`. */
-export function deliveryId(position: string, handler: string): string {
-  return `${position}/${handler}`;
+/**
+ * A delivery is one run of one handler for one event: `<position>:<run>/<handler>`, readable
+ * and parsed back by the store (the handler last: it may contain any character).
+ */
+export function deliveryId(position: string, run: string, handler: string): string {
+  return `${position}:${run}/${handler}`;
 }
 
 export function toDelivery(row: DeliveryRow): DeliveryInfo {
   return {
-    deliveryId: deliveryId(row.position, row.handler),
+    deliveryId: deliveryId(row.position, row.run, row.handler),
     handler: row.handler,
     status: row.delivery_status,
     attempts: row.attempts,

@@ -16,11 +16,14 @@ export const POSITION_BLOCK = 1_048_576;
  */
 const HORIZON = `(SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint * ${POSITION_BLOCK})`;
 
+/** The current transaction's id: a new run of a delivery. */
+const RUN = 'pg_current_xact_id()::text::bigint';
+
 const EVENT_COLUMNS = `e.position, e.event_id, e.event_type, e.aggregate_id, e.aggregate_type,
   e.aggregate_version, e.event_data, e.metadata, e.occurred_at, e.recorded_at`;
 
 /** A leased open delivery is what the port calls `running`. */
-const DELIVERY_COLUMNS = `d.handler,
+const DELIVERY_COLUMNS = `d.handler, d.run::text AS run,
   CASE WHEN d.status = 'dead' THEN 'dead' WHEN d.lease_owner IS NULL THEN 'pending' ELSE 'running' END
     AS delivery_status,
   d.attempts, d.next_attempt_at, d.last_error, d.is_replay, d.updated_at`;
@@ -91,6 +94,10 @@ CREATE TABLE {s}.deliveries (
   handler text NOT NULL,
   aggregate_id text NOT NULL,
   ordered boolean NOT NULL,
+  -- Which run of this (event, handler) the row is: the id of the transaction that created or
+  -- re-queued it. Part of the delivery id, so a lease token from before a re-drive or a replay
+  -- never matches the new run, even at the same attempt number.
+  run bigint NOT NULL,
   status text NOT NULL CHECK (status IN ('open', 'dead')),
   attempts integer NOT NULL DEFAULT 0,
   next_attempt_at timestamptz NOT NULL,
@@ -164,9 +171,9 @@ WITH tx AS MATERIALIZED (
   FROM input
   RETURNING position, event_type, aggregate_id
 ), delivered AS (
-  INSERT INTO {s}.deliveries (position, handler, aggregate_id, ordered, status, next_attempt_at,
+  INSERT INTO {s}.deliveries (position, handler, aggregate_id, ordered, run, status, next_attempt_at,
     created_at, updated_at)
-  SELECT i.position, s.handler, i.aggregate_id, s.ordering = 'aggregate', 'open', $9::timestamptz,
+  SELECT i.position, s.handler, i.aggregate_id, s.ordering = 'aggregate', ${RUN}, 'open', $9::timestamptz,
     $9::timestamptz, $9::timestamptz
   FROM inserted i JOIN {s}.subscriptions s ON s.event_type = i.event_type AND s.expires_at > $9::timestamptz
   RETURNING position
@@ -192,9 +199,9 @@ WITH tx AS MATERIALIZED (
   FROM tx
   RETURNING position, event_type, aggregate_id
 ), delivered AS (
-  INSERT INTO {s}.deliveries (position, handler, aggregate_id, ordered, status, next_attempt_at,
+  INSERT INTO {s}.deliveries (position, handler, aggregate_id, ordered, run, status, next_attempt_at,
     created_at, updated_at)
-  SELECT i.position, s.handler, i.aggregate_id, s.ordering = 'aggregate', 'open', $9::timestamptz,
+  SELECT i.position, s.handler, i.aggregate_id, s.ordering = 'aggregate', ${RUN}, 'open', $9::timestamptz,
     $9::timestamptz, $9::timestamptz
   FROM inserted i JOIN {s}.subscriptions s ON s.event_type = i.event_type AND s.expires_at > $9::timestamptz
   RETURNING position
@@ -314,14 +321,14 @@ WITH horizon AS MATERIALIZED (
   UPDATE {s}.deliveries d SET attempts = d.attempts + 1, lease_owner = $4, next_attempt_at = $5,
     updated_at = $2
   FROM picked WHERE d.position = picked.position AND d.handler = picked.handler
-  RETURNING d.position, d.handler, d.attempts, d.is_replay
+  RETURNING d.position, d.handler, d.run, d.attempts, d.is_replay
 )
-SELECT c.handler, c.attempts, c.is_replay, ${EVENT_COLUMNS}
+SELECT c.handler, c.run::text AS run, c.attempts, c.is_replay, ${EVENT_COLUMNS}
 FROM claimed c JOIN {s}.events e ON e.position = c.position
 ORDER BY c.position, c.handler`;
 
 /** Only the current lease holder's token counts: the row is leased and at the token's attempt. */
-const LEASED = `d.position = t.position AND d.handler = t.handler AND d.status = 'open'
+const LEASED = `d.position = t.position AND d.handler = t.handler AND d.run = t.run AND d.status = 'open'
   AND d.lease_owner IS NOT NULL AND d.attempts = t.attempt`;
 
 /**
@@ -333,26 +340,26 @@ SELECT max(d.position)::text AS unsettled FROM unnest($1::text[]) AS hs(handler)
 JOIN {s}.deliveries d ON d.handler = hs.handler AND d.status = 'open'
 WHERE d.ordered AND d.next_attempt_at <= $2 AND d.position >= ${HORIZON}`;
 
-/** $1 positions, $2 handlers (the delivery ids), $3 attempts (the lease tokens). */
+/** $1 positions, $2 handlers, $3 runs (the delivery ids), $4 attempts (the lease tokens). */
 export const COMPLETE = `
 DELETE FROM {s}.deliveries d
-USING unnest($1::bigint[], $2::text[], $3::integer[]) AS t(position, handler, attempt)
+USING unnest($1::bigint[], $2::text[], $3::bigint[], $4::integer[]) AS t(position, handler, run, attempt)
 WHERE ${LEASED}`;
 
-/** $1 positions, $2 handlers, $3 attempts, $4 errors, $5 next attempt times (null: dead), $6 now. */
+/** $1 positions, $2 handlers, $3 runs, $4 attempts, $5 errors, $6 next attempt times (null: dead), $7 now. */
 export const FAIL = `
 UPDATE {s}.deliveries d SET
   status = CASE WHEN t.next_attempt_at IS NULL THEN 'dead' ELSE 'open' END,
   next_attempt_at = coalesce(t.next_attempt_at, d.next_attempt_at),
-  lease_owner = NULL, last_error = t.error, updated_at = $6
-FROM unnest($1::bigint[], $2::text[], $3::integer[], $4::text[], $5::timestamptz[])
-  AS t(position, handler, attempt, error, next_attempt_at)
+  lease_owner = NULL, last_error = t.error, updated_at = $7
+FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::integer[], $5::text[], $6::timestamptz[])
+  AS t(position, handler, run, attempt, error, next_attempt_at)
 WHERE ${LEASED}`;
 
-/** $1 positions, $2 handlers, $3 attempts, $4 now. */
+/** $1 positions, $2 handlers, $3 runs, $4 attempts, $5 now. */
 export const RELEASE = `
-UPDATE {s}.deliveries d SET next_attempt_at = $4, lease_owner = NULL, updated_at = $4
-FROM unnest($1::bigint[], $2::text[], $3::integer[]) AS t(position, handler, attempt)
+UPDATE {s}.deliveries d SET next_attempt_at = $5, lease_owner = NULL, updated_at = $5
+FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::integer[]) AS t(position, handler, run, attempt)
 WHERE ${LEASED}`;
 
 // ---------------------------------------------------------------------------------------------
@@ -386,21 +393,21 @@ export const DEAD_LETTERS = DEAD_LETTERS_BODY('');
 export const DEAD_LETTERS_BY_HANDLER = DEAD_LETTERS_BODY('AND d.handler = $3');
 
 const RETRY_DEAD_BODY = (filter: string) => `
-UPDATE {s}.deliveries d SET status = 'open', attempts = 0, last_error = NULL, next_attempt_at = $1,
-  updated_at = $1
+UPDATE {s}.deliveries d SET status = 'open', run = ${RUN}, attempts = 0, last_error = NULL,
+  next_attempt_at = $1, updated_at = $1
 WHERE d.status = 'dead' ${filter}`;
 
 /** $1 now. */
 export const RETRY_DEAD = RETRY_DEAD_BODY('');
 /** $1 now, $2 handler. */
 export const RETRY_DEAD_BY_HANDLER = RETRY_DEAD_BODY('AND d.handler = $2');
-/** $1 now, $2 positions, $3 handlers (the delivery ids). */
+/** $1 now, $2 positions, $3 handlers, $4 runs (the delivery ids). */
 export const RETRY_DEAD_BY_ID = RETRY_DEAD_BODY(
-  'AND (d.position, d.handler) IN (SELECT * FROM unnest($2::bigint[], $3::text[]))',
+  'AND (d.position, d.handler, d.run) IN (SELECT * FROM unnest($2::bigint[], $3::text[], $4::bigint[]))',
 );
-/** $1 now, $2 positions, $3 handlers (the delivery ids), $4 handler. */
+/** $1 now, $2 positions, $3 handlers, $4 runs (the delivery ids), $5 handler. */
 export const RETRY_DEAD_BY_ID_AND_HANDLER = RETRY_DEAD_BODY(
-  'AND (d.position, d.handler) IN (SELECT * FROM unnest($2::bigint[], $3::text[])) AND d.handler = $4',
+  'AND (d.position, d.handler, d.run) IN (SELECT * FROM unnest($2::bigint[], $3::text[], $4::bigint[])) AND d.handler = $5',
 );
 
 /**
@@ -468,15 +475,16 @@ WITH page AS (
   FROM page p JOIN {s}.subscriptions s ON s.event_type = p.event_type
   WHERE s.expires_at > $5::timestamptz AND ($4::text IS NULL OR s.handler = $4::text)
 ), requeued AS (
-  UPDATE {s}.deliveries d SET status = 'open', attempts = 0, last_error = NULL, next_attempt_at = $5,
-    lease_owner = NULL, updated_at = $5, is_replay = true
+  UPDATE {s}.deliveries d SET status = 'open', run = ${RUN}, attempts = 0, last_error = NULL,
+    next_attempt_at = $5, lease_owner = NULL, updated_at = $5, is_replay = true
   FROM targets t
   WHERE d.position = t.position AND d.handler = t.handler AND d.status = 'dead'
   RETURNING 1
 ), created AS (
-  INSERT INTO {s}.deliveries (position, handler, aggregate_id, ordered, status, next_attempt_at,
+  INSERT INTO {s}.deliveries (position, handler, aggregate_id, ordered, run, status, next_attempt_at,
     is_replay, created_at, updated_at)
-  SELECT t.position, t.handler, t.aggregate_id, t.ordered, 'open', $5::timestamptz, true, $5::timestamptz,
+  SELECT t.position, t.handler, t.aggregate_id, t.ordered, ${RUN}, 'open', $5::timestamptz, true,
+    $5::timestamptz,
     $5::timestamptz
   FROM targets t
   ON CONFLICT (position, handler) DO NOTHING

@@ -61,9 +61,9 @@ describe(`query plans at ${ROWS} rows`, () => {
         [T0.toISOString()],
       );
       await client.query(
-        `INSERT INTO ${s}.deliveries (position, handler, aggregate_id, ordered, status, attempts, next_attempt_at,
-           lease_owner, last_error, created_at, updated_at)
-         SELECT g, 'h' || (g % 10), 'agg-' || (g % 100000), g % 2 = 0,
+        `INSERT INTO ${s}.deliveries (position, handler, aggregate_id, ordered, run, status, attempts,
+           next_attempt_at, lease_owner, last_error, created_at, updated_at)
+         SELECT g, 'h' || (g % 10), 'agg-' || (g % 100000), g % 2 = 0, 1,
            CASE WHEN g % 10 = 3 THEN 'dead' ELSE 'open' END, CASE WHEN g % 10 = 3 THEN 5 ELSE 0 END,
            $1::timestamptz + g * interval '1 second', CASE WHEN g % 1000 = 1 THEN 'c' END,
            CASE WHEN g % 10 = 3 THEN 'boom' END, $1::timestamptz, $1::timestamptz
@@ -140,9 +140,16 @@ describe(`query plans at ${ROWS} rows`, () => {
     await store.getUnprocessedEvents({ limit: 100, afterPosition: 400_000n });
     await store.getUnprocessedEvents({ limit: 100, handler: 'h4' });
     await store.getDeadLetters({ limit: 100, afterPosition: 400_000n });
-    await store.getDeadLetters({ limit: 100, handler: 'h3' });
-    await store.retryDeadLetters({ deliveryIds: ['3/h3', '13/h3'], now: later });
-    await store.retryDeadLetters({ deliveryIds: ['23/h3'], handler: 'h3', now: later });
+    const dead = await store.getDeadLetters({ limit: 100, handler: 'h3' });
+    await store.retryDeadLetters({
+      deliveryIds: dead.slice(0, 2).map((d) => d.delivery.deliveryId),
+      now: later,
+    });
+    await store.retryDeadLetters({
+      deliveryIds: dead.slice(2, 3).map((d) => d.delivery.deliveryId),
+      handler: 'h3',
+      now: later,
+    });
     const job = await store.startReplay(
       { from: mid, to: new Date(mid.getTime() + 3_600_000), eventType: 'Type5', maxEvents: 100 },
       { now: later },
