@@ -1,7 +1,8 @@
 import type { BenchSection } from './harness.js';
 import { memorySection } from './memory.js';
+import { postgresSection } from './postgres.js';
 import { redisSection } from './redis.js';
 import { sqliteSection } from './sqlite.js';
 
 /** Every benchmark section, in the order `pnpm bench` runs them. Add yours here. */
-export const sections: BenchSection[] = [memorySection, sqliteSection, redisSection];
+export const sections: BenchSection[] = [memorySection, sqliteSection, redisSection, postgresSection];
