@@ -70,6 +70,7 @@ afterAll(async () => {
     await demo.exited;
   }
   await relay?.close();
+  if (!databaseUrl) return;
   const store = createPostgresStore({ connectionString: databaseUrl, schema, poolSize: 1 });
   await store.pool.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
   await store.close();

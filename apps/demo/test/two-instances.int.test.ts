@@ -99,6 +99,24 @@ async function drained(p: DemoProcess): Promise<boolean> {
   return res.status === 200 && res.body.events.length === 0;
 }
 
+/** Waits until `p` sees no open delivery; on timeout, says what is still open and what the processes said. */
+async function waitDrained(p: DemoProcess, timeoutMs: number): Promise<void> {
+  try {
+    await waitFor(() => drained(p), { timeoutMs, intervalMs: 100, message: 'every delivery done' });
+  } catch (error) {
+    const open = await json<{
+      events: Array<{ deliveries: Array<{ handler: string; status: string; lastError: string | null }> }>;
+    }>(`${p.url}/admin/unprocessed?limit=5`, { headers: admin }).catch((e: unknown) => ({
+      status: 0,
+      body: String(e),
+    }));
+    const tail = (q: DemoProcess) => q.output.slice(-15).join('\n');
+    throw new Error(
+      `${(error as Error).message}\nstill open: ${JSON.stringify(open.body)}\n--- A ---\n${tail(a)}\n--- B ---\n${tail(b)}`,
+    );
+  }
+}
+
 describe('two demo processes on one Postgres + Redis', () => {
   it('handle each delivery of events posted to one of them exactly once, sharing the work', async () => {
     const events = [...Array.from({ length: 40 }, completed), ...Array.from({ length: 10 }, failed)];
@@ -107,7 +125,7 @@ describe('two demo processes on one Postgres + Redis', () => {
     expect(published.reduce((n, p) => n + p.deliveries, 0)).toBe(60);
 
     // Nothing pending, running or dead: every delivery succeeded...
-    await waitFor(() => drained(a), { timeoutMs: 30_000, intervalMs: 100, message: 'all deliveries done' });
+    await waitDrained(a, 30_000);
     // ...and successful runs add up to the deliveries, with no failure: each ran exactly once.
     const [sa, sb] = await Promise.all([status(a), status(b)]);
     expect(sa.id).not.toBe(sb.id);
@@ -141,7 +159,7 @@ describe('two demo processes on one Postgres + Redis', () => {
     expect(final.failed).toBe(0);
 
     // ...and B did the rest: every delivery done, each successful exactly once across both.
-    await waitFor(() => drained(b), { timeoutMs: 60_000, intervalMs: 100, message: 'B finished the rest' });
+    await waitDrained(b, 60_000);
     const afterB = await status(b);
     const byA = final.handled - beforeA.counts.handled;
     const byB = afterB.counts.handled - beforeB.counts.handled;
