@@ -241,11 +241,26 @@ class PgEventStore implements PostgresStore {
   // ------------------------------------------------------------------------------------------
 
   append(events: readonly DomainEvent[], options: { now: Date }): Promise<AppendResult> {
-    return this.appendInTransaction(this.pool, events, options);
+    return this.#append(this.pool, false, events, options);
   }
 
-  async appendInTransaction(
+  appendInTransaction(
     client: Queryable,
+    events: readonly DomainEvent[],
+    options: { now: Date },
+  ): Promise<AppendResult> {
+    return this.#append(client, true, events, options);
+  }
+
+  /**
+   * `inTransaction`: the caller's transaction may already hold events of its own, so positions
+   * continue after them. Through the pool each append is a transaction of its own; should a
+   * broken pool ever run two in one, the second collides on the primary key rather than reuse a
+   * position.
+   */
+  async #append(
+    client: Queryable,
+    inTransaction: boolean,
     events: readonly DomainEvent[],
     options: { now: Date },
   ): Promise<AppendResult> {
@@ -263,7 +278,7 @@ class PgEventStore implements PostgresStore {
       const e = events[0]!;
       rows = (
         await this.#query<{ position: string; deliveries: number }>(
-          SQL.APPEND_ONE,
+          inTransaction ? SQL.APPEND_ONE_IN_TRANSACTION : SQL.APPEND_ONE,
           [
             e.id,
             e.eventType,
@@ -301,7 +316,7 @@ class PgEventStore implements PostgresStore {
       }
       rows = (
         await this.#query<{ position: string; deliveries: number }>(
-          SQL.APPEND,
+          inTransaction ? SQL.APPEND_IN_TRANSACTION : SQL.APPEND,
           [ids, types, aggregates, aggregateTypes, versions, data, metadata, occurred, now],
           client,
         )

@@ -140,23 +140,37 @@ CREATE INDEX replays_running_idx ON {s}.replays (updated_at) WHERE status = 'run
 // ---------------------------------------------------------------------------------------------
 
 /**
+ * Where this transaction's positions start: right after the events it already appended (several
+ * appends in one caller transaction), or at the start of its block. A statement of its own (an
+ * append through the pool) skips the lookup: its transaction has written nothing yet.
+ */
+const BASE_IN_TRANSACTION = `coalesce((SELECT max(ev.position) FROM {s}.events ev
+  WHERE ev.position >= tx.lo AND ev.position < tx.lo + ${POSITION_BLOCK}), tx.lo)`;
+const BASE_FRESH = 'tx.lo';
+
+const DELIVER = `delivered AS (
+  INSERT INTO {s}.deliveries (position, handler, aggregate_id, ordered, run, status, next_attempt_at,
+    created_at, updated_at)
+  SELECT i.position, s.handler, i.aggregate_id, s.ordering = 'aggregate', ${RUN}, 'open', $9::timestamptz,
+    $9::timestamptz, $9::timestamptz
+  FROM inserted i JOIN {s}.subscriptions s ON s.event_type = i.event_type AND s.expires_at > $9::timestamptz
+  RETURNING position
+)`;
+
+/**
  * One round trip for a whole batch: inserts the events (arrays unnested in order), creates one
  * pending delivery per live subscription of each event's type, returns positions and per-event
  * delivery counts.
  *
  * `tx` is fetched before any position is computed, and the positions derive from it, so a
  * position can never be lower than one owned by a transaction that started writing earlier
- * (that is what makes `HORIZON` gap-safe). `base` continues after rows this transaction
- * already appended (several appends in one caller transaction).
+ * (that is what makes `HORIZON` gap-safe).
  */
-export const APPEND = `
+const appendMany = (base: string) => `
 WITH tx AS MATERIALIZED (
   SELECT pg_current_xact_id()::text::bigint * ${POSITION_BLOCK} AS lo
 ), base AS MATERIALIZED (
-  SELECT coalesce(
-    (SELECT max(ev.position) FROM {s}.events ev, tx
-      WHERE ev.position >= tx.lo AND ev.position < tx.lo + ${POSITION_BLOCK}),
-    (SELECT lo FROM tx)) AS base
+  SELECT ${base} AS base FROM tx
 ), input AS (
   SELECT b.base + i.idx AS position, i.event_id, i.event_type, i.aggregate_id, i.aggregate_type,
     i.aggregate_version, i.event_data, i.metadata, i.occurred_at
@@ -170,43 +184,33 @@ WITH tx AS MATERIALIZED (
     event_data::jsonb, metadata::jsonb, occurred_at, $9::timestamptz
   FROM input
   RETURNING position, event_type, aggregate_id
-), delivered AS (
-  INSERT INTO {s}.deliveries (position, handler, aggregate_id, ordered, run, status, next_attempt_at,
-    created_at, updated_at)
-  SELECT i.position, s.handler, i.aggregate_id, s.ordering = 'aggregate', ${RUN}, 'open', $9::timestamptz,
-    $9::timestamptz, $9::timestamptz
-  FROM inserted i JOIN {s}.subscriptions s ON s.event_type = i.event_type AND s.expires_at > $9::timestamptz
-  RETURNING position
-)
+), ${DELIVER}
 SELECT i.position::text AS position, count(d.position)::int AS deliveries
 FROM inserted i LEFT JOIN delivered d ON d.position = i.position
 GROUP BY i.position ORDER BY i.position`;
 
-/**
- * The single-event form of `APPEND`: the common case, without the array plumbing. Same
- * position rule, same delivery creation.
- */
-export const APPEND_ONE = `
+/** The single-event form: the common case, without the array plumbing. Same rules. */
+const appendOne = (base: string) => `
 WITH tx AS MATERIALIZED (
   SELECT pg_current_xact_id()::text::bigint * ${POSITION_BLOCK} AS lo
 ), inserted AS (
   INSERT INTO {s}.events (position, event_id, event_type, aggregate_id, aggregate_type, aggregate_version,
     event_data, metadata, occurred_at, recorded_at)
-  SELECT coalesce(
-    (SELECT max(ev.position) FROM {s}.events ev
-      WHERE ev.position >= tx.lo AND ev.position < tx.lo + ${POSITION_BLOCK}), tx.lo) + 1,
+  SELECT ${base} + 1,
     $1::uuid, $2::text, $3::text, $4::text, $5::bigint, $6::jsonb, $7::jsonb, $8::timestamptz, $9::timestamptz
   FROM tx
   RETURNING position, event_type, aggregate_id
-), delivered AS (
-  INSERT INTO {s}.deliveries (position, handler, aggregate_id, ordered, run, status, next_attempt_at,
-    created_at, updated_at)
-  SELECT i.position, s.handler, i.aggregate_id, s.ordering = 'aggregate', ${RUN}, 'open', $9::timestamptz,
-    $9::timestamptz, $9::timestamptz
-  FROM inserted i JOIN {s}.subscriptions s ON s.event_type = i.event_type AND s.expires_at > $9::timestamptz
-  RETURNING position
-)
+), ${DELIVER}
 SELECT i.position::text AS position, (SELECT count(*) FROM delivered)::int AS deliveries FROM inserted i`;
+
+/** Appends in a transaction of their own. $1..$8 arrays of the event fields, $9 now. */
+export const APPEND = appendMany(BASE_FRESH);
+/** Appends inside a caller's transaction. Same parameters. */
+export const APPEND_IN_TRANSACTION = appendMany(BASE_IN_TRANSACTION);
+/** One event in a transaction of its own. $1..$8 the event fields, $9 now. */
+export const APPEND_ONE = appendOne(BASE_FRESH);
+/** One event inside a caller's transaction. Same parameters. */
+export const APPEND_ONE_IN_TRANSACTION = appendOne(BASE_IN_TRANSACTION);
 
 export const GET_EVENT = `SELECT ${EVENT_COLUMNS} FROM {s}.events e WHERE e.event_id = $1`;
 

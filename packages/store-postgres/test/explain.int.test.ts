@@ -110,6 +110,15 @@ describe(`query plans at ${ROWS} rows`, () => {
         now: later,
       },
     );
+    const tx = await store.pool.connect();
+    try {
+      await tx.query('BEGIN');
+      await store.appendInTransaction(tx, [makeEvent({ eventType: 'Type3' })], { now: later });
+      await store.appendInTransaction(tx, [makeEvent(), makeEvent({ eventType: 'Type3' })], { now: later });
+      await tx.query('COMMIT');
+    } finally {
+      tx.release();
+    }
     await store.read({ limit: 100 });
     await store.read({ limit: 100, order: 'desc' });
     await store.read({ eventType: 'Type7', limit: 100 });
