@@ -5,6 +5,11 @@
 import { runHttpStory, StoryError } from './story.js';
 
 const baseUrl = process.env.EVCO_DEMO_URL?.trim() || 'http://127.0.0.1:3000';
+// `pnpm demo:story | head` closes the pipe early: that is the reader's choice, not a failure.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code === 'EPIPE') process.exit(0);
+  throw error;
+});
 try {
   await runHttpStory({ baseUrl });
 } catch (error) {

@@ -107,22 +107,25 @@ export async function runHttpStory(options: StoryOptions): Promise<StoryResult> 
   let cursor: string | undefined;
 
   write(`The story, through ${base}: every event of the flow as the demo stores it.`);
-  write(
-    '  (posted) = published by the story as an outside actor; (reaction) = published by a module handler',
-  );
+  write('  posted = published by the story as an outside actor; reaction = published by a module handler');
   write('');
 
+  /** Flow number of each event (1 = the root), to name causes briefly. */
+  const numberOf = new Map<string, number>();
+
   function print(e: StoryEvent): void {
+    numberOf.set(e.id, numberOf.size + 1);
     const module = catalog.moduleOf(e.eventType) ?? '?';
-    const cause = e.metadata.causationId === undefined ? undefined : byId.get(String(e.metadata.causationId));
-    const by = posted.has(e.id) ? '(posted)  ' : '(reaction)';
+    const causeId = e.metadata.causationId === undefined ? undefined : String(e.metadata.causationId);
+    const cause = causeId === undefined ? undefined : byId.get(causeId);
+    const by = posted.has(e.id) ? 'posted  ' : 'reaction';
     const causation =
-      e.metadata.causationId === undefined
-        ? 'root of the flow'
-        : `caused by ${short(e.metadata.causationId)}${cause ? ` #${cause.position} ${cause.eventType}` : ''}`;
+      causeId === undefined
+        ? 'causation —         (root of the flow)'
+        : `causation ${short(causeId)} = ${cause ? `#${numberOf.get(cause.id)} ${cause.eventType}` : 'an event outside the flow'}`;
     write(
-      `  #${e.position.padStart(4)}  ${e.eventType.padEnd(27)} ${module.padEnd(12)} ${by}  ` +
-        `id ${short(e.id)}  correlation ${short(e.metadata.correlationId)}  ${causation}`,
+      `  #${String(numberOf.get(e.id)).padEnd(3)} ${e.eventType.padEnd(27)} ${module.padEnd(12)} ${by}  ` +
+        `correlation ${short(e.metadata.correlationId)}  ${causation}`,
     );
   }
 

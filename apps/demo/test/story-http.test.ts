@@ -57,11 +57,15 @@ describe('pnpm demo:story', () => {
     const chain = lines.filter((l) => /^\s+#\s*\d+/.test(l));
     expect(chain).toHaveLength(observation.events.length);
     expect(result.events.map((e) => e.id)).toEqual(observation.events.map((e) => e.id));
-    expect(chain[0]).toMatch(/UserRegistered\s+user\s+\(posted\).*root of the flow/);
-    expect(chain.find((l) => l.includes('SubscriptionActivated'))).toMatch(
-      /subscription\s+\(reaction\).*caused by .*UserRegistered/,
+    expect(chain[0]).toMatch(
+      /^ {2}#1 +UserRegistered +user +posted +correlation …\w{8} +causation — +\(root of the flow\)$/,
     );
-    expect(chain.find((l) => l.includes('SubscriptionExpired'))).toMatch(/caused by .*UserStatusChanged/);
+    expect(chain[1]).toMatch(
+      /^ {2}#2 +SubscriptionActivated +subscription +reaction .*causation …\w{8} = #1 UserRegistered$/,
+    );
+    expect(chain.find((l) => l.includes('SubscriptionExpired'))).toMatch(
+      /reaction .*= #\d+ UserStatusChanged$/,
+    );
     for (const line of chain) expect(line).toContain(`correlation …${result.rootEventId.slice(-8)}`);
     expect(lines.at(-1)).toMatch(/15 events \(10 posted, 5 reactions\) from 4 modules/);
 
