@@ -149,6 +149,13 @@ class PgEventStore implements PostgresStore {
       // An idle connection dropped by the server emits 'error' on the pool, which would crash
       // the process if nobody listened; the next statement reports the outage instead.
       this.pool.on('error', () => {});
+      // Every statement is prepared once per connection; left to choose, Postgres keeps
+      // re-planning the append and claim CTEs (custom plans) at a cost above running them. Their
+      // generic plans are the same index plans (the EXPLAIN test checks both kinds). Queued
+      // before anything else the new connection runs.
+      this.pool.on('connect', (client) => {
+        client.query(SQL.GENERIC_PLANS).catch(() => {});
+      });
       this.#ownsPool = true;
     }
     this.#where = describeServer(o.connectionString, this.pool);

@@ -510,6 +510,9 @@ WHERE status = 'running' AND updated_at < $1 ORDER BY updated_at`;
 
 export const HEALTH = `SELECT 1 AS ok`;
 
+/** Session setting of the store's own connections (see the pool setup). */
+export const GENERIC_PLANS = `SET plan_cache_mode = force_generic_plan`;
+
 export const BEGIN = 'BEGIN';
 export const COMMIT = 'COMMIT';
 export const ROLLBACK = 'ROLLBACK';
