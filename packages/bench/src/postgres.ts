@@ -186,7 +186,8 @@ export const postgresSection: BenchSection = {
         ),
       );
 
-      out.push(await endToEnd(admin));
+      out.push(await endToEnd(admin, 'none'));
+      out.push(await endToEnd(admin, 'aggregate'));
 
       const readTotal = 20_000;
       const pageSize = 1000;
@@ -231,9 +232,9 @@ export const postgresSection: BenchSection = {
  * Publish → store → claim → handle → complete, 8 concurrent publishers, one handler; a round ends
  * when every event's delivery is completed in the store. Baseline: 8 concurrent raw INSERTs.
  */
-async function endToEnd(admin: pg.Pool): Promise<Comparison> {
+async function endToEnd(admin: pg.Pool, ordering: 'none' | 'aggregate'): Promise<Comparison> {
   const total = 4000;
-  const schema = `${SCHEMA}_e2e`;
+  const schema = `${SCHEMA}_e2e_${ordering}`;
   await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
   const store = createPostgresStore({ connectionString: databaseUrl, schema, poolSize: 10 });
   const coordinator = await createCoordinator({
@@ -248,12 +249,12 @@ async function endToEnd(admin: pg.Pool): Promise<Comparison> {
     async () => {
       handled++;
     },
-    { name: 'e2e', ordering: 'none' },
+    { name: 'e2e', ordering },
   );
   const now = new Date();
   try {
     return await compare(
-      'end to end: 8 publishers, one handler, completed',
+      `end to end: 8 publishers, one handler (ordering: ${ordering}), completed`,
       total,
       {
         name: 'pg INSERT … VALUES ×8',
@@ -276,7 +277,8 @@ async function endToEnd(admin: pg.Pool): Promise<Comparison> {
           await coordinator.waitForIdle({ timeoutMs: 60_000 });
         },
       },
-      { goal: '>= 0.75' },
+      // The goal is for the plain handler; per-aggregate order adds the settle wait and chain checks.
+      ordering === 'none' ? { goal: '>= 0.75' } : {},
     );
   } finally {
     await coordinator.shutdown();
