@@ -98,8 +98,8 @@ describe('two coordinators in two OS processes on one database', () => {
 
   it('kill -9 of one process mid-run loses nothing: the other takes over its expired leases', async () => {
     workers = await Promise.all([
-      startWorker(store.schema, 3000, 2500),
-      startWorker(store.schema, 3000, 2500),
+      startWorker(store.schema, 6000, 5000),
+      startWorker(store.schema, 6000, 5000),
     ]);
     const [victim, survivor] = workers as [Worker, Worker];
     const ids = await publish();
