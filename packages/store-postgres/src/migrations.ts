@@ -10,6 +10,7 @@ import {
   LOCK_MIGRATIONS,
   MIGRATION_1_TABLES,
   ROLLBACK,
+  SCHEMA_EXISTS,
   SELECT_APPLIED_MIGRATIONS,
   SELECT_MIGRATIONS_TABLE,
 } from './sql.js';
@@ -39,7 +40,8 @@ export async function migrate(pool: Pool, schema: string, quoted: string): Promi
     try {
       await client.query(DISABLE_STATEMENT_TIMEOUT);
       await client.query(LOCK_MIGRATIONS, lockKey(schema));
-      await client.query(bindSchema(CREATE_SCHEMA, quoted));
+      const schemaExists = await client.query<{ present: boolean }>(SCHEMA_EXISTS, [schema]);
+      if (!schemaExists.rows[0]?.present) await client.query(bindSchema(CREATE_SCHEMA, quoted));
       await client.query(bindSchema(CREATE_MIGRATIONS_TABLE, quoted));
       const applied = new Set(
         (await client.query<{ version: number }>(bindSchema(SELECT_APPLIED_MIGRATIONS, quoted))).rows.map(

@@ -34,6 +34,9 @@ const DELIVERY_COLUMNS = `d.handler, d.run::text AS run,
 
 export const CREATE_SCHEMA = `CREATE SCHEMA IF NOT EXISTS {s}`;
 
+/** A schema a DBA created ahead is used as is: no CREATE privilege on the database needed. */
+export const SCHEMA_EXISTS = `SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1) AS present`;
+
 export const CREATE_MIGRATIONS_TABLE = `CREATE TABLE IF NOT EXISTS {s}.migrations (
   version integer PRIMARY KEY,
   name text NOT NULL,
