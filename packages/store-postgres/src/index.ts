@@ -3,5 +3,10 @@ export {
   type PostgresStoreOptions,
   postgresStoreOptionsSchema,
 } from './options.js';
-export { createPostgresStore, type PostgresStore, type Queryable } from './postgres-store.js';
+export {
+  type AppendedListener,
+  createPostgresStore,
+  type PostgresStore,
+  type Queryable,
+} from './postgres-store.js';
 export { POSITION_BLOCK } from './sql.js';

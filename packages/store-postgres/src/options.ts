@@ -40,6 +40,12 @@ export const postgresStoreOptionsSchema = z
      */
     settleTimeoutMs: z.number().int().min(0).max(60_000).default(2000),
     /**
+     * Appends send a Postgres NOTIFY (at commit) that `onAppended` listeners in any process
+     * receive: a wake-up for pollers. Off by default: it costs every append a little, and
+     * correctness never depends on it. @default false
+     */
+    notify: z.boolean().default(false),
+    /**
      * Use named (server-side prepared) statements: each statement is parsed and planned once
      * per connection. Turn off behind a transaction-mode pooler that cannot keep them.
      * @default true

@@ -65,9 +65,19 @@ export interface PostgresStore extends EventStore {
     events: readonly DomainEvent[],
     options: { now: Date },
   ): Promise<AppendResult>;
+  /**
+   * Calls `listener` when events are appended by any process using a store with `notify: true`
+   * on this schema, with their event types; with `undefined` after (re)connecting, when
+   * notifications may have been missed. Holds one pool connection while anyone listens. A
+   * doorbell only: delivery never depends on it. Returns the unsubscribe function.
+   */
+  onAppended(listener: AppendedListener): () => void;
   /** Closes the pool if the store created it; a pool you passed stays open. Idempotent. */
   close(): Promise<void>;
 }
+
+/** Event types of an append, or `undefined`: something may have been appended, look. */
+export type AppendedListener = (eventTypes: readonly string[] | undefined) => void;
 
 /**
  * An `EventStore` on PostgreSQL.
@@ -123,6 +133,12 @@ class PgEventStore implements PostgresStore {
   readonly #where: string;
   readonly #prepared: boolean;
   readonly #settleTimeoutMs: number;
+  readonly #notify: boolean;
+  readonly #channel: string;
+  readonly #listeners = new Set<AppendedListener>();
+  #listenClient: pg.PoolClient | undefined;
+  #listenRetry: NodeJS.Timeout | undefined;
+  #listenGeneration = 0;
   readonly #statements = new Map<string, Statement>();
   readonly #readTemplates = new Map<string, string>();
   #closed = false;
@@ -134,6 +150,8 @@ class PgEventStore implements PostgresStore {
     this.#quoted = SQL.quoteIdentifier(o.schema);
     this.#prepared = o.preparedStatements;
     this.#settleTimeoutMs = o.settleTimeoutMs;
+    this.#notify = o.notify;
+    this.#channel = `${o.schema}.appended`;
     if (o.pool) {
       this.pool = o.pool;
       this.#ownsPool = false;
@@ -280,12 +298,19 @@ class PgEventStore implements PostgresStore {
       );
     }
     const now = options.now.toISOString();
+    const notify = this.#notify ? [this.#channel] : [];
     let rows: Array<{ position: string; deliveries: number }>;
     if (events.length === 1) {
       const e = events[0]!;
       rows = (
         await this.#query<{ position: string; deliveries: number }>(
-          inTransaction ? SQL.APPEND_ONE_IN_TRANSACTION : SQL.APPEND_ONE,
+          this.#notify
+            ? inTransaction
+              ? SQL.APPEND_ONE_IN_TRANSACTION_NOTIFY
+              : SQL.APPEND_ONE_NOTIFY
+            : inTransaction
+              ? SQL.APPEND_ONE_IN_TRANSACTION
+              : SQL.APPEND_ONE,
           [
             e.id,
             e.eventType,
@@ -296,6 +321,7 @@ class PgEventStore implements PostgresStore {
             JSON.stringify(e.metadata),
             e.occurredAt.toISOString(),
             now,
+            ...notify,
           ],
           client,
         )
@@ -323,8 +349,14 @@ class PgEventStore implements PostgresStore {
       }
       rows = (
         await this.#query<{ position: string; deliveries: number }>(
-          inTransaction ? SQL.APPEND_IN_TRANSACTION : SQL.APPEND,
-          [ids, types, aggregates, aggregateTypes, versions, data, metadata, occurred, now],
+          this.#notify
+            ? inTransaction
+              ? SQL.APPEND_IN_TRANSACTION_NOTIFY
+              : SQL.APPEND_NOTIFY
+            : inTransaction
+              ? SQL.APPEND_IN_TRANSACTION
+              : SQL.APPEND,
+          [ids, types, aggregates, aggregateTypes, versions, data, metadata, occurred, now, ...notify],
           client,
         )
       ).rows;
@@ -750,7 +782,84 @@ class PgEventStore implements PostgresStore {
     }
   }
 
+  // ------------------------------------------------------------------------------------------
+  // Notifications
+  // ------------------------------------------------------------------------------------------
+
+  onAppended(listener: AppendedListener): () => void {
+    this.#open();
+    this.#listeners.add(listener);
+    if (this.#listeners.size === 1) void this.#listen();
+    return () => {
+      this.#listeners.delete(listener);
+      if (this.#listeners.size === 0) this.#unlisten();
+    };
+  }
+
+  async #listen(): Promise<void> {
+    const generation = ++this.#listenGeneration;
+    let client: pg.PoolClient | undefined;
+    try {
+      client = await this.pool.connect();
+      const lost = () => {
+        if (this.#listenClient !== client) return;
+        this.#listenClient = undefined;
+        client!.release(true);
+        this.#scheduleListen();
+      };
+      client.on('error', lost);
+      client.on('end', lost);
+      client.on('notification', (message) => {
+        if (message.channel !== this.#channel) return;
+        const types = message.payload ? message.payload.split(' ') : undefined;
+        this.#emit(types);
+      });
+      await client.query(SQL.listenSql(SQL.quoteIdentifier(this.#channel)));
+      if (generation !== this.#listenGeneration || this.#listeners.size === 0 || this.#closed) {
+        client.release(true);
+        return;
+      }
+      this.#listenClient = client;
+      // Anything appended while nobody listened was not heard: tell listeners to look.
+      this.#emit(undefined);
+    } catch {
+      client?.release(true);
+      if (generation === this.#listenGeneration) this.#scheduleListen();
+    }
+  }
+
+  #scheduleListen(): void {
+    if (this.#closed || this.#listeners.size === 0 || this.#listenRetry) return;
+    this.#listenRetry = setTimeout(() => {
+      this.#listenRetry = undefined;
+      if (!this.#closed && this.#listeners.size > 0 && !this.#listenClient) void this.#listen();
+    }, 1000);
+    this.#listenRetry.unref?.();
+  }
+
+  #unlisten(): void {
+    this.#listenGeneration++;
+    if (this.#listenRetry) clearTimeout(this.#listenRetry);
+    this.#listenRetry = undefined;
+    const client = this.#listenClient;
+    this.#listenClient = undefined;
+    // Destroyed rather than returned: a pooled connection must not keep listening.
+    client?.release(true);
+  }
+
+  #emit(types: readonly string[] | undefined): void {
+    for (const listener of [...this.#listeners]) {
+      try {
+        listener(types);
+      } catch {
+        // A listener's failure is its own; the others still hear the bell.
+      }
+    }
+  }
+
   close(): Promise<void> {
+    this.#listeners.clear();
+    this.#unlisten();
     this.#closed = true;
     this.#closing ??= this.#ownsPool ? this.pool.end().catch(() => {}) : Promise.resolve();
     return this.#closing;

@@ -161,6 +161,17 @@ const DELIVER = `delivered AS (
 )`;
 
 /**
+ * Postgres delivers a NOTIFY at commit and drops it on rollback, so a listener only hears of
+ * events that exist. The payload names the batch's event types (space-separated, each
+ * `[A-Za-z0-9_.:-]`), or is empty when they would not fit in a notification: "look at everything".
+ */
+const NOTIFY_ONE = `, notified AS (SELECT pg_notify($10::text, $2::text) AS sent)`;
+const NOTIFY_MANY = `, notified AS (
+  SELECT pg_notify($10::text, CASE WHEN length(t.types) > 7900 THEN '' ELSE t.types END) AS sent
+  FROM (SELECT string_agg(DISTINCT u.event_type, ' ') AS types FROM unnest($2::text[]) AS u(event_type)) t
+)`;
+
+/**
  * One round trip for a whole batch: inserts the events (arrays unnested in order), creates one
  * pending delivery per live subscription of each event's type, returns positions and per-event
  * delivery counts.
@@ -169,7 +180,7 @@ const DELIVER = `delivered AS (
  * position can never be lower than one owned by a transaction that started writing earlier
  * (that is what makes `HORIZON` gap-safe).
  */
-const appendMany = (base: string) => `
+const appendMany = (base: string, notify: boolean) => `
 WITH tx AS MATERIALIZED (
   SELECT pg_current_xact_id()::text::bigint * ${POSITION_BLOCK} AS lo
 ), base AS MATERIALIZED (
@@ -187,13 +198,13 @@ WITH tx AS MATERIALIZED (
     event_data::jsonb, metadata::jsonb, occurred_at, $9::timestamptz
   FROM input
   RETURNING position, event_type, aggregate_id
-), ${DELIVER}
+), ${DELIVER}${notify ? NOTIFY_MANY : ''}
 SELECT i.position::text AS position, count(d.position)::int AS deliveries
-FROM inserted i LEFT JOIN delivered d ON d.position = i.position
+FROM inserted i LEFT JOIN delivered d ON d.position = i.position${notify ? ' CROSS JOIN notified' : ''}
 GROUP BY i.position ORDER BY i.position`;
 
 /** The single-event form: the common case, without the array plumbing. Same rules. */
-const appendOne = (base: string) => `
+const appendOne = (base: string, notify: boolean) => `
 WITH tx AS MATERIALIZED (
   SELECT pg_current_xact_id()::text::bigint * ${POSITION_BLOCK} AS lo
 ), inserted AS (
@@ -203,17 +214,28 @@ WITH tx AS MATERIALIZED (
     $1::uuid, $2::text, $3::text, $4::text, $5::bigint, $6::jsonb, $7::jsonb, $8::timestamptz, $9::timestamptz
   FROM tx
   RETURNING position, event_type, aggregate_id
-), ${DELIVER}
-SELECT i.position::text AS position, (SELECT count(*) FROM delivered)::int AS deliveries FROM inserted i`;
+), ${DELIVER}${notify ? NOTIFY_ONE : ''}
+SELECT i.position::text AS position, (SELECT count(*) FROM delivered)::int AS deliveries
+FROM inserted i${notify ? ' CROSS JOIN notified' : ''}`;
 
 /** Appends in a transaction of their own. $1..$8 arrays of the event fields, $9 now. */
-export const APPEND = appendMany(BASE_FRESH);
+export const APPEND = appendMany(BASE_FRESH, false);
 /** Appends inside a caller's transaction. Same parameters. */
-export const APPEND_IN_TRANSACTION = appendMany(BASE_IN_TRANSACTION);
+export const APPEND_IN_TRANSACTION = appendMany(BASE_IN_TRANSACTION, false);
 /** One event in a transaction of its own. $1..$8 the event fields, $9 now. */
-export const APPEND_ONE = appendOne(BASE_FRESH);
+export const APPEND_ONE = appendOne(BASE_FRESH, false);
 /** One event inside a caller's transaction. Same parameters. */
-export const APPEND_ONE_IN_TRANSACTION = appendOne(BASE_IN_TRANSACTION);
+export const APPEND_ONE_IN_TRANSACTION = appendOne(BASE_IN_TRANSACTION, false);
+/** The same four, also notifying channel $10 (the `notify` option). */
+export const APPEND_NOTIFY = appendMany(BASE_FRESH, true);
+export const APPEND_IN_TRANSACTION_NOTIFY = appendMany(BASE_IN_TRANSACTION, true);
+export const APPEND_ONE_NOTIFY = appendOne(BASE_FRESH, true);
+export const APPEND_ONE_IN_TRANSACTION_NOTIFY = appendOne(BASE_IN_TRANSACTION, true);
+
+/** Starts receiving the store's notifications on a dedicated connection; `quoted` from `quoteIdentifier`. */
+export function listenSql(quoted: string): string {
+  return `LISTEN ${quoted}`;
+}
 
 export const GET_EVENT = `SELECT ${EVENT_COLUMNS} FROM {s}.events e WHERE e.event_id = $1`;
 
