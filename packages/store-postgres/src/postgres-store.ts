@@ -99,6 +99,7 @@ interface Statement {
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** `<position>:<run>/<handler>`, see `deliveryId`. */
 const DELIVERY_ID = /^([1-9][0-9]{0,18}):([0-9]{1,19})\/(.+)$/s;
+const MAX_BIGINT = 2n ** 63n - 1n;
 
 interface DeliveryKeys {
   positions: string[];
@@ -113,7 +114,7 @@ function deliveryKeys(ids: readonly string[]): DeliveryKeys {
   const keys: DeliveryKeys = { positions: [], handlers: [], runs: [], index: [] };
   for (let i = 0; i < ids.length; i++) {
     const m = DELIVERY_ID.exec(ids[i]!);
-    if (!m) continue;
+    if (!m || BigInt(m[1]!) > MAX_BIGINT || BigInt(m[2]!) > MAX_BIGINT) continue;
     keys.positions.push(m[1]!);
     keys.runs.push(m[2]!);
     keys.handlers.push(m[3]!);

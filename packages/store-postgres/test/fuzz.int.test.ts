@@ -160,6 +160,11 @@ describe('SQL metacharacters in every value', () => {
       ).toBe(1);
       expect(await store.getDeadLetters({ handler, limit: 10 })).toEqual([]);
     }
+    // Ids shaped like this store's but out of range or unknown match nothing.
+    for (const id of ['9999999999999999999:1/h', '1:99999999999999999999/h', `1:1/${VALUES[0]}`]) {
+      expect(await store.retryDeadLetters({ deliveryIds: [id], now: T0 })).toBe(0);
+      await store.complete([{ deliveryId: id, attempt: 1 }], { now: T0 });
+    }
     const job = await store.startReplay(
       { from: T0, to: new Date(T0.getTime() + 1), eventType: VALUES[3], handler: VALUES[4], maxEvents: 10 },
       { now: T0 },
