@@ -171,10 +171,13 @@ class PgEventStore implements PostgresStore {
       // Every statement is prepared once per connection; left to choose, Postgres keeps
       // re-planning the append and claim CTEs (custom plans) at a cost above running them. Their
       // generic plans are the same index plans (the EXPLAIN test checks both kinds). Queued
-      // before anything else the new connection runs.
-      this.pool.on('connect', (client) => {
-        client.query(SQL.GENERIC_PLANS).catch(() => {});
-      });
+      // before anything else the new connection runs. Without prepared statements (behind a
+      // transaction pooler) there is nothing to cache, and a session setting would leak.
+      if (o.preparedStatements) {
+        this.pool.on('connect', (client) => {
+          client.query(SQL.GENERIC_PLANS).catch(() => {});
+        });
+      }
       this.#ownsPool = true;
     }
     this.#where = describeServer(o.connectionString, this.pool);
