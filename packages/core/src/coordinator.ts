@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import { z } from 'zod';
-import { Dispatcher, type RegisteredHandler } from './dispatcher.js';
+import { Dispatcher, type DispatcherMetrics, type RegisteredHandler } from './dispatcher.js';
 import {
   CoordinatorClosedError,
   DuplicateHandlerError,
@@ -16,7 +16,7 @@ import {
   NAME_PATTERN,
   type RecordedEvent,
 } from './event.js';
-import { EventBus } from './event-bus.js';
+import { EventBus, type EventBusMetrics } from './event-bus.js';
 import { childLogger, createConsoleLogger } from './logger.js';
 import { maskSecrets } from './mask.js';
 import {
@@ -307,6 +307,17 @@ export class EventDrivenCoordinator {
       'coordinator started',
     );
     return this;
+  }
+
+  /** This process's counts since start (no store call): usable after shutdown too. */
+  get metrics(): DispatcherMetrics &
+    EventBusMetrics & { malformedAnnouncements: number; reconnects: number } {
+    return {
+      ...this.#dispatcher.metrics,
+      ...this.eventBus.metrics,
+      malformedAnnouncements: this.#malformed,
+      reconnects: this.#reconnects,
+    };
   }
 
   get state(): 'running' | 'stopping' | 'stopped' {

@@ -480,6 +480,7 @@ describe('lifecycle', () => {
     });
     expect(status.lastPosition).toBe('2');
     await c.shutdown();
+    expect(c.metrics).toMatchObject({ published: 2, handled: 2, failed: 0, publishFailures: 0 });
   });
 });
 
