@@ -7,3 +7,10 @@ describeEventStoreContract({
   create: () => createTestStore(),
   destroy: (store) => dropSchema((store as PostgresStore).schema),
 });
+
+// The path behind a transaction-mode pooler: unnamed statements, no session settings.
+describeEventStoreContract({
+  name: 'store-postgres, preparedStatements: false',
+  create: () => createTestStore({ preparedStatements: false }),
+  destroy: (store) => dropSchema((store as PostgresStore).schema),
+});
