@@ -189,20 +189,21 @@ export class EventBus {
     const o = this.#options;
     const issues: ValidationIssue[] = [];
     const events: DomainEvent[] = new Array(inputs.length);
-    const ids = new Set<string>();
+    const ids = inputs.length > 1 ? new Set<string>() : undefined;
     const cause = context.causedBy;
+    const limits = { maxPayloadBytes: o.maxPayloadBytes };
     for (let i = 0; i < inputs.length; i++) {
       let input = inputs[i]!;
       if (cause) input = withCausation(input, cause);
       try {
-        const event = ensureDomainEvent(input, { maxPayloadBytes: o.maxPayloadBytes });
-        if (ids.has(event.id)) {
+        const event = ensureDomainEvent(input, limits);
+        if (ids?.has(event.id)) {
           issues.push({
             path: inputs.length > 1 ? `[${i}].id` : 'id',
             message: 'appears twice in the batch',
           });
         }
-        ids.add(event.id);
+        ids?.add(event.id);
         events[i] = event;
       } catch (error) {
         if (!isEvcoError(error, 'EVENT_VALIDATION')) throw error;

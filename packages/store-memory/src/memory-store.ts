@@ -126,6 +126,8 @@ class MemoryEventStore implements MemoryStore {
   readonly #dead = new Set<Delivery>();
   readonly #counters = new Map<string, Counters>();
   readonly #replays = new Map<string, ReplayJob & { untilPosition: bigint }>();
+  /** No running delivery's lease ends before this (a lower bound). */
+  #earliestLease = Number.POSITIVE_INFINITY;
   #deliverySeq = 0;
   #replaySeq = 0;
 
@@ -145,23 +147,24 @@ class MemoryEventStore implements MemoryStore {
     this.#open();
     const now = options.now.getTime();
     // Check everything first: the batch is all or nothing.
-    const ids = new Set<string>();
-    const versions = new Set<string>();
+    // Within-batch duplicates only matter for batches: a lone event skips the two sets.
+    const ids = events.length > 1 ? new Set<string>() : undefined;
+    const versions = events.length > 1 ? new Set<string>() : undefined;
     for (const e of events) {
-      if (this.#byId.has(e.id) || ids.has(e.id)) {
+      if (this.#byId.has(e.id) || ids?.has(e.id)) {
         throw new DuplicateEventError(`an event with id ${e.id} is already stored`, e.id, { source: SOURCE });
       }
-      ids.add(e.id);
+      ids?.add(e.id);
       if (e.aggregateVersion !== undefined) {
         const key = `${e.aggregateId}\u0000${e.aggregateVersion}`;
-        if (this.#versions.get(e.aggregateId)?.has(e.aggregateVersion) || versions.has(key)) {
+        if (this.#versions.get(e.aggregateId)?.has(e.aggregateVersion) || versions?.has(key)) {
           throw new ConcurrencyError(
             `aggregate ${e.aggregateId} already has version ${e.aggregateVersion}`,
             { aggregateId: e.aggregateId, aggregateVersion: e.aggregateVersion },
             { source: SOURCE },
           );
         }
-        versions.add(key);
+        versions?.add(key);
       }
     }
     const recordedAt = new Date(now);
@@ -421,16 +424,25 @@ class MemoryEventStore implements MemoryStore {
       this.#scheduled.pop();
       if (top.v === top.d.queueVersion && top.d.status === 'pending') this.#schedule(top.d, now);
     }
-    // Leases that expired: their holder died or hung; the delivery is up for grabs again.
-    for (const d of this.#running) {
-      if (d.leaseExpiresAt > now) continue;
-      this.#running.delete(d);
-      this.#setStatus(d, 'pending');
-      d.nextAttemptAt = now;
-      this.#schedule(d, now);
+    // Leases that expired: their holder died or hung; the delivery is up for grabs again. The
+    // scan only runs once the earliest lease can have expired, not on every claim.
+    if (now >= this.#earliestLease) {
+      let earliest = Number.POSITIVE_INFINITY;
+      for (const d of this.#running) {
+        if (d.leaseExpiresAt > now) {
+          if (d.leaseExpiresAt < earliest) earliest = d.leaseExpiresAt;
+          continue;
+        }
+        this.#running.delete(d);
+        this.#setStatus(d, 'pending');
+        d.nextAttemptAt = now;
+        this.#schedule(d, now);
+      }
+      this.#earliestLease = earliest;
     }
     const candidates: Delivery[] = [];
-    for (const handler of new Set(request.handlers)) {
+    const handlers = request.handlers.length > 1 ? new Set(request.handlers) : request.handlers;
+    for (const handler of handlers) {
       const ready = this.#ready.get(handler);
       if (!ready) continue;
       let taken = 0;
@@ -455,6 +467,7 @@ class MemoryEventStore implements MemoryStore {
       d.attempts++;
       d.leaseOwner = request.consumerId;
       d.leaseExpiresAt = now + request.leaseMs;
+      if (d.leaseExpiresAt < this.#earliestLease) this.#earliestLease = d.leaseExpiresAt;
       d.updatedAt = now;
       this.#running.add(d);
       claimed.push({
