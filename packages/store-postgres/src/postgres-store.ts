@@ -157,8 +157,16 @@ class PgEventStore implements PostgresStore {
       this.pool = o.pool;
       this.#ownsPool = false;
     } else {
+      // Every statement is prepared once per connection; left to choose, Postgres keeps
+      // re-planning the append and claim CTEs (custom plans) at a cost above running them. Their
+      // generic plans are the same index plans (the EXPLAIN test checks both kinds). Without
+      // prepared statements (behind a transaction pooler) there is nothing to cache.
+      const [connectionString, options] = o.preparedStatements
+        ? withSessionOption(o.connectionString!, SQL.GENERIC_PLANS_OPTION)
+        : [o.connectionString, undefined];
       this.pool = new pg.Pool({
-        connectionString: o.connectionString,
+        connectionString,
+        ...(options ? { options } : {}),
         max: o.poolSize,
         connectionTimeoutMillis: o.connectionTimeoutMs,
         idleTimeoutMillis: 30_000,
@@ -168,16 +176,6 @@ class PgEventStore implements PostgresStore {
       // An idle connection dropped by the server emits 'error' on the pool, which would crash
       // the process if nobody listened; the next statement reports the outage instead.
       this.pool.on('error', () => {});
-      // Every statement is prepared once per connection; left to choose, Postgres keeps
-      // re-planning the append and claim CTEs (custom plans) at a cost above running them. Their
-      // generic plans are the same index plans (the EXPLAIN test checks both kinds). Queued
-      // before anything else the new connection runs. Without prepared statements (behind a
-      // transaction pooler) there is nothing to cache, and a session setting would leak.
-      if (o.preparedStatements) {
-        this.pool.on('connect', (client) => {
-          client.query(SQL.GENERIC_PLANS).catch(() => {});
-        });
-      }
       this.#ownsPool = true;
     }
     this.#where = describeServer(o.connectionString, this.pool);
@@ -868,6 +866,23 @@ class PgEventStore implements PostgresStore {
     this.#closing ??= this.#ownsPool ? this.pool.end().catch(() => {}) : Promise.resolve();
     return this.#closing;
   }
+}
+
+/**
+ * Adds a `-c name=value` startup option. pg lets a connection string's own `options` override
+ * the config's, so when the string has some, ours is appended there instead.
+ */
+function withSessionOption(connectionString: string, option: string): [string, string | undefined] {
+  let url: URL;
+  try {
+    url = new URL(connectionString);
+  } catch {
+    return [connectionString, option];
+  }
+  const given = url.searchParams.get('options');
+  if (given === null) return [connectionString, option];
+  url.searchParams.set('options', `${given} ${option}`);
+  return [url.toString(), undefined];
 }
 
 /** The server as it may appear in messages: the URL with its password masked, never the password. */

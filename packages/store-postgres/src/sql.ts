@@ -535,8 +535,8 @@ WHERE status = 'running' AND updated_at < $1 ORDER BY updated_at`;
 
 export const HEALTH = `SELECT 1 AS ok`;
 
-/** Session setting of the store's own connections (see the pool setup). */
-export const GENERIC_PLANS = `SET plan_cache_mode = force_generic_plan`;
+/** Startup option of the store's own connections (see the pool setup). */
+export const GENERIC_PLANS_OPTION = '-c plan_cache_mode=force_generic_plan';
 
 export const BEGIN = 'BEGIN';
 export const COMMIT = 'COMMIT';
