@@ -217,6 +217,7 @@ export class EventDrivenCoordinator {
   #shutdown: Promise<void> | undefined;
   #pendingRegistrations = new Set<Promise<void>>();
   #unsubscribe: (() => void) | undefined;
+  #unsubscribeStore: (() => void) | undefined;
   #pollTimer: NodeJS.Timeout | undefined;
   #renewTimer: NodeJS.Timeout | undefined;
   #polls = 0;
@@ -292,6 +293,9 @@ export class EventDrivenCoordinator {
         },
       },
     );
+    this.#unsubscribeStore = o.store.onAppended?.((types) => {
+      if (!types || types.some((t) => this.#dispatcher.handles(t))) this.#dispatcher.wake();
+    });
     this.#pollTimer = setInterval(() => this.#poll(), o.pollIntervalMs);
     this.#pollTimer.unref?.();
     const renewEvery = Math.max(500, Math.min(60_000, Math.floor(o.subscriptionTtlMs / 3)));
@@ -746,6 +750,7 @@ export class EventDrivenCoordinator {
     if (this.#pollTimer) clearInterval(this.#pollTimer);
     if (this.#renewTimer) clearInterval(this.#renewTimer);
     this.#unsubscribe?.();
+    this.#unsubscribeStore?.();
     await this.#dispatcher.stop(deadline);
     if (this.#o.closeAdapters) {
       await this.#o.publisher

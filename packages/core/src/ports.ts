@@ -273,6 +273,13 @@ export interface EventStore {
   /** Replays still running whose last progress is older than `staleBefore` (their driver died). */
   listStaleReplays(options: { staleBefore: Date }): Promise<ReplayJob[]>;
 
+  /**
+   * Optional wake-up from the store itself (e.g. Postgres LISTEN/NOTIFY): called with the event
+   * types of an append made by any process, or `undefined` when appends may have been missed.
+   * A doorbell only; the coordinator wakes its dispatcher. Returns the unsubscribe function.
+   */
+  onAppended?(listener: (eventTypes: readonly string[] | undefined) => void): () => void;
+
   stats(options: { now: Date }): Promise<StoreStats>;
   healthCheck(): Promise<HealthStatus>;
   /** Idempotent. */

@@ -241,3 +241,32 @@ describe('publisher outage logging', () => {
     await c.shutdown();
   });
 });
+
+describe('store wake-ups', () => {
+  it('an append announced by the store itself (e.g. LISTEN/NOTIFY) wakes the dispatcher', async () => {
+    const store = createMemoryStore();
+    let ring: ((types: readonly string[] | undefined) => void) | undefined;
+    let unsubscribed = false;
+    const notifying = Object.assign(store, {
+      onAppended(listener: (types: readonly string[] | undefined) => void) {
+        ring = listener;
+        return () => {
+          unsubscribed = true;
+        };
+      },
+    });
+    const c = await memoryCoordinator({ store: notifying, pollIntervalMs: 3_600_000 });
+    const handled: string[] = [];
+    await c.registerHandler('Rung', async function onRung(e) {
+      handled.push(e.id);
+    });
+    // Another process appended (straight into the shared store, no announcement at all).
+    const { events } = await store.append([createDomainEvent({ eventType: 'Rung', aggregateId: 'r' })], {
+      now: new Date(),
+    });
+    ring!(['Rung']);
+    await vi.waitFor(() => expect(handled).toEqual([events[0]!.id]));
+    await c.shutdown();
+    expect(unsubscribed).toBe(true);
+  });
+});

@@ -153,8 +153,10 @@ describe('dispatcher', () => {
   });
 
   it('keeps per-aggregate order under retries and runs other aggregates meanwhile', async () => {
+    // A retry delay that B's three events (three claim rounds) cannot outlast.
     const c = await memoryCoordinator({
-      retry: { maxAttempts: 5, baseDelayMs: 20, maxDelayMs: 20 },
+      retry: { maxAttempts: 5, baseDelayMs: 200, maxDelayMs: 200 },
+      random: () => 0.99,
       concurrency: 8,
     });
     const log: string[] = [];

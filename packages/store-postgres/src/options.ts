@@ -40,9 +40,10 @@ export const postgresStoreOptionsSchema = z
      */
     settleTimeoutMs: z.number().int().min(0).max(60_000).default(2000),
     /**
-     * Appends send a Postgres NOTIFY (at commit) that `onAppended` listeners in any process
-     * receive: a wake-up for pollers. Off by default: it costs every append a little, and
-     * correctness never depends on it. @default false
+     * Appends send a Postgres NOTIFY (at commit) and `onAppended` listens for them (the
+     * coordinator wakes its dispatcher on each): a doorbell for fleets without Redis. Off by
+     * default: it costs every append a little and holds one connection, and correctness never
+     * depends on it. @default false
      */
     notify: z.boolean().default(false),
     /**

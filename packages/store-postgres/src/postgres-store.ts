@@ -66,8 +66,8 @@ export interface PostgresStore extends EventStore {
     options: { now: Date },
   ): Promise<AppendResult>;
   /**
-   * Calls `listener` when events are appended by any process using a store with `notify: true`
-   * on this schema, with their event types; with `undefined` after (re)connecting, when
+   * With `notify: true` (otherwise a no-op): calls `listener` when events are appended by any
+   * process using a store with `notify: true` on this schema, with their event types; with `undefined` after (re)connecting, when
    * notifications may have been missed. Holds one pool connection while anyone listens. A
    * doorbell only: delivery never depends on it. Returns the unsubscribe function.
    */
@@ -790,6 +790,8 @@ class PgEventStore implements PostgresStore {
 
   onAppended(listener: AppendedListener): () => void {
     this.#open();
+    // Without `notify`, nobody sends: holding a LISTEN connection would only cost a pool slot.
+    if (!this.#notify) return () => {};
     this.#listeners.add(listener);
     if (this.#listeners.size === 1) void this.#listen();
     return () => {
