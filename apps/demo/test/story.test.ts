@@ -1,31 +1,21 @@
-import { createCoordinator, type EventDrivenCoordinator, silentLogger } from '@evco/core';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createInProcPublisher } from '@evco/publisher-inproc';
 import { createMemoryStore } from '@evco/store-memory';
-import { afterEach, describe, it } from 'vitest';
-import { createModules, registerAllModules } from '../src/modules.js';
-import { assertReplayChangesNothing, assertStory, runCrossModuleStory } from './story.js';
+import { createSqliteStore } from '@evco/store-sqlite';
+import { afterAll, describe, it } from 'vitest';
+import { tellStoryOn } from './story.js';
 
-let coordinator: EventDrivenCoordinator | undefined;
+const dir = mkdtempSync(join(tmpdir(), 'evco-story-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-afterEach(async () => {
-  await coordinator?.shutdown();
-});
+describe('the cross-module story: one flow, every module in its final state', () => {
+  it('on store-memory + publisher-inproc', async () => {
+    await tellStoryOn(createMemoryStore(), createInProcPublisher());
+  });
 
-describe('the four modules on store-memory + publisher-inproc', () => {
-  it('tell the cross-module story: one flow, every module in its final state', async () => {
-    coordinator = await createCoordinator({
-      store: createMemoryStore(),
-      publisher: createInProcPublisher(),
-      logger: silentLogger,
-      pollIntervalMs: 20,
-    });
-    const deps = createModules();
-    await registerAllModules(coordinator, deps, {
-      retry: { maxAttempts: 20, baseDelayMs: 1, maxDelayMs: 5 },
-    });
-
-    const story = await runCrossModuleStory(coordinator, deps);
-    await assertStory(coordinator, deps, story);
-    await assertReplayChangesNothing(coordinator, deps, story);
+  it('on store-sqlite + publisher-inproc', async () => {
+    await tellStoryOn(createSqliteStore({ filename: join(dir, 'story.db') }), createInProcPublisher());
   });
 });

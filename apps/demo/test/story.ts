@@ -23,7 +23,15 @@
  * but the registration has a cause, and all of them share the registration's correlation.
  */
 import { randomUUID } from 'node:crypto';
-import type { DomainEvent, EventDrivenCoordinator, RecordedEvent } from '@evco/core';
+import {
+  createCoordinator,
+  type DomainEvent,
+  type EventDrivenCoordinator,
+  type EventPublisher,
+  type EventStore,
+  type RecordedEvent,
+  silentLogger,
+} from '@evco/core';
 import { ContentPublished } from '@evco/handlers-content';
 import { NO_ENTITLEMENTS, UserRegistered, UserStatusChanged } from '@evco/handlers-user';
 import {
@@ -33,7 +41,7 @@ import {
   WorkflowExecutionStarted,
 } from '@evco/handlers-workflow';
 import { expect } from 'vitest';
-import type { ModuleDeps } from '../src/modules.js';
+import { createModules, type ModuleDeps, registerAllModules } from '../src/modules.js';
 
 export interface StoryObservation {
   /** Before the first event: the start of the story's replay range. */
@@ -385,4 +393,23 @@ export async function assertReplayChangesNothing(
   expect(await coordinator.getEventHistory({ from: story.startedAt, limit: 10_000 })).toEqual(history);
   const storyIds = new Set(story.events.map((e) => e.id));
   expect((await coordinator.getDeadLetters()).filter((d) => storyIds.has(d.event.id))).toEqual([]);
+}
+
+/**
+ * The whole story on the given adapters: only the store and publisher differ between runs, which
+ * is the point (swapping adapters is one line).
+ */
+export async function tellStoryOn(store: EventStore, publisher: EventPublisher): Promise<void> {
+  const coordinator = await createCoordinator({ store, publisher, logger: silentLogger, pollIntervalMs: 20 });
+  try {
+    const deps = createModules();
+    await registerAllModules(coordinator, deps, {
+      retry: { maxAttempts: 20, baseDelayMs: 1, maxDelayMs: 5 },
+    });
+    const story = await runCrossModuleStory(coordinator, deps);
+    await assertStory(coordinator, deps, story);
+    await assertReplayChangesNothing(coordinator, deps, story);
+  } finally {
+    await coordinator.shutdown();
+  }
 }
