@@ -715,7 +715,7 @@ export class EventDrivenCoordinator {
     for (;;) {
       this.#assertRunning('wait for idle');
       this.#dispatcher.wake();
-      await this.#dispatcher.nextIdle(10);
+      if (!this.#dispatcher.quiescent) await this.#dispatcher.nextIdle(10);
       if (this.#dispatcher.quiescent) {
         await this.#dispatcher.flush();
         const stats = await this.#o.store.stats({ now: this.#o.clock() });

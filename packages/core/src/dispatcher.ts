@@ -235,6 +235,9 @@ export class Dispatcher {
     if (running.settled) return;
     running.settled = true;
     this.#running.delete(running.delivery.deliveryId);
+    // Half the slots free: claim more now, on another connection, while the completions are
+    // being written (the post-flush wake still picks up successors of ordered chains).
+    if (this.#running.size * 2 <= this.#o.concurrency && !this.#lastClaimEmpty) this.wake();
     if (error === undefined) {
       this.metrics.handled += 1;
       // The claimed delivery carries its lease token (deliveryId, attempt): no copy needed.

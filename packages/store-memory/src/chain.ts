@@ -6,9 +6,9 @@
 export class Chain<T> {
   #items: Array<T | undefined> = [];
   #start = 0;
-  readonly #position: (item: T) => bigint;
+  readonly #position: (item: T) => number | bigint;
 
-  constructor(position: (item: T) => bigint) {
+  constructor(position: (item: T) => number | bigint) {
     this.#position = position;
   }
 
