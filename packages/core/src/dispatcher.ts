@@ -78,6 +78,7 @@ export class Dispatcher {
   #flushScheduled = false;
   #pumping: Promise<void> | undefined;
   #pumpAgain = false;
+  #pumpScheduled = false;
   #stopped = false;
   #retryTimer: NodeJS.Timeout | undefined;
   #retryAt = Number.POSITIVE_INFINITY;
@@ -141,10 +142,18 @@ export class Dispatcher {
       this.#pumpAgain = true;
       return;
     }
-    this.#pumping = this.#pump().finally(() => {
-      this.#pumping = undefined;
-      if (this.#pumpAgain && !this.#stopped) this.wake();
-      else this.#notifyIdle();
+    if (this.#pumpScheduled) return;
+    // Start on the next turn, not now: every append and announcement of this turn (a loop of
+    // awaited publishes runs entirely in microtasks) then shares one claim round.
+    this.#pumpScheduled = true;
+    setImmediate(() => {
+      this.#pumpScheduled = false;
+      if (this.#stopped || this.#pumping) return;
+      this.#pumping = this.#pump().finally(() => {
+        this.#pumping = undefined;
+        if (this.#pumpAgain && !this.#stopped) this.wake();
+        else this.#notifyIdle();
+      });
     });
   }
 
@@ -396,7 +405,8 @@ export class Dispatcher {
       this.#completed.length === 0 &&
       this.#failed.length === 0 &&
       !this.#flushing &&
-      !this.#pumping
+      !this.#pumping &&
+      !this.#pumpScheduled
     );
   }
 
