@@ -28,11 +28,7 @@ import type { RouteContext } from './routes/context.js';
 import { eventRoutes } from './routes/events.js';
 import { healthRoutes } from './routes/health.js';
 
-/**
- * Builds and starts the coordinator, logging through the given (pino) logger. The app closes its
- * store and publisher after the shutdown; create it with `closeAdapters: false` so the final
- * status can still read the store.
- */
+/** Builds and starts the coordinator, logging through the given (pino) logger. */
 export type CoordinatorFactory = (logger: Logger) => Promise<EventDrivenCoordinator>;
 
 export interface BuildAppOptions {
@@ -133,25 +129,11 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   app.addHook('onClose', async () => {
     if (!coordinator) return;
     app.log.info({ timeoutMs: config.shutdownTimeoutMs }, 'draining in-flight handlers');
+    // Shutdown drains the handlers, then closes the publisher and the store.
     await coordinator.shutdown({ timeoutMs: config.shutdownTimeoutMs });
-    // What this process did, for the record, read before the adapters close.
-    const { counts } = await coordinator.getCoordinatorStatus();
-    app.log.info(
-      {
-        published: counts.published,
-        handled: counts.handled,
-        failed: counts.failed,
-        retried: counts.retried,
-      },
-      'coordinator stopped: final counts',
-    );
-    // Idempotent: a coordinator that already closed them (closeAdapters) is fine too.
-    await coordinator.eventPublisher
-      .close()
-      .catch((error: unknown) => app.log.warn({ err: error }, 'closing the publisher failed'));
-    await coordinator.eventStore
-      .close()
-      .catch((error: unknown) => app.log.warn({ err: error }, 'closing the store failed'));
+    // What this process did, for the record: counted in memory, no store needed.
+    const { published, handled, failed, retried } = coordinator.metrics;
+    app.log.info({ published, handled, failed, retried }, 'coordinator stopped: final counts');
   });
 
   await app.register(swagger, {

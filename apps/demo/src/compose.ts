@@ -46,8 +46,6 @@ export async function composeDemo(options: ComposeOptions): Promise<DemoRuntime>
   const { handlerDelayMs = 0, modules, handlerOptions, ...coordinatorOptions } = options;
   const deps = createModules(modules);
   const coordinator = await createCoordinator({
-    // The app closes the adapters itself, after reading the final status (see app.ts).
-    closeAdapters: false,
     ...coordinatorOptions,
     middleware: [workflowEngineStandIn(deps.workflows, options.logger)],
   });
@@ -61,8 +59,6 @@ export async function composeDemo(options: ComposeOptions): Promise<DemoRuntime>
     await registerAllModules(registrar, deps, handlerOptions);
   } catch (error) {
     await coordinator.shutdown({ timeoutMs: 0 });
-    await coordinator.eventPublisher.close().catch(() => {});
-    await coordinator.eventStore.close().catch(() => {});
     throw error;
   }
   return { coordinator, deps };
