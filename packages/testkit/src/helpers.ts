@@ -1,4 +1,4 @@
-import { createDomainEvent, type DomainEvent, type DomainEventInput } from '@evco/core';
+import { createDomainEvent, type DomainEvent, type DomainEventInput, isEvcoError } from '@evco/core';
 
 let counter = 0;
 
@@ -79,4 +79,23 @@ export async function resolveServiceUrl(options: {
     }
   }
   throw new Error(`${options.what} tests need a server: set ${options.envVar}.`);
+}
+
+/**
+ * Runs `create`, which must throw an `EventValidationError` (code `EVENT_VALIDATION`), and
+ * returns the paths of its issues; throws if it returned or threw anything else.
+ */
+export function validationIssuePaths(create: () => unknown): string[] {
+  let error: unknown;
+  try {
+    create();
+  } catch (e) {
+    error = e;
+  }
+  if (!isEvcoError(error, 'EVENT_VALIDATION')) {
+    throw new Error(
+      `expected an EventValidationError, got ${error === undefined ? 'no error' : String(error)}`,
+    );
+  }
+  return (error as unknown as { issues: Array<{ path: string }> }).issues.map((i) => i.path);
 }
