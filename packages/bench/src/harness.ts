@@ -1,3 +1,13 @@
+import {
+  type CoordinatorOptions,
+  createCoordinator,
+  type EventDrivenCoordinator,
+  type EventStore,
+  type HandlerOrdering,
+  silentLogger,
+} from '@evco/core';
+import { createInProcPublisher } from '@evco/publisher-inproc';
+
 /**
  * Benchmark plumbing. Every section measures a raw baseline and the evco path in the same run,
  * on the same machine state, and reports both rates and their ratio. Nothing here asserts:
@@ -85,4 +95,31 @@ export function percentile(sorted: number[], p: number): number {
 export function round(n: number, digits = 3): number {
   const f = 10 ** digits;
   return Math.round(n * f) / f;
+}
+
+/**
+ * A started coordinator on the given store (in-process publisher, silent logger) with one handler
+ * that only counts: the evco side of every end-to-end case.
+ */
+export async function countingCoordinator(
+  store: EventStore,
+  handler: { eventType: string; name: string; ordering?: HandlerOrdering },
+  options: Partial<CoordinatorOptions> = {},
+): Promise<{ coordinator: EventDrivenCoordinator; handled: () => number }> {
+  const coordinator = await createCoordinator({
+    store,
+    publisher: createInProcPublisher(),
+    logger: silentLogger,
+    pollIntervalMs: 1000,
+    ...options,
+  });
+  let count = 0;
+  await coordinator.registerHandler(
+    handler.eventType,
+    async () => {
+      count++;
+    },
+    { name: handler.name, ordering: handler.ordering },
+  );
+  return { coordinator, handled: () => count };
 }

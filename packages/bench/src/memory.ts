@@ -1,13 +1,7 @@
 import { EventEmitter } from 'node:events';
-import {
-  createCoordinator,
-  type DomainEventInput,
-  type EventDrivenCoordinator,
-  silentLogger,
-} from '@evco/core';
-import { createInProcPublisher } from '@evco/publisher-inproc';
+import type { DomainEventInput, EventDrivenCoordinator } from '@evco/core';
 import { createMemoryStore } from '@evco/store-memory';
-import { type BenchSection, compare } from './harness.js';
+import { type BenchSection, compare, countingCoordinator } from './harness.js';
 
 const BATCH = 1000;
 
@@ -20,22 +14,12 @@ function inputs(n: number, offset: number): DomainEventInput[] {
 }
 
 async function coordinatorWithCounter(): Promise<{ c: EventDrivenCoordinator; handled: () => number }> {
-  const c = await createCoordinator({
-    store: createMemoryStore(),
-    publisher: createInProcPublisher(),
-    logger: silentLogger,
-    concurrency: 256,
-    pollIntervalMs: 1000,
-  });
-  let count = 0;
-  await c.registerHandler(
-    'BenchHappened',
-    async () => {
-      count++;
-    },
-    { name: 'counter' },
+  const { coordinator, handled } = await countingCoordinator(
+    createMemoryStore(),
+    { eventType: 'BenchHappened', name: 'counter' },
+    { concurrency: 256 },
   );
-  return { c, handled: () => count };
+  return { c: coordinator, handled };
 }
 
 async function until(check: () => boolean): Promise<void> {

@@ -1,9 +1,8 @@
-import { createCoordinator, createDomainEvent, type DomainEvent, silentLogger } from '@evco/core';
-import { createInProcPublisher } from '@evco/publisher-inproc';
+import { createDomainEvent, type DomainEvent } from '@evco/core';
 import { createPostgresStore, type PostgresStore } from '@evco/store-postgres';
 import pg from 'pg';
 import { databaseUrl } from './env.js';
-import { type BenchSection, type Comparison, compare } from './harness.js';
+import { type BenchSection, type Comparison, compare, countingCoordinator } from './harness.js';
 
 const SCHEMA = 'evco_bench';
 const RAW = 'evco_bench_raw';
@@ -237,20 +236,11 @@ async function endToEnd(admin: pg.Pool, ordering: 'none' | 'aggregate'): Promise
   const schema = `${SCHEMA}_e2e_${ordering}`;
   await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
   const store = createPostgresStore({ connectionString: databaseUrl, schema, poolSize: 10 });
-  const coordinator = await createCoordinator({
-    store,
-    publisher: createInProcPublisher(),
-    logger: silentLogger,
-    pollIntervalMs: 1000,
+  const { coordinator, handled } = await countingCoordinator(store, {
+    eventType: 'E2eHappened',
+    name: 'e2e',
+    ordering,
   });
-  let handled = 0;
-  await coordinator.registerHandler(
-    'E2eHappened',
-    async () => {
-      handled++;
-    },
-    { name: 'e2e', ordering },
-  );
   const now = new Date();
   try {
     return await compare(
@@ -269,11 +259,11 @@ async function endToEnd(admin: pg.Pool, ordering: 'none' | 'aggregate'): Promise
         name: 'publishEvent ×8 → handled → completed',
         fn: async () => {
           const list = events(total, 'E2eHappened');
-          const target = handled + total;
+          const target = handled() + total;
           await concurrently(8, total, async (i) => {
             await coordinator.publishEvent(list[i]!);
           });
-          while (handled < target) await new Promise((r) => setTimeout(r, 1));
+          while (handled() < target) await new Promise((r) => setTimeout(r, 1));
           await coordinator.waitForIdle({ timeoutMs: 60_000 });
         },
       },

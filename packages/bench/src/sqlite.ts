@@ -1,11 +1,10 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createCoordinator, createDomainEvent, type DomainEvent, silentLogger } from '@evco/core';
-import { createInProcPublisher } from '@evco/publisher-inproc';
+import { createDomainEvent, type DomainEvent } from '@evco/core';
 import { createSqliteStore } from '@evco/store-sqlite';
 import Database from 'better-sqlite3';
-import { type BenchSection, type Comparison, compare } from './harness.js';
+import { type BenchSection, type Comparison, compare, countingCoordinator } from './harness.js';
 
 const WARMUP = 1;
 const ROUNDS = 3;
@@ -197,19 +196,9 @@ async function endToEnd(
   const runs = WARMUP + ROUNDS;
   const rawSets = eventSets(runs, n);
   const evcoSets = eventSets(runs, n);
-  const coordinator = await createCoordinator({
-    store: createSqliteStore({ filename: join(dir, `e2e-${mode}.db`) }),
-    publisher: createInProcPublisher(),
-    logger: silentLogger,
-    pollIntervalMs: 1000,
-  });
-  let handled = 0;
-  await coordinator.registerHandler(
-    'BenchHappened',
-    async () => {
-      handled++;
-    },
-    { name: 'counter' },
+  const { coordinator, handled } = await countingCoordinator(
+    createSqliteStore({ filename: join(dir, `e2e-${mode}.db`) }),
+    { eventType: 'BenchHappened', name: 'counter' },
   );
   try {
     return await compare(
@@ -234,7 +223,7 @@ async function endToEnd(
       {
         name: 'evco sqlite+inproc, all handled',
         fn: async () => {
-          const target = handled + n;
+          const target = handled() + n;
           const list = evcoSets();
           if (mode === 'single') {
             for (const e of list) await coordinator.publishEvent(e);
@@ -242,7 +231,7 @@ async function endToEnd(
             for (let i = 0; i < n; i += batchSize)
               await coordinator.publishEvents(list.slice(i, i + batchSize));
           }
-          while (handled < target) await new Promise((resolve) => setImmediate(resolve));
+          while (handled() < target) await new Promise((resolve) => setImmediate(resolve));
         },
       },
       { warmup: WARMUP, rounds: ROUNDS },

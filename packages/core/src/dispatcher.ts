@@ -410,10 +410,6 @@ export class Dispatcher {
     );
   }
 
-  get lastClaimEmpty(): boolean {
-    return this.#lastClaimEmpty;
-  }
-
   /** Resolves on the next moment the dispatcher becomes quiescent (or after `ms`). */
   nextIdle(ms: number): Promise<void> {
     return new Promise((resolve) => {
