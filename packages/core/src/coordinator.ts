@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
 import { z } from 'zod';
+import { storableDateInput } from './date-range.js';
 import { Dispatcher, type DispatcherMetrics, type RegisteredHandler } from './dispatcher.js';
 import {
   CoordinatorClosedError,
@@ -158,10 +159,7 @@ const registerOptionsSchema = z.strictObject({
   ordering: z.enum(['aggregate', 'none']).optional(),
 });
 
-const dateInput = z.union([
-  z.date(),
-  z.iso.datetime({ offset: true, message: 'must be an ISO-8601 date-time with a timezone' }),
-]);
+const dateInput = storableDateInput;
 
 const historySchema = z.strictObject({
   eventType: z
@@ -753,11 +751,12 @@ export class EventDrivenCoordinator {
     this.#unsubscribeStore?.();
     await this.#dispatcher.stop(deadline);
     if (this.#o.closeAdapters) {
-      await this.#o.publisher
-        .close()
+      // Through a promise: a close() that throws synchronously must not skip the other one.
+      await Promise.resolve()
+        .then(() => this.#o.publisher.close())
         .catch((error: unknown) => this.logger.warn({ err: error }, 'closing the publisher failed'));
-      await this.#o.store
-        .close()
+      await Promise.resolve()
+        .then(() => this.#o.store.close())
         .catch((error: unknown) => this.logger.warn({ err: error }, 'closing the store failed'));
     }
     this.#state = 'stopped';
@@ -787,8 +786,37 @@ async function safeHealth(check: () => Promise<HealthStatus>): Promise<HealthSta
   }
 }
 
-/** Builds a coordinator, runs the store's migrations and starts it. */
+/**
+ * Builds a coordinator, runs the store's migrations and starts it.
+ *
+ * The store and publisher passed in belong to the coordinator from this call on (unless
+ * `closeAdapters: false`): they are closed by `shutdown()`, and also when this call fails (bad
+ * options, store unreachable), so that a failed start leaves no connection open and a process
+ * retrying its start does not pile connections up.
+ */
 export async function createCoordinator(options: CoordinatorOptions): Promise<EventDrivenCoordinator> {
-  const coordinator = new EventDrivenCoordinator(options);
-  return coordinator.start();
+  let coordinator: EventDrivenCoordinator;
+  try {
+    coordinator = new EventDrivenCoordinator(options);
+  } catch (error) {
+    if (options?.closeAdapters !== false) await closeQuietly([options?.publisher, options?.store]);
+    throw error;
+  }
+  try {
+    return await coordinator.start();
+  } catch (error) {
+    // Undoes whatever start() got to (subscription, timers) and closes the adapters it owns;
+    // the caller gets the start failure, not a failure to close afterwards.
+    await coordinator.shutdown({ timeoutMs: 0 }).catch(() => {});
+    throw error;
+  }
+}
+
+async function closeQuietly(adapters: ReadonlyArray<{ close?: unknown } | undefined>): Promise<void> {
+  for (const adapter of adapters) {
+    if (typeof adapter?.close !== 'function') continue;
+    await Promise.resolve()
+      .then(() => (adapter.close as () => unknown)())
+      .catch(() => {});
+  }
 }

@@ -1,4 +1,5 @@
-import { describeError, EvcoError, HandlerTimeoutError, isEvcoError } from './errors.js';
+import { describeError } from './describe-error.js';
+import { EvcoError, HandlerTimeoutError, isEvcoError } from './errors.js';
 import type { DomainEvent, DomainEventInput, RecordedEvent } from './event.js';
 import { derivedEventId } from './ids.js';
 import { childLogger, isDebugEnabled } from './logger.js';
@@ -220,43 +221,60 @@ export class Dispatcher {
         'attempt',
       );
     }
-    let result: Promise<void> | void;
+    // Whatever the handler throws, returns or rejects with (undefined, a Proxy whose traps
+    // throw, a thenable whose `then` throws) ends as exactly one success or one failure here;
+    // nothing may escape into an unhandled rejection, which would end the process.
+    let then: unknown;
+    let result: unknown;
     try {
       const event = registration.parse ? registration.parse(delivery.event) : delivery.event;
       const context = new DeliveryContext(running, this.#o);
       const h = registration.handler;
       result = typeof h === 'function' ? h(event, context) : h.handle(event, context);
+      then = isObjectLike(result) ? (result as { then?: unknown }).then : undefined;
+      if (typeof then === 'function') {
+        then.call(
+          result,
+          () => this.#settleSafely(running, false, undefined),
+          (error: unknown) => this.#settleSafely(running, true, error),
+        );
+        return;
+      }
     } catch (error) {
-      this.#settle(running, error);
+      this.#settleSafely(running, true, error);
       return;
     }
-    if (result && typeof (result as Promise<void>).then === 'function') {
-      (result as Promise<void>).then(
-        () => this.#settle(running, undefined),
-        (error: unknown) => this.#settle(running, error ?? new Error('handler rejected without a reason')),
-      );
-    } else {
-      this.#settle(running, undefined);
+    this.#settle(running, false, undefined);
+  }
+
+  /** `#settle` from a promise callback: a throw there would be an unhandled rejection. */
+  #settleSafely(running: Running, failed: boolean, error: unknown): void {
+    try {
+      this.#settle(running, failed, error);
+    } catch (internal) {
+      try {
+        this.#o.logger.error({ err: describeError(internal) }, 'recording a handler outcome failed');
+      } catch {
+        // A logger that throws too: the lease expires and the delivery runs again.
+      }
     }
   }
 
-  #settle(running: Running, error: unknown): void {
+  #settle(running: Running, failed: boolean, error: unknown): void {
     if (running.settled) return;
     running.settled = true;
     this.#running.delete(running.delivery.deliveryId);
     // Half the slots free: claim more now, on another connection, while the completions are
     // being written (the post-flush wake still picks up successors of ordered chains).
     if (this.#running.size * 2 <= this.#o.concurrency && !this.#lastClaimEmpty) this.wake();
-    if (error === undefined) {
+    if (!failed) {
       this.metrics.handled += 1;
       // The claimed delivery carries its lease token (deliveryId, attempt): no copy needed.
       this.#completed.push(running.delivery);
       this.#scheduleFlush();
       return;
     }
-    const permanent =
-      (error as { retryable?: unknown })?.retryable === false || isEvcoError(error, 'EVENT_VALIDATION');
-    this.#fail(running, error, permanent);
+    this.#fail(running, error, isPermanent(error));
   }
 
   #fail(running: Running, error: unknown, permanent: boolean): void {
@@ -269,33 +287,7 @@ export class Dispatcher {
       ? null
       : new Date(now + retryDelayMs(registration.retry, delivery.attempt, o.random));
     const description = describeError(error);
-    if (dead) {
-      this.metrics.dead += 1;
-      o.logger.warn(
-        {
-          handler: delivery.handler,
-          eventId: delivery.event.id,
-          attempt: delivery.attempt,
-          error: description,
-        },
-        'dead letter: handler failed for the last time',
-      );
-    } else {
-      this.metrics.retried += 1;
-      if (isDebugEnabled(o.logger)) {
-        o.logger.debug(
-          {
-            handler: delivery.handler,
-            eventId: delivery.event.id,
-            attempt: delivery.attempt,
-            retryAt: nextAttemptAt!.toISOString(),
-            error: description,
-          },
-          'retry scheduled',
-        );
-      }
-      this.#scheduleRetryWake(nextAttemptAt!.getTime());
-    }
+    // Queued before logging: a logger that throws must not lose the failure.
     this.#failed.push({
       deliveryId: delivery.deliveryId,
       attempt: delivery.attempt,
@@ -303,6 +295,20 @@ export class Dispatcher {
       nextAttemptAt,
     });
     this.#scheduleFlush();
+    if (dead) this.metrics.dead += 1;
+    else {
+      this.metrics.retried += 1;
+      this.#scheduleRetryWake(nextAttemptAt!.getTime());
+    }
+    const fields = { handler: delivery.handler, eventId: delivery.event.id, attempt: delivery.attempt };
+    if (dead) {
+      o.logger.warn({ ...fields, error: description }, 'dead letter: handler failed for the last time');
+    } else if (isDebugEnabled(o.logger)) {
+      o.logger.debug(
+        { ...fields, retryAt: nextAttemptAt!.toISOString(), error: description },
+        'retry scheduled',
+      );
+    }
   }
 
   #release(deliveries: ClaimedDelivery[]): void {
@@ -393,6 +399,7 @@ export class Dispatcher {
       );
       this.#settle(
         running,
+        true,
         new HandlerTimeoutError(running.delivery.handler, running.registration.timeoutMs),
       );
     }
@@ -463,6 +470,25 @@ export class Dispatcher {
         this.#o.logger.warn({ err: error }, 'releasing leases failed; they expire on their own');
       }
     }
+  }
+}
+
+function isObjectLike(value: unknown): value is object {
+  return (typeof value === 'object' && value !== null) || typeof value === 'function';
+}
+
+/**
+ * A failure not worth retrying: marked `retryable: false`, or a typed handler's schema rejected
+ * the stored data. Reading the flag may throw (a getter, a Proxy): then it is an ordinary failure.
+ */
+function isPermanent(error: unknown): boolean {
+  try {
+    return (
+      (isObjectLike(error) && (error as { retryable?: unknown }).retryable === false) ||
+      isEvcoError(error, 'EVENT_VALIDATION')
+    );
+  } catch {
+    return false;
   }
 }
 

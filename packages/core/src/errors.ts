@@ -143,17 +143,3 @@ export class HandlerTimeoutError extends EvcoError {
     super('HANDLER_TIMEOUT', `handler "${handlerName}" did not finish within ${timeoutMs} ms`, options);
   }
 }
-
-/** Turns anything thrown into a short, single-line description fit for a dead letter. */
-export function describeError(error: unknown): string {
-  if (error instanceof Error) {
-    const code = (error as { code?: unknown }).code;
-    const prefix = typeof code === 'string' && !error.message.includes(code) ? `${code}: ` : '';
-    return `${error.name}: ${prefix}${error.message}`.slice(0, 4000);
-  }
-  try {
-    return `non-error thrown: ${typeof error === 'string' ? error : JSON.stringify(error)}`.slice(0, 4000);
-  } catch {
-    return `non-error thrown: ${String(error)}`.slice(0, 4000);
-  }
-}

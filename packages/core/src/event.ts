@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { isStorableDate, storableDateInput } from './date-range.js';
 import { EventValidationError, type ValidationIssue } from './errors.js';
 import { newEventId } from './ids.js';
 import { checkString, FORBIDDEN_KEYS, freezeJsonObject, isPlainObject, type JsonObject } from './json.js';
@@ -102,12 +103,7 @@ export const domainEventInputSchema = z.strictObject({
   aggregateVersion: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional(),
   eventData: z.unknown().optional(),
   metadata: eventMetadataSchema.optional(),
-  occurredAt: z
-    .union([
-      z.date(),
-      z.iso.datetime({ offset: true, message: 'must be an ISO-8601 date-time with a timezone' }),
-    ])
-    .optional(),
+  occurredAt: storableDateInput.optional(),
 });
 
 /**
@@ -211,8 +207,8 @@ function isPlainEnvelope(input: Record<string, unknown>): boolean {
   ) {
     return false;
   }
-  if (occurredAt !== undefined && !(occurredAt instanceof Date && !Number.isNaN(occurredAt.getTime())))
-    return false;
+  // isStorableDate is false for an invalid Date (NaN compares false).
+  if (occurredAt !== undefined && !(occurredAt instanceof Date && isStorableDate(occurredAt))) return false;
   if (metadata === undefined) return true;
   if (!isPlainObject(metadata)) return false;
   for (const key in metadata) {

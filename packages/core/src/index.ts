@@ -10,13 +10,13 @@ export {
   type ReplayOptions,
   type ReplayResult,
 } from './coordinator.js';
+export { describeError } from './describe-error.js';
 export type { DispatcherMetrics } from './dispatcher.js';
 export {
   ConcurrencyError,
   CoordinatorClosedError,
   DuplicateEventError,
   DuplicateHandlerError,
-  describeError,
   EvcoError,
   type EvcoErrorCode,
   type EvcoErrorOptions,

@@ -78,7 +78,7 @@ export const coordinatorOptionsSchema = z
     random: z
       .custom<() => number>((v) => typeof v === 'function', { message: 'must be a function' })
       .optional(),
-    /** Close the store and publisher on shutdown. @default true */
+    /** Close the store and publisher on shutdown and when the start fails. @default true */
     closeAdapters: z.boolean().optional(),
   })
   .superRefine((o, ctx) => {

@@ -324,6 +324,41 @@ describe('replay', () => {
   });
 });
 
+describe('dates outside years 1–9999', () => {
+  it('history and replay ranges outside them are INVALID_OPTIONS before the store is asked', async () => {
+    const store = createMemoryStore();
+    const c = await memoryCoordinator({ store });
+    const read = vi.spyOn(store, 'read');
+    const startReplay = vi.spyOn(store, 'startReplay');
+    const late = new Date('+010000-01-01T00:00:00Z');
+    const early = new Date('0000-06-01T00:00:00Z');
+    for (const query of [{ from: late }, { to: early }, { from: '9999-12-31T23:30:00-01:00' }]) {
+      const error = await c.getEventHistory(query).catch((e: unknown) => e);
+      expect(isEvcoError(error, 'INVALID_OPTIONS')).toBe(true);
+    }
+    const error = await c.replayEvents({ from: early, to: new Date() }).catch((e: unknown) => e);
+    expect(isEvcoError(error, 'INVALID_OPTIONS')).toBe(true);
+    expect(read).not.toHaveBeenCalled();
+    expect(startReplay).not.toHaveBeenCalled();
+    await c.shutdown();
+  });
+
+  it('an event outside them is EVENT_VALIDATION and never reaches the store', async () => {
+    const store = createMemoryStore();
+    const c = await memoryCoordinator({ store });
+    const append = vi.spyOn(store, 'append');
+    for (const occurredAt of [new Date('+010000-01-01T00:00:00Z'), new Date(-62_135_596_800_001)]) {
+      const error = await c
+        .publishEvent({ eventType: 'Dated', aggregateId: 'd', occurredAt })
+        .catch((e: unknown) => e);
+      expect(isEvcoError(error, 'EVENT_VALIDATION')).toBe(true);
+    }
+    expect(append).not.toHaveBeenCalled();
+    expect(await store.read({ limit: 10, order: 'asc' })).toEqual([]);
+    await c.shutdown();
+  });
+});
+
 describe('lifecycle', () => {
   it('shutdown waits for in-flight handlers, then refuses work; twice is safe', async () => {
     const c = await memoryCoordinator();

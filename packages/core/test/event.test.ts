@@ -59,6 +59,13 @@ describe('createDomainEvent', () => {
     expect(e.metadata).toEqual({ correlationId: 'c', causationId: 'd', tenant: 't', schemaVersion: 2 });
   });
 
+  it('accepts the first and the last storable instants (years 1 and 9999, UTC)', () => {
+    const first = createDomainEvent({ ...valid, occurredAt: new Date('0001-01-01T00:00:00.000Z') });
+    const last = createDomainEvent({ ...valid, occurredAt: '9999-12-31T23:59:59.999Z' });
+    expect(first.occurredAt.toISOString()).toBe('0001-01-01T00:00:00.000Z');
+    expect(last.occurredAt.toISOString()).toBe('9999-12-31T23:59:59.999Z');
+  });
+
   it('freezes the event, its metadata and its data at every depth, without freezing the caller’s object', () => {
     const data = { profile: { tags: ['a'] } };
     const e = createDomainEvent({ ...valid, eventData: data });
@@ -95,6 +102,20 @@ describe('createDomainEvent', () => {
     ['an invalid Date', { occurredAt: new Date('nope') }, 'occurredAt'],
     ['an ISO string without a timezone', { occurredAt: '2026-05-01T10:00:00' }, 'occurredAt'],
     ['a date-only string', { occurredAt: '2026-05-01' }, 'occurredAt'],
+    ['a Date after year 9999', { occurredAt: new Date('+010000-01-01T00:00:00Z') }, 'occurredAt'],
+    ['a Date before year 1', { occurredAt: new Date('0000-12-31T23:59:59.999Z') }, 'occurredAt'],
+    ['a Date far in the past', { occurredAt: new Date(-8.64e15) }, 'occurredAt'],
+    ['an ISO string in year 0', { occurredAt: '0000-06-01T00:00:00Z' }, 'occurredAt'],
+    [
+      'an ISO string whose offset moves it past 9999',
+      { occurredAt: '9999-12-31T23:30:00-01:00' },
+      'occurredAt',
+    ],
+    [
+      'an ISO string whose offset moves it before year 1',
+      { occurredAt: '0001-01-01T00:30:00+01:00' },
+      'occurredAt',
+    ],
     ['an unknown envelope field', { timestamp: 'x' }, 'timestamp'],
     ['a non-object eventData', { eventData: [1, 2] }, 'eventData'],
     ['metadata with a non-string value', { metadata: { tenant: { nested: true } } }, 'metadata.tenant'],
@@ -299,7 +320,10 @@ describe('the fast envelope check never accepts what the zod schema rejects', ()
         input.occurredAt = pick([
           new Date(),
           new Date('x'),
+          new Date('+010000-01-01T00:00:00Z'),
+          new Date('-000001-01-01T00:00:00Z'),
           '2026-01-01T00:00:00Z',
+          '0000-01-01T00:00:00Z',
           '2026-01-01T00:00:00',
           5,
           null,
