@@ -241,7 +241,9 @@ export class EventDrivenCoordinator {
       random: o.random,
       leaseMs: o.leaseMs,
       concurrency: o.concurrency,
-      publish: (events, causedBy, options) => this.eventBus.publishEvents(events, { causedBy }, options),
+      publish: (events, causedBy, options, metadata) =>
+        this.eventBus.publishEvents(events, { causedBy, metadata }, options),
+      instrumentation: o.instrumentation,
     });
     this.eventBus = new EventBus({
       store: o.store,
@@ -260,6 +262,8 @@ export class EventDrivenCoordinator {
         }
       },
       isClosed: () => this.#state !== 'running',
+      instrumentation: o.instrumentation,
+      propagateMetadata: o.propagateMetadata,
     });
     for (const middleware of o.middleware) this.eventBus.addMiddleware(middleware);
   }
@@ -299,6 +303,7 @@ export class EventDrivenCoordinator {
     const renewEvery = Math.max(500, Math.min(60_000, Math.floor(o.subscriptionTtlMs / 3)));
     this.#renewTimer = setInterval(() => this.#renewSubscriptions(), renewEvery);
     this.#renewTimer.unref?.();
+    this.#startInstrumentation();
     this.logger.info(
       {
         store: o.store.name,
@@ -309,6 +314,36 @@ export class EventDrivenCoordinator {
       'coordinator started',
     );
     return this;
+  }
+
+  #startInstrumentation(): void {
+    const o = this.#o;
+    const view = {
+      id: this.id,
+      storeName: o.store.name,
+      stats: () => o.store.stats({ now: o.clock() }),
+      handlerNames: () => this.#dispatcher.handlerNames,
+    };
+    for (const instrument of o.instrumentation) {
+      try {
+        instrument.start?.(view);
+      } catch (error) {
+        this.logger.warn(
+          { err: error, instrumentation: instrument.name },
+          'instrumentation start hook threw',
+        );
+      }
+    }
+  }
+
+  #stopInstrumentation(): void {
+    for (const instrument of this.#o.instrumentation) {
+      try {
+        instrument.stop?.();
+      } catch (error) {
+        this.logger.warn({ err: error, instrumentation: instrument.name }, 'instrumentation stop hook threw');
+      }
+    }
   }
 
   /** This process's counts since start (no store call): usable after shutdown too. */
@@ -503,7 +538,7 @@ export class EventDrivenCoordinator {
       for (const job of stale) {
         if (this.#activeReplays.has(job.id)) continue;
         this.logger.info({ replayId: job.id }, 'resuming a replay whose driver stopped');
-        await this.#driveReplay(job.id);
+        await this.#driveReplay(job.id, true);
       }
     } catch (error) {
       this.logger.warn({ err: error }, 'resuming replays failed; will try again');
@@ -563,7 +598,7 @@ export class EventDrivenCoordinator {
       { replayId: job.id, from, to, eventType: q.eventType, handler: q.handler },
       'replay started',
     );
-    const done = await this.#driveReplay(job.id);
+    const done = await this.#driveReplay(job.id, false);
     return {
       replayId: done.id,
       events: done.eventsMatched,
@@ -572,7 +607,7 @@ export class EventDrivenCoordinator {
     };
   }
 
-  async #driveReplay(id: string) {
+  async #driveReplay(id: string, resumed: boolean) {
     this.#activeReplays.add(id);
     try {
       let job = await this.#o.store.continueReplay(id, {
@@ -596,6 +631,22 @@ export class EventDrivenCoordinator {
         },
         'replay queued',
       );
+      for (const instrument of this.#o.instrumentation) {
+        try {
+          instrument.replay?.({
+            replayId: id,
+            events: job.eventsMatched,
+            deliveries: job.deliveriesQueued,
+            truncated: job.truncated,
+            resumed,
+          });
+        } catch (error) {
+          this.logger.warn(
+            { err: error, instrumentation: instrument.name },
+            'instrumentation replay hook threw',
+          );
+        }
+      }
       return job;
     } finally {
       this.#activeReplays.delete(id);
@@ -750,6 +801,7 @@ export class EventDrivenCoordinator {
     this.#unsubscribe?.();
     this.#unsubscribeStore?.();
     await this.#dispatcher.stop(deadline);
+    this.#stopInstrumentation();
     if (this.#o.closeAdapters) {
       // Through a promise: a close() that throws synchronously must not skip the other one.
       await Promise.resolve()

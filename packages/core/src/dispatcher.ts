@@ -2,6 +2,13 @@ import { describeError } from './describe-error.js';
 import { EvcoError, HandlerTimeoutError, isEvcoError } from './errors.js';
 import type { DomainEvent, DomainEventInput, RecordedEvent } from './event.js';
 import { derivedEventId } from './ids.js';
+import type {
+  DeadLetterReason,
+  DeliveryOutcome,
+  DeliveryScope,
+  DeliveryStart,
+  Instrumentation,
+} from './instrumentation.js';
 import { childLogger, isDebugEnabled } from './logger.js';
 import type {
   ClaimedDelivery,
@@ -48,7 +55,10 @@ export interface DispatcherOptions {
     events: ReadonlyArray<DomainEvent | DomainEventInput>,
     causedBy: RecordedEvent,
     options: PublishOptions,
+    metadata: Readonly<Record<string, string>> | undefined,
   ) => Promise<PublishResult[]>;
+  /** Hooks with a `delivery` hook; empty: attempts allocate nothing for instrumentation. */
+  instrumentation?: readonly Instrumentation[];
 }
 
 interface Running {
@@ -57,6 +67,13 @@ interface Running {
   deadline: number;
   controller: AbortController | undefined;
   settled: boolean;
+  /** Open instrumentation scopes of this attempt (undefined when none is installed). */
+  scopes: DeliveryScope[] | undefined;
+  /** `performance.now()` at the start, only measured when instrumented. */
+  startedAt: number;
+  /** Merged `metadata` of the scopes, for the handler's publishes. */
+  metadata: Readonly<Record<string, string>> | undefined;
+  logBindings: Readonly<Record<string, unknown>> | undefined;
 }
 
 /**
@@ -86,9 +103,11 @@ export class Dispatcher {
   #sweepTimer: NodeJS.Timeout | undefined;
   #idleWaiters: Array<() => void> = [];
   #lastClaimEmpty = false;
+  readonly #instruments: readonly Instrumentation[];
 
   constructor(options: DispatcherOptions) {
     this.#o = options;
+    this.#instruments = (options.instrumentation ?? []).filter((i) => typeof i.delivery === 'function');
   }
 
   get handlerNames(): readonly string[] {
@@ -194,20 +213,17 @@ export class Dispatcher {
     }
     if (delivery.attempt > registration.retry.maxAttempts) {
       // Leases that expired repeatedly (the process died mid-handler each time): a poison event.
+      const poison = newRunning(delivery, registration, 0);
+      if (this.#instruments.length > 0) this.#open(poison);
       this.#fail(
-        { delivery, registration, deadline: 0, controller: undefined, settled: false },
+        poison,
         new EvcoError('HANDLER_CRASHED', `lease expired ${delivery.attempt - 1} times without completion`),
-        true,
+        'crashed',
       );
       return;
     }
-    const running: Running = {
-      delivery,
-      registration,
-      deadline: Date.now() + registration.timeoutMs,
-      controller: undefined,
-      settled: false,
-    };
+    const running = newRunning(delivery, registration, Date.now() + registration.timeoutMs);
+    if (this.#instruments.length > 0) this.#open(running);
     this.#running.set(delivery.deliveryId, running);
     if (isDebugEnabled(o.logger)) {
       o.logger.debug(
@@ -227,10 +243,7 @@ export class Dispatcher {
     let then: unknown;
     let result: unknown;
     try {
-      const event = registration.parse ? registration.parse(delivery.event) : delivery.event;
-      const context = new DeliveryContext(running, this.#o);
-      const h = registration.handler;
-      result = typeof h === 'function' ? h(event, context) : h.handle(event, context);
+      result = running.scopes ? runInScopes(running.scopes, () => this.#call(running)) : this.#call(running);
       then = isObjectLike(result) ? (result as { then?: unknown }).then : undefined;
       if (typeof then === 'function') {
         then.call(
@@ -260,6 +273,52 @@ export class Dispatcher {
     }
   }
 
+  #call(running: Running): unknown {
+    const { delivery, registration } = running;
+    const event = registration.parse ? registration.parse(delivery.event) : delivery.event;
+    const context = new DeliveryContext(running, this.#o);
+    const h = registration.handler;
+    return typeof h === 'function' ? h(event, context) : h.handle(event, context);
+  }
+
+  /** Opens every instrumentation's scope for the attempt; a hook that throws is logged and left out. */
+  #open(running: Running): void {
+    const { delivery, registration } = running;
+    const start: DeliveryStart = {
+      event: delivery.event,
+      handler: delivery.handler,
+      deliveryId: delivery.deliveryId,
+      attempt: delivery.attempt,
+      maxAttempts: registration.retry.maxAttempts,
+      isReplay: delivery.isReplay,
+      consumerId: this.#o.consumerId,
+    };
+    const scopes: DeliveryScope[] = [];
+    for (const instrument of this.#instruments) {
+      try {
+        const scope = instrument.delivery!(start);
+        if (!scope) continue;
+        scopes.push(scope);
+        if (scope.metadata) running.metadata = { ...running.metadata, ...scope.metadata };
+        if (scope.logBindings) running.logBindings = { ...running.logBindings, ...scope.logBindings };
+      } catch (error) {
+        this.#o.logger.warn({ err: error, instrumentation: instrument.name }, 'instrumentation hook threw');
+      }
+    }
+    running.scopes = scopes;
+    running.startedAt = performance.now();
+  }
+
+  #close(running: Running, outcome: DeliveryOutcome): void {
+    for (const scope of running.scopes!) {
+      try {
+        scope.end(outcome);
+      } catch (error) {
+        this.#o.logger.warn({ err: error }, 'instrumentation hook threw');
+      }
+    }
+  }
+
   #settle(running: Running, failed: boolean, error: unknown): void {
     if (running.settled) return;
     running.settled = true;
@@ -269,23 +328,31 @@ export class Dispatcher {
     if (this.#running.size * 2 <= this.#o.concurrency && !this.#lastClaimEmpty) this.wake();
     if (!failed) {
       this.metrics.handled += 1;
+      if (running.scopes) {
+        this.#close(running, { status: 'handled', durationMs: performance.now() - running.startedAt });
+      }
       // The claimed delivery carries its lease token (deliveryId, attempt): no copy needed.
       this.#completed.push(running.delivery);
       this.#scheduleFlush();
       return;
     }
-    this.#fail(running, error, isPermanent(error));
+    this.#fail(running, error, isPermanent(error) ? 'permanent' : undefined);
   }
 
-  #fail(running: Running, error: unknown, permanent: boolean): void {
+  /**
+   * Records a failed attempt: a retry, or a dead letter when `deadReason` is given or the
+   * attempts are used up. Both are logged at the default level (warn / error): a failing handler
+   * must be visible without turning on debug.
+   */
+  #fail(running: Running, error: unknown, deadReason: DeadLetterReason | undefined): void {
     const o = this.#o;
     const { delivery, registration } = running;
     this.metrics.failed += 1;
-    const dead = permanent || delivery.attempt >= registration.retry.maxAttempts;
+    const reason =
+      deadReason ?? (delivery.attempt >= registration.retry.maxAttempts ? 'exhausted' : undefined);
     const now = o.now().getTime();
-    const nextAttemptAt = dead
-      ? null
-      : new Date(now + retryDelayMs(registration.retry, delivery.attempt, o.random));
+    const retryInMs = reason ? 0 : retryDelayMs(registration.retry, delivery.attempt, o.random);
+    const nextAttemptAt = reason ? null : new Date(now + retryInMs);
     const description = describeError(error);
     // Queued before logging: a logger that throws must not lose the failure.
     this.#failed.push({
@@ -295,18 +362,38 @@ export class Dispatcher {
       nextAttemptAt,
     });
     this.#scheduleFlush();
-    if (dead) this.metrics.dead += 1;
+    if (reason) this.metrics.dead += 1;
     else {
       this.metrics.retried += 1;
       this.#scheduleRetryWake(nextAttemptAt!.getTime());
     }
-    const fields = { handler: delivery.handler, eventId: delivery.event.id, attempt: delivery.attempt };
-    if (dead) {
-      o.logger.warn({ ...fields, error: description }, 'dead letter: handler failed for the last time');
-    } else if (isDebugEnabled(o.logger)) {
-      o.logger.debug(
-        { ...fields, retryAt: nextAttemptAt!.toISOString(), error: description },
-        'retry scheduled',
+    if (running.scopes) {
+      const failure = {
+        durationMs: performance.now() - running.startedAt,
+        error,
+        errorMessage: description,
+        timedOut: isEvcoError(error, 'HANDLER_TIMEOUT'),
+      };
+      this.#close(
+        running,
+        reason ? { ...failure, status: 'dead', reason } : { ...failure, status: 'retry', retryInMs },
+      );
+    }
+    const fields = {
+      ...running.logBindings,
+      handler: delivery.handler,
+      eventId: delivery.event.id,
+      eventType: delivery.event.eventType,
+      attempt: delivery.attempt,
+      maxAttempts: registration.retry.maxAttempts,
+      error: description,
+    };
+    if (reason) {
+      o.logger.error({ ...fields, reason }, 'dead letter: handler failed for the last time');
+    } else {
+      o.logger.warn(
+        { ...fields, retryInMs, retryAt: nextAttemptAt!.toISOString() },
+        'handler failed; retry scheduled',
       );
     }
   }
@@ -452,6 +539,9 @@ export class Dispatcher {
     const abandoned = [...this.#running.values()];
     for (const running of abandoned) {
       running.settled = true;
+      if (running.scopes) {
+        this.#close(running, { status: 'released', durationMs: performance.now() - running.startedAt });
+      }
       running.controller?.abort(new EvcoError('COORDINATOR_CLOSED', 'the coordinator shut down'));
       this.#running.delete(running.delivery.deliveryId);
     }
@@ -523,8 +613,12 @@ class DeliveryContext implements HandlerContext {
   }
 
   get logger(): Logger {
-    const { delivery } = this.#running;
-    this.#logger ??= childLogger(this.#o.logger, { handler: delivery.handler, eventId: delivery.event.id });
+    const { delivery, logBindings } = this.#running;
+    this.#logger ??= childLogger(this.#o.logger, {
+      ...logBindings,
+      handler: delivery.handler,
+      eventId: delivery.event.id,
+    });
     return this.#logger;
   }
 
@@ -534,7 +628,8 @@ class DeliveryContext implements HandlerContext {
   }
 
   async publish(event: DomainEvent | DomainEventInput, options: PublishOptions = {}): Promise<PublishResult> {
-    const [result] = await this.#o.publish([event], this.#running.delivery.event, options);
+    const running = this.#running;
+    const [result] = await this.#o.publish([event], running.delivery.event, options, running.metadata);
     return result!;
   }
 
@@ -542,11 +637,37 @@ class DeliveryContext implements HandlerContext {
     events: ReadonlyArray<DomainEvent | DomainEventInput>,
     options: PublishOptions = {},
   ): Promise<PublishResult[]> {
-    return this.#o.publish(events, this.#running.delivery.event, options);
+    return this.#o.publish(events, this.#running.delivery.event, options, this.#running.metadata);
   }
 
   derivedId(...parts: string[]): string {
     const { delivery } = this.#running;
     return derivedEventId(delivery.event.id, delivery.handler, ...parts);
   }
+}
+
+function newRunning(delivery: ClaimedDelivery, registration: RegisteredHandler, deadline: number): Running {
+  return {
+    delivery,
+    registration,
+    deadline,
+    controller: undefined,
+    settled: false,
+    scopes: undefined,
+    startedAt: 0,
+    metadata: undefined,
+    logBindings: undefined,
+  };
+}
+
+/** Calls `fn` inside every scope that wraps, the first installed outermost. */
+function runInScopes<T>(scopes: readonly DeliveryScope[], fn: () => T): T {
+  let call = fn;
+  for (let i = scopes.length - 1; i >= 0; i--) {
+    const scope = scopes[i]!;
+    if (!scope.run) continue;
+    const inner = call;
+    call = () => scope.run!(inner);
+  }
+  return call();
 }

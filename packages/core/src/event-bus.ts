@@ -1,5 +1,12 @@
 import { CoordinatorClosedError, EventValidationError, isEvcoError, type ValidationIssue } from './errors.js';
-import { type DomainEvent, type DomainEventInput, ensureDomainEvent, type RecordedEvent } from './event.js';
+import {
+  type DomainEvent,
+  type DomainEventInput,
+  ensureDomainEvent,
+  type RecordedEvent,
+  withMetadata,
+} from './event.js';
+import type { Instrumentation, PublishScope } from './instrumentation.js';
 import { isDebugEnabled } from './logger.js';
 import type {
   EventBusMiddleware,
@@ -29,6 +36,10 @@ export interface EventBusOptions {
   /** Called right after an append commits: wakes this process's dispatcher without a round trip. */
   afterAppend: (events: readonly RecordedEvent[]) => void;
   isClosed: () => boolean;
+  /** Hooks with a `publish` hook; empty: the publish path does nothing for instrumentation. */
+  instrumentation?: readonly Instrumentation[];
+  /** Metadata keys a handler's publishes copy from the handled event. */
+  propagateMetadata?: readonly string[];
 }
 
 /**
@@ -41,11 +52,15 @@ export class EventBus {
   readonly metrics: EventBusMetrics = { published: 0, publishFailures: 0, rejectedByMiddleware: 0 };
   readonly #middlewares: EventBusMiddleware[] = [];
   readonly #options: EventBusOptions;
+  readonly #instruments: readonly Instrumentation[];
+  readonly #propagate: readonly string[];
   #warnedAt = Number.NEGATIVE_INFINITY;
   #suppressedWarnings = 0;
 
   constructor(options: EventBusOptions) {
     this.#options = options;
+    this.#instruments = (options.instrumentation ?? []).filter((i) => typeof i.publish === 'function');
+    this.#propagate = options.propagateMetadata ?? [];
   }
 
   /** Adds a middleware at the end of the chain (runs last before, first after). */
@@ -76,12 +91,40 @@ export class EventBus {
     context: PublishContext = {},
     options: PublishOptions = {},
   ): Promise<PublishResult[]> {
-    if (!options.idempotent) return this.#publish(inputs, context);
+    if (this.#instruments.length > 0) return this.#publishObserved(inputs, context, options);
+    if (!options.idempotent) return this.#publish(inputs, context, undefined);
     try {
-      return await this.#publish(inputs, context);
+      return await this.#publish(inputs, context, undefined);
     } catch (error) {
       if (!isEvcoError(error, 'DUPLICATE_EVENT')) throw error;
       return this.#alreadyStored(inputs, error);
+    }
+  }
+
+  /** `publishEvents` with every instrumentation's publish scope open around it. */
+  async #publishObserved(
+    inputs: ReadonlyArray<DomainEvent | DomainEventInput>,
+    context: PublishContext,
+    options: PublishOptions,
+  ): Promise<PublishResult[]> {
+    const scopes = startPublishScopes(this.#instruments, inputs, context, this.#options.logger);
+    let recorded: RecordedEvent[] | undefined;
+    const observe = (events: RecordedEvent[]) => {
+      recorded = events;
+    };
+    try {
+      let results: PublishResult[];
+      try {
+        results = await this.#publish(inputs, context, scopes, observe);
+      } catch (error) {
+        if (!options.idempotent || !isEvcoError(error, 'DUPLICATE_EVENT')) throw error;
+        results = await this.#alreadyStored(inputs, error);
+      }
+      endPublishScopes(scopes, { events: recorded ?? [] }, this.#options.logger);
+      return results;
+    } catch (error) {
+      endPublishScopes(scopes, { error }, this.#options.logger);
+      throw error;
     }
   }
 
@@ -103,6 +146,8 @@ export class EventBus {
   async #publish(
     inputs: ReadonlyArray<DomainEvent | DomainEventInput>,
     context: PublishContext,
+    scopes: readonly PublishScope[] | undefined,
+    observe?: (recorded: RecordedEvent[]) => void,
   ): Promise<PublishResult[]> {
     const o = this.#options;
     if (o.isClosed()) throw new CoordinatorClosedError('publish events');
@@ -110,7 +155,7 @@ export class EventBus {
       throw new EventValidationError([{ path: '', message: 'publishEvents expects an array of events' }]);
     }
     if (inputs.length === 0) return [];
-    let events = this.#validate(inputs, context);
+    let events = this.#validate(inputs, context, scopes);
 
     if (this.#middlewares.length > 0) events = await this.#runBefore(events, context);
 
@@ -121,6 +166,7 @@ export class EventBus {
     const appended = await o.store.append(events, { now: o.now() });
     const recorded = appended.events;
     this.metrics.published += recorded.length;
+    observe?.(recorded);
     o.afterAppend(recorded);
 
     try {
@@ -185,7 +231,11 @@ export class EventBus {
     }
   }
 
-  #validate(inputs: ReadonlyArray<DomainEvent | DomainEventInput>, context: PublishContext): DomainEvent[] {
+  #validate(
+    inputs: ReadonlyArray<DomainEvent | DomainEventInput>,
+    context: PublishContext,
+    scopes: readonly PublishScope[] | undefined,
+  ): DomainEvent[] {
     const o = this.#options;
     const issues: ValidationIssue[] = [];
     const events: DomainEvent[] = new Array(inputs.length);
@@ -193,10 +243,12 @@ export class EventBus {
     const cause = context.causedBy;
     const limits = { maxPayloadBytes: o.maxPayloadBytes };
     for (let i = 0; i < inputs.length; i++) {
-      let input = inputs[i]!;
-      if (cause) input = withCausation(input, cause);
+      const input = inputs[i]!;
       try {
-        const event = ensureDomainEvent(input, limits);
+        const event =
+          cause || scopes
+            ? withMetadata(input, this.#metadataOf(input, i, context, scopes), limits)
+            : ensureDomainEvent(input, limits);
         if (ids?.has(event.id)) {
           issues.push({
             path: inputs.length > 1 ? `[${i}].id` : 'id',
@@ -215,6 +267,41 @@ export class EventBus {
     if (issues.length > 0)
       throw new EventValidationError(issues, { subject: inputs.length > 1 ? 'events' : 'event' });
     return events;
+  }
+
+  /**
+   * The metadata an event is stored with, lowest precedence first: keys propagated from the
+   * handled event, what the attempt's instrumentation adds (its trace context), the caller's
+   * own, the flow (correlation and causation, always from the cause), then what publish
+   * instrumentation injects (its producer span).
+   */
+  #metadataOf(
+    input: DomainEvent | DomainEventInput,
+    index: number,
+    context: PublishContext,
+    scopes: readonly PublishScope[] | undefined,
+  ): Record<string, string | number | undefined> {
+    const cause = context.causedBy;
+    let metadata: Record<string, string | number | undefined> = {};
+    if (cause) {
+      for (const key of this.#propagate) {
+        const value = cause.metadata[key];
+        if (value !== undefined) metadata[key] = value;
+      }
+      if (context.metadata) Object.assign(metadata, context.metadata);
+    }
+    if (input.metadata) Object.assign(metadata, input.metadata);
+    if (cause) {
+      metadata.correlationId = cause.metadata.correlationId ?? cause.id;
+      metadata.causationId = cause.id;
+    }
+    if (scopes) {
+      for (const scope of scopes) {
+        const added = scope.metadata?.(index, metadata);
+        if (added) metadata = { ...metadata, ...added };
+      }
+    }
+    return metadata;
   }
 
   async #runBefore(events: DomainEvent[], context: PublishContext): Promise<DomainEvent[]> {
@@ -255,14 +342,36 @@ export class EventBus {
   }
 }
 
-/** Events published from a handler join its flow: same correlation, caused by the handled event. */
-function withCausation(input: DomainEvent | DomainEventInput, cause: RecordedEvent): DomainEventInput {
-  return {
-    ...(input as DomainEventInput),
-    metadata: {
-      ...(input.metadata as DomainEventInput['metadata']),
-      correlationId: cause.metadata.correlationId ?? cause.id,
-      causationId: cause.id,
-    },
-  };
+/** Opens every instrumentation's publish scope; a hook that throws is logged and left out. */
+function startPublishScopes(
+  instruments: readonly Instrumentation[],
+  inputs: ReadonlyArray<DomainEvent | DomainEventInput>,
+  context: PublishContext,
+  logger: Logger,
+): PublishScope[] {
+  const scopes: PublishScope[] = [];
+  const start = { inputs, causedBy: context.causedBy };
+  for (const instrument of instruments) {
+    try {
+      const scope = instrument.publish!(start);
+      if (scope) scopes.push(scope);
+    } catch (error) {
+      logger.warn({ err: error, instrumentation: instrument.name }, 'instrumentation publish hook threw');
+    }
+  }
+  return scopes;
+}
+
+function endPublishScopes(
+  scopes: readonly PublishScope[],
+  outcome: Parameters<PublishScope['end']>[0],
+  logger: Logger,
+): void {
+  for (const scope of scopes) {
+    try {
+      scope.end(outcome);
+    } catch (error) {
+      logger.warn({ err: error }, 'instrumentation publish hook threw');
+    }
+  }
 }

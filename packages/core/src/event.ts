@@ -209,7 +209,11 @@ function isPlainEnvelope(input: Record<string, unknown>): boolean {
   }
   // isStorableDate is false for an invalid Date (NaN compares false).
   if (occurredAt !== undefined && !(occurredAt instanceof Date && isStorableDate(occurredAt))) return false;
-  if (metadata === undefined) return true;
+  return metadata === undefined || isPlainMetadata(metadata);
+}
+
+/** True only for metadata the zod schema would accept (the envelope fast path, and `withMetadata`). */
+function isPlainMetadata(metadata: unknown): boolean {
   if (!isPlainObject(metadata)) return false;
   for (const key in metadata) {
     const v = metadata[key];
@@ -225,6 +229,43 @@ function isPlainEnvelope(input: Record<string, unknown>): boolean {
     }
   }
   return true;
+}
+
+/**
+ * The event with other metadata. For an event `createDomainEvent` made, only the metadata is
+ * validated again: the payload is already frozen and measured (handler publishes and
+ * instrumentation add metadata to every event; walking the payload again would double the
+ * cost of validation). Anything else is validated from scratch.
+ */
+export function withMetadata(
+  event: DomainEvent | DomainEventInput,
+  metadata: Record<string, string | number | undefined>,
+  options: CreateEventOptions = {},
+): DomainEvent {
+  const bytes = ValidatedEvent.payloadBytes(event);
+  if (bytes === undefined || bytes > (options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES)) {
+    return createDomainEvent({ ...(event as DomainEventInput), metadata }, options);
+  }
+  const issues: ValidationIssue[] = [];
+  if (!isPlainMetadata(metadata)) {
+    const parsed = eventMetadataSchema.safeParse(metadata);
+    if (!parsed.success) {
+      for (const issue of toIssues(parsed.error)) {
+        issues.push({ path: issue.path ? `metadata.${issue.path}` : 'metadata', message: issue.message });
+      }
+    }
+  }
+  const built = buildMetadata(metadata, issues);
+  if (issues.length > 0 || !built) throw new EventValidationError(issues);
+  const e = event as DomainEvent;
+  if (built.correlationId === undefined) built.correlationId = e.id;
+  return new ValidatedEvent(
+    e.id,
+    e as unknown as z.output<typeof domainEventInputSchema>,
+    e.eventData as JsonObject,
+    Object.freeze(built) as EventMetadata,
+    bytes,
+  ) as unknown as DomainEvent;
 }
 
 /**

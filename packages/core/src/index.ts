@@ -50,8 +50,22 @@ export {
   recordEvent,
   type StandardSchemaV1,
   type TypedEventInput,
+  withMetadata,
 } from './event.js';
 export { EventBus, type EventBusMetrics } from './event-bus.js';
+export type {
+  DeadLetterReason,
+  DeliveryFailureOutcome,
+  DeliveryOutcome,
+  DeliveryScope,
+  DeliveryStart,
+  Instrumentation,
+  InstrumentedCoordinator,
+  PublishOutcome,
+  PublishScope,
+  PublishStart,
+  ReplayInfo,
+} from './instrumentation.js';
 export {
   FORBIDDEN_KEYS,
   freezeJsonObject,

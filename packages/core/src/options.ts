@@ -1,6 +1,8 @@
 import { z } from 'zod';
 import { InvalidOptionsError } from './errors.js';
-import { DEFAULT_MAX_PAYLOAD_BYTES } from './event.js';
+import { DEFAULT_MAX_PAYLOAD_BYTES, NAME_PATTERN } from './event.js';
+import type { Instrumentation } from './instrumentation.js';
+import { FORBIDDEN_KEYS } from './json.js';
 import type { EventBusMiddleware, EventPublisher, EventStore, Logger } from './ports.js';
 import { DEFAULT_RETRY, type RetryPolicy } from './retry.js';
 import { toIssues } from './zod-issues.js';
@@ -80,6 +82,23 @@ export const coordinatorOptionsSchema = z
       .optional(),
     /** Close the store and publisher on shutdown and when the start fails. @default true */
     closeAdapters: z.boolean().optional(),
+    /** Tracing / metrics hooks (e.g. `@evco/opentelemetry`), called in order. @default [] */
+    instrumentation: z.array(portShape([])).optional(),
+    /**
+     * Metadata keys copied from the handled event to the events its handler publishes with
+     * `context.publish` (`correlationId` and `causationId` are always set). @default []
+     */
+    propagateMetadata: z
+      .array(
+        z
+          .string()
+          .min(1)
+          .max(100)
+          .regex(NAME_PATTERN, 'may only contain letters, digits and _ . : -')
+          .refine((k) => !FORBIDDEN_KEYS.has(k), 'is not allowed'),
+      )
+      .max(64)
+      .optional(),
   })
   .superRefine((o, ctx) => {
     const lease = o.leaseMs ?? 60_000;
@@ -111,6 +130,8 @@ export interface CoordinatorOptions {
   clock?: () => Date;
   random?: () => number;
   closeAdapters?: boolean;
+  instrumentation?: Instrumentation[];
+  propagateMetadata?: string[];
 }
 
 export interface ResolvedOptions
@@ -138,6 +159,11 @@ export function resolveCoordinatorOptions(options: CoordinatorOptions): Resolved
     closeAdapters: options.closeAdapters ?? true,
     retry: resolveRetry(options.retry, DEFAULT_RETRY),
     middleware: options.middleware ?? [],
+    instrumentation: options.instrumentation ?? [],
+    // correlationId / causationId are set from the cause anyway; copying them would be a no-op.
+    propagateMetadata: (options.propagateMetadata ?? []).filter(
+      (k) => k !== 'correlationId' && k !== 'causationId',
+    ),
   };
 }
 

@@ -360,7 +360,8 @@ export interface HandlerContext {
   signal: AbortSignal;
   /**
    * Publishes follow-up events: they inherit the `correlationId` of the event being handled and
-   * get its id as `causationId`.
+   * get its id as `causationId`, plus the metadata keys listed in the coordinator's
+   * `propagateMetadata` and the trace context of installed instrumentation.
    */
   publish(event: DomainEvent | DomainEventInput, options?: PublishOptions): Promise<PublishResult>;
   publishEvents(
@@ -393,6 +394,8 @@ export type EventHandler<E extends RecordedEvent<string, object> = RecordedEvent
 export interface PublishContext {
   /** Set when the publish comes from a handler. */
   causedBy?: RecordedEvent;
+  /** With `causedBy`: metadata the attempt's instrumentation adds to follow-ups (its trace context). */
+  metadata?: Readonly<Record<string, string>>;
 }
 
 /**

@@ -476,7 +476,7 @@ describe('lifecycle', () => {
     for (const m of [
       'published',
       'attempt',
-      'retry scheduled',
+      'handler failed; retry scheduled',
       'dead letter: handler failed for the last time',
     ]) {
       expect(msgs).toContain(m);

@@ -8,6 +8,7 @@ import {
   type EventValidationError,
   GenericDomainEvent,
   isEvcoError,
+  withMetadata,
 } from '../src/index.js';
 
 function issuesOf(fn: () => unknown): Array<{ path: string; message: string }> {
@@ -353,5 +354,39 @@ describe('the fast envelope check never accepts what the zod schema rejects', ()
       }
     }
     expect(accepted).toBeGreaterThan(50);
+  });
+});
+
+describe('withMetadata', () => {
+  it('keeps the id, payload and time, replaces the metadata, and checks it like createDomainEvent', () => {
+    const event = createDomainEvent({ eventType: 'A', aggregateId: 'a', eventData: { n: 1 } });
+    const next = withMetadata(event, {
+      tenantId: 't1',
+      traceparent: `00-${'1'.repeat(32)}-${'2'.repeat(16)}-01`,
+    });
+    expect(next).toEqual({
+      ...event,
+      metadata: {
+        schemaVersion: 1,
+        tenantId: 't1',
+        traceparent: next.metadata.traceparent,
+        correlationId: event.id,
+      },
+    });
+    expect(next.eventData).toBe(event.eventData);
+    expect(Object.isFrozen(next.metadata)).toBe(true);
+    expect(issuesOf(() => withMetadata(event, { traceparent: 'nope', 'bad key': 'x' }))).toEqual(
+      expect.arrayContaining([
+        { path: 'metadata.traceparent', message: 'must be a W3C traceparent' },
+        {
+          path: 'metadata.bad key',
+          message: 'metadata keys may only contain letters, digits and _ . : - (max 100)',
+        },
+      ]),
+    );
+    // A hand-built event is validated whole.
+    expect(issuesOf(() => withMetadata({ eventType: 'A', aggregateId: '' }, {}))).toEqual([
+      { path: 'aggregateId', message: 'must not be empty' },
+    ]);
   });
 });
