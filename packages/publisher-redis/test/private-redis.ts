@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { freePort } from './free-port.js';
+import { freePort } from '@evco/testkit';
 
 /**
  * A `redis-server` of the test's own, on a free port, for tests that kill, restart or pause

@@ -1,8 +1,7 @@
 import { isEvcoError } from '@evco/core';
-import { waitFor } from '@evco/testkit';
+import { freePort, waitFor } from '@evco/testkit';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createRedisPublisher, type RedisPublisher } from '../src/index.js';
-import { freePort } from './free-port.js';
 import { recordingLogger } from './recording-logger.js';
 
 const announcement = {

@@ -38,6 +38,32 @@ const DATA_CODES = new Set([
   '23514', // check_violation
 ]);
 
+/**
+ * evco and a transaction-mode pooler (PgBouncer) disagree: the message names the option to set.
+ * Code `TRANSACTION_POOLER`.
+ */
+export class TransactionPoolerError extends EvcoError {
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super('TRANSACTION_POOLER', message, { ...options, source: SOURCE });
+  }
+}
+
+/** PgBouncer's answer to a startup parameter it does not know (`options`, `statement_timeout`, …). */
+const UNSUPPORTED_STARTUP_PARAMETER = /unsupported startup parameter:?\s*([A-Za-z_]+)?/i;
+
+/** The parameter a pooler refused at connection time, or `undefined` for any other error. */
+export function refusedStartupParameter(error: unknown): string | undefined {
+  const message = (error as PgLikeError | undefined)?.message;
+  if (typeof message !== 'string') return undefined;
+  const match = UNSUPPORTED_STARTUP_PARAMETER.exec(message);
+  return match ? (match[1] ?? 'unknown') : undefined;
+}
+
+/** A named statement of this store found missing or already there: it met another server session. */
+function isStatementCrossTalk(code: string, message: string): boolean {
+  return (code === '42P05' || code === '26000') && /prepared statement "evco_/.test(message);
+}
+
 interface PgLikeError {
   code?: string;
   constraint?: string;
@@ -73,6 +99,23 @@ export function translateError(error: unknown, where: string): Error {
         options,
       );
     }
+  }
+  const refused = refusedStartupParameter(error);
+  if (refused !== undefined) {
+    return new TransactionPoolerError(
+      `a pooler in front of postgres at ${where} refused the startup parameter "${refused}": ` +
+        `use pooler: 'auto' or 'transaction' (the store then sends no session settings), and ` +
+        `drop "${refused}" from the connection string if it is there`,
+      { cause: error },
+    );
+  }
+  if (isStatementCrossTalk(code, message)) {
+    return new TransactionPoolerError(
+      `postgres at ${where} lost track of a prepared statement (${message}): a transaction pooler ` +
+        `such as PgBouncer hands each transaction to any server connection. Set pooler: 'transaction' ` +
+        `(or preparedStatements: false)`,
+      { cause: error },
+    );
   }
   if (DATA_CODES.has(code)) {
     return new EventValidationError([{ path: '', message: `rejected by postgres (${code}): ${message}` }], {

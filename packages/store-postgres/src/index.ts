@@ -1,3 +1,4 @@
+export { TransactionPoolerError } from './errors.js';
 export { LATEST_VERSION, MIGRATIONS, type Migration } from './migrations.js';
 export {
   type PostgresStoreOptions,

@@ -48,10 +48,32 @@ export const postgresStoreOptionsSchema = z
     notify: z.boolean().default(false),
     /**
      * Use named (server-side prepared) statements: each statement is parsed and planned once
-     * per connection. Turn off behind a transaction-mode pooler that cannot keep them.
-     * @default true
+     * per connection. Unset: on, except behind a transaction pooler (see `pooler`), where
+     * PgBouncer before 1.21 (or with `max_prepared_statements = 0`) cannot keep them. Set it
+     * to `true` behind a PgBouncer that tracks prepared statements. @default on unless pooled
      */
-    preparedStatements: z.boolean().default(true),
+    preparedStatements: z.boolean().optional(),
+    /**
+     * What sits between the store and Postgres. `'auto'` finds out on the first connection of
+     * the pool the store creates: a pooler that refuses or drops the store's startup
+     * parameters (PgBouncer does one or the other) is taken for a transaction pooler.
+     * `'transaction'`: a transaction-mode pooler (PgBouncer `pool_mode = transaction`); the
+     * store sends no session settings (so `statementTimeoutMs` is not applied: set
+     * `statement_timeout` on the role instead), uses unnamed statements unless
+     * `preparedStatements: true`, and listens for `notify` on `listenConnectionString`.
+     * `'none'`: a direct connection or a session pooler, no check. With a `pool` you pass,
+     * `'auto'` cannot look at startup parameters and means `'none'`. @default 'auto'
+     */
+    pooler: z.enum(['auto', 'none', 'transaction']).default('auto'),
+    /**
+     * A direct (or session-pooled) connection used only to LISTEN when `notify` is on: a
+     * transaction pooler hands each transaction to any server connection, so a LISTEN through
+     * it hears nothing. Required with `notify` behind a transaction pooler. @default the pool
+     */
+    listenConnectionString: z
+      .string()
+      .regex(/^postgres(ql)?:\/\//, 'must start with postgresql:// or postgres://')
+      .optional(),
   })
   .superRefine((o, ctx) => {
     if ((o.connectionString === undefined) === (o.pool === undefined)) {
@@ -61,7 +83,19 @@ export const postgresStoreOptionsSchema = z
         message: 'give exactly one of connectionString and pool',
       });
     }
+    if (o.notify && o.pooler === 'transaction' && o.listenConnectionString === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['listenConnectionString'],
+        message: LISTEN_NEEDS_DIRECT_CONNECTION,
+      });
+    }
   });
+
+/** Why `notify` needs `listenConnectionString` behind a transaction pooler (also a runtime error). */
+export const LISTEN_NEEDS_DIRECT_CONNECTION =
+  'notify: true needs LISTEN on a session of its own, which a transaction pooler cannot keep: ' +
+  'set listenConnectionString to a direct connection to Postgres (or notify: false)';
 
 export type PostgresStoreOptions = z.input<typeof postgresStoreOptionsSchema>;
 export type ResolvedPostgresStoreOptions = z.output<typeof postgresStoreOptionsSchema>;

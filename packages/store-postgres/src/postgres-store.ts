@@ -28,9 +28,14 @@ import {
   type UnprocessedEvent,
 } from '@evco/core';
 import pg from 'pg';
-import { translateError } from './errors.js';
+import { refusedStartupParameter, TransactionPoolerError, translateError } from './errors.js';
 import { migrate } from './migrations.js';
-import { type PostgresStoreOptions, resolvePostgresStoreOptions, SOURCE } from './options.js';
+import {
+  LISTEN_NEEDS_DIRECT_CONNECTION,
+  type PostgresStoreOptions,
+  resolvePostgresStoreOptions,
+  SOURCE,
+} from './options.js';
 import {
   type DeliveryRow,
   deliveryId,
@@ -42,6 +47,13 @@ import {
   toReplayJob,
   toSubscription,
 } from './rows.js';
+import {
+  poolConnection,
+  type SessionSettings,
+  sessionSettings,
+  sessionSettingsDropped,
+  withoutSessionSettings,
+} from './session-settings.js';
 import * as SQL from './sql.js';
 
 /** What `pg` accepts as a connection to run statements on: a pool, or a checked-out client. */
@@ -74,6 +86,12 @@ export interface PostgresStore extends EventStore {
   onAppended(listener: AppendedListener): () => void;
   /** Closes the pool if the store created it; a pool you passed stays open. Idempotent. */
   close(): Promise<void>;
+}
+
+/** The session holding the LISTEN, and how to let go of it for good. */
+interface ListenConnection {
+  client: pg.ClientBase;
+  drop(): void;
 }
 
 /** Event types of an append, or `undefined`: something may have been appended, look. */
@@ -132,12 +150,24 @@ class PgEventStore implements PostgresStore {
   readonly #quoted: string;
   readonly #ownsPool: boolean;
   readonly #where: string;
-  readonly #prepared: boolean;
+  #prepared: boolean;
+  readonly #preparedOption: boolean | undefined;
+  /** A transaction pooler sits in front of Postgres (configured or detected). */
+  #pooled: boolean;
+  /** What the store's own connections ask the server for; `undefined` when it sends nothing. */
+  readonly #sent: SessionSettings | undefined;
+  /** The pooler check of `pooler: 'auto'` has passed (or there is none to make). */
+  #ready: boolean;
+  #readying: Promise<void> | undefined;
+  readonly #connectionString: string | undefined;
+  readonly #listenConnectionString: string | undefined;
+  readonly #connectionTimeoutMs: number;
+  readonly #applicationName: string;
   readonly #settleTimeoutMs: number;
   readonly #notify: boolean;
   readonly #channel: string;
   readonly #listeners = new Set<AppendedListener>();
-  #listenClient: pg.PoolClient | undefined;
+  #listenClient: ListenConnection | undefined;
   #listenRetry: NodeJS.Timeout | undefined;
   #listenGeneration = 0;
   readonly #statements = new Map<string, Statement>();
@@ -149,29 +179,30 @@ class PgEventStore implements PostgresStore {
     const o = resolvePostgresStoreOptions(options);
     this.schema = o.schema;
     this.#quoted = SQL.quoteIdentifier(o.schema);
-    this.#prepared = o.preparedStatements;
+    this.#pooled = o.pooler === 'transaction';
+    this.#preparedOption = o.preparedStatements;
+    this.#prepared = o.preparedStatements ?? !this.#pooled;
     this.#settleTimeoutMs = o.settleTimeoutMs;
     this.#notify = o.notify;
     this.#channel = `${o.schema}.appended`;
+    this.#connectionString = o.connectionString;
+    this.#listenConnectionString = o.listenConnectionString;
+    this.#connectionTimeoutMs = o.connectionTimeoutMs;
+    this.#applicationName = o.applicationName;
     if (o.pool) {
       this.pool = o.pool;
       this.#ownsPool = false;
+      this.#sent = undefined;
     } else {
-      // Every statement is prepared once per connection; left to choose, Postgres keeps
-      // re-planning the append and claim CTEs (custom plans) at a cost above running them. Their
-      // generic plans are the same index plans (the EXPLAIN test checks both kinds). Without
-      // prepared statements (behind a transaction pooler) there is nothing to cache.
-      const [connectionString, options] = o.preparedStatements
-        ? withSessionOption(o.connectionString!, SQL.GENERIC_PLANS_OPTION)
-        : [o.connectionString, undefined];
+      this.#sent = this.#pooled
+        ? undefined
+        : sessionSettings({ statementTimeoutMs: o.statementTimeoutMs, preparedStatements: this.#prepared });
       this.pool = new pg.Pool({
-        connectionString,
-        ...(options ? { options } : {}),
+        ...poolConnection(o.connectionString!, this.#sent),
         max: o.poolSize,
         connectionTimeoutMillis: o.connectionTimeoutMs,
         idleTimeoutMillis: 30_000,
         application_name: o.applicationName,
-        ...(o.statementTimeoutMs > 0 ? { statement_timeout: o.statementTimeoutMs } : {}),
       });
       // An idle connection dropped by the server emits 'error' on the pool, which would crash
       // the process if nobody listened; the next statement reports the outage instead.
@@ -179,6 +210,8 @@ class PgEventStore implements PostgresStore {
       this.#ownsPool = true;
     }
     this.#where = describeServer(o.connectionString, this.pool);
+    // Only startup parameters the store sent can reveal a pooler that refuses or drops them.
+    this.#ready = o.pooler !== 'auto' || this.#sent === undefined;
   }
 
   // ------------------------------------------------------------------------------------------
@@ -216,12 +249,73 @@ class PgEventStore implements PostgresStore {
     }
   }
 
+  /**
+   * `pooler: 'auto'`: the first connection tells whether a transaction pooler sits in front.
+   * PgBouncer either refuses the startup parameters the store sends (its default) or, told to
+   * ignore them (`ignore_startup_parameters`), drops them; both mean every transaction may
+   * land on another server session, so the store stops relying on sessions. A failure to
+   * connect is not remembered (the next call tries again); a configuration that cannot work
+   * behind the pooler is.
+   */
+  #ensureReady(): Promise<void> {
+    this.#readying ??= this.#detectPooler().then(
+      () => {
+        this.#ready = true;
+      },
+      (error: unknown) => {
+        if (!(error instanceof TransactionPoolerError)) this.#readying = undefined;
+        throw error;
+      },
+    );
+    return this.#readying;
+  }
+
+  async #detectPooler(): Promise<void> {
+    let client: pg.PoolClient;
+    try {
+      client = await this.pool.connect();
+    } catch (error) {
+      if (refusedStartupParameter(error) === undefined) throw translateError(error, this.#where);
+      this.#behindTransactionPooler();
+      // Proves the pooler now takes the store's connections (a parameter of the URL's own
+      // `options` would still be refused, reported as such).
+      try {
+        (await this.pool.connect()).release();
+      } catch (retryError) {
+        throw translateError(retryError, this.#where);
+      }
+      return;
+    }
+    try {
+      const { rows } = await client.query<SessionSettings>(SQL.SESSION_SETTINGS);
+      if (sessionSettingsDropped(this.#sent!, rows[0]!)) this.#behindTransactionPooler();
+    } catch (error) {
+      throw translateError(error, this.#where);
+    } finally {
+      client.release();
+    }
+  }
+
+  #behindTransactionPooler(): void {
+    this.#pooled = true;
+    // Later connections of the pool ask for nothing the pooler could refuse or leak.
+    Object.assign(this.pool.options, withoutSessionSettings(this.#connectionString!));
+    this.#prepared = this.#preparedOption ?? false;
+    this.#statements.clear();
+    if (this.#notify && this.#listenConnectionString === undefined) {
+      throw new TransactionPoolerError(
+        `postgres at ${this.#where} is behind a transaction pooler: ${LISTEN_NEEDS_DIRECT_CONNECTION}`,
+      );
+    }
+  }
+
   async #query<R extends pg.QueryResultRow>(
     template: string,
     values: unknown[],
     on: Queryable = this.pool,
   ): Promise<pg.QueryResult<R>> {
     this.#open();
+    if (!this.#ready) await this.#ensureReady();
     const s = this.#stmt(template);
     try {
       return await on.query<R>(s.name ? { name: s.name, text: s.text, values } : { text: s.text, values });
@@ -232,6 +326,7 @@ class PgEventStore implements PostgresStore {
 
   async #transaction<T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
     this.#open();
+    if (!this.#ready) await this.#ensureReady();
     let client: pg.PoolClient;
     try {
       client = await this.pool.connect();
@@ -256,6 +351,7 @@ class PgEventStore implements PostgresStore {
 
   async migrate(): Promise<void> {
     this.#open();
+    if (!this.#ready) await this.#ensureReady();
     try {
       await migrate(this.pool, this.schema, this.#quoted);
     } catch (error) {
@@ -772,6 +868,9 @@ class PgEventStore implements PostgresStore {
         latencyMs: performance.now() - started,
         details: {
           ...details,
+          // Known once the first statement ran (`pooler: 'auto'` checks on the first connection).
+          pooler: this.#pooled ? 'transaction' : 'none',
+          preparedStatements: this.#prepared,
           pool: { total: this.pool.totalCount, idle: this.pool.idleCount, waiting: this.pool.waitingCount },
         },
       };
@@ -800,15 +899,43 @@ class PgEventStore implements PostgresStore {
     };
   }
 
+  /**
+   * The session that LISTENs: a pool connection, or one of its own on
+   * `listenConnectionString` (behind a transaction pooler, the pool's sessions are not its own).
+   */
+  async #listenConnection(): Promise<ListenConnection> {
+    if (!this.#ready) await this.#ensureReady();
+    if (this.#listenConnectionString === undefined) {
+      const client = await this.pool.connect();
+      // Destroyed rather than returned: a pooled connection must not keep listening.
+      return { client, drop: () => client.release(true) };
+    }
+    const client = new pg.Client({
+      connectionString: this.#listenConnectionString,
+      connectionTimeoutMillis: this.#connectionTimeoutMs,
+      application_name: this.#applicationName,
+    });
+    // Without a listener, a dropped connection's 'error' would crash the process.
+    client.on('error', () => {});
+    try {
+      await client.connect();
+    } catch (error) {
+      await client.end().catch(() => {});
+      throw error;
+    }
+    return { client, drop: () => void client.end().catch(() => {}) };
+  }
+
   async #listen(): Promise<void> {
     const generation = ++this.#listenGeneration;
-    let client: pg.PoolClient | undefined;
+    let connection: ListenConnection | undefined;
     try {
-      client = await this.pool.connect();
+      connection = await this.#listenConnection();
+      const { client } = connection;
       const lost = () => {
-        if (this.#listenClient !== client) return;
+        if (this.#listenClient !== connection) return;
         this.#listenClient = undefined;
-        client!.release(true);
+        connection!.drop();
         this.#scheduleListen();
       };
       client.on('error', lost);
@@ -820,14 +947,14 @@ class PgEventStore implements PostgresStore {
       });
       await client.query(SQL.listenSql(SQL.quoteIdentifier(this.#channel)));
       if (generation !== this.#listenGeneration || this.#listeners.size === 0 || this.#closed) {
-        client.release(true);
+        connection.drop();
         return;
       }
-      this.#listenClient = client;
+      this.#listenClient = connection;
       // Anything appended while nobody listened was not heard: tell listeners to look.
       this.#emit(undefined);
     } catch {
-      client?.release(true);
+      connection?.drop();
       if (generation === this.#listenGeneration) this.#scheduleListen();
     }
   }
@@ -845,10 +972,9 @@ class PgEventStore implements PostgresStore {
     this.#listenGeneration++;
     if (this.#listenRetry) clearTimeout(this.#listenRetry);
     this.#listenRetry = undefined;
-    const client = this.#listenClient;
+    const connection = this.#listenClient;
     this.#listenClient = undefined;
-    // Destroyed rather than returned: a pooled connection must not keep listening.
-    client?.release(true);
+    connection?.drop();
   }
 
   #emit(types: readonly string[] | undefined): void {
@@ -868,23 +994,6 @@ class PgEventStore implements PostgresStore {
     this.#closing ??= this.#ownsPool ? this.pool.end().catch(() => {}) : Promise.resolve();
     return this.#closing;
   }
-}
-
-/**
- * Adds a `-c name=value` startup option. pg lets a connection string's own `options` override
- * the config's, so when the string has some, ours is appended there instead.
- */
-function withSessionOption(connectionString: string, option: string): [string, string | undefined] {
-  let url: URL;
-  try {
-    url = new URL(connectionString);
-  } catch {
-    return [connectionString, option];
-  }
-  const given = url.searchParams.get('options');
-  if (given === null) return [connectionString, option];
-  url.searchParams.set('options', `${given} ${option}`);
-  return [url.toString(), undefined];
 }
 
 /** The server as it may appear in messages: the URL with its password masked, never the password. */

@@ -551,3 +551,8 @@ export function bindSchema(template: string, quoted: string): string {
 export function quoteIdentifier(name: string): string {
   return `"${name.replaceAll('"', '""')}"`;
 }
+
+/** What a connection runs with, to compare with what it asked for at startup (see `pooler`). */
+export const SESSION_SETTINGS = `SELECT
+  (SELECT setting FROM pg_settings WHERE name = 'plan_cache_mode') AS plan_cache_mode,
+  (SELECT setting FROM pg_settings WHERE name = 'statement_timeout') AS statement_timeout`;

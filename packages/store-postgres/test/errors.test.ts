@@ -82,4 +82,31 @@ describe('translateError', () => {
     const other = translateError({ code: '40P01', message: 'deadlock detected' }, where);
     expect(isEvcoError(other, 'STORE_FAILED')).toBe(true);
   });
+
+  it('names the option to set when a pooler refuses a startup parameter', () => {
+    const e = translateError(
+      { code: '08P01', severity: 'FATAL', message: 'unsupported startup parameter: statement_timeout' },
+      where,
+    );
+    expect(isEvcoError(e, 'TRANSACTION_POOLER')).toBe(true);
+    expect((e as Error).message).toContain('refused the startup parameter "statement_timeout"');
+    expect((e as Error).message).toContain("pooler: 'auto' or 'transaction'");
+  });
+
+  it("names the option to set when the store's named statements meet another session", () => {
+    for (const [code, message] of [
+      ['42P05', 'prepared statement "evco_0123456789abcdef01234567" already exists'],
+      ['26000', 'prepared statement "evco_0123456789abcdef01234567" does not exist'],
+    ] as const) {
+      const e = translateError({ code, message }, where);
+      expect(isEvcoError(e, 'TRANSACTION_POOLER'), code).toBe(true);
+      expect((e as Error).message).toContain("Set pooler: 'transaction'");
+    }
+    // Somebody else's statement is not the pooler's doing.
+    const other = translateError(
+      { code: '26000', message: 'prepared statement "mine" does not exist' },
+      where,
+    );
+    expect(isEvcoError(other, 'STORE_FAILED')).toBe(true);
+  });
 });

@@ -51,6 +51,30 @@ describe('createPostgresStore options', () => {
     expect(error({ pool: { query: 1 } }).issues.map((i) => i.path)).toEqual(['pool']);
   });
 
+  it('refuses notify behind a declared transaction pooler without a connection to LISTEN on', () => {
+    const e = error({ connectionString: url, pooler: 'transaction', notify: true });
+    expect(e.issues.map((i) => i.path)).toEqual(['listenConnectionString']);
+    expect(e.message).toContain('set listenConnectionString to a direct connection');
+    expect(error({ connectionString: url, pooler: 'session' }).issues.map((i) => i.path)).toEqual(['pooler']);
+    expect(
+      error({ connectionString: url, listenConnectionString: 'redis://x' }).issues.map((i) => i.path),
+    ).toEqual(['listenConnectionString']);
+  });
+
+  it('behind a declared transaction pooler: no session settings, unnamed statements unless asked for', async () => {
+    const pooled = createPostgresStore({ connectionString: url, pooler: 'transaction' });
+    expect(pooled.pool.options).toMatchObject({ connectionString: url });
+    expect(pooled.pool.options.options).toBeUndefined();
+    expect(pooled.pool.options.statement_timeout).toBeUndefined();
+    await pooled.close();
+    const direct = createPostgresStore({ connectionString: url, pooler: 'none' });
+    expect(direct.pool.options).toMatchObject({
+      options: '-c plan_cache_mode=force_generic_plan',
+      statement_timeout: 30_000,
+    });
+    await direct.close();
+  });
+
   it('never shows the password of a rejected connection string', () => {
     const e = error({ connectionString: url, schema: 'Bad' });
     expect(e.message).not.toContain(':pw@');
