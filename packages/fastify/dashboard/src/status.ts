@@ -1,0 +1,254 @@
+/**
+ * The status reply, reduced to what the overview draws. Pure functions: they accept the plugin's
+ * shape and tolerate older or partial ones (counts under `counts` or `metrics`, subscriptions
+ * under `subscriptions` or `fleet`), so the page degrades instead of breaking.
+ */
+
+export interface HandlerRow {
+  name: string;
+  eventTypes: string[];
+  local: boolean | undefined;
+  pending: number;
+  running: number;
+  dead: number;
+  orphaned: number;
+  lagMs: number | undefined;
+  lastError: string | undefined;
+}
+
+export interface CoordinatorRow {
+  id: string;
+  handlers: number;
+  lastSeenAt: string | undefined;
+  expiresAt: string | undefined;
+  /** This process answered the status call. */
+  self: boolean;
+}
+
+export interface SubscriptionRow {
+  handler: string;
+  eventType: string;
+  ordering: string | undefined;
+  lastSeenBy: string | undefined;
+  lastSeenAt: string | undefined;
+  expiresAt: string | undefined;
+}
+
+export interface Totals {
+  published: number | undefined;
+  handled: number | undefined;
+  failed: number | undefined;
+  dead: number | undefined;
+  pending: number | undefined;
+  unprocessed: number | undefined;
+  inFlight: number | undefined;
+  lagMs: number | undefined;
+}
+
+export interface Adapter {
+  name: string;
+  healthy: boolean | undefined;
+  detail: string | undefined;
+}
+
+export interface StatusView {
+  id: string | undefined;
+  state: string | undefined;
+  startedAt: string | undefined;
+  lastPosition: string | undefined;
+  totals: Totals;
+  handlers: HandlerRow[];
+  coordinators: CoordinatorRow[];
+  subscriptions: SubscriptionRow[];
+  store: Adapter | undefined;
+  publisher: Adapter | undefined;
+}
+
+type Json = Record<string, unknown>;
+
+const obj = (v: unknown): Json | undefined =>
+  v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Json) : undefined;
+const num = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
+const str = (v: unknown): string | undefined =>
+  typeof v === 'string' ? v : typeof v === 'number' ? String(v) : undefined;
+const arr = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
+
+function adapter(v: unknown): Adapter | undefined {
+  const a = obj(v);
+  if (!a) return undefined;
+  const health = obj(a.health);
+  const details = obj(health?.details);
+  return {
+    name: str(a.name) ?? str(a.kind) ?? '?',
+    healthy: typeof health?.healthy === 'boolean' ? health.healthy : undefined,
+    detail: str(details?.error),
+  };
+}
+
+function handlerRow(v: unknown): HandlerRow | undefined {
+  const h = obj(v);
+  const name = str(h?.name) ?? str(h?.handler);
+  if (!h || name === undefined) return undefined;
+  const lastError = obj(h.lastError);
+  return {
+    name,
+    eventTypes: arr(h.eventTypes).filter((t): t is string => typeof t === 'string'),
+    local: typeof h.local === 'boolean' ? h.local : undefined,
+    pending: num(h.pending) ?? 0,
+    running: num(h.running) ?? 0,
+    dead: num(h.dead) ?? 0,
+    orphaned: num(h.orphaned) ?? 0,
+    lagMs: num(h.lagMs),
+    // Either the message itself or `{ message | error, at }`.
+    lastError: str(h.lastError) ?? str(lastError?.message) ?? str(lastError?.error),
+  };
+}
+
+function subscriptionRow(v: unknown): SubscriptionRow | undefined {
+  const s = obj(v);
+  const handler = str(s?.handler) ?? str(s?.name);
+  if (!s || handler === undefined) return undefined;
+  return {
+    handler,
+    eventType: str(s.eventType) ?? '',
+    ordering: str(s.ordering),
+    lastSeenBy: str(s.lastSeenBy) ?? str(s.coordinatorId),
+    lastSeenAt: str(s.lastSeenAt),
+    expiresAt: str(s.expiresAt),
+  };
+}
+
+/** Latest of two ISO times (either may be missing). */
+function later(a: string | undefined, b: string | undefined): string | undefined {
+  if (a === undefined) return b;
+  if (b === undefined) return a;
+  return Date.parse(a) >= Date.parse(b) ? a : b;
+}
+
+/** The fleet's coordinators as seen through the subscriptions they renew. */
+export function coordinatorsOf(
+  subscriptions: SubscriptionRow[],
+  selfId: string | undefined,
+): CoordinatorRow[] {
+  const byId = new Map<string, CoordinatorRow & { names: Set<string> }>();
+  for (const s of subscriptions) {
+    if (!s.lastSeenBy) continue;
+    const row = byId.get(s.lastSeenBy) ?? {
+      id: s.lastSeenBy,
+      handlers: 0,
+      lastSeenAt: undefined,
+      expiresAt: undefined,
+      self: s.lastSeenBy === selfId,
+      names: new Set<string>(),
+    };
+    row.names.add(s.handler);
+    row.handlers = row.names.size;
+    row.lastSeenAt = later(row.lastSeenAt, s.lastSeenAt);
+    row.expiresAt = later(row.expiresAt, s.expiresAt);
+    byId.set(s.lastSeenBy, row);
+  }
+  return [...byId.values()]
+    .map(({ names: _names, ...row }) => row)
+    .sort((a, b) => Number(b.self) - Number(a.self) || a.id.localeCompare(b.id));
+}
+
+export function toStatusView(reply: unknown): StatusView {
+  const root = obj(reply) ?? {};
+  // The plugin sends the coordinator's status at the top level; the older demo nested it.
+  const s = obj(root.coordinator) && !root.handlers ? (obj(root.coordinator) as Json) : root;
+  const counts = { ...obj(s.counts), ...obj(s.metrics) };
+  const fleet = obj(s.fleet);
+  const subscriptions = [
+    ...arr(s.subscriptions),
+    ...arr(fleet?.subscriptions),
+    ...(Array.isArray(s.fleet) ? (s.fleet as unknown[]) : []),
+  ]
+    .map(subscriptionRow)
+    .filter((r): r is SubscriptionRow => r !== undefined);
+  const id = str(s.id);
+  const listed = arr(fleet?.coordinators)
+    .map((c) => {
+      const o = obj(c);
+      const cid = str(o?.id);
+      if (!o || cid === undefined) return undefined;
+      return {
+        id: cid,
+        handlers: num(o.handlers) ?? arr(o.handlers).length,
+        lastSeenAt: str(o.lastSeenAt),
+        expiresAt: str(o.expiresAt),
+        self: cid === id,
+      };
+    })
+    .filter((c): c is CoordinatorRow => c !== undefined);
+  return {
+    id,
+    state: str(s.state),
+    startedAt: str(s.startedAt),
+    lastPosition: str(s.lastPosition) ?? undefined,
+    totals: {
+      published: num(counts.published),
+      handled: num(counts.handled),
+      failed: num(counts.failed),
+      dead: num(counts.dead),
+      pending: num(counts.pending),
+      unprocessed: num(counts.unprocessed),
+      inFlight: num(counts.inFlight),
+      lagMs: num(counts.lagMs) ?? num(s.lagMs),
+    },
+    handlers: arr(s.handlers)
+      .map(handlerRow)
+      .filter((h): h is HandlerRow => h !== undefined),
+    coordinators: listed.length > 0 ? listed : coordinatorsOf(subscriptions, id),
+    subscriptions,
+    store: adapter(s.store),
+    publisher: adapter(s.publisher),
+  };
+}
+
+/** One poll's counters, for rates. */
+export interface Sample {
+  at: number;
+  published: number;
+  handled: number;
+}
+
+export interface Rates {
+  published: number;
+  handled: number;
+}
+
+/**
+ * Events per second between the oldest and newest sample within `windowMs`: smoother than the
+ * last delta alone, still reacting within a poll or two. A counter that went down (the server
+ * restarted) restarts the window.
+ */
+export function ratesOf(samples: readonly Sample[], windowMs = 5000): Rates | undefined {
+  const last = samples[samples.length - 1];
+  if (!last) return undefined;
+  let first = last;
+  for (let i = samples.length - 2; i >= 0; i--) {
+    const s = samples[i]!;
+    const next = samples[i + 1]!;
+    if (s.published > next.published || s.handled > next.handled) break;
+    if (last.at - s.at > windowMs) break;
+    first = s;
+  }
+  const seconds = (last.at - first.at) / 1000;
+  if (seconds <= 0) return undefined;
+  return {
+    published: (last.published - first.published) / seconds,
+    handled: (last.handled - first.handled) / seconds,
+  };
+}
+
+/** Per-poll rates for a sparkline: one value per consecutive pair, restarts counted as 0. */
+export function rateSeries(samples: readonly Sample[], key: 'published' | 'handled'): number[] {
+  const out: number[] = [];
+  for (let i = 1; i < samples.length; i++) {
+    const a = samples[i - 1]!;
+    const b = samples[i]!;
+    const seconds = (b.at - a.at) / 1000;
+    out.push(seconds > 0 && b[key] >= a[key] ? (b[key] - a[key]) / seconds : 0);
+  }
+  return out;
+}

@@ -1,0 +1,202 @@
+import { Empty, Panel, Sparkline, Stat, Time } from '../components.js';
+import { formatAgo, formatCount, formatDuration, formatRate, shortId } from '../format.js';
+import { useNow } from '../hooks.js';
+import { href } from '../router.js';
+import { type Adapter, type Rates, rateSeries, type Sample, type StatusView } from '../status.js';
+
+function AdapterLine(props: { label: string; adapter: Adapter | undefined }) {
+  const a = props.adapter;
+  if (!a) return null;
+  const state = a.healthy === undefined ? 'unknown' : a.healthy ? 'healthy' : 'unhealthy';
+  return (
+    <li>
+      <span class="muted">{props.label}</span> <strong>{a.name}</strong>{' '}
+      <span class={`dot dot-${state}`} aria-hidden="true" /> {state}
+      {a.detail ? <span class="muted"> — {a.detail}</span> : null}
+    </li>
+  );
+}
+
+export function Overview(props: {
+  status: StatusView | undefined;
+  rates: Rates | undefined;
+  samples: Sample[];
+}) {
+  const now = useNow();
+  const s = props.status;
+  if (!s) return <Empty>Waiting for the first status…</Empty>;
+  const t = s.totals;
+  const lagTone = (t.lagMs ?? 0) > 60_000 ? 'bad' : (t.lagMs ?? 0) > 5_000 ? 'warn' : undefined;
+  return (
+    <div class="stack">
+      <div class="stats">
+        <Stat label="Published/s" value={formatRate(props.rates?.published)} hint="this process, last 5 s" />
+        <Stat label="Handled/s" value={formatRate(props.rates?.handled)} hint="this process, last 5 s" />
+        <Stat label="Published" value={formatCount(t.published)} hint="this process since start" />
+        <Stat label="Handled" value={formatCount(t.handled)} hint="this process since start" />
+        <Stat label="Pending" value={formatCount(t.pending)} hint="deliveries, whole fleet" />
+        <Stat label="In flight" value={formatCount(t.inFlight)} hint="running here now" />
+        <Stat
+          label="Dead letters"
+          value={formatCount(t.dead)}
+          hint="whole fleet"
+          tone={(t.dead ?? 0) > 0 ? 'bad' : undefined}
+        />
+        <Stat label="Lag" value={formatDuration(t.lagMs)} hint="oldest open delivery" tone={lagTone} />
+      </div>
+
+      <Panel title="Throughput">
+        <div class="throughput">
+          <figure>
+            <Sparkline
+              values={rateSeries(props.samples, 'published').slice(-60)}
+              label="Published per second, last minute"
+            />
+            <figcaption>published/s, last minute</figcaption>
+          </figure>
+          <figure>
+            <Sparkline
+              values={rateSeries(props.samples, 'handled').slice(-60)}
+              label="Handled per second, last minute"
+            />
+            <figcaption>handled/s, last minute</figcaption>
+          </figure>
+          <ul class="facts">
+            <li>
+              <span class="muted">coordinator</span> <span class="mono">{shortId(s.id)}</span>{' '}
+              <strong>{s.state ?? '?'}</strong>, started <Time iso={s.startedAt} />
+            </li>
+            <li>
+              <span class="muted">last position</span> <span class="mono">{s.lastPosition ?? '—'}</span>
+              {' · '}
+              <span class="muted">unprocessed events</span> {formatCount(t.unprocessed)}
+              {' · '}
+              <span class="muted">failed attempts</span> {formatCount(t.failed)}
+            </li>
+            <AdapterLine label="store" adapter={s.store} />
+            <AdapterLine label="publisher" adapter={s.publisher} />
+          </ul>
+        </div>
+      </Panel>
+
+      <Panel title="Handlers">
+        {s.handlers.length === 0 ? (
+          <Empty>No handler is registered anywhere in the fleet.</Empty>
+        ) : (
+          <div class="scroll">
+            <table aria-label="Handlers">
+              <thead>
+                <tr>
+                  <th scope="col">handler</th>
+                  <th scope="col">event types</th>
+                  <th scope="col" class="num">
+                    pending
+                  </th>
+                  <th scope="col" class="num">
+                    running
+                  </th>
+                  <th scope="col" class="num">
+                    dead
+                  </th>
+                  <th scope="col" class="num">
+                    orphaned
+                  </th>
+                  <th scope="col" class="num">
+                    lag
+                  </th>
+                  <th scope="col">last error</th>
+                </tr>
+              </thead>
+              <tbody>
+                {s.handlers.map((h) => (
+                  <tr key={h.name} aria-label={h.name}>
+                    <th scope="row" class="mono">
+                      {h.name}
+                      {h.local === false ? <span class="tag">remote</span> : null}
+                    </th>
+                    <td class="types">{h.eventTypes.join(', ')}</td>
+                    <td class="num">{formatCount(h.pending)}</td>
+                    <td class="num">{formatCount(h.running)}</td>
+                    <td class={`num ${h.dead > 0 ? 'bad-text' : ''}`}>
+                      {h.dead > 0 ? <a href={href.deadLetters(h.name)}>{formatCount(h.dead)}</a> : '0'}
+                    </td>
+                    <td class={`num ${h.orphaned > 0 ? 'warn-text' : ''}`}>{formatCount(h.orphaned)}</td>
+                    <td class="num">{formatDuration(h.lagMs)}</td>
+                    <td class="error-cell">{h.lastError ?? ''}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+        )}
+      </Panel>
+
+      <Panel title="Fleet">
+        {s.coordinators.length === 0 ? (
+          <Empty>No coordinator has renewed a subscription.</Empty>
+        ) : (
+          <table aria-label="Coordinators">
+            <thead>
+              <tr>
+                <th scope="col">coordinator</th>
+                <th scope="col" class="num">
+                  handlers
+                </th>
+                <th scope="col">last seen</th>
+                <th scope="col">state</th>
+              </tr>
+            </thead>
+            <tbody>
+              {s.coordinators.map((c) => {
+                const expired = c.expiresAt !== undefined && Date.parse(c.expiresAt) < now;
+                return (
+                  <tr key={c.id}>
+                    <th scope="row" class="mono" title={c.id}>
+                      {shortId(c.id)}
+                      {c.self ? <span class="tag">this process</span> : null}
+                    </th>
+                    <td class="num">{c.handlers}</td>
+                    <td>{formatAgo(c.lastSeenAt, now)}</td>
+                    <td>{expired ? <span class="warn-text">gone (expired)</span> : 'alive'}</td>
+                  </tr>
+                );
+              })}
+            </tbody>
+          </table>
+        )}
+      </Panel>
+      <Panel title="Subscriptions">
+        {s.subscriptions.length === 0 ? (
+          <Empty>The status does not list subscriptions.</Empty>
+        ) : (
+          <div class="scroll short">
+            <table aria-label="Subscriptions">
+              <thead>
+                <tr>
+                  <th scope="col">handler</th>
+                  <th scope="col">event type</th>
+                  <th scope="col">ordering</th>
+                  <th scope="col">renewed by</th>
+                  <th scope="col">expires</th>
+                </tr>
+              </thead>
+              <tbody>
+                {s.subscriptions.map((x) => (
+                  <tr key={`${x.handler}/${x.eventType}`}>
+                    <td class="mono">{x.handler}</td>
+                    <td>{x.eventType}</td>
+                    <td>{x.ordering ?? ''}</td>
+                    <td class="mono" title={x.lastSeenBy}>
+                      {shortId(x.lastSeenBy)}
+                    </td>
+                    <td>{formatAgo(x.expiresAt, now)}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+        )}
+      </Panel>
+    </div>
+  );
+}
