@@ -20,7 +20,9 @@ export function findDashboardAssets(root?: string): string | undefined {
   const here = moduleDir();
   const candidates = root
     ? [resolve(root)]
-    : [join(here, 'dashboard'), join(here, '..', 'dist', 'dashboard'), join(here, '..', 'dashboard', 'dist')];
+    : // From dist: dist/dashboard. From source: the dashboard's own build output first (rebuilt
+      // when its sources change), then a copy left by an older package build.
+      [join(here, 'dashboard'), join(here, '..', 'dashboard', 'dist'), join(here, '..', 'dist', 'dashboard')];
   return candidates.find((dir) => existsSync(join(dir, 'index.html')));
 }
 

@@ -3,13 +3,7 @@
  * evco's types. Positions are decimal strings (bigints do not survive JSON numbers), times are
  * ISO-8601 UTC, and every free-text field that could echo a driver error is masked.
  */
-import type {
-  CoordinatorStatus,
-  DeadLetter,
-  DeliveryInfo,
-  RecordedEvent,
-  UnprocessedEvent,
-} from '@evco/core';
+import type { DeadLetter, DeliveryInfo, RecordedEvent, ReplayJob, UnprocessedEvent } from '@evco/core';
 import { maskSecrets } from '@evco/core';
 import { z } from 'zod';
 
@@ -18,17 +12,19 @@ export const positionSchema = z
   .regex(/^\d+$/)
   .describe('Global append order, as a decimal string (a 64-bit integer)');
 
-export const errorSchema = z.object({
-  error: z.object({
-    code: z
-      .string()
-      .describe('Stable, e.g. EVENT_VALIDATION, UNKNOWN_EVENT_TYPE, CONCURRENCY, STORE_UNAVAILABLE'),
-    message: z.string(),
-    issues: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
-    knownTypes: z.array(z.string()).optional(),
-    requestId: z.string().optional(),
-  }),
-});
+export const errorSchema = z
+  .object({
+    error: z.object({
+      code: z
+        .string()
+        .describe('Stable, e.g. EVENT_VALIDATION, UNKNOWN_EVENT_TYPE, CONCURRENCY, STORE_UNAVAILABLE'),
+      message: z.string(),
+      issues: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
+      knownTypes: z.array(z.string()).optional(),
+      requestId: z.string().optional(),
+    }),
+  })
+  .describe('Every error: a stable code, a message without stack, path or secret, and the fields at fault');
 
 export const recordedEventSchema = z.object({
   id: z.string(),
@@ -106,40 +102,6 @@ export const publishedSchema = z.object({
   correlationId: z.string(),
 });
 
-const healthSchema = z.looseObject({ healthy: z.boolean(), latencyMs: z.number() });
-
-export const statusSchema = z.object({
-  service: z.object({
-    name: z.string(),
-    startedAt: z.string(),
-    uptimeSeconds: z.number(),
-    store: z.looseObject({ kind: z.string(), location: z.string() }),
-    publisher: z.looseObject({ kind: z.string(), location: z.string() }),
-    adminRoutes: z.enum(['on', 'off']),
-    eventTypes: z.array(z.string()),
-  }),
-  coordinator: z.looseObject({
-    id: z.string(),
-    state: z.enum(['running', 'stopping', 'stopped']),
-    startedAt: z.string(),
-    store: z.looseObject({ name: z.string(), health: healthSchema }),
-    publisher: z.looseObject({ name: z.string(), health: healthSchema }),
-    handlers: z.array(
-      z.looseObject({
-        name: z.string(),
-        eventTypes: z.array(z.string()),
-        local: z.boolean(),
-        pending: z.number(),
-        running: z.number(),
-        dead: z.number(),
-        orphaned: z.number(),
-      }),
-    ),
-    counts: z.record(z.string(), z.number()),
-    lastPosition: positionSchema.nullable(),
-  }),
-});
-
 /**
  * A JSON-safe deep copy: Dates as ISO strings, bigints as decimal strings, and every string
  * scrubbed of credentials (health details may quote a driver error).
@@ -163,6 +125,106 @@ export function jsonSafe(value: unknown, depth = 0): unknown {
   return value;
 }
 
-export function toStatusDto(status: CoordinatorStatus): z.output<typeof statusSchema>['coordinator'] {
-  return jsonSafe(status) as z.output<typeof statusSchema>['coordinator'];
+/** One event and everything it caused, recursively (the causation tree, downwards). */
+export interface CausationNodeDto {
+  event: EventDto;
+  children: CausationNodeDto[];
 }
+
+/** Registered by id: a recursive schema can only be a named component of the OpenAPI document. */
+export const causationNodeSchema: z.ZodType<CausationNodeDto> = z
+  .lazy(() => z.object({ event: recordedEventSchema, children: z.array(causationNodeSchema) }))
+  .meta({ id: 'EvcoCausationNode', description: 'An event and the events it caused, recursively' });
+
+export const eventDetailsSchema = z.object({
+  event: recordedEventSchema,
+  deliveries: z.array(deliverySchema).describe('One per handler'),
+  causes: z.array(recordedEventSchema).describe('Root first, up to the direct cause; empty for a root event'),
+  effects: z.array(causationNodeSchema).describe('Direct effects, each with its descendants'),
+  truncated: z.boolean().describe('A size or depth limit cut the causes or the effects'),
+});
+
+interface CausationNodeLike {
+  event: RecordedEvent;
+  children: CausationNodeLike[];
+}
+
+export interface EventDetailsLike {
+  event: RecordedEvent;
+  deliveries: DeliveryInfo[];
+  causes: RecordedEvent[];
+  effects: CausationNodeLike[];
+  truncated: boolean;
+}
+
+function toNodeDto(node: CausationNodeLike): CausationNodeDto {
+  return { event: toEventDto(node.event), children: node.children.map(toNodeDto) };
+}
+
+export function toEventDetailsDto(d: EventDetailsLike): z.output<typeof eventDetailsSchema> {
+  return {
+    event: toEventDto(d.event),
+    deliveries: d.deliveries.map(toDeliveryDto),
+    causes: d.causes.map(toEventDto),
+    effects: d.effects.map(toNodeDto),
+    truncated: d.truncated,
+  };
+}
+
+export const replayProgressSchema = z.object({
+  id: z.string(),
+  status: z.enum(['running', 'done']).describe('running: pages are still being queued'),
+  from: z.string(),
+  to: z.string(),
+  eventType: z.string().optional(),
+  handler: z.string().optional(),
+  maxEvents: z.number().int(),
+  cursor: positionSchema.nullable().describe('Position of the last event queued'),
+  eventsMatched: z.number().int(),
+  deliveriesQueued: z.number().int(),
+  truncated: z.boolean().describe('The range held more than maxEvents events'),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+  deliveriesOpen: z.number().int().describe('Queued by this replay, pending or running'),
+  deliveriesDead: z.number().int().describe('Queued by this replay, ended in the dead letters'),
+  done: z.boolean().describe('Every page queued and none of its deliveries open'),
+});
+
+export interface ReplayProgressLike extends ReplayJob {
+  deliveriesOpen: number;
+  deliveriesDead: number;
+  done: boolean;
+}
+
+export function toReplayDto(job: ReplayProgressLike): z.output<typeof replayProgressSchema> {
+  const dto: z.output<typeof replayProgressSchema> = {
+    id: job.id,
+    status: job.status,
+    from: job.from.toISOString(),
+    to: job.to.toISOString(),
+    maxEvents: job.maxEvents,
+    cursor: job.cursor === null ? null : String(job.cursor),
+    eventsMatched: job.eventsMatched,
+    deliveriesQueued: job.deliveriesQueued,
+    truncated: job.truncated,
+    createdAt: job.createdAt.toISOString(),
+    updatedAt: job.updatedAt.toISOString(),
+    deliveriesOpen: job.deliveriesOpen,
+    deliveriesDead: job.deliveriesDead,
+    done: job.done,
+  };
+  if (job.eventType !== undefined) dto.eventType = job.eventType;
+  if (job.handler !== undefined) dto.handler = job.handler;
+  return dto;
+}
+
+export const subscriptionSchema = z.looseObject({
+  handler: z.string(),
+  eventType: z.string(),
+  ordering: z.enum(['aggregate', 'none']),
+  expiresAt: z.string(),
+  lastSeenAt: z.string(),
+  lastSeenBy: z.string().describe('The coordinator that renewed it last'),
+  local: z.boolean().optional().describe('This process runs it'),
+  expired: z.boolean().optional().describe('Nobody renewed it in time: its pending deliveries are orphaned'),
+});

@@ -1,6 +1,13 @@
 export { bearerToken } from './auth.js';
 export { DASHBOARD_CSP, findDashboardAssets } from './dashboard.js';
 export { ApiError, type ErrorBody, evcoErrorHandler, evcoNotFoundHandler, publicMessage } from './errors.js';
+export {
+  EVCO_SECURITY_SCHEME,
+  evcoOpenApiTransform,
+  evcoOpenApiTransformObject,
+  evcoSecuritySchemes,
+  evcoTag,
+} from './openapi.js';
 export type {
   AuthCheck,
   CoordinatorFactory,

@@ -21,7 +21,12 @@ import { registerDashboard } from './dashboard.js';
 import { ApiError, evcoErrorHandler, evcoNotFoundHandler } from './errors.js';
 import { type EvcoPluginOptions, isCoordinator, type ResolvedOptions, resolveOptions } from './options.js';
 import type { RouteContext } from './routes/context.js';
+import { deadLetterRoutes } from './routes/dead-letters.js';
+import { eventRoutes } from './routes/events.js';
+import { handlerRoutes } from './routes/handlers.js';
 import { healthRoutes } from './routes/health.js';
+import { replayRoutes } from './routes/replays.js';
+import { statusRoutes } from './routes/status.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -49,6 +54,11 @@ function evcoRoutes(ctx: RouteContext): FastifyPluginAsync {
     // JSON only: Fastify would otherwise hand a text/plain body to the routes as a string.
     scope.removeContentTypeParser(['text/plain']);
     await scope.register(healthRoutes(ctx));
+    await scope.register(statusRoutes(ctx));
+    await scope.register(eventRoutes(ctx));
+    await scope.register(deadLetterRoutes(ctx));
+    await scope.register(replayRoutes(ctx));
+    await scope.register(handlerRoutes(ctx));
   };
 }
 

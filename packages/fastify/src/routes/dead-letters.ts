@@ -1,0 +1,131 @@
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { afterCursor, corePosition, encodeCursor } from '../cursor.js';
+import { deadLetterSchema, toDeadLetterDto, toUnprocessedDto, unprocessedSchema } from '../dto.js';
+import type { RouteContext } from './context.js';
+import { cursorSchema, limitSchema, MAX_PAGE, readErrors, secured, writeErrors } from './schemas.js';
+
+const listQuerySchema = z.strictObject({ limit: limitSchema, cursor: cursorSchema });
+const deadLetterQuerySchema = listQuerySchema.extend({
+  handler: z.string().min(1).max(200).optional().describe("Only this handler's dead letters"),
+});
+
+const retryBodySchema = z
+  .strictObject({
+    deliveryIds: z.array(z.string().min(1).max(200)).min(1).max(MAX_PAGE).optional(),
+    handler: z.string().min(1).max(200).optional(),
+  })
+  .nullish()
+  .describe('No body (or {}) re-drives every dead letter');
+
+export function deadLetterRoutes(ctx: RouteContext): FastifyPluginAsyncZod {
+  return async (app) => {
+    const readSecurity = ctx.options.protectReads ? secured : {};
+
+    app.get(
+      '/unprocessed',
+      {
+        onRequest: ctx.guards.read,
+        schema: {
+          operationId: 'evcoListUnprocessed',
+          tags: ['evco'],
+          summary: 'Events with a delivery not done (pending, running or dead), oldest first',
+          ...readSecurity,
+          querystring: listQuerySchema,
+          response: {
+            200: z.object({
+              events: z.array(unprocessedSchema),
+              nextCursor: z.string().nullable(),
+              hasMore: z.boolean(),
+            }),
+            ...readErrors,
+          },
+        },
+      },
+      async (request) => {
+        const { limit, cursor } = request.query;
+        const page = await ctx
+          .coordinator()
+          .getUnprocessedEvents({ limit, afterPosition: corePosition(afterCursor(cursor)) });
+        const last = page[page.length - 1];
+        const hasMore = page.length === limit;
+        return {
+          events: page.map(toUnprocessedDto),
+          nextCursor: last && hasMore ? encodeCursor({ position: last.event.position, order: 'asc' }) : null,
+          hasMore,
+        };
+      },
+    );
+
+    app.get(
+      '/dead-letters',
+      {
+        onRequest: ctx.guards.read,
+        schema: {
+          operationId: 'evcoListDeadLetters',
+          tags: ['evco'],
+          summary: 'Deliveries that ran out of attempts, with their last error',
+          ...readSecurity,
+          querystring: deadLetterQuerySchema,
+          response: {
+            200: z.object({
+              deadLetters: z.array(deadLetterSchema),
+              nextCursor: z.string().nullable(),
+              hasMore: z.boolean(),
+            }),
+            ...readErrors,
+          },
+        },
+      },
+      async (request) => {
+        const { limit, cursor, handler } = request.query;
+        const coordinator = ctx.coordinator();
+        const page = await coordinator.getDeadLetters({
+          limit,
+          handler,
+          afterPosition: corePosition(afterCursor(cursor)),
+        });
+        if (page.length < limit) {
+          return { deadLetters: page.map(toDeadLetterDto), nextCursor: null, hasMore: false };
+        }
+        // The store pages by event position, and one event may have dead letters of several
+        // handlers: a page cut between them would skip the rest. So the last position's letters
+        // are held back for the next page; when they fill the whole page, that position is
+        // fetched complete (one letter per handler at most, so this stays small).
+        const lastPosition = String(page[page.length - 1]!.event.position);
+        let shown = page.filter((d) => String(d.event.position) !== lastPosition);
+        if (shown.length === 0) {
+          const before = BigInt(lastPosition) - 1n;
+          const group = await coordinator.getDeadLetters({
+            limit: 10_000,
+            handler,
+            afterPosition: before >= 0n ? corePosition(before.toString()) : undefined,
+          });
+          shown = group.filter((d) => String(d.event.position) === lastPosition);
+        }
+        return {
+          deadLetters: shown.map(toDeadLetterDto),
+          nextCursor: encodeCursor({ position: shown[shown.length - 1]!.event.position, order: 'asc' }),
+          hasMore: true,
+        };
+      },
+    );
+
+    app.post(
+      '/dead-letters/retry',
+      {
+        onRequest: [ctx.guards.admin],
+        schema: {
+          operationId: 'evcoRetryDeadLetters',
+          tags: ['evco'],
+          summary: 'Re-drive dead letters with a fresh attempt count',
+          description: "All of them, one handler's, or the given deliveryIds.",
+          ...secured,
+          body: retryBodySchema,
+          response: { 200: z.object({ retried: z.number().int() }), ...writeErrors },
+        },
+      },
+      async (request) => ctx.coordinator().retryDeadLetters(request.body ?? {}),
+    );
+  };
+}

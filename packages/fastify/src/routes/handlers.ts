@@ -1,0 +1,44 @@
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { jsonSafe, subscriptionSchema } from '../dto.js';
+import { listSubscriptions } from '../fleet.js';
+import type { RouteContext } from './context.js';
+import { nameSchema, readErrors, secured, writeErrors } from './schemas.js';
+
+export function handlerRoutes(ctx: RouteContext): FastifyPluginAsyncZod {
+  return async (app) => {
+    app.get(
+      '/handlers',
+      {
+        onRequest: ctx.guards.read,
+        schema: {
+          operationId: 'evcoListHandlers',
+          tags: ['evco'],
+          summary: "The fleet's subscriptions: which handler takes which event type, and who renews it",
+          ...(ctx.options.protectReads ? secured : {}),
+          response: { 200: z.object({ subscriptions: z.array(subscriptionSchema) }), ...readErrors },
+        },
+      },
+      async () => {
+        const subscriptions = await listSubscriptions(ctx.coordinator());
+        return { subscriptions: jsonSafe(subscriptions) as Array<z.output<typeof subscriptionSchema>> };
+      },
+    );
+
+    app.post(
+      '/handlers/:name/retire',
+      {
+        onRequest: [ctx.guards.admin],
+        schema: {
+          operationId: 'evcoRetireHandler',
+          tags: ['evco'],
+          summary: 'Retire a handler nobody runs any more: its subscriptions and unfinished deliveries go',
+          ...secured,
+          params: z.strictObject({ name: nameSchema }),
+          response: { 200: z.object({ deliveriesRemoved: z.number().int() }), ...writeErrors },
+        },
+      },
+      async (request) => ctx.coordinator().retireHandler(request.params.name),
+    );
+  };
+}

@@ -1,0 +1,99 @@
+import type { HealthStatus } from '@evco/core';
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { jsonSafe, positionSchema } from '../dto.js';
+import { fleetMembers, listSubscriptions } from '../fleet.js';
+import type { RouteContext } from './context.js';
+import { readErrors } from './schemas.js';
+
+const healthSchema = z.looseObject({
+  healthy: z.boolean(),
+  latencyMs: z.number(),
+  details: z.record(z.string(), z.unknown()).optional().describe('Only for an authorized request'),
+});
+
+const adapterSchema = z.looseObject({ name: z.string(), health: healthSchema });
+
+export const statusSchema = z.object({
+  admin: z.boolean().describe('The request was authorized: internals (locations, health details) are shown'),
+  service: z
+    .record(z.string(), z.unknown())
+    .optional()
+    .describe("The app's own facts (the plugin's describe option)"),
+  id: z.string().describe('This coordinator'),
+  state: z.enum(['running', 'stopping', 'stopped']),
+  startedAt: z.string(),
+  store: adapterSchema,
+  publisher: adapterSchema,
+  handlers: z.array(
+    z.looseObject({
+      name: z.string(),
+      eventTypes: z.array(z.string()),
+      local: z.boolean().describe('Registered in this process'),
+      pending: z.number(),
+      running: z.number(),
+      dead: z.number(),
+      orphaned: z.number(),
+    }),
+  ),
+  counts: z
+    .record(z.string(), z.number())
+    .describe('This process (published, handled, …) and the fleet (dead, pending, lagMs, …)'),
+  metrics: z.record(z.string(), z.number()).describe("This process's counters since start"),
+  fleet: z.array(
+    z.object({
+      coordinatorId: z.string(),
+      self: z.boolean(),
+      lastSeenAt: z.string(),
+      handlers: z.array(z.string()),
+    }),
+  ),
+  lastPosition: positionSchema.nullable(),
+});
+
+/** Health without its details: they name files, hosts and driver errors. */
+function publicHealth(health: HealthStatus): { healthy: boolean; latencyMs: number } {
+  return { healthy: health.healthy, latencyMs: Math.round(health.latencyMs * 100) / 100 };
+}
+
+export function statusRoutes(ctx: RouteContext): FastifyPluginAsyncZod {
+  return async (app) => {
+    app.get(
+      '/status',
+      {
+        schema: {
+          operationId: 'evcoStatus',
+          tags: ['evco'],
+          summary: 'What the coordinator and the fleet are doing: adapters, handlers, counts, lag',
+          description:
+            'Public, for dashboards and probes. With an authorized request (admin: true) it also shows ' +
+            "the adapters' health details (store location, connection URLs with passwords masked) and the " +
+            "app's private facts. Secrets never appear.",
+          response: { 200: statusSchema, ...readErrors },
+        },
+      },
+      async (request) => {
+        const coordinator = ctx.coordinator();
+        const admin = await ctx.isAdmin(request);
+        const [status, subscriptions] = await Promise.all([
+          coordinator.getCoordinatorStatus(),
+          listSubscriptions(coordinator).catch(() => []),
+        ]);
+        const store = admin ? status.store : { ...status.store, health: publicHealth(status.store.health) };
+        const publisher = admin
+          ? status.publisher
+          : { ...status.publisher, health: publicHealth(status.publisher.health) };
+        const body = {
+          admin,
+          ...(ctx.options.describe ? { service: ctx.options.describe({ admin }) } : {}),
+          ...status,
+          store,
+          publisher,
+          metrics: { ...coordinator.metrics },
+          fleet: fleetMembers(subscriptions, coordinator.id),
+        };
+        return jsonSafe(body) as z.output<typeof statusSchema>;
+      },
+    );
+  };
+}

@@ -1,0 +1,516 @@
+import { randomUUID } from 'node:crypto';
+import { createCoordinator, defineEvent } from '@evco/core';
+import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { z } from 'zod';
+import { hasAdminMethod } from '../src/admin-api.js';
+import { auth, coordinatorOptions, startApp } from './helpers.js';
+
+/** Whether core has the admin API (event details, replay progress, correlation filter) yet. */
+const CORE_HAS_ADMIN = await (async () => {
+  const coordinator = await createCoordinator(coordinatorOptions());
+  const has = hasAdminMethod(coordinator, 'getEventDetails');
+  await coordinator.shutdown();
+  return has;
+})();
+
+const apps: FastifyInstance[] = [];
+afterEach(async () => {
+  for (const app of apps.splice(0)) await app.close();
+});
+
+/** An app whose handlers tell a small story: an order is placed, stock is reserved, an invoice fails once per flag. */
+async function storyApp(options: Parameters<typeof startApp>[0] = {}) {
+  const coordinator = await createCoordinator(coordinatorOptions());
+  const failing = new Set<string>();
+  await coordinator.registerHandler('OrderPlaced', async function reserveStock(event, context) {
+    await context.publish({ eventType: 'StockReserved', aggregateId: event.aggregateId, eventData: {} });
+  });
+  await coordinator.registerHandler('StockReserved', async function shipOrder(event, context) {
+    await context.publish({ eventType: 'OrderShipped', aggregateId: event.aggregateId, eventData: {} });
+  });
+  await coordinator.registerHandler('OrderPlaced', async function sendInvoice(event) {
+    if (failing.has(event.aggregateId)) throw new Error(`invoice service refused ${event.aggregateId}`);
+  });
+  const { app } = await startApp({ coordinator, ...options });
+  apps.push(app);
+  return { app, coordinator, failing };
+}
+
+function errorOf(res: LightMyRequestResponse) {
+  const body = res.json() as { error: { code: string; message: string; issues?: Array<{ path: string }> } };
+  expect(Object.keys(body)).toEqual(['error']);
+  return body.error;
+}
+
+const order = (aggregateId = randomUUID()) => ({
+  eventType: 'OrderPlaced',
+  aggregateId,
+  eventData: { total: 42 },
+});
+
+async function publish(app: FastifyInstance, body: unknown) {
+  const res = await app.inject({
+    method: 'POST',
+    url: '/evco/events',
+    payload: body as object,
+    headers: auth,
+  });
+  expect(res.statusCode, res.body).toBe(201);
+  return res.json();
+}
+
+describe('GET /status', () => {
+  it('shows handlers, counts, metrics and the fleet; health details only to an authorized request', async () => {
+    const { app, coordinator } = await storyApp();
+    await publish(app, order());
+    await coordinator.waitForIdle();
+    const res = await app.inject('/evco/status');
+    expect(res.statusCode).toBe(200);
+    const status = res.json();
+    expect(status).toMatchObject({
+      admin: false,
+      id: coordinator.id,
+      state: 'running',
+      store: { name: 'memory', health: { healthy: true, latencyMs: expect.any(Number) } },
+      metrics: { published: 3, handled: 3 },
+      counts: { published: 3, handled: 3, dead: 0 },
+      lastPosition: expect.stringMatching(/^\d+$/),
+    });
+    expect(status.store.health.details).toBeUndefined();
+    expect(status.handlers.map((h: { name: string }) => h.name)).toEqual([
+      'reserveStock',
+      'sendInvoice',
+      'shipOrder',
+    ]);
+    expect(status.fleet).toEqual([
+      {
+        coordinatorId: coordinator.id,
+        self: true,
+        lastSeenAt: expect.any(String),
+        handlers: ['reserveStock', 'sendInvoice', 'shipOrder'],
+      },
+    ]);
+    const privileged = (await app.inject({ url: '/evco/status', headers: auth })).json();
+    expect(privileged.admin).toBe(true);
+    expect(privileged.store.health.details).toMatchObject({ store: 'memory' });
+  });
+
+  it("adds the app's facts from describe(), the private ones only for admins", async () => {
+    const { app } = await storyApp({
+      describe: ({ admin }) => ({ name: 'shop', ...(admin ? { database: '/srv/shop/events.db' } : {}) }),
+    });
+    expect((await app.inject('/evco/status')).json().service).toEqual({ name: 'shop' });
+    expect((await app.inject({ url: '/evco/status', headers: auth })).json().service).toEqual({
+      name: 'shop',
+      database: '/srv/shop/events.db',
+    });
+  });
+});
+
+describe('POST /events', () => {
+  it('publishes one event or a batch behind auth; 401 without it, 404 with no auth configured', async () => {
+    const { app } = await storyApp();
+    const one = await publish(app, order());
+    expect(one).toEqual({
+      eventId: expect.any(String),
+      eventType: 'OrderPlaced',
+      position: expect.stringMatching(/^\d+$/),
+      deliveries: 2,
+      correlationId: one.eventId,
+    });
+    const batch = await publish(app, { events: [order(), order()] });
+    expect(batch.events).toHaveLength(2);
+
+    const anonymous = await app.inject({ method: 'POST', url: '/evco/events', payload: order() });
+    expect(anonymous.statusCode).toBe(401);
+    expect(anonymous.headers['www-authenticate']).toMatch(/^Bearer/);
+    expect(errorOf(anonymous).code).toBe('UNAUTHORIZED');
+    const wrong = await app.inject({
+      method: 'POST',
+      url: '/evco/events',
+      payload: order(),
+      headers: { authorization: 'Bearer not-the-token-at-all-0000' },
+    });
+    expect(wrong.statusCode).toBe(401);
+
+    const { app: open } = await storyApp({ auth: undefined, authHint: 'set EVCO_ADMIN_TOKEN' });
+    const off = await open.inject({ method: 'POST', url: '/evco/events', payload: order(), headers: auth });
+    expect(off.statusCode).toBe(404);
+    expect(errorOf(off)).toMatchObject({
+      code: 'ADMIN_DISABLED',
+      message: expect.stringContaining('EVCO_ADMIN_TOKEN'),
+    });
+  });
+
+  it('checks the envelope, and the contracts when the app names its event types', async () => {
+    const OrderPlaced = defineEvent('OrderPlaced', z.strictObject({ total: z.number().positive() }));
+    const { app } = await storyApp({
+      publish: { eventTypes: { orders: [OrderPlaced] }, requireAuth: false },
+    });
+    const ok = await app.inject({ method: 'POST', url: '/evco/events', payload: order() });
+    expect(ok.statusCode).toBe(201);
+    const bad = await app.inject({
+      method: 'POST',
+      url: '/evco/events',
+      payload: { eventType: 'OrderPlaced', aggregateId: 'o-1', eventData: { total: -1, note: 'x' } },
+    });
+    expect(errorOf(bad)).toMatchObject({ code: 'EVENT_VALIDATION' });
+    expect(
+      errorOf(bad)
+        .issues!.map((i) => i.path)
+        .sort(),
+    ).toEqual(['eventData.note', 'eventData.total']);
+    const unknown = await app.inject({
+      method: 'POST',
+      url: '/evco/events',
+      payload: { eventType: 'OrderTeleported', aggregateId: 'o-1' },
+    });
+    expect(unknown.json().error).toMatchObject({ code: 'UNKNOWN_EVENT_TYPE', knownTypes: ['OrderPlaced'] });
+
+    const { app: any } = await storyApp();
+    const envelope = await any.inject({
+      method: 'POST',
+      url: '/evco/events',
+      headers: auth,
+      payload: { eventType: 'not a type', eventData: { n: 1 } },
+    });
+    expect(
+      errorOf(envelope)
+        .issues!.map((i) => i.path)
+        .sort(),
+    ).toEqual(['aggregateId', 'eventType']);
+  });
+
+  it('is left out with publish: false', async () => {
+    const { app } = await storyApp({ publish: false });
+    const res = await app.inject({ method: 'POST', url: '/evco/events', payload: order(), headers: auth });
+    expect([res.statusCode, errorOf(res).code]).toEqual([404, 'NOT_FOUND']);
+  });
+
+  it('answers 415 for a body that is not JSON (text/plain included) and 400 for broken JSON', async () => {
+    const { app } = await storyApp();
+    for (const url of ['/evco/events', '/evco/dead-letters/retry', '/evco/replays']) {
+      for (const type of ['text/plain', 'text/csv', 'application/x-www-form-urlencoded']) {
+        const res = await app.inject({
+          method: 'POST',
+          url,
+          payload: '{"eventType":"OrderPlaced"}',
+          headers: { ...auth, 'content-type': type },
+        });
+        expect([res.statusCode, errorOf(res).code], `${url} ${type}`).toEqual([
+          415,
+          'UNSUPPORTED_MEDIA_TYPE',
+        ]);
+      }
+    }
+    const broken = await app.inject({
+      method: 'POST',
+      url: '/evco/events',
+      payload: '{"eventType": ',
+      headers: { ...auth, 'content-type': 'application/json' },
+    });
+    expect([broken.statusCode, errorOf(broken).code]).toEqual([400, 'INVALID_JSON']);
+  });
+});
+
+describe('GET /events', () => {
+  it('filters by type, aggregate and time, and pages with an opaque cursor', async () => {
+    const { app, coordinator } = await storyApp();
+    const ids = [randomUUID(), randomUUID(), randomUUID()];
+    for (const id of ids) await publish(app, order(id));
+    await coordinator.waitForIdle();
+    const all = (await app.inject('/evco/events?limit=1000')).json();
+    expect(all.events).toHaveLength(9);
+    const types = (await app.inject('/evco/events?eventType=OrderShipped&eventType=StockReserved')).json();
+    expect(types.events).toHaveLength(6);
+    const one = (await app.inject(`/evco/events?aggregateId=${ids[1]}`)).json();
+    expect(one.events.map((e: { eventType: string }) => e.eventType)).toEqual([
+      'OrderPlaced',
+      'StockReserved',
+      'OrderShipped',
+    ]);
+    const future = encodeURIComponent(new Date(Date.now() + 60_000).toISOString());
+    expect((await app.inject(`/evco/events?from=${future}`)).json().events).toEqual([]);
+
+    const seen: string[] = [];
+    let url = '/evco/events?limit=4&order=desc';
+    for (let page = 0; page < 5; page++) {
+      const body = (await app.inject(url)).json();
+      seen.push(...body.events.map((e: { position: string }) => e.position));
+      if (!body.hasMore) break;
+      url = `/evco/events?limit=4&cursor=${body.nextCursor}`;
+    }
+    expect(seen).toEqual(all.events.map((e: { position: string }) => e.position).reverse());
+
+    const bad = await app.inject('/evco/events?limit=0&from=yesterday&nope=1');
+    expect(
+      errorOf(bad)
+        .issues!.map((i) => i.path)
+        .sort(),
+    ).toEqual(['from', 'limit', 'nope']);
+  });
+
+  it.skipIf(!CORE_HAS_ADMIN)(
+    'filters by correlation id: one flow (needs the admin API in core)',
+    async () => {
+      const { app, coordinator } = await storyApp();
+      const first = await publish(app, order());
+      await publish(app, order());
+      await coordinator.waitForIdle();
+      const flow = (await app.inject(`/evco/events?correlationId=${first.correlationId}`)).json();
+      expect(flow.events.map((e: { eventType: string }) => e.eventType)).toEqual([
+        'OrderPlaced',
+        'StockReserved',
+        'OrderShipped',
+      ]);
+    },
+  );
+});
+
+describe('GET /events/:id', () => {
+  it.skipIf(!CORE_HAS_ADMIN)(
+    'returns the event, its deliveries and its causation tree (needs the admin API in core)',
+    async () => {
+      const { app, coordinator } = await storyApp();
+      const placed = await publish(app, order());
+      await coordinator.waitForIdle();
+      const flow = (
+        await app.inject(
+          `/evco/events?aggregateId=${(await app.inject('/evco/events')).json().events[0].aggregateId}`,
+        )
+      ).json();
+      const reserved = flow.events[1];
+      const details = (await app.inject(`/evco/events/${reserved.id}`)).json();
+      expect(details.event.id).toBe(reserved.id);
+      expect(details.causes.map((e: { id: string }) => e.id)).toEqual([placed.eventId]);
+      expect(details.effects).toEqual([
+        { event: expect.objectContaining({ eventType: 'OrderShipped' }), children: [] },
+      ]);
+      expect(details.deliveries.map((d: { handler: string }) => d.handler)).toContain('shipOrder');
+      const root = (await app.inject(`/evco/events/${placed.eventId}`)).json();
+      expect(root.causes).toEqual([]);
+      expect(root.effects[0].children[0].event.eventType).toBe('OrderShipped');
+    },
+  );
+
+  it('answers 404 NOT_FOUND for an unknown id (or 501 on a core without event details)', async () => {
+    const { app } = await storyApp();
+    const res = await app.inject(`/evco/events/${randomUUID()}`);
+    expect([res.statusCode, errorOf(res).code]).toEqual(
+      CORE_HAS_ADMIN ? [404, 'NOT_FOUND'] : [501, 'NOT_IMPLEMENTED'],
+    );
+  });
+});
+
+describe('unprocessed events and dead letters', () => {
+  it('lists dead letters with their error and re-drives them behind auth', async () => {
+    const { app, coordinator, failing } = await storyApp();
+    const id = randomUUID();
+    failing.add(id);
+    await publish(app, order(id));
+    await coordinator.waitForIdle();
+    const dead = (await app.inject('/evco/dead-letters')).json();
+    expect(dead.deadLetters).toHaveLength(1);
+    expect(dead.deadLetters[0]).toMatchObject({
+      event: { aggregateId: id },
+      delivery: {
+        handler: 'sendInvoice',
+        status: 'dead',
+        lastError: expect.stringContaining('invoice service refused'),
+      },
+    });
+    expect((await app.inject('/evco/dead-letters?handler=shipOrder')).json().deadLetters).toEqual([]);
+    const unprocessed = (await app.inject('/evco/unprocessed')).json();
+    expect(unprocessed).toMatchObject({
+      events: [{ event: { aggregateId: id } }],
+      nextCursor: null,
+      hasMore: false,
+    });
+
+    const anonymous = await app.inject({ method: 'POST', url: '/evco/dead-letters/retry', payload: {} });
+    expect(anonymous.statusCode).toBe(401);
+    failing.delete(id);
+    const retried = await app.inject({
+      method: 'POST',
+      url: '/evco/dead-letters/retry',
+      payload: { deliveryIds: [dead.deadLetters[0].delivery.deliveryId] },
+      headers: auth,
+    });
+    expect(retried.json()).toEqual({ retried: 1 });
+    await coordinator.waitForIdle();
+    expect((await app.inject('/evco/dead-letters')).json().deadLetters).toEqual([]);
+    expect((await app.inject('/evco/unprocessed')).json().events).toEqual([]);
+
+    const bad = await app.inject({
+      method: 'POST',
+      url: '/evco/dead-letters/retry',
+      payload: { all: true },
+      headers: auth,
+    });
+    expect(errorOf(bad).issues).toEqual([{ path: 'all', message: 'unknown field' }]);
+    const badCursor = await app.inject('/evco/unprocessed?cursor=bm9wZQ');
+    expect([badCursor.statusCode, errorOf(badCursor).code]).toEqual([400, 'INVALID_CURSOR']);
+  });
+
+  it('needs auth for the read routes with protectReads', async () => {
+    const { app } = await storyApp({ protectReads: true });
+    for (const url of [
+      '/evco/events',
+      '/evco/unprocessed',
+      '/evco/dead-letters',
+      '/evco/handlers',
+      `/evco/events/${randomUUID()}`,
+    ]) {
+      expect((await app.inject(url)).statusCode, url).toBe(401);
+      expect((await app.inject({ url, headers: auth })).statusCode, url).not.toBe(401);
+    }
+    // Probes and the status stay public.
+    expect((await app.inject('/evco/status')).statusCode).toBe(200);
+    expect((await app.inject('/evco/health/ready')).statusCode).toBe(200);
+  });
+});
+
+describe('replays', () => {
+  const range = () => ({
+    from: new Date(Date.now() - 60_000).toISOString(),
+    to: new Date(Date.now() + 60_000).toISOString(),
+  });
+
+  it.skipIf(!CORE_HAS_ADMIN)(
+    'starts a replay (202) and reports its progress until done (needs the admin API in core)',
+    async () => {
+      const { app, coordinator } = await storyApp();
+      await publish(app, order());
+      await coordinator.waitForIdle();
+      const started = await app.inject({
+        method: 'POST',
+        url: '/evco/replays',
+        payload: { ...range(), eventType: 'OrderPlaced', handler: 'sendInvoice' },
+        headers: auth,
+      });
+      expect(started.statusCode).toBe(202);
+      const job = started.json();
+      expect(started.headers.location).toBe(`/evco/replays/${job.id}`);
+      expect(job).toMatchObject({ eventType: 'OrderPlaced', handler: 'sendInvoice', maxEvents: 10_000 });
+      await vi.waitFor(async () => {
+        const progress = (await app.inject(`/evco/replays/${job.id}`)).json();
+        expect(progress).toMatchObject({
+          status: 'done',
+          done: true,
+          eventsMatched: 1,
+          deliveriesQueued: 1,
+          deliveriesOpen: 0,
+        });
+      });
+    },
+  );
+
+  it('validates the range before anything starts, needs auth, 404s an unknown job', async () => {
+    const { app } = await storyApp();
+    const { from, to } = range();
+    const issues = async (payload: object) => {
+      const res = await app.inject({ method: 'POST', url: '/evco/replays', payload, headers: auth });
+      expect(res.statusCode, JSON.stringify(payload)).toBe(400);
+      return errorOf(res).issues!.map((i) => i.path);
+    };
+    expect(await issues({ from })).toEqual(['to']);
+    expect(await issues({ from: to, to: from })).toEqual(['to']);
+    expect((await issues({ from, to, maxEvents: 100_001, extra: 1 })).sort()).toEqual(['extra', 'maxEvents']);
+    expect(
+      (await app.inject({ method: 'POST', url: '/evco/replays', payload: { from, to } })).statusCode,
+    ).toBe(401);
+    const unknown = await app.inject(`/evco/replays/${randomUUID()}`);
+    expect(unknown.statusCode).toBe(CORE_HAS_ADMIN ? 404 : 501);
+  });
+});
+
+describe('handlers', () => {
+  it("lists the fleet's subscriptions and retires a handler behind auth", async () => {
+    const { app } = await storyApp();
+    const subscriptions = (await app.inject('/evco/handlers')).json().subscriptions;
+    expect(
+      subscriptions.map((s: { handler: string; eventType: string }) => `${s.handler}:${s.eventType}`).sort(),
+    ).toEqual(['reserveStock:OrderPlaced', 'sendInvoice:OrderPlaced', 'shipOrder:StockReserved']);
+    expect(subscriptions[0]).toMatchObject({
+      ordering: 'aggregate',
+      expiresAt: expect.any(String),
+      expired: false,
+    });
+    expect((await app.inject({ method: 'POST', url: '/evco/handlers/sendInvoice/retire' })).statusCode).toBe(
+      401,
+    );
+    const retired = await app.inject({
+      method: 'POST',
+      url: '/evco/handlers/sendInvoice/retire',
+      headers: auth,
+    });
+    expect(retired.json()).toEqual({ deliveriesRemoved: 0 });
+    const after = (await app.inject('/evco/handlers')).json().subscriptions;
+    expect(after.map((s: { handler: string }) => s.handler)).not.toContain('sendInvoice');
+  });
+});
+
+describe('health and unknown routes', () => {
+  it('is not ready (503) while the store does not answer, without its details', async () => {
+    const { app, coordinator } = await storyApp();
+    const store = coordinator.eventStore;
+    const original = store.healthCheck.bind(store);
+    store.healthCheck = async () => ({
+      healthy: false,
+      latencyMs: 1,
+      details: { error: 'SQLITE_CANTOPEN /var/lib/app/events.db' },
+    });
+    const res = await app.inject('/evco/health/ready');
+    expect([res.statusCode, res.headers['retry-after'], errorOf(res).code]).toEqual([
+      503,
+      '5',
+      'STORE_UNAVAILABLE',
+    ]);
+    expect(res.body).not.toContain('/var/lib');
+    store.healthCheck = original;
+    expect((await app.inject('/evco/health/ready')).statusCode).toBe(200);
+  });
+
+  it('answers unknown routes under the prefix with 404 in the error shape', async () => {
+    const { app } = await storyApp();
+    const res = await app.inject('/evco/nope');
+    expect([res.statusCode, errorOf(res).code]).toEqual([404, 'NOT_FOUND']);
+  });
+});
+
+describe('bearerToken', () => {
+  it('refuses a short token at setup', async () => {
+    const { bearerToken } = await import('../src/auth.js');
+    expect(() => bearerToken('short')).toThrow(expect.objectContaining({ code: 'INVALID_OPTIONS' }));
+  });
+
+  it('accepts exactly the token, in any letter case of the scheme', async () => {
+    const { bearerToken } = await import('../src/auth.js');
+    const check = bearerToken('0123456789abcdef0123');
+    const request = (authorization?: string) =>
+      ({ headers: authorization ? { authorization } : {} }) as never;
+    expect(check(request('Bearer 0123456789abcdef0123'))).toBe(true);
+    expect(check(request('bearer 0123456789abcdef0123'))).toBe(true);
+    for (const wrong of [
+      undefined,
+      '0123456789abcdef0123',
+      'Bearer 0123456789abcdef012',
+      'Bearer 0123456789abcdef01234',
+      'Basic x',
+    ]) {
+      expect(check(request(wrong)), String(wrong)).toBe(false);
+    }
+  });
+
+  it('treats an auth check that throws as a refusal', async () => {
+    const { app } = await storyApp({
+      auth: () => {
+        throw new Error('identity provider down');
+      },
+    });
+    const res = await app.inject({ method: 'POST', url: '/evco/dead-letters/retry', payload: {} });
+    expect(res.statusCode).toBe(401);
+    expect(res.body).not.toContain('identity provider');
+  });
+});
