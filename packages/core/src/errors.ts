@@ -27,11 +27,18 @@ export interface EvcoErrorOptions {
   cause?: unknown;
   /** The package that raised it, shown as `[evco:<pkg>]` at the start of the message. */
   source?: string;
+  /**
+   * Context for operators that must not reach a service's clients (a file path, a host):
+   * kept out of the message, logged by the loggers, left out of `toJSON()`.
+   */
+  details?: Readonly<Record<string, unknown>>;
 }
 
 export class EvcoError extends Error {
   readonly code: EvcoErrorCode;
   readonly source: string;
+  /** Operator-only context (see `EvcoErrorOptions.details`); never part of the message. */
+  readonly details: Readonly<Record<string, unknown>> | undefined;
   declare readonly [BRAND]: true;
 
   constructor(code: EvcoErrorCode, message: string, options: EvcoErrorOptions = {}) {
@@ -40,6 +47,7 @@ export class EvcoError extends Error {
     this.name = new.target.name;
     this.code = code;
     this.source = source;
+    this.details = options.details;
     Object.defineProperty(this, BRAND, { value: true });
   }
 

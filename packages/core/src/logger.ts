@@ -1,3 +1,4 @@
+import { describeError } from './describe-error.js';
 import type { LogFn, Logger, LogLevel } from './ports.js';
 
 const LEVELS: Record<LogLevel, number> = {
@@ -35,7 +36,7 @@ export function createConsoleLogger(
         typeof objOrMsg === 'string'
           ? { level: n, time: Date.now(), ...bindings, msg: objOrMsg }
           : { level: n, time: Date.now(), ...bindings, ...serializeErrors(objOrMsg), msg };
-      write(JSON.stringify(entry, jsonSafe));
+      write(stringifyEntry(entry));
     }) as LogFn;
   };
   return {
@@ -73,11 +74,35 @@ export function childLogger(logger: Logger, bindings: Record<string, unknown>): 
 }
 
 function serializeErrors(obj: object): object {
-  const err = (obj as { err?: unknown }).err;
-  if (err instanceof Error) {
-    return { ...obj, err: { type: err.name, message: err.message, code: (err as { code?: unknown }).code } };
+  try {
+    const err = (obj as { err?: unknown }).err;
+    if (err instanceof Error) {
+      const { code, details } = err as { code?: unknown; details?: unknown };
+      return { ...obj, err: { type: err.name, message: err.message, code, details } };
+    }
+    return { ...obj };
+  } catch {
+    // A Proxy or a throwing getter among the fields.
+    return { fields: describeError(obj) };
   }
-  return obj;
+}
+
+/** A log call must never throw: fields with a cycle or a throwing getter are described instead. */
+function stringifyEntry(entry: Record<string, unknown>): string {
+  try {
+    return JSON.stringify(entry, jsonSafe);
+  } catch {
+    const safe: Record<string, unknown> = {};
+    for (const [key, value] of Object.entries(entry)) {
+      try {
+        JSON.stringify(value, jsonSafe);
+        safe[key] = value;
+      } catch {
+        safe[key] = describeError(value);
+      }
+    }
+    return JSON.stringify(safe, jsonSafe);
+  }
 }
 
 function jsonSafe(_key: string, value: unknown): unknown {

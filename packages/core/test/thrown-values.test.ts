@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 // Core cannot depend on testkit (testkit depends on core): the matrix is loaded from its source.
 import { THROWN_VALUES } from '../../testkit/src/thrown-values.js';
-import { describeError } from '../src/index.js';
+import { createConsoleLogger, describeError, StoreUnavailableError } from '../src/index.js';
 import { memoryCoordinator } from './support.js';
 
 const MAX_DESCRIPTION = 4000;
@@ -153,5 +153,33 @@ describe('the dispatcher under any thrown value', () => {
     expect(dead.map((d) => d.delivery.handler).sort()).toEqual(['hostile', 'revoked']);
     expect(c.metrics).toMatchObject({ handled: 0, failed: 2, dead: 2 });
     await c.shutdown();
+  });
+});
+
+describe('the console logger', () => {
+  it('logs any value as a field, err included, without throwing', () => {
+    const lines: string[] = [];
+    const logger = createConsoleLogger({ level: 'info', write: (l) => lines.push(l) });
+    // The huge values only cost time here: a logger writes what it is given.
+    const cases = THROWN_VALUES.filter((t) => !/MB|100 000/.test(t.name));
+    for (const { make } of cases) {
+      logger.error({ err: make(), other: make() }, 'failed');
+      const value = make();
+      if (typeof value === 'object' && value !== null) logger.error(value, 'failed');
+    }
+    expect(lines.length).toBeGreaterThan(cases.length);
+    for (const line of lines) expect(JSON.parse(line)).toMatchObject({ level: 50, msg: 'failed' });
+  });
+
+  it('logs the operator-only details of an evco error, which its message and toJSON leave out', () => {
+    const lines: string[] = [];
+    const logger = createConsoleLogger({ level: 'info', write: (l) => lines.push(l) });
+    const error = new StoreUnavailableError('the SQLite file is gone', {
+      details: { file: '/srv/app/events.db' },
+    });
+    logger.error({ err: error }, 'write failed');
+    expect(JSON.parse(lines[0]!).err).toMatchObject({ details: { file: '/srv/app/events.db' } });
+    expect(error.message).not.toContain('/srv');
+    expect(JSON.stringify(error)).not.toContain('/srv');
   });
 });

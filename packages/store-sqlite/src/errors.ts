@@ -1,5 +1,7 @@
+import { resolve } from 'node:path';
 import {
   type EvcoError,
+  type EvcoErrorOptions,
   isEvcoError,
   maskSecrets,
   StoreSchemaError,
@@ -15,64 +17,80 @@ export function sqliteCode(error: unknown): string | undefined {
 }
 
 /**
- * Turns a driver error into a typed `EvcoError` naming the file. Errors that are already evco's
- * pass through; anything that is not a SQLite error (a bug) is rethrown untouched.
+ * Turns a driver error into a typed `EvcoError`. Messages never name the file (a service may
+ * answer them to its clients); the path is in `details.file` for operators, and logged.
+ * Errors that are already evco's pass through; anything that is not a SQLite error (a bug) is
+ * rethrown untouched.
  */
 export function translateError(error: unknown, file: string, action: string): unknown {
   if (isEvcoError(error)) return error;
   const code = sqliteCode(error);
-  const detail = maskSecrets(error instanceof Error ? error.message : String(error));
-  const options = { source: SOURCE, cause: error };
+  const detail = withoutPath(maskSecrets(error instanceof Error ? error.message : String(error)), file);
+  const options = fileErrorOptions(file, error);
   if (code === undefined) {
     // better-sqlite3 throws a TypeError for any call on a connection closed behind our back.
     if (error instanceof TypeError && /not open/i.test(error.message)) {
-      return new StoreUnavailableError(`cannot ${action}: the connection to ${file} is closed`, options);
+      return new StoreUnavailableError(
+        `cannot ${action}: the connection to the SQLite file is closed`,
+        options,
+      );
     }
     return error;
   }
-  return byCode(code, file, action, detail, options);
+  return byCode(code, action, detail, options);
 }
 
-function byCode(
-  code: string,
-  file: string,
-  action: string,
-  detail: string,
-  options: { source: string; cause: unknown },
-): EvcoError {
+/** A driver message naming the file (some do) names it no more. */
+function withoutPath(message: string, file: string): string {
+  let out = message;
+  for (const path of new Set([resolve(file), file])) {
+    if (path.length > 1 && path !== ':memory:') out = out.split(path).join('<the SQLite file>');
+  }
+  return out;
+}
+
+/** Error options carrying the file for operators: `source`, `details.file`, and the cause. */
+export function fileErrorOptions(file: string, cause?: unknown): EvcoErrorOptions {
+  return { source: SOURCE, cause, details: { file } };
+}
+
+function byCode(code: string, action: string, detail: string, options: EvcoErrorOptions): EvcoError {
   const suffix = `${detail} (${code})`;
   if (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED')) {
     return new StoreUnavailableError(
-      `cannot ${action}: ${file} stayed locked by another connection beyond the busy timeout: ${suffix}`,
+      `cannot ${action}: the SQLite file stayed locked by another connection beyond the busy timeout: ${suffix}`,
       options,
     );
   }
   if (code === 'SQLITE_NOTADB' || code.startsWith('SQLITE_CORRUPT')) {
     return new StoreSchemaError(
-      `cannot ${action}: ${file} is not a usable SQLite database (corrupt, or another kind of file); it was left untouched: ${suffix}`,
+      `cannot ${action}: the file is not a usable SQLite database (corrupt, or another kind of file); it was left untouched: ${suffix}`,
       options,
     );
   }
   if (code.startsWith('SQLITE_CANTOPEN')) {
     return new StoreUnavailableError(
-      `cannot ${action}: cannot open ${file} (missing directory, no permission, or not a regular file): ${suffix}`,
+      `cannot ${action}: cannot open the SQLite file (missing directory, no permission, or not a regular file): ${suffix}`,
       options,
     );
   }
   if (code.startsWith('SQLITE_READONLY')) {
     return new StoreUnavailableError(
-      `cannot ${action}: ${file} is read-only (the store needs to write the file and create its -wal and -shm files beside it): ${suffix}`,
+      `cannot ${action}: the SQLite file is read-only (the store needs to write the file and create its -wal and -shm files beside it): ${suffix}`,
       options,
     );
   }
   if (code === 'SQLITE_PERM' || code === 'SQLITE_AUTH') {
-    return new StoreUnavailableError(`cannot ${action}: permission denied on ${file}: ${suffix}`, options);
-  }
-  if (code === 'SQLITE_FULL') {
     return new StoreUnavailableError(
-      `cannot ${action}: the disk holding ${file} is full: ${suffix}`,
+      `cannot ${action}: permission denied on the SQLite file: ${suffix}`,
       options,
     );
   }
-  return new StoreUnavailableError(`cannot ${action} on ${file}: ${suffix}`, options);
+  if (code === 'SQLITE_FULL') {
+    return new StoreUnavailableError(
+      `cannot ${action}: the disk holding the SQLite file is full: ${suffix}`,
+      options,
+    );
+  }
+  return new StoreUnavailableError(`cannot ${action}: ${suffix}`, options);
 }

@@ -129,8 +129,8 @@ export function readSchemaVersion(db: Database.Database, prefix: string): number
 export function assertKnownVersion(version: number, file: string, source: string): void {
   if (version > LATEST_VERSION) {
     throw new StoreSchemaError(
-      `${file} has schema version ${version}, written by a newer @evco/store-sqlite (this one knows up to ${LATEST_VERSION}); upgrade the package — the file was left untouched`,
-      { source },
+      `the SQLite file has schema version ${version}, written by a newer @evco/store-sqlite (this one knows up to ${LATEST_VERSION}); upgrade the package — the file was left untouched`,
+      { source, details: { file } },
     );
   }
 }

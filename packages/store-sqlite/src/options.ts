@@ -47,6 +47,13 @@ export const sqliteStoreOptionsSchema = z
      */
     busyTimeoutMs: z.number().int().min(0).max(3_600_000).optional(),
     /**
+     * Refuse to create the file: a missing file is `STORE_UNAVAILABLE` instead of a new, empty
+     * database. For processes that join a file another one created, so a deleted file is not
+     * silently replaced by an empty one. Ignored with `database`.
+     * @default false
+     */
+    fileMustExist: z.boolean().optional(),
+    /**
      * `NORMAL`: in WAL mode a crash of the process never loses a commit; a power loss or OS crash
      * may lose the last few. `FULL`: every commit is fsynced (slower). Not applied to a
      * `database` you pass unless given.
@@ -88,6 +95,7 @@ export interface ResolvedSqliteOptions {
   /** How the file is named in errors and the status view. */
   label: string;
   busyTimeoutMs: number | undefined;
+  fileMustExist: boolean;
   synchronous: 'NORMAL' | 'FULL' | undefined;
   tablePrefix: string;
 }
@@ -106,6 +114,7 @@ export function resolveSqliteOptions(options: unknown): ResolvedSqliteOptions {
     database: o.database,
     label: path ?? (o.database?.name || 'the given database'),
     busyTimeoutMs: o.busyTimeoutMs ?? (ownFile ? DEFAULT_BUSY_TIMEOUT_MS : undefined),
+    fileMustExist: o.fileMustExist ?? false,
     synchronous: o.synchronous ?? (ownFile ? DEFAULT_SYNCHRONOUS : undefined),
     tablePrefix: o.tablePrefix ?? DEFAULT_TABLE_PREFIX,
   };

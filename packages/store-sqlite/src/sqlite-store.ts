@@ -45,7 +45,8 @@ import {
   toRecordedEvent,
   toReplayJob,
 } from './codec.js';
-import { sqliteCode, translateError } from './errors.js';
+import { fileErrorOptions, sqliteCode, translateError } from './errors.js';
+import { FileIdentity, type FileState } from './file-identity.js';
 import { applyMigrations, assertKnownVersion, LATEST_VERSION, readSchemaVersion } from './migrations.js';
 import {
   type ResolvedSqliteOptions,
@@ -172,6 +173,8 @@ class SqliteEventStore implements SqliteStore {
   readonly #o: ResolvedSqliteOptions;
   #p: Prepared | undefined;
   #ownsDatabase = false;
+  /** The file opened, to notice it deleted or replaced; undefined in memory. */
+  #identity: FileIdentity | undefined;
   #closed = false;
   readonly #reads = new Map<string, Statement>();
 
@@ -187,21 +190,46 @@ class SqliteEventStore implements SqliteStore {
   // ------------------------------------------------------------------------------------------
 
   async migrate(): Promise<void> {
-    this.#run('migrate', () => undefined);
+    this.#write('migrate', () => undefined);
   }
 
   /** Runs `fn` on the open, migrated connection, translating driver errors. */
   #run<T>(action: string, fn: (p: Prepared) => T): T {
     if (this.#closed) {
-      throw new StoreUnavailableError(`cannot ${action}: the SQLite store for ${this.filename} is closed`, {
-        source: SOURCE,
-      });
+      throw new StoreUnavailableError(
+        `cannot ${action}: the SQLite store is closed`,
+        fileErrorOptions(this.filename),
+      );
     }
     try {
       return fn(this.#p ?? this.#open());
     } catch (error) {
       throw translateError(error, this.filename, action);
     }
+  }
+
+  /** `#run` for a write: refused while the file opened is no longer at its path. */
+  #write<T>(action: string, fn: (p: Prepared) => T): T {
+    return this.#run(action, (p) => {
+      const state = this.#fileState();
+      if (state !== 'present') throw this.#fileMovedError(action, state);
+      return fn(p);
+    });
+  }
+
+  #fileState(): FileState {
+    return this.#identity?.check() ?? 'present';
+  }
+
+  #fileMovedError(action: string, state: Exclude<FileState, 'present'>): StoreUnavailableError {
+    const what =
+      state === 'deleted'
+        ? 'was deleted or moved while this store had it open: what it writes now would be lost. Put the file back, or restart every process that uses it'
+        : 'was replaced by another file while this store had it open: it would write to the old file, which nobody reads any more. Restart every process that had the old file open';
+    return new StoreUnavailableError(
+      `cannot ${action}: the SQLite file ${what}`,
+      fileErrorOptions(this.filename),
+    );
   }
 
   #open(): Prepared {
@@ -211,13 +239,13 @@ class SqliteEventStore implements SqliteStore {
     try {
       if (!db) {
         try {
-          db = new Database(o.path!, { timeout: o.busyTimeoutMs });
+          db = new Database(o.path!, { timeout: o.busyTimeoutMs, fileMustExist: o.fileMustExist });
         } catch (error) {
           // better-sqlite3 checks the directory itself and throws a plain TypeError for it.
           if (sqliteCode(error)) throw error;
           throw new StoreUnavailableError(
-            `cannot open ${this.filename}: ${error instanceof Error ? error.message : String(error)}`,
-            { source: SOURCE, cause: error },
+            `cannot open the SQLite file: ${error instanceof Error ? error.message : String(error)}`,
+            fileErrorOptions(this.filename, error),
           );
         }
         owned = true;
@@ -225,9 +253,7 @@ class SqliteEventStore implements SqliteStore {
         db.pragma(`busy_timeout = ${o.busyTimeoutMs}`);
       }
       if (!db.open) {
-        throw new StoreUnavailableError(`the database passed for ${this.filename} is not open`, {
-          source: SOURCE,
-        });
+        throw new StoreUnavailableError('the database passed is not open', fileErrorOptions(this.filename));
       }
       // Read before writing anything: a corrupt file or one from a newer evco is refused untouched.
       const version = readSchemaVersion(db, o.tablePrefix);
@@ -236,8 +262,8 @@ class SqliteEventStore implements SqliteStore {
         const mode = db.pragma('journal_mode = WAL', { simple: true });
         if (mode !== 'wal') {
           throw new StoreUnavailableError(
-            `cannot switch ${this.filename} to WAL mode (it stayed "${String(mode)}"); the store needs write access to the file and its directory`,
-            { source: SOURCE },
+            `cannot switch the SQLite file to WAL mode (it stayed "${String(mode)}"); the store needs write access to the file and its directory`,
+            fileErrorOptions(this.filename),
           );
         }
       }
@@ -245,6 +271,7 @@ class SqliteEventStore implements SqliteStore {
       if (version < LATEST_VERSION)
         applyMigrations(db, o.tablePrefix, this.filename, SOURCE, () => new Date());
       const prepared = prepare(db, o.tablePrefix);
+      this.#identity = db.memory || !db.name ? undefined : FileIdentity.of(db.name);
       this.#ownsDatabase = owned;
       this.#p = prepared;
       return prepared;
@@ -282,7 +309,7 @@ class SqliteEventStore implements SqliteStore {
     }
     if (issues.length > 0) throw new EventValidationError(issues, { source: SOURCE });
     const failedAt: AppendFailure = { index: -1, idTaken: false };
-    const [positions, deliveries] = this.#run('append events', (p) => {
+    const [positions, deliveries] = this.#write('append events', (p) => {
       if (events.length === 0) return [[], []];
       try {
         return p.append.immediate(rows, iso(options.now), failedAt);
@@ -302,18 +329,15 @@ class SqliteEventStore implements SqliteStore {
     if (!event || sqliteCode(error) !== 'SQLITE_CONSTRAINT_UNIQUE') return error;
     if (!idTaken) {
       return new ConcurrencyError(
-        `aggregate ${event.aggregateId} already has version ${event.aggregateVersion} in ${this.filename}`,
+        `aggregate ${event.aggregateId} already has version ${event.aggregateVersion}`,
         { aggregateId: event.aggregateId, aggregateVersion: event.aggregateVersion },
-        { source: SOURCE, cause: error },
+        fileErrorOptions(this.filename, error),
       );
     }
     return new DuplicateEventError(
-      `an event with id ${event.id} is already stored in ${this.filename}`,
+      `an event with id ${event.id} is already stored`,
       event.id,
-      {
-        source: SOURCE,
-        cause: error,
-      },
+      fileErrorOptions(this.filename, error),
     );
   }
 
@@ -358,7 +382,7 @@ class SqliteEventStore implements SqliteStore {
   ): Promise<void> {
     const now = iso(options.now);
     const expires = iso(new Date(options.now.getTime() + options.ttlMs));
-    this.#run('register subscriptions', (p) =>
+    this.#write('register subscriptions', (p) =>
       write(p, () => {
         for (const s of subscriptions) {
           p.s.upsertSubscription.run(s.eventType, s.handler, s.ordering, expires, now, options.consumerId);
@@ -391,7 +415,7 @@ class SqliteEventStore implements SqliteStore {
   }
 
   async retireHandler(handler: string): Promise<number> {
-    return this.#run('retire a handler', (p) =>
+    return this.#write('retire a handler', (p) =>
       write(p, () => {
         p.s.deleteSubscriptions.run(handler);
         return p.s.deleteOpenDeliveries.run(handler).changes;
@@ -405,12 +429,12 @@ class SqliteEventStore implements SqliteStore {
 
   async claimDue(request: ClaimRequest): Promise<ClaimedDelivery[]> {
     // Even a claim that can take nothing frees expired leases, as the reference store does.
-    return this.#run('claim deliveries', (p) => p.claim.immediate(request));
+    return this.#write('claim deliveries', (p) => p.claim.immediate(request));
   }
 
   async complete(tokens: readonly DeliveryToken[], options: { now: Date }): Promise<void> {
     const now = iso(options.now);
-    this.#run('complete deliveries', (p) =>
+    this.#write('complete deliveries', (p) =>
       write(p, () => {
         for (const t of tokens) {
           const id = parseDeliveryId(t.deliveryId);
@@ -422,7 +446,7 @@ class SqliteEventStore implements SqliteStore {
 
   async fail(failures: readonly DeliveryFailure[], options: { now: Date }): Promise<void> {
     const now = iso(options.now);
-    this.#run('record failed deliveries', (p) =>
+    this.#write('record failed deliveries', (p) =>
       write(p, () => {
         for (const f of failures) {
           const id = parseDeliveryId(f.deliveryId);
@@ -437,7 +461,7 @@ class SqliteEventStore implements SqliteStore {
 
   async release(tokens: readonly DeliveryToken[], options: { now: Date }): Promise<void> {
     const now = iso(options.now);
-    this.#run('release deliveries', (p) =>
+    this.#write('release deliveries', (p) =>
       write(p, () => {
         for (const t of tokens) {
           const id = parseDeliveryId(t.deliveryId);
@@ -515,7 +539,7 @@ class SqliteEventStore implements SqliteStore {
 
   async retryDeadLetters(query: RetryDeadLettersQuery): Promise<number> {
     const now = iso(query.now);
-    return this.#run('retry dead letters', (p) =>
+    return this.#write('retry dead letters', (p) =>
       write(p, () => {
         const h = query.handler;
         let rows: RedrivenRow[];
@@ -554,7 +578,7 @@ class SqliteEventStore implements SqliteStore {
 
   async startReplay(spec: ReplaySpec, options: { now: Date }): Promise<ReplayJob> {
     const now = iso(options.now);
-    return this.#run('start a replay', (p) => {
+    return this.#write('start a replay', (p) => {
       const row = write(p, () => {
         const last = (p.s.lastPosition.get() as { position: bigint | null }).position ?? 0n;
         return p.s.insertReplay.get(
@@ -574,7 +598,7 @@ class SqliteEventStore implements SqliteStore {
 
   async continueReplay(replayId: string, options: { now: Date; pageSize: number }): Promise<ReplayJob> {
     const now = iso(options.now);
-    return this.#run('continue a replay', (p) => {
+    return this.#write('continue a replay', (p) => {
       const rowId = parseReplayId(replayId);
       const job = write(p, () => {
         const row = rowId === undefined ? undefined : (p.s.replay.get(rowId) as ReplayRow | undefined);
@@ -614,7 +638,7 @@ class SqliteEventStore implements SqliteStore {
         ) as ReplayRow;
       });
       if (!job) {
-        throw new StoreUnavailableError(`unknown replay ${replayId} in ${this.filename}`, { source: SOURCE });
+        throw new StoreUnavailableError(`unknown replay ${replayId}`, fileErrorOptions(this.filename));
       }
       return toReplayJob(job);
     });
@@ -686,10 +710,21 @@ class SqliteEventStore implements SqliteStore {
     }
     try {
       const journalMode = this.#run('check health', (p) => p.db.pragma('journal_mode', { simple: true }));
+      const file = this.#identity ? this.#fileState() : undefined;
+      const healthy = file === undefined || file === 'present';
       return {
-        healthy: true,
+        healthy,
         latencyMs: performance.now() - started,
-        details: { ...details, journalMode, schemaVersion: LATEST_VERSION, closed: false },
+        details: {
+          ...details,
+          ...(file ? { file } : {}),
+          ...(healthy
+            ? {}
+            : { error: this.#fileMovedError('write', file as 'deleted' | 'replaced').message }),
+          journalMode,
+          schemaVersion: LATEST_VERSION,
+          closed: false,
+        },
       };
     } catch (error) {
       return {

@@ -26,7 +26,7 @@ async function seed(file: string): Promise<void> {
 }
 
 describe('file system failures', () => {
-  it('a read-only directory or an unreadable file: STORE_UNAVAILABLE naming the file, nothing written', async () => {
+  it('a read-only directory or an unreadable file: STORE_UNAVAILABLE naming the file in details, nothing written', async () => {
     const ro = join(tmp.dir, 'ro');
     mkdirSync(ro);
     const existing = join(ro, 'existing.db');
@@ -46,13 +46,15 @@ describe('file system failures', () => {
       unprivileged: true,
     });
     const result = (await probe.next('result')) as unknown as {
-      outcomes: Array<{ file: string; code: string | null; message: string | null }>;
+      outcomes: Array<{ file: string; code: string | null; message: string | null; details?: unknown }>;
     };
     expect(await probe.exited).toBe(0);
     for (const outcome of result.outcomes) {
       expect(outcome.code, outcome.file).toBe('STORE_UNAVAILABLE');
       expect(outcome.message, outcome.file).toContain(`[evco:store-sqlite]`);
-      expect(outcome.message, outcome.file).toContain(outcome.file);
+      // The path is for operators (details, logged), never in a message a client may see.
+      expect(outcome.message, outcome.file).not.toContain(tmp.dir);
+      expect(outcome.details, outcome.file).toMatchObject({ file: outcome.file });
     }
     expect(existsSync(fresh)).toBe(false);
     expect(readdirSync(ro).sort()).toEqual(before.entries);

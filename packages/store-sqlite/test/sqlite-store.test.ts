@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { type EvcoError, isEvcoError } from '@evco/core';
+import { type DomainEvent, type EvcoError, isEvcoError } from '@evco/core';
 import { makeEvent } from '@evco/testkit';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -36,6 +36,16 @@ async function failure(promise: Promise<unknown>): Promise<EvcoError> {
   );
   expect(isEvcoError(error)).toBe(true);
   return error as EvcoError;
+}
+
+/**
+ * Messages reach HTTP clients (a 409, a 503): they never carry a server path. Operators find
+ * the file in the error's `details` (logged) and in the health details.
+ */
+function expectFileInDetailsOnly(error: EvcoError, file: string): void {
+  expect(error.message).not.toContain(file);
+  expect(error.message).not.toContain(tmp.dir);
+  expect(error.details).toMatchObject({ file });
 }
 
 function sha(file: string): string {
@@ -164,7 +174,9 @@ describe('storage', () => {
 
   it('refuses occurredAt outside the years 0000-9999 before any I/O, and takes any query bound', async () => {
     const store = open({ filename: tmp.file() });
-    const far = makeEvent({ occurredAt: new Date(8.64e15) });
+    // Core refuses such a date (years 1-9999) in createDomainEvent; the store still defends
+    // itself against a hand-built event.
+    const far = { ...makeEvent(), occurredAt: new Date(8.64e15) } as DomainEvent;
     const error = await failure(store.append([makeEvent(), far], { now: T0 }));
     expect(error.code).toBe('EVENT_VALIDATION');
     expect(error.message).toContain('[1].occurredAt');
@@ -235,11 +247,16 @@ describe('storage', () => {
     const store = open({ filename: tmp.file(), tablePrefix: 'aggregate_version_' });
     const first = makeEvent({ aggregateId: 'a', aggregateVersion: 1 });
     await store.append([first], { now: T0 });
-    expect((await failure(store.append([first], { now: T0 }))).code).toBe('DUPLICATE_EVENT');
+    const duplicate = await failure(store.append([first], { now: T0 }));
+    expect(duplicate.code).toBe('DUPLICATE_EVENT');
+    // Answered to HTTP clients as a 409: the event id, never the server's path.
+    expect(duplicate.message).toContain(first.id);
+    expectFileInDetailsOnly(duplicate, tmp.file());
     const clash = makeEvent({ aggregateId: 'a', aggregateVersion: 1 });
     const error = await failure(store.append([clash], { now: T0 }));
     expect(error.code).toBe('CONCURRENCY');
     expect(error).toMatchObject({ aggregateId: 'a', aggregateVersion: 1 });
+    expectFileInDetailsOnly(error, tmp.file());
     // The same versioned event twice in one batch is a duplicate too, as in the reference store.
     const twice = makeEvent({ aggregateId: 'b', aggregateVersion: 1 });
     expect((await failure(store.append([twice, twice], { now: T0 }))).code).toBe('DUPLICATE_EVENT');
@@ -293,7 +310,7 @@ describe('migrations', () => {
     expect(versions.map((v) => v.version)).toEqual([SCHEMA_VERSION]);
   });
 
-  it('refuses a file written by a newer schema version, naming it and leaving it untouched', async () => {
+  it('refuses a file written by a newer schema version, naming it (in details) and leaving it untouched', async () => {
     const store = open({ filename: tmp.file() });
     await store.append([makeEvent()], { now: T0 });
     await store.close();
@@ -308,7 +325,7 @@ describe('migrations', () => {
     const newer = open({ filename: tmp.file() });
     const error = await failure(newer.append([makeEvent()], { now: T0 }));
     expect(error.code).toBe('STORE_SCHEMA');
-    expect(error.message).toContain(tmp.file());
+    expectFileInDetailsOnly(error, tmp.file());
     expect(error.message).toContain(`schema version ${SCHEMA_VERSION + 1}`);
     expect(sha(tmp.file())).toBe(before);
     expect((await newer.healthCheck()).healthy).toBe(false);
@@ -327,25 +344,28 @@ describe('migrations', () => {
         return bytes;
       },
     ],
-  ])('refuses %s with STORE_SCHEMA naming the file, overwriting nothing', async (_name, content) => {
-    const file = tmp.file('corrupt.db');
-    writeFileSync(file, content());
-    const before = sha(file);
-    const store = open({ filename: file });
-    const error = await failure(store.migrate());
-    expect(error.code).toBe('STORE_SCHEMA');
-    expect(error.message).toContain(file);
-    expect(error.message).toContain('left untouched');
-    expect(sha(file)).toBe(before);
-  });
+  ])(
+    'refuses %s with STORE_SCHEMA naming the file (in details), overwriting nothing',
+    async (_name, content) => {
+      const file = tmp.file('corrupt.db');
+      writeFileSync(file, content());
+      const before = sha(file);
+      const store = open({ filename: file });
+      const error = await failure(store.migrate());
+      expect(error.code).toBe('STORE_SCHEMA');
+      expectFileInDetailsOnly(error, file);
+      expect(error.message).toContain('left untouched');
+      expect(sha(file)).toBe(before);
+    },
+  );
 
-  it('reports a path it cannot open (a directory, a missing directory) as STORE_UNAVAILABLE naming it', async () => {
+  it('reports a path it cannot open (a directory, a missing directory) as STORE_UNAVAILABLE naming it in details', async () => {
     mkdirSync(join(tmp.dir, 'sub'));
     for (const file of [join(tmp.dir, 'sub'), join(tmp.dir, 'missing', 'events.db')]) {
       const store = open({ filename: file });
       const error = await failure(store.read({ limit: 1 }));
       expect(error.code).toBe('STORE_UNAVAILABLE');
-      expect(error.message).toContain(file);
+      expectFileInDetailsOnly(error, file);
     }
     expect(existsSync(join(tmp.dir, 'missing'))).toBe(false);
   });
@@ -360,7 +380,7 @@ describe('locking', () => {
     const error = await failure(store.append([makeEvent()], { now: T0 }));
     expect(error.code).toBe('STORE_UNAVAILABLE');
     expect(error.message).toContain('locked');
-    expect(error.message).toContain(tmp.file());
+    expectFileInDetailsOnly(error, tmp.file());
     // Reads go on while another connection writes (WAL).
     expect((await store.read({ limit: 10 })).length).toBe(1);
     other.exec('ROLLBACK');

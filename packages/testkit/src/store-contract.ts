@@ -161,6 +161,24 @@ export function describeEventStoreContract(options: EventStoreContractOptions): 
         expect(await store.read({ eventType: 'Nope', limit: 10 })).toEqual([]);
       });
 
+      it('stores the first and last instants core accepts (years 1 and 9999, UTC) and filters on them', async () => {
+        const first = makeEvent({ occurredAt: new Date('0001-01-01T00:00:00.000Z') });
+        const last = makeEvent({ occurredAt: new Date('9999-12-31T23:59:59.999Z') });
+        const middle = makeEvent({ occurredAt: T0 });
+        await store.append([last, first, middle], { now: T0 });
+        const stored = await store.read({ limit: 10 });
+        expect(stored.map((e) => e.occurredAt.toISOString())).toEqual([
+          '9999-12-31T23:59:59.999Z',
+          '0001-01-01T00:00:00.000Z',
+          T0.toISOString(),
+        ]);
+        expect(ids(await store.read({ to: at(0), limit: 10 }))).toEqual(ids([first]));
+        expect(ids(await store.read({ from: at(1), limit: 10 }))).toEqual(ids([last]));
+        expect(ids(await store.read({ from: first.occurredAt, to: last.occurredAt, limit: 10 }))).toEqual(
+          ids([first, middle]),
+        );
+      });
+
       it('pages with position cursors in both directions', async () => {
         const events = Array.from({ length: 7 }, () => makeEvent());
         const { events: recorded } = await store.append(events, { now: T0 });
