@@ -32,6 +32,8 @@ export interface SubscriptionRow {
   lastSeenBy: string | undefined;
   lastSeenAt: string | undefined;
   expiresAt: string | undefined;
+  /** Nobody renewed it in time: it gets no new deliveries. */
+  expired: boolean | undefined;
 }
 
 export interface Totals {
@@ -115,6 +117,7 @@ function subscriptionRow(v: unknown): SubscriptionRow | undefined {
     lastSeenBy: str(s.lastSeenBy) ?? str(s.coordinatorId),
     lastSeenAt: str(s.lastSeenAt),
     expiresAt: str(s.expiresAt),
+    expired: typeof s.expired === 'boolean' ? s.expired : undefined,
   };
 }
 
@@ -152,31 +155,52 @@ export function coordinatorsOf(
     .sort((a, b) => Number(b.self) - Number(a.self) || a.id.localeCompare(b.id));
 }
 
+/**
+ * Coordinators whose expiry the status did not give get the latest expiry of the subscriptions
+ * they renew: past it, nobody has heard from them.
+ */
+export function withExpiry(
+  coordinators: CoordinatorRow[],
+  subscriptions: SubscriptionRow[],
+): CoordinatorRow[] {
+  return coordinators.map((c) => {
+    if (c.expiresAt !== undefined) return c;
+    const expiresAt = subscriptions
+      .filter((s) => s.lastSeenBy === c.id)
+      .reduce<string | undefined>((max, s) => later(max, s.expiresAt), undefined);
+    return { ...c, expiresAt };
+  });
+}
+
+/** Subscriptions from the status or from `GET {prefix}/handlers`. */
+export function toSubscriptionRows(list: unknown): SubscriptionRow[] {
+  return arr(list)
+    .map(subscriptionRow)
+    .filter((r): r is SubscriptionRow => r !== undefined);
+}
+
 export function toStatusView(reply: unknown): StatusView {
   const root = obj(reply) ?? {};
   // The plugin sends the coordinator's status at the top level; the older demo nested it.
   const s = obj(root.coordinator) && !root.handlers ? (obj(root.coordinator) as Json) : root;
-  const counts = { ...obj(s.counts), ...obj(s.metrics) };
+  // `counts` has the fleet's figures (dead, pending, lag) next to this process's counters;
+  // `metrics` only this process's (its `dead` is what died here), so it is only the fallback.
+  const counts = { ...obj(s.metrics), ...obj(s.counts) };
   const fleet = obj(s.fleet);
-  const subscriptions = [
-    ...arr(s.subscriptions),
-    ...arr(fleet?.subscriptions),
-    ...(Array.isArray(s.fleet) ? (s.fleet as unknown[]) : []),
-  ]
-    .map(subscriptionRow)
-    .filter((r): r is SubscriptionRow => r !== undefined);
+  const subscriptions = toSubscriptionRows([...arr(s.subscriptions), ...arr(fleet?.subscriptions)]);
   const id = str(s.id);
-  const listed = arr(fleet?.coordinators)
-    .map((c) => {
+  // Coordinators: `fleet` as a list of members, or `fleet.coordinators`.
+  const listed = [...(Array.isArray(s.fleet) ? s.fleet : []), ...arr(fleet?.coordinators)]
+    .map((c): CoordinatorRow | undefined => {
       const o = obj(c);
-      const cid = str(o?.id);
+      const cid = str(o?.coordinatorId) ?? str(o?.id);
       if (!o || cid === undefined) return undefined;
       return {
         id: cid,
         handlers: num(o.handlers) ?? arr(o.handlers).length,
         lastSeenAt: str(o.lastSeenAt),
         expiresAt: str(o.expiresAt),
-        self: cid === id,
+        self: typeof o.self === 'boolean' ? o.self : cid === id,
       };
     })
     .filter((c): c is CoordinatorRow => c !== undefined);

@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { coordinatorsOf, rateSeries, ratesOf, toStatusView } from '../../dashboard/src/status.js';
+import {
+  coordinatorsOf,
+  rateSeries,
+  ratesOf,
+  toStatusView,
+  toSubscriptionRows,
+  withExpiry,
+} from '../../dashboard/src/status.js';
 
 const pluginStatus = {
   id: 'c-1',
@@ -8,16 +15,22 @@ const pluginStatus = {
   lastPosition: '42',
   store: { name: 'sqlite', health: { healthy: true, latencyMs: 1, details: {} } },
   publisher: { name: 'redis', health: { healthy: false, latencyMs: 0, details: { error: 'ECONNREFUSED' } } },
-  metrics: {
+  // The fleet's figures; `metrics.dead` is only what died in this process.
+  counts: {
     published: 10,
     handled: 7,
     failed: 2,
-    dead: 1,
+    dead: 4,
     pending: 3,
     unprocessed: 2,
     inFlight: 1,
     lagMs: 1500,
   },
+  metrics: { published: 10, handled: 7, failed: 2, dead: 1, retried: 1 },
+  fleet: [
+    { coordinatorId: 'c-2', self: false, lastSeenAt: '2026-11-28T09:02:30.000Z', handlers: ['audit'] },
+    { coordinatorId: 'c-1', self: true, lastSeenAt: '2026-11-28T09:02:00.000Z', handlers: ['a', 'b'] },
+  ],
   handlers: [
     {
       name: 'user.recordLastLogin',
@@ -40,6 +53,9 @@ const pluginStatus = {
       orphaned: 4,
     },
   ],
+};
+
+const handlersReply = {
   subscriptions: [
     {
       handler: 'user.recordLastLogin',
@@ -56,6 +72,7 @@ const pluginStatus = {
       lastSeenBy: 'c-2',
       lastSeenAt: '2026-11-28T08:00:00.000Z',
       expiresAt: '2026-11-28T08:01:00.000Z',
+      expired: true,
     },
   ],
 };
@@ -67,7 +84,7 @@ describe('toStatusView', () => {
       published: 10,
       handled: 7,
       failed: 2,
-      dead: 1,
+      dead: 4,
       pending: 3,
       unprocessed: 2,
       inFlight: 1,
@@ -87,9 +104,19 @@ describe('toStatusView', () => {
     expect(view.handlers[1]).toMatchObject({ name: 'audit', local: false, orphaned: 4, lagMs: undefined });
     expect(view.store).toEqual({ name: 'sqlite', healthy: true, detail: undefined });
     expect(view.publisher).toEqual({ name: 'redis', healthy: false, detail: 'ECONNREFUSED' });
-    expect(view.coordinators.map((c) => [c.id, c.self, c.handlers])).toEqual([
-      ['c-1', true, 1],
-      ['c-2', false, 1],
+    expect(view.coordinators.map((c) => [c.id, c.self, c.handlers, c.lastSeenAt])).toEqual([
+      ['c-2', false, 1, '2026-11-28T09:02:30.000Z'],
+      ['c-1', true, 2, '2026-11-28T09:02:00.000Z'],
+    ]);
+    // Their expiry comes from the subscriptions they renew (GET {prefix}/handlers).
+    const subscriptions = toSubscriptionRows(handlersReply.subscriptions);
+    expect(subscriptions.map((x) => [x.handler, x.expired])).toEqual([
+      ['user.recordLastLogin', undefined],
+      ['audit', true],
+    ]);
+    expect(withExpiry(view.coordinators, subscriptions).map((c) => c.expiresAt)).toEqual([
+      '2026-11-28T08:01:00.000Z',
+      '2026-11-28T09:03:00.000Z',
     ]);
     expect(view.lastPosition).toBe('42');
   });
@@ -130,6 +157,7 @@ describe('coordinatorsOf', () => {
           handler: 'a',
           eventType: 'X',
           ordering: undefined,
+          expired: undefined,
           lastSeenBy: 'z-remote',
           lastSeenAt: '2026-01-01T00:00:01Z',
           expiresAt: '2026-01-01T00:01:01Z',
@@ -138,6 +166,7 @@ describe('coordinatorsOf', () => {
           handler: 'a',
           eventType: 'Y',
           ordering: undefined,
+          expired: undefined,
           lastSeenBy: 'z-remote',
           lastSeenAt: '2026-01-01T00:00:05Z',
           expiresAt: '2026-01-01T00:01:05Z',
@@ -146,6 +175,7 @@ describe('coordinatorsOf', () => {
           handler: 'b',
           eventType: 'X',
           ordering: undefined,
+          expired: undefined,
           lastSeenBy: 'z-remote',
           lastSeenAt: '2026-01-01T00:00:03Z',
           expiresAt: '2026-01-01T00:01:03Z',
@@ -154,6 +184,7 @@ describe('coordinatorsOf', () => {
           handler: 'c',
           eventType: 'X',
           ordering: undefined,
+          expired: undefined,
           lastSeenBy: 'me',
           lastSeenAt: '2026-01-01T00:00:00Z',
           expiresAt: '2026-01-01T00:01:00Z',

@@ -1,8 +1,17 @@
+import { get } from '../api.js';
 import { Empty, Panel, Sparkline, Stat, Time } from '../components.js';
 import { formatAgo, formatCount, formatDuration, formatRate, shortId } from '../format.js';
-import { useNow } from '../hooks.js';
+import { useNow, usePoll } from '../hooks.js';
 import { href } from '../router.js';
-import { type Adapter, type Rates, rateSeries, type Sample, type StatusView } from '../status.js';
+import {
+  type Adapter,
+  type Rates,
+  rateSeries,
+  type Sample,
+  type StatusView,
+  toSubscriptionRows,
+  withExpiry,
+} from '../status.js';
 
 function AdapterLine(props: { label: string; adapter: Adapter | undefined }) {
   const a = props.adapter;
@@ -23,8 +32,14 @@ export function Overview(props: {
   samples: Sample[];
 }) {
   const now = useNow();
+  // Subscriptions change slowly (renewals): every 5 s is enough.
+  const handlersReply = usePoll((signal) => get<{ subscriptions?: unknown }>('handlers', signal), 5000, []);
   const s = props.status;
   if (!s) return <Empty>Waiting for the first status…</Empty>;
+  const subscriptions = handlersReply.data
+    ? toSubscriptionRows(handlersReply.data.subscriptions)
+    : s.subscriptions;
+  const coordinators = withExpiry(s.coordinators, subscriptions);
   const t = s.totals;
   const lagTone = (t.lagMs ?? 0) > 60_000 ? 'bad' : (t.lagMs ?? 0) > 5_000 ? 'warn' : undefined;
   return (
@@ -132,7 +147,7 @@ export function Overview(props: {
       </Panel>
 
       <Panel title="Fleet">
-        {s.coordinators.length === 0 ? (
+        {coordinators.length === 0 ? (
           <Empty>No coordinator has renewed a subscription.</Empty>
         ) : (
           <table aria-label="Coordinators">
@@ -147,7 +162,7 @@ export function Overview(props: {
               </tr>
             </thead>
             <tbody>
-              {s.coordinators.map((c) => {
+              {coordinators.map((c) => {
                 const expired = c.expiresAt !== undefined && Date.parse(c.expiresAt) < now;
                 return (
                   <tr key={c.id}>
@@ -166,8 +181,8 @@ export function Overview(props: {
         )}
       </Panel>
       <Panel title="Subscriptions">
-        {s.subscriptions.length === 0 ? (
-          <Empty>The status does not list subscriptions.</Empty>
+        {subscriptions.length === 0 ? (
+          <Empty>No subscription is stored.</Empty>
         ) : (
           <div class="scroll short">
             <table aria-label="Subscriptions">
@@ -181,7 +196,7 @@ export function Overview(props: {
                 </tr>
               </thead>
               <tbody>
-                {s.subscriptions.map((x) => (
+                {subscriptions.map((x) => (
                   <tr key={`${x.handler}/${x.eventType}`}>
                     <td class="mono">{x.handler}</td>
                     <td>{x.eventType}</td>
