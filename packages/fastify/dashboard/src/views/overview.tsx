@@ -2,6 +2,7 @@ import { get } from '../api.js';
 import { Empty, Panel, Sparkline, Stat, Time } from '../components.js';
 import { formatAgo, formatCount, formatDuration, formatRate, shortId } from '../format.js';
 import { useNow, usePoll } from '../hooks.js';
+import { handlerInsights, type UnprocessedJson } from '../insights.js';
 import { href } from '../router.js';
 import {
   type Adapter,
@@ -12,6 +13,10 @@ import {
   toSubscriptionRows,
   withExpiry,
 } from '../status.js';
+import type { DeadLetterJson } from '../types.js';
+
+/** How many open events and dead letters the per-handler lag and last error are read from. */
+const INSIGHT_PAGE = 200;
 
 function AdapterLine(props: { label: string; adapter: Adapter | undefined }) {
   const a = props.adapter;
@@ -34,8 +39,22 @@ export function Overview(props: {
   const now = useNow();
   // Subscriptions change slowly (renewals): every 5 s is enough.
   const handlersReply = usePoll((signal) => get<{ subscriptions?: unknown }>('handlers', signal), 5000, []);
+  // Per-handler lag and last error are not in the status: read them off the oldest open events
+  // and the dead letters (bounded pages; the status counts stay exact).
+  const open = usePoll(
+    async (signal) => {
+      const [unprocessed, dead] = await Promise.all([
+        get<{ events: UnprocessedJson[] }>(`unprocessed?limit=${INSIGHT_PAGE}`, signal),
+        get<{ deadLetters: DeadLetterJson[] }>(`dead-letters?limit=${INSIGHT_PAGE}`, signal),
+      ]);
+      return { unprocessed: unprocessed.events ?? [], dead: dead.deadLetters ?? [] };
+    },
+    2000,
+    [],
+  );
   const s = props.status;
   if (!s) return <Empty>Waiting for the first status…</Empty>;
+  const insights = handlerInsights(open.data?.unprocessed ?? [], open.data?.dead ?? [], now);
   const subscriptions = handlersReply.data
     ? toSubscriptionRows(handlersReply.data.subscriptions)
     : s.subscriptions;
@@ -123,23 +142,33 @@ export function Overview(props: {
                 </tr>
               </thead>
               <tbody>
-                {s.handlers.map((h) => (
-                  <tr key={h.name} aria-label={h.name}>
-                    <th scope="row" class="mono">
-                      {h.name}
-                      {h.local === false ? <span class="tag">remote</span> : null}
-                    </th>
-                    <td class="types">{h.eventTypes.join(', ')}</td>
-                    <td class="num">{formatCount(h.pending)}</td>
-                    <td class="num">{formatCount(h.running)}</td>
-                    <td class={`num ${h.dead > 0 ? 'bad-text' : ''}`}>
-                      {h.dead > 0 ? <a href={href.deadLetters(h.name)}>{formatCount(h.dead)}</a> : '0'}
-                    </td>
-                    <td class={`num ${h.orphaned > 0 ? 'warn-text' : ''}`}>{formatCount(h.orphaned)}</td>
-                    <td class="num">{formatDuration(h.lagMs)}</td>
-                    <td class="error-cell">{h.lastError ?? ''}</td>
-                  </tr>
-                ))}
+                {s.handlers.map((h) => {
+                  const insight = insights.get(h.name);
+                  const lagMs = h.lagMs ?? (h.pending + h.running > 0 ? insight?.lagMs : 0);
+                  const lastError = h.lastError ?? insight?.lastError;
+                  return (
+                    <tr key={h.name} aria-label={h.name}>
+                      <th scope="row" class="mono">
+                        {h.name}
+                        {h.local === false ? <span class="tag">remote</span> : null}
+                      </th>
+                      <td class="types">{h.eventTypes.join(', ')}</td>
+                      <td class="num">{formatCount(h.pending)}</td>
+                      <td class="num">{formatCount(h.running)}</td>
+                      <td class={`num ${h.dead > 0 ? 'bad-text' : ''}`}>
+                        {h.dead > 0 ? <a href={href.deadLetters(h.name)}>{formatCount(h.dead)}</a> : '0'}
+                      </td>
+                      <td class={`num ${h.orphaned > 0 ? 'warn-text' : ''}`}>{formatCount(h.orphaned)}</td>
+                      <td class="num">{formatDuration(lagMs)}</td>
+                      <td class="error-cell">
+                        {lastError ?? ''}
+                        {insight?.lastErrorAt && lastError ? (
+                          <div class="muted">{formatAgo(insight.lastErrorAt, now)}</div>
+                        ) : null}
+                      </td>
+                    </tr>
+                  );
+                })}
               </tbody>
             </table>
           </div>
