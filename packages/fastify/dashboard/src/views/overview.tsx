@@ -144,7 +144,7 @@ export function Overview(props: {
               <tbody>
                 {s.handlers.map((h) => {
                   const insight = insights.get(h.name);
-                  const lagMs = h.lagMs ?? (h.pending + h.running > 0 ? insight?.lagMs : 0);
+                  const lagMs = h.lagMs ?? insight?.lagMs;
                   const lastError = h.lastError ?? insight?.lastError;
                   return (
                     <tr key={h.name} aria-label={h.name}>
@@ -161,7 +161,11 @@ export function Overview(props: {
                       <td class={`num ${h.orphaned > 0 ? 'warn-text' : ''}`}>{formatCount(h.orphaned)}</td>
                       <td class="num">{formatDuration(lagMs)}</td>
                       <td class="error-cell">
-                        {lastError ?? ''}
+                        {lastError ? (
+                          <div class="clamp" title={lastError}>
+                            {lastError}
+                          </div>
+                        ) : null}
                         {insight?.lastErrorAt && lastError ? (
                           <div class="muted">{formatAgo(insight.lastErrorAt, now)}</div>
                         ) : null}
