@@ -1,4 +1,5 @@
-import { get } from '../api.js';
+import { useState } from 'preact/hooks';
+import { get, post } from '../api.js';
 import { Badge, Empty, ErrorBanner, EventLink, Json, Panel, Time } from '../components.js';
 import { formatDuration, shortId } from '../format.js';
 import { usePoll } from '../hooks.js';
@@ -102,6 +103,20 @@ export function EventPage(props: { eventId: string }) {
     2000,
     [props.eventId],
   );
+  const [retrying, setRetrying] = useState(false);
+  const [retryError, setRetryError] = useState<unknown>(undefined);
+  async function retry(deliveryId: string) {
+    setRetrying(true);
+    setRetryError(undefined);
+    try {
+      await post('dead-letters/retry', { deliveryIds: [deliveryId] });
+      details.refresh();
+    } catch (e) {
+      setRetryError(e);
+    } finally {
+      setRetrying(false);
+    }
+  }
   const d = details.data;
   if (!d) {
     return (
@@ -138,6 +153,7 @@ export function EventPage(props: { eventId: string }) {
         </ul>
       </Panel>
       <Panel title="Deliveries">
+        <ErrorBanner error={retryError} what="Retry failed" />
         {d.deliveries.length === 0 ? (
           <Empty>No handler was subscribed to {d.event.eventType} when it was stored.</Empty>
         ) : (
@@ -151,6 +167,9 @@ export function EventPage(props: { eventId: string }) {
                 </th>
                 <th scope="col">last error</th>
                 <th scope="col">updated</th>
+                <th scope="col">
+                  <span class="sr-only">actions</span>
+                </th>
               </tr>
             </thead>
             <tbody>
@@ -167,6 +186,18 @@ export function EventPage(props: { eventId: string }) {
                   <td class="error-cell">{x.lastError ?? ''}</td>
                   <td>
                     <Time iso={x.updatedAt} />
+                  </td>
+                  <td>
+                    {x.status === 'dead' ? (
+                      <button
+                        type="button"
+                        disabled={retrying}
+                        aria-label={`Retry ${x.handler}`}
+                        onClick={() => retry(x.deliveryId)}
+                      >
+                        Retry
+                      </button>
+                    ) : null}
                   </td>
                 </tr>
               ))}

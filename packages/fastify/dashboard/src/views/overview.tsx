@@ -14,6 +14,7 @@ import {
   withExpiry,
 } from '../status.js';
 import type { DeadLetterJson } from '../types.js';
+import { Subscriptions } from './subscriptions.js';
 
 /** How many open events and dead letters the per-handler lag and last error are read from. */
 const INSIGHT_PAGE = 200;
@@ -213,38 +214,7 @@ export function Overview(props: {
           </table>
         )}
       </Panel>
-      <Panel title="Subscriptions">
-        {subscriptions.length === 0 ? (
-          <Empty>No subscription is stored.</Empty>
-        ) : (
-          <div class="scroll short">
-            <table aria-label="Subscriptions">
-              <thead>
-                <tr>
-                  <th scope="col">handler</th>
-                  <th scope="col">event type</th>
-                  <th scope="col">ordering</th>
-                  <th scope="col">renewed by</th>
-                  <th scope="col">expires</th>
-                </tr>
-              </thead>
-              <tbody>
-                {subscriptions.map((x) => (
-                  <tr key={`${x.handler}/${x.eventType}`}>
-                    <td class="mono">{x.handler}</td>
-                    <td>{x.eventType}</td>
-                    <td>{x.ordering ?? ''}</td>
-                    <td class="mono" title={x.lastSeenBy}>
-                      {shortId(x.lastSeenBy)}
-                    </td>
-                    <td>{formatAgo(x.expiresAt, now)}</td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
-        )}
-      </Panel>
+      <Subscriptions subscriptions={subscriptions} now={now} onChange={handlersReply.refresh} />
     </div>
   );
 }
