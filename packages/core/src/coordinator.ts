@@ -107,6 +107,8 @@ export interface HandlerStatus {
   running: number;
   dead: number;
   orphaned: number;
+  /** Age of the handler's oldest delivery not yet done, in ms (0 when none). */
+  lagMs: number;
   /** Latest subscription expiry across the fleet; past means nobody runs it any more. */
   subscriptionExpiresAt: Date | null;
 }
@@ -723,6 +725,7 @@ export class EventDrivenCoordinator {
         running: h?.running ?? 0,
         dead: h?.dead ?? 0,
         orphaned: h?.orphaned ?? 0,
+        lagMs: h?.oldestPendingAt ? Math.max(0, now.getTime() - h.oldestPendingAt.getTime()) : 0,
         subscriptionExpiresAt: expires,
       };
     });

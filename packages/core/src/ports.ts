@@ -189,6 +189,8 @@ export interface HandlerStats {
   dead: number;
   /** Pending deliveries of a handler whose subscription nobody renews any more. */
   orphaned: number;
+  /** Creation time of the handler's oldest pending or running delivery (its lag); stores that cannot tell leave it out. */
+  oldestPendingAt?: Date | null;
 }
 
 export interface StoreStats {

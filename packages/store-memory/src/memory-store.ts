@@ -715,14 +715,30 @@ class MemoryEventStore implements MemoryStore {
       const o = live.has(handler) ? 0 : c.pending;
       orphaned += o;
       if (c.pending + c.running + c.dead > 0 || live.has(handler)) {
-        handlers.push({ handler, pending: c.pending, running: c.running, dead: c.dead, orphaned: o });
+        handlers.push({
+          handler,
+          pending: c.pending,
+          running: c.running,
+          dead: c.dead,
+          orphaned: o,
+          oldestPendingAt: null,
+        });
       }
     }
     let oldest = Number.POSITIVE_INFINITY;
+    const oldestByHandler = new Map<string, number>();
     for (const record of this.#unprocessed()) {
       for (const d of record.deliveries) {
-        if ((d.status === 'pending' || d.status === 'running') && d.createdAt < oldest) oldest = d.createdAt;
+        if (d.status !== 'pending' && d.status !== 'running') continue;
+        if (d.createdAt < oldest) oldest = d.createdAt;
+        if (!(d.createdAt >= (oldestByHandler.get(d.handler) ?? Number.POSITIVE_INFINITY))) {
+          oldestByHandler.set(d.handler, d.createdAt);
+        }
       }
+    }
+    for (const h of handlers) {
+      const at = oldestByHandler.get(h.handler);
+      if (at !== undefined) h.oldestPendingAt = new Date(at);
     }
     return {
       lastPosition: this.#events.length === 0 ? null : BigInt(this.#events.length),

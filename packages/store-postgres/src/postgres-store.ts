@@ -836,10 +836,13 @@ class PgEventStore implements PostgresStore {
         running: row.running,
         dead: row.dead,
         orphaned: o,
+        oldestPendingAt: row.oldest ?? null,
       });
       live.delete(row.handler);
     }
-    for (const handler of live) handlers.push({ handler, pending: 0, running: 0, dead: 0, orphaned: 0 });
+    for (const handler of live) {
+      handlers.push({ handler, pending: 0, running: 0, dead: 0, orphaned: 0, oldestPendingAt: null });
+    }
     return {
       lastPosition: t.last_position === null ? null : BigInt(t.last_position),
       pending,

@@ -669,15 +669,20 @@ class SqliteEventStore implements SqliteStore {
         const entry = (handler: string) => {
           let h = byHandler.get(handler);
           if (!h) {
-            h = { handler, pending: 0, running: 0, dead: 0, orphaned: 0 };
+            h = { handler, pending: 0, running: 0, dead: 0, orphaned: 0, oldestPendingAt: null };
             byHandler.set(handler, h);
           }
           return h;
         };
         let oldest: string | null = null;
         for (const c of counts) {
-          entry(c.handler)[c.status] += c.n;
-          if (c.status !== 'dead' && (oldest === null || c.oldest < oldest)) oldest = c.oldest;
+          const h = entry(c.handler);
+          h[c.status] += c.n;
+          if (c.status !== 'dead') {
+            if (oldest === null || c.oldest < oldest) oldest = c.oldest;
+            const at = new Date(c.oldest);
+            if (!h.oldestPendingAt || at < h.oldestPendingAt) h.oldestPendingAt = at;
+          }
         }
         for (const handler of live) entry(handler);
         const stats: StoreStats = {

@@ -1,0 +1,3 @@
+import { evcoTsup } from '../../tsup.base.ts';
+
+export default evcoTsup();
