@@ -1,3 +1,4 @@
+import type { DomainEvent } from '@evco/core';
 import {
   type Context,
   context,
@@ -8,7 +9,6 @@ import {
   type TextMapSetter,
   trace,
 } from '@opentelemetry/api';
-import type { DomainEvent } from '@evco/core';
 import { LOG_KEYS } from './names.js';
 
 type Metadata = Readonly<Record<string, string | number | undefined>>;
@@ -29,7 +29,9 @@ export const metadataSetter: TextMapSetter<Record<string, string>> = {
 };
 
 /** The propagator given in the options, or the globally registered one (W3C with the SDK). */
-export function propagatorOf(given: TextMapPropagator | undefined): Pick<TextMapPropagator, 'inject' | 'extract'> {
+export function propagatorOf(
+  given: TextMapPropagator | undefined,
+): Pick<TextMapPropagator, 'inject' | 'extract'> {
   return given ?? propagation;
 }
 

@@ -85,7 +85,11 @@ export class EvcoMetrics {
     const gauge = (name: string, description: string, unit: string) =>
       meter.createObservableGauge(name, { description, unit });
     this.#gauges = [
-      gauge(METRIC.PENDING, 'Deliveries waiting to run, per handler (whole fleet, from the store).', '{delivery}'),
+      gauge(
+        METRIC.PENDING,
+        'Deliveries waiting to run, per handler (whole fleet, from the store).',
+        '{delivery}',
+      ),
       gauge(METRIC.RUNNING, 'Deliveries leased by a process, per handler (whole fleet).', '{delivery}'),
       gauge(METRIC.DEAD, 'Dead letters, per handler (whole fleet).', '{delivery}'),
       gauge(METRIC.LAG, 'Age of the oldest delivery not done, per handler (whole fleet).', 's'),
@@ -105,7 +109,10 @@ export class EvcoMetrics {
         this.#handled.add(1, attributes);
         this.#duration.record(seconds, pair.handled);
         if (!start.isReplay) {
-          this.#latency.record(Math.max(0, this.#now() - start.event.recordedAt.getTime()) / 1000, attributes);
+          this.#latency.record(
+            Math.max(0, this.#now() - start.event.recordedAt.getTime()) / 1000,
+            attributes,
+          );
         }
         return;
       case 'retry':

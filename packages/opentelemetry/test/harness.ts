@@ -32,7 +32,10 @@ export function createHarness(options: OpenTelemetryOptions = {}) {
   const spanExporter = new InMemorySpanExporter();
   const tracerProvider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(spanExporter)] });
   const metricExporter = new InMemoryMetricExporter(AggregationTemporality.CUMULATIVE);
-  const reader = new PeriodicExportingMetricReader({ exporter: metricExporter, exportIntervalMillis: 3_600_000 });
+  const reader = new PeriodicExportingMetricReader({
+    exporter: metricExporter,
+    exportIntervalMillis: 3_600_000,
+  });
   const meterProvider = new MeterProvider({ readers: [reader] });
   const instrumentation = createOpenTelemetryInstrumentation({
     tracerProvider,
@@ -53,7 +56,8 @@ export function createHarness(options: OpenTelemetryOptions = {}) {
   async function metric(name: string): Promise<Array<DataPoint<unknown>>> {
     const resourceMetrics = await collect();
     for (const scope of resourceMetrics.scopeMetrics) {
-      for (const m of scope.metrics) if (m.descriptor.name === name) return m.dataPoints as Array<DataPoint<unknown>>;
+      for (const m of scope.metrics)
+        if (m.descriptor.name === name) return m.dataPoints as Array<DataPoint<unknown>>;
     }
     return [];
   }
@@ -61,7 +65,9 @@ export function createHarness(options: OpenTelemetryOptions = {}) {
   /** Every metric name with data, collected now. */
   async function metricNames(): Promise<string[]> {
     const resourceMetrics = await collect();
-    return resourceMetrics.scopeMetrics.flatMap((s) => s.metrics.filter((m) => m.dataPoints.length > 0).map((m) => m.descriptor.name));
+    return resourceMetrics.scopeMetrics.flatMap((s) =>
+      s.metrics.filter((m) => m.dataPoints.length > 0).map((m) => m.descriptor.name),
+    );
   }
 
   /** Sum of a counter's points whose attributes include `where`. */

@@ -47,10 +47,18 @@ describe('traces', () => {
     await c.registerHandler('OrderPlaced', async function reserveStock(event, ctx) {
       inside.push(traceLogFields());
       ctx.logger.info('reserving');
-      await ctx.publish({ eventType: 'StockReserved', aggregateId: event.aggregateId, aggregateType: 'Stock' });
+      await ctx.publish({
+        eventType: 'StockReserved',
+        aggregateId: event.aggregateId,
+        aggregateType: 'Stock',
+      });
     });
     await c.registerHandler('StockReserved', async function notify() {});
-    const placed = await c.publishEvent({ eventType: 'OrderPlaced', aggregateId: 'o1', aggregateType: 'Order' });
+    const placed = await c.publishEvent({
+      eventType: 'OrderPlaced',
+      aggregateId: 'o1',
+      aggregateType: 'Order',
+    });
     await c.waitForIdle();
 
     const spans = h.spans();
@@ -130,7 +138,10 @@ describe('traces', () => {
     expect(attempts).toHaveLength(2);
     for (const s of attempts) expect(parentOf(s)).toBe(publish!.spanContext().spanId);
     const [failed, ok] = attempts as [ReadableSpan, ReadableSpan];
-    expect(failed.status).toEqual({ code: SpanStatusCode.ERROR, message: 'Error: GATEWAY_TIMEOUT: gateway timeout' });
+    expect(failed.status).toEqual({
+      code: SpanStatusCode.ERROR,
+      message: 'Error: GATEWAY_TIMEOUT: gateway timeout',
+    });
     expect(failed.attributes).toMatchObject({
       [ATTR.ATTEMPT]: 1,
       [ATTR.OUTCOME]: 'retry',
