@@ -1,5 +1,5 @@
 import type { Logger } from '@evco/core';
-import type { Redis, RedisOptions } from 'ioredis';
+import type { Cluster, Redis, RedisOptions } from 'ioredis';
 import { z } from 'zod';
 
 const CHANNEL_PREFIX = /^[A-Za-z0-9_.:-]{1,100}$/;
@@ -14,6 +14,20 @@ const isRedisClient = (v: unknown): boolean =>
 
 const ms = (min: number, max: number) => z.number().int().min(min).max(max);
 
+/** `host:port` (`[v6]:port` for IPv6) or `{ host, port }`, resolved to the object. */
+const nodeSchema = z.union([
+  z
+    .string()
+    .regex(/^(\[[0-9A-Fa-f:.]+\]|[^\s:[\]]+):\d{1,5}$/, 'must be host:port')
+    .transform((s) => {
+      const at = s.lastIndexOf(':');
+      return { host: s.slice(0, at).replace(/^\[|\]$/g, ''), port: Number(s.slice(at + 1)) };
+    }),
+  z.strictObject({ host: z.string().min(1).max(255), port: z.number().int().min(1).max(65_535) }),
+]);
+
+export type RedisNode = { host: string; port: number };
+
 export const redisPublisherOptionsSchema = z
   .strictObject({
     /** `redis://[user:password@]host[:port][/db]` or `rediss://…` (TLS). Give `url` or `client`. */
@@ -25,7 +39,41 @@ export const redisPublisherOptionsSchema = z
      * Your own ioredis client: announcements are published on it and a duplicate of it subscribes.
      * `close()` leaves it open. Give `url` or `client`.
      */
-    client: z.custom<Redis>(isRedisClient, { message: 'must be an ioredis client' }).optional(),
+    client: z
+      .custom<Redis | Cluster>(isRedisClient, { message: 'must be an ioredis client (Redis or Cluster)' })
+      .optional(),
+    /**
+     * Redis behind Sentinel: the sentinels are asked for the master of group `name`, and asked
+     * again after a failover (Sentinel disconnects clients of a demoted master). Credentials of
+     * the data nodes go in `redisOptions` (`password`, `username`, `tls`, `db`).
+     */
+    sentinel: z
+      .strictObject({
+        /** The master group name (`sentinel monitor <name> …`). */
+        name: z.string().min(1).max(200),
+        /** Some or all sentinels: `host:port` or `{ host, port }`. */
+        sentinels: z.array(nodeSchema).min(1).max(64),
+        /** `requirepass` of the sentinels themselves, if any. */
+        sentinelPassword: z.string().min(1).optional(),
+      })
+      .optional(),
+    /**
+     * Redis Cluster: seed nodes (any masters); the rest is discovered. Credentials of the nodes go
+     * in `redisOptions`.
+     */
+    cluster: z
+      .strictObject({
+        /** Seed nodes: `host:port` or `{ host, port }`. */
+        nodes: z.array(nodeSchema).min(1).max(1000),
+        /**
+         * Sharded Pub/Sub (`SPUBLISH`/`SSUBSCRIBE`, Redis 7+): an announcement goes to the one
+         * shard owning the channel instead of being broadcast over the cluster bus to every node.
+         * Every process of a fleet must use the same setting. `false` for Redis 6 clusters.
+         * @default true
+         */
+        shardedPubSub: z.boolean().optional(),
+      })
+      .optional(),
     /** Channels are `<prefix>:events` (and `<prefix>:health:<id>` for health probes). @default 'evco' */
     channelPrefix: z
       .string()
@@ -78,14 +126,19 @@ export const redisPublisherOptionsSchema = z
       .optional(),
   })
   .superRefine((o, ctx) => {
-    if ((o.url === undefined) === (o.client === undefined)) {
-      ctx.addIssue({ code: 'custom', path: ['url'], message: 'give exactly one of url or client' });
+    const given = [o.url, o.client, o.sentinel, o.cluster].filter((v) => v !== undefined).length;
+    if (given !== 1) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['url'],
+        message: 'give exactly one of url, client, sentinel or cluster',
+      });
     }
     if (o.client !== undefined && o.redisOptions !== undefined) {
       ctx.addIssue({
         code: 'custom',
         path: ['redisOptions'],
-        message: 'only applies with url; configure your own client directly',
+        message: 'only applies with url, sentinel or cluster; configure your own client directly',
       });
     }
     const max = o.maxMessageBytes ?? DEFAULTS.maxMessageBytes;
@@ -121,7 +174,9 @@ export const DEFAULTS = {
 
 export interface ResolvedRedisPublisherOptions {
   url: string | undefined;
-  client: Redis | undefined;
+  client: Redis | Cluster | undefined;
+  sentinel: { name: string; sentinels: RedisNode[]; sentinelPassword: string | undefined } | undefined;
+  cluster: { nodes: RedisNode[]; shardedPubSub: boolean } | undefined;
   channelPrefix: string;
   maxMessageBytes: number;
   maxIncomingBytes: number;
@@ -142,6 +197,12 @@ export function resolveOptions(
   return {
     url: o.url,
     client: o.client,
+    sentinel: o.sentinel && {
+      name: o.sentinel.name,
+      sentinels: o.sentinel.sentinels,
+      sentinelPassword: o.sentinel.sentinelPassword,
+    },
+    cluster: o.cluster && { nodes: o.cluster.nodes, shardedPubSub: o.cluster.shardedPubSub ?? true },
     channelPrefix: o.channelPrefix ?? DEFAULTS.channelPrefix,
     maxMessageBytes,
     maxIncomingBytes: o.maxIncomingBytes ?? Math.max(maxMessageBytes, DEFAULTS.maxIncomingBytes),

@@ -7,14 +7,12 @@ import {
   type HealthStatus,
   type Logger,
   maskSecrets,
-  maskUrl,
   PublisherUnavailableError,
   parseOptions,
   type SubscriberHooks,
 } from '@evco/core';
-import { Redis, type RedisOptions } from 'ioredis';
 import { reconnectDelay } from './backoff.js';
-import { describeClient } from './describe-connection.js';
+import { type Connection, openConnections } from './connections.js';
 import {
   type RedisPublisherOptions,
   type ResolvedRedisPublisherOptions,
@@ -81,9 +79,11 @@ class RedisPublisherImpl implements RedisPublisher {
   readonly #log: Logger;
   readonly #url: string;
   readonly #healthChannel: string;
-  readonly #pub: Redis;
-  readonly #sub: Redis;
+  readonly #pub: Connection;
+  readonly #sub: Connection;
   readonly #ownsPub: boolean;
+  /** Sharded Pub/Sub on a Cluster: SPUBLISH, SSUBSCRIBE, 'smessage'. */
+  readonly #sharded: boolean;
 
   #subscribers: Subscriber[] = [];
   #closed = false;
@@ -136,44 +136,20 @@ class RedisPublisherImpl implements RedisPublisher {
     const base = o.logger ?? createConsoleLogger();
     this.#log = base.child?.({ component: SOURCE }) ?? base;
     this.channel = `${o.channelPrefix}:events`;
-    // Private to this instance, so a health probe proves this very subscription works.
-    this.#healthChannel = `${o.channelPrefix}:health:${randomBytes(8).toString('hex')}`;
     const retryStrategy = (attempt: number) =>
       reconnectDelay(attempt, o.reconnectBaseDelayMs, o.reconnectMaxDelayMs);
-    const subscriberOptions: RedisOptions = {
-      lazyConnect: true,
-      retryStrategy,
-      // Resubscribing ourselves tells us when the subscription is really back, which is when
-      // `onReconnect` must fire: a recovery poll before that could miss what comes in between.
-      autoResubscribe: false,
-      connectionName: 'evco-subscriber',
-    };
-
-    if (o.client) {
-      this.#pub = o.client;
-      this.#ownsPub = false;
-      this.#url = describeClient(o.client);
-      this.#pubEverReady = o.client.status === 'ready';
-      this.#sub = o.client.duplicate(subscriberOptions);
-    } else {
-      const url = o.url!;
-      this.#url = maskUrl(url);
-      const common: RedisOptions = { ...o.redisOptions, connectTimeout: o.connectTimeoutMs };
-      this.#pub = new Redis(url, {
-        ...common,
-        lazyConnect: true,
-        retryStrategy,
-        connectionName: 'evco-publisher',
-        // Publishing must never wait for Redis to come back: the events are already stored, and
-        // the caller (the coordinator's publish path) is waiting. No offline queue, and commands
-        // in flight when the connection drops are rejected at once instead of re-sent later.
-        enableOfflineQueue: false,
-        maxRetriesPerRequest: 0,
-        autoResendUnfulfilledCommands: false,
-      });
-      this.#ownsPub = true;
-      this.#sub = new Redis(url, { ...common, ...subscriberOptions });
-    }
+    const connections = openConnections(o, retryStrategy);
+    this.#pub = connections.pub;
+    this.#sub = connections.sub;
+    this.#ownsPub = connections.ownsPub;
+    this.#url = connections.where;
+    this.#sharded = connections.sharded;
+    this.#pubEverReady = !this.#ownsPub && this.#pub.status === 'ready';
+    // Private to this instance, so a health probe proves this very subscription works. On a
+    // Cluster it carries the events channel as its hash tag: same slot, same shard, so one
+    // SSUBSCRIBE covers both and the probe travels the way announcements do.
+    const tag = this.#sharded ? `:{${this.channel}}` : '';
+    this.#healthChannel = `${o.channelPrefix}:health:${randomBytes(8).toString('hex')}${tag}`;
 
     this.#onPub('ready', () => this.#pubReady());
     this.#onPub('close', () => this.#pubClosed());
@@ -183,7 +159,9 @@ class RedisPublisherImpl implements RedisPublisher {
     this.#sub.on('ready', () => this.#subReady());
     this.#sub.on('close', () => this.#subClosed());
     this.#sub.on('error', (error: Error) => this.#connectionError('subscribing', error, this.#subWarned));
-    this.#sub.on('message', (channel: string, message: string) => this.#onMessage(channel, message));
+    this.#sub.on(this.#sharded ? 'smessage' : 'message', (channel: string, message: string) =>
+      this.#onMessage(channel, message),
+    );
 
     if (this.#ownsPub || this.#pub.status === 'wait') this.#pub.connect().catch(() => {});
     this.#sub.connect().catch(() => {});
@@ -260,13 +238,21 @@ class RedisPublisherImpl implements RedisPublisher {
     let sent: Promise<Array<[Error | null, unknown]> | null>;
     if (batch.length === 1 && batch[0]!.chunks.length === 1) {
       // A plain PUBLISH skips the pipeline's overhead for the common single small announcement.
-      sent = this.#pub.publish(this.channel, batch[0]!.chunks[0]!).then(
+      const one = batch[0]!.chunks[0]!;
+      sent = (
+        this.#sharded ? this.#pub.spublish(this.channel, one) : this.#pub.publish(this.channel, one)
+      ).then(
         (n) => [[null, n]],
         (error: Error) => [[error, null]],
       );
     } else {
       const pipeline = this.#pub.pipeline();
-      for (const p of batch) for (const chunk of p.chunks) pipeline.publish(this.channel, chunk);
+      for (const p of batch) {
+        for (const chunk of p.chunks) {
+          if (this.#sharded) pipeline.spublish(this.channel, chunk);
+          else pipeline.publish(this.channel, chunk);
+        }
+      }
       sent = pipeline.exec();
     }
     sent.then(
@@ -480,7 +466,10 @@ class RedisPublisherImpl implements RedisPublisher {
   #subReady(): void {
     if (this.#closed || this.#sub.status !== 'ready') return;
     const isReconnect = this.#everSubscribed;
-    this.#sub.subscribe(this.channel, this.#healthChannel).then(
+    const subscribed = this.#sharded
+      ? this.#sub.ssubscribe(this.channel, this.#healthChannel)
+      : this.#sub.subscribe(this.channel, this.#healthChannel);
+    subscribed.then(
       () => {
         if (this.#closed || this.#sub.status !== 'ready') return;
         this.#subscribed = true;
@@ -628,7 +617,12 @@ class RedisPublisherImpl implements RedisPublisher {
     const received = new Promise<void>((resolve) => this.#probes.set(nonce, resolve));
     try {
       await withTimeout(
-        Promise.all([this.#pub.publish(this.#healthChannel, nonce), received]),
+        Promise.all([
+          this.#sharded
+            ? this.#pub.spublish(this.#healthChannel, nonce)
+            : this.#pub.publish(this.#healthChannel, nonce),
+          received,
+        ]),
         this.#o.healthTimeoutMs,
         'the probe did not come back through the subscription',
       );

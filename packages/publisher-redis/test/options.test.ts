@@ -1,4 +1,4 @@
-import { isEvcoError } from '@evco/core';
+import { isEvcoError, silentLogger } from '@evco/core';
 import { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
 import { createRedisPublisher, type RedisPublisherOptions, reconnectDelay } from '../src/index.js';
@@ -31,14 +31,56 @@ describe('createRedisPublisher options', () => {
     expect(error.message).toContain('bogus');
   });
 
-  it('requires exactly one of url and client', () => {
-    expect(errorOf({}).issues).toContainEqual({ path: 'url', message: 'give exactly one of url or client' });
+  it('requires exactly one of url, client, sentinel and cluster', () => {
+    const message = 'give exactly one of url, client, sentinel or cluster';
+    expect(errorOf({}).issues).toContainEqual({ path: 'url', message });
+    expect(
+      errorOf({ url: 'redis://127.0.0.1:6379', cluster: { nodes: ['127.0.0.1:7000'] } }).issues,
+    ).toContainEqual({ path: 'url', message });
     const client = new Redis({ lazyConnect: true });
     try {
       expect(errorOf({ url: 'redis://127.0.0.1:6379', client }).issues!.map((i) => i.path)).toContain('url');
       expect(errorOf({ client, redisOptions: {} }).issues!.map((i) => i.path)).toContain('redisOptions');
     } finally {
       client.disconnect();
+    }
+  });
+
+  it('validates sentinel and cluster nodes, listing each bad one', () => {
+    const paths = (options: unknown) => errorOf(options).issues!.map((i) => i.path);
+    expect(paths({ sentinel: { name: 'm', sentinels: [] } })).toEqual(['sentinel.sentinels']);
+    expect(paths({ sentinel: { name: 'm', sentinels: ['h:1', 'h', { host: 'h', port: 70_000 }] } })).toEqual([
+      'sentinel.sentinels.1',
+      'sentinel.sentinels.2.port',
+    ]);
+    expect(paths({ cluster: { nodes: ['h:1'], shardedPubSub: 'yes', extra: 1 } }).sort()).toEqual([
+      'cluster.extra',
+      'cluster.shardedPubSub',
+    ]);
+  });
+
+  it('accepts host:port, [v6]:port and objects; describes the topology without a password', async () => {
+    const sentinel = createRedisPublisher({
+      sentinel: { name: 'main', sentinels: ['10.0.0.1:26379', '[::1]:26380'], sentinelPassword: 'hunter2' },
+      redisOptions: { password: 'hunter2' },
+      connectTimeoutMs: 1,
+      healthTimeoutMs: 1,
+      logger: silentLogger,
+    });
+    const cluster = createRedisPublisher({
+      cluster: { nodes: [{ host: '10.0.0.2', port: 7000 }] },
+      redisOptions: { password: 'hunter2' },
+      connectTimeoutMs: 1,
+      healthTimeoutMs: 1,
+      logger: silentLogger,
+    });
+    try {
+      const [s, c] = await Promise.all([sentinel.healthCheck(), cluster.healthCheck()]);
+      expect(s.details.url).toBe('redis-sentinel://10.0.0.1:26379,[::1]:26380/main');
+      expect(c.details.url).toBe('redis-cluster://10.0.0.2:7000');
+      expect(JSON.stringify([s, c])).not.toContain('hunter2');
+    } finally {
+      await Promise.all([sentinel.close(), cluster.close()]);
     }
   });
 

@@ -1,11 +1,10 @@
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { createSqliteStore } from '@evco/store-sqlite';
 import { waitFor } from '@evco/testkit';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { has, killMembers, type Member, type Message, startMember } from './member-process.js';
 import { redisUrl, stopRedisContainer } from './redis-url.js';
 
 /**
@@ -14,25 +13,8 @@ import { redisUrl, stopRedisContainer } from './redis-url.js';
  * whichever process claims it, once); `notifier` runs only in b, so every event a publishes
  * reaches it through a Redis announcement.
  */
-const here = dirname(fileURLToPath(import.meta.url));
 const PER_MEMBER = 1000;
 const RATE_PER_MEMBER = 250;
-
-interface Message {
-  type: string;
-  member: string;
-  id?: string;
-  handler?: string;
-  at?: number;
-}
-
-interface Member {
-  name: string;
-  child: ChildProcess;
-  messages: Message[];
-  stderr: () => string;
-  exited: Promise<number | null>;
-}
 
 let url: string;
 let dir: string;
@@ -43,36 +25,9 @@ beforeAll(async () => {
 });
 afterAll(stopRedisContainer);
 afterEach(async () => {
-  for (const m of members.splice(0)) {
-    if (m.child.exitCode === null && m.child.signalCode === null) m.child.kill('SIGKILL');
-    await m.exited;
-  }
+  await killMembers(members);
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
-
-function startMember(name: string, handlers: string[], env: Record<string, string>): Member {
-  const child = spawn(
-    process.execPath,
-    ['--import', 'tsx', '--conditions=@evco/source', join(here, 'fixtures', 'fleet-member.ts')],
-    {
-      cwd: join(here, '..'),
-      env: { ...process.env, ...env, MEMBER: name, HANDLERS: handlers.join(',') },
-      stdio: ['ignore', 'inherit', 'pipe', 'ipc'],
-    },
-  );
-  let stderr = '';
-  child.stderr!.on('data', (d: Buffer) => {
-    stderr += d.toString();
-  });
-  const messages: Message[] = [];
-  child.on('message', (m: Message) => messages.push(m));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  const member = { name, child, messages, stderr: () => stderr, exited };
-  members.push(member);
-  return member;
-}
-
-const has = (m: Member, type: string) => m.messages.some((x) => x.type === type);
 
 function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
@@ -86,8 +41,8 @@ describe('two coordinators in two processes: store-sqlite shared, publisher-redi
       REDIS_URL: url,
       CHANNEL_PREFIX: `evco-test-two-processes-${process.pid}`,
     };
-    const a = startMember('a', ['projector'], env);
-    const b = startMember('b', ['projector', 'notifier'], env);
+    const a = startMember('a', ['projector'], env, members);
+    const b = startMember('b', ['projector', 'notifier'], env, members);
     for (const m of [a, b]) {
       await waitFor(() => has(m, 'ready'), {
         timeoutMs: 60_000,

@@ -1,0 +1,252 @@
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { freePort, waitFor } from '@evco/testkit';
+import { Redis } from 'ioredis';
+
+/**
+ * Local Redis topologies of a test's own (Sentinel, Cluster), every process on a free port in
+ * a temporary directory. `stop()` kills every process and removes the directory; so does the
+ * runner's exit, should a test die before its `stop()`.
+ */
+const run = promisify(execFile);
+const children = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const child of children) child.kill('SIGKILL');
+});
+
+export interface Node {
+  host: string;
+  port: number;
+}
+
+interface Group {
+  dir: string;
+  spawn(args: string[], port: number, ready: string): Promise<ChildProcess>;
+  stop(): Promise<void>;
+}
+
+function group(name: string): Group {
+  const dir = mkdtempSync(join(tmpdir(), `evco-${name}-`));
+  const mine: ChildProcess[] = [];
+  let stopped: Promise<void> | undefined;
+  return {
+    dir,
+    spawn: (args, port, ready) =>
+      new Promise<ChildProcess>((resolve, reject) => {
+        const child = spawn('redis-server', args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+        children.add(child);
+        mine.push(child);
+        let output = '';
+        const onData = (data: Buffer) => {
+          output += data.toString();
+          if (output.includes(ready)) {
+            child.stdout!.off('data', onData);
+            child.stdout!.resume();
+            resolve(child);
+          }
+        };
+        child.stdout!.on('data', onData);
+        child.stderr!.resume();
+        child.once('error', (error) => reject(new Error(`cannot start redis-server: ${error.message}`)));
+        child.once('exit', (code) => {
+          children.delete(child);
+          reject(new Error(`redis-server on ${port} exited (${code}) before it was ready:\n${output}`));
+        });
+      }),
+    stop: () => {
+      stopped ??= (async () => {
+        await Promise.all(
+          mine.map(
+            (child) =>
+              new Promise<void>((resolve) => {
+                if (child.exitCode !== null || child.signalCode !== null) return resolve();
+                child.once('exit', () => resolve());
+                child.kill('SIGKILL');
+              }),
+          ),
+        );
+        for (const child of mine) children.delete(child);
+        rmSync(dir, { recursive: true, force: true });
+      })();
+      return stopped;
+    },
+  };
+}
+
+/** Runs `start` and stops the group if it throws, so a half-built topology leaves nothing running. */
+async function building<T>(g: Group, start: () => Promise<T>): Promise<T> {
+  try {
+    return await start();
+  } catch (error) {
+    await g.stop();
+    throw error;
+  }
+}
+
+const SERVER_ARGS = ['--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'];
+const READY = 'Ready to accept connections';
+
+async function withClient<T>(node: Node, fn: (client: Redis) => Promise<T>): Promise<T> {
+  const client = new Redis({
+    ...node,
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+  });
+  client.on('error', () => {});
+  try {
+    await client.connect();
+    return await fn(client);
+  } finally {
+    client.disconnect();
+  }
+}
+
+export interface SentinelTopology {
+  /** The master group name the sentinels monitor. */
+  readonly name: string;
+  readonly sentinels: Node[];
+  /** The master's port right now, as the sentinels report it. */
+  masterPort(): Promise<number>;
+  /**
+   * `SENTINEL FAILOVER`: the replica becomes master, the old master its replica. Resolves once
+   * the sentinels report the new master and it accepts writes; returns its port.
+   */
+  failover(): Promise<number>;
+  stop(): Promise<void>;
+}
+
+/** One master, one replica, three sentinels (quorum 2), all settled before it resolves. */
+export async function startSentinelTopology(): Promise<SentinelTopology> {
+  const g = group('sentinel');
+  const name = 'evco-master';
+  return building(g, async () => {
+    const [masterPort, replicaPort, ...sentinelPorts] = await Promise.all(
+      Array.from({ length: 5 }, () => freePort()),
+    );
+    await g.spawn(['--port', String(masterPort), ...SERVER_ARGS], masterPort!, READY);
+    await g.spawn(
+      ['--port', String(replicaPort), ...SERVER_ARGS, '--replicaof', '127.0.0.1', String(masterPort)],
+      replicaPort!,
+      READY,
+    );
+    const sentinels = sentinelPorts.map((port) => ({ host: '127.0.0.1', port }));
+    await Promise.all(
+      sentinels.map(({ port }) => {
+        const conf = join(g.dir, `sentinel-${port}.conf`);
+        writeFileSync(
+          conf,
+          [
+            `port ${port}`,
+            'bind 127.0.0.1',
+            `sentinel monitor ${name} 127.0.0.1 ${masterPort} 2`,
+            `sentinel down-after-milliseconds ${name} 1000`,
+            `sentinel failover-timeout ${name} 5000`,
+            '',
+          ].join('\n'),
+        );
+        return g.spawn([conf, '--sentinel'], port, '+monitor master');
+      }),
+    );
+    const masterAt = async (): Promise<number> =>
+      withClient(sentinels[0]!, async (s) => {
+        const [, port] = (await s.call('SENTINEL', 'GET-MASTER-ADDR-BY-NAME', name)) as [string, string];
+        return Number(port);
+      });
+    // Ready for a failover: every sentinel knows the other two and sees the replica in sync.
+    const settled = () =>
+      Promise.all(
+        sentinels.map((node) =>
+          withClient(node, async (s) => {
+            const peers = (await s.call('SENTINEL', 'SENTINELS', name)) as unknown[];
+            const replicas = (await s.call('SENTINEL', 'REPLICAS', name)) as string[][];
+            const linked = replicas.some((fields) => {
+              const status = fields[fields.indexOf('master-link-status') + 1];
+              const flags = fields[fields.indexOf('flags') + 1] ?? '';
+              return status === 'ok' && !flags.includes('down');
+            });
+            return peers.length === sentinels.length - 1 && linked;
+          }),
+        ),
+      ).then((all) => all.every(Boolean));
+    await waitFor(settled, { timeoutMs: 30_000, intervalMs: 200, message: 'the sentinels did not settle' });
+    return {
+      name,
+      sentinels,
+      masterPort: masterAt,
+      failover: async () => {
+        const before = await masterAt();
+        await withClient(sentinels[0]!, (s) => s.call('SENTINEL', 'FAILOVER', name));
+        const after = await waitFor(
+          async () => {
+            const port = await masterAt();
+            if (port === before) return undefined;
+            const role = await withClient({ host: '127.0.0.1', port }, (c) => c.call('ROLE'));
+            return (role as string[])[0] === 'master' ? port : undefined;
+          },
+          { timeoutMs: 20_000, intervalMs: 50, message: 'the failover did not complete' },
+        );
+        return after;
+      },
+      stop: g.stop,
+    };
+  });
+}
+
+export interface ClusterTopology {
+  /** The masters, any of which serves as a seed node. */
+  readonly nodes: Node[];
+  stop(): Promise<void>;
+}
+
+/** `masters` cluster-enabled servers joined by `redis-cli --cluster create`, state ok everywhere. */
+export async function startCluster(masters = 3): Promise<ClusterTopology> {
+  const g = group('cluster');
+  return building(g, async () => {
+    const ports = await Promise.all(Array.from({ length: masters * 2 }, () => freePort()));
+    const nodes: Node[] = [];
+    for (let i = 0; i < masters; i++) {
+      const port = ports[i]!;
+      // The cluster bus port is set explicitly: the default (port + 10000) may not be free.
+      await g.spawn(
+        [
+          '--port',
+          String(port),
+          '--cluster-port',
+          String(ports[masters + i]),
+          ...SERVER_ARGS,
+          '--cluster-enabled',
+          'yes',
+          '--cluster-config-file',
+          `nodes-${port}.conf`,
+          '--cluster-node-timeout',
+          '2000',
+        ],
+        port,
+        READY,
+      );
+      nodes.push({ host: '127.0.0.1', port });
+    }
+    await run('redis-cli', [
+      '--cluster',
+      'create',
+      ...nodes.map((n) => `${n.host}:${n.port}`),
+      '--cluster-replicas',
+      '0',
+      '--cluster-yes',
+    ]);
+    await waitFor(
+      async () =>
+        (
+          await Promise.all(
+            nodes.map((n) => withClient(n, async (c) => String(await c.call('CLUSTER', 'INFO')))),
+          )
+        ).every((info) => info.includes('cluster_state:ok')),
+      { timeoutMs: 30_000, intervalMs: 100, message: 'the cluster did not reach cluster_state:ok' },
+    );
+    return { nodes, stop: g.stop };
+  });
+}
