@@ -1,3 +1,4 @@
+import { fleetSection } from './fleet.js';
 import type { BenchSection } from './harness.js';
 import { memorySection } from './memory.js';
 import { postgresSection } from './postgres.js';
@@ -5,4 +6,10 @@ import { redisSection } from './redis.js';
 import { sqliteSection } from './sqlite.js';
 
 /** Every benchmark section, in the order `pnpm bench` runs them. Add yours here. */
-export const sections: BenchSection[] = [memorySection, sqliteSection, redisSection, postgresSection];
+export const sections: BenchSection[] = [
+  memorySection,
+  sqliteSection,
+  redisSection,
+  postgresSection,
+  fleetSection,
+];
