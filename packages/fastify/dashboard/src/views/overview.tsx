@@ -145,7 +145,8 @@ export function Overview(props: {
               <tbody>
                 {s.handlers.map((h) => {
                   const insight = insights.get(h.name);
-                  const lagMs = h.lagMs ?? insight?.lagMs;
+                  // Nothing open, nothing to wait for: a dash reads better than a column of "0 ms".
+                  const lagMs = h.pending + h.running > 0 ? (h.lagMs ?? insight?.lagMs) : undefined;
                   const lastError = h.lastError ?? insight?.lastError;
                   return (
                     <tr key={h.name} aria-label={h.name}>
