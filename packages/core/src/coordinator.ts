@@ -1,6 +1,14 @@
 import { hostname } from 'node:os';
 import { z } from 'zod';
-import { storableDateInput } from './date-range.js';
+import {
+  AdminOperations,
+  type EventDetails,
+  type EventHistoryQuery,
+  type ReplayOptions,
+  type SubscriptionStatus,
+} from './admin.js';
+import { parseInput } from './admin-schemas.js';
+import type { CausationLimits } from './causation.js';
 import { Dispatcher, type DispatcherMetrics, type RegisteredHandler } from './dispatcher.js';
 import {
   CoordinatorClosedError,
@@ -19,7 +27,6 @@ import {
 } from './event.js';
 import { EventBus, type EventBusMetrics } from './event-bus.js';
 import { childLogger, createConsoleLogger } from './logger.js';
-import { maskSecrets } from './mask.js';
 import {
   type CoordinatorOptions,
   type ResolvedOptions,
@@ -37,13 +44,13 @@ import type {
   Logger,
   PublishOptions,
   PublishResult,
-  ReadOrder,
-  StoreStats,
-  SubscriptionInfo,
+  ReplayProgress,
   UnprocessedEvent,
 } from './ports.js';
 import type { RetryPolicy } from './retry.js';
-import { toIssues } from './zod-issues.js';
+import { collectFleetView, type HandlerStatus, lagMs } from './status.js';
+
+export type { EventDetails, EventHistoryQuery, HandlerStatus, ReplayOptions, SubscriptionStatus };
 
 export interface RegisterHandlerOptions {
   /** Stable name, the same in every process; deliveries are tracked under it. @default the function or class name */
@@ -62,55 +69,12 @@ export interface HandlerRegistration {
   unregister(): void;
 }
 
-export interface EventHistoryQuery {
-  eventType?: string | string[];
-  aggregateId?: string;
-  aggregateType?: string;
-  /** Inclusive, on `occurredAt`. */
-  from?: Date | string;
-  /** Exclusive, on `occurredAt`. */
-  to?: Date | string;
-  /** @default 100, at most 10000 */
-  limit?: number;
-  /** @default 'asc' */
-  order?: ReadOrder;
-  afterPosition?: bigint;
-  beforePosition?: bigint;
-}
-
-export interface ReplayOptions {
-  /** Inclusive, on `occurredAt`. */
-  from: Date | string;
-  /** Exclusive, on `occurredAt`. */
-  to: Date | string;
-  eventType?: string;
-  /** Replay to one handler only. */
-  handler?: string;
-  /** Replays at most this many events. @default 100000, at most 1000000 */
-  maxEvents?: number;
-}
-
 export interface ReplayResult {
   replayId: string;
   events: number;
   deliveries: number;
   /** The range held more than `maxEvents` events; replay the rest with a later `from`. */
   truncated: boolean;
-}
-
-export interface HandlerStatus {
-  name: string;
-  eventTypes: string[];
-  /** Registered in this process. */
-  local: boolean;
-  pending: number;
-  running: number;
-  dead: number;
-  orphaned: number;
-  /** Age of the handler's oldest delivery not yet done, in ms (0 when none). */
-  lagMs: number;
-  /** Latest subscription expiry across the fleet; past means nobody runs it any more. */
-  subscriptionExpiresAt: Date | null;
 }
 
 export interface CoordinatorStatus {
@@ -161,42 +125,6 @@ const registerOptionsSchema = z.strictObject({
   ordering: z.enum(['aggregate', 'none']).optional(),
 });
 
-const dateInput = storableDateInput;
-
-const historySchema = z.strictObject({
-  eventType: z
-    .union([z.string().min(1).max(200), z.array(z.string().min(1).max(200)).min(1).max(100)])
-    .optional(),
-  aggregateId: z.string().min(1).max(200).optional(),
-  aggregateType: z.string().min(1).max(200).optional(),
-  from: dateInput.optional(),
-  to: dateInput.optional(),
-  limit: z.number().int().min(1).max(10_000).optional(),
-  order: z.enum(['asc', 'desc']).optional(),
-  afterPosition: z.bigint().min(0n).optional(),
-  beforePosition: z.bigint().min(0n).optional(),
-});
-
-const replaySchema = z.strictObject({
-  from: dateInput,
-  to: dateInput,
-  eventType: z.string().min(1).max(200).optional(),
-  handler: z.string().min(1).max(200).optional(),
-  maxEvents: z.number().int().min(1).max(1_000_000).optional(),
-});
-
-const listSchema = z.strictObject({
-  limit: z.number().int().min(1).max(10_000).optional(),
-  afterPosition: z.bigint().min(0n).optional(),
-  handler: z.string().min(1).max(200).optional(),
-});
-
-function parseInput<S extends z.ZodType>(schema: S, value: unknown, subject: string): z.output<S> {
-  const parsed = schema.safeParse(value ?? {});
-  if (!parsed.success) throw new InvalidOptionsError(subject, toIssues(parsed.error));
-  return parsed.data;
-}
-
 let sequence = 0;
 
 /**
@@ -223,7 +151,7 @@ export class EventDrivenCoordinator {
   #polls = 0;
   #malformed = 0;
   #reconnects = 0;
-  #activeReplays = new Set<string>();
+  readonly #admin: AdminOperations;
 
   /** Use `createCoordinator`, which also runs the store's migrations. */
   constructor(options: CoordinatorOptions) {
@@ -268,6 +196,34 @@ export class EventDrivenCoordinator {
       propagateMetadata: o.propagateMetadata,
     });
     for (const middleware of o.middleware) this.eventBus.addMiddleware(middleware);
+    this.#admin = new AdminOperations({
+      store: o.store,
+      publisher: o.publisher,
+      source: this.id,
+      logger: this.logger,
+      clock: o.clock,
+      replayPageSize: o.replayPageSize,
+      wake: () => this.#dispatcher.wake(),
+      localHandlers: () => new Set(this.#dispatcher.handlerNames),
+      replayQueued: (job, resumed) => {
+        for (const instrument of this.#o.instrumentation) {
+          try {
+            instrument.replay?.({
+              replayId: job.id,
+              events: job.eventsMatched,
+              deliveries: job.deliveriesQueued,
+              truncated: job.truncated,
+              resumed,
+            });
+          } catch (error) {
+            this.logger.warn(
+              { err: error, instrumentation: instrument.name },
+              'instrumentation replay hook threw',
+            );
+          }
+        }
+      },
+    });
   }
 
   /** Runs migrations, subscribes to announcements and starts the recovery poller. */
@@ -514,9 +470,7 @@ export class EventDrivenCoordinator {
   /** Admin: deletes a handler's subscriptions everywhere and drops its unfinished deliveries. */
   async retireHandler(name: string): Promise<{ deliveriesRemoved: number }> {
     this.#assertRunning('retire a handler');
-    const removed = await this.#o.store.retireHandler(name);
-    this.logger.info({ handler: name, deliveriesRemoved: removed }, 'handler retired');
-    return { deliveriesRemoved: removed };
+    return this.#admin.retireHandler(name);
   }
 
   // ------------------------------------------------------------------------------------------
@@ -538,9 +492,9 @@ export class EventDrivenCoordinator {
         staleBefore: new Date(o.clock().getTime() - o.leaseMs),
       });
       for (const job of stale) {
-        if (this.#activeReplays.has(job.id)) continue;
+        if (this.#admin.isDriving(job.id)) continue;
         this.logger.info({ replayId: job.id }, 'resuming a replay whose driver stopped');
-        await this.#driveReplay(job.id, true);
+        await this.#admin.driveReplay(job.id, true);
       }
     } catch (error) {
       this.logger.warn({ err: error }, 'resuming replays failed; will try again');
@@ -554,53 +508,29 @@ export class EventDrivenCoordinator {
   /** Stored events, filtered; positions are a cursor for the next page. */
   async getEventHistory(query: EventHistoryQuery = {}): Promise<RecordedEvent[]> {
     this.#assertRunning('read history');
-    const q = parseInput(historySchema, query, 'history query');
-    const from = q.from === undefined ? undefined : new Date(q.from);
-    const to = q.to === undefined ? undefined : new Date(q.to);
-    return this.#o.store.read({
-      eventType: q.eventType,
-      aggregateId: q.aggregateId,
-      aggregateType: q.aggregateType,
-      from,
-      to,
-      afterPosition: q.afterPosition,
-      beforePosition: q.beforePosition,
-      limit: q.limit ?? 100,
-      order: q.order ?? 'asc',
-    });
+    return this.#admin.getEventHistory(query);
   }
 
   /**
-   * Re-queues deliveries of the stored events whose `occurredAt` is in `[from, to)`. Durable: the
+   * One event with its deliveries (per handler) and its causation tree: the chain of causes up
+   * to the root, and the events it caused, recursively (bounded; `truncated` says when a limit
+   * cut it). `undefined` for an unknown id.
+   */
+  async getEventDetails(id: string, limits?: CausationLimits): Promise<EventDetails | undefined> {
+    this.#assertRunning('read an event');
+    return this.#admin.getEventDetails(id, limits);
+  }
+
+  /**
+   * Re-queues deliveries of the stored events whose `occurredAt` is in `[from, to)` and waits
+   * until every page is queued (not until the handlers ran: see `getReplay`). Durable: the
    * replay is recorded first and advanced page by page, each page in one transaction, so a
    * crash mid-way is resumed by any coordinator's poller. Handlers see `context.isReplay`.
    */
   async replayEvents(options: ReplayOptions): Promise<ReplayResult> {
     this.#assertRunning('replay events');
-    const q = parseInput(replaySchema, options, 'replay options');
-    const from = new Date(q.from);
-    const to = new Date(q.to);
-    if (from.getTime() >= to.getTime()) {
-      throw new InvalidOptionsError('replay options', [{ path: 'to', message: 'must be after from' }]);
-    }
-    if (q.handler !== undefined) {
-      const subscriptions = await this.#o.store.listSubscriptions();
-      if (!subscriptions.some((s) => s.handler === q.handler)) {
-        throw new EvcoError(
-          'UNKNOWN_HANDLER',
-          `no handler named "${q.handler}" is subscribed to any event type`,
-        );
-      }
-    }
-    const job = await this.#o.store.startReplay(
-      { from, to, eventType: q.eventType, handler: q.handler, maxEvents: q.maxEvents ?? 100_000 },
-      { now: this.#o.clock() },
-    );
-    this.logger.info(
-      { replayId: job.id, from, to, eventType: q.eventType, handler: q.handler },
-      'replay started',
-    );
-    const done = await this.#driveReplay(job.id, false);
+    const job = await this.#admin.createReplay(options);
+    const done = await this.#admin.driveReplay(job.id);
     return {
       replayId: done.id,
       events: done.eventsMatched,
@@ -609,69 +539,41 @@ export class EventDrivenCoordinator {
     };
   }
 
-  async #driveReplay(id: string, resumed: boolean) {
-    this.#activeReplays.add(id);
-    try {
-      let job = await this.#o.store.continueReplay(id, {
-        now: this.#o.clock(),
-        pageSize: this.#o.replayPageSize,
-      });
-      this.#dispatcher.wake();
-      while (job.status === 'running' && this.#state === 'running') {
-        job = await this.#o.store.continueReplay(id, {
-          now: this.#o.clock(),
-          pageSize: this.#o.replayPageSize,
-        });
-        this.#dispatcher.wake();
-      }
-      this.logger.info(
-        {
-          replayId: id,
-          events: job.eventsMatched,
-          deliveries: job.deliveriesQueued,
-          truncated: job.truncated,
-        },
-        'replay queued',
-      );
-      for (const instrument of this.#o.instrumentation) {
-        try {
-          instrument.replay?.({
-            replayId: id,
-            events: job.eventsMatched,
-            deliveries: job.deliveriesQueued,
-            truncated: job.truncated,
-            resumed,
-          });
-        } catch (error) {
-          this.logger.warn(
-            { err: error, instrumentation: instrument.name },
-            'instrumentation replay hook threw',
-          );
-        }
-      }
-      return job;
-    } finally {
-      this.#activeReplays.delete(id);
-    }
+  /**
+   * Starts the same durable replay as `replayEvents` but resolves at once with the job; this
+   * process queues its pages in the background (any coordinator resumes it if this one stops).
+   * Follow it with `getReplay(id)` until `done`.
+   */
+  async startReplay(options: ReplayOptions): Promise<ReplayProgress> {
+    this.#assertRunning('replay events');
+    return this.#admin.startReplay(options);
+  }
+
+  /** A replay job and how many of the deliveries it queued are still open or dead; `undefined` for an unknown id. */
+  async getReplay(id: string): Promise<ReplayProgress | undefined> {
+    this.#assertRunning('read a replay');
+    return this.#admin.getReplay(id);
+  }
+
+  /** Every subscription in the store, with whether this process runs it and whether it expired. */
+  async listSubscriptions(): Promise<SubscriptionStatus[]> {
+    this.#assertRunning('list subscriptions');
+    return this.#admin.listSubscriptions();
   }
 
   /** Events that have at least one delivery not done (pending, running or dead), oldest first. */
-  getUnprocessedEvents(query: { limit?: number; afterPosition?: bigint } = {}): Promise<UnprocessedEvent[]> {
+  async getUnprocessedEvents(
+    query: { limit?: number; afterPosition?: bigint } = {},
+  ): Promise<UnprocessedEvent[]> {
     this.#assertRunning('list unprocessed events');
-    const q = parseInput(listSchema, query, 'unprocessed query');
-    return this.#o.store.getUnprocessedEvents({ limit: q.limit ?? 100, afterPosition: q.afterPosition });
+    return this.#admin.getUnprocessedEvents(query);
   }
 
-  getDeadLetters(
+  async getDeadLetters(
     query: { limit?: number; afterPosition?: bigint; handler?: string } = {},
   ): Promise<DeadLetter[]> {
     this.#assertRunning('list dead letters');
-    const q = parseInput(listSchema, query, 'dead letter query');
-    return this.#o.store.getDeadLetters({
-      limit: q.limit ?? 100,
-      afterPosition: q.afterPosition,
-      handler: q.handler,
-    });
+    return this.#admin.getDeadLetters(query);
   }
 
   /** Re-drives dead deliveries (all, one handler's, or the given ids) with a fresh attempt count. */
@@ -679,63 +581,35 @@ export class EventDrivenCoordinator {
     query: { deliveryIds?: string[]; handler?: string } = {},
   ): Promise<{ retried: number }> {
     this.#assertRunning('retry dead letters');
-    const q = parseInput(
-      z.strictObject({
-        deliveryIds: z.array(z.string().min(1).max(200)).max(10_000).optional(),
-        handler: z.string().min(1).max(200).optional(),
-      }),
-      query,
-      'dead letter retry',
-    );
-    const retried = await this.#o.store.retryDeadLetters({ ...q, now: this.#o.clock() });
-    this.logger.info({ retried, handler: q.handler }, 'dead letters re-driven');
-    this.#dispatcher.wake();
-    return { retried };
+    return this.#admin.retryDeadLetters(query);
   }
 
   async getCoordinatorStatus(): Promise<CoordinatorStatus> {
     const o = this.#o;
     const now = o.clock();
-    const [storeHealth, publisherHealth, stats, subscriptions] = await Promise.all([
-      safeHealth(() => o.store.healthCheck()),
-      safeHealth(() => o.publisher.healthCheck()),
-      o.store.stats({ now }).catch((error: unknown): StoreStats | undefined => {
-        this.logger.warn({ err: error }, 'store stats unavailable');
-        return undefined;
-      }),
-      o.store.listSubscriptions().catch((): SubscriptionInfo[] => []),
-    ]);
-    const d = this.#dispatcher.metrics;
     const local = new Map<string, string[]>();
     for (const r of this.#dispatcher.registrations())
       local.set(r.name, [...(local.get(r.name) ?? []), r.eventType]);
-    const names = new Set<string>([...local.keys(), ...subscriptions.map((s) => s.handler)]);
-    const handlers: HandlerStatus[] = [...names].sort().map((name) => {
-      const subs = subscriptions.filter((s) => s.handler === name);
-      const h = stats?.handlers.find((x) => x.handler === name);
-      const expires = subs.reduce<Date | null>(
-        (max, s) => (!max || s.expiresAt > max ? s.expiresAt : max),
-        null,
-      );
-      return {
-        name,
-        eventTypes: [...new Set([...(local.get(name) ?? []), ...subs.map((s) => s.eventType)])].sort(),
-        local: local.has(name),
-        pending: h?.pending ?? 0,
-        running: h?.running ?? 0,
-        dead: h?.dead ?? 0,
-        orphaned: h?.orphaned ?? 0,
-        lagMs: h?.oldestPendingAt ? Math.max(0, now.getTime() - h.oldestPendingAt.getTime()) : 0,
-        subscriptionExpiresAt: expires,
-      };
+    const view = await collectFleetView({
+      store: o.store,
+      publisher: o.publisher,
+      now,
+      logger: this.logger,
+      local,
     });
+    const d = this.#dispatcher.metrics;
+    const stats = view.stats;
     return {
       id: this.id,
       state: this.#state,
       startedAt: this.startedAt,
-      store: { name: o.store.name, capabilities: o.store.capabilities, health: storeHealth },
-      publisher: { name: o.publisher.name, capabilities: o.publisher.capabilities, health: publisherHealth },
-      handlers,
+      store: { name: o.store.name, capabilities: o.store.capabilities, health: view.storeHealth },
+      publisher: {
+        name: o.publisher.name,
+        capabilities: o.publisher.capabilities,
+        health: view.publisherHealth!,
+      },
+      handlers: view.handlers,
       counts: {
         published: this.eventBus.metrics.published,
         handled: d.handled,
@@ -750,7 +624,7 @@ export class EventDrivenCoordinator {
         publishFailures: this.eventBus.metrics.publishFailures,
         malformedAnnouncements: this.#malformed,
         reconnects: this.#reconnects,
-        lagMs: stats?.oldestPendingAt ? Math.max(0, now.getTime() - stats.oldestPendingAt.getTime()) : 0,
+        lagMs: lagMs(stats, now),
       },
       lastPosition:
         stats?.lastPosition === null || stats === undefined ? null : stats.lastPosition.toString(),
@@ -803,6 +677,8 @@ export class EventDrivenCoordinator {
     if (this.#renewTimer) clearInterval(this.#renewTimer);
     this.#unsubscribe?.();
     this.#unsubscribeStore?.();
+    // Replays driven here stop after their current page; pollers elsewhere resume them.
+    await this.#admin.stop();
     await this.#dispatcher.stop(deadline);
     this.#stopInstrumentation();
     if (this.#o.closeAdapters) {
@@ -826,19 +702,6 @@ function defaultHandlerName(handler: unknown): string | undefined {
     return name && name !== 'Object' ? name : undefined;
   }
   return undefined;
-}
-
-async function safeHealth(check: () => Promise<HealthStatus>): Promise<HealthStatus> {
-  const started = performance.now();
-  try {
-    return await check();
-  } catch (error) {
-    return {
-      healthy: false,
-      latencyMs: performance.now() - started,
-      details: { error: maskSecrets(error instanceof Error ? error.message : String(error)) },
-    };
-  }
 }
 
 /**

@@ -21,6 +21,7 @@ export type EvcoErrorCode =
   | 'COORDINATOR_NOT_CONFIGURED'
   | 'HANDLER_TIMEOUT'
   | 'MIDDLEWARE_REJECTED'
+  | 'NOT_FOUND'
   | (string & {});
 
 export interface EvcoErrorOptions {
@@ -143,6 +144,21 @@ export class PublisherUnavailableError extends EvcoError {
 export class CoordinatorClosedError extends EvcoError {
   constructor(operation: string, options: EvcoErrorOptions = {}) {
     super('COORDINATOR_CLOSED', `cannot ${operation}: the coordinator has been shut down`, options);
+  }
+}
+
+/**
+ * Something named by id does not exist (an event, a replay). The admin API itself returns
+ * `undefined` for an unknown id; this is what an HTTP route or a CLI command turns that into.
+ */
+export class NotFoundError extends EvcoError {
+  readonly kind: string;
+  readonly id: string;
+
+  constructor(kind: string, id: string, options: EvcoErrorOptions = {}) {
+    super('NOT_FOUND', `no ${kind} with id "${id.slice(0, 200)}"`, options);
+    this.kind = kind;
+    this.id = id;
   }
 }
 

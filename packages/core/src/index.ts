@@ -1,13 +1,18 @@
+export type {
+  EventDetails,
+  EventHistoryQuery,
+  ReplayOptions,
+  SubscriptionStatus,
+} from './admin.js';
+export { type AdminClient, type AdminClientOptions, createAdminClient } from './admin-client.js';
+export type { CausationLimits, CausationNode } from './causation.js';
 export {
   type CoordinatorStatus,
   createCoordinator,
   EventDrivenCoordinator,
-  type EventHistoryQuery,
   type HandlerRegistration,
-  type HandlerStatus,
   type HandlerTarget,
   type RegisterHandlerOptions,
-  type ReplayOptions,
   type ReplayResult,
 } from './coordinator.js';
 export { describeError } from './describe-error.js';
@@ -24,6 +29,7 @@ export {
   HandlerTimeoutError,
   InvalidOptionsError,
   isEvcoError,
+  NotFoundError,
   PublisherUnavailableError,
   StoreSchemaError,
   StoreUnavailableError,
@@ -119,6 +125,7 @@ export type {
   ReadOrder,
   ReadQuery,
   ReplayJob,
+  ReplayProgress,
   ReplaySpec,
   ReplayStatus,
   RetryDeadLettersQuery,
@@ -137,3 +144,4 @@ export {
   shutdownCoordinator,
 } from './process-coordinator.js';
 export { DEFAULT_RETRY, type RetryPolicy, retryDelayMs } from './retry.js';
+export type { HandlerStatus } from './status.js';

@@ -70,6 +70,10 @@ export interface EventQuery {
   eventType?: string | readonly string[];
   aggregateId?: string;
   aggregateType?: string;
+  /** Events whose `metadata.correlationId` is this (one flow). Indexed in the SQL stores. */
+  correlationId?: string;
+  /** Events whose `metadata.causationId` is this: the direct effects of one event. Indexed in the SQL stores. */
+  causationId?: string;
   /** Inclusive lower bound on `occurredAt`. */
   from?: Date;
   /** Exclusive upper bound on `occurredAt`. */
@@ -182,6 +186,19 @@ export interface ReplayJob extends ReplaySpec {
   updatedAt: Date;
 }
 
+/**
+ * A replay job with what it still waits for: deliveries it queued that are not done yet.
+ * Deliveries a replay finds already open are left alone and not counted (they run anyway).
+ */
+export interface ReplayProgress extends ReplayJob {
+  /** Deliveries queued by this replay that are pending or running. */
+  deliveriesOpen: number;
+  /** Deliveries queued by this replay that went to the dead letters. */
+  deliveriesDead: number;
+  /** Every page is queued (`status: 'done'`) and none of its deliveries is still open. */
+  done: boolean;
+}
+
 export interface HandlerStats {
   handler: string;
   pending: number;
@@ -237,6 +254,12 @@ export interface EventStore {
   /** Pages through every matching event in position order; never skips or repeats one. */
   readAll(query?: ReadAllQuery): AsyncIterable<RecordedEvent>;
   getEvent(id: string): Promise<RecordedEvent | undefined>;
+  /**
+   * The deliveries of one event, one per handler, sorted by handler name: every open (pending,
+   * running) and dead one; done ones only where the store keeps them (store-sqlite keeps them,
+   * store-memory and store-postgres forget them). Empty for an unknown event.
+   */
+  getDeliveries(eventId: string): Promise<DeliveryInfo[]>;
 
   /** Creates or renews subscriptions: they get deliveries until `now + ttlMs`. */
   registerSubscriptions(
@@ -272,6 +295,11 @@ export interface EventStore {
    * transaction: done deliveries go back to pending (marked replay), missing ones are created.
    */
   continueReplay(replayId: string, options: { now: Date; pageSize: number }): Promise<ReplayJob>;
+  /**
+   * A replay job and its progress (deliveries it queued still open or dead), or `undefined` for
+   * an id this store never issued. Replayed deliveries carry their replay's id for this count.
+   */
+  getReplay(replayId: string): Promise<ReplayProgress | undefined>;
   /** Replays still running whose last progress is older than `staleBefore` (their driver died). */
   listStaleReplays(options: { staleBefore: Date }): Promise<ReplayJob[]>;
 

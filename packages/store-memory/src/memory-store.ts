@@ -20,6 +20,7 @@ import {
   type ReadQuery,
   type RecordedEvent,
   type ReplayJob,
+  type ReplayProgress,
   type ReplaySpec,
   type RetryDeadLettersQuery,
   readAllByPages,
@@ -68,6 +69,8 @@ interface Delivery {
   leaseExpiresAt: number;
   lastError: string | null;
   isReplay: boolean;
+  /** The replay that queued this run, for its progress. */
+  replayId: string | null;
   createdAt: number;
   updatedAt: number;
   /** Bumped whenever the delivery is (re)queued; stale heap entries are skipped lazily. */
@@ -110,6 +113,13 @@ class MemoryEventStore implements MemoryStore {
   readonly #byId = new Map<string, EventRecord>();
   readonly #byType = new Map<string, RecordedEvent[]>();
   readonly #byAggregate = new Map<string, RecordedEvent[]>();
+  /** Events by `metadata.causationId`: the effects of one event (for causation trees). */
+  readonly #byCausation = new Map<string, RecordedEvent[]>();
+  /**
+   * Events by `metadata.correlationId`, except a flow's root (whose correlation id is its own
+   * id, the common case): it is found by id instead, so root events cost no entry here.
+   */
+  readonly #byCorrelation = new Map<string, RecordedEvent[]>();
   readonly #versions = new Map<string, Set<number>>();
 
   readonly #subscriptions = new Map<string, Map<string, Subscription>>();
@@ -128,6 +138,8 @@ class MemoryEventStore implements MemoryStore {
   readonly #dead = new Set<Delivery>();
   readonly #counters = new Map<string, Counters>();
   readonly #replays = new Map<string, ReplayJob & { untilPosition: bigint }>();
+  /** Deliveries each replay queued that are not done (pending, running or dead). */
+  readonly #replayDeliveries = new Map<string, Set<Delivery>>();
   /** No running delivery's lease ends before this (a lower bound). */
   #earliestLease = Number.POSITIVE_INFINITY;
   #deliverySeq = 0;
@@ -180,6 +192,9 @@ class MemoryEventStore implements MemoryStore {
       this.#byId.set(r.id, record);
       push(this.#byType, r.eventType, r);
       push(this.#byAggregate, r.aggregateId, r);
+      const { causationId, correlationId } = r.metadata;
+      if (causationId !== undefined) push(this.#byCausation, causationId, r);
+      if (correlationId !== undefined && correlationId !== r.id) push(this.#byCorrelation, correlationId, r);
       if (r.aggregateVersion !== undefined) {
         const set = getOrCreate(this.#versions, r.aggregateId, () => new Set());
         set.add(r.aggregateVersion);
@@ -227,6 +242,13 @@ class MemoryEventStore implements MemoryStore {
 
   #sourceFor(query: EventQuery): readonly RecordedEvent[] {
     if (query.aggregateId !== undefined) return this.#byAggregate.get(query.aggregateId) ?? [];
+    if (query.causationId !== undefined) return this.#byCausation.get(query.causationId) ?? [];
+    if (query.correlationId !== undefined) {
+      const flow = this.#byCorrelation.get(query.correlationId) ?? [];
+      const root = this.#byId.get(query.correlationId)?.event;
+      if (!root || root.metadata.correlationId !== root.id) return flow;
+      return [...flow, root].sort(byPosition);
+    }
     const types = query.eventType;
     if (typeof types === 'string') return this.#byType.get(types) ?? [];
     if (Array.isArray(types)) {
@@ -243,6 +265,13 @@ class MemoryEventStore implements MemoryStore {
   async getEvent(id: string): Promise<RecordedEvent | undefined> {
     this.#open();
     return this.#byId.get(id)?.event;
+  }
+
+  async getDeliveries(eventId: string): Promise<DeliveryInfo[]> {
+    this.#open();
+    const record = this.#byId.get(eventId);
+    if (!record) return [];
+    return record.deliveries.map(info).sort((a, b) => a.handler.localeCompare(b.handler));
   }
 
   // ------------------------------------------------------------------------------------------
@@ -313,6 +342,7 @@ class MemoryEventStore implements MemoryStore {
     ordering: HandlerOrdering,
     now: number,
     isReplay: boolean,
+    replayId: string | null = null,
   ): Delivery {
     const d: Delivery = {
       id: String(++this.#deliverySeq),
@@ -330,11 +360,13 @@ class MemoryEventStore implements MemoryStore {
       leaseExpiresAt: 0,
       lastError: null,
       isReplay,
+      replayId,
       createdAt: now,
       updatedAt: now,
       queueVersion: 0,
     };
     this.#deliveries[this.#deliverySeq] = d;
+    if (replayId !== null) getOrCreate(this.#replayDeliveries, replayId, () => new Set()).add(d);
     record.deliveries.push(d);
     this.#setStatus(d, 'pending');
     this.#enqueue(d, now);
@@ -508,6 +540,7 @@ class MemoryEventStore implements MemoryStore {
    */
   #forget(d: Delivery): void {
     this.#deliveries[Number(d.id)] = undefined;
+    if (d.replayId !== null) this.#replayDeliveries.get(d.replayId)?.delete(d);
     const list = d.record.deliveries;
     const i = list.indexOf(d);
     if (i >= 0) list.splice(i, 1);
@@ -594,7 +627,7 @@ class MemoryEventStore implements MemoryStore {
       if (wanted && !wanted.has(d.id)) continue;
       if (query.handler !== undefined && d.handler !== query.handler) continue;
       this.#dead.delete(d);
-      this.#requeue(d, now, d.isReplay);
+      this.#requeue(d, now, d.isReplay, d.replayId);
       count++;
     }
     return count;
@@ -605,10 +638,10 @@ class MemoryEventStore implements MemoryStore {
    * the old one: a process still holding a lease token of an earlier run can then never
    * complete or fail the new run.
    */
-  #requeue(d: Delivery, now: number, isReplay: boolean): void {
+  #requeue(d: Delivery, now: number, isReplay: boolean, replayId: string | null): void {
     this.#setStatus(d, 'done');
     this.#forget(d);
-    this.#createDelivery(d.record, d.handler, d.ordered ? 'aggregate' : 'none', now, isReplay);
+    this.#createDelivery(d.record, d.handler, d.ordered ? 'aggregate' : 'none', now, isReplay, replayId);
   }
 
   // ------------------------------------------------------------------------------------------
@@ -657,14 +690,14 @@ class MemoryEventStore implements MemoryStore {
       page++;
       job.eventsMatched++;
       job.cursor = e.position;
-      job.deliveriesQueued += this.#replayEvent(e, job.handler, now);
+      job.deliveriesQueued += this.#replayEvent(e, job.id, job.handler, now);
     }
     if (i >= source.length || job.truncated || source[i]!.position > job.untilPosition) job.status = 'done';
     job.updatedAt = options.now;
     return publicJob(job);
   }
 
-  #replayEvent(e: RecordedEvent, handler: string | undefined, now: number): number {
+  #replayEvent(e: RecordedEvent, replayId: string, handler: string | undefined, now: number): number {
     const subs = this.#subscriptions.get(e.eventType);
     if (!subs) return 0;
     let queued = 0;
@@ -673,15 +706,33 @@ class MemoryEventStore implements MemoryStore {
       const record = this.#byId.get(e.id)!;
       const existing = record.deliveries.find((d) => d.handler === sub.handler);
       if (!existing) {
-        this.#createDelivery(record, sub.handler, sub.ordering, now, true);
+        this.#createDelivery(record, sub.handler, sub.ordering, now, true, replayId);
         queued++;
       } else if (existing.status === 'dead') {
         this.#dead.delete(existing);
-        this.#requeue(existing, now, true);
+        this.#requeue(existing, now, true, replayId);
         queued++;
       }
     }
     return queued;
+  }
+
+  async getReplay(replayId: string): Promise<ReplayProgress | undefined> {
+    this.#open();
+    const job = this.#replays.get(replayId);
+    if (!job) return undefined;
+    let open = 0;
+    let dead = 0;
+    for (const d of this.#replayDeliveries.get(replayId) ?? []) {
+      if (d.status === 'dead') dead++;
+      else if (d.status !== 'done') open++;
+    }
+    return {
+      ...publicJob(job),
+      deliveriesOpen: open,
+      deliveriesDead: dead,
+      done: job.status === 'done' && open === 0,
+    };
   }
 
   async listStaleReplays(options: { staleBefore: Date }): Promise<ReplayJob[]> {
@@ -824,6 +875,8 @@ function matcher(q: EventQuery): (e: RecordedEvent) => boolean {
     (types === undefined || types.has(e.eventType)) &&
     (q.aggregateId === undefined || e.aggregateId === q.aggregateId) &&
     (q.aggregateType === undefined || e.aggregateType === q.aggregateType) &&
+    (q.correlationId === undefined || e.metadata.correlationId === q.correlationId) &&
+    (q.causationId === undefined || e.metadata.causationId === q.causationId) &&
     (from === undefined || e.occurredAt.getTime() >= from) &&
     (to === undefined || e.occurredAt.getTime() < to);
 }

@@ -9,6 +9,7 @@ import {
   INSERT_MIGRATION,
   LOCK_MIGRATIONS,
   MIGRATION_1_TABLES,
+  MIGRATION_2_FLOWS,
   ROLLBACK,
   SCHEMA_EXISTS,
   SELECT_APPLIED_MIGRATIONS,
@@ -22,7 +23,10 @@ export interface Migration {
 }
 
 /** Append only: a released version is never edited, a change is a new version. */
-export const MIGRATIONS: readonly Migration[] = [{ version: 1, name: 'tables', sql: MIGRATION_1_TABLES }];
+export const MIGRATIONS: readonly Migration[] = [
+  { version: 1, name: 'tables', sql: MIGRATION_1_TABLES },
+  { version: 2, name: 'correlation and causation indexes, replay ids on deliveries', sql: MIGRATION_2_FLOWS },
+];
 
 export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
 

@@ -5,6 +5,7 @@ import {
   type ClaimRequest,
   type DeadLetter,
   type DeliveryFailure,
+  type DeliveryInfo,
   type DeliveryToken,
   type DomainEvent,
   type EventStore,
@@ -18,6 +19,7 @@ import {
   type ReadQuery,
   type RecordedEvent,
   type ReplayJob,
+  type ReplayProgress,
   type ReplaySpec,
   type RetryDeadLettersQuery,
   readAllByPages,
@@ -484,6 +486,8 @@ class PgEventStore implements PostgresStore {
       eventTypes: types === undefined ? 'none' : types.length === 1 ? 'one' : 'many',
       aggregateId: query.aggregateId !== undefined,
       aggregateType: query.aggregateType !== undefined,
+      correlationId: query.correlationId !== undefined,
+      causationId: query.causationId !== undefined,
       from: query.from !== undefined,
       to: query.to !== undefined,
       afterPosition: query.afterPosition !== undefined,
@@ -494,6 +498,8 @@ class PgEventStore implements PostgresStore {
     if (types) values.push(types.length === 1 ? types[0] : types);
     if (query.aggregateId !== undefined) values.push(query.aggregateId);
     if (query.aggregateType !== undefined) values.push(query.aggregateType);
+    if (query.correlationId !== undefined) values.push(query.correlationId);
+    if (query.causationId !== undefined) values.push(query.causationId);
     if (query.from !== undefined) values.push(query.from.toISOString());
     if (query.to !== undefined) values.push(query.to.toISOString());
     if (query.afterPosition !== undefined) values.push(query.afterPosition.toString());
@@ -537,6 +543,13 @@ class PgEventStore implements PostgresStore {
     const result = await this.#query<EventRow>(SQL.GET_EVENT, [id]);
     const row = result.rows[0];
     return row ? toEvent(row) : undefined;
+  }
+
+  async getDeliveries(eventId: string): Promise<DeliveryInfo[]> {
+    this.#open();
+    if (!UUID.test(eventId)) return [];
+    const result = await this.#query<DeliveryRow>(SQL.GET_DELIVERIES, [eventId]);
+    return result.rows.map(toDelivery).sort((a, b) => a.handler.localeCompare(b.handler));
   }
 
   // ------------------------------------------------------------------------------------------
@@ -770,6 +783,7 @@ class PgEventStore implements PostgresStore {
             page.map((r) => r.aggregate_id),
             job.handler,
             now,
+            replayId,
           ],
           client,
         );
@@ -793,6 +807,21 @@ class PgEventStore implements PostgresStore {
       );
       return toReplayJob(updated.rows[0]!);
     });
+  }
+
+  async getReplay(replayId: string): Promise<ReplayProgress | undefined> {
+    this.#open();
+    if (!UUID.test(replayId)) return undefined;
+    const result = await this.#query<ReplayRow & { open: number; dead: number }>(SQL.GET_REPLAY, [replayId]);
+    const row = result.rows[0];
+    if (!row) return undefined;
+    const job = toReplayJob(row);
+    return {
+      ...job,
+      deliveriesOpen: row.open,
+      deliveriesDead: row.dead,
+      done: job.status === 'done' && row.open === 0,
+    };
   }
 
   async listStaleReplays(options: { staleBefore: Date }): Promise<ReplayJob[]> {

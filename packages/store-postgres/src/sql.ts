@@ -138,6 +138,20 @@ CREATE TABLE {s}.replays (
 CREATE INDEX replays_running_idx ON {s}.replays (updated_at) WHERE status = 'running';
 `;
 
+/**
+ * Flow lookups without a new column: expression indexes keep the append statement unchanged
+ * (Postgres maintains them from the jsonb it already writes), and the read statements use the
+ * very same expressions. Root events have no causation id and stay out of that index. Replayed
+ * deliveries remember their replay, for its progress; the column is NULL (free) for the rest.
+ */
+export const MIGRATION_2_FLOWS = `
+CREATE INDEX events_correlation_idx ON {s}.events ((metadata->>'correlationId'), position);
+CREATE INDEX events_causation_idx ON {s}.events ((metadata->>'causationId'), position)
+  WHERE (metadata->>'causationId') IS NOT NULL;
+ALTER TABLE {s}.deliveries ADD COLUMN replay_id uuid;
+CREATE INDEX deliveries_replay_idx ON {s}.deliveries (replay_id) WHERE replay_id IS NOT NULL;
+`;
+
 // ---------------------------------------------------------------------------------------------
 // Events
 // ---------------------------------------------------------------------------------------------
@@ -239,10 +253,18 @@ export function listenSql(quoted: string): string {
 
 export const GET_EVENT = `SELECT ${EVENT_COLUMNS} FROM {s}.events e WHERE e.event_id = $1`;
 
+/** Every delivery still stored for one event (open and dead: done ones are deleted). $1 event id. */
+export const GET_DELIVERIES = `
+SELECT d.position::text AS position, ${DELIVERY_COLUMNS} FROM {s}.deliveries d
+WHERE d.position = (SELECT e.position FROM {s}.events e WHERE e.event_id = $1)
+ORDER BY d.handler`;
+
 export interface ReadShape {
   eventTypes: 'none' | 'one' | 'many';
   aggregateId: boolean;
   aggregateType: boolean;
+  correlationId: boolean;
+  causationId: boolean;
   from: boolean;
   to: boolean;
   afterPosition: boolean;
@@ -279,6 +301,9 @@ function readFilters(shape: ReadShape): { where: string; limit: string } {
   if (shape.eventTypes === 'many') where.push(`e.event_type = ANY(${param()}::text[])`);
   if (shape.aggregateId) where.push(`e.aggregate_id = ${param()}`);
   if (shape.aggregateType) where.push(`e.aggregate_type = ${param()}`);
+  // The expressions of the migration-2 indexes, verbatim, so the planner matches them.
+  if (shape.correlationId) where.push(`(e.metadata->>'correlationId') = ${param()}`);
+  if (shape.causationId) where.push(`(e.metadata->>'causationId') = ${param()}`);
   if (shape.from) where.push(`e.occurred_at >= ${param()}`);
   if (shape.to) where.push(`e.occurred_at < ${param()}`);
   if (shape.afterPosition) where.push(`e.position > ${param()}`);
@@ -494,7 +519,8 @@ export const REPLAY_PAGE_BY_TYPE = REPLAY_PAGE_BODY('AND e.event_type = $6');
  * Requeues one page: dead deliveries go back to pending as replays with a fresh attempt count;
  * missing ones (done and deleted, or never created for a later subscriber) are created. Open
  * ones are left alone.
- * $1 positions, $2 event types, $3 aggregate ids, $4 handler (null: all live), $5 now.
+ * $1 positions, $2 event types, $3 aggregate ids, $4 handler (null: all live), $5 now, $6 replay id
+ * (kept on the rows it queues, for its progress).
  */
 export const REPLAY_REQUEUE = `
 WITH page AS (
@@ -505,16 +531,15 @@ WITH page AS (
   WHERE s.expires_at > $5::timestamptz AND ($4::text IS NULL OR s.handler = $4::text)
 ), requeued AS (
   UPDATE {s}.deliveries d SET status = 'open', run = ${RUN}, attempts = 0, last_error = NULL,
-    next_attempt_at = $5, lease_owner = NULL, updated_at = $5, is_replay = true
+    next_attempt_at = $5, lease_owner = NULL, updated_at = $5, is_replay = true, replay_id = $6::uuid
   FROM targets t
   WHERE d.position = t.position AND d.handler = t.handler AND d.status = 'dead'
   RETURNING 1
 ), created AS (
   INSERT INTO {s}.deliveries (position, handler, aggregate_id, ordered, run, status, next_attempt_at,
-    is_replay, created_at, updated_at)
+    is_replay, replay_id, created_at, updated_at)
   SELECT t.position, t.handler, t.aggregate_id, t.ordered, ${RUN}, 'open', $5::timestamptz, true,
-    $5::timestamptz,
-    $5::timestamptz
+    $6::uuid, $5::timestamptz, $5::timestamptz
   FROM targets t
   ON CONFLICT (position, handler) DO NOTHING
   RETURNING 1
@@ -527,6 +552,16 @@ UPDATE {s}.replays SET status = $2, cursor = $3, events_matched = $4, deliveries
   truncated = $6, updated_at = $7
 WHERE replay_id = $1
 RETURNING ${REPLAY_COLUMNS}`;
+
+/** One replay with the deliveries it queued that are not done (done ones are deleted). $1 replay id. */
+export const GET_REPLAY = `
+SELECT r.*, c.open, c.dead
+FROM (SELECT ${REPLAY_COLUMNS} FROM {s}.replays WHERE replay_id = $1) r
+CROSS JOIN (
+  SELECT count(*) FILTER (WHERE d.status = 'open')::int AS open,
+    count(*) FILTER (WHERE d.status = 'dead')::int AS dead
+  FROM {s}.deliveries d WHERE d.replay_id = $1
+) c`;
 
 /** $1 stale before. */
 export const STALE_REPLAYS = `

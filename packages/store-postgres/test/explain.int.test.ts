@@ -69,7 +69,9 @@ describe(`query plans at ${ROWS} rows`, () => {
            event_data, metadata, occurred_at, recorded_at)
          SELECT g, gen_random_uuid(), 'Type' || (g % 50), 'agg-' || (g % 100000),
            CASE WHEN g % 3 = 0 THEN NULL ELSE 'Agg' || (g % 7) END, g / 100000,
-           jsonb_build_object('n', g), '{"schemaVersion":1}'::jsonb,
+           jsonb_build_object('n', g),
+           jsonb_strip_nulls(jsonb_build_object('schemaVersion', 1, 'correlationId', 'corr-' || (g / 5),
+             'causationId', CASE WHEN g % 5 <> 0 THEN 'cause-' || (g - 1) END)),
            $1::timestamptz + g * interval '1 second', $1::timestamptz + g * interval '1 second'
          FROM generate_series($2::int, $3::int) g`,
         [T0.toISOString(), first, last],
@@ -112,7 +114,7 @@ describe(`query plans at ${ROWS} rows`, () => {
 
     const later = new Date(T0.getTime() + ROWS * 1000 + 10_000);
     const mid = new Date(T0.getTime() + 500_000 * 1000);
-    await store.append([makeEvent({ eventType: 'Type1' })], { now: later });
+    const first = await store.append([makeEvent({ eventType: 'Type1' })], { now: later });
     await store.append(
       [makeEvent({ eventType: 'Type1' }), makeEvent({ eventType: 'Type2', aggregateVersion: 99 })],
       {
@@ -141,6 +143,10 @@ describe(`query plans at ${ROWS} rows`, () => {
     await store.read({ beforePosition: 500_000n, limit: 1000, order: 'desc' });
     await store.read({ afterPosition: 500_000n, eventType: 'Type9', limit: 1000 });
     await store.getEvent('0190f5d2-0000-7000-8000-000000000001');
+    await store.read({ correlationId: 'corr-4242', limit: 100 });
+    await store.read({ correlationId: 'corr-4242', eventType: 'Type7', limit: 100, order: 'desc' });
+    await store.read({ causationId: 'cause-4242', limit: 100 });
+    await store.getDeliveries(first.events[0]!.id);
     await store.listSubscriptions();
     const claimed = await store.claimDue({
       consumerId: 'c',
@@ -173,6 +179,7 @@ describe(`query plans at ${ROWS} rows`, () => {
       { now: later },
     );
     await store.continueReplay(job.id, { now: later, pageSize: 50 });
+    await store.getReplay(job.id);
     const all = await store.startReplay(
       { from: mid, to: new Date(mid.getTime() + 600_000), maxEvents: 100 },
       { now: later },

@@ -8,7 +8,7 @@ const statements = Object.entries(SQL).filter(
 
 function shapes(): SQL.ReadShape[] {
   const out: SQL.ReadShape[] = [];
-  for (let bits = 0; bits < 256; bits++) {
+  for (let bits = 0; bits < 1024; bits++) {
     for (const eventTypes of ['none', 'one', 'many'] as const) {
       out.push({
         eventTypes,
@@ -19,6 +19,8 @@ function shapes(): SQL.ReadShape[] {
         afterPosition: (bits & 16) > 0,
         beforePosition: (bits & 32) > 0,
         desc: (bits & 64) > 0,
+        correlationId: (bits & 128) > 0,
+        causationId: (bits & 256) > 0,
       });
     }
   }
@@ -48,6 +50,8 @@ describe('sql', () => {
         [
           shape.aggregateId,
           shape.aggregateType,
+          shape.correlationId,
+          shape.causationId,
           shape.from,
           shape.to,
           shape.afterPosition,

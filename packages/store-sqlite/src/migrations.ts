@@ -111,6 +111,21 @@ CREATE TABLE "{p}replays" (
 CREATE INDEX "{p}replays_running" ON "{p}replays" (updated_at) WHERE status = 'running';
 `,
   },
+  {
+    version: 2,
+    name: 'correlation and causation indexes, replay ids on deliveries',
+    sql: `
+-- Expression indexes rather than columns: the append statement stays as it is, and the
+-- expressions are the ones the read statements use (SQLite only matches identical text).
+CREATE INDEX "{p}events_by_correlation" ON "{p}events" (json_extract(metadata, '$.correlationId'), position);
+-- Root events have no causation id: they stay out of this one.
+CREATE INDEX "{p}events_by_causation" ON "{p}events" (json_extract(metadata, '$.causationId'), position)
+  WHERE json_extract(metadata, '$.causationId') IS NOT NULL;
+-- The replay whose page queued the delivery (its progress counts these); NULL for the others.
+ALTER TABLE "{p}deliveries" ADD COLUMN replay_id INTEGER;
+CREATE INDEX "{p}deliveries_by_replay" ON "{p}deliveries" (replay_id, status) WHERE replay_id IS NOT NULL;
+`,
+  },
 ];
 
 export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

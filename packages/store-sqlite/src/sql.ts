@@ -57,6 +57,9 @@ export const READ_FRAGMENTS = {
   eventTypes: ` AND event_type IN (SELECT value FROM json_each(?))`,
   aggregateId: ` AND aggregate_id = ?`,
   aggregateType: ` AND aggregate_type = ?`,
+  // Same expressions as the indexes of migration 2.
+  correlationId: ` AND json_extract(metadata, '$.correlationId') = ?`,
+  causationId: ` AND json_extract(metadata, '$.causationId') = ?`,
   from: ` AND occurred_at >= ?`,
   to: ` AND occurred_at < ?`,
   afterPosition: ` AND position > ?`,
@@ -190,7 +193,7 @@ DELETE FROM "{p}deliveries" WHERE handler = ? AND status <> 'done'`;
  * rows re-enter their chains out of order, so the caller re-chains them.
  */
 const REDRIVE = `DELETE FROM "{p}deliveries" WHERE status = 'dead'`;
-const REDRIVEN = ` RETURNING event_position, handler, aggregate_id, ordered, is_replay`;
+const REDRIVEN = ` RETURNING event_position, handler, aggregate_id, ordered, is_replay, replay_id`;
 
 export const REDRIVE_ALL = `${REDRIVE}${REDRIVEN}`;
 /** Parameters: handler. */
@@ -200,13 +203,18 @@ export const REDRIVE_BY_IDS = `${REDRIVE} AND id IN (SELECT value FROM json_each
 /** Parameters: JSON array of delivery ids, handler. */
 export const REDRIVE_BY_IDS_AND_HANDLER = `${REDRIVE} AND id IN (SELECT value FROM json_each(?)) AND handler = ?${REDRIVEN}`;
 
-/** Parameters: event position, handler, aggregate id, ordered, now, is replay, now, now, ordered. */
+/** Parameters: event position, handler, aggregate id, ordered, now, is replay, replay id, now, now, ordered. */
 export const INSERT_REDRIVEN = `
-INSERT INTO "{p}deliveries" (event_position, handler, aggregate_id, ordered, status, attempts, next_attempt_at, is_replay, created_at, updated_at, ready)
-VALUES (?, ?, ?, ?, 'pending', 0, ?, ?, ?, ?, 1 - ?)`;
+INSERT INTO "{p}deliveries" (event_position, handler, aggregate_id, ordered, status, attempts, next_attempt_at, is_replay, replay_id, created_at, updated_at, ready)
+VALUES (?, ?, ?, ?, 'pending', 0, ?, ?, ?, ?, ?, 1 - ?)`;
 
 export const DELIVERY_COLUMNS = `d.id AS delivery_id, d.event_position, d.handler, d.status, d.attempts,
   d.next_attempt_at, d.last_error, d.is_replay, d.updated_at`;
+
+/** Every delivery of one event (done ones too: this store keeps them). Parameters: event id. */
+export const SELECT_DELIVERIES_OF_EVENT = `
+SELECT ${DELIVERY_COLUMNS} FROM "{p}deliveries" AS d
+WHERE d.event_position = (SELECT position FROM "{p}events" WHERE id = ?)`;
 
 /** Parameters: after position, limit. */
 export const SELECT_UNPROCESSED_POSITIONS = `
@@ -266,6 +274,12 @@ RETURNING *`;
 
 export const SELECT_REPLAY = `SELECT * FROM "{p}replays" WHERE id = ?`;
 
+/** Deliveries a replay queued that are not done, by status. Parameters: replay row id. */
+export const COUNT_REPLAY_DELIVERIES = `
+SELECT status, count(*) AS n FROM "{p}deliveries" INDEXED BY "{p}deliveries_by_replay"
+WHERE replay_id = ? AND status <> 'done'
+GROUP BY status`;
+
 /** Parameters: status, cursor, events matched, deliveries queued, truncated, now, id. */
 export const UPDATE_REPLAY = `
 UPDATE "{p}replays"
@@ -306,11 +320,12 @@ WHERE status IN ('done', 'dead') AND id IN (
  * Second half: a missing delivery is created (done and dead ones were just deleted); pending and
  * running ones are left alone (they will run anyway). The rows returned are exactly the
  * deliveries queued; the caller re-chains them.
- * Named parameters: `now`, `positions` (JSON array), `handler` (or NULL for every live subscription).
+ * Named parameters: `now`, `positions` (JSON array), `handler` (or NULL for every live subscription),
+ * `replay` (the replay's row id, kept on the delivery for its progress).
  */
 export const REQUEUE_REPLAY_PAGE = `
-INSERT INTO "{p}deliveries" (event_position, handler, aggregate_id, ordered, status, attempts, next_attempt_at, is_replay, created_at, updated_at, ready)
-SELECT e.position, s.handler, e.aggregate_id, s.ordering = 'aggregate', 'pending', 0, @now, 1, @now, @now, s.ordering <> 'aggregate'
+INSERT INTO "{p}deliveries" (event_position, handler, aggregate_id, ordered, status, attempts, next_attempt_at, is_replay, replay_id, created_at, updated_at, ready)
+SELECT e.position, s.handler, e.aggregate_id, s.ordering = 'aggregate', 'pending', 0, @now, 1, @replay, @now, @now, s.ordering <> 'aggregate'
 FROM "{p}events" AS e
 JOIN "{p}subscriptions" AS s ON s.event_type = e.event_type
 WHERE e.position IN (SELECT value FROM json_each(@positions)) AND s.expires_at > @now

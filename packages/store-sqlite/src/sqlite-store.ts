@@ -5,6 +5,7 @@ import {
   ConcurrencyError,
   type DeadLetter,
   type DeliveryFailure,
+  type DeliveryInfo,
   type DeliveryToken,
   type DomainEvent,
   DuplicateEventError,
@@ -18,6 +19,7 @@ import {
   type ReadQuery,
   type RecordedEvent,
   type ReplayJob,
+  type ReplayProgress,
   type ReplaySpec,
   type RetryDeadLettersQuery,
   readAllByPages,
@@ -118,6 +120,8 @@ interface Prepared {
     | 'insertEvent'
     | 'eventById'
     | 'eventsByPositions'
+    | 'deliveriesOfEvent'
+    | 'countReplayDeliveries'
     | 'lastPosition'
     | 'upsertSubscription'
     | 'subscriptions'
@@ -372,6 +376,14 @@ class SqliteEventStore implements SqliteStore {
     });
   }
 
+  async getDeliveries(eventId: string): Promise<DeliveryInfo[]> {
+    return this.#run('read deliveries', (p) =>
+      (p.s.deliveriesOfEvent.all(eventId) as DeliveryRow[])
+        .map(toDeliveryInfo)
+        .sort((a, b) => a.handler.localeCompare(b.handler)),
+    );
+  }
+
   // ------------------------------------------------------------------------------------------
   // Subscriptions
   // ------------------------------------------------------------------------------------------
@@ -561,6 +573,7 @@ class SqliteEventStore implements SqliteStore {
             r.ordered,
             now,
             r.is_replay,
+            r.replay_id,
             now,
             now,
             r.ordered,
@@ -620,7 +633,7 @@ class SqliteEventStore implements SqliteStore {
         if (requeue.length > 0) {
           const params = { now, positions: jsonIntegers(requeue), handler: row.handler };
           p.s.deleteDoneForReplay.run(params);
-          const rows = p.s.requeueReplayPage.all(params) as ChainRow[];
+          const rows = p.s.requeueReplayPage.all({ ...params, replay: rowId }) as ChainRow[];
           rechain(p, rows);
           queued = rows.length;
         }
@@ -642,6 +655,32 @@ class SqliteEventStore implements SqliteStore {
       }
       return toReplayJob(job);
     });
+  }
+
+  async getReplay(replayId: string): Promise<ReplayProgress | undefined> {
+    const rowId = parseReplayId(replayId);
+    if (rowId === undefined) return undefined;
+    return this.#run(
+      'read a replay',
+      (p) =>
+        read(p, () => {
+          const row = p.s.replay.get(rowId) as ReplayRow | undefined;
+          if (!row) return undefined;
+          let open = 0;
+          let dead = 0;
+          for (const c of p.s.countReplayDeliveries.all(rowId) as Array<{ status: string; n: bigint }>) {
+            if (c.status === 'dead') dead += Number(c.n);
+            else open += Number(c.n);
+          }
+          const job = toReplayJob(row);
+          return {
+            ...job,
+            deliveriesOpen: open,
+            deliveriesDead: dead,
+            done: job.status === 'done' && open === 0,
+          };
+        }) as ReplayProgress | undefined,
+    );
   }
 
   async listStaleReplays(options: { staleBefore: Date }): Promise<ReplayJob[]> {
@@ -770,6 +809,7 @@ interface ChainRow {
 interface RedrivenRow extends ChainRow {
   event_position: bigint;
   is_replay: bigint | number;
+  replay_id: bigint | number | null;
 }
 
 /** A delivery left the open set: the next one of its chain, if any, may be claimed now. */
@@ -817,6 +857,14 @@ export function readShape(query: ReadQuery): { key: string; params: unknown[] } 
     parts.push('aggregateType');
     params.push(query.aggregateType);
   }
+  if (query.correlationId !== undefined) {
+    parts.push('correlationId');
+    params.push(query.correlationId);
+  }
+  if (query.causationId !== undefined) {
+    parts.push('causationId');
+    params.push(query.causationId);
+  }
   if (query.from !== undefined) {
     parts.push('from');
     params.push(boundIso(query.from));
@@ -844,6 +892,8 @@ function prepare(db: Database.Database, prefix: string): Prepared {
     insertEvent: stmt(SQL.INSERT_EVENT),
     eventById: stmt(SQL.SELECT_EVENT_BY_ID),
     eventsByPositions: stmt(SQL.SELECT_EVENTS_BY_POSITIONS),
+    deliveriesOfEvent: stmt(SQL.SELECT_DELIVERIES_OF_EVENT),
+    countReplayDeliveries: stmt(SQL.COUNT_REPLAY_DELIVERIES),
     lastPosition: stmt(SQL.SELECT_LAST_POSITION),
     upsertSubscription: stmt(SQL.UPSERT_SUBSCRIPTION),
     subscriptions: stmt(SQL.SELECT_SUBSCRIPTIONS),

@@ -6,6 +6,7 @@ import { makeEvent } from '@evco/testkit';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createSqliteStore, SCHEMA_VERSION, type SqliteStore } from '../src/index.js';
+import { MIGRATIONS } from '../src/migrations.js';
 import * as SQL from '../src/sql.js';
 import { tempDir } from './support.js';
 
@@ -307,7 +308,51 @@ describe('migrations', () => {
       version: number;
     }>;
     db.close();
-    expect(versions.map((v) => v.version)).toEqual([SCHEMA_VERSION]);
+    expect(versions.map((v) => v.version)).toEqual(Array.from({ length: SCHEMA_VERSION }, (_, i) => i + 1));
+  });
+
+  it('upgrades a version 1 file in place: its events gain the correlation and causation indexes', async () => {
+    const db = new Database(tmp.file());
+    db.exec(
+      'CREATE TABLE "evco_schema_version" (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)',
+    );
+    db.exec(MIGRATIONS[0]!.sql.replaceAll('{p}', 'evco_'));
+    db.prepare('INSERT INTO evco_schema_version VALUES (1, ?, ?)').run(MIGRATIONS[0]!.name, T0.toISOString());
+    const root = makeEvent();
+    const effect = makeEvent({ metadata: { correlationId: root.id, causationId: root.id } });
+    const insert = db.prepare(
+      'INSERT INTO evco_events (id, event_type, aggregate_id, event_data, metadata, occurred_at, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
+    );
+    for (const e of [root, effect]) {
+      insert.run(
+        e.id,
+        e.eventType,
+        e.aggregateId,
+        JSON.stringify(e.eventData),
+        JSON.stringify(e.metadata),
+        T0.toISOString(),
+        T0.toISOString(),
+      );
+    }
+    db.close();
+    const store = open({ filename: tmp.file() });
+    expect((await store.read({ correlationId: root.id, limit: 10 })).map((e) => e.id)).toEqual([
+      root.id,
+      effect.id,
+    ]);
+    expect((await store.read({ causationId: root.id, limit: 10 })).map((e) => e.id)).toEqual([effect.id]);
+    const check = new Database(tmp.file(), { readonly: true });
+    const indexes = (
+      check.prepare("SELECT name FROM sqlite_master WHERE type = 'index'").all() as Array<{ name: string }>
+    ).map((r) => r.name);
+    check.close();
+    expect(indexes).toEqual(
+      expect.arrayContaining([
+        'evco_events_by_correlation',
+        'evco_events_by_causation',
+        'evco_deliveries_by_replay',
+      ]),
+    );
   });
 
   it('refuses a file written by a newer schema version, naming it (in details) and leaving it untouched', async () => {
@@ -419,6 +464,11 @@ describe('indexes', () => {
       [F.select + F.aggregateType + F.asc, 'evco_events_by_aggregate_type', ['a', 1]],
       [F.select + F.from + F.to + F.asc, 'evco_events_by_time', ['a', 'b', 1]],
       [F.select + F.afterPosition + F.asc, 'INTEGER PRIMARY KEY', [1, 1]],
+      [F.select + F.correlationId + F.asc, 'evco_events_by_correlation', ['c', 1]],
+      [F.select + F.correlationId + F.desc, 'evco_events_by_correlation', ['c', 1]],
+      [F.select + F.causationId + F.asc, 'evco_events_by_causation', ['c', 1]],
+      [SQL.SELECT_DELIVERIES_OF_EVENT, 'sqlite_autoindex_evco_deliveries', ['e']],
+      [SQL.COUNT_REPLAY_DELIVERIES, 'evco_deliveries_by_replay', [1]],
     ];
     for (const [sql, index, params] of expectations) {
       const detail = plan(db, sql, ...params);

@@ -1,6 +1,7 @@
 import {
   type ClaimedDelivery,
   createDomainEvent,
+  type DomainEventInput,
   type EventStore,
   isEvcoError,
   type SubscriptionSpec,
@@ -703,6 +704,172 @@ export function describeEventStoreContract(options: EventStoreContractOptions): 
           await store.complete(claimed, { now: at(100_001 + i) });
         }
         expect(order).toEqual(ids(events));
+      });
+    });
+
+    describe('admin queries', () => {
+      const flow = (correlationId: string, causationId?: string, overrides: Partial<DomainEventInput> = {}) =>
+        makeEvent({
+          metadata: causationId === undefined ? { correlationId } : { correlationId, causationId },
+          ...overrides,
+        });
+
+      it('filters by correlation id and causation id, with the other filters, limit, order and cursors', async () => {
+        const root = makeEvent();
+        const corr = root.metadata.correlationId!;
+        const a = flow(corr, root.id, { eventType: 'A' });
+        const b = flow(corr, root.id, { eventType: 'B' });
+        const c = flow(corr, a.id, { eventType: 'A' });
+        const other = makeEvent();
+        const stray = flow('elsewhere', root.id);
+        await store.append([root, a, other], { now: T0 });
+        await store.append([b, c, stray], { now: T0 });
+        expect(corr).toBe(root.id);
+        expect(ids(await store.read({ correlationId: corr, limit: 10 }))).toEqual(ids([root, a, b, c]));
+        expect(ids(await store.read({ correlationId: corr, limit: 10, order: 'desc' }))).toEqual(
+          ids([c, b, a, root]),
+        );
+        expect(ids(await store.read({ correlationId: corr, eventType: 'A', limit: 10 }))).toEqual(
+          ids([a, c]),
+        );
+        expect(ids(await store.read({ correlationId: corr, limit: 2 }))).toEqual(ids([root, a]));
+        const [, second] = await store.read({ correlationId: corr, limit: 2 });
+        expect(
+          ids(await store.read({ correlationId: corr, afterPosition: second!.position, limit: 10 })),
+        ).toEqual(ids([b, c]));
+        expect(ids(await store.read({ causationId: root.id, limit: 10 }))).toEqual(ids([a, b, stray]));
+        expect(ids(await store.read({ causationId: root.id, correlationId: corr, limit: 10 }))).toEqual(
+          ids([a, b]),
+        );
+        expect(ids(await store.read({ causationId: a.id, limit: 10 }))).toEqual(ids([c]));
+        expect(await store.read({ causationId: c.id, limit: 10 })).toEqual([]);
+        expect(await store.read({ correlationId: "x' OR '1'='1", limit: 10 })).toEqual([]);
+        expect(await store.read({ correlationId: '%', limit: 10 })).toEqual([]);
+        expect(ids(await collect(store.readAll({ correlationId: corr, pageSize: 1 })))).toEqual(
+          ids([root, a, b, c]),
+        );
+      });
+
+      it('lists the deliveries of one event per handler, open and dead; none for an unknown event', async () => {
+        await subscribe([
+          { handler: 'ok', ordering: 'none' },
+          { handler: 'broken', ordering: 'none' },
+          { handler: 'waiting', ordering: 'none' },
+        ]);
+        const [event, other] = [makeEvent(), makeEvent()];
+        await store.append([event, other], { now: T0 });
+        expect((await store.getDeliveries(event.id)).map((d) => [d.handler, d.status])).toEqual([
+          ['broken', 'pending'],
+          ['ok', 'pending'],
+          ['waiting', 'pending'],
+        ]);
+        const claimed = (await claim(['ok', 'broken'], at(1))).filter((c) => c.event.id === event.id);
+        await store.complete(
+          claimed.filter((c) => c.handler === 'ok'),
+          { now: at(2) },
+        );
+        await store.fail(
+          claimed
+            .filter((c) => c.handler === 'broken')
+            .map((c) => ({ ...c, error: 'boom', nextAttemptAt: null })),
+          { now: at(2) },
+        );
+        const deliveries = await store.getDeliveries(event.id);
+        const byHandler = new Map(deliveries.map((d) => [d.handler, d]));
+        expect(byHandler.get('broken')).toMatchObject({ status: 'dead', attempts: 1, lastError: 'boom' });
+        expect(byHandler.get('waiting')).toMatchObject({ status: 'pending', attempts: 0, isReplay: false });
+        // Done deliveries may be forgotten (memory, postgres) or kept (sqlite), never shown open.
+        expect(byHandler.get('ok')?.status ?? 'done').toBe('done');
+        expect(deliveries.map((d) => d.handler)).toEqual([...deliveries.map((d) => d.handler)].sort());
+        const [dead] = await store.getDeadLetters({ limit: 10, handler: 'broken' });
+        expect(byHandler.get('broken')!.deliveryId).toBe(dead!.delivery.deliveryId);
+        expect(await store.getDeliveries('00000000-0000-7000-8000-000000000000')).toEqual([]);
+        expect(await store.getDeliveries('not an id')).toEqual([]);
+      });
+
+      it('reports replay progress: deliveries it queued still open or dead, done once none is open', async () => {
+        await subscribe([
+          { handler: 'h', ordering: 'none' },
+          { handler: 'g', ordering: 'none' },
+        ]);
+        const events = [0, 1, 2].map((i) => makeEvent({ occurredAt: at(i) }));
+        await store.append(events, { now: T0 });
+        // g leaves one delivery open: the replay skips it and does not count it.
+        const first = await claim(['h', 'g'], at(1), 100);
+        await store.complete(
+          first.filter((c) => !(c.handler === 'g' && c.event.id === events[0]!.id)),
+          { now: at(2) },
+        );
+        await store.release(
+          first.filter((c) => c.handler === 'g' && c.event.id === events[0]!.id),
+          { now: at(2) },
+        );
+        const now = at(10_000);
+        let job = await store.startReplay({ from: at(0), to: at(100), maxEvents: 100 }, { now });
+        const started = await store.getReplay(job.id);
+        expect(started).toMatchObject({ id: job.id, status: 'running', deliveriesOpen: 0, done: false });
+        job = await store.continueReplay(job.id, { now, pageSize: 2 });
+        expect(await store.getReplay(job.id)).toMatchObject({
+          status: 'running',
+          deliveriesQueued: 3,
+          deliveriesOpen: 3,
+          done: false,
+        });
+        while (job.status === 'running') job = await store.continueReplay(job.id, { now, pageSize: 2 });
+        expect(await store.getReplay(job.id)).toMatchObject({
+          status: 'done',
+          eventsMatched: 3,
+          deliveriesQueued: 5,
+          deliveriesOpen: 5,
+          deliveriesDead: 0,
+          done: false,
+        });
+        const replayed = (await claim(['h', 'g'], at(10_001), 100)).filter((c) => c.isReplay);
+        expect(replayed.length).toBe(5);
+        // The one delivery g had open before the replay is not the replay's.
+        const notReplayed = (await store.getDeliveries(events[0]!.id)).filter((d) => d.handler === 'g');
+        expect(notReplayed.map((d) => d.isReplay)).toEqual([false]);
+        const [failing, ...rest] = replayed;
+        await store.complete(rest.slice(0, 2), { now: at(10_002) });
+        await store.fail([{ ...failing!, error: 'no', nextAttemptAt: null }], { now: at(10_002) });
+        expect(await store.getReplay(job.id)).toMatchObject({
+          deliveriesOpen: 2,
+          deliveriesDead: 1,
+          done: false,
+        });
+        await store.complete(rest.slice(2), { now: at(10_003) });
+        expect(await store.getReplay(job.id)).toMatchObject({
+          deliveriesOpen: 0,
+          deliveriesDead: 1,
+          done: true,
+        });
+        // A re-driven dead letter of the replay counts as the replay's again.
+        expect(await store.retryDeadLetters({ now: at(10_004) })).toBe(1);
+        expect(await store.getReplay(job.id)).toMatchObject({
+          deliveriesOpen: 1,
+          deliveriesDead: 0,
+          done: false,
+        });
+        const again = await claim([failing!.handler], at(10_005));
+        await store.complete(again, { now: at(10_006) });
+        expect(await store.getReplay(job.id)).toMatchObject({
+          deliveriesOpen: 0,
+          deliveriesDead: 0,
+          done: true,
+        });
+      });
+
+      it('returns undefined for replay ids it never issued', async () => {
+        for (const id of [
+          'nope',
+          '',
+          'replay-999999',
+          '00000000-0000-4000-8000-000000000000',
+          "1' OR '1'='1",
+          '99999999999999999999999',
+        ]) {
+          expect(await store.getReplay(id)).toBeUndefined();
+        }
       });
     });
 

@@ -1,0 +1,68 @@
+import { z } from 'zod';
+import { storableDateInput } from './date-range.js';
+import { InvalidOptionsError } from './errors.js';
+import { toIssues } from './zod-issues.js';
+
+/**
+ * Input schemas of the read and admin calls, shared by the coordinator and the admin client so
+ * both refuse the same bad input, with the same messages, before any I/O.
+ */
+
+const name = z.string().min(1).max(200);
+
+/** Dates within what every store can keep (years 1 to 9999). */
+const dateInput = storableDateInput;
+
+export const historySchema = z.strictObject({
+  eventType: z.union([name, z.array(name).min(1).max(100)]).optional(),
+  aggregateId: name.optional(),
+  aggregateType: name.optional(),
+  correlationId: name.optional(),
+  causationId: name.optional(),
+  from: dateInput.optional(),
+  to: dateInput.optional(),
+  limit: z.number().int().min(1).max(10_000).optional(),
+  order: z.enum(['asc', 'desc']).optional(),
+  afterPosition: z.bigint().min(0n).optional(),
+  beforePosition: z.bigint().min(0n).optional(),
+});
+
+export const replaySchema = z.strictObject({
+  from: dateInput,
+  to: dateInput,
+  eventType: name.optional(),
+  handler: name.optional(),
+  maxEvents: z.number().int().min(1).max(1_000_000).optional(),
+});
+
+export const listSchema = z.strictObject({
+  limit: z.number().int().min(1).max(10_000).optional(),
+  afterPosition: z.bigint().min(0n).optional(),
+  handler: name.optional(),
+});
+
+export const retrySchema = z.strictObject({
+  deliveryIds: z.array(name).max(10_000).optional(),
+  handler: name.optional(),
+});
+
+/** An event id or a replay id: any non-empty string a store could have issued. */
+export const idSchema = name;
+
+export function parseInput<S extends z.ZodType>(schema: S, value: unknown, subject: string): z.output<S> {
+  const parsed = schema.safeParse(value ?? {});
+  if (!parsed.success) throw new InvalidOptionsError(subject, toIssues(parsed.error));
+  return parsed.data;
+}
+
+/** Validates an id argument (`getEventDetails(id)`, `getReplay(id)`), reporting it under `path`. */
+export function parseId(value: unknown, subject: string, path: string): string {
+  const parsed = idSchema.safeParse(value);
+  if (!parsed.success) {
+    throw new InvalidOptionsError(
+      subject,
+      toIssues(parsed.error).map((i) => ({ path: path + (i.path ? `.${i.path}` : ''), message: i.message })),
+    );
+  }
+  return parsed.data;
+}

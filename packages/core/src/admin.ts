@@ -1,0 +1,337 @@
+import {
+  historySchema,
+  listSchema,
+  parseId,
+  parseInput,
+  replaySchema,
+  retrySchema,
+} from './admin-schemas.js';
+import { type CausationLimits, type CausationNode, loadCausation } from './causation.js';
+import { EvcoError, InvalidOptionsError } from './errors.js';
+import type { RecordedEvent } from './event.js';
+import type {
+  AnnouncedEvent,
+  DeadLetter,
+  DeliveryInfo,
+  EventPublisher,
+  EventStore,
+  Logger,
+  ReadOrder,
+  ReplayJob,
+  ReplayProgress,
+  SubscriptionInfo,
+  UnprocessedEvent,
+} from './ports.js';
+
+export interface EventHistoryQuery {
+  eventType?: string | string[];
+  aggregateId?: string;
+  aggregateType?: string;
+  /** Only events of one flow (`metadata.correlationId`). */
+  correlationId?: string;
+  /** Only the direct effects of one event (`metadata.causationId`). */
+  causationId?: string;
+  /** Inclusive, on `occurredAt`. */
+  from?: Date | string;
+  /** Exclusive, on `occurredAt`. */
+  to?: Date | string;
+  /** @default 100, at most 10000 */
+  limit?: number;
+  /** @default 'asc' */
+  order?: ReadOrder;
+  afterPosition?: bigint;
+  beforePosition?: bigint;
+}
+
+export interface ReplayOptions {
+  /** Inclusive, on `occurredAt`. */
+  from: Date | string;
+  /** Exclusive, on `occurredAt`. */
+  to: Date | string;
+  eventType?: string;
+  /** Replay to one handler only. */
+  handler?: string;
+  /** Replays at most this many events. @default 100000, at most 1000000 */
+  maxEvents?: number;
+}
+
+export interface EventDetails {
+  event: RecordedEvent;
+  /** One per handler: open and dead ones always, done ones where the store keeps them. */
+  deliveries: DeliveryInfo[];
+  /** Root first … up to the direct cause; empty for a root event. */
+  causes: RecordedEvent[];
+  /** Direct effects, each with its descendants (bounded, see `truncated`). */
+  effects: CausationNode[];
+  /** The causes or the effects were cut at a limit. */
+  truncated: boolean;
+}
+
+export interface SubscriptionStatus extends SubscriptionInfo {
+  /** This process runs the handler (always false for an admin client). */
+  local: boolean;
+  /** Nobody renewed it in time: it gets no new deliveries, its pending ones are orphaned. */
+  expired: boolean;
+}
+
+export interface AdminContext {
+  store: EventStore;
+  /** Announces admin writes so live coordinators look at once instead of at their next poll. */
+  publisher?: EventPublisher;
+  /** Who announces (a coordinator id, or the admin client's). */
+  source: string;
+  logger: Logger;
+  clock: () => Date;
+  replayPageSize: number;
+  /** Called when due work was created here (the coordinator wakes its dispatcher). */
+  wake(): void;
+  /** Handler names registered in this process. */
+  localHandlers(): ReadonlySet<string>;
+  /** Called when a replay driven here has queued every page (`resumed`: picked up from a stale job). */
+  replayQueued?(job: ReplayJob, resumed: boolean): void;
+}
+
+/**
+ * The read and admin calls shared by the coordinator and the admin client: validation, the
+ * store calls, announcements, and the replay driver. Neither claims nor runs anything here.
+ */
+export class AdminOperations {
+  readonly #c: AdminContext;
+  /** Replays this process is driving, by id: a second driver would only wait on the job's lock. */
+  readonly #drives = new Map<string, Promise<ReplayJob>>();
+  #stopped = false;
+
+  constructor(context: AdminContext) {
+    this.#c = context;
+  }
+
+  async getEventHistory(query: EventHistoryQuery = {}): Promise<RecordedEvent[]> {
+    const q = parseInput(historySchema, query, 'history query');
+    return this.#c.store.read({
+      eventType: q.eventType,
+      aggregateId: q.aggregateId,
+      aggregateType: q.aggregateType,
+      correlationId: q.correlationId,
+      causationId: q.causationId,
+      from: q.from === undefined ? undefined : new Date(q.from),
+      to: q.to === undefined ? undefined : new Date(q.to),
+      afterPosition: q.afterPosition,
+      beforePosition: q.beforePosition,
+      limit: q.limit ?? 100,
+      order: q.order ?? 'asc',
+    });
+  }
+
+  async getEventDetails(id: string, limits?: CausationLimits): Promise<EventDetails | undefined> {
+    const eventId = parseId(id, 'event id', 'id');
+    const event = await this.#c.store.getEvent(eventId);
+    if (!event) return undefined;
+    const [deliveries, causation] = await Promise.all([
+      this.#c.store.getDeliveries(event.id),
+      loadCausation(this.#c.store, event, limits),
+    ]);
+    return { event, deliveries, ...causation };
+  }
+
+  getUnprocessedEvents(query: { limit?: number; afterPosition?: bigint } = {}): Promise<UnprocessedEvent[]> {
+    const q = parseInput(listSchema, query, 'unprocessed query');
+    return this.#c.store.getUnprocessedEvents({ limit: q.limit ?? 100, afterPosition: q.afterPosition });
+  }
+
+  getDeadLetters(
+    query: { limit?: number; afterPosition?: bigint; handler?: string } = {},
+  ): Promise<DeadLetter[]> {
+    const q = parseInput(listSchema, query, 'dead letter query');
+    return this.#c.store.getDeadLetters({
+      limit: q.limit ?? 100,
+      afterPosition: q.afterPosition,
+      handler: q.handler,
+    });
+  }
+
+  async retryDeadLetters(
+    query: { deliveryIds?: string[]; handler?: string } = {},
+  ): Promise<{ retried: number }> {
+    const q = parseInput(retrySchema, query, 'dead letter retry');
+    // Which event types come back: the doorbell rings for them after the re-drive. A sample is
+    // enough (one event per type); the pollers find anything the sample missed.
+    const sample = this.#c.publisher
+      ? await this.#c.store.getDeadLetters({ limit: 1000, handler: q.handler }).catch(() => [])
+      : [];
+    const retried = await this.#c.store.retryDeadLetters({ ...q, now: this.#c.clock() });
+    this.#c.logger.info({ retried, handler: q.handler }, 'dead letters re-driven');
+    if (retried > 0) {
+      this.#c.wake();
+      const wanted = q.deliveryIds ? new Set(q.deliveryIds) : undefined;
+      await this.#announce(
+        sample.filter((d) => !wanted || wanted.has(d.delivery.deliveryId)).map((d) => d.event),
+      );
+    }
+    return { retried };
+  }
+
+  async listSubscriptions(): Promise<SubscriptionStatus[]> {
+    const now = this.#c.clock().getTime();
+    const local = this.#c.localHandlers();
+    const subscriptions = await this.#c.store.listSubscriptions();
+    return subscriptions.map((s) => ({
+      ...s,
+      local: local.has(s.handler),
+      expired: s.expiresAt.getTime() <= now,
+    }));
+  }
+
+  async retireHandler(name: string): Promise<{ deliveriesRemoved: number }> {
+    const handler = parseId(name, 'handler name', 'name');
+    const removed = await this.#c.store.retireHandler(handler);
+    this.#c.logger.info({ handler, deliveriesRemoved: removed }, 'handler retired');
+    return { deliveriesRemoved: removed };
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Replay
+  // ------------------------------------------------------------------------------------------
+
+  /** Validates, checks the handler exists, and records the job (durable from here on). */
+  async createReplay(options: ReplayOptions): Promise<ReplayJob> {
+    const q = parseInput(replaySchema, options, 'replay options');
+    const from = new Date(q.from);
+    const to = new Date(q.to);
+    if (from.getTime() >= to.getTime()) {
+      throw new InvalidOptionsError('replay options', [{ path: 'to', message: 'must be after from' }]);
+    }
+    if (q.handler !== undefined) {
+      const subscriptions = await this.#c.store.listSubscriptions();
+      if (!subscriptions.some((s) => s.handler === q.handler)) {
+        throw new EvcoError(
+          'UNKNOWN_HANDLER',
+          `no handler named "${q.handler}" is subscribed to any event type`,
+        );
+      }
+    }
+    const job = await this.#c.store.startReplay(
+      { from, to, eventType: q.eventType, handler: q.handler, maxEvents: q.maxEvents ?? 100_000 },
+      { now: this.#c.clock() },
+    );
+    this.#c.logger.info(
+      { replayId: job.id, from, to, eventType: q.eventType, handler: q.handler },
+      'replay started',
+    );
+    return job;
+  }
+
+  /** Records the job and drives it in the background; resolves at once with its progress. */
+  async startReplay(options: ReplayOptions): Promise<ReplayProgress> {
+    const job = await this.createReplay(options);
+    // Failures are logged by the driver; the job stays running and a poller resumes it.
+    this.driveReplay(job.id).catch(() => {});
+    return { ...job, deliveriesOpen: 0, deliveriesDead: 0, done: false };
+  }
+
+  async getReplay(id: string): Promise<ReplayProgress | undefined> {
+    const replayId = parseId(id, 'replay id', 'id');
+    return this.#c.store.getReplay(replayId);
+  }
+
+  /**
+   * Queues the job's pages until it is done or this process stops. A failed page leaves the job
+   * running (each page is one transaction) and a poller resumes it once it is stale.
+   */
+  driveReplay(id: string, resumed = false): Promise<ReplayJob> {
+    let drive = this.#drives.get(id);
+    if (!drive) {
+      drive = this.#drive(id, resumed).finally(() => this.#drives.delete(id));
+      this.#drives.set(id, drive);
+    }
+    return drive;
+  }
+
+  isDriving(id: string): boolean {
+    return this.#drives.has(id);
+  }
+
+  async #drive(id: string, resumed: boolean): Promise<ReplayJob> {
+    let job: ReplayJob | undefined;
+    let sample: RecordedEvent[] | undefined;
+    try {
+      do {
+        const before = job?.deliveriesQueued ?? 0;
+        job = await this.#c.store.continueReplay(id, {
+          now: this.#c.clock(),
+          pageSize: this.#c.replayPageSize,
+        });
+        if (job.deliveriesQueued > before) {
+          this.#c.wake();
+          sample ??= await this.#replaySample(job);
+          await this.#announce(sample);
+        }
+      } while (job.status === 'running' && !this.#stopped);
+      this.#c.logger.info(
+        {
+          replayId: id,
+          status: job.status,
+          events: job.eventsMatched,
+          deliveries: job.deliveriesQueued,
+          truncated: job.truncated,
+        },
+        job.status === 'done' ? 'replay queued' : 'replay paused; a poller resumes it',
+      );
+      if (job.status === 'done') this.#c.replayQueued?.(job, resumed);
+      return job;
+    } catch (error) {
+      this.#c.logger.warn({ err: error, replayId: id }, 'replay page failed; a poller resumes it');
+      throw error;
+    }
+  }
+
+  /** One stored event per event type the replay can touch: what the doorbell announces. */
+  async #replaySample(job: ReplayJob): Promise<RecordedEvent[]> {
+    if (!this.#c.publisher) return [];
+    try {
+      const now = this.#c.clock().getTime();
+      const types = new Set(
+        (await this.#c.store.listSubscriptions())
+          .filter((s) => s.expiresAt.getTime() > now)
+          .filter((s) => job.handler === undefined || s.handler === job.handler)
+          .filter((s) => job.eventType === undefined || s.eventType === job.eventType)
+          .map((s) => s.eventType),
+      );
+      const sample: RecordedEvent[] = [];
+      for (const eventType of types) {
+        const [e] = await this.#c.store.read({ eventType, from: job.from, to: job.to, limit: 1 });
+        if (e) sample.push(e);
+      }
+      return sample;
+    } catch {
+      return [];
+    }
+  }
+
+  /** Rings the doorbell for these events' types; a failure only costs the pollers' delay. */
+  async #announce(events: readonly RecordedEvent[]): Promise<void> {
+    const publisher = this.#c.publisher;
+    if (!publisher || events.length === 0) return;
+    const byType = new Map<string, AnnouncedEvent>();
+    for (const e of events) {
+      if (!byType.has(e.eventType)) {
+        byType.set(e.eventType, {
+          id: e.id,
+          eventType: e.eventType,
+          aggregateId: e.aggregateId,
+          position: e.position,
+        });
+      }
+    }
+    try {
+      await publisher.publish({ source: this.#c.source, events: [...byType.values()] });
+    } catch (error) {
+      this.#c.logger.debug({ err: error }, 'announcing an admin change failed; pollers pick it up');
+    }
+  }
+
+  /** Stops driving replays after their current page (the jobs stay running, durable) and waits. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    await Promise.allSettled(this.#drives.values());
+  }
+}

@@ -1,0 +1,92 @@
+import { maskSecrets } from './mask.js';
+import type {
+  EventPublisher,
+  EventStore,
+  HealthStatus,
+  Logger,
+  StoreStats,
+  SubscriptionInfo,
+} from './ports.js';
+
+export interface HandlerStatus {
+  name: string;
+  eventTypes: string[];
+  /** Registered in this process. */
+  local: boolean;
+  pending: number;
+  running: number;
+  dead: number;
+  orphaned: number;
+  /** Age of the handler's oldest delivery not yet done, in ms (0 when none). */
+  lagMs: number;
+  /** Latest subscription expiry across the fleet; past means nobody runs it any more. */
+  subscriptionExpiresAt: Date | null;
+}
+
+/** What the store and the publisher say about the fleet, gathered in parallel, never throwing. */
+export interface FleetView {
+  storeHealth: HealthStatus;
+  publisherHealth: HealthStatus | undefined;
+  /** Undefined when the store could not answer. */
+  stats: StoreStats | undefined;
+  handlers: HandlerStatus[];
+}
+
+export async function collectFleetView(input: {
+  store: EventStore;
+  publisher: EventPublisher | undefined;
+  now: Date;
+  logger: Logger;
+  /** Handler name → event types registered in this process. */
+  local: ReadonlyMap<string, readonly string[]>;
+}): Promise<FleetView> {
+  const { store, publisher, now, logger, local } = input;
+  const [storeHealth, publisherHealth, stats, subscriptions] = await Promise.all([
+    safeHealth(() => store.healthCheck()),
+    publisher ? safeHealth(() => publisher.healthCheck()) : undefined,
+    store.stats({ now }).catch((error: unknown): StoreStats | undefined => {
+      logger.warn({ err: error }, 'store stats unavailable');
+      return undefined;
+    }),
+    store.listSubscriptions().catch((): SubscriptionInfo[] => []),
+  ]);
+  const names = new Set<string>([...local.keys(), ...subscriptions.map((s) => s.handler)]);
+  const handlers: HandlerStatus[] = [...names].sort().map((name) => {
+    const subs = subscriptions.filter((s) => s.handler === name);
+    const h = stats?.handlers.find((x) => x.handler === name);
+    const expires = subs.reduce<Date | null>(
+      (max, s) => (!max || s.expiresAt > max ? s.expiresAt : max),
+      null,
+    );
+    return {
+      name,
+      eventTypes: [...new Set([...(local.get(name) ?? []), ...subs.map((s) => s.eventType)])].sort(),
+      local: local.has(name),
+      pending: h?.pending ?? 0,
+      running: h?.running ?? 0,
+      dead: h?.dead ?? 0,
+      orphaned: h?.orphaned ?? 0,
+      lagMs: h?.oldestPendingAt ? Math.max(0, now.getTime() - h.oldestPendingAt.getTime()) : 0,
+      subscriptionExpiresAt: expires,
+    };
+  });
+  return { storeHealth, publisherHealth, stats, handlers };
+}
+
+/** Age of the oldest delivery not yet done, in ms (0 when none). */
+export function lagMs(stats: StoreStats | undefined, now: Date): number {
+  return stats?.oldestPendingAt ? Math.max(0, now.getTime() - stats.oldestPendingAt.getTime()) : 0;
+}
+
+export async function safeHealth(check: () => Promise<HealthStatus>): Promise<HealthStatus> {
+  const started = performance.now();
+  try {
+    return await check();
+  } catch (error) {
+    return {
+      healthy: false,
+      latencyMs: performance.now() - started,
+      details: { error: maskSecrets(error instanceof Error ? error.message : String(error)) },
+    };
+  }
+}
