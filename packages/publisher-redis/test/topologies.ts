@@ -1,4 +1,4 @@
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -194,6 +194,16 @@ export async function startSentinelTopology(): Promise<SentinelTopology> {
       stop: g.stop,
     };
   });
+}
+
+/** The local redis-server's major version (0 when it cannot be run). */
+export function redisServerMajor(): number {
+  try {
+    const out = execFileSync('redis-server', ['--version'], { encoding: 'utf8' });
+    return Number(/v=(\d+)\./.exec(out)?.[1] ?? 0);
+  } catch {
+    return 0;
+  }
 }
 
 export interface ClusterTopology {
