@@ -155,7 +155,10 @@ export function EventPage(props: { eventId: string }) {
       <Panel title="Deliveries">
         <ErrorBanner error={retryError} what="Retry failed" />
         {d.deliveries.length === 0 ? (
-          <Empty>No handler was subscribed to {d.event.eventType} when it was stored.</Empty>
+          <Empty>
+            No delivery on record: no handler took {d.event.eventType} when it was stored, or this store does
+            not keep finished deliveries.
+          </Empty>
         ) : (
           <table aria-label="Deliveries">
             <thead>

@@ -122,7 +122,7 @@ function Progress(props: { replayId: string }) {
   const share = j && j.deliveriesQueued > 0 ? handled / j.deliveriesQueued : j?.done ? 1 : 0;
   const state = !j ? 'loading' : j.done ? 'done' : j.status === 'done' ? 'delivering' : 'queuing';
   return (
-    <Panel title={`Replay ${props.replayId.slice(-8)}`}>
+    <Panel title="Replay job">
       <ErrorBanner error={job.error} what="Could not load the replay" />
       {j ? (
         <div class="stack">
@@ -143,6 +143,8 @@ function Progress(props: { replayId: string }) {
             <span>{Math.round(share * 100)} %</span>
           </div>
           <dl class="facts grid">
+            <dt>id</dt>
+            <dd class="mono">{j.id}</dd>
             <dt>range</dt>
             <dd>
               <Time iso={j.from} /> → <Time iso={j.to} />
