@@ -48,11 +48,11 @@ class BoundedText {
     if (this.#cut) return;
     const room = MAX_ERROR_DESCRIPTION - this.#length;
     if (text.length <= room) {
-      this.#parts.push(text);
+      this.#parts.push(withoutNul(text));
       this.#length += text.length;
       return;
     }
-    this.#parts.push(text.slice(0, room - 1), '…');
+    this.#parts.push(withoutNul(text.slice(0, room - 1)), '…');
     this.#length = MAX_ERROR_DESCRIPTION;
     this.#cut = true;
   }
@@ -60,6 +60,11 @@ class BoundedText {
   toString(): string {
     return this.#parts.join('');
   }
+}
+
+/** Postgres text cannot hold NUL: a dead letter's error must still be storable (same length). */
+function withoutNul(text: string): string {
+  return text.includes('\u0000') ? text.replaceAll('\u0000', '\uFFFD') : text;
 }
 
 function isError(value: unknown): value is object {

@@ -55,6 +55,9 @@ describe('describeError', () => {
     const { proxy, revoke } = Proxy.revocable({}, {});
     revoke();
     expect(describeError(proxy)).toBe('non-error thrown: [unreadable object]');
+    // Storable in Postgres text, which refuses NUL.
+    expect(describeError('a\u0000b')).toBe('non-error thrown: a\uFFFDb');
+    expect(describeError(new Error('x\u0000'))).toBe('Error: x\uFFFD');
     const huge = describeError('y'.repeat(1_000_000));
     expect(huge.length).toBe(MAX_DESCRIPTION);
     expect(huge.endsWith('…')).toBe(true);

@@ -1,4 +1,4 @@
-import { waitFor } from '@evco/testkit';
+import { type PrivateRedis, startPrivateRedis, waitFor } from '@evco/testkit';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -8,7 +8,6 @@ import {
   statusCounts,
   subscriptionsBack,
 } from './fleet.js';
-import { type PrivateRedis, startPrivateRedis } from './private-redis.js';
 
 /**
  * The store is the source of truth, Redis only rings the doorbell: a fleet (see `fleet.ts`)

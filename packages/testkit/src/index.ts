@@ -1,5 +1,12 @@
 export { freePort } from './free-port.js';
 export { collect, makeEvent, resolveServiceUrl, settle, validationIssuePaths, waitFor } from './helpers.js';
+export { type IpcMessage, type IpcProcess, spawnIpcProcess } from './ipc-process.js';
+export {
+  type PrivatePostgres,
+  type PrivatePostgresOptions,
+  startPrivatePostgres,
+} from './private-postgres.js';
+export { type PrivateRedis, startPrivateRedis } from './private-redis.js';
 export { describePublisherContract, type PublisherContractOptions } from './publisher-contract.js';
 export { describeEventStoreContract, type EventStoreContractOptions } from './store-contract.js';
 export { THROWN_VALUES, type ThrownValueCase } from './thrown-values.js';

@@ -103,6 +103,7 @@ export const THROWN_VALUES: readonly ThrownValueCase[] = [
   { name: 'zero', make: () => 0 },
   { name: 'empty string', make: () => '' },
   { name: 'a string', make: () => 'plain string' },
+  { name: 'a string with NUL characters', make: () => 'nul\u0000inside\u0000' },
   { name: 'a 20 MB string', make: () => 'x'.repeat(20 * 1024 * 1024) },
   { name: 'a symbol', make: () => Symbol('thrown') },
   { name: 'a bigint', make: () => 12345678901234567890n },

@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { freePort } from '@evco/testkit';
+import { freePort } from './free-port.js';
 
 /**
  * A `redis-server` of the test's own, on a free port, for tests that kill, restart or pause
@@ -65,5 +65,7 @@ export async function startPrivateRedis(options: { password?: string } = {}): Pr
       }),
   };
   await server.start();
+  // Never outlive the test run, even when it ends without calling kill().
+  process.once('exit', () => child?.kill('SIGKILL'));
   return server;
 }
