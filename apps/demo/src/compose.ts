@@ -68,6 +68,7 @@ export async function composeDemo(options: ComposeOptions): Promise<DemoRuntime>
 export async function createDemoCoordinator(
   config: DemoConfig,
   logger: Logger,
+  instrumentation: CoordinatorOptions['instrumentation'] = [],
 ): Promise<EventDrivenCoordinator> {
   const store = createStore(config);
   const publisher = createPublisher(config, logger);
@@ -79,6 +80,7 @@ export async function createDemoCoordinator(
       logger,
       handlerDelayMs: config.handlerDelayMs,
       shutdownTimeoutMs: config.shutdownTimeoutMs,
+      instrumentation,
     });
     return coordinator;
   } catch (error) {

@@ -7,6 +7,7 @@ import { maskSecrets } from '@evco/core';
 import { buildApp } from './app.js';
 import { createDemoCoordinator } from './compose.js';
 import { ConfigError, describeConfig, loadConfig } from './config.js';
+import { createDemoTelemetry } from './telemetry.js';
 
 function fail(message: string): never {
   process.stderr.write(`evco demo: ${message}\n`);
@@ -27,10 +28,12 @@ try {
   throw error;
 }
 
+const telemetry = createDemoTelemetry(process.env);
 const app = await buildApp({
   config,
-  createCoordinator: (logger) => createDemoCoordinator(config, logger),
+  createCoordinator: (logger) => createDemoCoordinator(config, logger, [telemetry.instrumentation]),
 });
+telemetry.mount(app);
 
 let stopping: Promise<void> | undefined;
 function stop(signal: NodeJS.Signals): void {
@@ -82,6 +85,7 @@ process.stdout.write(
     `  store:     ${store.kind} (${store.location}${'schema' in store ? `, schema ${store.schema}` : ''})`,
     `  publisher: ${publisher.kind} (${publisher.location})`,
     `  API docs:  ${url}/docs`,
+    `  metrics:   ${url}/metrics${telemetry.otlp ? `; traces and metrics over OTLP as ${telemetry.serviceName}` : ''}`,
     `  admin:     ${adminRoutes === 'on' ? 'on (Authorization: Bearer $EVCO_ADMIN_TOKEN)' : 'off (set EVCO_ADMIN_TOKEN to turn on)'}`,
     '',
   ].join('\n'),

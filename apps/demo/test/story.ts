@@ -67,9 +67,23 @@ export interface StoryObservation {
   events: RecordedEvent[];
 }
 
-/** Metadata of an action taken because of `cause`: same flow, caused by it. */
-function after(cause: DomainEvent): { correlationId: string; causationId: string } {
-  return { correlationId: cause.metadata.correlationId ?? cause.id, causationId: cause.id };
+/**
+ * Metadata of an action taken because of `cause`: same flow, caused by it, and in its trace
+ * (its `traceparent`, when tracing put one there).
+ */
+function after(cause: DomainEvent): {
+  correlationId: string;
+  causationId: string;
+  traceparent?: string;
+  tracestate?: string;
+} {
+  const { traceparent, tracestate } = cause.metadata;
+  return {
+    correlationId: cause.metadata.correlationId ?? cause.id,
+    causationId: cause.id,
+    ...(typeof traceparent === 'string' ? { traceparent } : {}),
+    ...(typeof tracestate === 'string' ? { tracestate } : {}),
+  };
 }
 
 async function one(
@@ -126,6 +140,9 @@ export async function runCrossModuleStory(
     metadata: after(activated),
   });
   await publish(startedFirst, startedSecond);
+  // Actors act on the events as stored (with the trace context the store has).
+  const seenFirst = await one(coordinator, 'WorkflowExecutionStarted', first.executionId);
+  const seenSecond = await one(coordinator, 'WorkflowExecutionStarted', second.executionId);
   deps.usage.simulateOutage(1);
   deps.workflows.finishExecution(first.executionId, 'completed');
   deps.workflows.finishExecution(second.executionId, 'failed');
@@ -133,12 +150,12 @@ export async function runCrossModuleStory(
     WorkflowExecutionCompleted.create({
       aggregateId: first.executionId,
       data: { ...executionIds(first), durationMs: 1_200 },
-      metadata: after(startedFirst),
+      metadata: after(seenFirst),
     }),
     WorkflowExecutionFailed.create({
       aggregateId: second.executionId,
       data: { ...executionIds(second), error: 'CRM API timed out', retryable: true },
-      metadata: after(startedSecond),
+      metadata: after(seenSecond),
     }),
   );
   await coordinator.waitForIdle();
@@ -155,6 +172,7 @@ export async function runCrossModuleStory(
   });
   await publish(completedRetry);
   await coordinator.waitForIdle();
+  const seenCompletedRetry = await one(coordinator, 'WorkflowExecutionCompleted', retry!.executionId);
 
   // 4. Happy with the result, the user publishes two posts; moderation rejects one.
   const approvedId = randomUUID();
@@ -163,12 +181,12 @@ export async function runCrossModuleStory(
     ContentPublished.create({
       aggregateId: approvedId,
       data: { contentId: approvedId, authorId: userId, title: 'Automating the weekly report' },
-      metadata: after(completedRetry),
+      metadata: after(seenCompletedRetry),
     }),
     ContentPublished.create({
       aggregateId: rejectedId,
       data: { contentId: rejectedId, authorId: userId, title: 'Win big at the casino' },
-      metadata: after(completedRetry),
+      metadata: after(seenCompletedRetry),
     }),
   );
   await coordinator.waitForIdle();
@@ -180,7 +198,7 @@ export async function runCrossModuleStory(
     WorkflowExecutionStarted.create({
       aggregateId: third.executionId,
       data: executionIds(third),
-      metadata: after(startedFirst),
+      metadata: after(seenFirst),
     }),
   );
   await publish(
