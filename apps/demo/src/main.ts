@@ -7,7 +7,6 @@ import { maskSecrets } from '@evco/core';
 import { buildApp } from './app.js';
 import { createDemoCoordinator } from './compose.js';
 import { ConfigError, describeConfig, loadConfig } from './config.js';
-import { createDemoTelemetry } from './telemetry.js';
 
 function fail(message: string): never {
   process.stderr.write(`evco demo: ${message}\n`);
@@ -28,7 +27,9 @@ try {
   throw error;
 }
 
-const telemetry = createDemoTelemetry(process.env);
+// Imported once the configuration is known good: a bad one exits without loading the SDK.
+const { createDemoTelemetry } = await import('./telemetry.js');
+const telemetry = await createDemoTelemetry(process.env);
 const app = await buildApp({
   config,
   createCoordinator: (logger) => createDemoCoordinator(config, logger, [telemetry.instrumentation]),

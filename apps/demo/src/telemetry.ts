@@ -11,9 +11,7 @@
 import type { Instrumentation } from '@evco/core';
 import { createOpenTelemetryInstrumentation } from '@evco/opentelemetry';
 import { metrics } from '@opentelemetry/api';
-import { OTLPMetricExporter } from '@opentelemetry/exporter-metrics-otlp-http';
 import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
-import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { MeterProvider, type MetricReader, PeriodicExportingMetricReader } from '@opentelemetry/sdk-metrics';
 import { BatchSpanProcessor, NodeTracerProvider, type SpanProcessor } from '@opentelemetry/sdk-trace-node';
@@ -38,19 +36,26 @@ export interface TelemetryOptions {
   statsIntervalMs?: number;
 }
 
-export function createDemoTelemetry(
+export async function createDemoTelemetry(
   env: Record<string, string | undefined>,
   options: TelemetryOptions = {},
-): DemoTelemetry {
+): Promise<DemoTelemetry> {
   const serviceName = env.OTEL_SERVICE_NAME?.trim() || 'evco-demo';
   const otlp = Boolean(env.OTEL_EXPORTER_OTLP_ENDPOINT?.trim());
   const resource = resourceFromAttributes({ 'service.name': serviceName });
   const prometheus = new PrometheusExporter({ preventServerStart: true });
   const readers: MetricReader[] = [prometheus, ...(options.metricReaders ?? [])];
-  if (otlp) readers.push(new PeriodicExportingMetricReader({ exporter: new OTLPMetricExporter() }));
-  const meterProvider = new MeterProvider({ resource, readers });
   const spanProcessors = [...(options.spanProcessors ?? [])];
-  if (otlp) spanProcessors.push(new BatchSpanProcessor(new OTLPTraceExporter()));
+  if (otlp) {
+    // Loaded only when used: the OTLP exporters (and their protobuf code) cost start-up time.
+    const [{ OTLPMetricExporter }, { OTLPTraceExporter }] = await Promise.all([
+      import('@opentelemetry/exporter-metrics-otlp-http'),
+      import('@opentelemetry/exporter-trace-otlp-http'),
+    ]);
+    readers.push(new PeriodicExportingMetricReader({ exporter: new OTLPMetricExporter() }));
+    spanProcessors.push(new BatchSpanProcessor(new OTLPTraceExporter()));
+  }
+  const meterProvider = new MeterProvider({ resource, readers });
   const tracerProvider = new NodeTracerProvider({ resource, spanProcessors });
   // Async context (AsyncLocalStorage) and the W3C propagator, globally: what carries a handler's
   // span into its follow-ups and the trace into other processes.

@@ -19,9 +19,9 @@ import { assertReplayChangesNothing, assertStory, runCrossModuleStory } from './
 const spans = new InMemorySpanExporter();
 let telemetry: DemoTelemetry;
 
-beforeAll(() => {
+beforeAll(async () => {
   // One SDK per test process (it registers the global context manager and propagator).
-  telemetry = createDemoTelemetry(
+  telemetry = await createDemoTelemetry(
     {},
     { spanProcessors: [new SimpleSpanProcessor(spans)], statsIntervalMs: 0 },
   );
