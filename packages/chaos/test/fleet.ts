@@ -10,10 +10,13 @@ export interface Member extends IpcProcess {
 }
 
 export interface FleetOptions {
-  databaseUrl: string;
+  databaseUrl?: string;
   redisUrl: string;
   /** Postgres schema of this fleet; every scenario gets its own. */
-  schema: string;
+  schema?: string;
+  /** A SQLite file instead of Postgres; `fileMustExist` for members joining it. */
+  dbFile?: string;
+  fileMustExist?: boolean;
   channelPrefix: string;
   throwers?: boolean;
 }
@@ -22,23 +25,23 @@ export const uniqueName = (prefix: string) => `${prefix}_${randomBytes(4).toStri
 
 /** Starts the member processes and waits until each has its handlers registered. */
 export async function startMembers(names: string[], options: FleetOptions): Promise<Member[]> {
-  const members = names.map((name) =>
-    Object.assign(
-      spawnIpcProcess(MEMBER, {
-        env: {
-          MEMBER: name,
-          DATABASE_URL: options.databaseUrl,
-          SCHEMA: options.schema,
-          REDIS_URL: options.redisUrl,
-          CHANNEL_PREFIX: options.channelPrefix,
-          THROWERS: options.throwers ? '1' : '0',
-        },
-      }),
-      { name },
-    ),
-  );
+  const members = names.map((name) => spawnMember(name, options));
   await Promise.all(members.map((m) => m.next('ready', { timeoutMs: 120_000 })));
   return members;
+}
+
+/** One member process, not waited for (it may be meant to fail its start). */
+export function spawnMember(name: string, options: FleetOptions): Member {
+  const env: Record<string, string> = {
+    MEMBER: name,
+    REDIS_URL: options.redisUrl,
+    CHANNEL_PREFIX: options.channelPrefix,
+    THROWERS: options.throwers ? '1' : '0',
+    FILE_MUST_EXIST: options.fileMustExist ? '1' : '0',
+  };
+  if (options.dbFile) env.DB_FILE = options.dbFile;
+  else Object.assign(env, { DATABASE_URL: options.databaseUrl!, SCHEMA: options.schema! });
+  return Object.assign(spawnIpcProcess(MEMBER, { env }), { name });
 }
 
 export async function stopMembers(members: Member[]): Promise<void> {
