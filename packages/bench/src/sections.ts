@@ -1,6 +1,7 @@
 import { fleetSection } from './fleet.js';
 import type { BenchSection } from './harness.js';
 import { memorySection } from './memory.js';
+import { opentelemetrySection } from './opentelemetry.js';
 import { postgresSection } from './postgres.js';
 import { redisSection } from './redis.js';
 import { sqliteSection } from './sqlite.js';
@@ -12,4 +13,5 @@ export const sections: BenchSection[] = [
   redisSection,
   postgresSection,
   fleetSection,
+  opentelemetrySection,
 ];

@@ -662,6 +662,7 @@ function newRunning(delivery: ClaimedDelivery, registration: RegisteredHandler, 
 
 /** Calls `fn` inside every scope that wraps, the first installed outermost. */
 function runInScopes<T>(scopes: readonly DeliveryScope[], fn: () => T): T {
+  if (scopes.length === 1) return scopes[0]!.run ? scopes[0]!.run(fn) : fn();
   let call = fn;
   for (let i = scopes.length - 1; i >= 0; i--) {
     const scope = scopes[i]!;

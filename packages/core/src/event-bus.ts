@@ -245,10 +245,12 @@ export class EventBus {
     for (let i = 0; i < inputs.length; i++) {
       const input = inputs[i]!;
       try {
-        const event =
-          cause || scopes
-            ? withMetadata(input, this.#metadataOf(input, i, context, scopes), limits)
-            : ensureDomainEvent(input, limits);
+        let event = ensureDomainEvent(input, limits);
+        if (cause || scopes) {
+          // Validated first: adding metadata to a validated event re-checks only the metadata.
+          const metadata = this.#metadataOf(event, i, context, scopes);
+          if (metadata) event = withMetadata(event, metadata, limits);
+        }
         if (ids?.has(event.id)) {
           issues.push({
             path: inputs.length > 1 ? `[${i}].id` : 'id',
@@ -276,12 +278,13 @@ export class EventBus {
    * instrumentation injects (its producer span).
    */
   #metadataOf(
-    input: DomainEvent | DomainEventInput,
+    event: DomainEvent,
     index: number,
     context: PublishContext,
     scopes: readonly PublishScope[] | undefined,
-  ): Record<string, string | number | undefined> {
+  ): Record<string, string | number | undefined> | undefined {
     const cause = context.causedBy;
+    let changed = cause !== undefined;
     let metadata: Record<string, string | number | undefined> = {};
     if (cause) {
       for (const key of this.#propagate) {
@@ -290,7 +293,7 @@ export class EventBus {
       }
       if (context.metadata) Object.assign(metadata, context.metadata);
     }
-    if (input.metadata) Object.assign(metadata, input.metadata);
+    Object.assign(metadata, event.metadata);
     if (cause) {
       metadata.correlationId = cause.metadata.correlationId ?? cause.id;
       metadata.causationId = cause.id;
@@ -298,10 +301,14 @@ export class EventBus {
     if (scopes) {
       for (const scope of scopes) {
         const added = scope.metadata?.(index, metadata);
-        if (added) metadata = { ...metadata, ...added };
+        if (added) {
+          metadata = { ...metadata, ...added };
+          changed = true;
+        }
       }
     }
-    return metadata;
+    // Nothing added: the validated event stands as it is (no copy).
+    return changed ? metadata : undefined;
   }
 
   async #runBefore(events: DomainEvent[], context: PublishContext): Promise<DomainEvent[]> {

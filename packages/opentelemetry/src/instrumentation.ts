@@ -1,4 +1,12 @@
-import { type Instrumentation, parseOptions } from '@evco/core';
+import {
+  type DeliveryOutcome,
+  type DeliveryScope,
+  type DeliveryStart,
+  type Instrumentation,
+  type PublishOutcome,
+  type PublishScope,
+  parseOptions,
+} from '@evco/core';
 import {
   type MeterProvider,
   metrics,
@@ -9,7 +17,7 @@ import {
 import { z } from 'zod';
 import { propagatorOf } from './carrier.js';
 import { EvcoMetrics } from './metrics.js';
-import { deliveryScope, publishScope } from './tracing.js';
+import { type AttemptSpanScope, deliveryScope, EventPublishScope } from './tracing.js';
 
 const SCOPE_NAME = '@evco/opentelemetry';
 const SCOPE_VERSION = '0.1.0';
@@ -78,39 +86,76 @@ export function createOpenTelemetryInstrumentation(options: OpenTelemetryOptions
       recorder?.detach();
     },
     publish(start) {
-      if (!tracer && !recorder) return undefined;
-      const scope = tracer ? publishScope(tracer, propagator, start) : undefined;
-      const m = recorder;
-      if (!m) return scope;
-      return {
-        metadata: scope?.metadata,
-        end(outcome) {
-          if (outcome.events) m.published(outcome.events);
-          scope?.end(outcome);
-        },
-      };
+      const scope = tracer ? new EventPublishScope(tracer, propagator, start) : undefined;
+      return recorder ? new MeteredPublish(recorder, scope) : scope;
     },
     delivery(start) {
-      const m = recorder;
-      if (!tracer) {
-        return m ? { end: (outcome) => m.delivered(start, outcome) } : undefined;
-      }
-      const scope = deliveryScope(tracer, propagator, start);
-      if (!m) return scope;
-      const endSpan = scope.end;
-      return {
-        run: scope.run,
-        metadata: scope.metadata,
-        logBindings: scope.logBindings,
-        end(outcome) {
-          m.delivered(start, outcome);
-          endSpan(outcome);
-        },
-      };
+      const scope = tracer ? deliveryScope(tracer, propagator, start) : undefined;
+      if (!recorder) return scope;
+      return scope ? new MeteredTracedAttempt(recorder, start, scope) : new MeteredAttempt(recorder, start);
     },
     replay(info) {
       recorder?.replayed(info.deliveries);
     },
   };
   return instrumentation;
+}
+
+/** Counts what a publish stored, then ends its spans. */
+class MeteredPublish implements PublishScope {
+  readonly #metrics: EvcoMetrics;
+  readonly #spans: EventPublishScope | undefined;
+
+  constructor(metrics: EvcoMetrics, spans: EventPublishScope | undefined) {
+    this.#metrics = metrics;
+    this.#spans = spans;
+  }
+
+  metadata(index: number, metadata: Readonly<Record<string, string | number | undefined>>) {
+    return this.#spans?.metadata(index, metadata);
+  }
+
+  end(outcome: PublishOutcome): void {
+    if (outcome.events) this.#metrics.published(outcome.events);
+    this.#spans?.end(outcome);
+  }
+}
+
+class MeteredAttempt implements DeliveryScope {
+  readonly #metrics: EvcoMetrics;
+  readonly #start: DeliveryStart;
+
+  constructor(metrics: EvcoMetrics, start: DeliveryStart) {
+    this.#metrics = metrics;
+    this.#start = start;
+  }
+
+  end(outcome: DeliveryOutcome): void {
+    this.#metrics.delivered(this.#start, outcome);
+  }
+}
+
+class MeteredTracedAttempt implements DeliveryScope {
+  readonly metadata: Readonly<Record<string, string>>;
+  readonly logBindings: Readonly<Record<string, unknown>>;
+  readonly #metrics: EvcoMetrics;
+  readonly #start: DeliveryStart;
+  readonly #span: AttemptSpanScope;
+
+  constructor(metrics: EvcoMetrics, start: DeliveryStart, span: AttemptSpanScope) {
+    this.#metrics = metrics;
+    this.#start = start;
+    this.#span = span;
+    this.metadata = span.metadata;
+    this.logBindings = span.logBindings;
+  }
+
+  run<T>(fn: () => T): T {
+    return this.#span.run(fn);
+  }
+
+  end(outcome: DeliveryOutcome): void {
+    this.#metrics.delivered(this.#start, outcome);
+    this.#span.end(outcome);
+  }
 }

@@ -30,44 +30,59 @@ type Propagator = Pick<TextMapPropagator, 'inject' | 'extract'>;
  * context is what the event carries: the creation context) and ended when the append and the
  * announcement are done. Parent: a `traceparent` the caller put on the event, else the active
  * context (a handler's attempt span when published with `context.publish`).
+ *
+ * Classes rather than object literals of closures: one is made per publish and per attempt.
  */
-export function publishScope(tracer: Tracer, propagator: Propagator, start: PublishStart): PublishScope {
-  const spans: Array<Span | undefined> = new Array(start.inputs.length);
-  const active = context.active();
-  return {
-    metadata(index, metadata) {
-      const input = start.inputs[index]!;
-      const parent =
-        typeof metadata.traceparent === 'string'
-          ? propagator.extract(ROOT_CONTEXT, metadata, metadataGetter)
-          : active;
-      const eventType = typeof input.eventType === 'string' ? input.eventType : 'unknown';
-      const span = tracer.startSpan(
-        SPAN.publish(eventType),
-        { kind: SpanKind.PRODUCER, attributes: publishAttributes(input, eventType, metadata) },
-        parent,
-      );
-      spans[index] = span;
-      if (!trace.isSpanContextValid(span.spanContext())) return undefined;
-      const carrier: Record<string, string> = {};
-      propagator.inject(trace.setSpan(parent, span), carrier, metadataSetter);
-      return carrier;
-    },
-    end(outcome: PublishOutcome) {
-      for (let i = 0; i < spans.length; i++) {
-        const span = spans[i];
-        if (!span) continue;
-        const recorded = outcome.events?.[i];
-        if (recorded) {
-          span.setAttribute(ATTR.MESSAGING_MESSAGE_ID, recorded.id);
-          span.setAttribute(ATTR.POSITION, String(recorded.position));
-        } else if (outcome.error !== undefined) {
-          recordFailure(span, outcome.error, errorMessage(outcome.error));
-        }
-        span.end();
+export class EventPublishScope implements PublishScope {
+  readonly #tracer: Tracer;
+  readonly #propagator: Propagator;
+  readonly #inputs: PublishStart['inputs'];
+  readonly #spans: Array<Span | undefined>;
+  readonly #active: Context;
+
+  constructor(tracer: Tracer, propagator: Propagator, start: PublishStart) {
+    this.#tracer = tracer;
+    this.#propagator = propagator;
+    this.#inputs = start.inputs;
+    this.#spans = new Array(start.inputs.length);
+    this.#active = context.active();
+  }
+
+  metadata(
+    index: number,
+    metadata: Readonly<Record<string, string | number | undefined>>,
+  ): Record<string, string> | undefined {
+    const input = this.#inputs[index]!;
+    const parent =
+      typeof metadata.traceparent === 'string'
+        ? this.#propagator.extract(ROOT_CONTEXT, metadata, metadataGetter)
+        : this.#active;
+    const eventType = typeof input.eventType === 'string' ? input.eventType : 'unknown';
+    const span = this.#tracer.startSpan(SPAN.publish(eventType), { kind: SpanKind.PRODUCER }, parent);
+    this.#spans[index] = span;
+    // Attributes only for a span that keeps them: without an SDK (or unsampled) this is free.
+    if (span.isRecording()) span.setAttributes(publishAttributes(input, eventType, metadata));
+    if (!trace.isSpanContextValid(span.spanContext())) return undefined;
+    const carrier: Record<string, string> = {};
+    this.#propagator.inject(trace.setSpan(parent, span), carrier, metadataSetter);
+    return carrier;
+  }
+
+  end(outcome: PublishOutcome): void {
+    const spans = this.#spans;
+    for (let i = 0; i < spans.length; i++) {
+      const span = spans[i];
+      if (!span) continue;
+      const recorded = outcome.events?.[i];
+      if (recorded) {
+        span.setAttribute(ATTR.MESSAGING_MESSAGE_ID, recorded.id);
+        span.setAttribute(ATTR.POSITION, String(recorded.position));
+      } else if (outcome.error !== undefined) {
+        recordFailure(span, outcome.error, errorMessage(outcome.error));
       }
-    },
-  };
+      span.end();
+    }
+  }
 }
 
 function publishAttributes(
@@ -94,12 +109,59 @@ function publishAttributes(
 /**
  * One CONSUMER span per handler attempt, child of the event's creation context (and linked to
  * it, as the conventions ask of process spans). The handler runs with it as the active
- * context, its follow-ups carry it, and `context.logger` lines get its ids.
+ * context, its follow-ups carry it, and `context.logger` lines get its ids. `undefined` when
+ * the span is a no-op (no SDK, or no trace to continue and nothing sampled).
  */
-export function deliveryScope(tracer: Tracer, propagator: Propagator, start: DeliveryStart): DeliveryScope {
+export function deliveryScope(
+  tracer: Tracer,
+  propagator: Propagator,
+  start: DeliveryStart,
+): AttemptSpanScope | undefined {
   const { event } = start;
   const parent = propagator.extract(ROOT_CONTEXT, event.metadata, metadataGetter);
   const parentSpan = trace.getSpanContext(parent);
+  const span = tracer.startSpan(
+    SPAN.process(event.eventType),
+    {
+      kind: SpanKind.CONSUMER,
+      links: parentSpan && trace.isSpanContextValid(parentSpan) ? [{ context: parentSpan }] : undefined,
+    },
+    parent,
+  );
+  if (!trace.isSpanContextValid(span.spanContext()) && !span.isRecording()) return undefined;
+  if (span.isRecording()) span.setAttributes(processAttributes(start));
+  return new AttemptSpanScope(span, trace.setSpan(parent, span), propagator);
+}
+
+export class AttemptSpanScope implements DeliveryScope {
+  readonly metadata: Record<string, string> = {};
+  readonly logBindings: Readonly<Record<string, unknown>>;
+  readonly #span: Span;
+  readonly #active: Context;
+
+  constructor(span: Span, active: Context, propagator: Propagator) {
+    this.#span = span;
+    this.#active = active;
+    propagator.inject(active, this.metadata, metadataSetter);
+    const sc = span.spanContext();
+    this.logBindings = {
+      [LOG_KEYS.TRACE_ID]: sc.traceId,
+      [LOG_KEYS.SPAN_ID]: sc.spanId,
+      [LOG_KEYS.TRACE_FLAGS]: `0${sc.traceFlags.toString(16)}`.slice(-2),
+    };
+  }
+
+  run<T>(fn: () => T): T {
+    return context.with(this.#active, fn);
+  }
+
+  end(outcome: DeliveryOutcome): void {
+    endDelivery(this.#span, outcome);
+  }
+}
+
+function processAttributes(start: DeliveryStart): Attributes {
+  const { event } = start;
   const attributes: Attributes = {
     [ATTR.MESSAGING_SYSTEM]: MESSAGING_SYSTEM,
     [ATTR.MESSAGING_OPERATION_NAME]: 'process',
@@ -120,32 +182,7 @@ export function deliveryScope(tracer: Tracer, propagator: Propagator, start: Del
     attributes[ATTR.MESSAGING_MESSAGE_CONVERSATION_ID] = event.metadata.correlationId;
   }
   if (event.metadata.causationId !== undefined) attributes[ATTR.CAUSATION_ID] = event.metadata.causationId;
-  const span = tracer.startSpan(
-    SPAN.process(event.eventType),
-    {
-      kind: SpanKind.CONSUMER,
-      attributes,
-      links: parentSpan && trace.isSpanContextValid(parentSpan) ? [{ context: parentSpan }] : undefined,
-    },
-    parent,
-  );
-  const sc = span.spanContext();
-  const active: Context = trace.setSpan(parent, span);
-  if (!trace.isSpanContextValid(sc)) {
-    return { run: (fn) => context.with(active, fn), end: () => span.end() };
-  }
-  const metadata: Record<string, string> = {};
-  propagator.inject(active, metadata, metadataSetter);
-  return {
-    run: (fn) => context.with(active, fn),
-    metadata,
-    logBindings: {
-      [LOG_KEYS.TRACE_ID]: sc.traceId,
-      [LOG_KEYS.SPAN_ID]: sc.spanId,
-      [LOG_KEYS.TRACE_FLAGS]: `0${sc.traceFlags.toString(16)}`.slice(-2),
-    },
-    end: (outcome) => endDelivery(span, outcome),
-  };
+  return attributes;
 }
 
 function endDelivery(span: Span, outcome: DeliveryOutcome): void {

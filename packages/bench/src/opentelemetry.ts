@@ -1,0 +1,140 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { DomainEventInput, EventDrivenCoordinator, EventStore, Instrumentation } from '@evco/core';
+import { createOpenTelemetryInstrumentation } from '@evco/opentelemetry';
+import { createMemoryStore } from '@evco/store-memory';
+import { createSqliteStore } from '@evco/store-sqlite';
+import { context, propagation } from '@opentelemetry/api';
+import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
+import { W3CTraceContextPropagator } from '@opentelemetry/core';
+import {
+  AggregationTemporality,
+  InMemoryMetricExporter,
+  MeterProvider,
+  PeriodicExportingMetricReader,
+} from '@opentelemetry/sdk-metrics';
+import {
+  BasicTracerProvider,
+  InMemorySpanExporter,
+  SimpleSpanProcessor,
+} from '@opentelemetry/sdk-trace-base';
+import { type BenchSection, type Comparison, compare, countingCoordinator, round } from './harness.js';
+
+const BATCH = 100;
+
+function inputs(n: number, offset: number): DomainEventInput[] {
+  return Array.from({ length: n }, (_, i) => ({
+    eventType: 'BenchTraced',
+    aggregateId: `agg-${(offset + i) % 97}`,
+    eventData: { n: offset + i },
+  }));
+}
+
+async function until(check: () => boolean): Promise<void> {
+  while (!check()) await new Promise((r) => setImmediate(r));
+}
+
+/** One round: a fresh coordinator, `total` events published in batches, all handled. */
+function roundOn(makeStore: () => EventStore, total: number, instrumentation: () => Instrumentation[]) {
+  let offset = 0;
+  return async () => {
+    const { coordinator, handled } = await countingCoordinator(
+      makeStore(),
+      { eventType: 'BenchTraced', name: 'traced', ordering: 'none' },
+      { concurrency: 64, instrumentation: instrumentation() },
+    );
+    try {
+      for (let b = 0; b < total; b += BATCH) await coordinator.publishEvents(inputs(BATCH, offset + b));
+      offset += total;
+      await until(() => handled() >= total);
+    } finally {
+      await (coordinator as EventDrivenCoordinator).shutdown();
+    }
+  };
+}
+
+/** An SDK as an application registers it: async context, W3C propagation, in-memory exporters. */
+function sdk() {
+  context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+  propagation.setGlobalPropagator(new W3CTraceContextPropagator());
+  const spans = new InMemorySpanExporter();
+  const tracerProvider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(spans)] });
+  const reader = new PeriodicExportingMetricReader({
+    exporter: new InMemoryMetricExporter(AggregationTemporality.CUMULATIVE),
+    exportIntervalMillis: 3_600_000,
+  });
+  const meterProvider = new MeterProvider({ readers: [reader] });
+  return {
+    instrumentation: () => {
+      // Each round starts empty, as an exporter that ships its batches would.
+      spans.reset();
+      return [createOpenTelemetryInstrumentation({ tracerProvider, meterProvider })];
+    },
+    spans,
+  };
+}
+
+const slower = (c: Comparison) => `${round((1 - c.ratio) * 100, 1)}%`;
+
+/**
+ * End to end (publish in batches of 100, one handler, all handled) without instrumentation and
+ * with `@evco/opentelemetry`: first with only the API (no SDK registered: every call a no-op),
+ * then with the SDK and in-memory exporters (a span per publish and per attempt, every metric).
+ * The API case runs first: registering the SDK's async context manager is process-wide and
+ * cannot be undone, so the SDK case's baseline runs with it too (its ratio leaves out the cost
+ * async context adds to every promise; `vsFirstBaseline` puts it back, with more noise).
+ */
+export const opentelemetrySection: BenchSection = {
+  name: 'opentelemetry',
+  async run() {
+    const dir = mkdtempSync(join(tmpdir(), 'evco-bench-otel-'));
+    let files = 0;
+    const stores = {
+      memory: { total: 20_000, make: () => createMemoryStore() },
+      sqlite: {
+        total: 5_000,
+        make: () => createSqliteStore({ filename: join(dir, `otel-${files++}.db`) }),
+      },
+    };
+    const out: Array<Comparison | Record<string, unknown>> = [];
+    try {
+      const firstBaseline: Record<string, number> = {};
+      for (const [name, s] of Object.entries(stores)) {
+        const api = await compare(
+          `${name}: no instrumentation vs @evco/opentelemetry with the API only (no SDK), ${s.total} events`,
+          s.total,
+          { name: 'no instrumentation', fn: roundOn(s.make, s.total, () => []) },
+          {
+            name: 'API only',
+            fn: roundOn(s.make, s.total, () => [createOpenTelemetryInstrumentation()]),
+          },
+          { goal: '<= 3% slower (ratio >= 0.97)' },
+        );
+        firstBaseline[name] = api.baseline.opsPerSec;
+        out.push({ ...api, slower: slower(api) });
+      }
+      const withSdk = sdk();
+      for (const [name, s] of Object.entries(stores)) {
+        const full = await compare(
+          `${name}: no instrumentation vs @evco/opentelemetry with the SDK and in-memory exporters, ${s.total} events`,
+          s.total,
+          { name: 'no instrumentation', fn: roundOn(s.make, s.total, () => []) },
+          { name: 'SDK, in-memory exporters', fn: roundOn(s.make, s.total, withSdk.instrumentation) },
+          { goal: '<= 15% slower (ratio >= 0.85)' },
+        );
+        out.push({
+          ...full,
+          slower: slower(full),
+          extra: {
+            spansLastRound: withSdk.spans.getFinishedSpans().length,
+            vsFirstBaseline: round(full.evco.opsPerSec / firstBaseline[name]!),
+          },
+        });
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    return out;
+  },
+};
