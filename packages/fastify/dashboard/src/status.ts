@@ -276,3 +276,9 @@ export function rateSeries(samples: readonly Sample[], key: 'published' | 'handl
   }
   return out;
 }
+
+/** The last `points` values, padded with zeros in front so a young series grows from the right. */
+export function lastMinute(series: readonly number[], points = 60): number[] {
+  const tail = series.slice(-points);
+  return [...Array.from({ length: points - tail.length }, () => 0), ...tail];
+}

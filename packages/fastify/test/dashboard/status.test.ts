@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   coordinatorsOf,
+  lastMinute,
   rateSeries,
   ratesOf,
   toStatusView,
@@ -242,5 +243,12 @@ describe('ratesOf', () => {
       { at: 1500, published: 1, handled: 0 },
     ];
     expect(rateSeries(samples, 'published')).toEqual([10, 0]);
+  });
+});
+
+describe('lastMinute', () => {
+  it('keeps the last points and pads a short series in front', () => {
+    expect(lastMinute([1, 2], 4)).toEqual([0, 0, 1, 2]);
+    expect(lastMinute([1, 2, 3, 4, 5], 4)).toEqual([2, 3, 4, 5]);
   });
 });

@@ -6,6 +6,7 @@ import { handlerInsights, type UnprocessedJson } from '../insights.js';
 import { href } from '../router.js';
 import {
   type Adapter,
+  lastMinute,
   type Rates,
   rateSeries,
   type Sample,
@@ -84,17 +85,27 @@ export function Overview(props: {
         <div class="throughput">
           <figure>
             <Sparkline
-              values={rateSeries(props.samples, 'published').slice(-60)}
+              values={lastMinute(rateSeries(props.samples, 'published'))}
               label="Published per second, last minute"
+              width={240}
+              height={44}
             />
-            <figcaption>published/s, last minute</figcaption>
+            <figcaption>
+              published/s, last minute (peak{' '}
+              {formatRate(Math.max(0, ...rateSeries(props.samples, 'published').slice(-60)))})
+            </figcaption>
           </figure>
           <figure>
             <Sparkline
-              values={rateSeries(props.samples, 'handled').slice(-60)}
+              values={lastMinute(rateSeries(props.samples, 'handled'))}
               label="Handled per second, last minute"
+              width={240}
+              height={44}
             />
-            <figcaption>handled/s, last minute</figcaption>
+            <figcaption>
+              handled/s, last minute (peak{' '}
+              {formatRate(Math.max(0, ...rateSeries(props.samples, 'handled').slice(-60)))})
+            </figcaption>
           </figure>
           <ul class="facts">
             <li>
