@@ -1,0 +1,15 @@
+#!/usr/bin/env node
+import { runCli } from './cli.js';
+import { processIo } from './io.js';
+
+// A closed pipe (`evco history | head`) ends the output, not with a stack trace.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw error;
+  });
+}
+// Exit once output is flushed (a pipe to `head` or `jq` must get everything), not by force.
+process.exitCode = await runCli(process.argv.slice(2), processIo());
+// Watching commands leave a SIGINT listener; nothing else should keep the process alive.
+setImmediate(() => process.exit(process.exitCode)).unref();

@@ -1,0 +1,286 @@
+import { maskSecrets } from '@evco/core';
+import yargs from 'yargs';
+import { deadLetters } from './commands/dead-letters.js';
+import { showEvent } from './commands/event.js';
+import { listHandlers, retireHandler } from './commands/handlers.js';
+import { history } from './commands/history.js';
+import { migrate } from './commands/migrate.js';
+import { replay, replayStatus } from './commands/replay.js';
+import { retry } from './commands/retry.js';
+import { status } from './commands/status.js';
+import { tail } from './commands/tail.js';
+import { unprocessed } from './commands/unprocessed.js';
+import type { Context } from './context.js';
+import { describeFailure, EXIT, exitCodeOf, UsageError } from './errors.js';
+import type { CliIo } from './io.js';
+
+interface GlobalArgs {
+  databaseUrl?: string;
+  schema?: string;
+  sqlite?: string;
+  redisUrl?: string;
+  json: boolean;
+}
+
+const EXAMPLES: Array<[string, string]> = [
+  ['$0 status --sqlite ./events.db', 'health, handlers, backlog and lag'],
+  ['$0 dead-letters --database-url postgresql://app@db/app', 'what failed, with the error'],
+  ['$0 retry --handler sendWelcomeMail', 'run its dead letters again'],
+  ['$0 event 0190f5d2-…', 'one event, its deliveries and causation tree'],
+  ['$0 replay --from 2h --to now --handler projector', 'replay the last two hours to one handler'],
+];
+
+/**
+ * Runs the `evco` command line and resolves with its exit code; writes only to `io`. Commands
+ * are registered here in one list, so a new one (the retention `prune` command) is one more
+ * `.command(...)` line and one file in `commands/`.
+ */
+export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
+  let exitCode: number = EXIT.ok;
+  const run =
+    <A>(fn: (ctx: Context, args: A) => Promise<unknown>) =>
+    async (raw: unknown) => {
+      // yargs has parsed and typed these from the options declared below.
+      const args = raw as A & GlobalArgs;
+      const ctx: Context = {
+        io,
+        json: args.json,
+        flags: {
+          ...(args.databaseUrl === undefined ? {} : { databaseUrl: args.databaseUrl }),
+          ...(args.schema === undefined ? {} : { schema: args.schema }),
+          ...(args.sqlite === undefined ? {} : { sqlite: args.sqlite }),
+          ...(args.redisUrl === undefined ? {} : { redisUrl: args.redisUrl }),
+        },
+      };
+      try {
+        const code = await fn(ctx, args);
+        if (typeof code === 'number') exitCode = code;
+      } catch (error) {
+        throw new CommandError(error);
+      }
+    };
+
+  const parser = yargs([...argv])
+    .scriptName('evco')
+    .usage('$0 <command> [options]\n\nOperator commands for an evco store (Postgres or SQLite).')
+    .option('database-url', {
+      type: 'string',
+      describe: 'Postgres URL (postgresql://…) or sqlite: URL; default $DATABASE_URL',
+      group: 'Connection:',
+    })
+    .option('schema', {
+      type: 'string',
+      describe: 'Postgres schema of the store (default evco)',
+      group: 'Connection:',
+    })
+    .option('sqlite', { type: 'string', describe: 'SQLite file of the store', group: 'Connection:' })
+    .option('redis-url', {
+      type: 'string',
+      describe: 'Redis URL to announce retries and replays to running coordinators; default $REDIS_URL',
+      group: 'Connection:',
+    })
+    .option('json', { type: 'boolean', default: false, describe: 'machine-readable JSON on stdout' })
+    .command(
+      'status',
+      'store and publisher health, handlers, counts and lag (exit 1 when the store is unhealthy)',
+      {},
+      run(status),
+    )
+    .command(
+      'handlers',
+      'subscriptions: live or expired (orphaned), with their backlog',
+      (y) =>
+        y.command(
+          'retire <name>',
+          'retire a handler: delete its subscriptions and its unfinished deliveries',
+          (r) =>
+            r
+              .positional('name', { type: 'string', demandOption: true, describe: 'handler name' })
+              .option('yes', { type: 'boolean', default: false, describe: 'confirm' }),
+          run((ctx, a: { name: string; yes: boolean }) => retireHandler(ctx, a.name, a.yes)),
+        ),
+      run(listHandlers),
+    )
+    .command(
+      'history',
+      'stored events, filtered, a page at a time',
+      (y) =>
+        y
+          .option('type', { type: 'string', array: true, describe: 'event type (repeatable)' })
+          .option('aggregate', { type: 'string', describe: 'aggregate id' })
+          .option('aggregate-type', { type: 'string', describe: 'aggregate type' })
+          .option('correlation', { type: 'string', describe: 'correlation id: one flow' })
+          .option('causation', { type: 'string', describe: 'causation id: the direct effects of one event' })
+          .option('from', {
+            type: 'string',
+            describe: 'occurred at or after (ISO date-time, date, or age: 2h)',
+          })
+          .option('to', { type: 'string', describe: 'occurred before (same forms)' })
+          .option('limit', limitOption(20))
+          .option('cursor', { type: 'string', describe: 'continue after this position (printed as "more:")' })
+          .option('order', {
+            choices: ['asc', 'desc'] as const,
+            default: 'asc' as const,
+            describe: 'by position',
+          }),
+      run(history),
+    )
+    .command(
+      'event <id>',
+      'one event: its data, its deliveries per handler and its causation tree',
+      (y) => y.positional('id', { type: 'string', demandOption: true, describe: 'event id' }),
+      run((ctx, a: { id: string }) => showEvent(ctx, a.id)),
+    )
+    .command(
+      'unprocessed',
+      'events with a delivery not done (pending, running or dead)',
+      (y) =>
+        y
+          .option('limit', limitOption(50))
+          .option('cursor', { type: 'string', describe: 'continue after this position' }),
+      run(unprocessed),
+    )
+    .command(
+      'dead-letters',
+      'deliveries that ran out of attempts, with their last error',
+      (y) =>
+        y
+          .option('handler', { type: 'string', describe: 'only this handler' })
+          .option('limit', limitOption(50))
+          .option('cursor', { type: 'string', describe: 'continue after this position' }),
+      run(deadLetters),
+    )
+    .command(
+      'retry [ids..]',
+      're-drive dead letters: these delivery ids, --handler NAME, or --all',
+      (y) =>
+        y
+          .positional('ids', {
+            type: 'string',
+            array: true,
+            default: [] as string[],
+            describe: 'delivery ids',
+          })
+          .option('handler', { type: 'string', describe: "this handler's dead letters" })
+          .option('all', { type: 'boolean', default: false, describe: 'every dead letter' }),
+      run((ctx, a: { ids: string[]; handler?: string; all: boolean }) => retry(ctx, a)),
+    )
+    .command(
+      'replay',
+      'replay events of a time range (durable job) and watch until handled; Ctrl-C stops watching only',
+      (y) =>
+        y
+          .command(
+            'status <id>',
+            'a replay job and its progress',
+            (r) => r.positional('id', { type: 'string', demandOption: true, describe: 'replay id' }),
+            run((ctx, a: { id: string }) => replayStatus(ctx, a.id)),
+          )
+          .option('from', {
+            type: 'string',
+            describe: 'occurred at or after (ISO date-time, date, or age: 2h)',
+          })
+          .option('to', { type: 'string', describe: 'occurred before (same forms, or now)' })
+          .option('type', { type: 'string', describe: 'only this event type' })
+          .option('handler', { type: 'string', describe: 'only to this handler' })
+          .option('max-events', {
+            type: 'number',
+            describe: 'replay at most this many events (default 100000)',
+          })
+          .option('detach', {
+            type: 'boolean',
+            default: false,
+            describe: 'return once queued, without waiting for handlers',
+          })
+          .option('interval', intervalOption(500)),
+      run(
+        (
+          ctx,
+          a: {
+            from?: string;
+            to?: string;
+            type?: string;
+            handler?: string;
+            maxEvents?: number;
+            detach: boolean;
+            interval: number;
+          },
+        ) => {
+          if (a.from === undefined || a.to === undefined) {
+            throw new UsageError('replay needs --from and --to (or: evco replay status ID)');
+          }
+          return replay(ctx, { ...a, from: a.from, to: a.to, intervalMs: a.interval });
+        },
+      ),
+    )
+    .command(
+      'tail',
+      'print events as they are stored, until Ctrl-C',
+      (y) =>
+        y
+          .option('type', { type: 'string', array: true, describe: 'only these event types (repeatable)' })
+          .option('from-start', {
+            type: 'boolean',
+            default: false,
+            describe: 'begin with the first stored event',
+          })
+          .option('limit', { type: 'number', describe: 'stop after this many events' })
+          .option('interval', intervalOption(500)),
+      run((ctx, a: { type?: string[]; fromStart: boolean; limit?: number; interval: number }) =>
+        tail(ctx, { ...a, intervalMs: a.interval }),
+      ),
+    )
+    .command('migrate', 'create the schema (or the SQLite file), or bring it up to date', {}, run(migrate))
+    .completion('completion', 'print a bash/zsh completion script (evco completion >> ~/.bashrc)')
+    .example(EXAMPLES)
+    .demandCommand(1, 'name a command (see evco --help)')
+    .strict()
+    .recommendCommands()
+    .help()
+    .alias('help', 'h')
+    .version()
+    .wrap(Math.min(110, io.stdout.columns ?? 100))
+    .exitProcess(false)
+    .fail(false);
+
+  // yargs prints help and version through console; route them to io.
+  const log = console.log;
+  console.log = (...parts: unknown[]) => io.stdout.write(`${parts.join(' ')}\n`);
+  try {
+    await parser.parseAsync();
+    return exitCode;
+  } catch (error) {
+    // Whatever a command threw is wrapped; anything else is yargs refusing the command line.
+    if (error instanceof CommandError) {
+      io.stderr.write(`evco: ${describeFailure(error.cause)}\n`);
+      return exitCodeOf(error.cause);
+    }
+    io.stderr.write(`evco: ${usageMessage(error)}\n`);
+    return EXIT.usage;
+  } finally {
+    console.log = log;
+  }
+}
+
+function limitOption(fallback: number) {
+  return { type: 'number', default: fallback, describe: 'entries per page (1-10000)' } as const;
+}
+
+function intervalOption(fallback: number) {
+  return { type: 'number', default: fallback, describe: 'poll period in ms' } as const;
+}
+
+/** An error thrown by a command (as opposed to yargs refusing the command line). */
+class CommandError extends Error {
+  constructor(override readonly cause: unknown) {
+    super('command failed');
+  }
+}
+
+/** yargs' own messages, made to name the problem the way the rest of the CLI does. */
+function usageMessage(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  const unknown = /^Unknown arguments?: (.+)$/.exec(message);
+  if (unknown) return `unknown command or option: ${unknown[1]} (see evco --help)`;
+  return `${maskSecrets(message).replace(/\s*\n\s*/g, ' ')} (see evco --help)`;
+}

@@ -1,0 +1,64 @@
+import type { EventHistoryQuery, RecordedEvent } from '@evco/core';
+import type { Context } from '../context.js';
+import { withConnection } from '../context.js';
+import { printJson, printTable } from '../output.js';
+import { parsePosition, showPosition } from '../position.js';
+import { parseTime } from '../time.js';
+
+export interface HistoryArgs {
+  type?: string[];
+  aggregate?: string;
+  aggregateType?: string;
+  correlation?: string;
+  causation?: string;
+  from?: string;
+  to?: string;
+  limit: number;
+  cursor?: string;
+  order: 'asc' | 'desc';
+}
+
+/** `evco history`: stored events with every filter, a page at a time (`--cursor` for the next). */
+export async function history(ctx: Context, args: HistoryArgs): Promise<void> {
+  const query: EventHistoryQuery = {
+    limit: args.limit,
+    order: args.order,
+    ...(args.type?.length ? { eventType: args.type } : {}),
+    ...(args.aggregate === undefined ? {} : { aggregateId: args.aggregate }),
+    ...(args.aggregateType === undefined ? {} : { aggregateType: args.aggregateType }),
+    ...(args.correlation === undefined ? {} : { correlationId: args.correlation }),
+    ...(args.causation === undefined ? {} : { causationId: args.causation }),
+    ...(args.from === undefined ? {} : { from: parseTime(args.from, '--from') }),
+    ...(args.to === undefined ? {} : { to: parseTime(args.to, '--to') }),
+  };
+  if (args.cursor !== undefined) {
+    const position = parsePosition(args.cursor, '--cursor');
+    if (args.order === 'desc') query.beforePosition = position;
+    else query.afterPosition = position;
+  }
+  const events = await withConnection(ctx, {}, ({ admin }) => admin.getEventHistory(query));
+  const last = events[events.length - 1];
+  const nextCursor = events.length === args.limit && last ? showPosition(last.position) : null;
+  if (ctx.json) {
+    printJson(ctx.io, { events, nextCursor });
+    return;
+  }
+  printEvents(ctx, events, 'no events match');
+  if (nextCursor) ctx.io.stdout.write(`more: add --cursor ${nextCursor}\n`);
+}
+
+export function printEvents(ctx: Context, events: readonly RecordedEvent[], empty: string): void {
+  printTable(
+    ctx.io,
+    ['position', 'occurred at', 'event type', 'aggregate', 'event id', 'correlation id'],
+    events.map((e) => [
+      showPosition(e.position),
+      e.occurredAt,
+      e.eventType,
+      e.aggregateType ? `${e.aggregateType} ${e.aggregateId}` : e.aggregateId,
+      e.id,
+      e.metadata.correlationId ?? '-',
+    ]),
+    empty,
+  );
+}

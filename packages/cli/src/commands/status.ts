@@ -1,0 +1,75 @@
+import type { CoordinatorStatus } from '@evco/core';
+import type { Context } from '../context.js';
+import { withConnection } from '../context.js';
+import { CommandFailed } from '../errors.js';
+import { duration, printFields, printJson, printTable } from '../output.js';
+
+/** `evco status`: store and publisher health, fleet counts, lag, and every handler the fleet knows. */
+export async function status(ctx: Context): Promise<void> {
+  const { s, target } = await withConnection(ctx, { announce: true }, async ({ admin, target }) => ({
+    s: await admin.getCoordinatorStatus(),
+    target,
+  }));
+  const where =
+    target.kind === 'postgres' ? `${target.where} schema ${target.schema ?? 'evco'}` : target.where;
+  if (ctx.json) printJson(ctx.io, s);
+  else printStatus(ctx, s, where);
+  // A health probe can use the exit code: the store is what matters (the publisher is a doorbell).
+  if (!s.store.health.healthy) {
+    const error = s.store.health.details.error;
+    throw new CommandFailed(
+      `the ${s.store.name} store at ${where} is unhealthy${typeof error === 'string' ? `: ${error}` : ''}`,
+    );
+  }
+}
+
+function health(h: CoordinatorStatus['store']['health']): string {
+  const error = typeof h.details.error === 'string' ? ` (${h.details.error})` : '';
+  return `${h.healthy ? 'healthy' : 'UNHEALTHY'}, ${Math.round(h.latencyMs)} ms${error}`;
+}
+
+function printStatus(ctx: Context, s: CoordinatorStatus, where: string): void {
+  const publisher =
+    s.publisher.name === 'none'
+      ? 'none (coordinators find work by polling)'
+      : `${s.publisher.name}: ${health(s.publisher.health)}`;
+  const c = s.counts;
+  const store = `${s.store.name} ${where}: ${health(s.store.health)}`;
+  // Counts of a store that did not answer would read as zeros: show only the health then.
+  if (!s.store.health.healthy) {
+    printFields(ctx.io, [
+      ['store', store],
+      ['publisher', publisher],
+    ]);
+    return;
+  }
+  printFields(ctx.io, [
+    ['store', store],
+    ['publisher', publisher],
+    ['last position', s.lastPosition ?? 'no events'],
+    ['deliveries', `${c.pending} pending, ${c.dead} dead, ${c.orphaned} orphaned`],
+    ['unprocessed', `${c.unprocessed} events`],
+    ['lag', c.lagMs > 0 ? duration(c.lagMs) : 'none'],
+  ]);
+  ctx.io.stdout.write('\n');
+  const now = Date.now();
+  printTable(
+    ctx.io,
+    ['handler', 'event types', 'pending', 'running', 'dead', 'orphaned', 'lag', 'subscription'],
+    s.handlers.map((h) => [
+      h.name,
+      h.eventTypes.join(', '),
+      h.pending,
+      h.running,
+      h.dead,
+      h.orphaned,
+      h.lagMs > 0 ? duration(h.lagMs) : '-',
+      h.subscriptionExpiresAt === null
+        ? 'none'
+        : h.subscriptionExpiresAt.getTime() > now
+          ? `live until ${h.subscriptionExpiresAt.toISOString()}`
+          : `EXPIRED ${h.subscriptionExpiresAt.toISOString()}`,
+    ]),
+    'no handlers known to the fleet',
+  );
+}

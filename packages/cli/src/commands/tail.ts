@@ -1,0 +1,51 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { RecordedEvent } from '@evco/core';
+import type { Context } from '../context.js';
+import { withConnection } from '../context.js';
+import { cell, toJson } from '../output.js';
+import { showPosition } from '../position.js';
+
+export interface TailArgs {
+  type?: string[];
+  fromStart: boolean;
+  limit?: number;
+  intervalMs: number;
+}
+
+/**
+ * `evco tail`: prints events as they are stored, until Ctrl-C (or `--limit` events). Reads by
+ * position, so nothing is skipped or repeated whatever the store's commit order (the stores only
+ * hand out settled positions).
+ */
+export async function tail(ctx: Context, args: TailArgs): Promise<void> {
+  await withConnection(ctx, {}, async ({ admin }) => {
+    const types = args.type?.length ? { eventType: args.type } : {};
+    let after: RecordedEvent['position'] | undefined;
+    if (!args.fromStart) {
+      const [latest] = await admin.getEventHistory({ ...types, order: 'desc', limit: 1 });
+      after = latest?.position;
+    }
+    let printed = 0;
+    let stop = false;
+    void ctx.io.interrupted.then(() => {
+      stop = true;
+    });
+    while (!stop) {
+      const page = await admin.getEventHistory({
+        ...types,
+        limit: 500,
+        ...(after === undefined ? {} : { afterPosition: after }),
+      });
+      for (const e of page) {
+        ctx.io.stdout.write(`${ctx.json ? toJson(e, false) : line(e)}\n`);
+        after = e.position;
+        if (args.limit !== undefined && ++printed >= args.limit) return;
+      }
+      if (page.length < 500) await Promise.race([sleep(args.intervalMs), ctx.io.interrupted]);
+    }
+  });
+}
+
+function line(e: RecordedEvent): string {
+  return [showPosition(e.position), cell(e.occurredAt), e.eventType, e.aggregateId, e.id].join('  ');
+}

@@ -1,0 +1,145 @@
+import { existsSync } from 'node:fs';
+import {
+  type AdminClient,
+  createAdminClient,
+  createConsoleLogger,
+  type EventPublisher,
+  type EventStore,
+  maskUrl,
+  parseLogLevel,
+} from '@evco/core';
+import { UsageError } from './errors.js';
+
+/** The connection flags every command takes. */
+export interface ConnectionFlags {
+  databaseUrl?: string;
+  schema?: string;
+  sqlite?: string;
+  redisUrl?: string;
+}
+
+export type Target =
+  | { kind: 'postgres'; url: string; schema: string | undefined; where: string }
+  | { kind: 'sqlite'; file: string; where: string };
+
+/**
+ * Which store the flags name, checked before anything is opened: `--sqlite FILE`, else
+ * `--database-url` / `DATABASE_URL` (a `postgresql://` URL, or a `sqlite:` URL as the demo
+ * accepts). `where` is what messages may show: the URL with its password masked.
+ */
+export function resolveTarget(flags: ConnectionFlags, env: NodeJS.ProcessEnv): Target {
+  const url = flags.databaseUrl ?? (flags.sqlite === undefined ? env.DATABASE_URL : undefined);
+  if (flags.sqlite !== undefined && flags.databaseUrl !== undefined) {
+    throw new UsageError('give --sqlite or --database-url, not both');
+  }
+  if (flags.sqlite !== undefined) {
+    if (flags.sqlite.trim() === '') throw new UsageError('--sqlite needs a file name');
+    if (flags.schema !== undefined) throw new UsageError('--schema applies to Postgres only');
+    return { kind: 'sqlite', file: flags.sqlite, where: flags.sqlite };
+  }
+  if (url === undefined || url.trim() === '') {
+    throw new UsageError('no store: give --database-url (or DATABASE_URL) for Postgres, or --sqlite FILE');
+  }
+  if (/^sqlite:/i.test(url)) {
+    if (flags.schema !== undefined) throw new UsageError('--schema applies to Postgres only');
+    return { kind: 'sqlite', file: url, where: url };
+  }
+  if (!/^postgres(ql)?:\/\//i.test(url) || !canParse(url)) {
+    throw new UsageError(
+      `--database-url must be a postgresql:// or sqlite: URL, got "${maskUrl(url).slice(0, 200)}"`,
+    );
+  }
+  return { kind: 'postgres', url, schema: flags.schema, where: maskUrl(url) };
+}
+
+function canParse(url: string): boolean {
+  try {
+    new URL(url);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** `REDIS_URL` or `--redis-url`, checked like the database URL. */
+export function resolveRedisUrl(flags: ConnectionFlags, env: NodeJS.ProcessEnv): string | undefined {
+  const url = flags.redisUrl ?? env.REDIS_URL;
+  if (url === undefined || url === '') return undefined;
+  if (!/^rediss?:\/\//i.test(url) || !canParse(url)) {
+    throw new UsageError(
+      `--redis-url must be a redis:// or rediss:// URL, got "${maskUrl(url).slice(0, 200)}"`,
+    );
+  }
+  return url;
+}
+
+/**
+ * Loads the store package the target needs. They are optional peer dependencies: an operator
+ * on Postgres does not install better-sqlite3, and the other way round.
+ */
+async function openStore(target: Target, options: { mustExist: boolean }): Promise<EventStore> {
+  if (target.kind === 'sqlite') {
+    const file = target.file.replace(/^sqlite:(\/\/)?/i, '');
+    // Opening a file creates it; only `migrate` may do that.
+    if (options.mustExist && file !== ':memory:' && !existsSync(file)) {
+      throw new UsageError(`no SQLite file at ${file}; "evco migrate --sqlite ${file}" creates one`);
+    }
+    const { createSqliteStore } = await importPeer<typeof import('@evco/store-sqlite')>('@evco/store-sqlite');
+    return createSqliteStore({ filename: target.file });
+  }
+  const { createPostgresStore } =
+    await importPeer<typeof import('@evco/store-postgres')>('@evco/store-postgres');
+  return createPostgresStore({
+    connectionString: target.url,
+    ...(target.schema === undefined ? {} : { schema: target.schema }),
+    poolSize: 2,
+    connectionTimeoutMs: 5000,
+    applicationName: 'evco-cli',
+  });
+}
+
+async function openPublisher(url: string): Promise<EventPublisher> {
+  const { createRedisPublisher } =
+    await importPeer<typeof import('@evco/publisher-redis')>('@evco/publisher-redis');
+  return createRedisPublisher({ url });
+}
+
+async function importPeer<T>(name: string): Promise<T> {
+  try {
+    return (await import(name)) as T;
+  } catch (error) {
+    if ((error as { code?: string }).code === 'ERR_MODULE_NOT_FOUND' && String(error).includes(name)) {
+      throw new UsageError(`this store needs ${name}: npm install ${name}`);
+    }
+    throw error;
+  }
+}
+
+export interface Connection {
+  admin: AdminClient;
+  target: Target;
+}
+
+/**
+ * An admin client on the flags' store (and publisher, when `announce` and a Redis URL are
+ * given): it never registers, claims or runs anything.
+ */
+export async function connect(
+  flags: ConnectionFlags,
+  env: NodeJS.ProcessEnv,
+  options: { announce?: boolean; mustExist?: boolean } = {},
+): Promise<Connection> {
+  const target = resolveTarget(flags, env);
+  const redisUrl = options.announce ? resolveRedisUrl(flags, env) : undefined;
+  const store = await openStore(target, { mustExist: options.mustExist ?? true });
+  let publisher: EventPublisher | undefined;
+  try {
+    if (redisUrl) publisher = await openPublisher(redisUrl);
+  } catch (error) {
+    await store.close();
+    throw error;
+  }
+  const logger = createConsoleLogger({ level: parseLogLevel(env.EVCO_LOG_LEVEL, 'silent') });
+  const admin = await createAdminClient({ store, publisher, logger });
+  return { admin, target };
+}

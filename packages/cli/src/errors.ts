@@ -1,0 +1,43 @@
+import { isEvcoError, maskSecrets } from '@evco/core';
+
+/**
+ * Exit codes: 0 done, 1 the operation failed (store unreachable, unknown id, dead deliveries
+ * after a replay), 2 the command line is wrong (unknown command or flag, bad value). 130 is
+ * Ctrl-C while watching a replay: only the watching stopped.
+ */
+export const EXIT = { ok: 0, failure: 1, usage: 2, interrupted: 130 } as const;
+
+/** The command line itself is wrong: exit 2, before anything is opened. */
+export class UsageError extends Error {
+  override readonly name = 'UsageError';
+}
+
+/** The operation ran and failed in a way the user should read as a failure (exit 1). */
+export class CommandFailed extends Error {
+  override readonly name = 'CommandFailed';
+}
+
+/**
+ * One line for stderr: no stack, no newline inside, credentials masked. evco's own errors carry
+ * their package (`[evco:store-postgres] …`); anything else gets its class name.
+ */
+export function describeFailure(error: unknown): string {
+  let text: string;
+  if (isEvcoError(error) || error instanceof UsageError || error instanceof CommandFailed) {
+    text = error.message;
+  } else if (error instanceof Error) {
+    text = `${error.name}: ${error.message}`;
+  } else {
+    text = String(error);
+  }
+  return maskSecrets(text)
+    .replace(/\s*\n\s*/g, ' ')
+    .slice(0, 2000);
+}
+
+/** Exit code for an error thrown by a command. */
+export function exitCodeOf(error: unknown): number {
+  if (error instanceof UsageError) return EXIT.usage;
+  if (isEvcoError(error, 'INVALID_OPTIONS')) return EXIT.usage;
+  return EXIT.failure;
+}

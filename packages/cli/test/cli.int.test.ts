@@ -1,0 +1,568 @@
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createCoordinator, type EventStore, silentLogger } from '@evco/core';
+import { createInProcPublisher } from '@evco/publisher-inproc';
+import { createPostgresStore } from '@evco/store-postgres';
+import { createSqliteStore } from '@evco/store-sqlite';
+import { resolveServiceUrl, waitFor } from '@evco/testkit';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = join(here, '..');
+/** The built executable, as `npx @evco/cli` runs it (turbo builds before test:int). */
+const BIN = join(root, 'dist', 'bin.js');
+
+interface Result {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+function evco(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Result> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      [BIN, ...args],
+      { cwd: root, env: { PATH: process.env.PATH, ...env }, timeout: 60_000 },
+      (error, stdout, stderr) => {
+        const code = error ? ((error as { code?: unknown }).code as number) : 0;
+        resolve({ code: typeof code === 'number' ? code : 1, stdout, stderr });
+      },
+    );
+  });
+}
+
+/** Spawns the built CLI and collects its output as it comes. */
+function evcoChild(args: string[]): {
+  child: ChildProcess;
+  out: () => string;
+  err: () => string;
+  exit: Promise<number>;
+} {
+  const child = spawn(process.execPath, [BIN, ...args], { cwd: root, env: { PATH: process.env.PATH } });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (d) => {
+    out += d;
+  });
+  child.stderr.on('data', (d) => {
+    err += d;
+  });
+  const exit = new Promise<number>((resolve) =>
+    child.on('exit', (code, signal) => resolve(code ?? (signal ? 128 : 1))),
+  );
+  return { child, out: () => out, err: () => err, exit };
+}
+
+/** The handler process (from source: tsx + the source condition). */
+function startWorker(env: NodeJS.ProcessEnv): Promise<ChildProcess> {
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', '--conditions=@evco/source', join(here, 'fixtures', 'worker.ts')],
+    {
+      cwd: root,
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
+  return new Promise((resolve, reject) => {
+    child.stdout!.on('data', (d) => {
+      if (String(d).includes('ready')) resolve(child);
+    });
+    child.on('exit', (code) => reject(new Error(`worker exited with ${code}`)));
+  });
+}
+
+async function stopWorker(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return;
+  const exited = new Promise((r) => child.once('exit', r));
+  child.kill('SIGTERM');
+  await exited;
+}
+
+const json = <T>(r: Result): T => {
+  expect(r.stderr).toBe('');
+  expect(r.code).toBe(0);
+  return JSON.parse(r.stdout) as T;
+};
+
+/** No stack trace, one line, no password. */
+function expectOneLineError(r: Result, code: number, text: string | RegExp): void {
+  expect(r.code).toBe(code);
+  expect(r.stdout).toBe('');
+  const lines = r.stderr.trimEnd().split('\n');
+  expect(lines.length).toBe(1);
+  expect(lines[0]).toMatch(/^evco: /);
+  expect(lines[0]).toMatch(text);
+  expect(r.stderr).not.toMatch(/\n\s+at /);
+  expect(r.stderr).not.toContain('s3cret');
+}
+
+interface Fixture {
+  name: string;
+  /** Connection flags for the CLI. */
+  flags: string[];
+  /** Env for the worker fixture. */
+  workerEnv: NodeJS.ProcessEnv;
+  open(): EventStore;
+  cleanup(): Promise<void>;
+  /** Whether done deliveries stay listed (store-sqlite keeps them). */
+  keepsDone: boolean;
+}
+
+const hasPostgres = Boolean(process.env.EVCO_TEST_DATABASE_URL);
+
+async function sqliteFixture(): Promise<Fixture> {
+  const dir = mkdtempSync(join(tmpdir(), 'evco-cli-'));
+  const file = join(dir, 'events.db');
+  return {
+    name: 'sqlite',
+    flags: ['--sqlite', file],
+    workerEnv: { WORKER_SQLITE: file },
+    open: () => createSqliteStore({ filename: file }),
+    cleanup: async () => rmSync(dir, { recursive: true, force: true }),
+    keepsDone: true,
+  };
+}
+
+async function postgresFixture(): Promise<Fixture> {
+  const url = await resolveServiceUrl({
+    envVar: 'EVCO_TEST_DATABASE_URL',
+    what: 'cli integration',
+    startContainer: async () => {
+      throw new Error('set EVCO_TEST_DATABASE_URL');
+    },
+  });
+  const schema = `evco_cli_${randomBytes(5).toString('hex')}`;
+  return {
+    name: 'postgres',
+    flags: ['--database-url', url, '--schema', schema],
+    workerEnv: { WORKER_DATABASE_URL: url, WORKER_SCHEMA: schema },
+    open: () => createPostgresStore({ connectionString: url, schema, poolSize: 2 }),
+    cleanup: async () => {
+      const client = new pg.Client({ connectionString: url });
+      await client.connect();
+      await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+      await client.end();
+    },
+    keepsDone: false,
+  };
+}
+
+describe.each([
+  ['sqlite', sqliteFixture, false],
+  ['postgres', postgresFixture, !hasPostgres],
+] as const)('evco on %s', (name, makeFixture, skip) => {
+  let f: Fixture;
+  let t0: string;
+  let roots: string[] = [];
+
+  beforeAll(async () => {
+    if (skip) return;
+    expect(existsSync(BIN), 'build @evco/cli first (pnpm turbo run build --filter=@evco/cli)').toBe(true);
+    f = await makeFixture();
+    t0 = new Date(Date.now() - 60_000).toISOString();
+    // The store is created by the CLI itself.
+    const migrated = await evco(['migrate', ...f.flags]);
+    expect(migrated.code).toBe(0);
+    expect(migrated.stdout).toMatch(/^schema up to date: /);
+    // A fleet ran: `welcome` reacts with WelcomeSent, `audit` failed every time (one attempt).
+    const c = await createCoordinator({
+      store: f.open(),
+      publisher: createInProcPublisher(),
+      logger: silentLogger,
+      retry: { maxAttempts: 1 },
+      pollIntervalMs: 20,
+    });
+    await c.registerHandler('UserRegistered', async function welcome(e, ctx) {
+      await ctx.publish({ eventType: 'WelcomeSent', aggregateId: e.aggregateId });
+    });
+    await c.registerHandler('UserRegistered', async function audit() {
+      throw new Error('audit service down');
+    });
+    roots = [];
+    for (const user of ['ada', 'grace', 'alan']) {
+      roots.push(
+        (await c.publishEvent({ eventType: 'UserRegistered', aggregateId: user, eventData: { user } }))
+          .eventId,
+      );
+    }
+    await c.waitForIdle();
+    await c.shutdown();
+  }, 120_000);
+
+  afterAll(async () => {
+    if (!skip) await f.cleanup();
+  });
+
+  it.skipIf(skip)('status: health, handlers and counts, as a table and as JSON', async () => {
+    const table = await evco(['status', ...f.flags]);
+    expect(table.code).toBe(0);
+    expect(table.stdout).toMatch(new RegExp(`^store\\s+${name}\\b.*healthy`, 'm'));
+    expect(table.stdout).toMatch(/deliveries\s+0 pending, 3 dead, 0 orphaned/);
+    expect(table.stdout).toMatch(/│ audit\s+│ UserRegistered\s+│ 0\s+│ 0\s+│ 3\s+│/);
+    expect(table.stdout).toMatch(/│ welcome\s+│ UserRegistered/);
+    const s = json<{ counts: { dead: number; unprocessed: number }; handlers: Array<{ name: string }> }>(
+      await evco(['status', '--json', ...f.flags]),
+    );
+    expect(s.counts).toMatchObject({ dead: 3, unprocessed: 3 });
+    expect(s.handlers.map((h) => h.name)).toEqual(['audit', 'welcome']);
+  });
+
+  it.skipIf(skip)('handlers: the subscriptions, live, with their backlog', async () => {
+    const table = await evco(['handlers', ...f.flags]);
+    expect(table.code).toBe(0);
+    expect(table.stdout).toMatch(/│ audit\s+│ UserRegistered\s+│ aggregate\s+│ live\s+│/);
+    const h = json<{ subscriptions: Array<{ handler: string; expired: boolean }> }>(
+      await evco(['handlers', '--json', ...f.flags]),
+    );
+    expect(h.subscriptions.map((s) => [s.handler, s.expired])).toEqual([
+      ['audit', false],
+      ['welcome', false],
+    ]);
+    const refused = await evco(['handlers', 'retire', 'audit', ...f.flags]);
+    expectOneLineError(refused, 2, /deletes its subscriptions and 3 unfinished deliveries; add --yes/);
+    expectOneLineError(
+      await evco(['handlers', 'retire', 'nobody', '--yes', ...f.flags]),
+      2,
+      /no handler named "nobody"/,
+    );
+  });
+
+  it.skipIf(skip)('history: every filter, pages with --cursor, JSON with positions as strings', async () => {
+    const all = json<{
+      events: Array<{ id: string; eventType: string; position: string }>;
+      nextCursor: string | null;
+    }>(await evco(['history', '--json', ...f.flags]));
+    expect(all.events.map((e) => e.eventType).sort()).toEqual(
+      [...Array(3).fill('UserRegistered'), ...Array(3).fill('WelcomeSent')].sort(),
+    );
+    expect(typeof all.events[0]!.position).toBe('string');
+    expect(all.nextCursor).toBeNull();
+    const typed = await evco(['history', '--type', 'UserRegistered', ...f.flags]);
+    expect(typed.code).toBe(0);
+    expect(typed.stdout.match(/│ UserRegistered /g)?.length).toBe(3);
+    expect(typed.stdout).not.toContain('WelcomeSent');
+    const flow = json<{ events: Array<{ eventType: string; aggregateId: string }> }>(
+      await evco(['history', '--json', '--correlation', roots[1]!, ...f.flags]),
+    );
+    expect(flow.events.map((e) => [e.eventType, e.aggregateId])).toEqual([
+      ['UserRegistered', 'grace'],
+      ['WelcomeSent', 'grace'],
+    ]);
+    const caused = json<{ events: Array<{ eventType: string }> }>(
+      await evco(['history', '--json', '--causation', roots[2]!, ...f.flags]),
+    );
+    expect(caused.events.map((e) => e.eventType)).toEqual(['WelcomeSent']);
+    const byAggregate = json<{ events: unknown[] }>(
+      await evco(['history', '--json', '--aggregate', 'ada', ...f.flags]),
+    );
+    expect(byAggregate.events.length).toBe(2);
+    const page = await evco(['history', '--limit', '2', ...f.flags]);
+    const cursor = /more: add --cursor (\d+)/.exec(page.stdout)?.[1];
+    expect(cursor).toBe(all.events[1]!.position);
+    const next = json<{ events: Array<{ id: string }> }>(
+      await evco(['history', '--json', '--limit', '2', '--cursor', cursor!, ...f.flags]),
+    );
+    expect(next.events.map((e) => e.id)).toEqual(all.events.slice(2, 4).map((e) => e.id));
+    const desc = json<{ events: Array<{ id: string }> }>(
+      await evco(['history', '--json', '--order', 'desc', '--limit', '1', ...f.flags]),
+    );
+    expect(desc.events[0]!.id).toBe(all.events[5]!.id);
+    const future = json<{ events: unknown[] }>(
+      await evco(['history', '--json', '--from', '2999-01-01', ...f.flags]),
+    );
+    expect(future.events).toEqual([]);
+    const window = json<{ events: unknown[] }>(
+      await evco(['history', '--json', '--from', t0, '--to', 'now', '--type', 'WelcomeSent', ...f.flags]),
+    );
+    expect(window.events.length).toBe(3);
+    expectOneLineError(
+      await evco(['history', '--cursor', 'abc', ...f.flags]),
+      2,
+      /--cursor must be a position/,
+    );
+    expectOneLineError(
+      await evco(['history', '--from', 'yesterday', ...f.flags]),
+      2,
+      /--from must be an ISO-8601/,
+    );
+  });
+
+  it.skipIf(skip)('event ID: the event, its deliveries per handler and the causation tree', async () => {
+    const table = await evco(['event', roots[0]!, ...f.flags]);
+    expect(table.code).toBe(0);
+    expect(table.stdout).toMatch(/^id\s+/m);
+    expect(table.stdout).toMatch(/│ audit\s+│ dead\s+│ 1\s+│/);
+    expect(table.stdout).toContain('audit service down');
+    expect(table.stdout).toMatch(new RegExp(`^  UserRegistered ${roots[0]} \\(ada\\)   ◀ this event$`, 'm'));
+    expect(table.stdout).toMatch(/^ {2}└─ WelcomeSent \S+ \(ada\)$/m);
+    const d = json<{
+      event: { id: string };
+      deliveries: Array<{ handler: string; status: string }>;
+      causes: unknown[];
+      effects: Array<{ event: { id: string; eventType: string } }>;
+    }>(await evco(['event', roots[0]!, '--json', ...f.flags]));
+    expect(d.event.id).toBe(roots[0]);
+    expect(d.causes).toEqual([]);
+    expect(d.effects.map((n) => n.event.eventType)).toEqual(['WelcomeSent']);
+    const statuses = Object.fromEntries(d.deliveries.map((x) => [x.handler, x.status]));
+    expect(statuses.audit).toBe('dead');
+    expect(statuses.welcome ?? 'done').toBe('done');
+    // From the effect's side: its cause, itself, nothing below.
+    const effect = await evco(['event', d.effects[0]!.event.id, ...f.flags]);
+    expect(effect.stdout).toMatch(
+      new RegExp(`^  UserRegistered ${roots[0]} \\(ada\\)\\n  └─ WelcomeSent .*◀ this event$`, 'm'),
+    );
+    expectOneLineError(
+      await evco(['event', '0190f5d2-0000-7000-8000-000000000000', ...f.flags]),
+      1,
+      /no event with id "0190f5d2-0000-7000-8000-000000000000"/,
+    );
+  });
+
+  it.skipIf(skip)('unprocessed and dead-letters: the three failed audits', async () => {
+    const u = await evco(['unprocessed', ...f.flags]);
+    expect(u.code).toBe(0);
+    expect(u.stdout.match(/│ audit\s+│ dead\s+│ 1\s+│ Error: audit service down/g)?.length).toBe(3);
+    const uj = json<{ events: Array<{ event: { id: string }; deliveries: Array<{ handler: string }> }> }>(
+      await evco(['unprocessed', '--json', ...f.flags]),
+    );
+    expect(uj.events.map((e) => e.event.id)).toEqual(roots);
+    const dl = await evco(['dead-letters', '--handler', 'audit', ...f.flags]);
+    expect(dl.code).toBe(0);
+    expect(dl.stdout.match(/│ audit\s+│ UserRegistered │/g)?.length).toBe(3);
+    const dj = json<{ deadLetters: Array<{ delivery: { handler: string; lastError: string } }> }>(
+      await evco(['dead-letters', '--json', ...f.flags]),
+    );
+    expect(dj.deadLetters.map((d) => d.delivery.lastError)).toEqual(
+      Array(3).fill('Error: audit service down'),
+    );
+    const none = await evco(['dead-letters', '--handler', 'welcome', ...f.flags]);
+    expect(none.stdout).toBe('no dead letters\n');
+  });
+
+  it.skipIf(skip)(
+    'retry turns a dead letter into a handled delivery once a handler process runs',
+    async () => {
+      expectOneLineError(await evco(['retry', ...f.flags]), 2, /name what to retry/);
+      const dead = json<{ deadLetters: Array<{ event: { id: string }; delivery: { deliveryId: string } }> }>(
+        await evco(['dead-letters', '--json', ...f.flags]),
+      );
+      const first = dead.deadLetters[0]!;
+      const retried = await evco(['retry', first.delivery.deliveryId, ...f.flags]);
+      expect(retried).toMatchObject({ code: 0, stdout: 'retried 1 dead letter\n' });
+      const worker = await startWorker(f.workerEnv);
+      try {
+        await waitFor(
+          async () => {
+            const d = json<{ deliveries: Array<{ handler: string; status: string }> }>(
+              await evco(['event', first.event.id, '--json', ...f.flags]),
+            );
+            const audit = d.deliveries.find((x) => x.handler === 'audit');
+            return f.keepsDone ? audit?.status === 'done' : audit === undefined;
+          },
+          { timeoutMs: 30_000, intervalMs: 200 },
+        );
+        const left = json<{ deadLetters: unknown[] }>(await evco(['dead-letters', '--json', ...f.flags]));
+        expect(left.deadLetters.length).toBe(2);
+        const rest = json<{ retried: number }>(
+          await evco(['retry', '--handler', 'audit', '--json', ...f.flags]),
+        );
+        expect(rest.retried).toBe(2);
+        await waitFor(
+          async () =>
+            json<{ deadLetters: unknown[] }>(await evco(['dead-letters', '--json', ...f.flags])).deadLetters
+              .length === 0 &&
+            json<{ events: unknown[] }>(await evco(['unprocessed', '--json', ...f.flags])).events.length ===
+              0,
+          { timeoutMs: 30_000, intervalMs: 200 },
+        );
+      } finally {
+        await stopWorker(worker);
+      }
+    },
+  );
+
+  it.skipIf(skip)(
+    'replay: watched to completion with a handler process running; --json gives the final progress',
+    async () => {
+      const worker = await startWorker(f.workerEnv);
+      try {
+        const r = await evco([
+          'replay',
+          '--from',
+          t0,
+          '--to',
+          'now',
+          '--handler',
+          'welcome',
+          '--interval',
+          '50',
+          ...f.flags,
+        ]);
+        expect(r.code).toBe(0);
+        expect(r.stdout).toMatch(
+          /^replay \S+ done: 6 events, 3 deliveries queued, 3 handled, 0 open, 0 dead\n$/,
+        );
+        expect(r.stderr).toMatch(/^replay \S+ started\n/);
+        const j = json<{ done: boolean; eventsMatched: number; deliveriesQueued: number; id: string }>(
+          await evco([
+            'replay',
+            '--json',
+            '--from',
+            t0,
+            '--to',
+            'now',
+            '--type',
+            'UserRegistered',
+            '--interval',
+            '50',
+            ...f.flags,
+          ]),
+        );
+        expect(j).toMatchObject({ done: true, eventsMatched: 3, deliveriesQueued: 6 });
+        const st = await evco(['replay', 'status', j.id, ...f.flags]);
+        expect(st.stdout).toMatch(/^state\s+done$/m);
+        expect(st.stdout).toMatch(/^deliveries\s+6 queued, 0 open, 0 dead$/m);
+      } finally {
+        await stopWorker(worker);
+      }
+      expectOneLineError(
+        await evco(['replay', '--from', '2h', ...f.flags]),
+        2,
+        /replay needs --from and --to/,
+      );
+      expectOneLineError(
+        await evco(['replay', '--from', 'now', '--to', '2h', ...f.flags]),
+        2,
+        /to: must be after from/,
+      );
+      expectOneLineError(
+        await evco(['replay', '--from', '2h', '--to', 'now', '--handler', 'ghost', ...f.flags]),
+        1,
+        /no handler named "ghost"/,
+      );
+      expectOneLineError(await evco(['replay', 'status', 'replay-nope', ...f.flags]), 1, /no replay with id/);
+    },
+  );
+
+  it.skipIf(skip)(
+    'Ctrl-C while watching a replay leaves the job running; replay status shows it finish once handlers run',
+    async () => {
+      // No handler process: the replay's deliveries stay open, so the watch goes on until Ctrl-C.
+      const watch = evcoChild([
+        'replay',
+        '--from',
+        t0,
+        '--to',
+        'now',
+        '--handler',
+        'audit',
+        '--interval',
+        '50',
+        ...f.flags,
+      ]);
+      await waitFor(() => /replay (\S+) started/.exec(watch.err()), { timeoutMs: 30_000 });
+      const id = /replay (\S+) started/.exec(watch.err())![1]!;
+      await waitFor(() => /handled/.test(watch.err()), { timeoutMs: 30_000 });
+      watch.child.kill('SIGINT');
+      expect(await watch.exit).toBe(130);
+      expect(watch.err()).toContain(`stopped watching; replay ${id} goes on`);
+      const paused = json<{ done: boolean; deliveriesOpen: number }>(
+        await evco(['replay', 'status', id, '--json', ...f.flags]),
+      );
+      expect(paused.done).toBe(false);
+      const worker = await startWorker(f.workerEnv);
+      try {
+        const finished = await waitFor(
+          async () => {
+            const p = json<{
+              done: boolean;
+              eventsMatched: number;
+              deliveriesQueued: number;
+              deliveriesDead: number;
+            }>(await evco(['replay', 'status', id, '--json', ...f.flags]));
+            return p.done ? p : undefined;
+          },
+          { timeoutMs: 60_000, intervalMs: 250 },
+        );
+        expect(finished).toMatchObject({ eventsMatched: 6, deliveriesQueued: 3, deliveriesDead: 0 });
+      } finally {
+        await stopWorker(worker);
+      }
+    },
+  );
+
+  it.skipIf(skip)('tail prints new events as they are stored, filtered by type', async () => {
+    const tail = evcoChild([
+      'tail',
+      '--type',
+      'OrderPlaced',
+      '--limit',
+      '2',
+      '--json',
+      '--interval',
+      '50',
+      ...f.flags,
+    ]);
+    // Let it find the current end first: only later events are printed.
+    await new Promise((r) => setTimeout(r, 1500));
+    const store = f.open();
+    const c = await createCoordinator({ store, publisher: createInProcPublisher(), logger: silentLogger });
+    await c.publishEvent({ eventType: 'Ignored', aggregateId: 'x' });
+    const a = await c.publishEvent({ eventType: 'OrderPlaced', aggregateId: 'o1' });
+    const b = await c.publishEvent({ eventType: 'OrderPlaced', aggregateId: 'o2' });
+    await c.shutdown();
+    expect(await tail.exit).toBe(0);
+    const lines = tail
+      .out()
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { id: string });
+    expect(lines.map((l) => l.id)).toEqual([a.eventId, b.eventId]);
+  });
+
+  it.skipIf(skip)(
+    'bad input: one line naming the problem, the right exit code, no stack, no password',
+    async () => {
+      expectOneLineError(await evco(['frobnicate', ...f.flags]), 2, /unknown command or option: frobnicate/);
+      expectOneLineError(
+        await evco(['status', '--frobnicate', ...f.flags]),
+        2,
+        /unknown command or option: frobnicate/,
+      );
+      expectOneLineError(await evco([]), 2, /name a command/);
+      expectOneLineError(
+        await evco(['status', '--database-url', 'not a url']),
+        2,
+        /--database-url must be a postgresql:\/\/ or sqlite: URL/,
+      );
+      expectOneLineError(await evco(['status']), 2, /no store: give --database-url/);
+      expectOneLineError(
+        await evco(['status', '--sqlite', 'x.db', '--database-url', 'postgresql://h/db']),
+        2,
+        /not both/,
+      );
+      expectOneLineError(await evco(['history', '--limit', '0', ...f.flags]), 2, /limit/);
+      expectOneLineError(
+        await evco(['status', '--sqlite', join(tmpdir(), 'evco-cli-missing.db')]),
+        2,
+        /no SQLite file at/,
+      );
+      const down = await evco(['history', '--database-url', 'postgresql://ops:s3cret@127.0.0.1:1/app']);
+      expectOneLineError(down, 1, /postgresql:\/\/ops:\*\*\*@127\.0\.0\.1:1\/app .*unavailable/);
+      const downStatus = await evco(['status', '--database-url', 'postgresql://ops:s3cret@127.0.0.1:1/app']);
+      expect(downStatus.code).toBe(1);
+      expect(downStatus.stdout + downStatus.stderr).not.toContain('s3cret');
+      expect(downStatus.stderr).toMatch(
+        /^evco: the postgres store at postgresql:\/\/ops:\*\*\*@127\.0\.0\.1:1\/app schema evco is unhealthy/,
+      );
+    },
+  );
+});

@@ -1,0 +1,83 @@
+import { createDomainEvent, recordEvent } from '@evco/core';
+import { describe, expect, it } from 'vitest';
+import { resolveRedisUrl, resolveTarget } from '../src/connect.js';
+import { UsageError } from '../src/errors.js';
+import { parseTime } from '../src/time.js';
+import { drawCausation } from '../src/tree.js';
+
+describe('connection flags', () => {
+  it('pick the store from --sqlite, --database-url or DATABASE_URL, masking passwords', () => {
+    expect(resolveTarget({ sqlite: 'a.db' }, {})).toMatchObject({ kind: 'sqlite', file: 'a.db' });
+    expect(resolveTarget({}, { DATABASE_URL: 'sqlite:./b.db' })).toMatchObject({ kind: 'sqlite' });
+    expect(resolveTarget({ databaseUrl: 'postgresql://u:pw@h/db', schema: 's' }, {})).toEqual({
+      kind: 'postgres',
+      url: 'postgresql://u:pw@h/db',
+      schema: 's',
+      where: 'postgresql://u:***@h/db',
+    });
+    for (const [flags, env, message] of [
+      [{}, {}, /no store/],
+      [{ sqlite: 'a', databaseUrl: 'postgresql://h/d' }, {}, /not both/],
+      [{ databaseUrl: 'mysql://u:pw@h/d' }, {}, /postgresql:\/\/ or sqlite:/],
+      [{ sqlite: 'a', schema: 's' }, {}, /Postgres only/],
+    ] as const) {
+      expect(() => resolveTarget(flags, env)).toThrow(message);
+    }
+    expect(() => resolveTarget({ databaseUrl: 'postgres://u:s3cret@/%' }, {})).toThrow(UsageError);
+    try {
+      resolveTarget({ databaseUrl: 'mysql://u:s3cret@h/d' }, {});
+    } catch (error) {
+      expect(String(error)).not.toContain('s3cret');
+    }
+    expect(resolveRedisUrl({}, { REDIS_URL: 'redis://h:6379' })).toBe('redis://h:6379');
+    expect(() => resolveRedisUrl({ redisUrl: 'http://h' }, {})).toThrow(/redis:\/\//);
+  });
+});
+
+describe('time flags', () => {
+  const now = new Date('2026-06-01T12:00:00Z');
+  it('take ISO date-times with a zone, dates (UTC), now and ages', () => {
+    expect(parseTime('2026-01-02T03:04:05+02:00', '--from', now).toISOString()).toBe(
+      '2026-01-02T01:04:05.000Z',
+    );
+    expect(parseTime('2026-01-02', '--from', now).toISOString()).toBe('2026-01-02T00:00:00.000Z');
+    expect(parseTime('now', '--to', now)).toBe(now);
+    expect(parseTime('90m', '--from', now).toISOString()).toBe('2026-06-01T10:30:00.000Z');
+    expect(parseTime('2d', '--from', now).toISOString()).toBe('2026-05-30T12:00:00.000Z');
+    for (const bad of ['yesterday', '2026-01-02T03:04:05', '2026-13-45', '']) {
+      expect(() => parseTime(bad, '--from', now)).toThrow(/--from must be/);
+    }
+  });
+});
+
+describe('causation drawing', () => {
+  const rec = (type: string, n: number) =>
+    recordEvent(createDomainEvent({ eventType: type, aggregateId: 'a' }), BigInt(n), new Date(0));
+  it('draws the causes down to the event, then its effects as a tree', () => {
+    const [root, cause, self, x, y, z] = [
+      rec('Root', 1),
+      rec('Cause', 2),
+      rec('Self', 3),
+      rec('X', 4),
+      rec('Y', 5),
+      rec('Z', 6),
+    ];
+    const lines = drawCausation(
+      self!,
+      [root!, cause!],
+      [
+        { event: x!, children: [{ event: z!, children: [] }] },
+        { event: y!, children: [] },
+      ],
+    );
+    expect(lines).toEqual([
+      `Root ${root!.id} (a)`,
+      `└─ Cause ${cause!.id} (a)`,
+      `   └─ Self ${self!.id} (a)   ◀ this event`,
+      `      ├─ X ${x!.id} (a)`,
+      `      │  └─ Z ${z!.id} (a)`,
+      `      └─ Y ${y!.id} (a)`,
+    ]);
+    expect(drawCausation(self!, [], [])).toEqual([`Self ${self!.id} (a)   ◀ this event`]);
+  });
+});
