@@ -528,6 +528,26 @@ describe.each([
     expect(lines.map((l) => l.id)).toEqual([a.eventId, b.eventId]);
   });
 
+  it.skipIf(skip || !process.env.EVCO_TEST_REDIS_URL)(
+    'with --redis-url: status shows the Redis publisher healthy, retry runs with it, a bad Redis URL is refused without its password (needs EVCO_TEST_REDIS_URL)',
+    async () => {
+      const redis = process.env.EVCO_TEST_REDIS_URL!;
+      const s = json<{ publisher: { name: string; health: { healthy: boolean } } }>(
+        await evco(['status', '--json', '--redis-url', redis, ...f.flags]),
+      );
+      expect(s.publisher).toMatchObject({ name: 'redis', health: { healthy: true } });
+      const r = json<{ retried: number }>(
+        await evco(['retry', '--handler', 'welcome', '--json', '--redis-url', redis, ...f.flags]),
+      );
+      expect(r.retried).toBe(0);
+      expectOneLineError(
+        await evco(['retry', '--all', '--redis-url', 'http://u:s3cret@host', ...f.flags]),
+        2,
+        /--redis-url must be a redis:\/\/ or rediss:\/\/ URL/,
+      );
+    },
+  );
+
   it.skipIf(skip)(
     'bad input: one line naming the problem, the right exit code, no stack, no password',
     async () => {
