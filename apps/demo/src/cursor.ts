@@ -1,21 +1,20 @@
 /**
  * Page cursors: opaque to clients, a position (and the direction it was read in) inside.
- * Positions are bigints; they travel as decimal strings, never as JSON numbers (which lose
- * precision beyond 2^53).
+ * Positions are decimal strings in evco's API (JSON numbers lose precision beyond 2^53).
  */
+import { isPosition, type Position } from '@evco/core';
 import { ApiError } from './http-errors.js';
 
 export type Order = 'asc' | 'desc';
 
 export interface Cursor {
   /** `asc`: the next page starts after this position; `desc`: before it. */
-  position: bigint;
+  position: Position;
   order: Order;
 }
 
 const VERSION = 'v1';
 const POSITION = /^(0|[1-9][0-9]{0,19})$/;
-const MAX_POSITION = 2n ** 63n - 1n;
 
 export function encodeCursor(cursor: Cursor): string {
   return Buffer.from(`${VERSION}:${cursor.order}:${cursor.position}`, 'utf8').toString('base64url');
@@ -36,8 +35,6 @@ export function decodeCursor(value: string, path = 'cursor'): Cursor {
   const [version, order, position, ...rest] = Buffer.from(value, 'base64url').toString('utf8').split(':');
   if (version !== VERSION || (order !== 'asc' && order !== 'desc') || !position || rest.length > 0)
     throw invalid();
-  if (!POSITION.test(position)) throw invalid();
-  const p = BigInt(position);
-  if (p > MAX_POSITION) throw invalid();
-  return { position: p, order };
+  if (!POSITION.test(position) || !isPosition(position)) throw invalid();
+  return { position, order };
 }

@@ -193,7 +193,7 @@ export async function runHttpStory(options: StoryOptions): Promise<StoryResult> 
   rootEventId = registered!.eventId;
   // Follow the store from just before the root. The story ships with the demo, so it may build
   // the (otherwise opaque) cursor from the position the publish returned.
-  cursor = encodeCursor({ position: BigInt(registered!.position) - 1n, order: 'asc' });
+  cursor = encodeCursor({ position: (BigInt(registered!.position) - 1n).toString(), order: 'asc' });
   await poll();
   const activated = await waitFor('SubscriptionActivated', (e) => e.eventType === 'SubscriptionActivated');
 

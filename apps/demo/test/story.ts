@@ -245,7 +245,7 @@ async function storyEvents(
   correlationId: string,
 ): Promise<RecordedEvent[]> {
   const out: RecordedEvent[] = [];
-  let afterPosition: bigint | undefined;
+  let afterPosition: string | undefined;
   for (;;) {
     const page = await coordinator.getEventHistory({ afterPosition, limit: 1000 });
     if (page.length === 0) return out;

@@ -31,7 +31,7 @@ function announced(n: number, offset: number): AnnouncedEvent[] {
       id: `0190a0b0-0000-7000-8000-${k.toString(16).padStart(12, '0')}`,
       eventType: 'OrderPlaced',
       aggregateId: `order-${k % 997}`,
-      position: BigInt(1_000_000 + k),
+      position: String(1_000_000 + k),
     };
   });
 }

@@ -11,6 +11,7 @@ import type { CausationLimits } from './causation.js';
 import type { CoordinatorStatus } from './coordinator.js';
 import { CoordinatorClosedError, InvalidOptionsError } from './errors.js';
 import type { RecordedEvent } from './event.js';
+import type { Position } from './position.js';
 import { childLogger, createConsoleLogger } from './logger.js';
 import type {
   DeadLetter,
@@ -56,8 +57,8 @@ export interface AdminClient {
   listSubscriptions(): Promise<SubscriptionStatus[]>;
   getEventHistory(query?: EventHistoryQuery): Promise<RecordedEvent[]>;
   getEventDetails(id: string, limits?: CausationLimits): Promise<EventDetails | undefined>;
-  getUnprocessedEvents(query?: { limit?: number; afterPosition?: bigint }): Promise<UnprocessedEvent[]>;
-  getDeadLetters(query?: { limit?: number; afterPosition?: bigint; handler?: string }): Promise<DeadLetter[]>;
+  getUnprocessedEvents(query?: { limit?: number; afterPosition?: Position }): Promise<UnprocessedEvent[]>;
+  getDeadLetters(query?: { limit?: number; afterPosition?: Position; handler?: string }): Promise<DeadLetter[]>;
   retryDeadLetters(query?: { deliveryIds?: string[]; handler?: string }): Promise<{ retried: number }>;
   /**
    * Records a durable replay job and queues its pages in the background while this client is
@@ -181,7 +182,7 @@ class EvcoAdminClient implements AdminClient {
         reconnects: 0,
         lagMs: lagMs(stats, now),
       },
-      lastPosition: stats?.lastPosition == null ? null : stats.lastPosition.toString(),
+      lastPosition: stats?.lastPosition ?? null,
     };
   }
 
@@ -202,7 +203,7 @@ class EvcoAdminClient implements AdminClient {
 
   async getUnprocessedEvents(query?: {
     limit?: number;
-    afterPosition?: bigint;
+    afterPosition?: Position;
   }): Promise<UnprocessedEvent[]> {
     this.#open('list unprocessed events');
     return this.#admin.getUnprocessedEvents(query);
@@ -210,7 +211,7 @@ class EvcoAdminClient implements AdminClient {
 
   async getDeadLetters(query?: {
     limit?: number;
-    afterPosition?: bigint;
+    afterPosition?: Position;
     handler?: string;
   }): Promise<DeadLetter[]> {
     this.#open('list dead letters');

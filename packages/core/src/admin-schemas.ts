@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { storableDateInput } from './date-range.js';
 import { InvalidOptionsError } from './errors.js';
+import { isPosition, type Position } from './position.js';
 import { toIssues } from './zod-issues.js';
 
 /**
@@ -9,6 +10,13 @@ import { toIssues } from './zod-issues.js';
  */
 
 const name = z.string().min(1).max(200);
+
+// A custom check rather than z.string(): a bigint or number cursor (the old API) gets the same
+// explanation instead of "expected string".
+const positionInput = z.custom<Position>(isPosition, {
+  message:
+    'must be a position: a decimal string such as "42" (a result\'s `position`), not a number or bigint',
+});
 
 /** Dates within what every store can keep (years 1 to 9999). */
 const dateInput = storableDateInput;
@@ -23,8 +31,8 @@ export const historySchema = z.strictObject({
   to: dateInput.optional(),
   limit: z.number().int().min(1).max(10_000).optional(),
   order: z.enum(['asc', 'desc']).optional(),
-  afterPosition: z.bigint().min(0n).optional(),
-  beforePosition: z.bigint().min(0n).optional(),
+  afterPosition: positionInput.optional(),
+  beforePosition: positionInput.optional(),
 });
 
 export const replaySchema = z.strictObject({
@@ -37,7 +45,7 @@ export const replaySchema = z.strictObject({
 
 export const listSchema = z.strictObject({
   limit: z.number().int().min(1).max(10_000).optional(),
-  afterPosition: z.bigint().min(0n).optional(),
+  afterPosition: positionInput.optional(),
   handler: name.optional(),
 });
 

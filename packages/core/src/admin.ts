@@ -9,6 +9,7 @@ import {
 import { type CausationLimits, type CausationNode, loadCausation } from './causation.js';
 import { EvcoError, InvalidOptionsError } from './errors.js';
 import type { RecordedEvent } from './event.js';
+import type { Position } from './position.js';
 import type {
   AnnouncedEvent,
   DeadLetter,
@@ -39,8 +40,10 @@ export interface EventHistoryQuery {
   limit?: number;
   /** @default 'asc' */
   order?: ReadOrder;
-  afterPosition?: bigint;
-  beforePosition?: bigint;
+  /** Cursor: only events after this position (a decimal string, e.g. a previous page's last `position`). */
+  afterPosition?: Position;
+  /** Cursor for descending pages: only events before this position. */
+  beforePosition?: Position;
 }
 
 export interface ReplayOptions {
@@ -133,13 +136,15 @@ export class AdminOperations {
     return { event, deliveries, ...causation };
   }
 
-  getUnprocessedEvents(query: { limit?: number; afterPosition?: bigint } = {}): Promise<UnprocessedEvent[]> {
+  async getUnprocessedEvents(
+    query: { limit?: number; afterPosition?: Position } = {},
+  ): Promise<UnprocessedEvent[]> {
     const q = parseInput(listSchema, query, 'unprocessed query');
     return this.#c.store.getUnprocessedEvents({ limit: q.limit ?? 100, afterPosition: q.afterPosition });
   }
 
-  getDeadLetters(
-    query: { limit?: number; afterPosition?: bigint; handler?: string } = {},
+  async getDeadLetters(
+    query: { limit?: number; afterPosition?: Position; handler?: string } = {},
   ): Promise<DeadLetter[]> {
     const q = parseInput(listSchema, query, 'dead letter query');
     return this.#c.store.getDeadLetters({

@@ -47,6 +47,7 @@ import type {
   ReplayProgress,
   UnprocessedEvent,
 } from './ports.js';
+import type { Position } from './position.js';
 import type { RetryPolicy } from './retry.js';
 import { collectFleetView, type HandlerStatus, lagMs } from './status.js';
 
@@ -105,7 +106,7 @@ export interface CoordinatorStatus {
     /** Age of the oldest delivery not yet done, in ms (0 when none). */
     lagMs: number;
   };
-  lastPosition: string | null;
+  lastPosition: Position | null;
 }
 
 export type HandlerTarget =
@@ -563,14 +564,14 @@ export class EventDrivenCoordinator {
 
   /** Events that have at least one delivery not done (pending, running or dead), oldest first. */
   async getUnprocessedEvents(
-    query: { limit?: number; afterPosition?: bigint } = {},
+    query: { limit?: number; afterPosition?: Position } = {},
   ): Promise<UnprocessedEvent[]> {
     this.#assertRunning('list unprocessed events');
     return this.#admin.getUnprocessedEvents(query);
   }
 
   async getDeadLetters(
-    query: { limit?: number; afterPosition?: bigint; handler?: string } = {},
+    query: { limit?: number; afterPosition?: Position; handler?: string } = {},
   ): Promise<DeadLetter[]> {
     this.#assertRunning('list dead letters');
     return this.#admin.getDeadLetters(query);
@@ -626,8 +627,7 @@ export class EventDrivenCoordinator {
         reconnects: this.#reconnects,
         lagMs: lagMs(stats, now),
       },
-      lastPosition:
-        stats?.lastPosition === null || stats === undefined ? null : stats.lastPosition.toString(),
+      lastPosition: stats?.lastPosition ?? null,
     };
   }
 

@@ -10,6 +10,7 @@ const BRAND = Symbol.for('evco.error');
 export type EvcoErrorCode =
   | 'EVENT_VALIDATION'
   | 'INVALID_OPTIONS'
+  | 'INVALID_POSITION'
   | 'CONCURRENCY'
   | 'DUPLICATE_EVENT'
   | 'DUPLICATE_HANDLER'

@@ -195,7 +195,7 @@ export class EventBus {
           {
             eventId: e.id,
             eventType: e.eventType,
-            position: e.position.toString(),
+            position: e.position,
             aggregateId: e.aggregateId,
           },
           'published',

@@ -137,6 +137,14 @@ export type {
   UnprocessedEvent,
 } from './ports.js';
 export {
+  comparePositions,
+  formatPosition,
+  isPosition,
+  MAX_POSITION,
+  type Position,
+  parsePosition,
+} from './position.js';
+export {
   getCoordinator,
   publishEvent,
   publishEvents,

@@ -1,4 +1,5 @@
 import type { DomainEvent, DomainEventInput, RecordedEvent } from './event.js';
+import type { Position } from './position.js';
 
 // ---------------------------------------------------------------------------------------------
 // Logger
@@ -79,9 +80,9 @@ export interface EventQuery {
   /** Exclusive upper bound on `occurredAt`. */
   to?: Date;
   /** Only events with a greater position (cursor for ascending pages). */
-  afterPosition?: bigint;
+  afterPosition?: Position;
   /** Only events with a smaller position (cursor for descending pages). */
-  beforePosition?: bigint;
+  beforePosition?: Position;
 }
 
 export interface ReadQuery extends EventQuery {
@@ -148,7 +149,7 @@ export interface DeadLetter {
 export interface ListQuery {
   limit: number;
   /** Cursor: only entries after this event position. */
-  afterPosition?: bigint;
+  afterPosition?: Position;
   handler?: string;
 }
 
@@ -177,7 +178,7 @@ export interface ReplayJob extends ReplaySpec {
   id: string;
   status: ReplayStatus;
   /** Position of the last event requeued; the next page starts after it. */
-  cursor: bigint | null;
+  cursor: Position | null;
   eventsMatched: number;
   deliveriesQueued: number;
   /** True when the range held more than `maxEvents` events. */
@@ -212,7 +213,7 @@ export interface HandlerStats {
 
 export interface StoreStats {
   /** Highest position written, `null` when empty. */
-  lastPosition: bigint | null;
+  lastPosition: Position | null;
   pending: number;
   running: number;
   dead: number;
@@ -325,7 +326,7 @@ export interface AnnouncedEvent {
   id: string;
   eventType: string;
   aggregateId: string;
-  position: bigint;
+  position: Position;
 }
 
 export interface Announcement {
@@ -374,7 +375,7 @@ export interface PublishOptions {
 
 export interface PublishResult {
   eventId: string;
-  position: bigint;
+  position: Position;
   /** Deliveries created: one per handler subscribed to the event type anywhere in the fleet. */
   deliveries: number;
 }

@@ -176,7 +176,7 @@ describe('workflow module reactions', () => {
 /** What the dispatcher would hand a handler: the stored event and a context. */
 function delivered<E extends DomainEvent>(event: E, handlerName: string) {
   const context = { handlerName, attempt: 1, isReplay: false, logger: silentLogger } as HandlerContext;
-  return [{ ...event, position: 1n, recordedAt: new Date() }, context] as const;
+  return [{ ...event, position: '1', recordedAt: new Date() }, context] as const;
 }
 
 describe('workflow module idempotency', () => {

@@ -62,7 +62,7 @@ export function encodeAnnouncement(announcement: Announcement, maxMessageBytes: 
         id: e.id,
         eventType: e.eventType,
         aggregateId: e.aggregateId,
-        position: e.position.toString(),
+        position: e.position,
       };
     } else {
       issues.push(...describeEvent(e, `events[${i}]`));
@@ -231,10 +231,10 @@ function isEventType(v: unknown): v is string {
   return isBoundedString(v) && NAME_PATTERN.test(v);
 }
 
-function parsePosition(v: unknown): bigint | undefined {
+/** The canonical position string, or `undefined` for anything else (leading zeros, signs, > 2^63-1). */
+function parsePosition(v: unknown): string | undefined {
   if (typeof v !== 'string' || !POSITION.test(v)) return undefined;
-  const n = BigInt(v);
-  return n <= MAX_POSITION ? n : undefined;
+  return BigInt(v) <= MAX_POSITION ? v : undefined;
 }
 
 function isValidEvent(e: unknown): e is AnnouncedEvent {
@@ -243,9 +243,7 @@ function isValidEvent(e: unknown): e is AnnouncedEvent {
     isBoundedString(e.id) &&
     isEventType(e.eventType) &&
     isBoundedString(e.aggregateId) &&
-    typeof e.position === 'bigint' &&
-    e.position >= 0n &&
-    e.position <= MAX_POSITION
+    parsePosition(e.position) !== undefined
   );
 }
 
@@ -264,8 +262,11 @@ function describeEvent(e: unknown, path: string): ValidationIssue[] {
       message: `must be a string of 1..${MAX_FIELD_LENGTH} characters`,
     });
   }
-  if (typeof e.position !== 'bigint' || e.position < 0n || e.position > MAX_POSITION) {
-    issues.push({ path: `${path}.position`, message: 'must be a bigint in 0..2^63-1' });
+  if (parsePosition(e.position) === undefined) {
+    issues.push({
+      path: `${path}.position`,
+      message: 'must be a canonical decimal string in 0..2^63-1 (no sign, no leading zeros)',
+    });
   }
   return issues;
 }

@@ -41,7 +41,7 @@ afterAll(async () => {
 const seed = (node: Node) => `${node.host}:${node.port}`;
 const announcement = (id: string): Announcement => ({
   source: 'test',
-  events: [{ id, eventType: 'T', aggregateId: 'a', position: 1n }],
+  events: [{ id, eventType: 'T', aggregateId: 'a', position: '1' }],
 });
 
 /** Subscribers of `channel` per node, sharded and classic, as each node reports them. */

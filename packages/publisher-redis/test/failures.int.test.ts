@@ -14,7 +14,7 @@ let n = 0;
 let seq = 0;
 const announcement = (source = 'node-a'): Announcement => ({
   source,
-  events: [{ id: `e-${++seq}`, eventType: 'UserRegistered', aggregateId: 'u-1', position: BigInt(seq) }],
+  events: [{ id: `e-${++seq}`, eventType: 'UserRegistered', aggregateId: 'u-1', position: String(seq) }],
 });
 
 beforeAll(async () => {

@@ -66,8 +66,8 @@ describe('interop with redis-cli', () => {
     await publisher.waitUntilReady();
 
     const small: AnnouncedEvent[] = [
-      { id: 'e-1', eventType: 'UserRegistered', aggregateId: 'u-1', position: 41n },
-      { id: 'e-2', eventType: 'UserRenamed', aggregateId: 'u-1', position: 9_007_199_254_740_993n },
+      { id: 'e-1', eventType: 'UserRegistered', aggregateId: 'u-1', position: '41' },
+      { id: 'e-2', eventType: 'UserRenamed', aggregateId: 'u-1', position: '9007199254740993' },
     ];
     await publisher.publish({ source: 'node-a', events: small });
     await waitFor(() => sub.messages.length >= 1, { message: 'redis-cli got nothing' });
@@ -85,7 +85,7 @@ describe('interop with redis-cli', () => {
       id: `big-${i}`,
       eventType: 'OrderPlaced',
       aggregateId: `o-${i}`,
-      position: BigInt(1000 + i),
+      position: String(1000 + i),
     }));
     await publisher.publish({ source: 'node-a', events: many });
     const got = await waitFor(

@@ -131,7 +131,7 @@ describe('publisher-redis subscriber', () => {
     await publisher.waitUntilReady();
     await publisher.publish({
       source: 'node-a',
-      events: [{ id: 'e', eventType: 'T', aggregateId: 'a', position: 1n }],
+      events: [{ id: 'e', eventType: 'T', aggregateId: 'a', position: '1' }],
     });
     await waitFor(() => received.length === 1);
     expect(received).toEqual(['node-a']);

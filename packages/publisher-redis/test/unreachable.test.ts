@@ -6,7 +6,7 @@ import { recordingLogger } from './recording-logger.js';
 
 const announcement = {
   source: 'node-a',
-  events: [{ id: 'e-1', eventType: 'UserRegistered', aggregateId: 'u-1', position: 1n }],
+  events: [{ id: 'e-1', eventType: 'UserRegistered', aggregateId: 'u-1', position: '1' }],
 };
 
 describe('publisher-redis with nothing listening', () => {

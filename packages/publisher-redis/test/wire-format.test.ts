@@ -7,7 +7,7 @@ function events(n: number, from = 1): AnnouncedEvent[] {
     id: `0190a0b0-0000-7000-8000-${(from + i).toString(16).padStart(12, '0')}`,
     eventType: 'UserRegistered',
     aggregateId: `user-${from + i}`,
-    position: BigInt(from + i),
+    position: String(from + i),
   }));
 }
 
@@ -29,7 +29,7 @@ describe('encodeAnnouncement', () => {
       {
         source: 'node-a',
         events: [
-          { id: 'e-1', eventType: 'UserRegistered', aggregateId: 'u-1', position: 9_007_199_254_740_993n },
+          { id: 'e-1', eventType: 'UserRegistered', aggregateId: 'u-1', position: '9007199254740993' },
         ],
       },
       65_536,
@@ -90,8 +90,8 @@ describe('encodeAnnouncement', () => {
           {
             source: '',
             events: [
-              { id: '', eventType: 'bad type', aggregateId: 'x'.repeat(201), position: -1n },
-              { id: 'ok', eventType: 'Ok', aggregateId: 'a', position: 1 as unknown as bigint },
+              { id: '', eventType: 'bad type', aggregateId: 'x'.repeat(201), position: '-1' },
+              { id: 'ok', eventType: 'Ok', aggregateId: 'a', position: 1 as unknown as string },
             ],
           },
           65_536,
@@ -134,7 +134,7 @@ describe('decodeAnnouncement', () => {
       ok: true,
       announcement: {
         source: 'py-worker',
-        events: [{ id: 'x', eventType: 'A.B', aggregateId: '1', position: 18_446_744n }],
+        events: [{ id: 'x', eventType: 'A.B', aggregateId: '1', position: '18446744' }],
       },
     });
   });

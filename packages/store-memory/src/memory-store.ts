@@ -16,6 +16,7 @@ import {
   type HandlerStats,
   type HealthStatus,
   type ListQuery,
+  parsePosition,
   type ReadAllQuery,
   type ReadQuery,
   type RecordedEvent,
@@ -137,7 +138,7 @@ class MemoryEventStore implements MemoryStore {
   readonly #running = new Set<Delivery>();
   readonly #dead = new Set<Delivery>();
   readonly #counters = new Map<string, Counters>();
-  readonly #replays = new Map<string, ReplayJob & { untilPosition: bigint }>();
+  readonly #replays = new Map<string, ReplayJob & { untilPosition: number }>();
   /** Deliveries each replay queued that are not done (pending, running or dead). */
   readonly #replayDeliveries = new Map<string, Set<Delivery>>();
   /** No running delivery's lease ends before this (a lower bound). */
@@ -186,7 +187,7 @@ class MemoryEventStore implements MemoryStore {
     const deliveries: number[] = new Array(events.length);
     for (let i = 0; i < events.length; i++) {
       const e = events[i]!;
-      const r = recordEvent(e, BigInt(this.#events.length + 1), recordedAt);
+      const r = recordEvent(e, this.#events.length + 1, recordedAt);
       this.#events.push(r);
       const record: EventRecord = { event: r, deliveries: [], open: 0, queued: false };
       this.#byId.set(r.id, record);
@@ -220,20 +221,21 @@ class MemoryEventStore implements MemoryStore {
     const out: RecordedEvent[] = [];
     const desc = query.order === 'desc';
     const match = matcher(query);
+    const after = cursorOf(query.afterPosition, 'afterPosition');
+    const before = cursorOf(query.beforePosition, 'beforePosition');
     // Sources are in position order: walk from the cursor end, stop at the limit.
     if (desc) {
-      let i =
-        query.beforePosition === undefined ? source.length - 1 : lastBelow(source, query.beforePosition);
+      let i = before === undefined ? source.length - 1 : lastBelow(source, before);
       for (; i >= 0 && out.length < query.limit; i--) {
         const e = source[i]!;
-        if (query.afterPosition !== undefined && e.position <= query.afterPosition) break;
+        if (after !== undefined && seqOf(e) <= after) break;
         if (match(e)) out.push(e);
       }
     } else {
-      let i = query.afterPosition === undefined ? 0 : firstAbove(source, query.afterPosition);
+      let i = after === undefined ? 0 : firstAbove(source, after);
       for (; i < source.length && out.length < query.limit; i++) {
         const e = source[i]!;
-        if (query.beforePosition !== undefined && e.position >= query.beforePosition) break;
+        if (before !== undefined && seqOf(e) >= before) break;
         if (match(e)) out.push(e);
       }
     }
@@ -589,9 +591,10 @@ class MemoryEventStore implements MemoryStore {
 
   async getUnprocessedEvents(query: ListQuery): Promise<UnprocessedEvent[]> {
     this.#open();
+    const after = cursorOf(query.afterPosition, 'afterPosition');
     const records: EventRecord[] = [];
     for (const record of this.#unprocessed()) {
-      if (query.afterPosition !== undefined && record.event.position <= query.afterPosition) continue;
+      if (after !== undefined && seqOf(record.event) <= after) continue;
       if (
         query.handler !== undefined &&
         !record.deliveries.some((d) => d.handler === query.handler && d.status !== 'done')
@@ -609,10 +612,11 @@ class MemoryEventStore implements MemoryStore {
 
   async getDeadLetters(query: ListQuery): Promise<DeadLetter[]> {
     this.#open();
+    const after = cursorOf(query.afterPosition, 'afterPosition');
     const dead = [...this.#dead].filter(
       (d) =>
         (query.handler === undefined || d.handler === query.handler) &&
-        (query.afterPosition === undefined || d.event.position > query.afterPosition),
+        (after === undefined || seqOf(d.event) > after),
     );
     dead.sort((a, b) => byPosition(a.event, b.event) || a.handler.localeCompare(b.handler));
     return dead.slice(0, query.limit).map((d) => ({ event: d.event, delivery: info(d) }));
@@ -660,7 +664,7 @@ class MemoryEventStore implements MemoryStore {
       truncated: false,
       createdAt: options.now,
       updatedAt: options.now,
-      untilPosition: BigInt(this.#events.length),
+      untilPosition: this.#events.length,
     };
     this.#replays.set(job.id, job);
     return publicJob(job);
@@ -675,11 +679,11 @@ class MemoryEventStore implements MemoryStore {
     const from = job.from.getTime();
     const to = job.to.getTime();
     const source = job.eventType === undefined ? this.#events : (this.#byType.get(job.eventType) ?? []);
-    let i = job.cursor === null ? 0 : firstAbove(source, job.cursor);
+    let i = job.cursor === null ? 0 : firstAbove(source, Number(job.cursor));
     let page = 0;
     for (; i < source.length; i++) {
       const e = source[i]!;
-      if (e.position > job.untilPosition) break;
+      if (seqOf(e) > job.untilPosition) break;
       const t = e.occurredAt.getTime();
       if (t < from || t >= to) continue;
       if (job.eventsMatched >= job.maxEvents) {
@@ -692,7 +696,7 @@ class MemoryEventStore implements MemoryStore {
       job.cursor = e.position;
       job.deliveriesQueued += this.#replayEvent(e, job.id, job.handler, now);
     }
-    if (i >= source.length || job.truncated || source[i]!.position > job.untilPosition) job.status = 'done';
+    if (i >= source.length || job.truncated || seqOf(source[i]!) > job.untilPosition) job.status = 'done';
     job.updatedAt = options.now;
     return publicJob(job);
   }
@@ -792,7 +796,7 @@ class MemoryEventStore implements MemoryStore {
       if (at !== undefined) h.oldestPendingAt = new Date(at);
     }
     return {
-      lastPosition: this.#events.length === 0 ? null : BigInt(this.#events.length),
+      lastPosition: this.#events.length === 0 ? null : String(this.#events.length),
       pending,
       running,
       dead,
@@ -832,7 +836,23 @@ function push<K, V>(map: Map<K, V[]>, key: K, value: V): void {
 }
 
 function byPosition(a: RecordedEvent, b: RecordedEvent): number {
-  return a.position < b.position ? -1 : a.position > b.position ? 1 : 0;
+  return seqOf(a) - seqOf(b);
+}
+
+/**
+ * Positions here are array indexes + 1, far below 2^53: compared as numbers. The public
+ * position is the same integer as a decimal string.
+ */
+function seqOf(e: RecordedEvent): number {
+  return +e.position;
+}
+
+/**
+ * A caller's cursor as a number. Validated first (typed error, nothing read); a cursor beyond
+ * 2^53 only needs to compare above every position here, which its rounded value still does.
+ */
+function cursorOf(cursor: string | undefined, field: string): number | undefined {
+  return cursor === undefined ? undefined : Number(parsePosition(cursor, field, { source: SOURCE }));
 }
 
 /** Positions here are array indexes + 1, far below 2^53: a number compares faster than a bigint. */
@@ -841,24 +861,24 @@ function deliveryPosition(d: Delivery): number {
 }
 
 /** Index of the first event with position > p (lists are position-sorted). */
-function firstAbove(list: readonly RecordedEvent[], p: bigint): number {
+function firstAbove(list: readonly RecordedEvent[], p: number): number {
   let lo = 0;
   let hi = list.length;
   while (lo < hi) {
     const mid = (lo + hi) >> 1;
-    if (list[mid]!.position <= p) lo = mid + 1;
+    if (seqOf(list[mid]!) <= p) lo = mid + 1;
     else hi = mid;
   }
   return lo;
 }
 
 /** Index of the last event with position < p, or -1. */
-function lastBelow(list: readonly RecordedEvent[], p: bigint): number {
+function lastBelow(list: readonly RecordedEvent[], p: number): number {
   let lo = 0;
   let hi = list.length;
   while (lo < hi) {
     const mid = (lo + hi) >> 1;
-    if (list[mid]!.position < p) lo = mid + 1;
+    if (seqOf(list[mid]!) < p) lo = mid + 1;
     else hi = mid;
   }
   return lo - 1;
@@ -894,7 +914,7 @@ function info(d: Delivery): DeliveryInfo {
   };
 }
 
-function publicJob(job: ReplayJob & { untilPosition?: bigint }): ReplayJob {
+function publicJob(job: ReplayJob & { untilPosition?: number }): ReplayJob {
   const { untilPosition: _ignored, ...rest } = job;
   return { ...rest };
 }

@@ -39,6 +39,7 @@ import {
   SOURCE,
 } from './options.js';
 import {
+  cursorParam,
   type DeliveryRow,
   deliveryId,
   type EventRow,
@@ -466,7 +467,7 @@ class PgEventStore implements PostgresStore {
     const deliveries = new Array<number>(events.length);
     for (let i = 0; i < events.length; i++) {
       const row = rows[i]!;
-      recorded[i] = Object.freeze({ ...events[i]!, position: BigInt(row.position), recordedAt });
+      recorded[i] = Object.freeze({ ...events[i]!, position: row.position, recordedAt });
       deliveries[i] = row.deliveries;
     }
     return { events: recorded, deliveries };
@@ -502,8 +503,8 @@ class PgEventStore implements PostgresStore {
     if (query.causationId !== undefined) values.push(query.causationId);
     if (query.from !== undefined) values.push(query.from.toISOString());
     if (query.to !== undefined) values.push(query.to.toISOString());
-    if (query.afterPosition !== undefined) values.push(query.afterPosition.toString());
-    if (query.beforePosition !== undefined) values.push(query.beforePosition.toString());
+    if (query.afterPosition !== undefined) values.push(cursorParam(query.afterPosition, 'afterPosition'));
+    if (query.beforePosition !== undefined) values.push(cursorParam(query.beforePosition, 'beforePosition'));
     const readSql = this.#readTemplate(shape, false);
     const deadline = Date.now() + this.#settleTimeoutMs;
     for (;;) {
@@ -673,7 +674,8 @@ class PgEventStore implements PostgresStore {
   async getUnprocessedEvents(query: ListQuery): Promise<UnprocessedEvent[]> {
     this.#open();
     if (query.limit <= 0) return [];
-    const after = (query.afterPosition ?? -1n).toString();
+    const after =
+      query.afterPosition === undefined ? '-1' : cursorParam(query.afterPosition, 'afterPosition');
     const result =
       query.handler === undefined
         ? await this.#query<EventRow & DeliveryRow>(SQL.UNPROCESSED, [after, query.limit])
@@ -685,7 +687,7 @@ class PgEventStore implements PostgresStore {
     const out: UnprocessedEvent[] = [];
     for (const row of result.rows) {
       const last = out[out.length - 1];
-      if (last && last.event.position === BigInt(row.position)) last.deliveries.push(toDelivery(row));
+      if (last && last.event.position === row.position) last.deliveries.push(toDelivery(row));
       else out.push({ event: toEvent(row), deliveries: [toDelivery(row)] });
     }
     return out;
@@ -694,7 +696,8 @@ class PgEventStore implements PostgresStore {
   async getDeadLetters(query: ListQuery): Promise<DeadLetter[]> {
     this.#open();
     if (query.limit <= 0) return [];
-    const after = (query.afterPosition ?? -1n).toString();
+    const after =
+      query.afterPosition === undefined ? '-1' : cursorParam(query.afterPosition, 'afterPosition');
     const result =
       query.handler === undefined
         ? await this.#query<EventRow & DeliveryRow>(SQL.DEAD_LETTERS, [after, query.limit])
@@ -873,7 +876,7 @@ class PgEventStore implements PostgresStore {
       handlers.push({ handler, pending: 0, running: 0, dead: 0, orphaned: 0, oldestPendingAt: null });
     }
     return {
-      lastPosition: t.last_position === null ? null : BigInt(t.last_position),
+      lastPosition: t.last_position,
       pending,
       running,
       dead,

@@ -1,11 +1,23 @@
-import type {
-  DeliveryInfo,
-  DeliveryStatus,
-  EventMetadata,
-  RecordedEvent,
-  ReplayJob,
-  SubscriptionInfo,
+import {
+  type DeliveryInfo,
+  type DeliveryStatus,
+  type EventMetadata,
+  type Position,
+  parsePosition,
+  type RecordedEvent,
+  type ReplayJob,
+  type SubscriptionInfo,
 } from '@evco/core';
+import { SOURCE } from './options.js';
+
+/**
+ * A caller's position cursor as the canonical text bound to an int8 parameter. Throws a typed
+ * `INVALID_POSITION` before any query. (The driver hands int8 columns over as canonical text,
+ * which is the public position as is.)
+ */
+export function cursorParam(value: Position, field: string): string {
+  return parsePosition(value, field, { source: SOURCE }).toString();
+}
 
 /** Columns of `EVENT_COLUMNS` as the driver hands them over (int8 as text, timestamptz as Date). */
 export interface EventRow {
@@ -68,7 +80,7 @@ export function toEvent(row: EventRow): RecordedEvent {
     eventData: deepFreeze(row.event_data),
     metadata: Object.freeze(row.metadata),
     occurredAt: row.occurred_at,
-    position: BigInt(row.position),
+    position: row.position,
     recordedAt: row.recorded_at,
   };
   if (row.aggregate_type !== null) event.aggregateType = row.aggregate_type;
@@ -104,7 +116,7 @@ export function toReplayJob(row: ReplayRow): ReplayJob {
     to: row.to_at,
     maxEvents: row.max_events,
     status: row.status,
-    cursor: row.cursor === null ? null : BigInt(row.cursor),
+    cursor: row.cursor,
     eventsMatched: row.events_matched,
     deliveriesQueued: row.deliveries_queued,
     truncated: row.truncated,

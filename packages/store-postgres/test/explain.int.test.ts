@@ -139,9 +139,9 @@ describe(`query plans at ${ROWS} rows`, () => {
     await store.read({ aggregateType: 'Agg3', limit: 100 });
     await store.read({ from: mid, to: new Date(mid.getTime() + 60_000), limit: 100 });
     await store.read({ eventType: 'Type7', from: mid, limit: 100 });
-    await store.read({ afterPosition: 500_000n, limit: 1000 });
-    await store.read({ beforePosition: 500_000n, limit: 1000, order: 'desc' });
-    await store.read({ afterPosition: 500_000n, eventType: 'Type9', limit: 1000 });
+    await store.read({ afterPosition: '500000', limit: 1000 });
+    await store.read({ beforePosition: '500000', limit: 1000, order: 'desc' });
+    await store.read({ afterPosition: '500000', eventType: 'Type9', limit: 1000 });
     await store.getEvent('0190f5d2-0000-7000-8000-000000000001');
     await store.read({ correlationId: 'corr-4242', limit: 100 });
     await store.read({ correlationId: 'corr-4242', eventType: 'Type7', limit: 100, order: 'desc' });
@@ -161,9 +161,9 @@ describe(`query plans at ${ROWS} rows`, () => {
       { now: later },
     );
     await store.release(claimed.slice(20), { now: later });
-    await store.getUnprocessedEvents({ limit: 100, afterPosition: 400_000n });
+    await store.getUnprocessedEvents({ limit: 100, afterPosition: '400000' });
     await store.getUnprocessedEvents({ limit: 100, handler: 'h4' });
-    await store.getDeadLetters({ limit: 100, afterPosition: 400_000n });
+    await store.getDeadLetters({ limit: 100, afterPosition: '400000' });
     const dead = await store.getDeadLetters({ limit: 100, handler: 'h3' });
     await store.retryDeadLetters({
       deliveryIds: dead.slice(0, 2).map((d) => d.delivery.deliveryId),

@@ -1,4 +1,13 @@
-import type { DeliveryInfo, DeliveryStatus, RecordedEvent, ReplayJob } from '@evco/core';
+import {
+  type DeliveryInfo,
+  type DeliveryStatus,
+  formatPosition,
+  type Position,
+  parsePosition,
+  type RecordedEvent,
+  type ReplayJob,
+} from '@evco/core';
+import { SOURCE } from './options.js';
 
 /**
  * Stored dates are `Date#toISOString()` text: UTC, millisecond precision, and fixed width for
@@ -53,7 +62,7 @@ export function toRecordedEvent(row: EventRow): RecordedEvent {
     eventData: deepFreeze(JSON.parse(row.event_data)),
     metadata: Object.freeze(JSON.parse(row.metadata)),
     occurredAt: new Date(row.occurred_at),
-    position: BigInt(row.position),
+    position: formatPosition(row.position),
     recordedAt: new Date(row.recorded_at),
   };
   if (row.aggregate_type !== null) event.aggregateType = row.aggregate_type;
@@ -131,7 +140,7 @@ export function toReplayJob(row: ReplayRow): ReplayJob {
     to: new Date(row.to_at),
     maxEvents: Number(row.max_events),
     status: row.status,
-    cursor: row.cursor === null ? null : BigInt(row.cursor),
+    cursor: nullablePosition(row.cursor),
     eventsMatched: Number(row.events_matched),
     deliveriesQueued: Number(row.deliveries_queued),
     truncated: Number(row.truncated) === 1,
@@ -141,6 +150,16 @@ export function toReplayJob(row: ReplayRow): ReplayJob {
   if (row.event_type !== null) job.eventType = row.event_type;
   if (row.handler !== null) job.handler = row.handler;
   return job;
+}
+
+/** A caller's position cursor as the integer SQLite compares (`0n`: from the start). Throws before I/O. */
+export function cursorParam(value: Position | undefined, field: string): bigint {
+  return value === undefined ? 0n : parsePosition(value, field, { source: SOURCE });
+}
+
+/** A nullable integer column as the public position string. */
+export function nullablePosition(value: bigint | number | null): Position | null {
+  return value === null ? null : formatPosition(value);
 }
 
 /** Delivery ids are decimal row ids; anything else names no delivery. */

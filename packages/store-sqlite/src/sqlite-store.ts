@@ -35,11 +35,13 @@ import {
 import Database from 'better-sqlite3';
 import {
   boundIso,
+  cursorParam,
   type DeliveryRow,
   type EventRow,
   iso,
   isStorableTime,
   jsonIntegers,
+  nullablePosition,
   parseDeliveryId,
   parseReplayId,
   type ReplayRow,
@@ -346,9 +348,9 @@ class SqliteEventStore implements SqliteStore {
   }
 
   async read(query: ReadQuery): Promise<RecordedEvent[]> {
+    const { key, params } = readShape(query);
     return this.#run('read events', () => {
       if (!(query.limit > 0)) return [];
-      const { key, params } = readShape(query);
       const rows = this.#readStatement(key).all(...params) as EventRow[];
       return rows.map(toRecordedEvent);
     });
@@ -488,9 +490,9 @@ class SqliteEventStore implements SqliteStore {
   // ------------------------------------------------------------------------------------------
 
   async getUnprocessedEvents(query: ListQuery): Promise<UnprocessedEvent[]> {
+    const after = cursorParam(query.afterPosition, 'afterPosition');
     return this.#run('list unprocessed events', (p) => {
       if (!(query.limit > 0)) return [];
-      const after = query.afterPosition ?? 0n;
       return read(p, () => {
         const positionRows = (
           query.handler === undefined
@@ -515,9 +517,9 @@ class SqliteEventStore implements SqliteStore {
   }
 
   async getDeadLetters(query: ListQuery): Promise<DeadLetter[]> {
+    const after = cursorParam(query.afterPosition, 'afterPosition');
     return this.#run('list dead letters', (p) => {
       if (!(query.limit > 0)) return [];
-      const after = query.afterPosition ?? 0n;
       const h = query.handler;
       return read(p, () => {
         let rows = (
@@ -725,7 +727,7 @@ class SqliteEventStore implements SqliteStore {
         }
         for (const handler of live) entry(handler);
         const stats: StoreStats = {
-          lastPosition: (p.s.lastPosition.get() as { position: bigint | null }).position,
+          lastPosition: nullablePosition((p.s.lastPosition.get() as { position: bigint | null }).position),
           pending: 0,
           running: 0,
           dead: 0,
@@ -875,11 +877,11 @@ export function readShape(query: ReadQuery): { key: string; params: unknown[] } 
   }
   if (query.afterPosition !== undefined) {
     parts.push('afterPosition');
-    params.push(query.afterPosition);
+    params.push(cursorParam(query.afterPosition, 'afterPosition'));
   }
   if (query.beforePosition !== undefined) {
     parts.push('beforePosition');
-    params.push(query.beforePosition);
+    params.push(cursorParam(query.beforePosition, 'beforePosition'));
   }
   parts.push(query.order === 'desc' ? 'desc' : 'asc');
   params.push(query.limit);

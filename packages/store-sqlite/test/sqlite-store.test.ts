@@ -149,7 +149,7 @@ describe('storage', () => {
       eventData: { list: [1, 'two'], nested: { ok: true } },
     });
     const { events } = await store.append([event], { now: at(42) });
-    expect(events[0]!.position).toBe(1n);
+    expect(events[0]!.position).toBe('1');
     const db = new Database(tmp.file(), { readonly: true });
     const row = db.prepare('SELECT * FROM evco_events').get() as Record<string, unknown>;
     expect(row).toMatchObject({

@@ -1,6 +1,7 @@
 export { freePort } from './free-port.js';
 export { collect, makeEvent, resolveServiceUrl, settle, validationIssuePaths, waitFor } from './helpers.js';
 export { type IpcMessage, type IpcProcess, spawnIpcProcess } from './ipc-process.js';
+export { expectJsonSafe } from './json-safe.js';
 export {
   type PrivatePostgres,
   type PrivatePostgresOptions,

@@ -1,5 +1,6 @@
 import {
   type ClaimedDelivery,
+  comparePositions,
   createDomainEvent,
   type DomainEventInput,
   type EventStore,
@@ -8,6 +9,7 @@ import {
 } from '@evco/core';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { collect, makeEvent, settle } from './helpers.js';
+import { expectJsonSafe } from './json-safe.js';
 
 export interface EventStoreContractOptions {
   /** Shown in the suite title. */
@@ -99,7 +101,7 @@ export function describeEventStoreContract(options: EventStoreContractOptions): 
           expect(r.occurredAt).toBeInstanceOf(Date);
           expect(r.occurredAt.toISOString()).toBe('2026-03-03T23:36:07.089Z');
           expect(r.recordedAt.getTime()).toBe(at(1).getTime());
-          expect(typeof r.position).toBe('bigint');
+          expect(r.position).toMatch(/^(0|[1-9][0-9]*)$/);
         }
         expect((stored!.eventData as { big: string }).big.length).toBe(100 * 1024);
         expect(await store.getEvent(event.id)).toMatchObject({ id: event.id, position: stored!.position });
@@ -120,7 +122,8 @@ export function describeEventStoreContract(options: EventStoreContractOptions): 
         const second = await store.append([makeEvent()], { now: T0 });
         const third = await store.append([makeEvent(), makeEvent(), makeEvent()], { now: T0 });
         const positions = [...first.events, ...second.events, ...third.events].map((e) => e.position);
-        for (let i = 1; i < positions.length; i++) expect(positions[i]! > positions[i - 1]!).toBe(true);
+        for (let i = 1; i < positions.length; i++)
+          expect(comparePositions(positions[i]!, positions[i - 1]!)).toBeGreaterThan(0);
         const all = await store.read({ limit: 100 });
         expect(all.map((e) => e.position)).toEqual(positions);
       });
@@ -208,7 +211,8 @@ export function describeEventStoreContract(options: EventStoreContractOptions): 
         expect(read.length).toBe(total);
         expect(new Set(ids(read)).size).toBe(total);
         expect(ids(read)).toEqual(appended);
-        for (let i = 1; i < read.length; i++) expect(read[i]!.position > read[i - 1]!.position).toBe(true);
+        for (let i = 1; i < read.length; i++)
+          expect(comparePositions(read[i]!.position, read[i - 1]!.position)).toBeGreaterThan(0);
         const tail = await collect(store.readAll({ afterPosition: read[total - 11]!.position, pageSize: 3 }));
         expect(ids(tail)).toEqual(appended.slice(total - 10));
       });
@@ -870,6 +874,92 @@ export function describeEventStoreContract(options: EventStoreContractOptions): 
         ]) {
           expect(await store.getReplay(id)).toBeUndefined();
         }
+      });
+    });
+
+    describe('JSON-safe results', () => {
+      it('every value the store returns survives JSON.stringify; positions are decimal strings usable as cursors', async () => {
+        await subscribe([
+          { handler: 'h', ordering: 'none' },
+          { handler: 'dead', ordering: 'none' },
+        ]);
+        const events = [
+          makeEvent({ aggregateType: 'Thing', aggregateVersion: 1, occurredAt: at(0) }),
+          makeEvent({ occurredAt: at(1), eventData: { nested: { list: [1, 'two', null, true] } } }),
+          makeEvent({ occurredAt: at(2) }),
+        ];
+        const appended = await store.append(events, { now: T0 });
+        expectJsonSafe(appended, 'append()');
+        const claimed = await claim(['h', 'dead'], at(10));
+        expectJsonSafe(claimed, 'claimDue()');
+        const forH = claimed.filter((c) => c.handler === 'h');
+        await store.complete(forH.slice(0, 1), { now: at(11) });
+        await store.fail(
+          claimed
+            .filter((c) => c.handler === 'dead')
+            .map((c) => ({
+              deliveryId: c.deliveryId,
+              attempt: c.attempt,
+              error: 'boom',
+              nextAttemptAt: null,
+            })),
+          { now: at(12) },
+        );
+        const read = await store.read({ limit: 10 });
+        expectJsonSafe(read, 'read()');
+        expectJsonSafe(await collect(store.readAll({ pageSize: 2 })), 'readAll()');
+        expectJsonSafe(await store.getEvent(events[0]!.id), 'getEvent()');
+        expectJsonSafe(await store.listSubscriptions(), 'listSubscriptions()');
+        const unprocessed = await store.getUnprocessedEvents({ limit: 10 });
+        expect(unprocessed.length).toBeGreaterThan(0);
+        expectJsonSafe(unprocessed, 'getUnprocessedEvents()');
+        const dead = await store.getDeadLetters({ limit: 10 });
+        expect(dead.length).toBe(3);
+        expectJsonSafe(dead, 'getDeadLetters()');
+        const job = await store.startReplay({ from: at(0), to: at(100), maxEvents: 10 }, { now: at(20) });
+        expectJsonSafe(job, 'startReplay()');
+        const page = await store.continueReplay(job.id, { now: at(21), pageSize: 1 });
+        expect(page.cursor).toBe(read[0]!.position);
+        expectJsonSafe(page, 'continueReplay()');
+        expectJsonSafe(await store.listStaleReplays({ staleBefore: at(1_000_000) }), 'listStaleReplays()');
+        const stats = await store.stats({ now: at(30) });
+        expect(stats.lastPosition).toBe(read[2]!.position);
+        expectJsonSafe(stats, 'stats()');
+        expectJsonSafe(await store.healthCheck(), 'healthCheck()');
+        // The JSON form of a position is the cursor: a position parsed back from JSON pages on.
+        const cursor = (JSON.parse(JSON.stringify(read[0])) as { position: string }).position;
+        expect(ids(await store.read({ afterPosition: cursor, limit: 10 }))).toEqual(ids(events.slice(1)));
+      });
+
+      it('rejects a malformed position cursor with INVALID_POSITION', async () => {
+        await store.append([makeEvent()], { now: T0 });
+        const bad: unknown[] = ['abc', '-1', '1.5', '', ' 1', '99999999999999999999', 5, 5n, null];
+        for (const cursor of bad) {
+          const calls = [
+            () => store.read({ afterPosition: cursor as string, limit: 10 }),
+            () => store.read({ beforePosition: cursor as string, limit: 10, order: 'desc' }),
+            () => store.getUnprocessedEvents({ afterPosition: cursor as string, limit: 10 }),
+            () => store.getDeadLetters({ afterPosition: cursor as string, limit: 10 }),
+          ];
+          for (const call of calls) {
+            const error = await call().catch((x: unknown) => x);
+            expect(isEvcoError(error, 'INVALID_POSITION'), `${String(cursor)}: ${String(error)}`).toBe(true);
+          }
+        }
+      });
+
+      it('compares cursors numerically, not as text', async () => {
+        const events = Array.from({ length: 12 }, () => makeEvent());
+        const { events: recorded } = await store.append(events, { now: T0 });
+        // Beyond every position: nothing after it, everything before it.
+        expect(await store.read({ afterPosition: '9223372036854775807', limit: 100 })).toEqual([]);
+        expect(
+          ids(await store.read({ beforePosition: '9223372036854775807', limit: 100, order: 'desc' })),
+        ).toEqual(ids(events).reverse());
+        // A cursor with fewer digits than the positions still means "before them all".
+        expect(ids(await store.read({ afterPosition: '0', limit: 100 }))).toEqual(ids(events));
+        const p9 = recorded[8]!.position;
+        expect(ids(await store.read({ afterPosition: p9, limit: 100 }))).toEqual(ids(events.slice(9)));
       });
     });
 

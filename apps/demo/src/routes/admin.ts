@@ -1,4 +1,4 @@
-import { NAME_PATTERN } from '@evco/core';
+import { NAME_PATTERN, type Position } from '@evco/core';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { createAdminGuard } from '../admin-auth.js';
@@ -63,12 +63,18 @@ const retryBodySchema = z
 const secured = { security: [{ adminToken: [] }] };
 const adminErrors = { 400: errorSchema, 401: errorSchema, 404: errorSchema, 503: errorSchema };
 
-function afterPosition(cursor: string | undefined): bigint | undefined {
+function afterPosition(cursor: string | undefined): Position | undefined {
   if (cursor === undefined) return undefined;
   const decoded = decodeCursor(cursor);
   if (decoded.order !== 'asc')
     throw new ApiError(400, 'INVALID_CURSOR', 'this cursor belongs to another listing');
   return decoded.position;
+}
+
+/** The position just before `p` (as a cursor that includes `p`), or none for the first one. */
+function positionBefore(p: Position): Position | undefined {
+  const n = BigInt(p);
+  return n > 0n ? (n - 1n).toString() : undefined;
 }
 
 export function adminRoutes(ctx: RouteContext): FastifyPluginAsyncZod {
@@ -174,7 +180,7 @@ export function adminRoutes(ctx: RouteContext): FastifyPluginAsyncZod {
           const group = await coordinator.getDeadLetters({
             limit: 10_000,
             handler,
-            afterPosition: lastPosition > 0n ? lastPosition - 1n : undefined,
+            afterPosition: positionBefore(lastPosition),
           });
           shown = group.filter((d) => d.event.position === lastPosition);
         }
