@@ -24,6 +24,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import {
+  comparePositions,
   createCoordinator,
   type DomainEvent,
   type EventDrivenCoordinator,
@@ -371,7 +372,10 @@ export async function assertStory(
   for (const e of story.events.slice(1)) {
     expect(e.metadata.causationId, `cause of ${e.eventType}`).toBe(expectedCause[e.id]);
     // A cause is always stored before its effect.
-    expect(position.get(e.metadata.causationId!)! < e.position, `${e.eventType} after its cause`).toBe(true);
+    expect(
+      comparePositions(position.get(e.metadata.causationId!)!, e.position),
+      `${e.eventType} after its cause`,
+    ).toBeLessThan(0);
   }
 
   // --- nothing left over.
