@@ -16,8 +16,8 @@ const VERSION = 'v1';
 const POSITION = /^(0|[1-9][0-9]{0,19})$/;
 const MAX_POSITION = 2n ** 63n - 1n;
 
-export function encodeCursor(cursor: { position: bigint | string; order: Order }): string {
-  return Buffer.from(`${VERSION}:${cursor.order}:${String(cursor.position)}`, 'utf8').toString('base64url');
+export function encodeCursor(cursor: Cursor): string {
+  return Buffer.from(`${VERSION}:${cursor.order}:${cursor.position}`, 'utf8').toString('base64url');
 }
 
 /** Throws `ApiError` 400 `INVALID_CURSOR` for anything `encodeCursor` did not produce. */
@@ -49,14 +49,4 @@ export function afterCursor(cursor: string | undefined): string | undefined {
     });
   }
   return decoded.position;
-}
-
-/**
- * A position as core's queries take it. The one place that knows core's type: bigint until the
- * public API carries decimal strings everywhere.
- */
-export function corePosition(position: string): bigint;
-export function corePosition(position: string | undefined): bigint | undefined;
-export function corePosition(position: string | undefined): bigint | undefined {
-  return position === undefined ? undefined : BigInt(position);
 }

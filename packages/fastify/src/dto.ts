@@ -1,6 +1,6 @@
 /**
  * What the API sends: zod schemas (they also make the OpenAPI document) and the mappings from
- * evco's types. Positions are decimal strings (bigints do not survive JSON numbers), times are
+ * evco's types. Positions are decimal strings as in evco (JSON numbers lose precision past 2^53), times are
  * ISO-8601 UTC, and every free-text field that could echo a driver error is masked.
  */
 import type { DeadLetter, DeliveryInfo, RecordedEvent, ReplayJob, UnprocessedEvent } from '@evco/core';
@@ -49,7 +49,7 @@ export function toEventDto(event: RecordedEvent): EventDto {
     metadata: event.metadata as Record<string, string | number>,
     occurredAt: event.occurredAt.toISOString(),
     recordedAt: event.recordedAt.toISOString(),
-    position: event.position.toString(),
+    position: event.position,
   };
   if (event.aggregateType !== undefined) dto.aggregateType = event.aggregateType;
   if (event.aggregateVersion !== undefined) dto.aggregateVersion = event.aggregateVersion;

@@ -76,7 +76,7 @@ export class EventPublishScope implements PublishScope {
       const recorded = outcome.events?.[i];
       if (recorded) {
         span.setAttribute(ATTR.MESSAGING_MESSAGE_ID, recorded.id);
-        span.setAttribute(ATTR.POSITION, String(recorded.position));
+        span.setAttribute(ATTR.POSITION, recorded.position);
       } else if (outcome.error !== undefined) {
         recordFailure(span, outcome.error, errorMessage(outcome.error));
       }
@@ -171,7 +171,7 @@ function processAttributes(start: DeliveryStart): Attributes {
     [ATTR.MESSAGING_MESSAGE_ID]: event.id,
     [ATTR.MESSAGING_CLIENT_ID]: start.consumerId,
     [ATTR.AGGREGATE_ID]: event.aggregateId,
-    [ATTR.POSITION]: String(event.position),
+    [ATTR.POSITION]: event.position,
     [ATTR.DELIVERY_ID]: start.deliveryId,
     [ATTR.ATTEMPT]: start.attempt,
     [ATTR.MAX_ATTEMPTS]: start.maxAttempts,

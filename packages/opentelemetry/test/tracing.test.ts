@@ -95,7 +95,7 @@ describe('traces', () => {
       [ATTR.MESSAGING_MESSAGE_ID]: placed.eventId,
       [ATTR.AGGREGATE_ID]: 'o1',
       [ATTR.AGGREGATE_TYPE]: 'Order',
-      [ATTR.POSITION]: String(placed.position),
+      [ATTR.POSITION]: placed.position,
     });
     expect(procA!.kind).toBe(SpanKind.CONSUMER);
     expect(procA!.attributes).toMatchObject({

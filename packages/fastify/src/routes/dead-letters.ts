@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { afterCursor, corePosition, encodeCursor } from '../cursor.js';
+import { afterCursor, encodeCursor } from '../cursor.js';
 import { deadLetterSchema, toDeadLetterDto, toUnprocessedDto, unprocessedSchema } from '../dto.js';
 import type { RouteContext } from './context.js';
 import { cursorSchema, limitSchema, MAX_PAGE, readErrors, secured, writeErrors } from './schemas.js';
@@ -46,7 +46,7 @@ export function deadLetterRoutes(ctx: RouteContext): FastifyPluginAsyncZod {
         const { limit, cursor } = request.query;
         const page = await ctx
           .coordinator()
-          .getUnprocessedEvents({ limit, afterPosition: corePosition(afterCursor(cursor)) });
+          .getUnprocessedEvents({ limit, afterPosition: afterCursor(cursor) });
         const last = page[page.length - 1];
         const hasMore = page.length === limit;
         return {
@@ -83,7 +83,7 @@ export function deadLetterRoutes(ctx: RouteContext): FastifyPluginAsyncZod {
         const page = await coordinator.getDeadLetters({
           limit,
           handler,
-          afterPosition: corePosition(afterCursor(cursor)),
+          afterPosition: afterCursor(cursor),
         });
         if (page.length < limit) {
           return { deadLetters: page.map(toDeadLetterDto), nextCursor: null, hasMore: false };
@@ -92,16 +92,16 @@ export function deadLetterRoutes(ctx: RouteContext): FastifyPluginAsyncZod {
         // handlers: a page cut between them would skip the rest. So the last position's letters
         // are held back for the next page; when they fill the whole page, that position is
         // fetched complete (one letter per handler at most, so this stays small).
-        const lastPosition = String(page[page.length - 1]!.event.position);
-        let shown = page.filter((d) => String(d.event.position) !== lastPosition);
+        const lastPosition = page[page.length - 1]!.event.position;
+        let shown = page.filter((d) => d.event.position !== lastPosition);
         if (shown.length === 0) {
           const before = BigInt(lastPosition) - 1n;
           const group = await coordinator.getDeadLetters({
             limit: 10_000,
             handler,
-            afterPosition: before >= 0n ? corePosition(before.toString()) : undefined,
+            afterPosition: before >= 0n ? before.toString() : undefined,
           });
-          shown = group.filter((d) => String(d.event.position) === lastPosition);
+          shown = group.filter((d) => d.event.position === lastPosition);
         }
         return {
           deadLetters: shown.map(toDeadLetterDto),

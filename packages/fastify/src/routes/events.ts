@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { adminMethod } from '../admin-api.js';
-import { corePosition, decodeCursor, encodeCursor } from '../cursor.js';
+import { decodeCursor, encodeCursor } from '../cursor.js';
 import {
   errorSchema,
   eventDetailsSchema,
@@ -85,7 +85,7 @@ export function eventRoutes(ctx: RouteContext): FastifyPluginAsyncZod {
             return {
               eventId: r.eventId,
               eventType: event.eventType,
-              position: String(r.position),
+              position: r.position,
               deliveries: r.deliveries,
               correlationId: String(event.metadata.correlationId ?? event.id),
             };
@@ -140,8 +140,8 @@ export function eventRoutes(ctx: RouteContext): FastifyPluginAsyncZod {
           to: q.to,
           limit: q.limit,
           order,
-          afterPosition: order === 'asc' ? corePosition(cursor?.position) : undefined,
-          beforePosition: order === 'desc' ? corePosition(cursor?.position) : undefined,
+          afterPosition: order === 'asc' ? cursor?.position : undefined,
+          beforePosition: order === 'desc' ? cursor?.position : undefined,
           ...(q.correlationId === undefined ? {} : { correlationId: q.correlationId }),
         };
         const events = await ctx.coordinator().getEventHistory(query);
