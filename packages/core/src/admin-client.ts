@@ -11,7 +11,6 @@ import type { CausationLimits } from './causation.js';
 import type { CoordinatorStatus } from './coordinator.js';
 import { CoordinatorClosedError, InvalidOptionsError } from './errors.js';
 import type { RecordedEvent } from './event.js';
-import type { Position } from './position.js';
 import { childLogger, createConsoleLogger } from './logger.js';
 import type {
   DeadLetter,
@@ -21,6 +20,7 @@ import type {
   ReplayProgress,
   UnprocessedEvent,
 } from './ports.js';
+import type { Position } from './position.js';
 import { collectFleetView, lagMs } from './status.js';
 import { toIssues } from './zod-issues.js';
 
@@ -58,7 +58,11 @@ export interface AdminClient {
   getEventHistory(query?: EventHistoryQuery): Promise<RecordedEvent[]>;
   getEventDetails(id: string, limits?: CausationLimits): Promise<EventDetails | undefined>;
   getUnprocessedEvents(query?: { limit?: number; afterPosition?: Position }): Promise<UnprocessedEvent[]>;
-  getDeadLetters(query?: { limit?: number; afterPosition?: Position; handler?: string }): Promise<DeadLetter[]>;
+  getDeadLetters(query?: {
+    limit?: number;
+    afterPosition?: Position;
+    handler?: string;
+  }): Promise<DeadLetter[]>;
   retryDeadLetters(query?: { deliveryIds?: string[]; handler?: string }): Promise<{ retried: number }>;
   /**
    * Records a durable replay job and queues its pages in the background while this client is

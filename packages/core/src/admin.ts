@@ -9,7 +9,6 @@ import {
 import { type CausationLimits, type CausationNode, loadCausation } from './causation.js';
 import { EvcoError, InvalidOptionsError } from './errors.js';
 import type { RecordedEvent } from './event.js';
-import type { Position } from './position.js';
 import type {
   AnnouncedEvent,
   DeadLetter,
@@ -23,6 +22,7 @@ import type {
   SubscriptionInfo,
   UnprocessedEvent,
 } from './ports.js';
+import type { Position } from './position.js';
 
 export interface EventHistoryQuery {
   eventType?: string | string[];
