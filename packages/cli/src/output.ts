@@ -1,13 +1,9 @@
 import Table from 'cli-table3';
 import type { CliIo } from './io.js';
 
-/** JSON that survives any value evco returns: bigints as decimal strings, dates as ISO. */
+/** Everything evco returns is JSON-safe (positions are decimal strings, dates become ISO). */
 export function toJson(value: unknown, pretty = true): string {
-  return JSON.stringify(
-    value,
-    (_key, v) => (typeof v === 'bigint' ? v.toString() : v),
-    pretty ? 2 : undefined,
-  );
+  return JSON.stringify(value, undefined, pretty ? 2 : undefined);
 }
 
 export function printJson(io: CliIo, value: unknown): void {
