@@ -58,8 +58,9 @@ export const retrySchema = z.strictObject({
 export const idSchema = name;
 
 export function parseInput<S extends z.ZodType>(schema: S, value: unknown, subject: string): z.output<S> {
-  const parsed = schema.safeParse(value ?? {});
-  if (!parsed.success) throw new InvalidOptionsError(subject, toIssues(parsed.error));
+  const input = value ?? {};
+  const parsed = schema.safeParse(input);
+  if (!parsed.success) throw new InvalidOptionsError(subject, toIssues(parsed.error, undefined, input));
   return parsed.data;
 }
 

@@ -16,6 +16,8 @@ import type { EventHandler, PublishResult } from './ports.js';
  * Stored as a promise so concurrent first calls share one instance.
  */
 let current: Promise<EventDrivenCoordinator> | undefined;
+/** Set by `shutdownCoordinator`, so a later call without options says so instead of "not yet". */
+let shutDown = false;
 
 /**
  * Returns the process-wide coordinator, creating it on the first call (which must pass the
@@ -25,6 +27,14 @@ let current: Promise<EventDrivenCoordinator> | undefined;
 export function getCoordinator(options?: CoordinatorOptions): Promise<EventDrivenCoordinator> {
   if (current) return current;
   if (!options) {
+    if (shutDown) {
+      return Promise.reject(
+        new EvcoError(
+          'COORDINATOR_CLOSED',
+          'the process-wide coordinator was shut down (shutdownCoordinator()); call getCoordinator({ store, publisher }) to start a new one',
+        ),
+      );
+    }
     return Promise.reject(
       new EvcoError(
         'COORDINATOR_NOT_CONFIGURED',
@@ -34,6 +44,7 @@ export function getCoordinator(options?: CoordinatorOptions): Promise<EventDrive
   }
   const created = createCoordinator(options);
   current = created;
+  shutDown = false;
   created.catch(() => {
     // A failed start (bad options, store down) must not poison later attempts.
     if (current === created) current = undefined;
@@ -54,7 +65,10 @@ export async function shutdownCoordinator(options: { timeoutMs?: number } = {}):
   try {
     await coordinator.shutdown(options);
   } finally {
-    if (current === pending) current = undefined;
+    if (current === pending) {
+      current = undefined;
+      shutDown = true;
+    }
   }
 }
 

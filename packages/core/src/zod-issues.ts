@@ -1,13 +1,28 @@
 import type { z } from 'zod';
 import type { ValidationIssue } from './errors.js';
 
-/** zod issues → evco's `{ path, message }` list; an unknown key is reported under its own path. */
-export function toIssues(error: z.ZodError, skip?: (path: string) => boolean): ValidationIssue[] {
+/**
+ * zod issues → evco's `{ path, message }` list; an unknown key is reported under its own path.
+ * Given the parsed `input`, a missing field says "is required" rather than zod's "Invalid input"
+ * (which a union, such as a date that may be a `Date` or a string, reports for `undefined`).
+ */
+export function toIssues(
+  error: z.ZodError,
+  skip?: (path: string) => boolean,
+  input?: unknown,
+): ValidationIssue[] {
   const out: ValidationIssue[] = [];
   for (const issue of error.issues) {
     const base = issue.path.map(String).join('.');
     if (skip?.(base)) continue;
-    if (issue.code === 'unrecognized_keys') {
+    if (
+      input !== undefined &&
+      issue.path.length > 0 &&
+      (issue.code === 'invalid_type' || issue.code === 'invalid_union') &&
+      valueAt(input, issue.path) === undefined
+    ) {
+      out.push({ path: base, message: 'is required' });
+    } else if (issue.code === 'unrecognized_keys') {
       for (const key of issue.keys)
         out.push({ path: base ? `${base}.${key}` : key, message: 'unknown field' });
     } else {
@@ -15,4 +30,13 @@ export function toIssues(error: z.ZodError, skip?: (path: string) => boolean): V
     }
   }
   return out;
+}
+
+function valueAt(input: unknown, path: readonly PropertyKey[]): unknown {
+  let value = input;
+  for (const key of path) {
+    if (typeof value !== 'object' || value === null) return undefined;
+    value = Object.hasOwn(value, key) ? (value as Record<PropertyKey, unknown>)[key] : undefined;
+  }
+  return value;
 }

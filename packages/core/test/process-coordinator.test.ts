@@ -60,7 +60,7 @@ describe('process-wide coordinator', () => {
     await shutdownCoordinator();
     expect(coordinator.state).toBe('stopped');
     const error = await publishEvent({ eventType: 'Late', aggregateId: 'x' }).catch((e: unknown) => e);
-    expect(isEvcoError(error, 'COORDINATOR_NOT_CONFIGURED')).toBe(true);
+    expect(isEvcoError(error, 'COORDINATOR_CLOSED')).toBe(true);
     const fresh = await getCoordinator(options());
     expect(fresh).not.toBe(coordinator);
   });

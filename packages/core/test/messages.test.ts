@@ -1,0 +1,61 @@
+import { describe, expect, it } from 'vitest';
+import {
+  getCoordinator,
+  isEvcoError,
+  publishEvent,
+  registerHandler,
+  shutdownCoordinator,
+  silentLogger,
+} from '../src/index.js';
+import { createInProcPublisher, createMemoryStore, memoryCoordinator } from './support.js';
+
+describe('messages that say what happened', () => {
+  it('module-level calls after shutdownCoordinator() say it was shut down, not "no coordinator yet"', async () => {
+    await getCoordinator({
+      store: createMemoryStore(),
+      publisher: createInProcPublisher(),
+      logger: silentLogger,
+    });
+    await shutdownCoordinator();
+    for (const call of [
+      () => publishEvent({ eventType: 'Late', aggregateId: 'a' }),
+      () => registerHandler('Late', () => {}, { name: 'late' }),
+      () => getCoordinator(),
+    ]) {
+      const error = await call().catch((e: unknown) => e);
+      expect(isEvcoError(error, 'COORDINATOR_CLOSED')).toBe(true);
+      expect((error as Error).message).toMatch(/was shut down/);
+      expect((error as Error).message).not.toMatch(/no coordinator yet/);
+    }
+    // A new start is still possible.
+    const again = await getCoordinator({
+      store: createMemoryStore(),
+      publisher: createInProcPublisher(),
+      logger: silentLogger,
+    });
+    expect(again.state).toBe('running');
+    await shutdownCoordinator();
+  });
+
+  it('replayEvents without `to` (or `from`) says the field is required', async () => {
+    const c = await memoryCoordinator();
+    try {
+      const error = await c.replayEvents({ from: new Date(0) } as never).catch((e: unknown) => e);
+      expect(isEvcoError(error, 'INVALID_OPTIONS')).toBe(true);
+      expect(error).toMatchObject({ issues: [{ path: 'to', message: 'is required' }] });
+      expect((error as Error).message).toContain('to: is required');
+      const both = await c.replayEvents({} as never).catch((e: unknown) => e);
+      expect(both).toMatchObject({
+        issues: [
+          { path: 'from', message: 'is required' },
+          { path: 'to', message: 'is required' },
+        ],
+      });
+      // A present but wrong value keeps its specific message.
+      const wrong = await c.replayEvents({ from: new Date(0), to: 'tomorrow' }).catch((e: unknown) => e);
+      expect((wrong as Error).message).not.toContain('is required');
+    } finally {
+      await c.shutdown();
+    }
+  });
+});
