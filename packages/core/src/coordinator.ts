@@ -401,10 +401,18 @@ export class EventDrivenCoordinator {
         { path: 'timeoutMs', message: `must be below the coordinator's leaseMs (${this.#o.leaseMs})` },
       ]);
     }
+    // One call per name: a later call under a taken name is a collision (another function) or an
+    // implicit widening of the first one's types; both must be explicit.
+    const taken = this.#dispatcher.registrationsOf(name!);
+    if (taken.length > 0) {
+      throw new DuplicateHandlerError(name!, taken[0]!.eventType, {
+        reason: taken[0]!.handler !== handler ? 'other-function' : 'separate-call',
+      });
+    }
     const registrations: RegisteredHandler[] = [];
     for (const t of targets) {
       const eventType = typeof t === 'string' ? t : t.eventType;
-      if (this.#dispatcher.has(name!, eventType) || registrations.some((r) => r.eventType === eventType)) {
+      if (registrations.some((r) => r.eventType === eventType)) {
         throw new DuplicateHandlerError(name!, eventType);
       }
       registrations.push({

@@ -124,6 +124,11 @@ export class Dispatcher {
     return out;
   }
 
+  /** This process's registrations under one handler name (one per event type). */
+  registrationsOf(name: string): RegisteredHandler[] {
+    return [...(this.#handlers.get(name)?.values() ?? [])];
+  }
+
   has(name: string, eventType: string): boolean {
     return this.#handlers.get(name)?.has(eventType) ?? false;
   }

@@ -114,13 +114,27 @@ export class DuplicateEventError extends EvcoError {
   }
 }
 
+/**
+ * A handler name is already taken in this process. Deliveries are tracked by name, so two
+ * handlers under one name would silently share (and split) one stream of deliveries.
+ */
 export class DuplicateHandlerError extends EvcoError {
-  constructor(handlerName: string, eventType: string, options: EvcoErrorOptions = {}) {
-    super(
-      'DUPLICATE_HANDLER',
-      `a handler named "${handlerName}" is already registered for "${eventType}"; pass a unique { name }`,
-      options,
-    );
+  readonly handlerName: string;
+
+  constructor(
+    handlerName: string,
+    eventType: string,
+    options: EvcoErrorOptions & { reason?: 'same-type' | 'other-function' | 'separate-call' } = {},
+  ) {
+    const { reason = 'same-type', ...rest } = options;
+    const detail =
+      reason === 'other-function'
+        ? `a different handler is already registered as "${handlerName}" (for "${eventType}"): two functions that share a name (both \`h\`, or minified code) must each get a unique { name }`
+        : reason === 'separate-call'
+          ? `"${handlerName}" is already registered for "${eventType}"; to subscribe one handler to several event types, pass them in one call: registerHandler(['${eventType}', 'Other'], handler, { name })`
+          : `a handler named "${handlerName}" is already registered for "${eventType}"; pass a unique { name }`;
+    super('DUPLICATE_HANDLER', detail, rest);
+    this.handlerName = handlerName;
   }
 }
 

@@ -416,14 +416,17 @@ describe('lifecycle', () => {
     expect(claim!.attempt).toBe(2);
   });
 
-  it('rejects a second handler with the same name for the same type; allows it for another type', async () => {
+  it('rejects a second registration under a taken name; several types go in one explicit call', async () => {
     const c = await memoryCoordinator();
     const handler = async function same() {};
     await c.registerHandler('A', handler);
     const error = await c.registerHandler('A', handler).catch((e: unknown) => e);
     expect(isEvcoError(error, 'DUPLICATE_HANDLER')).toBe(true);
     expect((error as Error).message).toMatch(/"same".*"A"/);
-    const multi = await c.registerHandler(['B', 'C'], handler);
+    const widened = await c.registerHandler(['B', 'C'], handler).catch((e: unknown) => e);
+    expect(isEvcoError(widened, 'DUPLICATE_HANDLER')).toBe(true);
+    expect((widened as Error).message).toMatch(/in one call/);
+    const multi = await c.registerHandler(['B', 'C'], handler, { name: 'same-bc' });
     expect(multi.eventTypes).toEqual(['B', 'C']);
     const anonymous = await c.registerHandler('D', (() => async () => {})()).catch((e: unknown) => e);
     expect(isEvcoError(anonymous, 'INVALID_OPTIONS')).toBe(true);
@@ -566,5 +569,42 @@ describe('typed registration', () => {
     expect(dead!.delivery).toMatchObject({ attempts: 1, handler: 'onPaid' });
     expect(dead!.delivery.lastError).toMatch(/eventData.amount/);
     await c.shutdown();
+  });
+});
+
+describe('handler names', () => {
+  it('two different functions that share a name (both `h`) are a typed error, not one merged handler', async () => {
+    const c = await memoryCoordinator();
+    try {
+      const seen: string[] = [];
+      const first = (() =>
+        async function h(e: RecordedEvent) {
+          seen.push(`first:${e.eventType}`);
+        })();
+      const second = (() =>
+        async function h(e: RecordedEvent) {
+          seen.push(`second:${e.eventType}`);
+        })();
+      await c.registerHandler('OrderPlaced', first);
+      const error = await c.registerHandler('UserRegistered', second).catch((e: unknown) => e);
+      expect(isEvcoError(error, 'DUPLICATE_HANDLER')).toBe(true);
+      expect((error as Error).message).toMatch(/a different handler is already registered as "h"/);
+      expect(error).toMatchObject({ handlerName: 'h' });
+      // Nothing was subscribed for the rejected one: its events get no delivery.
+      const [placed, registered] = await c.publishEvents([
+        { eventType: 'OrderPlaced', aggregateId: 'o' },
+        { eventType: 'UserRegistered', aggregateId: 'u' },
+      ]);
+      expect(placed!.deliveries).toBe(1);
+      expect(registered!.deliveries).toBe(0);
+      await c.waitForIdle();
+      expect(seen).toEqual(['first:OrderPlaced']);
+      // After unregistering, the name is free again.
+      const registration = await c.registerHandler('Other', async function h2() {}, { name: 'x' });
+      registration.unregister();
+      expect((await c.registerHandler('Other', async () => {}, { name: 'x' })).name).toBe('x');
+    } finally {
+      await c.shutdown();
+    }
   });
 });
