@@ -595,6 +595,8 @@ class DeliveryContext implements HandlerContext {
   readonly #running: Running;
   readonly #o: DispatcherOptions;
   #logger: Logger | undefined;
+  /** Events published through this context so far (this attempt): the index for derived ids. */
+  #published = 0;
 
   constructor(running: Running, options: DispatcherOptions) {
     this.#running = running;
@@ -634,7 +636,12 @@ class DeliveryContext implements HandlerContext {
 
   async publish(event: DomainEvent | DomainEventInput, options: PublishOptions = {}): Promise<PublishResult> {
     const running = this.#running;
-    const [result] = await this.#o.publish([event], running.delivery.event, options, running.metadata);
+    const [result] = await this.#o.publish(
+      this.#withDerivedIds([event], options),
+      running.delivery.event,
+      options,
+      running.metadata,
+    );
     return result!;
   }
 
@@ -642,7 +649,35 @@ class DeliveryContext implements HandlerContext {
     events: ReadonlyArray<DomainEvent | DomainEventInput>,
     options: PublishOptions = {},
   ): Promise<PublishResult[]> {
-    return this.#o.publish(events, this.#running.delivery.event, options, this.#running.metadata);
+    return this.#o.publish(
+      this.#withDerivedIds(events, options),
+      this.#running.delivery.event,
+      options,
+      this.#running.metadata,
+    );
+  }
+
+  /**
+   * `{ idempotent: true }` without an id would still publish a second follow-up when the
+   * reaction runs again (a retry, a replay, a lease lost mid-run). So an input without an id
+   * gets one derived from (handled event, handler, index of this event among everything the
+   * handler published in this attempt): the same on every run of a deterministic handler, so
+   * the second run finds it stored. Counted for every publish, idempotent or not, so adding an
+   * idempotent publish after others keeps the earlier indexes.
+   */
+  #withDerivedIds(
+    events: ReadonlyArray<DomainEvent | DomainEventInput>,
+    options: PublishOptions,
+  ): ReadonlyArray<DomainEvent | DomainEventInput> {
+    if (!Array.isArray(events)) return events;
+    const first = this.#published;
+    this.#published += events.length;
+    if (!options.idempotent) return events;
+    return events.map((e, i) =>
+      typeof e === 'object' && e !== null && e.id === undefined
+        ? { ...e, id: this.derivedId('publish', String(first + i)) }
+        : e,
+    );
   }
 
   derivedId(...parts: string[]): string {

@@ -368,7 +368,10 @@ export interface PublishOptions {
   /**
    * An event whose id is already stored counts as published (its stored position is returned,
    * with 0 new deliveries) instead of failing with `DUPLICATE_EVENT`. For reactions that may
-   * run again and publish follow-ups with derived ids (`context.derivedId`).
+   * run again. From a handler (`context.publish`), an input without `id` gets a derived one:
+   * (handled event, handler, index of the event among this attempt's publishes), so a retry or
+   * a replay finds its follow-up stored instead of publishing a second one. An event already
+   * built with `createDomainEvent` keeps its own id: give it `context.derivedId(...)`.
    */
   idempotent?: boolean;
 }

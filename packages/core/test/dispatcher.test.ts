@@ -608,3 +608,74 @@ describe('handler names', () => {
     }
   });
 });
+
+describe('idempotent follow-ups from a handler', () => {
+  it('ctx.publish(e, { idempotent: true }) without an id publishes one follow-up across a retry and a replay', async () => {
+    const c = await memoryCoordinator();
+    try {
+      let runs = 0;
+      await c.registerHandler(
+        'OrderPlaced',
+        async (event, ctx) => {
+          runs += 1;
+          await ctx.publish(
+            { eventType: 'OrderConfirmed', aggregateId: event.aggregateId },
+            { idempotent: true },
+          );
+          await ctx.publishEvents(
+            [
+              { eventType: 'InvoiceRequested', aggregateId: event.aggregateId },
+              { eventType: 'ShipmentRequested', aggregateId: event.aggregateId },
+            ],
+            { idempotent: true },
+          );
+          // The first attempt fails after publishing: the retry runs the whole reaction again.
+          if (ctx.attempt === 1) throw new Error('crashed after publishing');
+        },
+        { name: 'confirm', retry: { maxAttempts: 3, baseDelayMs: 1, maxDelayMs: 2 } },
+      );
+      const placed = await c.publishEvent({ eventType: 'OrderPlaced', aggregateId: 'o-1' });
+      await c.waitForIdle();
+      await c.replayEvents({
+        from: new Date(0),
+        to: new Date(Date.now() + 60_000),
+        eventType: 'OrderPlaced',
+      });
+      await c.waitForIdle();
+      // Two runs for the publish (attempt 1 fails), two for the replay (its attempt 1 fails too).
+      expect(runs).toBe(4);
+      const followUps = await c.getEventHistory({
+        eventType: ['OrderConfirmed', 'InvoiceRequested', 'ShipmentRequested'],
+      });
+      expect(followUps.map((e) => e.eventType)).toEqual([
+        'OrderConfirmed',
+        'InvoiceRequested',
+        'ShipmentRequested',
+      ]);
+      expect(followUps.every((e) => e.metadata.causationId === placed.eventId)).toBe(true);
+      // Distinct ids per position in the output, stable across runs.
+      expect(new Set(followUps.map((e) => e.id)).size).toBe(3);
+    } finally {
+      await c.shutdown();
+    }
+  });
+
+  it('without idempotent, every run publishes again (ids stay random)', async () => {
+    const c = await memoryCoordinator();
+    try {
+      await c.registerHandler(
+        'OrderPlaced',
+        async (event, ctx) => {
+          await ctx.publish({ eventType: 'OrderConfirmed', aggregateId: event.aggregateId });
+          if (ctx.attempt === 1) throw new Error('crashed after publishing');
+        },
+        { name: 'confirm', retry: { maxAttempts: 3, baseDelayMs: 1, maxDelayMs: 2 } },
+      );
+      await c.publishEvent({ eventType: 'OrderPlaced', aggregateId: 'o-1' });
+      await c.waitForIdle();
+      expect((await c.getEventHistory({ eventType: 'OrderConfirmed' })).length).toBe(2);
+    } finally {
+      await c.shutdown();
+    }
+  });
+});
