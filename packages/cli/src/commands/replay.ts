@@ -84,7 +84,7 @@ async function untilDone(
           cliProgress.Presets.shades_classic,
         )
       : undefined;
-  bar?.start(0, 0, { dead: 0, stage: 'queueing' });
+  bar?.start(1, 0, { dead: 0, stage: 'queueing' });
   let lastLine = '';
   try {
     for (;;) {
