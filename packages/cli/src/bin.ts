@@ -10,6 +10,9 @@ for (const stream of [process.stdout, process.stderr]) {
   });
 }
 // Exit once output is flushed (a pipe to `head` or `jq` must get everything), not by force.
-process.exitCode = await runCli(process.argv.slice(2), processIo());
-// Watching commands leave a SIGINT listener; nothing else should keep the process alive.
-setImmediate(() => process.exit(process.exitCode)).unref();
+// (No top-level await: the build also emits a CommonJS copy of this file.)
+void runCli(process.argv.slice(2), processIo()).then((code) => {
+  process.exitCode = code;
+  // Watching commands leave a SIGINT listener; nothing else should keep the process alive.
+  setImmediate(() => process.exit(code)).unref();
+});
