@@ -1,32 +1,32 @@
 /**
- * The HTTP service. `buildApp` takes the configuration and a coordinator factory (tests inject
- * one on the memory store); the lifecycle mirrors the original FastAPI lifespan:
+ * The HTTP service: Fastify with the evco plugin. `buildApp` takes the configuration and a
+ * coordinator factory (tests inject one on the memory store); the plugin owns the lifecycle:
  *
- *   listen()/ready() → onReady: the coordinator is created (migrations run, handlers registered)
- *   close()          → preClose: new requests get 503 · the server stops and in-flight requests
- *                      finish · onClose: the coordinator drains in-flight handlers and closes the
- *                      store and the publisher.
+ *   listen()/ready() → the plugin creates the coordinator (migrations run, handlers registered)
+ *   close()          → readiness turns 503 · the server stops and in-flight requests finish ·
+ *                      the coordinator drains in-flight handlers and closes the store and the publisher
+ *
+ * What is the demo's own: the configuration, the modules, the logger, the OpenAPI page.
  */
 
 import { type EventDrivenCoordinator, type Logger, maskSecrets } from '@evco/core';
+import {
+  bearerToken,
+  evcoErrorHandler,
+  evcoNotFoundHandler,
+  evcoOpenApiTransform,
+  evcoOpenApiTransformObject,
+  evcoPlugin,
+  evcoSecuritySchemes,
+  evcoTag,
+} from '@evco/fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
-import {
-  createJsonSchemaTransform,
-  serializerCompiler,
-  validatorCompiler,
-  type ZodTypeProvider,
-} from 'fastify-type-provider-zod';
 import { pino } from 'pino';
 import { type DemoConfig, describeConfig } from './config.js';
-import { EventCatalog } from './event-catalog.js';
-import { ApiError, createErrorHandler, notFoundHandler } from './http-errors.js';
+import { EVENT_TYPES, MODULE_EVENTS } from './event-catalog.js';
 import { prettyStream } from './pretty-log.js';
-import { adminRoutes } from './routes/admin.js';
-import type { RouteContext } from './routes/context.js';
-import { eventRoutes } from './routes/events.js';
-import { healthRoutes } from './routes/health.js';
 
 /** Builds and starts the coordinator, logging through the given (pino) logger. */
 export type CoordinatorFactory = (logger: Logger) => Promise<EventDrivenCoordinator>;
@@ -36,8 +36,12 @@ export interface BuildAppOptions {
   createCoordinator: CoordinatorFactory;
   /** A pino logger. @default pino at `config.logLevel` on stdout */
   logger?: FastifyBaseLogger;
-  catalog?: EventCatalog;
 }
+
+/** Where the evco routes and the dashboard live. */
+export const EVCO_PREFIX = '/evco';
+/** Events per `POST /evco/events` batch (stored atomically, so kept to what one transaction handles well). */
+export const MAX_BATCH = 1000;
 
 /** Never logged, whatever the level: credentials in headers. */
 export const REDACT = ['req.headers.authorization', 'req.headers.cookie', 'headers.authorization'];
@@ -66,76 +70,23 @@ export function createLogger(config: DemoConfig, stream?: NodeJS.WritableStream)
 
 export async function buildApp(options: BuildAppOptions): Promise<FastifyInstance> {
   const { config } = options;
-  const catalog = options.catalog ?? new EventCatalog();
   const app = Fastify({
     loggerInstance: options.logger ?? createLogger(config),
     bodyLimit: config.bodyLimitBytes,
-    // We answer 503 ourselves while closing, in the API's error shape.
+    // Requests still arriving while the app drains reach the routes, which answer 503 in the API's
+    // error shape (readiness included), instead of Fastify's own 503 body.
     return503OnClosing: false,
     // A line per request is noise on a demo's terminal; failures are logged by the error handler.
     logController: new LogController({
       disableRequestLogging: config.logLevel !== 'debug' && config.logLevel !== 'trace',
     }),
-  }).withTypeProvider<ZodTypeProvider>();
+  });
+  // The demo's own routes (the docs) answer errors in the same shape as evco's.
+  app.setErrorHandler(evcoErrorHandler());
+  app.setNotFoundHandler(evcoNotFoundHandler);
+  app.removeContentTypeParser(['text/plain']);
 
-  app.setValidatorCompiler(validatorCompiler);
-  app.setSerializerCompiler(serializerCompiler);
-  app.setErrorHandler(createErrorHandler(config.bodyLimitBytes));
-  app.setNotFoundHandler(notFoundHandler);
-
-  let coordinator: EventDrivenCoordinator | undefined;
-  let closing = false;
   const startedAt = new Date();
-  const ctx: RouteContext = {
-    config,
-    catalog,
-    startedAt,
-    coordinator() {
-      if (closing || !coordinator || coordinator.state !== 'running') {
-        throw new ApiError(
-          503,
-          closing ? 'SHUTTING_DOWN' : 'NOT_READY',
-          closing ? 'the service is shutting down' : 'the service is not running',
-          {
-            headers: { 'retry-after': '5' },
-          },
-        );
-      }
-      return coordinator;
-    },
-  };
-
-  app.addHook('onReady', async () => {
-    const log = app.log.child({ component: 'evco' });
-    log.info(describeConfig(config), 'starting the coordinator');
-    coordinator = await options.createCoordinator(log as unknown as Logger);
-  });
-  app.addHook('preClose', async () => {
-    closing = true;
-  });
-  app.addHook('onRequest', async (_request, reply) => {
-    if (closing) {
-      reply.header('connection', 'close');
-      throw new ApiError(
-        503,
-        'SHUTTING_DOWN',
-        'the service is shutting down; send the request to another instance',
-        {
-          headers: { 'retry-after': '5' },
-        },
-      );
-    }
-  });
-  app.addHook('onClose', async () => {
-    if (!coordinator) return;
-    app.log.info({ timeoutMs: config.shutdownTimeoutMs }, 'draining in-flight handlers');
-    // Shutdown drains the handlers, then closes the publisher and the store.
-    await coordinator.shutdown({ timeoutMs: config.shutdownTimeoutMs });
-    // What this process did, for the record: counted in memory, no store needed.
-    const { published, handled, failed, retried } = coordinator.metrics;
-    app.log.info({ published, handled, failed, retried }, 'coordinator stopped: final counts');
-  });
-
   await app.register(swagger, {
     openapi: {
       openapi: '3.1.0',
@@ -144,27 +95,47 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
         version: '0.1.0',
         description:
           'The evco example service: four modules (users, subscriptions, workflows, content) coordinating ' +
-          'through domain events. Errors are `{ "error": { "code", "message", "issues"? } }`.',
+          'through domain events, served by the @evco/fastify plugin. Errors are ' +
+          '`{ "error": { "code", "message", "issues"? } }`.',
       },
-      tags: [
-        { name: 'events', description: 'Publish and read domain events' },
-        { name: 'health', description: 'Probes' },
-        { name: 'status', description: 'What the coordinator is doing' },
-        {
-          name: 'admin',
-          description: 'Replay and dead letters; needs Authorization: Bearer $EVCO_ADMIN_TOKEN',
-        },
-      ],
-      components: {
-        securitySchemes: { adminToken: { type: 'http', scheme: 'bearer', description: 'EVCO_ADMIN_TOKEN' } },
-      },
+      servers: [{ url: '/', description: 'this service' }],
+      tags: [evcoTag],
+      components: { securitySchemes: { ...evcoSecuritySchemes } },
     },
-    transform: createJsonSchemaTransform({ skipList: [] }),
+    transform: evcoOpenApiTransform,
+    transformObject: evcoOpenApiTransformObject,
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
 
-  await app.register(eventRoutes(ctx));
-  await app.register(healthRoutes(ctx));
-  await app.register(adminRoutes(ctx));
+  // The coordinator starts here (migrations run, handlers registered): a store that cannot be
+  // reached fails buildApp, which main.ts reports.
+  await app.register(evcoPlugin, {
+    prefix: EVCO_PREFIX,
+    coordinator: ({ logger }) => {
+      app.log.info(describeConfig(config), 'starting the coordinator');
+      return options.createCoordinator(logger);
+    },
+    auth: config.adminToken ? bearerToken(config.adminToken) : undefined,
+    authHint: 'start the demo with EVCO_ADMIN_TOKEN set (16+ characters) and send Authorization: Bearer <it>',
+    // Anyone may publish to the demo (the story does, as the outside world); only the modules'
+    // event types, each checked against its contract.
+    publish: { eventTypes: MODULE_EVENTS, requireAuth: false, maxBatch: MAX_BATCH },
+    shutdownTimeoutMs: config.shutdownTimeoutMs,
+    describe: ({ admin }) => {
+      const { store, publisher, adminRoutes } = describeConfig(config);
+      // Where the data lives is for operators only: a file path or a host maps the server.
+      const where = <T extends { location: string }>(adapter: T) =>
+        admin ? adapter : (({ location: _hidden, ...rest }) => rest)(adapter);
+      return {
+        name: 'evco-demo',
+        startedAt: startedAt.toISOString(),
+        uptimeSeconds: Math.round((Date.now() - startedAt.getTime()) / 1000),
+        store: where(store),
+        publisher: where(publisher),
+        adminRoutes,
+        eventTypes: [...EVENT_TYPES],
+      };
+    },
+  });
   return app;
 }

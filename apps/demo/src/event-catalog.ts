@@ -1,7 +1,7 @@
 /**
- * The event types the demo accepts over HTTP: exactly the four modules' contracts, each with
- * its `defineEvent` schema. A client cannot publish an event no module declares, nor one whose
- * data its module would refuse: the contract is checked at the door, not in a dead letter.
+ * The event types the demo accepts over HTTP: exactly the four modules' contracts. The evco
+ * plugin checks each posted event against its `defineEvent` schema (`publish.eventTypes`), so a
+ * client cannot publish an event no module declares, nor one whose data its module would refuse.
  */
 import type { EventDefinition } from '@evco/core';
 import { ContentDeleted, ContentModerationCompleted, ContentPublished } from '@evco/handlers-content/events';
@@ -12,7 +12,6 @@ import {
   WorkflowExecutionFailed,
   WorkflowExecutionStarted,
 } from '@evco/handlers-workflow/events';
-import type { z } from 'zod';
 
 export type AnyEventDefinition = EventDefinition<string, object>;
 
@@ -24,43 +23,15 @@ export const MODULE_EVENTS: Readonly<Record<string, readonly AnyEventDefinition[
   content: [ContentPublished, ContentModerationCompleted, ContentDeleted],
 };
 
-export interface CatalogEntry {
-  module: string;
-  definition: AnyEventDefinition;
-}
+/** Every accepted type, sorted. */
+export const EVENT_TYPES: readonly string[] = Object.values(MODULE_EVENTS)
+  .flatMap((definitions) => definitions.map((d) => d.eventType))
+  .sort();
 
-export class EventCatalog {
-  readonly #entries: ReadonlyMap<string, CatalogEntry>;
-  /** Sorted, for messages and the OpenAPI enum. */
-  readonly types: readonly string[];
-
-  constructor(modules: Readonly<Record<string, readonly AnyEventDefinition[]>> = MODULE_EVENTS) {
-    const entries = new Map<string, CatalogEntry>();
-    for (const [module, definitions] of Object.entries(modules)) {
-      for (const definition of definitions) entries.set(definition.eventType, { module, definition });
-    }
-    this.#entries = entries;
-    this.types = [...entries.keys()].sort();
+/** The module that publishes `eventType`, or `undefined` for a type no module declares. */
+export function moduleOf(eventType: string): string | undefined {
+  for (const [module, definitions] of Object.entries(MODULE_EVENTS)) {
+    if (definitions.some((d) => d.eventType === eventType)) return module;
   }
-
-  get(eventType: string): CatalogEntry | undefined {
-    return this.#entries.get(eventType);
-  }
-
-  /** The module that publishes `eventType`, or `undefined` for a type no module declares. */
-  moduleOf(eventType: string): string | undefined {
-    return this.#entries.get(eventType)?.module;
-  }
-
-  entries(): CatalogEntry[] {
-    return [...this.#entries.values()];
-  }
-
-  /** The data schema as zod, for the OpenAPI document (the modules' contracts are zod schemas). */
-  static zodSchemaOf(definition: AnyEventDefinition): z.ZodType | undefined {
-    const schema = definition.schema as unknown;
-    return typeof schema === 'object' && schema !== null && '_zod' in schema
-      ? (schema as z.ZodType)
-      : undefined;
-  }
+  return undefined;
 }

@@ -10,8 +10,7 @@
  * including the ones the modules publish in reaction.
  */
 import { randomUUID } from 'node:crypto';
-import { encodeCursor } from './cursor.js';
-import { EventCatalog } from './event-catalog.js';
+import { moduleOf } from './event-catalog.js';
 
 export interface StoryOptions {
   /** The demo, e.g. http://127.0.0.1:3000 */
@@ -60,8 +59,6 @@ interface EventInput {
   metadata?: Record<string, string>;
 }
 
-const catalog = new EventCatalog();
-
 const short = (id: string | number | undefined) => (id === undefined ? '—' : `…${String(id).slice(-8)}`);
 
 export async function runHttpStory(options: StoryOptions): Promise<StoryResult> {
@@ -96,7 +93,7 @@ export async function runHttpStory(options: StoryOptions): Promise<StoryResult> 
     return json as T;
   }
 
-  await api('GET', '/health/ready');
+  await api('GET', '/evco/health/ready');
   const startedAt = new Date();
   const userId = randomUUID();
   const actorCauses: Record<string, string> = {};
@@ -115,7 +112,7 @@ export async function runHttpStory(options: StoryOptions): Promise<StoryResult> 
 
   function print(e: StoryEvent): void {
     numberOf.set(e.id, numberOf.size + 1);
-    const module = catalog.moduleOf(e.eventType) ?? '?';
+    const module = moduleOf(e.eventType) ?? '?';
     const causeId = e.metadata.causationId === undefined ? undefined : String(e.metadata.causationId);
     const cause = causeId === undefined ? undefined : byId.get(causeId);
     const by = posted.has(e.id) ? 'posted  ' : 'reaction';
@@ -129,18 +126,19 @@ export async function runHttpStory(options: StoryOptions): Promise<StoryResult> 
     );
   }
 
-  /** Reads what is new in the store and keeps the flow's events. */
+  /** Reads what is new in the flow (its correlation id) and keeps its events. */
   async function poll(): Promise<void> {
+    if (rootEventId === undefined) return;
     for (;;) {
-      const query = new URLSearchParams({ limit: '1000' });
+      const query = new URLSearchParams({ limit: '1000', correlationId: rootEventId });
       if (cursor) query.set('cursor', cursor);
       const page = await api<{ events: StoryEvent[]; nextCursor: string | null; hasMore: boolean }>(
         'GET',
-        `/events?${query}`,
+        `/evco/events?${query}`,
       );
       cursor = page.nextCursor ?? cursor;
       for (const e of page.events) {
-        if (rootEventId === undefined || e.metadata.correlationId !== rootEventId || byId.has(e.id)) continue;
+        if (byId.has(e.id)) continue;
         events.push(e);
         byId.set(e.id, e);
         print(e);
@@ -157,8 +155,8 @@ export async function runHttpStory(options: StoryOptions): Promise<StoryResult> 
       if (found) return found;
       if (Date.now() > deadline) {
         throw new StoryError(
-          `waited ${stepTimeoutMs} ms for ${what}; the chain stopped. Look at GET /status and ` +
-            'GET /admin/dead-letters (with EVCO_ADMIN_TOKEN) to see which handler is stuck.',
+          `waited ${stepTimeoutMs} ms for ${what}; the chain stopped. Look at the dashboard (/evco/dashboard/) ` +
+            'or GET /evco/dead-letters to see which handler is stuck.',
         );
       }
       await new Promise((r) => setTimeout(r, pollIntervalMs));
@@ -170,7 +168,7 @@ export async function runHttpStory(options: StoryOptions): Promise<StoryResult> 
   type Published = { eventId: string; position: string };
   async function post(...inputs: EventInput[]): Promise<Published[]> {
     const body = inputs.length === 1 ? inputs[0] : { events: inputs };
-    const reply = await api<Published | { events: Published[] }>('POST', '/events', body);
+    const reply = await api<Published | { events: Published[] }>('POST', '/evco/events', body);
     const results = 'events' in reply ? reply.events : [reply];
     results.forEach((r, i) => {
       posted.add(r.eventId);
@@ -191,9 +189,6 @@ export async function runHttpStory(options: StoryOptions): Promise<StoryResult> 
     eventData: { userId, email: 'ada@example.com', username: 'ada' },
   });
   rootEventId = registered!.eventId;
-  // Follow the store from just before the root. The story ships with the demo, so it may build
-  // the (otherwise opaque) cursor from the position the publish returned.
-  cursor = encodeCursor({ position: (BigInt(registered!.position) - 1n).toString(), order: 'asc' });
   await poll();
   const activated = await waitFor('SubscriptionActivated', (e) => e.eventType === 'SubscriptionActivated');
 
@@ -293,17 +288,14 @@ export async function runHttpStory(options: StoryOptions): Promise<StoryResult> 
   const settleDeadline = Date.now() + stepTimeoutMs;
   for (;;) {
     await poll();
-    const status = await api<{ coordinator: { counts: { pending: number; inFlight: number } } }>(
-      'GET',
-      '/status',
-    );
-    if (status.coordinator.counts.pending === 0 && status.coordinator.counts.inFlight === 0) break;
+    const status = await api<{ counts: { pending: number; inFlight: number } }>('GET', '/evco/status');
+    if (status.counts.pending === 0 && status.counts.inFlight === 0) break;
     if (Date.now() > settleDeadline) break;
     await new Promise((r) => setTimeout(r, pollIntervalMs));
   }
   await poll();
 
-  const modules = new Set(events.map((e) => catalog.moduleOf(e.eventType)));
+  const modules = new Set(events.map((e) => moduleOf(e.eventType)));
   const reactions = events.filter((e) => !posted.has(e.id)).length;
   write('');
   write(

@@ -65,7 +65,7 @@ describe('the README, from a fresh clone', () => {
     const started = Date.now();
     demo = run('pnpm', ['demo'], { cwd: clone, env: cleanEnv({ PORT: '0' }), detached: true });
     const [, url] = await demo.waitForLine(/evco demo listening on (http:\/\/\S+)/, 60_000);
-    await waitFor(async () => (await json(`${url}/health/ready`)).status === 200, {
+    await waitFor(async () => (await json(`${url}/evco/health/ready`)).status === 200, {
       timeoutMs: Math.max(1, 60_000 - (Date.now() - started)),
       intervalMs: 200,
       message: `/health/ready answering 200:\n${demo.output.join('\n')}`,

@@ -78,13 +78,13 @@ afterAll(async () => {
 
 describe('/health/ready on Postgres', () => {
   it('is 200 while the database answers, 503 while it is unreachable, 200 again once it is back', async () => {
-    expect((await json(`${demo.url}/health/ready`)).status).toBe(200);
+    expect((await json(`${demo.url}/evco/health/ready`)).status).toBe(200);
 
     const port = relay.port;
     await relay.close();
     const down = await waitFor(
       async () => {
-        const res = await json<{ error: { code: string; message: string } }>(`${demo.url}/health/ready`);
+        const res = await json<{ error: { code: string; message: string } }>(`${demo.url}/evco/health/ready`);
         return res.status === 503 ? res : undefined;
       },
       { timeoutMs: 15_000, intervalMs: 100 },
@@ -95,10 +95,10 @@ describe('/health/ready on Postgres', () => {
     if (password) expect(JSON.stringify(down.body)).not.toContain(password);
     expect(JSON.stringify(down.body)).not.toMatch(STACK_FRAME);
     // The process itself is fine: liveness does not follow the database.
-    expect((await json(`${demo.url}/health/live`)).status).toBe(200);
+    expect((await json(`${demo.url}/evco/health/live`)).status).toBe(200);
 
     await relay.open(port);
-    await waitFor(async () => (await json(`${demo.url}/health/ready`)).status === 200, {
+    await waitFor(async () => (await json(`${demo.url}/evco/health/ready`)).status === 200, {
       timeoutMs: 15_000,
       intervalMs: 100,
     });

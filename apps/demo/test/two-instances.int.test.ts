@@ -18,8 +18,10 @@ let a: DemoProcess;
 let b: DemoProcess;
 let sql: PostgresStore;
 
+/** The parts of `GET /evco/status` these tests read. */
 interface Status {
-  coordinator: { id: string; counts: { handled: number; failed: number; inFlight: number; pending: number } };
+  id: string;
+  counts: { handled: number; failed: number; inFlight: number; pending: number };
 }
 
 beforeAll(async () => {
@@ -82,7 +84,7 @@ async function publish(
   p: DemoProcess,
   events: unknown[],
 ): Promise<{ position: string; deliveries: number }[]> {
-  const res = await json<{ events: { position: string; deliveries: number }[] }>(`${p.url}/events`, {
+  const res = await json<{ events: { position: string; deliveries: number }[] }>(`${p.url}/evco/events`, {
     method: 'POST',
     body: JSON.stringify({ events }),
   });
@@ -90,12 +92,12 @@ async function publish(
   return res.body.events;
 }
 
-async function status(p: DemoProcess): Promise<Status['coordinator']> {
-  return (await json<Status>(`${p.url}/status`)).body.coordinator;
+async function status(p: DemoProcess): Promise<Status> {
+  return (await json<Status>(`${p.url}/evco/status`)).body;
 }
 
 async function drained(p: DemoProcess): Promise<boolean> {
-  const res = await json<{ events: unknown[] }>(`${p.url}/admin/unprocessed`, { headers: admin });
+  const res = await json<{ events: unknown[] }>(`${p.url}/evco/unprocessed`, { headers: admin });
   return res.status === 200 && res.body.events.length === 0;
 }
 
@@ -106,7 +108,7 @@ async function waitDrained(p: DemoProcess, timeoutMs: number): Promise<void> {
   } catch (error) {
     const open = await json<{
       events: Array<{ deliveries: Array<{ handler: string; status: string; lastError: string | null }> }>;
-    }>(`${p.url}/admin/unprocessed?limit=5`, { headers: admin }).catch((e: unknown) => ({
+    }>(`${p.url}/evco/unprocessed?limit=5`, { headers: admin }).catch((e: unknown) => ({
       status: 0,
       body: String(e),
     }));
