@@ -3,7 +3,15 @@
  * evco's types. Positions are decimal strings as in evco (JSON numbers lose precision past 2^53), times are
  * ISO-8601 UTC, and every free-text field that could echo a driver error is masked.
  */
-import type { DeadLetter, DeliveryInfo, RecordedEvent, ReplayJob, UnprocessedEvent } from '@evco/core';
+import type {
+  CausationNode,
+  DeadLetter,
+  DeliveryInfo,
+  EventDetails,
+  RecordedEvent,
+  ReplayProgress,
+  UnprocessedEvent,
+} from '@evco/core';
 import { maskSecrets } from '@evco/core';
 import { z } from 'zod';
 
@@ -144,24 +152,11 @@ export const eventDetailsSchema = z.object({
   truncated: z.boolean().describe('A size or depth limit cut the causes or the effects'),
 });
 
-interface CausationNodeLike {
-  event: RecordedEvent;
-  children: CausationNodeLike[];
-}
-
-export interface EventDetailsLike {
-  event: RecordedEvent;
-  deliveries: DeliveryInfo[];
-  causes: RecordedEvent[];
-  effects: CausationNodeLike[];
-  truncated: boolean;
-}
-
-function toNodeDto(node: CausationNodeLike): CausationNodeDto {
+function toNodeDto(node: CausationNode): CausationNodeDto {
   return { event: toEventDto(node.event), children: node.children.map(toNodeDto) };
 }
 
-export function toEventDetailsDto(d: EventDetailsLike): z.output<typeof eventDetailsSchema> {
+export function toEventDetailsDto(d: EventDetails): z.output<typeof eventDetailsSchema> {
   return {
     event: toEventDto(d.event),
     deliveries: d.deliveries.map(toDeliveryDto),
@@ -190,13 +185,7 @@ export const replayProgressSchema = z.object({
   done: z.boolean().describe('Every page queued and none of its deliveries open'),
 });
 
-export interface ReplayProgressLike extends ReplayJob {
-  deliveriesOpen: number;
-  deliveriesDead: number;
-  done: boolean;
-}
-
-export function toReplayDto(job: ReplayProgressLike): z.output<typeof replayProgressSchema> {
+export function toReplayDto(job: ReplayProgress): z.output<typeof replayProgressSchema> {
   const dto: z.output<typeof replayProgressSchema> = {
     id: job.id,
     status: job.status,

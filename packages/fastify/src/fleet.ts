@@ -3,20 +3,7 @@
  * that renew them (a coordinator renews all of its subscriptions together, so `lastSeenBy`
  * groups them by process).
  */
-import type { EventDrivenCoordinator, SubscriptionInfo } from '@evco/core';
-import { adminMethod, hasAdminMethod } from './admin-api.js';
-
-export type FleetSubscription = SubscriptionInfo & { local?: boolean; expired?: boolean };
-
-export async function listSubscriptions(coordinator: EventDrivenCoordinator): Promise<FleetSubscription[]> {
-  if (hasAdminMethod(coordinator, 'listSubscriptions'))
-    return adminMethod(coordinator, 'listSubscriptions')();
-  const now = Date.now();
-  return (await coordinator.eventStore.listSubscriptions()).map((s) => ({
-    ...s,
-    expired: s.expiresAt.getTime() <= now,
-  }));
-}
+import type { SubscriptionInfo } from '@evco/core';
 
 export interface FleetMember {
   coordinatorId: string;
@@ -27,7 +14,7 @@ export interface FleetMember {
 }
 
 /** Coordinators that renewed a subscription, most recently seen first. */
-export function fleetMembers(subscriptions: readonly FleetSubscription[], selfId: string): FleetMember[] {
+export function fleetMembers(subscriptions: readonly SubscriptionInfo[], selfId: string): FleetMember[] {
   const byId = new Map<string, FleetMember>();
   for (const s of subscriptions) {
     const member = byId.get(s.lastSeenBy) ?? {

@@ -1,6 +1,5 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { adminMethod } from '../admin-api.js';
 import { decodeCursor, encodeCursor } from '../cursor.js';
 import {
   errorSchema,
@@ -167,12 +166,12 @@ export function eventRoutes(ctx: RouteContext): FastifyPluginAsyncZod {
             'each with its own effects (bounded; truncated says when a limit cut the tree).',
           ...(ctx.options.protectReads ? secured : {}),
           params: idParam('id'),
-          response: { 200: eventDetailsSchema, ...readErrors, 501: errorSchema },
+          response: { 200: eventDetailsSchema, ...readErrors },
         },
       },
       async (request) => {
         const { id } = request.params as { id: string };
-        const details = await adminMethod(ctx.coordinator(), 'getEventDetails')(id);
+        const details = await ctx.coordinator().getEventDetails(id);
         if (!details) throw new ApiError(404, 'NOT_FOUND', `no event with id ${id.slice(0, 200)}`);
         return toEventDetailsDto(details);
       },

@@ -1,7 +1,6 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { jsonSafe, subscriptionSchema } from '../dto.js';
-import { listSubscriptions } from '../fleet.js';
 import type { RouteContext } from './context.js';
 import { nameSchema, readErrors, secured, writeErrors } from './schemas.js';
 
@@ -20,7 +19,7 @@ export function handlerRoutes(ctx: RouteContext): FastifyPluginAsyncZod {
         },
       },
       async () => {
-        const subscriptions = await listSubscriptions(ctx.coordinator());
+        const subscriptions = await ctx.coordinator().listSubscriptions();
         return { subscriptions: jsonSafe(subscriptions) as Array<z.output<typeof subscriptionSchema>> };
       },
     );

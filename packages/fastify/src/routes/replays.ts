@@ -1,7 +1,6 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { adminMethod } from '../admin-api.js';
-import { errorSchema, replayProgressSchema, toReplayDto } from '../dto.js';
+import { replayProgressSchema, toReplayDto } from '../dto.js';
 import { ApiError } from '../errors.js';
 import type { RouteContext } from './context.js';
 import { idParam, nameSchema, readErrors, secured, writeErrors } from './schemas.js';
@@ -50,11 +49,11 @@ export function replayRoutes(ctx: RouteContext): FastifyPluginAsyncZod {
             'job; follow it at GET replays/{id} until done. Handlers see context.isReplay.',
           ...secured,
           body: replayBodySchema,
-          response: { 202: replayProgressSchema, ...writeErrors, 501: errorSchema },
+          response: { 202: replayProgressSchema, ...writeErrors },
         },
       },
       async (request, reply) => {
-        const job = await adminMethod(ctx.coordinator(), 'startReplay')(request.body);
+        const job = await ctx.coordinator().startReplay(request.body);
         reply.code(202).header('location', `${app.prefix}/replays/${encodeURIComponent(job.id)}`);
         return toReplayDto(job);
       },
@@ -70,12 +69,12 @@ export function replayRoutes(ctx: RouteContext): FastifyPluginAsyncZod {
           summary: "A replay job's progress",
           ...(ctx.options.protectReads ? secured : {}),
           params: idParam('id'),
-          response: { 200: replayProgressSchema, ...readErrors, 501: errorSchema },
+          response: { 200: replayProgressSchema, ...readErrors },
         },
       },
       async (request) => {
         const { id } = request.params as { id: string };
-        const job = await adminMethod(ctx.coordinator(), 'getReplay')(id);
+        const job = await ctx.coordinator().getReplay(id);
         if (!job) throw new ApiError(404, 'NOT_FOUND', `no replay with id ${id.slice(0, 200)}`);
         return toReplayDto(job);
       },

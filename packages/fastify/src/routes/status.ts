@@ -2,7 +2,7 @@ import type { HealthStatus } from '@evco/core';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { jsonSafe, positionSchema } from '../dto.js';
-import { fleetMembers, listSubscriptions } from '../fleet.js';
+import { fleetMembers } from '../fleet.js';
 import type { RouteContext } from './context.js';
 import { readErrors } from './schemas.js';
 
@@ -34,6 +34,7 @@ export const statusSchema = z.object({
       running: z.number(),
       dead: z.number(),
       orphaned: z.number(),
+      lagMs: z.number().optional().describe("Age of the handler's oldest open delivery"),
     }),
   ),
   counts: z
@@ -77,7 +78,7 @@ export function statusRoutes(ctx: RouteContext): FastifyPluginAsyncZod {
         const admin = await ctx.isAdmin(request);
         const [status, subscriptions] = await Promise.all([
           coordinator.getCoordinatorStatus(),
-          listSubscriptions(coordinator).catch(() => []),
+          coordinator.listSubscriptions().catch(() => []),
         ]);
         const store = admin ? status.store : { ...status.store, health: publicHealth(status.store.health) };
         const publisher = admin
