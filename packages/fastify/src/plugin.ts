@@ -70,7 +70,6 @@ async function evco(app: FastifyInstance, options: EvcoPluginOptions): Promise<v
 
   const ctx: RouteContext = {
     options: o,
-    draining: () => draining,
     coordinator() {
       if (draining || coordinator.state !== 'running') {
         throw new ApiError(503, 'SHUTTING_DOWN', 'the service is shutting down; try another instance', {
@@ -95,7 +94,10 @@ async function evco(app: FastifyInstance, options: EvcoPluginOptions): Promise<v
     await coordinator.shutdown(o.shutdownTimeoutMs === undefined ? {} : { timeoutMs: o.shutdownTimeoutMs });
     // What this process did, for the record: counted in memory, no store needed.
     const { published, handled, failed, retried } = coordinator.metrics;
-    app.log.info({ component: 'evco', published, handled, failed, retried }, 'coordinator stopped');
+    app.log.info(
+      { component: 'evco', published, handled, failed, retried },
+      'coordinator stopped: final counts',
+    );
   });
 
   await app.register(

@@ -7,8 +7,6 @@ export interface RouteContext {
   options: ResolvedOptions;
   /** The running coordinator; throws `ApiError` 503 once the app is closing. */
   coordinator(): EventDrivenCoordinator;
-  /** The app began closing: readiness is 503 from then on. */
-  draining(): boolean;
   /** `auth` accepted this request (for the privileged parts of public routes). */
   isAdmin(request: FastifyRequest): Promise<boolean>;
   /** `onRequest` hooks for protected routes and for read routes (empty when reads are public). */
