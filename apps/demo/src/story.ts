@@ -6,7 +6,7 @@
  *
  * The story plays the outside actors (the user's client, the workflow engine, the admin): it
  * POSTs their events, each with the flow's correlation and the event that prompted it as
- * causation, and follows `GET /events` to print every event of the flow as it is stored,
+ * causation, and follows `GET /evco/events` to print every event of the flow as it is stored,
  * including the ones the modules publish in reaction.
  */
 import { randomUUID } from 'node:crypto';
@@ -23,7 +23,7 @@ export interface StoryOptions {
   pollIntervalMs?: number;
 }
 
-/** An event as `GET /events` returns it. */
+/** An event as `GET /evco/events` returns it. */
 export interface StoryEvent {
   id: string;
   eventType: string;

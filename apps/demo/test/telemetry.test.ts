@@ -160,7 +160,7 @@ describe('GET /metrics', () => {
       };
       const before = await scrape();
       const publish = async () => {
-        const res = await app.inject({ method: 'POST', url: '/events', payload: userRegistered() });
+        const res = await app.inject({ method: 'POST', url: '/evco/events', payload: userRegistered() });
         expect(res.statusCode).toBe(201);
       };
       await publish();
