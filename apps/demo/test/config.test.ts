@@ -140,13 +140,14 @@ describe('loadConfig', () => {
   });
 });
 
-describe('main with a bad configuration', () => {
+// Each case starts a real process through tsx's loader: seconds alone, more on a loaded machine.
+describe('main with a bad configuration', { timeout: 90_000 }, () => {
   const run = (env: Record<string, string>) =>
     spawnSync(process.execPath, ['--import', 'tsx', '--conditions=@evco/source', 'src/main.ts'], {
       cwd: resolve(import.meta.dirname, '..'),
       env: { PATH: process.env.PATH, ...env },
       encoding: 'utf8',
-      timeout: 30_000,
+      timeout: 80_000,
     });
 
   it('exits 1 with one line per problem, no stack trace and no password', () => {
