@@ -1,37 +1,11 @@
 import { existsSync, renameSync, rmSync } from 'node:fs';
-import { type EvcoError, isEvcoError } from '@evco/core';
 import { makeEvent } from '@evco/testkit';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createSqliteStore, type SqliteStore } from '../src/index.js';
-import { tempDir } from './support.js';
+import { describe, expect, it } from 'vitest';
+import { failure, useTempStores } from './store-fixture.js';
 
 const now = () => new Date();
 
-let tmp: ReturnType<typeof tempDir>;
-const stores: SqliteStore[] = [];
-const open = (options: Parameters<typeof createSqliteStore>[0]) => {
-  const store = createSqliteStore(options);
-  stores.push(store);
-  return store;
-};
-
-beforeEach(() => {
-  tmp = tempDir();
-});
-
-afterEach(async () => {
-  for (const s of stores.splice(0)) await s.close();
-  tmp.cleanup();
-});
-
-async function failure(promise: Promise<unknown>): Promise<EvcoError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(isEvcoError(error), String(error)).toBe(true);
-  return error as EvcoError;
-}
+const { tmp, open } = useTempStores();
 
 /** The file as SQLite leaves it: the database, its WAL and its shared-memory index. */
 function removeDatabase(file: string): void {

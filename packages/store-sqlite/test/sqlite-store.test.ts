@@ -4,40 +4,16 @@ import { join } from 'node:path';
 import { type DomainEvent, type EvcoError, isEvcoError } from '@evco/core';
 import { makeEvent } from '@evco/testkit';
 import Database from 'better-sqlite3';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createSqliteStore, SCHEMA_VERSION, type SqliteStore } from '../src/index.js';
+import { describe, expect, it } from 'vitest';
+import { createSqliteStore, SCHEMA_VERSION } from '../src/index.js';
 import { MIGRATIONS } from '../src/migrations.js';
 import * as SQL from '../src/sql.js';
-import { tempDir } from './support.js';
+import { failure, useTempStores } from './store-fixture.js';
 
 const T0 = new Date('2026-01-01T00:00:00.000Z');
 const at = (ms: number) => new Date(T0.getTime() + ms);
 
-let tmp: ReturnType<typeof tempDir>;
-const stores: SqliteStore[] = [];
-const open = (options: Parameters<typeof createSqliteStore>[0]) => {
-  const store = createSqliteStore(options);
-  stores.push(store);
-  return store;
-};
-
-beforeEach(() => {
-  tmp = tempDir();
-});
-
-afterEach(async () => {
-  for (const s of stores.splice(0)) await s.close();
-  tmp.cleanup();
-});
-
-async function failure(promise: Promise<unknown>): Promise<EvcoError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(isEvcoError(error)).toBe(true);
-  return error as EvcoError;
-}
+const { tmp, open } = useTempStores();
 
 /**
  * Messages reach HTTP clients (a 409, a 503): they never carry a server path. Operators find
