@@ -72,10 +72,6 @@ export class EventBus {
     };
   }
 
-  get middlewares(): readonly EventBusMiddleware[] {
-    return this.#middlewares;
-  }
-
   async publishEvent(
     event: DomainEvent | DomainEventInput,
     context: PublishContext = {},

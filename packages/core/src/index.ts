@@ -85,11 +85,12 @@ export { maskSecrets, maskUrl } from './mask.js';
 export {
   type CoordinatorOptions,
   coordinatorOptionsSchema,
+  IDENTIFIER_PATTERN,
   parseOptions,
   retryPolicySchema,
   toIssues,
 } from './options.js';
-export { IDENTIFIER_PATTERN, readAllByPages } from './paging.js';
+export { readAllByPages } from './paging.js';
 export type {
   AnnouncedEvent,
   Announcement,

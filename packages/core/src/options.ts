@@ -178,6 +178,12 @@ function stripUndefined<T extends object>(o: T): Partial<T> {
 }
 
 /**
+ * What an adapter accepts as a SQL identifier (a schema name, a table prefix): it is validated
+ * in the adapter's options and then quoted into DDL, so it can never break out of its quotes.
+ */
+export const IDENTIFIER_PATTERN = /^[a-z_][a-z0-9_]{0,40}$/;
+
+/**
  * Parses adapter options with a zod schema, throwing `InvalidOptionsError` listing every
  * problem, prefixed with the adapter's package name.
  */

@@ -19,6 +19,3 @@ export async function* readAllByPages(
     after = page[page.length - 1]!.position;
   }
 }
-
-/** Validates a SQL identifier (schema or table prefix) before it is quoted into DDL. */
-export const IDENTIFIER_PATTERN = /^[a-z_][a-z0-9_]{0,40}$/;

@@ -314,8 +314,6 @@ function readFilters(shape: ReadShape): { where: string; limit: string } {
 /** The horizon itself, for waiting until it passes a position. */
 export const SELECT_HORIZON = `SELECT ${HORIZON}::text AS horizon`;
 
-export const LAST_POSITION = `SELECT max(position)::text AS position FROM {s}.events`;
-
 // ---------------------------------------------------------------------------------------------
 // Subscriptions
 // ---------------------------------------------------------------------------------------------
