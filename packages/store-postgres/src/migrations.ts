@@ -10,6 +10,7 @@ import {
   LOCK_MIGRATIONS,
   MIGRATION_1_TABLES,
   MIGRATION_2_FLOWS,
+  MIGRATION_3_RETENTION,
   ROLLBACK,
   SCHEMA_EXISTS,
   SELECT_APPLIED_MIGRATIONS,
@@ -26,6 +27,7 @@ export interface Migration {
 export const MIGRATIONS: readonly Migration[] = [
   { version: 1, name: 'tables', sql: MIGRATION_1_TABLES },
   { version: 2, name: 'correlation and causation indexes, replay ids on deliveries', sql: MIGRATION_2_FLOWS },
+  { version: 3, name: 'pruned ranges and leases (retention)', sql: MIGRATION_3_RETENTION },
 ];
 
 export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

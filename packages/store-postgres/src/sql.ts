@@ -152,6 +152,25 @@ ALTER TABLE {s}.deliveries ADD COLUMN replay_id uuid;
 CREATE INDEX deliveries_replay_idx ON {s}.deliveries (replay_id) WHERE replay_id IS NOT NULL;
 `;
 
+/**
+ * Retention: `pruned` remembers, per event type, the cutoff below which events were removed, so
+ * history and replay over that range say so; `leases` lets one process of the fleet at a time
+ * enforce the retention policy (a row with an expiry, renewed while it works).
+ */
+export const MIGRATION_3_RETENTION = `
+CREATE TABLE {s}.pruned (
+  event_type text PRIMARY KEY,
+  before timestamptz NOT NULL,
+  removed bigint NOT NULL,
+  last_pruned_at timestamptz NOT NULL
+);
+CREATE TABLE {s}.leases (
+  name text PRIMARY KEY,
+  holder text NOT NULL,
+  expires_at timestamptz NOT NULL
+);
+`;
+
 // ---------------------------------------------------------------------------------------------
 // Events
 // ---------------------------------------------------------------------------------------------

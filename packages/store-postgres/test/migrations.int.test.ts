@@ -37,7 +37,9 @@ describe('migrations', () => {
       expect(tables.rows.map((r) => r.table_name)).toEqual([
         'deliveries',
         'events',
+        'leases',
         'migrations',
+        'pruned',
         'replays',
         'subscriptions',
       ]);

@@ -126,6 +126,25 @@ ALTER TABLE "{p}deliveries" ADD COLUMN replay_id INTEGER;
 CREATE INDEX "{p}deliveries_by_replay" ON "{p}deliveries" (replay_id, status) WHERE replay_id IS NOT NULL;
 `,
   },
+  {
+    version: 3,
+    name: 'pruned ranges and leases (retention)',
+    sql: `
+-- Per event type, the cutoff below which events were removed: history and replay report it.
+CREATE TABLE "{p}pruned" (
+  event_type     TEXT PRIMARY KEY,
+  before         TEXT NOT NULL,
+  removed        INTEGER NOT NULL,
+  last_pruned_at TEXT NOT NULL
+) WITHOUT ROWID;
+-- Named leases with an expiry: one retention enforcer per fleet, one prune batch at a time.
+CREATE TABLE "{p}leases" (
+  name       TEXT PRIMARY KEY,
+  holder     TEXT NOT NULL,
+  expires_at TEXT NOT NULL
+) WITHOUT ROWID;
+`,
+  },
 ];
 
 export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

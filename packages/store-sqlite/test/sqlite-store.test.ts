@@ -214,7 +214,7 @@ describe('storage', () => {
       .filter((n) => n.startsWith('app_'));
     db.close();
     expect(tables.sort()).toEqual(
-      ['deliveries', 'events', 'replays', 'schema_version', 'subscriptions']
+      ['deliveries', 'events', 'leases', 'pruned', 'replays', 'schema_version', 'subscriptions']
         .flatMap((t) => [`app_a_${t}`, `app_b_${t}`])
         .sort(),
     );
