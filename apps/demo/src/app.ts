@@ -97,6 +97,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
           'The evco example service: four modules (users, subscriptions, workflows, content) coordinating ' +
           'through domain events, served by the @evco/fastify plugin. Errors are ' +
           '`{ "error": { "code", "message", "issues"? } }`.',
+        license: { name: 'MIT', identifier: 'MIT' },
       },
       servers: [{ url: '/', description: 'this service' }],
       tags: [evcoTag],

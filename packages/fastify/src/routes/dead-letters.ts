@@ -3,7 +3,15 @@ import { z } from 'zod';
 import { afterCursor, encodeCursor } from '../cursor.js';
 import { deadLetterSchema, toDeadLetterDto, toUnprocessedDto, unprocessedSchema } from '../dto.js';
 import type { RouteContext } from './context.js';
-import { cursorSchema, limitSchema, MAX_PAGE, readErrors, secured, writeErrors } from './schemas.js';
+import {
+  cursorSchema,
+  limitSchema,
+  MAX_PAGE,
+  readErrors,
+  secured,
+  securityWhen,
+  writeErrors,
+} from './schemas.js';
 
 const listQuerySchema = z.strictObject({ limit: limitSchema, cursor: cursorSchema });
 const deadLetterQuerySchema = listQuerySchema.extend({
@@ -20,7 +28,7 @@ const retryBodySchema = z
 
 export function deadLetterRoutes(ctx: RouteContext): FastifyPluginAsyncZod {
   return async (app) => {
-    const readSecurity = ctx.options.protectReads ? secured : {};
+    const readSecurity = securityWhen(ctx.options.protectReads);
 
     app.get(
       '/unprocessed',

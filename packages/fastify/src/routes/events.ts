@@ -21,7 +21,7 @@ import {
   MAX_PAGE,
   nameSchema,
   readErrors,
-  secured,
+  securityWhen,
   writeErrors,
 } from './schemas.js';
 
@@ -70,7 +70,7 @@ export function eventRoutes(ctx: RouteContext): FastifyPluginAsyncZod {
               `Body: one event, or \`{ "events": [ ... ] }\` (at most ${publish.maxBatch}, stored all or none). ` +
               accepted +
               'The event is stored, then handled asynchronously by every handler registered for its type.',
-            ...(publish.requireAuth ? secured : {}),
+            ...securityWhen(publish.requireAuth),
             body: publishBodyDocSchema(catalog, publish.maxBatch),
             response: { 201: publishReplySchema, ...writeErrors, 413: errorSchema },
           },
@@ -107,7 +107,7 @@ export function eventRoutes(ctx: RouteContext): FastifyPluginAsyncZod {
             `Pages of at most ${MAX_PAGE} events by position. Pass \`nextCursor\` as \`cursor\` for the next ` +
             'page while `hasMore` is true. To follow new events as they are stored, keep polling with ' +
             'the latest `nextCursor` (an empty page hands back the cursor it was given).',
-          ...(ctx.options.protectReads ? secured : {}),
+          ...securityWhen(ctx.options.protectReads),
           querystring: historyQuerySchema,
           response: {
             200: z.object({
@@ -164,7 +164,7 @@ export function eventRoutes(ctx: RouteContext): FastifyPluginAsyncZod {
           description:
             'causes: the chain of events that led to it, root first. effects: the events it caused, ' +
             'each with its own effects (bounded; truncated says when a limit cut the tree).',
-          ...(ctx.options.protectReads ? secured : {}),
+          ...securityWhen(ctx.options.protectReads),
           params: idParam('id'),
           response: { 200: eventDetailsSchema, ...readErrors },
         },

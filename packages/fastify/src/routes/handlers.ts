@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { jsonSafe, subscriptionSchema } from '../dto.js';
 import type { RouteContext } from './context.js';
-import { nameSchema, readErrors, secured, writeErrors } from './schemas.js';
+import { nameSchema, readErrors, secured, securityWhen, writeErrors } from './schemas.js';
 
 export function handlerRoutes(ctx: RouteContext): FastifyPluginAsyncZod {
   return async (app) => {
@@ -14,7 +14,7 @@ export function handlerRoutes(ctx: RouteContext): FastifyPluginAsyncZod {
           operationId: 'evcoListHandlers',
           tags: ['evco'],
           summary: "The fleet's subscriptions: which handler takes which event type, and who renews it",
-          ...(ctx.options.protectReads ? secured : {}),
+          ...securityWhen(ctx.options.protectReads),
           response: { 200: z.object({ subscriptions: z.array(subscriptionSchema) }), ...readErrors },
         },
       },

@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { errorSchema } from '../dto.js';
 import { ApiError, publicMessage } from '../errors.js';
 import type { RouteContext } from './context.js';
+import { open } from './schemas.js';
 
 async function checkWithin(check: () => Promise<HealthStatus>, timeoutMs: number): Promise<HealthStatus> {
   let timer: NodeJS.Timeout | undefined;
@@ -43,6 +44,7 @@ export function healthRoutes(ctx: RouteContext): FastifyPluginAsyncZod {
           operationId: 'evcoLive',
           tags: ['evco'],
           summary: 'Liveness: the process answers',
+          ...open,
           response: { 200: z.object({ status: z.literal('ok') }) },
         },
       },
@@ -56,6 +58,7 @@ export function healthRoutes(ctx: RouteContext): FastifyPluginAsyncZod {
           operationId: 'evcoReady',
           tags: ['evco'],
           summary: 'Readiness: the coordinator runs and the event store answers',
+          ...open,
           description:
             'Turns 503 as soon as the app starts closing (draining). The publisher (e.g. Redis) is not ' +
             'part of readiness: without it events are still stored and delivered by polling the store. ' +

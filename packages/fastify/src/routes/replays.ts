@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { replayProgressSchema, toReplayDto } from '../dto.js';
 import { ApiError } from '../errors.js';
 import type { RouteContext } from './context.js';
-import { idParam, nameSchema, readErrors, secured, writeErrors } from './schemas.js';
+import { idParam, nameSchema, readErrors, secured, securityWhen, writeErrors } from './schemas.js';
 
 /** At most this many events per replay; the job says `truncated` when the range held more. */
 export const MAX_REPLAY_EVENTS = 100_000;
@@ -67,7 +67,7 @@ export function replayRoutes(ctx: RouteContext): FastifyPluginAsyncZod {
           operationId: 'evcoGetReplay',
           tags: ['evco'],
           summary: "A replay job's progress",
-          ...(ctx.options.protectReads ? secured : {}),
+          ...securityWhen(ctx.options.protectReads),
           params: idParam('id'),
           response: { 200: replayProgressSchema, ...readErrors },
         },

@@ -29,8 +29,16 @@ export const cursorSchema = z.string().max(200).optional().describe('nextCursor 
 export const idParam = (name: string) =>
   z.strictObject({ [name]: z.string().min(1).max(200) }) as z.ZodObject<Record<string, z.ZodString>>;
 
+type Security = { security: Array<Record<string, string[]>> };
+
 /** OpenAPI: routes that need `auth`. */
-export const secured = { security: [{ evcoAuth: [] }] };
+export const secured: Security = { security: [{ evcoAuth: [] }] };
+/** OpenAPI: routes anyone may call, said explicitly (an empty list overrides any root-level `security`). */
+export const open: Security = { security: [] };
+/** OpenAPI: anyone may call it; an authorized request gets more (`{}` is the anonymous alternative). */
+export const optionalAuth: Security = { security: [{}, { evcoAuth: [] }] };
+/** OpenAPI: `secured` when the route is guarded, else `open`. */
+export const securityWhen = (guarded: boolean) => (guarded ? secured : open);
 
 /** Error replies every route may give. */
 export const readErrors = { 400: errorSchema, 401: errorSchema, 404: errorSchema, 503: errorSchema };

@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { jsonSafe, positionSchema } from '../dto.js';
 import { fleetMembers } from '../fleet.js';
 import type { RouteContext } from './context.js';
-import { readErrors } from './schemas.js';
+import { optionalAuth, readErrors } from './schemas.js';
 
 const healthSchema = z.looseObject({
   healthy: z.boolean(),
@@ -70,6 +70,7 @@ export function statusRoutes(ctx: RouteContext): FastifyPluginAsyncZod {
             'Public, for dashboards and probes. With an authorized request (admin: true) it also shows ' +
             "the adapters' health details (store location, connection URLs with passwords masked) and the " +
             "app's private facts. Secrets never appear.",
+          ...optionalAuth,
           response: { 200: statusSchema, ...readErrors },
         },
       },
