@@ -45,6 +45,7 @@ import type {
   PublishOptions,
   PublishResult,
   ReplayProgress,
+  TransactionalPublish,
   UnprocessedEvent,
 } from './ports.js';
 import type { Position } from './position.js';
@@ -338,6 +339,65 @@ export class EventDrivenCoordinator {
     options?: PublishOptions,
   ): Promise<PublishResult[]> {
     return this.eventBus.publishEvents(events, {}, options);
+  }
+
+  /**
+   * Publishes inside a transaction your application holds (the transactional outbox): the
+   * events and their deliveries are written on your connection, so they exist if and only if
+   * your transaction commits. Validated and passed through `beforePublish` like `publishEvents`
+   * (a bad event throws `EVENT_VALIDATION` before anything is written); announced only when you
+   * call `afterCommit()` on the result after COMMIT — and delivered by the recovery poll even
+   * if that call never happens.
+   *
+   * The handle is the store's (store-postgres: the `pg` client you ran BEGIN on). A handle that
+   * is not in a transaction is refused with `INVALID_TRANSACTION`; a store without the outbox
+   * (store-memory) with `UNSUPPORTED`. For better-sqlite3's synchronous `db.transaction(...)`
+   * use `publishInTransactionSync`.
+   *
+   * ```ts
+   * await client.query('BEGIN');
+   * await client.query('INSERT INTO orders …', […]);
+   * const outbox = await coordinator.publishInTransaction(client, [orderPlaced]);
+   * await client.query('COMMIT');
+   * await outbox.afterCommit();
+   * ```
+   */
+  async publishInTransaction(
+    transaction: unknown,
+    events: DomainEvent | DomainEventInput | ReadonlyArray<DomainEvent | DomainEventInput>,
+  ): Promise<TransactionalPublish> {
+    const store = this.#o.store;
+    if (typeof store.appendWithin !== 'function') throw outboxUnsupported(store, 'publishInTransaction');
+    return this.eventBus.publishWithin(asBatch(events), (batch, now) =>
+      store.appendWithin!(transaction, batch, { now }),
+    );
+  }
+
+  /**
+   * `publishInTransaction` that returns at once, for synchronous transactions: with
+   * store-sqlite, call it inside your `db.transaction(() => …)` with that `db`. The
+   * `beforePublish` middlewares must then be synchronous (a promise is `UNSUPPORTED`).
+   *
+   * ```ts
+   * const placeOrder = db.transaction((order) => {
+   *   insertOrder.run(order);
+   *   return coordinator.publishInTransactionSync(db, [orderPlaced(order)]);
+   * });
+   * const outbox = placeOrder.immediate(order);
+   * await outbox.afterCommit();
+   * ```
+   */
+  publishInTransactionSync(
+    transaction: unknown,
+    events: DomainEvent | DomainEventInput | ReadonlyArray<DomainEvent | DomainEventInput>,
+  ): TransactionalPublish {
+    const store = this.#o.store;
+    if (typeof store.appendWithinSync !== 'function') {
+      throw outboxUnsupported(store, 'publishInTransactionSync');
+    }
+    return this.eventBus.publishWithinSync(asBatch(events), (batch, now) =>
+      store.appendWithinSync!(transaction, batch, { now }),
+    );
   }
 
   // ------------------------------------------------------------------------------------------
@@ -701,6 +761,20 @@ export class EventDrivenCoordinator {
     this.#state = 'stopped';
     this.logger.info('coordinator stopped');
   }
+}
+
+function asBatch(
+  events: DomainEvent | DomainEventInput | ReadonlyArray<DomainEvent | DomainEventInput>,
+): ReadonlyArray<DomainEvent | DomainEventInput> {
+  return Array.isArray(events) ? events : [events as DomainEvent | DomainEventInput];
+}
+
+function outboxUnsupported(store: EventStore, method: string): EvcoError {
+  const hint =
+    method === 'publishInTransactionSync' && typeof store.appendWithin === 'function'
+      ? `its appends are asynchronous: use publishInTransaction`
+      : 'it cannot write into a transaction of your application (store-postgres and store-sqlite can); publish with publishEvent(s) instead';
+  return new EvcoError('UNSUPPORTED', `${method} is not supported by the ${store.name} store: ${hint}`);
 }
 
 function defaultHandlerName(handler: unknown): string | undefined {

@@ -23,6 +23,8 @@ export type EvcoErrorCode =
   | 'HANDLER_TIMEOUT'
   | 'MIDDLEWARE_REJECTED'
   | 'NOT_FOUND'
+  | 'INVALID_TRANSACTION'
+  | 'UNSUPPORTED'
   | (string & {});
 
 export interface EvcoErrorOptions {
@@ -153,6 +155,17 @@ export class StoreSchemaError extends EvcoError {
 export class PublisherUnavailableError extends EvcoError {
   constructor(message: string, options: EvcoErrorOptions = {}) {
     super('PUBLISHER_UNAVAILABLE', message, options);
+  }
+}
+
+/**
+ * A transaction handle given to `publishInTransaction` is not one the store can write in: the
+ * wrong kind of object (a pool instead of the client that ran BEGIN), no open transaction, an
+ * aborted one, or another database than the store's. Raised before anything is written.
+ */
+export class InvalidTransactionError extends EvcoError {
+  constructor(message: string, options: EvcoErrorOptions = {}) {
+    super('INVALID_TRANSACTION', message, options);
   }
 }
 

@@ -1,4 +1,10 @@
-import { CoordinatorClosedError, EventValidationError, isEvcoError, type ValidationIssue } from './errors.js';
+import {
+  CoordinatorClosedError,
+  EvcoError,
+  EventValidationError,
+  isEvcoError,
+  type ValidationIssue,
+} from './errors.js';
 import {
   type DomainEvent,
   type DomainEventInput,
@@ -9,6 +15,7 @@ import {
 import type { Instrumentation, PublishScope } from './instrumentation.js';
 import { isDebugEnabled } from './logger.js';
 import type {
+  AppendResult,
   EventBusMiddleware,
   EventPublisher,
   EventStore,
@@ -16,7 +23,10 @@ import type {
   PublishContext,
   PublishOptions,
   PublishResult,
+  TransactionalPublish,
 } from './ports.js';
+
+type EventInputs = ReadonlyArray<DomainEvent | DomainEventInput>;
 
 export interface EventBusMetrics {
   published: number;
@@ -140,29 +150,112 @@ export class EventBus {
   }
 
   async #publish(
-    inputs: ReadonlyArray<DomainEvent | DomainEventInput>,
+    inputs: EventInputs,
     context: PublishContext,
     scopes: readonly PublishScope[] | undefined,
     observe?: (recorded: RecordedEvent[]) => void,
   ): Promise<PublishResult[]> {
     const o = this.#options;
-    if (o.isClosed()) throw new CoordinatorClosedError('publish events');
-    if (!Array.isArray(inputs)) {
-      throw new EventValidationError([{ path: '', message: 'publishEvents expects an array of events' }]);
-    }
-    if (inputs.length === 0) return [];
-    let events = this.#validate(inputs, context, scopes);
+    let events = this.#validateBatch(inputs, context, scopes);
+    if (events.length === 0) return [];
 
     if (this.#middlewares.length > 0) events = await this.#runBefore(events, context);
 
-    const pending = o.beforeAppend();
-    if (pending) await pending;
-    if (o.isClosed()) throw new CoordinatorClosedError('publish events');
-
+    await this.#registrationsSettled();
     const appended = await o.store.append(events, { now: o.now() });
+    observe?.(appended.events);
+    return this.#announce(appended);
+  }
+
+  /**
+   * The outbox path (`publishInTransaction`): validate → `beforePublish` chain → `append` into
+   * the application's transaction, and nothing more. What `publishEvents` does after its own
+   * append (wake, announce, `afterPublish`) waits for the returned `afterCommit`.
+   */
+  async publishWithin(
+    inputs: EventInputs,
+    append: (events: readonly DomainEvent[], now: Date) => Promise<AppendResult>,
+  ): Promise<TransactionalPublish> {
+    const scopes = this.#startScopes(inputs, {});
+    try {
+      let events = this.#validateBatch(inputs, {}, scopes);
+      if (events.length === 0) return this.#committable({ events: [], deliveries: [] }, scopes);
+      if (this.#middlewares.length > 0) events = await this.#runBefore(events, {});
+      await this.#registrationsSettled();
+      return this.#committable(await append(events, this.#options.now()), scopes);
+    } catch (error) {
+      if (scopes) endPublishScopes(scopes, { error }, this.#options.logger);
+      throw error;
+    }
+  }
+
+  /**
+   * `publishWithin` for a synchronous transaction (better-sqlite3's `db.transaction`): nothing
+   * here may wait, so the `beforePublish` middlewares must return events, not promises.
+   * Registrations this process awaited are stored; one still in flight is not waited for.
+   */
+  publishWithinSync(
+    inputs: EventInputs,
+    append: (events: readonly DomainEvent[], now: Date) => AppendResult,
+  ): TransactionalPublish {
+    const scopes = this.#startScopes(inputs, {});
+    try {
+      let events = this.#validateBatch(inputs, {}, scopes);
+      if (events.length > 0 && this.#middlewares.length > 0) events = this.#runBeforeSync(events, {});
+      if (this.#options.isClosed()) throw new CoordinatorClosedError('publish events');
+      const appended =
+        events.length === 0 ? { events: [], deliveries: [] } : append(events, this.#options.now());
+      return this.#committable(appended, scopes);
+    } catch (error) {
+      if (scopes) endPublishScopes(scopes, { error }, this.#options.logger);
+      throw error;
+    }
+  }
+
+  #startScopes(inputs: EventInputs, context: PublishContext): PublishScope[] | undefined {
+    return this.#instruments.length > 0
+      ? startPublishScopes(this.#instruments, inputs, context, this.#options.logger)
+      : undefined;
+  }
+
+  /** The appended batch, announced only when the caller says its transaction committed. */
+  #committable(appended: AppendResult, scopes: readonly PublishScope[] | undefined): TransactionalPublish {
+    if (scopes) endPublishScopes(scopes, { events: appended.events }, this.#options.logger);
+    let announced: Promise<PublishResult[]> | undefined;
+    return Object.freeze({
+      results: Object.freeze(toResults(appended)),
+      afterCommit: () => {
+        announced ??= this.#announce(appended);
+        return announced;
+      },
+    });
+  }
+
+  /** Closed check, shape check and validation of a batch, before any I/O. */
+  #validateBatch(
+    inputs: EventInputs,
+    context: PublishContext,
+    scopes: readonly PublishScope[] | undefined,
+  ): DomainEvent[] {
+    if (this.#options.isClosed()) throw new CoordinatorClosedError('publish events');
+    if (!Array.isArray(inputs)) {
+      throw new EventValidationError([{ path: '', message: 'publishEvents expects an array of events' }]);
+    }
+    return inputs.length === 0 ? [] : this.#validate(inputs, context, scopes);
+  }
+
+  async #registrationsSettled(): Promise<void> {
+    const pending = this.#options.beforeAppend();
+    if (pending) await pending;
+    if (this.#options.isClosed()) throw new CoordinatorClosedError('publish events');
+  }
+
+  /** After a commit: wake local handlers, ring the doorbell, `afterPublish` in reverse. */
+  async #announce(appended: AppendResult): Promise<PublishResult[]> {
+    const o = this.#options;
     const recorded = appended.events;
+    if (recorded.length === 0) return [];
     this.metrics.published += recorded.length;
-    observe?.(recorded);
     o.afterAppend(recorded);
 
     try {
@@ -179,11 +272,7 @@ export class EventBus {
       this.#announcementFailed(error, recorded);
     }
 
-    let results: PublishResult[] = recorded.map((e, i) => ({
-      eventId: e.id,
-      position: e.position,
-      deliveries: appended.deliveries[i] ?? 0,
-    }));
+    let results = toResults(appended);
     if (this.#middlewares.length > 0) results = await this.#runAfter(recorded, results);
     if (isDebugEnabled(o.logger)) {
       for (const e of recorded) {
@@ -308,27 +397,63 @@ export class EventBus {
   }
 
   async #runBefore(events: DomainEvent[], context: PublishContext): Promise<DomainEvent[]> {
-    const o = this.#options;
     const out: DomainEvent[] = new Array(events.length);
     for (let i = 0; i < events.length; i++) {
       let event = events[i]!;
       for (const middleware of this.#middlewares) {
         if (!middleware.beforePublish) continue;
         try {
-          const next = await middleware.beforePublish(event, context);
-          event = next === event ? event : ensureDomainEvent(next, { maxPayloadBytes: o.maxPayloadBytes });
+          event = this.#accepted(event, await middleware.beforePublish(event, context));
         } catch (error) {
-          this.metrics.rejectedByMiddleware += 1;
-          o.logger.debug(
-            { err: error, middleware: middleware.name, eventId: event.id },
-            'publish rejected by middleware',
-          );
-          throw error;
+          throw this.#rejected(error, middleware, event);
         }
       }
       out[i] = event;
     }
     return out;
+  }
+
+  #runBeforeSync(events: DomainEvent[], context: PublishContext): DomainEvent[] {
+    const out: DomainEvent[] = new Array(events.length);
+    for (let i = 0; i < events.length; i++) {
+      let event = events[i]!;
+      for (const middleware of this.#middlewares) {
+        if (!middleware.beforePublish) continue;
+        let next: DomainEvent | Promise<DomainEvent>;
+        try {
+          next = middleware.beforePublish(event, context);
+        } catch (error) {
+          throw this.#rejected(error, middleware, event);
+        }
+        if (isThenable(next)) {
+          // Nobody will await it: a later rejection must not become an unhandled one.
+          next.then(undefined, () => {});
+          throw new EvcoError(
+            'UNSUPPORTED',
+            `middleware ${middleware.name ? `"${middleware.name}" ` : ''}returned a promise from beforePublish, but publishInTransactionSync runs inside a synchronous transaction and cannot wait for it: make beforePublish synchronous, or use publishInTransaction in a transaction you drive with BEGIN/COMMIT`,
+          );
+        }
+        event = this.#accepted(event, next);
+      }
+      out[i] = event;
+    }
+    return out;
+  }
+
+  /** What a `beforePublish` returned, validated again when it is a new event. */
+  #accepted(event: DomainEvent, next: DomainEvent): DomainEvent {
+    return next === event
+      ? event
+      : ensureDomainEvent(next, { maxPayloadBytes: this.#options.maxPayloadBytes });
+  }
+
+  #rejected(error: unknown, middleware: EventBusMiddleware, event: DomainEvent): unknown {
+    this.metrics.rejectedByMiddleware += 1;
+    this.#options.logger.debug(
+      { err: error, middleware: middleware.name, eventId: event.id },
+      'publish rejected by middleware',
+    );
+    return error;
   }
 
   async #runAfter(events: RecordedEvent[], results: PublishResult[]): Promise<PublishResult[]> {
@@ -343,6 +468,22 @@ export class EventBus {
     }
     return out;
   }
+}
+
+function toResults(appended: AppendResult): PublishResult[] {
+  return appended.events.map((e, i) => ({
+    eventId: e.id,
+    position: e.position,
+    deliveries: appended.deliveries[i] ?? 0,
+  }));
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return (
+    (typeof value === 'object' || typeof value === 'function') &&
+    value !== null &&
+    typeof (value as { then?: unknown }).then === 'function'
+  );
 }
 
 /** Opens every instrumentation's publish scope; a hook that throws is logged and left out. */

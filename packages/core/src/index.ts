@@ -28,6 +28,7 @@ export {
   EventValidationError,
   HandlerTimeoutError,
   InvalidOptionsError,
+  InvalidTransactionError,
   isEvcoError,
   NotFoundError,
   PublisherUnavailableError,
@@ -135,6 +136,7 @@ export type {
   SubscriberHooks,
   SubscriptionInfo,
   SubscriptionSpec,
+  TransactionalPublish,
   UnprocessedEvent,
 } from './ports.js';
 export {
@@ -149,6 +151,8 @@ export {
   getCoordinator,
   publishEvent,
   publishEvents,
+  publishInTransaction,
+  publishInTransactionSync,
   registerHandler,
   shutdownCoordinator,
 } from './process-coordinator.js';

@@ -251,6 +251,29 @@ export interface EventStore {
    * `ConcurrencyError` for a taken `(aggregateId, aggregateVersion)`.
    */
   append(events: readonly DomainEvent[], options: { now: Date }): Promise<AppendResult>;
+  /**
+   * Optional, the transactional outbox: `append`, but inside a transaction the application
+   * holds, on the application's own connection, so the events and their deliveries commit or
+   * roll back with the application's writes. Each store defines its transaction handle
+   * (store-postgres: the `pg` client on which BEGIN ran; store-sqlite: the better-sqlite3
+   * `Database` the transaction is open on). A handle that is not one, not in a transaction or
+   * on another database is refused with `INVALID_TRANSACTION` before anything is written.
+   * Announces nothing: the coordinator does that after the commit.
+   */
+  appendWithin?(
+    transaction: unknown,
+    events: readonly DomainEvent[],
+    options: { now: Date },
+  ): Promise<AppendResult>;
+  /**
+   * `appendWithin` for stores whose driver is synchronous (store-sqlite): returns at once, so
+   * it can run inside `db.transaction(() => …)`, which refuses a function that awaits.
+   */
+  appendWithinSync?(
+    transaction: unknown,
+    events: readonly DomainEvent[],
+    options: { now: Date },
+  ): AppendResult;
   read(query: ReadQuery): Promise<RecordedEvent[]>;
   /** Pages through every matching event in position order; never skips or repeats one. */
   readAll(query?: ReadAllQuery): AsyncIterable<RecordedEvent>;
@@ -381,6 +404,25 @@ export interface PublishResult {
   position: Position;
   /** Deliveries created: one per handler subscribed to the event type anywhere in the fleet. */
   deliveries: number;
+}
+
+/**
+ * Events appended inside the application's transaction (`publishInTransaction`): they exist
+ * once that transaction commits, and never if it rolls back.
+ */
+export interface TransactionalPublish {
+  /** Positions and delivery counts as appended in the transaction (before `afterPublish`). */
+  readonly results: readonly PublishResult[];
+  /**
+   * Call after the transaction committed: wakes this process's handlers, announces the events
+   * to the other processes and runs the `afterPublish` middlewares, resolving with their
+   * results. Never rejects for a failed announcement (logged and counted, like `publishEvent`).
+   * Calling it again returns the same promise. Not called (a crash right after the commit, a
+   * forgotten call), the events are still delivered: their delivery rows committed with them,
+   * and every coordinator's recovery poll (`pollIntervalMs`) claims them. Do not call it after
+   * a rollback: there is nothing to announce.
+   */
+  afterCommit(): Promise<PublishResult[]>;
 }
 
 export interface HandlerContext {

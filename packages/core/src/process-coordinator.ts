@@ -8,7 +8,7 @@ import {
 import { EvcoError } from './errors.js';
 import type { DomainEvent, DomainEventInput, EventDefinition, EventOf, RecordedEvent } from './event.js';
 import type { CoordinatorOptions } from './options.js';
-import type { EventHandler, PublishResult } from './ports.js';
+import type { EventHandler, PublishResult, TransactionalPublish } from './ports.js';
 
 /**
  * The one documented piece of process-wide state: the coordinator behind the module-level
@@ -18,6 +18,8 @@ import type { EventHandler, PublishResult } from './ports.js';
 let current: Promise<EventDrivenCoordinator> | undefined;
 /** Set by `shutdownCoordinator`, so a later call without options says so instead of "not yet". */
 let shutDown = false;
+/** The coordinator `current` resolved to, for the synchronous helper. */
+let started: EventDrivenCoordinator | undefined;
 
 /**
  * Returns the process-wide coordinator, creating it on the first call (which must pass the
@@ -26,30 +28,32 @@ let shutDown = false;
  */
 export function getCoordinator(options?: CoordinatorOptions): Promise<EventDrivenCoordinator> {
   if (current) return current;
-  if (!options) {
-    if (shutDown) {
-      return Promise.reject(
-        new EvcoError(
-          'COORDINATOR_CLOSED',
-          'the process-wide coordinator was shut down (shutdownCoordinator()); call getCoordinator({ store, publisher }) to start a new one',
-        ),
-      );
-    }
-    return Promise.reject(
-      new EvcoError(
-        'COORDINATOR_NOT_CONFIGURED',
-        'no coordinator yet: call getCoordinator({ store, publisher }) once at startup, e.g. with createMemoryStore() and createInProcPublisher()',
-      ),
-    );
-  }
+  if (!options) return Promise.reject(noCoordinator());
   const created = createCoordinator(options);
   current = created;
   shutDown = false;
-  created.catch(() => {
-    // A failed start (bad options, store down) must not poison later attempts.
-    if (current === created) current = undefined;
-  });
+  created.then(
+    (coordinator) => {
+      if (current === created) started = coordinator;
+    },
+    () => {
+      // A failed start (bad options, store down) must not poison later attempts.
+      if (current === created) current = undefined;
+    },
+  );
   return created;
+}
+
+function noCoordinator(): EvcoError {
+  return shutDown
+    ? new EvcoError(
+        'COORDINATOR_CLOSED',
+        'the process-wide coordinator was shut down (shutdownCoordinator()); call getCoordinator({ store, publisher }) to start a new one',
+      )
+    : new EvcoError(
+        'COORDINATOR_NOT_CONFIGURED',
+        'no coordinator yet: call getCoordinator({ store, publisher }) once at startup, e.g. with createMemoryStore() and createInProcPublisher()',
+      );
 }
 
 /** Shuts the process-wide coordinator down (graceful); a later `getCoordinator(options)` makes a new one. */
@@ -67,6 +71,7 @@ export async function shutdownCoordinator(options: { timeoutMs?: number } = {}):
   } finally {
     if (current === pending) {
       current = undefined;
+      started = undefined;
       shutDown = true;
     }
   }
@@ -80,6 +85,33 @@ export async function publishEvents(
   events: ReadonlyArray<DomainEvent | DomainEventInput>,
 ): Promise<PublishResult[]> {
   return (await getCoordinator()).publishEvents(events);
+}
+
+/** `coordinator.publishInTransaction` on the process-wide coordinator (the transactional outbox). */
+export async function publishInTransaction(
+  transaction: unknown,
+  events: DomainEvent | DomainEventInput | ReadonlyArray<DomainEvent | DomainEventInput>,
+): Promise<TransactionalPublish> {
+  return (await getCoordinator()).publishInTransaction(transaction, events);
+}
+
+/**
+ * `coordinator.publishInTransactionSync` on the process-wide coordinator, for use inside a
+ * synchronous `db.transaction(...)`: the coordinator must already be started (await
+ * `getCoordinator(options)` at startup), since nothing here can wait for it.
+ */
+export function publishInTransactionSync(
+  transaction: unknown,
+  events: DomainEvent | DomainEventInput | ReadonlyArray<DomainEvent | DomainEventInput>,
+): TransactionalPublish {
+  if (started) return started.publishInTransactionSync(transaction, events);
+  if (current) {
+    throw new EvcoError(
+      'COORDINATOR_NOT_CONFIGURED',
+      'the process-wide coordinator is still starting: await getCoordinator(options) before publishInTransactionSync',
+    );
+  }
+  throw noCoordinator();
 }
 
 export function registerHandler<D extends EventDefinition<string, object>>(
