@@ -20,6 +20,7 @@ import {
   evcoSecuritySchemes,
   evcoTag,
 } from '@evco/fastify';
+import { traceLogFields } from '@evco/opentelemetry';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
@@ -61,6 +62,9 @@ export function createLogger(config: DemoConfig, stream?: NodeJS.WritableStream)
     redact: REDACT,
     base: { service: 'evco-demo' },
     serializers: { err: serializeError },
+    // A line logged inside traced work (a handler attempt, a traced request) carries trace_id,
+    // span_id and trace_flags, so logs and traces join; nothing is added outside a span.
+    mixin: traceLogFields,
   };
   const pretty =
     config.logFormat === 'pretty' || (config.logFormat === 'auto' && process.stdout.isTTY === true);

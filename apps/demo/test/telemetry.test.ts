@@ -6,6 +6,7 @@ import { createCoordinator, type RecordedEvent, silentLogger } from '@evco/core'
 import { ATTR, METRIC } from '@evco/opentelemetry';
 import { createInProcPublisher } from '@evco/publisher-inproc';
 import { createMemoryStore } from '@evco/store-memory';
+import { context, trace } from '@opentelemetry/api';
 import { InMemorySpanExporter, type ReadableSpan, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp, createLogger } from '../src/app.js';
@@ -33,6 +34,30 @@ afterAll(async () => {
 
 const spanIdOf = (traceparent: unknown) =>
   typeof traceparent === 'string' ? traceparent.split('-')[2] : undefined;
+
+describe('log lines join their trace', () => {
+  it('a line logged inside a span carries its trace_id and span_id; one outside carries none', async () => {
+    const lines: Array<Record<string, unknown>> = [];
+    const { Writable } = await import('node:stream');
+    const stream = new Writable({
+      write(chunk, _enc, done) {
+        lines.push(JSON.parse(String(chunk)));
+        done();
+      },
+    });
+    const logger = createLogger(loadConfig({ EVCO_LOG_LEVEL: 'info', EVCO_LOG_FORMAT: 'json' }), stream);
+    const span = trace.getTracer('test').startSpan('work');
+    context.with(trace.setSpan(context.active(), span), () => logger.info('inside'));
+    span.end();
+    logger.info('outside');
+    await new Promise((r) => setImmediate(r));
+    const inside = lines.find((l) => l.msg === 'inside')!;
+    expect(inside.trace_id).toBe(span.spanContext().traceId);
+    expect(inside.span_id).toBe(span.spanContext().spanId);
+    expect(inside.trace_flags).toBe('01');
+    expect(lines.find((l) => l.msg === 'outside')).not.toHaveProperty('trace_id');
+  });
+});
 
 describe('the cross-module story, traced', () => {
   it('is one trace whose span tree mirrors the causation chain, replay included', async () => {

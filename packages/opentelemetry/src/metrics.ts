@@ -8,19 +8,31 @@ import type {
 import type {
   Attributes,
   BatchObservableCallback,
-  Counter,
   Histogram,
   Meter,
+  ObservableCounter,
   ObservableGauge,
 } from '@opentelemetry/api';
 import { ATTR, METRIC } from './names.js';
 
-interface PairAttributes {
+/** One (event type, handler) pair: its attribute sets and what it counted so far. */
+interface Pair {
   base: Attributes;
   /** With the attempt's outcome, for the duration histogram. */
-  handled: Attributes;
-  retry: Attributes;
-  dead: Attributes;
+  handledOutcome: Attributes;
+  retryOutcome: Attributes;
+  deadOutcome: Attributes;
+  handled: number;
+  failed: number;
+  retried: number;
+  timedOut: number;
+  deadLettered: number;
+}
+
+/** An event type's attribute set and how many events of it this process stored. */
+interface TypeCount {
+  attributes: Attributes;
+  published: number;
 }
 
 /** Seconds; from sub-millisecond handlers to minutes of backlog. */
@@ -29,26 +41,26 @@ const DURATION_BUCKETS = [
 ];
 
 /**
- * Counters and histograms recorded on the publish and delivery paths, and observable gauges read
+ * Counters and histograms kept on the publish and delivery paths, and observable gauges read
  * from the store. Attribute sets are cached per (event type, handler), so recording allocates
  * nothing once a pair has been seen.
+ *
+ * The counters are observable counters over plain tallies: counting an attempt is an increment
+ * of a number, and the SDK reads the totals when it collects. (A synchronous `Counter.add`
+ * hashes its attribute set on every call; on an in-memory store that was a tenth of the cost of
+ * an event.) They export exactly as counters do: monotonic cumulative sums.
  */
 export class EvcoMetrics {
-  readonly #published: Counter;
-  readonly #handled: Counter;
-  readonly #failed: Counter;
-  readonly #retried: Counter;
-  readonly #timedOut: Counter;
-  readonly #deadLettered: Counter;
-  readonly #replayed: Counter;
+  #replayedTotal = 0;
   readonly #duration: Histogram;
   readonly #latency: Histogram;
   readonly #gauges: ObservableGauge[];
   readonly #meter: Meter;
   readonly #statsIntervalMs: number;
   readonly #now: () => number;
-  readonly #byType = new Map<string, Attributes>();
-  readonly #byPair = new Map<string, Map<string, PairAttributes>>();
+  readonly #byType = new Map<string, TypeCount>();
+  readonly #byPair = new Map<string, Map<string, Pair>>();
+  readonly #pairs: Pair[] = [];
   #coordinator: InstrumentedCoordinator | undefined;
   #stats: { at: number; value: Promise<StoreStats | undefined> } | undefined;
   #observe: BatchObservableCallback | undefined;
@@ -57,21 +69,29 @@ export class EvcoMetrics {
     this.#meter = meter;
     this.#statsIntervalMs = options.statsIntervalMs;
     this.#now = options.now ?? Date.now;
-    const counter = (name: string, description: string) =>
-      meter.createCounter(name, { description, unit: '{delivery}' });
-    this.#published = meter.createCounter(METRIC.PUBLISHED, {
-      description: 'Events stored by this process, by event type.',
-      unit: '{event}',
-    });
-    this.#handled = counter(METRIC.HANDLED, 'Handler attempts that succeeded.');
-    this.#failed = counter(METRIC.FAILED, 'Handler attempts that failed (each retry and each dead letter).');
-    this.#retried = counter(METRIC.RETRIED, 'Failed attempts with another attempt scheduled.');
-    this.#timedOut = counter(METRIC.TIMED_OUT, 'Attempts that failed by exceeding the handler timeout.');
-    this.#deadLettered = counter(METRIC.DEAD_LETTERED, 'Deliveries that failed for the last time.');
-    this.#replayed = meter.createCounter(METRIC.REPLAYED, {
-      description: 'Deliveries queued again by replays this process drove.',
-      unit: '{delivery}',
-    });
+    const counter = (name: string, description: string, unit = '{delivery}') =>
+      meter.createObservableCounter(name, { description, unit });
+    const counters = {
+      published: counter(METRIC.PUBLISHED, 'Events stored by this process, by event type.', '{event}'),
+      handled: counter(METRIC.HANDLED, 'Handler attempts that succeeded.'),
+      failed: counter(METRIC.FAILED, 'Handler attempts that failed (each retry and each dead letter).'),
+      retried: counter(METRIC.RETRIED, 'Failed attempts with another attempt scheduled.'),
+      timedOut: counter(METRIC.TIMED_OUT, 'Attempts that failed by exceeding the handler timeout.'),
+      deadLettered: counter(METRIC.DEAD_LETTERED, 'Deliveries that failed for the last time.'),
+      replayed: counter(METRIC.REPLAYED, 'Deliveries queued again by replays this process drove.'),
+    };
+    // For the meter's lifetime: totals stay readable after the coordinator stops.
+    meter.addBatchObservableCallback((result) => {
+      for (const t of this.#byType.values()) result.observe(counters.published, t.published, t.attributes);
+      for (const p of this.#pairs) {
+        result.observe(counters.handled, p.handled, p.base);
+        result.observe(counters.failed, p.failed, p.base);
+        result.observe(counters.retried, p.retried, p.base);
+        result.observe(counters.timedOut, p.timedOut, p.base);
+        result.observe(counters.deadLettered, p.deadLettered, p.base);
+      }
+      result.observe(counters.replayed, this.#replayedTotal);
+    }, Object.values(counters));
     this.#duration = meter.createHistogram(METRIC.HANDLER_DURATION, {
       description: 'Duration of handler attempts, by outcome.',
       unit: 's',
@@ -97,31 +117,27 @@ export class EvcoMetrics {
   }
 
   published(events: readonly RecordedEvent[]): void {
-    for (const e of events) this.#published.add(1, this.#typeAttributes(e.eventType));
+    for (const e of events) this.#typeCount(e.eventType).published++;
   }
 
   delivered(start: DeliveryStart, outcome: DeliveryOutcome): void {
-    const pair = this.#pairAttributes(start.event.eventType, start.handler);
-    const attributes = pair.base;
+    const pair = this.#pair(start.event.eventType, start.handler);
     const seconds = outcome.durationMs / 1000;
     switch (outcome.status) {
       case 'handled':
-        this.#handled.add(1, attributes);
-        this.#duration.record(seconds, pair.handled);
+        pair.handled++;
+        this.#duration.record(seconds, pair.handledOutcome);
         if (!start.isReplay) {
-          this.#latency.record(
-            Math.max(0, this.#now() - start.event.recordedAt.getTime()) / 1000,
-            attributes,
-          );
+          this.#latency.record(Math.max(0, this.#now() - start.event.recordedAt.getTime()) / 1000, pair.base);
         }
         return;
       case 'retry':
       case 'dead':
-        this.#failed.add(1, attributes);
-        if (outcome.timedOut) this.#timedOut.add(1, attributes);
-        if (outcome.status === 'retry') this.#retried.add(1, attributes);
-        else this.#deadLettered.add(1, attributes);
-        this.#duration.record(seconds, outcome.status === 'retry' ? pair.retry : pair.dead);
+        pair.failed++;
+        if (outcome.timedOut) pair.timedOut++;
+        if (outcome.status === 'retry') pair.retried++;
+        else pair.deadLettered++;
+        this.#duration.record(seconds, outcome.status === 'retry' ? pair.retryOutcome : pair.deadOutcome);
         return;
       case 'released':
         return;
@@ -129,7 +145,7 @@ export class EvcoMetrics {
   }
 
   replayed(deliveries: number): void {
-    if (deliveries > 0) this.#replayed.add(deliveries);
+    if (deliveries > 0) this.#replayedTotal += deliveries;
   }
 
   /** Starts observing the coordinator's store for the gauges. */
@@ -180,16 +196,16 @@ export class EvcoMetrics {
     return value;
   }
 
-  #typeAttributes(eventType: string): Attributes {
-    let a = this.#byType.get(eventType);
-    if (!a) {
-      a = { [ATTR.MESSAGING_DESTINATION_NAME]: eventType };
-      this.#byType.set(eventType, a);
+  #typeCount(eventType: string): TypeCount {
+    let t = this.#byType.get(eventType);
+    if (!t) {
+      t = { attributes: { [ATTR.MESSAGING_DESTINATION_NAME]: eventType }, published: 0 };
+      this.#byType.set(eventType, t);
     }
-    return a;
+    return t;
   }
 
-  #pairAttributes(eventType: string, handler: string): PairAttributes {
+  #pair(eventType: string, handler: string): Pair {
     let byHandler = this.#byPair.get(eventType);
     if (!byHandler) {
       byHandler = new Map();
@@ -203,11 +219,17 @@ export class EvcoMetrics {
       };
       a = {
         base,
-        handled: { ...base, [ATTR.OUTCOME]: 'handled' },
-        retry: { ...base, [ATTR.OUTCOME]: 'retry' },
-        dead: { ...base, [ATTR.OUTCOME]: 'dead' },
+        handledOutcome: { ...base, [ATTR.OUTCOME]: 'handled' },
+        retryOutcome: { ...base, [ATTR.OUTCOME]: 'retry' },
+        deadOutcome: { ...base, [ATTR.OUTCOME]: 'dead' },
+        handled: 0,
+        failed: 0,
+        retried: 0,
+        timedOut: 0,
+        deadLettered: 0,
       };
       byHandler.set(handler, a);
+      this.#pairs.push(a);
     }
     return a;
   }

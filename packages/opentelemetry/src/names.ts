@@ -15,6 +15,7 @@ export const ATTR = {
   MESSAGING_MESSAGE_ID: 'messaging.message.id',
   MESSAGING_MESSAGE_CONVERSATION_ID: 'messaging.message.conversation_id',
   MESSAGING_CLIENT_ID: 'messaging.client.id',
+  MESSAGING_BATCH_MESSAGE_COUNT: 'messaging.batch.message_count',
   ERROR_TYPE: 'error.type',
   AGGREGATE_ID: 'evco.aggregate.id',
   AGGREGATE_TYPE: 'evco.aggregate.type',
@@ -35,8 +36,10 @@ export const MESSAGING_SYSTEM = 'evco';
 
 /** Span names: `{messaging.operation.name} {event type}`, as the conventions prescribe. */
 export const SPAN = {
-  /** PRODUCER, one per published event; its context is the event's creation context. */
+  /** PRODUCER, one per published event, or per batch of one event type; its context is the events' creation context. */
   publish: (eventType: string) => `publish ${eventType}`,
+  /** PRODUCER, one per batch of several event types (the conventions' name without a destination). */
+  publishBatch: 'publish',
   /** CONSUMER, one per handler attempt, child of the event's creation context. */
   process: (eventType: string) => `process ${eventType}`,
 } as const;

@@ -26,10 +26,18 @@ import { ATTR, LOG_KEYS, MESSAGING_SYSTEM, SPAN } from './names.js';
 type Propagator = Pick<TextMapPropagator, 'inject' | 'extract'>;
 
 /**
- * One PRODUCER span per published event, started when the event gets its metadata (so its
- * context is what the event carries: the creation context) and ended when the append and the
- * announcement are done. Parent: a `traceparent` the caller put on the event, else the active
- * context (a handler's attempt span when published with `context.publish`).
+ * PRODUCER spans for one publish, started when the events get their metadata (so a span's
+ * context is what its events carry: their creation context) and ended when the append and the
+ * announcement are done.
+ *
+ * - One event: one span `publish {eventType}`, parent a `traceparent` the caller put on the
+ *   event, else the active context (a handler's attempt span when published with
+ *   `context.publish`).
+ * - A batch (`publishEvents` with several events): one span for the whole batch, child of the
+ *   active context, with `messaging.batch.message_count`; every event carries its context (as
+ *   the conventions allow for a batch: a span per message would double the tracing cost of a
+ *   batch publish). An event in a batch that names its own `traceparent` keeps a span of its
+ *   own under that parent, so it stays in the trace it asked for.
  *
  * Classes rather than object literals of closures: one is made per publish and per attempt.
  */
@@ -39,6 +47,8 @@ export class EventPublishScope implements PublishScope {
   readonly #inputs: PublishStart['inputs'];
   readonly #spans: Array<Span | undefined>;
   readonly #active: Context;
+  /** The batch span and what its events carry (`undefined` until the first event asks). */
+  #batch: { span: Span; carrier: Record<string, string> | undefined; events: number } | undefined;
 
   constructor(tracer: Tracer, propagator: Propagator, start: PublishStart) {
     this.#tracer = tracer;
@@ -52,20 +62,16 @@ export class EventPublishScope implements PublishScope {
     index: number,
     metadata: Readonly<Record<string, string | number | undefined>>,
   ): Record<string, string> | undefined {
+    const own = typeof metadata.traceparent === 'string';
+    if (this.#inputs.length > 1 && !own) return this.#batchCarrier();
     const input = this.#inputs[index]!;
-    const parent =
-      typeof metadata.traceparent === 'string'
-        ? this.#propagator.extract(ROOT_CONTEXT, metadata, metadataGetter)
-        : this.#active;
+    const parent = own ? this.#propagator.extract(ROOT_CONTEXT, metadata, metadataGetter) : this.#active;
     const eventType = typeof input.eventType === 'string' ? input.eventType : 'unknown';
     const span = this.#tracer.startSpan(SPAN.publish(eventType), { kind: SpanKind.PRODUCER }, parent);
     this.#spans[index] = span;
     // Attributes only for a span that keeps them: without an SDK (or unsampled) this is free.
     if (span.isRecording()) span.setAttributes(publishAttributes(input, eventType, metadata));
-    if (!trace.isSpanContextValid(span.spanContext())) return undefined;
-    const carrier: Record<string, string> = {};
-    this.#propagator.inject(trace.setSpan(parent, span), carrier, metadataSetter);
-    return carrier;
+    return this.#carrierOf(span, parent);
   }
 
   end(outcome: PublishOutcome): void {
@@ -82,7 +88,56 @@ export class EventPublishScope implements PublishScope {
       }
       span.end();
     }
+    const batch = this.#batch;
+    if (batch) {
+      batch.span.setAttribute(ATTR.MESSAGING_BATCH_MESSAGE_COUNT, batch.events);
+      if (outcome.error !== undefined) recordFailure(batch.span, outcome.error, errorMessage(outcome.error));
+      batch.span.end();
+    }
   }
+
+  #batchCarrier(): Record<string, string> | undefined {
+    let batch = this.#batch;
+    if (!batch) {
+      const eventType = commonEventType(this.#inputs);
+      const span = this.#tracer.startSpan(
+        eventType === undefined ? SPAN.publishBatch : SPAN.publish(eventType),
+        { kind: SpanKind.PRODUCER },
+        this.#active,
+      );
+      if (span.isRecording()) span.setAttributes(batchAttributes(eventType));
+      batch = { span, carrier: this.#carrierOf(span, this.#active), events: 0 };
+      this.#batch = batch;
+    }
+    batch.events++;
+    return batch.carrier;
+  }
+
+  /** The `traceparent` / `tracestate` of `span`, or `undefined` for a no-op span (no SDK). */
+  #carrierOf(span: Span, parent: Context): Record<string, string> | undefined {
+    if (!trace.isSpanContextValid(span.spanContext())) return undefined;
+    const carrier: Record<string, string> = {};
+    this.#propagator.inject(trace.setSpan(parent, span), carrier, metadataSetter);
+    return carrier;
+  }
+}
+
+/** The event type every event of a batch shares, or `undefined` when they differ. */
+function commonEventType(inputs: PublishStart['inputs']): string | undefined {
+  const first = inputs[0]?.eventType;
+  if (typeof first !== 'string') return undefined;
+  for (let i = 1; i < inputs.length; i++) if (inputs[i]!.eventType !== first) return undefined;
+  return first;
+}
+
+function batchAttributes(eventType: string | undefined): Attributes {
+  const attributes: Attributes = {
+    [ATTR.MESSAGING_SYSTEM]: MESSAGING_SYSTEM,
+    [ATTR.MESSAGING_OPERATION_NAME]: 'publish',
+    [ATTR.MESSAGING_OPERATION_TYPE]: 'send',
+  };
+  if (eventType !== undefined) attributes[ATTR.MESSAGING_DESTINATION_NAME] = eventType;
+  return attributes;
 }
 
 function publishAttributes(

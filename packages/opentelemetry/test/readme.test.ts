@@ -58,6 +58,11 @@ describe('the README lists exactly what is emitted', () => {
     const from = new Date(Date.now() - 60_000);
     await c.publishEvent({ eventType: 'Registered', aggregateId: 'u1', aggregateType: 'User' });
     await c.waitForIdle();
+    // A batch of several types: one `publish` span for all of it.
+    await c.publishEvents([
+      { eventType: 'Audited', aggregateId: 'a1' },
+      { eventType: 'Noted', aggregateId: 'n1' },
+    ]);
     await c.replayEvents({ from, to: new Date(Date.now() + 60_000), eventType: 'Registered' });
     await c.waitForIdle();
 

@@ -225,6 +225,54 @@ describe('traces', () => {
     }
   });
 
+  it('a batch gets one publish span: every event carries it, each attempt is its child', async () => {
+    h = createHarness();
+    const c = await coordinator();
+    await c.registerHandler('Line', async function add() {});
+    await c.registerHandler('Mixed', async function mix() {});
+    const own = await c.publishEvent({ eventType: 'Line', aggregateId: 'root' });
+    const [rootEvent] = await c.getEventHistory();
+    await c.publishEvents([
+      { eventType: 'Line', aggregateId: 'o1' },
+      { eventType: 'Line', aggregateId: 'o1' },
+      { eventType: 'Line', aggregateId: 'o1' },
+    ]);
+    // Several types, one of them naming its own trace: that one keeps a span under its parent.
+    await c.publishEvents([
+      { eventType: 'Line', aggregateId: 'o2' },
+      { eventType: 'Mixed', aggregateId: 'o2' },
+      { eventType: 'Line', aggregateId: 'o3', metadata: { traceparent: rootEvent!.metadata.traceparent } },
+    ]);
+    await c.waitForIdle();
+    const spans = h.spans();
+    const lineSpans = byName(spans, 'publish Line');
+    const root = lineSpans.find((s) => s.attributes[ATTR.MESSAGING_MESSAGE_ID] === own.eventId)!;
+    const sameType = lineSpans.find((s) => s.attributes[ATTR.MESSAGING_BATCH_MESSAGE_COUNT] === 3)!;
+    expect(sameType.kind).toBe(SpanKind.PRODUCER);
+    expect(sameType.attributes[ATTR.MESSAGING_DESTINATION_NAME]).toBe('Line');
+    const [mixed] = byName(spans, 'publish');
+    expect(mixed!.attributes[ATTR.MESSAGING_BATCH_MESSAGE_COUNT]).toBe(2);
+    expect(mixed!.attributes[ATTR.MESSAGING_DESTINATION_NAME]).toBeUndefined();
+    const ownParent = lineSpans.find((s) => s !== root && s !== sameType)!;
+    expect(parentOf(ownParent)).toBe(root.spanContext().spanId);
+    expect(lineSpans).toHaveLength(3);
+
+    const history = await c.getEventHistory();
+    const carried = (aggregateId: string) =>
+      history.filter((e) => e.aggregateId === aggregateId).map((e) => e.metadata.traceparent);
+    expect(new Set(carried('o1'))).toEqual(
+      new Set([`00-${sameType.spanContext().traceId}-${sameType.spanContext().spanId}-01`]),
+    );
+    expect(new Set(carried('o2'))).toEqual(
+      new Set([`00-${mixed!.spanContext().traceId}-${mixed!.spanContext().spanId}-01`]),
+    );
+    const attempts = [...byName(spans, 'process Line'), ...byName(spans, 'process Mixed')];
+    const parents = attempts.map((s) => parentOf(s));
+    expect(parents.filter((p) => p === sameType.spanContext().spanId)).toHaveLength(3);
+    expect(parents.filter((p) => p === mixed!.spanContext().spanId)).toHaveLength(2);
+    expect(parents.filter((p) => p === ownParent.spanContext().spanId)).toHaveLength(1);
+  });
+
   it('records a failed publish on its span', async () => {
     h = createHarness();
     const c = await coordinator();
