@@ -225,6 +225,61 @@ export interface StoreStats {
   handlers: HandlerStats[];
 }
 
+/** Where the next batch of one prune run starts: events skipped so far are not looked at again. */
+export interface PruneCursor {
+  occurredAt: Date;
+  position: Position;
+}
+
+export interface PruneRequest {
+  /** Removes events whose `occurredAt` is before this. */
+  before: Date;
+  /** Only events of these types; any type when absent. */
+  eventTypes?: readonly string[];
+  /** No events of these types (a default policy next to per-type ones). */
+  excludeEventTypes?: readonly string[];
+  /** At most this many events in this call (one short transaction). */
+  limit: number;
+  /** The previous batch's `next`, to carry on one run past events that must stay. */
+  after?: PruneCursor;
+  /**
+   * Receives the batch before it is removed. If it throws, nothing of the batch is removed and
+   * the error is rethrown. Batches of concurrent prunes never overlap, so each removed event is
+   * handed over exactly once.
+   */
+  archive?: (events: readonly RecordedEvent[]) => Promise<void>;
+  now: Date;
+}
+
+export interface PruneBatch {
+  /** Events removed by this call (with all their delivery rows). */
+  removed: number;
+  /** Where the next batch starts; `null` when no eligible event is left after this one. */
+  next: PruneCursor | null;
+}
+
+/**
+ * Events of one type whose `occurredAt` is before `before` were removed by retention (except
+ * those that had to stay: an open or dead delivery, or inside a running replay).
+ */
+export interface PrunedRange {
+  eventType: string;
+  before: Date;
+  /** Events of this type removed so far, all prunes together. */
+  removed: number;
+  lastPrunedAt: Date;
+}
+
+export interface LeaseRequest {
+  /** What the lease is for, e.g. `retention`. */
+  name: string;
+  /** Who holds it (a coordinator id). */
+  holder: string;
+  now: Date;
+  /** The lease lasts until `now + ttlMs` unless renewed. */
+  ttlMs: number;
+}
+
 export interface HealthStatus {
   healthy: boolean;
   latencyMs: number;
@@ -333,6 +388,25 @@ export interface EventStore {
    * A doorbell only; the coordinator wakes its dispatcher. Returns the unsubscribe function.
    */
   onAppended?(listener: (eventTypes: readonly string[] | undefined) => void): () => void;
+
+  /**
+   * Retention (optional capability; every evco store has it). Removes, in one short transaction,
+   * up to `limit` events older than `before` (by `occurredAt`, oldest first) that have no open
+   * (pending, running) or dead delivery and lie in no running replay's range, with their
+   * delivery rows, and records the cutoff per event type removed (`getPrunedRanges`). Batches of
+   * concurrent calls, from any process, never overlap.
+   */
+  pruneEvents?(request: PruneRequest): Promise<PruneBatch>;
+  /** The pruned cutoff of every event type that lost events to `pruneEvents`. */
+  getPrunedRanges?(): Promise<PrunedRange[]>;
+  /**
+   * Takes or renews a named lease: `true` when `holder` holds it until `now + ttlMs` (it was
+   * free, expired or already theirs), `false` while someone else holds it. One enforcer of the
+   * retention policy per fleet.
+   */
+  acquireLease?(request: LeaseRequest): Promise<boolean>;
+  /** Gives a lease back (only when `holder` holds it). */
+  releaseLease?(request: { name: string; holder: string }): Promise<void>;
 
   stats(options: { now: Date }): Promise<StoreStats>;
   healthCheck(): Promise<HealthStatus>;

@@ -15,7 +15,11 @@ import {
   type HandlerOrdering,
   type HandlerStats,
   type HealthStatus,
+  type LeaseRequest,
   type ListQuery,
+  type PruneBatch,
+  type PrunedRange,
+  type PruneRequest,
   parsePosition,
   type ReadAllQuery,
   type ReadQuery,
@@ -110,7 +114,9 @@ class MemoryEventStore implements MemoryStore {
   readonly capabilities = { durable: false, crossProcess: false };
 
   #closed = false;
-  readonly #events: RecordedEvent[] = [];
+  #events: RecordedEvent[] = [];
+  /** Highest position handed out: positions are never reused, even after pruning. */
+  #lastSeq = 0;
   readonly #byId = new Map<string, EventRecord>();
   readonly #byType = new Map<string, RecordedEvent[]>();
   readonly #byAggregate = new Map<string, RecordedEvent[]>();
@@ -145,6 +151,13 @@ class MemoryEventStore implements MemoryStore {
   #earliestLease = Number.POSITIVE_INFINITY;
   #deliverySeq = 0;
   #replaySeq = 0;
+  readonly #pruned = new Map<string, PrunedRange>();
+  readonly #leases = new Map<string, { holder: string; expiresAt: number }>();
+  /**
+   * The last prune batch queued: batches run one at a time, and replays wait for the one under
+   * way, so no replay queues a delivery for an event that is being archived and removed.
+   */
+  #pruning: Promise<unknown> = Promise.resolve();
 
   async migrate(): Promise<void> {
     this.#open();
@@ -187,7 +200,7 @@ class MemoryEventStore implements MemoryStore {
     const deliveries: number[] = new Array(events.length);
     for (let i = 0; i < events.length; i++) {
       const e = events[i]!;
-      const r = recordEvent(e, this.#events.length + 1, recordedAt);
+      const r = recordEvent(e, ++this.#lastSeq, recordedAt);
       this.#events.push(r);
       const record: EventRecord = { event: r, deliveries: [], open: 0, queued: false };
       this.#byId.set(r.id, record);
@@ -653,6 +666,7 @@ class MemoryEventStore implements MemoryStore {
   // ------------------------------------------------------------------------------------------
 
   async startReplay(spec: ReplaySpec, options: { now: Date }): Promise<ReplayJob> {
+    await this.#pruning;
     this.#open();
     const job = {
       ...spec,
@@ -664,13 +678,14 @@ class MemoryEventStore implements MemoryStore {
       truncated: false,
       createdAt: options.now,
       updatedAt: options.now,
-      untilPosition: this.#events.length,
+      untilPosition: this.#lastSeq,
     };
     this.#replays.set(job.id, job);
     return publicJob(job);
   }
 
   async continueReplay(replayId: string, options: { now: Date; pageSize: number }): Promise<ReplayJob> {
+    await this.#pruning;
     this.#open();
     const job = this.#replays.get(replayId);
     if (!job) throw new StoreUnavailableError(`unknown replay ${replayId}`, { source: SOURCE });
@@ -796,7 +811,7 @@ class MemoryEventStore implements MemoryStore {
       if (at !== undefined) h.oldestPendingAt = new Date(at);
     }
     return {
-      lastPosition: this.#events.length === 0 ? null : String(this.#events.length),
+      lastPosition: this.#lastSeq === 0 ? null : String(this.#lastSeq),
       pending,
       running,
       dead,
@@ -805,6 +820,118 @@ class MemoryEventStore implements MemoryStore {
       orphaned,
       handlers: handlers.sort((a, b) => a.handler.localeCompare(b.handler)),
     };
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Retention
+  // ------------------------------------------------------------------------------------------
+
+  async pruneEvents(request: PruneRequest): Promise<PruneBatch> {
+    this.#open();
+    const batch = this.#pruning.then(() => this.#pruneBatch(request));
+    this.#pruning = batch.catch(() => undefined);
+    return batch;
+  }
+
+  async #pruneBatch(request: PruneRequest): Promise<PruneBatch> {
+    this.#open();
+    const candidates = this.#pruneCandidates(request);
+    const page = candidates.slice(0, request.limit);
+    if (page.length > 0 && request.archive) await request.archive(page);
+    this.#open();
+    // Checked again: nothing can have changed but a replay, and replays wait for this batch.
+    const removed = page.filter((e) => this.#prunable(e));
+    this.#remove(removed, request);
+    const last = page[page.length - 1];
+    return {
+      removed: removed.length,
+      next:
+        candidates.length > request.limit && last
+          ? { occurredAt: last.occurredAt, position: last.position }
+          : null,
+    };
+  }
+
+  /** Eligible events, oldest first, one more than the limit (to tell whether more are left). */
+  #pruneCandidates(request: PruneRequest): RecordedEvent[] {
+    const before = request.before.getTime();
+    const only = request.eventTypes ? new Set(request.eventTypes) : undefined;
+    const except = new Set(request.excludeEventTypes ?? []);
+    const after = request.after;
+    const afterAt = after?.occurredAt.getTime();
+    const afterSeq = after === undefined ? 0 : Number(parsePosition(after.position, 'after.position'));
+    const out: RecordedEvent[] = [];
+    for (const e of this.#events) {
+      const t = e.occurredAt.getTime();
+      if (t >= before || (only && !only.has(e.eventType)) || except.has(e.eventType)) continue;
+      if (afterAt !== undefined && (t < afterAt || (t === afterAt && seqOf(e) <= afterSeq))) continue;
+      if (this.#prunable(e)) out.push(e);
+    }
+    out.sort((a, b) => a.occurredAt.getTime() - b.occurredAt.getTime() || seqOf(a) - seqOf(b));
+    return out.slice(0, request.limit + 1);
+  }
+
+  /** No delivery left (done ones are forgotten) and in no running replay's range. */
+  #prunable(e: RecordedEvent): boolean {
+    const record = this.#byId.get(e.id);
+    if (!record || record.deliveries.length > 0) return false;
+    const t = e.occurredAt.getTime();
+    for (const job of this.#replays.values()) {
+      if (job.status !== 'running' || (job.eventType !== undefined && job.eventType !== e.eventType))
+        continue;
+      if (t >= job.from.getTime() && t < job.to.getTime()) return false;
+    }
+    return true;
+  }
+
+  #remove(events: readonly RecordedEvent[], request: PruneRequest): void {
+    if (events.length === 0) return;
+    const gone = new Set(events);
+    const keep = (e: RecordedEvent) => !gone.has(e);
+    const prune = (map: Map<string, RecordedEvent[]>, key: string | undefined) => {
+      if (key === undefined) return;
+      const list = map.get(key)?.filter(keep);
+      if (list === undefined) return;
+      if (list.length === 0) map.delete(key);
+      else map.set(key, list);
+    };
+    const types = new Map<string, number>();
+    for (const e of events) {
+      this.#byId.delete(e.id);
+      types.set(e.eventType, (types.get(e.eventType) ?? 0) + 1);
+      // The id and the aggregate version of a removed event are free again, as in the SQL stores.
+      if (e.aggregateVersion !== undefined) this.#versions.get(e.aggregateId)?.delete(e.aggregateVersion);
+    }
+    this.#events = this.#events.filter(keep);
+    for (const type of types.keys()) prune(this.#byType, type);
+    for (const aggregateId of new Set(events.map((e) => e.aggregateId)))
+      prune(this.#byAggregate, aggregateId);
+    for (const e of events) {
+      prune(this.#byCausation, e.metadata.causationId);
+      prune(this.#byCorrelation, e.metadata.correlationId);
+    }
+    for (const [eventType, n] of types) recordPruned(this.#pruned, eventType, n, request);
+  }
+
+  async getPrunedRanges(): Promise<PrunedRange[]> {
+    this.#open();
+    return [...this.#pruned.values()]
+      .map((r) => ({ ...r }))
+      .sort((a, b) => a.eventType.localeCompare(b.eventType));
+  }
+
+  async acquireLease(request: LeaseRequest): Promise<boolean> {
+    this.#open();
+    const now = request.now.getTime();
+    const lease = this.#leases.get(request.name);
+    if (lease && lease.holder !== request.holder && lease.expiresAt > now) return false;
+    this.#leases.set(request.name, { holder: request.holder, expiresAt: now + request.ttlMs });
+    return true;
+  }
+
+  async releaseLease(request: { name: string; holder: string }): Promise<void> {
+    this.#open();
+    if (this.#leases.get(request.name)?.holder === request.holder) this.#leases.delete(request.name);
   }
 
   async healthCheck(): Promise<HealthStatus> {
@@ -818,6 +945,22 @@ class MemoryEventStore implements MemoryStore {
   async close(): Promise<void> {
     this.#closed = true;
   }
+}
+
+/** The cutoff only moves forward; counts add up. */
+function recordPruned(
+  pruned: Map<string, PrunedRange>,
+  eventType: string,
+  removed: number,
+  request: PruneRequest,
+): void {
+  const prev = pruned.get(eventType);
+  pruned.set(eventType, {
+    eventType,
+    before: prev && prev.before > request.before ? prev.before : request.before,
+    removed: (prev?.removed ?? 0) + removed,
+    lastPrunedAt: request.now,
+  });
 }
 
 function getOrCreate<K, V>(map: Map<K, V>, key: K, create: () => V): V {

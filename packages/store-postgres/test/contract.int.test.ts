@@ -5,6 +5,8 @@ import { createTestStore, dropSchema } from './support.js';
 describeEventStoreContract({
   name: 'store-postgres',
   create: () => createTestStore(),
+  // Another pool on the same schema, as another process would have.
+  share: (store) => createTestStore({ schema: (store as PostgresStore).schema }),
   destroy: (store) => dropSchema((store as PostgresStore).schema),
 });
 

@@ -17,6 +17,8 @@ export function withPrefix(sql: string, prefix: string): string {
 // Schema version
 // ---------------------------------------------------------------------------------------------
 
+export const ANY_TABLE = `SELECT 1 AS found FROM sqlite_master WHERE type = 'table' LIMIT 1`;
+
 export const TABLE_EXISTS = `SELECT 1 AS found FROM sqlite_master WHERE type = 'table' AND name = ?`;
 
 export const CREATE_SCHEMA_VERSION = `
@@ -333,3 +335,61 @@ WHERE e.position IN (SELECT value FROM json_each(@positions)) AND s.expires_at >
 ORDER BY e.position
 ON CONFLICT (event_position, handler) DO NOTHING
 RETURNING handler, aggregate_id, ordered`;
+
+// ---------------------------------------------------------------------------------------------
+// Retention
+// ---------------------------------------------------------------------------------------------
+
+/** What keeps an event `e` from being pruned: a delivery not done, or a running replay over it. */
+const MUST_STAY = `EXISTS (SELECT 1 FROM "{p}deliveries" AS d WHERE d.event_position = e.position AND d.status <> 'done')
+  OR EXISTS (SELECT 1 FROM "{p}replays" AS r WHERE r.status = 'running' AND e.occurred_at >= r.from_at
+    AND e.occurred_at < r.to_at AND (r.event_type IS NULL OR r.event_type = e.event_type))`;
+
+/**
+ * Events a prune may remove, oldest first (by time, then position), after the run's cursor.
+ * `types` / `excluded` are JSON arrays or NULL. The time index serves the range and the order.
+ */
+export const SELECT_PRUNE_CANDIDATES = `
+SELECT ${EVENT_COLUMNS} FROM "{p}events" AS e
+WHERE e.occurred_at < :before AND (e.occurred_at, e.position) > (:afterAt, :afterPosition)
+  AND (:types IS NULL OR e.event_type IN (SELECT value FROM json_each(:types)))
+  AND (:excluded IS NULL OR e.event_type NOT IN (SELECT value FROM json_each(:excluded)))
+  AND NOT (${MUST_STAY})
+ORDER BY e.occurred_at, e.position LIMIT :limit`;
+
+/** Removes the batch, checking again under the write lock. Parameters: positions (JSON array). */
+export const DELETE_PRUNED_EVENTS = `
+DELETE FROM "{p}events" AS e
+WHERE e.position IN (SELECT value FROM json_each(?)) AND NOT (${MUST_STAY})
+RETURNING position, event_type`;
+
+/** The done delivery rows of removed events. Parameters: positions (JSON array). */
+export const DELETE_DELIVERIES_OF_EVENTS = `
+DELETE FROM "{p}deliveries" WHERE event_position IN (SELECT value FROM json_each(?))`;
+
+/** The cutoff only moves forward; counts add up. Parameters: event type, before, removed, now. */
+export const RECORD_PRUNED = `
+INSERT INTO "{p}pruned" (event_type, "before", removed, last_pruned_at) VALUES (?, ?, ?, ?)
+ON CONFLICT (event_type) DO UPDATE SET
+  "before" = max("{p}pruned"."before", excluded."before"),
+  removed = "{p}pruned".removed + excluded.removed,
+  last_pruned_at = excluded.last_pruned_at`;
+
+export const SELECT_PRUNED = `
+SELECT event_type, "before", removed, last_pruned_at FROM "{p}pruned" ORDER BY event_type`;
+
+/**
+ * Takes a lease that is free, expired or already the holder's; returns a row only when taken.
+ * Parameters: name, holder, expires at, now.
+ */
+export const ACQUIRE_LEASE = `
+INSERT INTO "{p}leases" (name, holder, expires_at) VALUES (?, ?, ?)
+ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
+  WHERE "{p}leases".holder = excluded.holder OR "{p}leases".expires_at <= ?
+RETURNING holder`;
+
+/** Parameters: name, holder. */
+export const RELEASE_LEASE = `DELETE FROM "{p}leases" WHERE name = ? AND holder = ?`;
+
+/** Whether someone holds a lease. Parameters: name, now. */
+export const LEASE_HELD = `SELECT 1 AS held FROM "{p}leases" WHERE name = ? AND expires_at > ?`;

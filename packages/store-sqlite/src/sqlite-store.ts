@@ -1,3 +1,5 @@
+import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import {
   type AppendResult,
   type ClaimedDelivery,
@@ -13,8 +15,14 @@ import {
   EventValidationError,
   type HandlerStats,
   type HealthStatus,
+  InvalidOptionsError,
+  type LeaseRequest,
   type ListQuery,
   maskSecrets,
+  type PruneBatch,
+  type PrunedRange,
+  type PruneRequest,
+  parsePosition,
   type ReadAllQuery,
   type ReadQuery,
   type RecordedEvent,
@@ -69,7 +77,22 @@ export interface SqliteStore extends EventStore {
   migrate(): Promise<void>;
   /** Closes the file (not a `database` you passed in). Idempotent. */
   close(): Promise<void>;
+  /**
+   * Switches a file created before incremental auto-vacuum (or with other tables in it) to
+   * `auto_vacuum = INCREMENTAL`, which SQLite only applies through a full `VACUUM`: it rewrites
+   * the file, blocks every writer while it runs and needs free disk of the file's size. Run it
+   * once, in a maintenance window; afterwards each prune gives space back a little at a time.
+   * Returns whether a rebuild was needed. New files are created incremental.
+   */
+  enableIncrementalVacuum(): Promise<boolean>;
 }
+
+/** The lease that keeps prune batches of every process (and replays) apart. */
+const PRUNE_LOCK = 'evco:prune-batch';
+/** A prune batch (archive included) that takes longer loses its lock to the next pruner. */
+const PRUNE_LOCK_MS = 120_000;
+/** Free pages given back to the file system after each prune batch (4 KiB each by default). */
+const VACUUM_PAGES_PER_BATCH = 2048;
 
 /**
  * Creates a SQLite event store. Options are validated at once (`InvalidOptionsError` listing
@@ -162,7 +185,15 @@ interface Prepared {
     | 'replayPage'
     | 'replayPageOfType'
     | 'deleteDoneForReplay'
-    | 'requeueReplayPage',
+    | 'requeueReplayPage'
+    | 'pruneCandidates'
+    | 'deletePruned'
+    | 'deleteDeliveriesOfEvents'
+    | 'recordPruned'
+    | 'pruned'
+    | 'acquireLease'
+    | 'releaseLease'
+    | 'leaseHeld',
     Statement
   >;
   append: Transaction<[rows: PreparedRow[], now: string, failedAt: AppendFailure], [bigint[], number[]]>;
@@ -264,6 +295,8 @@ class SqliteEventStore implements SqliteStore {
       // Read before writing anything: a corrupt file or one from a newer evco is refused untouched.
       const version = readSchemaVersion(db, o.tablePrefix);
       assertKnownVersion(version, this.filename, SOURCE);
+      // Only possible before the first table exists; older files: `enableIncrementalVacuum()`.
+      if (version === 0 && !db.prepare(SQL.ANY_TABLE).get()) db.pragma('auto_vacuum = INCREMENTAL');
       if (!db.memory) {
         const mode = db.pragma('journal_mode = WAL', { simple: true });
         if (mode !== 'wal') {
@@ -593,70 +626,77 @@ class SqliteEventStore implements SqliteStore {
 
   async startReplay(spec: ReplaySpec, options: { now: Date }): Promise<ReplayJob> {
     const now = iso(options.now);
-    return this.#write('start a replay', (p) => {
-      const row = write(p, () => {
-        const last = (p.s.lastPosition.get() as { position: bigint | null }).position ?? 0n;
-        return p.s.insertReplay.get(
-          iso(spec.from),
-          iso(spec.to),
-          spec.eventType ?? null,
-          spec.handler ?? null,
-          spec.maxEvents,
-          last,
-          now,
-          now,
-        ) as ReplayRow;
-      });
-      return toReplayJob(row);
-    });
+    return this.#afterPruneBatch(() =>
+      this.#write('start a replay', (p) => {
+        const row = write(p, () => {
+          if (p.s.leaseHeld.get(PRUNE_LOCK, now)) return PRUNING;
+          const last = (p.s.lastPosition.get() as { position: bigint | null }).position ?? 0n;
+          return p.s.insertReplay.get(
+            iso(spec.from),
+            iso(spec.to),
+            spec.eventType ?? null,
+            spec.handler ?? null,
+            spec.maxEvents,
+            last,
+            now,
+            now,
+          ) as ReplayRow;
+        });
+        return row === PRUNING ? PRUNING : toReplayJob(row);
+      }),
+    );
   }
 
   async continueReplay(replayId: string, options: { now: Date; pageSize: number }): Promise<ReplayJob> {
     const now = iso(options.now);
-    return this.#write('continue a replay', (p) => {
-      const rowId = parseReplayId(replayId);
-      const job = write(p, () => {
-        const row = rowId === undefined ? undefined : (p.s.replay.get(rowId) as ReplayRow | undefined);
-        if (!row || row.status === 'done') return row;
-        const matched = Number(row.events_matched);
-        const remaining = Math.max(0, Number(row.max_events) - matched);
-        const take = Math.min(options.pageSize, remaining);
-        const from = boundIso(new Date(row.from_at));
-        const to = boundIso(new Date(row.to_at));
-        const after = row.cursor ?? 0n;
-        // One row past the page tells "more to do" from "finished" without another query.
-        const page = (
-          row.event_type === null
-            ? p.s.replayPage.all(after, row.until_position, from, to, take + 1)
-            : p.s.replayPageOfType.all(after, row.until_position, from, to, row.event_type, take + 1)
-        ) as Array<{ position: bigint }>;
-        const requeue = page.slice(0, take).map((r) => r.position);
-        let queued = 0;
-        if (requeue.length > 0) {
-          const params = { now, positions: jsonIntegers(requeue), handler: row.handler };
-          p.s.deleteDoneForReplay.run(params);
-          const rows = p.s.requeueReplayPage.all({ ...params, replay: rowId }) as ChainRow[];
-          rechain(p, rows);
-          queued = rows.length;
+    return this.#afterPruneBatch(() =>
+      this.#write('continue a replay', (p) => {
+        const rowId = parseReplayId(replayId);
+        const job = write(p, () => {
+          if (p.s.leaseHeld.get(PRUNE_LOCK, now)) return PRUNING;
+          const row = rowId === undefined ? undefined : (p.s.replay.get(rowId) as ReplayRow | undefined);
+          if (!row || row.status === 'done') return row;
+          const matched = Number(row.events_matched);
+          const remaining = Math.max(0, Number(row.max_events) - matched);
+          const take = Math.min(options.pageSize, remaining);
+          const from = boundIso(new Date(row.from_at));
+          const to = boundIso(new Date(row.to_at));
+          const after = row.cursor ?? 0n;
+          // One row past the page tells "more to do" from "finished" without another query.
+          const page = (
+            row.event_type === null
+              ? p.s.replayPage.all(after, row.until_position, from, to, take + 1)
+              : p.s.replayPageOfType.all(after, row.until_position, from, to, row.event_type, take + 1)
+          ) as Array<{ position: bigint }>;
+          const requeue = page.slice(0, take).map((r) => r.position);
+          let queued = 0;
+          if (requeue.length > 0) {
+            const params = { now, positions: jsonIntegers(requeue), handler: row.handler };
+            p.s.deleteDoneForReplay.run(params);
+            const rows = p.s.requeueReplayPage.all({ ...params, replay: rowId }) as ChainRow[];
+            rechain(p, rows);
+            queued = rows.length;
+          }
+          const more = page.length > take;
+          // More matching events than maxEvents allows: the replay ends here, truncated.
+          const truncated = more && take === remaining;
+          return p.s.updateReplay.get(
+            more && !truncated ? 'running' : 'done',
+            requeue.length > 0 ? requeue[requeue.length - 1]! : row.cursor,
+            matched + requeue.length,
+            Number(row.deliveries_queued) + queued,
+            truncated ? 1 : 0,
+            now,
+            rowId,
+          ) as ReplayRow;
+        });
+        if (job === PRUNING) return PRUNING;
+        if (!job) {
+          throw new StoreUnavailableError(`unknown replay ${replayId}`, fileErrorOptions(this.filename));
         }
-        const more = page.length > take;
-        // More matching events than maxEvents allows: the replay ends here, truncated.
-        const truncated = more && take === remaining;
-        return p.s.updateReplay.get(
-          more && !truncated ? 'running' : 'done',
-          requeue.length > 0 ? requeue[requeue.length - 1]! : row.cursor,
-          matched + requeue.length,
-          Number(row.deliveries_queued) + queued,
-          truncated ? 1 : 0,
-          now,
-          rowId,
-        ) as ReplayRow;
-      });
-      if (!job) {
-        throw new StoreUnavailableError(`unknown replay ${replayId}`, fileErrorOptions(this.filename));
-      }
-      return toReplayJob(job);
-    });
+        return toReplayJob(job);
+      }),
+    );
   }
 
   async getReplay(replayId: string): Promise<ReplayProgress | undefined> {
@@ -689,6 +729,118 @@ class SqliteEventStore implements SqliteStore {
     return this.#run('list stale replays', (p) =>
       (p.s.staleReplays.all(iso(options.staleBefore)) as ReplayRow[]).map(toReplayJob),
     );
+  }
+
+  /**
+   * Runs a replay step unless a prune batch (of any process) is under way, else waits for it:
+   * a replay must not queue deliveries for events a batch has archived and is about to remove.
+   * The check is inside the step's write transaction, so it cannot race the batch's lock.
+   */
+  async #afterPruneBatch<T>(step: () => T | typeof PRUNING): Promise<T> {
+    for (;;) {
+      const result = step();
+      if (result !== PRUNING) return result;
+      await sleep(10);
+    }
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Retention
+  // ------------------------------------------------------------------------------------------
+
+  async pruneEvents(request: PruneRequest): Promise<PruneBatch> {
+    checkPruneRequest(request);
+    const now = iso(request.now);
+    // One batch at a time across processes: a lease row, held from the choice of the batch to
+    // its removal, so the archive runs outside any transaction and writers are never blocked.
+    const holder = randomUUID();
+    const lease = { name: PRUNE_LOCK, holder, now: request.now, ttlMs: PRUNE_LOCK_MS };
+    while (!(await this.acquireLease(lease))) await sleep(10);
+    try {
+      const rows = this.#run('choose events to prune', (p) =>
+        p.s.pruneCandidates.all({
+          before: boundIso(request.before),
+          afterAt: request.after ? boundIso(request.after.occurredAt) : '',
+          afterPosition: request.after ? parsePosition(request.after.position, 'after.position') : 0n,
+          types: request.eventTypes ? JSON.stringify(request.eventTypes) : null,
+          excluded: request.excludeEventTypes?.length ? JSON.stringify(request.excludeEventTypes) : null,
+          limit: request.limit + 1,
+        }),
+      ) as EventRow[];
+      const page = rows.slice(0, request.limit).map(toRecordedEvent);
+      if (page.length === 0) return { removed: 0, next: null };
+      if (request.archive) await request.archive(page);
+      const removed = this.#write('prune events', (p) =>
+        write(p, () => {
+          const gone = p.s.deletePruned.all(jsonIntegers(page.map((e) => BigInt(e.position)))) as Array<{
+            position: bigint;
+            event_type: string;
+          }>;
+          if (gone.length === 0) return 0;
+          p.s.deleteDeliveriesOfEvents.run(jsonIntegers(gone.map((g) => g.position)));
+          const byType = new Map<string, number>();
+          for (const g of gone) byType.set(g.event_type, (byType.get(g.event_type) ?? 0) + 1);
+          for (const [type, n] of byType) p.s.recordPruned.run(type, iso(request.before), n, now);
+          return gone.length;
+        }),
+      );
+      if (removed > 0) this.#reclaimSpace();
+      const last = page[page.length - 1]!;
+      return {
+        removed,
+        next: rows.length > request.limit ? { occurredAt: last.occurredAt, position: last.position } : null,
+      };
+    } finally {
+      await this.releaseLease(lease).catch(() => {});
+    }
+  }
+
+  /** Gives free pages back a few at a time (a no-op unless the file is incremental). */
+  #reclaimSpace(): void {
+    try {
+      this.#run('reclaim space', (p) => p.db.pragma(`incremental_vacuum(${VACUUM_PAGES_PER_BATCH})`));
+    } catch {
+      // Space comes back at the next batch; the prune itself is committed.
+    }
+  }
+
+  async enableIncrementalVacuum(): Promise<boolean> {
+    return this.#write('enable incremental vacuum', (p) => {
+      if (Number(p.db.pragma('auto_vacuum', { simple: true })) === 2) return false;
+      p.db.pragma('auto_vacuum = INCREMENTAL');
+      p.db.exec('VACUUM');
+      return true;
+    });
+  }
+
+  async getPrunedRanges(): Promise<PrunedRange[]> {
+    return this.#run('read pruned ranges', (p) =>
+      (
+        p.s.pruned.all() as Array<{
+          event_type: string;
+          before: string;
+          removed: bigint;
+          last_pruned_at: string;
+        }>
+      ).map((r) => ({
+        eventType: r.event_type,
+        before: new Date(r.before),
+        removed: Number(r.removed),
+        lastPrunedAt: new Date(r.last_pruned_at),
+      })),
+    );
+  }
+
+  async acquireLease(request: LeaseRequest): Promise<boolean> {
+    const now = iso(request.now);
+    const expires = iso(new Date(request.now.getTime() + request.ttlMs));
+    return this.#write('take a lease', (p) =>
+      write(p, () => p.s.acquireLease.get(request.name, request.holder, expires, now) !== undefined),
+    );
+  }
+
+  async releaseLease(request: { name: string; holder: string }): Promise<void> {
+    this.#write('release a lease', (p) => write(p, () => p.s.releaseLease.run(request.name, request.holder)));
   }
 
   // ------------------------------------------------------------------------------------------
@@ -794,6 +946,21 @@ class SqliteEventStore implements SqliteStore {
 // ---------------------------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------------------------
+
+/** A replay step found a prune batch under way (see `#afterPruneBatch`). */
+const PRUNING: unique symbol = Symbol('pruning');
+
+function checkPruneRequest(request: PruneRequest): void {
+  if (!Number.isSafeInteger(request.limit) || request.limit < 1) {
+    throw new InvalidOptionsError(
+      'prune request',
+      [{ path: 'limit', message: 'must be a positive integer' }],
+      {
+        source: SOURCE,
+      },
+    );
+  }
+}
 
 /** Which event of a batch failed, and whether its id was already taken (stored or earlier in the batch). */
 interface AppendFailure {
@@ -935,6 +1102,14 @@ function prepare(db: Database.Database, prefix: string): Prepared {
     replayPageOfType: stmt(SQL.SELECT_REPLAY_PAGE_OF_TYPE),
     deleteDoneForReplay: stmt(SQL.DELETE_DONE_FOR_REPLAY),
     requeueReplayPage: stmt(SQL.REQUEUE_REPLAY_PAGE),
+    pruneCandidates: stmt(SQL.SELECT_PRUNE_CANDIDATES),
+    deletePruned: stmt(SQL.DELETE_PRUNED_EVENTS),
+    deleteDeliveriesOfEvents: stmt(SQL.DELETE_DELIVERIES_OF_EVENTS),
+    recordPruned: stmt(SQL.RECORD_PRUNED),
+    pruned: stmt(SQL.SELECT_PRUNED),
+    acquireLease: stmt(SQL.ACQUIRE_LEASE),
+    releaseLease: stmt(SQL.RELEASE_LEASE),
+    leaseHeld: stmt(SQL.LEASE_HELD),
   };
 
   const append = db.transaction(

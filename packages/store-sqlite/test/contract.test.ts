@@ -1,6 +1,6 @@
 import type { EventStore } from '@evco/core';
 import { describeEventStoreContract } from '@evco/testkit';
-import { createSqliteStore } from '../src/index.js';
+import { createSqliteStore, type SqliteStore } from '../src/index.js';
 import { tempDir } from './support.js';
 
 // Each case gets its own file in its own directory, removed afterwards.
@@ -15,6 +15,8 @@ describeEventStoreContract({
     dirs.set(store, tmp.cleanup);
     return store;
   },
+  // Another connection to the same file, as another process would have.
+  share: async (store) => createSqliteStore({ filename: (store as SqliteStore).filename }),
   destroy: async (store) => {
     dirs.get(store)?.();
   },

@@ -10,6 +10,7 @@ import {
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { collect, makeEvent, settle } from './helpers.js';
 import { expectJsonSafe } from './json-safe.js';
+import { describeRetentionContract } from './retention-contract.js';
 
 export interface EventStoreContractOptions {
   /** Shown in the suite title. */
@@ -20,6 +21,11 @@ export interface EventStoreContractOptions {
   destroy?: (store: EventStore) => Promise<void>;
   /** Events for the paging case. @default 10000 */
   pagingEvents?: number;
+  /**
+   * Opens a second store on the same data as `store` (another process's view), closed by the
+   * case. Concurrency cases then race two instances; without it they race one.
+   */
+  share?: (store: EventStore) => Promise<EventStore>;
 }
 
 const T0 = new Date('2026-01-01T00:00:00.000Z');
@@ -961,6 +967,11 @@ export function describeEventStoreContract(options: EventStoreContractOptions): 
         const p9 = recorded[8]!.position;
         expect(ids(await store.read({ afterPosition: p9, limit: 100 }))).toEqual(ids(events.slice(9)));
       });
+    });
+
+    describeRetentionContract({
+      store: () => store,
+      share: async () => (options.share ? options.share(store) : store),
     });
 
     describe('lifecycle', () => {
