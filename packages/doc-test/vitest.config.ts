@@ -1,0 +1,3 @@
+import { evcoVitest } from '../../vitest.base.ts';
+
+export default evcoVitest();
