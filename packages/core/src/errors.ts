@@ -7,25 +7,53 @@
  */
 const BRAND = Symbol.for('evco.error');
 
+/**
+ * Every code any evco package throws; closed, so a `switch` over it (or a
+ * `Record<EvcoErrorCode, …>` such as an HTTP status table) is checked for completeness.
+ */
 export type EvcoErrorCode =
+  /** An event (or a query) failed validation: `EventValidationError`, with `issues`. */
   | 'EVENT_VALIDATION'
+  /** Options or arguments are wrong: `InvalidOptionsError`, with `issues`; before any I/O. */
   | 'INVALID_OPTIONS'
+  /** A string that should be a position (a decimal integer) is not one. */
   | 'INVALID_POSITION'
+  /** An aggregate version was already taken: `ConcurrencyError`. */
   | 'CONCURRENCY'
+  /** An event id is already stored (or twice in one batch): `DuplicateEventError`. */
   | 'DUPLICATE_EVENT'
+  /** A handler name is already registered in this process: `DuplicateHandlerError`. */
   | 'DUPLICATE_HANDLER'
+  /** A replay names a handler nobody subscribed. */
   | 'UNKNOWN_HANDLER'
-  | 'STORE_UNAVAILABLE'
-  | 'STORE_SCHEMA'
-  | 'PUBLISHER_UNAVAILABLE'
-  | 'COORDINATOR_CLOSED'
-  | 'COORDINATOR_NOT_CONFIGURED'
-  | 'HANDLER_TIMEOUT'
-  | 'MIDDLEWARE_REJECTED'
+  /** Something named by id does not exist (a replay, an event): `NotFoundError`. */
   | 'NOT_FOUND'
+  /** A transactional publish got a client that is not usable (not in a transaction, another database). */
   | 'INVALID_TRANSACTION'
+  /** The store lacks an optional capability the call needs (e.g. the outbox's `appendWithin`). */
   | 'UNSUPPORTED'
-  | (string & {});
+  /** The store cannot be reached or is closed: `StoreUnavailableError`; worth retrying. */
+  | 'STORE_UNAVAILABLE'
+  /** The store's schema is missing or from another version: `StoreSchemaError`. */
+  | 'STORE_SCHEMA'
+  /** The store refused a statement for a reason retrying will not fix (store-postgres). */
+  | 'STORE_FAILED'
+  /** store-postgres reached a transaction-mode pooler that cannot hold its sessions. */
+  | 'TRANSACTION_POOLER'
+  /** The publisher cannot be reached: `PublisherUnavailableError`. */
+  | 'PUBLISHER_UNAVAILABLE'
+  /** A call after `shutdown()`: `CoordinatorClosedError`. */
+  | 'COORDINATOR_CLOSED'
+  /** A module-level call (`publishEvent`, …) before `getCoordinator(options)`. */
+  | 'COORDINATOR_NOT_CONFIGURED'
+  /** A handler ran past its timeout: `HandlerTimeoutError`, recorded on the delivery. */
+  | 'HANDLER_TIMEOUT'
+  /** A delivery's lease expired again and again (the process running it died each time). */
+  | 'HANDLER_CRASHED'
+  /** `waitForIdle({ timeoutMs })` ran out while handlers still had work. */
+  | 'TIMEOUT'
+  /** A `beforePublish` middleware vetoed the publish on purpose: `MiddlewareRejectedError`. */
+  | 'MIDDLEWARE_REJECTED';
 
 export interface EvcoErrorOptions {
   cause?: unknown;
@@ -187,6 +215,23 @@ export class NotFoundError extends EvcoError {
     super('NOT_FOUND', `no ${kind} with id "${id.slice(0, 200)}"`, options);
     this.kind = kind;
     this.id = id;
+  }
+}
+
+/**
+ * Thrown by a `beforePublish` middleware to veto a publish on purpose (a policy said no), as
+ * opposed to failing: the whole batch is rejected and nothing is stored, as with any throw,
+ * but callers can tell a refusal (`MIDDLEWARE_REJECTED`, an HTTP 422 in @evco/fastify) from a
+ * bug in the middleware (anything else, a 500).
+ */
+export class MiddlewareRejectedError extends EvcoError {
+  /** The vetoing middleware's `name`, when it gave one. */
+  readonly middleware: string | undefined;
+
+  constructor(message: string, options: EvcoErrorOptions & { middleware?: string } = {}) {
+    const { middleware, ...rest } = options;
+    super('MIDDLEWARE_REJECTED', middleware === undefined ? message : `${middleware}: ${message}`, rest);
+    this.middleware = middleware;
   }
 }
 

@@ -30,6 +30,7 @@ export {
   InvalidOptionsError,
   InvalidTransactionError,
   isEvcoError,
+  MiddlewareRejectedError,
   NotFoundError,
   PublisherUnavailableError,
   StoreSchemaError,

@@ -4,7 +4,7 @@
  * server file paths never reach a client; unexpected errors are logged with their stack and
  * answered with the request id to look them up.
  */
-import { isEvcoError, maskSecrets, type ValidationIssue } from '@evco/core';
+import { type EvcoErrorCode, isEvcoError, maskSecrets, type ValidationIssue } from '@evco/core';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
 
@@ -44,11 +44,16 @@ export class ApiError extends Error {
   }
 }
 
-/** evco's stable codes → HTTP. Anything not listed is a 500. */
-const EVCO_STATUS: Record<string, number> = {
+/**
+ * evco's stable codes → HTTP; the union is closed, so a new code cannot be left out. A 500 is a
+ * bug or a fault the client cannot fix: answered with a request id, its message kept in the log.
+ */
+const EVCO_STATUS: Record<EvcoErrorCode, number> = {
   EVENT_VALIDATION: 400,
   INVALID_OPTIONS: 400,
+  INVALID_POSITION: 400,
   UNKNOWN_HANDLER: 400,
+  NOT_FOUND: 404,
   MIDDLEWARE_REJECTED: 422,
   CONCURRENCY: 409,
   DUPLICATE_EVENT: 409,
@@ -59,10 +64,16 @@ const EVCO_STATUS: Record<string, number> = {
   COORDINATOR_NOT_CONFIGURED: 503,
   HANDLER_TIMEOUT: 504,
   TIMEOUT: 504,
+  STORE_SCHEMA: 500,
+  STORE_FAILED: 500,
+  TRANSACTION_POOLER: 500,
+  HANDLER_CRASHED: 500,
+  INVALID_TRANSACTION: 500,
+  UNSUPPORTED: 500,
 };
 
 export function evcoStatus(code: string): number {
-  return EVCO_STATUS[code] ?? 500;
+  return Object.hasOwn(EVCO_STATUS, code) ? EVCO_STATUS[code as EvcoErrorCode] : 500;
 }
 
 interface Resolved {

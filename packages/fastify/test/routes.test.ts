@@ -1,8 +1,15 @@
 import { randomUUID } from 'node:crypto';
-import { createCoordinator, defineEvent } from '@evco/core';
+import {
+  createCoordinator,
+  defineEvent,
+  EvcoError,
+  MiddlewareRejectedError,
+  NotFoundError,
+} from '@evco/core';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { z } from 'zod';
+import { resolveError } from '../src/errors.js';
 import { auth, coordinatorOptions, startApp } from './helpers.js';
 
 const apps: FastifyInstance[] = [];
@@ -177,6 +184,37 @@ describe('POST /events', () => {
     const { app } = await storyApp({ publish: false });
     const res = await app.inject({ method: 'POST', url: '/evco/events', payload: order(), headers: auth });
     expect([res.statusCode, errorOf(res).code]).toEqual([404, 'NOT_FOUND']);
+  });
+
+  it("answers 422 MIDDLEWARE_REJECTED for a middleware's veto, 500 for a middleware that fails", async () => {
+    const { app, coordinator } = await storyApp();
+    coordinator.eventBus.addMiddleware({
+      name: 'limits',
+      beforePublish(event) {
+        if (event.eventData.total === 0)
+          throw new MiddlewareRejectedError('an order needs a total', { middleware: 'limits' });
+        if (event.eventData.total === -1) throw new Error('limits table missing');
+        return event;
+      },
+    });
+    const vetoed = await app.inject({
+      method: 'POST',
+      url: '/evco/events',
+      payload: { ...order(), eventData: { total: 0 } },
+      headers: auth,
+    });
+    expect([vetoed.statusCode, errorOf(vetoed)]).toEqual([
+      422,
+      { code: 'MIDDLEWARE_REJECTED', message: '[evco:core] limits: an order needs a total' },
+    ]);
+    const broken = await app.inject({
+      method: 'POST',
+      url: '/evco/events',
+      payload: { ...order(), eventData: { total: -1 } },
+      headers: auth,
+    });
+    expect([broken.statusCode, errorOf(broken).code]).toEqual([500, 'INTERNAL']);
+    expect(await coordinator.getEventHistory()).toEqual([]);
   });
 
   it('answers 415 for a body that is not JSON (text/plain included) and 400 for broken JSON', async () => {
@@ -411,6 +449,38 @@ describe('replays', () => {
     ).toBe(401);
     const unknown = await app.inject(`/evco/replays/${randomUUID()}`);
     expect([unknown.statusCode, errorOf(unknown).code]).toEqual([404, 'NOT_FOUND']);
+  });
+});
+
+describe('evco error codes over HTTP', () => {
+  it('maps NOT_FOUND to 404 and INVALID_POSITION to 400, with their messages', () => {
+    const missing = resolveError(
+      new NotFoundError('replay', 'replay-9', { source: 'store-sqlite' }),
+      'req-1',
+      1024,
+    );
+    expect([missing.status, missing.body.error]).toEqual([
+      404,
+      { code: 'NOT_FOUND', message: '[evco:store-sqlite] no replay with id "replay-9"' },
+    ]);
+    const position = resolveError(new EvcoError('INVALID_POSITION', 'not a position: "x"'), 'req-2', 1024);
+    expect([position.status, position.body.error.code]).toEqual([400, 'INVALID_POSITION']);
+  });
+
+  it('keeps faults a client cannot fix out of the reply: STORE_FAILED and HANDLER_CRASHED are a 500 with a request id', () => {
+    for (const code of ['STORE_FAILED', 'HANDLER_CRASHED', 'STORE_SCHEMA'] as const) {
+      const resolved = resolveError(
+        new EvcoError(code, 'relation "evco.events" has no column x'),
+        'req-3',
+        1024,
+      );
+      expect([resolved.status, resolved.body.error.code, resolved.body.error.requestId], code).toEqual([
+        500,
+        'INTERNAL',
+        'req-3',
+      ]);
+      expect(resolved.body.error.message).not.toContain('evco.events');
+    }
   });
 });
 

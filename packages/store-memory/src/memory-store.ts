@@ -17,6 +17,7 @@ import {
   type HealthStatus,
   type LeaseRequest,
   type ListQuery,
+  NotFoundError,
   type PruneBatch,
   type PrunedRange,
   type PruneRequest,
@@ -688,7 +689,7 @@ class MemoryEventStore implements MemoryStore {
     await this.#pruning;
     this.#open();
     const job = this.#replays.get(replayId);
-    if (!job) throw new StoreUnavailableError(`unknown replay ${replayId}`, { source: SOURCE });
+    if (!job) throw new NotFoundError('replay', replayId, { source: SOURCE });
     if (job.status === 'done') return publicJob(job);
     const now = options.now.getTime();
     const from = job.from.getTime();

@@ -15,6 +15,7 @@ import {
   type ListQuery,
   maskSecrets,
   maskUrl,
+  NotFoundError,
   type ReadAllQuery,
   type ReadQuery,
   type RecordedEvent,
@@ -753,7 +754,7 @@ class PgEventStore implements PostgresStore {
 
   async continueReplay(replayId: string, options: { now: Date; pageSize: number }): Promise<ReplayJob> {
     this.#open();
-    const unknown = () => new StoreUnavailableError(`unknown replay ${replayId}`, { source: SOURCE });
+    const unknown = () => new NotFoundError('replay', replayId, { source: SOURCE });
     if (!UUID.test(replayId)) throw unknown();
     return this.#transaction(async (client) => {
       const locked = await this.#query<ReplayRow>(SQL.LOCK_REPLAY, [replayId], client);

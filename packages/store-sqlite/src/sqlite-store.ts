@@ -19,6 +19,7 @@ import {
   type LeaseRequest,
   type ListQuery,
   maskSecrets,
+  NotFoundError,
   type PruneBatch,
   type PrunedRange,
   type PruneRequest,
@@ -692,7 +693,7 @@ class SqliteEventStore implements SqliteStore {
         });
         if (job === PRUNING) return PRUNING;
         if (!job) {
-          throw new StoreUnavailableError(`unknown replay ${replayId}`, fileErrorOptions(this.filename));
+          throw new NotFoundError('replay', replayId, { source: SOURCE });
         }
         return toReplayJob(job);
       }),

@@ -700,6 +700,18 @@ export function describeEventStoreContract(options: EventStoreContractOptions): 
         expect(await store.listStaleReplays({ staleBefore: at(1_000_000) })).toEqual([]);
       });
 
+      it('an unknown replay id is NOT_FOUND for continueReplay and undefined for getReplay', async () => {
+        const job = await store.startReplay({ from: at(0), to: at(100), maxEvents: 10 }, { now: at(1) });
+        // Well-formed ids of every store's shape, and garbage: none of them names the job above.
+        const unknown = ['replay-999999', '00000000-0000-4000-8000-000000000000', 'no such replay'];
+        for (const id of unknown.filter((u) => u !== job.id)) {
+          const error = await store.continueReplay(id, { now: at(2), pageSize: 2 }).catch((x: unknown) => x);
+          expect(isEvcoError(error, 'NOT_FOUND'), `${id}: ${String(error)}`).toBe(true);
+          expect(await store.getReplay(id)).toBeUndefined();
+        }
+        expect((await store.getReplay(job.id))?.id).toBe(job.id);
+      });
+
       it('replayed deliveries keep per-aggregate order', async () => {
         await subscribe([{ handler: 'h' }]);
         const events = [0, 1, 2].map((i) => makeEvent({ aggregateId: 'A', occurredAt: at(i) }));
