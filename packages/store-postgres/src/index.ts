@@ -9,5 +9,6 @@ export {
   createPostgresStore,
   type PostgresStore,
   type Queryable,
+  type TransactionClient,
 } from './postgres-store.js';
 export { POSITION_BLOCK } from './sql.js';

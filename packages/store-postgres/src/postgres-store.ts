@@ -12,6 +12,7 @@ import {
   EventValidationError,
   type HandlerStats,
   type HealthStatus,
+  InvalidTransactionError,
   type ListQuery,
   maskSecrets,
   maskUrl,
@@ -63,6 +64,13 @@ import * as SQL from './sql.js';
 /** What `pg` accepts as a connection to run statements on: a pool, or a checked-out client. */
 export type Queryable = Pick<pg.ClientBase, 'query'>;
 
+/**
+ * One connection on which the application opened a transaction: a `pg` `Client` or a
+ * `PoolClient`. `getTransactionStatus` (pg 8.16+) lets the store check that a transaction is
+ * open; a wrapper without it is trusted.
+ */
+export type TransactionClient = Queryable & { getTransactionStatus?(): string | null };
+
 export interface PostgresStore extends EventStore {
   readonly name: 'postgres';
   /** The schema holding the tables. */
@@ -72,12 +80,26 @@ export interface PostgresStore extends EventStore {
   /** Creates or upgrades the schema; safe from many processes at once. */
   migrate(): Promise<void>;
   /**
-   * Appends inside a transaction you hold (BEGIN … COMMIT on `client`), atomically with your own
-   * writes: the transactional outbox. The events become visible to readers and claims when you
-   * commit; rolled back, they never existed.
+   * The transactional outbox (what `coordinator.publishInTransaction(client, events)` calls):
+   * appends the events and their deliveries on `client`, inside the transaction you opened on
+   * it (BEGIN … COMMIT), atomically with your own writes. The events become visible to readers
+   * and claims when you commit; rolled back, they never existed. `client` is a `pg` `Client`
+   * or a `PoolClient` from `pool.connect()`, never a `Pool` (each query of a pool may run on
+   * another connection). A client not in a transaction, or in an aborted one, is
+   * `INVALID_TRANSACTION` before anything is sent. A failed append (duplicate id, taken
+   * aggregate version) aborts your transaction, like any failed statement: roll it back.
+   */
+  appendWithin(
+    client: TransactionClient,
+    events: readonly DomainEvent[],
+    options: { now: Date },
+  ): Promise<AppendResult>;
+  /**
+   * @deprecated Use `coordinator.publishInTransaction(client, events)`, which validates the
+   * events, runs the middlewares and announces after commit; or `appendWithin`, which this is.
    */
   appendInTransaction(
-    client: Queryable,
+    client: TransactionClient,
     events: readonly DomainEvent[],
     options: { now: Date },
   ): Promise<AppendResult>;
@@ -100,6 +122,32 @@ interface ListenConnection {
 
 /** Event types of an append, or `undefined`: something may have been appended, look. */
 export type AppendedListener = (eventTypes: readonly string[] | undefined) => void;
+
+/** Checks the application's transaction handle before anything is sent on it. */
+function assertInTransaction(client: unknown): asserts client is TransactionClient {
+  if (typeof client !== 'object' || client === null || typeof (client as Queryable).query !== 'function') {
+    throw new InvalidTransactionError(
+      'publishing in a transaction with store-postgres takes the pg client on which you ran BEGIN',
+      { source: SOURCE },
+    );
+  }
+  if (client instanceof pg.Pool || ('totalCount' in client && 'idleCount' in client)) {
+    throw new InvalidTransactionError(
+      'a pg Pool runs each query on whichever connection is free, outside your transaction: pass the client you ran BEGIN on (const client = await pool.connect())',
+      { source: SOURCE },
+    );
+  }
+  const status = (client as TransactionClient).getTransactionStatus?.();
+  if (status === 'T' || status === undefined) return;
+  throw new InvalidTransactionError(
+    status === 'E'
+      ? 'the transaction on the client passed has failed (a statement in it errored): roll it back'
+      : status === 'I'
+        ? "no transaction is open on the client passed: run 'BEGIN' on it first"
+        : 'the client passed is not connected',
+    { source: SOURCE },
+  );
+}
 
 /**
  * An `EventStore` on PostgreSQL.
@@ -371,12 +419,21 @@ class PgEventStore implements PostgresStore {
     return this.#append(this.pool, false, events, options);
   }
 
-  appendInTransaction(
-    client: Queryable,
+  async appendWithin(
+    client: TransactionClient,
     events: readonly DomainEvent[],
     options: { now: Date },
   ): Promise<AppendResult> {
+    assertInTransaction(client);
     return this.#append(client, true, events, options);
+  }
+
+  appendInTransaction(
+    client: TransactionClient,
+    events: readonly DomainEvent[],
+    options: { now: Date },
+  ): Promise<AppendResult> {
+    return this.appendWithin(client, events, options);
   }
 
   /**

@@ -34,6 +34,11 @@ export class FileIdentity {
     return stats?.isFile() ? new FileIdentity(absolute, stats.dev, stats.ino) : undefined;
   }
 
+  /** Both name the same file (device and inode), whatever the paths. */
+  sameFile(other: FileIdentity): boolean {
+    return this.#dev === other.#dev && this.#ino === other.#ino;
+  }
+
   check(): FileState {
     let stats: ReturnType<typeof statSync>;
     try {

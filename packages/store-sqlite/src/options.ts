@@ -8,7 +8,7 @@ export const SOURCE = 'store-sqlite';
 export interface SqliteDatabase extends Database.Database {}
 
 /** Duck-typed: another copy of better-sqlite3 in the tree would make `instanceof` lie. */
-function isDatabase(value: unknown): value is SqliteDatabase {
+export function isDatabase(value: unknown): value is SqliteDatabase {
   if (typeof value !== 'object' || value === null) return false;
   const v = value as Record<string, unknown>;
   return (

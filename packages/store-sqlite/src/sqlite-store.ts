@@ -16,6 +16,7 @@ import {
   type HandlerStats,
   type HealthStatus,
   InvalidOptionsError,
+  InvalidTransactionError,
   type LeaseRequest,
   type ListQuery,
   maskSecrets,
@@ -62,9 +63,11 @@ import { fileErrorOptions, sqliteCode, translateError } from './errors.js';
 import { FileIdentity, type FileState } from './file-identity.js';
 import { applyMigrations, assertKnownVersion, LATEST_VERSION, readSchemaVersion } from './migrations.js';
 import {
+  isDatabase,
   type ResolvedSqliteOptions,
   resolveSqliteOptions,
   SOURCE,
+  type SqliteDatabase,
   type SqliteStoreOptions,
 } from './options.js';
 import * as SQL from './sql.js';
@@ -76,6 +79,21 @@ export interface SqliteStore extends EventStore {
   readonly filename: string;
   /** Opens the file and brings its schema up to date; idempotent, safe from several processes at once. */
   migrate(): Promise<void>;
+  /**
+   * The transactional outbox (what `coordinator.publishInTransactionSync(db, events)` calls):
+   * appends the events and their deliveries on `db`, inside the transaction open on it, so they
+   * commit or roll back with the application's own writes. `db` is the store's own `database`
+   * or another connection to the store's file; anything else, or no open transaction, is
+   * `INVALID_TRANSACTION` before anything is written. A failed append (duplicate id, taken
+   * aggregate version) is undone to a savepoint: the application's transaction stays usable.
+   */
+  appendWithinSync(db: SqliteDatabase, events: readonly DomainEvent[], options: { now: Date }): AppendResult;
+  /** `appendWithinSync`, for a transaction driven by hand (`BEGIN` … `COMMIT`) across awaits. */
+  appendWithin(
+    db: SqliteDatabase,
+    events: readonly DomainEvent[],
+    options: { now: Date },
+  ): Promise<AppendResult>;
   /** Closes the file (not a `database` you passed in). Idempotent. */
   close(): Promise<void>;
   /**
@@ -215,6 +233,8 @@ class SqliteEventStore implements SqliteStore {
   #identity: FileIdentity | undefined;
   #closed = false;
   readonly #reads = new Map<string, Statement>();
+  /** Statements prepared on the application's connections that `appendWithinSync` wrote on. */
+  #foreign = new WeakMap<SqliteDatabase, Prepared>();
 
   constructor(options: ResolvedSqliteOptions) {
     this.#o = options;
@@ -249,10 +269,23 @@ class SqliteEventStore implements SqliteStore {
   /** `#run` for a write: refused while the file opened is no longer at its path. */
   #write<T>(action: string, fn: (p: Prepared) => T): T {
     return this.#run(action, (p) => {
-      const state = this.#fileState();
-      if (state !== 'present') throw this.#fileMovedError(action, state);
+      this.#assertFilePresent(action);
+      if (p.db.inTransaction) {
+        // Only possible on a `database` shared with the application, while a transaction it
+        // drives by hand waits across an await: a write now would join that transaction (and
+        // a claim would see its uncommitted events). Refused; the poller tries again.
+        throw new StoreUnavailableError(
+          `cannot ${action}: the shared database connection is inside a transaction of the application; evco writes once it ends`,
+          fileErrorOptions(this.filename),
+        );
+      }
       return fn(p);
     });
+  }
+
+  #assertFilePresent(action: string): void {
+    const state = this.#fileState();
+    if (state !== 'present') throw this.#fileMovedError(action, state);
   }
 
   #fileState(): FileState {
@@ -326,38 +359,66 @@ class SqliteEventStore implements SqliteStore {
   // ------------------------------------------------------------------------------------------
 
   async append(events: readonly DomainEvent[], options: { now: Date }): Promise<AppendResult> {
-    // Serialize before taking the write lock, and refuse dates the text encoding cannot order.
-    const rows: PreparedRow[] = new Array(events.length);
-    const issues: ValidationIssue[] = [];
-    for (let i = 0; i < events.length; i++) {
-      const e = events[i]!;
-      const t = e.occurredAt.getTime();
-      if (!isStorableTime(t)) {
-        issues.push({ path: `[${i}].occurredAt`, message: 'must be between the years 0000 and 9999' });
-        continue;
-      }
-      rows[i] = {
-        id: e.id,
-        eventType: e.eventType,
-        aggregateId: e.aggregateId,
-        aggregateType: e.aggregateType ?? null,
-        aggregateVersion: e.aggregateVersion ?? null,
-        data: JSON.stringify(e.eventData),
-        metadata: JSON.stringify(e.metadata),
-        occurredAt: e.occurredAt.toISOString(),
-      };
-    }
-    if (issues.length > 0) throw new EventValidationError(issues, { source: SOURCE });
-    const failedAt: AppendFailure = { index: -1, idTaken: false };
-    const [positions, deliveries] = this.#write('append events', (p) => {
-      if (events.length === 0) return [[], []];
-      try {
-        return p.append.immediate(rows, iso(options.now), failedAt);
-      } catch (error) {
-        throw this.#appendError(error, events[failedAt.index], failedAt.idTaken);
-      }
+    const rows = toRows(events);
+    return this.#write('append events', (p) =>
+      this.#appendRows(events, options.now, (failedAt) =>
+        p.append.immediate(rows, iso(options.now), failedAt),
+      ),
+    );
+  }
+
+  appendWithinSync(db: SqliteDatabase, events: readonly DomainEvent[], options: { now: Date }): AppendResult {
+    assertTransactionHandle(db);
+    const rows = toRows(events);
+    return this.#run('append events', (p) => {
+      this.#assertFilePresent('append events');
+      const on = this.#connectionFor(db, p);
+      // Called inside the application's transaction, the append transaction is a savepoint.
+      return this.#appendRows(events, options.now, (failedAt) => on.append(rows, iso(options.now), failedAt));
     });
-    const recordedAt = new Date(options.now.getTime());
+  }
+
+  async appendWithin(
+    db: SqliteDatabase,
+    events: readonly DomainEvent[],
+    options: { now: Date },
+  ): Promise<AppendResult> {
+    return this.appendWithinSync(db, events, options);
+  }
+
+  /** The store's statements on `db`, once it is known to be a connection to the store's file. */
+  #connectionFor(db: SqliteDatabase, p: Prepared): Prepared {
+    if (db === p.db) return p;
+    const theirs = db.memory || !db.name ? undefined : FileIdentity.of(db.name);
+    if (!theirs || !this.#identity?.sameFile(theirs)) {
+      throw new InvalidTransactionError(
+        "the database passed is not the store's file: open it on the store's file, or give it to createSqliteStore({ database })",
+        fileErrorOptions(this.filename),
+      );
+    }
+    let on = this.#foreign.get(db);
+    if (!on) {
+      on = prepare(db, this.#o.tablePrefix);
+      this.#foreign.set(db, on);
+    }
+    return on;
+  }
+
+  #appendRows(
+    events: readonly DomainEvent[],
+    now: Date,
+    run: (failedAt: AppendFailure) => [bigint[], number[]],
+  ): AppendResult {
+    if (events.length === 0) return { events: [], deliveries: [] };
+    const failedAt: AppendFailure = { index: -1, idTaken: false };
+    let positions: bigint[];
+    let deliveries: number[];
+    try {
+      [positions, deliveries] = run(failedAt);
+    } catch (error) {
+      throw this.#appendError(error, events[failedAt.index], failedAt.idTaken);
+    }
+    const recordedAt = new Date(now.getTime());
     const recorded: RecordedEvent[] = new Array(events.length);
     for (let i = 0; i < events.length; i++) {
       recorded[i] = recordEvent(events[i]!, positions[i]!, recordedAt);
@@ -959,6 +1020,49 @@ function checkPruneRequest(request: PruneRequest): void {
       {
         source: SOURCE,
       },
+    );
+  }
+}
+
+/** Serializes before taking the write lock, and refuses dates the text encoding cannot order. */
+function toRows(events: readonly DomainEvent[]): PreparedRow[] {
+  const rows: PreparedRow[] = new Array(events.length);
+  const issues: ValidationIssue[] = [];
+  for (let i = 0; i < events.length; i++) {
+    const e = events[i]!;
+    const t = e.occurredAt.getTime();
+    if (!isStorableTime(t)) {
+      issues.push({ path: `[${i}].occurredAt`, message: 'must be between the years 0000 and 9999' });
+      continue;
+    }
+    rows[i] = {
+      id: e.id,
+      eventType: e.eventType,
+      aggregateId: e.aggregateId,
+      aggregateType: e.aggregateType ?? null,
+      aggregateVersion: e.aggregateVersion ?? null,
+      data: JSON.stringify(e.eventData),
+      metadata: JSON.stringify(e.metadata),
+      occurredAt: e.occurredAt.toISOString(),
+    };
+  }
+  if (issues.length > 0) throw new EventValidationError(issues, { source: SOURCE });
+  return rows;
+}
+
+/** Checks what `appendWithinSync` was given before touching anything. */
+function assertTransactionHandle(db: unknown): asserts db is SqliteDatabase {
+  if (!isDatabase(db)) {
+    throw new InvalidTransactionError(
+      'publishing in a transaction with store-sqlite takes the better-sqlite3 Database your transaction is open on',
+      { source: SOURCE },
+    );
+  }
+  if (!db.open) throw new InvalidTransactionError('the database passed is closed', { source: SOURCE });
+  if (!db.inTransaction) {
+    throw new InvalidTransactionError(
+      'no transaction is open on the database passed: call it inside db.transaction(() => …), or between BEGIN and COMMIT',
+      { source: SOURCE },
     );
   }
 }
