@@ -61,6 +61,13 @@ async function start(options: Partial<CoordinatorOptions> = {}, handlerName: str
   return { coordinator, handled, heard };
 }
 
+/**
+ * Claims of aggregate-ordered deliveries wait until no older transaction anywhere on the server
+ * is still running (gap-safe order), and test files sharing the server hold some open on
+ * purpose: wait generously, the outcome is what is checked.
+ */
+const settled = { timeoutMs: 60_000 };
+
 let orders = 0;
 function orderPlaced(total = 10): DomainEventInput & { aggregateId: string } {
   return { eventType: 'OrderPlaced', aggregateId: `order-${++orders}-${schema}`, eventData: { total } };
@@ -115,7 +122,7 @@ describe('publishInTransaction on store-postgres', () => {
     });
     await outbox.afterCommit();
     expect(heard.flatMap((a) => a.events.map((e) => e.id))).toEqual([outbox.results[0]!.eventId]);
-    await waitFor(() => handled.length === 1);
+    await waitFor(() => handled.length === 1, settled);
     expect(handled[0]).toMatchObject({
       id: outbox.results[0]!.eventId,
       position: outbox.results[0]!.position,
@@ -158,7 +165,7 @@ describe('publishInTransaction on store-postgres', () => {
     await publishing.coordinator.shutdown();
     expect(publishing.heard).toEqual([]);
     expect(survivor.heard).toEqual([]);
-    await waitFor(() => survivor.handled.length === 1);
+    await waitFor(() => survivor.handled.length === 1, settled);
     expect(survivor.handled[0]).toMatchObject({ id: outbox.results[0]!.eventId, eventData: { total: 77 } });
     expect(await orderTotal(event.aggregateId)).toBe(77);
   });
@@ -203,7 +210,7 @@ describe('publishInTransaction on store-postgres', () => {
     await outbox.afterCommit();
     const ids = outbox.results.map((r) => r.eventId);
     expect(after).toEqual(ids);
-    await waitFor(() => handled.length === 2);
+    await waitFor(() => handled.length === 2, settled);
     expect(handled.map((e) => [e.id, e.metadata.tenant])).toEqual(ids.map((id) => [id, 'acme']));
   });
 
