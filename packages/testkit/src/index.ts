@@ -1,3 +1,9 @@
+export {
+  type DifferentialOptions,
+  describeDifferentialTest,
+  runDifferential,
+  seededRandom,
+} from './differential.js';
 export { freePort } from './free-port.js';
 export { collect, makeEvent, resolveServiceUrl, settle, validationIssuePaths, waitFor } from './helpers.js';
 export { type IpcMessage, type IpcProcess, spawnIpcProcess } from './ipc-process.js';
