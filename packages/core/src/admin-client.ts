@@ -4,7 +4,9 @@ import {
   AdminOperations,
   type EventDetails,
   type EventHistoryQuery,
+  type EventHistoryResult,
   type ReplayOptions,
+  type ReplayReport,
   type SubscriptionStatus,
 } from './admin.js';
 import type { CausationLimits } from './causation.js';
@@ -12,15 +14,9 @@ import type { CoordinatorStatus } from './coordinator.js';
 import { CoordinatorClosedError, InvalidOptionsError } from './errors.js';
 import type { RecordedEvent } from './event.js';
 import { childLogger, createConsoleLogger } from './logger.js';
-import type {
-  DeadLetter,
-  EventPublisher,
-  EventStore,
-  Logger,
-  ReplayProgress,
-  UnprocessedEvent,
-} from './ports.js';
+import type { DeadLetter, EventPublisher, EventStore, Logger, UnprocessedEvent } from './ports.js';
 import type { Position } from './position.js';
+import type { PruneEventsOptions, PruneEventsResult } from './retention.js';
 import { collectFleetView, lagMs } from './status.js';
 import { toIssues } from './zod-issues.js';
 
@@ -56,6 +52,8 @@ export interface AdminClient {
   getCoordinatorStatus(): Promise<CoordinatorStatus>;
   listSubscriptions(): Promise<SubscriptionStatus[]>;
   getEventHistory(query?: EventHistoryQuery): Promise<RecordedEvent[]>;
+  /** `getEventHistory` with what retention removed from the range (`pruned`). */
+  readEventHistory(query?: EventHistoryQuery): Promise<EventHistoryResult>;
   getEventDetails(id: string, limits?: CausationLimits): Promise<EventDetails | undefined>;
   getUnprocessedEvents(query?: { limit?: number; afterPosition?: Position }): Promise<UnprocessedEvent[]>;
   getDeadLetters(query?: {
@@ -69,9 +67,14 @@ export interface AdminClient {
    * open; resolves at once. After `close()` the job stays running and any coordinator's poller
    * resumes it.
    */
-  startReplay(options: ReplayOptions): Promise<ReplayProgress>;
-  getReplay(id: string): Promise<ReplayProgress | undefined>;
+  startReplay(options: ReplayOptions): Promise<ReplayReport>;
+  getReplay(id: string): Promise<ReplayReport | undefined>;
   retireHandler(name: string): Promise<{ deliveriesRemoved: number }>;
+  /**
+   * Removes events older than `before` (optionally of some types) in batches, each handed to
+   * `archive` first; never one with an open or dead delivery, or inside a running replay.
+   */
+  pruneEvents(options: PruneEventsOptions): Promise<PruneEventsResult>;
   /** Creates or upgrades the store's schema. */
   migrate(): Promise<void>;
   /** Stops driving replays (after their current page), then closes the adapters. Idempotent. */
@@ -200,6 +203,16 @@ class EvcoAdminClient implements AdminClient {
     return this.#admin.getEventHistory(query);
   }
 
+  async readEventHistory(query?: EventHistoryQuery): Promise<EventHistoryResult> {
+    this.#open('read history');
+    return this.#admin.readEventHistory(query);
+  }
+
+  async pruneEvents(options: PruneEventsOptions): Promise<PruneEventsResult> {
+    this.#open('prune events');
+    return this.#admin.pruneEvents(options);
+  }
+
   async getEventDetails(id: string, limits?: CausationLimits): Promise<EventDetails | undefined> {
     this.#open('read an event');
     return this.#admin.getEventDetails(id, limits);
@@ -227,12 +240,12 @@ class EvcoAdminClient implements AdminClient {
     return this.#admin.retryDeadLetters(query);
   }
 
-  async startReplay(options: ReplayOptions): Promise<ReplayProgress> {
+  async startReplay(options: ReplayOptions): Promise<ReplayReport> {
     this.#open('replay events');
     return this.#admin.startReplay(options);
   }
 
-  async getReplay(id: string): Promise<ReplayProgress | undefined> {
+  async getReplay(id: string): Promise<ReplayReport | undefined> {
     this.#open('read a replay');
     return this.#admin.getReplay(id);
   }

@@ -16,6 +16,7 @@ import type {
   EventPublisher,
   EventStore,
   Logger,
+  PrunedRange,
   ReadOrder,
   ReplayJob,
   ReplayProgress,
@@ -23,6 +24,15 @@ import type {
   UnprocessedEvent,
 } from './ports.js';
 import type { Position } from './position.js';
+import {
+  DEFAULT_PRUNE_BATCH,
+  type PruneEventsOptions,
+  type PruneEventsResult,
+  prunableStore,
+  pruneByRule,
+  prunedOverlap,
+  pruneSchema,
+} from './retention.js';
 
 export interface EventHistoryQuery {
   eventType?: string | string[];
@@ -56,6 +66,22 @@ export interface ReplayOptions {
   handler?: string;
   /** Replays at most this many events. @default 100000, at most 1000000 */
   maxEvents?: number;
+}
+
+/** A page of history with what retention removed from its range. */
+export interface EventHistoryResult {
+  events: RecordedEvent[];
+  /**
+   * Per event type the query covers, the cutoff below which retention removed events (those
+   * with an open or dead delivery stayed): the page lacks them. Empty when nothing was pruned
+   * from the range.
+   */
+  pruned: PrunedRange[];
+}
+
+/** A replay's progress, with what retention removed from its range (see `EventHistoryResult`). */
+export interface ReplayReport extends ReplayProgress {
+  pruned: PrunedRange[];
 }
 
 export interface EventDetails {
@@ -109,7 +135,26 @@ export class AdminOperations {
   }
 
   async getEventHistory(query: EventHistoryQuery = {}): Promise<RecordedEvent[]> {
+    return this.#readHistory(parseInput(historySchema, query, 'history query'));
+  }
+
+  async readEventHistory(query: EventHistoryQuery = {}): Promise<EventHistoryResult> {
     const q = parseInput(historySchema, query, 'history query');
+    const [events, pruned] = await Promise.all([
+      this.#readHistory(q),
+      this.#pruned({ eventType: q.eventType, from: q.from === undefined ? undefined : new Date(q.from) }),
+    ]);
+    return { events, pruned };
+  }
+
+  /** The pruned ranges a query over these types from this time overlaps; none without retention. */
+  async #pruned(query: { eventType?: string | readonly string[]; from?: Date }): Promise<PrunedRange[]> {
+    const store = this.#c.store;
+    if (!store.getPrunedRanges) return [];
+    return prunedOverlap(await store.getPrunedRanges(), query);
+  }
+
+  async #readHistory(q: ReturnType<typeof historySchema.parse>): Promise<RecordedEvent[]> {
     return this.#c.store.read({
       eventType: q.eventType,
       aggregateId: q.aggregateId,
@@ -226,16 +271,44 @@ export class AdminOperations {
   }
 
   /** Records the job and drives it in the background; resolves at once with its progress. */
-  async startReplay(options: ReplayOptions): Promise<ReplayProgress> {
+  async startReplay(options: ReplayOptions): Promise<ReplayReport> {
     const job = await this.createReplay(options);
     // Failures are logged by the driver; the job stays running and a poller resumes it.
     this.driveReplay(job.id).catch(() => {});
-    return { ...job, deliveriesOpen: 0, deliveriesDead: 0, done: false };
+    const pruned = await this.replayPruned(job);
+    return { ...job, deliveriesOpen: 0, deliveriesDead: 0, done: false, pruned };
   }
 
-  async getReplay(id: string): Promise<ReplayProgress | undefined> {
+  async getReplay(id: string): Promise<ReplayReport | undefined> {
     const replayId = parseId(id, 'replay id', 'id');
-    return this.#c.store.getReplay(replayId);
+    const progress = await this.#c.store.getReplay(replayId);
+    return progress && { ...progress, pruned: await this.replayPruned(progress) };
+  }
+
+  /** What retention removed from a replay's range: those events are not replayed. */
+  replayPruned(job: ReplayJob): Promise<PrunedRange[]> {
+    return this.#pruned({ eventType: job.eventType, from: job.from });
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Retention
+  // ------------------------------------------------------------------------------------------
+
+  /**
+   * Removes events older than `before` (optionally of some types) in batches, each handed to
+   * `archive` first: never one with an open or dead delivery, or inside a running replay.
+   */
+  async pruneEvents(options: PruneEventsOptions): Promise<PruneEventsResult> {
+    const q = parseInput(pruneSchema, options, 'prune options');
+    const store = prunableStore(this.#c.store, 'pruneEvents');
+    const before = new Date(q.before);
+    const result = await pruneByRule(
+      store,
+      { before, eventTypes: q.types },
+      { batchSize: q.batchSize ?? DEFAULT_PRUNE_BATCH, archive: q.archive, clock: this.#c.clock },
+    );
+    this.#c.logger.info({ ...result, before, types: q.types }, 'events pruned');
+    return result;
   }
 
   /**

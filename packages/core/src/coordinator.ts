@@ -4,7 +4,9 @@ import {
   AdminOperations,
   type EventDetails,
   type EventHistoryQuery,
+  type EventHistoryResult,
   type ReplayOptions,
+  type ReplayReport,
   type SubscriptionStatus,
 } from './admin.js';
 import { parseInput } from './admin-schemas.js';
@@ -42,13 +44,14 @@ import type {
   HandlerOrdering,
   HealthStatus,
   Logger,
+  PrunedRange,
   PublishOptions,
   PublishResult,
-  ReplayProgress,
   TransactionalPublish,
   UnprocessedEvent,
 } from './ports.js';
 import type { Position } from './position.js';
+import { type PruneEventsOptions, type PruneEventsResult, RetentionEnforcer } from './retention.js';
 import type { RetryPolicy } from './retry.js';
 import { collectFleetView, type HandlerStatus, lagMs } from './status.js';
 
@@ -77,6 +80,8 @@ export interface ReplayResult {
   deliveries: number;
   /** The range held more than `maxEvents` events; replay the rest with a later `from`. */
   truncated: boolean;
+  /** Per event type, the cutoff below which retention removed events of the range: they were not replayed. */
+  pruned: PrunedRange[];
 }
 
 export interface CoordinatorStatus {
@@ -149,6 +154,7 @@ export class EventDrivenCoordinator {
   #unsubscribe: (() => void) | undefined;
   #unsubscribeStore: (() => void) | undefined;
   #pollTimer: NodeJS.Timeout | undefined;
+  #retention: RetentionEnforcer | undefined;
   #renewTimer: NodeJS.Timeout | undefined;
   #polls = 0;
   #malformed = 0;
@@ -263,6 +269,16 @@ export class EventDrivenCoordinator {
     const renewEvery = Math.max(500, Math.min(60_000, Math.floor(o.subscriptionTtlMs / 3)));
     this.#renewTimer = setInterval(() => this.#renewSubscriptions(), renewEvery);
     this.#renewTimer.unref?.();
+    if (o.retention) {
+      this.#retention = new RetentionEnforcer({
+        store: o.store,
+        policy: o.retention,
+        holder: this.id,
+        logger: this.logger,
+        clock: o.clock,
+      });
+      this.#retention.start();
+    }
     this.#startInstrumentation();
     this.logger.info(
       {
@@ -581,6 +597,28 @@ export class EventDrivenCoordinator {
   }
 
   /**
+   * `getEventHistory` with what retention removed from the range: `pruned` lists, per event type
+   * the query covers, the cutoff below which events were pruned, so a short page over an old
+   * range says why instead of silently returning less.
+   */
+  async readEventHistory(query: EventHistoryQuery = {}): Promise<EventHistoryResult> {
+    this.#assertRunning('read history');
+    return this.#admin.readEventHistory(query);
+  }
+
+  /**
+   * Removes events older than `before` (by `occurredAt`; optionally only some types) in batches
+   * of `batchSize`, each handed to `archive` first (a throwing archive keeps its batch and stops
+   * the prune with its error). Never removes an event with an open or dead delivery, or one
+   * inside a running replay. Safe next to the retention enforcer and other prunes: each event
+   * goes once.
+   */
+  async pruneEvents(options: PruneEventsOptions): Promise<PruneEventsResult> {
+    this.#assertRunning('prune events');
+    return this.#admin.pruneEvents(options);
+  }
+
+  /**
    * One event with its deliveries (per handler) and its causation tree: the chain of causes up
    * to the root, and the events it caused, recursively (bounded; `truncated` says when a limit
    * cut it). `undefined` for an unknown id.
@@ -605,6 +643,7 @@ export class EventDrivenCoordinator {
       events: done.eventsMatched,
       deliveries: done.deliveriesQueued,
       truncated: done.truncated,
+      pruned: await this.#admin.replayPruned(done),
     };
   }
 
@@ -613,13 +652,13 @@ export class EventDrivenCoordinator {
    * process queues its pages in the background (any coordinator resumes it if this one stops).
    * Follow it with `getReplay(id)` until `done`.
    */
-  async startReplay(options: ReplayOptions): Promise<ReplayProgress> {
+  async startReplay(options: ReplayOptions): Promise<ReplayReport> {
     this.#assertRunning('replay events');
     return this.#admin.startReplay(options);
   }
 
   /** A replay job and how many of the deliveries it queued are still open or dead; `undefined` for an unknown id. */
-  async getReplay(id: string): Promise<ReplayProgress | undefined> {
+  async getReplay(id: string): Promise<ReplayReport | undefined> {
     this.#assertRunning('read a replay');
     return this.#admin.getReplay(id);
   }
@@ -745,6 +784,8 @@ export class EventDrivenCoordinator {
     if (this.#renewTimer) clearInterval(this.#renewTimer);
     this.#unsubscribe?.();
     this.#unsubscribeStore?.();
+    // Retention stops after its current batch and hands its lease to another process.
+    await this.#retention?.stop();
     // Replays driven here stop after their current page; pollers elsewhere resume them.
     await this.#admin.stop();
     await this.#dispatcher.stop(deadline);

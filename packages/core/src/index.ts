@@ -1,7 +1,9 @@
 export type {
   EventDetails,
   EventHistoryQuery,
+  EventHistoryResult,
   ReplayOptions,
+  ReplayReport,
   SubscriptionStatus,
 } from './admin.js';
 export { type AdminClient, type AdminClientOptions, createAdminClient } from './admin-client.js';
@@ -84,6 +86,7 @@ export {
 } from './json.js';
 export { createConsoleLogger, parseLogLevel, silentLogger } from './logger.js';
 export { maskSecrets, maskUrl } from './mask.js';
+export { type NdjsonFileArchiverOptions, ndjsonFileArchiver } from './ndjson-archiver.js';
 export {
   type CoordinatorOptions,
   coordinatorOptionsSchema,
@@ -162,5 +165,12 @@ export {
   registerHandler,
   shutdownCoordinator,
 } from './process-coordinator.js';
+export {
+  type ArchiveHook,
+  type PruneEventsOptions,
+  type PruneEventsResult,
+  type RetentionPolicy,
+  retentionSchema,
+} from './retention.js';
 export { DEFAULT_RETRY, type RetryPolicy, retryDelayMs } from './retry.js';
 export type { HandlerStatus } from './status.js';

@@ -4,6 +4,7 @@ import { DEFAULT_MAX_PAYLOAD_BYTES, NAME_PATTERN } from './event.js';
 import type { Instrumentation } from './instrumentation.js';
 import { FORBIDDEN_KEYS } from './json.js';
 import type { EventBusMiddleware, EventPublisher, EventStore, Logger } from './ports.js';
+import { type RetentionPolicy, retentionSchema } from './retention.js';
 import { DEFAULT_RETRY, type RetryPolicy } from './retry.js';
 import { toIssues } from './zod-issues.js';
 
@@ -99,8 +100,25 @@ export const coordinatorOptionsSchema = z
       )
       .max(64)
       .optional(),
+    /**
+     * Removes old events in the background (one process of the fleet at a time): by age, per
+     * event type, with an optional archive hook. Needs a store with the retention capability
+     * (every evco store has it). @default none: events are kept forever
+     */
+    retention: retentionSchema.optional(),
   })
   .superRefine((o, ctx) => {
+    const store = o.store as Record<string, unknown>;
+    if (
+      o.retention &&
+      !['pruneEvents', 'acquireLease', 'releaseLease'].every((m) => typeof store[m] === 'function')
+    ) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['retention'],
+        message: `needs a store with the retention capability (pruneEvents, acquireLease, releaseLease); the ${String(store.name)} store has none`,
+      });
+    }
     const lease = o.leaseMs ?? 60_000;
     const timeout = o.handlerTimeoutMs ?? 30_000;
     if (timeout >= lease) {
@@ -132,12 +150,15 @@ export interface CoordinatorOptions {
   closeAdapters?: boolean;
   instrumentation?: Instrumentation[];
   propagateMetadata?: string[];
+  /** Removes old events in the background; see `RetentionPolicy`. */
+  retention?: RetentionPolicy;
 }
 
 export interface ResolvedOptions
-  extends Required<Omit<CoordinatorOptions, 'logger' | 'id' | 'retry' | 'middleware'>> {
+  extends Required<Omit<CoordinatorOptions, 'logger' | 'id' | 'retry' | 'middleware' | 'retention'>> {
   retry: RetryPolicy;
   middleware: EventBusMiddleware[];
+  retention: RetentionPolicy | undefined;
 }
 
 export function resolveCoordinatorOptions(options: CoordinatorOptions): ResolvedOptions {
@@ -164,6 +185,7 @@ export function resolveCoordinatorOptions(options: CoordinatorOptions): Resolved
     propagateMetadata: (options.propagateMetadata ?? []).filter(
       (k) => k !== 'correlationId' && k !== 'causationId',
     ),
+    retention: options.retention,
   };
 }
 

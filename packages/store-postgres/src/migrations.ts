@@ -80,11 +80,16 @@ async function appliedVersions(pool: Pool, quoted: string): Promise<Set<number>>
  * Two 32-bit keys: a fixed namespace for evco plus a hash of the schema, so stores in
  * different schemas migrate independently and nobody else's advisory locks collide with ours.
  */
-export function lockKey(schema: string): [number, number] {
+export function lockKey(schema: string, namespace = MIGRATIONS_LOCK): [number, number] {
   let hash = 0x811c9dc5;
   for (let i = 0; i < schema.length; i++) {
     hash ^= schema.charCodeAt(i);
     hash = Math.imul(hash, 0x01000193);
   }
-  return [0x65766330, hash | 0];
+  return [namespace, hash | 0];
 }
+
+/** `evc0`: migrations of a schema. */
+const MIGRATIONS_LOCK = 0x65766330;
+/** `evc1`: prune batches (exclusive) and replay steps (shared) of a schema. */
+export const PRUNE_LOCK = 0x65766331;

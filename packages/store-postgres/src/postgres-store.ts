@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import {
   type AppendResult,
   type ClaimedDelivery,
@@ -12,11 +13,16 @@ import {
   EventValidationError,
   type HandlerStats,
   type HealthStatus,
+  InvalidOptionsError,
   InvalidTransactionError,
+  type LeaseRequest,
   type ListQuery,
   maskSecrets,
   maskUrl,
   NotFoundError,
+  type PruneBatch,
+  type PrunedRange,
+  type PruneRequest,
   type ReadAllQuery,
   type ReadQuery,
   type RecordedEvent,
@@ -33,7 +39,7 @@ import {
 } from '@evco/core';
 import pg from 'pg';
 import { refusedStartupParameter, TransactionPoolerError, translateError } from './errors.js';
-import { migrate } from './migrations.js';
+import { lockKey, migrate, PRUNE_LOCK } from './migrations.js';
 import {
   LISTEN_NEEDS_DIRECT_CONNECTION,
   type PostgresStoreOptions,
@@ -794,19 +800,113 @@ class PgEventStore implements PostgresStore {
   }
 
   // ------------------------------------------------------------------------------------------
+  // Retention
+  // ------------------------------------------------------------------------------------------
+
+  get #pruneLock(): [number, number] {
+    return lockKey(this.schema, PRUNE_LOCK);
+  }
+
+  async pruneEvents(request: PruneRequest): Promise<PruneBatch> {
+    if (!Number.isSafeInteger(request.limit) || request.limit < 1) {
+      throw new InvalidOptionsError(
+        'prune request',
+        [{ path: 'limit', message: 'must be a positive integer' }],
+        {
+          source: SOURCE,
+        },
+      );
+    }
+    const after = request.after;
+    const candidateValues = [
+      request.before.toISOString(),
+      after ? after.occurredAt.toISOString() : '-infinity',
+      after ? cursorParam(after.position, 'after.position') : '-1',
+      request.eventTypes ? [...request.eventTypes] : null,
+      request.excludeEventTypes?.length ? [...request.excludeEventTypes] : null,
+      request.limit + 1,
+    ];
+    for (;;) {
+      // One short transaction per batch. The archive runs inside it, between the choice and the
+      // delete, holding only the advisory lock (no row lock, no transaction id until the delete).
+      const batch = await this.#transaction(async (client) => {
+        const lock = await this.#query<{ locked: boolean }>(SQL.TRY_LOCK_PRUNE, this.#pruneLock, client);
+        if (!lock.rows[0]?.locked) return undefined;
+        const found = await this.#query<EventRow>(SQL.PRUNE_CANDIDATES, candidateValues, client);
+        const page = found.rows.slice(0, request.limit).map(toEvent);
+        if (page.length === 0) return { removed: 0, next: null };
+        if (request.archive) await request.archive(page);
+        const deleted = await this.#query<{ removed: number }>(
+          SQL.PRUNE_DELETE,
+          [page.map((e) => e.position), request.before.toISOString(), request.now.toISOString()],
+          client,
+        );
+        const last = page[page.length - 1]!;
+        return {
+          removed: deleted.rows[0]!.removed,
+          next:
+            found.rows.length > request.limit
+              ? { occurredAt: last.occurredAt, position: last.position }
+              : null,
+        };
+      });
+      if (batch) return batch;
+      // Another batch (of any process) holds the lock: wait for it rather than queue on it,
+      // so a slow archive elsewhere cannot run into this session's statement timeout.
+      await sleep(10);
+    }
+  }
+
+  async getPrunedRanges(): Promise<PrunedRange[]> {
+    const result = await this.#query<{
+      event_type: string;
+      before: Date;
+      removed: string;
+      last_pruned_at: Date;
+    }>(SQL.PRUNED_RANGES, []);
+    return result.rows.map((r) => ({
+      eventType: r.event_type,
+      before: r.before,
+      removed: Number(r.removed),
+      lastPrunedAt: r.last_pruned_at,
+    }));
+  }
+
+  async acquireLease(request: LeaseRequest): Promise<boolean> {
+    const result = await this.#query(SQL.ACQUIRE_LEASE, [
+      request.name,
+      request.holder,
+      new Date(request.now.getTime() + request.ttlMs).toISOString(),
+      request.now.toISOString(),
+    ]);
+    return result.rows.length > 0;
+  }
+
+  async releaseLease(request: { name: string; holder: string }): Promise<void> {
+    await this.#query(SQL.RELEASE_LEASE, [request.name, request.holder]);
+  }
+
+  // ------------------------------------------------------------------------------------------
   // Replay
   // ------------------------------------------------------------------------------------------
 
   async startReplay(spec: ReplaySpec, options: { now: Date }): Promise<ReplayJob> {
-    const result = await this.#query<ReplayRow>(SQL.START_REPLAY, [
-      spec.from.toISOString(),
-      spec.to.toISOString(),
-      spec.eventType ?? null,
-      spec.handler ?? null,
-      spec.maxEvents,
-      options.now.toISOString(),
-    ]);
-    return toReplayJob(result.rows[0]!);
+    return this.#transaction(async (client) => {
+      await this.#query(SQL.LOCK_PRUNE_SHARED, this.#pruneLock, client);
+      const result = await this.#query<ReplayRow>(
+        SQL.START_REPLAY,
+        [
+          spec.from.toISOString(),
+          spec.to.toISOString(),
+          spec.eventType ?? null,
+          spec.handler ?? null,
+          spec.maxEvents,
+          options.now.toISOString(),
+        ],
+        client,
+      );
+      return toReplayJob(result.rows[0]!);
+    });
   }
 
   async continueReplay(replayId: string, options: { now: Date; pageSize: number }): Promise<ReplayJob> {
@@ -814,6 +914,7 @@ class PgEventStore implements PostgresStore {
     const unknown = () => new NotFoundError('replay', replayId, { source: SOURCE });
     if (!UUID.test(replayId)) throw unknown();
     return this.#transaction(async (client) => {
+      await this.#query(SQL.LOCK_PRUNE_SHARED, this.#pruneLock, client);
       const locked = await this.#query<ReplayRow>(SQL.LOCK_REPLAY, [replayId], client);
       const job = locked.rows[0];
       if (!job) throw unknown();

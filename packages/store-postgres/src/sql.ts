@@ -585,6 +585,73 @@ export const STALE_REPLAYS = `
 SELECT ${REPLAY_COLUMNS} FROM {s}.replays
 WHERE status = 'running' AND updated_at < $1 ORDER BY updated_at`;
 
+// ---------------------------------------------------------------------------------------------
+// Retention
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * Prune batches and replay steps exclude each other through a transaction-level advisory lock
+ * (batches exclusive, replay steps shared): a replay never queues a delivery for an event a
+ * batch has chosen, and two batches never choose the same events. Taking it assigns no
+ * transaction id, so a batch waiting for its archive does not hold back the read horizon.
+ * $1, $2: the lock key.
+ */
+export const TRY_LOCK_PRUNE = `SELECT pg_try_advisory_xact_lock($1::integer, $2::integer) AS locked`;
+export const LOCK_PRUNE_SHARED = `SELECT pg_advisory_xact_lock_shared($1::integer, $2::integer)`;
+
+/** What keeps an event \`e\` from being pruned: any delivery row (done ones are deleted), or a running replay over it. */
+const MUST_STAY = `EXISTS (SELECT 1 FROM {s}.deliveries d WHERE d.position = e.position)
+  OR EXISTS (SELECT 1 FROM {s}.replays r WHERE r.status = 'running' AND e.occurred_at >= r.from_at
+    AND e.occurred_at < r.to_at AND (r.event_type IS NULL OR r.event_type = e.event_type))`;
+
+/**
+ * Events a prune may remove, oldest first, after the run's cursor ($2 time, $3 position; '-infinity'
+ * and -1 for the first batch): the time index gives the range and the order.
+ * $1 before, $4 types (NULL: any), $5 excluded types (NULL: none), $6 limit.
+ */
+export const PRUNE_CANDIDATES = `
+SELECT ${EVENT_COLUMNS} FROM {s}.events e
+WHERE e.occurred_at < $1::timestamptz AND e.occurred_at >= $2::timestamptz
+  AND (e.occurred_at, e.position) > ($2::timestamptz, $3::bigint)
+  AND ($4::text[] IS NULL OR e.event_type = ANY($4::text[]))
+  AND ($5::text[] IS NULL OR e.event_type <> ALL($5::text[]))
+  AND NOT (${MUST_STAY})
+ORDER BY e.occurred_at, e.position LIMIT $6`;
+
+/**
+ * Removes a chosen batch by primary key (checked again) and records the cutoff per event type:
+ * it only moves forward, counts add up. $1 positions, $2 before, $3 now.
+ */
+export const PRUNE_DELETE = `
+WITH gone AS (
+  DELETE FROM {s}.events e WHERE e.position = ANY($1::bigint[]) AND NOT (${MUST_STAY})
+  RETURNING e.event_type
+), counted AS (
+  SELECT event_type, count(*) AS n FROM gone GROUP BY event_type
+), recorded AS (
+  INSERT INTO {s}.pruned AS p (event_type, before, removed, last_pruned_at)
+  SELECT event_type, $2::timestamptz, n, $3::timestamptz FROM counted
+  ON CONFLICT (event_type) DO UPDATE SET before = greatest(p.before, excluded.before),
+    removed = p.removed + excluded.removed, last_pruned_at = excluded.last_pruned_at
+)
+SELECT coalesce(sum(n), 0)::int AS removed FROM counted`;
+
+export const PRUNED_RANGES = `
+SELECT event_type, before, removed::text AS removed, last_pruned_at FROM {s}.pruned ORDER BY event_type`;
+
+/**
+ * Takes a lease that is free, expired or already the holder's; a row comes back only when taken.
+ * $1 name, $2 holder, $3 expires at, $4 now.
+ */
+export const ACQUIRE_LEASE = `
+INSERT INTO {s}.leases AS l (name, holder, expires_at) VALUES ($1, $2, $3)
+ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
+  WHERE l.holder = excluded.holder OR l.expires_at <= $4::timestamptz
+RETURNING holder`;
+
+/** $1 name, $2 holder. */
+export const RELEASE_LEASE = `DELETE FROM {s}.leases WHERE name = $1 AND holder = $2`;
+
 export const HEALTH = `SELECT 1 AS ok`;
 
 /** Startup option of the store's own connections (see the pool setup). */

@@ -1,0 +1,281 @@
+import { z } from 'zod';
+import { storableDateInput } from './date-range.js';
+import { EvcoError } from './errors.js';
+import type { RecordedEvent } from './event.js';
+import { NAME_PATTERN } from './event.js';
+import type { EventStore, Logger, PruneCursor, PrunedRange, PruneRequest } from './ports.js';
+
+/** Receives each batch of events before it is removed; throwing keeps the batch in the store. */
+export type ArchiveHook = (events: readonly RecordedEvent[]) => Promise<void>;
+
+const DAY = 86_400_000;
+const eventType = z
+  .string()
+  .min(1)
+  .max(200)
+  .regex(NAME_PATTERN, 'may only contain letters, digits and _ . : -');
+const archiveInput = z.custom<ArchiveHook>((v) => typeof v === 'function', { message: 'must be a function' });
+const batchSize = z.number().int().min(1).max(100_000);
+/** An age: at least a minute (a typo in seconds must not empty the store), at most 100 years. */
+const age = z
+  .number()
+  .int()
+  .min(60_000, 'must be at least 60000 (one minute, in milliseconds)')
+  .max(36_500 * DAY);
+
+export const retentionSchema = z
+  .strictObject({
+    /** Events older than this (by `occurredAt`, in ms) are removed, unless `perType` says otherwise. */
+    maxAge: age.optional(),
+    /** Per event type: its own age, or `null` to keep that type forever. */
+    perType: z.record(eventType, age.nullable()).optional(),
+    /** How often the fleet's enforcer looks for old events. @default 60000 */
+    intervalMs: z
+      .number()
+      .int()
+      .min(100)
+      .max(7 * DAY)
+      .optional(),
+    /** Events removed per transaction. @default 1000 */
+    batchSize: batchSize.optional(),
+    /** Receives each batch before it is removed (e.g. `ndjsonFileArchiver(dir)`). */
+    archive: archiveInput.optional(),
+  })
+  .refine((r) => r.maxAge !== undefined || Object.values(r.perType ?? {}).some((a) => a !== null), {
+    message: 'needs maxAge or at least one perType age',
+  });
+
+/**
+ * Retention as a policy: events older than their age go, in the background, by exactly one
+ * process of the fleet at a time (a lease in the store). Events with an open or dead delivery,
+ * or inside a running replay, stay until that changes.
+ */
+export interface RetentionPolicy {
+  /** Age in ms (by `occurredAt`) past which events are removed; types in `perType` use their own. */
+  maxAge?: number;
+  /** Per event type: its own age in ms, or `null` to keep that type forever. */
+  perType?: Record<string, number | null>;
+  /** @default 60000 */
+  intervalMs?: number;
+  /** @default 1000 */
+  batchSize?: number;
+  archive?: ArchiveHook;
+}
+
+export const pruneSchema = z.strictObject({
+  /** Events whose `occurredAt` is before this go. */
+  before: storableDateInput,
+  /** Only these event types; every type when absent. */
+  types: z.array(eventType).min(1).max(1000).optional(),
+  /** Events removed per transaction. @default 1000 */
+  batchSize: batchSize.optional(),
+  archive: archiveInput.optional(),
+});
+
+export interface PruneEventsOptions {
+  /** Events whose `occurredAt` is before this go (with their delivery rows). */
+  before: Date | string;
+  /** Only these event types; every type when absent. */
+  types?: string[];
+  /** Events removed per transaction. @default 1000 */
+  batchSize?: number;
+  /** Receives each batch before it is removed; if it throws, that batch stays and the prune stops with the error. */
+  archive?: ArchiveHook;
+}
+
+export interface PruneEventsResult {
+  /** Events removed. */
+  removed: number;
+  /** Transactions it took. */
+  batches: number;
+}
+
+export const DEFAULT_PRUNE_BATCH = 1000;
+export const RETENTION_LEASE = 'evco:retention';
+
+/** The store's retention capability, or an `UNSUPPORTED` error naming what is missing. */
+export function prunableStore(
+  store: EventStore,
+  method: string,
+): Required<Pick<EventStore, 'pruneEvents' | 'getPrunedRanges'>> {
+  if (!store.pruneEvents || !store.getPrunedRanges) {
+    throw new EvcoError(
+      'UNSUPPORTED',
+      `${method} is not supported by the ${store.name} store: it has no pruneEvents (retention capability)`,
+    );
+  }
+  return store as Required<Pick<EventStore, 'pruneEvents' | 'getPrunedRanges'>>;
+}
+
+/** One prune rule: a cutoff and which types it covers. */
+export type PruneRule = Pick<PruneRequest, 'before' | 'eventTypes' | 'excludeEventTypes'>;
+
+/** The rules a policy gives at `now`: one per type with its own age, one for every other type. */
+export function retentionRules(policy: RetentionPolicy, now: Date): PruneRule[] {
+  const rules: PruneRule[] = [];
+  const own = Object.entries(policy.perType ?? {});
+  for (const [type, maxAge] of own) {
+    if (maxAge !== null) rules.push({ before: new Date(now.getTime() - maxAge), eventTypes: [type] });
+  }
+  if (policy.maxAge !== undefined) {
+    rules.push({
+      before: new Date(now.getTime() - policy.maxAge),
+      excludeEventTypes: own.length > 0 ? own.map(([type]) => type) : undefined,
+    });
+  }
+  return rules;
+}
+
+/**
+ * Runs one rule batch after batch until nothing eligible is left or `proceed()` says stop.
+ * An archive failure stops the run with the error (its batch stays in the store).
+ */
+export async function pruneByRule(
+  store: Required<Pick<EventStore, 'pruneEvents'>>,
+  rule: PruneRule,
+  options: {
+    batchSize: number;
+    archive?: ArchiveHook;
+    clock: () => Date;
+    proceed?: () => Promise<boolean>;
+  },
+): Promise<PruneEventsResult> {
+  let removed = 0;
+  let batches = 0;
+  let after: PruneCursor | undefined;
+  do {
+    const batch = await store.pruneEvents({
+      ...rule,
+      limit: options.batchSize,
+      after,
+      archive: options.archive,
+      now: options.clock(),
+    });
+    removed += batch.removed;
+    batches++;
+    after = batch.next ?? undefined;
+  } while (after && (!options.proceed || (await options.proceed())));
+  return { removed, batches };
+}
+
+/**
+ * What retention removed from a query's range: the pruned ranges of the types it asks for (all
+ * when none) whose cutoff lies after its start (every range when it has none).
+ */
+export function prunedOverlap(
+  ranges: readonly PrunedRange[],
+  query: { eventType?: string | readonly string[]; from?: Date },
+): PrunedRange[] {
+  const types =
+    query.eventType === undefined
+      ? undefined
+      : new Set(typeof query.eventType === 'string' ? [query.eventType] : query.eventType);
+  return ranges.filter(
+    (r) => (!types || types.has(r.eventType)) && (!query.from || query.from.getTime() < r.before.getTime()),
+  );
+}
+
+/**
+ * The background side of a retention policy, one per coordinator: every `intervalMs` it takes
+ * (or renews) the fleet's retention lease and, holding it, prunes rule by rule, renewing the
+ * lease between batches. It keeps the lease across runs, so one process enforces until it
+ * stops (and gives it back) or dies (and the lease expires).
+ */
+type LeasingStore = Required<Pick<EventStore, 'pruneEvents' | 'acquireLease' | 'releaseLease'>>;
+
+export class RetentionEnforcer {
+  readonly #store: LeasingStore;
+  readonly #policy: RetentionPolicy;
+  readonly #holder: string;
+  readonly #logger: Logger;
+  readonly #clock: () => Date;
+  #timer: ReturnType<typeof setInterval> | undefined;
+  #run: Promise<void> | undefined;
+  #stopped = false;
+  /** Events this process removed, all runs together. */
+  removed = 0;
+
+  constructor(options: {
+    store: EventStore;
+    policy: RetentionPolicy;
+    holder: string;
+    logger: Logger;
+    clock: () => Date;
+  }) {
+    const s = options.store;
+    if (!s.pruneEvents || !s.acquireLease || !s.releaseLease) {
+      throw new EvcoError(
+        'UNSUPPORTED',
+        `retention is not supported by the ${s.name} store: it has no pruneEvents or leases (retention capability)`,
+      );
+    }
+    this.#store = s as LeasingStore;
+    this.#policy = options.policy;
+    this.#holder = options.holder;
+    this.#logger = options.logger;
+    this.#clock = options.clock;
+  }
+
+  get #leaseMs(): number {
+    // Long enough to survive a slow batch, short enough that another process takes over soon.
+    return Math.max(3 * (this.#policy.intervalMs ?? 60_000), 60_000);
+  }
+
+  start(): void {
+    this.#timer = setInterval(() => void this.runOnce(), this.#policy.intervalMs ?? 60_000);
+    this.#timer.unref?.();
+    void this.runOnce();
+  }
+
+  /** One enforcement round (or the one under way); never throws: failures are logged. */
+  runOnce(): Promise<void> {
+    this.#run ??= this.#enforce().finally(() => {
+      this.#run = undefined;
+    });
+    return this.#run;
+  }
+
+  async #lease(): Promise<boolean> {
+    return this.#store.acquireLease({
+      name: RETENTION_LEASE,
+      holder: this.#holder,
+      now: this.#clock(),
+      ttlMs: this.#leaseMs,
+    });
+  }
+
+  async #enforce(): Promise<void> {
+    if (this.#stopped) return;
+    let removed = 0;
+    try {
+      if (!(await this.#lease())) return;
+      const proceed = async () => !this.#stopped && (await this.#lease());
+      for (const rule of retentionRules(this.#policy, this.#clock())) {
+        if (!(await proceed())) break;
+        const result = await pruneByRule(this.#store, rule, {
+          batchSize: this.#policy.batchSize ?? DEFAULT_PRUNE_BATCH,
+          archive: this.#policy.archive,
+          clock: this.#clock,
+          proceed,
+        });
+        removed += result.removed;
+      }
+    } catch (error) {
+      this.#logger.error(
+        { err: error, removed },
+        'retention: pruning failed (an archive failure keeps its batch); trying again at the next interval',
+      );
+    } finally {
+      this.removed += removed;
+      if (removed > 0) this.#logger.info({ removed }, 'retention: old events removed');
+    }
+  }
+
+  /** Stops after the current batch and gives the lease back. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    if (this.#timer) clearInterval(this.#timer);
+    await this.#run;
+    await this.#store.releaseLease({ name: RETENTION_LEASE, holder: this.#holder }).catch(() => {});
+  }
+}

@@ -1,0 +1,339 @@
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  createAdminClient,
+  createDomainEvent,
+  type EventDrivenCoordinator,
+  type EventStore,
+  isEvcoError,
+  type Logger,
+  ndjsonFileArchiver,
+  type RecordedEvent,
+  silentLogger,
+} from '../src/index.js';
+import { createMemoryStore, memoryCoordinator } from './support.js';
+
+const DAY = 86_400_000;
+const OLD = '2020-01-01T00:00:00.000Z';
+const old = (i: number) => new Date(Date.parse(OLD) + i * 1000);
+
+/** Counts store calls by name: validation must refuse bad input before any of them. */
+function countingStore(): { store: EventStore; calls: string[] } {
+  const calls: string[] = [];
+  const store = new Proxy(createMemoryStore(), {
+    get(target, key, receiver) {
+      const value = Reflect.get(target, key, receiver);
+      if (typeof value !== 'function') return value;
+      return (...args: unknown[]) => {
+        calls.push(String(key));
+        return value.apply(target, args);
+      };
+    },
+  });
+  return { store, calls };
+}
+
+/** The store as one without these methods (a third-party store without the capability). */
+function withoutMethods(store: EventStore, missing: string[]): EventStore {
+  return new Proxy(store, {
+    get(target, key) {
+      if (missing.includes(String(key))) return undefined;
+      const value = Reflect.get(target, key, target);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+}
+
+async function until(check: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+const coordinators: EventDrivenCoordinator[] = [];
+afterEach(async () => {
+  await Promise.all(coordinators.splice(0).map((c) => c.shutdown()));
+});
+async function coordinator(...args: Parameters<typeof memoryCoordinator>) {
+  const c = await memoryCoordinator(...args);
+  coordinators.push(c);
+  return c;
+}
+
+describe('pruneEvents (operators)', () => {
+  it('refuses bad options with INVALID_OPTIONS listing each problem, before any store call', async () => {
+    const { store, calls } = countingStore();
+    const admin = await createAdminClient({ store, logger: silentLogger });
+    const bad = [
+      {},
+      { before: 'yesterday' },
+      { before: new Date(), types: [] },
+      { before: new Date(), types: ['has space'] },
+      { before: new Date(), batchSize: 0 },
+      { before: new Date(), archive: 'file.ndjson' },
+      { before: new Date(), olderThan: 5 },
+    ];
+    for (const options of bad) {
+      const error = await admin.pruneEvents(options as never).catch((e: unknown) => e);
+      expect(isEvcoError(error, 'INVALID_OPTIONS'), JSON.stringify(options)).toBe(true);
+    }
+    const error = (await admin
+      .pruneEvents({ before: 'nope', batchSize: -1 } as never)
+      .catch((e: unknown) => e)) as Error;
+    expect(error.message).toMatch(/before/);
+    expect(error.message).toMatch(/batchSize/);
+    expect(calls).toEqual([]);
+    await admin.close();
+  });
+
+  it('says UNSUPPORTED for a store without the retention capability', async () => {
+    const store = createMemoryStore();
+    const bare = withoutMethods(store, ['pruneEvents', 'getPrunedRanges']);
+    const admin = await createAdminClient({ store: bare, logger: silentLogger });
+    const error = await admin.pruneEvents({ before: new Date() }).catch((e: unknown) => e);
+    expect(isEvcoError(error, 'UNSUPPORTED')).toBe(true);
+    // History still works and reports nothing pruned.
+    expect((await admin.readEventHistory()).pruned).toEqual([]);
+    await admin.close();
+  });
+
+  it('removes handled old events in batches, archives each once, and history and replay report the pruned range', async () => {
+    const c = await coordinator();
+    const handled: string[] = [];
+    await c.registerHandler('Old', async (e) => void handled.push(e.id), { name: 'h' });
+    const events = Array.from({ length: 25 }, (_, i) =>
+      createDomainEvent({ eventType: 'Old', aggregateId: `a${i}`, eventData: { i }, occurredAt: old(i) }),
+    );
+    const recent = createDomainEvent({ eventType: 'Old', aggregateId: 'r', eventData: {} });
+    const other = createDomainEvent({
+      eventType: 'Other',
+      aggregateId: 'o',
+      eventData: {},
+      occurredAt: old(0),
+    });
+    await c.publishEvents([...events, recent, other]);
+    await c.waitForIdle();
+    const archived: RecordedEvent[] = [];
+    const before = new Date(Date.parse(OLD) + DAY);
+    const result = await c.pruneEvents({
+      before,
+      types: ['Old'],
+      batchSize: 10,
+      archive: async (batch) => void archived.push(...batch),
+    });
+    expect(result).toEqual({ removed: 25, batches: 3 });
+    expect(archived.map((e) => e.id).sort()).toEqual(events.map((e) => e.id).sort());
+
+    const history = await c.readEventHistory({ eventType: 'Old' });
+    expect(history.events.map((e) => e.id)).toEqual([recent.id]);
+    expect(history.pruned).toEqual([
+      { eventType: 'Old', before, removed: 25, lastPrunedAt: expect.any(Date) },
+    ]);
+    expect(JSON.parse(JSON.stringify(history.pruned))[0].before).toBe(before.toISOString());
+    // A range that starts after the cutoff lost nothing; a type never pruned neither.
+    expect((await c.readEventHistory({ eventType: 'Old', from: before })).pruned).toEqual([]);
+    expect((await c.readEventHistory({ eventType: 'Other' })).pruned).toEqual([]);
+    expect((await c.readEventHistory({})).pruned.map((p) => p.eventType)).toEqual(['Old']);
+
+    const replay = await c.replayEvents({ from: OLD, to: new Date(Date.parse(OLD) + 2 * DAY) });
+    expect(replay.events).toBe(1);
+    expect(replay.pruned.map((p) => p.eventType)).toEqual(['Old']);
+    const progress = await c.getReplay(replay.replayId);
+    expect(progress?.pruned.map((p) => p.eventType)).toEqual(['Old']);
+    const typed = await c.replayEvents({
+      from: OLD,
+      to: new Date(Date.parse(OLD) + 2 * DAY),
+      eventType: 'Other',
+    });
+    expect(typed.pruned).toEqual([]);
+  });
+
+  it('keeps a batch whose archive throws, and stops with that error', async () => {
+    const c = await coordinator();
+    await c.publishEvents(
+      [1, 2, 3].map((i) => ({ eventType: 'Old', aggregateId: `a${i}`, eventData: {}, occurredAt: old(i) })),
+    );
+    let calls = 0;
+    const error = await c
+      .pruneEvents({
+        before: new Date(Date.parse(OLD) + DAY),
+        batchSize: 2,
+        archive: async () => {
+          calls++;
+          if (calls === 2) throw new Error('bucket unreachable');
+        },
+      })
+      .catch((e: unknown) => e);
+    expect((error as Error).message).toBe('bucket unreachable');
+    // The first batch went, the second stayed.
+    expect((await c.getEventHistory({})).length).toBe(1);
+  });
+});
+
+describe('retention policy', () => {
+  it('refuses a bad policy, or a store without the capability, before starting anything', async () => {
+    const { store, calls } = countingStore();
+    const bad = [
+      { maxAge: 10 },
+      {},
+      { perType: { Old: null } },
+      { maxAge: DAY, intervalMs: 5 },
+      { maxAge: DAY, perType: { 'bad type': DAY } },
+      { maxAge: DAY, every: 5 },
+    ];
+    for (const retention of bad) {
+      const error = await memoryCoordinator({ store, retention: retention as never }).catch(
+        (e: unknown) => e,
+      );
+      expect(isEvcoError(error, 'INVALID_OPTIONS'), JSON.stringify(retention)).toBe(true);
+      expect((error as Error).message).toMatch(/retention/);
+    }
+    const bare = withoutMethods(createMemoryStore(), ['acquireLease']);
+    const error = await memoryCoordinator({ store: bare, retention: { maxAge: DAY } }).catch(
+      (e: unknown) => e,
+    );
+    expect(isEvcoError(error, 'INVALID_OPTIONS')).toBe(true);
+    expect((error as Error).message).toMatch(/retention capability/);
+    expect(calls.filter((c) => c !== 'close')).toEqual([]);
+  });
+
+  it('two coordinators enforcing on one store: each old handled event archived and removed once; dead and per-type kept', async () => {
+    const store = createMemoryStore();
+    const archived: string[] = [];
+    const archive = async (batch: readonly RecordedEvent[]) => {
+      await new Promise((r) => setTimeout(r, 1));
+      archived.push(...batch.map((e) => e.id));
+    };
+    const retention = { maxAge: DAY, perType: { Kept: null }, intervalMs: 100, batchSize: 7, archive };
+    const [a, b] = [
+      await coordinator({ store, closeAdapters: false, retention }),
+      await coordinator({ store, closeAdapters: false, retention }),
+    ];
+    const poison = createDomainEvent({
+      eventType: 'Poison',
+      aggregateId: 'p',
+      eventData: {},
+      occurredAt: old(0),
+    });
+    await a.registerHandler(
+      'Poison',
+      async () => {
+        throw Object.assign(new Error('never'), { retryable: false });
+      },
+      { name: 'poison' },
+    );
+    await b.registerHandler('Old', async () => {}, { name: 'h' });
+    const events = Array.from({ length: 40 }, (_, i) =>
+      createDomainEvent({ eventType: 'Old', aggregateId: `a${i % 5}`, eventData: { i }, occurredAt: old(i) }),
+    );
+    const kept = createDomainEvent({
+      eventType: 'Kept',
+      aggregateId: 'k',
+      eventData: {},
+      occurredAt: old(0),
+    });
+    await a.publishEvents([...events, kept, poison]);
+    await until(() => archived.length >= 40);
+    expect(archived.length).toBe(40);
+    expect(new Set(archived).size).toBe(40);
+    const left = (await a.getEventHistory({})).map((e) => e.eventType).sort();
+    expect(left).toEqual(['Kept', 'Poison']);
+    // The dead letter stays until retried and handled (or its handler retired).
+    expect((await a.getDeadLetters()).map((d) => d.event.id)).toEqual([poison.id]);
+    await a.retireHandler('poison');
+    await until(async () => (await a.getEventHistory({})).length === 1);
+    expect((await a.getEventHistory({}))[0]!.id).toBe(kept.id);
+    await store.close();
+  });
+
+  it('an archive failure removes nothing, is logged as an error, and the next round carries on', async () => {
+    const errors: string[] = [];
+    const logger: Logger = {
+      debug: () => {},
+      info: () => {},
+      warn: () => {},
+      error: ((o: unknown, msg?: string) => void errors.push(String(msg ?? o))) as Logger['error'],
+    };
+    let failing = true;
+    const archived: string[] = [];
+    const c = await coordinator({
+      logger,
+      retention: {
+        maxAge: DAY,
+        intervalMs: 100,
+        archive: async (batch) => {
+          if (failing) throw new Error('disk full');
+          archived.push(...batch.map((e) => e.id));
+        },
+      },
+    });
+    await c.publishEvents(
+      [1, 2, 3].map((i) => ({ eventType: 'Old', aggregateId: `a${i}`, eventData: {}, occurredAt: old(i) })),
+    );
+    await until(() => errors.length >= 2);
+    expect(errors[0]).toMatch(/retention/);
+    expect((await c.getEventHistory({})).length).toBe(3);
+    failing = false;
+    await until(async () => (await c.getEventHistory({})).length === 0);
+    expect(archived.length).toBe(3);
+  });
+});
+
+describe('ndjsonFileArchiver', () => {
+  it('writes each batch durably as one JSON line per event, readable back, with no temporary file left', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'evco-archive-'));
+    try {
+      const c = await coordinator();
+      const events = [1, 2, 3].map((i) => ({
+        eventType: 'Old',
+        aggregateId: `a${i}`,
+        eventData: { i, text: 'grüße\nline' },
+        occurredAt: old(i),
+      }));
+      await c.publishEvents(events);
+      const stored = await c.getEventHistory({});
+      const result = await c.pruneEvents({
+        before: new Date(Date.parse(OLD) + DAY),
+        batchSize: 2,
+        archive: ndjsonFileArchiver({ dir: join(dir, 'nested') }),
+      });
+      expect(result.removed).toBe(3);
+      const files = readdirSync(join(dir, 'nested')).sort();
+      expect(files.length).toBe(2);
+      expect(files.every((f) => /^events-\d{4}-\d{2}-\d{2}T\d{9}Z-\d+-\d+\.ndjson$/.test(f))).toBe(true);
+      const lines = files.flatMap((f) =>
+        readFileSync(join(dir, 'nested', f), 'utf8')
+          .trimEnd()
+          .split('\n')
+          .map((l) => JSON.parse(l)),
+      );
+      expect(lines).toEqual(JSON.parse(JSON.stringify(stored)));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('rejects when it cannot write, so the batch stays', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'evco-archive-'));
+    try {
+      const blocker = join(dir, 'file');
+      writeFileSync(blocker, 'not a directory');
+      const c = await coordinator();
+      await c.publishEvents([{ eventType: 'Old', aggregateId: 'a', eventData: {}, occurredAt: old(1) }]);
+      const error = await c
+        .pruneEvents({
+          before: new Date(Date.parse(OLD) + DAY),
+          archive: ndjsonFileArchiver(join(blocker, 'x')),
+        })
+        .catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(Error);
+      expect((await c.getEventHistory({})).length).toBe(1);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
