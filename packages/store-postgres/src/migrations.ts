@@ -11,6 +11,7 @@ import {
   MIGRATION_1_TABLES,
   MIGRATION_2_FLOWS,
   MIGRATION_3_RETENTION,
+  MIGRATION_4_TIME_WINDOWS,
   ROLLBACK,
   SCHEMA_EXISTS,
   SELECT_APPLIED_MIGRATIONS,
@@ -28,6 +29,11 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 1, name: 'tables', sql: MIGRATION_1_TABLES },
   { version: 2, name: 'correlation and causation indexes, replay ids on deliveries', sql: MIGRATION_2_FLOWS },
   { version: 3, name: 'pruned ranges and leases (retention)', sql: MIGRATION_3_RETENTION },
+  {
+    version: 4,
+    name: 'time windows: (occurred_at, position) index, replay position range',
+    sql: MIGRATION_4_TIME_WINDOWS,
+  },
 ];
 
 export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

@@ -923,7 +923,7 @@ class PgEventStore implements PostgresStore {
       const remaining = job.max_events - job.events_matched;
       const take = Math.max(0, Math.min(Math.max(1, options.pageSize), remaining));
       const pageValues = [
-        job.cursor ?? '-1',
+        job.cursor ?? (job.from_position === null ? '-1' : (BigInt(job.from_position) - 1n).toString()),
         job.until_position,
         job.from_at.toISOString(),
         job.to_at.toISOString(),

@@ -52,6 +52,8 @@ export interface ReplayRow {
   event_type: string | null;
   handler: string | null;
   max_events: number;
+  /** Lowest position of the window (null: started before migration 3, no bound). */
+  from_position: string | null;
   until_position: string;
   status: 'running' | 'done';
   cursor: string | null;

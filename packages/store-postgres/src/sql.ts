@@ -171,6 +171,24 @@ CREATE TABLE {s}.leases (
 );
 `;
 
+/**
+ * Time windows flat in the size of the table. A window (`from`/`to` on `occurred_at`) is
+ * turned into the range of positions it spans by one index-only range scan of `events_time_idx`
+ * (`windowBounds`); the statement then walks the position order (the primary key, or the type
+ * / aggregate index with its position column) inside that range and stops at its limit, so it
+ * reads what it returns plus the rows of other times interleaved in the range, never the table.
+ * Replays record the range once, at start (`from_position`, `until_position`), so a page
+ * costs its own size. It replaces the plain `occurred_at` index (the new one starts with it).
+ * The dead letters of one handler get their own index: listing a handler with few among many
+ * other dead letters would otherwise read them all.
+ */
+export const MIGRATION_4_TIME_WINDOWS = `
+CREATE INDEX events_time_idx ON {s}.events (occurred_at, position);
+DROP INDEX {s}.events_occurred_idx;
+ALTER TABLE {s}.replays ADD COLUMN from_position bigint;
+CREATE INDEX deliveries_dead_handler_idx ON {s}.deliveries (handler, position) WHERE status = 'dead';
+`;
+
 // ---------------------------------------------------------------------------------------------
 // Events
 // ---------------------------------------------------------------------------------------------
@@ -294,40 +312,112 @@ export interface ReadShape {
 /**
  * History reads: one statement text per combination of filters, so each gets a plan that can
  * use the matching index (a catch-all `$1 IS NULL OR …` would not). Only settled rows: see
- * `HORIZON`. Parameters follow the order of the fields of `ReadShape`, then the limit.
+ * `HORIZON`. Parameters follow the order of the fields of `ReadShape`, then the limit. A time
+ * window adds the bounds of its position range (see `MIGRATION_4_TIME_WINDOWS`).
  */
 export function readEventsSql(shape: ReadShape): string {
-  const { where, limit } = readFilters(shape);
-  return `SELECT ${EVENT_COLUMNS} FROM {s}.events e WHERE e.position < ${HORIZON} AND ${where}
+  const { where, limit, window } = readFilters(shape);
+  const bounded = window
+    ? `${windowBounds(window)}
+SELECT ${EVENT_COLUMNS} FROM {s}.events e WHERE e.position < ${HORIZON}
+  AND e.position >= (SELECT lo FROM win) AND e.position <= (SELECT hi FROM win) AND ${where}`
+    : `SELECT ${EVENT_COLUMNS} FROM {s}.events e WHERE e.position < ${HORIZON} AND ${where}`;
+  return `${bounded}
 ORDER BY e.position ${shape.desc ? 'DESC' : 'ASC'} LIMIT ${limit}`;
 }
 
 /**
  * The highest committed but not yet settled position a read with the same filters would see:
  * its caller waits for the horizon to pass it instead of leaving a fresh event out. Same
- * parameters as `readEventsSql` without the limit.
+ * parameters as `readEventsSql` without the limit. The range above the horizon is tiny, so it
+ * needs no window bounds; the `+ interval '0'` keeps a generic plan from walking the window's index instead.
  */
 export function unsettledEventsSql(shape: ReadShape): string {
-  const { where } = readFilters(shape);
+  const { where } = readFilters(shape, "+ interval '0' ");
   return `SELECT max(e.position)::text AS unsettled FROM {s}.events e WHERE e.position >= ${HORIZON} AND ${where}`;
 }
 
-function readFilters(shape: ReadShape): { where: string; limit: string } {
+/**
+ * The lowest and highest position of the events inside a time window: an index-only range scan
+ * of `events_time_idx`, as long as the window. `+ 0` matters: on a plain `min(position)` the
+ * planner may instead walk the primary key from one end until it meets the window — the whole
+ * table for a recent window.
+ */
+function windowBounds(window: { from?: string; to?: string }): string {
+  const conditions = [
+    ...(window.from ? [`w.occurred_at >= ${window.from}`] : []),
+    ...(window.to ? [`w.occurred_at < ${window.to}`] : []),
+  ];
+  return `WITH win AS MATERIALIZED (
+  SELECT min(w.position + 0) AS lo, max(w.position + 0) AS hi FROM {s}.events w WHERE ${conditions.join(' AND ')}
+)`;
+}
+
+interface ReadFilters {
+  where: string;
+  limit: string;
+  /** The parameters of a time window worth bounding (see `windowBounds`). */
+  window?: { from?: string; to?: string };
+}
+
+function readFilters(shape: ReadShape, timeOffset = ''): ReadFilters {
   const where = ['true'];
   let n = 0;
   const param = () => `$${++n}`;
-  if (shape.eventTypes === 'one') where.push(`e.event_type = ${param()}`);
+  const window: { from?: string; to?: string } = {};
+  // Parameters in the order of the fields of `ReadShape`; equalities remembered by column.
+  const equalities = new Map<string, string>();
+  const equal = (column: string) => {
+    const value = param();
+    where.push(`${column} = ${value}`);
+    equalities.set(column, value);
+  };
+  if (shape.eventTypes === 'one') equal('e.event_type');
   if (shape.eventTypes === 'many') where.push(`e.event_type = ANY(${param()}::text[])`);
-  if (shape.aggregateId) where.push(`e.aggregate_id = ${param()}`);
-  if (shape.aggregateType) where.push(`e.aggregate_type = ${param()}`);
+  if (shape.aggregateId) equal('e.aggregate_id');
+  if (shape.aggregateType) equal('e.aggregate_type');
   // The expressions of the migration-2 indexes, verbatim, so the planner matches them.
-  if (shape.correlationId) where.push(`(e.metadata->>'correlationId') = ${param()}`);
-  if (shape.causationId) where.push(`(e.metadata->>'causationId') = ${param()}`);
-  if (shape.from) where.push(`e.occurred_at >= ${param()}`);
-  if (shape.to) where.push(`e.occurred_at < ${param()}`);
-  if (shape.afterPosition) where.push(`e.position > ${param()}`);
-  if (shape.beforePosition) where.push(`e.position < ${param()}`);
-  return { where: where.join(' AND '), limit: param() };
+  if (shape.correlationId) equal("(e.metadata->>'correlationId')");
+  if (shape.causationId) equal("(e.metadata->>'causationId')");
+  // The equality of the narrowest index (each has the position as its second column).
+  const column = [
+    'e.aggregate_id',
+    "(e.metadata->>'correlationId')",
+    "(e.metadata->>'causationId')",
+    'e.event_type',
+    'e.aggregate_type',
+  ].find((c) => equalities.has(c));
+  const key = column === undefined ? undefined : { column, value: equalities.get(column)! };
+  if (shape.from) {
+    window.from = param();
+    where.push(`e.occurred_at ${timeOffset}>= ${window.from}`);
+  }
+  if (shape.to) {
+    window.to = param();
+    where.push(`e.occurred_at ${timeOffset}< ${window.to}`);
+  }
+  // A cursor next to an equality is written as a row comparison on that index's two columns: an
+  // index condition there, and none on the primary key. A bare `position > $n` lets a generic
+  // plan (which cannot know how rare the value is) walk the primary key from the cursor and
+  // filter, reading every row of other types, aggregates… between two matches.
+  const cursor = (op: '>' | '<') => {
+    const value = param();
+    where.push(
+      key && !timeOffset
+        ? `(${key.column}, e.position) ${op} (${key.value}, ${value})`
+        : `e.position ${op} ${value}`,
+    );
+  };
+  if (shape.afterPosition) cursor('>');
+  if (shape.beforePosition) cursor('<');
+  // An aggregate, a flow or a cause is a short index range already, so a time window adds
+  // nothing there; only type filters and none walk ranges as wide as the table.
+  const narrow = shape.aggregateId || shape.correlationId || shape.causationId;
+  return {
+    where: where.join(' AND '),
+    limit: param(),
+    ...((shape.from || shape.to) && !narrow ? { window } : {}),
+  };
 }
 
 /** The horizon itself, for waiting until it passes a position. */
@@ -437,31 +527,46 @@ WHERE ${LEASED}`;
 // Admin views
 // ---------------------------------------------------------------------------------------------
 
-const UNPROCESSED_BODY = (handlerFilter: string) => `
-WITH page AS (
-  SELECT DISTINCT d.position FROM {s}.deliveries d WHERE d.position > $1 ${handlerFilter}
-  ORDER BY d.position LIMIT $2
-)
+const UNPROCESSED_BODY = (page: string) => `
+WITH page AS (${page})
 SELECT ${EVENT_COLUMNS}, ${DELIVERY_COLUMNS}
 FROM page JOIN {s}.events e ON e.position = page.position
 JOIN {s}.deliveries d ON d.position = page.position
 ORDER BY e.position, d.handler`;
 
 /** $1 after position, $2 limit. */
-export const UNPROCESSED = UNPROCESSED_BODY('');
-/** $1 after position, $2 limit, $3 handler. */
-export const UNPROCESSED_BY_HANDLER = UNPROCESSED_BODY('AND d.handler = $3');
+export const UNPROCESSED = UNPROCESSED_BODY(`
+  SELECT DISTINCT d.position FROM {s}.deliveries d WHERE d.position > $1
+  ORDER BY d.position LIMIT $2`);
+/**
+ * $1 after position, $2 limit, $3 handler. The handler's open and dead deliveries each come from
+ * their own index in position order, so a handler with a short backlog among long ones reads
+ * only its own rows.
+ */
+export const UNPROCESSED_BY_HANDLER = UNPROCESSED_BODY(`
+  SELECT u.position FROM (
+    (SELECT d.position FROM {s}.deliveries d WHERE d.handler = $3 AND d.status = 'open' AND d.position > $1
+      ORDER BY d.handler, d.position LIMIT $2)
+    UNION ALL
+    (SELECT d.position FROM {s}.deliveries d WHERE d.handler = $3 AND d.status = 'dead' AND d.position > $1
+      ORDER BY d.handler, d.position LIMIT $2)
+  ) u ORDER BY u.position LIMIT $2`);
 
-const DEAD_LETTERS_BODY = (handlerFilter: string) => `
+const DEAD_LETTERS_BODY = (handlerFilter: string, order: string) => `
+WITH page AS MATERIALIZED (
+  SELECT d.position, d.handler FROM {s}.deliveries d
+  WHERE d.status = 'dead' AND d.position > $1 ${handlerFilter}
+  ORDER BY ${order} LIMIT $2
+)
 SELECT ${EVENT_COLUMNS}, ${DELIVERY_COLUMNS}
-FROM {s}.deliveries d JOIN {s}.events e ON e.position = d.position
-WHERE d.status = 'dead' AND d.position > $1 ${handlerFilter}
-ORDER BY d.position, d.handler LIMIT $2`;
+FROM page JOIN {s}.deliveries d ON d.position = page.position AND d.handler = page.handler
+JOIN {s}.events e ON e.position = page.position
+ORDER BY d.position, d.handler`;
 
 /** $1 after position, $2 limit. */
-export const DEAD_LETTERS = DEAD_LETTERS_BODY('');
+export const DEAD_LETTERS = DEAD_LETTERS_BODY('', 'd.position, d.handler');
 /** $1 after position, $2 limit, $3 handler. */
-export const DEAD_LETTERS_BY_HANDLER = DEAD_LETTERS_BODY('AND d.handler = $3');
+export const DEAD_LETTERS_BY_HANDLER = DEAD_LETTERS_BODY('AND d.handler = $3', 'd.handler, d.position');
 
 const RETRY_DEAD_BODY = (filter: string) => `
 UPDATE {s}.deliveries d SET status = 'open', run = ${RUN}, attempts = 0, last_error = NULL,
@@ -509,14 +614,20 @@ SELECT count(DISTINCT position)::int AS unprocessed FROM {s}.deliveries`;
 // ---------------------------------------------------------------------------------------------
 
 const REPLAY_COLUMNS = `replay_id::text AS replay_id, from_at, to_at, event_type, handler, max_events,
-  until_position::text AS until_position, status, cursor::text AS cursor, events_matched, deliveries_queued,
+  from_position::text AS from_position, until_position::text AS until_position, status, cursor::text AS cursor, events_matched, deliveries_queued,
   truncated, created_at, updated_at`;
 
-/** $1 from, $2 to, $3 event type, $4 handler, $5 max events, $6 now. Bounded by the settled horizon. */
+/**
+ * $1 from, $2 to, $3 event type, $4 handler, $5 max events, $6 now. Bounded by the settled horizon
+ * and by the position range of the window, computed once here (an empty window: nothing to do).
+ */
 export const START_REPLAY = `
-INSERT INTO {s}.replays (from_at, to_at, event_type, handler, max_events, until_position, status,
-  created_at, updated_at)
-VALUES ($1, $2, $3, $4, $5, ${HORIZON} - 1, 'running', $6, $6)
+${windowBounds({ from: '$1::timestamptz', to: '$2::timestamptz' })}
+INSERT INTO {s}.replays (from_at, to_at, event_type, handler, max_events, from_position, until_position,
+  status, created_at, updated_at)
+SELECT $1, $2, $3, $4, $5, coalesce(win.lo, 0), coalesce(least(win.hi, ${HORIZON} - 1), -1),
+  'running', $6, $6
+FROM win
 RETURNING ${REPLAY_COLUMNS}`;
 
 /** Serializes drivers of one replay: a second one waits, then sees the advanced cursor. */

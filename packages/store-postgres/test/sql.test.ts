@@ -57,12 +57,18 @@ describe('sql', () => {
           shape.afterPosition,
           shape.beforePosition,
         ].filter(Boolean).length;
-      const params = [...text.matchAll(/\$(\d+)/g)].map((m) => Number(m[1]));
+      // A window's parameters serve its bounds too (which come first in the text), and a cursor's
+      // row comparison repeats the key's: every parameter used, none beyond the filters.
+      const params = [...new Set([...text.matchAll(/\$(\d+)/g)].map((m) => Number(m[1])))].sort(
+        (a, b) => a - b,
+      );
       expect(params).toEqual(Array.from({ length: filters + 1 }, (_, i) => i + 1));
       expect(text).toMatch(new RegExp(`LIMIT \\$${filters + 1}$`));
       expect(text).toContain(shape.desc ? 'DESC' : 'ASC');
       // The probe takes the same filters without the limit.
-      const probe = [...SQL.unsettledEventsSql(shape).matchAll(/\$(\d+)/g)].map((m) => Number(m[1]));
+      const probe = [
+        ...new Set([...SQL.unsettledEventsSql(shape).matchAll(/\$(\d+)/g)].map((m) => Number(m[1]))),
+      ].sort((a, b) => a - b);
       expect(probe).toEqual(params.slice(0, -1));
     }
   });

@@ -112,6 +112,7 @@ export interface ReplayRow {
   event_type: string | null;
   handler: string | null;
   max_events: bigint | number;
+  from_position: bigint | null;
   until_position: bigint;
   cursor: bigint | null;
   events_matched: bigint | number;

@@ -145,6 +145,15 @@ CREATE TABLE "{p}leases" (
 ) WITHOUT ROWID;
 `,
   },
+  {
+    version: 4,
+    name: 'replay position range',
+    sql: `
+-- The first position of a replay's window, found once at its start (see WINDOW_BOUNDS in
+-- sql.ts); NULL for replays started before: they page from the start of the table.
+ALTER TABLE "{p}replays" ADD COLUMN from_position INTEGER;
+`,
+  },
 ];
 
 export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

@@ -52,11 +52,27 @@ ORDER BY position`;
 
 export const SELECT_LAST_POSITION = `SELECT max(position) AS position FROM "{p}events"`;
 
+/**
+ * Time windows flat in the size of the table: the lowest and highest position inside a window
+ * come from a covering range scan of `events_by_time` (occurred_at, position), as long as the
+ * window; the read then walks position order (the rowid, or the type / aggregate index with its
+ * position column) inside that range and stops at its limit. `+ 0` keeps SQLite's min/max
+ * optimisation from walking the rowid from one end until it meets the window.
+ */
+export const WINDOW_BOUNDS = {
+  min: `SELECT min(w.position + 0) FROM "{p}events" AS w`,
+  max: `SELECT max(w.position + 0) FROM "{p}events" AS w`,
+} as const;
+
+/** Parameters: from, to. */
+export const SELECT_WINDOW_BOUNDS = `
+SELECT min(w.position + 0) AS lo, max(w.position + 0) AS hi FROM "{p}events" AS w
+WHERE w.occurred_at >= ? AND w.occurred_at < ?`;
+
 /** `read` is assembled from these fragments, one prepared statement per combination of filters. */
 export const READ_FRAGMENTS = {
   select: `SELECT ${EVENT_COLUMNS} FROM "{p}events" WHERE 1 = 1`,
   eventType: ` AND event_type = ?`,
-  eventTypes: ` AND event_type IN (SELECT value FROM json_each(?))`,
   aggregateId: ` AND aggregate_id = ?`,
   aggregateType: ` AND aggregate_type = ?`,
   // Same expressions as the indexes of migration 2.
@@ -64,6 +80,14 @@ export const READ_FRAGMENTS = {
   causationId: ` AND json_extract(metadata, '$.causationId') = ?`,
   from: ` AND occurred_at >= ?`,
   to: ` AND occurred_at < ?`,
+  // A time window without a narrower key: its position range first (see `WINDOW_BOUNDS`), then
+  // the window itself as a plain filter (`+` keeps SQLite from walking the time index instead
+  // and sorting what it found). Parameters: from, from | to, to | from, to, from, to, from, to.
+  windowFrom: ` AND position >= (${WINDOW_BOUNDS.min} WHERE w.occurred_at >= ?) AND +occurred_at >= ?`,
+  windowTo: ` AND position <= (${WINDOW_BOUNDS.max} WHERE w.occurred_at < ?) AND +occurred_at < ?`,
+  windowFromTo: ` AND position >= (${WINDOW_BOUNDS.min} WHERE w.occurred_at >= ? AND w.occurred_at < ?)
+  AND position <= (${WINDOW_BOUNDS.max} WHERE w.occurred_at >= ? AND w.occurred_at < ?)
+  AND +occurred_at >= ? AND +occurred_at < ?`,
   afterPosition: ` AND position > ?`,
   beforePosition: ` AND position < ?`,
   asc: ` ORDER BY position ASC LIMIT ?`,
@@ -253,13 +277,14 @@ export const SELECT_DEAD_OF_EVENT_AND_HANDLER = `${DEAD_LETTERS} AND d.event_pos
 // Stats
 // ---------------------------------------------------------------------------------------------
 
-export const SELECT_OPEN_COUNTS = `
+/** Counting the backlog reads all of it, whatever the plan (the partial index holds nothing else). */
+export const SELECT_OPEN_COUNTS = `-- reads the whole backlog
 SELECT handler, status, count(*) AS n, min(created_at) AS oldest
 FROM "{p}deliveries" INDEXED BY "{p}deliveries_open"
 WHERE status <> 'done'
 GROUP BY handler, status`;
 
-export const COUNT_UNPROCESSED_EVENTS = `
+export const COUNT_UNPROCESSED_EVENTS = `-- reads the whole backlog
 SELECT count(DISTINCT event_position) AS n FROM "{p}deliveries" INDEXED BY "{p}deliveries_open"
 WHERE status <> 'done'`;
 
@@ -267,11 +292,11 @@ WHERE status <> 'done'`;
 // Replays
 // ---------------------------------------------------------------------------------------------
 
-/** Parameters: from, to, event type, handler, max events, until position, now, now. */
+/** Parameters: from, to, event type, handler, max events, from position, until position, now, now. */
 export const INSERT_REPLAY = `
-INSERT INTO "{p}replays" (status, from_at, to_at, event_type, handler, max_events, until_position,
-  cursor, events_matched, deliveries_queued, truncated, created_at, updated_at)
-VALUES ('running', ?, ?, ?, ?, ?, ?, NULL, 0, 0, 0, ?, ?)
+INSERT INTO "{p}replays" (status, from_at, to_at, event_type, handler, max_events, from_position,
+  until_position, cursor, events_matched, deliveries_queued, truncated, created_at, updated_at)
+VALUES ('running', ?, ?, ?, ?, ?, ?, ?, NULL, 0, 0, 0, ?, ?)
 RETURNING *`;
 
 export const SELECT_REPLAY = `SELECT * FROM "{p}replays" WHERE id = ?`;
@@ -293,9 +318,10 @@ RETURNING *`;
 export const SELECT_STALE_REPLAYS = `
 SELECT * FROM "{p}replays" WHERE status = 'running' AND updated_at < ? ORDER BY id`;
 
+/** Inside the window's position range (recorded at start): `+` as in `READ_FRAGMENTS.windowFromTo`. */
 const REPLAY_PAGE = `
 SELECT position FROM "{p}events"
-WHERE position > ? AND position <= ? AND occurred_at >= ? AND occurred_at < ?`;
+WHERE position > ? AND position <= ? AND +occurred_at >= ? AND +occurred_at < ?`;
 
 /** Parameters: after, until, from, to, limit. */
 export const SELECT_REPLAY_PAGE = `${REPLAY_PAGE} ORDER BY position LIMIT ?`;

@@ -202,6 +202,7 @@ interface Prepared {
     | 'updateReplay'
     | 'staleReplays'
     | 'replayPage'
+    | 'windowBounds'
     | 'replayPageOfType'
     | 'deleteDoneForReplay'
     | 'requeueReplayPage'
@@ -443,10 +444,19 @@ class SqliteEventStore implements SqliteStore {
   }
 
   async read(query: ReadQuery): Promise<RecordedEvent[]> {
-    const { key, params } = readShape(query);
+    // Several types: one index range per type, merged here. A single statement (`IN` list) makes
+    // SQLite collect every event of those types and sort them before it applies the limit.
+    const types: Array<string | undefined> =
+      typeof query.eventType === 'object' ? [...new Set(query.eventType)] : [query.eventType];
+    const shapes = types.map((eventType) => readShape({ ...query, eventType }));
     return this.#run('read events', () => {
       if (!(query.limit > 0)) return [];
-      const rows = this.#readStatement(key).all(...params) as EventRow[];
+      const rows = shapes.flatMap(({ key, params }) => this.#readStatement(key).all(...params) as EventRow[]);
+      if (shapes.length > 1) {
+        const sign = query.order === 'desc' ? -1 : 1;
+        rows.sort((a, b) => (a.position < b.position ? -sign : a.position > b.position ? sign : 0));
+        rows.length = Math.min(rows.length, query.limit);
+      }
       return rows.map(toRecordedEvent);
     });
   }
@@ -693,13 +703,19 @@ class SqliteEventStore implements SqliteStore {
         const row = write(p, () => {
           if (p.s.leaseHeld.get(PRUNE_LOCK, now)) return PRUNING;
           const last = (p.s.lastPosition.get() as { position: bigint | null }).position ?? 0n;
+          // The window's position range, once: every page then costs its own size.
+          const window = p.s.windowBounds.get(boundIso(spec.from), boundIso(spec.to)) as {
+            lo: bigint | null;
+            hi: bigint | null;
+          };
           return p.s.insertReplay.get(
             iso(spec.from),
             iso(spec.to),
             spec.eventType ?? null,
             spec.handler ?? null,
             spec.maxEvents,
-            last,
+            window.lo ?? 0n,
+            window.hi === null ? 0n : window.hi < last ? window.hi : last,
             now,
             now,
           ) as ReplayRow;
@@ -723,7 +739,7 @@ class SqliteEventStore implements SqliteStore {
           const take = Math.min(options.pageSize, remaining);
           const from = boundIso(new Date(row.from_at));
           const to = boundIso(new Date(row.to_at));
-          const after = row.cursor ?? 0n;
+          const after = row.cursor ?? (row.from_position === null ? 0n : row.from_position - 1n);
           // One row past the page tells "more to do" from "finished" without another query.
           const page = (
             row.event_type === null
@@ -1113,15 +1129,16 @@ function read<T>(p: Prepared, fn: () => T): T {
 }
 
 /** The statement shape (which filters are present, joined by commas) and its parameters. */
-export function readShape(query: ReadQuery): { key: string; params: unknown[] } {
+export function readShape(query: Omit<ReadQuery, 'eventType'> & { eventType?: string | undefined }): {
+  key: string;
+  params: unknown[];
+} {
   const parts: string[] = [];
   const params: unknown[] = [];
-  if (typeof query.eventType === 'string') {
+  // Several types are read one by one (see `read`).
+  if (query.eventType !== undefined) {
     parts.push('eventType');
     params.push(query.eventType);
-  } else if (query.eventType !== undefined) {
-    parts.push('eventTypes');
-    params.push(JSON.stringify(query.eventType));
   }
   if (query.aggregateId !== undefined) {
     parts.push('aggregateId');
@@ -1139,13 +1156,29 @@ export function readShape(query: ReadQuery): { key: string; params: unknown[] } 
     parts.push('causationId');
     params.push(query.causationId);
   }
-  if (query.from !== undefined) {
-    parts.push('from');
-    params.push(boundIso(query.from));
-  }
-  if (query.to !== undefined) {
-    parts.push('to');
-    params.push(boundIso(query.to));
+  // An aggregate, a flow or a cause is a short index range already: a window only filters it.
+  const narrow =
+    query.aggregateId !== undefined || query.correlationId !== undefined || query.causationId !== undefined;
+  const from = query.from === undefined ? undefined : boundIso(query.from);
+  const to = query.to === undefined ? undefined : boundIso(query.to);
+  if (!narrow && from !== undefined && to !== undefined) {
+    parts.push('windowFromTo');
+    params.push(from, to, from, to, from, to);
+  } else if (!narrow && from !== undefined) {
+    parts.push('windowFrom');
+    params.push(from, from);
+  } else if (!narrow && to !== undefined) {
+    parts.push('windowTo');
+    params.push(to, to);
+  } else {
+    if (from !== undefined) {
+      parts.push('from');
+      params.push(from);
+    }
+    if (to !== undefined) {
+      parts.push('to');
+      params.push(to);
+    }
   }
   if (query.afterPosition !== undefined) {
     parts.push('afterPosition');
@@ -1204,6 +1237,7 @@ function prepare(db: Database.Database, prefix: string): Prepared {
     updateReplay: stmt(SQL.UPDATE_REPLAY),
     staleReplays: stmt(SQL.SELECT_STALE_REPLAYS),
     replayPage: stmt(SQL.SELECT_REPLAY_PAGE),
+    windowBounds: stmt(SQL.SELECT_WINDOW_BOUNDS),
     replayPageOfType: stmt(SQL.SELECT_REPLAY_PAGE_OF_TYPE),
     deleteDoneForReplay: stmt(SQL.DELETE_DONE_FOR_REPLAY),
     requeueReplayPage: stmt(SQL.REQUEUE_REPLAY_PAGE),
