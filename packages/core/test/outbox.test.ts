@@ -179,6 +179,29 @@ describe('publishInTransaction', () => {
     await coordinator.shutdown();
   });
 
+  it('opens the publish instrumentation scope: its metadata is stored, it ends with the appended events or the error', async () => {
+    const store = transactionalStore();
+    const outcomes: Array<{ events?: readonly { id: string }[]; error?: unknown }> = [];
+    const coordinator = await memoryCoordinator({
+      store,
+      instrumentation: [
+        {
+          name: 'tracer',
+          publish: () => ({
+            metadata: () => ({ traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01' }),
+            end: (outcome) => void outcomes.push(outcome),
+          }),
+        },
+      ],
+    });
+    const outbox = await coordinator.publishInTransaction({}, { eventType: 'T', aggregateId: 'a' });
+    expect(store.calls[0]!.events[0]!.metadata.traceparent).toMatch(/^00-0af7/);
+    expect(outcomes.map((o) => o.events?.map((e) => e.id))).toEqual([[outbox.results[0]!.eventId]]);
+    await rejection(coordinator.publishInTransaction({}, { eventType: 'bad type!', aggregateId: 'a' }));
+    expect(isEvcoError(outcomes[1]!.error, 'EVENT_VALIDATION')).toBe(true);
+    await coordinator.shutdown();
+  });
+
   it('refuses after shutdown', async () => {
     const store = transactionalStore();
     const coordinator = await memoryCoordinator({ store });
