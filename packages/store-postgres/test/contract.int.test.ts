@@ -1,18 +1,24 @@
 import { describeEventStoreContract } from '@evco/testkit';
-import type { PostgresStore } from '../src/index.js';
 import { createTestStore, dropSchema } from './support.js';
+
+const capabilities = { durable: true, crossProcess: true, retention: true };
 
 describeEventStoreContract({
   name: 'store-postgres',
   create: () => createTestStore(),
+  capabilities,
   // Another pool on the same schema, as another process would have.
-  share: (store) => createTestStore({ schema: (store as PostgresStore).schema }),
-  destroy: (store) => dropSchema((store as PostgresStore).schema),
+  share: (store) => createTestStore({ schema: store.schema }),
+  reopen: (store) => createTestStore({ schema: store.schema }),
+  destroy: (store) => dropSchema(store.schema),
 });
 
 // The path behind a transaction-mode pooler: unnamed statements, no session settings.
 describeEventStoreContract({
   name: 'store-postgres, preparedStatements: false',
   create: () => createTestStore({ preparedStatements: false }),
-  destroy: (store) => dropSchema((store as PostgresStore).schema),
+  capabilities,
+  share: (store) => createTestStore({ schema: store.schema, preparedStatements: false }),
+  reopen: (store) => createTestStore({ schema: store.schema, preparedStatements: false }),
+  destroy: (store) => dropSchema(store.schema),
 });

@@ -38,7 +38,11 @@ describe.skipIf(pgBouncerMissing !== undefined)(
     describeEventStoreContract({
       name: 'store-postgres through PgBouncer (default options)',
       create: async () => createTestStore({ connectionString: await bouncerUrl() }),
-      destroy: (store) => dropSchema((store as PostgresStore).schema),
+      capabilities: { durable: true, crossProcess: true, retention: true },
+      share: async (store) => createTestStore({ connectionString: await bouncerUrl(), schema: store.schema }),
+      reopen: async (store) =>
+        createTestStore({ connectionString: await bouncerUrl(), schema: store.schema }),
+      destroy: (store) => dropSchema(store.schema),
     });
 
     const stores: PostgresStore[] = [];

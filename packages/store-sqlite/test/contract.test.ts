@@ -1,6 +1,6 @@
 import type { EventStore } from '@evco/core';
 import { describeEventStoreContract } from '@evco/testkit';
-import { createSqliteStore, type SqliteStore } from '../src/index.js';
+import { createSqliteStore } from '../src/index.js';
 import { tempDir } from './support.js';
 
 // Each case gets its own file in its own directory, removed afterwards.
@@ -15,8 +15,14 @@ describeEventStoreContract({
     dirs.set(store, tmp.cleanup);
     return store;
   },
+  capabilities: { durable: true, crossProcess: true, retention: true },
   // Another connection to the same file, as another process would have.
-  share: async (store) => createSqliteStore({ filename: (store as SqliteStore).filename }),
+  share: async (store) => createSqliteStore({ filename: store.filename }),
+  reopen: async (store) => {
+    const reopened = createSqliteStore({ filename: store.filename });
+    await reopened.migrate();
+    return reopened;
+  },
   destroy: async (store) => {
     dirs.get(store)?.();
   },

@@ -16,5 +16,9 @@ export {
 export { type PrivateRedis, startPrivateRedis } from './private-redis.js';
 export { describePublisherContract, type PublisherContractOptions } from './publisher-contract.js';
 export { pruneAll } from './retention-contract.js';
-export { describeEventStoreContract, type EventStoreContractOptions } from './store-contract.js';
+export {
+  describeEventStoreContract,
+  type EventStoreContractCapabilities,
+  type EventStoreContractOptions,
+} from './store-contract.js';
 export { THROWN_VALUES, type ThrownValueCase } from './thrown-values.js';

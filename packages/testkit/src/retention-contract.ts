@@ -14,6 +14,8 @@ const consumer = 'retention-contract';
 type Prunable = EventStore & Required<Pick<EventStore, 'pruneEvents' | 'getPrunedRanges'>>;
 
 export interface RetentionContractContext {
+  /** The store declares the retention capability; otherwise every case is reported skipped. */
+  supported: boolean;
   store(): EventStore;
   /** A second store on the same data (another process's view), or the same store. */
   share(): Promise<EventStore>;
@@ -39,7 +41,8 @@ export async function pruneAll(
  * capability skip them visibly.
  */
 export function describeRetentionContract(context: RetentionContractContext): void {
-  describe('retention', () => {
+  const title = context.supported ? 'retention' : 'retention (skipped: capabilities.retention is false)';
+  describe.skipIf(!context.supported)(title, () => {
     const prunable = (skip: (note: string) => void): Prunable => {
       const s = context.store();
       if (!s.pruneEvents || !s.getPrunedRanges) skip('this store has no pruneEvents (retention capability)');

@@ -12,20 +12,48 @@ import { collect, makeEvent, settle } from './helpers.js';
 import { expectJsonSafe } from './json-safe.js';
 import { describeRetentionContract } from './retention-contract.js';
 
-export interface EventStoreContractOptions {
+/**
+ * What the store under test can do. A case that needs a capability the store lacks is reported
+ * as skipped with the reason in its name, never left out silently; a store that declares a
+ * capability it does not have (or hides one it has) fails the `capabilities` case.
+ */
+export interface EventStoreContractCapabilities {
+  /**
+   * Data survives `close()`: the `durability` case reopens it with `reopen`. Must equal
+   * `store.capabilities.durable`.
+   */
+  durable: boolean;
+  /**
+   * Several processes may share the data: the `crossProcess` cases open a second instance with
+   * `share` and race it. Must equal `store.capabilities.crossProcess`.
+   */
+  crossProcess: boolean;
+  /** The optional retention port (`pruneEvents`, `getPrunedRanges`, leases): the `retention` cases. */
+  retention: boolean;
+}
+
+export interface EventStoreContractOptions<S extends EventStore = EventStore> {
   /** Shown in the suite title. */
   name: string;
   /** Returns a fresh, empty, migrated store; called before every case. */
-  create: () => Promise<EventStore>;
-  /** Called after every case with the store `create` returned (drop a schema, delete a file). */
-  destroy?: (store: EventStore) => Promise<void>;
-  /** Events for the paging case. @default 10000 */
-  pagingEvents?: number;
+  create: () => Promise<S>;
+  /** Called after every case with the store `create` returned, closed (drop a schema, delete a file). */
+  destroy?: (store: S) => Promise<void>;
+  capabilities: EventStoreContractCapabilities;
   /**
    * Opens a second store on the same data as `store` (another process's view), closed by the
-   * case. Concurrency cases then race two instances; without it they race one.
+   * case. Required with `capabilities.crossProcess`.
    */
-  share?: (store: EventStore) => Promise<EventStore>;
+  share?: (store: S) => Promise<S>;
+  /** Opens `store`'s data again after it was closed, migrated. Required with `capabilities.durable`. */
+  reopen?: (store: S) => Promise<S>;
+  /** Events for the paging case. @default 10000 */
+  pagingEvents?: number;
+}
+
+/** A case's title, with the reason it is skipped when the store lacks what it needs. */
+function needs(supported: boolean, capability: keyof EventStoreContractCapabilities, title: string): string {
+  return supported ? title : `${title} (skipped: capabilities.${capability} is false)`;
 }
 
 const T0 = new Date('2026-01-01T00:00:00.000Z');
@@ -37,9 +65,22 @@ const consumer = 'contract-consumer';
  * The behaviour every `EventStore` must have. Each case asserts stored outcomes (rows, counts,
  * claimed deliveries, error codes), so an adapter that passes can replace any other.
  */
-export function describeEventStoreContract(options: EventStoreContractOptions): void {
+export function describeEventStoreContract<S extends EventStore>(
+  options: EventStoreContractOptions<S>,
+): void {
+  const caps = options.capabilities;
+  if (caps.durable && !options.reopen) {
+    throw new Error(
+      `${options.name}: capabilities.durable needs reopen (open the closed store's data again)`,
+    );
+  }
+  if (caps.crossProcess && !options.share) {
+    throw new Error(
+      `${options.name}: capabilities.crossProcess needs share (a second store on the same data)`,
+    );
+  }
   describe(`EventStore contract: ${options.name}`, () => {
-    let store: EventStore;
+    let store: S;
 
     beforeEach(async () => {
       store = await options.create();
@@ -982,8 +1023,90 @@ export function describeEventStoreContract(options: EventStoreContractOptions): 
     });
 
     describeRetentionContract({
+      supported: caps.retention,
       store: () => store,
       share: async () => (options.share ? options.share(store) : store),
+    });
+
+    describe('capabilities', () => {
+      it('declares the capabilities it is tested with', () => {
+        expect({
+          durable: store.capabilities.durable,
+          crossProcess: store.capabilities.crossProcess,
+          retention: typeof store.pruneEvents === 'function' && typeof store.getPrunedRanges === 'function',
+        }).toEqual(caps);
+      });
+
+      it.skipIf(!caps.durable)(
+        needs(caps.durable, 'durable', 'keeps events, deliveries and subscriptions across close and reopen'),
+        async () => {
+          await subscribe([{ handler: 'h' }]);
+          const events = [makeEvent({ aggregateId: 'a' }), makeEvent({ aggregateId: 'a' }), makeEvent()];
+          await store.append(events, { now: T0 });
+          await store.complete(await claim(['h'], T0, 1), { now: T0 });
+          await store.close();
+          const reopened = await options.reopen!(store);
+          try {
+            expect(ids(await reopened.read({ limit: 10 }))).toEqual(ids(events));
+            expect((await reopened.listSubscriptions()).map((s) => s.handler)).toEqual(['h']);
+            const claimed = await reopened.claimDue({
+              consumerId: consumer,
+              handlers: ['h'],
+              now: at(1),
+              leaseMs: LEASE,
+              limit: 10,
+            });
+            expect(claimedIds(claimed).sort()).toEqual(ids(events.slice(1)).sort());
+          } finally {
+            await reopened.close();
+          }
+        },
+      );
+
+      it.skipIf(!caps.crossProcess)(
+        needs(
+          caps.crossProcess,
+          'crossProcess',
+          'two instances on the same data: one appends, the other reads and claims; a lease holds across them',
+        ),
+        async () => {
+          const other = await options.share!(store);
+          try {
+            await subscribe([{ handler: 'h', ordering: 'none' }]);
+            const events = [makeEvent(), makeEvent()];
+            await store.append(events, { now: T0 });
+            expect(ids(await other.read({ limit: 10 }))).toEqual(ids(events));
+            const mine = await claim(['h'], T0, 1);
+            const theirs = await other.claimDue({
+              consumerId: 'other-process',
+              handlers: ['h'],
+              now: at(10_000),
+              leaseMs: LEASE,
+              limit: 10,
+            });
+            expect(claimedIds([...mine, ...theirs]).sort()).toEqual(ids(events).sort());
+            // A lease taken by one instance holds in the other until it expires; then it is taken over.
+            const early = {
+              consumerId: 'other-process',
+              handlers: ['h'],
+              now: at(10_001),
+              leaseMs: LEASE,
+              limit: 10,
+            };
+            expect(await other.claimDue(early)).toEqual([]);
+            const takeover = await other.claimDue({
+              consumerId: 'other-process',
+              handlers: ['h'],
+              now: at(LEASE + 5_000),
+              leaseMs: LEASE,
+              limit: 10,
+            });
+            expect(claimedIds(takeover)).toEqual(claimedIds(mine));
+          } finally {
+            await other.close();
+          }
+        },
+      );
     });
 
     describe('lifecycle', () => {
