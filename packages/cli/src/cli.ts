@@ -5,6 +5,7 @@ import { showEvent } from './commands/event.js';
 import { listHandlers, retireHandler } from './commands/handlers.js';
 import { history } from './commands/history.js';
 import { migrate } from './commands/migrate.js';
+import { prune } from './commands/prune.js';
 import { replay, replayStatus } from './commands/replay.js';
 import { retry } from './commands/retry.js';
 import { status } from './commands/status.js';
@@ -26,6 +27,10 @@ const EXAMPLES: Array<[string, string]> = [
   ['$0 status --sqlite ./events.db', 'health, handlers, backlog and lag'],
   ['$0 dead-letters --database-url postgresql://app@db/app', 'what failed, with the error'],
   ['$0 retry --handler sendWelcomeMail', 'run its dead letters again'],
+  [
+    '$0 prune --before 90d --archive-dir ./archive',
+    'remove handled events older than 90 days, archived first',
+  ],
   ['$0 event 0190f5d2-…', 'one event, its deliveries and causation tree'],
   ['$0 replay --from 2h --to now --handler projector', 'replay the last two hours to one handler'],
 ];
@@ -228,6 +233,26 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
           .option('interval', intervalOption(500)),
       run((ctx, a: { type?: string[]; fromStart: boolean; limit?: number; interval: number }) =>
         tail(ctx, { ...a, intervalMs: a.interval }),
+      ),
+    )
+    .command(
+      'prune',
+      'remove old events whose deliveries are all done (open, dead and replayed ones stay), in short batches',
+      (y) =>
+        y
+          .option('before', {
+            type: 'string',
+            demandOption: true,
+            describe: 'occurred before (ISO date-time, date, or age: 90d)',
+          })
+          .option('type', { type: 'string', array: true, describe: 'only these event types (repeatable)' })
+          .option('archive-dir', {
+            type: 'string',
+            describe: 'write each batch there first (newline-delimited JSON, fsynced)',
+          })
+          .option('batch-size', { type: 'number', describe: 'events per transaction (default 1000)' }),
+      run((ctx, a: { before: string; type?: string[]; archiveDir?: string; batchSize?: number }) =>
+        prune(ctx, a),
       ),
     )
     .command('migrate', 'create the schema (or the SQLite file), or bring it up to date', {}, run(migrate))

@@ -1,6 +1,6 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -545,6 +545,60 @@ describe.each([
         2,
         /--redis-url must be a redis:\/\/ or rediss:\/\/ URL/,
       );
+    },
+  );
+
+  it.skipIf(skip)(
+    'prune removes handled old events of a type, archived first; history then says the range was pruned',
+    async () => {
+      expectOneLineError(await evco(['prune', ...f.flags]), 2, /before/);
+      expectOneLineError(await evco(['prune', '--before', 'yesterday', ...f.flags]), 2, /--before must be/);
+      const welcomes = json<{ events: Array<{ id: string }> }>(
+        await evco(['history', '--type', 'WelcomeSent', '--limit', '1000', '--json', ...f.flags]),
+      ).events;
+      expect(welcomes.length).toBeGreaterThanOrEqual(3);
+      const dir = mkdtempSync(join(tmpdir(), 'evco-cli-archive-'));
+      try {
+        const pruned = await evco([
+          'prune',
+          '--before',
+          'now',
+          '--type',
+          'WelcomeSent',
+          '--archive-dir',
+          dir,
+          '--batch-size',
+          '2',
+          ...f.flags,
+        ]);
+        expect(pruned.code).toBe(0);
+        expect(pruned.stdout).toMatch(
+          new RegExp(`^pruned ${welcomes.length} events older than .* in \\d+ batches`),
+        );
+        const archived = readdirSync(dir).flatMap((file) =>
+          readFileSync(join(dir, file), 'utf8')
+            .trimEnd()
+            .split('\n')
+            .map((line) => (JSON.parse(line) as { id: string }).id),
+        );
+        expect(archived.sort()).toEqual(welcomes.map((e) => e.id).sort());
+        const after = json<{ events: unknown[]; pruned: Array<{ eventType: string; removed: number }> }>(
+          await evco(['history', '--type', 'WelcomeSent', '--json', ...f.flags]),
+        );
+        expect(after.events).toEqual([]);
+        expect(after.pruned).toMatchObject([{ eventType: 'WelcomeSent', removed: welcomes.length }]);
+        const table = await evco(['history', '--type', 'WelcomeSent', ...f.flags]);
+        expect(table.stdout).toMatch(
+          /^pruned: WelcomeSent events that occurred before .* were removed by retention/m,
+        );
+        // The user events with their (dead or open) deliveries are all still there.
+        const again = json<{ removed: number }>(
+          await evco(['prune', '--before', 'now', '--type', 'WelcomeSent', '--json', ...f.flags]),
+        );
+        expect(again.removed).toBe(0);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
     },
   );
 

@@ -36,15 +36,20 @@ export async function history(ctx: Context, args: HistoryArgs): Promise<void> {
     if (args.order === 'desc') query.beforePosition = position;
     else query.afterPosition = position;
   }
-  const events = await withConnection(ctx, {}, ({ admin }) => admin.getEventHistory(query));
+  const { events, pruned } = await withConnection(ctx, {}, ({ admin }) => admin.readEventHistory(query));
   const last = events[events.length - 1];
   const nextCursor = events.length === args.limit && last ? showPosition(last.position) : null;
   if (ctx.json) {
-    printJson(ctx.io, { events, nextCursor });
+    printJson(ctx.io, { events, nextCursor, pruned });
     return;
   }
   printEvents(ctx, events, 'no events match');
   if (nextCursor) ctx.io.stdout.write(`more: add --cursor ${nextCursor}\n`);
+  for (const p of pruned) {
+    ctx.io.stdout.write(
+      `pruned: ${p.eventType} events that occurred before ${p.before.toISOString()} were removed by retention (${p.removed} so far)\n`,
+    );
+  }
 }
 
 export function printEvents(ctx: Context, events: readonly RecordedEvent[], empty: string): void {
