@@ -90,6 +90,8 @@ export class Dispatcher {
   readonly #handlers = new Map<string, Map<string, RegisteredHandler>>();
   #handlerNames: string[] = [];
   readonly #running = new Map<string, Running>();
+  /** Leases being handed back; `stop` waits for them, since the store is closed right after. */
+  readonly #releasing = new Set<Promise<void>>();
   #completed: DeliveryToken[] = [];
   #failed: DeliveryFailure[] = [];
   #flushing: Promise<void> | undefined;
@@ -405,9 +407,13 @@ export class Dispatcher {
 
   #release(deliveries: ClaimedDelivery[]): void {
     const tokens = deliveries.map((d) => ({ deliveryId: d.deliveryId, attempt: d.attempt }));
-    this.#o.store.release(tokens, { now: this.#o.now() }).catch((error: unknown) => {
-      this.#o.logger.warn({ err: error }, 'releasing leases failed; they expire on their own');
-    });
+    const released = Promise.resolve()
+      .then(() => this.#o.store.release(tokens, { now: this.#o.now() }))
+      .catch((error: unknown) => {
+        this.#o.logger.warn({ err: error }, 'releasing leases failed; they expire on their own');
+      })
+      .finally(() => this.#releasing.delete(released));
+    this.#releasing.add(released);
   }
 
   #scheduleFlush(): void {
@@ -538,6 +544,9 @@ export class Dispatcher {
     if (this.#retryTimer) clearTimeout(this.#retryTimer);
     if (this.#sweepTimer) clearInterval(this.#sweepTimer);
     if (this.#pumping) await this.#pumping.catch(() => {});
+    // A claim that was in flight came back after the stop and was handed back at once: make
+    // sure that reached the store before it is closed, or the lease would hold it for leaseMs.
+    await Promise.all(this.#releasing);
     while (this.#running.size > 0 && Date.now() < deadline) {
       await this.nextIdle(Math.min(50, Math.max(1, deadline - Date.now())));
     }

@@ -416,6 +416,51 @@ describe('lifecycle', () => {
     expect(claim!.attempt).toBe(2);
   });
 
+  it('hands back a claim that was in flight when shutdown began, before the store is closed', async () => {
+    const store = createMemoryStore();
+    let closed = false;
+    let gate: (() => void) | undefined;
+    let claimStarted: (() => void) | undefined;
+    const claiming = new Promise<void>((resolve) => {
+      claimStarted = resolve;
+    });
+    const claimDue = store.claimDue.bind(store);
+    const release = store.release.bind(store);
+    // A slow claim (held at a gate) and a store that refuses work once closed, as a pool does.
+    const slow = Object.assign(store, {
+      claimDue: async (request: Parameters<typeof claimDue>[0]) => {
+        if (request.handlers.length > 0 && !gate) {
+          await new Promise<void>((resolve) => {
+            gate = resolve;
+            claimStarted!();
+          });
+        }
+        return claimDue(request);
+      },
+      release: async (...args: Parameters<typeof release>) => {
+        await new Promise((r) => setTimeout(r, 5));
+        if (closed) throw new Error('store closed');
+        return release(...args);
+      },
+      close: async () => {
+        closed = true;
+      },
+    });
+    const c = await memoryCoordinator({ store: slow, pollIntervalMs: 60_000 });
+    let ran = false;
+    await c.registerHandler('Late', function late() {
+      ran = true;
+    });
+    await c.publishEvent({ eventType: 'Late', aggregateId: 'l' });
+    await claiming;
+    const stopping = c.shutdown({ timeoutMs: 1000 });
+    gate!();
+    await stopping;
+    expect(ran).toBe(false);
+    closed = false;
+    expect(await store.stats({ now: new Date() })).toMatchObject({ running: 0, pending: 1 });
+  });
+
   it('rejects a second registration under a taken name; several types go in one explicit call', async () => {
     const c = await memoryCoordinator();
     const handler = async function same() {};
