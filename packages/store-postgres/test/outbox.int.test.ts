@@ -248,6 +248,47 @@ describe('publishInTransaction on store-postgres', () => {
     expect(await orderTotal(event.aggregateId)).toBeUndefined();
   });
 
+  it('concurrent transactions, some rolled back: exactly the committed ones are handled, each once', async () => {
+    const { coordinator, handled } = await start();
+    const committed: string[] = [];
+    const rolledBack: string[] = [];
+    const order = ['commit', 'rollback', 'commit', 'commit', 'rollback'] as const;
+    await Promise.all(
+      Array.from({ length: 6 }, (_, writer) =>
+        withClient(async (client) => {
+          for (let i = 0; i < 10; i++) {
+            const total = 1000 + writer * 100 + i;
+            const event = orderPlaced(total);
+            await client.query('BEGIN');
+            await insertOrder(client, event.aggregateId, total);
+            const outbox = await coordinator.publishInTransaction(client, event);
+            if (order[(writer + i) % order.length] === 'rollback') {
+              await client.query('ROLLBACK');
+              rolledBack.push(outbox.results[0]!.eventId);
+            } else {
+              await client.query('COMMIT');
+              committed.push(outbox.results[0]!.eventId);
+              // Every other commit is never announced: the poll must find those too.
+              if (i % 2 === 0) await outbox.afterCommit();
+            }
+          }
+        }),
+      ),
+    );
+    const mine = (e: RecordedEvent) => (e.eventData.total as number) >= 1000;
+    await waitFor(() => handled.filter(mine).length >= committed.length, settled);
+    await coordinator.waitForIdle();
+    expect(
+      handled
+        .filter(mine)
+        .map((e) => e.id)
+        .sort(),
+    ).toEqual([...committed].sort());
+    for (const id of rolledBack) expect(await coordinator.eventStore.getEvent(id)).toBeUndefined();
+    const { rows } = await app.query(`SELECT count(*)::int AS n FROM "${schema}".orders WHERE total >= 1000`);
+    expect(rows[0].n).toBe(committed.length);
+  });
+
   it('the synchronous variant points to publishInTransaction (pg is asynchronous)', async () => {
     const { coordinator } = await start();
     expect(() => coordinator.publishInTransactionSync({}, orderPlaced())).toThrow(/use publishInTransaction/);
