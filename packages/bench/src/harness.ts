@@ -32,6 +32,8 @@ export interface Comparison {
 
 export interface BenchSection {
   name: string;
+  /** Runs only when named (`pnpm bench scale`): too long for the default run. */
+  onlyWhenNamed?: boolean;
   run(): Promise<Array<Comparison | Record<string, unknown>>>;
 }
 

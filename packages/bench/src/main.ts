@@ -1,7 +1,8 @@
 import { sections } from './sections.js';
 
 /**
- * `pnpm bench [section …]`: runs the sections (all by default) and prints one JSON document.
+ * `pnpm bench [section …]`: runs the sections (all but the long `scale` by default) and prints one
+ * JSON document.
  * Services come from EVCO_BENCH_DATABASE_URL / EVCO_BENCH_REDIS_URL, falling back to the
  * EVCO_TEST_* variables and then to the local defaults.
  */
@@ -14,7 +15,7 @@ const results: Record<string, unknown> = {
   },
 };
 for (const section of sections) {
-  if (wanted.length > 0 && !wanted.includes(section.name)) continue;
+  if (wanted.length > 0 ? !wanted.includes(section.name) : section.onlyWhenNamed) continue;
   process.stderr.write(`bench: ${section.name}…\n`);
   try {
     results[section.name] = await section.run();

@@ -4,6 +4,7 @@ import { memorySection } from './memory.js';
 import { opentelemetrySection } from './opentelemetry.js';
 import { postgresSection } from './postgres.js';
 import { redisSection } from './redis.js';
+import { scaleSection } from './scale.js';
 import { sqliteSection } from './sqlite.js';
 
 /** Every benchmark section, in the order `pnpm bench` runs them. Add yours here. */
@@ -14,4 +15,5 @@ export const sections: BenchSection[] = [
   postgresSection,
   fleetSection,
   opentelemetrySection,
+  scaleSection,
 ];
