@@ -231,29 +231,49 @@ class MemoryEventStore implements MemoryStore {
 
   async read(query: ReadQuery): Promise<RecordedEvent[]> {
     this.#open();
-    const source = this.#sourceFor(query);
-    const out: RecordedEvent[] = [];
     const desc = query.order === 'desc';
     const match = matcher(query);
     const after = cursorOf(query.afterPosition, 'afterPosition');
     const before = cursorOf(query.beforePosition, 'beforePosition');
-    // Sources are in position order: walk from the cursor end, stop at the limit.
-    if (desc) {
-      let i = before === undefined ? source.length - 1 : lastBelow(source, before);
-      for (; i >= 0 && out.length < query.limit; i--) {
-        const e = source[i]!;
-        if (after !== undefined && seqOf(e) <= after) break;
-        if (match(e)) out.push(e);
+    // Sources are in position order: walk each from the cursor end and stop at the limit; several
+    // (one per type) are merged afterwards, so a page costs the page, not every event of the types.
+    const pages = this.#sourcesFor(query).map((source) => {
+      const out: RecordedEvent[] = [];
+      if (desc) {
+        let i = before === undefined ? source.length - 1 : lastBelow(source, before);
+        for (; i >= 0 && out.length < query.limit; i--) {
+          const e = source[i]!;
+          if (after !== undefined && seqOf(e) <= after) break;
+          if (match(e)) out.push(e);
+        }
+      } else {
+        let i = after === undefined ? 0 : firstAbove(source, after);
+        for (; i < source.length && out.length < query.limit; i++) {
+          const e = source[i]!;
+          if (before !== undefined && seqOf(e) >= before) break;
+          if (match(e)) out.push(e);
+        }
       }
-    } else {
-      let i = after === undefined ? 0 : firstAbove(source, after);
-      for (; i < source.length && out.length < query.limit; i++) {
-        const e = source[i]!;
-        if (before !== undefined && seqOf(e) >= before) break;
-        if (match(e)) out.push(e);
+      return out;
+    });
+    if (pages.length === 1) return pages[0]!;
+    const merged = pages.flat().sort(byPosition);
+    if (desc) merged.reverse();
+    return merged.slice(0, query.limit);
+  }
+
+  #sourcesFor(query: EventQuery): ReadonlyArray<readonly RecordedEvent[]> {
+    const types = query.eventType;
+    if (
+      query.aggregateId === undefined &&
+      query.causationId === undefined &&
+      query.correlationId === undefined
+    ) {
+      if (Array.isArray(types) && new Set(types).size > 1) {
+        return [...new Set<string>(types)].map((t) => this.#byType.get(t) ?? []);
       }
     }
-    return out;
+    return [this.#sourceFor(query)];
   }
 
   #sourceFor(query: EventQuery): readonly RecordedEvent[] {
