@@ -5,14 +5,15 @@ import { databaseUrl } from './env.js';
 import { type BenchSection, type Comparison, compare, countingCoordinator } from './harness.js';
 
 const SCHEMA = 'evco_bench';
-const RAW = 'evco_bench_raw';
+export const RAW_SCHEMA = 'evco_bench_raw';
+const RAW = RAW_SCHEMA;
 
 /**
  * The raw baseline: what a careful team writes by hand with `pg` for the same data: the same
  * columns (jsonb payload and metadata, timestamptz), the same unique and secondary indexes,
  * a bigint identity for the order, unnamed parameterized statements.
  */
-const RAW_DDL = `
+export const RAW_DDL = `
 DROP SCHEMA IF EXISTS ${RAW} CASCADE;
 CREATE SCHEMA ${RAW};
 CREATE TABLE ${RAW}.events (
@@ -33,7 +34,7 @@ CREATE INDEX ON ${RAW}.events (event_type, position);
 CREATE INDEX ON ${RAW}.events (aggregate_type, position) WHERE aggregate_type IS NOT NULL;
 CREATE INDEX ON ${RAW}.events (occurred_at);`;
 
-const RAW_INSERT = `INSERT INTO ${RAW}.events (event_id, event_type, aggregate_id, aggregate_type,
+export const RAW_INSERT = `INSERT INTO ${RAW}.events (event_id, event_type, aggregate_id, aggregate_type,
   aggregate_version, event_data, metadata, occurred_at, recorded_at)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`;
 
@@ -49,7 +50,7 @@ const RAW_PAGE = `SELECT position, event_id, event_type, aggregate_id, aggregate
   event_data, metadata, occurred_at, recorded_at
 FROM ${RAW}.events WHERE position > $1 ORDER BY position LIMIT $2`;
 
-function events(n: number, eventType = 'BenchHappened'): DomainEvent[] {
+export function events(n: number, eventType = 'BenchHappened'): DomainEvent[] {
   return Array.from({ length: n }, (_, i) =>
     createDomainEvent({
       eventType,
@@ -60,7 +61,7 @@ function events(n: number, eventType = 'BenchHappened'): DomainEvent[] {
   );
 }
 
-function rawValues(e: DomainEvent, now: Date): unknown[] {
+export function rawValues(e: DomainEvent, now: Date): unknown[] {
   return [
     e.id,
     e.eventType,
@@ -89,7 +90,11 @@ function rawArrays(batch: DomainEvent[], now: Date): unknown[] {
 }
 
 /** Runs `total` operations spread over `workers` concurrent loops. */
-async function concurrently(workers: number, total: number, op: (i: number) => Promise<void>): Promise<void> {
+export async function concurrently(
+  workers: number,
+  total: number,
+  op: (i: number) => Promise<void>,
+): Promise<void> {
   let next = 0;
   await Promise.all(
     Array.from({ length: workers }, async () => {

@@ -3,6 +3,7 @@ import type { BenchSection } from './harness.js';
 import { memorySection } from './memory.js';
 import { opentelemetrySection } from './opentelemetry.js';
 import { postgresSection } from './postgres.js';
+import { postgresCostSection } from './postgres-cost.js';
 import { redisSection } from './redis.js';
 import { scaleSection } from './scale.js';
 import { sqliteSection } from './sqlite.js';
@@ -13,6 +14,7 @@ export const sections: BenchSection[] = [
   sqliteSection,
   redisSection,
   postgresSection,
+  postgresCostSection,
   fleetSection,
   opentelemetrySection,
   scaleSection,
