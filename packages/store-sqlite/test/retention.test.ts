@@ -1,8 +1,6 @@
-import { createCoordinator, type EventDrivenCoordinator, type RecordedEvent, silentLogger } from '@evco/core';
-import { createInProcPublisher } from '@evco/publisher-inproc';
-import { makeEvent, pruneAll, waitFor } from '@evco/testkit';
+import { describeRetentionEnforcement, makeEvent, pruneAll } from '@evco/testkit';
 import Database from 'better-sqlite3';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { useTempStores } from './store-fixture.js';
 
 const T0 = new Date('2026-01-01T00:00:00.000Z');
@@ -102,55 +100,10 @@ describe('space and done deliveries', () => {
   });
 });
 
-describe('retention enforced by two coordinators on one file', () => {
-  const coordinators: EventDrivenCoordinator[] = [];
-  afterEach(async () => {
-    await Promise.all(coordinators.splice(0).map((c) => c.shutdown()));
-  });
-
-  it('each old handled event is archived and removed once; a dead letter stays until its handler is retired', async () => {
+describeRetentionEnforcement({
+  name: 'store-sqlite, two connections to one file',
+  open: async () => {
     const file = tmp.file();
-    const archived: string[] = [];
-    const archive = async (batch: readonly RecordedEvent[]) => {
-      await new Promise((r) => setTimeout(r, 2));
-      archived.push(...batch.map((e) => e.id));
-    };
-    const retention = { maxAge: DAY, intervalMs: 100, batchSize: 9, archive };
-    for (let i = 0; i < 2; i++) {
-      coordinators.push(
-        await createCoordinator({
-          store: open({ filename: file }),
-          publisher: createInProcPublisher(),
-          logger: silentLogger,
-          pollIntervalMs: 20,
-          retention,
-        }),
-      );
-    }
-    const [a, b] = coordinators as [EventDrivenCoordinator, EventDrivenCoordinator];
-    await a.registerHandler('TestHappened', async () => {}, { name: 'h' });
-    await b.registerHandler(
-      'Poison',
-      async () => {
-        throw Object.assign(new Error('never'), { retryable: false });
-      },
-      { name: 'poison' },
-    );
-    const old = Array.from({ length: 50 }, (_, i) => makeEvent({ occurredAt: at(i) }));
-    const poison = makeEvent({ eventType: 'Poison', occurredAt: at(0) });
-    const recent = makeEvent({ occurredAt: new Date() });
-    await a.publishEvents([...old, poison, recent]);
-    await waitFor(() => archived.length >= 50, { timeoutMs: 20_000 });
-    expect(archived.length).toBe(50);
-    expect(new Set(archived).size).toBe(50);
-    expect((await b.getEventHistory({})).map((e) => e.id).sort()).toEqual([poison.id, recent.id].sort());
-    await b.retireHandler('poison');
-    await waitFor(async () => (await a.getEventHistory({})).length === 1, { timeoutMs: 20_000 });
-    const history = await a.readEventHistory({});
-    expect(history.events.map((e) => e.id)).toEqual([recent.id]);
-    expect(history.pruned.map((p) => [p.eventType, p.removed])).toEqual([
-      ['Poison', 1],
-      ['TestHappened', 50],
-    ]);
-  });
+    return [open({ filename: file }), open({ filename: file })];
+  },
 });

@@ -1,0 +1,99 @@
+import {
+  createCoordinator,
+  type EventDrivenCoordinator,
+  type EventPublisher,
+  type EventStore,
+  type RecordedEvent,
+  silentLogger,
+} from '@evco/core';
+import { afterEach, describe, expect, it } from 'vitest';
+import { makeEvent, waitFor } from './helpers.js';
+
+export interface RetentionEnforcementOptions {
+  /** Shown in the suite title. */
+  name: string;
+  /** Two stores on the same fresh, migrated data (as two processes would have). */
+  open: () => Promise<[EventStore, EventStore]>;
+  /** Called after the case (drop a schema, delete a file); the stores are closed already. */
+  destroy?: (stores: [EventStore, EventStore]) => Promise<void>;
+}
+
+/** A doorbell that rings nobody: the coordinators find work by polling, as after a lost message. */
+function silentPublisher(): EventPublisher {
+  return {
+    name: 'silent',
+    capabilities: { crossProcess: false },
+    publish: async () => {},
+    subscribe: () => () => {},
+    healthCheck: async () => ({ healthy: true, latencyMs: 0, details: {} }),
+    close: async () => {},
+  };
+}
+
+const DAY = 86_400_000;
+
+/**
+ * Two coordinators, each on its own store over the same data, both with a `retention` policy and
+ * an archive hook: the events that may go are archived and removed exactly once between them, a
+ * dead letter stays until its handler is retired, and history reports the pruned ranges.
+ */
+export function describeRetentionEnforcement(options: RetentionEnforcementOptions): void {
+  describe(`retention enforced by two coordinators: ${options.name}`, () => {
+    const coordinators: EventDrivenCoordinator[] = [];
+    let stores: [EventStore, EventStore] | undefined;
+    afterEach(async () => {
+      await Promise.all(coordinators.splice(0).map((c) => c.shutdown()));
+      if (stores) await options.destroy?.(stores);
+      stores = undefined;
+    });
+
+    it('each old handled event is archived and removed once; a dead letter stays until its handler is retired', async () => {
+      stores = await options.open();
+      const archived: string[] = [];
+      const archive = async (batch: readonly RecordedEvent[]) => {
+        await new Promise((r) => setTimeout(r, 2));
+        archived.push(...batch.map((e) => e.id));
+      };
+      const retention = { maxAge: DAY, intervalMs: 100, batchSize: 9, archive };
+      for (const store of stores) {
+        coordinators.push(
+          await createCoordinator({
+            store,
+            publisher: silentPublisher(),
+            logger: silentLogger,
+            pollIntervalMs: 20,
+            retention,
+          }),
+        );
+      }
+      const [a, b] = coordinators as [EventDrivenCoordinator, EventDrivenCoordinator];
+      await a.registerHandler('TestHappened', async () => {}, { name: 'h' });
+      await b.registerHandler(
+        'Poison',
+        async () => {
+          throw Object.assign(new Error('never'), { retryable: false });
+        },
+        { name: 'poison' },
+      );
+      const old = Array.from({ length: 50 }, (_, i) =>
+        makeEvent({ occurredAt: new Date(Date.UTC(2020, 0, 1) + i * 1000) }),
+      );
+      const poison = makeEvent({ eventType: 'Poison', occurredAt: new Date(Date.UTC(2020, 0, 1)) });
+      const recent = makeEvent({ occurredAt: new Date() });
+      await a.publishEvents([...old, poison, recent]);
+      await waitFor(() => archived.length >= 50, { timeoutMs: 30_000 });
+      expect(archived.length).toBe(50);
+      expect(new Set(archived).size).toBe(50);
+      expect((await b.getDeadLetters()).map((d) => d.event.id)).toEqual([poison.id]);
+      expect((await b.getEventHistory({})).map((e) => e.id).sort()).toEqual([poison.id, recent.id].sort());
+      await b.retireHandler('poison');
+      await waitFor(async () => (await a.getEventHistory({})).length === 1, { timeoutMs: 30_000 });
+      const history = await a.readEventHistory({});
+      expect(history.events.map((e) => e.id)).toEqual([recent.id]);
+      expect(history.pruned.map((p) => [p.eventType, p.removed])).toEqual([
+        ['Poison', 1],
+        ['TestHappened', 50],
+      ]);
+    });
+  });
+}
