@@ -15,6 +15,7 @@ import {
   type HealthStatus,
   InvalidOptionsError,
   InvalidTransactionError,
+  isEvcoError,
   type LeaseRequest,
   type ListQuery,
   maskSecrets,
@@ -431,7 +432,16 @@ class PgEventStore implements PostgresStore {
     options: { now: Date },
   ): Promise<AppendResult> {
     assertInTransaction(client);
-    return this.#append(client, true, events, options);
+    try {
+      return await this.#append(client, true, events, options);
+    } catch (error) {
+      if (!isEvcoError(error, 'STORE_SCHEMA')) throw error;
+      // The store's pool found its tables at start: this client is connected elsewhere.
+      throw new InvalidTransactionError(
+        `the client passed is not connected to the store's database (no evco tables in schema "${this.schema}" there): your tables and the events must share one database. Your transaction is aborted: roll it back`,
+        { source: SOURCE, cause: error },
+      );
+    }
   }
 
   appendInTransaction(

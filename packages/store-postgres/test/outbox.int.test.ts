@@ -235,6 +235,26 @@ describe('publishInTransaction on store-postgres', () => {
     expect(await coordinator.getEventHistory({ aggregateId: event.aggregateId, limit: 10 })).toEqual([]);
   });
 
+  it('INVALID_TRANSACTION for a client of another database, where the store has no tables', async () => {
+    const { coordinator } = await start();
+    const database = `${schema}_other`;
+    await app.query(`CREATE DATABASE "${database}"`);
+    const url = new URL(await databaseUrl());
+    url.pathname = `/${database}`;
+    const other = new pg.Client({ connectionString: url.toString() });
+    try {
+      await other.connect();
+      await other.query('BEGIN');
+      const error = await failure(coordinator.publishInTransaction(other, orderPlaced()));
+      expect(error.code).toBe('INVALID_TRANSACTION');
+      expect(error.message).toMatch(/not connected to the store's database/);
+      await other.query('ROLLBACK');
+    } finally {
+      await other.end();
+      await app.query(`DROP DATABASE IF EXISTS "${database}"`);
+    }
+  });
+
   it('a taken aggregate version is CONCURRENCY and the application rolls back its whole transaction', async () => {
     const { coordinator } = await start();
     const event = { ...orderPlaced(), aggregateVersion: 1 };
