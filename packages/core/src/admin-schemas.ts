@@ -1,15 +1,18 @@
 import { z } from 'zod';
 import { storableDateInput } from './date-range.js';
 import { InvalidOptionsError } from './errors.js';
+import { MAX_NAME_LENGTH } from './event.js';
 import { isPosition, type Position } from './position.js';
 import { toIssues } from './zod-issues.js';
+
+export { parseInput } from './zod-issues.js';
 
 /**
  * Input schemas of the read and admin calls, shared by the coordinator and the admin client so
  * both refuse the same bad input, with the same messages, before any I/O.
  */
 
-const name = z.string().min(1).max(200);
+const name = z.string().min(1).max(MAX_NAME_LENGTH);
 
 // A custom check rather than z.string(): a bigint or number cursor (the old API) gets the same
 // explanation instead of "expected string".
@@ -56,13 +59,6 @@ export const retrySchema = z.strictObject({
 
 /** An event id or a replay id: any non-empty string a store could have issued. */
 export const idSchema = name;
-
-export function parseInput<S extends z.ZodType>(schema: S, value: unknown, subject: string): z.output<S> {
-  const input = value ?? {};
-  const parsed = schema.safeParse(input);
-  if (!parsed.success) throw new InvalidOptionsError(subject, toIssues(parsed.error, undefined, input));
-  return parsed.data;
-}
 
 /** Validates an id argument (`getEventDetails(id)`, `getReplay(id)`), reporting it under `path`. */
 export function parseId(value: unknown, subject: string, path: string): string {

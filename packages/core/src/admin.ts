@@ -6,11 +6,11 @@ import {
   replaySchema,
   retrySchema,
 } from './admin-schemas.js';
+import { announceEvents } from './announce.js';
 import { type CausationLimits, type CausationNode, loadCausation } from './causation.js';
 import { EvcoError, InvalidOptionsError } from './errors.js';
 import type { RecordedEvent } from './event.js';
 import type {
-  AnnouncedEvent,
   DeadLetter,
   DeliveryInfo,
   EventPublisher,
@@ -24,6 +24,7 @@ import type {
   UnprocessedEvent,
 } from './ports.js';
 import type { Position } from './position.js';
+import { ReplayDriver } from './replay-driver.js';
 import {
   DEFAULT_PRUNE_BATCH,
   type PruneEventsOptions,
@@ -122,16 +123,16 @@ export interface AdminContext {
 
 /**
  * The read and admin calls shared by the coordinator and the admin client: validation, the
- * store calls, announcements, and the replay driver. Neither claims nor runs anything here.
+ * store calls and announcements; replays are driven by `ReplayDriver`. Neither claims nor runs
+ * anything here.
  */
 export class AdminOperations {
   readonly #c: AdminContext;
-  /** Replays this process is driving, by id: a second driver would only wait on the job's lock. */
-  readonly #drives = new Map<string, Promise<ReplayJob>>();
-  #stopped = false;
+  readonly #replays: ReplayDriver;
 
   constructor(context: AdminContext) {
     this.#c = context;
+    this.#replays = new ReplayDriver(context);
   }
 
   async getEventHistory(query: EventHistoryQuery = {}): Promise<RecordedEvent[]> {
@@ -213,7 +214,8 @@ export class AdminOperations {
     if (retried > 0) {
       this.#c.wake();
       const wanted = q.deliveryIds ? new Set(q.deliveryIds) : undefined;
-      await this.#announce(
+      await announceEvents(
+        this.#c,
         sample.filter((d) => !wanted || wanted.has(d.delivery.deliveryId)).map((d) => d.event),
       );
     }
@@ -312,104 +314,18 @@ export class AdminOperations {
   }
 
   /**
-   * Queues the job's pages until it is done or this process stops. A failed page leaves the job
-   * running (each page is one transaction) and a poller resumes it once it is stale.
+   * Queues the job's pages until it is done or this process stops (see `ReplayDriver`).
    */
   driveReplay(id: string, resumed = false): Promise<ReplayJob> {
-    let drive = this.#drives.get(id);
-    if (!drive) {
-      drive = this.#drive(id, resumed).finally(() => this.#drives.delete(id));
-      this.#drives.set(id, drive);
-    }
-    return drive;
+    return this.#replays.drive(id, resumed);
   }
 
   isDriving(id: string): boolean {
-    return this.#drives.has(id);
-  }
-
-  async #drive(id: string, resumed: boolean): Promise<ReplayJob> {
-    let job: ReplayJob | undefined;
-    let sample: RecordedEvent[] | undefined;
-    try {
-      do {
-        const before = job?.deliveriesQueued ?? 0;
-        job = await this.#c.store.continueReplay(id, {
-          now: this.#c.clock(),
-          pageSize: this.#c.replayPageSize,
-        });
-        if (job.deliveriesQueued > before) {
-          this.#c.wake();
-          sample ??= await this.#replaySample(job);
-          await this.#announce(sample);
-        }
-      } while (job.status === 'running' && !this.#stopped);
-      this.#c.logger.info(
-        {
-          replayId: id,
-          status: job.status,
-          events: job.eventsMatched,
-          deliveries: job.deliveriesQueued,
-          truncated: job.truncated,
-        },
-        job.status === 'done' ? 'replay queued' : 'replay paused; a poller resumes it',
-      );
-      if (job.status === 'done') this.#c.replayQueued?.(job, resumed);
-      return job;
-    } catch (error) {
-      this.#c.logger.warn({ err: error, replayId: id }, 'replay page failed; a poller resumes it');
-      throw error;
-    }
-  }
-
-  /** One stored event per event type the replay can touch: what the doorbell announces. */
-  async #replaySample(job: ReplayJob): Promise<RecordedEvent[]> {
-    if (!this.#c.publisher) return [];
-    try {
-      const now = this.#c.clock().getTime();
-      const types = new Set(
-        (await this.#c.store.listSubscriptions())
-          .filter((s) => s.expiresAt.getTime() > now)
-          .filter((s) => job.handler === undefined || s.handler === job.handler)
-          .filter((s) => job.eventType === undefined || s.eventType === job.eventType)
-          .map((s) => s.eventType),
-      );
-      const sample: RecordedEvent[] = [];
-      for (const eventType of types) {
-        const [e] = await this.#c.store.read({ eventType, from: job.from, to: job.to, limit: 1 });
-        if (e) sample.push(e);
-      }
-      return sample;
-    } catch {
-      return [];
-    }
-  }
-
-  /** Rings the doorbell for these events' types; a failure only costs the pollers' delay. */
-  async #announce(events: readonly RecordedEvent[]): Promise<void> {
-    const publisher = this.#c.publisher;
-    if (!publisher || events.length === 0) return;
-    const byType = new Map<string, AnnouncedEvent>();
-    for (const e of events) {
-      if (!byType.has(e.eventType)) {
-        byType.set(e.eventType, {
-          id: e.id,
-          eventType: e.eventType,
-          aggregateId: e.aggregateId,
-          position: e.position,
-        });
-      }
-    }
-    try {
-      await publisher.publish({ source: this.#c.source, events: [...byType.values()] });
-    } catch (error) {
-      this.#c.logger.debug({ err: error }, 'announcing an admin change failed; pollers pick it up');
-    }
+    return this.#replays.isDriving(id);
   }
 
   /** Stops driving replays after their current page (the jobs stay running, durable) and waits. */
   async stop(): Promise<void> {
-    this.#stopped = true;
-    await Promise.allSettled(this.#drives.values());
+    await this.#replays.stop();
   }
 }

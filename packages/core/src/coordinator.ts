@@ -1,5 +1,4 @@
 import { hostname } from 'node:os';
-import { z } from 'zod';
 import {
   AdminOperations,
   type EventDetails,
@@ -9,128 +8,60 @@ import {
   type ReplayReport,
   type SubscriptionStatus,
 } from './admin.js';
-import { parseInput } from './admin-schemas.js';
 import type { CausationLimits } from './causation.js';
-import { Dispatcher, type DispatcherMetrics, type RegisteredHandler } from './dispatcher.js';
-import {
-  CoordinatorClosedError,
-  DuplicateHandlerError,
-  EvcoError,
-  InvalidOptionsError,
-  type ValidationIssue,
-} from './errors.js';
-import {
-  type DomainEvent,
-  type DomainEventInput,
-  type EventDefinition,
-  type EventOf,
-  NAME_PATTERN,
-  type RecordedEvent,
-} from './event.js';
+import type {
+  CoordinatorStatus,
+  HandlerRegistration,
+  HandlerTarget,
+  RegisterHandlerOptions,
+  ReplayResult,
+} from './coordinator-types.js';
+import { Dispatcher, type DispatcherMetrics } from './dispatcher.js';
+import { CoordinatorClosedError, EvcoError } from './errors.js';
+import type { DomainEvent, DomainEventInput, EventDefinition, EventOf, RecordedEvent } from './event.js';
 import { EventBus, type EventBusMetrics } from './event-bus.js';
+import { callLifecycleHook } from './instrumentation.js';
 import { childLogger, createConsoleLogger } from './logger.js';
-import {
-  type CoordinatorOptions,
-  type ResolvedOptions,
-  resolveCoordinatorOptions,
-  resolveRetry,
-  retryPolicySchema,
-} from './options.js';
+import { type CoordinatorOptions, type ResolvedOptions, resolveCoordinatorOptions } from './options.js';
+import { type OutboxEvents, publishInTransaction, publishInTransactionSync } from './outbox.js';
 import type {
   DeadLetter,
   EventHandler,
   EventPublisher,
   EventStore,
-  HandlerOrdering,
-  HealthStatus,
   Logger,
-  PrunedRange,
   PublishOptions,
   PublishResult,
   TransactionalPublish,
   UnprocessedEvent,
 } from './ports.js';
 import type { Position } from './position.js';
+import { persistSubscriptions, RecoveryPoller } from './recovery.js';
+import { resolveRegistration } from './registration.js';
 import { type PruneEventsOptions, type PruneEventsResult, RetentionEnforcer } from './retention.js';
-import type { RetryPolicy } from './retry.js';
-import { collectFleetView, type HandlerStatus, lagMs } from './status.js';
+import { coordinatorStatus } from './status.js';
 
-export type { EventDetails, EventHistoryQuery, HandlerStatus, ReplayOptions, SubscriptionStatus };
+export type { HandlerStatus } from './status.js';
+export type {
+  CoordinatorStatus,
+  EventDetails,
+  EventHistoryQuery,
+  HandlerRegistration,
+  HandlerTarget,
+  RegisterHandlerOptions,
+  ReplayOptions,
+  ReplayResult,
+  SubscriptionStatus,
+};
 
-export interface RegisterHandlerOptions {
-  /** Stable name, the same in every process; deliveries are tracked under it. @default the function or class name */
-  name?: string;
-  retry?: Partial<RetryPolicy>;
-  /** @default the coordinator's handlerTimeoutMs */
-  timeoutMs?: number;
-  /** @default 'aggregate' */
-  ordering?: HandlerOrdering;
-}
-
-export interface HandlerRegistration {
-  name: string;
-  eventTypes: string[];
-  /** Stops running this handler here. Its subscription stays until it expires or is retired. */
-  unregister(): void;
-}
-
-export interface ReplayResult {
-  replayId: string;
-  events: number;
-  deliveries: number;
-  /** The range held more than `maxEvents` events; replay the rest with a later `from`. */
-  truncated: boolean;
-  /** Per event type, the cutoff below which retention removed events of the range: they were not replayed. */
-  pruned: PrunedRange[];
-}
-
-export interface CoordinatorStatus {
-  id: string;
-  state: 'running' | 'stopping' | 'stopped';
-  startedAt: Date;
-  store: { name: string; capabilities: EventStore['capabilities']; health: HealthStatus };
-  publisher: { name: string; capabilities: EventPublisher['capabilities']; health: HealthStatus };
-  handlers: HandlerStatus[];
-  counts: {
-    /** Published by this process since start. */
-    published: number;
-    /** Handled successfully by this process since start. */
-    handled: number;
-    /** Failed attempts in this process (each retry and each dead letter). */
-    failed: number;
-    retried: number;
-    timedOut: number;
-    /** Dead deliveries in the store (whole fleet). */
-    dead: number;
-    pending: number;
-    unprocessed: number;
-    orphaned: number;
-    inFlight: number;
-    publishFailures: number;
-    malformedAnnouncements: number;
-    reconnects: number;
-    /** Age of the oldest delivery not yet done, in ms (0 when none). */
-    lagMs: number;
-  };
-  lastPosition: Position | null;
-}
-
-export type HandlerTarget =
-  | string
-  | EventDefinition<string, object>
-  | ReadonlyArray<string | EventDefinition<string, object>>;
-
-const registerOptionsSchema = z.strictObject({
-  name: z
-    .string()
-    .min(1)
-    .max(200)
-    .regex(NAME_PATTERN, 'may only contain letters, digits and _ . : -')
-    .optional(),
-  retry: retryPolicySchema.optional(),
-  timeoutMs: z.number().int().min(1).max(86_400_000).optional(),
-  ordering: z.enum(['aggregate', 'none']).optional(),
-});
+/*
+ * The coordinator composes one process's parts; each concept lives in its own file:
+ * options.ts (options and defaults), event-bus.ts (publishing), outbox.ts (publishing in the
+ * application's transaction), registration.ts (checking a registerHandler call),
+ * dispatcher.ts (claiming and running deliveries, scheduling retries), recovery.ts (the
+ * recovery poll, stale replays, subscription renewal), admin.ts (queries and admin calls),
+ * replay-driver.ts (durable replays), retention.ts (pruning), status.ts (the status view).
+ */
 
 let sequence = 0;
 
@@ -153,10 +84,8 @@ export class EventDrivenCoordinator {
   #pendingRegistrations = new Set<Promise<void>>();
   #unsubscribe: (() => void) | undefined;
   #unsubscribeStore: (() => void) | undefined;
-  #pollTimer: NodeJS.Timeout | undefined;
+  readonly #recovery: RecoveryPoller;
   #retention: RetentionEnforcer | undefined;
-  #renewTimer: NodeJS.Timeout | undefined;
-  #polls = 0;
   #malformed = 0;
   #reconnects = 0;
   readonly #admin: AdminOperations;
@@ -213,24 +142,26 @@ export class EventDrivenCoordinator {
       replayPageSize: o.replayPageSize,
       wake: () => this.#dispatcher.wake(),
       localHandlers: () => new Set(this.#dispatcher.handlerNames),
-      replayQueued: (job, resumed) => {
-        for (const instrument of this.#o.instrumentation) {
-          try {
-            instrument.replay?.({
-              replayId: job.id,
-              events: job.eventsMatched,
-              deliveries: job.deliveriesQueued,
-              truncated: job.truncated,
-              resumed,
-            });
-          } catch (error) {
-            this.logger.warn(
-              { err: error, instrumentation: instrument.name },
-              'instrumentation replay hook threw',
-            );
-          }
-        }
-      },
+      replayQueued: (job, resumed) =>
+        callLifecycleHook(this.#o.instrumentation, this.logger, 'replay', {
+          replayId: job.id,
+          events: job.eventsMatched,
+          deliveries: job.deliveriesQueued,
+          truncated: job.truncated,
+          resumed,
+        }),
+    });
+    this.#recovery = new RecoveryPoller({
+      store: o.store,
+      dispatcher: this.#dispatcher,
+      admin: this.#admin,
+      logger: this.logger,
+      clock: o.clock,
+      consumerId: this.id,
+      pollIntervalMs: o.pollIntervalMs,
+      leaseMs: o.leaseMs,
+      subscriptionTtlMs: o.subscriptionTtlMs,
+      isRunning: () => this.#state === 'running',
     });
   }
 
@@ -264,11 +195,7 @@ export class EventDrivenCoordinator {
     this.#unsubscribeStore = o.store.onAppended?.((types) => {
       if (!types || types.some((t) => this.#dispatcher.handles(t))) this.#dispatcher.wake();
     });
-    this.#pollTimer = setInterval(() => this.#poll(), o.pollIntervalMs);
-    this.#pollTimer.unref?.();
-    const renewEvery = Math.max(500, Math.min(60_000, Math.floor(o.subscriptionTtlMs / 3)));
-    this.#renewTimer = setInterval(() => this.#renewSubscriptions(), renewEvery);
-    this.#renewTimer.unref?.();
+    this.#recovery.start();
     if (o.retention) {
       this.#retention = new RetentionEnforcer({
         store: o.store,
@@ -294,32 +221,12 @@ export class EventDrivenCoordinator {
 
   #startInstrumentation(): void {
     const o = this.#o;
-    const view = {
+    callLifecycleHook(o.instrumentation, this.logger, 'start', {
       id: this.id,
       storeName: o.store.name,
       stats: () => o.store.stats({ now: o.clock() }),
       handlerNames: () => this.#dispatcher.handlerNames,
-    };
-    for (const instrument of o.instrumentation) {
-      try {
-        instrument.start?.(view);
-      } catch (error) {
-        this.logger.warn(
-          { err: error, instrumentation: instrument.name },
-          'instrumentation start hook threw',
-        );
-      }
-    }
-  }
-
-  #stopInstrumentation(): void {
-    for (const instrument of this.#o.instrumentation) {
-      try {
-        instrument.stop?.();
-      } catch (error) {
-        this.logger.warn({ err: error, instrumentation: instrument.name }, 'instrumentation stop hook threw');
-      }
-    }
+    });
   }
 
   /** This process's counts since start (no store call): usable after shutdown too. */
@@ -378,15 +285,8 @@ export class EventDrivenCoordinator {
    * await outbox.afterCommit();
    * ```
    */
-  async publishInTransaction(
-    transaction: unknown,
-    events: DomainEvent | DomainEventInput | ReadonlyArray<DomainEvent | DomainEventInput>,
-  ): Promise<TransactionalPublish> {
-    const store = this.#o.store;
-    if (typeof store.appendWithin !== 'function') throw outboxUnsupported(store, 'publishInTransaction');
-    return this.eventBus.publishWithin(asBatch(events), (batch, now) =>
-      store.appendWithin!(transaction, batch, { now }),
-    );
+  publishInTransaction(transaction: unknown, events: OutboxEvents): Promise<TransactionalPublish> {
+    return publishInTransaction(this.eventBus, this.#o.store, transaction, events);
   }
 
   /**
@@ -403,17 +303,8 @@ export class EventDrivenCoordinator {
    * await outbox.afterCommit();
    * ```
    */
-  publishInTransactionSync(
-    transaction: unknown,
-    events: DomainEvent | DomainEventInput | ReadonlyArray<DomainEvent | DomainEventInput>,
-  ): TransactionalPublish {
-    const store = this.#o.store;
-    if (typeof store.appendWithinSync !== 'function') {
-      throw outboxUnsupported(store, 'publishInTransactionSync');
-    }
-    return this.eventBus.publishWithinSync(asBatch(events), (batch, now) =>
-      store.appendWithinSync!(transaction, batch, { now }),
-    );
+  publishInTransactionSync(transaction: unknown, events: OutboxEvents): TransactionalPublish {
+    return publishInTransactionSync(this.eventBus, this.#o.store, transaction, events);
   }
 
   // ------------------------------------------------------------------------------------------
@@ -441,71 +332,11 @@ export class EventDrivenCoordinator {
     options: RegisterHandlerOptions = {},
   ): Promise<HandlerRegistration> {
     this.#assertRunning('register a handler');
-    const parsed = parseInput(registerOptionsSchema, options, 'handler options');
-    const targets = (Array.isArray(target) ? target : [target]) as Array<
-      string | EventDefinition<string, object>
-    >;
-    const issues: ValidationIssue[] = [];
-    if (targets.length === 0)
-      issues.push({ path: 'eventType', message: 'at least one event type is required' });
-    for (const t of targets) {
-      const type = typeof t === 'string' ? t : t?.eventType;
-      if (typeof type !== 'string' || type.length === 0 || type.length > 200 || !NAME_PATTERN.test(type)) {
-        issues.push({ path: 'eventType', message: `"${String(type)}" is not a valid event type` });
-      }
-    }
-    const isHandler =
-      typeof handler === 'function' ||
-      (typeof handler === 'object' &&
-        handler !== null &&
-        typeof (handler as { handle?: unknown }).handle === 'function');
-    if (!isHandler)
-      issues.push({ path: 'handler', message: 'must be a function or an object with handle()' });
-    const name = parsed.name ?? defaultHandlerName(handler);
-    if (!name) {
-      issues.push({ path: 'name', message: 'the handler has no function or class name; pass { name }' });
-    } else if (!NAME_PATTERN.test(name) || name.length > 200) {
-      issues.push({
-        path: 'name',
-        message: `"${name}" may only contain letters, digits and _ . : -; pass { name }`,
-      });
-    }
-    if (issues.length > 0) throw new InvalidOptionsError('handler registration', issues);
-    const timeoutMs = parsed.timeoutMs ?? this.#o.handlerTimeoutMs;
-    if (timeoutMs >= this.#o.leaseMs) {
-      throw new InvalidOptionsError('handler options', [
-        { path: 'timeoutMs', message: `must be below the coordinator's leaseMs (${this.#o.leaseMs})` },
-      ]);
-    }
-    // One call per name: a later call under a taken name is a collision (another function) or an
-    // implicit widening of the first one's types; both must be explicit.
-    const taken = this.#dispatcher.registrationsOf(name!);
-    if (taken.length > 0) {
-      throw new DuplicateHandlerError(name!, taken[0]!.eventType, {
-        reason: taken[0]!.handler !== handler ? 'other-function' : 'separate-call',
-      });
-    }
-    const registrations: RegisteredHandler[] = [];
-    for (const t of targets) {
-      const eventType = typeof t === 'string' ? t : t.eventType;
-      if (registrations.some((r) => r.eventType === eventType)) {
-        throw new DuplicateHandlerError(name!, eventType);
-      }
-      registrations.push({
-        name: name!,
-        eventType,
-        ordering: parsed.ordering ?? 'aggregate',
-        retry: resolveRetry(parsed.retry, this.#o.retry),
-        timeoutMs,
-        handler: handler as EventHandler,
-        parse: typeof t === 'string' ? undefined : (event) => t.parse(event),
-      });
-    }
-    for (const r of registrations) this.#dispatcher.add(r);
-    const persisted = this.#o.store.registerSubscriptions(
-      registrations.map((r) => ({ handler: r.name, eventType: r.eventType, ordering: r.ordering })),
-      { consumerId: this.id, now: this.#o.clock(), ttlMs: this.#o.subscriptionTtlMs },
+    const { name, registrations } = resolveRegistration(target, handler, options, this.#o, (n) =>
+      this.#dispatcher.registrationsOf(n),
     );
+    for (const r of registrations) this.#dispatcher.add(r);
+    const persisted = persistSubscriptions({ ...this.#o, consumerId: this.id }, registrations);
     const tracked = persisted.then(
       () => undefined,
       () => undefined,
@@ -526,7 +357,7 @@ export class EventDrivenCoordinator {
     // Deliveries may already be waiting for it (registered earlier, or by another process).
     this.#dispatcher.wake();
     return {
-      name: name!,
+      name,
       eventTypes: registrations.map((r) => r.eventType),
       unregister: () => {
         for (const r of registrations) this.#dispatcher.remove(r.name, r.eventType);
@@ -539,51 +370,10 @@ export class EventDrivenCoordinator {
     return Promise.all(this.#pendingRegistrations).then(() => undefined);
   }
 
-  async #renewSubscriptions(): Promise<void> {
-    const registrations = this.#dispatcher.registrations();
-    if (registrations.length === 0 || this.#state !== 'running') return;
-    try {
-      await this.#o.store.registerSubscriptions(
-        registrations.map((r) => ({ handler: r.name, eventType: r.eventType, ordering: r.ordering })),
-        { consumerId: this.id, now: this.#o.clock(), ttlMs: this.#o.subscriptionTtlMs },
-      );
-    } catch (error) {
-      this.logger.warn({ err: error }, 'renewing subscriptions failed; will try again');
-    }
-  }
-
   /** Admin: deletes a handler's subscriptions everywhere and drops its unfinished deliveries. */
   async retireHandler(name: string): Promise<{ deliveriesRemoved: number }> {
     this.#assertRunning('retire a handler');
     return this.#admin.retireHandler(name);
-  }
-
-  // ------------------------------------------------------------------------------------------
-  // Recovery
-  // ------------------------------------------------------------------------------------------
-
-  #poll(): void {
-    if (this.#state !== 'running') return;
-    this.#polls += 1;
-    this.#dispatcher.wake();
-    // Resuming abandoned replays is rarer work: every tenth poll.
-    if (this.#polls % 10 === 0) void this.#resumeStaleReplays();
-  }
-
-  async #resumeStaleReplays(): Promise<void> {
-    const o = this.#o;
-    try {
-      const stale = await o.store.listStaleReplays({
-        staleBefore: new Date(o.clock().getTime() - o.leaseMs),
-      });
-      for (const job of stale) {
-        if (this.#admin.isDriving(job.id)) continue;
-        this.logger.info({ replayId: job.id }, 'resuming a replay whose driver stopped');
-        await this.#admin.driveReplay(job.id, true);
-      }
-    } catch (error) {
-      this.logger.warn({ err: error }, 'resuming replays failed; will try again');
-    }
   }
 
   // ------------------------------------------------------------------------------------------
@@ -694,48 +484,24 @@ export class EventDrivenCoordinator {
 
   async getCoordinatorStatus(): Promise<CoordinatorStatus> {
     const o = this.#o;
-    const now = o.clock();
     const local = new Map<string, string[]>();
     for (const r of this.#dispatcher.registrations())
       local.set(r.name, [...(local.get(r.name) ?? []), r.eventType]);
-    const view = await collectFleetView({
-      store: o.store,
-      publisher: o.publisher,
-      now,
-      logger: this.logger,
-      local,
-    });
-    const d = this.#dispatcher.metrics;
-    const stats = view.stats;
-    return {
+    return coordinatorStatus({
       id: this.id,
       state: this.#state,
       startedAt: this.startedAt,
-      store: { name: o.store.name, capabilities: o.store.capabilities, health: view.storeHealth },
-      publisher: {
-        name: o.publisher.name,
-        capabilities: o.publisher.capabilities,
-        health: view.publisherHealth!,
-      },
-      handlers: view.handlers,
-      counts: {
-        published: this.eventBus.metrics.published,
-        handled: d.handled,
-        failed: d.failed,
-        retried: d.retried,
-        timedOut: d.timedOut,
-        dead: stats?.dead ?? 0,
-        pending: stats?.pending ?? 0,
-        unprocessed: stats?.unprocessedEvents ?? 0,
-        orphaned: stats?.orphaned ?? 0,
-        inFlight: this.#dispatcher.inFlight,
-        publishFailures: this.eventBus.metrics.publishFailures,
-        malformedAnnouncements: this.#malformed,
-        reconnects: this.#reconnects,
-        lagMs: lagMs(stats, now),
-      },
-      lastPosition: stats?.lastPosition ?? null,
-    };
+      store: o.store,
+      publisher: o.publisher,
+      now: o.clock(),
+      logger: this.logger,
+      local,
+      dispatcher: this.#dispatcher.metrics,
+      inFlight: this.#dispatcher.inFlight,
+      bus: this.eventBus.metrics,
+      malformedAnnouncements: this.#malformed,
+      reconnects: this.#reconnects,
+    });
   }
 
   /**
@@ -780,8 +546,7 @@ export class EventDrivenCoordinator {
     this.#state = 'stopping';
     const deadline = Date.now() + timeoutMs;
     this.logger.info({ inFlight: this.#dispatcher.inFlight, timeoutMs }, 'coordinator stopping');
-    if (this.#pollTimer) clearInterval(this.#pollTimer);
-    if (this.#renewTimer) clearInterval(this.#renewTimer);
+    this.#recovery.stop();
     this.#unsubscribe?.();
     this.#unsubscribeStore?.();
     // Retention stops after its current batch and hands its lease to another process.
@@ -789,7 +554,7 @@ export class EventDrivenCoordinator {
     // Replays driven here stop after their current page; pollers elsewhere resume them.
     await this.#admin.stop();
     await this.#dispatcher.stop(deadline);
-    this.#stopInstrumentation();
+    callLifecycleHook(this.#o.instrumentation, this.logger, 'stop');
     if (this.#o.closeAdapters) {
       // Through a promise: a close() that throws synchronously must not skip the other one.
       await Promise.resolve()
@@ -802,29 +567,6 @@ export class EventDrivenCoordinator {
     this.#state = 'stopped';
     this.logger.info('coordinator stopped');
   }
-}
-
-function asBatch(
-  events: DomainEvent | DomainEventInput | ReadonlyArray<DomainEvent | DomainEventInput>,
-): ReadonlyArray<DomainEvent | DomainEventInput> {
-  return Array.isArray(events) ? events : [events as DomainEvent | DomainEventInput];
-}
-
-function outboxUnsupported(store: EventStore, method: string): EvcoError {
-  const hint =
-    method === 'publishInTransactionSync' && typeof store.appendWithin === 'function'
-      ? `its appends are asynchronous: use publishInTransaction`
-      : 'it cannot write into a transaction of your application (store-postgres and store-sqlite can); publish with publishEvent(s) instead';
-  return new EvcoError('UNSUPPORTED', `${method} is not supported by the ${store.name} store: ${hint}`);
-}
-
-function defaultHandlerName(handler: unknown): string | undefined {
-  if (typeof handler === 'function') return handler.name || undefined;
-  if (typeof handler === 'object' && handler !== null) {
-    const name = (handler as { constructor?: { name?: string } }).constructor?.name;
-    return name && name !== 'Object' ? name : undefined;
-  }
-  return undefined;
 }
 
 /**

@@ -11,6 +11,20 @@ export const DEFAULT_MAX_PAYLOAD_BYTES = 256 * 1024;
 
 export const NAME_PATTERN = /^[A-Za-z0-9_.:-]+$/;
 
+/** Longest event type, aggregate id or type, handler name or id evco accepts (and every store can index). */
+export const MAX_NAME_LENGTH = 200;
+
+/** A name (event type, handler name): 1 to `MAX_NAME_LENGTH` characters of `NAME_PATTERN`. */
+export const nameInput = z
+  .string()
+  .min(1)
+  .max(MAX_NAME_LENGTH)
+  .regex(NAME_PATTERN, 'may only contain letters, digits and _ . : -');
+
+/** True for a string `nameInput` accepts (the fast path: no zod call). */
+export const isName = (v: unknown): v is string =>
+  typeof v === 'string' && v.length > 0 && v.length <= MAX_NAME_LENGTH && NAME_PATTERN.test(v);
+
 export interface EventMetadata {
   /** Version of the `eventData` shape, for upcasting old events. @default 1 */
   readonly schemaVersion: number;
@@ -76,10 +90,13 @@ export interface CreateEventOptions {
 const nameSchema = z
   .string()
   .min(1, 'must not be empty')
-  .max(200, 'must be at most 200 characters')
+  .max(MAX_NAME_LENGTH, `must be at most ${MAX_NAME_LENGTH} characters`)
   .regex(NAME_PATTERN, 'may only contain letters, digits and _ . : -');
 
-const idString = z.string().min(1, 'must not be empty').max(200, 'must be at most 200 characters');
+const idString = z
+  .string()
+  .min(1, 'must not be empty')
+  .max(MAX_NAME_LENGTH, `must be at most ${MAX_NAME_LENGTH} characters`);
 
 const TRACEPARENT = /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;
 
@@ -189,9 +206,8 @@ export function createDomainEvent<TType extends string = string, TData extends o
 const ENVELOPE_KEYS = new Set(Object.keys(domainEventInputSchema.shape));
 const UUID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[1-8][0-9a-fA-F]{3}-[89abAB][0-9a-fA-F]{3}-[0-9a-fA-F]{12}$/;
 
-const isName = (v: unknown): boolean =>
-  typeof v === 'string' && v.length > 0 && v.length <= 200 && NAME_PATTERN.test(v);
-const isIdString = (v: unknown): boolean => typeof v === 'string' && v.length > 0 && v.length <= 200;
+const isIdString = (v: unknown): boolean =>
+  typeof v === 'string' && v.length > 0 && v.length <= MAX_NAME_LENGTH;
 
 /**
  * A conservative subset of `domainEventInputSchema`: true only for inputs zod would accept

@@ -1,5 +1,5 @@
 import type { DomainEvent, DomainEventInput, RecordedEvent } from './event.js';
-import type { StoreStats } from './ports.js';
+import type { Logger, StoreStats } from './ports.js';
 
 /**
  * Hooks a tracer, a metrics library or an error tracker plugs into a coordinator
@@ -118,4 +118,23 @@ export interface ReplayInfo {
   readonly truncated: boolean;
   /** True when this process resumed a replay another driver left. */
   readonly resumed: boolean;
+}
+
+/**
+ * Calls one lifecycle hook (`start`, `replay`, `stop`) of every instrumentation in order; a hook
+ * that throws is logged and skipped, never failing the coordinator.
+ */
+export function callLifecycleHook<K extends 'start' | 'replay' | 'stop'>(
+  instrumentation: readonly Instrumentation[],
+  logger: Logger,
+  hook: K,
+  ...args: Parameters<NonNullable<Instrumentation[K]>>
+): void {
+  for (const instrument of instrumentation) {
+    try {
+      (instrument[hook] as ((...a: typeof args) => void) | undefined)?.call(instrument, ...args);
+    } catch (error) {
+      logger.warn({ err: error, instrumentation: instrument.name }, `instrumentation ${hook} hook threw`);
+    }
+  }
 }

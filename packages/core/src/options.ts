@@ -1,14 +1,14 @@
 import { z } from 'zod';
 import { InvalidOptionsError } from './errors.js';
-import { DEFAULT_MAX_PAYLOAD_BYTES, NAME_PATTERN } from './event.js';
+import { DEFAULT_MAX_PAYLOAD_BYTES, MAX_NAME_LENGTH, NAME_PATTERN } from './event.js';
 import type { Instrumentation } from './instrumentation.js';
 import { FORBIDDEN_KEYS } from './json.js';
 import type { EventBusMiddleware, EventPublisher, EventStore, Logger } from './ports.js';
 import { type RetentionPolicy, retentionSchema } from './retention.js';
 import { DEFAULT_RETRY, type RetryPolicy } from './retry.js';
-import { toIssues } from './zod-issues.js';
+import { parseOptions, toIssues } from './zod-issues.js';
 
-export { toIssues };
+export { parseOptions, toIssues };
 
 const positiveMs = (max: number) => z.number().int().min(1).max(max);
 
@@ -72,7 +72,7 @@ export const coordinatorOptionsSchema = z
     /** Events requeued per replay transaction. @default 500 */
     replayPageSize: z.number().int().min(1).max(100_000).optional(),
     /** Identity of this process in leases and announcements. @default `<host>:<pid>:<random>` */
-    id: z.string().min(1).max(200).optional(),
+    id: z.string().min(1).max(MAX_NAME_LENGTH).optional(),
     /** Middlewares added at start, in order. */
     middleware: z.array(portShape([])).optional(),
     /** Clock for leases and retries (tests). @default () => new Date() */
@@ -204,18 +204,3 @@ function stripUndefined<T extends object>(o: T): Partial<T> {
  * in the adapter's options and then quoted into DDL, so it can never break out of its quotes.
  */
 export const IDENTIFIER_PATTERN = /^[a-z_][a-z0-9_]{0,40}$/;
-
-/**
- * Parses adapter options with a zod schema, throwing `InvalidOptionsError` listing every
- * problem, prefixed with the adapter's package name.
- */
-export function parseOptions<S extends z.ZodType>(
-  schema: S,
-  value: unknown,
-  subject: string,
-  source: string,
-): z.output<S> {
-  const parsed = schema.safeParse(value);
-  if (!parsed.success) throw new InvalidOptionsError(subject, toIssues(parsed.error), { source });
-  return parsed.data;
-}

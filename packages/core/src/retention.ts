@@ -2,18 +2,14 @@ import { z } from 'zod';
 import { storableDateInput } from './date-range.js';
 import { EvcoError } from './errors.js';
 import type { RecordedEvent } from './event.js';
-import { NAME_PATTERN } from './event.js';
+import { nameInput } from './event.js';
 import type { EventStore, Logger, PruneCursor, PrunedRange, PruneRequest } from './ports.js';
 
 /** Receives each batch of events before it is removed; throwing keeps the batch in the store. */
 export type ArchiveHook = (events: readonly RecordedEvent[]) => Promise<void>;
 
 const DAY = 86_400_000;
-const eventType = z
-  .string()
-  .min(1)
-  .max(200)
-  .regex(NAME_PATTERN, 'may only contain letters, digits and _ . : -');
+const eventType = nameInput;
 const archiveInput = z.custom<ArchiveHook>((v) => typeof v === 'function', { message: 'must be a function' });
 const batchSize = z.number().int().min(1).max(100_000);
 /** An age: at least a minute (a typo in seconds must not empty the store), at most 100 years. */

@@ -1,3 +1,6 @@
+import type { CoordinatorStatus } from './coordinator-types.js';
+import type { DispatcherMetrics } from './dispatcher.js';
+import type { EventBusMetrics } from './event-bus.js';
 import { maskSecrets } from './mask.js';
 import type {
   EventPublisher,
@@ -89,4 +92,58 @@ export async function safeHealth(check: () => Promise<HealthStatus>): Promise<He
       details: { error: maskSecrets(error instanceof Error ? error.message : String(error)) },
     };
   }
+}
+
+/**
+ * `getCoordinatorStatus()`: this process's counts next to what the store and the publisher say
+ * about the fleet (never throwing: an unreachable store shows as unhealthy with zero counts).
+ */
+export async function coordinatorStatus(input: {
+  id: string;
+  state: CoordinatorStatus['state'];
+  startedAt: Date;
+  store: EventStore;
+  publisher: EventPublisher;
+  now: Date;
+  logger: Logger;
+  local: ReadonlyMap<string, readonly string[]>;
+  dispatcher: DispatcherMetrics;
+  inFlight: number;
+  bus: EventBusMetrics;
+  malformedAnnouncements: number;
+  reconnects: number;
+}): Promise<CoordinatorStatus> {
+  const { store, publisher, now } = input;
+  const view = await collectFleetView({ store, publisher, now, logger: input.logger, local: input.local });
+  const d = input.dispatcher;
+  const stats = view.stats;
+  return {
+    id: input.id,
+    state: input.state,
+    startedAt: input.startedAt,
+    store: { name: store.name, capabilities: store.capabilities, health: view.storeHealth },
+    publisher: {
+      name: publisher.name,
+      capabilities: publisher.capabilities,
+      health: view.publisherHealth!,
+    },
+    handlers: view.handlers,
+    counts: {
+      published: input.bus.published,
+      handled: d.handled,
+      failed: d.failed,
+      retried: d.retried,
+      timedOut: d.timedOut,
+      dead: stats?.dead ?? 0,
+      pending: stats?.pending ?? 0,
+      unprocessed: stats?.unprocessedEvents ?? 0,
+      orphaned: stats?.orphaned ?? 0,
+      inFlight: input.inFlight,
+      publishFailures: input.bus.publishFailures,
+      malformedAnnouncements: input.malformedAnnouncements,
+      reconnects: input.reconnects,
+      lagMs: lagMs(stats, now),
+    },
+    lastPosition: stats?.lastPosition ?? null,
+  };
 }

@@ -1,5 +1,30 @@
 import type { z } from 'zod';
-import type { ValidationIssue } from './errors.js';
+import { InvalidOptionsError, type ValidationIssue } from './errors.js';
+
+/**
+ * The one way evco validates input with a zod schema: the parsed value, or `InvalidOptionsError`
+ * listing every problem under `subject` (and `source`, an adapter's package name).
+ * `input: true` is for call arguments (queries): an absent argument is `{}` and a missing field
+ * says "is required".
+ */
+export function parseOptions<S extends z.ZodType>(
+  schema: S,
+  value: unknown,
+  subject: string,
+  source?: string,
+  mode: { input?: boolean } = {},
+): z.output<S> {
+  const input = mode.input ? (value ?? {}) : value;
+  const parsed = schema.safeParse(input);
+  if (parsed.success) return parsed.data;
+  const issues = toIssues(parsed.error, undefined, mode.input ? input : undefined);
+  throw new InvalidOptionsError(subject, issues, source === undefined ? undefined : { source });
+}
+
+/** `parseOptions` for a call's argument (a query, a registration's options). */
+export function parseInput<S extends z.ZodType>(schema: S, value: unknown, subject: string): z.output<S> {
+  return parseOptions(schema, value, subject, undefined, { input: true });
+}
 
 /**
  * zod issues → evco's `{ path, message }` list; an unknown key is reported under its own path.

@@ -1,0 +1,49 @@
+import { EvcoError } from './errors.js';
+import type { DomainEvent, DomainEventInput } from './event.js';
+import type { EventBus } from './event-bus.js';
+import type { EventStore, TransactionalPublish } from './ports.js';
+
+/** What `publishInTransaction` accepts: one event or a batch. */
+export type OutboxEvents = DomainEvent | DomainEventInput | ReadonlyArray<DomainEvent | DomainEventInput>;
+
+/**
+ * The transactional outbox: the bus validates and runs `beforePublish`, the store writes the
+ * events and their deliveries on the application's own transaction (`appendWithin`), and the
+ * announcement waits for `afterCommit()`.
+ */
+export async function publishInTransaction(
+  bus: EventBus,
+  store: EventStore,
+  transaction: unknown,
+  events: OutboxEvents,
+): Promise<TransactionalPublish> {
+  if (typeof store.appendWithin !== 'function') throw outboxUnsupported(store, 'publishInTransaction');
+  return bus.publishWithin(asBatch(events), (batch, now) => store.appendWithin!(transaction, batch, { now }));
+}
+
+/** `publishInTransaction` for a synchronous transaction (better-sqlite3): `appendWithinSync`. */
+export function publishInTransactionSync(
+  bus: EventBus,
+  store: EventStore,
+  transaction: unknown,
+  events: OutboxEvents,
+): TransactionalPublish {
+  if (typeof store.appendWithinSync !== 'function') {
+    throw outboxUnsupported(store, 'publishInTransactionSync');
+  }
+  return bus.publishWithinSync(asBatch(events), (batch, now) =>
+    store.appendWithinSync!(transaction, batch, { now }),
+  );
+}
+
+function asBatch(events: OutboxEvents): ReadonlyArray<DomainEvent | DomainEventInput> {
+  return Array.isArray(events) ? events : [events as DomainEvent | DomainEventInput];
+}
+
+function outboxUnsupported(store: EventStore, method: string): EvcoError {
+  const hint =
+    method === 'publishInTransactionSync' && typeof store.appendWithin === 'function'
+      ? `its appends are asynchronous: use publishInTransaction`
+      : 'it cannot write into a transaction of your application (store-postgres and store-sqlite can); publish with publishEvent(s) instead';
+  return new EvcoError('UNSUPPORTED', `${method} is not supported by the ${store.name} store: ${hint}`);
+}
