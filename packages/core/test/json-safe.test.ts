@@ -75,6 +75,13 @@ describe('everything the coordinator returns is JSON-safe', () => {
     expectJsonSafe(status, 'getCoordinatorStatus()');
     expectJsonSafe(c.metrics, 'metrics');
     expectJsonSafe(await c.retireHandler('broken'), 'retireHandler()');
+    expectJsonSafe(
+      await c.pruneEvents({ before: new Date(Date.now() + 60_000), archive: async () => {} }),
+      'pruneEvents()',
+    );
+    const pruned = await c.readEventHistory({});
+    expect(pruned.pruned.length).toBeGreaterThan(0);
+    expectJsonSafe(pruned, 'readEventHistory()');
   });
 
   it('rejects a malformed cursor before reading, naming the field', async () => {

@@ -222,6 +222,51 @@ export function describeRetentionContract(context: RetentionContractContext): vo
       expect(await stored(store)).toEqual([]);
     });
 
+    it('writers, readers and claims carry on while a batch is being archived', async ({ skip }) => {
+      const store = prunable(skip);
+      await subscribe(store, 'h');
+      const old = [1, 2, 3].map((d) => makeEvent({ occurredAt: at(d * DAY) }));
+      await store.append(old, { now: T0 });
+      await settleAll(store, 'h', 'done');
+      let release!: () => void;
+      const held = new Promise<void>((r) => {
+        release = r;
+      });
+      let archiving!: () => void;
+      const started = new Promise<void>((r) => {
+        archiving = r;
+      });
+      const prune = store.pruneEvents({
+        before: CUTOFF,
+        limit: 10,
+        now: LATE,
+        archive: async () => {
+          archiving();
+          await held;
+        },
+      });
+      await started;
+      // The batch is chosen and its archive is running: nothing else may wait for it.
+      const fresh = makeEvent({ occurredAt: LATE });
+      const { events } = await store.append([fresh], { now: LATE });
+      expect((await store.read({ afterPosition: events[0]!.position, limit: 10 })).length).toBe(0);
+      expect(
+        (await store.read({ eventType: 'TestHappened', from: at(40 * DAY), limit: 10 })).map((e) => e.id),
+      ).toEqual([fresh.id]);
+      const claimed = await store.claimDue({
+        consumerId: consumer,
+        handlers: ['h'],
+        now: LATE,
+        leaseMs: 60_000,
+        limit: 10,
+      });
+      expect(claimed.map((c) => c.event.id)).toEqual([fresh.id]);
+      await store.complete(claimed, { now: LATE });
+      release();
+      expect((await prune).removed).toBe(3);
+      expect(await stored(store)).toEqual([fresh.id]);
+    });
+
     it('two stores pruning at once remove each event once, and the archive sees each once', async ({
       skip,
     }) => {
