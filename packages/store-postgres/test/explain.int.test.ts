@@ -103,7 +103,7 @@ describe(`query plans at ${ROWS} rows`, () => {
       await client.query(
         `INSERT INTO ${s}.events (position, event_id, event_type, aggregate_id, aggregate_type, aggregate_version,
            event_data, metadata, occurred_at, recorded_at)
-         SELECT g, gen_random_uuid(), 'Type' || (g % 50), 'agg-' || (g % 100000),
+         SELECT g, gen_random_uuid(), CASE WHEN g % 100000 = 0 THEN 'Rare' ELSE 'Type' || (g % 20) END, 'agg-' || (g % 100000),
            CASE WHEN g % 3 = 0 THEN NULL ELSE 'Agg' || (g % 7) END, g / 100000,
            jsonb_build_object('n', g),
            jsonb_strip_nulls(jsonb_build_object('schemaVersion', 1, 'correlationId', 'corr-' || (g / 5),
@@ -171,6 +171,11 @@ describe(`query plans at ${ROWS} rows`, () => {
     await store.read({ limit: 100 });
     await store.read({ limit: 100, order: 'desc' });
     await store.read({ eventType: 'Type7', limit: 100 });
+    // Ten events of a rare type: a plan that walks the primary key and filters reads everything.
+    await store.read({ eventType: 'Rare', limit: 100 });
+    await store.read({ eventType: 'Rare', limit: 100, order: 'desc' });
+    await store.read({ eventType: 'Rare', afterPosition: '1000', limit: 100 });
+    await store.read({ eventType: 'Rare', beforePosition: '900000', limit: 100, order: 'desc' });
     await store.read({ eventType: ['Type7', 'Type8'], limit: 100 });
     await store.read({ aggregateId: 'agg-42', limit: 100 });
     await store.read({ aggregateId: 'agg-42', eventType: 'Type42', limit: 100, order: 'desc' });
