@@ -8,8 +8,9 @@ import type {
   DeadLetter,
   DeliveryInfo,
   EventDetails,
+  PrunedRange,
   RecordedEvent,
-  ReplayProgress,
+  ReplayReport,
   UnprocessedEvent,
 } from '@evco/core';
 import { maskSecrets } from '@evco/core';
@@ -166,6 +167,24 @@ export function toEventDetailsDto(d: EventDetails): z.output<typeof eventDetails
   };
 }
 
+export const prunedRangeSchema = z
+  .object({
+    eventType: z.string(),
+    before: z.string().describe('Events of this type that occurred before this were removed by retention'),
+    removed: z.number().int().describe('Events of this type removed so far'),
+    lastPrunedAt: z.string(),
+  })
+  .describe('What retention removed from the range: events with an open or dead delivery stayed');
+
+export function toPrunedDto(p: PrunedRange): z.output<typeof prunedRangeSchema> {
+  return {
+    eventType: p.eventType,
+    before: p.before.toISOString(),
+    removed: p.removed,
+    lastPrunedAt: p.lastPrunedAt.toISOString(),
+  };
+}
+
 export const replayProgressSchema = z.object({
   id: z.string(),
   status: z.enum(['running', 'done']).describe('running: pages are still being queued'),
@@ -183,9 +202,12 @@ export const replayProgressSchema = z.object({
   deliveriesOpen: z.number().int().describe('Queued by this replay, pending or running'),
   deliveriesDead: z.number().int().describe('Queued by this replay, ended in the dead letters'),
   done: z.boolean().describe('Every page queued and none of its deliveries open'),
+  pruned: z
+    .array(prunedRangeSchema)
+    .describe('Per event type, what retention removed from the range: not replayed'),
 });
 
-export function toReplayDto(job: ReplayProgress): z.output<typeof replayProgressSchema> {
+export function toReplayDto(job: ReplayReport): z.output<typeof replayProgressSchema> {
   const dto: z.output<typeof replayProgressSchema> = {
     id: job.id,
     status: job.status,
@@ -201,6 +223,7 @@ export function toReplayDto(job: ReplayProgress): z.output<typeof replayProgress
     deliveriesOpen: job.deliveriesOpen,
     deliveriesDead: job.deliveriesDead,
     done: job.done,
+    pruned: job.pruned.map(toPrunedDto),
   };
   if (job.eventType !== undefined) dto.eventType = job.eventType;
   if (job.handler !== undefined) dto.handler = job.handler;

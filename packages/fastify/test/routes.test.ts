@@ -244,6 +244,40 @@ describe('POST /events', () => {
 });
 
 describe('GET /events', () => {
+  it('says what retention removed from the range, and so does a replay over it', async () => {
+    const { app, coordinator } = await storyApp();
+    await coordinator.publishEvent({
+      eventType: 'OrderPlaced',
+      aggregateId: randomUUID(),
+      eventData: {},
+      occurredAt: '2020-01-01T00:00:00Z',
+    });
+    await coordinator.waitForIdle();
+    const before = new Date('2021-01-01T00:00:00Z');
+    const { removed } = await coordinator.pruneEvents({ before, types: ['OrderPlaced'] });
+    expect(removed).toBe(1);
+    const page = (await app.inject('/evco/events?eventType=OrderPlaced')).json();
+    expect(page.events).toEqual([]);
+    expect(page.pruned).toEqual([
+      {
+        eventType: 'OrderPlaced',
+        before: before.toISOString(),
+        removed: 1,
+        lastPrunedAt: expect.any(String),
+      },
+    ]);
+    const later = (await app.inject('/evco/events?eventType=OrderPlaced&from=2022-01-01T00:00:00Z')).json();
+    expect(later.pruned).toEqual([]);
+    const replay = await app.inject({
+      method: 'POST',
+      url: '/evco/replays',
+      headers: auth,
+      payload: { from: '2019-01-01T00:00:00Z', to: '2022-01-01T00:00:00Z' },
+    });
+    expect(replay.statusCode).toBe(202);
+    expect(replay.json().pruned.map((p: { eventType: string }) => p.eventType)).toEqual(['OrderPlaced']);
+  });
+
   it('filters by type, aggregate and time, and pages with an opaque cursor', async () => {
     const { app, coordinator } = await storyApp();
     const ids = [randomUUID(), randomUUID(), randomUUID()];

@@ -4,10 +4,12 @@ import { decodeCursor, encodeCursor } from '../cursor.js';
 import {
   errorSchema,
   eventDetailsSchema,
+  prunedRangeSchema,
   publishedSchema,
   recordedEventSchema,
   toEventDetailsDto,
   toEventDto,
+  toPrunedDto,
 } from '../dto.js';
 import { ApiError } from '../errors.js';
 import { EventCatalog } from '../event-catalog.js';
@@ -117,6 +119,9 @@ export function eventRoutes(ctx: RouteContext): FastifyPluginAsyncZod {
                 .nullable()
                 .describe('Continues after this page; null only for an empty first page'),
               hasMore: z.boolean().describe('The page was full: there may be more right away'),
+              pruned: z
+                .array(prunedRangeSchema)
+                .describe('Per event type the query covers, what retention removed from its range'),
             }),
             ...readErrors,
           },
@@ -143,12 +148,13 @@ export function eventRoutes(ctx: RouteContext): FastifyPluginAsyncZod {
           beforePosition: order === 'desc' ? cursor?.position : undefined,
           ...(q.correlationId === undefined ? {} : { correlationId: q.correlationId }),
         };
-        const events = await ctx.coordinator().getEventHistory(query);
+        const { events, pruned } = await ctx.coordinator().readEventHistory(query);
         const last = events[events.length - 1];
         return {
           events: events.map(toEventDto),
           nextCursor: last ? encodeCursor({ position: last.position, order }) : (q.cursor ?? null),
           hasMore: events.length === q.limit,
+          pruned: pruned.map(toPrunedDto),
         };
       },
     );
