@@ -166,6 +166,12 @@ export {
   shutdownCoordinator,
 } from './process-coordinator.js';
 export {
+  type ModuleHandlerOptions,
+  type Reaction,
+  reaction,
+  registerReactions,
+} from './reactions.js';
+export {
   type ArchiveHook,
   type PruneEventsOptions,
   type PruneEventsResult,

@@ -1,11 +1,17 @@
-import type {
-  EventDrivenCoordinator,
-  EventOf,
-  HandlerContext,
-  HandlerRegistration,
-  RecordedEvent,
-  RegisterHandlerOptions,
+import {
+  type EventDrivenCoordinator,
+  type EventOf,
+  type HandlerContext,
+  type HandlerRegistration,
+  type ModuleHandlerOptions,
+  type Reaction,
+  type RecordedEvent,
+  reaction,
+  registerReactions,
 } from '@evco/core';
+
+export type { ModuleHandlerOptions };
+
 import { UserStatusChanged } from '@evco/handlers-user/events';
 import { ContentDeleted, ContentModerationCompleted, ContentPublished } from './events.js';
 import type { ContentRepository, ModerationService, Notifier } from './ports.js';
@@ -15,9 +21,6 @@ export interface ContentModuleDeps {
   moderation: ModerationService;
   notifier: Notifier;
 }
-
-/** Applied to every handler of the module (e.g. short retry delays in tests). */
-export type ModuleHandlerOptions = Pick<RegisterHandlerOptions, 'retry' | 'timeoutMs'>;
 
 /** Stable names: deliveries are tracked under them, so renaming one orphans its pending work. */
 export const contentHandlerNames = {
@@ -99,36 +102,33 @@ export function createContentHandlers({ contents, moderation, notifier }: Conten
 }
 
 /**
- * Registers the content module's reactions. Resolves once every subscription is stored, so
- * events published afterwards reach them.
+ * The content module's reaction table: which events each reaction handles, under its stable name.
+ * `registerContentHandlers` registers it; an app can also list or filter it.
  */
-export async function registerContentHandlers(
+export function contentReactions(deps: ContentModuleDeps): Reaction[] {
+  const h = createContentHandlers(deps);
+  const names = contentHandlerNames;
+  return [
+    reaction(names.recordPublication, ContentPublished, h.recordPublication),
+    reaction(
+      names.requestModerationOnContentPublished,
+      ContentPublished,
+      h.requestModerationOnContentPublished,
+    ),
+    reaction(names.applyModerationDecision, ContentModerationCompleted, h.applyModerationDecision),
+    reaction(names.unpublishOnAuthorBanned, UserStatusChanged, h.unpublishOnAuthorBanned),
+    reaction(names.cleanUpOnContentDeleted, ContentDeleted, h.cleanUpOnContentDeleted),
+  ];
+}
+
+/**
+ * Registers the content module's reactions. Resolves once every subscription is stored, so events
+ * published afterwards reach them.
+ */
+export function registerContentHandlers(
   coordinator: Pick<EventDrivenCoordinator, 'registerHandler'>,
   deps: ContentModuleDeps,
   options: ModuleHandlerOptions = {},
 ): Promise<HandlerRegistration[]> {
-  const h = createContentHandlers(deps);
-  const names = contentHandlerNames;
-  return [
-    await coordinator.registerHandler(ContentPublished, h.recordPublication, {
-      ...options,
-      name: names.recordPublication,
-    }),
-    await coordinator.registerHandler(ContentPublished, h.requestModerationOnContentPublished, {
-      ...options,
-      name: names.requestModerationOnContentPublished,
-    }),
-    await coordinator.registerHandler(ContentModerationCompleted, h.applyModerationDecision, {
-      ...options,
-      name: names.applyModerationDecision,
-    }),
-    await coordinator.registerHandler(UserStatusChanged, h.unpublishOnAuthorBanned, {
-      ...options,
-      name: names.unpublishOnAuthorBanned,
-    }),
-    await coordinator.registerHandler(ContentDeleted, h.cleanUpOnContentDeleted, {
-      ...options,
-      name: names.cleanUpOnContentDeleted,
-    }),
-  ];
+  return registerReactions(coordinator, contentReactions(deps), options);
 }

@@ -15,6 +15,7 @@ export {
 export {
   type ContentModuleDeps,
   contentHandlerNames,
+  contentReactions,
   createContentHandlers,
   type ModuleHandlerOptions,
   registerContentHandlers,

@@ -1,7 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import type { EventDrivenCoordinator } from '@evco/core';
 import { type UserStatus, UserStatusChanged } from '@evco/handlers-user/events';
-import { validationIssuePaths } from '@evco/testkit';
+import { createInProcPublisher } from '@evco/publisher-inproc';
+import { createMemoryStore } from '@evco/store-memory';
+import { createTestCoordinator, fastRetry, replayAll, validationIssuePaths } from '@evco/testkit';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   ContentDeleted,
@@ -14,7 +16,9 @@ import {
   type Notifier,
   registerContentHandlers,
 } from '../src/index.js';
-import { fastRetry, memoryCoordinator, replayAll } from './support.js';
+
+const memoryCoordinator = () =>
+  createTestCoordinator({ store: createMemoryStore, publisher: createInProcPublisher });
 
 let coordinator: EventDrivenCoordinator;
 let contents: InMemoryContentRepository;

@@ -1,10 +1,16 @@
-import type {
-  EventDrivenCoordinator,
-  EventOf,
-  HandlerContext,
-  HandlerRegistration,
-  RegisterHandlerOptions,
+import {
+  type EventDrivenCoordinator,
+  type EventOf,
+  type HandlerContext,
+  type HandlerRegistration,
+  type ModuleHandlerOptions,
+  type Reaction,
+  reaction,
+  registerReactions,
 } from '@evco/core';
+
+export type { ModuleHandlerOptions };
+
 import { UserRegistered, UserStatusChanged } from '@evco/handlers-user/events';
 import { SubscriptionActivated, SubscriptionExpired } from './events.js';
 import type { SubscriptionRepository } from './ports.js';
@@ -14,9 +20,6 @@ export interface SubscriptionModuleDeps {
   /** Length of the trial every new user gets. @default 14 */
   trialDays?: number;
 }
-
-/** Applied to every handler of the module (e.g. short retry delays in tests). */
-export type ModuleHandlerOptions = Pick<RegisterHandlerOptions, 'retry' | 'timeoutMs'>;
 
 /** Stable names: deliveries are tracked under them, so renaming one orphans its pending work. */
 export const subscriptionHandlerNames = {
@@ -83,24 +86,26 @@ export function createSubscriptionHandlers({ subscriptions, trialDays = 14 }: Su
 }
 
 /**
- * Registers the subscription module's reactions. Resolves once every subscription is stored, so
- * events published afterwards reach them.
+ * The subscription module's reaction table: which events each reaction handles, under its stable name.
+ * `registerSubscriptionHandlers` registers it; an app can also list or filter it.
  */
-export async function registerSubscriptionHandlers(
+export function subscriptionReactions(deps: SubscriptionModuleDeps): Reaction[] {
+  const h = createSubscriptionHandlers(deps);
+  const names = subscriptionHandlerNames;
+  return [
+    reaction(names.activateTrialOnUserRegistered, UserRegistered, h.activateTrialOnUserRegistered),
+    reaction(names.endOnUserBannedOrDeleted, UserStatusChanged, h.endOnUserBannedOrDeleted),
+  ];
+}
+
+/**
+ * Registers the subscription module's reactions. Resolves once every subscription is stored, so events
+ * published afterwards reach them.
+ */
+export function registerSubscriptionHandlers(
   coordinator: Pick<EventDrivenCoordinator, 'registerHandler'>,
   deps: SubscriptionModuleDeps,
   options: ModuleHandlerOptions = {},
 ): Promise<HandlerRegistration[]> {
-  const h = createSubscriptionHandlers(deps);
-  const names = subscriptionHandlerNames;
-  return [
-    await coordinator.registerHandler(UserRegistered, h.activateTrialOnUserRegistered, {
-      ...options,
-      name: names.activateTrialOnUserRegistered,
-    }),
-    await coordinator.registerHandler(UserStatusChanged, h.endOnUserBannedOrDeleted, {
-      ...options,
-      name: names.endOnUserBannedOrDeleted,
-    }),
-  ];
+  return registerReactions(coordinator, subscriptionReactions(deps), options);
 }

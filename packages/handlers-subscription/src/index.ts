@@ -15,6 +15,7 @@ export {
   registerSubscriptionHandlers,
   type SubscriptionModuleDeps,
   subscriptionHandlerNames,
+  subscriptionReactions,
 } from './handlers.js';
 export { InMemorySubscriptionRepository } from './in-memory.js';
 export type {

@@ -1,11 +1,17 @@
-import type {
-  EventDrivenCoordinator,
-  EventOf,
-  HandlerContext,
-  HandlerRegistration,
-  RecordedEvent,
-  RegisterHandlerOptions,
+import {
+  type EventDrivenCoordinator,
+  type EventOf,
+  type HandlerContext,
+  type HandlerRegistration,
+  type ModuleHandlerOptions,
+  type Reaction,
+  type RecordedEvent,
+  reaction,
+  registerReactions,
 } from '@evco/core';
+
+export type { ModuleHandlerOptions };
+
 import { entitlementsFor } from './entitlements.js';
 import { UserLoggedIn, UserRegistered, UserStatusChanged } from './events.js';
 import type { UserDirectory } from './ports.js';
@@ -14,9 +20,6 @@ import { SubscriptionActivatedView, SubscriptionExpiredView } from './subscripti
 export interface UserModuleDeps {
   users: UserDirectory;
 }
-
-/** Applied to every handler of the module (e.g. short retry delays in tests). */
-export type ModuleHandlerOptions = Pick<RegisterHandlerOptions, 'retry' | 'timeoutMs'>;
 
 /** Stable names: deliveries are tracked under them, so renaming one orphans its pending work. */
 export const userHandlerNames = {
@@ -73,36 +76,35 @@ export function createUserHandlers({ users }: UserModuleDeps) {
 }
 
 /**
+ * The user module's reaction table: which events each reaction handles, under its stable name.
+ * `registerUserHandlers` registers it; an app can also list or filter it.
+ */
+export function userReactions(deps: UserModuleDeps): Reaction[] {
+  const h = createUserHandlers(deps);
+  const names = userHandlerNames;
+  return [
+    reaction(names.recordRegistration, UserRegistered, h.recordRegistration),
+    reaction(names.recordStatusChange, UserStatusChanged, h.recordStatusChange),
+    reaction(names.recordLastLogin, UserLoggedIn, h.recordLastLogin),
+    // One handler for both events: evco hands one handler the events of one aggregate (the
+    // subscription) in append order, so an expiry is applied after its activation. Two
+    // handlers would each get their own order, and could apply them the other way round.
+    reaction(
+      names.syncPlanWithSubscription,
+      [SubscriptionActivatedView, SubscriptionExpiredView],
+      h.syncPlanWithSubscription,
+    ),
+  ];
+}
+
+/**
  * Registers the user module's reactions. Resolves once every subscription is stored, so events
  * published afterwards reach them.
  */
-export async function registerUserHandlers(
+export function registerUserHandlers(
   coordinator: Pick<EventDrivenCoordinator, 'registerHandler'>,
   deps: UserModuleDeps,
   options: ModuleHandlerOptions = {},
 ): Promise<HandlerRegistration[]> {
-  const h = createUserHandlers(deps);
-  const names = userHandlerNames;
-  return [
-    await coordinator.registerHandler(UserRegistered, h.recordRegistration, {
-      ...options,
-      name: names.recordRegistration,
-    }),
-    await coordinator.registerHandler(UserStatusChanged, h.recordStatusChange, {
-      ...options,
-      name: names.recordStatusChange,
-    }),
-    await coordinator.registerHandler(UserLoggedIn, h.recordLastLogin, {
-      ...options,
-      name: names.recordLastLogin,
-    }),
-    // One handler for both events: evco hands one handler the events of one aggregate (the
-    // subscription) in append order, so an expiry is applied after its activation. Two
-    // handlers would each get their own order, and could apply them the other way round.
-    await coordinator.registerHandler(
-      [SubscriptionActivatedView, SubscriptionExpiredView],
-      h.syncPlanWithSubscription,
-      { ...options, name: names.syncPlanWithSubscription },
-    ),
-  ];
+  return registerReactions(coordinator, userReactions(deps), options);
 }

@@ -19,6 +19,7 @@ export {
   registerUserHandlers,
   type UserModuleDeps,
   userHandlerNames,
+  userReactions,
 } from './handlers.js';
 export { InMemoryUserDirectory } from './in-memory.js';
 export {

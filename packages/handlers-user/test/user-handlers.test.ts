@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { EventDrivenCoordinator } from '@evco/core';
-import { validationIssuePaths, waitFor } from '@evco/testkit';
+import { createInProcPublisher } from '@evco/publisher-inproc';
+import { createMemoryStore } from '@evco/store-memory';
+import { createTestCoordinator, fastRetry, replayAll, validationIssuePaths, waitFor } from '@evco/testkit';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   entitlementsFor,
@@ -14,7 +16,9 @@ import {
   UserStatusChanged,
   userHandlerNames,
 } from '../src/index.js';
-import { fastRetry, memoryCoordinator, replayAll } from './support.js';
+
+const memoryCoordinator = () =>
+  createTestCoordinator({ store: createMemoryStore, publisher: createInProcPublisher });
 
 let coordinator: EventDrivenCoordinator;
 let users: InMemoryUserDirectory;

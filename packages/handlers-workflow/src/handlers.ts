@@ -1,11 +1,17 @@
-import type {
-  EventDrivenCoordinator,
-  EventOf,
-  HandlerContext,
-  HandlerRegistration,
-  RecordedEvent,
-  RegisterHandlerOptions,
+import {
+  type EventDrivenCoordinator,
+  type EventOf,
+  type HandlerContext,
+  type HandlerRegistration,
+  type ModuleHandlerOptions,
+  type Reaction,
+  type RecordedEvent,
+  reaction,
+  registerReactions,
 } from '@evco/core';
+
+export type { ModuleHandlerOptions };
+
 import { SubscriptionExpired } from '@evco/handlers-subscription/events';
 import { UserStatusChanged } from '@evco/handlers-user/events';
 import { WorkflowExecutionCompleted, WorkflowExecutionFailed, WorkflowExecutionStarted } from './events.js';
@@ -18,9 +24,6 @@ export interface WorkflowModuleDeps {
   /** Runs of one workflow execution in total (the first included) before retryable failures stop being retried. @default 3 */
   maxExecutionAttempts?: number;
 }
-
-/** Applied to every handler of the module (e.g. short retry delays in tests). */
-export type ModuleHandlerOptions = Pick<RegisterHandlerOptions, 'retry' | 'timeoutMs'>;
 
 /** Stable names: deliveries are tracked under them, so renaming one orphans its pending work. */
 export const workflowHandlerNames = {
@@ -117,36 +120,41 @@ export function createWorkflowHandlers({
 }
 
 /**
- * Registers the workflow module's reactions. Resolves once every subscription is stored, so
- * events published afterwards reach them.
+ * The workflow module's reaction table: which events each reaction handles, under its stable name.
+ * `registerWorkflowHandlers` registers it; an app can also list or filter it.
  */
-export async function registerWorkflowHandlers(
+export function workflowReactions(deps: WorkflowModuleDeps): Reaction[] {
+  const h = createWorkflowHandlers(deps);
+  const names = workflowHandlerNames;
+  return [
+    reaction(
+      names.pauseWorkflowsOnSubscriptionExpired,
+      SubscriptionExpired,
+      h.pauseWorkflowsOnSubscriptionExpired,
+    ),
+    reaction(
+      names.cancelExecutionsOnUserSuspendedOrBanned,
+      UserStatusChanged,
+      h.cancelExecutionsOnUserSuspendedOrBanned,
+    ),
+    reaction(names.notifyUserOnExecutionFailed, WorkflowExecutionFailed, h.notifyUserOnExecutionFailed),
+    reaction(names.retryFailedExecution, WorkflowExecutionFailed, h.retryFailedExecution),
+    reaction(
+      names.recordUsageOnExecutionCompleted,
+      WorkflowExecutionCompleted,
+      h.recordUsageOnExecutionCompleted,
+    ),
+  ];
+}
+
+/**
+ * Registers the workflow module's reactions. Resolves once every subscription is stored, so events
+ * published afterwards reach them.
+ */
+export function registerWorkflowHandlers(
   coordinator: Pick<EventDrivenCoordinator, 'registerHandler'>,
   deps: WorkflowModuleDeps,
   options: ModuleHandlerOptions = {},
 ): Promise<HandlerRegistration[]> {
-  const h = createWorkflowHandlers(deps);
-  const names = workflowHandlerNames;
-  return [
-    await coordinator.registerHandler(SubscriptionExpired, h.pauseWorkflowsOnSubscriptionExpired, {
-      ...options,
-      name: names.pauseWorkflowsOnSubscriptionExpired,
-    }),
-    await coordinator.registerHandler(UserStatusChanged, h.cancelExecutionsOnUserSuspendedOrBanned, {
-      ...options,
-      name: names.cancelExecutionsOnUserSuspendedOrBanned,
-    }),
-    await coordinator.registerHandler(WorkflowExecutionFailed, h.notifyUserOnExecutionFailed, {
-      ...options,
-      name: names.notifyUserOnExecutionFailed,
-    }),
-    await coordinator.registerHandler(WorkflowExecutionFailed, h.retryFailedExecution, {
-      ...options,
-      name: names.retryFailedExecution,
-    }),
-    await coordinator.registerHandler(WorkflowExecutionCompleted, h.recordUsageOnExecutionCompleted, {
-      ...options,
-      name: names.recordUsageOnExecutionCompleted,
-    }),
-  ];
+  return registerReactions(coordinator, workflowReactions(deps), options);
 }

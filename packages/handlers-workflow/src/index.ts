@@ -16,6 +16,7 @@ export {
   registerWorkflowHandlers,
   type WorkflowModuleDeps,
   workflowHandlerNames,
+  workflowReactions,
 } from './handlers.js';
 export { InMemoryNotifier, InMemoryUsageRecorder, InMemoryWorkflowScheduler } from './in-memory.js';
 export type {

@@ -2,7 +2,9 @@ import { randomUUID } from 'node:crypto';
 import { type DomainEvent, type EventDrivenCoordinator, type HandlerContext, silentLogger } from '@evco/core';
 import { SubscriptionExpired } from '@evco/handlers-subscription/events';
 import { type UserStatus, UserStatusChanged } from '@evco/handlers-user/events';
-import { validationIssuePaths } from '@evco/testkit';
+import { createInProcPublisher } from '@evco/publisher-inproc';
+import { createMemoryStore } from '@evco/store-memory';
+import { createTestCoordinator, fastRetry, replayAll, validationIssuePaths } from '@evco/testkit';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   createWorkflowHandlers,
@@ -15,7 +17,9 @@ import {
   WorkflowExecutionStarted,
   workflowHandlerNames,
 } from '../src/index.js';
-import { fastRetry, memoryCoordinator, replayAll } from './support.js';
+
+const memoryCoordinator = () =>
+  createTestCoordinator({ store: createMemoryStore, publisher: createInProcPublisher });
 
 let coordinator: EventDrivenCoordinator;
 let scheduler: InMemoryWorkflowScheduler;

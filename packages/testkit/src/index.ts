@@ -1,3 +1,4 @@
+export { createTestCoordinator, fastRetry, replayAll, type TestAdapters } from './coordinator.js';
 export {
   type DifferentialOptions,
   describeDifferentialTest,
