@@ -13,7 +13,6 @@ import { childLogger, isDebugEnabled } from './logger.js';
 import type {
   ClaimedDelivery,
   DeliveryFailure,
-  DeliveryToken,
   EventHandler,
   EventStore,
   HandlerContext,
@@ -82,7 +81,9 @@ interface Running {
  * One pump at a time asks the store for as many deliveries as there are free slots; wake-ups
  * (an append here, an announcement from elsewhere, a finished batch, a retry coming due, the
  * recovery poll) only mark that another round is wanted. Completions and failures are written
- * in batches, off the handler's path, one batch in flight at a time.
+ * in batches, off the handler's path, one batch in flight at a time. With a store that has
+ * `completeAndClaim`, completions ride on the claim rounds instead: each round writes the
+ * completions queued so far and claims for the free slots in one store call (one round trip).
  */
 export class Dispatcher {
   readonly metrics: DispatcherMetrics = { handled: 0, failed: 0, retried: 0, dead: 0, timedOut: 0 };
@@ -92,7 +93,7 @@ export class Dispatcher {
   readonly #running = new Map<string, Running>();
   /** Leases being handed back; `stop` waits for them, since the store is closed right after. */
   readonly #releasing = new Set<Promise<void>>();
-  #completed: DeliveryToken[] = [];
+  #completed: ClaimedDelivery[] = [];
   #failed: DeliveryFailure[] = [];
   #flushing: Promise<void> | undefined;
   #flushScheduled = false;
@@ -188,31 +189,56 @@ export class Dispatcher {
     const o = this.#o;
     do {
       this.#pumpAgain = false;
-      while (!this.#stopped && this.#running.size < o.concurrency) {
-        const limit = o.concurrency - this.#running.size;
-        let claimed: ClaimedDelivery[];
+      for (;;) {
+        const limit = this.#stopped ? 0 : o.concurrency - this.#running.size;
+        const completing = this.#claimsComplete() ? this.#completed.splice(0) : [];
+        if (limit <= 0 && completing.length === 0) break;
+        let claimed: ClaimedDelivery[] = [];
+        const request = {
+          consumerId: o.consumerId,
+          handlers: this.#handlerNames,
+          now: o.now(),
+          leaseMs: o.leaseMs,
+          limit: Math.max(0, limit),
+        };
         try {
-          claimed = await o.store.claimDue({
-            consumerId: o.consumerId,
-            handlers: this.#handlerNames,
-            now: o.now(),
-            leaseMs: o.leaseMs,
-            limit,
-          });
+          if (completing.length === 0) claimed = await o.store.claimDue(request);
+          else claimed = await o.store.completeAndClaim!(completing, request);
         } catch (error) {
+          if (completing.length > 0) {
+            o.logger.error(
+              { err: error, count: completing.length },
+              'recording completions failed; they will run again',
+            );
+          }
           o.logger.error({ err: error }, 'claiming deliveries failed; retrying on the next poll');
           return;
         }
+        // A completed ordered delivery unblocks the next of its aggregate, which the store may
+        // only see from its next statement on: one more round.
+        if (completing.some((d) => this.#registration(d)?.ordering !== 'none')) this.#pumpAgain = true;
         this.#lastClaimEmpty = claimed.length === 0;
         for (const delivery of claimed) this.#start(delivery);
-        if (claimed.length < limit) break;
+        if (claimed.length < limit || limit <= 0) break;
       }
     } while (this.#pumpAgain && !this.#stopped);
   }
 
+  /**
+   * Completions go with the claim rounds (the store's `completeAndClaim`) while rounds can run;
+   * otherwise, and at shutdown, `flush` writes them.
+   */
+  #claimsComplete(): boolean {
+    return this.#o.store.completeAndClaim !== undefined && !this.#stopped && this.#handlerNames.length > 0;
+  }
+
+  #registration(delivery: ClaimedDelivery): RegisteredHandler | undefined {
+    return this.#handlers.get(delivery.handler)?.get(delivery.event.eventType);
+  }
+
   #start(delivery: ClaimedDelivery): void {
     const o = this.#o;
-    const registration = this.#handlers.get(delivery.handler)?.get(delivery.event.eventType);
+    const registration = this.#registration(delivery);
     if (this.#stopped || !registration) {
       // Unregistered between claim and start, or shutting down: hand the lease straight back.
       this.#release([delivery]);
@@ -331,8 +357,15 @@ export class Dispatcher {
     running.settled = true;
     this.#running.delete(running.delivery.deliveryId);
     // Half the slots free: claim more now, on another connection, while the completions are
-    // being written (the post-flush wake still picks up successors of ordered chains).
-    if (this.#running.size * 2 <= this.#o.concurrency && !this.#lastClaimEmpty) this.wake();
+    // being written (the post-flush wake still picks up successors of ordered chains). A store
+    // that claims with the completion write does it there instead, in the same round trip.
+    if (
+      this.#running.size * 2 <= this.#o.concurrency &&
+      !this.#lastClaimEmpty &&
+      this.#o.store.completeAndClaim === undefined
+    ) {
+      this.wake();
+    }
     if (!failed) {
       this.metrics.handled += 1;
       if (running.scopes) {
@@ -340,7 +373,8 @@ export class Dispatcher {
       }
       // The claimed delivery carries its lease token (deliveryId, attempt): no copy needed.
       this.#completed.push(running.delivery);
-      this.#scheduleFlush();
+      if (this.#claimsComplete()) this.wake();
+      else this.#scheduleFlush();
       return;
     }
     this.#fail(running, error, isPermanent(error) ? 'permanent' : undefined);

@@ -357,6 +357,14 @@ export interface EventStore {
   claimDue(request: ClaimRequest): Promise<ClaimedDelivery[]>;
   /** Marks leased deliveries done. Tokens whose lease moved on are ignored. */
   complete(tokens: readonly DeliveryToken[], options: { now: Date }): Promise<void>;
+  /**
+   * Optional: `complete(tokens)` then `claimDue(request)` as one atomic step (store-postgres:
+   * one statement, so one round trip and one transaction instead of two). Never claims a
+   * delivery of `tokens` (an expired lease being completed by its holder); a delivery that a
+   * completion unblocks (the next of an aggregate) may wait for the next claim. When it fails,
+   * neither happened. The dispatcher uses it, when present, to claim with each completion write.
+   */
+  completeAndClaim?(tokens: readonly DeliveryToken[], request: ClaimRequest): Promise<ClaimedDelivery[]>;
   /** Schedules a retry or moves to the dead letters. Tokens whose lease moved on are ignored. */
   fail(failures: readonly DeliveryFailure[], options: { now: Date }): Promise<void>;
   /** Gives leases back without counting a failure (graceful shutdown). */

@@ -1,9 +1,11 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { z } from 'zod';
 import {
+  type ClaimRequest,
   createConsoleLogger,
   createDomainEvent,
   DEFAULT_RETRY,
+  type DeliveryToken,
   defineEvent,
   type HandlerContext,
   isEvcoError,
@@ -267,6 +269,85 @@ describe('dispatcher', () => {
     expect(finished).toEqual([{ id: lost!.event.id, attempt: 2 }]);
     expect(await store.getUnprocessedEvents({ limit: 10 })).toEqual([]);
     await survivor.shutdown();
+  });
+});
+
+/** A memory store that also has `completeAndClaim` (complete, then claim), counting the calls. */
+function completingOnClaims() {
+  const base = createMemoryStore();
+  const calls = { combined: 0, completedThere: 0, complete: 0 };
+  const store = new Proxy(base, {
+    get(target, key) {
+      if (key === 'completeAndClaim') {
+        return async (tokens: DeliveryToken[], request: ClaimRequest) => {
+          calls.combined += 1;
+          calls.completedThere += tokens.length;
+          await target.complete(tokens, { now: request.now });
+          return target.claimDue(request);
+        };
+      }
+      if (key === 'complete') {
+        return (tokens: DeliveryToken[], options: { now: Date }) => {
+          calls.complete += 1;
+          return target.complete(tokens, options);
+        };
+      }
+      const value = Reflect.get(target, key, target);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+  return { store, calls };
+}
+
+describe('dispatcher with a store that completes on claims (completeAndClaim)', () => {
+  it('writes completions with the claim rounds: each delivery once, per-aggregate order kept, nothing left', async () => {
+    const { store, calls } = completingOnClaims();
+    const c = await memoryCoordinator({ store, concurrency: 4, pollIntervalMs: 60_000 });
+    const seen = new Map<string, number[]>();
+    await c.registerHandler('Step', async function step(e: RecordedEvent) {
+      const list = seen.get(e.aggregateId) ?? [];
+      list.push((e.eventData as { n: number }).n);
+      seen.set(e.aggregateId, list);
+      await new Promise((r) => setTimeout(r, Math.random() * 2));
+    });
+    const events = Array.from({ length: 60 }, (_, n) =>
+      createDomainEvent({ eventType: 'Step', aggregateId: `agg-${n % 3}`, eventData: { n } }),
+    );
+    for (let i = 0; i < events.length; i += 7) await c.publishEvents(events.slice(i, i + 7));
+    await c.waitForIdle({ timeoutMs: 10_000 });
+    for (let a = 0; a < 3; a++) {
+      expect(seen.get(`agg-${a}`)).toEqual(events.map((_, n) => n).filter((n) => n % 3 === a));
+    }
+    expect(calls.completedThere).toBe(60);
+    expect(calls.complete).toBe(0);
+    expect(calls.combined).toBeLessThan(60);
+    expect(await store.getUnprocessedEvents({ limit: 10 })).toEqual([]);
+    await c.shutdown();
+  });
+
+  it('at shutdown, a completion that no claim round will carry is still written', async () => {
+    const { store, calls } = completingOnClaims();
+    const c = await memoryCoordinator({ store, closeAdapters: false, pollIntervalMs: 60_000 });
+    let open!: () => void;
+    const gate = new Promise<void>((r) => {
+      open = r;
+    });
+    let started!: () => void;
+    const running = new Promise<void>((r) => {
+      started = r;
+    });
+    await c.registerHandler('Slow', async function slow() {
+      started();
+      await gate;
+    });
+    await c.publishEvent(createDomainEvent({ eventType: 'Slow', aggregateId: 's' }));
+    await running;
+    const stopping = c.shutdown({ timeoutMs: 10_000 });
+    open();
+    await stopping;
+    expect(calls.complete).toBe(1);
+    expect(await store.getUnprocessedEvents({ limit: 10 })).toEqual([]);
+    await store.close();
   });
 });
 

@@ -668,20 +668,58 @@ class PgEventStore implements PostgresStore {
   async claimDue(request: ClaimRequest): Promise<ClaimedDelivery[]> {
     this.#open();
     if (request.handlers.length === 0 || request.limit <= 0) return [];
+    return this.#claim(request, undefined);
+  }
+
+  async complete(tokens: readonly DeliveryToken[], _options: { now: Date }): Promise<void> {
+    this.#open();
+    const keys = deliveryKeys(tokens.map((t) => t.deliveryId));
+    if (keys.index.length === 0) return;
+    // A done delivery is deleted, so `now` has nothing to stamp.
+    await this.#query(SQL.COMPLETE, [
+      keys.positions,
+      keys.handlers,
+      keys.runs,
+      keys.index.map((i) => tokens[i]!.attempt),
+    ]);
+  }
+
+  /** `complete` and `claimDue` in one statement: one round trip, one transaction. */
+  async completeAndClaim(
+    tokens: readonly DeliveryToken[],
+    request: ClaimRequest,
+  ): Promise<ClaimedDelivery[]> {
+    this.#open();
+    if (request.handlers.length === 0 || request.limit <= 0) {
+      await this.complete(tokens, { now: request.now });
+      return [];
+    }
+    const keys = deliveryKeys(tokens.map((t) => t.deliveryId));
+    if (keys.index.length === 0) return this.#claim(request, undefined);
+    return this.#claim(request, [
+      keys.positions,
+      keys.handlers,
+      keys.runs,
+      keys.index.map((i) => tokens[i]!.attempt),
+    ]);
+  }
+
+  /** Claims, completing the lease tokens `completing` (positions, handlers, runs, attempts) first. */
+  async #claim(request: ClaimRequest, completing: unknown[] | undefined): Promise<ClaimedDelivery[]> {
     const handlers = [...new Set(request.handlers)];
     const now = request.now.toISOString();
-    const claim = () =>
-      this.#query<EventRow & { handler: string; run: string; attempts: number; is_replay: boolean }>(
-        SQL.CLAIM_DUE,
-        [
-          handlers,
-          now,
-          request.limit,
-          request.consumerId,
-          new Date(request.now.getTime() + request.leaseMs).toISOString(),
-        ],
-      );
-    let result = await claim();
+    const params = [
+      handlers,
+      now,
+      request.limit,
+      request.consumerId,
+      new Date(request.now.getTime() + request.leaseMs).toISOString(),
+    ];
+    type ClaimRow = EventRow & { handler: string; run: string; attempts: number; is_replay: boolean };
+    const claim = () => this.#query<ClaimRow>(SQL.CLAIM_DUE, params);
+    let result = completing
+      ? await this.#query<ClaimRow>(SQL.COMPLETE_AND_CLAIM_DUE, [...completing, ...params])
+      : await claim();
     if (result.rows.length === 0) {
       // Nothing claimable, but maybe an ordered delivery whose event was committed a moment ago
       // while an older transaction still runs: wait for it briefly rather than until the next poll.
@@ -698,19 +736,6 @@ class PgEventStore implements PostgresStore {
       isReplay: row.is_replay,
       event: toEvent(row),
     }));
-  }
-
-  async complete(tokens: readonly DeliveryToken[], _options: { now: Date }): Promise<void> {
-    this.#open();
-    const keys = deliveryKeys(tokens.map((t) => t.deliveryId));
-    if (keys.index.length === 0) return;
-    // A done delivery is deleted, so `now` has nothing to stamp.
-    await this.#query(SQL.COMPLETE, [
-      keys.positions,
-      keys.handlers,
-      keys.runs,
-      keys.index.map((i) => tokens[i]!.attempt),
-    ]);
   }
 
   async fail(failures: readonly DeliveryFailure[], options: { now: Date }): Promise<void> {

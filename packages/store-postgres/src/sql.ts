@@ -458,39 +458,75 @@ const CHAIN_HEAD = `(NOT d.ordered OR (d.position < (SELECT h FROM horizon) AND 
   WHERE p.handler = d.handler AND p.aggregate_id = d.aggregate_id AND p.position < d.position
     AND p.ordered AND p.status = 'open')))`;
 
+/** Only the current lease holder's token counts: the row is leased and at the token's attempt. */
+const LEASED = `d.position = t.position AND d.handler = t.handler AND d.run = t.run AND d.status = 'open'
+  AND d.lease_owner IS NOT NULL AND d.attempts = t.attempt`;
+
+/** Deletes the deliveries of lease tokens $1 positions, $2 handlers, $3 runs, $4 attempts. */
+const DELETE_LEASED = `DELETE FROM {s}.deliveries d
+USING unnest($1::bigint[], $2::text[], $3::bigint[], $4::integer[]) AS t(position, handler, run, attempt)
+WHERE ${LEASED}`;
+
 /**
  * Leases due deliveries in one round trip: per handler the oldest open ones whose time has come
  * (new, retry due, or lease expired), each an index range scan skipping rows another claimer
  * holds; then the oldest of those across handlers, so one busy handler cannot starve the others.
  * The lease expiry becomes the row's `next_attempt_at`.
- * $1 handlers, $2 now, $3 limit, $4 consumer, $5 lease expiry.
+ *
+ * `completing`: the statement first deletes the deliveries of the lease tokens in $1..$4 (as
+ * `COMPLETE`) and never claims one of those (an expired lease being completed by its holder),
+ * so completion and the next claim are one round trip and one transaction. Deliveries a
+ * completion unblocks (the next of an aggregate) are not claimable before the next statement:
+ * every part of a statement sees the same snapshot.
  */
-export const CLAIM_DUE = `
-WITH horizon AS MATERIALIZED (
+const claimDue = (completing: boolean) => {
+  const [handlers, now, limit, consumer, expiry] = completing
+    ? ['$5', '$6', '$7', '$8', '$9']
+    : ['$1', '$2', '$3', '$4', '$5'];
+  return `
+WITH ${
+    completing
+      ? `done AS (
+  ${DELETE_LEASED}
+), `
+      : ''
+  }horizon AS MATERIALIZED (
   SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint * ${POSITION_BLOCK} AS h
 ), candidates AS (
-  SELECT c.position, c.handler FROM unnest($1::text[]) AS hs(handler)
+  SELECT c.position, c.handler FROM unnest(${handlers}::text[]) AS hs(handler)
   CROSS JOIN LATERAL (
     SELECT d.position, d.handler FROM {s}.deliveries d
-    WHERE d.handler = hs.handler AND d.status = 'open' AND d.next_attempt_at <= $2 AND ${CHAIN_HEAD}
-    ORDER BY d.position LIMIT $3
+    WHERE d.handler = hs.handler AND d.status = 'open' AND d.next_attempt_at <= ${now} AND ${CHAIN_HEAD}${
+      completing
+        ? `
+      AND NOT EXISTS (SELECT 1 FROM unnest($1::bigint[], $2::text[]) AS x(position, handler)
+        WHERE x.position = d.position AND x.handler = d.handler)`
+        : ''
+    }
+    ORDER BY d.position LIMIT ${limit}
     FOR UPDATE SKIP LOCKED
   ) c
 ), picked AS (
-  SELECT position, handler FROM candidates ORDER BY position, handler LIMIT $3
+  SELECT position, handler FROM candidates ORDER BY position, handler LIMIT ${limit}
 ), claimed AS (
-  UPDATE {s}.deliveries d SET attempts = d.attempts + 1, lease_owner = $4, next_attempt_at = $5,
-    updated_at = $2
+  UPDATE {s}.deliveries d SET attempts = d.attempts + 1, lease_owner = ${consumer}, next_attempt_at = ${expiry},
+    updated_at = ${now}
   FROM picked WHERE d.position = picked.position AND d.handler = picked.handler
   RETURNING d.position, d.handler, d.run, d.attempts, d.is_replay
 )
 SELECT c.handler, c.run::text AS run, c.attempts, c.is_replay, ${EVENT_COLUMNS}
 FROM claimed c JOIN {s}.events e ON e.position = c.position
 ORDER BY c.position, c.handler`;
+};
 
-/** Only the current lease holder's token counts: the row is leased and at the token's attempt. */
-const LEASED = `d.position = t.position AND d.handler = t.handler AND d.run = t.run AND d.status = 'open'
-  AND d.lease_owner IS NOT NULL AND d.attempts = t.attempt`;
+/** $1 handlers, $2 now, $3 limit, $4 consumer, $5 lease expiry. */
+export const CLAIM_DUE = claimDue(false);
+/**
+ * `COMPLETE` then `CLAIM_DUE`, atomically, in one statement. $1 positions, $2 handlers, $3 runs,
+ * $4 attempts (the lease tokens to complete); $5 handlers, $6 now, $7 limit, $8 consumer,
+ * $9 lease expiry (the claim).
+ */
+export const COMPLETE_AND_CLAIM_DUE = claimDue(true);
 
 /**
  * The highest due, ordered, open delivery of these handlers held back only because its event is
@@ -502,10 +538,7 @@ JOIN {s}.deliveries d ON d.handler = hs.handler AND d.status = 'open'
 WHERE d.ordered AND d.next_attempt_at <= $2 AND d.position >= ${HORIZON}`;
 
 /** $1 positions, $2 handlers, $3 runs (the delivery ids), $4 attempts (the lease tokens). */
-export const COMPLETE = `
-DELETE FROM {s}.deliveries d
-USING unnest($1::bigint[], $2::text[], $3::bigint[], $4::integer[]) AS t(position, handler, run, attempt)
-WHERE ${LEASED}`;
+export const COMPLETE = `\n${DELETE_LEASED}`;
 
 /** $1 positions, $2 handlers, $3 runs, $4 attempts, $5 errors, $6 next attempt times (null: dead), $7 now. */
 export const FAIL = `

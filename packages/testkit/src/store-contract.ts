@@ -2,6 +2,7 @@ import {
   type ClaimedDelivery,
   comparePositions,
   createDomainEvent,
+  type DeliveryToken,
   type DomainEventInput,
   type EventStore,
   isEvcoError,
@@ -103,6 +104,18 @@ export function describeEventStoreContract<S extends EventStore>(
 
     const claim = (handlers: string[], now = T0, limit = 100, consumerId = consumer) =>
       store.claimDue({ consumerId, handlers, now, leaseMs: LEASE, limit });
+
+    /** The store's own `completeAndClaim`, or what it stands for: `complete`, then `claimDue`. */
+    const completeAndClaim = (
+      tokens: DeliveryToken[],
+      handlers: string[],
+      now: Date,
+      limit = 100,
+      consumerId = consumer,
+    ) =>
+      store.completeAndClaim
+        ? store.completeAndClaim(tokens, { consumerId, handlers, now, leaseMs: LEASE, limit })
+        : store.complete(tokens, { now }).then(() => claim(handlers, now, limit, consumerId));
 
     const ids = (events: ReadonlyArray<{ id: string }>) => events.map((e) => e.id);
     const claimedIds = (claimed: ClaimedDelivery[]) => claimed.map((c) => c.event.id);
@@ -406,6 +419,62 @@ export function describeEventStoreContract<S extends EventStore>(
         const stats = await store.stats({ now: at(10) });
         expect(stats.pending + stats.running).toBe(0);
         expect(stats.unprocessedEvents).toBe(0);
+      });
+
+      it('completeAndClaim completes the tokens and leases the next due deliveries in one step', async () => {
+        await subscribe([{ handler: 'h', ordering: 'none' }]);
+        const events = [makeEvent(), makeEvent(), makeEvent(), makeEvent()];
+        await store.append(events, { now: T0 });
+        const first = await claim(['h'], T0, 1);
+        expect(claimedIds(first)).toEqual([events[0]!.id]);
+        const next = await completeAndClaim(first, ['h'], at(10), 2);
+        expect(claimedIds(next)).toEqual([events[1]!.id, events[2]!.id]);
+        expect(next.map((d) => d.attempt)).toEqual([1, 1]);
+        let stats = await store.stats({ now: at(10) });
+        expect([stats.pending, stats.running, stats.unprocessedEvents]).toEqual([1, 2, 3]);
+        // Leased ones are not claimed again; the completed one never is.
+        expect(claimedIds(await completeAndClaim(next, ['h'], at(20)))).toEqual([events[3]!.id]);
+        expect(await claim(['h'], at(LEASE * 10))).toHaveLength(1);
+        stats = await store.stats({ now: at(LEASE * 10) });
+        expect(stats.unprocessedEvents).toBe(1);
+      });
+
+      it('completeAndClaim never claims what it completes, even on an expired lease; a stale token completes nothing', async () => {
+        await subscribe([{ handler: 'h', ordering: 'none' }]);
+        const e1 = makeEvent();
+        await store.append([e1], { now: T0 });
+        const [first] = await claim(['h'], T0, 10, 'dies');
+        // The lease expired and nobody took it over: its holder still completes it, and the same
+        // step must not hand it out again.
+        expect(await completeAndClaim([first!], ['h'], at(LEASE + 1), 10, 'dies')).toEqual([]);
+        // Done: gone, or kept as done where the store keeps done deliveries.
+        expect((await store.getDeliveries(e1.id)).filter((d) => d.status !== 'done')).toEqual([]);
+        expect(await claim(['h'], at(LEASE * 10))).toEqual([]);
+        // A stale token (its lease moved on) completes nothing; the step still claims.
+        const e2 = makeEvent();
+        await store.append([e2], { now: at(LEASE * 10) });
+        const [stale] = await claim(['h'], at(LEASE * 10), 10, 'a');
+        const [current] = await claim(['h'], at(LEASE * 12), 10, 'b');
+        expect(current!.attempt).toBe(2);
+        const e3 = makeEvent();
+        await store.append([e3], { now: at(LEASE * 12) });
+        const claimed = await completeAndClaim([stale!], ['h'], at(LEASE * 12 + 1), 10, 'a');
+        expect(claimedIds(claimed)).toEqual([e3.id]);
+        expect((await store.getDeliveries(e2.id)).map((d) => [d.status, d.attempts])).toEqual([
+          ['running', 2],
+        ]);
+      });
+
+      it('completeAndClaim: completing an ordered delivery unblocks the next of its aggregate', async () => {
+        await subscribe([{ handler: 'h' }]);
+        const [a1, a2] = [makeEvent({ aggregateId: 'agg' }), makeEvent({ aggregateId: 'agg' })];
+        await store.append([a1!, a2!], { now: T0 });
+        const first = await claim(['h']);
+        expect(claimedIds(first)).toEqual([a1!.id]);
+        // In this step or the next claim (a store may see the completion only after its step).
+        const step = await completeAndClaim(first, ['h'], at(10));
+        const after = await claim(['h'], at(20));
+        expect([...claimedIds(step), ...claimedIds(after)]).toEqual([a2!.id]);
       });
 
       it('an expired lease is reclaimable with the next attempt; a live one is not; the stale holder cannot complete', async () => {
