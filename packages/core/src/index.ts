@@ -91,6 +91,7 @@ export {
   type CoordinatorOptions,
   coordinatorOptionsSchema,
   IDENTIFIER_PATTERN,
+  type OptionsMatchSchema,
   parseOptions,
   retryPolicySchema,
   toIssues,

@@ -1,23 +1,40 @@
 import { z } from 'zod';
-import { InvalidOptionsError } from './errors.js';
 import { DEFAULT_MAX_PAYLOAD_BYTES, MAX_NAME_LENGTH, NAME_PATTERN } from './event.js';
 import type { Instrumentation } from './instrumentation.js';
 import { FORBIDDEN_KEYS } from './json.js';
 import type { EventBusMiddleware, EventPublisher, EventStore, Logger } from './ports.js';
 import { type RetentionPolicy, retentionSchema } from './retention.js';
 import { DEFAULT_RETRY, type RetryPolicy } from './retry.js';
-import { parseOptions, toIssues } from './zod-issues.js';
+import { type OptionsMatchSchema, parseOptions, toIssues } from './zod-issues.js';
 
-export { parseOptions, toIssues };
+export { type OptionsMatchSchema, parseOptions, toIssues };
 
 const positiveMs = (max: number) => z.number().int().min(1).max(max);
 
+/**
+ * Coordinator options, one convention (every evco package follows it):
+ * - `CoordinatorOptions` is the documented interface users hover: JSDoc and `@default` on each
+ *   property.
+ * - `coordinatorOptionsSchema` validates it; defaults are applied by the schema (`.default()`),
+ *   from `COORDINATOR_DEFAULTS`, written once.
+ * - `ResolvedOptions` is the schema's output; a compile-time check (`OptionsMatchSchema`) fails
+ *   the build when the interface and the schema disagree on a name or a type.
+ */
+export const COORDINATOR_DEFAULTS = {
+  pollIntervalMs: 1000,
+  leaseMs: 60_000,
+  handlerTimeoutMs: 30_000,
+  concurrency: 32,
+  subscriptionTtlMs: 86_400_000,
+  shutdownTimeoutMs: 10_000,
+  maxPayloadBytes: DEFAULT_MAX_PAYLOAD_BYTES,
+  replayPageSize: 500,
+  closeAdapters: true,
+} as const;
+
 export const retryPolicySchema = z.strictObject({
-  /** Attempts in total, the first included. @default 5 */
   maxAttempts: z.number().int().min(1).max(1000).optional(),
-  /** @default 200 */
   baseDelayMs: z.number().int().min(0).max(86_400_000).optional(),
-  /** @default 60000 */
   maxDelayMs: z
     .number()
     .int()
@@ -25,9 +42,10 @@ export const retryPolicySchema = z.strictObject({
     .max(7 * 86_400_000)
     .optional(),
 });
+true satisfies OptionsMatchSchema<Partial<RetryPolicy>, typeof retryPolicySchema>;
 
-const portShape = (methods: string[]) =>
-  z.custom<object>(
+const portShape = <T extends object>(methods: string[]) =>
+  z.custom<T>(
     (value) =>
       typeof value === 'object' &&
       value !== null &&
@@ -35,60 +53,39 @@ const portShape = (methods: string[]) =>
     { message: `must implement ${methods.join(', ')}` },
   );
 
+const fn = <T>() => z.custom<T>((v) => typeof v === 'function', { message: 'must be a function' });
+const defaultClock = () => new Date();
+
 export const coordinatorOptionsSchema = z
   .strictObject({
-    /** Where events and delivery state live. Required. */
-    store: portShape(['append', 'read', 'claimDue', 'complete', 'fail', 'close']),
-    /** The doorbell that tells every process about new events. Required. */
-    publisher: portShape(['publish', 'subscribe', 'healthCheck', 'close']),
-    /** pino-compatible; @default a JSON-lines logger on stderr at `EVCO_LOG_LEVEL` (info) */
-    logger: portShape(['debug', 'info', 'warn', 'error']).optional(),
-    /** Default retry policy for handlers. */
-    retry: retryPolicySchema.optional(),
-    /** Recovery poll period: missed announcements, expired leases, stale replays. @default 1000 */
-    pollIntervalMs: z.number().int().min(5).max(3_600_000).optional(),
-    /** How long a claimed delivery belongs to this process. Must exceed every handler timeout. @default 60000 */
-    leaseMs: positiveMs(86_400_000).optional(),
-    /** Default handler timeout. @default 30000 */
-    handlerTimeoutMs: positiveMs(86_400_000).optional(),
-    /** Handlers running at once in this process. @default 32 */
-    concurrency: z.number().int().min(1).max(10_000).optional(),
-    /** A subscription nobody renews for this long stops getting new deliveries. @default 86400000 (24 h) */
+    store: portShape<EventStore>(['append', 'read', 'claimDue', 'complete', 'fail', 'close']),
+    publisher: portShape<EventPublisher>(['publish', 'subscribe', 'healthCheck', 'close']),
+    logger: portShape<Logger>(['debug', 'info', 'warn', 'error']).optional(),
+    retry: retryPolicySchema.optional().transform((r) => resolveRetry(r, DEFAULT_RETRY)),
+    pollIntervalMs: z.number().int().min(5).max(3_600_000).default(COORDINATOR_DEFAULTS.pollIntervalMs),
+    leaseMs: positiveMs(86_400_000).default(COORDINATOR_DEFAULTS.leaseMs),
+    handlerTimeoutMs: positiveMs(86_400_000).default(COORDINATOR_DEFAULTS.handlerTimeoutMs),
+    concurrency: z.number().int().min(1).max(10_000).default(COORDINATOR_DEFAULTS.concurrency),
     subscriptionTtlMs: z
       .number()
       .int()
       .min(1000)
       .max(365 * 86_400_000)
-      .optional(),
-    /** How long `shutdown()` waits for in-flight handlers. @default 10000 */
-    shutdownTimeoutMs: z.number().int().min(0).max(3_600_000).optional(),
-    /** Largest accepted serialized `eventData`. @default 262144 */
+      .default(COORDINATOR_DEFAULTS.subscriptionTtlMs),
+    shutdownTimeoutMs: z.number().int().min(0).max(3_600_000).default(COORDINATOR_DEFAULTS.shutdownTimeoutMs),
     maxPayloadBytes: z
       .number()
       .int()
       .min(1)
       .max(64 * 1024 * 1024)
-      .optional(),
-    /** Events requeued per replay transaction. @default 500 */
-    replayPageSize: z.number().int().min(1).max(100_000).optional(),
-    /** Identity of this process in leases and announcements. @default `<host>:<pid>:<random>` */
+      .default(COORDINATOR_DEFAULTS.maxPayloadBytes),
+    replayPageSize: z.number().int().min(1).max(100_000).default(COORDINATOR_DEFAULTS.replayPageSize),
     id: z.string().min(1).max(MAX_NAME_LENGTH).optional(),
-    /** Middlewares added at start, in order. */
-    middleware: z.array(portShape([])).optional(),
-    /** Clock for leases and retries (tests). @default () => new Date() */
-    clock: z.custom<() => Date>((v) => typeof v === 'function', { message: 'must be a function' }).optional(),
-    /** Jitter source in [0, 1) (tests). @default Math.random */
-    random: z
-      .custom<() => number>((v) => typeof v === 'function', { message: 'must be a function' })
-      .optional(),
-    /** Close the store and publisher on shutdown and when the start fails. @default true */
-    closeAdapters: z.boolean().optional(),
-    /** Tracing / metrics hooks (e.g. `@evco/opentelemetry`), called in order. @default [] */
-    instrumentation: z.array(portShape([])).optional(),
-    /**
-     * Metadata keys copied from the handled event to the events its handler publishes with
-     * `context.publish` (`correlationId` and `causationId` are always set). @default []
-     */
+    middleware: z.array(portShape<EventBusMiddleware>([])).default(() => []),
+    clock: fn<() => Date>().default(() => defaultClock),
+    random: fn<() => number>().default(() => Math.random),
+    closeAdapters: z.boolean().default(COORDINATOR_DEFAULTS.closeAdapters),
+    instrumentation: z.array(portShape<Instrumentation>([])).default(() => []),
     propagateMetadata: z
       .array(
         z
@@ -99,16 +96,13 @@ export const coordinatorOptionsSchema = z
           .refine((k) => !FORBIDDEN_KEYS.has(k), 'is not allowed'),
       )
       .max(64)
-      .optional(),
-    /**
-     * Removes old events in the background (one process of the fleet at a time): by age, per
-     * event type, with an optional archive hook. Needs a store with the retention capability
-     * (every evco store has it). @default none: events are kept forever
-     */
+      .optional()
+      // correlationId / causationId are set from the cause anyway; copying them would be a no-op.
+      .transform((keys) => (keys ?? []).filter((k) => k !== 'correlationId' && k !== 'causationId')),
     retention: retentionSchema.optional(),
   })
   .superRefine((o, ctx) => {
-    const store = o.store as Record<string, unknown>;
+    const store = o.store as unknown as Record<string, unknown>;
     if (
       o.retention &&
       !['pruneEvents', 'acquireLease', 'releaseLease'].every((m) => typeof store[m] === 'function')
@@ -119,74 +113,71 @@ export const coordinatorOptionsSchema = z
         message: `needs a store with the retention capability (pruneEvents, acquireLease, releaseLease); the ${String(store.name)} store has none`,
       });
     }
-    const lease = o.leaseMs ?? 60_000;
-    const timeout = o.handlerTimeoutMs ?? 30_000;
-    if (timeout >= lease) {
+    if (o.handlerTimeoutMs >= o.leaseMs) {
       ctx.addIssue({
         code: 'custom',
         path: ['handlerTimeoutMs'],
-        message: `must be below leaseMs (${lease}); otherwise another process could take over a running handler`,
+        message: `must be below leaseMs (${o.leaseMs}); otherwise another process could take over a running handler`,
       });
     }
   });
 
 export interface CoordinatorOptions {
+  /** Where events and delivery state live (`createPostgresStore`, `createSqliteStore`, `createMemoryStore`). Required. */
   store: EventStore;
+  /** The doorbell that tells every process about new events (`createRedisPublisher`, `createInProcPublisher`). Required. */
   publisher: EventPublisher;
+  /** pino-compatible. @default a JSON-lines logger on stderr at `EVCO_LOG_LEVEL` (info) */
   logger?: Logger;
+  /** Default retry policy of handlers (each can override it). @default { maxAttempts: 5, baseDelayMs: 200, maxDelayMs: 60000 } */
   retry?: Partial<RetryPolicy>;
+  /** Recovery poll period: missed announcements, expired leases, stale replays. @default 1000 */
   pollIntervalMs?: number;
+  /** How long a claimed delivery belongs to this process. Must exceed every handler timeout. @default 60000 */
   leaseMs?: number;
+  /** Default handler timeout; must be below `leaseMs`. @default 30000 */
   handlerTimeoutMs?: number;
+  /** Handlers running at once in this process. @default 32 */
   concurrency?: number;
+  /** A subscription nobody renews for this long stops getting new deliveries. @default 86400000 (24 h) */
   subscriptionTtlMs?: number;
+  /** How long `shutdown()` waits for in-flight handlers. @default 10000 */
   shutdownTimeoutMs?: number;
+  /** Largest accepted serialized `eventData`, in bytes. @default 262144 (256 KiB) */
   maxPayloadBytes?: number;
+  /** Events requeued per replay transaction. @default 500 */
   replayPageSize?: number;
+  /** Identity of this process in leases and announcements. @default `<host>:<pid>:<random>` */
   id?: string;
+  /** Middlewares added at start, in order. @default [] */
   middleware?: EventBusMiddleware[];
+  /** Clock for leases and retries (tests). @default () => new Date() */
   clock?: () => Date;
+  /** Jitter source in [0, 1) (tests). @default Math.random */
   random?: () => number;
+  /** Close the store and publisher on shutdown and when the start fails. @default true */
   closeAdapters?: boolean;
+  /** Tracing / metrics hooks (e.g. `@evco/opentelemetry`), called in order. @default [] */
   instrumentation?: Instrumentation[];
+  /**
+   * Metadata keys copied from the handled event to the events its handler publishes with
+   * `context.publish` (`correlationId` and `causationId` are always set). @default []
+   */
   propagateMetadata?: string[];
-  /** Removes old events in the background; see `RetentionPolicy`. */
+  /**
+   * Removes old events in the background (one process of the fleet at a time): by age, per
+   * event type, with an optional archive hook; see `RetentionPolicy`. Needs a store with the
+   * retention capability (every evco store has it). @default none: events are kept forever
+   */
   retention?: RetentionPolicy;
 }
+true satisfies OptionsMatchSchema<CoordinatorOptions, typeof coordinatorOptionsSchema>;
 
-export interface ResolvedOptions
-  extends Required<Omit<CoordinatorOptions, 'logger' | 'id' | 'retry' | 'middleware' | 'retention'>> {
-  retry: RetryPolicy;
-  middleware: EventBusMiddleware[];
-  retention: RetentionPolicy | undefined;
-}
+/** The options with every default applied (the schema's output). */
+export type ResolvedOptions = z.output<typeof coordinatorOptionsSchema>;
 
 export function resolveCoordinatorOptions(options: CoordinatorOptions): ResolvedOptions {
-  const parsed = coordinatorOptionsSchema.safeParse(options);
-  if (!parsed.success) throw new InvalidOptionsError('coordinator options', toIssues(parsed.error));
-  return {
-    store: options.store,
-    publisher: options.publisher,
-    pollIntervalMs: options.pollIntervalMs ?? 1000,
-    leaseMs: options.leaseMs ?? 60_000,
-    handlerTimeoutMs: options.handlerTimeoutMs ?? 30_000,
-    concurrency: options.concurrency ?? 32,
-    subscriptionTtlMs: options.subscriptionTtlMs ?? 86_400_000,
-    shutdownTimeoutMs: options.shutdownTimeoutMs ?? 10_000,
-    maxPayloadBytes: options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES,
-    replayPageSize: options.replayPageSize ?? 500,
-    clock: options.clock ?? (() => new Date()),
-    random: options.random ?? Math.random,
-    closeAdapters: options.closeAdapters ?? true,
-    retry: resolveRetry(options.retry, DEFAULT_RETRY),
-    middleware: options.middleware ?? [],
-    instrumentation: options.instrumentation ?? [],
-    // correlationId / causationId are set from the cause anyway; copying them would be a no-op.
-    propagateMetadata: (options.propagateMetadata ?? []).filter(
-      (k) => k !== 'correlationId' && k !== 'causationId',
-    ),
-    retention: options.retention,
-  };
+  return parseOptions(coordinatorOptionsSchema, options, 'coordinator options');
 }
 
 export function resolveRetry(partial: Partial<RetryPolicy> | undefined, base: RetryPolicy): RetryPolicy {

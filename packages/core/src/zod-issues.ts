@@ -65,3 +65,27 @@ function valueAt(input: unknown, path: readonly PropertyKey[]): unknown {
   }
   return value;
 }
+
+/**
+ * Ties a documented options interface (what users hover: JSDoc and `@default` on each property)
+ * to the zod schema that validates it, at compile time: `true` when both name the same options
+ * and each accepts what the other does, otherwise an object naming the mismatch, so that
+ *
+ *     true satisfies OptionsMatchSchema<MyOptions, typeof myOptionsSchema>;
+ *
+ * fails the build when one of them gains, loses or retypes an option without the other.
+ */
+export type OptionsMatchSchema<Documented, Schema extends z.ZodType> = [
+  Exclude<keyof Documented, keyof z.input<Schema>>,
+  Exclude<keyof z.input<Schema>, keyof Documented>,
+] extends [never, never]
+  ? [Documented] extends [z.input<Schema>]
+    ? [z.input<Schema>] extends [Documented]
+      ? true
+      : { error: 'the schema accepts values the interface does not document' }
+    : { error: 'the interface documents values the schema refuses' }
+  : {
+      error: 'the interface and the schema name different options';
+      undocumented: Exclude<keyof z.input<Schema>, keyof Documented>;
+      unvalidated: Exclude<keyof Documented, keyof z.input<Schema>>;
+    };

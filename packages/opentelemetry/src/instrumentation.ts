@@ -3,6 +3,7 @@ import {
   type DeliveryScope,
   type DeliveryStart,
   type Instrumentation,
+  type OptionsMatchSchema,
   type PublishOutcome,
   type PublishScope,
   parseOptions,
@@ -22,8 +23,8 @@ import { type AttemptSpanScope, deliveryScope, EventPublishScope } from './traci
 const SCOPE_NAME = '@evco/opentelemetry';
 const SCOPE_VERSION = '0.1.0';
 
-const hasMethods = (methods: string[]) =>
-  z.custom<object>(
+const hasMethods = <T extends object>(methods: string[]) =>
+  z.custom<T>(
     (v) =>
       typeof v === 'object' &&
       v !== null &&
@@ -31,29 +32,42 @@ const hasMethods = (methods: string[]) =>
     { message: `must implement ${methods.join(', ')}` },
   );
 
+/** Every default, once: applied by the schema, documented on `OpenTelemetryOptions`. */
+export const DEFAULTS = {
+  traces: true,
+  metrics: true,
+  statsIntervalMs: 10_000,
+} as const;
+
+/**
+ * Validates `OpenTelemetryOptions` and applies `DEFAULTS` (see core's options.ts for the
+ * convention: the documented interface is what users hover, the schema is checked against it).
+ * The providers and the propagator default to the global ones, read when they are used.
+ */
 export const openTelemetryOptionsSchema = z.strictObject({
-  /** Where spans go. @default the global tracer provider (`trace.setGlobalTracerProvider`, or the SDK's `register()`) */
-  tracerProvider: hasMethods(['getTracer']).optional(),
-  /** Where metrics go. @default the global meter provider, read when the coordinator starts */
-  meterProvider: hasMethods(['getMeter']).optional(),
-  /** Writes and reads `traceparent` / `tracestate` in event metadata. @default the global propagator (W3C trace context with the SDK) */
-  propagator: hasMethods(['inject', 'extract']).optional(),
-  /** Emit spans. @default true */
-  traces: z.boolean().optional(),
-  /** Emit metrics. @default true */
-  metrics: z.boolean().optional(),
-  /** The gauges read the store at most once per this many ms, however many scrapes ask. @default 10000 */
-  statsIntervalMs: z.number().int().min(0).max(3_600_000).optional(),
+  tracerProvider: hasMethods<TracerProvider>(['getTracer']).optional(),
+  meterProvider: hasMethods<MeterProvider>(['getMeter']).optional(),
+  propagator: hasMethods<TextMapPropagator>(['inject', 'extract']).optional(),
+  traces: z.boolean().default(DEFAULTS.traces),
+  metrics: z.boolean().default(DEFAULTS.metrics),
+  statsIntervalMs: z.number().int().min(0).max(3_600_000).default(DEFAULTS.statsIntervalMs),
 });
 
 export interface OpenTelemetryOptions {
+  /** Where spans go. @default the global tracer provider (`trace.setGlobalTracerProvider`, or the SDK's `register()`) */
   tracerProvider?: TracerProvider;
+  /** Where metrics go. @default the global meter provider, read when the coordinator starts */
   meterProvider?: MeterProvider;
+  /** Writes and reads `traceparent` / `tracestate` in event metadata. @default the global propagator (W3C trace context with the SDK) */
   propagator?: TextMapPropagator;
+  /** Emit spans. @default true */
   traces?: boolean;
+  /** Emit metrics. @default true */
   metrics?: boolean;
+  /** The gauges read the store at most once per this many ms, however many scrapes ask. @default 10000 */
   statsIntervalMs?: number;
 }
+true satisfies OptionsMatchSchema<OpenTelemetryOptions, typeof openTelemetryOptionsSchema>;
 
 /**
  * Traces, metrics and log correlation for one coordinator, through core's instrumentation hooks:
@@ -61,23 +75,23 @@ export interface OpenTelemetryOptions {
  * Needs only `@opentelemetry/api`; without an SDK registered every call is a no-op.
  */
 export function createOpenTelemetryInstrumentation(options: OpenTelemetryOptions = {}): Instrumentation {
-  parseOptions(openTelemetryOptionsSchema, options, 'OpenTelemetry options', 'opentelemetry');
-  const propagator = propagatorOf(options.propagator);
+  const o = parseOptions(openTelemetryOptionsSchema, options, 'OpenTelemetry options', 'opentelemetry');
+  const propagator = propagatorOf(o.propagator);
   const tracer =
-    options.traces === false
+    o.traces === false
       ? undefined
-      : (options.tracerProvider ?? trace.getTracerProvider()).getTracer(SCOPE_NAME, SCOPE_VERSION);
-  const statsIntervalMs = options.statsIntervalMs ?? 10_000;
+      : (o.tracerProvider ?? trace.getTracerProvider()).getTracer(SCOPE_NAME, SCOPE_VERSION);
+  const statsIntervalMs = o.statsIntervalMs;
   let recorder: EvcoMetrics | undefined;
 
   const instrumentation: Instrumentation = {
     name: 'opentelemetry',
     start(coordinator) {
-      if (options.metrics === false) return;
+      if (!o.metrics) return;
       // Read here, not at construction: the global meter provider has no proxy, so an SDK
       // registered after this package was set up would otherwise never see a metric.
       recorder ??= new EvcoMetrics(
-        (options.meterProvider ?? metrics.getMeterProvider()).getMeter(SCOPE_NAME, SCOPE_VERSION),
+        (o.meterProvider ?? metrics.getMeterProvider()).getMeter(SCOPE_NAME, SCOPE_VERSION),
         { statsIntervalMs },
       );
       recorder.attach(coordinator);

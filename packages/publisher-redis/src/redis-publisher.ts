@@ -17,7 +17,6 @@ import {
   type RedisPublisherOptions,
   type ResolvedRedisPublisherOptions,
   redisPublisherOptionsSchema,
-  resolveOptions,
 } from './options.js';
 import { decodeAnnouncement, encodeAnnouncement } from './wire-format.js';
 
@@ -46,8 +45,9 @@ export interface RedisPublisher extends EventPublisher {
  * ```
  */
 export function createRedisPublisher(options: RedisPublisherOptions): RedisPublisher {
-  const parsed = parseOptions(redisPublisherOptionsSchema, options, 'Redis publisher options', SOURCE);
-  return new RedisPublisherImpl(resolveOptions(parsed));
+  return new RedisPublisherImpl(
+    parseOptions(redisPublisherOptionsSchema, options, 'Redis publisher options', SOURCE),
+  );
 }
 
 interface Subscriber {

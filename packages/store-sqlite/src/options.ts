@@ -1,4 +1,4 @@
-import { IDENTIFIER_PATTERN, parseOptions } from '@evco/core';
+import { IDENTIFIER_PATTERN, type OptionsMatchSchema, parseOptions } from '@evco/core';
 import type Database from 'better-sqlite3';
 import { z } from 'zod';
 
@@ -20,55 +20,41 @@ export function isDatabase(value: unknown): value is SqliteDatabase {
   );
 }
 
+/**
+ * Every default, once: applied by the schema (or, for the two that only apply to a file the
+ * store opens itself, by `resolveSqliteOptions`), documented on `SqliteStoreOptions`.
+ */
+export const DEFAULTS = {
+  busyTimeoutMs: 5000,
+  fileMustExist: false,
+  synchronous: 'NORMAL',
+  tablePrefix: 'evco_',
+} as const;
+
+/**
+ * Validates `SqliteStoreOptions` (see core's options.ts for the convention: the documented
+ * interface is what users hover, the schema is checked against it).
+ */
 export const sqliteStoreOptionsSchema = z
   .strictObject({
-    /**
-     * The database file, created when missing: a path, `:memory:` (one process, gone on close),
-     * or a `sqlite:` URL (`sqlite:./data/events.db`, `sqlite:///var/lib/app/events.db`).
-     * Give this or `database`.
-     */
     filename: z
       .string()
       .min(1, 'must not be empty')
       .max(4096, 'must be at most 4096 characters')
       .refine((f) => !f.includes('\u0000'), 'must not contain a NUL character')
       .optional(),
-    /**
-     * An open better-sqlite3 `Database` to use instead of opening `filename`. The store switches
-     * it to WAL and creates its tables in it; `close()` leaves it open. Give this or `filename`.
-     */
     database: z
       .custom<SqliteDatabase>(isDatabase, { message: 'must be an open better-sqlite3 Database' })
       .optional(),
-    /**
-     * How long a statement waits for another process's write lock before failing with
-     * `STORE_UNAVAILABLE`. Not applied to a `database` you pass unless given.
-     * @default 5000
-     */
+    // No schema default: not applied to a `database` you pass unless given.
     busyTimeoutMs: z.number().int().min(0).max(3_600_000).optional(),
-    /**
-     * Refuse to create the file: a missing file is `STORE_UNAVAILABLE` instead of a new, empty
-     * database. For processes that join a file another one created, so a deleted file is not
-     * silently replaced by an empty one. Ignored with `database`.
-     * @default false
-     */
-    fileMustExist: z.boolean().optional(),
-    /**
-     * `NORMAL`: in WAL mode a crash of the process never loses a commit; a power loss or OS crash
-     * may lose the last few. `FULL`: every commit is fsynced (slower). Not applied to a
-     * `database` you pass unless given.
-     * @default 'NORMAL'
-     */
+    fileMustExist: z.boolean().default(DEFAULTS.fileMustExist),
+    // No schema default: not applied to a `database` you pass unless given.
     synchronous: z.enum(['NORMAL', 'FULL']).optional(),
-    /**
-     * Prefix of every table and index, so several stores (or an app's own tables) can share one
-     * file. Must match `^[a-z_][a-z0-9_]{0,40}$`.
-     * @default 'evco_'
-     */
     tablePrefix: z
       .string()
       .regex(IDENTIFIER_PATTERN, 'must match ^[a-z_][a-z0-9_]{0,40}$ (lower-case letters, digits, _)')
-      .optional(),
+      .default(DEFAULTS.tablePrefix),
   })
   .superRefine((o, ctx) => {
     if (o.filename === undefined && o.database === undefined) {
@@ -86,37 +72,66 @@ export const sqliteStoreOptionsSchema = z
     }
   });
 
-export type SqliteStoreOptions = z.input<typeof sqliteStoreOptionsSchema>;
+export interface SqliteStoreOptions {
+  /**
+   * The database file, created when missing: a path, `:memory:` (one process, gone on close),
+   * or a `sqlite:` URL (`sqlite:./data/events.db`, `sqlite:///var/lib/app/events.db`).
+   * Give this or `database`.
+   */
+  filename?: string;
+  /**
+   * An open better-sqlite3 `Database` to use instead of opening `filename`. The store switches
+   * it to WAL and creates its tables in it; `close()` leaves it open. Give this or `filename`.
+   */
+  database?: SqliteDatabase;
+  /**
+   * How long a statement waits for another process's write lock before failing with
+   * `STORE_UNAVAILABLE`. Not applied to a `database` you pass unless given.
+   * @default 5000
+   */
+  busyTimeoutMs?: number;
+  /**
+   * Refuse to create the file: a missing file is `STORE_UNAVAILABLE` instead of a new, empty
+   * database. For processes that join a file another one created, so a deleted file is not
+   * silently replaced by an empty one. Ignored with `database`.
+   * @default false
+   */
+  fileMustExist?: boolean;
+  /**
+   * `NORMAL`: in WAL mode a crash of the process never loses a commit; a power loss or OS crash
+   * may lose the last few. `FULL`: every commit is fsynced (slower). Not applied to a
+   * `database` you pass unless given.
+   * @default 'NORMAL'
+   */
+  synchronous?: 'NORMAL' | 'FULL';
+  /**
+   * Prefix of every table and index, so several stores (or an app's own tables) can share one
+   * file. Must match `^[a-z_][a-z0-9_]{0,40}$`.
+   * @default 'evco_'
+   */
+  tablePrefix?: string;
+}
+true satisfies OptionsMatchSchema<SqliteStoreOptions, typeof sqliteStoreOptionsSchema>;
 
-export interface ResolvedSqliteOptions {
+/** The schema's output with the file resolved (and its two file-only defaults applied). */
+export type ResolvedSqliteOptions = Omit<z.output<typeof sqliteStoreOptionsSchema>, 'filename'> & {
   /** The path to open, or undefined when the caller passed a database. */
   path: string | undefined;
-  database: SqliteDatabase | undefined;
   /** How the file is named in errors and the status view. */
   label: string;
-  busyTimeoutMs: number | undefined;
-  fileMustExist: boolean;
-  synchronous: 'NORMAL' | 'FULL' | undefined;
-  tablePrefix: string;
-}
-
-export const DEFAULT_BUSY_TIMEOUT_MS = 5000;
-export const DEFAULT_SYNCHRONOUS = 'NORMAL';
-export const DEFAULT_TABLE_PREFIX = 'evco_';
+};
 
 /** Validates everything before any file is touched; throws `InvalidOptionsError` listing every problem. */
 export function resolveSqliteOptions(options: unknown): ResolvedSqliteOptions {
-  const o = parseOptions(sqliteStoreOptionsSchema, options, 'SQLite store options', SOURCE);
-  const path = o.filename === undefined ? undefined : filenameFromUrl(o.filename);
+  const { filename, ...o } = parseOptions(sqliteStoreOptionsSchema, options, 'SQLite store options', SOURCE);
+  const path = filename === undefined ? undefined : filenameFromUrl(filename);
   const ownFile = path !== undefined;
   return {
+    ...o,
     path,
-    database: o.database,
     label: path ?? (o.database?.name || 'the given database'),
-    busyTimeoutMs: o.busyTimeoutMs ?? (ownFile ? DEFAULT_BUSY_TIMEOUT_MS : undefined),
-    fileMustExist: o.fileMustExist ?? false,
-    synchronous: o.synchronous ?? (ownFile ? DEFAULT_SYNCHRONOUS : undefined),
-    tablePrefix: o.tablePrefix ?? DEFAULT_TABLE_PREFIX,
+    busyTimeoutMs: o.busyTimeoutMs ?? (ownFile ? DEFAULTS.busyTimeoutMs : undefined),
+    synchronous: o.synchronous ?? (ownFile ? DEFAULTS.synchronous : undefined),
   };
 }
 
