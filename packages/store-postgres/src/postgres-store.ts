@@ -867,10 +867,29 @@ class PgEventStore implements PostgresStore {
       const batch = await this.#transaction(async (client) => {
         const lock = await this.#query<{ locked: boolean }>(SQL.TRY_LOCK_PRUNE, this.#pruneLock, client);
         if (!lock.rows[0]?.locked) return undefined;
-        const found = await this.#query<EventRow>(SQL.PRUNE_CANDIDATES, candidateValues, client);
-        const page = found.rows.slice(0, request.limit).map(toEvent);
+        let page: Array<{ position: string; occurredAt: Date }>;
+        let found: number;
+        if (request.archive) {
+          const rows = (await this.#query<EventRow>(SQL.PRUNE_CANDIDATES, candidateValues, client)).rows;
+          const events = rows.slice(0, request.limit).map(toEvent);
+          found = rows.length;
+          if (events.length > 0) await request.archive(events);
+          page = events;
+        } else {
+          // Without an archive only the keys are needed: no payload crosses the wire.
+          const rows = (
+            await this.#query<{ position: string; occurred_at: Date }>(
+              SQL.PRUNE_CANDIDATE_KEYS,
+              candidateValues,
+              client,
+            )
+          ).rows;
+          found = rows.length;
+          page = rows
+            .slice(0, request.limit)
+            .map((r) => ({ position: r.position, occurredAt: r.occurred_at }));
+        }
         if (page.length === 0) return { removed: 0, next: null };
-        if (request.archive) await request.archive(page);
         const deleted = await this.#query<{ removed: number }>(
           SQL.PRUNE_DELETE,
           [page.map((e) => e.position), request.before.toISOString(), request.now.toISOString()],
@@ -879,10 +898,7 @@ class PgEventStore implements PostgresStore {
         const last = page[page.length - 1]!;
         return {
           removed: deleted.rows[0]!.removed,
-          next:
-            found.rows.length > request.limit
-              ? { occurredAt: last.occurredAt, position: last.position }
-              : null,
+          next: found > request.limit ? { occurredAt: last.occurredAt, position: last.position } : null,
         };
       });
       if (batch) return batch;

@@ -764,14 +764,18 @@ const MUST_STAY = `EXISTS (SELECT 1 FROM {s}.deliveries d WHERE d.position = e.p
  * and -1 for the first batch): the time index gives the range and the order.
  * $1 before, $4 types (NULL: any), $5 excluded types (NULL: none), $6 limit.
  */
-export const PRUNE_CANDIDATES = `
-SELECT ${EVENT_COLUMNS} FROM {s}.events e
+const pruneCandidates = (columns: string) => `
+SELECT ${columns} FROM {s}.events e
 WHERE e.occurred_at < $1::timestamptz AND e.occurred_at >= $2::timestamptz
   AND (e.occurred_at, e.position) > ($2::timestamptz, $3::bigint)
   AND ($4::text[] IS NULL OR e.event_type = ANY($4::text[]))
   AND ($5::text[] IS NULL OR e.event_type <> ALL($5::text[]))
   AND NOT (${MUST_STAY})
 ORDER BY e.occurred_at, e.position LIMIT $6`;
+
+export const PRUNE_CANDIDATES = pruneCandidates(EVENT_COLUMNS);
+/** Without an archive hook only the keys are needed: no payload crosses the wire. */
+export const PRUNE_CANDIDATE_KEYS = pruneCandidates('e.position::text AS position, e.occurred_at');
 
 /**
  * Removes a chosen batch by primary key (checked again) and records the cutoff per event type:
