@@ -354,8 +354,12 @@ describe('GET /events/:id', () => {
 
   it('answers 404 NOT_FOUND for an unknown id', async () => {
     const { app } = await storyApp();
-    const res = await app.inject(`/evco/events/${randomUUID()}`);
-    expect([res.statusCode, errorOf(res).code]).toEqual([404, 'NOT_FOUND']);
+    const id = randomUUID();
+    const res = await app.inject(`/evco/events/${id}`);
+    expect([res.statusCode, errorOf(res)]).toEqual([
+      404,
+      { code: 'NOT_FOUND', message: `[evco:fastify] no event with id "${id}"` },
+    ]);
   });
 });
 
@@ -481,8 +485,12 @@ describe('replays', () => {
     expect(
       (await app.inject({ method: 'POST', url: '/evco/replays', payload: { from, to } })).statusCode,
     ).toBe(401);
-    const unknown = await app.inject(`/evco/replays/${randomUUID()}`);
-    expect([unknown.statusCode, errorOf(unknown).code]).toEqual([404, 'NOT_FOUND']);
+    const unknownId = randomUUID();
+    const unknown = await app.inject(`/evco/replays/${unknownId}`);
+    expect([unknown.statusCode, errorOf(unknown)]).toEqual([
+      404,
+      { code: 'NOT_FOUND', message: `[evco:fastify] no replay with id "${unknownId}"` },
+    ]);
   });
 });
 

@@ -1,3 +1,4 @@
+import { NotFoundError } from '@evco/core';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { decodeCursor, encodeCursor } from '../cursor.js';
@@ -178,7 +179,7 @@ export function eventRoutes(ctx: RouteContext): FastifyPluginAsyncZod {
       async (request) => {
         const { id } = request.params as { id: string };
         const details = await ctx.coordinator().getEventDetails(id);
-        if (!details) throw new ApiError(404, 'NOT_FOUND', `no event with id ${id.slice(0, 200)}`);
+        if (!details) throw new NotFoundError('event', id, { source: 'fastify' });
         return toEventDetailsDto(details);
       },
     );

@@ -1,7 +1,7 @@
+import { NotFoundError } from '@evco/core';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { replayProgressSchema, toReplayDto } from '../dto.js';
-import { ApiError } from '../errors.js';
 import type { RouteContext } from './context.js';
 import { idParam, nameSchema, readErrors, secured, securityWhen, writeErrors } from './schemas.js';
 
@@ -75,7 +75,7 @@ export function replayRoutes(ctx: RouteContext): FastifyPluginAsyncZod {
       async (request) => {
         const { id } = request.params as { id: string };
         const job = await ctx.coordinator().getReplay(id);
-        if (!job) throw new ApiError(404, 'NOT_FOUND', `no replay with id ${id.slice(0, 200)}`);
+        if (!job) throw new NotFoundError('replay', id, { source: 'fastify' });
         return toReplayDto(job);
       },
     );
