@@ -316,12 +316,12 @@ export interface ReadShape {
  * window adds the bounds of its position range (see `MIGRATION_4_TIME_WINDOWS`).
  */
 export function readEventsSql(shape: ReadShape): string {
-  const { where, limit, window } = readFilters(shape);
+  const { where, limit, window, settled } = readFilters(shape);
   const bounded = window
     ? `${windowBounds(window)}
-SELECT ${EVENT_COLUMNS} FROM {s}.events e WHERE e.position < ${HORIZON}
+SELECT ${EVENT_COLUMNS} FROM {s}.events e WHERE ${settled}
   AND e.position >= (SELECT lo FROM win) AND e.position <= (SELECT hi FROM win) AND ${where}`
-    : `SELECT ${EVENT_COLUMNS} FROM {s}.events e WHERE e.position < ${HORIZON} AND ${where}`;
+    : `SELECT ${EVENT_COLUMNS} FROM {s}.events e WHERE ${settled} AND ${where}`;
   return `${bounded}
 ORDER BY e.position ${shape.desc ? 'DESC' : 'ASC'} LIMIT ${limit}`;
 }
@@ -356,6 +356,8 @@ function windowBounds(window: { from?: string; to?: string }): string {
 interface ReadFilters {
   where: string;
   limit: string;
+  /** Only settled rows (see `HORIZON`), on the key's index when there is one (see `cursor`). */
+  settled: string;
   /** The parameters of a time window worth bounding (see `windowBounds`). */
   window?: { from?: string; to?: string };
 }
@@ -399,7 +401,9 @@ function readFilters(shape: ReadShape, timeOffset = ''): ReadFilters {
   // A cursor next to an equality is written as a row comparison on that index's two columns: an
   // index condition there, and none on the primary key. A bare `position > $n` lets a generic
   // plan (which cannot know how rare the value is) walk the primary key from the cursor and
-  // filter, reading every row of other types, aggregates… between two matches.
+  // filter, reading every row of other types, aggregates… between two matches. The horizon
+  // bound is written the same way, for the same reason: the newest 100 of a type behind a burst
+  // of another type's events (appended since the last ANALYZE) read the whole burst.
   const cursor = (op: '>' | '<') => {
     const value = param();
     where.push(
@@ -416,6 +420,10 @@ function readFilters(shape: ReadShape, timeOffset = ''): ReadFilters {
   return {
     where: where.join(' AND '),
     limit: param(),
+    settled:
+      key && !timeOffset
+        ? `(${key.column}, e.position) < (${key.value}, ${HORIZON})`
+        : `e.position < ${HORIZON}`,
     ...((shape.from || shape.to) && !narrow ? { window } : {}),
   };
 }

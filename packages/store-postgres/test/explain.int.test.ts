@@ -5,6 +5,7 @@ import { createTestStore, databaseUrl, dropSchema } from './support.js';
 
 const ROWS = 1_000_000;
 const CHUNK = 50_000;
+const BURST = 30_000;
 const T0 = new Date('2026-01-01T00:00:00.000Z');
 const BIG_TABLES = new Set(['events', 'deliveries']);
 
@@ -95,6 +96,16 @@ describe(`query plans at ${ROWS} rows`, () => {
       // the window bounds be an index-only scan.
       await client.query(`VACUUM ANALYZE ${s}.events`);
       await client.query(`VACUUM ANALYZE ${s}.deliveries`);
+      // After the statistics, a burst of one type at the end that the planner does not know of
+      // (appended since the last ANALYZE): the newest events of every other type are behind it.
+      await client.query(
+        `INSERT INTO ${s}.events (position, event_id, event_type, aggregate_id, event_data, metadata,
+           occurred_at, recorded_at)
+         SELECT g, gen_random_uuid(), 'Burst', 'burst', '{}', '{"schemaVersion":1}', $1::timestamptz, $1::timestamptz
+         FROM generate_series(${ROWS + 1}, ${ROWS + BURST}) g`,
+        // Dated inside the loaded range, away from every window the calls below ask for.
+        [new Date(T0.getTime() + 200_000 * 1000).toISOString()],
+      );
     } finally {
       client.release();
     }
@@ -174,6 +185,7 @@ describe(`query plans at ${ROWS} rows`, () => {
     // Ten events of a rare type: a plan that walks the primary key and filters reads everything.
     await store.read({ eventType: 'Rare', limit: 100 });
     await store.read({ eventType: 'Rare', limit: 100, order: 'desc' });
+    await store.read({ eventType: 'Type7', limit: 100, order: 'desc' });
     await store.read({ eventType: 'Rare', afterPosition: '1000', limit: 100 });
     await store.read({ eventType: 'Rare', beforePosition: '900000', limit: 100, order: 'desc' });
     await store.read({ eventType: ['Type7', 'Type8'], limit: 100 });
