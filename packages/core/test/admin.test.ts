@@ -9,23 +9,7 @@ import {
   type RecordedEvent,
   silentLogger,
 } from '../src/index.js';
-import { createInProcPublisher, createMemoryStore, memoryCoordinator } from './support.js';
-
-/** Wraps a store so every method call is recorded by name, before it runs. */
-function spyStore(store: EventStore): { store: EventStore; calls: string[] } {
-  const calls: string[] = [];
-  const proxy = new Proxy(store, {
-    get(target, key, receiver) {
-      const value = Reflect.get(target, key, receiver);
-      if (typeof value !== 'function') return value;
-      return (...args: unknown[]) => {
-        calls.push(String(key));
-        return value.apply(target, args);
-      };
-    },
-  });
-  return { store: proxy, calls };
-}
+import { createInProcPublisher, createMemoryStore, memoryCoordinator, spyStore } from './support.js';
 
 /** A publisher that records announcements and subscriptions. */
 function recordingPublisher(): EventPublisher & { announcements: Announcement[]; subscribed: number } {

@@ -13,27 +13,11 @@ import {
   type RecordedEvent,
   silentLogger,
 } from '../src/index.js';
-import { createMemoryStore, memoryCoordinator } from './support.js';
+import { createMemoryStore, memoryCoordinator, spyStore } from './support.js';
 
 const DAY = 86_400_000;
 const OLD = '2020-01-01T00:00:00.000Z';
 const old = (i: number) => new Date(Date.parse(OLD) + i * 1000);
-
-/** Counts store calls by name: validation must refuse bad input before any of them. */
-function countingStore(): { store: EventStore; calls: string[] } {
-  const calls: string[] = [];
-  const store = new Proxy(createMemoryStore(), {
-    get(target, key, receiver) {
-      const value = Reflect.get(target, key, receiver);
-      if (typeof value !== 'function') return value;
-      return (...args: unknown[]) => {
-        calls.push(String(key));
-        return value.apply(target, args);
-      };
-    },
-  });
-  return { store, calls };
-}
 
 /** The store as one without these methods (a third-party store without the capability). */
 function withoutMethods(store: EventStore, missing: string[]): EventStore {
@@ -66,7 +50,7 @@ async function coordinator(...args: Parameters<typeof memoryCoordinator>) {
 
 describe('pruneEvents (operators)', () => {
   it('refuses bad options with INVALID_OPTIONS listing each problem, before any store call', async () => {
-    const { store, calls } = countingStore();
+    const { store, calls } = spyStore(createMemoryStore());
     const admin = await createAdminClient({ store, logger: silentLogger });
     const bad = [
       {},
@@ -176,7 +160,7 @@ describe('pruneEvents (operators)', () => {
 
 describe('retention policy', () => {
   it('refuses a bad policy, or a store without the capability, before starting anything', async () => {
-    const { store, calls } = countingStore();
+    const { store, calls } = spyStore(createMemoryStore());
     const bad = [
       { maxAge: 10 },
       {},

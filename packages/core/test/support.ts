@@ -3,7 +3,7 @@
 import { createInProcPublisher } from '../../publisher-inproc/src/index.js';
 import { createMemoryStore } from '../../store-memory/src/index.js';
 import { createTestCoordinator } from '../../testkit/src/coordinator.js';
-import type { CoordinatorOptions, EventDrivenCoordinator } from '../src/index.js';
+import type { CoordinatorOptions, EventDrivenCoordinator, EventStore } from '../src/index.js';
 
 export { createInProcPublisher, createMemoryStore };
 
@@ -11,4 +11,20 @@ export function memoryCoordinator(
   options: Partial<CoordinatorOptions> = {},
 ): Promise<EventDrivenCoordinator> {
   return createTestCoordinator({ store: createMemoryStore, publisher: createInProcPublisher }, options);
+}
+
+/** Wraps a store so every method call is recorded by name, before it runs. */
+export function spyStore(store: EventStore): { store: EventStore; calls: string[] } {
+  const calls: string[] = [];
+  const proxy = new Proxy(store, {
+    get(target, key, receiver) {
+      const value = Reflect.get(target, key, receiver);
+      if (typeof value !== 'function') return value;
+      return (...args: unknown[]) => {
+        calls.push(String(key));
+        return value.apply(target, args);
+      };
+    },
+  });
+  return { store: proxy, calls };
 }
