@@ -314,12 +314,12 @@ describe('GET /events', () => {
   it('lets a client follow new events with the last cursor', async () => {
     const app = await start();
     const first = (await call(app, 'GET', '/evco/events')).json();
-    expect(first).toEqual({ events: [], nextCursor: null, hasMore: false });
+    expect(first).toEqual({ events: [], nextCursor: null, hasMore: false, pruned: [] });
     await call(app, 'POST', '/evco/events', { body: workflowCompleted() });
     const page = (await call(app, 'GET', '/evco/events')).json();
     expect(page.events).toHaveLength(1);
     const idle = (await call(app, 'GET', `/evco/events?cursor=${page.nextCursor}`)).json();
-    expect(idle).toEqual({ events: [], nextCursor: page.nextCursor, hasMore: false });
+    expect(idle).toEqual({ events: [], nextCursor: page.nextCursor, hasMore: false, pruned: [] });
     const published = (await call(app, 'POST', '/evco/events', { body: workflowCompleted() })).json();
     const next = (await call(app, 'GET', `/evco/events?cursor=${idle.nextCursor}`)).json();
     expect(next.events.map((e: { id: string }) => e.id)).toEqual([published.eventId]);
@@ -605,7 +605,7 @@ describe('errors', () => {
       message: expect.stringContaining('***'),
     });
 
-    vi.spyOn(coordinator, 'getEventHistory').mockRejectedValueOnce(
+    vi.spyOn(coordinator, 'readEventHistory').mockRejectedValueOnce(
       new TypeError(`cannot read x of undefined (postgresql://demo:${DB_PASSWORD}@db.internal/app)`),
     );
     const bug = await call(app, 'GET', '/evco/events');
