@@ -117,6 +117,11 @@ export interface PostgresStore extends EventStore {
    * doorbell only: delivery never depends on it. Returns the unsubscribe function.
    */
   onAppended(listener: AppendedListener): () => void;
+  /**
+   * `complete(tokens)` then `claimDue(request)` in one statement (one round trip, one
+   * transaction); the coordinator's dispatcher writes its completions this way.
+   */
+  completeAndClaim(tokens: readonly DeliveryToken[], request: ClaimRequest): Promise<ClaimedDelivery[]>;
   /** Closes the pool if the store created it; a pool you passed stays open. Idempotent. */
   close(): Promise<void>;
 }
@@ -715,27 +720,38 @@ class PgEventStore implements PostgresStore {
       request.consumerId,
       new Date(request.now.getTime() + request.leaseMs).toISOString(),
     ];
-    type ClaimRow = EventRow & { handler: string; run: string; attempts: number; is_replay: boolean };
+    type ClaimRow = EventRow & {
+      handler: string | null;
+      run: string;
+      attempts: number;
+      is_replay: boolean;
+      unsettled: string | null;
+    };
     const claim = () => this.#query<ClaimRow>(SQL.CLAIM_DUE, params);
     let result = completing
       ? await this.#query<ClaimRow>(SQL.COMPLETE_AND_CLAIM_DUE, [...completing, ...params])
       : await claim();
-    if (result.rows.length === 0) {
-      // Nothing claimable, but maybe an ordered delivery whose event was committed a moment ago
-      // while an older transaction still runs: wait for it briefly rather than until the next poll.
+    // Nothing claimable: one row of nulls, telling whether an ordered delivery is due whose
+    // event was committed a moment ago while an older transaction still runs. Wait for it
+    // briefly rather than until the next poll.
+    const only = result.rows.length === 1 ? result.rows[0]! : undefined;
+    const unsettled = only?.handler === null ? only.unsettled : null;
+    if (unsettled != null) {
       const deadline = Date.now() + this.#settleTimeoutMs;
-      const probe = await this.#query<{ unsettled: string | null }>(SQL.UNSETTLED_DUE, [handlers, now]);
-      const unsettled = probe.rows[0]?.unsettled;
-      if (unsettled != null && (await this.#awaitHorizon(BigInt(unsettled), deadline)))
-        result = await claim();
+      if (await this.#awaitHorizon(BigInt(unsettled), deadline)) result = await claim();
     }
-    return result.rows.map((row) => ({
-      deliveryId: deliveryId(row.position, row.run, row.handler),
-      attempt: row.attempts,
-      handler: row.handler,
-      isReplay: row.is_replay,
-      event: toEvent(row),
-    }));
+    const claimed: ClaimedDelivery[] = [];
+    for (const row of result.rows) {
+      if (row.handler === null) continue;
+      claimed.push({
+        deliveryId: deliveryId(row.position, row.run, row.handler),
+        attempt: row.attempts,
+        handler: row.handler,
+        isReplay: row.is_replay,
+        event: toEvent(row),
+      });
+    }
+    return claimed;
   }
 
   async fail(failures: readonly DeliveryFailure[], options: { now: Date }): Promise<void> {

@@ -475,11 +475,22 @@ const DELETE_LEASED = `DELETE FROM {s}.deliveries d
 USING unnest($1::bigint[], $2::text[], $3::bigint[], $4::integer[]) AS t(position, handler, run, attempt)
 WHERE ${LEASED}`;
 
+/** The claim row's columns, all null: the row that only carries `unsettled`. */
+const NO_CLAIM = `NULL::text AS handler, NULL::text AS run, NULL::integer AS attempts, NULL::boolean AS is_replay,
+  NULL::bigint AS position, NULL::uuid AS event_id, NULL::text AS event_type, NULL::text AS aggregate_id,
+  NULL::text AS aggregate_type, NULL::bigint AS aggregate_version, NULL::jsonb AS event_data,
+  NULL::jsonb AS metadata, NULL::timestamptz AS occurred_at, NULL::timestamptz AS recorded_at`;
+
 /**
  * Leases due deliveries in one round trip: per handler the oldest open ones whose time has come
  * (new, retry due, or lease expired), each an index range scan skipping rows another claimer
  * holds; then the oldest of those across handlers, so one busy handler cannot starve the others.
  * The lease expiry becomes the row's `next_attempt_at`.
+ *
+ * When it claims nothing, it returns one row of nulls but `unsettled`: the highest due, ordered,
+ * open delivery of these handlers held back only because its event is not settled yet (or null),
+ * so that a claim that found nothing can wait for the horizon to pass it without another round
+ * trip to ask.
  *
  * `completing`: the statement first deletes the deliveries of the lease tokens in $1..$4 (as
  * `COMPLETE`) and never claims one of those (an expired lease being completed by its holder),
@@ -522,9 +533,16 @@ WITH ${
   FROM picked WHERE d.position = picked.position AND d.handler = picked.handler
   RETURNING d.position, d.handler, d.run, d.attempts, d.is_replay
 )
-SELECT c.handler, c.run::text AS run, c.attempts, c.is_replay, ${EVENT_COLUMNS}
+SELECT c.handler, c.run::text AS run, c.attempts, c.is_replay, ${EVENT_COLUMNS}, NULL::text AS unsettled
 FROM claimed c JOIN {s}.events e ON e.position = c.position
-ORDER BY c.position, c.handler`;
+UNION ALL
+SELECT ${NO_CLAIM}, (
+  SELECT max(d.position)::text FROM unnest(${handlers}::text[]) AS hs(handler)
+  JOIN {s}.deliveries d ON d.handler = hs.handler AND d.status = 'open'
+  WHERE d.ordered AND d.next_attempt_at <= ${now} AND d.position >= (SELECT h FROM horizon)
+)
+WHERE NOT EXISTS (SELECT 1 FROM claimed)
+ORDER BY position, handler`;
 };
 
 /** $1 handlers, $2 now, $3 limit, $4 consumer, $5 lease expiry. */
@@ -535,15 +553,6 @@ export const CLAIM_DUE = claimDue(false);
  * $9 lease expiry (the claim).
  */
 export const COMPLETE_AND_CLAIM_DUE = claimDue(true);
-
-/**
- * The highest due, ordered, open delivery of these handlers held back only because its event is
- * not settled yet: a claim that found nothing waits for the horizon to pass it. $1 handlers, $2 now.
- */
-export const UNSETTLED_DUE = `
-SELECT max(d.position)::text AS unsettled FROM unnest($1::text[]) AS hs(handler)
-JOIN {s}.deliveries d ON d.handler = hs.handler AND d.status = 'open'
-WHERE d.ordered AND d.next_attempt_at <= $2 AND d.position >= ${HORIZON}`;
 
 /** $1 positions, $2 handlers, $3 runs (the delivery ids), $4 attempts (the lease tokens). */
 export const COMPLETE = `\n${DELETE_LEASED}`;
