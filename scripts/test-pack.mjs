@@ -157,7 +157,8 @@ const ESM_PROGRAM = `
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createCoordinator, isEvcoError, type RecordedEvent } from '@evco/core';
+import { createCoordinator, EvcoError, isEvcoError, type RecordedEvent, StoreUnavailableError } from '@evco/core';
+import * as adapter from '@evco/core/adapter';
 import { createInProcPublisher } from '@evco/publisher-inproc';
 import { createSqliteStore, type SqliteStore } from '@evco/store-sqlite';
 
@@ -191,6 +192,13 @@ check(handled.filter((h) => h.replay).length === 2, 'replayed deliveries marked 
 const invalid = await coordinator.publishEvent({ eventType: 'bad type', aggregateId: '' }).catch((e: unknown) => e);
 check(isEvcoError(invalid, 'EVENT_VALIDATION'), 'typed validation error');
 await coordinator.shutdown();
+// The adapter entry shares the root's modules: an error a store throws (its classes come from
+// @evco/core/adapter) is an instance of the class the application imports from @evco/core.
+check(adapter.StoreUnavailableError === StoreUnavailableError && typeof adapter.parseOptions === 'function', 'one copy of core behind both entries');
+const missing = await Promise.resolve()
+  .then(() => createSqliteStore({ filename: join(tmpdir(), 'evco-esm-missing', 'none.db'), fileMustExist: true }).migrate?.())
+  .catch((e: unknown) => e);
+check(missing instanceof EvcoError && isEvcoError(missing, 'STORE_UNAVAILABLE'), 'a store error is an instance of the root class');
 console.log('esm ok: handled', handled.length, 'history', history.length, 'replayed', replay.events);
 `;
 
@@ -198,7 +206,8 @@ const CJS_PROGRAM = `
 const { mkdtempSync } = require('node:fs');
 const { tmpdir } = require('node:os');
 const { join } = require('node:path');
-const { createCoordinator } = require('@evco/core');
+const { createCoordinator, EvcoError } = require('@evco/core');
+const adapter = require('@evco/core/adapter');
 const { createSqliteStore } = require('@evco/store-sqlite');
 const { createInProcPublisher } = require('@evco/publisher-inproc');
 
@@ -214,6 +223,7 @@ const { createInProcPublisher } = require('@evco/publisher-inproc');
   const replay = await coordinator.replayEvents({ from: new Date(from.getTime() - 1000), to: new Date(Date.now() + 1000) });
   await coordinator.waitForIdle();
   await coordinator.shutdown();
+  if (adapter.EvcoError !== EvcoError) throw new Error('CJS smoke failed: two copies of core behind its entries');
   if (handled.join() !== 'false,true' || history.length !== 1 || replay.events !== 1) {
     throw new Error('CJS smoke failed: ' + JSON.stringify({ handled, history: history.length, replay }));
   }

@@ -17,6 +17,9 @@ export {
   type RegisterHandlerOptions,
   type ReplayResult,
 } from './coordinator.js';
+// Moved to `@evco/core/adapter` (what store and publisher authors need); the aliases below keep
+// old imports working for one release.
+export * from './deprecated-root.js';
 export { describeError } from './describe-error.js';
 export type { DispatcherMetrics } from './dispatcher.js';
 export {
@@ -57,7 +60,6 @@ export {
   type InferOutput,
   NAME_PATTERN,
   type RecordedEvent,
-  recordEvent,
   type StandardSchemaV1,
   type TypedEventInput,
   withMetadata,
@@ -76,13 +78,10 @@ export type {
   PublishStart,
   ReplayInfo,
 } from './instrumentation.js';
-export {
-  FORBIDDEN_KEYS,
-  freezeJsonObject,
-  isPlainObject,
-  type JsonObject,
-  type JsonPrimitive,
-  type JsonValue,
+export type {
+  JsonObject,
+  JsonPrimitive,
+  JsonValue,
 } from './json.js';
 export { createConsoleLogger, parseLogLevel, silentLogger } from './logger.js';
 export { maskSecrets, maskUrl } from './mask.js';
@@ -90,62 +89,37 @@ export { type NdjsonFileArchiverOptions, ndjsonFileArchiver } from './ndjson-arc
 export {
   type CoordinatorOptions,
   coordinatorOptionsSchema,
-  IDENTIFIER_PATTERN,
-  type OptionsMatchSchema,
-  parseOptions,
   retryPolicySchema,
-  toIssues,
 } from './options.js';
-export { readAllByPages } from './paging.js';
 export type {
-  AnnouncedEvent,
-  Announcement,
-  AnnouncementListener,
-  AppendResult,
-  ClaimedDelivery,
-  ClaimRequest,
   DeadLetter,
-  DeliveryFailure,
   DeliveryInfo,
   DeliveryStatus,
-  DeliveryToken,
   EventBusMiddleware,
   EventHandler,
   EventHandlerFunction,
   EventHandlerObject,
   EventPublisher,
-  EventQuery,
   EventStore,
   HandlerContext,
   HandlerOrdering,
   HandlerStats,
   HealthStatus,
-  LeaseRequest,
-  ListQuery,
   LogFn,
   Logger,
   LogLevel,
-  PruneBatch,
-  PruneCursor,
   PrunedRange,
-  PruneRequest,
   PublishContext,
   PublisherCapabilities,
   PublishOptions,
   PublishResult,
-  ReadAllQuery,
   ReadOrder,
-  ReadQuery,
   ReplayJob,
   ReplayProgress,
-  ReplaySpec,
   ReplayStatus,
-  RetryDeadLettersQuery,
   StoreCapabilities,
   StoreStats,
-  SubscriberHooks,
   SubscriptionInfo,
-  SubscriptionSpec,
   TransactionalPublish,
   UnprocessedEvent,
 } from './ports.js';
@@ -153,7 +127,6 @@ export {
   comparePositions,
   formatPosition,
   isPosition,
-  MAX_POSITION,
   type Position,
   parsePosition,
 } from './position.js';

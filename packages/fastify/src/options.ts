@@ -8,8 +8,8 @@ import {
   type EventDrivenCoordinator,
   InvalidOptionsError,
   type Logger,
-  toIssues,
 } from '@evco/core';
+import { toIssues } from '@evco/core/adapter';
 import type { FastifyRequest } from 'fastify';
 import { z } from 'zod';
 

@@ -9,10 +9,9 @@ import {
   type DomainEvent,
   domainEventInputSchema,
   isEvcoError,
-  isPlainObject,
-  toIssues,
   type ValidationIssue,
 } from '@evco/core';
+import { isPlainObject, toIssues } from '@evco/core/adapter';
 import { z } from 'zod';
 import { ApiError, summarize } from './errors.js';
 import type { AnyEventDefinition, EventCatalog } from './event-catalog.js';

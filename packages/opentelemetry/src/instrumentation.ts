@@ -1,13 +1,12 @@
-import {
-  type DeliveryOutcome,
-  type DeliveryScope,
-  type DeliveryStart,
-  type Instrumentation,
-  type OptionsMatchSchema,
-  type PublishOutcome,
-  type PublishScope,
-  parseOptions,
+import type {
+  DeliveryOutcome,
+  DeliveryScope,
+  DeliveryStart,
+  Instrumentation,
+  PublishOutcome,
+  PublishScope,
 } from '@evco/core';
+import { type OptionsMatchSchema, parseOptions } from '@evco/core/adapter';
 import {
   type MeterProvider,
   metrics,

@@ -5,7 +5,7 @@ import {
   type HealthStatus,
   PublisherUnavailableError,
   type SubscriberHooks,
-} from '@evco/core';
+} from '@evco/core/adapter';
 
 export interface InProcPublisher extends EventPublisher {
   readonly name: 'inproc';

@@ -1,4 +1,4 @@
-import { maskUrl } from '@evco/core';
+import { maskUrl } from '@evco/core/adapter';
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import { describeClient } from './describe-connection.js';
 import type { RedisNode, ResolvedRedisPublisherOptions } from './options.js';

@@ -1,4 +1,4 @@
-import { maskUrl } from '@evco/core';
+import { maskUrl } from '@evco/core/adapter';
 import type { Redis } from 'ioredis';
 
 /**

@@ -1,4 +1,4 @@
-import type { Logger, OptionsMatchSchema } from '@evco/core';
+import type { Logger, OptionsMatchSchema } from '@evco/core/adapter';
 import type { Cluster, Redis, RedisOptions } from 'ioredis';
 import { z } from 'zod';
 

@@ -10,7 +10,7 @@ import {
   PublisherUnavailableError,
   parseOptions,
   type SubscriberHooks,
-} from '@evco/core';
+} from '@evco/core/adapter';
 import { reconnectDelay } from './backoff.js';
 import { type Connection, openConnections } from './connections.js';
 import {

@@ -5,7 +5,7 @@ import {
   FORBIDDEN_KEYS,
   NAME_PATTERN,
   type ValidationIssue,
-} from '@evco/core';
+} from '@evco/core/adapter';
 
 /**
  * The announcement as it travels on Redis, version 1:

@@ -36,7 +36,7 @@ import {
   type SubscriptionInfo,
   type SubscriptionSpec,
   type UnprocessedEvent,
-} from '@evco/core';
+} from '@evco/core/adapter';
 import { Chain } from './chain.js';
 import { MinHeap } from './heap.js';
 

@@ -7,7 +7,7 @@ import {
   maskSecrets,
   StoreSchemaError,
   StoreUnavailableError,
-} from '@evco/core';
+} from '@evco/core/adapter';
 import { SOURCE } from './options.js';
 
 /** Node socket errors that mean "the server is not there (any more)". */

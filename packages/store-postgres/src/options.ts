@@ -1,4 +1,4 @@
-import { IDENTIFIER_PATTERN, type OptionsMatchSchema, parseOptions } from '@evco/core';
+import { IDENTIFIER_PATTERN, type OptionsMatchSchema, parseOptions } from '@evco/core/adapter';
 import type { Pool } from 'pg';
 import { z } from 'zod';
 

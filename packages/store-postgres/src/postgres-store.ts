@@ -37,7 +37,7 @@ import {
   type SubscriptionInfo,
   type SubscriptionSpec,
   type UnprocessedEvent,
-} from '@evco/core';
+} from '@evco/core/adapter';
 import pg from 'pg';
 import { refusedStartupParameter, TransactionPoolerError, translateError } from './errors.js';
 import { lockKey, migrate, PRUNE_LOCK } from './migrations.js';

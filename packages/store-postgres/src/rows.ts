@@ -7,7 +7,7 @@ import {
   type RecordedEvent,
   type ReplayJob,
   type SubscriptionInfo,
-} from '@evco/core';
+} from '@evco/core/adapter';
 import { SOURCE } from './options.js';
 
 /**

@@ -6,7 +6,7 @@ import {
   parsePosition,
   type RecordedEvent,
   type ReplayJob,
-} from '@evco/core';
+} from '@evco/core/adapter';
 import { SOURCE } from './options.js';
 
 /**

@@ -6,7 +6,7 @@ import {
   maskSecrets,
   StoreSchemaError,
   StoreUnavailableError,
-} from '@evco/core';
+} from '@evco/core/adapter';
 import { SOURCE } from './options.js';
 
 /** better-sqlite3's `SqliteError`: `code` is SQLite's extended result code name (`SQLITE_BUSY_SNAPSHOT`). */

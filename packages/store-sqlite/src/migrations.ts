@@ -1,4 +1,4 @@
-import { StoreSchemaError } from '@evco/core';
+import { StoreSchemaError } from '@evco/core/adapter';
 import type Database from 'better-sqlite3';
 import {
   CREATE_SCHEMA_VERSION,

@@ -1,4 +1,4 @@
-import { IDENTIFIER_PATTERN, type OptionsMatchSchema, parseOptions } from '@evco/core';
+import { IDENTIFIER_PATTERN, type OptionsMatchSchema, parseOptions } from '@evco/core/adapter';
 import type Database from 'better-sqlite3';
 import { z } from 'zod';
 

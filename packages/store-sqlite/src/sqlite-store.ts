@@ -41,7 +41,7 @@ import {
   type SubscriptionSpec,
   type UnprocessedEvent,
   type ValidationIssue,
-} from '@evco/core';
+} from '@evco/core/adapter';
 import Database from 'better-sqlite3';
 import {
   boundIso,

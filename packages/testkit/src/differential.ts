@@ -1,5 +1,4 @@
 import {
-  type ClaimedDelivery,
   type DeliveryInfo,
   type DomainEvent,
   type EventStore,
@@ -7,6 +6,7 @@ import {
   isEvcoError,
   type StoreStats,
 } from '@evco/core';
+import type { ClaimedDelivery } from '@evco/core/adapter';
 import { describe, expect, it } from 'vitest';
 import { makeEvent } from './helpers.js';
 

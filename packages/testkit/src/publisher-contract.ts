@@ -1,4 +1,5 @@
-import { type AnnouncedEvent, type Announcement, type EventPublisher, isEvcoError } from '@evco/core';
+import { type EventPublisher, isEvcoError } from '@evco/core';
+import type { AnnouncedEvent, Announcement } from '@evco/core/adapter';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { waitFor } from './helpers.js';
 

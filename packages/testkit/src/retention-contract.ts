@@ -1,4 +1,5 @@
-import type { EventStore, PruneBatch, PruneRequest, RecordedEvent } from '@evco/core';
+import type { EventStore, RecordedEvent } from '@evco/core';
+import type { PruneBatch, PruneRequest } from '@evco/core/adapter';
 import { describe, expect, it } from 'vitest';
 import { makeEvent } from './helpers.js';
 import { expectJsonSafe } from './json-safe.js';

@@ -1,13 +1,11 @@
 import {
-  type ClaimedDelivery,
   comparePositions,
   createDomainEvent,
-  type DeliveryToken,
   type DomainEventInput,
   type EventStore,
   isEvcoError,
-  type SubscriptionSpec,
 } from '@evco/core';
+import type { ClaimedDelivery, DeliveryToken, SubscriptionSpec } from '@evco/core/adapter';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { collect, makeEvent, settle } from './helpers.js';
 import { expectJsonSafe } from './json-safe.js';

@@ -1,0 +1,96 @@
+/**
+ * `@evco/core/adapter`: what a store or publisher adapter needs, kept out of the root entry so
+ * that an application's autocomplete shows the application API. An adapter implements the ports
+ * (`EventStore`, `EventPublisher`), passes `@evco/testkit`'s contract suites, and reuses the
+ * helpers here instead of copying them: option parsing, paging, positions, row freezing, masked
+ * health-check errors. See testkit's README, "Writing a store adapter".
+ */
+
+export {
+  ConcurrencyError,
+  DuplicateEventError,
+  EvcoError,
+  type EvcoErrorCode,
+  type EvcoErrorOptions,
+  EventValidationError,
+  InvalidOptionsError,
+  InvalidTransactionError,
+  isEvcoError,
+  NotFoundError,
+  PublisherUnavailableError,
+  StoreSchemaError,
+  StoreUnavailableError,
+  type ValidationIssue,
+} from './errors.js';
+export {
+  type DomainEvent,
+  type EventMetadata,
+  MAX_NAME_LENGTH,
+  NAME_PATTERN,
+  type RecordedEvent,
+  recordEvent,
+} from './event.js';
+export {
+  FORBIDDEN_KEYS,
+  freezeJsonObject,
+  isPlainObject,
+  type JsonObject,
+  type JsonValue,
+} from './json.js';
+export { createConsoleLogger, silentLogger } from './logger.js';
+export { maskSecrets, maskUrl } from './mask.js';
+export { IDENTIFIER_PATTERN } from './options.js';
+export { readAllByPages } from './paging.js';
+export type {
+  AnnouncedEvent,
+  Announcement,
+  AnnouncementListener,
+  AppendResult,
+  ClaimedDelivery,
+  ClaimRequest,
+  DeadLetter,
+  DeliveryFailure,
+  DeliveryInfo,
+  DeliveryStatus,
+  DeliveryToken,
+  EventPublisher,
+  EventQuery,
+  EventStore,
+  HandlerOrdering,
+  HandlerStats,
+  HealthStatus,
+  LeaseRequest,
+  ListQuery,
+  LogFn,
+  Logger,
+  PruneBatch,
+  PruneCursor,
+  PrunedRange,
+  PruneRequest,
+  PublisherCapabilities,
+  ReadAllQuery,
+  ReadOrder,
+  ReadQuery,
+  ReplayJob,
+  ReplayProgress,
+  ReplaySpec,
+  ReplayStatus,
+  RetryDeadLettersQuery,
+  StoreCapabilities,
+  StoreStats,
+  SubscriberHooks,
+  SubscriptionInfo,
+  SubscriptionSpec,
+  TransactionalPublish,
+  UnprocessedEvent,
+} from './ports.js';
+export {
+  comparePositions,
+  formatPosition,
+  isPosition,
+  MAX_POSITION,
+  type Position,
+  parsePosition,
+} from './position.js';
+export { safeHealth } from './status.js';
+export { type OptionsMatchSchema, parseOptions, toIssues } from './zod-issues.js';
