@@ -8,6 +8,8 @@ import type {
 } from '@evco/core';
 import { type OptionsMatchSchema, parseOptions } from '@evco/core/adapter';
 import {
+  createNoopMeter,
+  type Meter,
   type MeterProvider,
   metrics,
   type TextMapPropagator,
@@ -89,10 +91,13 @@ export function createOpenTelemetryInstrumentation(options: OpenTelemetryOptions
       if (!o.metrics) return;
       // Read here, not at construction: the global meter provider has no proxy, so an SDK
       // registered after this package was set up would otherwise never see a metric.
-      recorder ??= new EvcoMetrics(
-        (o.meterProvider ?? metrics.getMeterProvider()).getMeter(SCOPE_NAME, SCOPE_VERSION),
-        { statsIntervalMs },
-      );
+      if (!recorder) {
+        const meter = (o.meterProvider ?? metrics.getMeterProvider()).getMeter(SCOPE_NAME, SCOPE_VERSION);
+        // No SDK: every instrument would be a no-op, so keep no tallies and open no attempt scope
+        // (the delivery path then costs what it costs without this package).
+        if (isNoopMeter(meter)) return;
+        recorder = new EvcoMetrics(meter, { statsIntervalMs });
+      }
       recorder.attach(coordinator);
     },
     stop() {
@@ -112,6 +117,13 @@ export function createOpenTelemetryInstrumentation(options: OpenTelemetryOptions
     },
   };
   return instrumentation;
+}
+
+const NoopMeter = createNoopMeter().constructor;
+
+/** The API's no-op meter: what `metrics.getMeterProvider()` hands out while no SDK is registered. */
+function isNoopMeter(meter: Meter): boolean {
+  return meter instanceof NoopMeter;
 }
 
 /** Counts what a publish stored, then ends its spans. */

@@ -310,6 +310,55 @@ describe('without an SDK (API only)', () => {
     expect(h.spans()).toEqual([]);
   });
 
+  it('opens no attempt scope and keeps no tallies: the delivery path is as without it', async () => {
+    h = createHarness();
+    const instrumentation = createOpenTelemetryInstrumentation();
+    instrumentation.start?.({
+      id: 'c1',
+      storeName: 'memory',
+      stats: async () => {
+        throw new Error('no gauge may read the store without an SDK');
+      },
+      handlerNames: () => [],
+    });
+    const event = {
+      id: '018f0000-0000-7000-8000-000000000000',
+      eventType: 'Plain',
+      aggregateId: 'a',
+      metadata: {},
+    } as unknown as RecordedEvent;
+    const scope = instrumentation.delivery?.({
+      event,
+      handler: 'keep',
+      deliveryId: 'd1',
+      attempt: 1,
+      maxAttempts: 5,
+      isReplay: false,
+      consumerId: 'c1',
+    });
+    expect(scope).toBeUndefined();
+    // With a meter provider that records, the same call opens a scope (it counts the attempt).
+    const withMetrics = createOpenTelemetryInstrumentation({ meterProvider: h.meterProvider, traces: false });
+    withMetrics.start?.({
+      id: 'c1',
+      storeName: 'memory',
+      stats: async () => ({ handlers: [] }) as never,
+      handlerNames: () => [],
+    });
+    expect(
+      withMetrics.delivery?.({
+        event,
+        handler: 'keep',
+        deliveryId: 'd1',
+        attempt: 1,
+        maxAttempts: 5,
+        isReplay: false,
+        consumerId: 'c1',
+      }),
+    ).toBeDefined();
+    withMetrics.stop?.();
+  });
+
   it('rejects bad options listing every problem', () => {
     expect(() =>
       createOpenTelemetryInstrumentation({ statsIntervalMs: -1, tracerProvider: {} as never }),
