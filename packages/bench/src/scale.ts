@@ -14,7 +14,8 @@ import { type BenchSection, compare, countingCoordinator, percentile, round } fr
  * up with bulk SQL (not through the API: millions of appends would take the whole run), then:
  * end to end (8 publishers, one handler) next to raw INSERTs into a table with the same indexes
  * and the same rows, history p50/p99 by type, aggregate, time window (alone and with a type),
- * status, dead letters and unprocessed events p99, and a prune of the oldest fifth of the events.
+ * status, dead letters and unprocessed events p99, and a prune of the oldest fifth of the events
+ * with four appenders writing meanwhile (their rate during the prune next to their rate alone).
  *
  * Sizes: `EVCO_BENCH_SCALE_SIZES` (both stores) or `EVCO_BENCH_SCALE_POSTGRES_SIZES` /
  * `EVCO_BENCH_SCALE_SQLITE_SIZES`, comma-separated, `k`/`M` suffixes allowed (`0,200k`);
@@ -165,29 +166,79 @@ async function measureSize(driver: Driver, filled: number) {
   }
 }
 
-/** Removes the oldest fifth of the filled events in batches; events/s, or "n/a" without `pruneEvents`. */
+/** Appenders running next to a prune, each appending one event per call. */
+const APPENDERS = 4;
+/** How long the appenders run alone, for the rate a prune is compared with. */
+const APPEND_ALONE_MS = 2_000;
+
+/** `APPENDERS` concurrent single-event appends until `done()`; events/s. */
+async function appendRate(store: EventStore, done: () => boolean): Promise<number> {
+  let appended = 0;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: APPENDERS }, async (_, w) => {
+      while (!done()) {
+        await store.append(
+          [createDomainEvent({ eventType: 'ScaleAppended', aggregateId: `append-${w}`, eventData: { w } })],
+          { now: new Date() },
+        );
+        appended++;
+      }
+    }),
+  );
+  return (appended / (performance.now() - started)) * 1000;
+}
+
+/**
+ * Removes the oldest fifth of the filled events in batches, while four appenders keep writing on
+ * another connection: the prune's events/s, and the appenders' rate during the prune next to
+ * their rate alone just before (goal: at most 20% slower). "n/a" without `pruneEvents`.
+ */
 async function prune(driver: Driver, filled: number): Promise<Record<string, unknown> | string> {
   const store = driver.open();
+  const appender = driver.open();
   try {
     if (!store.pruneEvents) return 'n/a (the store has no pruneEvents)';
+    const aloneUntil = performance.now() + APPEND_ALONE_MS;
+    const alone = await appendRate(appender, () => performance.now() >= aloneUntil);
     const before = fillTime(Math.floor(filled / 5));
     let removed = 0;
     let after: Parameters<NonNullable<EventStore['pruneEvents']>>[0]['after'];
+    let pruning = true;
+    const during = appendRate(appender, () => !pruning);
     const started = performance.now();
-    for (;;) {
-      const batch = await store.pruneEvents({
-        before,
-        limit: PRUNE_BATCH,
-        now: new Date(),
-        ...(after ? { after } : {}),
-      });
-      removed += batch.removed;
-      if (!batch.next) break;
-      after = batch.next;
+    try {
+      for (;;) {
+        const batch = await store.pruneEvents({
+          before,
+          limit: PRUNE_BATCH,
+          now: new Date(),
+          ...(after ? { after } : {}),
+        });
+        removed += batch.removed;
+        if (!batch.next) break;
+        after = batch.next;
+      }
+    } finally {
+      pruning = false;
     }
     const ms = performance.now() - started;
-    return { removed, ms: round(ms), eventsPerSec: Math.round((removed / ms) * 1000), goal: '>= 50 000/s' };
+    const duringRate = await during;
+    return {
+      removed,
+      ms: round(ms),
+      eventsPerSec: Math.round((removed / ms) * 1000),
+      goal: '>= 50 000/s',
+      concurrentAppends: {
+        appenders: APPENDERS,
+        alonePerSec: Math.round(alone),
+        duringPrunePerSec: Math.round(duringRate),
+        ratio: round(duringRate / alone),
+        goal: 'ratio >= 0.8 (appends at most 20% slower)',
+      },
+    };
   } finally {
+    await appender.close();
     await store.close();
   }
 }
