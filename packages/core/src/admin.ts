@@ -307,7 +307,12 @@ export class AdminOperations {
     const result = await pruneByRule(
       store,
       { before, eventTypes: q.types },
-      { batchSize: q.batchSize ?? DEFAULT_PRUNE_BATCH, archive: q.archive, clock: this.#c.clock },
+      {
+        batchSize: q.batchSize ?? DEFAULT_PRUNE_BATCH,
+        archive: q.archive,
+        clock: this.#c.clock,
+        ...(q.dutyCycle !== undefined ? { pacing: { dutyCycle: q.dutyCycle } } : {}),
+      },
     );
     this.#c.logger.info({ ...result, before, types: q.types }, 'events pruned');
     return result;

@@ -147,6 +147,8 @@ export {
 } from './reactions.js';
 export {
   type ArchiveHook,
+  DEFAULT_PRUNE_BATCH,
+  DEFAULT_RETENTION_DUTY_CYCLE,
   type PruneEventsOptions,
   type PruneEventsResult,
   type RetentionPolicy,

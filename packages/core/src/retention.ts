@@ -12,6 +12,11 @@ const DAY = 86_400_000;
 const eventType = nameInput;
 const archiveInput = z.custom<ArchiveHook>((v) => typeof v === 'function', { message: 'must be a function' });
 const batchSize = z.number().int().min(1).max(100_000);
+/** The share of time a prune may spend removing: (0, 1]. */
+const dutyCycle = z
+  .number()
+  .gt(0, 'must be above 0 (a share of the time, 1 = no pause)')
+  .max(1, 'must be at most 1 (a share of the time, 1 = no pause)');
 /** An age: at least a minute (a typo in seconds must not empty the store), at most 100 years. */
 const age = z
   .number()
@@ -34,6 +39,8 @@ export const retentionSchema = z
       .optional(),
     /** Events removed per transaction. @default 1000 */
     batchSize: batchSize.optional(),
+    /** Share of the time the enforcer spends removing; it pauses between batches for the rest. @default 0.25 */
+    dutyCycle: dutyCycle.optional(),
     /** Receives each batch before it is removed (e.g. `ndjsonFileArchiver(dir)`). */
     archive: archiveInput.optional(),
   })
@@ -55,6 +62,13 @@ export interface RetentionPolicy {
   intervalMs?: number;
   /** @default 1000 */
   batchSize?: number;
+  /**
+   * The share of the time the enforcer spends removing events: after a batch that took `t` ms it
+   * pauses `t × (1 − dutyCycle) / dutyCycle` ms, so the application's own writes (and, on SQLite,
+   * the process itself: a batch is one synchronous transaction) get the rest. 1 = back to back.
+   * @default 0.25
+   */
+  dutyCycle?: number;
   archive?: ArchiveHook;
 }
 
@@ -65,6 +79,8 @@ export const pruneSchema = z.strictObject({
   types: z.array(eventType).min(1).max(1000).optional(),
   /** Events removed per transaction. @default 1000 */
   batchSize: batchSize.optional(),
+  /** Share of the time spent removing (pauses between batches for the rest). @default 1 */
+  dutyCycle: dutyCycle.optional(),
   archive: archiveInput.optional(),
 });
 
@@ -75,6 +91,12 @@ export interface PruneEventsOptions {
   types?: string[];
   /** Events removed per transaction. @default 1000 */
   batchSize?: number;
+  /**
+   * Share of the time spent removing: after each batch it pauses so that appends running
+   * meanwhile keep the rest (see `RetentionPolicy.dutyCycle`). @default 1 (back to back: an
+   * operator's prune runs at full speed)
+   */
+  dutyCycle?: number;
   /** Receives each batch before it is removed; if it throws, that batch stays and the prune stops with the error. */
   archive?: ArchiveHook;
 }
@@ -87,6 +109,23 @@ export interface PruneEventsResult {
 }
 
 export const DEFAULT_PRUNE_BATCH = 1000;
+/** Background retention removes a quarter of the time: appends next to it keep most of the machine. */
+export const DEFAULT_RETENTION_DUTY_CYCLE = 0.25;
+
+/** How a run of batches is paced; `sleep` and `now` are for tests. */
+export interface PrunePacing {
+  dutyCycle: number;
+  sleep?: (ms: number) => Promise<void>;
+  /** Monotonic milliseconds. */
+  now?: () => number;
+}
+
+const sleepMs = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** The pause after a batch that took `tookMs`: the rest of the time the duty cycle leaves. */
+export function pauseAfterBatch(tookMs: number, dutyCycle: number): number {
+  return dutyCycle >= 1 ? 0 : Math.round((tookMs * (1 - dutyCycle)) / dutyCycle);
+}
 export const RETENTION_LEASE = 'evco:retention';
 
 /** The store's retention capability, or an `UNSUPPORTED` error naming what is missing. */
@@ -134,12 +173,17 @@ export async function pruneByRule(
     archive?: ArchiveHook;
     clock: () => Date;
     proceed?: () => Promise<boolean>;
+    pacing?: PrunePacing;
   },
 ): Promise<PruneEventsResult> {
+  const pacing = options.pacing;
+  const now = pacing?.now ?? (() => performance.now());
+  const sleep = pacing?.sleep ?? sleepMs;
   let removed = 0;
   let batches = 0;
   let after: PruneCursor | undefined;
-  do {
+  for (;;) {
+    const started = now();
     const batch = await store.pruneEvents({
       ...rule,
       limit: options.batchSize,
@@ -150,7 +194,12 @@ export async function pruneByRule(
     removed += batch.removed;
     batches++;
     after = batch.next ?? undefined;
-  } while (after && (!options.proceed || (await options.proceed())));
+    if (!after) break;
+    // A timer, not a microtask: the application's I/O and writes run in the pause.
+    const pause = pacing ? pauseAfterBatch(now() - started, pacing.dutyCycle) : 0;
+    if (pause > 0) await sleep(pause);
+    if (options.proceed && !(await options.proceed())) break;
+  }
   return { removed, batches };
 }
 
@@ -253,6 +302,7 @@ export class RetentionEnforcer {
           archive: this.#policy.archive,
           clock: this.#clock,
           proceed,
+          pacing: { dutyCycle: this.#policy.dutyCycle ?? DEFAULT_RETENTION_DUTY_CYCLE },
         });
         removed += result.removed;
       }

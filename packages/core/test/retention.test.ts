@@ -13,6 +13,7 @@ import {
   type RecordedEvent,
   silentLogger,
 } from '../src/index.js';
+import { pauseAfterBatch, pruneByRule } from '../src/retention.js';
 import { createMemoryStore, memoryCoordinator, spyStore } from './support.js';
 
 const DAY = 86_400_000;
@@ -58,6 +59,8 @@ describe('pruneEvents (operators)', () => {
       { before: new Date(), types: [] },
       { before: new Date(), types: ['has space'] },
       { before: new Date(), batchSize: 0 },
+      { before: new Date(), dutyCycle: 0 },
+      { before: new Date(), dutyCycle: 1.5 },
       { before: new Date(), archive: 'file.ndjson' },
       { before: new Date(), olderThan: 5 },
     ];
@@ -166,6 +169,8 @@ describe('retention policy', () => {
       {},
       { perType: { Old: null } },
       { maxAge: DAY, intervalMs: 5 },
+      { maxAge: DAY, dutyCycle: 0 },
+      { maxAge: DAY, dutyCycle: 2 },
       { maxAge: DAY, perType: { 'bad type': DAY } },
       { maxAge: DAY, every: 5 },
     ];
@@ -264,6 +269,90 @@ describe('retention policy', () => {
     failing = false;
     await until(async () => (await c.getEventHistory({})).length === 0);
     expect(archived.length).toBe(3);
+  });
+});
+
+describe('pacing', () => {
+  /** A store whose batches take 40 ms of a fake monotonic clock; `batches` batches in all. */
+  function pacedStore(batches: number) {
+    let t = 0;
+    let served = 0;
+    const store = {
+      async pruneEvents() {
+        t += 40;
+        served++;
+        return {
+          removed: 10,
+          next: served < batches ? { occurredAt: new Date(0), position: String(served) } : null,
+        };
+      },
+    };
+    return { store, now: () => t, served: () => served };
+  }
+
+  it('pauses after each batch but the last for the time its duty cycle leaves', async () => {
+    const { store, now } = pacedStore(3);
+    const pauses: number[] = [];
+    const result = await pruneByRule(
+      store,
+      { before: new Date() },
+      {
+        batchSize: 10,
+        clock: () => new Date(),
+        pacing: { dutyCycle: 0.25, now, sleep: async (ms) => void pauses.push(ms) },
+      },
+    );
+    expect(result).toEqual({ removed: 30, batches: 3 });
+    // 40 ms of work is a quarter: 120 ms of pause after each batch that has a successor.
+    expect(pauses).toEqual([120, 120]);
+  });
+
+  it('runs back to back at a duty cycle of 1, or without pacing (an operator’s prune)', async () => {
+    for (const pacing of [{ dutyCycle: 1 }, undefined]) {
+      const { store, now } = pacedStore(3);
+      const pauses: number[] = [];
+      await pruneByRule(
+        store,
+        { before: new Date() },
+        {
+          batchSize: 10,
+          clock: () => new Date(),
+          ...(pacing
+            ? { pacing: { ...pacing, now, sleep: async (ms: number) => void pauses.push(ms) } }
+            : {}),
+        },
+      );
+      expect(pauses).toEqual([]);
+    }
+    expect(pauseAfterBatch(40, 0.5)).toBe(40);
+    expect(pauseAfterBatch(40, 1)).toBe(0);
+  });
+
+  it('lets the application’s timers run between background batches (a timer, not a microtask)', async () => {
+    const { store } = pacedStore(5);
+    let ticks = 0;
+    const timer = setInterval(() => ticks++, 0);
+    try {
+      await pruneByRule(
+        store,
+        { before: new Date() },
+        {
+          batchSize: 10,
+          clock: () => new Date(),
+          pacing: {
+            dutyCycle: 0.5,
+            now: (() => {
+              let t = 0;
+              return () => (t += 2);
+            })(),
+          },
+        },
+      );
+    } finally {
+      clearInterval(timer);
+    }
+    // Without a pause the five batches resolve in microtasks and no timer fires in between.
+    expect(ticks).toBeGreaterThanOrEqual(4);
   });
 });
 
