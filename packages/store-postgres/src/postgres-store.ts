@@ -135,6 +135,25 @@ interface ListenConnection {
 /** Event types of an append, or `undefined`: something may have been appended, look. */
 export type AppendedListener = (eventTypes: readonly string[] | undefined) => void;
 
+/** SQLSTATE 25P02: a statement of the transaction failed; nothing more runs until ROLLBACK. */
+const IN_FAILED_TRANSACTION = '25P02';
+
+function failedTransaction(cause?: unknown): InvalidTransactionError {
+  return new InvalidTransactionError(
+    'the transaction on the client passed has failed (a statement in it errored): roll it back',
+    { source: SOURCE, ...(cause !== undefined ? { cause } : {}) },
+  );
+}
+
+/** True when `error` or one of its causes is a Postgres error with this SQLSTATE. */
+function hasPgCode(error: unknown, code: string): boolean {
+  for (let e: unknown = error, depth = 0; e && typeof e === 'object' && depth < 5; depth++) {
+    if ((e as { code?: unknown }).code === code) return true;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return false;
+}
+
 /** Checks the application's transaction handle before anything is sent on it. */
 function assertInTransaction(client: unknown): asserts client is TransactionClient {
   if (typeof client !== 'object' || client === null || typeof (client as Queryable).query !== 'function') {
@@ -151,12 +170,11 @@ function assertInTransaction(client: unknown): asserts client is TransactionClie
   }
   const status = (client as TransactionClient).getTransactionStatus?.();
   if (status === 'T' || status === undefined) return;
+  if (status === 'E') throw failedTransaction();
   throw new InvalidTransactionError(
-    status === 'E'
-      ? 'the transaction on the client passed has failed (a statement in it errored): roll it back'
-      : status === 'I'
-        ? "no transaction is open on the client passed: run 'BEGIN' on it first"
-        : 'the client passed is not connected',
+    status === 'I'
+      ? "no transaction is open on the client passed: run 'BEGIN' on it first"
+      : 'the client passed is not connected',
     { source: SOURCE },
   );
 }
@@ -440,6 +458,10 @@ class PgEventStore implements PostgresStore {
     try {
       return await this.#append(client, true, events, options);
     } catch (error) {
+      // The client's status can still say 'T' right after a failed statement (pg rejects the
+      // query on the error, before the server's ready-for-query reports the failed transaction):
+      // the server's answer is the same mistake.
+      if (hasPgCode(error, IN_FAILED_TRANSACTION)) throw failedTransaction(error);
       if (!isEvcoError(error, 'STORE_SCHEMA')) throw error;
       // The store's pool found its tables at start: this client is connected elsewhere.
       throw new InvalidTransactionError(

@@ -227,6 +227,12 @@ describe('publishInTransaction on store-postgres', () => {
       const aborted = await failure(coordinator.publishInTransaction(client, event));
       expect(aborted.code).toBe('INVALID_TRANSACTION');
       expect(aborted.message).toMatch(/roll it back/);
+      // The same when the client's status still says 'T' (pg rejects a failed query before the
+      // server's ready-for-query arrives): the server's 25P02 answer is mapped.
+      const stale = { query: client.query.bind(client), getTransactionStatus: () => 'T' };
+      const late = await failure(coordinator.publishInTransaction(stale as never, event));
+      expect(late.code).toBe('INVALID_TRANSACTION');
+      expect(late.message).toMatch(/roll it back/);
       await client.query('ROLLBACK');
     });
     const pool = await failure(coordinator.publishInTransaction(app, event));
