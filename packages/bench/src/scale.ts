@@ -16,6 +16,8 @@ import Database from 'better-sqlite3';
 import pg from 'pg';
 import { databaseUrl } from './env.js';
 import { type BenchSection, compare, countingCoordinator, percentile, round } from './harness.js';
+import { rawValues } from './postgres.js';
+import { rawSqliteValues } from './sqlite.js';
 
 /**
  * `pnpm bench scale`: does evco stay flat as the store grows? At each size the store is topped
@@ -395,17 +397,7 @@ async function postgresDriver(): Promise<Driver> {
       await admin.query(`VACUUM ANALYZE ${PG_RAW}.events`);
     },
     async rawInsert(e, now) {
-      await admin.query(rawInsert, [
-        e.id,
-        e.eventType,
-        e.aggregateId,
-        e.aggregateType ?? null,
-        e.aggregateVersion ?? null,
-        JSON.stringify(e.eventData),
-        JSON.stringify(e.metadata),
-        e.occurredAt,
-        now,
-      ]);
+      await admin.query(rawInsert, rawValues(e, now));
     },
     open: () => createPostgresStore({ connectionString: databaseUrl, schema: PG_SCHEMA, poolSize: 10 }),
     async close() {
@@ -482,17 +474,7 @@ async function sqliteDriver(): Promise<Driver> {
         event_data, metadata, occurred_at, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`);
     },
     async rawInsert(e, now) {
-      insertRaw!.run(
-        e.id,
-        e.eventType,
-        e.aggregateId,
-        e.aggregateType ?? null,
-        e.aggregateVersion ?? null,
-        JSON.stringify(e.eventData),
-        JSON.stringify(e.metadata),
-        e.occurredAt.toISOString(),
-        now.toISOString(),
-      );
+      insertRaw!.run(...rawSqliteValues(e, now.toISOString()));
     },
     open: () => createSqliteStore({ filename: file }),
     async close() {

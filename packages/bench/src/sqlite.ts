@@ -38,24 +38,28 @@ function eventSets(runs: number, n: number): () => DomainEvent[] {
  * migrations under another table prefix, in another file, with the same pragmas), one prepared
  * INSERT per row, serializing the same event objects the same way (JSON text, ISO-8601 text).
  */
+/** An event as the raw `raw_events` INSERT's parameters (dates as ISO text, as SQLite keeps them). */
+export function rawSqliteValues(e: DomainEvent, now: string): unknown[] {
+  return [
+    e.id,
+    e.eventType,
+    e.aggregateId,
+    e.aggregateType ?? null,
+    e.aggregateVersion ?? null,
+    JSON.stringify(e.eventData),
+    JSON.stringify(e.metadata),
+    e.occurredAt.toISOString(),
+    now,
+  ];
+}
+
 function rawDatabase(file: string) {
   const db = new Database(file);
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = NORMAL');
   const insert = db.prepare(`INSERT INTO raw_events (id, event_type, aggregate_id, aggregate_type,
     aggregate_version, event_data, metadata, occurred_at, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`);
-  const row = (e: DomainEvent, now: string) =>
-    insert.run(
-      e.id,
-      e.eventType,
-      e.aggregateId,
-      e.aggregateType ?? null,
-      e.aggregateVersion ?? null,
-      JSON.stringify(e.eventData),
-      JSON.stringify(e.metadata),
-      e.occurredAt.toISOString(),
-      now,
-    );
+  const row = (e: DomainEvent, now: string) => insert.run(...rawSqliteValues(e, now));
   const batch = db.transaction((list: DomainEvent[], now: string) => {
     for (const e of list) row(e, now);
   });
