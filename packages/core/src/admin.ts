@@ -311,7 +311,9 @@ export class AdminOperations {
         batchSize: q.batchSize ?? DEFAULT_PRUNE_BATCH,
         archive: q.archive,
         clock: this.#c.clock,
-        ...(q.dutyCycle !== undefined ? { pacing: { dutyCycle: q.dutyCycle } } : {}),
+        ...(q.dutyCycle !== undefined || q.maxEventsPerSecond !== undefined
+          ? { pacing: { dutyCycle: q.dutyCycle ?? 1, maxEventsPerSecond: q.maxEventsPerSecond } }
+          : {}),
       },
     );
     this.#c.logger.info({ ...result, before, types: q.types }, 'events pruned');

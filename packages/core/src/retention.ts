@@ -17,6 +17,8 @@ const dutyCycle = z
   .number()
   .gt(0, 'must be above 0 (a share of the time, 1 = no pause)')
   .max(1, 'must be at most 1 (a share of the time, 1 = no pause)');
+/** A ceiling on the prune's average rate, in events per second. */
+const maxEventsPerSecond = z.number().int().min(1).max(10_000_000);
 /** An age: at least a minute (a typo in seconds must not empty the store), at most 100 years. */
 const age = z
   .number()
@@ -41,6 +43,8 @@ export const retentionSchema = z
     batchSize: batchSize.optional(),
     /** Share of the time the enforcer spends removing; it pauses between batches for the rest. @default 0.25 */
     dutyCycle: dutyCycle.optional(),
+    /** At most this many events removed per second, on average (pauses between batches). */
+    maxEventsPerSecond: maxEventsPerSecond.optional(),
     /** Receives each batch before it is removed (e.g. `ndjsonFileArchiver(dir)`). */
     archive: archiveInput.optional(),
   })
@@ -69,6 +73,13 @@ export interface RetentionPolicy {
    * @default 0.25
    */
   dutyCycle?: number;
+  /**
+   * A ceiling on the enforcer's average rate: after a batch of `n` events that took `t` ms it
+   * pauses at least `n / maxEventsPerSecond − t` seconds. Unlike `dutyCycle` it holds the rate,
+   * not the share of time, so a slower machine gets longer batches and shorter pauses, and the
+   * prune takes what that rate costs there and no more. Both set: the longer pause wins.
+   */
+  maxEventsPerSecond?: number;
   archive?: ArchiveHook;
 }
 
@@ -81,6 +92,8 @@ export const pruneSchema = z.strictObject({
   batchSize: batchSize.optional(),
   /** Share of the time spent removing (pauses between batches for the rest). @default 1 */
   dutyCycle: dutyCycle.optional(),
+  /** At most this many events removed per second, on average. */
+  maxEventsPerSecond: maxEventsPerSecond.optional(),
   archive: archiveInput.optional(),
 });
 
@@ -97,6 +110,12 @@ export interface PruneEventsOptions {
    * operator's prune runs at full speed)
    */
   dutyCycle?: number;
+  /**
+   * At most this many events removed per second, on average: after each batch it pauses for
+   * the rest of the time that batch's events are worth at this rate (see
+   * `RetentionPolicy.maxEventsPerSecond`). No ceiling when absent.
+   */
+  maxEventsPerSecond?: number;
   /** Receives each batch before it is removed; if it throws, that batch stays and the prune stops with the error. */
   archive?: ArchiveHook;
 }
@@ -115,6 +134,7 @@ export const DEFAULT_RETENTION_DUTY_CYCLE = 0.25;
 /** How a run of batches is paced; `sleep` and `now` are for tests. */
 export interface PrunePacing {
   dutyCycle: number;
+  maxEventsPerSecond?: number;
   sleep?: (ms: number) => Promise<void>;
   /** Monotonic milliseconds. */
   now?: () => number;
@@ -126,6 +146,14 @@ const sleepMs = (ms: number) => new Promise<void>((resolve) => setTimeout(resolv
 export function pauseAfterBatch(tookMs: number, dutyCycle: number): number {
   return dutyCycle >= 1 ? 0 : Math.round((tookMs * (1 - dutyCycle)) / dutyCycle);
 }
+
+/** The pause after a batch of `removed` events that took `tookMs`, to stay at or below a rate. */
+export function pauseForRate(removed: number, tookMs: number, maxEventsPerSecond: number): number {
+  return Math.max(0, Math.round((removed * 1000) / maxEventsPerSecond - tookMs));
+}
+
+/** One turn of the event loop: I/O callbacks and timers the application queued run first. */
+const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 export const RETENTION_LEASE = 'evco:retention';
 
 /** The store's retention capability, or an `UNSUPPORTED` error naming what is missing. */
@@ -196,8 +224,18 @@ export async function pruneByRule(
     after = batch.next ?? undefined;
     if (!after) break;
     // A timer, not a microtask: the application's I/O and writes run in the pause.
-    const pause = pacing ? pauseAfterBatch(now() - started, pacing.dutyCycle) : 0;
+    const took = now() - started;
+    const pause = pacing
+      ? Math.max(
+          pauseAfterBatch(took, pacing.dutyCycle),
+          pacing.maxEventsPerSecond ? pauseForRate(batch.removed, took, pacing.maxEventsPerSecond) : 0,
+        )
+      : 0;
     if (pause > 0) await sleep(pause);
+    // Back to back, still one turn of the event loop between batches: a store whose batch is
+    // synchronous (store-sqlite) resolves it without I/O, and a loop of such batches in
+    // microtasks would hold the process until the prune ends (appends next to it stopped).
+    else await nextTurn();
     if (options.proceed && !(await options.proceed())) break;
   }
   return { removed, batches };
@@ -302,7 +340,10 @@ export class RetentionEnforcer {
           archive: this.#policy.archive,
           clock: this.#clock,
           proceed,
-          pacing: { dutyCycle: this.#policy.dutyCycle ?? DEFAULT_RETENTION_DUTY_CYCLE },
+          pacing: {
+            dutyCycle: this.#policy.dutyCycle ?? DEFAULT_RETENTION_DUTY_CYCLE,
+            maxEventsPerSecond: this.#policy.maxEventsPerSecond,
+          },
         });
         removed += result.removed;
       }

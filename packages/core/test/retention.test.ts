@@ -13,7 +13,7 @@ import {
   type RecordedEvent,
   silentLogger,
 } from '../src/index.js';
-import { pauseAfterBatch, pruneByRule } from '../src/retention.js';
+import { pauseAfterBatch, pauseForRate, pruneByRule } from '../src/retention.js';
 import { createMemoryStore, memoryCoordinator, spyStore } from './support.js';
 
 const DAY = 86_400_000;
@@ -61,6 +61,8 @@ describe('pruneEvents (operators)', () => {
       { before: new Date(), batchSize: 0 },
       { before: new Date(), dutyCycle: 0 },
       { before: new Date(), dutyCycle: 1.5 },
+      { before: new Date(), maxEventsPerSecond: 0 },
+      { before: new Date(), maxEventsPerSecond: 1.5 },
       { before: new Date(), archive: 'file.ndjson' },
       { before: new Date(), olderThan: 5 },
     ];
@@ -326,6 +328,65 @@ describe('pacing', () => {
     }
     expect(pauseAfterBatch(40, 0.5)).toBe(40);
     expect(pauseAfterBatch(40, 1)).toBe(0);
+  });
+
+  it('holds a ceiling on the rate: pauses for the rest of the time a batch’s events are worth; with a duty cycle the longer pause wins', async () => {
+    const cases = [
+      // 10 events at 100/s are worth 100 ms; the batch took 40: 60 ms of pause.
+      { dutyCycle: 1, maxEventsPerSecond: 100, pauses: [60, 60] },
+      // The duty cycle's 120 ms is longer than the rate's 60.
+      { dutyCycle: 0.25, maxEventsPerSecond: 100, pauses: [120, 120] },
+      // 10 events at 50/s are worth 200 ms: 160 of pause, longer than the duty cycle's 120.
+      { dutyCycle: 0.25, maxEventsPerSecond: 50, pauses: [160, 160] },
+      // A batch slower than its events are worth at the rate: no pause, one event-loop turn.
+      { dutyCycle: 1, maxEventsPerSecond: 1000, pauses: [] },
+    ];
+    for (const c of cases) {
+      const { store, now } = pacedStore(3);
+      const pauses: number[] = [];
+      const result = await pruneByRule(
+        store,
+        { before: new Date() },
+        {
+          batchSize: 10,
+          clock: () => new Date(),
+          pacing: {
+            dutyCycle: c.dutyCycle,
+            maxEventsPerSecond: c.maxEventsPerSecond,
+            now,
+            sleep: async (ms) => void pauses.push(ms),
+          },
+        },
+      );
+      expect(result, JSON.stringify(c)).toEqual({ removed: 30, batches: 3 });
+      expect(pauses, JSON.stringify(c)).toEqual(c.pauses);
+    }
+    expect(pauseForRate(0, 5, 100)).toBe(0);
+    expect(pauseForRate(1000, 5, 50_000)).toBe(15);
+  });
+
+  it('back to back, still lets the application’s I/O callbacks run between batches (store-sqlite’s batches resolve without I/O)', async () => {
+    const { store, served } = pacedStore(5);
+    // What an application's appends look like to the event loop: callbacks of the I/O phase.
+    const seenAt: number[] = [];
+    let running = true;
+    const io = () => {
+      seenAt.push(served());
+      if (running) setImmediate(io);
+    };
+    setImmediate(io);
+    try {
+      const result = await pruneByRule(
+        store,
+        { before: new Date() },
+        { batchSize: 10, clock: () => new Date() },
+      );
+      expect(result).toEqual({ removed: 50, batches: 5 });
+    } finally {
+      running = false;
+    }
+    // The callback ran while the prune was between batches, not only once it was over.
+    expect(new Set(seenAt.filter((n) => n >= 1 && n < 5)).size).toBeGreaterThanOrEqual(3);
   });
 
   it('lets the application’s timers run between background batches (a timer, not a microtask)', async () => {

@@ -375,13 +375,20 @@ const MUST_STAY = `EXISTS (SELECT 1 FROM "{p}deliveries" AS d WHERE d.event_posi
  * Events a prune may remove, oldest first (by time, then position), after the run's cursor.
  * `types` / `excluded` are JSON arrays or NULL. The time index serves the range and the order.
  */
-export const SELECT_PRUNE_CANDIDATES = `
-SELECT ${EVENT_COLUMNS} FROM "{p}events" AS e
+const pruneCandidates = (columns: string) => `
+SELECT ${columns} FROM "{p}events" AS e
 WHERE e.occurred_at < :before AND (e.occurred_at, e.position) > (:afterAt, :afterPosition)
   AND (:types IS NULL OR e.event_type IN (SELECT value FROM json_each(:types)))
   AND (:excluded IS NULL OR e.event_type NOT IN (SELECT value FROM json_each(:excluded)))
   AND NOT (${MUST_STAY})
 ORDER BY e.occurred_at, e.position LIMIT :limit`;
+
+export const SELECT_PRUNE_CANDIDATES = pruneCandidates(EVENT_COLUMNS);
+/**
+ * Without an archive hook only the keys are needed: reading and parsing whole rows was about
+ * 10 of a batch's 25 µs per event (measured at 200 000 events).
+ */
+export const SELECT_PRUNE_CANDIDATE_KEYS = pruneCandidates('position, occurred_at');
 
 /** Removes the batch, checking again under the write lock. Parameters: positions (JSON array). */
 export const DELETE_PRUNED_EVENTS = `

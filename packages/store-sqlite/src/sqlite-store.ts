@@ -13,6 +13,7 @@ import {
   DuplicateEventError,
   type EventStore,
   EventValidationError,
+  formatPosition,
   type HandlerStats,
   type HealthStatus,
   InvalidOptionsError,
@@ -207,6 +208,7 @@ interface Prepared {
     | 'deleteDoneForReplay'
     | 'requeueReplayPage'
     | 'pruneCandidates'
+    | 'pruneCandidateKeys'
     | 'deletePruned'
     | 'deleteDeliveriesOfEvents'
     | 'recordPruned'
@@ -835,19 +837,36 @@ class SqliteEventStore implements SqliteStore {
     const lease = { name: PRUNE_LOCK, holder, now: request.now, ttlMs: PRUNE_LOCK_MS };
     while (!(await this.acquireLease(lease))) await sleep(10);
     try {
-      const rows = this.#run('choose events to prune', (p) =>
-        p.s.pruneCandidates.all({
-          before: boundIso(request.before),
-          afterAt: request.after ? boundIso(request.after.occurredAt) : '',
-          afterPosition: request.after ? parsePosition(request.after.position, 'after.position') : 0n,
-          types: request.eventTypes ? JSON.stringify(request.eventTypes) : null,
-          excluded: request.excludeEventTypes?.length ? JSON.stringify(request.excludeEventTypes) : null,
-          limit: request.limit + 1,
-        }),
-      ) as EventRow[];
-      const page = rows.slice(0, request.limit).map(toRecordedEvent);
+      const params = {
+        before: boundIso(request.before),
+        afterAt: request.after ? boundIso(request.after.occurredAt) : '',
+        afterPosition: request.after ? parsePosition(request.after.position, 'after.position') : 0n,
+        types: request.eventTypes ? JSON.stringify(request.eventTypes) : null,
+        excluded: request.excludeEventTypes?.length ? JSON.stringify(request.excludeEventTypes) : null,
+        limit: request.limit + 1,
+      };
+      const archive = request.archive;
+      let found: number;
+      let page: Array<{ position: string; occurredAt: Date }>;
+      if (archive) {
+        const rows = this.#run('choose events to prune', (p) =>
+          p.s.pruneCandidates.all(params),
+        ) as EventRow[];
+        const events = rows.slice(0, request.limit).map(toRecordedEvent);
+        found = rows.length;
+        if (events.length > 0) await archive(events);
+        page = events;
+      } else {
+        const rows = this.#run('choose events to prune', (p) => p.s.pruneCandidateKeys.all(params)) as Array<{
+          position: bigint;
+          occurred_at: string;
+        }>;
+        found = rows.length;
+        page = rows
+          .slice(0, request.limit)
+          .map((r) => ({ position: formatPosition(r.position), occurredAt: new Date(r.occurred_at) }));
+      }
       if (page.length === 0) return { removed: 0, next: null };
-      if (request.archive) await request.archive(page);
       const removed = this.#write('prune events', (p) =>
         write(p, () => {
           const gone = p.s.deletePruned.all(jsonIntegers(page.map((e) => BigInt(e.position)))) as Array<{
@@ -866,7 +885,7 @@ class SqliteEventStore implements SqliteStore {
       const last = page[page.length - 1]!;
       return {
         removed,
-        next: rows.length > request.limit ? { occurredAt: last.occurredAt, position: last.position } : null,
+        next: found > request.limit ? { occurredAt: last.occurredAt, position: last.position } : null,
       };
     } finally {
       await this.releaseLease(lease).catch(() => {});
@@ -1242,6 +1261,7 @@ function prepare(db: Database.Database, prefix: string): Prepared {
     deleteDoneForReplay: stmt(SQL.DELETE_DONE_FOR_REPLAY),
     requeueReplayPage: stmt(SQL.REQUEUE_REPLAY_PAGE),
     pruneCandidates: stmt(SQL.SELECT_PRUNE_CANDIDATES),
+    pruneCandidateKeys: stmt(SQL.SELECT_PRUNE_CANDIDATE_KEYS),
     deletePruned: stmt(SQL.DELETE_PRUNED_EVENTS),
     deleteDeliveriesOfEvents: stmt(SQL.DELETE_DELIVERIES_OF_EVENTS),
     recordPruned: stmt(SQL.RECORD_PRUNED),
