@@ -2,8 +2,9 @@
  * `@evco/core/adapter`: what a store or publisher adapter needs, kept out of the root entry so
  * that an application's autocomplete shows the application API. An adapter implements the ports
  * (`EventStore`, `EventPublisher`), passes `@evco/testkit`'s contract suites, and reuses the
- * helpers here instead of copying them: option parsing, paging, positions, row freezing, masked
- * health-check errors. See testkit's README, "Writing a store adapter".
+ * helpers here instead of copying them: option parsing, paging (`readAllByPages`, replay pages),
+ * positions, row freezing, the `stats()` summary, masked health-check errors. A store then writes
+ * only its queries. See testkit's README, "Writing a store adapter".
  */
 
 export {
@@ -30,7 +31,9 @@ export {
   type RecordedEvent,
   recordEvent,
 } from './event.js';
+export { safeHealth, unhealthyStatus } from './health.js';
 export {
+  deepFreezeJson,
   FORBIDDEN_KEYS,
   freezeJsonObject,
   isPlainObject,
@@ -38,7 +41,7 @@ export {
   type JsonValue,
 } from './json.js';
 export { createConsoleLogger, silentLogger } from './logger.js';
-export { maskSecrets, maskUrl } from './mask.js';
+export { maskedMessage, maskSecrets, maskUrl } from './mask.js';
 export { IDENTIFIER_PATTERN } from './options.js';
 export { readAllByPages } from './paging.js';
 export type {
@@ -92,5 +95,11 @@ export {
   type Position,
   parsePosition,
 } from './position.js';
-export { safeHealth } from './status.js';
+export {
+  advanceReplay,
+  planReplayPage,
+  type ReplayPageOutcome,
+  type ReplayPagePlan,
+} from './replay-page.js';
+export { type HandlerBacklog, summarizeStats } from './store-stats.js';
 export { type OptionsMatchSchema, parseOptions, toIssues } from './zod-issues.js';

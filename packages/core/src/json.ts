@@ -140,6 +140,21 @@ function walk(
   return out;
 }
 
+/**
+ * Freezes, in place, a value a store just parsed from its JSON column (plain objects and arrays,
+ * no cycles) and returns it: events are immutable everywhere in evco, so what a store hands out is
+ * frozen like what went in. Subtrees already frozen are left as they are.
+ */
+export function deepFreezeJson<T>(value: T): T {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    for (const child of Object.values(value)) {
+      if (typeof child === 'object' && child !== null) deepFreezeJson(child);
+    }
+    Object.freeze(value);
+  }
+  return value;
+}
+
 /** NUL and lone surrogates survive JSON.stringify but Postgres `jsonb`/`text` reject them. */
 export function checkString(value: string, path: string, issues: ValidationIssue[]): void {
   if (value.includes('\u0000')) issues.push({ path, message: 'contains a NUL character (\\u0000)' });

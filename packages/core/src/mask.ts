@@ -34,3 +34,8 @@ export function maskSecrets(text: string): string {
     .replace(/([a-z][a-z0-9+.-]*:\/\/[^:/?#\s@]*:)[^@\s/]+@/gi, '$1***@')
     .replace(/((?:password|passwd|pwd|secret|token)\s*[=:]\s*)("[^"]*"|'[^']*'|[^\s&;,]+)/gi, '$1***');
 }
+
+/** An error's message (or a thrown value as text) with credentials masked (`maskSecrets`). */
+export function maskedMessage(error: unknown): string {
+  return maskSecrets(error instanceof Error ? error.message : String(error));
+}

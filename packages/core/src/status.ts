@@ -1,7 +1,7 @@
 import type { CoordinatorStatus } from './coordinator-types.js';
 import type { DispatcherMetrics } from './dispatcher.js';
 import type { EventBusMetrics } from './event-bus.js';
-import { maskSecrets } from './mask.js';
+import { safeHealth } from './health.js';
 import type {
   EventPublisher,
   EventStore,
@@ -79,19 +79,6 @@ export async function collectFleetView(input: {
 /** Age of the oldest delivery not yet done, in ms (0 when none). */
 export function lagMs(stats: StoreStats | undefined, now: Date): number {
   return stats?.oldestPendingAt ? Math.max(0, now.getTime() - stats.oldestPendingAt.getTime()) : 0;
-}
-
-export async function safeHealth(check: () => Promise<HealthStatus>): Promise<HealthStatus> {
-  const started = performance.now();
-  try {
-    return await check();
-  } catch (error) {
-    return {
-      healthy: false,
-      latencyMs: performance.now() - started,
-      details: { error: maskSecrets(error instanceof Error ? error.message : String(error)) },
-    };
-  }
 }
 
 /**

@@ -6,7 +6,7 @@ import {
   type EventPublisher,
   type HealthStatus,
   type Logger,
-  maskSecrets,
+  maskedMessage,
   PublisherUnavailableError,
   parseOptions,
   type SubscriberHooks,
@@ -325,7 +325,7 @@ class RedisPublisherImpl implements RedisPublisher {
 
   #publishFailed(error: unknown): PublisherUnavailableError {
     if (error instanceof PublisherUnavailableError) return error;
-    const reason = maskSecrets(error instanceof Error ? error.message : String(error));
+    const reason = maskedMessage(error);
     return this.#unavailable(`publishing to Redis at ${this.#url} failed: ${reason}`, error);
   }
 
@@ -525,7 +525,7 @@ class RedisPublisherImpl implements RedisPublisher {
   }
 
   #masked(error: unknown): Error {
-    const message = maskSecrets(error instanceof Error ? error.message : String(error));
+    const message = maskedMessage(error);
     const masked = new Error(message);
     masked.name = error instanceof Error ? error.name : 'Error';
     return masked;

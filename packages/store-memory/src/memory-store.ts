@@ -13,7 +13,6 @@ import {
   type EventQuery,
   type EventStore,
   type HandlerOrdering,
-  type HandlerStats,
   type HealthStatus,
   type LeaseRequest,
   type ListQuery,
@@ -35,6 +34,7 @@ import {
   StoreUnavailableError,
   type SubscriptionInfo,
   type SubscriptionSpec,
+  summarizeStats,
   type UnprocessedEvent,
 } from '@evco/core/adapter';
 import { Chain } from './chain.js';
@@ -793,54 +793,24 @@ class MemoryEventStore implements MemoryStore {
     for (const byHandler of this.#subscriptions.values()) {
       for (const s of byHandler.values()) if (s.expiresAt > now) live.add(s.handler);
     }
-    let pending = 0;
-    let running = 0;
-    let dead = 0;
-    let orphaned = 0;
-    const handlers: HandlerStats[] = [];
-    for (const handler of live) if (!this.#counters.has(handler)) this.#countersFor(handler);
-    for (const [handler, c] of this.#counters) {
-      pending += c.pending;
-      running += c.running;
-      dead += c.dead;
-      const o = live.has(handler) ? 0 : c.pending;
-      orphaned += o;
-      if (c.pending + c.running + c.dead > 0 || live.has(handler)) {
-        handlers.push({
-          handler,
-          pending: c.pending,
-          running: c.running,
-          dead: c.dead,
-          orphaned: o,
-          oldestPendingAt: null,
-        });
-      }
-    }
-    let oldest = Number.POSITIVE_INFINITY;
     const oldestByHandler = new Map<string, number>();
     for (const record of this.#unprocessed()) {
       for (const d of record.deliveries) {
         if (d.status !== 'pending' && d.status !== 'running') continue;
-        if (d.createdAt < oldest) oldest = d.createdAt;
         if (!(d.createdAt >= (oldestByHandler.get(d.handler) ?? Number.POSITIVE_INFINITY))) {
           oldestByHandler.set(d.handler, d.createdAt);
         }
       }
     }
-    for (const h of handlers) {
-      const at = oldestByHandler.get(h.handler);
-      if (at !== undefined) h.oldestPendingAt = new Date(at);
-    }
-    return {
+    return summarizeStats({
       lastPosition: this.#lastSeq === 0 ? null : String(this.#lastSeq),
-      pending,
-      running,
-      dead,
       unprocessedEvents: this.#openCount,
-      oldestPendingAt: Number.isFinite(oldest) ? new Date(oldest) : null,
-      orphaned,
-      handlers: handlers.sort((a, b) => a.handler.localeCompare(b.handler)),
-    };
+      backlog: [...this.#counters].map(([handler, c]) => {
+        const oldest = oldestByHandler.get(handler);
+        return { handler, ...c, oldestPendingAt: oldest === undefined ? null : new Date(oldest) };
+      }),
+      live,
+    });
   }
 
   // ------------------------------------------------------------------------------------------

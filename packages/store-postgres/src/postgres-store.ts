@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   type AppendResult,
+  advanceReplay,
   type ClaimedDelivery,
   type ClaimRequest,
   type DeadLetter,
@@ -11,19 +12,18 @@ import {
   type DomainEvent,
   type EventStore,
   EventValidationError,
-  type HandlerStats,
   type HealthStatus,
   InvalidOptionsError,
   InvalidTransactionError,
   isEvcoError,
   type LeaseRequest,
   type ListQuery,
-  maskSecrets,
   maskUrl,
   NotFoundError,
   type PruneBatch,
   type PrunedRange,
   type PruneRequest,
+  planReplayPage,
   type ReadAllQuery,
   type ReadQuery,
   type RecordedEvent,
@@ -36,7 +36,9 @@ import {
   StoreUnavailableError,
   type SubscriptionInfo,
   type SubscriptionSpec,
+  summarizeStats,
   type UnprocessedEvent,
+  unhealthyStatus,
 } from '@evco/core/adapter';
 import pg from 'pg';
 import { refusedStartupParameter, TransactionPoolerError, translateError } from './errors.js';
@@ -1009,21 +1011,23 @@ class PgEventStore implements PostgresStore {
       if (!job) throw unknown();
       if (job.status === 'done') return toReplayJob(job);
       const now = options.now.toISOString();
-      const remaining = job.max_events - job.events_matched;
-      const take = Math.max(0, Math.min(Math.max(1, options.pageSize), remaining));
+      const plan = planReplayPage(
+        { maxEvents: job.max_events, eventsMatched: job.events_matched },
+        options.pageSize,
+      );
       const pageValues = [
         job.cursor ?? (job.from_position === null ? '-1' : (BigInt(job.from_position) - 1n).toString()),
         job.until_position,
         job.from_at.toISOString(),
         job.to_at.toISOString(),
-        take + 1,
+        plan.limit,
       ];
       const found = await this.#query<{ position: string; event_type: string; aggregate_id: string }>(
         job.event_type === null ? SQL.REPLAY_PAGE : SQL.REPLAY_PAGE_BY_TYPE,
         job.event_type === null ? pageValues : [...pageValues, job.event_type],
         client,
       );
-      const page = found.rows.slice(0, take);
+      const page = found.rows.slice(0, plan.take);
       let queued = 0;
       if (page.length > 0) {
         const requeued = await this.#query<{ queued: number }>(
@@ -1040,20 +1044,14 @@ class PgEventStore implements PostgresStore {
         );
         queued = requeued.rows[0]!.queued;
       }
-      // More matching events than this page took: either the next page, or the bound was hit.
-      const more = found.rows.length > take;
-      const truncated = more && take === remaining;
+      const next = advanceReplay(
+        { eventsMatched: job.events_matched, deliveriesQueued: job.deliveries_queued, cursor: job.cursor },
+        plan,
+        { found: found.rows.length, last: page.at(-1)?.position, queued },
+      );
       const updated = await this.#query<ReplayRow>(
         SQL.UPDATE_REPLAY,
-        [
-          replayId,
-          more && !truncated ? 'running' : 'done',
-          page.length > 0 ? page[page.length - 1]!.position : job.cursor,
-          job.events_matched + page.length,
-          job.deliveries_queued + queued,
-          truncated,
-          now,
-        ],
+        [replayId, next.status, next.cursor, next.eventsMatched, next.deliveriesQueued, next.truncated, now],
         client,
       );
       return toReplayJob(updated.rows[0]!);
@@ -1096,43 +1094,18 @@ class PgEventStore implements PostgresStore {
       this.#query<{ unprocessed: number }>(SQL.STATS_UNPROCESSED, []),
     ]);
     const t = totals.rows[0]!;
-    const live = new Set(t.live);
-    const handlers: HandlerStats[] = [];
-    let pending = 0;
-    let running = 0;
-    let dead = 0;
-    let orphaned = 0;
-    let oldest: Date | null = null;
-    for (const row of byHandler.rows) {
-      const o = live.has(row.handler) ? 0 : row.pending;
-      pending += row.pending;
-      running += row.running;
-      dead += row.dead;
-      orphaned += o;
-      if (row.oldest && (!oldest || row.oldest < oldest)) oldest = row.oldest;
-      handlers.push({
+    return summarizeStats({
+      lastPosition: t.last_position,
+      unprocessedEvents: unprocessed.rows[0]!.unprocessed,
+      backlog: byHandler.rows.map((row) => ({
         handler: row.handler,
         pending: row.pending,
         running: row.running,
         dead: row.dead,
-        orphaned: o,
-        oldestPendingAt: row.oldest ?? null,
-      });
-      live.delete(row.handler);
-    }
-    for (const handler of live) {
-      handlers.push({ handler, pending: 0, running: 0, dead: 0, orphaned: 0, oldestPendingAt: null });
-    }
-    return {
-      lastPosition: t.last_position,
-      pending,
-      running,
-      dead,
-      unprocessedEvents: unprocessed.rows[0]!.unprocessed,
-      oldestPendingAt: oldest,
-      orphaned,
-      handlers: handlers.sort((a, b) => a.handler.localeCompare(b.handler)),
-    };
+        oldestPendingAt: row.oldest,
+      })),
+      live: t.live,
+    });
   }
 
   async healthCheck(): Promise<HealthStatus> {
@@ -1158,11 +1131,7 @@ class PgEventStore implements PostgresStore {
         },
       };
     } catch (error) {
-      return {
-        healthy: false,
-        latencyMs: performance.now() - started,
-        details: { ...details, error: maskSecrets(error instanceof Error ? error.message : String(error)) },
-      };
+      return unhealthyStatus(error, started, details);
     }
   }
 

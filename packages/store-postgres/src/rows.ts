@@ -1,6 +1,7 @@
 import {
   type DeliveryInfo,
   type DeliveryStatus,
+  deepFreezeJson,
   type EventMetadata,
   type Position,
   parsePosition,
@@ -79,7 +80,7 @@ export function toEvent(row: EventRow): RecordedEvent {
     id: row.event_id,
     eventType: row.event_type,
     aggregateId: row.aggregate_id,
-    eventData: deepFreeze(row.event_data),
+    eventData: deepFreezeJson(row.event_data),
     metadata: Object.freeze(row.metadata),
     occurredAt: row.occurred_at,
     position: row.position,
@@ -139,13 +140,4 @@ export function toSubscription(row: SubscriptionRow): SubscriptionInfo {
     lastSeenAt: row.last_seen_at,
     lastSeenBy: row.last_seen_by,
   };
-}
-
-/** Payloads come straight from `JSON.parse`: plain objects and arrays only, no cycles. */
-function deepFreeze<T>(value: T): T {
-  if (typeof value !== 'object' || value === null) return value;
-  for (const child of Object.values(value)) {
-    if (typeof child === 'object' && child !== null) deepFreeze(child);
-  }
-  return Object.freeze(value);
 }

@@ -1,6 +1,7 @@
 import {
   type DeliveryInfo,
   type DeliveryStatus,
+  deepFreezeJson,
   formatPosition,
   type Position,
   parsePosition,
@@ -59,7 +60,7 @@ export function toRecordedEvent(row: EventRow): RecordedEvent {
     id: row.id,
     eventType: row.event_type,
     aggregateId: row.aggregate_id,
-    eventData: deepFreeze(JSON.parse(row.event_data)),
+    eventData: deepFreezeJson(JSON.parse(row.event_data)),
     metadata: Object.freeze(JSON.parse(row.metadata)),
     occurredAt: new Date(row.occurred_at),
     position: formatPosition(row.position),
@@ -68,15 +69,6 @@ export function toRecordedEvent(row: EventRow): RecordedEvent {
   if (row.aggregate_type !== null) event.aggregateType = row.aggregate_type;
   if (row.aggregate_version !== null) event.aggregateVersion = Number(row.aggregate_version);
   return Object.freeze(event);
-}
-
-/** Events are immutable everywhere in evco: what a store hands out is frozen like what went in. */
-function deepFreeze<T>(value: T): T {
-  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
-    for (const child of Object.values(value)) deepFreeze(child);
-    Object.freeze(value);
-  }
-  return value;
 }
 
 export interface DeliveryRow {

@@ -3,7 +3,7 @@ import {
   type EvcoError,
   type EvcoErrorOptions,
   isEvcoError,
-  maskSecrets,
+  maskedMessage,
   StoreSchemaError,
   StoreUnavailableError,
 } from '@evco/core/adapter';
@@ -25,7 +25,7 @@ export function sqliteCode(error: unknown): string | undefined {
 export function translateError(error: unknown, file: string, action: string): unknown {
   if (isEvcoError(error)) return error;
   const code = sqliteCode(error);
-  const detail = withoutPath(maskSecrets(error instanceof Error ? error.message : String(error)), file);
+  const detail = withoutPath(maskedMessage(error), file);
   const options = fileErrorOptions(file, error);
   if (code === undefined) {
     // better-sqlite3 throws a TypeError for any call on a connection closed behind our back.

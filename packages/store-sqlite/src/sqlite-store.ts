@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   type AppendResult,
+  advanceReplay,
   type ClaimedDelivery,
   type ClaimRequest,
   ConcurrencyError,
@@ -14,7 +15,6 @@ import {
   type EventStore,
   EventValidationError,
   formatPosition,
-  type HandlerStats,
   type HealthStatus,
   InvalidOptionsError,
   InvalidTransactionError,
@@ -26,6 +26,7 @@ import {
   type PrunedRange,
   type PruneRequest,
   parsePosition,
+  planReplayPage,
   type ReadAllQuery,
   type ReadQuery,
   type RecordedEvent,
@@ -40,7 +41,9 @@ import {
   StoreUnavailableError,
   type SubscriptionInfo,
   type SubscriptionSpec,
+  summarizeStats,
   type UnprocessedEvent,
+  unhealthyStatus,
   type ValidationIssue,
 } from '@evco/core/adapter';
 import Database from 'better-sqlite3';
@@ -736,19 +739,19 @@ class SqliteEventStore implements SqliteStore {
           if (p.s.leaseHeld.get(PRUNE_LOCK, now)) return PRUNING;
           const row = rowId === undefined ? undefined : (p.s.replay.get(rowId) as ReplayRow | undefined);
           if (!row || row.status === 'done') return row;
-          const matched = Number(row.events_matched);
-          const remaining = Math.max(0, Number(row.max_events) - matched);
-          const take = Math.min(options.pageSize, remaining);
+          const plan = planReplayPage(
+            { maxEvents: Number(row.max_events), eventsMatched: Number(row.events_matched) },
+            options.pageSize,
+          );
           const from = boundIso(new Date(row.from_at));
           const to = boundIso(new Date(row.to_at));
           const after = row.cursor ?? (row.from_position === null ? 0n : row.from_position - 1n);
-          // One row past the page tells "more to do" from "finished" without another query.
           const page = (
             row.event_type === null
-              ? p.s.replayPage.all(after, row.until_position, from, to, take + 1)
-              : p.s.replayPageOfType.all(after, row.until_position, from, to, row.event_type, take + 1)
+              ? p.s.replayPage.all(after, row.until_position, from, to, plan.limit)
+              : p.s.replayPageOfType.all(after, row.until_position, from, to, row.event_type, plan.limit)
           ) as Array<{ position: bigint }>;
-          const requeue = page.slice(0, take).map((r) => r.position);
+          const requeue = page.slice(0, plan.take).map((r) => r.position);
           let queued = 0;
           if (requeue.length > 0) {
             const params = { now, positions: jsonIntegers(requeue), handler: row.handler };
@@ -757,15 +760,21 @@ class SqliteEventStore implements SqliteStore {
             rechain(p, rows);
             queued = rows.length;
           }
-          const more = page.length > take;
-          // More matching events than maxEvents allows: the replay ends here, truncated.
-          const truncated = more && take === remaining;
+          const next = advanceReplay(
+            {
+              eventsMatched: Number(row.events_matched),
+              deliveriesQueued: Number(row.deliveries_queued),
+              cursor: row.cursor,
+            },
+            plan,
+            { found: page.length, last: requeue.at(-1), queued },
+          );
           return p.s.updateReplay.get(
-            more && !truncated ? 'running' : 'done',
-            requeue.length > 0 ? requeue[requeue.length - 1]! : row.cursor,
-            matched + requeue.length,
-            Number(row.deliveries_queued) + queued,
-            truncated ? 1 : 0,
+            next.status,
+            next.cursor,
+            next.eventsMatched,
+            next.deliveriesQueued,
+            next.truncated ? 1 : 0,
             now,
             rowId,
           ) as ReplayRow;
@@ -954,45 +963,16 @@ class SqliteEventStore implements SqliteStore {
           n: number;
           oldest: string;
         }>;
-        const live = new Set((p.s.liveHandlers.all(now) as Array<{ handler: string }>).map((r) => r.handler));
-        const byHandler = new Map<string, HandlerStats>();
-        const entry = (handler: string) => {
-          let h = byHandler.get(handler);
-          if (!h) {
-            h = { handler, pending: 0, running: 0, dead: 0, orphaned: 0, oldestPendingAt: null };
-            byHandler.set(handler, h);
-          }
-          return h;
-        };
-        let oldest: string | null = null;
-        for (const c of counts) {
-          const h = entry(c.handler);
-          h[c.status] += c.n;
-          if (c.status !== 'dead') {
-            if (oldest === null || c.oldest < oldest) oldest = c.oldest;
-            const at = new Date(c.oldest);
-            if (!h.oldestPendingAt || at < h.oldestPendingAt) h.oldestPendingAt = at;
-          }
-        }
-        for (const handler of live) entry(handler);
-        const stats: StoreStats = {
+        return summarizeStats({
           lastPosition: nullablePosition((p.s.lastPosition.get() as { position: bigint | null }).position),
-          pending: 0,
-          running: 0,
-          dead: 0,
           unprocessedEvents: (p.s.countUnprocessed.get() as { n: number }).n,
-          oldestPendingAt: oldest === null ? null : new Date(oldest),
-          orphaned: 0,
-          handlers: [...byHandler.values()].sort((a, b) => a.handler.localeCompare(b.handler)),
-        };
-        for (const h of stats.handlers) {
-          if (!live.has(h.handler)) h.orphaned = h.pending;
-          stats.pending += h.pending;
-          stats.running += h.running;
-          stats.dead += h.dead;
-          stats.orphaned += h.orphaned;
-        }
-        return stats;
+          backlog: counts.map((c) => ({
+            handler: c.handler,
+            [c.status]: c.n,
+            oldestPendingAt: c.status === 'dead' ? null : new Date(c.oldest),
+          })),
+          live: (p.s.liveHandlers.all(now) as Array<{ handler: string }>).map((r) => r.handler),
+        });
       }),
     ) as StoreStats;
   }
@@ -1022,11 +1002,7 @@ class SqliteEventStore implements SqliteStore {
         },
       };
     } catch (error) {
-      return {
-        healthy: false,
-        latencyMs: performance.now() - started,
-        details: { ...details, error: maskSecrets(error instanceof Error ? error.message : String(error)) },
-      };
+      return unhealthyStatus(error, started, details);
     }
   }
 
