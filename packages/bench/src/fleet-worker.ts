@@ -4,20 +4,25 @@
  * (simulated I/O). Reports over IPC, in batches, which events it ran and when each run started
  * (wall clock, same machine as the parent). Prints nothing; stops on 'stop'.
  *
- * argv: <schema> <channelPrefix> <concurrency> <handlerMs>
+ * argv: <schema> <channelPrefix> <concurrency> <handlerMs> [asyncCommit]
  */
 import { createCoordinator, silentLogger } from '@evco/core';
 import { createRedisPublisher } from '@evco/publisher-redis';
 import { createPostgresStore } from '@evco/store-postgres';
 import { databaseUrl, redisUrl } from './env.js';
 
-const [schema, channelPrefix, concurrency, handlerMs] = process.argv.slice(2);
+const [schema, channelPrefix, concurrency, handlerMs, asyncCommit = 'none'] = process.argv.slice(2);
 const send = (message: Record<string, unknown>) => process.send!(message);
 const wallClock = () => performance.timeOrigin + performance.now();
 const delay = Number(handlerMs);
 
 const coordinator = await createCoordinator({
-  store: createPostgresStore({ connectionString: databaseUrl, schema, poolSize: 4 }),
+  store: createPostgresStore({
+    connectionString: databaseUrl,
+    schema,
+    poolSize: 4,
+    asyncCommit: asyncCommit as 'none' | 'leases',
+  }),
   publisher: createRedisPublisher({ url: redisUrl, channelPrefix: channelPrefix!, logger: silentLogger }),
   logger: silentLogger,
   concurrency: Number(concurrency),

@@ -23,6 +23,8 @@ import { type BenchSection, percentile, round } from './harness.js';
  *   if any delivery ran twice.
  * - Latency: publish (here) → handler start (in one worker, default concurrency, a handler that
  *   returns at once) at a steady `LATENCY_RATE`; the first `LATENCY_WARMUP` events are not counted.
+ *   Once with every write waiting for its WAL flush, once with `asyncCommit: 'leases'` (the claim
+ *   on the path does not wait); with the WAL flushes (fsync calls) per event, server-wide.
  *
  * Figures are wall-clock on whatever else the machine is doing: on a shared box they say little.
  */
@@ -45,7 +47,14 @@ interface Worker {
   stopped: Promise<void>;
 }
 
-function startWorker(channelPrefix: string, handlerMs: number, concurrency: number): Worker {
+type AsyncCommit = 'none' | 'leases';
+
+function startWorker(
+  channelPrefix: string,
+  handlerMs: number,
+  concurrency: number,
+  asyncCommit: AsyncCommit = 'none',
+): Worker {
   const child = spawn(
     process.execPath,
     [
@@ -57,6 +66,7 @@ function startWorker(channelPrefix: string, handlerMs: number, concurrency: numb
       channelPrefix,
       String(concurrency),
       String(handlerMs),
+      asyncCommit,
     ],
     { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] },
   );
@@ -98,9 +108,12 @@ async function resetSchema(): Promise<void> {
 }
 
 /** The publishing side: a coordinator with no handlers, on the same store and channel. */
-async function feeder(channelPrefix: string): Promise<EventDrivenCoordinator> {
+async function feeder(
+  channelPrefix: string,
+  asyncCommit: AsyncCommit = 'none',
+): Promise<EventDrivenCoordinator> {
   return createCoordinator({
-    store: createPostgresStore({ connectionString: databaseUrl, schema: SCHEMA, poolSize: 4 }),
+    store: createPostgresStore({ connectionString: databaseUrl, schema: SCHEMA, poolSize: 4, asyncCommit }),
     publisher: createRedisPublisher({ url: redisUrl, channelPrefix, logger: silentLogger }),
     logger: silentLogger,
   });
@@ -160,16 +173,34 @@ async function scalingRun(processes: number): Promise<Record<string, unknown>> {
   }
 }
 
+/** WAL write() and fsync calls so far, server-wide (PostgreSQL 14+), or undefined. */
+async function walCalls(): Promise<{ writes: number; syncs: number } | undefined> {
+  const admin = new pg.Client({ connectionString: databaseUrl });
+  await admin.connect();
+  try {
+    const { rows } = await admin.query(
+      'SELECT wal_write::float8 AS w, wal_sync::float8 AS s FROM pg_stat_wal',
+    );
+    return { writes: rows[0].w, syncs: rows[0].s };
+  } catch {
+    return undefined;
+  } finally {
+    await admin.end();
+  }
+}
+
 /** publish → handler start across two processes at a steady rate. */
-async function latencyRun(): Promise<Record<string, unknown>> {
+async function latencyRun(asyncCommit: AsyncCommit): Promise<Record<string, unknown>> {
   await resetSchema();
-  const prefix = `evco-bench-fleet-latency-${process.pid}`;
-  const coordinator = await feeder(prefix);
+  const prefix = `evco-bench-fleet-latency-${process.pid}-${asyncCommit}`;
+  const coordinator = await feeder(prefix, asyncCommit);
   // The coordinator's default concurrency: this case is about latency, not about a slot limit.
-  const worker = startWorker(prefix, 0, 32);
+  const worker = startWorker(prefix, 0, 32, asyncCommit);
+  let wal: Record<string, unknown> = {};
   try {
     await worker.ready;
     const events = work(LATENCY_EVENTS);
+    const walBefore = await walCalls();
     const publishedAt = new Map<string, number>();
     const failed: unknown[] = [];
     const started = performance.now();
@@ -181,6 +212,18 @@ async function latencyRun(): Promise<Record<string, unknown>> {
       coordinator.publishEvent(event).catch((e: unknown) => failed.push(e));
     }
     await until(() => worker.ran.length >= events.length, 60_000, 'not every event ran');
+    // Backends report their WAL counters within a second while busy; the worker's last
+    // completion follows its last run by one claim round.
+    await coordinator.waitForIdle({ timeoutMs: 10_000 }).catch(() => {});
+    await new Promise((r) => setTimeout(r, 1500));
+    const walAfter = await walCalls();
+    if (walBefore && walAfter) {
+      wal = {
+        walSyncsPerEvent: round((walAfter.syncs - walBefore.syncs) / events.length, 2),
+        walWritesPerEvent: round((walAfter.writes - walBefore.writes) / events.length, 2),
+        walNote: 'server-wide (pg_stat_wal): only meaningful on a server nobody else uses',
+      };
+    }
     if (failed.length > 0) throw new Error(`fleet latency: ${failed.length} publishes failed`);
     const skip = new Set(events.slice(0, LATENCY_WARMUP).map((e) => e.id));
     const ms = worker.ran
@@ -188,11 +231,12 @@ async function latencyRun(): Promise<Record<string, unknown>> {
       .filter((x) => !Number.isNaN(x))
       .sort((a, b) => a - b);
     return {
-      name: `publish → handler start, 2 processes (Postgres + Redis), ${LATENCY_RATE} events/s`,
+      name: `publish → handler start, 2 processes (Postgres + Redis), ${LATENCY_RATE} events/s, asyncCommit: ${asyncCommit}`,
       n: ms.length,
       p50Ms: percentile(ms, 50),
       p99Ms: percentile(ms, 99),
       maxMs: round(ms.at(-1)!),
+      ...wal,
       goal: 'p99 <= 5 ms',
     };
   } finally {
@@ -215,7 +259,8 @@ export const fleetSection: BenchSection = {
         speedup: Object.fromEntries(SIZES.map((n) => [`${n}`, round(rate(n) / rate(1), 2)])),
         goal: `${SIZES.at(-1)} processes >= 3x one process, even shares, nothing run twice`,
       },
-      await latencyRun(),
+      await latencyRun('none'),
+      await latencyRun('leases'),
     ];
   },
 };

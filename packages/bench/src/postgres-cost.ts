@@ -25,6 +25,9 @@ interface Counters {
   walRecords: number;
   walFpi: number;
   walBytes: number;
+  /** WAL write() and fsync calls (pg_stat_wal, PostgreSQL 14+): a synchronous commit waits for one. */
+  walWrites: number;
+  walSyncs: number;
   commits: number;
   statements: number | undefined;
   rowsInserted: number;
@@ -57,7 +60,7 @@ function serverCpuUs(pids: number[]): number | undefined {
 
 async function counters(admin: pg.Pool, statements: boolean): Promise<Counters> {
   const wal = await admin.query(
-    `${PROBE}SELECT wal_records::float8 AS r, wal_fpi::float8 AS f,
+    `${PROBE}SELECT wal_records::float8 AS r, wal_fpi::float8 AS f, wal_write::float8 AS w, wal_sync::float8 AS s,
       (pg_current_wal_insert_lsn() - '0/0')::float8 AS b FROM pg_stat_wal`,
   );
   // Statistics of this session's own transaction are cached until it ends: read fresh ones.
@@ -90,6 +93,8 @@ async function counters(admin: pg.Pool, statements: boolean): Promise<Counters> 
     walRecords: wal.rows[0].r,
     walFpi: wal.rows[0].f,
     walBytes: wal.rows[0].b,
+    walWrites: wal.rows[0].w,
+    walSyncs: wal.rows[0].s,
     commits: db.rows[0].c,
     statements: total,
     rowsInserted: db.rows[0].i,
@@ -123,6 +128,8 @@ function perEvent(before: Counters, after: Counters, n: number): Record<string, 
     walRecords: per(before.walRecords, after.walRecords),
     walFullPageImages: per(before.walFpi, after.walFpi),
     walBytes: Math.round((after.walBytes - before.walBytes) / n),
+    walWrites: per(before.walWrites, after.walWrites),
+    walSyncs: per(before.walSyncs, after.walSyncs),
     rowsInserted: per(before.rowsInserted, after.rowsInserted),
     rowsUpdated: per(before.rowsUpdated, after.rowsUpdated),
     rowsDeleted: per(before.rowsDeleted, after.rowsDeleted),
@@ -153,13 +160,21 @@ export const postgresCostSection: BenchSection = {
       (await admin.query(`SELECT count(*)::int AS n FROM pg_extension WHERE extname = 'pg_stat_statements'`))
         .rows[0].n > 0;
     await admin.query(RAW_DDL);
-    await admin.query(`DROP SCHEMA IF EXISTS ${SCHEMA} CASCADE`);
-    const store = createPostgresStore({ connectionString: databaseUrl, schema: SCHEMA, poolSize: 10 });
-    const { coordinator, handled } = await countingCoordinator(store, {
-      eventType: 'CostHappened',
-      name: 'cost',
-      ordering: 'none',
-    });
+    // One coordinator per asyncCommit mode, each on a schema of its own.
+    const modes = ['none', 'leases'] as const;
+    const runs: Array<Awaited<ReturnType<typeof countingCoordinator>>> = [];
+    for (const asyncCommit of modes) {
+      await admin.query(`DROP SCHEMA IF EXISTS ${SCHEMA}_${asyncCommit} CASCADE`);
+      const store = createPostgresStore({
+        connectionString: databaseUrl,
+        schema: `${SCHEMA}_${asyncCommit}`,
+        poolSize: 10,
+        asyncCommit,
+      });
+      runs.push(
+        await countingCoordinator(store, { eventType: 'CostHappened', name: 'cost', ordering: 'none' }),
+      );
+    }
     const now = new Date();
     try {
       const raw = async () => {
@@ -168,7 +183,8 @@ export const postgresCostSection: BenchSection = {
           await admin.query(RAW_INSERT, rawValues(list[i]!, now));
         });
       };
-      const evco = async () => {
+      const evco = (asyncCommit: (typeof modes)[number]) => async () => {
+        const { coordinator, handled } = runs[modes.indexOf(asyncCommit)]!;
         const list = events(TOTAL, 'CostHappened');
         const target = handled() + TOTAL;
         await concurrently(8, TOTAL, async (i) => {
@@ -179,12 +195,16 @@ export const postgresCostSection: BenchSection = {
       };
       // Warm-up: plans, pools, first pages of every index.
       await raw();
-      await evco();
+      for (const mode of modes) await evco(mode)();
       const out: Record<string, unknown> = {};
-      for (const [name, fn] of [
+      const cases: Array<[string, () => Promise<void>]> = [
         ['raw: pg INSERT … VALUES ×8', raw],
-        ['evco: publishEvent ×8 → handled → completed', evco],
-      ] as const) {
+        ...modes.map((mode): [string, () => Promise<void>] => [
+          `evco (asyncCommit: ${mode}): publishEvent ×8 → handled → completed`,
+          evco(mode),
+        ]),
+      ];
+      for (const [name, fn] of cases) {
         await settle();
         const before = await counters(admin, statements);
         await fn();
@@ -200,8 +220,10 @@ export const postgresCostSection: BenchSection = {
         },
       ];
     } finally {
-      await coordinator.shutdown();
-      await admin.query(`DROP SCHEMA IF EXISTS ${SCHEMA} CASCADE`);
+      for (const mode of modes) {
+        await runs[modes.indexOf(mode)]?.coordinator.shutdown();
+        await admin.query(`DROP SCHEMA IF EXISTS ${SCHEMA}_${mode} CASCADE`);
+      }
       await admin.query(`DROP SCHEMA IF EXISTS ${RAW_SCHEMA} CASCADE`);
       await admin.end();
     }

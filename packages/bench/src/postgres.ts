@@ -190,8 +190,10 @@ export const postgresSection: BenchSection = {
         ),
       );
 
-      out.push(await endToEnd(admin, 'none'));
-      out.push(await endToEnd(admin, 'aggregate'));
+      for (const ordering of ['none', 'aggregate'] as const) {
+        for (const asyncCommit of ['none', 'leases'] as const)
+          out.push(await endToEnd(admin, ordering, asyncCommit));
+      }
 
       const readTotal = 20_000;
       const pageSize = 1000;
@@ -236,11 +238,15 @@ export const postgresSection: BenchSection = {
  * Publish → store → claim → handle → complete, 8 concurrent publishers, one handler; a round ends
  * when every event's delivery is completed in the store. Baseline: 8 concurrent raw INSERTs.
  */
-async function endToEnd(admin: pg.Pool, ordering: 'none' | 'aggregate'): Promise<Comparison> {
+async function endToEnd(
+  admin: pg.Pool,
+  ordering: 'none' | 'aggregate',
+  asyncCommit: 'none' | 'leases',
+): Promise<Comparison> {
   const total = 4000;
   const schema = `${SCHEMA}_e2e_${ordering}`;
   await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-  const store = createPostgresStore({ connectionString: databaseUrl, schema, poolSize: 10 });
+  const store = createPostgresStore({ connectionString: databaseUrl, schema, poolSize: 10, asyncCommit });
   const { coordinator, handled } = await countingCoordinator(store, {
     eventType: 'E2eHappened',
     name: 'e2e',
@@ -249,7 +255,7 @@ async function endToEnd(admin: pg.Pool, ordering: 'none' | 'aggregate'): Promise
   const now = new Date();
   try {
     return await compare(
-      `end to end: 8 publishers, one handler (ordering: ${ordering}), completed`,
+      `end to end: 8 publishers, one handler (ordering: ${ordering}), completed (asyncCommit: ${asyncCommit})`,
       total,
       {
         name: 'pg INSERT … VALUES ×8',

@@ -19,6 +19,8 @@ export interface FleetOptions {
   fileMustExist?: boolean;
   channelPrefix: string;
   throwers?: boolean;
+  /** store-postgres `asyncCommit` of every member. @default the store's ('none') */
+  asyncCommit?: 'none' | 'leases';
 }
 
 export const uniqueName = (prefix: string) => `${prefix}_${randomBytes(4).toString('hex')}`;
@@ -39,6 +41,7 @@ export function spawnMember(name: string, options: FleetOptions): Member {
     THROWERS: options.throwers ? '1' : '0',
     FILE_MUST_EXIST: options.fileMustExist ? '1' : '0',
   };
+  if (options.asyncCommit) env.ASYNC_COMMIT = options.asyncCommit;
   if (options.dbFile) env.DB_FILE = options.dbFile;
   else Object.assign(env, { DATABASE_URL: options.databaseUrl!, SCHEMA: options.schema! });
   return Object.assign(spawnIpcProcess(MEMBER, { env }), { name });

@@ -13,6 +13,7 @@ import { childLogger, isDebugEnabled } from './logger.js';
 import type {
   ClaimedDelivery,
   DeliveryFailure,
+  DeliveryToken,
   EventHandler,
   EventStore,
   HandlerContext,
@@ -397,8 +398,7 @@ export class Dispatcher {
     const description = describeError(error);
     // Queued before logging: a logger that throws must not lose the failure.
     this.#failed.push({
-      deliveryId: delivery.deliveryId,
-      attempt: delivery.attempt,
+      ...leaseToken(delivery),
       error: description,
       nextAttemptAt,
     });
@@ -440,7 +440,7 @@ export class Dispatcher {
   }
 
   #release(deliveries: ClaimedDelivery[]): void {
-    const tokens = deliveries.map((d) => ({ deliveryId: d.deliveryId, attempt: d.attempt }));
+    const tokens = deliveries.map(leaseToken);
     const released = Promise.resolve()
       .then(() => this.#o.store.release(tokens, { now: this.#o.now() }))
       .catch((error: unknown) => {
@@ -601,7 +601,7 @@ export class Dispatcher {
       );
       try {
         await this.#o.store.release(
-          abandoned.map((r) => ({ deliveryId: r.delivery.deliveryId, attempt: r.delivery.attempt })),
+          abandoned.map((r) => leaseToken(r.delivery)),
           { now: this.#o.now() },
         );
       } catch (error) {
@@ -609,6 +609,13 @@ export class Dispatcher {
       }
     }
   }
+}
+
+/** The lease token of a claimed delivery, with the store's lease id when it issued one. */
+function leaseToken(d: ClaimedDelivery): DeliveryToken {
+  return d.lease === undefined
+    ? { deliveryId: d.deliveryId, attempt: d.attempt }
+    : { deliveryId: d.deliveryId, attempt: d.attempt, lease: d.lease };
 }
 
 function isObjectLike(value: unknown): value is object {

@@ -110,6 +110,12 @@ export interface ClaimRequest {
 export interface DeliveryToken {
   deliveryId: string;
   attempt: number;
+  /**
+   * Which lease of this attempt, when the store issues one with each claim (store-postgres
+   * does): passed back with the token, so a token from a claim the store lost in a crash never
+   * matches a later claim at the same attempt number. Opaque; a store that issues none ignores it.
+   */
+  lease?: string;
 }
 
 export interface ClaimedDelivery extends DeliveryToken {

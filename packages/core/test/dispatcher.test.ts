@@ -351,6 +351,74 @@ describe('dispatcher with a store that completes on claims (completeAndClaim)', 
   });
 });
 
+/** A memory store that issues a lease id with every claim and records the tokens it gets back. */
+function issuingLeases() {
+  const base = createMemoryStore();
+  const issued = new Map<string, string>();
+  const returned: Array<{ call: string; token: DeliveryToken }> = [];
+  let next = 0;
+  const record = (call: string, tokens: readonly DeliveryToken[]) => {
+    for (const token of tokens) returned.push({ call, token });
+  };
+  const store = new Proxy(base, {
+    get(target, key) {
+      if (key === 'claimDue') {
+        return async (request: ClaimRequest) =>
+          (await target.claimDue(request)).map((d) => {
+            const lease = `lease-${++next}`;
+            issued.set(`${d.deliveryId}#${d.attempt}`, lease);
+            return { ...d, lease };
+          });
+      }
+      if (key === 'complete' || key === 'fail' || key === 'release') {
+        return (tokens: DeliveryToken[], options: { now: Date }) => {
+          record(key, tokens);
+          return (target[key] as (t: DeliveryToken[], o: { now: Date }) => Promise<void>)(tokens, options);
+        };
+      }
+      const value = Reflect.get(target, key, target);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+  return { store, issued, returned };
+}
+
+describe('dispatcher with a store that issues lease ids', () => {
+  it("passes each claim's lease id back with its completion, failure and release", async () => {
+    const { store, issued, returned } = issuingLeases();
+    const c = await memoryCoordinator({ store, closeAdapters: false, retry: { maxAttempts: 3, ...fast } });
+    let failedOnce = false;
+    await c.registerHandler('Flaky', async function flaky() {
+      if (!failedOnce) {
+        failedOnce = true;
+        throw new Error('once');
+      }
+    });
+    let stuck = false;
+    await c.registerHandler('Stuck', async function stuckHandler() {
+      stuck = true;
+      await new Promise(() => {});
+    });
+    await c.publishEvent({ eventType: 'Flaky', aggregateId: 'f' });
+    await c.publishEvent({ eventType: 'Stuck', aggregateId: 's' });
+    await vi.waitFor(async () => {
+      expect(stuck).toBe(true);
+      expect(
+        (await store.stats({ now: new Date() })).handlers.find((h) => h.handler === 'flaky'),
+      ).toMatchObject({
+        pending: 0,
+        running: 0,
+      });
+    });
+    await c.shutdown({ timeoutMs: 20 });
+    expect(returned.map((r) => r.call).sort()).toEqual(['complete', 'fail', 'release']);
+    for (const { token } of returned) {
+      expect(token.lease).toBe(issued.get(`${token.deliveryId}#${token.attempt}`));
+    }
+    await store.close();
+  });
+});
+
 describe('replay', () => {
   it('re-runs handlers for events in the range with isReplay, leaving others alone', async () => {
     const c = await memoryCoordinator();

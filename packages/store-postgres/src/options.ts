@@ -20,6 +20,7 @@ export const DEFAULTS = {
   settleTimeoutMs: 2000,
   notify: false,
   pooler: 'auto',
+  asyncCommit: 'none',
 } as const;
 
 const postgresUrl = z.string().regex(/^postgres(ql)?:\/\//, 'must start with postgresql:// or postgres://');
@@ -45,6 +46,7 @@ export const postgresStoreOptionsSchema = z
     preparedStatements: z.boolean().optional(),
     pooler: z.enum(['auto', 'none', 'transaction']).default(DEFAULTS.pooler),
     listenConnectionString: postgresUrl.optional(),
+    asyncCommit: z.enum(['none', 'leases']).default(DEFAULTS.asyncCommit),
   })
   .superRefine((o, ctx) => {
     if ((o.connectionString === undefined) === (o.pool === undefined)) {
@@ -117,6 +119,18 @@ export interface PostgresStoreOptions {
    * it hears nothing. Required with `notify` behind a transaction pooler. @default the pool
    */
   listenConnectionString?: string;
+  /**
+   * Which writes may commit without waiting for their WAL flush (Postgres
+   * `synchronous_commit = off` for that transaction only). `'leases'`: claims, completions,
+   * failures and releases — they only move leases, so losing the last few hundred
+   * milliseconds of them in a Postgres crash (or a failover to an asynchronous standby) means
+   * those deliveries run again, which at-least-once allows; a delivery's handler then starts
+   * one WAL flush sooner after its publish, and the server spends no flush on them. Appends and
+   * `appendWithin` always wait: an acknowledged publish survives a crash. `'none'`: every
+   * write waits for its flush, so a crash makes nothing run again that had been recorded as
+   * done. Needs an `@evco/core` that passes lease ids back (0.2 and later). @default 'none'
+   */
+  asyncCommit?: 'none' | 'leases';
 }
 true satisfies OptionsMatchSchema<PostgresStoreOptions, typeof postgresStoreOptionsSchema>;
 

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   type AppendResult,
@@ -225,6 +225,17 @@ function deliveryKeys(ids: readonly string[]): DeliveryKeys {
   return keys;
 }
 
+/** The lease tokens' parameters of the lease statements: positions, handlers, runs, attempts, leases. */
+function tokenParams(keys: DeliveryKeys, tokens: readonly DeliveryToken[]): unknown[] {
+  return [
+    keys.positions,
+    keys.handlers,
+    keys.runs,
+    keys.index.map((i) => tokens[i]!.attempt),
+    keys.index.map((i) => tokens[i]!.lease ?? null),
+  ];
+}
+
 class PgEventStore implements PostgresStore {
   readonly name = 'postgres' as const;
   readonly capabilities = { durable: true, crossProcess: true };
@@ -256,6 +267,8 @@ class PgEventStore implements PostgresStore {
   #listenGeneration = 0;
   readonly #statements = new Map<string, Statement>();
   readonly #readTemplates = new Map<string, string>();
+  /** Claim, complete, fail and release: with or without the WAL flush wait (`asyncCommit`). */
+  readonly #leases: SQL.LeaseStatements;
   #closed = false;
   #closing: Promise<void> | undefined;
 
@@ -273,6 +286,7 @@ class PgEventStore implements PostgresStore {
     this.#listenConnectionString = o.listenConnectionString;
     this.#connectionTimeoutMs = o.connectionTimeoutMs;
     this.#applicationName = o.applicationName;
+    this.#leases = o.asyncCommit === 'leases' ? SQL.ASYNC_LEASE_STATEMENTS : SQL.LEASE_STATEMENTS;
     if (o.pool) {
       this.pool = o.pool;
       this.#ownsPool = false;
@@ -705,12 +719,7 @@ class PgEventStore implements PostgresStore {
     const keys = deliveryKeys(tokens.map((t) => t.deliveryId));
     if (keys.index.length === 0) return;
     // A done delivery is deleted, so `now` has nothing to stamp.
-    await this.#query(SQL.COMPLETE, [
-      keys.positions,
-      keys.handlers,
-      keys.runs,
-      keys.index.map((i) => tokens[i]!.attempt),
-    ]);
+    await this.#query(this.#leases.COMPLETE, tokenParams(keys, tokens));
   }
 
   /** `complete` and `claimDue` in one statement: one round trip, one transaction. */
@@ -725,23 +734,21 @@ class PgEventStore implements PostgresStore {
     }
     const keys = deliveryKeys(tokens.map((t) => t.deliveryId));
     if (keys.index.length === 0) return this.#claim(request, undefined);
-    return this.#claim(request, [
-      keys.positions,
-      keys.handlers,
-      keys.runs,
-      keys.index.map((i) => tokens[i]!.attempt),
-    ]);
+    return this.#claim(request, tokenParams(keys, tokens));
   }
 
-  /** Claims, completing the lease tokens `completing` (positions, handlers, runs, attempts) first. */
+  /** Claims, completing the lease tokens `completing` (positions, handlers, runs, attempts, leases) first. */
   async #claim(request: ClaimRequest, completing: unknown[] | undefined): Promise<ClaimedDelivery[]> {
     const handlers = [...new Set(request.handlers)];
     const now = request.now.toISOString();
+    // Unique to this claim: a claim lost in a crash may be issued again at the same attempt
+    // number (by any process), never with the same lease.
+    const lease = `${request.consumerId}#${randomBytes(9).toString('base64url')}`;
     const params = [
       handlers,
       now,
       request.limit,
-      request.consumerId,
+      lease,
       new Date(request.now.getTime() + request.leaseMs).toISOString(),
     ];
     type ClaimRow = EventRow & {
@@ -751,9 +758,9 @@ class PgEventStore implements PostgresStore {
       is_replay: boolean;
       unsettled: string | null;
     };
-    const claim = () => this.#query<ClaimRow>(SQL.CLAIM_DUE, params);
+    const claim = () => this.#query<ClaimRow>(this.#leases.CLAIM_DUE, params);
     let result = completing
-      ? await this.#query<ClaimRow>(SQL.COMPLETE_AND_CLAIM_DUE, [...completing, ...params])
+      ? await this.#query<ClaimRow>(this.#leases.COMPLETE_AND_CLAIM_DUE, [...completing, ...params])
       : await claim();
     // Nothing claimable: one row of nulls, telling whether an ordered delivery is due whose
     // event was committed a moment ago while an older transaction still runs. Wait for it
@@ -770,6 +777,7 @@ class PgEventStore implements PostgresStore {
       claimed.push({
         deliveryId: deliveryId(row.position, row.run, row.handler),
         attempt: row.attempts,
+        lease,
         handler: row.handler,
         isReplay: row.is_replay,
         event: toEvent(row),
@@ -782,11 +790,8 @@ class PgEventStore implements PostgresStore {
     this.#open();
     const keys = deliveryKeys(failures.map((f) => f.deliveryId));
     if (keys.index.length === 0) return;
-    await this.#query(SQL.FAIL, [
-      keys.positions,
-      keys.handlers,
-      keys.runs,
-      keys.index.map((i) => failures[i]!.attempt),
+    await this.#query(this.#leases.FAIL, [
+      ...tokenParams(keys, failures),
       keys.index.map((i) => failures[i]!.error),
       keys.index.map((i) => failures[i]!.nextAttemptAt?.toISOString() ?? null),
       options.now.toISOString(),
@@ -797,13 +802,7 @@ class PgEventStore implements PostgresStore {
     this.#open();
     const keys = deliveryKeys(tokens.map((t) => t.deliveryId));
     if (keys.index.length === 0) return;
-    await this.#query(SQL.RELEASE, [
-      keys.positions,
-      keys.handlers,
-      keys.runs,
-      keys.index.map((i) => tokens[i]!.attempt),
-      options.now.toISOString(),
-    ]);
+    await this.#query(this.#leases.RELEASE, [...tokenParams(keys, tokens), options.now.toISOString()]);
   }
 
   // ------------------------------------------------------------------------------------------

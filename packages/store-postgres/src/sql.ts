@@ -466,14 +466,31 @@ const CHAIN_HEAD = `(NOT d.ordered OR (d.position < (SELECT h FROM horizon) AND 
   WHERE p.handler = d.handler AND p.aggregate_id = d.aggregate_id AND p.position < d.position
     AND p.ordered AND p.status = 'open')))`;
 
-/** Only the current lease holder's token counts: the row is leased and at the token's attempt. */
+/**
+ * Only the current lease holder's token counts: the row is leased, at the token's attempt, and
+ * by the token's lease (the `lease_owner` the claim wrote: the consumer and a random nonce). The
+ * lease matters once claims commit asynchronously: a claim lost in a crash leaves the attempt
+ * number where it was, so the next claim issues the same attempt again, but never the same lease.
+ * A token without a lease (built by hand, or by an older core) is checked as before.
+ */
 const LEASED = `d.position = t.position AND d.handler = t.handler AND d.run = t.run AND d.status = 'open'
-  AND d.lease_owner IS NOT NULL AND d.attempts = t.attempt`;
+  AND d.lease_owner IS NOT NULL AND d.attempts = t.attempt AND (t.lease IS NULL OR d.lease_owner = t.lease)`;
 
-/** Deletes the deliveries of lease tokens $1 positions, $2 handlers, $3 runs, $4 attempts. */
-const DELETE_LEASED = `DELETE FROM {s}.deliveries d
-USING unnest($1::bigint[], $2::text[], $3::bigint[], $4::integer[]) AS t(position, handler, run, attempt)
-WHERE ${LEASED}`;
+/** The lease tokens $1 positions, $2 handlers, $3 runs, $4 attempts, $5 leases (null: unchecked). */
+const TOKENS = `unnest($1::bigint[], $2::text[], $3::bigint[], $4::integer[], $5::text[])
+  AS t(position, handler, run, attempt, lease)`;
+
+/**
+ * \`asyncCommit: 'leases'\`: a condition that holds and turns off the WAL flush wait for the
+ * statement's own (implicit) transaction. Uncorrelated, so the planner evaluates it once, as a
+ * one-time filter before the rest of the statement runs, even when no row matches; the setting
+ * is local to the transaction, so it works through a transaction pooler too.
+ */
+const NO_FLUSH_WAIT = `(SELECT set_config('synchronous_commit', 'off', true)) = 'off'`;
+
+const DELETE_LEASED = (asyncCommit: boolean) => `DELETE FROM {s}.deliveries d
+USING ${TOKENS}
+WHERE ${LEASED}${asyncCommit ? ` AND ${NO_FLUSH_WAIT}` : ''}`;
 
 /** The claim row's columns, all null: the row that only carries `unsettled`. */
 const NO_CLAIM = `NULL::text AS handler, NULL::text AS run, NULL::integer AS attempts, NULL::boolean AS is_replay,
@@ -498,15 +515,15 @@ const NO_CLAIM = `NULL::text AS handler, NULL::text AS run, NULL::integer AS att
  * completion unblocks (the next of an aggregate) are not claimable before the next statement:
  * every part of a statement sees the same snapshot.
  */
-const claimDue = (completing: boolean) => {
+const claimDue = (completing: boolean, asyncCommit: boolean) => {
   const [handlers, now, limit, consumer, expiry] = completing
-    ? ['$5', '$6', '$7', '$8', '$9']
+    ? ['$6', '$7', '$8', '$9', '$10']
     : ['$1', '$2', '$3', '$4', '$5'];
   return `
 WITH ${
     completing
       ? `done AS (
-  ${DELETE_LEASED}
+  ${DELETE_LEASED(false)}
 ), `
       : ''
   }horizon AS MATERIALIZED (
@@ -530,7 +547,9 @@ WITH ${
 ), claimed AS (
   UPDATE {s}.deliveries d SET attempts = d.attempts + 1, lease_owner = ${consumer}, next_attempt_at = ${expiry},
     updated_at = ${now}
-  FROM picked WHERE d.position = picked.position AND d.handler = picked.handler
+  FROM picked WHERE d.position = picked.position AND d.handler = picked.handler${
+    asyncCommit ? ` AND ${NO_FLUSH_WAIT}` : ''
+  }
   RETURNING d.position, d.handler, d.run, d.attempts, d.is_replay
 )
 SELECT c.handler, c.run::text AS run, c.attempts, c.is_replay, ${EVENT_COLUMNS}, NULL::text AS unsettled
@@ -545,33 +564,44 @@ WHERE NOT EXISTS (SELECT 1 FROM claimed)
 ORDER BY position, handler`;
 };
 
-/** $1 handlers, $2 now, $3 limit, $4 consumer, $5 lease expiry. */
-export const CLAIM_DUE = claimDue(false);
 /**
- * `COMPLETE` then `CLAIM_DUE`, atomically, in one statement. $1 positions, $2 handlers, $3 runs,
- * $4 attempts (the lease tokens to complete); $5 handlers, $6 now, $7 limit, $8 consumer,
- * $9 lease expiry (the claim).
+ * The statements that only move leases (claim, complete, fail, release), each with the WAL flush
+ * wait at commit (`asyncCommit: 'none'`) or without it (`'leases'`). Losing one of their commits
+ * in a crash only means a delivery runs again: see "What evco promises under each fault".
  */
-export const COMPLETE_AND_CLAIM_DUE = claimDue(true);
-
-/** $1 positions, $2 handlers, $3 runs (the delivery ids), $4 attempts (the lease tokens). */
-export const COMPLETE = `\n${DELETE_LEASED}`;
-
-/** $1 positions, $2 handlers, $3 runs, $4 attempts, $5 errors, $6 next attempt times (null: dead), $7 now. */
-export const FAIL = `
+const leaseStatements = (asyncCommit: boolean) => {
+  const noWait = asyncCommit ? ` AND ${NO_FLUSH_WAIT}` : '';
+  return {
+    /** $1 handlers, $2 now, $3 limit, $4 lease owner (consumer and nonce), $5 lease expiry. */
+    CLAIM_DUE: claimDue(false, asyncCommit),
+    /**
+     * `COMPLETE` then `CLAIM_DUE`, atomically, in one statement. $1 positions, $2 handlers,
+     * $3 runs, $4 attempts, $5 leases (the lease tokens to complete); $6 handlers, $7 now,
+     * $8 limit, $9 lease owner, $10 lease expiry (the claim).
+     */
+    COMPLETE_AND_CLAIM_DUE: claimDue(true, asyncCommit),
+    /** $1 positions, $2 handlers, $3 runs (the delivery ids), $4 attempts, $5 leases (the lease tokens). */
+    COMPLETE: `\n${DELETE_LEASED(asyncCommit)}`,
+    /** $1..$5 lease tokens, $6 errors, $7 next attempt times (null: dead), $8 now. */
+    FAIL: `
 UPDATE {s}.deliveries d SET
   status = CASE WHEN t.next_attempt_at IS NULL THEN 'dead' ELSE 'open' END,
   next_attempt_at = coalesce(t.next_attempt_at, d.next_attempt_at),
-  lease_owner = NULL, last_error = t.error, updated_at = $7
-FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::integer[], $5::text[], $6::timestamptz[])
-  AS t(position, handler, run, attempt, error, next_attempt_at)
-WHERE ${LEASED}`;
+  lease_owner = NULL, last_error = t.error, updated_at = $8
+FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::integer[], $5::text[], $6::text[], $7::timestamptz[])
+  AS t(position, handler, run, attempt, lease, error, next_attempt_at)
+WHERE ${LEASED}${noWait}`,
+    /** $1..$5 lease tokens, $6 now. */
+    RELEASE: `
+UPDATE {s}.deliveries d SET next_attempt_at = $6, lease_owner = NULL, updated_at = $6
+FROM ${TOKENS}
+WHERE ${LEASED}${noWait}`,
+  };
+};
 
-/** $1 positions, $2 handlers, $3 runs, $4 attempts, $5 now. */
-export const RELEASE = `
-UPDATE {s}.deliveries d SET next_attempt_at = $5, lease_owner = NULL, updated_at = $5
-FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::integer[]) AS t(position, handler, run, attempt)
-WHERE ${LEASED}`;
+export const LEASE_STATEMENTS = leaseStatements(false);
+export const ASYNC_LEASE_STATEMENTS = leaseStatements(true);
+export type LeaseStatements = typeof LEASE_STATEMENTS;
 
 // ---------------------------------------------------------------------------------------------
 // Admin views
