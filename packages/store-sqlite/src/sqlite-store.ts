@@ -13,7 +13,6 @@ import {
   type DomainEvent,
   DuplicateEventError,
   type EventStore,
-  EventValidationError,
   formatPosition,
   type HealthStatus,
   InvalidOptionsError,
@@ -44,16 +43,16 @@ import {
   summarizeStats,
   type UnprocessedEvent,
   unhealthyStatus,
-  type ValidationIssue,
 } from '@evco/core/adapter';
 import Database from 'better-sqlite3';
+import { type AppendFailure, appendEvents, type EventInsert, toEventInserts } from './append.js';
+import { claimDue } from './claim.js';
 import {
   boundIso,
   cursorParam,
   type DeliveryRow,
   type EventRow,
   iso,
-  isStorableTime,
   jsonIntegers,
   nullablePosition,
   parseDeliveryId,
@@ -75,6 +74,7 @@ import {
   type SqliteStoreOptions,
 } from './options.js';
 import * as SQL from './sql.js';
+import { prepareStatements, type Statement, type Statements } from './statements.js';
 
 /** An `EventStore` in one SQLite file, shareable by the processes of one machine. */
 export interface SqliteStore extends EventStore {
@@ -129,99 +129,13 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
   return new SqliteEventStore(resolveSqliteOptions(options));
 }
 
-type Statement = Database.Statement<unknown[], unknown>;
 type Transaction<A extends unknown[], R> = Database.Transaction<(...args: A) => R>;
-
-interface Subscriber {
-  handler: string;
-  ordering: string;
-}
-
-interface PreparedRow {
-  id: string;
-  eventType: string;
-  aggregateId: string;
-  aggregateType: string | null;
-  aggregateVersion: number | null;
-  data: string;
-  metadata: string;
-  occurredAt: string;
-}
-
-interface Candidate {
-  id: bigint;
-  event_position: bigint;
-}
-
-interface LeasedRow {
-  id: bigint;
-  event_position: bigint;
-  handler: string;
-  attempts: bigint;
-  is_replay: bigint;
-}
 
 /** Everything prepared once per connection. */
 interface Prepared {
   db: Database.Database;
-  s: Record<
-    | 'insertEvent'
-    | 'eventById'
-    | 'eventsByPositions'
-    | 'deliveriesOfEvent'
-    | 'countReplayDeliveries'
-    | 'lastPosition'
-    | 'upsertSubscription'
-    | 'subscriptions'
-    | 'liveSubscriptionsOfType'
-    | 'liveHandlers'
-    | 'deleteSubscriptions'
-    | 'insertDelivery'
-    | 'promoteChainHead'
-    | 'demoteChain'
-    | 'resetExpired'
-    | 'dueForHandler'
-    | 'lease'
-    | 'complete'
-    | 'retry'
-    | 'kill'
-    | 'release'
-    | 'deleteOpenDeliveries'
-    | 'redriveAll'
-    | 'redriveByHandler'
-    | 'redriveByIds'
-    | 'redriveByIdsAndHandler'
-    | 'insertRedriven'
-    | 'unprocessed'
-    | 'unprocessedOfHandler'
-    | 'openDeliveriesOfEvents'
-    | 'dead'
-    | 'deadOfHandler'
-    | 'deadOfEvent'
-    | 'deadOfEventAndHandler'
-    | 'openCounts'
-    | 'countUnprocessed'
-    | 'insertReplay'
-    | 'replay'
-    | 'updateReplay'
-    | 'staleReplays'
-    | 'replayPage'
-    | 'windowBounds'
-    | 'replayPageOfType'
-    | 'deleteDoneForReplay'
-    | 'requeueReplayPage'
-    | 'pruneCandidates'
-    | 'pruneCandidateKeys'
-    | 'deletePruned'
-    | 'deleteDeliveriesOfEvents'
-    | 'recordPruned'
-    | 'pruned'
-    | 'acquireLease'
-    | 'releaseLease'
-    | 'leaseHeld',
-    Statement
-  >;
-  append: Transaction<[rows: PreparedRow[], now: string, failedAt: AppendFailure], [bigint[], number[]]>;
+  s: Statements;
+  append: Transaction<[rows: EventInsert[], now: string, failedAt: AppendFailure], [bigint[], number[]]>;
   claim: Transaction<[request: ClaimRequest], ClaimedDelivery[]>;
   /** Runs a function in a transaction: `.immediate` to write, `.deferred` for a consistent read. */
   tx: Transaction<[fn: () => unknown], unknown>;
@@ -365,7 +279,7 @@ class SqliteEventStore implements SqliteStore {
   // ------------------------------------------------------------------------------------------
 
   async append(events: readonly DomainEvent[], options: { now: Date }): Promise<AppendResult> {
-    const rows = toRows(events);
+    const rows = toEventInserts(events);
     return this.#write('append events', (p) =>
       this.#appendRows(events, options.now, (failedAt) =>
         p.append.immediate(rows, iso(options.now), failedAt),
@@ -375,7 +289,7 @@ class SqliteEventStore implements SqliteStore {
 
   appendWithinSync(db: SqliteDatabase, events: readonly DomainEvent[], options: { now: Date }): AppendResult {
     assertTransactionHandle(db);
-    const rows = toRows(events);
+    const rows = toEventInserts(events);
     return this.#run('append events', (p) => {
       this.#assertFilePresent('append events');
       const on = this.#connectionFor(db, p);
@@ -960,15 +874,15 @@ class SqliteEventStore implements SqliteStore {
         const counts = p.s.openCounts.all() as Array<{
           handler: string;
           status: 'pending' | 'running' | 'dead';
-          n: number;
+          n: bigint;
           oldest: string;
         }>;
         return summarizeStats({
           lastPosition: nullablePosition((p.s.lastPosition.get() as { position: bigint | null }).position),
-          unprocessedEvents: (p.s.countUnprocessed.get() as { n: number }).n,
+          unprocessedEvents: Number((p.s.countUnprocessed.get() as { n: bigint }).n),
           backlog: counts.map((c) => ({
             handler: c.handler,
-            [c.status]: c.n,
+            [c.status]: Number(c.n),
             oldestPendingAt: c.status === 'dead' ? null : new Date(c.oldest),
           })),
           live: (p.s.liveHandlers.all(now) as Array<{ handler: string }>).map((r) => r.handler),
@@ -1035,32 +949,6 @@ function checkPruneRequest(request: PruneRequest): void {
   }
 }
 
-/** Serializes before taking the write lock, and refuses dates the text encoding cannot order. */
-function toRows(events: readonly DomainEvent[]): PreparedRow[] {
-  const rows: PreparedRow[] = new Array(events.length);
-  const issues: ValidationIssue[] = [];
-  for (let i = 0; i < events.length; i++) {
-    const e = events[i]!;
-    const t = e.occurredAt.getTime();
-    if (!isStorableTime(t)) {
-      issues.push({ path: `[${i}].occurredAt`, message: 'must be between the years 0000 and 9999' });
-      continue;
-    }
-    rows[i] = {
-      id: e.id,
-      eventType: e.eventType,
-      aggregateId: e.aggregateId,
-      aggregateType: e.aggregateType ?? null,
-      aggregateVersion: e.aggregateVersion ?? null,
-      data: JSON.stringify(e.eventData),
-      metadata: JSON.stringify(e.metadata),
-      occurredAt: e.occurredAt.toISOString(),
-    };
-  }
-  if (issues.length > 0) throw new EventValidationError(issues, { source: SOURCE });
-  return rows;
-}
-
 /** Checks what `appendWithinSync` was given before touching anything. */
 function assertTransactionHandle(db: unknown): asserts db is SqliteDatabase {
   if (!isDatabase(db)) {
@@ -1076,12 +964,6 @@ function assertTransactionHandle(db: unknown): asserts db is SqliteDatabase {
       { source: SOURCE },
     );
   }
-}
-
-/** Which event of a batch failed, and whether its id was already taken (stored or earlier in the batch). */
-interface AppendFailure {
-  index: number;
-  idTaken: boolean;
 }
 
 /** What a status change returns about the delivery's place in its (handler, aggregate) chain. */
@@ -1189,167 +1071,14 @@ export function readShape(query: Omit<ReadQuery, 'eventType'> & { eventType?: st
 }
 
 function prepare(db: Database.Database, prefix: string): Prepared {
-  const stmt = (sql: string) => db.prepare(SQL.withPrefix(sql, prefix)).safeIntegers(true);
-  const s: Prepared['s'] = {
-    insertEvent: stmt(SQL.INSERT_EVENT),
-    eventById: stmt(SQL.SELECT_EVENT_BY_ID),
-    eventsByPositions: stmt(SQL.SELECT_EVENTS_BY_POSITIONS),
-    deliveriesOfEvent: stmt(SQL.SELECT_DELIVERIES_OF_EVENT),
-    countReplayDeliveries: stmt(SQL.COUNT_REPLAY_DELIVERIES),
-    lastPosition: stmt(SQL.SELECT_LAST_POSITION),
-    upsertSubscription: stmt(SQL.UPSERT_SUBSCRIPTION),
-    subscriptions: stmt(SQL.SELECT_SUBSCRIPTIONS),
-    liveSubscriptionsOfType: stmt(SQL.SELECT_LIVE_SUBSCRIPTIONS_OF_TYPE),
-    liveHandlers: stmt(SQL.SELECT_LIVE_HANDLERS),
-    deleteSubscriptions: stmt(SQL.DELETE_SUBSCRIPTIONS_OF_HANDLER),
-    insertDelivery: stmt(SQL.INSERT_DELIVERY),
-    promoteChainHead: stmt(SQL.PROMOTE_CHAIN_HEAD),
-    demoteChain: stmt(SQL.DEMOTE_CHAIN),
-    resetExpired: stmt(SQL.RESET_EXPIRED_LEASES),
-    dueForHandler: stmt(SQL.SELECT_DUE_FOR_HANDLER),
-    lease: stmt(SQL.LEASE_DELIVERIES),
-    complete: stmt(SQL.COMPLETE_DELIVERY),
-    retry: stmt(SQL.RETRY_DELIVERY),
-    kill: stmt(SQL.KILL_DELIVERY),
-    release: stmt(SQL.RELEASE_DELIVERY),
-    deleteOpenDeliveries: stmt(SQL.DELETE_OPEN_DELIVERIES_OF_HANDLER),
-    redriveAll: stmt(SQL.REDRIVE_ALL),
-    redriveByHandler: stmt(SQL.REDRIVE_BY_HANDLER),
-    redriveByIds: stmt(SQL.REDRIVE_BY_IDS),
-    redriveByIdsAndHandler: stmt(SQL.REDRIVE_BY_IDS_AND_HANDLER),
-    insertRedriven: stmt(SQL.INSERT_REDRIVEN),
-    unprocessed: stmt(SQL.SELECT_UNPROCESSED_POSITIONS),
-    unprocessedOfHandler: stmt(SQL.SELECT_UNPROCESSED_POSITIONS_OF_HANDLER),
-    openDeliveriesOfEvents: stmt(SQL.SELECT_OPEN_DELIVERIES_OF_EVENTS),
-    dead: stmt(SQL.SELECT_DEAD),
-    deadOfHandler: stmt(SQL.SELECT_DEAD_OF_HANDLER),
-    deadOfEvent: stmt(SQL.SELECT_DEAD_OF_EVENT),
-    deadOfEventAndHandler: stmt(SQL.SELECT_DEAD_OF_EVENT_AND_HANDLER),
-    openCounts: db.prepare(SQL.withPrefix(SQL.SELECT_OPEN_COUNTS, prefix)),
-    countUnprocessed: db.prepare(SQL.withPrefix(SQL.COUNT_UNPROCESSED_EVENTS, prefix)),
-    insertReplay: stmt(SQL.INSERT_REPLAY),
-    replay: stmt(SQL.SELECT_REPLAY),
-    updateReplay: stmt(SQL.UPDATE_REPLAY),
-    staleReplays: stmt(SQL.SELECT_STALE_REPLAYS),
-    replayPage: stmt(SQL.SELECT_REPLAY_PAGE),
-    windowBounds: stmt(SQL.SELECT_WINDOW_BOUNDS),
-    replayPageOfType: stmt(SQL.SELECT_REPLAY_PAGE_OF_TYPE),
-    deleteDoneForReplay: stmt(SQL.DELETE_DONE_FOR_REPLAY),
-    requeueReplayPage: stmt(SQL.REQUEUE_REPLAY_PAGE),
-    pruneCandidates: stmt(SQL.SELECT_PRUNE_CANDIDATES),
-    pruneCandidateKeys: stmt(SQL.SELECT_PRUNE_CANDIDATE_KEYS),
-    deletePruned: stmt(SQL.DELETE_PRUNED_EVENTS),
-    deleteDeliveriesOfEvents: stmt(SQL.DELETE_DELIVERIES_OF_EVENTS),
-    recordPruned: stmt(SQL.RECORD_PRUNED),
-    pruned: stmt(SQL.SELECT_PRUNED),
-    acquireLease: stmt(SQL.ACQUIRE_LEASE),
-    releaseLease: stmt(SQL.RELEASE_LEASE),
-    leaseHeld: stmt(SQL.LEASE_HELD),
+  const s = prepareStatements(db, prefix);
+  return {
+    db,
+    s,
+    append: db.transaction((rows: EventInsert[], now: string, failedAt: AppendFailure) =>
+      appendEvents(s, rows, now, failedAt),
+    ),
+    claim: db.transaction((request: ClaimRequest) => claimDue(s, request)),
+    tx: db.transaction((fn: () => unknown) => fn()),
   };
-
-  const append = db.transaction(
-    (rows: PreparedRow[], now: string, failedAt: AppendFailure): [bigint[], number[]] => {
-      const positions: bigint[] = new Array(rows.length);
-      const deliveries: number[] = new Array(rows.length);
-      // Subscriptions are read inside the write transaction, so a handler registered by any
-      // process before this commit gets its delivery; cached per type for the batch.
-      const subscribers = new Map<string, Subscriber[]>();
-      for (let i = 0; i < rows.length; i++) {
-        const r = rows[i]!;
-        failedAt.index = i;
-        let position: bigint;
-        try {
-          position = s.insertEvent.run(
-            r.id,
-            r.eventType,
-            r.aggregateId,
-            r.aggregateType,
-            r.aggregateVersion,
-            r.data,
-            r.metadata,
-            r.occurredAt,
-            now,
-          ).lastInsertRowid as bigint;
-        } catch (error) {
-          // SQLite names whichever unique index it checked first; a known id must win (as in the
-          // reference store), so that re-publishing a versioned event reads as a duplicate.
-          // Asked before the rollback, so an earlier event of this batch counts too.
-          failedAt.idTaken = s.eventById.get(r.id) !== undefined;
-          throw error;
-        }
-        let subs = subscribers.get(r.eventType);
-        if (!subs) {
-          subs = s.liveSubscriptionsOfType.all(r.eventType, now) as Subscriber[];
-          subscribers.set(r.eventType, subs);
-        }
-        for (const sub of subs) {
-          const ordered = sub.ordering === 'aggregate' ? 1 : 0;
-          s.insertDelivery.run(
-            position,
-            sub.handler,
-            r.aggregateId,
-            ordered,
-            now,
-            now,
-            now,
-            ordered,
-            sub.handler,
-            r.aggregateId,
-          );
-        }
-        positions[i] = position;
-        deliveries[i] = subs.length;
-      }
-      return [positions, deliveries];
-    },
-  );
-
-  const claim = db.transaction((request: ClaimRequest): ClaimedDelivery[] => {
-    const now = iso(request.now);
-    s.resetExpired.run(now, now);
-    const handlers = [...new Set(request.handlers)];
-    // A negative LIMIT means "no limit" to SQLite.
-    const limit = Math.max(0, request.limit || 0);
-    let candidates: Candidate[] = [];
-    for (const handler of handlers) {
-      candidates.push(...(s.dueForHandler.all(handler, now, limit) as Candidate[]));
-    }
-    if (candidates.length === 0) return [];
-    // Oldest first across handlers, so one busy handler cannot starve the others.
-    if (handlers.length > 1) {
-      candidates.sort((a, b) =>
-        a.event_position < b.event_position ? -1 : a.event_position > b.event_position ? 1 : 0,
-      );
-    }
-    candidates = candidates.slice(0, limit);
-    const leaseExpiresAt = iso(new Date(request.now.getTime() + request.leaseMs));
-    const leased = s.lease.all(
-      request.consumerId,
-      leaseExpiresAt,
-      now,
-      jsonIntegers(candidates.map((c) => c.id)),
-    ) as LeasedRow[];
-    const byId = new Map(leased.map((l) => [l.id, l]));
-    const events = new Map<bigint, RecordedEvent>();
-    const positions = jsonIntegers([...new Set(leased.map((l) => l.event_position))]);
-    for (const row of s.eventsByPositions.all(positions) as EventRow[]) {
-      events.set(row.position, toRecordedEvent(row));
-    }
-    const claimed: ClaimedDelivery[] = [];
-    for (const c of candidates) {
-      const l = byId.get(c.id);
-      if (!l) continue;
-      claimed.push({
-        deliveryId: String(l.id),
-        attempt: Number(l.attempts),
-        handler: l.handler,
-        isReplay: Number(l.is_replay) === 1,
-        event: events.get(l.event_position)!,
-      });
-    }
-    return claimed;
-  });
-
-  const tx = db.transaction((fn: () => unknown) => fn());
-  return { db, s, append, claim, tx };
 }
