@@ -173,6 +173,8 @@ describe('retention policy', () => {
       { maxAge: DAY, intervalMs: 5 },
       { maxAge: DAY, dutyCycle: 0 },
       { maxAge: DAY, dutyCycle: 2 },
+      { maxAge: DAY, maxEventsPerSecond: 0 },
+      { maxAge: DAY, maxEventsPerSecond: 'fast' },
       { maxAge: DAY, perType: { 'bad type': DAY } },
       { maxAge: DAY, every: 5 },
     ];

@@ -100,6 +100,47 @@ describe('space and done deliveries', () => {
   });
 });
 
+describe('batches without an archive', () => {
+  it('wait while an archiving batch of another connection is between its choice and its removal: each event removed once, the archive saw exactly what its batch removed', async () => {
+    const file = tmp.file();
+    const archiving = open({ filename: file });
+    const plain = open({ filename: file });
+    await fill(archiving, 400);
+    const now = at(2 * DAY);
+    const archived: string[] = [];
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let inArchive!: () => void;
+    const entered = new Promise<void>((resolve) => {
+      inArchive = resolve;
+    });
+    const first = archiving.pruneEvents!({
+      before: at(DAY),
+      limit: 200,
+      now,
+      archive: async (events) => {
+        archived.push(...events.map((e) => e.position));
+        inArchive();
+        await gate;
+      },
+    });
+    await entered;
+    const rest = pruneAll(plain, { before: at(DAY), limit: 100, now });
+    // Several of its retries pass; while the archive runs it removes nothing.
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(count(file, 'events')).toBe(400);
+    release();
+    const batch = await first;
+    expect(batch.removed).toBe(200);
+    expect(archived).toHaveLength(200);
+    expect(await rest).toBe(200);
+    expect(count(file, 'events')).toBe(0);
+    expect(count(file, 'deliveries')).toBe(0);
+  });
+});
+
 describeRetentionEnforcement({
   name: 'store-sqlite, two connections to one file',
   open: async () => {
