@@ -67,13 +67,10 @@ interface Running {
   deadline: number;
   controller: AbortController | undefined;
   settled: boolean;
-  /** Open instrumentation scopes of this attempt (undefined when none is installed). */
+  /** Open instrumentation scopes of this attempt (undefined when none is installed or none opened one). */
   scopes: DeliveryScope[] | undefined;
   /** `performance.now()` at the start, only measured when instrumented. */
   startedAt: number;
-  /** Merged `metadata` of the scopes, for the handler's publishes. */
-  metadata: Readonly<Record<string, string>> | undefined;
-  logBindings: Readonly<Record<string, unknown>> | undefined;
 }
 
 /**
@@ -327,18 +324,19 @@ export class Dispatcher {
       isReplay: delivery.isReplay,
       consumerId: this.#o.consumerId,
     };
-    const scopes: DeliveryScope[] = [];
+    let scopes: DeliveryScope[] | undefined;
     for (const instrument of this.#instruments) {
       try {
         const scope = instrument.delivery!(start);
         if (!scope) continue;
+        scopes ??= [];
         scopes.push(scope);
-        if (scope.metadata) running.metadata = { ...running.metadata, ...scope.metadata };
-        if (scope.logBindings) running.logBindings = { ...running.logBindings, ...scope.logBindings };
       } catch (error) {
         this.#o.logger.warn({ err: error, instrumentation: instrument.name }, 'instrumentation hook threw');
       }
     }
+    // No hook opened a scope (e.g. a tracer without an SDK): the attempt runs as without them.
+    if (!scopes) return;
     running.scopes = scopes;
     running.startedAt = performance.now();
   }
@@ -421,7 +419,7 @@ export class Dispatcher {
       );
     }
     const fields = {
-      ...running.logBindings,
+      ...scopesMerged(running.scopes, 'logBindings', o.logger),
       handler: delivery.handler,
       eventId: delivery.event.id,
       eventType: delivery.event.eventType,
@@ -670,9 +668,9 @@ class DeliveryContext implements HandlerContext {
   }
 
   get logger(): Logger {
-    const { delivery, logBindings } = this.#running;
+    const { delivery, scopes } = this.#running;
     this.#logger ??= childLogger(this.#o.logger, {
-      ...logBindings,
+      ...scopesMerged(scopes, 'logBindings', this.#o.logger),
       handler: delivery.handler,
       eventId: delivery.event.id,
     });
@@ -690,7 +688,7 @@ class DeliveryContext implements HandlerContext {
       this.#withDerivedIds([event], options),
       running.delivery.event,
       options,
-      running.metadata,
+      scopesMerged(running.scopes, 'metadata', this.#o.logger),
     );
     return result!;
   }
@@ -703,7 +701,7 @@ class DeliveryContext implements HandlerContext {
       this.#withDerivedIds(events, options),
       this.#running.delivery.event,
       options,
-      this.#running.metadata,
+      scopesMerged(this.#running.scopes, 'metadata', this.#o.logger),
     );
   }
 
@@ -745,9 +743,40 @@ function newRunning(delivery: ClaimedDelivery, registration: RegisteredHandler, 
     settled: false,
     scopes: undefined,
     startedAt: 0,
-    metadata: undefined,
-    logBindings: undefined,
   };
+}
+
+/**
+ * The attempt scopes' `metadata` (for the handler's follow-ups) or `logBindings` (for its logger
+ * and the failure lines), merged in install order. Read when first needed, not when the attempt
+ * starts: a scope may compute them on demand (a tracer formats its `traceparent` only if the
+ * handler publishes). A scope whose getter throws is logged and left out.
+ */
+function scopesMerged<K extends 'metadata' | 'logBindings'>(
+  scopes: readonly DeliveryScope[] | undefined,
+  key: K,
+  logger: Logger,
+): DeliveryScope[K] | undefined {
+  if (!scopes) return undefined;
+  let merged: Record<string, unknown> | undefined;
+  let copied = false;
+  for (const scope of scopes) {
+    let value: Readonly<Record<string, unknown>> | undefined;
+    try {
+      value = scope[key];
+    } catch (error) {
+      logger.warn({ err: error }, 'instrumentation hook threw');
+      continue;
+    }
+    if (!value) continue;
+    if (!merged) merged = value as Record<string, unknown>;
+    else if (copied) Object.assign(merged, value);
+    else {
+      merged = { ...merged, ...value };
+      copied = true;
+    }
+  }
+  return merged as DeliveryScope[K] | undefined;
 }
 
 /** Calls `fn` inside every scope that wraps, the first installed outermost. */

@@ -97,7 +97,8 @@ export class EventBus {
     context: PublishContext = {},
     options: PublishOptions = {},
   ): Promise<PublishResult[]> {
-    if (this.#instruments.length > 0) return this.#publishObserved(inputs, context, options);
+    const scopes = this.#startScopes(inputs, context);
+    if (scopes) return this.#publishObserved(inputs, context, options, scopes);
     if (!options.idempotent) return this.#publish(inputs, context, undefined);
     try {
       return await this.#publish(inputs, context, undefined);
@@ -112,8 +113,8 @@ export class EventBus {
     inputs: ReadonlyArray<DomainEvent | DomainEventInput>,
     context: PublishContext,
     options: PublishOptions,
+    scopes: readonly PublishScope[],
   ): Promise<PublishResult[]> {
-    const scopes = startPublishScopes(this.#instruments, inputs, context, this.#options.logger);
     let recorded: RecordedEvent[] | undefined;
     const observe = (events: RecordedEvent[]) => {
       recorded = events;
@@ -370,7 +371,7 @@ export class EventBus {
   ): Record<string, string | number | undefined> | undefined {
     const cause = context.causedBy;
     let changed = cause !== undefined;
-    let metadata: Record<string, string | number | undefined> = {};
+    const metadata: Record<string, string | number | undefined> = {};
     if (cause) {
       for (const key of this.#propagate) {
         const value = cause.metadata[key];
@@ -387,7 +388,8 @@ export class EventBus {
       for (const scope of scopes) {
         const added = scope.metadata?.(index, metadata);
         if (added) {
-          metadata = { ...metadata, ...added };
+          // `metadata` is this call's own object: extend it rather than copy it per scope.
+          Object.assign(metadata, added);
           changed = true;
         }
       }
@@ -486,19 +488,24 @@ function isThenable(value: unknown): value is PromiseLike<unknown> {
   );
 }
 
-/** Opens every instrumentation's publish scope; a hook that throws is logged and left out. */
+/**
+ * Opens every instrumentation's publish scope; a hook that throws is logged and left out.
+ * `undefined` when no hook opened one: the publish then costs what it costs without them.
+ */
 function startPublishScopes(
   instruments: readonly Instrumentation[],
   inputs: ReadonlyArray<DomainEvent | DomainEventInput>,
   context: PublishContext,
   logger: Logger,
-): PublishScope[] {
-  const scopes: PublishScope[] = [];
+): PublishScope[] | undefined {
+  let scopes: PublishScope[] | undefined;
   const start = { inputs, causedBy: context.causedBy };
   for (const instrument of instruments) {
     try {
       const scope = instrument.publish!(start);
-      if (scope) scopes.push(scope);
+      if (!scope) continue;
+      scopes ??= [];
+      scopes.push(scope);
     } catch (error) {
       logger.warn({ err: error, instrumentation: instrument.name }, 'instrumentation publish hook threw');
     }

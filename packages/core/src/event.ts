@@ -230,12 +230,26 @@ function isPlainEnvelope(input: Record<string, unknown>): boolean {
   return metadata === undefined || isPlainMetadata(metadata);
 }
 
-/** True only for metadata the zod schema would accept (the envelope fast path, and `withMetadata`). */
-function isPlainMetadata(metadata: unknown): boolean {
+/**
+ * `value` is what already-validated metadata `known` holds under `key`: valid as it is. Only
+ * strings and numbers count (what `Object.prototype` lends, such as `constructor`, never does).
+ */
+function isKnown(known: Readonly<Record<string, unknown>> | undefined, key: string, value: unknown): boolean {
+  return (
+    known !== undefined && (typeof value === 'string' || typeof value === 'number') && known[key] === value
+  );
+}
+
+/**
+ * True only for metadata the zod schema would accept (the envelope fast path, and `withMetadata`).
+ * A value identical to the one under the same key in `known` (metadata already validated) is
+ * not checked again: each key's rule is independent of the others.
+ */
+function isPlainMetadata(metadata: unknown, known?: Readonly<Record<string, unknown>>): boolean {
   if (!isPlainObject(metadata)) return false;
   for (const key in metadata) {
     const v = metadata[key];
-    if (v === undefined) continue;
+    if (v === undefined || isKnown(known, key, v)) continue;
     if (key === 'schemaVersion') {
       if (!(Number.isInteger(v) && (v as number) >= 1 && (v as number) <= 1_000_000)) return false;
     } else if (key === 'correlationId' || key === 'causationId') {
@@ -265,7 +279,9 @@ export function withMetadata(
     return createDomainEvent({ ...(event as DomainEventInput), metadata }, options);
   }
   const issues: ValidationIssue[] = [];
-  if (!isPlainMetadata(metadata)) {
+  // The event's own metadata is valid already: only what was added or changed is checked.
+  const known = (event as DomainEvent).metadata as Readonly<Record<string, unknown>>;
+  if (!isPlainMetadata(metadata, known)) {
     const parsed = eventMetadataSchema.safeParse(metadata);
     if (!parsed.success) {
       for (const issue of toIssues(parsed.error)) {
@@ -273,7 +289,7 @@ export function withMetadata(
       }
     }
   }
-  const built = buildMetadata(metadata, issues);
+  const built = buildMetadata(metadata, issues, known);
   if (issues.length > 0 || !built) throw new EventValidationError(issues);
   const e = event as DomainEvent;
   if (built.correlationId === undefined) built.correlationId = e.id;
@@ -341,6 +357,7 @@ export function ensureDomainEvent(
 function buildMetadata(
   input: unknown,
   issues: ValidationIssue[],
+  known?: Readonly<Record<string, unknown>>,
 ): Record<string, string | number> | undefined {
   const out: Record<string, string | number> = { schemaVersion: 1 };
   if (input === undefined) return out;
@@ -352,6 +369,11 @@ function buildMetadata(
   if (keys.length > 64) issues.push({ path: 'metadata', message: 'has more than 64 keys' });
   const before = issues.length;
   for (const key of keys) {
+    const value = input[key];
+    if (isKnown(known, key, value)) {
+      out[key] = value as string | number;
+      continue;
+    }
     const path = `metadata.${key}`;
     if (FORBIDDEN_KEYS.has(key)) {
       issues.push({ path, message: `the key "${key}" is not allowed` });
@@ -361,7 +383,6 @@ function buildMetadata(
       issues.push({ path, message: 'metadata keys may only contain letters, digits and _ . : - (max 100)' });
       continue;
     }
-    const value = input[key];
     if (value === undefined) continue;
     if (typeof value === 'string') checkString(value, path, issues);
     // Type and range problems are reported by the zod schema; only copy well-typed values here.

@@ -5,7 +5,9 @@ import type { Logger, StoreStats } from './ports.js';
  * Hooks a tracer, a metrics library or an error tracker plugs into a coordinator
  * (`createCoordinator({ instrumentation: [...] })`). Every hook is optional; with none installed
  * the publish and delivery paths allocate nothing for them. Hooks run synchronously on those
- * paths: keep them cheap, and never throw (a throwing hook is logged and ignored).
+ * paths: keep them cheap, and never throw (a throwing hook is logged and ignored). A `publish` or
+ * `delivery` hook that returns `undefined` (nothing to observe, e.g. no SDK registered) costs
+ * only its call: the publish or attempt then runs as without instrumentation.
  */
 export interface Instrumentation {
   /** Shown in logs when a hook throws. */
@@ -77,9 +79,16 @@ export interface DeliveryScope {
    * return its result.
    */
   run?<T>(fn: () => T): T;
-  /** Added to the metadata of events the handler publishes with `context.publish` (e.g. `traceparent`). */
+  /**
+   * Added to the metadata of events the handler publishes with `context.publish` (e.g.
+   * `traceparent`). Read when the handler publishes, not when the attempt starts: a getter may
+   * compute it then (and should return the same object each time).
+   */
   readonly metadata?: Readonly<Record<string, string>>;
-  /** Added to `context.logger`'s bindings and to the log lines about this attempt (e.g. `trace_id`). */
+  /**
+   * Added to `context.logger`'s bindings and to the log lines about this attempt (e.g.
+   * `trace_id`). Read when first needed (the handler's logger, a failure line), like `metadata`.
+   */
   readonly logBindings?: Readonly<Record<string, unknown>>;
   /** The attempt ended. */
   end(outcome: DeliveryOutcome): void;

@@ -389,4 +389,30 @@ describe('withMetadata', () => {
       { path: 'aggregateId', message: 'must not be empty' },
     ]);
   });
+  it('checks what is added or changed; the event’s own values stay valid, and nothing inherited passes as one', () => {
+    const event = createDomainEvent({
+      eventType: 'A',
+      aggregateId: 'a',
+      metadata: { tenant: 't1', traceparent: `00-${'1'.repeat(32)}-${'2'.repeat(16)}-01` },
+    });
+    // Kept values pass; a changed value under a kept key is checked again.
+    expect(withMetadata(event, { ...event.metadata, locale: 'fr' }).metadata).toEqual({
+      ...event.metadata,
+      locale: 'fr',
+    });
+    expect(paths(() => withMetadata(event, { ...event.metadata, traceparent: 'changed' }))).toEqual([
+      'metadata.traceparent',
+    ]);
+    expect(paths(() => withMetadata(event, { ...event.metadata, tenant: 'nul\u0000' }))).toEqual([
+      'metadata.tenant',
+    ]);
+    // `constructor` / `__proto__` match what Object.prototype lends the event's metadata: still rejected.
+    const inherited = JSON.parse('{"__proto__":"x"}');
+    expect(paths(() => withMetadata(event, { ...event.metadata, ...inherited }))).toContain(
+      'metadata.__proto__',
+    );
+    expect(paths(() => withMetadata(event, { ...event.metadata, constructor: Object } as never))).toContain(
+      'metadata.constructor',
+    );
+  });
 });

@@ -258,6 +258,92 @@ describe('instrumentation hooks', () => {
     );
     await c.shutdown();
   });
+
+  it('a hook that declines (returns undefined) leaves the attempt and the publish untouched', async () => {
+    let asked = 0;
+    const c = await memoryCoordinator({
+      instrumentation: [
+        {
+          name: 'idle',
+          publish: () => {
+            asked += 1;
+            return undefined;
+          },
+          delivery: () => {
+            asked += 1;
+            return undefined;
+          },
+        },
+      ],
+    });
+    const seen: RecordedEvent[] = [];
+    await c.registerHandler('Y', async function h(e, ctx) {
+      seen.push(e);
+      if (e.aggregateId === 'first') await ctx.publish({ eventType: 'Y', aggregateId: 'second' });
+    });
+    const input = createDomainEvent({ eventType: 'Y', aggregateId: 'first', metadata: { tenant: 't1' } });
+    await c.publishEvent(input);
+    await c.waitForIdle();
+    // Both publishes and both attempts asked; nothing was added to any event.
+    expect(asked).toBe(4);
+    expect(seen.map((e) => [e.aggregateId, e.metadata])).toEqual([
+      ['first', input.metadata],
+      ['second', { schemaVersion: 1, correlationId: input.id, causationId: input.id }],
+    ]);
+    await c.shutdown();
+  });
+
+  it('reads a scope’s metadata and log bindings only when the handler publishes or logs', async () => {
+    const reads = { metadata: 0, logBindings: 0 };
+    const lines: Array<Record<string, unknown>> = [];
+    const logger = createConsoleLogger({ level: 'info', write: (l) => lines.push(JSON.parse(l)) });
+    const c = await memoryCoordinator({
+      logger,
+      instrumentation: [
+        {
+          name: 'lazy',
+          delivery: (start) => ({
+            get metadata() {
+              reads.metadata += 1;
+              return { scope: start.event.aggregateId };
+            },
+            get logBindings() {
+              reads.logBindings += 1;
+              return { scope: start.event.aggregateId };
+            },
+            end: () => {},
+          }),
+        },
+        {
+          name: 'broken getter',
+          delivery: () => ({
+            get metadata(): Record<string, string> {
+              throw new Error('metadata getter');
+            },
+            end: () => {},
+          }),
+        },
+      ],
+    });
+    await c.registerHandler('Quiet', async function quiet() {});
+    await c.registerHandler('Chatty', async function chatty(e, ctx) {
+      ctx.logger.info('chatting');
+      await ctx.publish({ eventType: 'Said', aggregateId: e.aggregateId });
+    });
+    await c.publishEvent({ eventType: 'Quiet', aggregateId: 'q' });
+    await c.waitForIdle();
+    expect(reads).toEqual({ metadata: 0, logBindings: 0 });
+
+    await c.publishEvent({ eventType: 'Chatty', aggregateId: 'c' });
+    await c.waitForIdle();
+    expect(reads).toEqual({ metadata: 1, logBindings: 1 });
+    const [said] = await c.getEventHistory({ eventType: 'Said' });
+    // The throwing getter is logged and left out; the other scope's metadata still reaches the follow-up.
+    expect(said!.metadata.scope).toBe('c');
+    expect(lines.find((l) => l.msg === 'chatting')).toMatchObject({ scope: 'c', handler: 'chatty' });
+    expect(lines.map((l) => l.msg)).toContain('instrumentation hook threw');
+    await c.shutdown();
+  });
 });
 
 describe('metadata of handler publishes', () => {

@@ -4,6 +4,7 @@ import {
   context,
   propagation,
   ROOT_CONTEXT,
+  type SpanContext,
   type TextMapGetter,
   type TextMapPropagator,
   type TextMapSetter,
@@ -53,7 +54,11 @@ export function traceLogFields(): Record<string, string> {
   const span = trace.getSpan(context.active());
   if (!span) return {};
   const sc = span.spanContext();
-  if (!trace.isSpanContextValid(sc)) return {};
+  return trace.isSpanContextValid(sc) ? spanLogFields(sc) : {};
+}
+
+/** `trace_id`, `span_id`, `trace_flags` of a span context, as log lines carry them. */
+export function spanLogFields(sc: SpanContext): Record<string, string> {
   return {
     [LOG_KEYS.TRACE_ID]: sc.traceId,
     [LOG_KEYS.SPAN_ID]: sc.spanId,

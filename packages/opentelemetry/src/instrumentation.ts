@@ -1,25 +1,22 @@
-import type {
-  DeliveryOutcome,
-  DeliveryScope,
-  DeliveryStart,
-  Instrumentation,
-  PublishOutcome,
-  PublishScope,
-} from '@evco/core';
+import type { Instrumentation, PublishOutcome, PublishScope } from '@evco/core';
 import { type OptionsMatchSchema, parseOptions } from '@evco/core/adapter';
 import {
   createNoopMeter,
   type Meter,
   type MeterProvider,
   metrics,
+  ProxyTracerProvider,
   type TextMapPropagator,
+  type Tracer,
   type TracerProvider,
   trace,
 } from '@opentelemetry/api';
 import { z } from 'zod';
+import { AttemptTracer, MeteredAttempt } from './attempt.js';
 import { propagatorOf } from './carrier.js';
 import { EvcoMetrics } from './metrics.js';
-import { type AttemptSpanScope, deliveryScope, EventPublishScope } from './tracing.js';
+import { ParentContexts } from './parents.js';
+import { EventPublishScope } from './tracing.js';
 
 const SCOPE_NAME = '@evco/opentelemetry';
 const SCOPE_VERSION = '0.1.0';
@@ -70,20 +67,36 @@ export interface OpenTelemetryOptions {
 }
 true satisfies OptionsMatchSchema<OpenTelemetryOptions, typeof openTelemetryOptionsSchema>;
 
+/** How often a coordinator started without an SDK's meter provider looks for one again. */
+const METER_RECHECK_MS = 1_000;
+
 /**
  * Traces, metrics and log correlation for one coordinator, through core's instrumentation hooks:
  * `createCoordinator({ ..., instrumentation: [createOpenTelemetryInstrumentation()] })`.
- * Needs only `@opentelemetry/api`; without an SDK registered every call is a no-op.
+ * Needs only `@opentelemetry/api`.
+ *
+ * Without an SDK nothing is done per event: while the tracer provider is the API's no-op one
+ * (the global one with no SDK registered) no span is started, and while the meter is a no-op no
+ * tally is kept, so the publish and attempt hooks return nothing and core runs them as without
+ * instrumentation. An SDK registered later is picked up: the global tracer provider on the next
+ * publish or attempt, the global meter provider within a second (the metrics API has no proxy, so
+ * it is looked up again on a timer while the coordinator runs; what happened before is not counted).
  */
 export function createOpenTelemetryInstrumentation(options: OpenTelemetryOptions = {}): Instrumentation {
   const o = parseOptions(openTelemetryOptionsSchema, options, 'OpenTelemetry options', 'opentelemetry');
   const propagator = propagatorOf(o.propagator);
-  const tracer =
-    o.traces === false
-      ? undefined
-      : (o.tracerProvider ?? trace.getTracerProvider()).getTracer(SCOPE_NAME, SCOPE_VERSION);
+  const tracers = o.traces ? new TracerSource(o.tracerProvider ?? trace.getTracerProvider()) : undefined;
+  const parents = new ParentContexts(propagator);
+  const attempts = new AttemptTracer(propagator, parents);
   const statsIntervalMs = o.statsIntervalMs;
   let recorder: EvcoMetrics | undefined;
+  let recheck: ReturnType<typeof setInterval> | undefined;
+
+  /** The SDK's meter, or `undefined` while the provider hands out the API's no-op meter. */
+  const recordingMeter = (): Meter | undefined => {
+    const meter = (o.meterProvider ?? metrics.getMeterProvider()).getMeter(SCOPE_NAME, SCOPE_VERSION);
+    return isNoopMeter(meter) ? undefined : meter;
+  };
 
   const instrumentation: Instrumentation = {
     name: 'opentelemetry',
@@ -92,25 +105,41 @@ export function createOpenTelemetryInstrumentation(options: OpenTelemetryOptions
       // Read here, not at construction: the global meter provider has no proxy, so an SDK
       // registered after this package was set up would otherwise never see a metric.
       if (!recorder) {
-        const meter = (o.meterProvider ?? metrics.getMeterProvider()).getMeter(SCOPE_NAME, SCOPE_VERSION);
-        // No SDK: every instrument would be a no-op, so keep no tallies and open no attempt scope
-        // (the delivery path then costs what it costs without this package).
-        if (isNoopMeter(meter)) return;
-        recorder = new EvcoMetrics(meter, { statsIntervalMs });
+        const meter = recordingMeter();
+        if (meter) recorder = new EvcoMetrics(meter, { statsIntervalMs });
       }
-      recorder.attach(coordinator);
+      if (recorder) {
+        recorder.attach(coordinator);
+        return;
+      }
+      // No SDK yet: keep no tallies (the attempt path then costs what it costs without this
+      // package), and look again now and then for a global provider registered later.
+      if (o.meterProvider) return;
+      clearInterval(recheck);
+      recheck = setInterval(() => {
+        const meter = recordingMeter();
+        if (!meter) return;
+        clearInterval(recheck);
+        recheck = undefined;
+        recorder = new EvcoMetrics(meter, { statsIntervalMs });
+        recorder.attach(coordinator);
+      }, METER_RECHECK_MS);
+      recheck.unref();
     },
     stop() {
+      clearInterval(recheck);
+      recheck = undefined;
       recorder?.detach();
     },
     publish(start) {
-      const scope = tracer ? new EventPublishScope(tracer, propagator, start) : undefined;
+      const tracer = tracers?.current();
+      const scope = tracer ? new EventPublishScope(tracer, propagator, parents, start) : undefined;
       return recorder ? new MeteredPublish(recorder, scope) : scope;
     },
     delivery(start) {
-      const scope = tracer ? deliveryScope(tracer, propagator, start) : undefined;
-      if (!recorder) return scope;
-      return scope ? new MeteredTracedAttempt(recorder, start, scope) : new MeteredAttempt(recorder, start);
+      const tracer = tracers?.current();
+      if (tracer) return attempts.open(tracer, start, recorder);
+      return recorder ? new MeteredAttempt(recorder, start) : undefined;
     },
     replay(info) {
       recorder?.replayed(info.deliveries);
@@ -120,10 +149,44 @@ export function createOpenTelemetryInstrumentation(options: OpenTelemetryOptions
 }
 
 const NoopMeter = createNoopMeter().constructor;
+/** The API's no-op tracer provider: what the global proxy delegates to while no SDK is registered. */
+const NoopTracerProvider = new ProxyTracerProvider().getDelegate().constructor;
 
 /** The API's no-op meter: what `metrics.getMeterProvider()` hands out while no SDK is registered. */
 function isNoopMeter(meter: Meter): boolean {
   return meter instanceof NoopMeter;
+}
+
+/** A tracer provider that can still get an SDK: the API's global proxy. */
+interface DelegatingTracerProvider extends TracerProvider {
+  getDelegateTracer(name: string, version?: string): Tracer | undefined;
+}
+
+function isDelegating(provider: TracerProvider): provider is DelegatingTracerProvider {
+  return typeof (provider as Partial<DelegatingTracerProvider>).getDelegateTracer === 'function';
+}
+
+/**
+ * The tracer to use now, or `undefined` while the provider is the API's no-op one. The global
+ * provider is a proxy: while it has no SDK behind it each call asks it again (one property read),
+ * and once it has one its tracer is kept.
+ */
+class TracerSource {
+  #tracer: Tracer | undefined;
+  #proxy: DelegatingTracerProvider | undefined;
+
+  constructor(provider: TracerProvider) {
+    if (isDelegating(provider)) this.#proxy = provider;
+    else if (!(provider instanceof NoopTracerProvider))
+      this.#tracer = provider.getTracer(SCOPE_NAME, SCOPE_VERSION);
+  }
+
+  current(): Tracer | undefined {
+    if (this.#tracer || !this.#proxy) return this.#tracer;
+    this.#tracer = this.#proxy.getDelegateTracer(SCOPE_NAME, SCOPE_VERSION);
+    if (this.#tracer) this.#proxy = undefined;
+    return this.#tracer;
+  }
 }
 
 /** Counts what a publish stored, then ends its spans. */
@@ -143,44 +206,5 @@ class MeteredPublish implements PublishScope {
   end(outcome: PublishOutcome): void {
     if (outcome.events) this.#metrics.published(outcome.events);
     this.#spans?.end(outcome);
-  }
-}
-
-class MeteredAttempt implements DeliveryScope {
-  readonly #metrics: EvcoMetrics;
-  readonly #start: DeliveryStart;
-
-  constructor(metrics: EvcoMetrics, start: DeliveryStart) {
-    this.#metrics = metrics;
-    this.#start = start;
-  }
-
-  end(outcome: DeliveryOutcome): void {
-    this.#metrics.delivered(this.#start, outcome);
-  }
-}
-
-class MeteredTracedAttempt implements DeliveryScope {
-  readonly metadata: Readonly<Record<string, string>>;
-  readonly logBindings: Readonly<Record<string, unknown>>;
-  readonly #metrics: EvcoMetrics;
-  readonly #start: DeliveryStart;
-  readonly #span: AttemptSpanScope;
-
-  constructor(metrics: EvcoMetrics, start: DeliveryStart, span: AttemptSpanScope) {
-    this.#metrics = metrics;
-    this.#start = start;
-    this.#span = span;
-    this.metadata = span.metadata;
-    this.logBindings = span.logBindings;
-  }
-
-  run<T>(fn: () => T): T {
-    return this.#span.run(fn);
-  }
-
-  end(outcome: DeliveryOutcome): void {
-    this.#metrics.delivered(this.#start, outcome);
-    this.#span.end(outcome);
   }
 }

@@ -10,13 +10,14 @@ import type {
   BatchObservableCallback,
   Histogram,
   Meter,
-  ObservableCounter,
   ObservableGauge,
 } from '@opentelemetry/api';
 import { ATTR, METRIC } from './names.js';
 
 /** One (event type, handler) pair: its attribute sets and what it counted so far. */
 interface Pair {
+  eventType: string;
+  handler: string;
   base: Attributes;
   /** With the attempt's outcome, for the duration histogram. */
   handledOutcome: Attributes;
@@ -31,6 +32,7 @@ interface Pair {
 
 /** An event type's attribute set and how many events of it this process stored. */
 interface TypeCount {
+  eventType: string;
   attributes: Attributes;
   published: number;
 }
@@ -61,6 +63,9 @@ export class EvcoMetrics {
   readonly #byType = new Map<string, TypeCount>();
   readonly #byPair = new Map<string, Map<string, Pair>>();
   readonly #pairs: Pair[] = [];
+  /** The last pair and type looked up: consecutive attempts and events are mostly of the same. */
+  #lastPair: Pair | undefined;
+  #lastType: TypeCount | undefined;
   #coordinator: InstrumentedCoordinator | undefined;
   #stats: { at: number; value: Promise<StoreStats | undefined> } | undefined;
   #observe: BatchObservableCallback | undefined;
@@ -197,15 +202,20 @@ export class EvcoMetrics {
   }
 
   #typeCount(eventType: string): TypeCount {
+    const last = this.#lastType;
+    if (last?.eventType === eventType) return last;
     let t = this.#byType.get(eventType);
     if (!t) {
-      t = { attributes: { [ATTR.MESSAGING_DESTINATION_NAME]: eventType }, published: 0 };
+      t = { eventType, attributes: { [ATTR.MESSAGING_DESTINATION_NAME]: eventType }, published: 0 };
       this.#byType.set(eventType, t);
     }
+    this.#lastType = t;
     return t;
   }
 
   #pair(eventType: string, handler: string): Pair {
+    const last = this.#lastPair;
+    if (last?.eventType === eventType && last.handler === handler) return last;
     let byHandler = this.#byPair.get(eventType);
     if (!byHandler) {
       byHandler = new Map();
@@ -218,6 +228,8 @@ export class EvcoMetrics {
         [ATTR.MESSAGING_CONSUMER_GROUP_NAME]: handler,
       };
       a = {
+        eventType,
+        handler,
         base,
         handledOutcome: { ...base, [ATTR.OUTCOME]: 'handled' },
         retryOutcome: { ...base, [ATTR.OUTCOME]: 'retry' },
@@ -231,6 +243,7 @@ export class EvcoMetrics {
       byHandler.set(handler, a);
       this.#pairs.push(a);
     }
+    this.#lastPair = a;
     return a;
   }
 }

@@ -10,7 +10,13 @@ import { createMemoryStore } from '@evco/store-memory';
 import { context, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ATTR, createOpenTelemetryInstrumentation, eventContext, traceLogFields } from '../src/index.js';
+import {
+  ATTR,
+  createOpenTelemetryInstrumentation,
+  eventContext,
+  METRIC,
+  traceLogFields,
+} from '../src/index.js';
 import { createHarness, type Harness, parentOf, spanIdOf } from './harness.js';
 
 let h: Harness;
@@ -271,6 +277,45 @@ describe('traces', () => {
     expect(parents.filter((p) => p === sameType.spanContext().spanId)).toHaveLength(3);
     expect(parents.filter((p) => p === mixed!.spanContext().spanId)).toHaveLength(2);
     expect(parents.filter((p) => p === ownParent.spanContext().spanId)).toHaveLength(1);
+  });
+
+  it('an unsampled trace records no span, runs handlers in it and carries it unchanged to follow-ups', async () => {
+    h = createHarness();
+    const lines: Array<Record<string, unknown>> = [];
+    const logger = createConsoleLogger({ level: 'info', write: (l) => lines.push(JSON.parse(l)) });
+    const c = await coordinator({ logger });
+    const unsampled = `00-${'ab'.repeat(16)}-${'cd'.repeat(8)}-00`;
+    const inside: Array<Record<string, string>> = [];
+    await c.registerHandler('Unsampled', async function first(event, ctx) {
+      inside.push(traceLogFields());
+      ctx.logger.info('in an unsampled trace');
+      await ctx.publish({ eventType: 'UnsampledFollowUp', aggregateId: event.aggregateId });
+      // Several at once: each keeps the trace it was given.
+      await ctx.publishEvents([
+        { eventType: 'UnsampledFollowUp', aggregateId: 'b1' },
+        { eventType: 'UnsampledFollowUp', aggregateId: 'b2' },
+      ]);
+    });
+    await c.registerHandler('Unsampled', async function second() {});
+    await c.registerHandler('UnsampledFollowUp', async function third() {});
+    await c.publishEvent({ eventType: 'Unsampled', aggregateId: 'u1', metadata: { traceparent: unsampled } });
+    // The same trace again (the parsed parent is reused) and a sampled one after it.
+    await c.publishEvent({ eventType: 'Unsampled', aggregateId: 'u2', metadata: { traceparent: unsampled } });
+    await c.publishEvent({ eventType: 'Sampled', aggregateId: 's1' });
+    await c.waitForIdle();
+
+    expect(h.spans().map((s) => s.name)).toEqual(['publish Sampled']);
+    const followUps = await c.getEventHistory({ eventType: 'UnsampledFollowUp' });
+    expect(followUps).toHaveLength(6);
+    expect(new Set(followUps.map((e) => e.metadata.traceparent))).toEqual(new Set([unsampled]));
+    const ids = { trace_id: 'ab'.repeat(16), span_id: 'cd'.repeat(8), trace_flags: '00' };
+    expect(inside).toEqual([ids, ids]);
+    expect(lines.filter((l) => l.msg === 'in an unsampled trace')).toEqual([
+      expect.objectContaining(ids),
+      expect.objectContaining(ids),
+    ]);
+    // Metrics do not depend on sampling.
+    expect(await h.count(METRIC.HANDLED)).toBe(2 + 2 + 6);
   });
 
   it('records a failed publish on its span', async () => {
