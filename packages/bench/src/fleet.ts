@@ -173,15 +173,31 @@ async function scalingRun(processes: number): Promise<Record<string, unknown>> {
   }
 }
 
-/** WAL write() and fsync calls so far, server-wide (PostgreSQL 14+), or undefined. */
-async function walCalls(): Promise<{ writes: number; syncs: number } | undefined> {
+/**
+ * WAL write() and fsync calls so far, server-wide (PostgreSQL 14+), and statements run in this
+ * database when pg_stat_statements is installed; undefined where not available.
+ */
+async function serverCounters(): Promise<{ writes: number; syncs: number; statements?: number } | undefined> {
   const admin = new pg.Client({ connectionString: databaseUrl });
   await admin.connect();
   try {
     const { rows } = await admin.query(
       'SELECT wal_write::float8 AS w, wal_sync::float8 AS s FROM pg_stat_wal',
     );
-    return { writes: rows[0].w, syncs: rows[0].s };
+    const counters: { writes: number; syncs: number; statements?: number } = {
+      writes: rows[0].w,
+      syncs: rows[0].s,
+    };
+    try {
+      const calls = await admin.query(
+        `SELECT coalesce(sum(calls), 0)::float8 AS n FROM pg_stat_statements
+         WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())`,
+      );
+      counters.statements = calls.rows[0].n;
+    } catch {
+      // pg_stat_statements not installed: no statement count.
+    }
+    return counters;
   } catch {
     return undefined;
   } finally {
@@ -200,7 +216,7 @@ async function latencyRun(asyncCommit: AsyncCommit): Promise<Record<string, unkn
   try {
     await worker.ready;
     const events = work(LATENCY_EVENTS);
-    const walBefore = await walCalls();
+    const walBefore = await serverCounters();
     const publishedAt = new Map<string, number>();
     const failed: unknown[] = [];
     const started = performance.now();
@@ -212,16 +228,21 @@ async function latencyRun(asyncCommit: AsyncCommit): Promise<Record<string, unkn
       coordinator.publishEvent(event).catch((e: unknown) => failed.push(e));
     }
     await until(() => worker.ran.length >= events.length, 60_000, 'not every event ran');
-    // Backends report their WAL counters within a second while busy; the worker's last
-    // completion follows its last run by one claim round.
-    await coordinator.waitForIdle({ timeoutMs: 10_000 }).catch(() => {});
-    await new Promise((r) => setTimeout(r, 1500));
-    const walAfter = await walCalls();
+    // A backend reports its WAL counters when idle for a while or when it exits: stop both
+    // sides (their pools close) before reading them.
+    await stopWorkers([worker]);
+    await coordinator.shutdown();
+    await new Promise((r) => setTimeout(r, 500));
+    const walAfter = await serverCounters();
     if (walBefore && walAfter) {
       wal = {
         walSyncsPerEvent: round((walAfter.syncs - walBefore.syncs) / events.length, 2),
         walWritesPerEvent: round((walAfter.writes - walBefore.writes) / events.length, 2),
-        walNote: 'server-wide (pg_stat_wal): only meaningful on a server nobody else uses',
+        ...(walBefore.statements !== undefined && walAfter.statements !== undefined
+          ? { statementsPerEvent: round((walAfter.statements - walBefore.statements) / events.length, 2) }
+          : {}),
+        countersNote:
+          'server-wide (pg_stat_wal, pg_stat_statements): only meaningful on a server nobody else uses',
       };
     }
     if (failed.length > 0) throw new Error(`fleet latency: ${failed.length} publishes failed`);

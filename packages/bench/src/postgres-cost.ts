@@ -33,7 +33,7 @@ interface Counters {
   rowsInserted: number;
   rowsUpdated: number;
   rowsDeleted: number;
-  byStatement: Map<string, { calls: number; walRecords: number }>;
+  byStatement: Map<string, { calls: number; walRecords: number; execMs: number }>;
   /** CPU time of this process, µs. */
   nodeCpu: number;
   /** CPU time of the server's processes (backends and background workers), µs, when local. */
@@ -42,20 +42,35 @@ interface Counters {
 
 const TICK_US = 1e6 / 100; // USER_HZ: 100 on Linux
 
-/** utime + stime of the server's processes from /proc, or undefined when it is not on this machine. */
+/** The fields of /proc/<pid>/stat after the command name (field 3 is index 0), or undefined. */
+function procStat(pid: number): string[] | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * CPU time of the server, µs, from /proc, or undefined when it is not on this machine: utime +
+ * stime of its live processes, plus the postmaster's own and its reaped children's (cutime +
+ * cstime), so a backend that exited between two readings (a pool's idle connection) still counts.
+ */
 function serverCpuUs(pids: number[]): number | undefined {
   let total = 0;
+  let postmaster: number | undefined;
   for (const pid of pids) {
-    let stat: string;
-    try {
-      stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    } catch {
-      return undefined;
-    }
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const fields = procStat(pid);
+    if (!fields) continue;
+    postmaster ??= Number(fields[1]);
     total += (Number(fields[11]) + Number(fields[12])) * TICK_US;
   }
-  return total;
+  const parent = postmaster === undefined ? undefined : procStat(postmaster);
+  if (!parent) return undefined;
+  return (
+    total + (Number(parent[11]) + Number(parent[12]) + Number(parent[13]) + Number(parent[14])) * TICK_US
+  );
 }
 
 async function counters(admin: pg.Pool, statements: boolean): Promise<Counters> {
@@ -69,12 +84,12 @@ async function counters(admin: pg.Pool, statements: boolean): Promise<Counters> 
     `${PROBE}SELECT xact_commit::float8 AS c, tup_inserted::float8 AS i, tup_updated::float8 AS u,
        tup_deleted::float8 AS d FROM pg_stat_database WHERE datname = current_database()`,
   );
-  const byStatement = new Map<string, { calls: number; walRecords: number }>();
+  const byStatement = new Map<string, { calls: number; walRecords: number; execMs: number }>();
   let total: number | undefined;
   if (statements) {
     const { rows } = await admin.query(
       `${PROBE}SELECT queryid::text AS id, left(regexp_replace(query, '\\s+', ' ', 'g'), 60) AS q,
-         calls::float8 AS calls, wal_records::float8 AS w
+         calls::float8 AS calls, wal_records::float8 AS w, total_exec_time AS ms
        FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())`,
     );
     total = 0;
@@ -82,9 +97,10 @@ async function counters(admin: pg.Pool, statements: boolean): Promise<Counters> 
       // The bench's own counter queries are not the workload.
       if (r.q.startsWith(PROBE.trim())) continue;
       total += r.calls;
-      byStatement.set(`${r.id} ${r.q}`, { calls: r.calls, walRecords: r.w });
+      byStatement.set(`${r.id} ${r.q}`, { calls: r.calls, walRecords: r.w, execMs: r.ms });
     }
   }
+  // Backends and background processes (not the postmaster: found as their parent).
   const pids = await admin.query(`${PROBE}SELECT pid FROM pg_stat_activity`);
   const cpu = process.cpuUsage();
   return {
@@ -116,6 +132,8 @@ function perEvent(before: Counters, after: Counters, n: number): Record<string, 
       statement: key.slice(key.indexOf(' ') + 1),
       perEvent: round(calls / n, 3),
       walRecordsPerCall: round(walRecords / calls, 1),
+      // Server time executing it (pg_stat_statements total_exec_time), per event of the workload.
+      execUsPerEvent: round(((v.execMs - (before.byStatement.get(key)?.execMs ?? 0)) * 1000) / n, 1),
     });
   }
   top.sort((a, b) => (b.perEvent as number) - (a.perEvent as number));
