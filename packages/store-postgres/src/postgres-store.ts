@@ -198,6 +198,22 @@ interface Statement {
   text: string;
 }
 
+/** The read filters of a replay's range: its event type, if any, and its `occurredAt` window. */
+function replayWindow(typed: boolean): SQL.ReadShape {
+  return {
+    eventTypes: typed ? 'one' : 'none',
+    aggregateId: false,
+    aggregateType: false,
+    correlationId: false,
+    causationId: false,
+    from: true,
+    to: true,
+    afterPosition: false,
+    beforePosition: false,
+    desc: false,
+  };
+}
+
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** `<position>:<run>/<handler>`, see `deliveryId`. */
 const DELIVERY_ID = /^([1-9][0-9]{0,18}):([0-9]{1,19})\/(.+)$/s;
@@ -981,6 +997,21 @@ class PgEventStore implements PostgresStore {
   // ------------------------------------------------------------------------------------------
 
   async startReplay(spec: ReplaySpec, options: { now: Date }): Promise<ReplayJob> {
+    this.#open();
+    // The job covers the events that existed when it started, bounded by the settled horizon: as
+    // a read does, wait (up to settleTimeoutMs) for those committed in its window to settle, or a
+    // transaction open elsewhere on the server would leave an event appended just before out.
+    // Outside the job's transaction, which would hold the prune lock meanwhile.
+    const probe = await this.#query<{ unsettled: string | null }>(
+      this.#readTemplate(replayWindow(spec.eventType !== undefined), true),
+      [
+        ...(spec.eventType === undefined ? [] : [spec.eventType]),
+        spec.from.toISOString(),
+        spec.to.toISOString(),
+      ],
+    );
+    const unsettled = probe.rows[0]?.unsettled;
+    if (unsettled != null) await this.#awaitHorizon(BigInt(unsettled), Date.now() + this.#settleTimeoutMs);
     return this.#transaction(async (client) => {
       await this.#query(SQL.LOCK_PRUNE_SHARED, this.#pruneLock, client);
       const result = await this.#query<ReplayRow>(
