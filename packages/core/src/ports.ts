@@ -213,7 +213,10 @@ export interface HandlerStats {
   dead: number;
   /** Pending deliveries of a handler whose subscription nobody renews any more. */
   orphaned: number;
-  /** Creation time of the handler's oldest pending or running delivery (its lag); stores that cannot tell leave it out. */
+  /**
+   * When the handler's oldest pending or running delivery was queued (its lag; see
+   * `StoreStats.oldestPendingAt`); stores that cannot tell leave it out.
+   */
   oldestPendingAt?: Date | null;
 }
 
@@ -221,11 +224,16 @@ export interface StoreStats {
   /** Highest position written, `null` when empty. */
   lastPosition: Position | null;
   pending: number;
+  /** Leased deliveries, counting expired leases no claim has taken over yet (see `claimDue`). */
   running: number;
   dead: number;
   /** Events with at least one delivery not done. */
   unprocessedEvents: number;
-  /** Creation time of the oldest pending or running delivery (lag = now - this). */
+  /**
+   * When the oldest pending or running delivery was queued (lag = now - this): appended, or, for
+   * a re-driven dead letter or a replayed delivery, re-driven or replayed (each is a new
+   * delivery). Retries and lease take-overs keep the time.
+   */
   oldestPendingAt: Date | null;
   orphaned: number;
   handlers: HandlerStats[];
@@ -359,6 +367,10 @@ export interface EventStore {
    * Atomically leases due deliveries: pending with `nextAttemptAt <= now`, or running with an
    * expired lease; for `aggregate`-ordered handlers only when no earlier delivery of the same
    * aggregate for the same handler is pending or running. Increments `attempt`.
+   *
+   * A claim changes only the deliveries it returns. A delivery whose lease expired stays
+   * `running` (its holder may still complete or fail it) until a claim of its own handler takes
+   * it over; claims of other handlers, or beyond `limit`, leave it alone.
    */
   claimDue(request: ClaimRequest): Promise<ClaimedDelivery[]>;
   /** Marks leased deliveries done. Tokens whose lease moved on are ignored. */

@@ -142,14 +142,15 @@ class MemoryEventStore implements MemoryStore {
   readonly #ready = new Map<string, Set<Delivery>>();
   readonly #scheduled = new MinHeap<{ d: Delivery; v: number; at: number }>((x) => x.at);
   readonly #chains = new Map<string, Map<string, Chain<Delivery>>>();
-  readonly #running = new Set<Delivery>();
+  /** Leased deliveries per handler, expired leases included until a claim of the handler takes them over. */
+  readonly #running = new Map<string, Set<Delivery>>();
   readonly #dead = new Set<Delivery>();
   readonly #counters = new Map<string, Counters>();
   readonly #replays = new Map<string, ReplayJob & { untilPosition: number }>();
   /** Deliveries each replay queued that are not done (pending, running or dead). */
   readonly #replayDeliveries = new Map<string, Set<Delivery>>();
-  /** No running delivery's lease ends before this (a lower bound). */
-  #earliestLease = Number.POSITIVE_INFINITY;
+  /** Per handler: none of its running deliveries' leases ends before this (a lower bound). */
+  readonly #earliestLease = new Map<string, number>();
   #deliverySeq = 0;
   #replaySeq = 0;
   readonly #pruned = new Map<string, PrunedRange>();
@@ -438,7 +439,7 @@ class MemoryEventStore implements MemoryStore {
   #detach(d: Delivery): void {
     this.#ready.get(d.handler)?.delete(d);
     d.queueVersion++;
-    this.#running.delete(d);
+    this.#running.get(d.handler)?.delete(d);
     this.#dead.delete(d);
     const chain = d.chain;
     if (!chain) return;
@@ -495,52 +496,41 @@ class MemoryEventStore implements MemoryStore {
       this.#scheduled.pop();
       if (top.v === top.d.queueVersion && top.d.status === 'pending') this.#schedule(top.d, now);
     }
-    // Leases that expired: their holder died or hung; the delivery is up for grabs again. The
-    // scan only runs once the earliest lease can have expired, not on every claim.
-    if (now >= this.#earliestLease) {
-      let earliest = Number.POSITIVE_INFINITY;
-      for (const d of this.#running) {
-        if (d.leaseExpiresAt > now) {
-          if (d.leaseExpiresAt < earliest) earliest = d.leaseExpiresAt;
-          continue;
-        }
-        this.#running.delete(d);
-        this.#setStatus(d, 'pending');
-        d.nextAttemptAt = now;
-        this.#schedule(d, now);
-      }
-      this.#earliestLease = earliest;
-    }
     const candidates: Delivery[] = [];
     const handlers = request.handlers.length > 1 ? new Set(request.handlers) : request.handlers;
     for (const handler of handlers) {
+      const expired = this.#expiredLeases(handler, now);
       const ready = this.#ready.get(handler);
-      if (!ready) continue;
       let taken = 0;
-      for (const d of ready) {
+      for (const d of ready ?? []) {
         if (taken >= request.limit) break;
         if (d.ordered && d.chain?.head !== d) {
-          ready.delete(d); // an earlier delivery was requeued ahead of it; it waits its turn again
+          ready!.delete(d); // an earlier delivery was requeued ahead of it; it waits its turn again
           continue;
         }
         candidates.push(d);
         taken++;
       }
+      if (expired.length === 0) continue;
+      // Taken-over leases compete with the ready ones: the handler's oldest go first.
+      const mine = candidates.splice(candidates.length - taken).concat(expired);
+      candidates.push(...mine.sort((x, y) => byPosition(x.event, y.event)).slice(0, request.limit));
     }
     // Oldest first across handlers, so one busy handler cannot starve the others.
     if (request.handlers.length > 1) candidates.sort((a, b) => byPosition(a.event, b.event));
     const claimed: ClaimedDelivery[] = [];
     for (const d of candidates) {
       if (claimed.length >= request.limit) break;
-      this.#ready.get(d.handler)!.delete(d);
+      this.#ready.get(d.handler)?.delete(d);
       d.queueVersion++;
       this.#setStatus(d, 'running');
       d.attempts++;
       d.leaseOwner = request.consumerId;
       d.leaseExpiresAt = now + request.leaseMs;
-      if (d.leaseExpiresAt < this.#earliestLease) this.#earliestLease = d.leaseExpiresAt;
+      const earliest = this.#earliestLease.get(d.handler) ?? Number.POSITIVE_INFINITY;
+      if (d.leaseExpiresAt < earliest) this.#earliestLease.set(d.handler, d.leaseExpiresAt);
       d.updatedAt = now;
-      this.#running.add(d);
+      getOrCreate(this.#running, d.handler, () => new Set()).add(d);
       claimed.push({
         deliveryId: d.id,
         attempt: d.attempts,
@@ -550,6 +540,26 @@ class MemoryEventStore implements MemoryStore {
       });
     }
     return claimed;
+  }
+
+  /**
+   * A handler's deliveries whose lease expired (the holder died or hung) and that still head their
+   * chain (a replay may have queued an earlier one ahead). They stay running, and their holder
+   * may still complete them, until a claim of their handler takes them over: a claim touches no
+   * other handler's deliveries. The scan only runs once the handler's earliest lease can have
+   * expired, not on every claim.
+   */
+  #expiredLeases(handler: string, now: number): Delivery[] {
+    const running = this.#running.get(handler);
+    if (!running || now < (this.#earliestLease.get(handler) ?? Number.POSITIVE_INFINITY)) return [];
+    const expired: Delivery[] = [];
+    let earliest = Number.POSITIVE_INFINITY;
+    for (const d of running) {
+      if (d.leaseExpiresAt < earliest) earliest = d.leaseExpiresAt;
+      if (d.leaseExpiresAt <= now && (!d.ordered || d.chain?.head === d)) expired.push(d);
+    }
+    this.#earliestLease.set(handler, earliest);
+    return expired;
   }
 
   #leased(token: DeliveryToken): Delivery | undefined {
@@ -591,7 +601,7 @@ class MemoryEventStore implements MemoryStore {
       d.updatedAt = now;
       d.leaseOwner = null;
       d.lastError = f.error;
-      this.#running.delete(d);
+      this.#running.get(d.handler)?.delete(d);
       if (f.nextAttemptAt === null) {
         this.#setStatus(d, 'dead');
         this.#detach(d);
@@ -610,7 +620,7 @@ class MemoryEventStore implements MemoryStore {
     for (const token of tokens) {
       const d = this.#leased(token);
       if (!d) continue;
-      this.#running.delete(d);
+      this.#running.get(d.handler)?.delete(d);
       d.leaseOwner = null;
       d.updatedAt = now;
       d.nextAttemptAt = now;

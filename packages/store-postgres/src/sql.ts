@@ -648,9 +648,14 @@ export const DEAD_LETTERS = DEAD_LETTERS_BODY('', 'd.position, d.handler');
 /** $1 after position, $2 limit, $3 handler. */
 export const DEAD_LETTERS_BY_HANDLER = DEAD_LETTERS_BODY('AND d.handler = $3', 'd.handler, d.position');
 
+/**
+ * A re-driven dead letter is a new run (new delivery id, attempt 1), queued now: its
+ * `created_at` moves too, so the lag (`oldestPendingAt`) counts from the re-drive, as in every
+ * store. The replay's requeue below does the same.
+ */
 const RETRY_DEAD_BODY = (filter: string) => `
 UPDATE {s}.deliveries d SET status = 'open', run = ${RUN}, attempts = 0, last_error = NULL,
-  next_attempt_at = $1, updated_at = $1
+  next_attempt_at = $1, created_at = $1, updated_at = $1
 WHERE d.status = 'dead' ${filter}`;
 
 /** $1 now. */
@@ -750,7 +755,7 @@ WITH page AS (
   WHERE s.expires_at > $5::timestamptz AND ($4::text IS NULL OR s.handler = $4::text)
 ), requeued AS (
   UPDATE {s}.deliveries d SET status = 'open', run = ${RUN}, attempts = 0, last_error = NULL,
-    next_attempt_at = $5, lease_owner = NULL, updated_at = $5, is_replay = true, replay_id = $6::uuid
+    next_attempt_at = $5, lease_owner = NULL, created_at = $5, updated_at = $5, is_replay = true, replay_id = $6::uuid
   FROM targets t
   WHERE d.position = t.position AND d.handler = t.handler AND d.status = 'dead'
   RETURNING 1

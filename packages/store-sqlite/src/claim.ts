@@ -15,29 +15,35 @@ interface LeasedRow {
   is_replay: bigint;
 }
 
+/** Sorts claim candidates in place, oldest event first. */
+function byPosition(candidates: Candidate[]): Candidate[] {
+  return candidates.sort((a, b) =>
+    a.event_position < b.event_position ? -1 : a.event_position > b.event_position ? 1 : 0,
+  );
+}
+
 /**
- * The body of the claim transaction (run inside `db.transaction(…).immediate`): expired leases go
- * back to pending, then each handler's due deliveries that head their chain (`ready`, see
- * `PROMOTE_CHAIN_HEAD`) are picked, oldest first across handlers, and leased; the leased ones
- * come back with their events.
+ * The body of the claim transaction (run inside `db.transaction(…).immediate`): each handler's
+ * due deliveries and expired leases that head their chain (`ready`, see `PROMOTE_CHAIN_HEAD`) are
+ * picked, oldest first per handler and across handlers, and leased; the leased ones come back
+ * with their events. Nothing else changes: an expired lease the claim does not take stays
+ * running (see `SELECT_EXPIRED_FOR_HANDLER`).
  */
 export function claimDue(s: Statements, request: ClaimRequest): ClaimedDelivery[] {
   const now = iso(request.now);
-  s.resetExpired.run(now, now);
   const handlers = [...new Set(request.handlers)];
   // A negative LIMIT means "no limit" to SQLite.
   const limit = Math.max(0, request.limit || 0);
   let candidates: Candidate[] = [];
   for (const handler of handlers) {
-    candidates.push(...(s.dueForHandler.all(handler, now, limit) as Candidate[]));
+    const due = s.dueForHandler.all(handler, now, limit) as Candidate[];
+    const expired = s.expiredForHandler.all(now, handler) as Candidate[];
+    // Taken-over leases compete with the due ones: the handler's oldest go first.
+    candidates.push(...(expired.length === 0 ? due : byPosition([...due, ...expired]).slice(0, limit)));
   }
   if (candidates.length === 0) return [];
   // Oldest first across handlers, so one busy handler cannot starve the others.
-  if (handlers.length > 1) {
-    candidates.sort((a, b) =>
-      a.event_position < b.event_position ? -1 : a.event_position > b.event_position ? 1 : 0,
-    );
-  }
+  if (handlers.length > 1) byPosition(candidates);
   candidates = candidates.slice(0, limit);
   const leaseExpiresAt = iso(new Date(request.now.getTime() + request.leaseMs));
   const leased = s.lease.all(
@@ -45,6 +51,7 @@ export function claimDue(s: Statements, request: ClaimRequest): ClaimedDelivery[
     leaseExpiresAt,
     now,
     jsonIntegers(candidates.map((c) => c.id)),
+    now,
   ) as LeasedRow[];
   const byId = new Map(leased.map((l) => [l.id, l]));
   const events = new Map<bigint, RecordedEvent>();

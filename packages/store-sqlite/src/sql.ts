@@ -157,13 +157,17 @@ UPDATE "{p}deliveries" INDEXED BY "{p}deliveries_chain" SET ready = 0
 WHERE handler = ? AND aggregate_id = ? AND status IN ('pending', 'running') AND ordered = 1 AND ready = 1`;
 
 /**
- * Leases whose holder died or hung go back to pending, due at once, before candidates are
- * picked; this mirrors the reference store, so `stats` stops counting them as running.
- * Parameters: now, now.
+ * Deliveries of one handler whose lease expired (the holder died or hung) and that still head
+ * their chain (a replay may have queued an earlier one ahead). They stay running, and their
+ * holder may still complete them, until a claim of their handler takes them over: a claim
+ * touches no other handler's deliveries. Unsorted (the caller sorts them with the due ones):
+ * leased deliveries are few, while an ORDER BY here would sort them in a temporary b-tree.
+ * Parameters: now, handler.
  */
-export const RESET_EXPIRED_LEASES = `
-UPDATE "{p}deliveries" SET status = 'pending', next_attempt_at = ?, lease_owner = NULL, lease_expires_at = NULL
-WHERE status = 'running' AND lease_expires_at <= ?`;
+export const SELECT_EXPIRED_FOR_HANDLER = `
+SELECT id, event_position
+FROM "{p}deliveries" INDEXED BY "{p}deliveries_leases"
+WHERE status = 'running' AND lease_expires_at <= ? AND handler = ? AND ready = 1`;
 
 /**
  * Due deliveries of one handler that head their chain (see `PROMOTE_CHAIN_HEAD`), oldest first.
@@ -176,11 +180,11 @@ WHERE handler = ? AND status = 'pending' AND ready = 1 AND next_attempt_at <= ?
 ORDER BY event_position
 LIMIT ?`;
 
-/** Parameters: lease owner, lease expiry, now, JSON array of delivery ids. */
+/** Parameters: lease owner, lease expiry, now, JSON array of delivery ids, now. */
 export const LEASE_DELIVERIES = `
 UPDATE "{p}deliveries"
 SET status = 'running', attempts = attempts + 1, lease_owner = ?, lease_expires_at = ?, updated_at = ?
-WHERE id IN (SELECT value FROM json_each(?)) AND status = 'pending'
+WHERE id IN (SELECT value FROM json_each(?)) AND (status = 'pending' OR (status = 'running' AND lease_expires_at <= ?))
 RETURNING id, event_position, handler, attempts, is_replay`;
 
 /** Parameters: now, id, attempt. */

@@ -466,7 +466,6 @@ class SqliteEventStore implements SqliteStore {
   // ------------------------------------------------------------------------------------------
 
   async claimDue(request: ClaimRequest): Promise<ClaimedDelivery[]> {
-    // Even a claim that can take nothing frees expired leases, as the reference store does.
     return this.#write('claim deliveries', (p) => p.claim.immediate(request));
   }
 

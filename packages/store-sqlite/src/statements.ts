@@ -21,7 +21,7 @@ export const STATEMENTS = {
   insertDelivery: SQL.INSERT_DELIVERY,
   promoteChainHead: SQL.PROMOTE_CHAIN_HEAD,
   demoteChain: SQL.DEMOTE_CHAIN,
-  resetExpired: SQL.RESET_EXPIRED_LEASES,
+  expiredForHandler: SQL.SELECT_EXPIRED_FOR_HANDLER,
   dueForHandler: SQL.SELECT_DUE_FOR_HANDLER,
   lease: SQL.LEASE_DELIVERIES,
   complete: SQL.COMPLETE_DELIVERY,

@@ -431,7 +431,7 @@ describe('indexes', () => {
       [SQL.INSERT_DELIVERY, 'evco_deliveries_chain', [1, 'h', 'a', 1, 'x', 'x', 'x', 1, 'h', 'a']],
       [SQL.PROMOTE_CHAIN_HEAD, 'evco_deliveries_chain', ['h', 'a']],
       [SQL.DEMOTE_CHAIN, 'evco_deliveries_chain', ['h', 'a']],
-      [SQL.RESET_EXPIRED_LEASES, 'evco_deliveries_leases', ['a', 'b']],
+      [SQL.SELECT_EXPIRED_FOR_HANDLER, 'evco_deliveries_leases', ['x', 'h']],
       [SQL.SELECT_LIVE_SUBSCRIPTIONS_OF_TYPE, 'PRIMARY KEY', ['t', 'x']],
       [SQL.SELECT_UNPROCESSED_POSITIONS, 'evco_deliveries_open', [0, 1]],
       [SQL.SELECT_DEAD, 'evco_deliveries_dead', [0, 1]],
