@@ -250,9 +250,17 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
             type: 'string',
             describe: 'write each batch there first (newline-delimited JSON, fsynced)',
           })
-          .option('batch-size', { type: 'number', describe: 'events per transaction (default 1000)' }),
-      run((ctx, a: { before: string; type?: string[]; archiveDir?: string; batchSize?: number }) =>
-        prune(ctx, a),
+          .option('batch-size', { type: 'number', describe: 'events per transaction (default 1000)' })
+          .option('max-rate', {
+            type: 'number',
+            describe:
+              'at most this many events removed per second (pauses between batches; default: no limit)',
+          }),
+      run(
+        (
+          ctx,
+          a: { before: string; type?: string[]; archiveDir?: string; batchSize?: number; maxRate?: number },
+        ) => prune(ctx, a),
       ),
     )
     .command('migrate', 'create the schema (or the SQLite file), or bring it up to date', {}, run(migrate))

@@ -603,6 +603,39 @@ describe.each([
   );
 
   it.skipIf(skip)(
+    'prune --max-rate: a bad rate is one line naming the option; a good one runs the prune',
+    async () => {
+      expectOneLineError(
+        await evco(['prune', '--before', 'now', '--type', 'UserRegistered', '--max-rate', '0', ...f.flags]),
+        2,
+        /maxEventsPerSecond/,
+      );
+      // Accepted and passed on: a prune of nothing (every event is younger than 2000) ends at once.
+      const before = json<{ events: unknown[] }>(
+        await evco(['history', '--type', 'UserRegistered', '--json', ...f.flags]),
+      ).events.length;
+      const pruned = json<{ removed: number; batches: number }>(
+        await evco([
+          'prune',
+          '--before',
+          '2000-01-01',
+          '--type',
+          'UserRegistered',
+          '--max-rate',
+          '100000',
+          '--json',
+          ...f.flags,
+        ]),
+      );
+      expect(pruned).toMatchObject({ removed: 0, batches: 1 });
+      const kept = json<{ events: unknown[] }>(
+        await evco(['history', '--type', 'UserRegistered', '--json', ...f.flags]),
+      ).events;
+      expect(kept).toHaveLength(before);
+    },
+  );
+
+  it.skipIf(skip)(
     'bad input: one line naming the problem, the right exit code, no stack, no password',
     async () => {
       expectOneLineError(await evco(['frobnicate', ...f.flags]), 2, /unknown command or option: frobnicate/);

@@ -5,14 +5,15 @@ import { printJson } from '../output.js';
 import { parseTime } from '../time.js';
 
 /**
- * `evco prune --before TIME [--type T]... [--archive-dir DIR] [--batch-size N]`: removes events
+ * `evco prune --before TIME [--type T]... [--archive-dir DIR] [--batch-size N] [--max-rate N]`: removes events
  * older than TIME (an ISO date-time, a date or an age such as 90d) whose deliveries are all
  * done, in short batches, each written first to DIR as a newline-delimited JSON file when
- * given. Events with an open or dead delivery, or inside a running replay, stay.
+ * given, at most `--max-rate` events a second when given (so the application's writes keep their
+ * share of the database). Events with an open or dead delivery, or inside a running replay, stay.
  */
 export async function prune(
   ctx: Context,
-  args: { before: string; type?: string[]; archiveDir?: string; batchSize?: number },
+  args: { before: string; type?: string[]; archiveDir?: string; batchSize?: number; maxRate?: number },
 ): Promise<void> {
   const before = parseTime(args.before, '--before');
   const result = await withConnection(ctx, {}, ({ admin }) =>
@@ -20,6 +21,7 @@ export async function prune(
       before,
       ...(args.type === undefined ? {} : { types: args.type }),
       ...(args.batchSize === undefined ? {} : { batchSize: args.batchSize }),
+      ...(args.maxRate === undefined ? {} : { maxEventsPerSecond: args.maxRate }),
       ...(args.archiveDir === undefined ? {} : { archive: ndjsonFileArchiver({ dir: args.archiveDir }) }),
     }),
   );
