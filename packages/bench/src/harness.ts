@@ -18,6 +18,15 @@ export interface Measurement {
   opsPerSec: number;
   ops: number;
   ms: number;
+  /** CPU time of this process (all its threads: user + system) per operation, in µs: less noisy than wall time on a loaded machine. */
+  cpuUsPerOp: number;
+}
+
+/** A contender: `fn` is timed; `setup`, when given, runs untimed before each timed run. */
+export interface Contender {
+  name: string;
+  fn: () => Promise<void>;
+  setup?: () => Promise<void> | void;
 }
 
 export interface Comparison {
@@ -46,10 +55,17 @@ export async function measure(
   for (let i = 0; i < (options.warmup ?? 1); i++) await fn();
   let best: Measurement | undefined;
   for (let i = 0; i < (options.rounds ?? 3); i++) {
+    const cpu = process.cpuUsage();
     const started = performance.now();
     await fn();
     const ms = performance.now() - started;
-    const m = { ops, ms: round(ms), opsPerSec: Math.round((ops / ms) * 1000) };
+    const used = process.cpuUsage(cpu);
+    const m = {
+      ops,
+      ms: round(ms),
+      opsPerSec: Math.round((ops / ms) * 1000),
+      cpuUsPerOp: round((used.user + used.system) / ops, 2),
+    };
     if (!best || m.opsPerSec > best.opsPerSec) best = m;
   }
   return best!;
@@ -62,19 +78,23 @@ export async function measure(
 export async function compare(
   name: string,
   ops: number,
-  baseline: { name: string; fn: () => Promise<void> },
-  evco: { name: string; fn: () => Promise<void> },
+  baseline: Contender,
+  evco: Contender,
   options: { rounds?: number; goal?: string; warmup?: number } = {},
 ): Promise<Comparison> {
   const rounds = options.rounds ?? 3;
   let a: Measurement | undefined;
   let b: Measurement | undefined;
   for (let i = 0; i < (options.warmup ?? 1); i++) {
+    await baseline.setup?.();
     await baseline.fn();
+    await evco.setup?.();
     await evco.fn();
   }
   for (let i = 0; i < rounds; i++) {
+    await baseline.setup?.();
     const ma = await measure(ops, baseline.fn, { warmup: 0, rounds: 1 });
+    await evco.setup?.();
     const mb = await measure(ops, evco.fn, { warmup: 0, rounds: 1 });
     if (!a || ma.opsPerSec > a.opsPerSec) a = ma;
     if (!b || mb.opsPerSec > b.opsPerSec) b = mb;

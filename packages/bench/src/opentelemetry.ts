@@ -1,7 +1,16 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { DomainEventInput, EventDrivenCoordinator, EventStore, Instrumentation } from '@evco/core';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import {
+  createDomainEvent,
+  type DomainEventInput,
+  type EventDrivenCoordinator,
+  type EventStore,
+  type Instrumentation,
+  recordEvent,
+} from '@evco/core';
 import { createOpenTelemetryInstrumentation } from '@evco/opentelemetry';
 import { createMemoryStore } from '@evco/store-memory';
 import { createSqliteStore } from '@evco/store-sqlite';
@@ -22,7 +31,14 @@ import {
   type Sampler,
   TraceIdRatioBasedSampler,
 } from '@opentelemetry/sdk-trace-base';
-import { type BenchSection, type Comparison, compare, countingCoordinator, round } from './harness.js';
+import {
+  type BenchSection,
+  type Comparison,
+  type Contender,
+  compare,
+  countingCoordinator,
+  round,
+} from './harness.js';
 
 const BATCH = 100;
 /** Rounds per contender (alternating; each keeps its best): short rounds on 2 shared cores are noisy. */
@@ -40,22 +56,47 @@ async function until(check: () => boolean): Promise<void> {
   while (!check()) await new Promise((r) => setImmediate(r));
 }
 
-/** One round: a fresh coordinator, `total` events published in batches, all handled. */
-function roundOn(makeStore: () => EventStore, total: number, instrumentation: () => Instrumentation[]) {
+setFlagsFromString('--expose-gc');
+/** A full collection between rounds: one contender's garbage must not be collected in the other's time. */
+const collectGarbage = runInNewContext('gc') as () => void;
+
+/**
+ * One round: `total` events published in batches, all handled, then the coordinator shut down
+ * and `drain` (every span and metric of the round exported). The store and coordinator are
+ * made untimed before it, after a full garbage collection.
+ */
+function roundOn(
+  name: string,
+  makeStore: () => EventStore,
+  total: number,
+  instrumentation: () => Instrumentation[],
+  drain?: () => Promise<void>,
+): Contender {
   let offset = 0;
-  return async () => {
-    const { coordinator, handled } = await countingCoordinator(
-      makeStore(),
-      { eventType: 'BenchTraced', name: 'traced', ordering: 'none' },
-      { concurrency: 64, instrumentation: instrumentation() },
-    );
-    try {
-      for (let b = 0; b < total; b += BATCH) await coordinator.publishEvents(inputs(BATCH, offset + b));
-      offset += total;
-      await until(() => handled() >= total);
-    } finally {
-      await (coordinator as EventDrivenCoordinator).shutdown();
-    }
+  let ready: Awaited<ReturnType<typeof countingCoordinator>> | undefined;
+  return {
+    name,
+    async setup() {
+      const instruments = instrumentation();
+      collectGarbage();
+      ready = await countingCoordinator(
+        makeStore(),
+        { eventType: 'BenchTraced', name: 'traced', ordering: 'none' },
+        { concurrency: 64, instrumentation: instruments },
+      );
+    },
+    async fn() {
+      const { coordinator, handled } = ready!;
+      ready = undefined;
+      try {
+        for (let b = 0; b < total; b += BATCH) await coordinator.publishEvents(inputs(BATCH, offset + b));
+        offset += total;
+        await until(() => handled() >= total);
+      } finally {
+        await (coordinator as EventDrivenCoordinator).shutdown();
+      }
+      await drain?.();
+    },
   };
 }
 
@@ -84,15 +125,130 @@ function sdk(sampler?: Sampler) {
   const meterProvider = new MeterProvider({ readers: [reader] });
   return {
     instrumentation: () => {
-      // Each round starts empty, as an exporter that ships its batches would.
+      // Each round starts empty (untimed), as an exporter that ships its batches would: an
+      // exporter that keeps every span forever is the bench's cost, not evco's.
       spans.reset();
       return [createOpenTelemetryInstrumentation({ tracerProvider, meterProvider })];
     },
+    /** Timed: every span and metric of the round goes through its exporter. */
+    drain: async () => {
+      await tracerProvider.forceFlush();
+      await meterProvider.forceFlush();
+    },
     spans,
+    tracerProvider,
+    meterProvider,
   };
 }
 
+const ATTEMPTS = 50_000;
+const SAMPLED_PARENT = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
+const UNSAMPLED_PARENT = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00';
+
+/**
+ * CPU per handler attempt of the delivery hook alone, as the dispatcher drives it (open the
+ * scope, run a no-op handler in it, end it as handled), best of 5 runs of 50 000 attempts over
+ * 1 000 recorded events: what the package adds per attempt without the store, the coordinator or
+ * the scheduler around it, counted in CPU time so that other work on the machine barely moves it.
+ */
+function hookCpuNs(
+  instrumentation: Instrumentation,
+  traceparent: string | undefined,
+  betweenRuns: () => void = () => {},
+): number {
+  instrumentation.start?.({
+    id: 'bench',
+    storeName: 'memory',
+    stats: async () => ({ handlers: [] }) as unknown as Awaited<ReturnType<EventStore['stats']>>,
+    handlerNames: () => ['traced'],
+  });
+  const now = new Date();
+  const events = Array.from({ length: 1000 }, (_, i) =>
+    recordEvent(
+      createDomainEvent({
+        eventType: 'BenchTraced',
+        aggregateId: `agg-${i % 97}`,
+        eventData: { n: i },
+        ...(traceparent ? { metadata: { traceparent } } : {}),
+      }),
+      i + 1,
+      now,
+    ),
+  );
+  const handler = () => undefined;
+  let best = Number.POSITIVE_INFINITY;
+  for (let run = 0; run < 5; run++) {
+    const started = process.cpuUsage();
+    for (let i = 0; i < ATTEMPTS; i++) {
+      const scope = instrumentation.delivery?.({
+        event: events[i % events.length]!,
+        handler: 'traced',
+        deliveryId: `d${i}`,
+        attempt: 1,
+        maxAttempts: 5,
+        isReplay: false,
+        consumerId: 'bench',
+      });
+      if (!scope) continue;
+      if (scope.run) scope.run(handler);
+      else handler();
+      scope.end({ status: 'handled', durationMs: 0.05 });
+    }
+    const used = process.cpuUsage(started);
+    best = Math.min(best, ((used.user + used.system) * 1000) / ATTEMPTS);
+    betweenRuns();
+  }
+  instrumentation.stop?.();
+  return Math.round(best);
+}
+
+/** The same for one `Histogram.record` of the SDK with the duration histogram's three attributes. */
+function histogramRecordCpuNs(meterProvider: MeterProvider): number {
+  const histogram = meterProvider.getMeter('bench').createHistogram('bench.duration', { unit: 's' });
+  const attributes = {
+    'messaging.destination.name': 'BenchTraced',
+    'messaging.consumer.group.name': 'traced',
+    'evco.delivery.outcome': 'handled',
+  };
+  let best = Number.POSITIVE_INFINITY;
+  for (let run = 0; run < 5; run++) {
+    const started = process.cpuUsage();
+    for (let i = 0; i < ATTEMPTS; i++) histogram.record(i / 1e6, attributes);
+    const used = process.cpuUsage(started);
+    best = Math.min(best, ((used.user + used.system) * 1000) / ATTEMPTS);
+  }
+  return Math.round(best);
+}
+
+/** Per-attempt hook costs with the API only and with the SDK (all sampled), in CPU ns. */
+async function hookCosts(s: ReturnType<typeof sdk>): Promise<Record<string, unknown>> {
+  const { tracerProvider, meterProvider } = s;
+  // Spans are exported as they end (batches of 4096) and dropped from the exporter between runs.
+  const sdkCost = (o: { traces?: boolean; metrics?: boolean }, traceparent: string) =>
+    hookCpuNs(createOpenTelemetryInstrumentation({ tracerProvider, meterProvider, ...o }), traceparent, () =>
+      s.spans.reset(),
+    );
+  const costs = {
+    'API only (no SDK)': hookCpuNs(createOpenTelemetryInstrumentation(), undefined),
+    'SDK, metrics only': sdkCost({ traces: false }, SAMPLED_PARENT),
+    'SDK, traces only, sampled parent': sdkCost({ metrics: false }, SAMPLED_PARENT),
+    'SDK, traces only, unsampled parent': sdkCost({ metrics: false }, UNSAMPLED_PARENT),
+    'SDK, traces and metrics, sampled parent': sdkCost({}, SAMPLED_PARENT),
+    'SDK, traces and metrics, unsampled parent': sdkCost({}, UNSAMPLED_PARENT),
+    'SDK Histogram.record alone (2 per handled attempt)': histogramRecordCpuNs(meterProvider),
+  };
+  await tracerProvider.forceFlush();
+  s.spans.reset();
+  return { name: `CPU ns per handler attempt of the delivery hook alone, best of 5 × ${ATTEMPTS}`, costs };
+}
+
 const slower = (c: Comparison) => `${round((1 - c.ratio) * 100, 1)}%`;
+
+/** CPU per event of both sides and what the instrumentation adds, in µs (the steadier figure under load). */
+const cpu = (c: Comparison) => ({
+  cpuUsPerEvent: { baseline: c.baseline.cpuUsPerOp, instrumented: c.evco.cpuUsPerOp },
+  addedCpuUsPerEvent: round(c.evco.cpuUsPerOp - c.baseline.cpuUsPerOp, 2),
+});
 
 /**
  * End to end (publish in batches of 100, one handler, all handled) without instrumentation and
@@ -121,39 +277,50 @@ export const opentelemetrySection: BenchSection = {
         const api = await compare(
           `${name}: no instrumentation vs @evco/opentelemetry with the API only (no SDK), ${s.total} events`,
           s.total,
-          { name: 'no instrumentation', fn: roundOn(s.make, s.total, () => []) },
-          {
-            name: 'API only',
-            fn: roundOn(s.make, s.total, () => [createOpenTelemetryInstrumentation()]),
-          },
+          roundOn('no instrumentation', s.make, s.total, () => []),
+          roundOn('API only', s.make, s.total, () => [createOpenTelemetryInstrumentation()]),
           { goal: '<= 3% slower (ratio >= 0.97)', rounds: ROUNDS },
         );
         firstBaseline[name] = api.baseline.opsPerSec;
-        out.push({ ...api, slower: slower(api) });
+        out.push({ ...api, slower: slower(api), extra: cpu(api) });
       }
       const cases = [
-        { label: 'the SDK and in-memory exporters', sdk: sdk(), goal: '<= 15% slower (ratio >= 0.85)' },
+        {
+          label: 'the SDK and in-memory exporters',
+          sdk: sdk(),
+          goal: '<= 15% slower (ratio >= 0.85)',
+          sampled: true,
+        },
         {
           // Not a goal of its own: what sampling buys at high rates (unsampled spans cost next to nothing).
           label: 'the SDK sampling 10% of traces',
           sdk: sdk(new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(0.1) })),
           goal: undefined,
+          sampled: false,
         },
       ];
+      out.push(await hookCosts(cases[0]!.sdk));
       for (const c of cases) {
         for (const [name, s] of Object.entries(stores)) {
           const full = await compare(
             `${name}: no instrumentation vs @evco/opentelemetry with ${c.label}, ${s.total} events`,
             s.total,
-            { name: 'no instrumentation', fn: roundOn(s.make, s.total, () => []) },
-            { name: c.label, fn: roundOn(s.make, s.total, c.sdk.instrumentation) },
+            roundOn('no instrumentation', s.make, s.total, () => []),
+            roundOn(c.label, s.make, s.total, c.sdk.instrumentation, c.sdk.drain),
             { ...(c.goal ? { goal: c.goal } : {}), rounds: ROUNDS },
           );
+          const exported = c.sdk.spans.getFinishedSpans().length;
+          // Every trace sampled: a span per attempt and one per batch publish, all exported.
+          const expected = s.total + s.total / BATCH;
+          if (c.sampled && exported !== expected) {
+            throw new Error(`the last round exported ${exported} spans, expected ${expected}`);
+          }
           out.push({
             ...full,
             slower: slower(full),
             extra: {
-              spansExportedLastRound: c.sdk.spans.getFinishedSpans().length,
+              ...cpu(full),
+              spansExportedLastRound: exported,
               vsFirstBaseline: round(full.evco.opsPerSec / firstBaseline[name]!),
             },
           });
