@@ -7,7 +7,7 @@ import {
 } from '@evco/core';
 import { createInProcPublisher } from '@evco/publisher-inproc';
 import { createMemoryStore } from '@evco/store-memory';
-import { context, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
+import { context, ROOT_CONTEXT, SpanKind, SpanStatusCode, TraceFlags, trace } from '@opentelemetry/api';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
@@ -316,6 +316,25 @@ describe('traces', () => {
     ]);
     // Metrics do not depend on sampling.
     expect(await h.count(METRIC.HANDLED)).toBe(2 + 2 + 6);
+  });
+
+  it('events published while an unsampled span is active carry its trace context, with no span', async () => {
+    h = createHarness();
+    const c = await coordinator();
+    const parent = { traceId: 'ef'.repeat(16), spanId: '12'.repeat(8), traceFlags: TraceFlags.NONE };
+    const unsampled = trace.setSpanContext(ROOT_CONTEXT, parent);
+    await context.with(unsampled, async () => {
+      await c.publishEvent({ eventType: 'Quiet', aggregateId: 'one' });
+      await c.publishEvents([
+        { eventType: 'Quiet', aggregateId: 'two' },
+        { eventType: 'Loud', aggregateId: 'three' },
+      ]);
+    });
+    const history = await c.getEventHistory();
+    expect(history.map((e) => e.metadata.traceparent)).toEqual(
+      Array(3).fill(`00-${parent.traceId}-${parent.spanId}-00`),
+    );
+    expect(h.spans()).toEqual([]);
   });
 
   it('records a failed publish on its span', async () => {
