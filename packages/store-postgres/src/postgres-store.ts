@@ -638,18 +638,24 @@ class PgEventStore implements PostgresStore {
     if (query.to !== undefined) values.push(query.to.toISOString());
     if (query.afterPosition !== undefined) values.push(cursorParam(query.afterPosition, 'afterPosition'));
     if (query.beforePosition !== undefined) values.push(cursorParam(query.beforePosition, 'beforePosition'));
-    const readSql = this.#readTemplate(shape, false);
-    const deadline = Date.now() + this.#settleTimeoutMs;
-    for (;;) {
-      const result = await this.#query<EventRow>(readSql, [...values, query.limit]);
-      // Ascending, a full page ends before any unsettled row; otherwise one could belong in it.
-      if (!shape.desc && result.rows.length === query.limit) return result.rows.map(toEvent);
-      const probe = await this.#query<{ unsettled: string | null }>(this.#readTemplate(shape, true), values);
-      const unsettled = probe.rows[0]?.unsettled;
-      if (unsettled == null || !(await this.#awaitHorizon(BigInt(unsettled), deadline))) {
-        return result.rows.map(toEvent);
-      }
-    }
+    // Settle first, then read. The horizon only moves forward, so the read sees every event
+    // committed before the probe. The other order raced: the horizon could pass an event between
+    // a read that left it out and a probe that no longer found it unsettled (the differential
+    // test beside a session committing short transactions found it).
+    await this.#settle(shape, values);
+    const result = await this.#query<EventRow>(this.#readTemplate(shape, false), [...values, query.limit]);
+    return result.rows.map(toEvent);
+  }
+
+  /**
+   * Waits, up to `settleTimeoutMs`, until the events committed so far that a read of `shape`
+   * (with these filter values, no limit) would match have settled. Past it, reads show only
+   * settled events: a long transaction elsewhere holds the horizon back.
+   */
+  async #settle(shape: SQL.ReadShape, values: unknown[]): Promise<void> {
+    const probe = await this.#query<{ unsettled: string | null }>(this.#readTemplate(shape, true), values);
+    const unsettled = probe.rows[0]?.unsettled;
+    if (unsettled != null) await this.#awaitHorizon(BigInt(unsettled), Date.now() + this.#settleTimeoutMs);
   }
 
   /**
@@ -1002,16 +1008,11 @@ class PgEventStore implements PostgresStore {
     // a read does, wait (up to settleTimeoutMs) for those committed in its window to settle, or a
     // transaction open elsewhere on the server would leave an event appended just before out.
     // Outside the job's transaction, which would hold the prune lock meanwhile.
-    const probe = await this.#query<{ unsettled: string | null }>(
-      this.#readTemplate(replayWindow(spec.eventType !== undefined), true),
-      [
-        ...(spec.eventType === undefined ? [] : [spec.eventType]),
-        spec.from.toISOString(),
-        spec.to.toISOString(),
-      ],
-    );
-    const unsettled = probe.rows[0]?.unsettled;
-    if (unsettled != null) await this.#awaitHorizon(BigInt(unsettled), Date.now() + this.#settleTimeoutMs);
+    await this.#settle(replayWindow(spec.eventType !== undefined), [
+      ...(spec.eventType === undefined ? [] : [spec.eventType]),
+      spec.from.toISOString(),
+      spec.to.toISOString(),
+    ]);
     return this.#transaction(async (client) => {
       await this.#query(SQL.LOCK_PRUNE_SHARED, this.#pruneLock, client);
       const result = await this.#query<ReplayRow>(

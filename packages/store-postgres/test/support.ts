@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { resolveServiceUrl } from '@evco/testkit';
 import pg from 'pg';
 import { createPostgresStore, type PostgresStore, type PostgresStoreOptions } from '../src/index.js';
@@ -55,4 +56,32 @@ export async function connect(): Promise<pg.Client> {
   const client = new pg.Client({ connectionString: await databaseUrl() });
   await client.connect();
   return client;
+}
+
+/**
+ * Another session that keeps opening short transactions holding a transaction id (a few
+ * milliseconds each), as busy writers elsewhere on the server do: the settled horizon keeps
+ * trailing every append by a few milliseconds and moves between any two statements. Returns the
+ * function that stops it.
+ */
+export async function busyNeighbour(): Promise<() => Promise<void>> {
+  const client = await connect();
+  let stopped = false;
+  const loop = (async () => {
+    try {
+      while (!stopped) {
+        await client.query('BEGIN');
+        await client.query('SELECT pg_current_xact_id()');
+        await sleep(Math.random() * 5);
+        await client.query('COMMIT');
+        await sleep(Math.random() * 5);
+      }
+    } finally {
+      await client.end();
+    }
+  })();
+  return async () => {
+    stopped = true;
+    await loop;
+  };
 }

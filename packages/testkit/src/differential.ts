@@ -4,7 +4,7 @@ import {
   type EventStore,
   type HandlerOrdering,
   isEvcoError,
-  type StoreStats,
+  type RecordedEvent,
 } from '@evco/core';
 import type { ClaimedDelivery } from '@evco/core/adapter';
 import { describe, expect, it } from 'vitest';
@@ -36,6 +36,16 @@ export interface DifferentialOptions<S extends EventStore = EventStore> {
    * Postgres sequence advances for a rolled-back insert). @default 'ordered'
    */
   positions?: 'equal' | 'ordered';
+  /**
+   * Called with the store under test after every step, before the stores are compared (and so
+   * before the next step's claims and replays): a store whose reads can trail its writes waits
+   * here until they have caught up. store-postgres shows an event only once every older
+   * transaction on the server has settled (its gap-safe order); a claim that finds some
+   * deliveries returns them without waiting for ordered ones still settling. The test compares
+   * what the store shows once settled. Wait for the store's own writes only, and throw rather
+   * than return early: a store that never catches up is a difference.
+   */
+  settle?: (store: S) => Promise<void>;
   /** @default [1, 2, 3, 4, 5, 6] */
   seeds?: readonly number[];
   /** Operations per seed. @default 400 */
@@ -84,18 +94,25 @@ async function outcome<T>(promise: Promise<T>): Promise<T | string> {
   }
 }
 
+const readEvents = (store: EventStore) => store.read({ limit: 10_000 });
+
 /** Maps a store's positions to what is compared: themselves, or their rank among its events. */
-async function positionMap(store: EventStore, mode: 'equal' | 'ordered') {
+async function positionMap(store: EventStore, mode: 'equal' | 'ordered', events?: RecordedEvent[]) {
   if (mode === 'equal') return (p: string | null) => p;
-  const ranks = new Map((await store.read({ limit: 10_000 })).map((e, i) => [e.position, String(i + 1)]));
+  const ranks = new Map((events ?? (await readEvents(store))).map((e, i) => [e.position, String(i + 1)]));
   return (p: string | null) => (p === null ? null : (ranks.get(p) ?? `unknown position ${p}`));
 }
 
 async function views(store: EventStore, now: Date, mode: 'equal' | 'ordered') {
-  const position = await positionMap(store, mode);
-  const stats: StoreStats = await store.stats({ now });
-  const unprocessed = await store.getUnprocessedEvents({ limit: 1000 });
-  const dead = await store.getDeadLetters({ limit: 1000 });
+  // Reads only, so at once: a store behind a network answers in about one round trip's time.
+  const [events, stats, unprocessed, dead, subscriptions] = await Promise.all([
+    readEvents(store),
+    store.stats({ now }),
+    store.getUnprocessedEvents({ limit: 1000 }),
+    store.getDeadLetters({ limit: 1000 }),
+    store.listSubscriptions(),
+  ]);
+  const position = await positionMap(store, mode, events);
   return {
     // A handler with a live subscription and nothing open is listed by some stores even before
     // its first delivery (the reference lists it only once it had one): compare the busy ones.
@@ -109,14 +126,14 @@ async function views(store: EventStore, now: Date, mode: 'equal' | 'ordered') {
       deliveries: u.deliveries.map(deliveryView).sort((a, b) => a.handler.localeCompare(b.handler)),
     })),
     dead: dead.map((d) => ({ id: d.event.id, delivery: deliveryView(d.delivery) })),
-    subscriptions: await store.listSubscriptions(),
-    events: (await store.read({ limit: 10_000 })).map((e) => [e.id, position(e.position)]),
+    subscriptions,
+    events: events.map((e) => [e.id, position(e.position)]),
   };
 }
 
 /** One seeded run: throws (a vitest assertion) at the first step where the two stores disagree. */
 export async function runDifferential<S extends EventStore>(
-  options: Pick<DifferentialOptions<S>, 'create' | 'destroy' | 'reference' | 'positions'>,
+  options: Pick<DifferentialOptions<S>, 'create' | 'destroy' | 'reference' | 'positions' | 'settle'>,
   seed: number,
   steps: number,
 ): Promise<void> {
@@ -237,6 +254,7 @@ export async function runDifferential<S extends EventStore>(
         expect(s, op).toBe(m);
       }
       log.push(op);
+      await options.settle?.(tested);
       const [m, s] = [await views(reference, now(), mode), await views(tested, now(), mode)];
       expect(s, `seed ${seed}, step ${step}: ${log.slice(-5).join(' | ')}`).toEqual(m);
     }
