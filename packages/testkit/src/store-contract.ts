@@ -542,6 +542,21 @@ export function describeEventStoreContract<S extends EventStore>(
         expect([next!.event.id, next!.attempt]).toEqual([a2.id, 2]);
       });
 
+      it('a store that issues lease ids ignores a token of the same attempt with another lease id', async (ctx) => {
+        await subscribe([{ handler: 'h' }]);
+        await store.append([makeEvent()], { now: T0 });
+        const [c] = await claim(['h']);
+        if (c!.lease === undefined) ctx.skip('this store issues no lease ids (DeliveryToken.lease)');
+        const other = { ...c!, lease: `${c!.lease}-not-this-one` };
+        await store.complete([other], { now: at(1) });
+        await store.fail([{ ...other, error: 'stale', nextAttemptAt: null }], { now: at(2) });
+        await store.release([other], { now: at(3) });
+        expect(await store.stats({ now: at(4) })).toMatchObject({ running: 1, dead: 0 });
+        await store.complete([c!], { now: at(5) });
+        const stats = await store.stats({ now: at(5) });
+        expect(stats.running + stats.pending).toBe(0);
+      });
+
       it('fail schedules a retry at nextAttemptAt, keeping the error', async () => {
         await subscribe([{ handler: 'h' }]);
         await store.append([makeEvent()], { now: T0 });
