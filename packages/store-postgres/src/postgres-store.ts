@@ -638,12 +638,21 @@ class PgEventStore implements PostgresStore {
     if (query.to !== undefined) values.push(query.to.toISOString());
     if (query.afterPosition !== undefined) values.push(cursorParam(query.afterPosition, 'afterPosition'));
     if (query.beforePosition !== undefined) values.push(cursorParam(query.beforePosition, 'beforePosition'));
-    // Settle first, then read. The horizon only moves forward, so the read sees every event
-    // committed before the probe. The other order raced: the horizon could pass an event between
-    // a read that left it out and a probe that no longer found it unsettled (the differential
-    // test beside a session committing short transactions found it).
+    const readSql = this.#readTemplate(shape, false);
+    // Ascending, a full page is complete in one statement: it ends below the read's horizon, and
+    // every event below the horizon is visible to it (unsettled ones sort after the page). Paging
+    // through history stays one statement a page.
+    if (!shape.desc) {
+      const first = await this.#query<EventRow>(readSql, [...values, query.limit]);
+      if (first.rows.length === query.limit) return first.rows.map(toEvent);
+    }
+    // A short page (or a descending one) may be missing events still settling: settle first, then
+    // read. The horizon only moves forward, so the read sees every event committed before the
+    // probe. Probing after the read raced: the horizon could pass an event between a read that
+    // left it out and a probe that no longer found it unsettled (the differential test beside a
+    // session committing short transactions found it).
     await this.#settle(shape, values);
-    const result = await this.#query<EventRow>(this.#readTemplate(shape, false), [...values, query.limit]);
+    const result = await this.#query<EventRow>(readSql, [...values, query.limit]);
     return result.rows.map(toEvent);
   }
 
