@@ -294,7 +294,8 @@ describe('pacing', () => {
     return { store, now: () => t, served: () => served };
   }
 
-  it('pauses after each batch but the last for the time its duty cycle leaves', async () => {
+  /** Three batches of 10 through `pruneByRule` with this pacing; the pauses it asked for. */
+  async function prunePaced(pacing?: { dutyCycle: number; maxEventsPerSecond?: number }) {
     const { store, now } = pacedStore(3);
     const pauses: number[] = [];
     const result = await pruneByRule(
@@ -303,9 +304,14 @@ describe('pacing', () => {
       {
         batchSize: 10,
         clock: () => new Date(),
-        pacing: { dutyCycle: 0.25, now, sleep: async (ms) => void pauses.push(ms) },
+        ...(pacing ? { pacing: { ...pacing, now, sleep: async (ms: number) => void pauses.push(ms) } } : {}),
       },
     );
+    return { result, pauses };
+  }
+
+  it('pauses after each batch but the last for the time its duty cycle leaves', async () => {
+    const { result, pauses } = await prunePaced({ dutyCycle: 0.25 });
     expect(result).toEqual({ removed: 30, batches: 3 });
     // 40 ms of work is a quarter: 120 ms of pause after each batch that has a successor.
     expect(pauses).toEqual([120, 120]);
@@ -313,20 +319,7 @@ describe('pacing', () => {
 
   it('runs back to back at a duty cycle of 1, or without pacing (an operator’s prune)', async () => {
     for (const pacing of [{ dutyCycle: 1 }, undefined]) {
-      const { store, now } = pacedStore(3);
-      const pauses: number[] = [];
-      await pruneByRule(
-        store,
-        { before: new Date() },
-        {
-          batchSize: 10,
-          clock: () => new Date(),
-          ...(pacing
-            ? { pacing: { ...pacing, now, sleep: async (ms: number) => void pauses.push(ms) } }
-            : {}),
-        },
-      );
-      expect(pauses).toEqual([]);
+      expect((await prunePaced(pacing)).pauses).toEqual([]);
     }
     expect(pauseAfterBatch(40, 0.5)).toBe(40);
     expect(pauseAfterBatch(40, 1)).toBe(0);
@@ -343,25 +336,10 @@ describe('pacing', () => {
       // A batch slower than its events are worth at the rate: no pause, one event-loop turn.
       { dutyCycle: 1, maxEventsPerSecond: 1000, pauses: [] },
     ];
-    for (const c of cases) {
-      const { store, now } = pacedStore(3);
-      const pauses: number[] = [];
-      const result = await pruneByRule(
-        store,
-        { before: new Date() },
-        {
-          batchSize: 10,
-          clock: () => new Date(),
-          pacing: {
-            dutyCycle: c.dutyCycle,
-            maxEventsPerSecond: c.maxEventsPerSecond,
-            now,
-            sleep: async (ms) => void pauses.push(ms),
-          },
-        },
-      );
-      expect(result, JSON.stringify(c)).toEqual({ removed: 30, batches: 3 });
-      expect(pauses, JSON.stringify(c)).toEqual(c.pauses);
+    for (const { pauses: expected, ...pacing } of cases) {
+      const { result, pauses } = await prunePaced(pacing);
+      expect(result, JSON.stringify(pacing)).toEqual({ removed: 30, batches: 3 });
+      expect(pauses, JSON.stringify(pacing)).toEqual(expected);
     }
     expect(pauseForRate(0, 5, 100)).toBe(0);
     expect(pauseForRate(1000, 5, 50_000)).toBe(15);
