@@ -1,7 +1,6 @@
 import { makeEvent } from '@evco/testkit';
-import { afterEach, describe, expect, it } from 'vitest';
-import type { PostgresStore } from '../src/index.js';
-import { connect, createTestStore, dropSchema } from './support.js';
+import { describe, expect, it } from 'vitest';
+import { closedAfterEach, connect, createTestStore } from './support.js';
 
 const now = new Date('2026-01-01T00:00:00.000Z');
 const request = { consumerId: 'c', handlers: ['h'], now, leaseMs: 60_000, limit: 10 };
@@ -12,13 +11,7 @@ const request = { consumerId: 'c', handlers: ['h'], now, leaseMs: 60_000, limit:
  * finds nothing learns of it from the same statement and waits for the horizon to pass it.
  */
 describe('ordered claims wait for their event to settle', () => {
-  const stores: PostgresStore[] = [];
-  afterEach(async () => {
-    for (const store of stores.splice(0)) {
-      await store.close();
-      await dropSchema(store.schema);
-    }
-  });
+  const stores = closedAfterEach();
 
   for (const via of ['claimDue', 'completeAndClaim'] as const) {
     it(`${via}: held back while an older transaction runs, claimed once it ends (or nothing with settleTimeoutMs 0)`, async () => {

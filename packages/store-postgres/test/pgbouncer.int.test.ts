@@ -4,7 +4,7 @@ import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createPostgresStore, type PostgresStore } from '../src/index.js';
 import { type PgBouncer, pgBouncerMissing, startPgBouncer } from './pgbouncer.js';
-import { createTestStore, databaseUrl, dropSchema, uniqueSchema } from './support.js';
+import { closedAfterEach, createTestStore, databaseUrl, dropSchema, uniqueSchema } from './support.js';
 
 /**
  * Behind a real PgBouncer in transaction mode (Debian's 1.18: it keeps no prepared statements
@@ -45,15 +45,12 @@ describe.skipIf(pgBouncerMissing !== undefined)(
       destroy: (store) => dropSchema(store.schema),
     });
 
-    const stores: PostgresStore[] = [];
     const extraBouncers: PgBouncer[] = [];
     afterEach(async () => {
-      for (const store of stores.splice(0)) {
-        await store.close();
-        await dropSchema(store.schema);
-      }
       for (const b of extraBouncers.splice(0)) await b.stop();
     });
+    // Registered after the bouncers' hook, so it runs before it: stores close while their bouncer is up.
+    const stores = closedAfterEach();
 
     it('default options: detects the pooler from its refusal of the startup parameters and drops named statements', async () => {
       const store = await storeBehind(await bouncerUrl());

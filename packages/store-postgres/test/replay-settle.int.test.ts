@@ -1,7 +1,6 @@
 import { makeEvent } from '@evco/testkit';
-import { afterEach, describe, expect, it } from 'vitest';
-import type { PostgresStore } from '../src/index.js';
-import { connect, createTestStore, dropSchema } from './support.js';
+import { describe, expect, it } from 'vitest';
+import { closedAfterEach, connect, createTestStore } from './support.js';
 
 const T0 = new Date('2026-01-01T00:00:00.000Z');
 const at = (ms: number) => new Date(T0.getTime() + ms);
@@ -12,13 +11,7 @@ const at = (ms: number) => new Date(T0.getTime() + ms);
  * `startReplay` waits for it to settle, as a read does.
  */
 describe('a replay started right after an append covers it', () => {
-  const stores: PostgresStore[] = [];
-  afterEach(async () => {
-    for (const store of stores.splice(0)) {
-      await store.close();
-      await dropSchema(store.schema);
-    }
-  });
+  const stores = closedAfterEach();
 
   it('waits while an older transaction runs, then covers the event (or not, with settleTimeoutMs 0)', async () => {
     const store = await createTestStore({ settleTimeoutMs: 60_000 });

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { resolveServiceUrl } from '@evco/testkit';
 import pg from 'pg';
+import { afterEach } from 'vitest';
 import { createPostgresStore, type PostgresStore, type PostgresStoreOptions } from '../src/index.js';
 
 let url: Promise<string> | undefined;
@@ -49,6 +50,21 @@ export async function dropSchema(schema: string): Promise<void> {
   } finally {
     await client.end();
   }
+}
+
+/**
+ * Stores closed, and their schemas dropped, after each test of the `describe` that calls this:
+ * push every store a test makes onto the returned array.
+ */
+export function closedAfterEach(): PostgresStore[] {
+  const stores: PostgresStore[] = [];
+  afterEach(async () => {
+    for (const store of stores.splice(0)) {
+      await store.close();
+      await dropSchema(store.schema);
+    }
+  });
+  return stores;
 }
 
 /** A plain client on the test database, for raw SQL in assertions. */
