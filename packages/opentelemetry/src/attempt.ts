@@ -3,6 +3,7 @@ import { type Attributes, type Context, type Span, type Tracer, trace } from '@o
 import { metadataSetter, spanLogFields } from './carrier.js';
 import type { EvcoMetrics } from './metrics.js';
 import { ATTR, MESSAGING_SYSTEM, SPAN } from './names.js';
+import { PairCache } from './pair-cache.js';
 import { type ParentContext, type ParentContexts, type Propagator, runIn } from './parents.js';
 import { recordFailure } from './tracing.js';
 
@@ -26,7 +27,16 @@ interface ProcessKind {
 export class AttemptTracer {
   readonly #propagator: Propagator;
   readonly #parents: ParentContexts;
-  readonly #kinds = new Map<string, Map<string, ProcessKind>>();
+  readonly #kinds = new PairCache<ProcessKind>((eventType, handler) => ({
+    name: SPAN.process(eventType),
+    attributes: Object.freeze({
+      [ATTR.MESSAGING_SYSTEM]: MESSAGING_SYSTEM,
+      [ATTR.MESSAGING_OPERATION_NAME]: 'process',
+      [ATTR.MESSAGING_OPERATION_TYPE]: 'process',
+      [ATTR.MESSAGING_DESTINATION_NAME]: eventType,
+      [ATTR.MESSAGING_CONSUMER_GROUP_NAME]: handler,
+    }),
+  }));
 
   constructor(propagator: Propagator, parents: ParentContexts) {
     this.#propagator = propagator;
@@ -42,7 +52,7 @@ export class AttemptTracer {
         ? new TracedAttempt(undefined, parent.context, parent, this.#propagator, metrics, start)
         : parent.unsampledScope();
     }
-    const kind = this.#kind(event.eventType, start.handler);
+    const kind = this.#kinds.get(event.eventType, start.handler);
     const span = tracer.startSpan(kind.name, parent.processOptions, parent.context);
     const recording = span.isRecording();
     if (!recording && !trace.isSpanContextValid(span.spanContext())) {
@@ -58,29 +68,6 @@ export class AttemptTracer {
       metrics,
       start,
     );
-  }
-
-  #kind(eventType: string, handler: string): ProcessKind {
-    let byHandler = this.#kinds.get(eventType);
-    if (!byHandler) {
-      byHandler = new Map();
-      this.#kinds.set(eventType, byHandler);
-    }
-    let kind = byHandler.get(handler);
-    if (!kind) {
-      kind = {
-        name: SPAN.process(eventType),
-        attributes: Object.freeze({
-          [ATTR.MESSAGING_SYSTEM]: MESSAGING_SYSTEM,
-          [ATTR.MESSAGING_OPERATION_NAME]: 'process',
-          [ATTR.MESSAGING_OPERATION_TYPE]: 'process',
-          [ATTR.MESSAGING_DESTINATION_NAME]: eventType,
-          [ATTR.MESSAGING_CONSUMER_GROUP_NAME]: handler,
-        }),
-      };
-      byHandler.set(handler, kind);
-    }
-    return kind;
   }
 }
 

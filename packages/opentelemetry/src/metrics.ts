@@ -13,6 +13,7 @@ import type {
   ObservableGauge,
 } from '@opentelemetry/api';
 import { ATTR, METRIC } from './names.js';
+import { PairCache } from './pair-cache.js';
 
 /** One (event type, handler) pair: its attribute sets and what it counted so far. */
 interface Pair {
@@ -61,7 +62,7 @@ export class EvcoMetrics {
   readonly #statsIntervalMs: number;
   readonly #now: () => number;
   readonly #byType = new Map<string, TypeCount>();
-  readonly #byPair = new Map<string, Map<string, Pair>>();
+  readonly #byPair = new PairCache<Pair>((eventType, handler) => this.#newPair(eventType, handler));
   readonly #pairs: Pair[] = [];
   /** The last pair and type looked up: consecutive attempts and events are mostly of the same. */
   #lastPair: Pair | undefined;
@@ -216,34 +217,30 @@ export class EvcoMetrics {
   #pair(eventType: string, handler: string): Pair {
     const last = this.#lastPair;
     if (last?.eventType === eventType && last.handler === handler) return last;
-    let byHandler = this.#byPair.get(eventType);
-    if (!byHandler) {
-      byHandler = new Map();
-      this.#byPair.set(eventType, byHandler);
-    }
-    let a = byHandler.get(handler);
-    if (!a) {
-      const base = {
-        [ATTR.MESSAGING_DESTINATION_NAME]: eventType,
-        [ATTR.MESSAGING_CONSUMER_GROUP_NAME]: handler,
-      };
-      a = {
-        eventType,
-        handler,
-        base,
-        handledOutcome: { ...base, [ATTR.OUTCOME]: 'handled' },
-        retryOutcome: { ...base, [ATTR.OUTCOME]: 'retry' },
-        deadOutcome: { ...base, [ATTR.OUTCOME]: 'dead' },
-        handled: 0,
-        failed: 0,
-        retried: 0,
-        timedOut: 0,
-        deadLettered: 0,
-      };
-      byHandler.set(handler, a);
-      this.#pairs.push(a);
-    }
-    this.#lastPair = a;
-    return a;
+    const pair = this.#byPair.get(eventType, handler);
+    this.#lastPair = pair;
+    return pair;
+  }
+
+  #newPair(eventType: string, handler: string): Pair {
+    const base = {
+      [ATTR.MESSAGING_DESTINATION_NAME]: eventType,
+      [ATTR.MESSAGING_CONSUMER_GROUP_NAME]: handler,
+    };
+    const pair: Pair = {
+      eventType,
+      handler,
+      base,
+      handledOutcome: { ...base, [ATTR.OUTCOME]: 'handled' },
+      retryOutcome: { ...base, [ATTR.OUTCOME]: 'retry' },
+      deadOutcome: { ...base, [ATTR.OUTCOME]: 'dead' },
+      handled: 0,
+      failed: 0,
+      retried: 0,
+      timedOut: 0,
+      deadLettered: 0,
+    };
+    this.#pairs.push(pair);
+    return pair;
   }
 }
