@@ -2,7 +2,8 @@
  * One process of the fleet bench: a coordinator on store-postgres + publisher-redis running the
  * handler `fleet-worker` for `FleetWork` with `concurrency` slots; each run waits `handlerMs`
  * (simulated I/O). Reports over IPC, in batches, which events it ran and when each run started
- * (wall clock, same machine as the parent). Prints nothing; stops on 'stop'.
+ * (wall clock, same machine as the parent), and on 'stop' the CPU time it used since 'mark' (or
+ * since it started), before it shuts down. Prints nothing.
  *
  * argv: <schema> <channelPrefix> <concurrency> <handlerMs> [asyncCommit]
  */
@@ -48,12 +49,18 @@ await coordinator.registerHandler(
   { name: 'fleet-worker', ordering: 'none' },
 );
 
+let cpuAtStart = process.cpuUsage();
 process.on('message', async (message: { type: string }) => {
+  if (message.type === 'mark') {
+    cpuAtStart = process.cpuUsage();
+    return;
+  }
   if (message.type !== 'stop') return;
+  const cpu = process.cpuUsage(cpuAtStart);
   await coordinator.shutdown();
   clearInterval(flusher);
   flush();
-  send({ type: 'stopped' });
+  send({ type: 'stopped', cpuUs: cpu.user + cpu.system });
   process.disconnect();
 });
 send({ type: 'ready' });

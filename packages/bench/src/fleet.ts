@@ -43,6 +43,8 @@ interface Worker {
   /** Event ids in the order this process started running them, with the start times. */
   ran: string[];
   startedAt: number[];
+  /** CPU µs the process used between 'mark' and 'stop', once it has stopped. */
+  cpuUs: number | undefined;
   ready: Promise<void>;
   stopped: Promise<void>;
 }
@@ -73,8 +75,9 @@ function startWorker(
   const worker = { child, ran: [] as string[], startedAt: [] as number[] } as Worker;
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   worker.ready = new Promise<void>((resolve, reject) => {
-    child.on('message', (m: { type: string; ids?: string[]; startedAt?: number[] }) => {
+    child.on('message', (m: { type: string; ids?: string[]; startedAt?: number[]; cpuUs?: number }) => {
       if (m.type === 'ready') resolve();
+      if (m.type === 'stopped') worker.cpuUs = m.cpuUs;
       if (m.type === 'ran') {
         worker.ran.push(...m.ids!);
         worker.startedAt.push(...m.startedAt!);
@@ -145,6 +148,9 @@ async function scalingRun(processes: number): Promise<Record<string, unknown>> {
     const total = EVENTS_PER_PROCESS * processes;
     const events = work(total);
     const ran = () => workers.reduce((n, w) => n + w.ran.length, 0);
+    const before = await serverCounters();
+    for (const w of workers) w.child.send({ type: 'mark' });
+    const feederCpu = process.cpuUsage();
     const started = performance.now();
     for (let i = 0; i < total; i += 100) await coordinator.publishEvents(events.slice(i, i + 100));
     await until(() => ran() >= total, 300_000, `${total} events not run`);
@@ -153,6 +159,12 @@ async function scalingRun(processes: number): Promise<Record<string, unknown>> {
     await coordinator.waitForIdle({ timeoutMs: 10_000 }).catch(() => {});
     const unique = new Set(workers.flatMap((w) => w.ran));
     const doubles = ran() - unique.size;
+    const feederCpuUs = process.cpuUsage(feederCpu);
+    await stopWorkers(workers);
+    await coordinator.shutdown();
+    await new Promise((r) => setTimeout(r, 500));
+    const after = await serverCounters();
+    const workersCpuUs = workers.reduce((n, w) => n + (w.cpuUs ?? Number.NaN), 0);
     if (unique.size !== total)
       throw new Error(`fleet bench: ${unique.size} distinct events ran, ${total} published`);
     if (doubles > 0)
@@ -165,6 +177,13 @@ async function scalingRun(processes: number): Promise<Record<string, unknown>> {
       ceilingPerSec: (processes * CONCURRENCY * 1000) / HANDLER_MS,
       shares: workers.map((w) => round(w.ran.length / total)),
       ranTwice: doubles,
+      cpuUsPerEvent: {
+        workers: Math.round(workersCpuUs / total),
+        feeder: Math.round((feederCpuUs.user + feederCpuUs.system) / total),
+      },
+      ...(before?.statements !== undefined && after?.statements !== undefined
+        ? { statementsPerEvent: round((after.statements - before.statements) / total, 2) }
+        : {}),
     };
   } finally {
     await stopWorkers(workers);
