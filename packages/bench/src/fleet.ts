@@ -137,13 +137,13 @@ async function until(check: () => boolean, timeoutMs: number, what: string): Pro
 }
 
 /** Runs every event of the fleet and returns its rate, shares and double runs. */
-async function scalingRun(processes: number): Promise<Record<string, unknown>> {
+async function scalingRun(processes: number, asyncCommit: AsyncCommit): Promise<Record<string, unknown>> {
   await resetSchema();
   const prefix = `evco-bench-fleet-${process.pid}-${processes}`;
-  const coordinator = await feeder(prefix);
+  const coordinator = await feeder(prefix, asyncCommit);
   const workers: Worker[] = [];
   try {
-    for (let i = 0; i < processes; i++) workers.push(startWorker(prefix, HANDLER_MS, CONCURRENCY));
+    for (let i = 0; i < processes; i++) workers.push(startWorker(prefix, HANDLER_MS, CONCURRENCY, asyncCommit));
     await Promise.all(workers.map((w) => w.ready));
     const total = EVENTS_PER_PROCESS * processes;
     const events = work(total);
@@ -286,19 +286,25 @@ async function latencyRun(asyncCommit: AsyncCommit): Promise<Record<string, unkn
   }
 }
 
+/** The scaling runs for each fleet size, in one mode, with the speed-up over one process. */
+async function scaling(asyncCommit: AsyncCommit): Promise<Record<string, unknown>> {
+  const runs: Array<Record<string, unknown>> = [];
+  for (const size of SIZES) runs.push(await scalingRun(size, asyncCommit));
+  const rate = (n: number) => runs.find((r) => r.processes === n)!.eventsPerSec as number;
+  return {
+    name: `fleet scaling: ${SIZES.join(', ')} worker processes, ${CONCURRENCY} handler slots each, ${HANDLER_MS} ms handler I/O, asyncCommit: ${asyncCommit}`,
+    runs,
+    speedup: Object.fromEntries(SIZES.map((n) => [`${n}`, round(rate(n) / rate(1), 2)])),
+    goal: `${SIZES.at(-1)} processes >= 3x one process, even shares, nothing run twice`,
+  };
+}
+
 export const fleetSection: BenchSection = {
   name: 'fleet',
   async run() {
-    const runs: Array<Record<string, unknown>> = [];
-    for (const size of SIZES) runs.push(await scalingRun(size));
-    const rate = (n: number) => runs.find((r) => r.processes === n)!.eventsPerSec as number;
     return [
-      {
-        name: `fleet scaling: ${SIZES.join(', ')} worker processes, ${CONCURRENCY} handler slots each, ${HANDLER_MS} ms handler I/O`,
-        runs,
-        speedup: Object.fromEntries(SIZES.map((n) => [`${n}`, round(rate(n) / rate(1), 2)])),
-        goal: `${SIZES.at(-1)} processes >= 3x one process, even shares, nothing run twice`,
-      },
+      await scaling('none'),
+      await scaling('leases'),
       await latencyRun('none'),
       await latencyRun('leases'),
     ];
