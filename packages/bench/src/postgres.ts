@@ -13,10 +13,10 @@ const RAW = RAW_SCHEMA;
  * columns (jsonb payload and metadata, timestamptz), the same unique and secondary indexes,
  * a bigint identity for the order, unnamed parameterized statements.
  */
-export const RAW_DDL = `
-DROP SCHEMA IF EXISTS ${RAW} CASCADE;
-CREATE SCHEMA ${RAW};
-CREATE TABLE ${RAW}.events (
+export const rawDdl = (schema: string) => `
+DROP SCHEMA IF EXISTS ${schema} CASCADE;
+CREATE SCHEMA ${schema};
+CREATE TABLE ${schema}.events (
   position bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
   event_id uuid NOT NULL UNIQUE,
   event_type text NOT NULL,
@@ -28,15 +28,20 @@ CREATE TABLE ${RAW}.events (
   occurred_at timestamptz NOT NULL,
   recorded_at timestamptz NOT NULL
 );
-CREATE UNIQUE INDEX ON ${RAW}.events (aggregate_id, aggregate_version) WHERE aggregate_version IS NOT NULL;
-CREATE INDEX ON ${RAW}.events (aggregate_id, position);
-CREATE INDEX ON ${RAW}.events (event_type, position);
-CREATE INDEX ON ${RAW}.events (aggregate_type, position) WHERE aggregate_type IS NOT NULL;
-CREATE INDEX ON ${RAW}.events (occurred_at);`;
+CREATE UNIQUE INDEX ON ${schema}.events (aggregate_id, aggregate_version) WHERE aggregate_version IS NOT NULL;
+CREATE INDEX ON ${schema}.events (aggregate_id, position);
+CREATE INDEX ON ${schema}.events (event_type, position);
+CREATE INDEX ON ${schema}.events (aggregate_type, position) WHERE aggregate_type IS NOT NULL;
+CREATE INDEX ON ${schema}.events (occurred_at);`;
 
-export const RAW_INSERT = `INSERT INTO ${RAW}.events (event_id, event_type, aggregate_id, aggregate_type,
-  aggregate_version, event_data, metadata, occurred_at, recorded_at)
+export const rawInsert = (
+  schema: string,
+) => `INSERT INTO ${schema}.events (event_id, event_type, aggregate_id,
+  aggregate_type, aggregate_version, event_data, metadata, occurred_at, recorded_at)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`;
+
+export const RAW_DDL = rawDdl(RAW);
+export const RAW_INSERT = rawInsert(RAW);
 
 const RAW_INSERT_MANY = `INSERT INTO ${RAW}.events (event_id, event_type, aggregate_id, aggregate_type,
   aggregate_version, event_data, metadata, occurred_at, recorded_at)
