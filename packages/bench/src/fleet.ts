@@ -45,7 +45,7 @@ const SIZES = [1, 2, 4];
 const LATENCY_RATE = 200;
 const LATENCY_EVENTS = 2000;
 const LATENCY_WARMUP = 200;
-const LATENCY_BLOCK = 100;
+const LATENCY_BLOCK = 20;
 
 interface Worker {
   child: ChildProcess;
@@ -433,7 +433,13 @@ async function statementCalls(schemas: readonly string[]): Promise<number[] | un
 }
 
 function distribution(ms: number[]): Record<string, number> {
-  return { n: ms.length, p50Ms: percentile(ms, 50), p99Ms: percentile(ms, 99), maxMs: round(ms.at(-1)!) };
+  return {
+    n: ms.length,
+    p50Ms: percentile(ms, 50),
+    p90Ms: percentile(ms, 90),
+    p99Ms: percentile(ms, 99),
+    maxMs: round(ms.at(-1)!),
+  };
 }
 
 /**
@@ -487,6 +493,7 @@ async function latencyComparison(): Promise<Record<string, unknown>> {
       const evco = out[name]!.handlerStartMs as Record<string, number>;
       return {
         p50Ms: round(evco.p50Ms! - raw.p50Ms!),
+        p90Ms: round(evco.p90Ms! - raw.p90Ms!),
         p99Ms: round(evco.p99Ms! - raw.p99Ms!),
         maxMs: round(evco.maxMs! - raw.maxMs!),
         p99Ratio: round(evco.p99Ms! / raw.p99Ms!, 2),
