@@ -251,6 +251,8 @@ interface Series {
   pending(): number;
   /** Milliseconds from each send to each mark, ascending, the events in `skip` left out. */
   marks(skip: ReadonlySet<string>): Record<string, number[]>;
+  /** Its worker process, if it has one. */
+  worker?: Worker;
   close(): Promise<void>;
 }
 
@@ -309,6 +311,7 @@ async function evcoSeries(asyncCommit: AsyncCommit, failures: unknown[]): Promis
         (e: unknown) => failures.push(e),
       );
     },
+    worker,
     pending: () => sent.size - worker.ran.length,
     marks: (skip) => ({
       acknowledgedMs: sinceSent(sent, acked.ids, acked.at, skip),
@@ -359,6 +362,7 @@ async function rawSeries(failures: unknown[]): Promise<Series> {
           (e: unknown) => failures.push(e),
         );
     },
+    worker,
     pending: () => sent.size - worker.ran.length,
     marks: (skip) => ({
       acknowledgedMs: sinceSent(sent, acked.ids, acked.at, skip),
@@ -458,6 +462,8 @@ async function latencyComparison(): Promise<Record<string, unknown>> {
     series.push(await commitSeries(failures));
     const events = series.map(() => work(LATENCY_EVENTS));
     const callsBefore = await statementCalls(series.map((s) => s.schema));
+    const workers = series.flatMap((s) => (s.worker ? [s.worker] : []));
+    for (const w of workers) w.child.send({ type: 'mark' });
     const started = performance.now();
     let slot = 0;
     for (let block = 0; block < LATENCY_EVENTS; block += LATENCY_BLOCK) {
@@ -475,6 +481,8 @@ async function latencyComparison(): Promise<Record<string, unknown>> {
       'not every event ran',
     );
     const callsAfter = await statementCalls(series.map((s) => s.schema));
+    // Stopped workers report the CPU time they used since 'mark'.
+    await stopWorkers(workers);
     if (failures.length > 0)
       throw new Error(`fleet latency: ${failures.length} sends failed: ${failures[0]}`);
     const out: Record<string, Record<string, unknown>> = {};
@@ -485,6 +493,9 @@ async function latencyComparison(): Promise<Record<string, unknown>> {
         ...Object.fromEntries(marks),
         ...(callsBefore && callsAfter
           ? { statementsPerEvent: round((callsAfter[k]! - callsBefore[k]!) / LATENCY_EVENTS, 2) }
+          : {}),
+        ...(s.worker?.cpuUs !== undefined
+          ? { workerCpuUsPerEvent: Math.round(s.worker.cpuUs / LATENCY_EVENTS) }
           : {}),
       };
     }
