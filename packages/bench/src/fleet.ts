@@ -282,6 +282,53 @@ function acknowledgements() {
   };
 }
 
+/**
+ * A series across two processes: `publish` sends each event from here (acknowledged when it
+ * resolves), the worker process reports its runs; `runs` names the worker's times to measure
+ * (aligned with `worker.ran`). `close` stops both sides, also when the worker fails to start.
+ */
+async function twoProcessSeries(
+  o: {
+    name: string;
+    schema: string;
+    worker: Worker;
+    close: () => Promise<void>;
+    publish: (event: DomainEvent) => Promise<unknown>;
+    runs: (worker: Worker) => Record<string, readonly number[]>;
+  },
+  failures: unknown[],
+): Promise<Series> {
+  await o.worker.ready.catch(async (error: unknown) => {
+    await o.close();
+    throw error;
+  });
+  const sent = new Map<string, number>();
+  const acked = acknowledgements();
+  return {
+    name: o.name,
+    schema: o.schema,
+    worker: o.worker,
+    close: o.close,
+    send(event) {
+      sent.set(event.id, wallClock());
+      o.publish(event).then(
+        () => acked.add(event.id),
+        (e: unknown) => failures.push(e),
+      );
+    },
+    pending: () => sent.size - o.worker.ran.length,
+    marks: (skip) => ({
+      acknowledgedMs: sinceSent(sent, acked.ids, acked.at, skip),
+      ...Object.fromEntries(
+        Object.entries(o.runs(o.worker)).map(([mark, times]) => [
+          mark,
+          sinceSent(sent, o.worker.ran, times, skip),
+        ]),
+      ),
+    }),
+  };
+}
+
 /** evco: the feeder's coordinator publishes; one worker process (default concurrency) runs it. */
 async function evcoSeries(asyncCommit: AsyncCommit, failures: unknown[]): Promise<Series> {
   const schema = `${SCHEMA}_${asyncCommit}`;
@@ -290,35 +337,21 @@ async function evcoSeries(asyncCommit: AsyncCommit, failures: unknown[]): Promis
   const coordinator = await feeder(schema, prefix, asyncCommit);
   // The coordinator's default concurrency: this case is about latency, not about a slot limit.
   const worker = startEvcoWorker(schema, prefix, 0, 32, asyncCommit);
-  const close = async () => {
-    await stopWorkers([worker]);
-    await coordinator.shutdown();
-    await dropSchema(schema);
-  };
-  await worker.ready.catch(async (error: unknown) => {
-    await close();
-    throw error;
-  });
-  const sent = new Map<string, number>();
-  const acked = acknowledgements();
-  return {
-    name: `evco, asyncCommit: ${asyncCommit}`,
-    schema,
-    send(event) {
-      sent.set(event.id, wallClock());
-      coordinator.publishEvent(event).then(
-        () => acked.add(event.id),
-        (e: unknown) => failures.push(e),
-      );
+  return twoProcessSeries(
+    {
+      name: `evco, asyncCommit: ${asyncCommit}`,
+      schema,
+      worker,
+      async close() {
+        await stopWorkers([worker]);
+        await coordinator.shutdown();
+        await dropSchema(schema);
+      },
+      publish: (event) => coordinator.publishEvent(event),
+      runs: (w) => ({ handlerStartMs: w.startedAt }),
     },
-    worker,
-    pending: () => sent.size - worker.ran.length,
-    marks: (skip) => ({
-      acknowledgedMs: sinceSent(sent, acked.ids, acked.at, skip),
-      handlerStartMs: sinceSent(sent, worker.ran, worker.startedAt, skip),
-    }),
-    close,
-  };
+    failures,
+  );
 }
 
 /**
@@ -334,43 +367,26 @@ async function rawSeries(failures: unknown[]): Promise<Series> {
   const pool = new pg.Pool({ connectionString: databaseUrl, max: 4 });
   const redis = new Redis(redisUrl);
   const worker = startWorker(RAW_WORKER, [schema, channel]);
-  const close = async () => {
-    await stopWorkers([worker]);
-    await pool.end();
-    redis.disconnect();
-    await dropSchema(schema);
-  };
-  await worker.ready.catch(async (error: unknown) => {
-    await close();
-    throw error;
-  });
   const insert = `${rawInsert(schema)} RETURNING position::text`;
-  const sent = new Map<string, number>();
-  const acked = acknowledgements();
-  return {
-    name: 'raw: pg INSERT, then ioredis PUBLISH → SUBSCRIBE',
-    schema,
-    send(event) {
-      sent.set(event.id, wallClock());
-      pool
-        .query<{ position: string }>(insert, rawValues(event, new Date()))
-        .then(({ rows }) =>
-          redis.publish(channel, JSON.stringify({ id: event.id, position: rows[0]!.position })),
-        )
-        .then(
-          () => acked.add(event.id),
-          (e: unknown) => failures.push(e),
-        );
+  return twoProcessSeries(
+    {
+      name: 'raw: pg INSERT, then ioredis PUBLISH → SUBSCRIBE',
+      schema,
+      worker,
+      async close() {
+        await stopWorkers([worker]);
+        await pool.end();
+        redis.disconnect();
+        await dropSchema(schema);
+      },
+      publish: async (event) => {
+        const { rows } = await pool.query<{ position: string }>(insert, rawValues(event, new Date()));
+        await redis.publish(channel, JSON.stringify({ id: event.id, position: rows[0]!.position }));
+      },
+      runs: (w) => ({ messageMs: w.startedAt, messageAndRowReadMs: w.readAt }),
     },
-    worker,
-    pending: () => sent.size - worker.ran.length,
-    marks: (skip) => ({
-      acknowledgedMs: sinceSent(sent, acked.ids, acked.at, skip),
-      messageMs: sinceSent(sent, worker.ran, worker.startedAt, skip),
-      messageAndRowReadMs: sinceSent(sent, worker.ran, worker.readAt, skip),
-    }),
-    close,
-  };
+    failures,
+  );
 }
 
 /**
