@@ -157,22 +157,32 @@ describe("asyncCommit: 'leases'", () => {
     await subscribe(store);
     const event = makeEvent({ aggregateId: 'a' });
     await store.append([event], { now });
+    // What a crash that loses the asynchronous commit of a claim leaves: the row as before it.
+    const loseClaim = async () => {
+      const sql = await connect();
+      try {
+        const reset = await sql.query(
+          `UPDATE "${store.schema}".deliveries SET attempts = 0, lease_owner = NULL, next_attempt_at = $1`,
+          [now.toISOString()],
+        );
+        expect(reset.rowCount).toBe(1);
+      } finally {
+        await sql.end();
+      }
+    };
+    // A restarted process (a new store on the schema, the same consumer id) claims it first...
+    const restarted = createPostgresStore({ connectionString: await databaseUrl(), schema: store.schema });
+    const [earlier] = await claim(restarted, 'x');
+    await restarted.close();
+    await loseClaim();
+    // ...then this one, twice: the same delivery at the same attempt each time, never the same lease.
     const [stale] = await claim(store, 'x');
-    // What a crash that loses the asynchronous commit of that claim leaves: the row as before it.
-    const sql = await connect();
-    try {
-      const reset = await sql.query(
-        `UPDATE "${store.schema}".deliveries SET attempts = 0, lease_owner = NULL, next_attempt_at = $1`,
-        [now.toISOString()],
-      );
-      expect(reset.rowCount).toBe(1);
-    } finally {
-      await sql.end();
-    }
-    // Any process, even the same consumer, claims it again: the same delivery at the same attempt.
+    await loseClaim();
     const [current] = await claim(store, 'x', at(1));
     expect([current!.deliveryId, current!.attempt]).toEqual([stale!.deliveryId, stale!.attempt]);
-    expect(current!.lease).not.toBe(stale!.lease);
+    expect([earlier!.deliveryId, earlier!.attempt]).toEqual([stale!.deliveryId, stale!.attempt]);
+    expect(new Set([earlier!.lease, stale!.lease, current!.lease]).size).toBe(3);
+    await store.complete([earlier!], { now: at(2) });
 
     // The stale holder finishes, fails (a dead letter at its last attempt) or lets go: nothing changes.
     await store.fail([{ ...stale!, error: 'stale', nextAttemptAt: null }], { now: at(2) });
