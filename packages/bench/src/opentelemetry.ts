@@ -14,7 +14,7 @@ import {
 import { createOpenTelemetryInstrumentation } from '@evco/opentelemetry';
 import { createMemoryStore } from '@evco/store-memory';
 import { createSqliteStore } from '@evco/store-sqlite';
-import { context, propagation } from '@opentelemetry/api';
+import { context, propagation, trace } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import {
@@ -37,16 +37,21 @@ import {
   type Contender,
   compare,
   countingCoordinator,
+  type Measurement,
+  measure,
   round,
 } from './harness.js';
+import { type FloorDelivery, SdkFloor } from './opentelemetry-floor.js';
 
 const BATCH = 100;
+const EVENT_TYPE = 'BenchTraced';
+const HANDLER = 'traced';
 /** Rounds per contender (alternating; each keeps its best): short rounds on 2 shared cores are noisy. */
 const ROUNDS = 5;
 
 function inputs(n: number, offset: number): DomainEventInput[] {
   return Array.from({ length: n }, (_, i) => ({
-    eventType: 'BenchTraced',
+    eventType: EVENT_TYPE,
     aggregateId: `agg-${(offset + i) % 97}`,
     eventData: { n: offset + i },
   }));
@@ -81,7 +86,7 @@ function roundOn(
       collectGarbage();
       ready = await countingCoordinator(
         makeStore(),
-        { eventType: 'BenchTraced', name: 'traced', ordering: 'none' },
+        { eventType: EVENT_TYPE, name: HANDLER, ordering: 'none' },
         { concurrency: 64, instrumentation: instruments },
       );
     },
@@ -144,6 +149,36 @@ function sdk(sampler?: Sampler) {
 const ATTEMPTS = 50_000;
 const SAMPLED_PARENT = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
 const UNSAMPLED_PARENT = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00';
+/** 1 000 recorded events (each with a delivery id), made untimed: what the per-attempt loops cycle through. */
+function deliveries(traceparent?: string): FloorDelivery[] {
+  const now = new Date();
+  return Array.from({ length: 1000 }, (_, i) => ({
+    event: recordEvent(
+      createDomainEvent({
+        eventType: EVENT_TYPE,
+        aggregateId: `agg-${i % 97}`,
+        eventData: { n: i },
+        ...(traceparent ? { metadata: { traceparent } } : {}),
+      }),
+      i + 1,
+      now,
+    ),
+    deliveryId: `d${i}`,
+  }));
+}
+
+/** CPU time per call of `body` (called with 0 … ATTEMPTS - 1), best of 5 runs, in ns. */
+function bestCpuNs(body: (i: number) => void, betweenRuns: () => void = () => {}): number {
+  let best = Number.POSITIVE_INFINITY;
+  for (let run = 0; run < 5; run++) {
+    const started = process.cpuUsage();
+    for (let i = 0; i < ATTEMPTS; i++) body(i);
+    const used = process.cpuUsage(started);
+    best = Math.min(best, ((used.user + used.system) * 1000) / ATTEMPTS);
+    betweenRuns();
+  }
+  return Math.round(best);
+}
 
 /**
  * CPU per handler attempt of the delivery hook alone, as the dispatcher drives it (open the
@@ -154,79 +189,74 @@ const UNSAMPLED_PARENT = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-0
 function hookCpuNs(
   instrumentation: Instrumentation,
   traceparent: string | undefined,
-  betweenRuns: () => void = () => {},
+  betweenRuns?: () => void,
 ): number {
   instrumentation.start?.({
     id: 'bench',
     storeName: 'memory',
     stats: async () => ({ handlers: [] }) as unknown as Awaited<ReturnType<EventStore['stats']>>,
-    handlerNames: () => ['traced'],
+    handlerNames: () => [HANDLER],
   });
-  const now = new Date();
-  const events = Array.from({ length: 1000 }, (_, i) =>
-    recordEvent(
-      createDomainEvent({
-        eventType: 'BenchTraced',
-        aggregateId: `agg-${i % 97}`,
-        eventData: { n: i },
-        ...(traceparent ? { metadata: { traceparent } } : {}),
-      }),
-      i + 1,
-      now,
-    ),
-  );
+  const made = deliveries(traceparent);
   const handler = () => undefined;
-  let best = Number.POSITIVE_INFINITY;
-  for (let run = 0; run < 5; run++) {
-    const started = process.cpuUsage();
-    for (let i = 0; i < ATTEMPTS; i++) {
-      const scope = instrumentation.delivery?.({
-        event: events[i % events.length]!,
-        handler: 'traced',
-        deliveryId: `d${i}`,
-        attempt: 1,
-        maxAttempts: 5,
-        isReplay: false,
-        consumerId: 'bench',
-      });
-      if (!scope) continue;
-      if (scope.run) scope.run(handler);
-      else handler();
-      scope.end({ status: 'handled', durationMs: 0.05 });
-    }
-    const used = process.cpuUsage(started);
-    best = Math.min(best, ((used.user + used.system) * 1000) / ATTEMPTS);
-    betweenRuns();
-  }
+  const cost = bestCpuNs((i) => {
+    const { event, deliveryId } = made[i % made.length]!;
+    const scope = instrumentation.delivery?.({
+      event,
+      handler: HANDLER,
+      deliveryId,
+      attempt: 1,
+      maxAttempts: 5,
+      isReplay: false,
+      consumerId: 'bench',
+    });
+    if (!scope) return;
+    if (scope.run) scope.run(handler);
+    else handler();
+    scope.end({ status: 'handled', durationMs: 0.05 });
+  }, betweenRuns);
   instrumentation.stop?.();
-  return Math.round(best);
+  return cost;
+}
+
+/**
+ * The same loop with the floor's SDK calls instead of the hook (same attributes, same two
+ * histogram records, the handler run in the span's context): the part of a traced and metered
+ * attempt that is the SDK's, whoever calls it.
+ */
+function floorCpuNs(floor: SdkFloor, betweenRuns: () => void): number {
+  const made = deliveries(SAMPLED_PARENT);
+  const parent = floor.parentOf({ traceparent: SAMPLED_PARENT });
+  const handler = () => undefined;
+  return bestCpuNs((i) => {
+    const delivery = made[i % made.length]!;
+    const span = floor.startAttempt(parent, delivery);
+    context.with(trace.setSpan(parent.context, span), handler);
+    floor.endAttempt(span, delivery.event, 0.05);
+  }, betweenRuns);
 }
 
 /** The same for one `Histogram.record` of the SDK with the duration histogram's three attributes. */
 function histogramRecordCpuNs(meterProvider: MeterProvider): number {
   const histogram = meterProvider.getMeter('bench').createHistogram('bench.duration', { unit: 's' });
   const attributes = {
-    'messaging.destination.name': 'BenchTraced',
-    'messaging.consumer.group.name': 'traced',
+    'messaging.destination.name': EVENT_TYPE,
+    'messaging.consumer.group.name': HANDLER,
     'evco.delivery.outcome': 'handled',
   };
-  let best = Number.POSITIVE_INFINITY;
-  for (let run = 0; run < 5; run++) {
-    const started = process.cpuUsage();
-    for (let i = 0; i < ATTEMPTS; i++) histogram.record(i / 1e6, attributes);
-    const used = process.cpuUsage(started);
-    best = Math.min(best, ((used.user + used.system) * 1000) / ATTEMPTS);
-  }
-  return Math.round(best);
+  return bestCpuNs((i) => histogram.record(i / 1e6, attributes));
 }
 
 /** Per-attempt hook costs with the API only and with the SDK (all sampled), in CPU ns. */
 async function hookCosts(s: ReturnType<typeof sdk>): Promise<Record<string, unknown>> {
   const { tracerProvider, meterProvider } = s;
   // Spans are exported as they end (batches of 4096) and dropped from the exporter between runs.
+  const dropSpans = () => s.spans.reset();
   const sdkCost = (o: { traces?: boolean; metrics?: boolean }, traceparent: string) =>
-    hookCpuNs(createOpenTelemetryInstrumentation({ tracerProvider, meterProvider, ...o }), traceparent, () =>
-      s.spans.reset(),
+    hookCpuNs(
+      createOpenTelemetryInstrumentation({ tracerProvider, meterProvider, ...o }),
+      traceparent,
+      dropSpans,
     );
   const costs = {
     'API only (no SDK)': hookCpuNs(createOpenTelemetryInstrumentation(), undefined),
@@ -235,6 +265,10 @@ async function hookCosts(s: ReturnType<typeof sdk>): Promise<Record<string, unkn
     'SDK, traces only, unsampled parent': sdkCost({ metrics: false }, UNSAMPLED_PARENT),
     'SDK, traces and metrics, sampled parent': sdkCost({}, SAMPLED_PARENT),
     'SDK, traces and metrics, unsampled parent': sdkCost({}, UNSAMPLED_PARENT),
+    'floor: the same SDK calls without evco, sampled parent': floorCpuNs(
+      new SdkFloor(tracerProvider, meterProvider, EVENT_TYPE, HANDLER),
+      dropSpans,
+    ),
     'SDK Histogram.record alone (2 per handled attempt)': histogramRecordCpuNs(meterProvider),
   };
   await tracerProvider.forceFlush();
@@ -249,6 +283,83 @@ const cpu = (c: Comparison) => ({
   cpuUsPerEvent: { baseline: c.baseline.cpuUsPerOp, instrumented: c.evco.cpuUsPerOp },
   addedCpuUsPerEvent: round(c.evco.cpuUsPerOp - c.baseline.cpuUsPerOp, 2),
 });
+
+/** The SDK case's goal: instrumented throughput at least this share of the uninstrumented one. */
+const SDK_GOAL_RATIO = 0.85;
+
+/**
+ * The floor end to end: `total` events through the floor's SDK calls alone (no store, no
+ * coordinator), in rounds alternating with the same loop without them (the loop and the handler's
+ * own cost, subtracted), each after a full garbage collection with the span exporter emptied
+ * (untimed) and ending, timed, with the flush of both providers as the instrumented rounds do.
+ * Best of `ROUNDS` each, after one warm-up.
+ */
+async function floorRounds(s: ReturnType<typeof sdk>, total: number) {
+  const floor = new SdkFloor(s.tracerProvider, s.meterProvider, EVENT_TYPE, HANDLER);
+  const made = deliveries();
+  let handled = 0;
+  const handler = async () => {
+    handled++;
+  };
+  const bare = async () => {
+    for (let i = 0; i < total; i++) {
+      if (made[i % made.length]) await handler();
+    }
+  };
+  const sdkCalls = async () => {
+    await floor.run(made, total, BATCH, handler);
+    await s.drain();
+  };
+  const best: { bare?: Measurement; sdk?: Measurement } = {};
+  for (let r = 0; r <= ROUNDS; r++) {
+    for (const [name, fn] of [
+      ['bare', bare],
+      ['sdk', sdkCalls],
+    ] as const) {
+      s.spans.reset();
+      collectGarbage();
+      const m = await measure(total, fn, { warmup: 0, rounds: 1 });
+      const kept = best[name];
+      if (r > 0 && (!kept || m.opsPerSec > kept.opsPerSec)) best[name] = m;
+    }
+  }
+  if (handled !== 2 * total * (ROUNDS + 1)) throw new Error(`the floor handled ${handled} events`);
+  return { bare: best.bare!, sdk: best.sdk! };
+}
+
+/** Wall-clock and CPU µs per event of a measurement. */
+const perEvent = (m: Measurement) => ({ wallUs: round((m.ms * 1000) / m.ops, 2), cpuUs: m.cpuUsPerOp });
+
+const minus = (a: { wallUs: number; cpuUs: number }, b: { wallUs: number; cpuUs: number }) => ({
+  wallUs: round(a.wallUs - b.wallUs, 2),
+  cpuUs: round(a.cpuUs - b.cpuUs, 2),
+});
+
+/**
+ * The floor next to what the goal allows, per event: the uninstrumented store's cost, the budget
+ * (a ratio of 0.85 allows the uninstrumented time × (1 / 0.85 − 1), 17.6% of it), the floor, what
+ * evco with the SDK added in the comparison just run, and how much of that is above the floor.
+ */
+function floorRow(store: string, full: Comparison, measured: { bare: Measurement; sdk: Measurement }) {
+  const uninstrumented = perEvent(full.baseline);
+  const allowance = 1 / SDK_GOAL_RATIO - 1;
+  const budget = {
+    wallUs: round(uninstrumented.wallUs * allowance, 2),
+    cpuUs: round(uninstrumented.cpuUs * allowance, 2),
+  };
+  const floor = minus(perEvent(measured.sdk), perEvent(measured.bare));
+  const added = minus(perEvent(full.evco), uninstrumented);
+  return {
+    name: `${store}: the floor (the SDK calls the issue asks for, made without evco, same SDK and exporters), µs per event`,
+    uninstrumented,
+    budget,
+    floor,
+    floorWithinBudget: floor.wallUs <= budget.wallUs && floor.cpuUs <= budget.cpuUs,
+    evcoAdded: added,
+    evcoAboveFloor: minus(added, floor),
+    floorLoop: { withSdkCalls: perEvent(measured.sdk), without: perEvent(measured.bare) },
+  };
+}
 
 /**
  * End to end (publish in batches of 100, one handler, all handled) without instrumentation and
@@ -324,6 +435,7 @@ export const opentelemetrySection: BenchSection = {
               vsFirstBaseline: round(full.evco.opsPerSec / firstBaseline[name]!),
             },
           });
+          if (c.sampled) out.push(floorRow(name, full, await floorRounds(c.sdk, s.total)));
         }
       }
     } finally {
