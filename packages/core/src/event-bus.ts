@@ -10,7 +10,7 @@ import {
   type DomainEventInput,
   ensureDomainEvent,
   type RecordedEvent,
-  withMetadata,
+  withCheckedMetadata,
 } from './event.js';
 import type { Instrumentation, PublishScope } from './instrumentation.js';
 import { isDebugEnabled } from './logger.js';
@@ -328,6 +328,8 @@ export class EventBus {
     const ids = inputs.length > 1 ? new Set<string>() : undefined;
     const cause = context.causedBy;
     const limits = { maxPayloadBytes: o.maxPayloadBytes };
+    /** The metadata of the last event this loop extended: what it shares with the next is not checked twice. */
+    let extended: DomainEvent['metadata'] | undefined;
     for (let i = 0; i < inputs.length; i++) {
       const input = inputs[i]!;
       try {
@@ -335,7 +337,10 @@ export class EventBus {
         if (cause || scopes) {
           // Validated first: adding metadata to a validated event re-checks only the metadata.
           const metadata = this.#metadataOf(event, i, context, scopes);
-          if (metadata) event = withMetadata(event, metadata, limits);
+          if (metadata) {
+            event = withCheckedMetadata(event, metadata, limits, extended);
+            extended = event.metadata;
+          }
         }
         if (ids?.has(event.id)) {
           issues.push({

@@ -230,26 +230,30 @@ function isPlainEnvelope(input: Record<string, unknown>): boolean {
   return metadata === undefined || isPlainMetadata(metadata);
 }
 
+type KnownMetadata = Readonly<Record<string, unknown>> | undefined;
+
 /**
- * `value` is what already-validated metadata `known` holds under `key`: valid as it is. Only
- * strings and numbers count (what `Object.prototype` lends, such as `constructor`, never does).
+ * `value` is what already-validated metadata (`known`, or `alsoKnown`) holds under `key`: valid
+ * as it is. Only strings and numbers count (what `Object.prototype` lends, such as
+ * `constructor`, never does).
  */
-function isKnown(known: Readonly<Record<string, unknown>> | undefined, key: string, value: unknown): boolean {
+function isKnown(known: KnownMetadata, alsoKnown: KnownMetadata, key: string, value: unknown): boolean {
+  if (typeof value !== 'string' && typeof value !== 'number') return false;
   return (
-    known !== undefined && (typeof value === 'string' || typeof value === 'number') && known[key] === value
+    (known !== undefined && known[key] === value) || (alsoKnown !== undefined && alsoKnown[key] === value)
   );
 }
 
 /**
  * True only for metadata the zod schema would accept (the envelope fast path, and `withMetadata`).
- * A value identical to the one under the same key in `known` (metadata already validated) is
- * not checked again: each key's rule is independent of the others.
+ * A value identical to the one under the same key in `known` or `alsoKnown` (metadata already
+ * validated) is not checked again: each key's rule is independent of the others.
  */
-function isPlainMetadata(metadata: unknown, known?: Readonly<Record<string, unknown>>): boolean {
+function isPlainMetadata(metadata: unknown, known?: KnownMetadata, alsoKnown?: KnownMetadata): boolean {
   if (!isPlainObject(metadata)) return false;
   for (const key in metadata) {
     const v = metadata[key];
-    if (v === undefined || isKnown(known, key, v)) continue;
+    if (v === undefined || isKnown(known, alsoKnown, key, v)) continue;
     if (key === 'schemaVersion') {
       if (!(Number.isInteger(v) && (v as number) >= 1 && (v as number) <= 1_000_000)) return false;
     } else if (key === 'correlationId' || key === 'causationId') {
@@ -274,6 +278,20 @@ export function withMetadata(
   metadata: Record<string, string | number | undefined>,
   options: CreateEventOptions = {},
 ): DomainEvent {
+  return withCheckedMetadata(event, metadata, options, undefined);
+}
+
+/**
+ * `withMetadata`, where a value identical to the one under the same key in `validated` (another
+ * event's metadata, already validated) is not checked again either: every event of a batch
+ * publish gets the same trace context from instrumentation, checked on the first event only.
+ */
+export function withCheckedMetadata(
+  event: DomainEvent | DomainEventInput,
+  metadata: Record<string, string | number | undefined>,
+  options: CreateEventOptions,
+  validated: Readonly<Record<string, unknown>> | undefined,
+): DomainEvent {
   const bytes = ValidatedEvent.payloadBytes(event);
   if (bytes === undefined || bytes > (options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES)) {
     return createDomainEvent({ ...(event as DomainEventInput), metadata }, options);
@@ -281,7 +299,7 @@ export function withMetadata(
   const issues: ValidationIssue[] = [];
   // The event's own metadata is valid already: only what was added or changed is checked.
   const known = (event as DomainEvent).metadata as Readonly<Record<string, unknown>>;
-  if (!isPlainMetadata(metadata, known)) {
+  if (!isPlainMetadata(metadata, known, validated)) {
     const parsed = eventMetadataSchema.safeParse(metadata);
     if (!parsed.success) {
       for (const issue of toIssues(parsed.error)) {
@@ -289,7 +307,7 @@ export function withMetadata(
       }
     }
   }
-  const built = buildMetadata(metadata, issues, known);
+  const built = buildMetadata(metadata, issues, known, validated);
   if (issues.length > 0 || !built) throw new EventValidationError(issues);
   const e = event as DomainEvent;
   if (built.correlationId === undefined) built.correlationId = e.id;
@@ -357,7 +375,8 @@ export function ensureDomainEvent(
 function buildMetadata(
   input: unknown,
   issues: ValidationIssue[],
-  known?: Readonly<Record<string, unknown>>,
+  known?: KnownMetadata,
+  alsoKnown?: KnownMetadata,
 ): Record<string, string | number> | undefined {
   const out: Record<string, string | number> = { schemaVersion: 1 };
   if (input === undefined) return out;
@@ -370,7 +389,7 @@ function buildMetadata(
   const before = issues.length;
   for (const key of keys) {
     const value = input[key];
-    if (isKnown(known, key, value)) {
+    if (isKnown(known, alsoKnown, key, value)) {
       out[key] = value as string | number;
       continue;
     }

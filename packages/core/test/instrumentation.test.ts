@@ -227,6 +227,44 @@ describe('instrumentation hooks', () => {
     await c.shutdown();
   });
 
+  it('checks what a batch publish scope adds on every event, not only on the first', async () => {
+    // A batch span's context on every event (checked once), then a different, malformed value.
+    const shared = traceparent('batch');
+    const added = ['tp', 'tp', 'bad', 'tp', 'tp-other'];
+    const c = await memoryCoordinator({
+      instrumentation: [
+        {
+          name: 'batch',
+          publish: () => ({
+            metadata: (index) => {
+              const value = added[index];
+              if (value === 'tp') return { traceparent: shared };
+              return { traceparent: value === 'bad' ? 'not-a-traceparent' : traceparent('other') };
+            },
+            end: () => {},
+          }),
+        },
+      ],
+    });
+    const batch = added.map((_, i) => ({ eventType: 'Y', aggregateId: `a${i}` }));
+    await expect(c.publishEvents(batch)).rejects.toMatchObject({
+      code: 'EVENT_VALIDATION',
+      issues: [{ path: '[2].metadata.traceparent', message: 'must be a W3C traceparent' }],
+    });
+    expect(await c.getEventHistory()).toEqual([]);
+    added[2] = 'tp';
+    await c.publishEvents(batch);
+    const stored = await c.getEventHistory({ eventType: 'Y' });
+    expect(stored.map((e) => [e.aggregateId, e.metadata.traceparent])).toEqual([
+      ['a0', shared],
+      ['a1', shared],
+      ['a2', shared],
+      ['a3', shared],
+      ['a4', traceparent('other')],
+    ]);
+    await c.shutdown();
+  });
+
   it('a throwing hook is logged and ignored: events still flow', async () => {
     const lines: Array<Record<string, unknown>> = [];
     const logger = createConsoleLogger({ level: 'warn', write: (l) => lines.push(JSON.parse(l)) });
