@@ -942,29 +942,28 @@ class PgEventStore implements PostgresStore {
       const batch = await this.#transaction(async (client) => {
         const lock = await this.#query<{ locked: boolean }>(SQL.TRY_LOCK_PRUNE, this.#pruneLock, client);
         if (!lock.rows[0]?.locked) return undefined;
-        let page: Array<{ position: string; occurredAt: Date }>;
-        let found: number;
-        if (request.archive) {
-          const rows = (await this.#query<EventRow>(SQL.PRUNE_CANDIDATES, candidateValues, client)).rows;
-          const events = rows.slice(0, request.limit).map(toEvent);
-          found = rows.length;
-          if (events.length > 0) await request.archive(events);
-          page = events;
-        } else {
-          // Without an archive only the keys are needed: no payload crosses the wire.
-          const rows = (
-            await this.#query<{ position: string; occurred_at: Date }>(
-              SQL.PRUNE_CANDIDATE_KEYS,
-              candidateValues,
-              client,
-            )
-          ).rows;
-          found = rows.length;
-          page = rows
-            .slice(0, request.limit)
-            .map((r) => ({ position: r.position, occurredAt: r.occurred_at }));
+        if (!request.archive) {
+          // Without an archive the batch is one statement: no key crosses the wire.
+          const row = (
+            await this.#query<{
+              removed: number;
+              found: number;
+              position: string | null;
+              occurred_at: Date | null;
+            }>(SQL.PRUNE_BATCH, [...candidateValues, request.now.toISOString()], client)
+          ).rows[0]!;
+          return {
+            removed: row.removed,
+            next:
+              row.found > request.limit && row.position !== null
+                ? { occurredAt: row.occurred_at!, position: row.position }
+                : null,
+          };
         }
+        const rows = (await this.#query<EventRow>(SQL.PRUNE_CANDIDATES, candidateValues, client)).rows;
+        const page = rows.slice(0, request.limit).map(toEvent);
         if (page.length === 0) return { removed: 0, next: null };
+        await request.archive(page);
         const deleted = await this.#query<{ removed: number }>(
           SQL.PRUNE_DELETE,
           [page.map((e) => e.position), request.before.toISOString(), request.now.toISOString()],
@@ -973,7 +972,7 @@ class PgEventStore implements PostgresStore {
         const last = page[page.length - 1]!;
         return {
           removed: deleted.rows[0]!.removed,
-          next: found > request.limit ? { occurredAt: last.occurredAt, position: last.position } : null,
+          next: rows.length > request.limit ? { occurredAt: last.occurredAt, position: last.position } : null,
         };
       });
       if (batch) return batch;
