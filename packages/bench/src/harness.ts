@@ -2,6 +2,7 @@ import {
   type CoordinatorOptions,
   createCoordinator,
   type EventDrivenCoordinator,
+  type EventHandlerFunction,
   type EventStore,
   type HandlerOrdering,
   silentLogger,
@@ -121,11 +122,17 @@ export function round(n: number, digits = 3): number {
 
 /**
  * A started coordinator on the given store (in-process publisher, silent logger) with one handler
- * that only counts: the evco side of every end-to-end case.
+ * that only counts: the evco side of every end-to-end case. `around`, when given, is the handler
+ * instead, and calls the counting one itself.
  */
 export async function countingCoordinator(
   store: EventStore,
-  handler: { eventType: string; name: string; ordering?: HandlerOrdering },
+  handler: {
+    eventType: string;
+    name: string;
+    ordering?: HandlerOrdering;
+    around?: (count: () => Promise<void>) => EventHandlerFunction;
+  },
   options: Partial<CoordinatorOptions> = {},
 ): Promise<{ coordinator: EventDrivenCoordinator; handled: () => number }> {
   const coordinator = await createCoordinator({
@@ -136,12 +143,12 @@ export async function countingCoordinator(
     ...options,
   });
   let count = 0;
-  await coordinator.registerHandler(
-    handler.eventType,
-    async () => {
-      count++;
-    },
-    { name: handler.name, ordering: handler.ordering },
-  );
+  const counting = async () => {
+    count++;
+  };
+  await coordinator.registerHandler(handler.eventType, handler.around ? handler.around(counting) : counting, {
+    name: handler.name,
+    ordering: handler.ordering,
+  });
   return { coordinator, handled: () => count };
 }

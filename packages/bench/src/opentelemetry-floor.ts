@@ -25,8 +25,9 @@ export interface FloorDelivery {
   deliveryId: string;
 }
 
-/** The trace context a batch's events carry, as a consumer reads it back. */
+/** The trace context a batch's events carry (`carrier`), as a consumer reads it back. */
 export interface FloorParent {
+  carrier: Readonly<Record<string, string>>;
   context: Context;
   /** CONSUMER, linked to the creation context (as the conventions ask of process spans). */
   options: SpanOptions;
@@ -63,6 +64,7 @@ export class SdkFloor {
   readonly #base: Attributes;
   #published = 0;
   #handled = 0;
+  #lastParent: FloorParent | undefined;
 
   constructor(
     tracerProvider: TracerProvider,
@@ -119,14 +121,24 @@ export class SdkFloor {
     return this.parentOf(carrier);
   }
 
-  /** A consumer's view of a stored trace context (parsed once per distinct context, as evco does). */
-  parentOf(carrier: Record<string, string>): FloorParent {
+  /** A consumer's view of a stored trace context. */
+  parentOf(carrier: Readonly<Record<string, string>>): FloorParent {
     const parent = propagation.extract(ROOT_CONTEXT, carrier);
     const linked = trace.getSpanContext(parent);
     return {
+      carrier,
       context: parent,
       options: { kind: SpanKind.CONSUMER, links: linked ? [{ context: linked }] : [] },
     };
+  }
+
+  /** The parent an event's metadata names, parsed once per distinct `traceparent` (as evco does). */
+  parentOfEvent(event: RecordedEvent): FloorParent {
+    const traceparent = event.metadata.traceparent ?? '';
+    const last = this.#lastParent;
+    if (last && last.carrier.traceparent === traceparent) return last;
+    this.#lastParent = this.parentOf({ traceparent });
+    return this.#lastParent;
   }
 
   /** Starts an attempt's span; the handler then runs in `trace.setSpan(parent.context, span)`. */
@@ -155,6 +167,14 @@ export class SdkFloor {
     this.#latency.record(Math.max(0, Date.now() - event.recordedAt.getTime()) / 1000, this.#base);
   }
 
+  /** One handled attempt: its span started, `handler` awaited with the span active, the attempt ended. */
+  async attempt(parent: FloorParent, delivery: FloorDelivery, handler: () => Promise<void>): Promise<void> {
+    const startedAt = performance.now();
+    const span = this.startAttempt(parent, delivery);
+    await context.with(trace.setSpan(parent.context, span), handler);
+    this.endAttempt(span, delivery.event, performance.now() - startedAt);
+  }
+
   /**
    * `count` events end to end as far as the SDK sees them, in batches of `batch`: a PRODUCER span
    * per batch, then each event's attempt with an async handler awaited in the span's context.
@@ -167,13 +187,8 @@ export class SdkFloor {
   ) {
     for (let b = 0; b < count; b += batch) {
       const parent = this.publishBatch(batch);
-      for (let i = b; i < b + batch; i++) {
-        const delivery = deliveries[i % deliveries.length]!;
-        const startedAt = performance.now();
-        const span = this.startAttempt(parent, delivery);
-        await context.with(trace.setSpan(parent.context, span), handler);
-        this.endAttempt(span, delivery.event, performance.now() - startedAt);
-      }
+      for (let i = b; i < b + batch; i++)
+        await this.attempt(parent, deliveries[i % deliveries.length]!, handler);
     }
   }
 }

@@ -8,7 +8,9 @@ import {
   type DomainEventInput,
   type EventDrivenCoordinator,
   type EventStore,
+  type HandlerContext,
   type Instrumentation,
+  type RecordedEvent,
   recordEvent,
 } from '@evco/core';
 import { createOpenTelemetryInstrumentation } from '@evco/opentelemetry';
@@ -49,11 +51,12 @@ const HANDLER = 'traced';
 /** Rounds per contender (alternating; each keeps its best): short rounds on 2 shared cores are noisy. */
 const ROUNDS = 5;
 
-function inputs(n: number, offset: number): DomainEventInput[] {
+function inputs(n: number, offset: number, metadata?: Readonly<Record<string, string>>): DomainEventInput[] {
   return Array.from({ length: n }, (_, i) => ({
     eventType: EVENT_TYPE,
     aggregateId: `agg-${(offset + i) % 97}`,
     eventData: { n: offset + i },
+    ...(metadata ? { metadata } : {}),
   }));
 }
 
@@ -69,6 +72,11 @@ const collectGarbage = runInNewContext('gc') as () => void;
  * One round: `total` events published in batches, all handled, then the coordinator shut down
  * and `drain` (every span and metric of the round exported). The store and coordinator are
  * made untimed before it, after a full garbage collection.
+ *
+ * With `byHand`, the floor in situ: what an application doing the issue's tracing and metrics
+ * itself would pay, on an uninstrumented coordinator. The publishing loop starts each batch's
+ * PRODUCER span and puts its trace context on the batch's events; the handler makes the floor's
+ * attempt calls around the counting itself, under the parent its event names.
  */
 function roundOn(
   name: string,
@@ -76,6 +84,7 @@ function roundOn(
   total: number,
   instrumentation: () => Instrumentation[],
   drain?: () => Promise<void>,
+  byHand?: SdkFloor,
 ): Contender {
   let offset = 0;
   let ready: Awaited<ReturnType<typeof countingCoordinator>> | undefined;
@@ -86,7 +95,15 @@ function roundOn(
       collectGarbage();
       ready = await countingCoordinator(
         makeStore(),
-        { eventType: EVENT_TYPE, name: HANDLER, ordering: 'none' },
+        {
+          eventType: EVENT_TYPE,
+          name: HANDLER,
+          ordering: 'none',
+          ...(byHand && {
+            around: (count: () => Promise<void>) => (event: RecordedEvent, ctx: HandlerContext) =>
+              byHand.attempt(byHand.parentOfEvent(event), { event, deliveryId: ctx.deliveryId }, count),
+          }),
+        },
         { concurrency: 64, instrumentation: instruments },
       );
     },
@@ -94,7 +111,10 @@ function roundOn(
       const { coordinator, handled } = ready!;
       ready = undefined;
       try {
-        for (let b = 0; b < total; b += BATCH) await coordinator.publishEvents(inputs(BATCH, offset + b));
+        for (let b = 0; b < total; b += BATCH) {
+          const carrier = byHand?.publishBatch(BATCH).carrier;
+          await coordinator.publishEvents(inputs(BATCH, offset + b, carrier));
+        }
         offset += total;
         await until(() => handled() >= total);
       } finally {
@@ -134,6 +154,11 @@ function sdk(sampler?: Sampler) {
       // exporter that keeps every span forever is the bench's cost, not evco's.
       spans.reset();
       return [createOpenTelemetryInstrumentation({ tracerProvider, meterProvider })];
+    },
+    /** No instrumentation, the exporter emptied all the same: the rounds that make the SDK calls by hand. */
+    byHand: () => {
+      spans.reset();
+      return [];
     },
     /** Timed: every span and metric of the round goes through its exporter. */
     drain: async () => {
@@ -294,8 +319,7 @@ const SDK_GOAL_RATIO = 0.85;
  * (untimed) and ending, timed, with the flush of both providers as the instrumented rounds do.
  * Best of `ROUNDS` each, after one warm-up.
  */
-async function floorRounds(s: ReturnType<typeof sdk>, total: number) {
-  const floor = new SdkFloor(s.tracerProvider, s.meterProvider, EVENT_TYPE, HANDLER);
+async function floorRounds(s: ReturnType<typeof sdk>, floor: SdkFloor, total: number) {
   const made = deliveries();
   let handled = 0;
   const handler = async () => {
@@ -338,9 +362,16 @@ const minus = (a: { wallUs: number; cpuUs: number }, b: { wallUs: number; cpuUs:
 /**
  * The floor next to what the goal allows, per event: the uninstrumented store's cost, the budget
  * (a ratio of 0.85 allows the uninstrumented time × (1 / 0.85 − 1), 17.6% of it), the floor, what
- * evco with the SDK added in the comparison just run, and how much of that is above the floor.
+ * evco with the SDK added in the comparison just run, and how much of that is above the floor;
+ * then the floor in situ (the same calls made by hand around an uninstrumented coordinator's
+ * handler, from its own comparison) and evco's part above that.
  */
-function floorRow(store: string, full: Comparison, measured: { bare: Measurement; sdk: Measurement }) {
+function floorRow(
+  store: string,
+  full: Comparison,
+  measured: { bare: Measurement; sdk: Measurement },
+  inSitu: Comparison,
+) {
   const uninstrumented = perEvent(full.baseline);
   const allowance = 1 / SDK_GOAL_RATIO - 1;
   const budget = {
@@ -357,6 +388,8 @@ function floorRow(store: string, full: Comparison, measured: { bare: Measurement
     floorWithinBudget: floor.wallUs <= budget.wallUs && floor.cpuUs <= budget.cpuUs,
     evcoAdded: added,
     evcoAboveFloor: minus(added, floor),
+    floorInSitu: minus(perEvent(inSitu.evco), perEvent(inSitu.baseline)),
+    evcoAboveFloorInSitu: minus(added, minus(perEvent(inSitu.evco), perEvent(inSitu.baseline))),
     floorLoop: { withSdkCalls: perEvent(measured.sdk), without: perEvent(measured.bare) },
   };
 }
@@ -412,6 +445,9 @@ export const opentelemetrySection: BenchSection = {
       ];
       out.push(await hookCosts(cases[0]!.sdk));
       for (const c of cases) {
+        const floor = c.sampled
+          ? new SdkFloor(c.sdk.tracerProvider, c.sdk.meterProvider, EVENT_TYPE, HANDLER)
+          : undefined;
         for (const [name, s] of Object.entries(stores)) {
           const full = await compare(
             `${name}: no instrumentation vs @evco/opentelemetry with ${c.label}, ${s.total} events`,
@@ -435,7 +471,16 @@ export const opentelemetrySection: BenchSection = {
               vsFirstBaseline: round(full.evco.opsPerSec / firstBaseline[name]!),
             },
           });
-          if (c.sampled) out.push(floorRow(name, full, await floorRounds(c.sdk, s.total)));
+          if (!floor) continue;
+          const byHand = await compare(
+            `${name}: no instrumentation vs the floor's calls made by hand in the handler, ${s.total} events`,
+            s.total,
+            roundOn('no instrumentation', s.make, s.total, () => []),
+            roundOn('by hand', s.make, s.total, c.sdk.byHand, c.sdk.drain, floor),
+            { rounds: ROUNDS },
+          );
+          out.push({ ...byHand, extra: cpu(byHand) });
+          out.push(floorRow(name, full, await floorRounds(c.sdk, floor, s.total), byHand));
         }
       }
     } finally {
