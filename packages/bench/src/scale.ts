@@ -43,6 +43,12 @@ const WARMUP_SAMPLES = 20;
 const PRUNE_BATCH = 10_000;
 /** The issue's prune goal: this rate with appends next to it at least 0.8× their rate alone. */
 const PRUNE_GOAL_RATE = 50_000;
+/**
+ * The `maxEventsPerSecond` of the run held at the goal's rate: 5% above it, since the run's
+ * measured rate also counts the call's start (the lease, the first plan) and its last, empty
+ * batch, which the pacer's schedule does not.
+ */
+const PRUNE_PACED_CAP = Math.round(PRUNE_GOAL_RATE * 1.05);
 const APPEND_GOAL_RATIO = 0.8;
 /**
  * The page row: at size 0 every history query returns nothing, so its latency there is a bare
@@ -228,8 +234,8 @@ async function appendRate(store: EventStore, done: () => boolean): Promise<numbe
  * filled events back to back (batches of 10 000, an operator's `pruneEvents`), the next tenth as
  * background retention does by default (batches of 1 000, duty cycle 0.25: it pauses three times
  * as long as each batch took), and the third tenth held at the goal's rate (batches of 1 000,
- * `maxEventsPerSecond` 50 000: what the appenders keep when the prune runs exactly as fast as
- * the goal asks). For each: the prune's events/s and the appenders' rate during it against their
+ * `maxEventsPerSecond` 52 500, see PRUNE_PACED_CAP: what the appenders keep when the prune runs
+ * as fast as the goal asks and no faster). For each: the prune's events/s and the appenders' rate during it against their
  * rate alone just before (goal: at most 20% slower), and whether both halves of the goal held.
  * "n/a" without `pruneEvents`.
  */
@@ -279,7 +285,7 @@ async function prune(driver: Driver, filled: number): Promise<Record<string, unk
       goal: `>= ${PRUNE_GOAL_RATE} events/s and concurrent appends ratio >= ${APPEND_GOAL_RATIO} (at most 20% slower), at once`,
       operator: await run(Math.floor(filled / 10), PRUNE_BATCH, 1),
       background: await run(Math.floor(filled / 5), DEFAULT_PRUNE_BATCH, DEFAULT_RETENTION_DUTY_CYCLE),
-      atGoalRate: await run(Math.floor((3 * filled) / 10), DEFAULT_PRUNE_BATCH, 1, PRUNE_GOAL_RATE),
+      atGoalRate: await run(Math.floor((3 * filled) / 10), DEFAULT_PRUNE_BATCH, 1, PRUNE_PACED_CAP),
     };
   } finally {
     await appender.close();

@@ -74,8 +74,10 @@ export interface RetentionPolicy {
    */
   dutyCycle?: number;
   /**
-   * A ceiling on the enforcer's average rate: after a batch of `n` events that took `t` ms it
-   * pauses at least `n / maxEventsPerSecond − t` seconds. Unlike `dutyCycle` it holds the rate,
+   * A ceiling on the enforcer's average rate: each batch of `n` events moves the time the next
+   * may start `n / maxEventsPerSecond` seconds later, counted from the first batch's start, and
+   * the enforcer pauses until then, so the run averages this rate (timer and lease-check delays
+   * are paid back; a run that fell behind does not burst to catch up). Unlike `dutyCycle` it holds the rate,
    * not the share of time, so a slower machine gets longer batches and shorter pauses, and the
    * prune takes what that rate costs there and no more. Both set: the longer pause wins.
    */
@@ -147,9 +149,22 @@ export function pauseAfterBatch(tookMs: number, dutyCycle: number): number {
   return dutyCycle >= 1 ? 0 : Math.round((tookMs * (1 - dutyCycle)) / dutyCycle);
 }
 
-/** The pause after a batch of `removed` events that took `tookMs`, to stay at or below a rate. */
-export function pauseForRate(removed: number, tookMs: number, maxEventsPerSecond: number): number {
-  return Math.max(0, Math.round((removed * 1000) / maxEventsPerSecond - tookMs));
+/**
+ * When the next batch may start, on a schedule that advances by what each batch's events are
+ * worth at the rate (`removed / maxEventsPerSecond`), from the first batch's start. Pausing until
+ * then, rather than for a batch's worth minus its own time, also pays back what the pauses
+ * themselves overran (a timer fires late, the lease check between batches takes a round trip),
+ * so the run's average comes to the rate instead of settling below it. A run that fell behind
+ * (a slow batch, a stall) does not catch up: the schedule restarts at `now`, so a stall is not
+ * followed by a burst above the rate.
+ */
+export function nextDueForRate(
+  due: number,
+  removed: number,
+  now: number,
+  maxEventsPerSecond: number,
+): number {
+  return Math.max(due + (removed * 1000) / maxEventsPerSecond, now);
 }
 
 /** One turn of the event loop: I/O callbacks and timers the application queued run first. */
@@ -210,8 +225,10 @@ export async function pruneByRule(
   let removed = 0;
   let batches = 0;
   let after: PruneCursor | undefined;
+  let due: number | undefined;
   for (;;) {
     const started = now();
+    due ??= started;
     const batch = await store.pruneEvents({
       ...rule,
       limit: options.batchSize,
@@ -224,13 +241,15 @@ export async function pruneByRule(
     after = batch.next ?? undefined;
     if (!after) break;
     // A timer, not a microtask: the application's I/O and writes run in the pause.
-    const took = now() - started;
-    const pause = pacing
-      ? Math.max(
-          pauseAfterBatch(took, pacing.dutyCycle),
-          pacing.maxEventsPerSecond ? pauseForRate(batch.removed, took, pacing.maxEventsPerSecond) : 0,
-        )
-      : 0;
+    const ended = now();
+    let pause = 0;
+    if (pacing) {
+      pause = pauseAfterBatch(ended - started, pacing.dutyCycle);
+      if (pacing.maxEventsPerSecond) {
+        due = nextDueForRate(due, batch.removed, ended, pacing.maxEventsPerSecond);
+        pause = Math.max(pause, Math.round(due - ended));
+      }
+    }
     if (pause > 0) await sleep(pause);
     // Back to back, still one turn of the event loop between batches: a store whose batch is
     // synchronous (store-sqlite) resolves it without I/O, and a loop of such batches in

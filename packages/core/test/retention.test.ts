@@ -13,7 +13,7 @@ import {
   type RecordedEvent,
   silentLogger,
 } from '../src/index.js';
-import { pauseAfterBatch, pauseForRate, pruneByRule } from '../src/retention.js';
+import { nextDueForRate, pauseAfterBatch, pruneByRule } from '../src/retention.js';
 import { createMemoryStore, memoryCoordinator, spyStore } from './support.js';
 
 const DAY = 86_400_000;
@@ -277,13 +277,16 @@ describe('retention policy', () => {
 });
 
 describe('pacing', () => {
-  /** A store whose batches take 40 ms of a fake monotonic clock; `batches` batches in all. */
-  function pacedStore(batches: number) {
+  /**
+   * A store whose batches take `batchMs[i]` ms (40 when not given) of a fake monotonic clock;
+   * `batches` batches in all. `advance` moves the clock (a pause that sleeps).
+   */
+  function pacedStore(batches: number, batchMs: readonly number[] = []) {
     let t = 0;
     let served = 0;
     const store = {
       async pruneEvents() {
-        t += 40;
+        t += batchMs[served] ?? 40;
         served++;
         return {
           removed: 10,
@@ -291,23 +294,43 @@ describe('pacing', () => {
         };
       },
     };
-    return { store, now: () => t, served: () => served };
+    return {
+      store,
+      now: () => t,
+      served: () => served,
+      advance: (ms: number) => {
+        t += ms;
+      },
+    };
   }
 
-  /** Three batches of 10 through `pruneByRule` with this pacing; the pauses it asked for. */
-  async function prunePaced(pacing?: { dutyCycle: number; maxEventsPerSecond?: number }) {
-    const { store, now } = pacedStore(3);
+  /**
+   * `batches` batches of 10 through `pruneByRule` with this pacing; the pauses it asked for (each
+   * one sleeps `overrunMs` longer than asked, as a late timer does) and when each batch started.
+   */
+  async function prunePaced(
+    pacing?: { dutyCycle: number; maxEventsPerSecond?: number },
+    { batches = 3, batchMs = [] as number[], overrunMs = 0 } = {},
+  ) {
+    const { store, now, advance } = pacedStore(batches, batchMs);
     const pauses: number[] = [];
-    const result = await pruneByRule(
-      store,
-      { before: new Date() },
-      {
-        batchSize: 10,
-        clock: () => new Date(),
-        ...(pacing ? { pacing: { ...pacing, now, sleep: async (ms: number) => void pauses.push(ms) } } : {}),
+    const starts: number[] = [];
+    const timed = {
+      pruneEvents: (...args: Parameters<typeof store.pruneEvents>) => {
+        starts.push(now());
+        return store.pruneEvents(...args);
       },
+    };
+    const sleep = async (ms: number) => {
+      pauses.push(ms);
+      advance(ms + overrunMs);
+    };
+    const result = await pruneByRule(
+      timed,
+      { before: new Date() },
+      { batchSize: 10, clock: () => new Date(), ...(pacing ? { pacing: { ...pacing, now, sleep } } : {}) },
     );
-    return { result, pauses };
+    return { result, pauses, starts };
   }
 
   it('pauses after each batch but the last for the time its duty cycle leaves', async () => {
@@ -341,8 +364,37 @@ describe('pacing', () => {
       expect(result, JSON.stringify(pacing)).toEqual({ removed: 30, batches: 3 });
       expect(pauses, JSON.stringify(pacing)).toEqual(expected);
     }
-    expect(pauseForRate(0, 5, 100)).toBe(0);
-    expect(pauseForRate(1000, 5, 50_000)).toBe(15);
+    // 1 000 events at 50 000/s are worth 20 ms.
+    expect(nextDueForRate(0, 1000, 5, 50_000)).toBe(20);
+    // Behind the schedule: it restarts now.
+    expect(nextDueForRate(0, 1000, 35, 50_000)).toBe(35);
+  });
+
+  it('holds the rate on average: what a late timer overran is taken off the next pause', async () => {
+    // 10 events at 100/s: a batch may start every 100 ms. Each batch takes 40 ms and each pause
+    // sleeps 7 ms longer than asked.
+    const { result, pauses, starts } = await prunePaced(
+      { dutyCycle: 1, maxEventsPerSecond: 100 },
+      { batches: 5, overrunMs: 7 },
+    );
+    expect(result).toEqual({ removed: 50, batches: 5 });
+    expect(pauses).toEqual([60, 53, 53, 53]);
+    // Every batch after the first starts 7 ms late, never later: the run keeps the schedule.
+    expect(starts).toEqual([0, 107, 207, 307, 407]);
+    // Without the payback (pauses of 60 each) the fifth batch would have started at 428.
+  });
+
+  it('after a stall does not catch up: no burst above the rate', async () => {
+    // Batches of 10 at 100/s (100 ms each); the second batch stalls for 1 s.
+    const { pauses, starts } = await prunePaced(
+      { dutyCycle: 1, maxEventsPerSecond: 100 },
+      { batches: 5, batchMs: [40, 1000, 40, 40, 40] },
+    );
+    // After the stall (it ends at 1100) the third batch goes at once and the schedule restarts
+    // there: a batch every 100 ms again, not the 9 batches' worth of back-to-back batches that
+    // paying back the whole second would take.
+    expect(starts).toEqual([0, 100, 1100, 1200, 1300]);
+    expect(pauses).toEqual([60, 60, 60]);
   });
 
   it('back to back, still lets the application’s I/O callbacks run between batches (store-sqlite’s batches resolve without I/O)', async () => {
