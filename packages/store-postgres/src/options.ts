@@ -21,6 +21,7 @@ export const DEFAULTS = {
   notify: false,
   pooler: 'auto',
   asyncCommit: 'none',
+  coalesceAppends: true,
 } as const;
 
 const postgresUrl = z.string().regex(/^postgres(ql)?:\/\//, 'must start with postgresql:// or postgres://');
@@ -47,6 +48,7 @@ export const postgresStoreOptionsSchema = z
     pooler: z.enum(['auto', 'none', 'transaction']).default(DEFAULTS.pooler),
     listenConnectionString: postgresUrl.optional(),
     asyncCommit: z.enum(['none', 'leases']).default(DEFAULTS.asyncCommit),
+    coalesceAppends: z.boolean().default(DEFAULTS.coalesceAppends),
   })
   .superRefine((o, ctx) => {
     if ((o.connectionString === undefined) === (o.pool === undefined)) {
@@ -131,6 +133,16 @@ export interface PostgresStoreOptions {
    * done. Needs an `@evco/core` that passes lease ids back (0.2 and later). @default 'none'
    */
   asyncCommit?: 'none' | 'leases';
+  /**
+   * Group commit for appends through the pool (not `appendWithin`): while earlier appends are
+   * in flight, later ones wait and then go together as one statement, one transaction (each
+   * caller's events contiguous and in order, each caller getting its own results). A lone
+   * append goes at once. Should the shared statement fail on a constraint or a bad value
+   * (SQLSTATE class 22 or 23: nothing was written), each caller's append runs again on its
+   * own, so only the offending one fails; any other failure (connection lost, timeout) fails
+   * every caller of the statement, never retried. `false`: one statement per append. @default true
+   */
+  coalesceAppends?: boolean;
 }
 true satisfies OptionsMatchSchema<PostgresStoreOptions, typeof postgresStoreOptionsSchema>;
 

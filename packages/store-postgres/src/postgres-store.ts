@@ -156,6 +156,104 @@ function hasPgCode(error: unknown, code: string): boolean {
   return false;
 }
 
+/**
+ * The Postgres SQLSTATE behind a (translated) error: the first code in its cause chain that is
+ * not one of evco's own.
+ */
+function sqlState(error: unknown): string | undefined {
+  for (let e: unknown = error, depth = 0; e && typeof e === 'object' && depth < 5; depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (!isEvcoError(e) && typeof code === 'string') return code;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return undefined;
+}
+
+/**
+ * A coalesced append that failed with a data exception (class 22) or an integrity constraint
+ * violation (class 23) was rolled back by the server before anything committed, and the error
+ * belongs to some of its callers only: running each caller's append again on its own is safe.
+ * Anything else (connection lost, timeout, shutdown) may or may not have committed, so it is
+ * never run again.
+ */
+function rolledBackByItsData(error: unknown): boolean {
+  const code = sqlState(error);
+  return code !== undefined && (code.startsWith('22') || code.startsWith('23'));
+}
+
+/** An append through the pool waiting for a coalesced statement (`coalesceAppends`). */
+interface QueuedAppend {
+  readonly events: readonly DomainEvent[];
+  readonly now: Date;
+  resolve(result: AppendResult): void;
+  reject(error: unknown): void;
+}
+
+/**
+ * Coalesced appends: at most this many append statements of the store's own run at once (the
+ * rest wait and go together), and at most this many events go in one statement (a caller's
+ * larger batch still goes, alone).
+ */
+const APPENDS_IN_FLIGHT = 1;
+const MAX_COALESCED_EVENTS = 512;
+
+/** The event columns of the append statements, as arrays ($1..$8), and each event's `now` with `nows`. */
+function eventColumns(
+  requests: readonly { events: readonly DomainEvent[]; now: Date }[],
+  nows: boolean,
+): unknown[] {
+  let n = 0;
+  for (const r of requests) n += r.events.length;
+  const ids = new Array<string>(n);
+  const types = new Array<string>(n);
+  const aggregates = new Array<string>(n);
+  const aggregateTypes = new Array<string | null>(n);
+  const versions = new Array<number | null>(n);
+  const data = new Array<string>(n);
+  const metadata = new Array<string>(n);
+  const occurred = new Array<string>(n);
+  const recorded = nows ? new Array<string>(n) : undefined;
+  let i = 0;
+  for (const r of requests) {
+    const now = recorded ? r.now.toISOString() : '';
+    for (const e of r.events) {
+      ids[i] = e.id;
+      types[i] = e.eventType;
+      aggregates[i] = e.aggregateId;
+      aggregateTypes[i] = e.aggregateType ?? null;
+      versions[i] = e.aggregateVersion ?? null;
+      data[i] = JSON.stringify(e.eventData);
+      metadata[i] = JSON.stringify(e.metadata);
+      occurred[i] = e.occurredAt.toISOString();
+      if (recorded) recorded[i] = now;
+      i++;
+    }
+  }
+  const columns: unknown[] = [ids, types, aggregates, aggregateTypes, versions, data, metadata, occurred];
+  if (recorded) columns.push(recorded);
+  return columns;
+}
+
+type AppendRow = { position: string; deliveries: number };
+
+/** A caller's result: its events as recorded, from the rows `offset…` of the statement's answer. */
+function appendResult(
+  events: readonly DomainEvent[],
+  now: Date,
+  rows: readonly AppendRow[],
+  offset: number,
+): AppendResult {
+  const recordedAt = new Date(now.getTime());
+  const recorded = new Array<RecordedEvent>(events.length);
+  const deliveries = new Array<number>(events.length);
+  for (let i = 0; i < events.length; i++) {
+    const row = rows[offset + i]!;
+    recorded[i] = Object.freeze({ ...events[i]!, position: row.position, recordedAt });
+    deliveries[i] = row.deliveries;
+  }
+  return { events: recorded, deliveries };
+}
+
 /** Checks the application's transaction handle before anything is sent on it. */
 function assertInTransaction(client: unknown): asserts client is TransactionClient {
   if (typeof client !== 'object' || client === null || typeof (client as Queryable).query !== 'function') {
@@ -277,6 +375,10 @@ class PgEventStore implements PostgresStore {
   readonly #settleTimeoutMs: number;
   readonly #notify: boolean;
   readonly #channel: string;
+  readonly #coalesce: boolean;
+  /** Append statements of `append` running now, and the appends waiting to go together. */
+  #appendsInFlight = 0;
+  readonly #appendQueue: QueuedAppend[] = [];
   readonly #listeners = new Set<AppendedListener>();
   #listenClient: ListenConnection | undefined;
   #listenRetry: NodeJS.Timeout | undefined;
@@ -301,6 +403,7 @@ class PgEventStore implements PostgresStore {
     this.#settleTimeoutMs = o.settleTimeoutMs;
     this.#notify = o.notify;
     this.#channel = `${o.schema}.appended`;
+    this.#coalesce = o.coalesceAppends;
     this.#connectionString = o.connectionString;
     this.#listenConnectionString = o.listenConnectionString;
     this.#connectionTimeoutMs = o.connectionTimeoutMs;
@@ -361,9 +464,11 @@ class PgEventStore implements PostgresStore {
   }
 
   #open(): void {
-    if (this.#closed) {
-      throw new StoreUnavailableError(`the postgres store (${this.#where}) is closed`, { source: SOURCE });
-    }
+    if (this.#closed) throw this.#closedError();
+  }
+
+  #closedError(): StoreUnavailableError {
+    return new StoreUnavailableError(`the postgres store (${this.#where}) is closed`, { source: SOURCE });
   }
 
   /**
@@ -481,7 +586,76 @@ class PgEventStore implements PostgresStore {
   // ------------------------------------------------------------------------------------------
 
   append(events: readonly DomainEvent[], options: { now: Date }): Promise<AppendResult> {
-    return this.#append(this.pool, false, events, options);
+    return this.#coalesce
+      ? this.#appendCoalescing(events, options)
+      : this.#append(this.pool, false, events, options);
+  }
+
+  /**
+   * `coalesceAppends`: with no append in flight, this one goes at once; otherwise it waits
+   * (checked first, like any append) and goes with the others waiting when a statement ends.
+   */
+  async #appendCoalescing(events: readonly DomainEvent[], options: { now: Date }): Promise<AppendResult> {
+    if (!this.#admit(events)) return { events: [], deliveries: [] };
+    if (this.#appendsInFlight >= APPENDS_IN_FLIGHT) {
+      return new Promise<AppendResult>((resolve, reject) => {
+        this.#appendQueue.push({ events, now: options.now, resolve, reject });
+      });
+    }
+    this.#appendsInFlight++;
+    try {
+      return await this.#append(this.pool, false, events, options);
+    } finally {
+      this.#appendsInFlight--;
+      this.#flushAppends();
+    }
+  }
+
+  /** Sends the waiting appends, as few statements as the limits allow. */
+  #flushAppends(): void {
+    const queue = this.#appendQueue;
+    while (this.#appendsInFlight < APPENDS_IN_FLIGHT && queue.length > 0) {
+      let take = 1;
+      let size = queue[0]!.events.length;
+      while (take < queue.length && size + queue[take]!.events.length <= MAX_COALESCED_EVENTS) {
+        size += queue[take]!.events.length;
+        take++;
+      }
+      this.#appendsInFlight++;
+      void this.#appendTogether(queue.splice(0, take)).finally(() => {
+        this.#appendsInFlight--;
+        this.#flushAppends();
+      });
+    }
+  }
+
+  /** One statement for several callers' appends; settles each caller's promise, never rejects. */
+  async #appendTogether(batch: readonly QueuedAppend[]): Promise<void> {
+    const alone = (r: QueuedAppend) =>
+      this.#append(this.pool, false, r.events, { now: r.now }).then(r.resolve, r.reject);
+    if (batch.length === 1) return alone(batch[0]!);
+    let rows: AppendRow[];
+    try {
+      rows = (
+        await this.#query<AppendRow>(this.#notify ? SQL.APPEND_COALESCED_NOTIFY : SQL.APPEND_COALESCED, [
+          ...eventColumns(batch, true),
+          ...(this.#notify ? [this.#channel] : []),
+        ])
+      ).rows;
+    } catch (error) {
+      if (rolledBackByItsData(error)) {
+        // Nothing was written: each caller's own statement finds who the error belongs to.
+        await Promise.all(batch.map(alone));
+      } else {
+        for (const r of batch) r.reject(error);
+      }
+      return;
+    }
+    let offset = 0;
+    for (const r of batch) {
+      r.resolve(appendResult(r.events, r.now, rows, offset));
+      offset += r.events.length;
+    }
   }
 
   async appendWithin(
@@ -526,21 +700,14 @@ class PgEventStore implements PostgresStore {
     events: readonly DomainEvent[],
     options: { now: Date },
   ): Promise<AppendResult> {
-    this.#open();
-    if (events.length === 0) return { events: [], deliveries: [] };
-    if (events.length >= SQL.POSITION_BLOCK) {
-      throw new EventValidationError(
-        [{ path: '', message: `at most ${SQL.POSITION_BLOCK - 1} events per transaction` }],
-        { source: SOURCE, subject: 'batch' },
-      );
-    }
+    if (!this.#admit(events)) return { events: [], deliveries: [] };
     const now = options.now.toISOString();
     const notify = this.#notify ? [this.#channel] : [];
-    let rows: Array<{ position: string; deliveries: number }>;
+    let rows: AppendRow[];
     if (events.length === 1) {
       const e = events[0]!;
       rows = (
-        await this.#query<{ position: string; deliveries: number }>(
+        await this.#query<AppendRow>(
           this.#notify
             ? inTransaction
               ? SQL.APPEND_ONE_IN_TRANSACTION_NOTIFY
@@ -564,28 +731,8 @@ class PgEventStore implements PostgresStore {
         )
       ).rows;
     } else {
-      const n = events.length;
-      const ids = new Array<string>(n);
-      const types = new Array<string>(n);
-      const aggregates = new Array<string>(n);
-      const aggregateTypes = new Array<string | null>(n);
-      const versions = new Array<number | null>(n);
-      const data = new Array<string>(n);
-      const metadata = new Array<string>(n);
-      const occurred = new Array<string>(n);
-      for (let i = 0; i < n; i++) {
-        const e = events[i]!;
-        ids[i] = e.id;
-        types[i] = e.eventType;
-        aggregates[i] = e.aggregateId;
-        aggregateTypes[i] = e.aggregateType ?? null;
-        versions[i] = e.aggregateVersion ?? null;
-        data[i] = JSON.stringify(e.eventData);
-        metadata[i] = JSON.stringify(e.metadata);
-        occurred[i] = e.occurredAt.toISOString();
-      }
       rows = (
-        await this.#query<{ position: string; deliveries: number }>(
+        await this.#query<AppendRow>(
           this.#notify
             ? inTransaction
               ? SQL.APPEND_IN_TRANSACTION_NOTIFY
@@ -593,20 +740,25 @@ class PgEventStore implements PostgresStore {
             : inTransaction
               ? SQL.APPEND_IN_TRANSACTION
               : SQL.APPEND,
-          [ids, types, aggregates, aggregateTypes, versions, data, metadata, occurred, now, ...notify],
+          [...eventColumns([{ events, now: options.now }], false), now, ...notify],
           client,
         )
       ).rows;
     }
-    const recordedAt = new Date(options.now.getTime());
-    const recorded = new Array<RecordedEvent>(events.length);
-    const deliveries = new Array<number>(events.length);
-    for (let i = 0; i < events.length; i++) {
-      const row = rows[i]!;
-      recorded[i] = Object.freeze({ ...events[i]!, position: row.position, recordedAt });
-      deliveries[i] = row.deliveries;
+    return appendResult(events, options.now, rows, 0);
+  }
+
+  /** The checks of every append, before any I/O: false when there is nothing to append. */
+  #admit(events: readonly DomainEvent[]): boolean {
+    this.#open();
+    if (events.length === 0) return false;
+    if (events.length >= SQL.POSITION_BLOCK) {
+      throw new EventValidationError(
+        [{ path: '', message: `at most ${SQL.POSITION_BLOCK - 1} events per transaction` }],
+        { source: SOURCE, subject: 'batch' },
+      );
     }
-    return { events: recorded, deliveries };
+    return true;
   }
 
   async read(query: ReadQuery): Promise<RecordedEvent[]> {
@@ -1287,6 +1439,8 @@ class PgEventStore implements PostgresStore {
     this.#listeners.clear();
     this.#unlisten();
     this.#closed = true;
+    // Appends still waiting for a coalesced statement never go: nothing of theirs was sent.
+    for (const r of this.#appendQueue.splice(0)) r.reject(this.#closedError());
     this.#closing ??= this.#ownsPool ? this.pool.end().catch(() => {}) : Promise.resolve();
     return this.#closing;
   }

@@ -202,14 +202,16 @@ const BASE_IN_TRANSACTION = `coalesce((SELECT max(ev.position) FROM {s}.events e
   WHERE ev.position >= tx.lo AND ev.position < tx.lo + ${POSITION_BLOCK}), tx.lo)`;
 const BASE_FRESH = 'tx.lo';
 
-const DELIVER = `delivered AS (
+/** `now`: the append's time ($9), or each event's own (a coalesced append: `i.recorded_at`). */
+const deliver = (now: string) => `delivered AS (
   INSERT INTO {s}.deliveries (position, handler, aggregate_id, ordered, run, status, next_attempt_at,
     created_at, updated_at)
-  SELECT i.position, s.handler, i.aggregate_id, s.ordering = 'aggregate', ${RUN}, 'open', $9::timestamptz,
-    $9::timestamptz, $9::timestamptz
-  FROM inserted i JOIN {s}.subscriptions s ON s.event_type = i.event_type AND s.expires_at > $9::timestamptz
+  SELECT i.position, s.handler, i.aggregate_id, s.ordering = 'aggregate', ${RUN}, 'open', ${now},
+    ${now}, ${now}
+  FROM inserted i JOIN {s}.subscriptions s ON s.event_type = i.event_type AND s.expires_at > ${now}
   RETURNING position
 )`;
+const DELIVER = deliver('$9::timestamptz');
 
 /**
  * Postgres delivers a NOTIFY at commit and drops it on rollback, so a listener only hears of
@@ -231,25 +233,25 @@ const NOTIFY_MANY = `, notified AS (
  * position can never be lower than one owned by a transaction that started writing earlier
  * (that is what makes `HORIZON` gap-safe).
  */
-const appendMany = (base: string, notify: boolean) => `
+const appendMany = (base: string, notify: boolean, coalesced = false) => `
 WITH tx AS MATERIALIZED (
   SELECT pg_current_xact_id()::text::bigint * ${POSITION_BLOCK} AS lo
 ), base AS MATERIALIZED (
   SELECT ${base} AS base FROM tx
 ), input AS (
   SELECT b.base + i.idx AS position, i.event_id, i.event_type, i.aggregate_id, i.aggregate_type,
-    i.aggregate_version, i.event_data, i.metadata, i.occurred_at
+    i.aggregate_version, i.event_data, i.metadata, i.occurred_at${coalesced ? ', i.recorded_at' : ''}
   FROM base b, unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::text[],
-    $8::timestamptz[]) WITH ORDINALITY AS i(event_id, event_type, aggregate_id, aggregate_type,
-    aggregate_version, event_data, metadata, occurred_at, idx)
+    $8::timestamptz[]${coalesced ? ', $9::timestamptz[]' : ''}) WITH ORDINALITY AS i(event_id, event_type,
+    aggregate_id, aggregate_type, aggregate_version, event_data, metadata, occurred_at,${coalesced ? ' recorded_at,' : ''} idx)
 ), inserted AS (
   INSERT INTO {s}.events (position, event_id, event_type, aggregate_id, aggregate_type, aggregate_version,
     event_data, metadata, occurred_at, recorded_at)
   SELECT position, event_id, event_type, aggregate_id, aggregate_type, aggregate_version,
-    event_data::jsonb, metadata::jsonb, occurred_at, $9::timestamptz
+    event_data::jsonb, metadata::jsonb, occurred_at, ${coalesced ? 'recorded_at' : '$9::timestamptz'}
   FROM input
-  RETURNING position, event_type, aggregate_id
-), ${DELIVER}${notify ? NOTIFY_MANY : ''}
+  RETURNING position, event_type, aggregate_id${coalesced ? ', recorded_at' : ''}
+), ${coalesced ? deliver('i.recorded_at') : DELIVER}${notify ? NOTIFY_MANY : ''}
 SELECT i.position::text AS position, count(d.position)::int AS deliveries
 FROM inserted i LEFT JOIN delivered d ON d.position = i.position${notify ? ' CROSS JOIN notified' : ''}
 GROUP BY i.position ORDER BY i.position`;
@@ -282,6 +284,14 @@ export const APPEND_NOTIFY = appendMany(BASE_FRESH, true);
 export const APPEND_IN_TRANSACTION_NOTIFY = appendMany(BASE_IN_TRANSACTION, true);
 export const APPEND_ONE_NOTIFY = appendOne(BASE_FRESH, true);
 export const APPEND_ONE_IN_TRANSACTION_NOTIFY = appendOne(BASE_IN_TRANSACTION, true);
+/**
+ * Several callers' appends as one transaction of their own (`coalesceAppends`): `APPEND` with
+ * $9 an array too, each event's `now` (its caller's), so each event is recorded, and its
+ * deliveries created, at the time its own append would have used. Each caller's events are
+ * contiguous in the arrays, so its positions are too.
+ */
+export const APPEND_COALESCED = appendMany(BASE_FRESH, false, true);
+export const APPEND_COALESCED_NOTIFY = appendMany(BASE_FRESH, true, true);
 
 /** Starts receiving the store's notifications on a dedicated connection; `quoted` from `quoteIdentifier`. */
 export function listenSql(quoted: string): string {
