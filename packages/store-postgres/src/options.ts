@@ -21,7 +21,7 @@ export const DEFAULTS = {
   notify: false,
   pooler: 'auto',
   asyncCommit: 'none',
-  coalesceAppends: true,
+  coalesceAppends: false,
 } as const;
 
 const postgresUrl = z.string().regex(/^postgres(ql)?:\/\//, 'must start with postgresql:// or postgres://');
@@ -140,7 +140,11 @@ export interface PostgresStoreOptions {
    * append goes at once. Should the shared statement fail on a constraint or a bad value
    * (SQLSTATE class 22 or 23: nothing was written), each caller's append runs again on its
    * own, so only the offending one fails; any other failure (connection lost, timeout) fails
-   * every caller of the statement, never retried. `false`: one statement per append. @default true
+   * every caller of the statement, never retried. The price is head-of-line waiting: an append
+   * whose statement waits (on a lock: another transaction holding the same aggregate version, a
+   * slow disk) holds every append of this store queued behind it, and a timeout of the shared
+   * statement fails all of its callers. Off, each append has its own statement and connection.
+   * Worth it for many concurrent publishers of independent events. @default false
    */
   coalesceAppends?: boolean;
 }

@@ -73,8 +73,9 @@ describe('coalesced appends (coalesceAppends)', () => {
   afterEach(async () => {
     for (const client of clients.splice(0)) await client.end().catch(() => {});
   });
+  // Coalescing is opt-in: these stores turn it on unless a test says otherwise.
   const make = async (options: Partial<PostgresStoreOptions> = {}) => {
-    const store = await createTestStore(options);
+    const store = await createTestStore({ coalesceAppends: true, ...options });
     stores.push(store);
     return store;
   };
@@ -125,16 +126,19 @@ describe('coalesced appends (coalesceAppends)', () => {
     expect(transactions.size).toBeLessThanOrEqual(2);
   });
 
-  it('coalesceAppends: false: one transaction per append', async () => {
-    const store = await make({ coalesceAppends: false });
-    const batches = Array.from({ length: 10 }, () => [makeEvent()]);
-    const lock = await blockAppends(store);
-    const { first, rest } = await appendBehindOne(store, lock.admin, batches);
-    await lock.release();
-    await first;
-    const results = await Promise.all(rest);
-    const transactions = new Set(results.map((r) => transactionOf(r.events[0]!.position)));
-    expect(transactions.size).toBe(10);
+  it('by default (and with coalesceAppends: false), one transaction per append', async () => {
+    for (const options of [{}, { coalesceAppends: false }]) {
+      const store = await createTestStore(options);
+      stores.push(store);
+      const batches = Array.from({ length: 10 }, () => [makeEvent()]);
+      const lock = await blockAppends(store);
+      const { first, rest } = await appendBehindOne(store, lock.admin, batches);
+      await lock.release();
+      await first;
+      const results = await Promise.all(rest);
+      const transactions = new Set(results.map((r) => transactionOf(r.events[0]!.position)));
+      expect(transactions.size, JSON.stringify(options)).toBe(10);
+    }
   });
 
   it('a conflict in a coalesced statement fails only its caller; the others are stored once', async () => {
