@@ -147,12 +147,17 @@ function failedTransaction(cause?: unknown): InvalidTransactionError {
   );
 }
 
-/** True when `error` or one of its causes is a Postgres error with this SQLSTATE. */
-function hasPgCode(error: unknown, code: string): boolean {
+/** `error` and its causes, outermost first, at most five deep: the objects among them. */
+function* causeChain(error: unknown): Generator<{ code?: unknown; cause?: unknown }> {
   for (let e: unknown = error, depth = 0; e && typeof e === 'object' && depth < 5; depth++) {
-    if ((e as { code?: unknown }).code === code) return true;
+    yield e as { code?: unknown; cause?: unknown };
     e = (e as { cause?: unknown }).cause;
   }
+}
+
+/** True when `error` or one of its causes is a Postgres error with this SQLSTATE. */
+function hasPgCode(error: unknown, code: string): boolean {
+  for (const e of causeChain(error)) if (e.code === code) return true;
   return false;
 }
 
@@ -161,11 +166,7 @@ function hasPgCode(error: unknown, code: string): boolean {
  * not one of evco's own.
  */
 function sqlState(error: unknown): string | undefined {
-  for (let e: unknown = error, depth = 0; e && typeof e === 'object' && depth < 5; depth++) {
-    const code = (e as { code?: unknown }).code;
-    if (!isEvcoError(e) && typeof code === 'string') return code;
-    e = (e as { cause?: unknown }).cause;
-  }
+  for (const e of causeChain(error)) if (!isEvcoError(e) && typeof e.code === 'string') return e.code;
   return undefined;
 }
 
