@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   type AppendResult,
@@ -232,6 +233,13 @@ class SqliteEventStore implements SqliteStore {
         try {
           db = new Database(o.path!, { timeout: o.busyTimeoutMs, fileMustExist: o.fileMustExist });
         } catch (error) {
+          // SQLite's own CANTOPEN lists every cause but this one; say which it is and what to do.
+          if (o.fileMustExist && sqliteCode(error)?.startsWith('SQLITE_CANTOPEN') && !existsSync(o.path!)) {
+            throw new StoreUnavailableError(
+              'cannot open the SQLite file: it does not exist, and fileMustExist is set; create it first (a store without fileMustExist, or `evco migrate --sqlite FILE`)',
+              fileErrorOptions(this.filename, error),
+            );
+          }
           // better-sqlite3 checks the directory itself and throws a plain TypeError for it.
           if (sqliteCode(error)) throw error;
           throw new StoreUnavailableError(

@@ -81,6 +81,9 @@ describe('the database file deleted or replaced under a running store', () => {
     const error = await failure(store.migrate());
     expect(error.code).toBe('STORE_UNAVAILABLE');
     expect(error.details).toMatchObject({ file });
+    // Names the actual cause and the way out, not SQLite's list of other causes; never the path.
+    expect(error.message).toMatch(/does not exist, and fileMustExist is set; create it first/);
+    expect(error.message).not.toContain(tmp.dir);
     expect(existsSync(file)).toBe(false);
     await open({ filename: file }).migrate();
     await open({ filename: file, fileMustExist: true }).migrate();
