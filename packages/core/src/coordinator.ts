@@ -22,7 +22,12 @@ import type { DomainEvent, DomainEventInput, EventDefinition, EventOf, RecordedE
 import { EventBus, type EventBusMetrics } from './event-bus.js';
 import { callLifecycleHook } from './instrumentation.js';
 import { childLogger, createConsoleLogger } from './logger.js';
-import { type CoordinatorOptions, type ResolvedOptions, resolveCoordinatorOptions } from './options.js';
+import {
+  type CoordinatorOptions,
+  type ResolvedOptions,
+  resolveCoordinatorOptions,
+  waitOptionsSchema,
+} from './options.js';
 import { type OutboxEvents, publishInTransaction, publishInTransactionSync } from './outbox.js';
 import type {
   DeadLetter,
@@ -40,6 +45,7 @@ import { persistSubscriptions, RecoveryPoller } from './recovery.js';
 import { resolveRegistration } from './registration.js';
 import { type PruneEventsOptions, type PruneEventsResult, RetentionEnforcer } from './retention.js';
 import { coordinatorStatus } from './status.js';
+import { parseInput } from './zod-issues.js';
 
 export type { HandlerStatus } from './status.js';
 export type {
@@ -507,10 +513,12 @@ export class EventDrivenCoordinator {
   /**
    * Resolves when this process's handlers have nothing pending or running in the store and
    * nothing in flight here (retries scheduled for later count as pending). For tests, scripts
-   * and draining; rejects after `timeoutMs`.
+   * and draining; rejects with `TIMEOUT` after `timeoutMs` (default 30000), and with
+   * `INVALID_OPTIONS` at once for a `timeoutMs` that is not a non-negative integer or an unknown key.
    */
   async waitForIdle(options: { timeoutMs?: number } = {}): Promise<void> {
-    const deadline = Date.now() + (options.timeoutMs ?? 30_000);
+    const { timeoutMs = 30_000 } = parseInput(waitOptionsSchema, options, 'waitForIdle options');
+    const deadline = Date.now() + timeoutMs;
     for (;;) {
       this.#assertRunning('wait for idle');
       this.#dispatcher.wake();
@@ -523,7 +531,7 @@ export class EventDrivenCoordinator {
         if (!busy && this.#dispatcher.quiescent) return;
       }
       if (Date.now() > deadline) {
-        throw new EvcoError('TIMEOUT', `handlers still had work after ${options.timeoutMs ?? 30_000} ms`);
+        throw new EvcoError('TIMEOUT', `handlers still had work after ${timeoutMs} ms`);
       }
       await new Promise((r) => setTimeout(r, 5));
     }
@@ -538,7 +546,13 @@ export class EventDrivenCoordinator {
    * then closes the publisher and the store. Safe to call more than once.
    */
   shutdown(options: { timeoutMs?: number } = {}): Promise<void> {
-    this.#shutdown ??= this.#doShutdown(options.timeoutMs ?? this.#o.shutdownTimeoutMs);
+    let timeoutMs: number | undefined;
+    try {
+      ({ timeoutMs } = parseInput(waitOptionsSchema, options, 'shutdown options'));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    this.#shutdown ??= this.#doShutdown(timeoutMs ?? this.#o.shutdownTimeoutMs);
     return this.#shutdown;
   }
 

@@ -122,6 +122,15 @@ export const coordinatorOptionsSchema = z
     }
   });
 
+/**
+ * `waitForIdle(options)` and `shutdown(options)`: checked before anything happens, since a
+ * `timeoutMs` that is not a number (`'5s'`) would make the deadline NaN and the wait endless, and
+ * a misspelt key (`timeout`) would silently wait the default.
+ */
+export const waitOptionsSchema = z.strictObject({
+  timeoutMs: z.number().int().min(0).optional(),
+});
+
 export interface CoordinatorOptions {
   /** Where events and delivery state live (`createPostgresStore`, `createSqliteStore`, `createMemoryStore`). Required. */
   store: EventStore;

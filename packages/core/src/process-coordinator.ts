@@ -7,8 +7,9 @@ import {
 } from './coordinator.js';
 import { EvcoError } from './errors.js';
 import type { DomainEvent, DomainEventInput, EventDefinition, EventOf, RecordedEvent } from './event.js';
-import type { CoordinatorOptions } from './options.js';
+import { type CoordinatorOptions, waitOptionsSchema } from './options.js';
 import type { EventHandler, PublishResult, TransactionalPublish } from './ports.js';
+import { parseInput } from './zod-issues.js';
 
 /**
  * The one documented piece of process-wide state: the coordinator behind the module-level
@@ -58,6 +59,8 @@ function noCoordinator(): EvcoError {
 
 /** Shuts the process-wide coordinator down (graceful); a later `getCoordinator(options)` makes a new one. */
 export async function shutdownCoordinator(options: { timeoutMs?: number } = {}): Promise<void> {
+  // Checked first: a refused option must leave the process-wide coordinator in place.
+  parseInput(waitOptionsSchema, options, 'shutdown options');
   const pending = current;
   if (!pending) return;
   let coordinator: EventDrivenCoordinator;

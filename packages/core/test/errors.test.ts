@@ -120,4 +120,28 @@ describe('error codes', () => {
     await c.waitForIdle();
     await c.shutdown();
   });
+
+  it('INVALID_OPTIONS: waitForIdle and shutdown refuse a timeout that is not a number of ms, or a misspelt key, instead of waiting forever or the default', async () => {
+    const c = await memoryCoordinator();
+    await c.registerHandler('Stuck', () => new Promise<void>(() => {}), { name: 'stuck' });
+    await c.publishEvent({ eventType: 'Stuck', aggregateId: 'a' });
+    // A string deadline is NaN: without the check this wait never ends.
+    const bad = [{ timeoutMs: '100' }, { timeout: 100 }, { timeoutMs: -1 }, { timeoutMs: Number.NaN }];
+    for (const options of bad) {
+      const error = await c.waitForIdle(options as { timeoutMs?: number }).catch((e: unknown) => e);
+      expect(isEvcoError(error, 'INVALID_OPTIONS'), JSON.stringify(options)).toBe(true);
+      expect((error as Error).message).toMatch(/waitForIdle options: (timeoutMs|timeout)/);
+      const refused = await c.shutdown(options as { timeoutMs?: number }).catch((e: unknown) => e);
+      expect(isEvcoError(refused, 'INVALID_OPTIONS'), JSON.stringify(options)).toBe(true);
+    }
+    // Refused shutdowns left it running: it still publishes, then shuts down for real.
+    await c.publishEvent({ eventType: 'Other', aggregateId: 'b' });
+    await c.shutdown({ timeoutMs: 0 });
+    expect(
+      isEvcoError(
+        await c.publishEvent({ eventType: 'Other', aggregateId: 'c' }).catch((e: unknown) => e),
+        'COORDINATOR_CLOSED',
+      ),
+    ).toBe(true);
+  });
 });

@@ -71,4 +71,14 @@ describe('process-wide coordinator', () => {
     const ok = await getCoordinator(options());
     expect(ok.state).toBe('running');
   });
+
+  it('shutdownCoordinator refuses bad options before touching the coordinator, which keeps running', async () => {
+    const first = await getCoordinator(options());
+    const error = await shutdownCoordinator({ timeoutMs: '5s' } as unknown as { timeoutMs?: number }).catch(
+      (e: unknown) => e,
+    );
+    expect(isEvcoError(error, 'INVALID_OPTIONS')).toBe(true);
+    expect(await getCoordinator()).toBe(first);
+    await publishEvent({ eventType: 'StillRunning', aggregateId: 'a' });
+  });
 });
