@@ -1,7 +1,9 @@
 import type { CoordinatorStatus } from './coordinator-types.js';
 import type { DispatcherMetrics } from './dispatcher.js';
+import { isEvcoError } from './errors.js';
 import type { EventBusMetrics } from './event-bus.js';
 import { safeHealth } from './health.js';
+import { maskedMessage } from './mask.js';
 import type {
   EventPublisher,
   EventStore,
@@ -44,15 +46,23 @@ export async function collectFleetView(input: {
   local: ReadonlyMap<string, readonly string[]>;
 }): Promise<FleetView> {
   const { store, publisher, now, logger, local } = input;
-  const [storeHealth, publisherHealth, stats, subscriptions] = await Promise.all([
+  let schemaError: unknown;
+  const [health, publisherHealth, stats, subscriptions] = await Promise.all([
     safeHealth(() => store.healthCheck()),
     publisher ? safeHealth(() => publisher.healthCheck()) : undefined,
     store.stats({ now }).catch((error: unknown): StoreStats | undefined => {
       logger.warn({ err: error }, 'store stats unavailable');
+      if (isEvcoError(error, 'STORE_SCHEMA')) schemaError = error;
       return undefined;
     }),
     store.listSubscriptions().catch((): SubscriptionInfo[] => []),
   ]);
+  // A store that answers but has no tables (never migrated, a mistyped schema, the wrong
+  // database) passes its connection check; its zero counts would read as an idle, healthy fleet.
+  const storeHealth: HealthStatus =
+    schemaError !== undefined && health.healthy
+      ? { ...health, healthy: false, details: { ...health.details, error: maskedMessage(schemaError) } }
+      : health;
   const names = new Set<string>([...local.keys(), ...subscriptions.map((s) => s.handler)]);
   const handlers: HandlerStatus[] = [...names].sort().map((name) => {
     const subs = subscriptions.filter((s) => s.handler === name);

@@ -7,6 +7,7 @@ import {
   type EventStore,
   isEvcoError,
   type RecordedEvent,
+  StoreSchemaError,
   silentLogger,
 } from '../src/index.js';
 import { createInProcPublisher, createMemoryStore, memoryCoordinator, spyStore } from './support.js';
@@ -390,6 +391,40 @@ describe('admin client', () => {
       await new Promise((r) => setTimeout(r, 10));
     }
     await resumer.shutdown();
+  });
+
+  it('status: a store that answers but has no tables (STORE_SCHEMA from stats) is unhealthy, not an idle fleet', async () => {
+    const memory = createMemoryStore();
+    const unmigrated = new Proxy(memory, {
+      get(target, key, receiver) {
+        if (key === 'stats')
+          return () =>
+            Promise.reject(
+              new StoreSchemaError("the store's tables are missing or out of date; run migrate()"),
+            );
+        const value = Reflect.get(target, key, receiver);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+    const admin = await createAdminClient({ store: unmigrated, logger: silentLogger });
+    const status = await admin.getCoordinatorStatus();
+    expect(status.store.health.healthy).toBe(false);
+    expect(status.store.health.details.error).toMatch(/tables are missing or out of date; run migrate\(\)/);
+    // The adapter's own details stay; only the verdict and the reason change.
+    expect(status.store.health.details).toMatchObject((await memory.healthCheck()).details);
+    await admin.close();
+
+    // Any other stats failure (a slow or flaky count) keeps the health the store reported.
+    const flaky = new Proxy(createMemoryStore(), {
+      get(target, key, receiver) {
+        if (key === 'stats') return () => Promise.reject(new Error('statement timeout'));
+        const value = Reflect.get(target, key, receiver);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+    const other = await createAdminClient({ store: flaky, logger: silentLogger });
+    expect((await other.getCoordinatorStatus()).store.health.healthy).toBe(true);
+    await other.close();
   });
 
   it('refuses bad options and closes idempotently', async () => {
