@@ -23,11 +23,15 @@ export interface Measurement {
   cpuUsPerOp: number;
 }
 
-/** A contender: `fn` is timed; `setup`, when given, runs untimed before each timed run. */
+/**
+ * A contender: `fn` is timed; `setup`, when given, runs untimed before each timed run, and
+ * `check` untimed after each (to assert what the run did: it throws when the run went wrong).
+ */
 export interface Contender {
   name: string;
   fn: () => Promise<void>;
   setup?: () => Promise<void> | void;
+  check?: () => Promise<void> | void;
 }
 
 export interface Comparison {
@@ -83,30 +87,42 @@ export async function compare(
   evco: Contender,
   options: { rounds?: number; goal?: string; warmup?: number } = {},
 ): Promise<Comparison> {
-  const rounds = options.rounds ?? 3;
-  let a: Measurement | undefined;
-  let b: Measurement | undefined;
-  for (let i = 0; i < (options.warmup ?? 1); i++) {
-    await baseline.setup?.();
-    await baseline.fn();
-    await evco.setup?.();
-    await evco.fn();
-  }
-  for (let i = 0; i < rounds; i++) {
-    await baseline.setup?.();
-    const ma = await measure(ops, baseline.fn, { warmup: 0, rounds: 1 });
-    await evco.setup?.();
-    const mb = await measure(ops, evco.fn, { warmup: 0, rounds: 1 });
-    if (!a || ma.opsPerSec > a.opsPerSec) a = ma;
-    if (!b || mb.opsPerSec > b.opsPerSec) b = mb;
-  }
+  const [a, b] = await alternate(ops, [baseline, evco], options);
   return {
     name,
-    baseline: { name: baseline.name, ...a! },
-    evco: { name: evco.name, ...b! },
+    baseline: a!,
+    evco: b!,
     ratio: round(b!.opsPerSec / a!.opsPerSec),
     ...(options.goal ? { goal: options.goal } : {}),
   };
+}
+
+/**
+ * Measures any number of contenders in turns (A, B, C, A, B, C …) after `warmup` turns, and
+ * returns each one's best round, in the order given.
+ */
+export async function alternate(
+  ops: number,
+  contenders: Contender[],
+  options: { rounds?: number; warmup?: number } = {},
+): Promise<Array<{ name: string } & Measurement>> {
+  const best: Array<Measurement | undefined> = contenders.map(() => undefined);
+  for (let i = 0; i < (options.warmup ?? 1); i++) {
+    for (const c of contenders) {
+      await c.setup?.();
+      await c.fn();
+      await c.check?.();
+    }
+  }
+  for (let i = 0; i < (options.rounds ?? 3); i++) {
+    for (const [k, c] of contenders.entries()) {
+      await c.setup?.();
+      const m = await measure(ops, c.fn, { warmup: 0, rounds: 1 });
+      await c.check?.();
+      if (!best[k] || m.opsPerSec > best[k].opsPerSec) best[k] = m;
+    }
+  }
+  return contenders.map((c, k) => ({ name: c.name, ...best[k]! }));
 }
 
 export function percentile(sorted: number[], p: number): number {

@@ -1,5 +1,5 @@
 import { createDomainEvent, type DomainEvent } from '@evco/core';
-import { createPostgresStore, type PostgresStore } from '@evco/store-postgres';
+import { createPostgresStore, POSITION_BLOCK, type PostgresStore } from '@evco/store-postgres';
 import pg from 'pg';
 import { databaseUrl } from './env.js';
 import { type BenchSection, type Comparison, compare, countingCoordinator } from './harness.js';
@@ -12,12 +12,17 @@ const RAW = RAW_SCHEMA;
  * The raw baseline: what a careful team writes by hand with `pg` for the same data: the same
  * columns (jsonb payload and metadata, timestamptz), the same unique and secondary indexes,
  * a bigint identity for the order, unnamed parameterized statements.
+ *
+ * `positions: 'xid'` orders the events as evco does instead (`position` = the writing
+ * transaction's id × `POSITION_BLOCK` + index, see store-postgres's README, "Gap-safe global
+ * order"): what a reader needs to walk them by position without missing a late commit. An
+ * identity is not gap-safe: a lower value can commit after a higher one was read.
  */
-export const rawDdl = (schema: string) => `
+export const rawDdl = (schema: string, positions: 'identity' | 'xid' = 'identity') => `
 DROP SCHEMA IF EXISTS ${schema} CASCADE;
 CREATE SCHEMA ${schema};
 CREATE TABLE ${schema}.events (
-  position bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  position bigint ${positions === 'identity' ? 'GENERATED ALWAYS AS IDENTITY ' : ''}PRIMARY KEY,
   event_id uuid NOT NULL UNIQUE,
   event_type text NOT NULL,
   aggregate_id text NOT NULL,
@@ -34,11 +39,15 @@ CREATE INDEX ON ${schema}.events (event_type, position);
 CREATE INDEX ON ${schema}.events (aggregate_type, position) WHERE aggregate_type IS NOT NULL;
 CREATE INDEX ON ${schema}.events (occurred_at);`;
 
-export const rawInsert = (
-  schema: string,
-) => `INSERT INTO ${schema}.events (event_id, event_type, aggregate_id,
+/** A single-event INSERT into `rawDdl`'s table, the same nine parameters either way. */
+export const rawInsert = (schema: string, positions: 'identity' | 'xid' = 'identity') =>
+  positions === 'identity'
+    ? `INSERT INTO ${schema}.events (event_id, event_type, aggregate_id,
   aggregate_type, aggregate_version, event_data, metadata, occurred_at, recorded_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`;
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`
+    : `INSERT INTO ${schema}.events (position, event_id, event_type, aggregate_id,
+  aggregate_type, aggregate_version, event_data, metadata, occurred_at, recorded_at)
+VALUES (pg_current_xact_id()::text::bigint * ${POSITION_BLOCK} + 1, $1, $2, $3, $4, $5, $6, $7, $8, $9)`;
 
 export const RAW_DDL = rawDdl(RAW);
 export const RAW_INSERT = rawInsert(RAW);
@@ -106,6 +115,44 @@ export async function concurrently(
       for (let i = next++; i < total; i = next++) await op(i);
     }),
   );
+}
+
+/**
+ * The raw end-to-end side: `total` fresh events of `eventType`, each inserted by one of 8
+ * concurrent callers with `insert` (nine parameters, `rawValues`); `inserted`, when given, runs
+ * after each insert.
+ */
+export async function insertConcurrently(
+  pool: pg.Pool,
+  insert: string,
+  total: number,
+  eventType: string,
+  inserted?: () => void,
+): Promise<void> {
+  const list = events(total, eventType);
+  const now = new Date();
+  await concurrently(8, total, async (i) => {
+    await pool.query(insert, rawValues(list[i]!, now));
+    inserted?.();
+  });
+}
+
+/**
+ * The evco end-to-end side: `total` fresh events of `eventType` published by 8 concurrent callers;
+ * resolves when each has been handled and every delivery is completed in the store.
+ */
+export async function publishAndDrain(
+  run: Awaited<ReturnType<typeof countingCoordinator>>,
+  total: number,
+  eventType: string,
+): Promise<void> {
+  const list = events(total, eventType);
+  const target = run.handled() + total;
+  await concurrently(8, total, async (i) => {
+    await run.coordinator.publishEvent(list[i]!);
+  });
+  while (run.handled() < target) await new Promise((r) => setTimeout(r, 1));
+  await run.coordinator.waitForIdle({ timeoutMs: 60_000 });
 }
 
 export const postgresSection: BenchSection = {
@@ -252,42 +299,24 @@ async function endToEnd(
   const schema = `${SCHEMA}_e2e_${ordering}`;
   await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
   const store = createPostgresStore({ connectionString: databaseUrl, schema, poolSize: 10, asyncCommit });
-  const { coordinator, handled } = await countingCoordinator(store, {
-    eventType: 'E2eHappened',
-    name: 'e2e',
-    ordering,
-  });
-  const now = new Date();
+  const run = await countingCoordinator(store, { eventType: 'E2eHappened', name: 'e2e', ordering });
   try {
     return await compare(
       `end to end: 8 publishers, one handler (ordering: ${ordering}), completed (asyncCommit: ${asyncCommit})`,
       total,
       {
         name: 'pg INSERT … VALUES ×8',
-        fn: async () => {
-          const list = events(total, 'E2eHappened');
-          await concurrently(8, total, async (i) => {
-            await admin.query(RAW_INSERT, rawValues(list[i]!, now));
-          });
-        },
+        fn: () => insertConcurrently(admin, RAW_INSERT, total, 'E2eHappened'),
       },
       {
         name: 'publishEvent ×8 → handled → completed',
-        fn: async () => {
-          const list = events(total, 'E2eHappened');
-          const target = handled() + total;
-          await concurrently(8, total, async (i) => {
-            await coordinator.publishEvent(list[i]!);
-          });
-          while (handled() < target) await new Promise((r) => setTimeout(r, 1));
-          await coordinator.waitForIdle({ timeoutMs: 60_000 });
-        },
+        fn: () => publishAndDrain(run, total, 'E2eHappened'),
       },
       // The goal is for the plain handler; per-aggregate order adds the settle wait and chain checks.
       ordering === 'none' ? { goal: '>= 0.75' } : {},
     );
   } finally {
-    await coordinator.shutdown();
+    await run.coordinator.shutdown();
     await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
   }
 }

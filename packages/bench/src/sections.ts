@@ -4,6 +4,7 @@ import { memorySection } from './memory.js';
 import { opentelemetrySection } from './opentelemetry.js';
 import { postgresSection } from './postgres.js';
 import { postgresCostSection } from './postgres-cost.js';
+import { postgresDesignSection } from './postgres-design.js';
 import { redisSection } from './redis.js';
 import { scaleSection } from './scale.js';
 import { sqliteSection } from './sqlite.js';
@@ -15,6 +16,7 @@ export const sections: BenchSection[] = [
   redisSection,
   postgresSection,
   postgresCostSection,
+  postgresDesignSection,
   fleetSection,
   opentelemetrySection,
   scaleSection,
