@@ -84,11 +84,16 @@ async function openStore(target: Target, options: { mustExist: boolean }): Promi
     if (options.mustExist && file !== ':memory:' && !existsSync(file)) {
       throw new UsageError(`no SQLite file at ${file}; "evco migrate --sqlite ${file}" creates one`);
     }
-    const { createSqliteStore } = await importPeer<typeof import('@evco/store-sqlite')>('@evco/store-sqlite');
+    const { createSqliteStore } = await importPeer<typeof import('@evco/store-sqlite')>(
+      '@evco/store-sqlite',
+      'a SQLite store',
+    );
     return createSqliteStore({ filename: target.file });
   }
-  const { createPostgresStore } =
-    await importPeer<typeof import('@evco/store-postgres')>('@evco/store-postgres');
+  const { createPostgresStore } = await importPeer<typeof import('@evco/store-postgres')>(
+    '@evco/store-postgres',
+    'a Postgres store',
+  );
   return createPostgresStore({
     connectionString: target.url,
     ...(target.schema === undefined ? {} : { schema: target.schema }),
@@ -99,17 +104,25 @@ async function openStore(target: Target, options: { mustExist: boolean }): Promi
 }
 
 async function openPublisher(url: string): Promise<EventPublisher> {
-  const { createRedisPublisher } =
-    await importPeer<typeof import('@evco/publisher-redis')>('@evco/publisher-redis');
+  const { createRedisPublisher } = await importPeer<typeof import('@evco/publisher-redis')>(
+    '@evco/publisher-redis',
+    '--redis-url',
+  );
   return createRedisPublisher({ url });
 }
 
-async function importPeer<T>(name: string): Promise<T> {
+/**
+ * Imports an optional peer. It resolves from where @evco/cli is installed, not from the working
+ * directory, so the hint names both installs: a global evco needs the peer installed globally.
+ */
+export async function importPeer<T>(name: string, what: string): Promise<T> {
   try {
     return (await import(name)) as T;
   } catch (error) {
     if ((error as { code?: string }).code === 'ERR_MODULE_NOT_FOUND' && String(error).includes(name)) {
-      throw new UsageError(`this store needs ${name}: npm install ${name}`);
+      throw new UsageError(
+        `${what} needs ${name}, installed where @evco/cli is: npm install -g ${name} for a global evco, npm install ${name} in the project otherwise`,
+      );
     }
     throw error;
   }

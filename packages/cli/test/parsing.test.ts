@@ -1,11 +1,19 @@
 import { createDomainEvent, recordEvent } from '@evco/core';
 import { describe, expect, it } from 'vitest';
-import { resolveRedisUrl, resolveTarget } from '../src/connect.js';
+import { importPeer, resolveRedisUrl, resolveTarget } from '../src/connect.js';
 import { UsageError } from '../src/errors.js';
 import { parseTime } from '../src/time.js';
 import { drawCausation } from '../src/tree.js';
 
 describe('connection flags', () => {
+  it('a store package that is not installed is a usage error naming both ways to install it', async () => {
+    const error = await importPeer('@evco/store-not-installed', 'a Postgres store').catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(UsageError);
+    expect((error as Error).message).toBe(
+      'a Postgres store needs @evco/store-not-installed, installed where @evco/cli is: npm install -g @evco/store-not-installed for a global evco, npm install @evco/store-not-installed in the project otherwise',
+    );
+  });
+
   it('pick the store from --sqlite, --database-url or DATABASE_URL, masking passwords', () => {
     expect(resolveTarget({ sqlite: 'a.db' }, {})).toMatchObject({ kind: 'sqlite', file: 'a.db' });
     expect(resolveTarget({}, { DATABASE_URL: 'sqlite:./b.db' })).toMatchObject({ kind: 'sqlite' });
