@@ -44,22 +44,45 @@ export const retryPolicySchema = z.strictObject({
 });
 true satisfies OptionsMatchSchema<Partial<RetryPolicy>, typeof retryPolicySchema>;
 
+const implementsPort = (value: unknown, methods: string[]): boolean =>
+  typeof value === 'object' &&
+  value !== null &&
+  methods.every((m) => typeof (value as Record<string, unknown>)[m] === 'function');
+
 const portShape = <T extends object>(methods: string[]) =>
-  z.custom<T>(
-    (value) =>
-      typeof value === 'object' &&
-      value !== null &&
-      methods.every((m) => typeof (value as Record<string, unknown>)[m] === 'function'),
-    { message: `must implement ${methods.join(', ')}` },
-  );
+  z.custom<T>((value) => implementsPort(value, methods), { message: `must implement ${methods.join(', ')}` });
+
+/**
+ * The store or the publisher: the two a newcomer gets wrong first, so the message says how to
+ * fix it. A missing one names a factory; a function (the factory itself, not called) says to call it.
+ */
+const adapterShape = <T extends object>(methods: string[], port: string, example: string) =>
+  z.custom<T>().superRefine((value, ctx) => {
+    if (implementsPort(value, methods)) return;
+    const message =
+      value === undefined
+        ? `is required: an ${port}, e.g. ${example}`
+        : typeof value === 'function'
+          ? `is a function, not an ${port}: call the factory (${example})`
+          : `must implement ${methods.join(', ')}`;
+    ctx.addIssue({ code: 'custom', message });
+  });
 
 const fn = <T>() => z.custom<T>((v) => typeof v === 'function', { message: 'must be a function' });
 const defaultClock = () => new Date();
 
 export const coordinatorOptionsSchema = z
   .strictObject({
-    store: portShape<EventStore>(['append', 'read', 'claimDue', 'complete', 'fail', 'close']),
-    publisher: portShape<EventPublisher>(['publish', 'subscribe', 'healthCheck', 'close']),
+    store: adapterShape<EventStore>(
+      ['append', 'read', 'claimDue', 'complete', 'fail', 'close'],
+      'EventStore',
+      "createSqliteStore({ filename: './events.db' })",
+    ),
+    publisher: adapterShape<EventPublisher>(
+      ['publish', 'subscribe', 'healthCheck', 'close'],
+      'EventPublisher',
+      'createInProcPublisher()',
+    ),
     logger: portShape<Logger>(['debug', 'info', 'warn', 'error']).optional(),
     retry: retryPolicySchema.optional().transform((r) => resolveRetry(r, DEFAULT_RETRY)),
     pollIntervalMs: z.number().int().min(5).max(3_600_000).default(COORDINATOR_DEFAULTS.pollIntervalMs),

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
+  createCoordinator,
   getCoordinator,
   isEvcoError,
   publishEvent,
@@ -35,6 +36,35 @@ describe('messages that say what happened', () => {
     });
     expect(again.state).toBe('running');
     await shutdownCoordinator();
+  });
+
+  it('a missing store or publisher, or a factory passed uncalled, says how to fix it', async () => {
+    const cases: Array<[Record<string, unknown>, RegExp]> = [
+      [
+        { store: createMemoryStore() },
+        /publisher: is required: an EventPublisher, e.g. createInProcPublisher\(\)/,
+      ],
+      [
+        { publisher: createInProcPublisher() },
+        /store: is required: an EventStore, e\.g\. createSqliteStore\(/,
+      ],
+      [
+        { store: createMemoryStore(), publisher: createInProcPublisher },
+        /publisher: is a function, not an EventPublisher: call the factory \(createInProcPublisher\(\)\)/,
+      ],
+      [
+        { store: createMemoryStore, publisher: createInProcPublisher() },
+        /store: is a function, not an EventStore: call the factory/,
+      ],
+      [{ store: {}, publisher: createInProcPublisher() }, /store: must implement append, read, claimDue/],
+    ];
+    for (const [options, message] of cases) {
+      const error = await createCoordinator({ logger: silentLogger, ...options } as never).catch(
+        (e: unknown) => e,
+      );
+      expect(isEvcoError(error, 'INVALID_OPTIONS')).toBe(true);
+      expect((error as Error).message).toMatch(message);
+    }
   });
 
   it('replayEvents without `to` (or `from`) says the field is required', async () => {
