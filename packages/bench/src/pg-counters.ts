@@ -33,7 +33,7 @@ export interface Counters {
   rowsInserted: number;
   rowsUpdated: number;
   rowsDeleted: number;
-  byStatement: Map<string, { calls: number; walRecords: number; execMs: number }>;
+  byStatement: Map<string, { calls: number; walRecords: number; execMs: number; planMs: number }>;
   /** CPU time of this process, µs. */
   nodeCpu: number;
   /** CPU time of the server's processes (backends and background workers), µs, when local. */
@@ -92,12 +92,15 @@ export async function counters(admin: pg.Pool, statements: boolean): Promise<Cou
     `${PROBE}SELECT xact_commit::float8 AS c, tup_inserted::float8 AS i, tup_updated::float8 AS u,
        tup_deleted::float8 AS d FROM pg_stat_database WHERE datname = current_database()`,
   );
-  const byStatement = new Map<string, { calls: number; walRecords: number; execMs: number }>();
+  const byStatement = new Map<
+    string,
+    { calls: number; walRecords: number; execMs: number; planMs: number }
+  >();
   let total: number | undefined;
   if (statements) {
     const { rows } = await admin.query(
       `${PROBE}SELECT queryid::text AS id, left(regexp_replace(query, '\\s+', ' ', 'g'), 60) AS q,
-         calls::float8 AS calls, wal_records::float8 AS w, total_exec_time AS ms
+         calls::float8 AS calls, wal_records::float8 AS w, total_exec_time AS ms, total_plan_time AS pms
        FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())`,
     );
     total = 0;
@@ -105,7 +108,7 @@ export async function counters(admin: pg.Pool, statements: boolean): Promise<Cou
       // The bench's own counter queries are not the workload.
       if (r.q.startsWith(PROBE.trim())) continue;
       total += r.calls;
-      byStatement.set(`${r.id} ${r.q}`, { calls: r.calls, walRecords: r.w, execMs: r.ms });
+      byStatement.set(`${r.id} ${r.q}`, { calls: r.calls, walRecords: r.w, execMs: r.ms, planMs: r.pms });
     }
   }
   return {
@@ -138,6 +141,8 @@ export function perEvent(before: Counters, after: Counters, n: number): Record<s
       walRecordsPerCall: round(walRecords / calls, 1),
       // Server time executing it (pg_stat_statements total_exec_time), per event of the workload.
       execUsPerEvent: round(((v.execMs - (before.byStatement.get(key)?.execMs ?? 0)) * 1000) / n, 1),
+      // And planning it (total_plan_time): counted only with `pg_stat_statements.track_planning = on`.
+      planUsPerEvent: round(((v.planMs - (before.byStatement.get(key)?.planMs ?? 0)) * 1000) / n, 1),
     });
   }
   top.sort((a, b) => (b.perEvent as number) - (a.perEvent as number));

@@ -17,7 +17,9 @@ import { insertConcurrently, publishAndDrain, rawDdl, rawInsert } from './postgr
  * delivery completed): what the delivery-row design costs by itself, what evco adds on top of
  * it, and what a per-handler checkpoint design would cost at best. Measured in one run, in turns:
  *
- * - raw: the `postgres` section's baseline, a single-row INSERT ×8;
+ * - raw: the `postgres` section's baseline, a single-row INSERT ×8, unnamed (parsed and planned
+ *   each time), and the same INSERT as a named statement (parsed and planned once per
+ *   connection), as every statement of the prototypes and of evco is;
  * - rows: hand-written SQL of evco's design at its minimum. The append inserts the event and one
  *   delivery row per subscription of its type in one statement; one consumer in this process
  *   leases the oldest open deliveries (`FOR UPDATE SKIP LOCKED` and a lease update returning the
@@ -35,6 +37,8 @@ import { insertConcurrently, publishAndDrain, rawDdl, rawInsert } from './postgr
  */
 const SCHEMA = 'evco_bench_design';
 const TOTAL = 4000;
+/** Measured rounds per flow, in turns (after one warm-up turn). */
+const ROUNDS = 5;
 const TYPE = 'DesignHappened';
 const HANDLER = 'design';
 /** The lease any claim takes: long enough never to expire within a round. */
@@ -246,6 +250,7 @@ async function prototype(
   verify: (pool: pg.Pool, handled: number) => Promise<void>,
 ): Promise<Prototype> {
   // 8 publishers and the consumer's connection; connections never idle out (see `counters`).
+  // Every statement is named: parsed and planned once per connection, as evco's are.
   const pool = new pg.Pool({ connectionString: databaseUrl, max: 9, idleTimeoutMillis: 0 });
   await pool.query(ddl);
   const client = await pool.connect();
@@ -257,7 +262,6 @@ async function prototype(
   let leases = 0;
   const consumer = new Consumer(async (completing) => {
     const lease = `${name}:${++leases}`;
-    // Named: parsed and planned once, as evco's statements are.
     const { rows } = await client.query<Row>({
       name: `claim-${s}`,
       text: claim.text,
@@ -276,7 +280,9 @@ async function prototype(
       name,
       fn: async () => {
         const target = consumer.seen.size + TOTAL;
-        await insertConcurrently(pool, append, TOTAL, TYPE, () => consumer.ring());
+        await insertConcurrently(pool, { name: `append-${s}`, text: append }, TOTAL, TYPE, () =>
+          consumer.ring(),
+        );
         await consumer.drained(target);
       },
       check: () => verify(pool, consumer.seen.size),
@@ -294,6 +300,10 @@ export const postgresDesignSection: BenchSection = {
       const raw = `${SCHEMA}_raw`;
       await admin.query(rawDdl(raw));
       let inserted = 0;
+      const rawCheck = async () => {
+        const { rows } = await admin.query(`${PROBE}SELECT count(*)::int AS n FROM ${raw}.events`);
+        expectEqual('raw: events stored', rows[0].n, inserted);
+      };
       const flows: Contender[] = [
         {
           name: 'raw: pg INSERT … VALUES ×8',
@@ -301,10 +311,15 @@ export const postgresDesignSection: BenchSection = {
             await insertConcurrently(admin, rawInsert(raw), TOTAL, TYPE);
             inserted += TOTAL;
           },
-          check: async () => {
-            const { rows } = await admin.query(`${PROBE}SELECT count(*)::int AS n FROM ${raw}.events`);
-            expectEqual('raw: events stored', rows[0].n, inserted);
+          check: rawCheck,
+        },
+        {
+          name: 'raw, named statement',
+          fn: async () => {
+            await insertConcurrently(admin, { name: 'raw-insert', text: rawInsert(raw) }, TOTAL, TYPE);
+            inserted += TOTAL;
           },
+          check: rawCheck,
         },
       ];
       const protos: Array<[string, Prototype]> = [];
@@ -417,7 +432,7 @@ export const postgresDesignSection: BenchSection = {
         });
       }
 
-      // Rates: one warm-up turn, then three, each flow's best round; the CPU time of each round
+      // Rates: one warm-up turn, then ROUNDS, each flow's best round; the CPU time of each round
       // (this process and the server's), read outside the timed part.
       const cpu = flows.map(() => [] as Array<{ node: number; server: number | undefined }>);
       const rates = await alternate(
@@ -442,7 +457,7 @@ export const postgresDesignSection: BenchSection = {
             },
           };
         }),
-        { rounds: 3, warmup: 1 },
+        { rounds: ROUNDS, warmup: 1 },
       );
       // Costs: one more round of each, counted (server-wide counters, settled).
       const claimsBefore = protos.map(([, p]) => p.consumer.claims);
@@ -457,7 +472,7 @@ export const postgresDesignSection: BenchSection = {
       return [
         {
           name: `design probe: ${TOTAL} events, 8 publishers, one handler, completed`,
-          note: 'events/s: best of 3 alternating rounds; CPU: median of those rounds; WAL records and statements: one more round each, counted (server-wide counters)',
+          note: `events/s: best of ${ROUNDS} alternating rounds; CPU: median of those rounds; WAL records and statements: one more round each, counted (server-wide counters)`,
           flows: rates.map((r, k) => {
             const c = costs[r.name]!;
             // The measured rounds (the warm-up's left out).

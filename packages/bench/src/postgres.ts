@@ -119,12 +119,12 @@ export async function concurrently(
 
 /**
  * The raw end-to-end side: `total` fresh events of `eventType`, each inserted by one of 8
- * concurrent callers with `insert` (nine parameters, `rawValues`); `inserted`, when given, runs
- * after each insert.
+ * concurrent callers with `insert` (nine parameters, `rawValues`; a named statement when given
+ * a name); `inserted`, when given, runs after each insert.
  */
 export async function insertConcurrently(
   pool: pg.Pool,
-  insert: string,
+  insert: string | { name: string; text: string },
   total: number,
   eventType: string,
   inserted?: () => void,
@@ -132,7 +132,8 @@ export async function insertConcurrently(
   const list = events(total, eventType);
   const now = new Date();
   await concurrently(8, total, async (i) => {
-    await pool.query(insert, rawValues(list[i]!, now));
+    const values = rawValues(list[i]!, now);
+    await (typeof insert === 'string' ? pool.query(insert, values) : pool.query({ ...insert, values }));
     inserted?.();
   });
 }
