@@ -84,10 +84,20 @@ async function openStore(target: Target, options: { mustExist: boolean }): Promi
     if (options.mustExist && file !== ':memory:' && !existsSync(file)) {
       throw new UsageError(`no SQLite file at ${file}; "evco migrate --sqlite ${file}" creates one`);
     }
-    const { createSqliteStore } = await importPeer<typeof import('@evco/store-sqlite')>(
-      '@evco/store-sqlite',
-      'a SQLite store',
-    );
+    const { createSqliteStore, readSqliteSchemaVersion } = await importPeer<
+      typeof import('@evco/store-sqlite')
+    >('@evco/store-sqlite', 'a SQLite store');
+    // The store migrates a file whenever it opens it: only `migrate` may add evco's tables to a
+    // file (say, another application's database named by mistake). A store-sqlite older than
+    // this check (the peer range allows one) lacks the function; the check is then skipped.
+    if (
+      options.mustExist &&
+      file !== ':memory:' &&
+      typeof readSqliteSchemaVersion === 'function' &&
+      readSqliteSchemaVersion({ filename: file }) === 0
+    ) {
+      throw new UsageError(`${file} has no evco tables; "evco migrate --sqlite ${file}" creates them`);
+    }
     return createSqliteStore({ filename: target.file });
   }
   const { createPostgresStore } = await importPeer<typeof import('@evco/store-postgres')>(

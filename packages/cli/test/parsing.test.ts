@@ -1,11 +1,40 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createDomainEvent, recordEvent } from '@evco/core';
+import { createSqliteStore, readSqliteSchemaVersion } from '@evco/store-sqlite';
 import { describe, expect, it } from 'vitest';
-import { importPeer, resolveRedisUrl, resolveTarget } from '../src/connect.js';
+import { connect, importPeer, resolveRedisUrl, resolveTarget } from '../src/connect.js';
 import { UsageError } from '../src/errors.js';
 import { parseTime } from '../src/time.js';
 import { drawCausation } from '../src/tree.js';
 
 describe('connection flags', () => {
+  it('a SQLite file without evco tables is refused, untouched, and only migrate adds them', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'evco-cli-unit-'));
+    try {
+      const file = join(dir, 'app.db');
+      // Another application's database: tables of its own (here another prefix), none of evco's.
+      const other = createSqliteStore({ filename: file, tablePrefix: 'app_' });
+      await other.migrate();
+      await other.close();
+      const error = await connect({ sqlite: file }, {}).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(UsageError);
+      expect((error as Error).message).toBe(
+        `${file} has no evco tables; "evco migrate --sqlite ${file}" creates them`,
+      );
+      expect(readSqliteSchemaVersion({ filename: file })).toBe(0);
+      const migrating = await connect({ sqlite: file }, {}, { mustExist: false });
+      await migrating.admin.migrate();
+      await migrating.admin.close();
+      const { admin } = await connect({ sqlite: file }, {});
+      expect((await admin.getCoordinatorStatus()).store.health.healthy).toBe(true);
+      await admin.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('a store package that is not installed is a usage error naming both ways to install it', async () => {
     const error = await importPeer('@evco/store-not-installed', 'a Postgres store').catch((e: unknown) => e);
     expect(error).toBeInstanceOf(UsageError);
