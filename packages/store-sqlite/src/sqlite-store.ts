@@ -269,6 +269,7 @@ class SqliteEventStore implements SqliteStore {
         }
       }
       if (o.synchronous !== undefined) db.pragma(`synchronous = ${o.synchronous}`);
+      if (o.tempStore !== undefined) db.pragma(`temp_store = ${o.tempStore}`);
       if (version < LATEST_VERSION)
         applyMigrations(db, o.tablePrefix, this.filename, SOURCE, () => new Date());
       const prepared = prepare(db, o.tablePrefix);

@@ -37,6 +37,7 @@ describe('options', () => {
         filename: '',
         busyTimeoutMs: -5,
         synchronous: 'OFF' as 'FULL',
+        tempStore: 'DEFAULT' as 'FILE',
         tablePrefix: 'Bad-Prefix',
         colour: 'blue',
       } as never);
@@ -45,7 +46,14 @@ describe('options', () => {
     }
     expect(isEvcoError(error, 'INVALID_OPTIONS')).toBe(true);
     const issues = (error as { issues: Array<{ path: string }> }).issues.map((i) => i.path).sort();
-    expect(issues).toEqual(['busyTimeoutMs', 'colour', 'filename', 'synchronous', 'tablePrefix']);
+    expect(issues).toEqual([
+      'busyTimeoutMs',
+      'colour',
+      'filename',
+      'synchronous',
+      'tablePrefix',
+      'tempStore',
+    ]);
     expect((error as Error).message).toMatch(/^\[evco:store-sqlite\] invalid SQLite store options: /);
     expect(readdirSync(tmp.dir)).toEqual([]);
   });
@@ -94,17 +102,27 @@ describe('options', () => {
     expect(store.capabilities).toEqual({ durable: true, crossProcess: true });
   });
 
-  it('applies synchronous and the busy timeout to a passed database only when given', async () => {
+  it('applies synchronous, temp_store and the busy timeout to a passed database only when given', async () => {
     const given = new Database(tmp.file('given.db'));
-    await open({ database: given, synchronous: 'FULL', busyTimeoutMs: 4321 }).migrate();
+    await open({ database: given, synchronous: 'FULL', busyTimeoutMs: 4321, tempStore: 'MEMORY' }).migrate();
     expect(given.pragma('synchronous', { simple: true })).toBe(2);
     expect(given.pragma('busy_timeout', { simple: true })).toBe(4321);
+    expect(given.pragma('temp_store', { simple: true })).toBe(2);
     given.close();
+    const file = new Database(tmp.file('file.db'));
+    file.pragma('temp_store = MEMORY');
+    await open({ database: file, tempStore: 'FILE' }).migrate();
+    expect(file.pragma('temp_store', { simple: true })).toBe(1);
+    file.close();
     const untouched = new Database(tmp.file('untouched.db'), { timeout: 777 });
     untouched.pragma('synchronous = OFF');
+    untouched.exec('CREATE TEMP TABLE scratch (x)');
     await open({ database: untouched }).migrate();
     expect(untouched.pragma('synchronous', { simple: true })).toBe(0);
     expect(untouched.pragma('busy_timeout', { simple: true })).toBe(777);
+    expect(untouched.pragma('temp_store', { simple: true })).toBe(0);
+    // temp_store left alone: the application's temporary tables survive.
+    expect(untouched.prepare('SELECT count(*) AS n FROM temp.scratch').get()).toEqual({ n: 0 });
     untouched.close();
   });
 
