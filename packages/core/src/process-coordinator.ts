@@ -21,17 +21,26 @@ let current: Promise<EventDrivenCoordinator> | undefined;
 let shutDown = false;
 /** The coordinator `current` resolved to, for the synchronous helper. */
 let started: EventDrivenCoordinator | undefined;
+/** The adapters `current` was created with: a later call passing these same ones keeps them open. */
+let adopted: { store: unknown; publisher: unknown } | undefined;
 
 /**
  * Returns the process-wide coordinator, creating it on the first call (which must pass the
  * options: at least `store` and `publisher`). Later calls, concurrent ones included, get the
- * same instance; their options are ignored.
+ * same instance; their options are ignored, and the store and publisher they pass (which were
+ * handed over with the call) are closed unless they are the running coordinator's own or
+ * `closeAdapters` is false: a second module calling `getCoordinator(options)` must not leave
+ * connections open (a Redis publisher connects when created and would keep the process alive).
  */
 export function getCoordinator(options?: CoordinatorOptions): Promise<EventDrivenCoordinator> {
-  if (current) return current;
+  if (current) {
+    if (options) void closeIgnored(current, options);
+    return current;
+  }
   if (!options) return Promise.reject(noCoordinator());
   const created = createCoordinator(options);
   current = created;
+  adopted = { store: options.store, publisher: options.publisher };
   shutDown = false;
   created.then(
     (coordinator) => {
@@ -39,10 +48,34 @@ export function getCoordinator(options?: CoordinatorOptions): Promise<EventDrive
     },
     () => {
       // A failed start (bad options, store down) must not poison later attempts.
-      if (current === created) current = undefined;
+      if (current === created) {
+        current = undefined;
+        adopted = undefined;
+      }
     },
   );
   return created;
+}
+
+async function closeIgnored(
+  running: Promise<EventDrivenCoordinator>,
+  options: CoordinatorOptions,
+): Promise<void> {
+  if (options.closeAdapters === false) return;
+  const own = adopted;
+  const extra = [options.publisher, options.store].filter(
+    (adapter) => adapter && adapter !== own?.store && adapter !== own?.publisher,
+  );
+  if (extra.length === 0) return;
+  for (const adapter of extra) {
+    await Promise.resolve()
+      .then(() => adapter.close())
+      .catch(() => {});
+  }
+  const coordinator = await running.catch(() => undefined);
+  coordinator?.logger.warn(
+    'getCoordinator(options) called while the process-wide coordinator runs: its options were ignored and the store/publisher it passed were closed; call getCoordinator() without options to get the running one',
+  );
 }
 
 function noCoordinator(): EvcoError {
@@ -75,6 +108,7 @@ export async function shutdownCoordinator(options: { timeoutMs?: number } = {}):
     if (current === pending) {
       current = undefined;
       started = undefined;
+      adopted = undefined;
       shutDown = true;
     }
   }

@@ -9,7 +9,7 @@ import {
   shutdownCoordinator,
   silentLogger,
 } from '../src/index.js';
-import { createInProcPublisher, createMemoryStore } from './support.js';
+import { createInProcPublisher, createMemoryStore, spyStore } from './support.js';
 
 const options = () => ({
   store: createMemoryStore(),
@@ -80,5 +80,45 @@ describe('process-wide coordinator', () => {
     expect(isEvcoError(error, 'INVALID_OPTIONS')).toBe(true);
     expect(await getCoordinator()).toBe(first);
     await publishEvent({ eventType: 'StillRunning', aggregateId: 'a' });
+  });
+
+  it('a later getCoordinator(options) closes the adapters it handed over, not the running ones, nor with closeAdapters: false', async () => {
+    const first = options();
+    const running = await getCoordinator(first);
+    /** Every adapter of one later call, with the methods called on each. */
+    const later = () => {
+      const store = spyStore(createMemoryStore());
+      const publisher = spyStore(createInProcPublisher() as never);
+      return {
+        store,
+        publisher,
+        options: { store: store.store, publisher: publisher.store as never, logger: silentLogger },
+      };
+    };
+    const settled = () => new Promise((resolve) => setImmediate(resolve));
+
+    const extra = later();
+    expect(await getCoordinator(extra.options)).toBe(running);
+    await settled();
+    expect(extra.store.calls).toContain('close');
+    expect(extra.publisher.calls).toContain('close');
+
+    const kept = later();
+    expect(await getCoordinator({ ...kept.options, closeAdapters: false })).toBe(running);
+    // The running coordinator's own adapters passed again, beside a new publisher.
+    const mixed = later();
+    expect(await getCoordinator({ ...first, publisher: mixed.options.publisher })).toBe(running);
+    await settled();
+    expect(kept.store.calls).not.toContain('close');
+    expect(kept.publisher.calls).not.toContain('close');
+    expect(mixed.publisher.calls).toContain('close');
+    // Its own store stayed open: it still publishes and handles.
+    let handled = 0;
+    await registerHandler('StillOpen', async function stillOpen() {
+      handled += 1;
+    });
+    await publishEvent({ eventType: 'StillOpen', aggregateId: 'a' });
+    await running.waitForIdle();
+    expect(handled).toBe(1);
   });
 });
