@@ -36,7 +36,7 @@ export type EvcoErrorCode =
   | 'STORE_UNAVAILABLE'
   /** The store's schema is missing or from another version: `StoreSchemaError`. */
   | 'STORE_SCHEMA'
-  /** The store refused a statement for a reason retrying will not fix (store-postgres). */
+  /** The store refused a statement for a reason retrying will not fix (store-postgres), or cannot load its driver (store-sqlite: better-sqlite3's native module). */
   | 'STORE_FAILED'
   /** store-postgres reached a transaction-mode pooler that cannot hold its sessions. */
   | 'TRANSACTION_POOLER'

@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
 import {
-  type EvcoError,
+  EvcoError,
   type EvcoErrorOptions,
   isEvcoError,
   maskedMessage,
@@ -93,4 +93,29 @@ function byCode(code: string, action: string, detail: string, options: EvcoError
     );
   }
   return new StoreUnavailableError(`cannot ${action}: ${suffix}`, options);
+}
+
+/**
+ * better-sqlite3 loads its native module when the first connection opens. Without it (the
+ * package's install script never ran: blocked, or no compiler and no prebuilt binary) or built
+ * for another Node.js, that is an installation problem, not a file the store cannot open, and no
+ * retry fixes it: `STORE_FAILED`, saying what to run. Undefined for any other error.
+ */
+export function nativeModuleError(error: unknown, file: string): EvcoError | undefined {
+  const message = error instanceof Error ? error.message : String(error);
+  const code = (error as { code?: unknown } | null)?.code;
+  if (
+    code !== 'ERR_DLOPEN_FAILED' &&
+    !/Could not locate the bindings file|NODE_MODULE_VERSION|compiled against a different Node\.js/.test(
+      message,
+    )
+  ) {
+    return undefined;
+  }
+  const first = message.split('\n')[0]!.trim();
+  return new EvcoError(
+    'STORE_FAILED',
+    `cannot load better-sqlite3's native module (its install script did not run, or it was built for another Node.js than ${process.version}): run "npm rebuild better-sqlite3" with install scripts allowed (npm 11 asks to approve them), or reinstall with build tools present; ${first}`,
+    fileErrorOptions(file, error),
+  );
 }

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { IDENTIFIER_PATTERN, parseOptions, StoreUnavailableError } from '@evco/core/adapter';
 import Database from 'better-sqlite3';
 import { z } from 'zod';
-import { fileErrorOptions, translateError } from './errors.js';
+import { fileErrorOptions, nativeModuleError, translateError } from './errors.js';
 import { readSchemaVersion } from './migrations.js';
 import { DEFAULTS, filenameFromUrl, SOURCE } from './options.js';
 
@@ -40,7 +40,7 @@ export function readSqliteSchemaVersion(options: { filename: string; tablePrefix
     db = new Database(path, { readonly: true, fileMustExist: true });
     return readSchemaVersion(db, tablePrefix);
   } catch (error) {
-    throw translateError(error, path, 'read the schema version');
+    throw nativeModuleError(error, path) ?? translateError(error, path, 'read the schema version');
   } finally {
     db?.close();
   }

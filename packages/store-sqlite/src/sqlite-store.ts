@@ -63,7 +63,7 @@ import {
   toRecordedEvent,
   toReplayJob,
 } from './codec.js';
-import { fileErrorOptions, sqliteCode, translateError } from './errors.js';
+import { fileErrorOptions, nativeModuleError, sqliteCode, translateError } from './errors.js';
 import { FileIdentity, type FileState } from './file-identity.js';
 import { applyMigrations, assertKnownVersion, LATEST_VERSION, readSchemaVersion } from './migrations.js';
 import {
@@ -240,6 +240,8 @@ class SqliteEventStore implements SqliteStore {
               fileErrorOptions(this.filename, error),
             );
           }
+          const native = nativeModuleError(error, this.filename);
+          if (native) throw native;
           // better-sqlite3 checks the directory itself and throws a plain TypeError for it.
           if (sqliteCode(error)) throw error;
           throw new StoreUnavailableError(
