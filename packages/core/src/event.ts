@@ -4,7 +4,7 @@ import { EventValidationError, type ValidationIssue } from './errors.js';
 import { newEventId } from './ids.js';
 import { checkString, FORBIDDEN_KEYS, freezeJsonObject, isPlainObject, type JsonObject } from './json.js';
 import { formatPosition, type Position } from './position.js';
-import { toIssues } from './zod-issues.js';
+import { isMissingAt, toIssues } from './zod-issues.js';
 
 /** Serialized `eventData` above this is rejected unless configured otherwise. */
 export const DEFAULT_MAX_PAYLOAD_BYTES = 256 * 1024;
@@ -184,7 +184,9 @@ export function createDomainEvent<TType extends string = string, TData extends o
     ? { success: true as const, data: input as z.output<typeof domainEventInputSchema> }
     : domainEventInputSchema.safeParse(input);
   if (!parsed.success) {
-    issues.push(...toIssues(parsed.error, (path) => path === 'eventData' || path.startsWith('eventData.')));
+    issues.push(
+      ...toIssues(parsed.error, (path) => path === 'eventData' || path.startsWith('eventData.'), input),
+    );
   }
   const data = freezeJsonObject(input.eventData ?? {}, 'eventData', maxBytes, issues);
   const metadata = buildMetadata(input.metadata, issues);
@@ -495,7 +497,7 @@ export function defineEvent<TType extends string, S extends StandardSchemaV1<unk
               String(typeof p === 'object' && p ? (p as { key: unknown }).key : p),
             ),
           ].join('.'),
-          message: i.message,
+          message: isMissingAt(data, i.path ?? []) ? 'is required' : i.message,
         })),
         { subject: `${eventType} event` },
       );

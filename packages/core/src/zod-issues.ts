@@ -57,6 +57,17 @@ export function toIssues(
   return out;
 }
 
+/**
+ * Whether `path` leads to nothing in `input` (a missing field): such an issue reads "is required"
+ * whatever the schema said (zod says "Invalid input: expected string, received undefined", a
+ * custom message may say "must be a UUID"). Standard Schema path segments may be `{ key }`.
+ */
+export function isMissingAt(input: unknown, path: ReadonlyArray<unknown>): boolean {
+  if (path.length === 0) return false;
+  const keys = path.map((p) => (typeof p === 'object' && p !== null ? (p as { key: PropertyKey }).key : p));
+  return valueAt(input, keys as PropertyKey[]) === undefined;
+}
+
 function valueAt(input: unknown, path: readonly PropertyKey[]): unknown {
   let value = input;
   for (const key of path) {

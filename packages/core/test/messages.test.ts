@@ -1,6 +1,9 @@
 import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
 import {
   createCoordinator,
+  createDomainEvent,
+  defineEvent,
   getCoordinator,
   isEvcoError,
   publishEvent,
@@ -36,6 +39,41 @@ describe('messages that say what happened', () => {
     });
     expect(again.state).toBe('running');
     await shutdownCoordinator();
+  });
+
+  it('a missing event field says "is required", in the envelope and in a contract\'s data', () => {
+    const Signup = defineEvent(
+      'Signup',
+      z.strictObject({
+        userId: z.uuid({ message: 'must be a UUID' }),
+        profile: z.object({ name: z.string() }),
+      }),
+    );
+    const issuesOf = (create: () => unknown) => {
+      try {
+        create();
+      } catch (error) {
+        expect(isEvcoError(error, 'EVENT_VALIDATION')).toBe(true);
+        return (error as unknown as { issues: unknown[] }).issues;
+      }
+      throw new Error('expected EVENT_VALIDATION');
+    };
+    expect(issuesOf(() => createDomainEvent({ eventType: 'Signup' } as never))).toEqual([
+      { path: 'aggregateId', message: 'is required' },
+    ]);
+    expect(issuesOf(() => Signup.create({ aggregateId: 'a', data: { profile: {} } as never }))).toEqual([
+      { path: 'eventData.userId', message: 'is required' },
+      { path: 'eventData.profile.name', message: 'is required' },
+    ]);
+    // A value that is there but wrong keeps the schema's own message.
+    expect(
+      issuesOf(() =>
+        Signup.create({ aggregateId: 'a', data: { userId: 'u-1', profile: { name: 1 } } as never }),
+      ),
+    ).toEqual([
+      { path: 'eventData.userId', message: 'must be a UUID' },
+      { path: 'eventData.profile.name', message: expect.stringMatching(/expected string, received number/) },
+    ]);
   });
 
   it('a missing store or publisher, or a factory passed uncalled, says how to fix it', async () => {

@@ -42,8 +42,12 @@ function prefixed(prefix: string, path: string): string {
   return path ? `${prefix}.${path}` : prefix;
 }
 
-function zodIssues(error: z.ZodError, prefix: string): ValidationIssue[] {
-  return toIssues(error).map((i) => ({ path: prefixed(prefix, i.path), message: i.message }));
+/** Given the parsed `input`, a missing field reads "is required" (see core's `toIssues`). */
+function zodIssues(error: z.ZodError, prefix: string, input: unknown): ValidationIssue[] {
+  return toIssues(error, undefined, input).map((i) => ({
+    path: prefixed(prefix, i.path),
+    message: i.message,
+  }));
 }
 
 function dataIssues(definition: AnyEventDefinition, data: unknown, prefix: string): ValidationIssue[] {
@@ -52,7 +56,7 @@ function dataIssues(definition: AnyEventDefinition, data: unknown, prefix: strin
   const zod = Catalog.zodSchemaOf(definition);
   if (zod) {
     const parsed = zod.safeParse(data);
-    return parsed.success ? [] : zodIssues(parsed.error, path);
+    return parsed.success ? [] : zodIssues(parsed.error, path, data);
   }
   const result = definition.schema['~standard'].validate(data) as {
     issues?: ReadonlyArray<{ message: string; path?: ReadonlyArray<unknown> }>;
@@ -87,7 +91,7 @@ function parseOne(
   }
   const before = issues.length;
   const envelope = httpEventInputSchema.safeParse(input);
-  if (!envelope.success) issues.push(...zodIssues(envelope.error, prefix));
+  if (!envelope.success) issues.push(...zodIssues(envelope.error, prefix, input));
   if (!catalog) return envelope.success ? createChecked(envelope.data, prefix, issues) : undefined;
   const eventType = input.eventType;
   const entry = typeof eventType === 'string' ? catalog.get(eventType) : undefined;

@@ -159,6 +159,18 @@ describe('POST /events', () => {
         .issues!.map((i) => i.path)
         .sort(),
     ).toEqual(['eventData.note', 'eventData.total']);
+    // A missing field says so, in the envelope and in the data, rather than zod's "Invalid input".
+    const missing = await app.inject({
+      method: 'POST',
+      url: '/evco/events',
+      payload: { eventType: 'OrderPlaced', eventData: {} },
+    });
+    expect(errorOf(missing).issues).toEqual(
+      expect.arrayContaining([
+        { path: 'aggregateId', message: 'is required' },
+        { path: 'eventData.total', message: 'is required' },
+      ]),
+    );
     const unknown = await app.inject({
       method: 'POST',
       url: '/evco/events',
