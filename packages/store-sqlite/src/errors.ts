@@ -112,7 +112,10 @@ export function nativeModuleError(error: unknown, file: string): EvcoError | und
   ) {
     return undefined;
   }
-  const first = message.split('\n')[0]!.replace(/\s*Tried:\s*$/, '').trim();
+  const first = message
+    .split('\n')[0]!
+    .replace(/\s*Tried:\s*$/, '')
+    .trim();
   return new EvcoError(
     'STORE_FAILED',
     `cannot load better-sqlite3's native module (its install script did not run, or it was built for another Node.js than ${process.version}): run "npm rebuild better-sqlite3" with install scripts allowed (npm 11 asks to approve them), or reinstall with build tools present; ${first}`,
