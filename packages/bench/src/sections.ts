@@ -8,6 +8,7 @@ import { postgresDesignSection } from './postgres-design.js';
 import { redisSection } from './redis.js';
 import { scaleSection } from './scale.js';
 import { sqliteSection } from './sqlite.js';
+import { sqlitePruneCostSection } from './sqlite-prune-cost.js';
 
 /** Every benchmark section, in the order `pnpm bench` runs them. Add yours here. */
 export const sections: BenchSection[] = [
@@ -20,4 +21,5 @@ export const sections: BenchSection[] = [
   fleetSection,
   opentelemetrySection,
   scaleSection,
+  sqlitePruneCostSection,
 ];
