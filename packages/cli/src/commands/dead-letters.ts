@@ -1,22 +1,22 @@
 import type { Context } from '../context.js';
 import { withConnection } from '../context.js';
 import { printJson, printTable, short } from '../output.js';
-import { parsePosition, showPosition } from '../position.js';
+import { lookahead, pageOf } from '../paging.js';
+import { parsePosition } from '../position.js';
 
 /** `evco dead-letters`: deliveries that ran out of attempts, with their last error. */
 export async function deadLetters(
   ctx: Context,
   args: { limit: number; cursor?: string; handler?: string },
 ): Promise<void> {
-  const dead = await withConnection(ctx, {}, ({ admin }) =>
+  const page = await withConnection(ctx, {}, ({ admin }) =>
     admin.getDeadLetters({
-      limit: args.limit,
+      limit: lookahead(args.limit),
       ...(args.handler === undefined ? {} : { handler: args.handler }),
       ...(args.cursor === undefined ? {} : { afterPosition: parsePosition(args.cursor, '--cursor') }),
     }),
   );
-  const last = dead[dead.length - 1];
-  const nextCursor = dead.length === args.limit && last ? showPosition(last.event.position) : null;
+  const { rows: dead, nextCursor } = pageOf(page, args.limit, (d) => d.event.position);
   if (ctx.json) {
     printJson(ctx.io, { deadLetters: dead, nextCursor });
     return;

@@ -2,6 +2,7 @@ import type { EventHistoryQuery, RecordedEvent } from '@evco/core';
 import type { Context } from '../context.js';
 import { withConnection } from '../context.js';
 import { printJson, printTable } from '../output.js';
+import { lookahead, pageOf } from '../paging.js';
 import { parsePosition, showPosition } from '../position.js';
 import { parseTime } from '../time.js';
 
@@ -21,7 +22,7 @@ export interface HistoryArgs {
 /** `evco history`: stored events with every filter, a page at a time (`--cursor` for the next). */
 export async function history(ctx: Context, args: HistoryArgs): Promise<void> {
   const query: EventHistoryQuery = {
-    limit: args.limit,
+    limit: lookahead(args.limit),
     order: args.order,
     ...(args.type?.length ? { eventType: args.type } : {}),
     ...(args.aggregate === undefined ? {} : { aggregateId: args.aggregate }),
@@ -36,9 +37,9 @@ export async function history(ctx: Context, args: HistoryArgs): Promise<void> {
     if (args.order === 'desc') query.beforePosition = position;
     else query.afterPosition = position;
   }
-  const { events, pruned } = await withConnection(ctx, {}, ({ admin }) => admin.readEventHistory(query));
-  const last = events[events.length - 1];
-  const nextCursor = events.length === args.limit && last ? showPosition(last.position) : null;
+  const read = await withConnection(ctx, {}, ({ admin }) => admin.readEventHistory(query));
+  const { pruned } = read;
+  const { rows: events, nextCursor } = pageOf(read.events, args.limit, (e) => e.position);
   if (ctx.json) {
     printJson(ctx.io, { events, nextCursor, pruned });
     return;

@@ -1,18 +1,18 @@
 import type { Context } from '../context.js';
 import { withConnection } from '../context.js';
 import { printJson, printTable, short } from '../output.js';
+import { lookahead, pageOf } from '../paging.js';
 import { parsePosition, showPosition } from '../position.js';
 
 /** `evco unprocessed`: events with a delivery not done (pending, running or dead), oldest first. */
 export async function unprocessed(ctx: Context, args: { limit: number; cursor?: string }): Promise<void> {
-  const events = await withConnection(ctx, {}, ({ admin }) =>
+  const page = await withConnection(ctx, {}, ({ admin }) =>
     admin.getUnprocessedEvents({
-      limit: args.limit,
+      limit: lookahead(args.limit),
       ...(args.cursor === undefined ? {} : { afterPosition: parsePosition(args.cursor, '--cursor') }),
     }),
   );
-  const last = events[events.length - 1];
-  const nextCursor = events.length === args.limit && last ? showPosition(last.event.position) : null;
+  const { rows: events, nextCursor } = pageOf(page, args.limit, (u) => u.event.position);
   if (ctx.json) {
     printJson(ctx.io, { events, nextCursor });
     return;

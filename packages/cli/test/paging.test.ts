@@ -1,0 +1,71 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { createSqliteStore } from '@evco/store-sqlite';
+import { makeEvent } from '@evco/testkit';
+import { afterEach, describe, expect, it } from 'vitest';
+import { history } from '../src/commands/history.js';
+import type { Context } from '../src/context.js';
+import { lookahead, pageOf } from '../src/paging.js';
+
+const dirs: string[] = [];
+afterEach(() => {
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
+/** A store file holding `count` events, and a context that runs commands on it and keeps the output. */
+async function storeWith(count: number, json = false): Promise<{ ctx: Context; out: () => string }> {
+  const dir = mkdtempSync(join(tmpdir(), 'evco-cli-paging-'));
+  dirs.push(dir);
+  const file = join(dir, 'events.db');
+  const store = createSqliteStore({ filename: file });
+  await store.append(
+    Array.from({ length: count }, () => makeEvent()),
+    { now: new Date() },
+  );
+  await store.close();
+  const stdout = new PassThrough();
+  let text = '';
+  stdout.on('data', (d) => {
+    text += d;
+  });
+  const ctx: Context = {
+    io: { stdout, stderr: new PassThrough(), env: {}, interrupted: new Promise(() => {}) },
+    json,
+    flags: { sqlite: file },
+  };
+  return { ctx, out: () => text };
+}
+
+describe('paging: "more" only when there is more', () => {
+  it('history: a page that ends the listing prints no cursor, one with more prints the next one', async () => {
+    const exact = await storeWith(2);
+    await history(exact.ctx, { limit: 2, order: 'asc' });
+    expect(exact.out()).not.toMatch(/more:/);
+
+    const longer = await storeWith(3);
+    await history(longer.ctx, { limit: 2, order: 'asc' });
+    expect(longer.out()).toMatch(/more: add --cursor 2\n/);
+    await history(longer.ctx, { limit: 2, order: 'asc', cursor: '2' });
+    expect(longer.out().match(/more:/g)).toHaveLength(1);
+
+    const asJson = await storeWith(2, true);
+    await history(asJson.ctx, { limit: 2, order: 'asc' });
+    expect(JSON.parse(asJson.out())).toMatchObject({ nextCursor: null });
+    expect(JSON.parse(asJson.out()).events).toHaveLength(2);
+  });
+
+  it('asks one row more, except at the largest page; a limit out of range is left for the API to refuse', () => {
+    expect([1, 20, 9_999, 10_000].map(lookahead)).toEqual([2, 21, 10_000, 10_000]);
+    expect([0, -1, 1.5, 10_001].map(lookahead)).toEqual([0, -1, 1.5, 10_001]);
+  });
+
+  it('at the largest page a full page can only say "maybe more"', () => {
+    const rows = Array.from({ length: 10_000 }, (_, i) => String(i + 1));
+    expect(pageOf(rows, 10_000, (p) => p).nextCursor).toBe('10000');
+    expect(pageOf(rows.slice(0, 9_999), 10_000, (p) => p).nextCursor).toBeNull();
+    expect(pageOf(rows.slice(0, 6), 5, (p) => p)).toEqual({ rows: rows.slice(0, 5), nextCursor: '5' });
+    expect(pageOf(rows.slice(0, 5), 5, (p) => p).nextCursor).toBeNull();
+  });
+});
