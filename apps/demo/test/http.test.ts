@@ -533,13 +533,11 @@ describe('admin routes', () => {
     });
     expect([dead.nextCursor, dead.hasMore]).toEqual([null, false]);
 
-    // Both letters belong to one event: a page of one must not cut between them.
+    // Both letters belong to one event: a page of one must not cut between them, and as they are
+    // all there is, it sends the client to no next page.
     const paged = (await call(app, 'GET', '/evco/dead-letters?limit=1', { headers: auth })).json();
     expect(paged.deadLetters).toHaveLength(2);
-    const rest = (
-      await call(app, 'GET', `/evco/dead-letters?limit=1&cursor=${paged.nextCursor}`, { headers: auth })
-    ).json();
-    expect(rest.deadLetters).toEqual([]);
+    expect([paged.nextCursor, paged.hasMore]).toEqual([null, false]);
 
     const filtered = (
       await call(app, 'GET', '/evco/dead-letters?handler=workflow.retryFailedExecution', { headers: auth })

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { MAX_ADMIN_PAGE } from './admin-page.js';
 import { storableDateInput } from './date-range.js';
 import { InvalidOptionsError } from './errors.js';
 import { MAX_NAME_LENGTH } from './event.js';
@@ -32,7 +33,7 @@ export const historySchema = z.strictObject({
   causationId: name.optional(),
   from: dateInput.optional(),
   to: dateInput.optional(),
-  limit: z.number().int().min(1).max(10_000).optional(),
+  limit: z.number().int().min(1).max(MAX_ADMIN_PAGE).optional(),
   order: z.enum(['asc', 'desc']).optional(),
   afterPosition: positionInput.optional(),
   beforePosition: positionInput.optional(),
@@ -47,7 +48,7 @@ export const replaySchema = z.strictObject({
 });
 
 export const listSchema = z.strictObject({
-  limit: z.number().int().min(1).max(10_000).optional(),
+  limit: z.number().int().min(1).max(MAX_ADMIN_PAGE).optional(),
   afterPosition: positionInput.optional(),
   handler: name.optional(),
 });

@@ -376,6 +376,76 @@ describe('GET /events/:id', () => {
 });
 
 describe('unprocessed events and dead letters', () => {
+  it('says hasMore only when there is a next page: a listing that ends at the limit ends there', async () => {
+    const { app, coordinator, failing } = await storyApp();
+    const ids = [randomUUID(), randomUUID()];
+    for (const id of ids) {
+      failing.add(id);
+      await publish(app, order(id));
+    }
+    await coordinator.waitForIdle();
+    type Page = { nextCursor: string | null; hasMore: boolean };
+    const get = async (url: string) => (await app.inject(url)).json();
+
+    const exact = await get('/evco/events?limit=6');
+    expect([exact.events.length, exact.hasMore]).toEqual([6, false]);
+    // The history's cursor still continues after the page, for clients that poll for new events.
+    expect((await get(`/evco/events?cursor=${exact.nextCursor}`)).events).toEqual([]);
+    const cut = await get('/evco/events?limit=5');
+    expect([cut.events.length, cut.hasMore]).toEqual([5, true]);
+    const tail = await get(`/evco/events?limit=5&cursor=${cut.nextCursor}`);
+    expect([tail.events.length, tail.hasMore]).toEqual([1, false]);
+
+    for (const [url, key] of [
+      ['/evco/unprocessed', 'events'],
+      ['/evco/dead-letters', 'deadLetters'],
+    ] as const) {
+      const whole = await get(`${url}?limit=2`);
+      expect([whole[key].length, whole.nextCursor, whole.hasMore], url).toEqual([2, null, false]);
+      const first: Page & Record<string, unknown[]> = await get(`${url}?limit=1`);
+      expect([first[key]!.length, first.hasMore], url).toEqual([1, true]);
+      const last = await get(`${url}?limit=1&cursor=${first.nextCursor}`);
+      expect([last[key].length, last.nextCursor, last.hasMore], url).toEqual([1, null, false]);
+    }
+  });
+
+  it('pages dead letters without cutting between the letters of one event, and ends where they end', async () => {
+    const { app, coordinator, failing } = await storyApp();
+    await coordinator.registerHandler('OrderPlaced', async function chargeCard(event) {
+      if (failing.has(event.aggregateId)) throw new Error(`card declined for ${event.aggregateId}`);
+    });
+    const get = async (url: string) => (await app.inject(url)).json();
+    const letters = (page: {
+      deadLetters: Array<{ event: { aggregateId: string }; delivery: { handler: string } }>;
+    }) => page.deadLetters.map((d) => `${d.event.aggregateId}:${d.delivery.handler}`).sort();
+    const [a, b] = [randomUUID(), randomUUID()];
+    failing.add(a);
+    await publish(app, order(a));
+    await coordinator.waitForIdle();
+    const both = [`${a}:chargeCard`, `${a}:sendInvoice`];
+
+    // One event's two letters on a page of one: both come, and nothing is left.
+    const alone = await get('/evco/dead-letters?limit=1');
+    expect([letters(alone), alone.nextCursor, alone.hasMore]).toEqual([both, null, false]);
+
+    failing.add(b);
+    await publish(app, order(b));
+    await coordinator.waitForIdle();
+    const other = [`${b}:chargeCard`, `${b}:sendInvoice`];
+    for (const limit of [1, 2, 3]) {
+      const first = await get(`/evco/dead-letters?limit=${limit}`);
+      expect([letters(first), first.hasMore], `limit ${limit}`).toEqual([both, true]);
+      const second = await get(`/evco/dead-letters?limit=${limit}&cursor=${first.nextCursor}`);
+      expect([letters(second), second.nextCursor, second.hasMore], `limit ${limit}`).toEqual([
+        other,
+        null,
+        false,
+      ]);
+    }
+    const whole = await get('/evco/dead-letters?limit=4');
+    expect([letters(whole).length, whole.nextCursor, whole.hasMore]).toEqual([4, null, false]);
+  });
+
   it('lists dead letters with their error and re-drives them behind auth', async () => {
     const { app, coordinator, failing } = await storyApp();
     const id = randomUUID();

@@ -1,7 +1,8 @@
+import { lookaheadLimit } from '@evco/core';
 import type { Context } from '../context.js';
 import { withConnection } from '../context.js';
 import { printJson, printTable, short } from '../output.js';
-import { lookahead, pageOf } from '../paging.js';
+import { pageOf } from '../paging.js';
 import { parsePosition } from '../position.js';
 
 /** `evco dead-letters`: deliveries that ran out of attempts, with their last error. */
@@ -11,7 +12,7 @@ export async function deadLetters(
 ): Promise<void> {
   const page = await withConnection(ctx, {}, ({ admin }) =>
     admin.getDeadLetters({
-      limit: lookahead(args.limit),
+      limit: lookaheadLimit(args.limit),
       ...(args.handler === undefined ? {} : { handler: args.handler }),
       ...(args.cursor === undefined ? {} : { afterPosition: parsePosition(args.cursor, '--cursor') }),
     }),

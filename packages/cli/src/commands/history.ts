@@ -1,8 +1,8 @@
-import type { EventHistoryQuery, RecordedEvent } from '@evco/core';
+import { type EventHistoryQuery, lookaheadLimit, type RecordedEvent } from '@evco/core';
 import type { Context } from '../context.js';
 import { withConnection } from '../context.js';
 import { printJson, printTable } from '../output.js';
-import { lookahead, pageOf } from '../paging.js';
+import { pageOf } from '../paging.js';
 import { parsePosition, showPosition } from '../position.js';
 import { parseTime } from '../time.js';
 
@@ -22,7 +22,7 @@ export interface HistoryArgs {
 /** `evco history`: stored events with every filter, a page at a time (`--cursor` for the next). */
 export async function history(ctx: Context, args: HistoryArgs): Promise<void> {
   const query: EventHistoryQuery = {
-    limit: lookahead(args.limit),
+    limit: lookaheadLimit(args.limit),
     order: args.order,
     ...(args.type?.length ? { eventType: args.type } : {}),
     ...(args.aggregate === undefined ? {} : { aggregateId: args.aggregate }),

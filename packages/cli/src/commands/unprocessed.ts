@@ -1,14 +1,15 @@
+import { lookaheadLimit } from '@evco/core';
 import type { Context } from '../context.js';
 import { withConnection } from '../context.js';
 import { printJson, printTable, short } from '../output.js';
-import { lookahead, pageOf } from '../paging.js';
+import { pageOf } from '../paging.js';
 import { parsePosition, showPosition } from '../position.js';
 
 /** `evco unprocessed`: events with a delivery not done (pending, running or dead), oldest first. */
 export async function unprocessed(ctx: Context, args: { limit: number; cursor?: string }): Promise<void> {
   const page = await withConnection(ctx, {}, ({ admin }) =>
     admin.getUnprocessedEvents({
-      limit: lookahead(args.limit),
+      limit: lookaheadLimit(args.limit),
       ...(args.cursor === undefined ? {} : { afterPosition: parsePosition(args.cursor, '--cursor') }),
     }),
   );

@@ -1,3 +1,4 @@
+import { lookaheadLimit, MAX_ADMIN_PAGE, splitLookahead } from '@evco/core';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { afterCursor, encodeCursor } from '../cursor.js';
@@ -52,15 +53,15 @@ export function deadLetterRoutes(ctx: RouteContext): FastifyPluginAsyncZod {
       },
       async (request) => {
         const { limit, cursor } = request.query;
-        const page = await ctx
+        const read = await ctx
           .coordinator()
-          .getUnprocessedEvents({ limit, afterPosition: afterCursor(cursor) });
+          .getUnprocessedEvents({ limit: lookaheadLimit(limit), afterPosition: afterCursor(cursor) });
+        const { rows: page, more } = splitLookahead(read, limit);
         const last = page[page.length - 1];
-        const hasMore = page.length === limit;
         return {
           events: page.map(toUnprocessedDto),
-          nextCursor: last && hasMore ? encodeCursor({ position: last.event.position, order: 'asc' }) : null,
-          hasMore,
+          nextCursor: last && more ? encodeCursor({ position: last.event.position, order: 'asc' }) : null,
+          hasMore: more,
         };
       },
     );
@@ -88,33 +89,48 @@ export function deadLetterRoutes(ctx: RouteContext): FastifyPluginAsyncZod {
       async (request) => {
         const { limit, cursor, handler } = request.query;
         const coordinator = ctx.coordinator();
-        const page = await coordinator.getDeadLetters({
-          limit,
+        const read = await coordinator.getDeadLetters({
+          limit: lookaheadLimit(limit),
           handler,
           afterPosition: afterCursor(cursor),
         });
-        if (page.length < limit) {
+        const { rows: page, more } = splitLookahead(read, limit);
+        if (!more) {
           return { deadLetters: page.map(toDeadLetterDto), nextCursor: null, hasMore: false };
         }
         // The store pages by event position, and one event may have dead letters of several
-        // handlers: a page cut between them would skip the rest. So the last position's letters
-        // are held back for the next page; when they fill the whole page, that position is
-        // fetched complete (one letter per handler at most, so this stays small).
+        // handlers: a page cut between them would skip the rest. So when the row past the page
+        // shares the last position, that position's letters are held back for the next page;
+        // when they fill the whole page, that position is fetched complete (one letter per
+        // handler at most, so this stays small), and what that read finds past it says if
+        // there is more.
         const lastPosition = page[page.length - 1]!.event.position;
+        const next = read[page.length];
+        if (next !== undefined && next.event.position !== lastPosition) {
+          return {
+            deadLetters: page.map(toDeadLetterDto),
+            nextCursor: encodeCursor({ position: lastPosition, order: 'asc' }),
+            hasMore: true,
+          };
+        }
         let shown = page.filter((d) => d.event.position !== lastPosition);
+        let hasMore = true;
         if (shown.length === 0) {
           const before = BigInt(lastPosition) - 1n;
           const group = await coordinator.getDeadLetters({
-            limit: 10_000,
+            limit: MAX_ADMIN_PAGE,
             handler,
             afterPosition: before >= 0n ? before.toString() : undefined,
           });
           shown = group.filter((d) => d.event.position === lastPosition);
+          hasMore = group.length > shown.length;
         }
         return {
           deadLetters: shown.map(toDeadLetterDto),
-          nextCursor: encodeCursor({ position: shown[shown.length - 1]!.event.position, order: 'asc' }),
-          hasMore: true,
+          nextCursor: hasMore
+            ? encodeCursor({ position: shown[shown.length - 1]!.event.position, order: 'asc' })
+            : null,
+          hasMore,
         };
       },
     );

@@ -1,4 +1,4 @@
-import { NotFoundError } from '@evco/core';
+import { lookaheadLimit, NotFoundError, splitLookahead } from '@evco/core';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { decodeCursor, encodeCursor } from '../cursor.js';
@@ -119,7 +119,9 @@ export function eventRoutes(ctx: RouteContext): FastifyPluginAsyncZod {
                 .string()
                 .nullable()
                 .describe('Continues after this page; null only for an empty first page'),
-              hasMore: z.boolean().describe('The page was full: there may be more right away'),
+              hasMore: z
+                .boolean()
+                .describe('More events follow this page right now: fetch the next one without waiting'),
               pruned: z
                 .array(prunedRangeSchema)
                 .describe('Per event type the query covers, what retention removed from its range'),
@@ -143,18 +145,20 @@ export function eventRoutes(ctx: RouteContext): FastifyPluginAsyncZod {
           aggregateType: q.aggregateType,
           from: q.from,
           to: q.to,
-          limit: q.limit,
+          limit: lookaheadLimit(q.limit),
           order,
           afterPosition: order === 'asc' ? cursor?.position : undefined,
           beforePosition: order === 'desc' ? cursor?.position : undefined,
           ...(q.correlationId === undefined ? {} : { correlationId: q.correlationId }),
         };
-        const { events, pruned } = await ctx.coordinator().readEventHistory(query);
+        const read = await ctx.coordinator().readEventHistory(query);
+        const { rows: events, more } = splitLookahead(read.events, q.limit);
+        const { pruned } = read;
         const last = events[events.length - 1];
         return {
           events: events.map(toEventDto),
           nextCursor: last ? encodeCursor({ position: last.position, order }) : (q.cursor ?? null),
-          hasMore: events.length === q.limit,
+          hasMore: more,
           pruned: pruned.map(toPrunedDto),
         };
       },
