@@ -1,4 +1,10 @@
-import { IDENTIFIER_PATTERN, type OptionsMatchSchema, parseOptions } from '@evco/core/adapter';
+import {
+  IDENTIFIER_PATTERN,
+  InvalidOptionsError,
+  maskUrl,
+  type OptionsMatchSchema,
+  parseOptions,
+} from '@evco/core/adapter';
 import type { Pool } from 'pg';
 import { z } from 'zod';
 
@@ -24,7 +30,8 @@ export const DEFAULTS = {
   coalesceAppends: false,
 } as const;
 
-const postgresUrl = z.string().regex(/^postgres(ql)?:\/\//, 'must start with postgresql:// or postgres://');
+const POSTGRES_URL = /^postgres(ql)?:\/\//;
+const postgresUrl = z.string().regex(POSTGRES_URL, 'must start with postgresql:// or postgres://');
 
 /**
  * Validates `PostgresStoreOptions` and applies `DEFAULTS` (see core's options.ts for the
@@ -159,5 +166,13 @@ export type ResolvedPostgresStoreOptions = z.output<typeof postgresStoreOptionsS
 
 /** Validates everything before any connection is made; throws `InvalidOptionsError` listing every problem. */
 export function resolvePostgresStoreOptions(options: PostgresStoreOptions): ResolvedPostgresStoreOptions {
+  // A bare connection string (`createPostgresStore('postgres://…')`) is a common first try: say
+  // what to write, with the URL's password masked, rather than "expected object, received string".
+  // A string that is no postgres URL is not echoed: it could be anything, a password included.
+  if (typeof options === 'string') {
+    const url = POSTGRES_URL.test(options) ? maskUrl(options) : 'postgresql://user:password@host:5432/db';
+    const message = `expected an options object, received a string: pass { connectionString: ${JSON.stringify(url)} }`;
+    throw new InvalidOptionsError('postgres store options', [{ path: '', message }], { source: SOURCE });
+  }
   return parseOptions(postgresStoreOptionsSchema, options, 'postgres store options', SOURCE);
 }

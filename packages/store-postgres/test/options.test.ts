@@ -36,6 +36,20 @@ describe('createPostgresStore options', () => {
     }
   });
 
+  it('a connection string given instead of options is refused with the call to write, its password masked', () => {
+    const e = error('postgresql://app:s3cret@db.internal:5432/shop?sslmode=require');
+    expect(e.message).toBe(
+      '[evco:store-postgres] invalid postgres store options: (root): expected an options object, received a ' +
+        'string: pass { connectionString: "postgresql://app:***@db.internal:5432/shop?sslmode=require" }',
+    );
+    // A string that is no postgres URL (libpq's key=value form, a password by mistake) is not echoed.
+    for (const other of ['host=db.internal user=app password=s3cret dbname=shop', 's3cret']) {
+      expect(error(other).message).toMatch(
+        /\(root\): expected an options object, received a string: pass \{ connectionString: "postgresql:\/\/user:password@host:5432\/db" \}$/,
+      );
+    }
+  });
+
   it('lists every problem at once', () => {
     const e = error({ schema: 'Bad', poolSize: 0, statementTimeoutMs: -1, surprise: true });
     expect(e.issues.map((i) => i.path).sort()).toEqual(

@@ -1,4 +1,9 @@
-import { IDENTIFIER_PATTERN, type OptionsMatchSchema, parseOptions } from '@evco/core/adapter';
+import {
+  IDENTIFIER_PATTERN,
+  InvalidOptionsError,
+  type OptionsMatchSchema,
+  parseOptions,
+} from '@evco/core/adapter';
 import type Database from 'better-sqlite3';
 import { z } from 'zod';
 
@@ -138,9 +143,30 @@ export type ResolvedSqliteOptions = Omit<z.output<typeof sqliteStoreOptionsSchem
   label: string;
 };
 
+/**
+ * Options parsed by `schema`, after refusing a bare path (`createSqliteStore('./events.db')`, a
+ * common first try) with what to write instead of zod's "expected object, received string". The
+ * message names no path (messages reach HTTP clients); the path goes in `details.file`.
+ */
+export function parseSqliteOptions<S extends z.ZodType>(
+  schema: S,
+  options: unknown,
+  subject: string,
+): z.output<S> {
+  if (typeof options === 'string') {
+    const message =
+      "expected an options object, received a string: pass the path as filename, e.g. { filename: './events.db' }";
+    throw new InvalidOptionsError(subject, [{ path: '', message }], {
+      source: SOURCE,
+      details: { file: options },
+    });
+  }
+  return parseOptions(schema, options, subject, SOURCE);
+}
+
 /** Validates everything before any file is touched; throws `InvalidOptionsError` listing every problem. */
 export function resolveSqliteOptions(options: unknown): ResolvedSqliteOptions {
-  const { filename, ...o } = parseOptions(sqliteStoreOptionsSchema, options, 'SQLite store options', SOURCE);
+  const { filename, ...o } = parseSqliteOptions(sqliteStoreOptionsSchema, options, 'SQLite store options');
   const path = filename === undefined ? undefined : filenameFromUrl(filename);
   const ownFile = path !== undefined;
   return {

@@ -1,10 +1,10 @@
 import { existsSync } from 'node:fs';
-import { IDENTIFIER_PATTERN, parseOptions, StoreUnavailableError } from '@evco/core/adapter';
+import { IDENTIFIER_PATTERN, StoreUnavailableError } from '@evco/core/adapter';
 import Database from 'better-sqlite3';
 import { z } from 'zod';
 import { fileErrorOptions, nativeModuleError, translateError } from './errors.js';
 import { readSchemaVersion } from './migrations.js';
-import { DEFAULTS, filenameFromUrl, SOURCE } from './options.js';
+import { DEFAULTS, filenameFromUrl, parseSqliteOptions } from './options.js';
 
 const inspectSchema = z.strictObject({
   filename: z.string().min(1, 'must not be empty').max(4096, 'must be at most 4096 characters'),
@@ -22,12 +22,7 @@ const inspectSchema = z.strictObject({
  * A missing or unreadable file is `STORE_UNAVAILABLE`; bad options are `INVALID_OPTIONS`.
  */
 export function readSqliteSchemaVersion(options: { filename: string; tablePrefix?: string }): number {
-  const { filename, tablePrefix } = parseOptions(
-    inspectSchema,
-    options,
-    'SQLite schema check options',
-    SOURCE,
-  );
+  const { filename, tablePrefix } = parseSqliteOptions(inspectSchema, options, 'SQLite schema check options');
   const path = filenameFromUrl(filename);
   if (path === ':memory:' || !existsSync(path)) {
     throw new StoreUnavailableError(

@@ -48,6 +48,9 @@ describe('readSqliteSchemaVersion', () => {
     expect(isEvcoError(missing, 'STORE_UNAVAILABLE')).toBe(true);
     expect((missing as Error).message).not.toContain(tmp.dir);
     expect(() => statSync(file)).toThrow();
+    expect((thrown(() => readSqliteSchemaVersion(file as never)) as Error).message).toContain(
+      "(root): expected an options object, received a string: pass the path as filename, e.g. { filename: './events.db' }",
+    );
     for (const bad of [{ filename: '' }, { filename: file, tablePrefix: 'Bad-Prefix' }, { file }]) {
       expect(
         isEvcoError(

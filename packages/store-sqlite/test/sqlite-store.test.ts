@@ -58,6 +58,22 @@ describe('options', () => {
     expect(readdirSync(tmp.dir)).toEqual([]);
   });
 
+  it('a path given instead of options is refused with the call to write, before touching the file system', () => {
+    const path = tmp.file('events.db');
+    let error: unknown;
+    try {
+      createSqliteStore(path as never);
+    } catch (e) {
+      error = e;
+    }
+    expect(isEvcoError(error, 'INVALID_OPTIONS')).toBe(true);
+    expect((error as Error).message).toBe(
+      "[evco:store-sqlite] invalid SQLite store options: (root): expected an options object, received a string: pass the path as filename, e.g. { filename: './events.db' }",
+    );
+    expectFileInDetailsOnly(error as EvcoError, path);
+    expect(readdirSync(tmp.dir)).toEqual([]);
+  });
+
   it('needs exactly one of filename and database', () => {
     const db = new Database(':memory:');
     const cases: unknown[] = [
