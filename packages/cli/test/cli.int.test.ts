@@ -662,6 +662,21 @@ describe.each([
         2,
         /no SQLite file at/,
       );
+      if (name === 'postgres') {
+        // A schema never migrated (or a wrong --schema): the store's message says what to run.
+        const [url] = f.flags.slice(1);
+        const fresh = ['--database-url', url!, '--schema', `evco_cli_none_${randomBytes(4).toString('hex')}`];
+        expectOneLineError(
+          await evco(['history', ...fresh]),
+          1,
+          /tables are missing or out of date .*; run store\.migrate\(\) or `evco migrate`$/,
+        );
+        const unmigrated = await evco(['status', ...fresh]);
+        expect(unmigrated.code).toBe(1);
+        expect(unmigrated.stderr).toMatch(
+          /^evco: the postgres store at .* is unhealthy: .*`evco migrate`\n$/,
+        );
+      }
       const down = await evco(['history', '--database-url', 'postgresql://ops:s3cret@127.0.0.1:1/app']);
       expectOneLineError(down, 1, /postgresql:\/\/ops:\*\*\*@127\.0\.0\.1:1\/app .*unavailable/);
       const downStatus = await evco(['status', '--database-url', 'postgresql://ops:s3cret@127.0.0.1:1/app']);

@@ -125,7 +125,7 @@ export function translateError(error: unknown, where: string): Error {
   }
   if (code === '42P01' || code === '3F000' || code === '42703') {
     return new StoreSchemaError(
-      `the store's tables are missing or out of date at ${where} (${message}); run migrate()`,
+      `the store's tables are missing or out of date at ${where} (${message}); run store.migrate() or \`evco migrate\``,
       options,
     );
   }

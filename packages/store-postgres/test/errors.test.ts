@@ -70,10 +70,10 @@ describe('translateError', () => {
     expect(e.message).not.toContain('topsecret');
   });
 
-  it('points at migrate() when the tables are missing', () => {
+  it('points at store.migrate() and evco migrate when the tables are missing', () => {
     const e = translateError({ code: '42P01', message: 'relation "evco.events" does not exist' }, where);
     expect(isEvcoError(e, 'STORE_SCHEMA')).toBe(true);
-    expect(e.message).toContain('run migrate()');
+    expect(e.message).toMatch(/; run store\.migrate\(\) or `evco migrate`$/);
   });
 
   it('keeps evco errors as they are and wraps anything else with a code', () => {
