@@ -2,9 +2,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
+import { createCoordinator, silentLogger } from '@evco/core';
+import { createInProcPublisher } from '@evco/publisher-inproc';
 import { createSqliteStore } from '@evco/store-sqlite';
 import { makeEvent } from '@evco/testkit';
 import { afterEach, describe, expect, it } from 'vitest';
+import { deadLetters } from '../src/commands/dead-letters.js';
 import { history } from '../src/commands/history.js';
 import type { Context } from '../src/context.js';
 import { pageOf } from '../src/paging.js';
@@ -15,7 +18,10 @@ afterEach(() => {
 });
 
 /** A store file holding `count` events, and a context that runs commands on it and keeps the output. */
-async function storeWith(count: number, json = false): Promise<{ ctx: Context; out: () => string }> {
+async function storeWith(
+  count: number,
+  json = false,
+): Promise<{ ctx: Context; out: () => string; file: string }> {
   const dir = mkdtempSync(join(tmpdir(), 'evco-cli-paging-'));
   dirs.push(dir);
   const file = join(dir, 'events.db');
@@ -35,7 +41,7 @@ async function storeWith(count: number, json = false): Promise<{ ctx: Context; o
     json,
     flags: { sqlite: file },
   };
-  return { ctx, out: () => text };
+  return { ctx, out: () => text, file };
 }
 
 describe('paging: "more" only when there is more', () => {
@@ -54,6 +60,48 @@ describe('paging: "more" only when there is more', () => {
     await history(asJson.ctx, { limit: 2, order: 'asc' });
     expect(JSON.parse(asJson.out())).toMatchObject({ nextCursor: null });
     expect(JSON.parse(asJson.out()).events).toHaveLength(2);
+  });
+
+  it("dead-letters never splits one event's letters between pages, so following the cursor skips none", async () => {
+    const { ctx, out, file } = await storeWith(0, true);
+    const coordinator = await createCoordinator({
+      store: createSqliteStore({ filename: file }),
+      publisher: createInProcPublisher(),
+      logger: silentLogger,
+      retry: { maxAttempts: 1, baseDelayMs: 1, maxDelayMs: 1 },
+    });
+    for (const name of ['first', 'second']) {
+      const fail = async () => Promise.reject(new Error(name));
+      await coordinator.registerHandler('Failing', fail, { name });
+    }
+    for (const aggregateId of ['a', 'b', 'c'])
+      await coordinator.publishEvent({ eventType: 'Failing', aggregateId });
+    await coordinator.waitForIdle();
+    await coordinator.shutdown();
+
+    for (const limit of [1, 2, 3, 4, 5, 6]) {
+      const seen: string[] = [];
+      let cursor: string | undefined;
+      for (let page = 0; page < 10; page++) {
+        const before = out().length;
+        await deadLetters(ctx, { limit, ...(cursor === undefined ? {} : { cursor }) });
+        const reply = JSON.parse(out().slice(before)) as {
+          deadLetters: Array<{ event: { aggregateId: string }; delivery: { handler: string } }>;
+          nextCursor: string | null;
+        };
+        seen.push(...reply.deadLetters.map((d) => `${d.event.aggregateId}:${d.delivery.handler}`));
+        if (reply.nextCursor === null) break;
+        cursor = reply.nextCursor;
+      }
+      expect(seen.sort(), `--limit ${limit}`).toEqual([
+        'a:first',
+        'a:second',
+        'b:first',
+        'b:second',
+        'c:first',
+        'c:second',
+      ]);
+    }
   });
 
   it('at the largest page a full page can only say "maybe more"', () => {

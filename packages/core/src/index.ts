@@ -7,7 +7,13 @@ export type {
   SubscriptionStatus,
 } from './admin.js';
 export { type AdminClient, type AdminClientOptions, createAdminClient } from './admin-client.js';
-export { lookaheadLimit, MAX_ADMIN_PAGE, splitLookahead } from './admin-page.js';
+export {
+  type DeadLetterQuery,
+  lookaheadLimit,
+  MAX_ADMIN_PAGE,
+  readDeadLetterPage,
+  splitLookahead,
+} from './admin-page.js';
 export type { CausationLimits, CausationNode } from './causation.js';
 export {
   type CoordinatorStatus,

@@ -1,23 +1,24 @@
-import { lookaheadLimit } from '@evco/core';
+import { readDeadLetterPage } from '@evco/core';
 import type { Context } from '../context.js';
 import { withConnection } from '../context.js';
 import { printJson, printTable, short } from '../output.js';
-import { pageOf } from '../paging.js';
-import { parsePosition } from '../position.js';
+import { parsePosition, showPosition } from '../position.js';
 
 /** `evco dead-letters`: deliveries that ran out of attempts, with their last error. */
 export async function deadLetters(
   ctx: Context,
   args: { limit: number; cursor?: string; handler?: string },
 ): Promise<void> {
-  const page = await withConnection(ctx, {}, ({ admin }) =>
-    admin.getDeadLetters({
-      limit: lookaheadLimit(args.limit),
+  // One event's letters are never split between pages: a cursor after a split would skip the rest.
+  const { deadLetters: dead, more } = await withConnection(ctx, {}, ({ admin }) =>
+    readDeadLetterPage((q) => admin.getDeadLetters(q), {
+      limit: args.limit,
       ...(args.handler === undefined ? {} : { handler: args.handler }),
       ...(args.cursor === undefined ? {} : { afterPosition: parsePosition(args.cursor, '--cursor') }),
     }),
   );
-  const { rows: dead, nextCursor } = pageOf(page, args.limit, (d) => d.event.position);
+  const last = dead[dead.length - 1];
+  const nextCursor = more && last ? showPosition(last.event.position) : null;
   if (ctx.json) {
     printJson(ctx.io, { deadLetters: dead, nextCursor });
     return;

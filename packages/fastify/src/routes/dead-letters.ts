@@ -1,4 +1,4 @@
-import { lookaheadLimit, MAX_ADMIN_PAGE, splitLookahead } from '@evco/core';
+import { lookaheadLimit, readDeadLetterPage, splitLookahead } from '@evco/core';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { afterCursor, encodeCursor } from '../cursor.js';
@@ -89,48 +89,17 @@ export function deadLetterRoutes(ctx: RouteContext): FastifyPluginAsyncZod {
       async (request) => {
         const { limit, cursor, handler } = request.query;
         const coordinator = ctx.coordinator();
-        const read = await coordinator.getDeadLetters({
-          limit: lookaheadLimit(limit),
-          handler,
-          afterPosition: afterCursor(cursor),
+        const afterPosition = afterCursor(cursor);
+        const { deadLetters, more } = await readDeadLetterPage((q) => coordinator.getDeadLetters(q), {
+          limit,
+          ...(handler === undefined ? {} : { handler }),
+          ...(afterPosition === undefined ? {} : { afterPosition }),
         });
-        const { rows: page, more } = splitLookahead(read, limit);
-        if (!more) {
-          return { deadLetters: page.map(toDeadLetterDto), nextCursor: null, hasMore: false };
-        }
-        // The store pages by event position, and one event may have dead letters of several
-        // handlers: a page cut between them would skip the rest. So when the row past the page
-        // shares the last position, that position's letters are held back for the next page;
-        // when they fill the whole page, that position is fetched complete (one letter per
-        // handler at most, so this stays small), and what that read finds past it says if
-        // there is more.
-        const lastPosition = page[page.length - 1]!.event.position;
-        const next = read[page.length];
-        if (next !== undefined && next.event.position !== lastPosition) {
-          return {
-            deadLetters: page.map(toDeadLetterDto),
-            nextCursor: encodeCursor({ position: lastPosition, order: 'asc' }),
-            hasMore: true,
-          };
-        }
-        let shown = page.filter((d) => d.event.position !== lastPosition);
-        let hasMore = true;
-        if (shown.length === 0) {
-          const before = BigInt(lastPosition) - 1n;
-          const group = await coordinator.getDeadLetters({
-            limit: MAX_ADMIN_PAGE,
-            handler,
-            afterPosition: before >= 0n ? before.toString() : undefined,
-          });
-          shown = group.filter((d) => d.event.position === lastPosition);
-          hasMore = group.length > shown.length;
-        }
+        const last = deadLetters[deadLetters.length - 1];
         return {
-          deadLetters: shown.map(toDeadLetterDto),
-          nextCursor: hasMore
-            ? encodeCursor({ position: shown[shown.length - 1]!.event.position, order: 'asc' })
-            : null,
-          hasMore,
+          deadLetters: deadLetters.map(toDeadLetterDto),
+          nextCursor: more && last ? encodeCursor({ position: last.event.position, order: 'asc' }) : null,
+          hasMore: more,
         };
       },
     );
