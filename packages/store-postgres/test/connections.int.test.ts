@@ -7,7 +7,7 @@ async function settings(connectionString: string, preparedStatements = true) {
   try {
     const { rows } = await store.pool.query(
       `SELECT current_setting('plan_cache_mode') AS plans, current_setting('TimeZone') AS tz,
-         current_setting('application_name') AS app`,
+         current_setting('application_name') AS app, current_setting('jit') AS jit`,
     );
     return rows[0];
   } finally {
@@ -18,7 +18,7 @@ async function settings(connectionString: string, preparedStatements = true) {
 describe("the store's own connections", () => {
   it('use generic plans, keeping startup options the connection string already has', async () => {
     const url = await databaseUrl();
-    expect(await settings(url)).toMatchObject({ plans: 'force_generic_plan', app: 'evco' });
+    expect(await settings(url)).toMatchObject({ plans: 'force_generic_plan', app: 'evco', jit: 'off' });
     const withOptions = new URL(url);
     withOptions.searchParams.set('options', '-c TimeZone=Asia/Kolkata');
     expect(await settings(withOptions.toString())).toMatchObject({
