@@ -617,11 +617,18 @@ export type LeaseStatements = typeof LEASE_STATEMENTS;
 // Admin views
 // ---------------------------------------------------------------------------------------------
 
+/**
+ * A page's event and deliveries are looked up per position (lateral subqueries the planner cannot
+ * flatten: OFFSET 0). Joined plainly, the generic plan, which takes the page for a tenth of the
+ * backlog (it does not know LIMIT $2), hash-joined it against a scan of the whole deliveries (or
+ * events) table.
+ */
 const UNPROCESSED_BODY = (page: string) => `
 WITH page AS (${page})
 SELECT ${EVENT_COLUMNS}, ${DELIVERY_COLUMNS}
-FROM page JOIN {s}.events e ON e.position = page.position
-JOIN {s}.deliveries d ON d.position = page.position
+FROM page
+CROSS JOIN LATERAL (SELECT * FROM {s}.events WHERE position = page.position OFFSET 0) e
+CROSS JOIN LATERAL (SELECT * FROM {s}.deliveries WHERE position = page.position OFFSET 0) d
 ORDER BY e.position, d.handler`;
 
 /** $1 after position, $2 limit. */

@@ -1,7 +1,7 @@
 import { makeEvent } from '@evco/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PostgresStore } from '../src/index.js';
-import { createTestStore, dropSchema } from './support.js';
+import { createTestStore, dropSchema, sqlLiteral } from './support.js';
 
 const BACKLOG = 40_000;
 const T0 = new Date('2026-01-01T00:00:00.000Z');
@@ -27,13 +27,6 @@ function deliveryRowsRead(node: PlanNode): number {
       : 0;
   return own + (node.Plans ?? []).reduce((sum, child) => sum + deliveryRowsRead(child), 0);
 }
-
-const literal = (v: unknown): string => {
-  if (v === null) return 'NULL';
-  if (Array.isArray(v)) return `'{${v.map((x) => (x === null ? 'NULL' : `"${String(x)}"`)).join(',')}}'`;
-  if (v instanceof Date) return `'${v.toISOString()}'`;
-  return `'${String(v).replaceAll("'", "''")}'`;
-};
 
 /**
  * The claim as the store's own connection runs it: a named statement with a generic plan, made
@@ -106,7 +99,7 @@ describe(`the claim's generic plan with ${BACKLOG} open deliveries`, () => {
       await client.query('BEGIN');
       try {
         const { rows } = await client.query(
-          `EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE ${prepared[0]!.name}(${values.map(literal).join(', ')})`,
+          `EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE ${prepared[0]!.name}(${values.map(sqlLiteral).join(', ')})`,
         );
         const explained = (rows[0]['QUERY PLAN'] as Array<{ Plan: PlanNode; JIT?: unknown }>)[0]!;
         expect(explained.JIT).toBeUndefined();

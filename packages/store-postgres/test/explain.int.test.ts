@@ -1,7 +1,8 @@
 import { makeEvent } from '@evco/testkit';
+import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPostgresStore, type PostgresStore } from '../src/index.js';
-import { createTestStore, databaseUrl, dropSchema } from './support.js';
+import { createTestStore, databaseUrl, dropSchema, sqlLiteral } from './support.js';
 
 const ROWS = 1_000_000;
 const CHUNK = 50_000;
@@ -59,10 +60,72 @@ function scans(node: PlanNode, out: PlanNode[] = []): PlanNode[] {
   return out;
 }
 
+type Explained = Array<{ Plan: PlanNode }>;
+
+/** `EXPLAIN`s it, and under ANALYZE inside a transaction rolled back (statements that change rows run too). */
+async function explain(
+  client: pg.PoolClient,
+  analyze: boolean,
+  text: string,
+  values?: unknown[],
+): Promise<PlanNode> {
+  if (analyze) await client.query('BEGIN');
+  try {
+    const { rows } = await client.query({
+      text: `EXPLAIN (${analyze ? 'ANALYZE, ' : ''}FORMAT JSON) ${text}`,
+      values,
+    });
+    return (rows[0]['QUERY PLAN'] as Explained)[0]!.Plan;
+  } finally {
+    if (analyze) await client.query('ROLLBACK');
+  }
+}
+
+/** The custom plan: `EXPLAIN` of the text with the values bound is planned for those values. */
+function customPlan(client: pg.PoolClient, { text, values }: Captured, analyze: boolean): Promise<PlanNode> {
+  return explain(client, analyze, text, values);
+}
+
+/**
+ * The generic plan, as the store's own connections run the statement (a named prepared statement
+ * under `plan_cache_mode = force_generic_plan`, see GENERIC_PLANS_OPTION): PREPARE, then `EXPLAIN
+ * EXECUTE` with the values as literals, then DEALLOCATE. The plan is made without the values
+ * (a LIMIT of a tenth of the rows, no parameter's selectivity); the values only run it. Asks
+ * pg_prepared_statements that the plan was indeed generic.
+ */
+async function genericPlan(
+  client: pg.PoolClient,
+  { text, values }: Captured,
+  analyze: boolean,
+): Promise<PlanNode> {
+  await client.query(`PREPARE evco_explain AS ${text}`);
+  try {
+    const args = values.length > 0 ? `(${values.map(sqlLiteral).join(', ')})` : '';
+    const plan = await explain(client, analyze, `EXECUTE evco_explain${args}`);
+    const { rows } = await client.query<{ generic_plans: string; custom_plans: string }>(
+      `SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE name = 'evco_explain'`,
+    );
+    expect(rows[0]).toEqual({ generic_plans: '1', custom_plans: '0' });
+    return plan;
+  } finally {
+    await client.query('DEALLOCATE evco_explain');
+  }
+}
+
+/** A connection of the test store set as the store's own are (what GENERIC_PLANS_OPTION sets). */
+async function generic(client: pg.PoolClient): Promise<void> {
+  await client.query('SET plan_cache_mode = force_generic_plan');
+  await client.query('SET jit = off');
+}
+
 /**
  * Loads 1 000 000 events and 1 000 000 open or dead deliveries (a large backlog: done ones are
  * deleted) with generate_series, indexes dropped during the load and rebuilt after, then runs
- * every port method once while capturing its statements, and checks each statement's plan.
+ * every port method once while capturing its statements (text and values), and checks each
+ * statement's custom plan (`EXPLAIN` with the values bound: planned for those values, whatever
+ * plan_cache_mode says) and its generic plan, the one the store's own connections run
+ * (`PREPARE`, then `EXPLAIN EXECUTE` with the values as literals, under force_generic_plan and
+ * jit off): no sequential scan of the big tables, and (under ANALYZE) rows read within budget.
  */
 describe(`query plans at ${ROWS} rows`, () => {
   let store: PostgresStore;
@@ -300,12 +363,16 @@ describe(`query plans at ${ROWS} rows`, () => {
     const offenders: string[] = [];
     const client = await store.pool.connect();
     try {
-      for (const mode of ['auto', 'force_generic_plan']) {
-        await client.query(`SET plan_cache_mode = ${mode}`);
-        for (const { text, values } of statements) {
-          const { rows } = await client.query({ text: `EXPLAIN (FORMAT JSON) ${text}`, values });
-          const plan = (rows[0]['QUERY PLAN'] as Array<{ Plan: PlanNode }>)[0]!.Plan;
-          const seqScans = scans(plan).filter(
+      await client.query('SET plan_cache_mode = auto');
+      await client.query('SET jit = off');
+      for (const [mode, plan] of [
+        ['custom', customPlan],
+        ['generic', genericPlan],
+      ] as const) {
+        if (mode === 'generic') await generic(client);
+        for (const statement of statements) {
+          const { text } = statement;
+          const seqScans = scans(await plan(client, statement, false)).filter(
             (n) => n['Node Type'] === 'Seq Scan' && BIG_TABLES.has(n['Relation Name']!),
           );
           if (seqScans.length === 0) continue;
@@ -321,14 +388,15 @@ describe(`query plans at ${ROWS} rows`, () => {
           offenders.push(`${mode}: ${seqScans.map((n) => n['Relation Name']).join(', ')} in ${text}`);
         }
       }
-      await client.query('RESET plan_cache_mode');
     } finally {
+      await client.query('RESET plan_cache_mode');
+      await client.query('RESET jit');
       client.release();
     }
     expect(offenders).toEqual([]);
   });
 
-  it('every statement reads rows in proportion to its result, not to the table (EXPLAIN ANALYZE, generic plans)', async () => {
+  it('every statement reads rows in proportion to its result, not to the table (EXPLAIN ANALYZE, custom and generic plans)', async () => {
     const seen = new Map<string, Captured>();
     for (const c of captured) if (!seen.has(c.text)) seen.set(c.text, c);
     const statements = [...seen.values()].filter(
@@ -343,24 +411,25 @@ describe(`query plans at ${ROWS} rows`, () => {
     const report: string[] = [];
     const client = await store.pool.connect();
     try {
-      // The store's own connections plan generically (see GENERIC_PLANS_OPTION): the plan must
-      // hold whatever the parameter values.
-      await client.query('SET plan_cache_mode = force_generic_plan');
-      for (const { text, values } of statements) {
-        await client.query('BEGIN');
-        try {
-          const { rows } = await client.query({ text: `EXPLAIN (ANALYZE, FORMAT JSON) ${text}`, values });
-          const plan = (rows[0]['QUERY PLAN'] as Array<{ Plan: PlanNode }>)[0]!.Plan;
-          const read = scans(plan)
+      await client.query('SET plan_cache_mode = auto');
+      await client.query('SET jit = off');
+      for (const [mode, plan] of [
+        ['custom', customPlan],
+        ['generic', genericPlan],
+      ] as const) {
+        if (mode === 'generic') await generic(client);
+        for (const statement of statements) {
+          const explained = await plan(client, statement, true);
+          const read = scans(explained)
             .filter((n) => BIG_TABLES.has(n['Relation Name']!))
             .reduce((sum, n) => sum + rowsRead(n), 0);
-          if (read > ROWS_READ_BUDGET) report.push(`${read} rows (${outline(plan)}): ${text}`);
-        } finally {
-          await client.query('ROLLBACK');
+          if (read > ROWS_READ_BUDGET)
+            report.push(`${mode}: ${read} rows (${outline(explained)}): ${statement.text}`);
         }
       }
-      await client.query('RESET plan_cache_mode');
     } finally {
+      await client.query('RESET plan_cache_mode');
+      await client.query('RESET jit');
       client.release();
     }
     expect(statements.length).toBeGreaterThanOrEqual(30);

@@ -101,3 +101,30 @@ export async function busyNeighbour(): Promise<() => Promise<void>> {
     await loop;
   };
 }
+
+/**
+ * A parameter value as the SQL literal of what `pg` would bind, for `EXECUTE name(literals)` of a
+ * prepared statement (the literal is untyped: it takes the parameter's type). Arrays become array
+ * literals with every element quoted and its quotes and backslashes escaped, Dates ISO strings,
+ * objects JSON text, and everything else (numbers, booleans, bigint strings) its text.
+ */
+export function sqlLiteral(value: unknown): string {
+  if (value === null || value === undefined) return 'NULL';
+  return `'${literalText(value).replaceAll("'", "''")}'`;
+}
+
+function literalText(value: unknown): string {
+  if (Array.isArray(value)) return arrayText(value);
+  if (value instanceof Date) return value.toISOString();
+  if (typeof value === 'object') return JSON.stringify(value);
+  return String(value);
+}
+
+function arrayText(values: unknown[]): string {
+  const elements = values.map((v) => {
+    if (v === null || v === undefined) return 'NULL';
+    if (Array.isArray(v)) return arrayText(v);
+    return `"${literalText(v).replaceAll('\\', '\\\\').replaceAll('"', '\\"')}"`;
+  });
+  return `{${elements.join(',')}}`;
+}
