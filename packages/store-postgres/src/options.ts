@@ -22,6 +22,7 @@ export const DEFAULTS = {
   poolSize: 10,
   statementTimeoutMs: 30_000,
   connectionTimeoutMs: 10_000,
+  connectionMaxLifetimeMs: 600_000,
   applicationName: 'evco',
   settleTimeoutMs: 2000,
   notify: false,
@@ -48,6 +49,12 @@ export const postgresStoreOptionsSchema = z
     poolSize: z.number().int().min(1).max(1000).default(DEFAULTS.poolSize),
     statementTimeoutMs: z.number().int().min(0).max(86_400_000).default(DEFAULTS.statementTimeoutMs),
     connectionTimeoutMs: z.number().int().min(1).max(600_000).default(DEFAULTS.connectionTimeoutMs),
+    connectionMaxLifetimeMs: z
+      .number()
+      .int()
+      .min(0)
+      .max(86_400_000)
+      .default(DEFAULTS.connectionMaxLifetimeMs),
     applicationName: z.string().min(1).max(63).default(DEFAULTS.applicationName),
     settleTimeoutMs: z.number().int().min(0).max(60_000).default(DEFAULTS.settleTimeoutMs),
     notify: z.boolean().default(DEFAULTS.notify),
@@ -87,6 +94,14 @@ export interface PostgresStoreOptions {
   statementTimeoutMs?: number;
   /** How long to wait for a connection before failing with STORE_UNAVAILABLE. @default 10000 */
   connectionTimeoutMs?: number;
+  /**
+   * Connections of the pool the store creates are replaced after this long (once idle), so the
+   * plans they prepared are made again. A statement's plan is made on a connection's first use
+   * and kept until its tables are analyzed: with autovacuum off, a connection that lived through
+   * the tables' growth keeps plans made for small tables (claims then scan the backlog).
+   * 0 keeps connections for good. @default 600000
+   */
+  connectionMaxLifetimeMs?: number;
   /** `application_name` of the store's connections (shows in `pg_stat_activity`). @default 'evco' */
   applicationName?: string;
   /**

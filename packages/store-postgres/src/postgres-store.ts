@@ -433,6 +433,7 @@ class PgEventStore implements PostgresStore {
         ...poolConnection(o.connectionString!, this.#sent),
         max: o.poolSize,
         connectionTimeoutMillis: o.connectionTimeoutMs,
+        maxLifetimeSeconds: Math.ceil(o.connectionMaxLifetimeMs / 1000),
         idleTimeoutMillis: 30_000,
         application_name: o.applicationName,
         types: STORE_TYPES,
