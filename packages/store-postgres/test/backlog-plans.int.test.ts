@@ -1,33 +1,17 @@
 import { makeEvent } from '@evco/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PostgresStore } from '../src/index.js';
-import { createTestStore, dropSchema, sqlLiteral } from './support.js';
+import { createTestStore, dropSchema, nodeRowsRead, type PlanNode, sqlLiteral } from './support.js';
 
 const BACKLOG = 40_000;
 const T0 = new Date('2026-01-01T00:00:00.000Z');
-
-interface PlanNode {
-  'Node Type': string;
-  'Relation Name'?: string;
-  'Index Name'?: string;
-  'Actual Rows'?: number;
-  'Actual Loops'?: number;
-  'Rows Removed by Filter'?: number;
-  'Rows Removed by Index Recheck'?: number;
-  Plans?: PlanNode[];
-}
 
 /** Rows the plan's scans of `deliveries` read: passed on and filtered out. */
 function deliveryRowsRead(node: PlanNode): number {
   const ofDeliveries =
     node['Relation Name'] === 'deliveries' ||
     (node['Node Type'] === 'Bitmap Index Scan' && node['Index Name']?.startsWith('deliveries_'));
-  const own = ofDeliveries
-    ? ((node['Actual Rows'] ?? 0) +
-        (node['Rows Removed by Filter'] ?? 0) +
-        (node['Rows Removed by Index Recheck'] ?? 0)) *
-      (node['Actual Loops'] ?? 1)
-    : 0;
+  const own = ofDeliveries ? nodeRowsRead(node) : 0;
   return own + (node.Plans ?? []).reduce((sum, child) => sum + deliveryRowsRead(child), 0);
 }
 

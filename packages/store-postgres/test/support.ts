@@ -128,3 +128,25 @@ function arrayText(values: unknown[]): string {
   });
   return `{${elements.join(',')}}`;
 }
+
+/** A node of `EXPLAIN (FORMAT JSON)`'s plan, with what the plan tests read of it. */
+export interface PlanNode {
+  'Node Type': string;
+  'Relation Name'?: string;
+  'Index Name'?: string;
+  'Actual Rows'?: number;
+  'Actual Loops'?: number;
+  'Rows Removed by Filter'?: number;
+  'Rows Removed by Index Recheck'?: number;
+  Plans?: PlanNode[];
+}
+
+/** Rows one scan node read (`EXPLAIN ANALYZE`): those it passed on and those it filtered out, every loop. */
+export function nodeRowsRead(node: PlanNode): number {
+  return (
+    ((node['Actual Rows'] ?? 0) +
+      (node['Rows Removed by Filter'] ?? 0) +
+      (node['Rows Removed by Index Recheck'] ?? 0)) *
+    (node['Actual Loops'] ?? 1)
+  );
+}
