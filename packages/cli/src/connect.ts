@@ -5,6 +5,7 @@ import {
   createConsoleLogger,
   type EventPublisher,
   type EventStore,
+  type Logger,
   maskUrl,
   parseLogLevel,
 } from '@evco/core';
@@ -113,12 +114,14 @@ async function openStore(target: Target, options: { mustExist: boolean }): Promi
   });
 }
 
-async function openPublisher(url: string): Promise<EventPublisher> {
+async function openPublisher(url: string, logger: Logger): Promise<EventPublisher> {
   const { createRedisPublisher } = await importPeer<typeof import('@evco/publisher-redis')>(
     '@evco/publisher-redis',
     '--redis-url',
   );
-  return createRedisPublisher({ url });
+  // The CLI's logger (silent unless EVCO_LOG_LEVEL), not the publisher's default one: a Redis
+  // that is down would otherwise print its reconnect warnings as JSON lines around the output.
+  return createRedisPublisher({ url, logger });
 }
 
 /**
@@ -155,14 +158,14 @@ export async function connect(
   const target = resolveTarget(flags, env);
   const redisUrl = options.announce ? resolveRedisUrl(flags, env) : undefined;
   const store = await openStore(target, { mustExist: options.mustExist ?? true });
+  const logger = createConsoleLogger({ level: parseLogLevel(env.EVCO_LOG_LEVEL, 'silent') });
   let publisher: EventPublisher | undefined;
   try {
-    if (redisUrl) publisher = await openPublisher(redisUrl);
+    if (redisUrl) publisher = await openPublisher(redisUrl, logger);
   } catch (error) {
     await store.close();
     throw error;
   }
-  const logger = createConsoleLogger({ level: parseLogLevel(env.EVCO_LOG_LEVEL, 'silent') });
   const admin = await createAdminClient({ store, publisher, logger });
   return { admin, target };
 }

@@ -1,6 +1,6 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -351,6 +351,16 @@ describe.each([
     'retry turns a dead letter into a handled delivery once a handler process runs',
     async () => {
       expectOneLineError(await evco(['retry', ...f.flags]), 2, /name what to retry/);
+      // A mistyped handler is refused like `handlers retire`, not answered "retried 0".
+      expectOneLineError(
+        await evco(['retry', '--handler', 'audti', ...f.flags]),
+        2,
+        /no handler named "audti" is subscribed/,
+      );
+      // A delivery id that names no dead letter: nothing to retry, and the exit code says so.
+      const ghost = await evco(['retry', `${name}-no-such-delivery`, ...f.flags]);
+      expect(ghost).toMatchObject({ code: 1, stdout: 'retried 0 dead letters\n' });
+      expect(ghost.stderr).toMatch(/^evco: 1 of the 1 delivery ids named no dead letter .*\n$/);
       const dead = json<{ deadLetters: Array<{ event: { id: string }; delivery: { deliveryId: string } }> }>(
         await evco(['dead-letters', '--json', ...f.flags]),
       );
@@ -386,6 +396,28 @@ describe.each([
       } finally {
         await stopWorker(worker);
       }
+    },
+  );
+
+  it.skipIf(skip)(
+    'with a Redis that is down: retry still re-drives in the store and prints only its own line',
+    async () => {
+      // Port 1 refuses: the publisher's reconnect warnings go to the CLI's logger (silent), not
+      // as JSON lines on stderr, and the password is nowhere.
+      const r = await evco([
+        'retry',
+        '--handler',
+        'welcome',
+        '--redis-url',
+        'redis://:s3cret@127.0.0.1:1',
+        ...f.flags,
+      ]);
+      expect(r).toMatchObject({ code: 0, stdout: 'retried 0 dead letters\n', stderr: '' });
+      // status waits for the publisher's health check, so the connection errors surely came.
+      const s = json<{ publisher: { name: string; health: { healthy: boolean } } }>(
+        await evco(['status', '--json', '--redis-url', 'redis://:s3cret@127.0.0.1:1', ...f.flags]),
+      );
+      expect(s.publisher).toMatchObject({ name: 'redis', health: { healthy: false } });
     },
   );
 
@@ -559,6 +591,42 @@ describe.each([
       expect(welcomes.length).toBeGreaterThanOrEqual(3);
       const dir = mkdtempSync(join(tmpdir(), 'evco-cli-archive-'));
       try {
+        // An archive directory that cannot take files is refused before anything is pruned
+        // (here a path under a regular file), not reported as "archived to" it.
+        const file = join(dir, 'not-a-dir');
+        writeFileSync(file, '');
+        expectOneLineError(
+          await evco([
+            'prune',
+            '--before',
+            'now',
+            '--type',
+            'WelcomeSent',
+            '--archive-dir',
+            join(file, 'x'),
+            ...f.flags,
+          ]),
+          2,
+          /--archive-dir .*not-a-dir\/x cannot take files \(.*ENOTDIR.*\); nothing was pruned$/,
+        );
+        rmSync(file);
+        expect(
+          json<{ events: unknown[] }>(
+            await evco(['history', '--type', 'WelcomeSent', '--limit', '1000', '--json', ...f.flags]),
+          ).events,
+        ).toHaveLength(welcomes.length);
+        // Nothing to prune: the reply does not claim an archive was written.
+        const nothing = await evco([
+          'prune',
+          '--before',
+          '2000-01-01',
+          '--archive-dir',
+          join(dir, 'empty'),
+          ...f.flags,
+        ]);
+        expect(nothing).toMatchObject({ code: 0, stderr: '' });
+        expect(nothing.stdout).toMatch(/^pruned 0 events older than 2000-01-01T00:00:00.000Z in 1 batch\n$/);
+        rmSync(join(dir, 'empty'), { recursive: true });
         const pruned = await evco([
           'prune',
           '--before',
