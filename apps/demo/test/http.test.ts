@@ -598,10 +598,15 @@ describe('errors', () => {
     );
     const down = await call(app, 'POST', '/evco/events', { body: userRegistered() });
     expect(down.statusCode).toBe(503);
+    // The client learns what failed, not where the database lives; the log has both (masked).
     expect(errorOf(down)).toMatchObject({
       code: 'STORE_UNAVAILABLE',
-      message: expect.stringContaining('***'),
+      message: '[evco:store-postgres] connection refused to <url>',
     });
+    expect(down.body).not.toContain('db.internal');
+    expect(app.logs.find((l) => l.includes('connection refused to'))).toContain(
+      'postgresql://demo:***@db.internal/app',
+    );
 
     vi.spyOn(coordinator, 'readEventHistory').mockRejectedValueOnce(
       new TypeError(`cannot read x of undefined (postgresql://demo:${DB_PASSWORD}@db.internal/app)`),

@@ -27,12 +27,19 @@ export class ApiError extends Error {
   readonly issues: ValidationIssue[] | undefined;
   readonly knownTypes: string[] | undefined;
   readonly headers: Record<string, string>;
+  /** What the log gets instead of `message` (which the client gets), when they differ. */
+  readonly logMessage: string | undefined;
 
   constructor(
     statusCode: number,
     code: string,
     message: string,
-    extra: { issues?: ValidationIssue[]; knownTypes?: string[]; headers?: Record<string, string> } = {},
+    extra: {
+      issues?: ValidationIssue[];
+      knownTypes?: string[];
+      headers?: Record<string, string>;
+      logMessage?: string;
+    } = {},
   ) {
     super(message);
     this.name = 'ApiError';
@@ -41,6 +48,7 @@ export class ApiError extends Error {
     this.issues = extra.issues;
     this.knownTypes = extra.knownTypes;
     this.headers = extra.headers ?? {};
+    this.logMessage = extra.logMessage;
   }
 }
 
@@ -121,11 +129,28 @@ export function summarize(issues: readonly ValidationIssue[], max = 5): string {
  */
 const FILE_PATH = /(^|[\s("'=])(?:\/[\w.@~+-]+){2,}\/?|(^|[\s("'=])[A-Za-z]:\\[^\s"')]+/g;
 
-/** What an evco error may say to a client: no credentials, no server paths. */
+/**
+ * Where a service's backing services live, as driver and store errors quote them: connection URLs
+ * (`postgresql://app@db.internal:5432/app`, password masked or not), and the address or host
+ * after a socket error code (`connect ECONNREFUSED 10.0.0.5:5432`, `getaddrinfo ENOTFOUND
+ * db.internal`). The status route shows locations to authorized requests only; error replies,
+ * which any client may get (the readiness probe is public), keep the error and drop the place.
+ */
+const URL_IN_TEXT = /\b[a-z][a-z0-9+.-]*:\/\/[^\s"'()<>]+/gi;
+const SOCKET_PEER =
+  /\b(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|EHOSTDOWN|ENOTFOUND|EAI_AGAIN)(\s+)(?!<)[^\s,;)]+/g;
+
+/**
+ * What an evco error may say to a client: no credentials, no server paths, no locations of the
+ * database or Redis (URLs become `<url>`, a socket error's peer `<address>`).
+ */
 export function publicMessage(message: string): string {
-  return maskSecrets(message).replace(FILE_PATH, (_match, a: string | undefined, b: string | undefined) => {
-    return `${a ?? b ?? ''}<path>`;
-  });
+  return maskSecrets(message)
+    .replace(URL_IN_TEXT, '<url>')
+    .replace(SOCKET_PEER, '$1$2<address>')
+    .replace(FILE_PATH, (_match, a: string | undefined, b: string | undefined) => {
+      return `${a ?? b ?? ''}<path>`;
+    });
 }
 
 /** Turns anything thrown in a request into the reply to send. */
@@ -226,7 +251,15 @@ export function evcoErrorHandler() {
     );
     if (resolved.unexpected) request.log.error({ err: error }, 'request failed');
     else if (resolved.status >= 500)
-      request.log.warn({ code: resolved.body.error.code }, resolved.body.error.message);
+      // The log is the operator's: it keeps the location the reply leaves out (never a password).
+      request.log.warn(
+        { code: resolved.body.error.code },
+        isEvcoError(error)
+          ? maskSecrets(error.message)
+          : error instanceof ApiError && error.logMessage !== undefined
+            ? error.logMessage
+            : resolved.body.error.message,
+      );
     else {
       request.log.info(
         { method: request.method, url: request.url, status: resolved.status, code: resolved.body.error.code },

@@ -167,6 +167,8 @@ describe('no stack, path or secret in any error reply', () => {
       expect(res.body, where).not.toContain(TOKEN);
       expect(res.body, where).not.toContain('/srv/');
       expect(res.body, where).not.toContain('evco-private');
+      // Nor where the database lives: the URL in the store's error is left out.
+      expect(res.body, where).not.toContain('db.internal');
     }
   });
 });

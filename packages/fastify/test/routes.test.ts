@@ -651,6 +651,20 @@ describe('health and unknown routes', () => {
       'STORE_UNAVAILABLE',
     ]);
     expect(res.body).not.toContain('/var/lib');
+    // A Postgres outage as store-postgres words it: the public probe says what failed, not where
+    // the database lives (the status shows that to authorized requests only).
+    for (const error of [
+      '[evco:store-postgres] postgres at postgresql://app:***@db.internal:5432/app is unavailable: connect ECONNREFUSED 10.1.2.3:5432',
+      '[evco:store-postgres] postgres at postgres://app@db.internal/app is unavailable: getaddrinfo ENOTFOUND db.internal',
+    ]) {
+      store.healthCheck = async () => ({ healthy: false, latencyMs: 1, details: { error } });
+      const down = await app.inject('/evco/health/ready');
+      expect(down.statusCode).toBe(503);
+      expect(errorOf(down).message).toMatch(
+        /^the event store \(\w+\) is unreachable: \[evco:store-postgres\] postgres at <url> is unavailable: (connect ECONNREFUSED|getaddrinfo ENOTFOUND) <address>$/,
+      );
+      expect(down.body).not.toMatch(/db\.internal|10\.1\.2\.3|5432|app@/);
+    }
     store.healthCheck = original;
     expect((await app.inject('/evco/health/ready')).statusCode).toBe(200);
   });

@@ -1,4 +1,4 @@
-import type { HealthStatus } from '@evco/core';
+import { type HealthStatus, maskSecrets } from '@evco/core';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { errorSchema } from '../dto.js';
@@ -81,8 +81,12 @@ export function healthRoutes(ctx: RouteContext): FastifyPluginAsyncZod {
           throw new ApiError(
             503,
             'STORE_UNAVAILABLE',
+            // The probe is public: the reply says what failed, not where; the log says where.
             publicMessage(`the event store (${store.name}) is unreachable${reason}`),
-            { headers: { 'retry-after': '5' } },
+            {
+              headers: { 'retry-after': '5' },
+              logMessage: maskSecrets(`the event store (${store.name}) is unreachable${reason}`),
+            },
           );
         }
         return {
