@@ -129,7 +129,16 @@ export function translateError(error: unknown, where: string): Error {
       options,
     );
   }
-  if (isUnavailable(code, message)) {
+  const refusal = connectionRefusal(code, message);
+  if (refusal !== undefined) {
+    // Not a statement that failed: the server turned the connection away. Retrying does not help
+    // until the connection string (or the server's pg_hba.conf / roles) changes.
+    return new EvcoError('STORE_FAILED', `postgres at ${where} ${refusal}`, options);
+  }
+  if (
+    isUnavailable(code, message) ||
+    (code === 'ENOENT' && (error as { syscall?: string }).syscall === 'connect')
+  ) {
     return new StoreUnavailableError(`postgres at ${where} is unavailable: ${message}`, options);
   }
   return new EvcoError('STORE_FAILED', `postgres at ${where} failed a statement: ${message}`, options);
@@ -143,4 +152,25 @@ function isUnavailable(code: string, message: string): boolean {
   return /Connection terminated|connection timeout|timeout exceeded when trying to connect|Client has encountered a connection error|Connection ended|not queryable/i.test(
     message,
   );
+}
+
+/**
+ * What the server said when it refused the connection itself (SQLSTATE class 28, an unknown
+ * database), or the driver's words when the server asks for a password the URL does not have:
+ * a sentence naming what to fix, or `undefined` for any other error.
+ */
+function connectionRefusal(code: string, message: string): string | undefined {
+  if (code === '28P01') {
+    return `refused the connection: ${message} (check the user and password in the connection string)`;
+  }
+  if (code.startsWith('28')) {
+    return `refused the connection: ${message} (check the user in the connection string, and pg_hba.conf on the server)`;
+  }
+  if (code === '3D000') {
+    return `refused the connection: ${message} (check the database name in the connection string; the store creates its schema, not the database)`;
+  }
+  if (/client password must be a string|password authentication/i.test(message) && code === '') {
+    return `asks for a password and none was given: add it to the connection string after the user name and a colon, or set PGPASSWORD (${message})`;
+  }
+  return undefined;
 }

@@ -59,6 +59,43 @@ describe('translateError', () => {
     }
   });
 
+  it('says the server refused the connection (bad password, unknown role or database, no password given), not that a statement failed', () => {
+    const cases: Array<[object, RegExp]> = [
+      [
+        { code: '28P01', message: 'password authentication failed for user "app"' },
+        /^postgres at \S+ refused the connection: password authentication failed for user "app" \(check the user and password in the connection string\)$/,
+      ],
+      [
+        { code: '28000', message: 'role "nouser" does not exist' },
+        /^postgres at \S+ refused the connection: role "nouser" does not exist \(check the user in the connection string, and pg_hba\.conf/,
+      ],
+      [
+        { code: '3D000', message: 'database "nodb" does not exist' },
+        /^postgres at \S+ refused the connection: database "nodb" does not exist \(check the database name/,
+      ],
+      [
+        // pg's own error when the server asks for SCRAM and the URL has no password.
+        { message: 'SASL: SCRAM-SERVER-FIRST-MESSAGE: client password must be a string' },
+        /^postgres at \S+ asks for a password and none was given: add it to the connection string after the user name and a colon, or set PGPASSWORD/,
+      ],
+    ];
+    for (const [driver, text] of cases) {
+      const e = translateError(
+        Object.assign(new Error((driver as { message: string }).message), driver),
+        where,
+      );
+      expect(isEvcoError(e, 'STORE_FAILED')).toBe(true);
+      expect(e.message.replace('[evco:store-postgres] ', '')).toMatch(text);
+      expect(e.message).not.toContain('failed a statement');
+    }
+    // A Unix socket with no server behind it is an outage like a refused TCP port.
+    const socket = translateError(
+      Object.assign(new Error('connect ENOENT /tmp/.s.PGSQL.5499'), { code: 'ENOENT', syscall: 'connect' }),
+      where,
+    );
+    expect(isEvcoError(socket, 'STORE_UNAVAILABLE')).toBe(true);
+  });
+
   it('scrubs a password a driver message might echo', () => {
     const e = translateError(
       {
