@@ -156,3 +156,59 @@ describe('a plan made while the tables were small', () => {
     expect(deliveryRowsRead(explained.Plan)).toBeLessThan(500);
   });
 });
+
+/** Rows the plan's scans of `events` and `deliveries` read: passed on and filtered out. */
+function tableRowsRead(node: PlanNode): number {
+  const ofTables =
+    node['Relation Name'] === 'deliveries' ||
+    node['Relation Name'] === 'events' ||
+    (node['Node Type'] === 'Bitmap Index Scan' && /^(deliveries|events)_/.test(node['Index Name'] ?? ''));
+  const own = ofTables ? nodeRowsRead(node) : 0;
+  return own + (node.Plans ?? []).reduce((sum, child) => sum + tableRowsRead(child), 0);
+}
+
+/**
+ * A new schema in steady use: the store's connection planned the claim while the tables held a
+ * few rows, and kept the plan (autovacuum off, lifetime not reached) while events piled up.
+ * Planned at that size with sequential scans allowed, the claim joined its events by a scan of
+ * the whole events table (and found the rows it leases by a scan of deliveries): every claim
+ * read every event stored so far. The events in between are of a type nobody subscribes to, so
+ * the deliveries table holds only the claim's own rows (no dead index entries to count).
+ */
+describe('a claim planned while the tables were small, after the events grew', () => {
+  let store: PostgresStore;
+
+  beforeAll(async () => {
+    store = await createTestStore({ poolSize: 1 });
+    const client = await store.pool.connect();
+    try {
+      await client.query(`ALTER TABLE "${store.schema}".deliveries SET (autovacuum_enabled = false)`);
+      await client.query(`ALTER TABLE "${store.schema}".events SET (autovacuum_enabled = false)`);
+    } finally {
+      client.release();
+    }
+    await subscribe(store);
+    await appendBacklog(store, 30);
+    // Planned on the one connection while the tables hold 30 rows.
+    await explainClaim(store);
+    for (let i = 0; i < 20_000; i += 5_000) {
+      await store.append(
+        Array.from({ length: 5_000 }, () => makeEvent({ eventType: 'Unsubscribed', aggregateId: 'a' })),
+        { now: T0 },
+      );
+    }
+    await appendBacklog(store, 30);
+  }, 300_000);
+
+  afterAll(async () => {
+    await store?.close();
+    if (store) await dropSchema(store.schema);
+  });
+
+  it('reads the deliveries it completes and claims and their events, not the tables', async () => {
+    const { explained } = await explainClaim(store);
+    // The ten it completes, the ten it claims, their events and index neighbours (20 060 events
+    // stored: a scan of events reads them all).
+    expect(tableRowsRead(explained.Plan)).toBeLessThan(500);
+  });
+});

@@ -101,6 +101,7 @@ async function genericPlan(
 async function generic(client: pg.PoolClient): Promise<void> {
   await client.query('SET plan_cache_mode = force_generic_plan');
   await client.query('SET jit = off');
+  await client.query('SET enable_seqscan = off');
 }
 
 /**
@@ -115,8 +116,11 @@ async function forEachPlan(
 ): Promise<void> {
   const client = await store.pool.connect();
   try {
+    // Custom plans as a connection without the store's startup options makes them (behind a
+    // transaction pooler): sequential scans allowed.
     await client.query('SET plan_cache_mode = auto');
     await client.query('SET jit = off');
+    await client.query('SET enable_seqscan = on');
     for (const [mode, plan] of [
       ['custom', customPlan],
       ['generic', genericPlan],
@@ -127,6 +131,7 @@ async function forEachPlan(
   } finally {
     await client.query('RESET plan_cache_mode');
     await client.query('RESET jit');
+    await client.query('RESET enable_seqscan');
     client.release();
   }
 }

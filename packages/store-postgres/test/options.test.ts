@@ -83,7 +83,7 @@ describe('createPostgresStore options', () => {
     await pooled.close();
     const direct = createPostgresStore({ connectionString: url, pooler: 'none' });
     expect(direct.pool.options).toMatchObject({
-      options: '-c plan_cache_mode=force_generic_plan -c jit=off',
+      options: '-c plan_cache_mode=force_generic_plan -c jit=off -c enable_seqscan=off',
       statement_timeout: 30_000,
     });
     await direct.close();

@@ -33,7 +33,7 @@ describe('session settings of the store’s own connections', () => {
     const config = poolConnection(url, { plan_cache_mode: 'force_generic_plan' });
     expect(config.options).toBeUndefined();
     expect(new URL(config.connectionString!).searchParams.get('options')).toBe(
-      '-c TimeZone=UTC -c plan_cache_mode=force_generic_plan -c jit=off',
+      '-c TimeZone=UTC -c plan_cache_mode=force_generic_plan -c jit=off -c enable_seqscan=off',
     );
     expect(poolConnection('postgresql://u@h/db', undefined)).toEqual({
       connectionString: 'postgresql://u@h/db',
