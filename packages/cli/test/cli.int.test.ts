@@ -657,7 +657,27 @@ describe.each([
         expect(after.pruned).toMatchObject([{ eventType: 'WelcomeSent', removed: welcomes.length }]);
         const table = await evco(['history', '--type', 'WelcomeSent', ...f.flags]);
         expect(table.stdout).toMatch(
-          /^pruned: WelcomeSent events that occurred before .* were removed by retention/m,
+          /^pruned: WelcomeSent events that occurred before .* were removed by retention \(\d+ so far; any with an open or dead delivery were kept\)$/m,
+        );
+        // A replay over the pruned range says so too, in its summary and its status: "0 events"
+        // alone reads as "nothing happened then".
+        const replayed = await evco([
+          'replay',
+          '--from',
+          t0,
+          '--to',
+          'now',
+          '--type',
+          'WelcomeSent',
+          ...f.flags,
+        ]);
+        expect(replayed.code).toBe(0);
+        expect(replayed.stdout).toMatch(
+          /^replay (\S+) done: 0 events.*\npruned: WelcomeSent events that occurred before .* were removed by retention \(\d+ so far; those are not replayed\)\n$/,
+        );
+        const replayId = /^replay (\S+) done/.exec(replayed.stdout)![1]!;
+        expect((await evco(['replay', 'status', replayId, ...f.flags])).stdout).toMatch(
+          /^pruned: WelcomeSent events that occurred before .* \(\d+ so far; those are not replayed\)$/m,
         );
         // The user events with their (dead or open) deliveries are all still there.
         const again = json<{ removed: number }>(

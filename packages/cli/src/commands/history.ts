@@ -1,4 +1,4 @@
-import { type EventHistoryQuery, lookaheadLimit, type RecordedEvent } from '@evco/core';
+import { type EventHistoryQuery, lookaheadLimit, type PrunedRange, type RecordedEvent } from '@evco/core';
 import type { Context } from '../context.js';
 import { withConnection } from '../context.js';
 import { printJson, printTable } from '../output.js';
@@ -46,9 +46,18 @@ export async function history(ctx: Context, args: HistoryArgs): Promise<void> {
   }
   printEvents(ctx, events, 'no events match');
   if (nextCursor) ctx.io.stdout.write(`more: add --cursor ${nextCursor}\n`);
+  printPruned(ctx, pruned, 'any with an open or dead delivery were kept');
+}
+
+/**
+ * One `pruned:` line per event type retention removed from a range, for history and replays: an
+ * operator must not take a range that was pruned for one where nothing happened. `note` says
+ * what that means for the reader (kept events still listed; a replay does not replay them).
+ */
+export function printPruned(ctx: Context, pruned: readonly PrunedRange[], note: string): void {
   for (const p of pruned) {
     ctx.io.stdout.write(
-      `pruned: ${p.eventType} events that occurred before ${p.before.toISOString()} were removed by retention (${p.removed} so far)\n`,
+      `pruned: ${p.eventType} events that occurred before ${p.before.toISOString()} were removed by retention (${p.removed} so far; ${note})\n`,
     );
   }
 }

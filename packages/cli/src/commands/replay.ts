@@ -1,11 +1,12 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { type AdminClient, NotFoundError, type ReplayProgress } from '@evco/core';
+import { type AdminClient, NotFoundError, type ReplayReport } from '@evco/core';
 import cliProgress from 'cli-progress';
 import type { Context } from '../context.js';
 import { withConnection } from '../context.js';
 import { EXIT } from '../errors.js';
 import { printFields, printJson } from '../output.js';
 import { parseTime } from '../time.js';
+import { printPruned } from './history.js';
 
 export interface ReplayArgs {
   from: string;
@@ -57,7 +58,7 @@ async function untilQueued(
   admin: AdminClient,
   id: string,
   intervalMs: number,
-): Promise<ReplayProgress> {
+): Promise<ReplayReport> {
   for (;;) {
     const p = await current(admin, id);
     if (p.status === 'done') return p;
@@ -72,7 +73,7 @@ async function untilDone(
   admin: AdminClient,
   id: string,
   intervalMs: number,
-): Promise<ReplayProgress> {
+): Promise<ReplayReport> {
   const bar =
     !ctx.json && ctx.io.stderr.isTTY
       ? new cliProgress.SingleBar(
@@ -107,19 +108,22 @@ async function untilDone(
   }
 }
 
-async function current(admin: AdminClient, id: string): Promise<ReplayProgress> {
+async function current(admin: AdminClient, id: string): Promise<ReplayReport> {
   const p = await admin.getReplay(id);
   if (!p) throw new NotFoundError('replay', id, { source: 'cli' });
   return p;
 }
 
-function printSummary(ctx: Context, p: ReplayProgress): void {
+function printSummary(ctx: Context, p: ReplayReport): void {
   const handled = p.deliveriesQueued - p.deliveriesOpen - p.deliveriesDead;
   const state = p.done ? 'done' : p.status === 'done' ? 'queued' : 'running';
   ctx.io.stdout.write(
     `replay ${p.id} ${state}: ${p.eventsMatched} events, ${p.deliveriesQueued} deliveries queued, ${handled} handled, ${p.deliveriesOpen} open, ${p.deliveriesDead} dead${p.truncated ? ' (truncated at --max-events)' : ''}\n`,
   );
+  printPruned(ctx, p.pruned, PRUNED_NOTE);
 }
+
+const PRUNED_NOTE = 'those are not replayed';
 
 /** `evco replay status ID`: the job and its progress. */
 export async function replayStatus(ctx: Context, id: string): Promise<void> {
@@ -140,4 +144,5 @@ export async function replayStatus(ctx: Context, id: string): Promise<void> {
     ['started', p.createdAt],
     ['updated', p.updatedAt],
   ]);
+  printPruned(ctx, p.pruned, PRUNED_NOTE);
 }
