@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import {
   type AdminClient,
   createAdminClient,
@@ -84,6 +84,11 @@ async function openStore(target: Target, options: { mustExist: boolean }): Promi
     // Opening a file creates it; only `migrate` may do that.
     if (options.mustExist && file !== ':memory:' && !existsSync(file)) {
       throw new UsageError(`no SQLite file at ${file}; "evco migrate --sqlite ${file}" creates one`);
+    }
+    // SQLite answers a directory with SQLITE_IOERR_READ ("disk I/O error"), which reads like a
+    // failing disk rather than a wrong argument.
+    if (file !== ':memory:' && existsSync(file) && statSync(file).isDirectory()) {
+      throw new UsageError(`${file} is a directory; give the SQLite file of the store`);
     }
     const { createSqliteStore, readSqliteSchemaVersion } = await importPeer<
       typeof import('@evco/store-sqlite')

@@ -23,7 +23,15 @@ export class CommandFailed extends Error {
  */
 export function describeFailure(error: unknown): string {
   let text: string;
-  if (isEvcoError(error) || error instanceof UsageError || error instanceof CommandFailed) {
+  if (isEvcoError(error)) {
+    // store-sqlite keeps the file out of its messages (a service may show them to clients) and
+    // in details.file; the operator at this shell named it, so the line says which file it was.
+    const file = error.details?.file;
+    text =
+      typeof file === 'string' && !error.message.includes(file)
+        ? `${error.message} (file: ${file})`
+        : error.message;
+  } else if (error instanceof UsageError || error instanceof CommandFailed) {
     text = error.message;
   } else if (error instanceof Error) {
     text = `${error.name}: ${error.message}`;

@@ -750,6 +750,21 @@ describe.each([
         2,
         /no SQLite file at/,
       );
+      // A directory is a wrong argument, not "disk I/O error"; a file that is no database is
+      // named in the line (store-sqlite keeps paths out of its messages, the CLI adds it back).
+      expectOneLineError(
+        await evco(['status', '--sqlite', tmpdir()]),
+        2,
+        /is a directory; give the SQLite file/,
+      );
+      const garbage = join(mkdtempSync(join(tmpdir(), 'evco-cli-garbage-')), 'notes.db');
+      writeFileSync(garbage, 'not a database, just notes\n'.repeat(200));
+      expectOneLineError(
+        await evco(['status', '--sqlite', garbage]),
+        1,
+        new RegExp(`not a usable SQLite database .*\\(file: ${garbage.replaceAll('.', '\\.')}\\)$`),
+      );
+      rmSync(dirname(garbage), { recursive: true, force: true });
       if (name === 'postgres') {
         // A schema never migrated (or a wrong --schema): the store's message says what to run.
         const [url] = f.flags.slice(1);
