@@ -204,6 +204,7 @@ export class AdminOperations {
     query: { deliveryIds?: string[]; handler?: string } = {},
   ): Promise<{ retried: number }> {
     const q = parseInput(retrySchema, query, 'dead letter retry');
+    if (q.handler !== undefined) await this.#knownHandler(q.handler);
     // Which event types come back: the doorbell rings for them after the re-drive. A sample is
     // enough (one event per type); the pollers find anything the sample missed.
     const sample = this.#c.publisher
@@ -220,6 +221,17 @@ export class AdminOperations {
       );
     }
     return { retried };
+  }
+
+  /**
+   * A handler named by an operator (retry, replay) must be one some process subscribed: a typo
+   * would otherwise re-drive or replay nothing and report it as done.
+   */
+  async #knownHandler(handler: string): Promise<void> {
+    const subscriptions = await this.#c.store.listSubscriptions();
+    if (!subscriptions.some((s) => s.handler === handler)) {
+      throw new EvcoError('UNKNOWN_HANDLER', `no handler named "${handler}" is subscribed to any event type`);
+    }
   }
 
   async listSubscriptions(): Promise<SubscriptionStatus[]> {
@@ -252,15 +264,7 @@ export class AdminOperations {
     if (from.getTime() >= to.getTime()) {
       throw new InvalidOptionsError('replay options', [{ path: 'to', message: 'must be after from' }]);
     }
-    if (q.handler !== undefined) {
-      const subscriptions = await this.#c.store.listSubscriptions();
-      if (!subscriptions.some((s) => s.handler === q.handler)) {
-        throw new EvcoError(
-          'UNKNOWN_HANDLER',
-          `no handler named "${q.handler}" is subscribed to any event type`,
-        );
-      }
-    }
+    if (q.handler !== undefined) await this.#knownHandler(q.handler);
     const job = await this.#c.store.startReplay(
       { from, to, eventType: q.eventType, handler: q.handler, maxEvents: q.maxEvents ?? 100_000 },
       { now: this.#c.clock() },

@@ -328,6 +328,12 @@ describe('admin client', () => {
     // Nothing to re-drive: no announcement.
     publisher.announcements.length = 0;
     expect(await admin.retryDeadLetters()).toEqual({ retried: 0 });
+    expect(await admin.retryDeadLetters({ handler: 'send' })).toEqual({ retried: 0 });
+    // A handler nobody subscribed (a typo) is refused, as a replay's is, not answered "0 retried".
+    await expect(admin.retryDeadLetters({ handler: 'sned' })).rejects.toMatchObject({
+      code: 'UNKNOWN_HANDLER',
+      message: expect.stringContaining('no handler named "sned"'),
+    });
     expect(publisher.announcements).toEqual([]);
     await admin.close();
     await worker.shutdown();

@@ -499,6 +499,14 @@ describe('unprocessed events and dead letters', () => {
       headers: auth,
     });
     expect(errorOf(bad).issues).toEqual([{ path: 'all', message: 'unknown field' }]);
+    // A mistyped handler is a 400, not { retried: 0 } (which reads as "nothing was dead").
+    const typo = await app.inject({
+      method: 'POST',
+      url: '/evco/dead-letters/retry',
+      payload: { handler: 'sendInvoiec' },
+      headers: auth,
+    });
+    expect([typo.statusCode, errorOf(typo).code]).toEqual([400, 'UNKNOWN_HANDLER']);
     const badCursor = await app.inject('/evco/unprocessed?cursor=bm9wZQ');
     expect([badCursor.statusCode, errorOf(badCursor).code]).toEqual([400, 'INVALID_CURSOR']);
   });
