@@ -47,5 +47,8 @@ export function describeFailure(error: unknown): string {
 export function exitCodeOf(error: unknown): number {
   if (error instanceof UsageError) return EXIT.usage;
   if (isEvcoError(error, 'INVALID_OPTIONS')) return EXIT.usage;
+  // A handler name nobody subscribed (`replay --handler`) is a wrong argument, as it is for
+  // `retry --handler` and `handlers retire`, which check it themselves.
+  if (isEvcoError(error, 'UNKNOWN_HANDLER')) return EXIT.usage;
   return EXIT.failure;
 }

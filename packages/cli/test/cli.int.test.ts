@@ -477,7 +477,7 @@ describe.each([
       );
       expectOneLineError(
         await evco(['replay', '--from', '2h', '--to', 'now', '--handler', 'ghost', ...f.flags]),
-        1,
+        2,
         /no handler named "ghost"/,
       );
       expectOneLineError(await evco(['replay', 'status', 'replay-nope', ...f.flags]), 1, /no replay with id/);

@@ -1,11 +1,11 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createDomainEvent, recordEvent } from '@evco/core';
+import { createDomainEvent, EvcoError, recordEvent, StoreUnavailableError } from '@evco/core';
 import { createSqliteStore, readSqliteSchemaVersion } from '@evco/store-sqlite';
 import { describe, expect, it } from 'vitest';
 import { connect, importPeer, resolveRedisUrl, resolveTarget } from '../src/connect.js';
-import { UsageError } from '../src/errors.js';
+import { describeFailure, EXIT, exitCodeOf, UsageError } from '../src/errors.js';
 import { parseTime } from '../src/time.js';
 import { drawCausation } from '../src/tree.js';
 
@@ -68,6 +68,23 @@ describe('connection flags', () => {
     }
     expect(resolveRedisUrl({}, { REDIS_URL: 'redis://h:6379' })).toBe('redis://h:6379');
     expect(() => resolveRedisUrl({ redisUrl: 'http://h' }, {})).toThrow(/redis:\/\//);
+  });
+});
+
+describe('exit codes and error lines', () => {
+  it('a wrong argument is 2 whoever finds it (the CLI, option parsing, an unknown handler), an outage 1', () => {
+    expect(exitCodeOf(new UsageError('bad'))).toBe(EXIT.usage);
+    expect(exitCodeOf(new EvcoError('UNKNOWN_HANDLER', 'no handler named "ghost"'))).toBe(EXIT.usage);
+    expect(exitCodeOf(new StoreUnavailableError('down'))).toBe(EXIT.failure);
+  });
+
+  it('names the file of a SQLite error, which store-sqlite keeps out of the message', () => {
+    const e = new StoreUnavailableError('cannot open the SQLite file: no such directory', {
+      details: { file: '/srv/app/events.db' },
+    });
+    expect(describeFailure(e)).toBe(
+      '[evco:core] cannot open the SQLite file: no such directory (file: /srv/app/events.db)',
+    );
   });
 });
 
