@@ -1,6 +1,7 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server, type Socket, connect as tcpConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -57,6 +58,39 @@ function evcoChild(args: string[]): {
     child.on('exit', (code, signal) => resolve(code ?? (signal ? 128 : 1))),
   );
   return { child, out: () => out, err: () => err, exit };
+}
+
+/** Forwards TCP to `target` while open; `close()` cuts every connection and refuses new ones. */
+class Relay {
+  readonly #sockets = new Set<Socket>();
+  #server: Server | undefined;
+  port = 0;
+
+  constructor(readonly target: { host: string; port: number }) {}
+
+  async open(port = 0): Promise<void> {
+    const server = createServer((client) => {
+      const upstream = tcpConnect(this.target.port, this.target.host);
+      for (const s of [client, upstream]) {
+        this.#sockets.add(s);
+        s.on('close', () => this.#sockets.delete(s));
+        s.on('error', () => {
+          client.destroy();
+          upstream.destroy();
+        });
+      }
+      client.pipe(upstream).pipe(client);
+    });
+    await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+    this.#server = server;
+    this.port = (server.address() as { port: number }).port;
+  }
+
+  async close(): Promise<void> {
+    for (const s of this.#sockets) s.destroy();
+    await new Promise<void>((resolve) => (this.#server ? this.#server.close(() => resolve()) : resolve()));
+    this.#server = undefined;
+  }
 }
 
 /** The handler process (from source: tsx + the source condition). */
@@ -559,6 +593,63 @@ describe.each([
       .map((l) => JSON.parse(l) as { id: string });
     expect(lines.map((l) => l.id)).toEqual([a.eventId, b.eventId]);
   });
+
+  it.skipIf(skip || name !== 'postgres')(
+    'tail goes on through a database outage: said once on stderr, then the events stored meanwhile',
+    async () => {
+      const [, url, , schema] = f.flags;
+      const target = new URL(url!);
+      const relay = new Relay({ host: target.hostname, port: Number(target.port || 5432) });
+      await relay.open();
+      const viaRelay = new URL(url!);
+      viaRelay.hostname = '127.0.0.1';
+      viaRelay.port = String(relay.port);
+      const tail = evcoChild([
+        'tail',
+        '--type',
+        'OutageProbe',
+        '--json',
+        '--interval',
+        '50',
+        '--database-url',
+        viaRelay.toString(),
+        '--schema',
+        schema!,
+      ]);
+      const store = f.open();
+      const c = await createCoordinator({ store, publisher: createInProcPublisher(), logger: silentLogger });
+      try {
+        // Let it find the current end first: only later events are printed.
+        await new Promise((r) => setTimeout(r, 1500));
+        const a = await c.publishEvent({ eventType: 'OutageProbe', aggregateId: 'before' });
+        await waitFor(() => tail.out().includes(a.eventId), { timeoutMs: 15_000 });
+        await relay.close();
+        await waitFor(() => /tail tries again until it answers/.test(tail.err()), { timeoutMs: 15_000 });
+        expect(tail.child.exitCode).toBeNull();
+        const b = await c.publishEvent({ eventType: 'OutageProbe', aggregateId: 'during' });
+        await relay.open(relay.port);
+        await waitFor(() => tail.out().includes(b.eventId), { timeoutMs: 15_000 });
+        const err = tail.err().trimEnd().split('\n');
+        expect(err).toHaveLength(2);
+        expect(err[0]).toMatch(
+          /^evco: .* is unavailable: .*; tail tries again until it answers \(Ctrl-C stops\)$/,
+        );
+        expect(err[1]).toBe('evco: the store answers again; tail goes on');
+        expect(
+          tail
+            .out()
+            .trim()
+            .split('\n')
+            .map((l) => (JSON.parse(l) as { aggregateId: string }).aggregateId),
+        ).toEqual(['before', 'during']);
+      } finally {
+        tail.child.kill('SIGINT');
+        await tail.exit;
+        await c.shutdown();
+        await relay.close();
+      }
+    },
+  );
 
   it.skipIf(skip || !process.env.EVCO_TEST_REDIS_URL)(
     'with --redis-url: status shows the Redis publisher healthy, retry runs with it, a bad Redis URL is refused without its password (needs EVCO_TEST_REDIS_URL)',

@@ -4,6 +4,7 @@ import cliProgress from 'cli-progress';
 import type { Context } from '../context.js';
 import { withConnection } from '../context.js';
 import { EXIT } from '../errors.js';
+import { outageTolerant } from '../outage.js';
 import { printFields, printJson } from '../output.js';
 import { parseTime } from '../time.js';
 import { printPruned } from './history.js';
@@ -59,8 +60,13 @@ async function untilQueued(
   id: string,
   intervalMs: number,
 ): Promise<ReplayReport> {
+  const poll = outageTolerant(ctx, `watching replay ${id}`);
   for (;;) {
-    const p = await current(admin, id);
+    const p = await poll(() => current(admin, id));
+    if (p === undefined) {
+      await sleep(intervalMs);
+      continue;
+    }
     if (p.status === 'done') return p;
     if (!ctx.json) ctx.io.stderr.write(`queued ${p.eventsMatched} events\n`);
     await sleep(intervalMs);
@@ -87,9 +93,14 @@ async function untilDone(
       : undefined;
   bar?.start(1, 0, { dead: 0, stage: 'queueing' });
   let lastLine = '';
+  const poll = outageTolerant(ctx, `watching replay ${id}`);
   try {
     for (;;) {
-      const p = await current(admin, id);
+      const p = await poll(() => current(admin, id));
+      if (p === undefined) {
+        await sleep(intervalMs);
+        continue;
+      }
       const handled = p.deliveriesQueued - p.deliveriesOpen - p.deliveriesDead;
       const stage = p.status === 'done' ? 'all queued' : 'queueing';
       if (bar) {

@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { RecordedEvent } from '@evco/core';
 import type { Context } from '../context.js';
 import { withConnection } from '../context.js';
+import { outageTolerant } from '../outage.js';
 import { cell, toJson } from '../output.js';
 import { showPosition } from '../position.js';
 
@@ -13,8 +14,8 @@ export interface TailArgs {
 }
 
 /**
- * `evco tail`: prints events as they are stored, until Ctrl-C (or `--limit` events). Reads by
- * position, so nothing is skipped or repeated whatever the store's commit order (the stores only
+ * `evco tail`: prints events as they are stored, until Ctrl-C (or `--limit` events), through
+ * store outages (said on stderr, polled again at the interval). Reads by position, so nothing is skipped or repeated whatever the store's commit order (the stores only
  * hand out settled positions).
  */
 export async function tail(ctx: Context, args: TailArgs): Promise<void> {
@@ -30,12 +31,19 @@ export async function tail(ctx: Context, args: TailArgs): Promise<void> {
     void ctx.io.interrupted.then(() => {
       stop = true;
     });
+    const poll = outageTolerant(ctx, 'tail');
     while (!stop) {
-      const page = await admin.getEventHistory({
-        ...types,
-        limit: 500,
-        ...(after === undefined ? {} : { afterPosition: after }),
-      });
+      const page = await poll(() =>
+        admin.getEventHistory({
+          ...types,
+          limit: 500,
+          ...(after === undefined ? {} : { afterPosition: after }),
+        }),
+      );
+      if (page === undefined) {
+        await Promise.race([sleep(args.intervalMs), ctx.io.interrupted]);
+        continue;
+      }
       for (const e of page) {
         ctx.io.stdout.write(`${ctx.json ? toJson(e, false) : line(e)}\n`);
         after = e.position;
