@@ -49,11 +49,28 @@ export const DEFAULTS = {
  * Validates `RedisPublisherOptions` and applies `DEFAULTS` (see core's options.ts for the
  * convention: the documented interface is what users hover, the schema is checked against it).
  */
+const REDIS_URL = /^rediss?:\/\/[^\s]+$/;
+
+function parsesAsUrl(value: string): boolean {
+  try {
+    new URL(value);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 export const redisPublisherOptionsSchema = z
   .strictObject({
     url: z
       .string()
-      .regex(/^rediss?:\/\/[^\s]+$/, 'must be a redis:// or rediss:// URL')
+      .regex(REDIS_URL, 'must be a redis:// or rediss:// URL')
+      // ioredis parses the URL with Node's legacy url.parse, which prints a deprecation warning
+      // quoting the whole URL, password included, for one WHATWG rejects (a port that is not a
+      // number, say), then reconnects forever. Refused here instead, without repeating it.
+      .refine((value) => !REDIS_URL.test(value) || parsesAsUrl(value), {
+        message: 'is not a valid URL (check the port, and percent-encode special characters in the password)',
+      })
       .optional(),
     client: z
       .custom<Redis | Cluster>(isRedisClient, { message: 'must be an ioredis client (Redis or Cluster)' })

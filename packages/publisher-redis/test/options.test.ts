@@ -99,6 +99,22 @@ describe('createRedisPublisher options', () => {
     expect(paths).toEqual(expect.arrayContaining(['maxIncomingBytes', 'reconnectMaxDelayMs']));
   });
 
+  it('refuses a URL that does not parse (a bad port) before ioredis sees it, without repeating it', () => {
+    // ioredis's url.parse would print a deprecation warning quoting the URL, password included.
+    for (const url of ['redis://:s3cret@cache:notaport', 'redis://:s3cret@cache:99999/0']) {
+      const error = errorOf({ url });
+      expect(isEvcoError(error, 'INVALID_OPTIONS'), url).toBe(true);
+      expect(error.issues).toEqual([
+        {
+          path: 'url',
+          message:
+            'is not a valid URL (check the port, and percent-encode special characters in the password)',
+        },
+      ]);
+      expect(error.message).not.toContain('s3cret');
+    }
+  });
+
   it('never echoes a password from a bad URL', () => {
     const error = errorOf({ url: 'redis://user:hunter2@ host:6379', channelPrefix: '' });
     expect(error.message).not.toContain('hunter2');

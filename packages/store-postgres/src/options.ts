@@ -32,7 +32,27 @@ export const DEFAULTS = {
 } as const;
 
 const POSTGRES_URL = /^postgres(ql)?:\/\//;
-const postgresUrl = z.string().regex(POSTGRES_URL, 'must start with postgresql:// or postgres://');
+/**
+ * A URL that does not parse (a port that is not a number or above 65535, a space) is refused
+ * here: pg would only fail at the first connection, as "Invalid URL". The message never
+ * repeats the value (it may hold a password).
+ */
+const postgresUrl = z
+  .string()
+  .regex(POSTGRES_URL, 'must start with postgresql:// or postgres://')
+  // Only once the scheme is right: one problem per mistake.
+  .refine((value) => !POSTGRES_URL.test(value) || parsesAsUrl(value), {
+    message: 'is not a valid URL (check the port, and percent-encode special characters in the password)',
+  });
+
+function parsesAsUrl(value: string): boolean {
+  try {
+    new URL(value);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 /**
  * Validates `PostgresStoreOptions` and applies `DEFAULTS` (see core's options.ts for the

@@ -89,6 +89,24 @@ describe('createPostgresStore options', () => {
     await direct.close();
   });
 
+  it('refuses a URL that does not parse (a bad port) before any connection, without repeating it', () => {
+    for (const bad of [
+      'postgresql://app:s3cret@db:badport/app',
+      'postgresql://app:s3cret@db:99999/app',
+      'postgres://app:s3cret@db host/app',
+    ]) {
+      for (const options of [
+        { connectionString: bad },
+        { connectionString: url, listenConnectionString: bad },
+      ]) {
+        const e = error(options);
+        expect(isEvcoError(e, 'INVALID_OPTIONS'), bad).toBe(true);
+        expect(e.message).toMatch(/[cC]onnectionString: is not a valid URL \(check the port/);
+        expect(e.message).not.toContain('s3cret');
+      }
+    }
+  });
+
   it('never shows the password of a rejected connection string', () => {
     const e = error({ connectionString: url, schema: 'Bad' });
     expect(e.message).not.toContain(':pw@');
