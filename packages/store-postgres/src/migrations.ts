@@ -1,4 +1,6 @@
+import { StoreSchemaError } from '@evco/core/adapter';
 import type { Pool } from 'pg';
+import { SOURCE } from './options.js';
 import {
   BEGIN,
   bindSchema,
@@ -45,7 +47,9 @@ export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
  * lock, and each re-reads the applied versions once it holds it, so exactly one applies each.
  */
 export async function migrate(pool: Pool, schema: string, quoted: string): Promise<void> {
-  if ((await appliedVersions(pool, quoted)).has(LATEST_VERSION)) return;
+  const known = await appliedVersions(pool, quoted);
+  refuseNewer(known, schema);
+  if (known.has(LATEST_VERSION)) return;
   const client = await pool.connect();
   try {
     await client.query(BEGIN);
@@ -60,6 +64,7 @@ export async function migrate(pool: Pool, schema: string, quoted: string): Promi
           (r) => r.version,
         ),
       );
+      refuseNewer(applied, schema);
       for (const m of MIGRATIONS) {
         if (applied.has(m.version)) continue;
         await client.query(bindSchema(m.sql, quoted));
@@ -72,6 +77,21 @@ export async function migrate(pool: Pool, schema: string, quoted: string): Promi
     }
   } finally {
     client.release();
+  }
+}
+
+/**
+ * A schema a newer @evco/store-postgres migrated (say, before an application was rolled back)
+ * holds tables and rows this version does not know how to keep consistent: refused, as
+ * store-sqlite refuses a newer file, instead of reported up to date and written to.
+ */
+function refuseNewer(applied: ReadonlySet<number>, schema: string): void {
+  const newest = Math.max(0, ...applied);
+  if (newest > LATEST_VERSION) {
+    throw new StoreSchemaError(
+      `schema "${schema}" was migrated to version ${newest} by a newer @evco/store-postgres (this one knows up to ${LATEST_VERSION}); upgrade @evco/store-postgres (and @evco/cli) in this process; nothing was changed`,
+      { source: SOURCE },
+    );
   }
 }
 

@@ -7,6 +7,38 @@ describe('migrations', () => {
 
   afterAll(() => dropSchema(schema));
 
+  it('a schema a newer version migrated is refused with STORE_SCHEMA, not reported up to date', async () => {
+    const url = await databaseUrl();
+    const newer = uniqueSchema('evco_mig_new');
+    const store = createPostgresStore({ connectionString: url, schema: newer, poolSize: 1 });
+    try {
+      await store.migrate();
+      const client = await connect();
+      try {
+        await client.query(
+          `INSERT INTO "${newer}".migrations (version, name) VALUES ($1, 'from the future')`,
+          [LATEST_VERSION + 1],
+        );
+      } finally {
+        await client.end();
+      }
+      const again = createPostgresStore({ connectionString: url, schema: newer, poolSize: 1 });
+      try {
+        await expect(again.migrate()).rejects.toMatchObject({
+          code: 'STORE_SCHEMA',
+          message: expect.stringContaining(
+            `was migrated to version ${LATEST_VERSION + 1} by a newer @evco/store-postgres (this one knows up to ${LATEST_VERSION})`,
+          ),
+        });
+      } finally {
+        await again.close();
+      }
+    } finally {
+      await store.close();
+      await dropSchema(newer);
+    }
+  });
+
   it('five stores migrating one schema at once end with one schema, each version applied once', async () => {
     const url = await databaseUrl();
     const stores = Array.from({ length: 5 }, () =>
