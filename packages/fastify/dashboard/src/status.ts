@@ -64,6 +64,12 @@ export interface StatusView {
   subscriptions: SubscriptionRow[];
   store: Adapter | undefined;
   publisher: Adapter | undefined;
+  /**
+   * The store did not answer this status: the fleet's figures (pending, dead, unprocessed, lag,
+   * the handlers' columns, the subscriptions) are unknown. The server reports them as 0, which
+   * must not be drawn as an idle fleet with no dead letters.
+   */
+  fleetUnknown: boolean;
 }
 
 type Json = Record<string, unknown>;
@@ -204,28 +210,32 @@ export function toStatusView(reply: unknown): StatusView {
       };
     })
     .filter((c): c is CoordinatorRow => c !== undefined);
+  const store = adapter(s.store);
+  const fleetUnknown = store?.healthy === false;
+  const fleetFigure = (v: unknown) => (fleetUnknown ? undefined : num(v));
   return {
     id,
     state: str(s.state),
     startedAt: str(s.startedAt),
-    lastPosition: str(s.lastPosition) ?? undefined,
+    lastPosition: fleetUnknown ? undefined : (str(s.lastPosition) ?? undefined),
     totals: {
       published: num(counts.published),
       handled: num(counts.handled),
       failed: num(counts.failed),
-      dead: num(counts.dead),
-      pending: num(counts.pending),
-      unprocessed: num(counts.unprocessed),
+      dead: fleetFigure(counts.dead),
+      pending: fleetFigure(counts.pending),
+      unprocessed: fleetFigure(counts.unprocessed),
       inFlight: num(counts.inFlight),
-      lagMs: num(counts.lagMs) ?? num(s.lagMs),
+      lagMs: fleetUnknown ? undefined : (num(counts.lagMs) ?? num(s.lagMs)),
     },
     handlers: arr(s.handlers)
       .map(handlerRow)
       .filter((h): h is HandlerRow => h !== undefined),
     coordinators: listed.length > 0 ? listed : coordinatorsOf(subscriptions, id),
     subscriptions,
-    store: adapter(s.store),
+    store,
     publisher: adapter(s.publisher),
+    fleetUnknown,
   };
 }
 

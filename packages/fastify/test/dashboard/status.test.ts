@@ -122,6 +122,29 @@ describe('toStatusView', () => {
     expect(view.lastPosition).toBe('42');
   });
 
+  it('while the store does not answer, the fleet figures are unknown, not the zeros the server sends', () => {
+    // What GET /evco/status answers during a Postgres outage: placeholder zeros, store unhealthy.
+    const down = {
+      ...pluginStatus,
+      store: { name: 'postgres', health: { healthy: false, latencyMs: 3 } },
+      counts: { ...pluginStatus.counts, dead: 0, pending: 0, unprocessed: 0, lagMs: 0 },
+      lastPosition: null,
+    };
+    const view = toStatusView(down);
+    expect(view.fleetUnknown).toBe(true);
+    expect(view.totals).toEqual({
+      published: 10,
+      handled: 7,
+      failed: 2,
+      dead: undefined,
+      pending: undefined,
+      unprocessed: undefined,
+      inFlight: 1,
+      lagMs: undefined,
+    });
+    expect(toStatusView(pluginStatus).fleetUnknown).toBe(false);
+  });
+
   it('reads the older nested shape (coordinator.counts) and a plain-string last error', () => {
     const view = toStatusView({
       service: { name: 'evco-demo' },

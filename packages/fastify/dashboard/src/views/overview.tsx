@@ -63,8 +63,18 @@ export function Overview(props: {
   const coordinators = withExpiry(s.coordinators, subscriptions);
   const t = s.totals;
   const lagTone = (t.lagMs ?? 0) > 60_000 ? 'bad' : (t.lagMs ?? 0) > 5_000 ? 'warn' : undefined;
+  // While the store does not answer, the fleet's figures are unknown, not zero: say so, and draw
+  // dashes where the server's placeholder zeros would read as an idle fleet without dead letters.
+  const unknown = s.fleetUnknown;
+  const fleetCount = (n: number) => (unknown ? '—' : formatCount(n));
   return (
     <div class="stack">
+      {unknown ? (
+        <div class="banner bad" role="alert">
+          The event store does not answer{s.store?.detail ? ` (${s.store.detail})` : ''}: pending deliveries,
+          dead letters, lag, handlers' figures and subscriptions are unknown until it does.
+        </div>
+      ) : null}
       <div class="stats">
         <Stat label="Published/s" value={formatRate(props.rates?.published)} hint="this process, last 5 s" />
         <Stat label="Handled/s" value={formatRate(props.rates?.handled)} hint="this process, last 5 s" />
@@ -166,13 +176,19 @@ export function Overview(props: {
                         {h.local === false ? <span class="tag">remote</span> : null}
                       </th>
                       <td class="types">{h.eventTypes.join(', ')}</td>
-                      <td class="num">{formatCount(h.pending)}</td>
-                      <td class="num">{formatCount(h.running)}</td>
+                      <td class="num">{fleetCount(h.pending)}</td>
+                      <td class="num">{fleetCount(h.running)}</td>
                       <td class={`num ${h.dead > 0 ? 'bad-text' : ''}`}>
-                        {h.dead > 0 ? <a href={href.deadLetters(h.name)}>{formatCount(h.dead)}</a> : '0'}
+                        {unknown ? (
+                          '—'
+                        ) : h.dead > 0 ? (
+                          <a href={href.deadLetters(h.name)}>{formatCount(h.dead)}</a>
+                        ) : (
+                          '0'
+                        )}
                       </td>
-                      <td class={`num ${h.orphaned > 0 ? 'warn-text' : ''}`}>{formatCount(h.orphaned)}</td>
-                      <td class="num">{formatDuration(lagMs)}</td>
+                      <td class={`num ${h.orphaned > 0 ? 'warn-text' : ''}`}>{fleetCount(h.orphaned)}</td>
+                      <td class="num">{formatDuration(unknown ? undefined : lagMs)}</td>
                       <td class="error-cell">
                         {lastError ? (
                           <div class="clamp" title={lastError}>
@@ -193,7 +209,9 @@ export function Overview(props: {
       </Panel>
 
       <Panel title="Fleet">
-        {coordinators.length === 0 ? (
+        {unknown && coordinators.length === 0 ? (
+          <Empty>Unknown while the event store does not answer.</Empty>
+        ) : coordinators.length === 0 ? (
           <Empty>No coordinator has renewed a subscription.</Empty>
         ) : (
           <table aria-label="Coordinators">
@@ -226,7 +244,13 @@ export function Overview(props: {
           </table>
         )}
       </Panel>
-      <Subscriptions subscriptions={subscriptions} now={now} onChange={handlersReply.refresh} />
+      {unknown && subscriptions.length === 0 ? (
+        <Panel title="Subscriptions">
+          <Empty>Unknown while the event store does not answer.</Empty>
+        </Panel>
+      ) : (
+        <Subscriptions subscriptions={subscriptions} now={now} onChange={handlersReply.refresh} />
+      )}
     </div>
   );
 }
