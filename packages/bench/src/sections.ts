@@ -3,6 +3,7 @@ import type { BenchSection } from './harness.js';
 import { memorySection } from './memory.js';
 import { opentelemetrySection } from './opentelemetry.js';
 import { postgresSection } from './postgres.js';
+import { postgresAppendSection } from './postgres-append.js';
 import { postgresCostSection } from './postgres-cost.js';
 import { postgresDesignSection } from './postgres-design.js';
 import { redisSection } from './redis.js';
@@ -18,6 +19,7 @@ export const sections: BenchSection[] = [
   postgresSection,
   postgresCostSection,
   postgresDesignSection,
+  postgresAppendSection,
   fleetSection,
   opentelemetrySection,
   scaleSection,

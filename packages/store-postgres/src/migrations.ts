@@ -14,6 +14,7 @@ import {
   MIGRATION_2_FLOWS,
   MIGRATION_3_RETENTION,
   MIGRATION_4_TIME_WINDOWS,
+  MIGRATION_5_CORRELATION,
   ROLLBACK,
   SCHEMA_EXISTS,
   SELECT_APPLIED_MIGRATIONS,
@@ -36,6 +37,7 @@ export const MIGRATIONS: readonly Migration[] = [
     name: 'time windows: (occurred_at, position) index, replay position range',
     sql: MIGRATION_4_TIME_WINDOWS,
   },
+  { version: 5, name: 'correlation index without root events', sql: MIGRATION_5_CORRELATION },
 ];
 
 export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

@@ -189,6 +189,32 @@ ALTER TABLE {s}.replays ADD COLUMN from_position bigint;
 CREATE INDEX deliveries_dead_handler_idx ON {s}.deliveries (handler, position) WHERE status = 'dead';
 `;
 
+/**
+ * Root events out of the correlation index. An event given no correlation id is correlated to
+ * itself (core sets `correlationId` to the event's id), so each such append wrote an entry there
+ * repeating its `event_id`: an index entry and a WAL record per root event, for a lookup the
+ * event id's own unique index answers. The partial index holds only the events correlated to
+ * another id; a read by correlation id finds the root through `events_event_id_key` (see
+ * `readEventsSql`).
+ *
+ * The build reads the whole table and, inside the migration's transaction, blocks appends until
+ * it is done (reads go on). To avoid that on a big table, build it ahead with `CREATE INDEX
+ * CONCURRENTLY` under the same name and definition: the migration keeps a valid one, and
+ * rebuilds an invalid leftover of a failed concurrent build.
+ */
+export const MIGRATION_5_CORRELATION = `
+DO $$
+BEGIN
+  IF EXISTS (SELECT 1 FROM pg_index i WHERE i.indexrelid = to_regclass('{s}.events_correlated_idx')
+      AND NOT i.indisvalid) THEN
+    DROP INDEX {s}.events_correlated_idx;
+  END IF;
+END $$;
+CREATE INDEX IF NOT EXISTS events_correlated_idx ON {s}.events ((metadata->>'correlationId'), position)
+  WHERE (metadata->>'correlationId') <> event_id::text;
+DROP INDEX {s}.events_correlation_idx;
+`;
+
 // ---------------------------------------------------------------------------------------------
 // Events
 // ---------------------------------------------------------------------------------------------
@@ -326,14 +352,38 @@ export interface ReadShape {
  * window adds the bounds of its position range (see `MIGRATION_4_TIME_WINDOWS`).
  */
 export function readEventsSql(shape: ReadShape): string {
-  const { where, limit, window, settled } = readFilters(shape);
+  const { where, limit, window, settled, flow } = readFilters(shape);
+  const order = `ORDER BY e.position ${shape.desc ? 'DESC' : 'ASC'} LIMIT ${limit}`;
+  // By correlation id: the events correlated to it from the partial index (its predicate spelt
+  // out, so the planner may use it), and its root, at most one, through the event id's index.
+  if (flow)
+    return `SELECT ${EVENT_COLUMNS} FROM (
+(SELECT ${EVENT_COLUMNS} FROM {s}.events e WHERE ${settled} AND ${where}
+  AND ${CORRELATION} <> e.event_id::text
+  ${order})
+UNION ALL
+(SELECT ${EVENT_COLUMNS} FROM {s}.events e WHERE e.event_id = ${rootId(flow)} AND ${settled} AND ${where})
+) e
+${order}`;
   const bounded = window
     ? `${windowBounds(window)}
 SELECT ${EVENT_COLUMNS} FROM {s}.events e WHERE ${settled}
   AND e.position >= (SELECT lo FROM win) AND e.position <= (SELECT hi FROM win) AND ${where}`
     : `SELECT ${EVENT_COLUMNS} FROM {s}.events e WHERE ${settled} AND ${where}`;
   return `${bounded}
-ORDER BY e.position ${shape.desc ? 'DESC' : 'ASC'} LIMIT ${limit}`;
+${order}`;
+}
+
+/** The correlation id of the migration-5 index, verbatim. */
+const CORRELATION = "(e.metadata->>'correlationId')";
+
+/**
+ * The event whose own id `value` is, when it is one: a root's correlation id is its `event_id`
+ * as Postgres prints a uuid (lowercase, with hyphens). Anything else is no event id (NULL
+ * matches no row), and is never cast: the cast would fail on it.
+ */
+function rootId(value: string): string {
+  return `(CASE WHEN ${value} ~ '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' THEN ${value}::uuid END)`;
 }
 
 /**
@@ -370,6 +420,8 @@ interface ReadFilters {
   settled: string;
   /** The parameters of a time window worth bounding (see `windowBounds`). */
   window?: { from?: string; to?: string };
+  /** The correlation id's parameter, when it is the key: roots are read apart (migration 5). */
+  flow?: string;
 }
 
 function readFilters(shape: ReadShape, timeOffset = ''): ReadFilters {
@@ -389,12 +441,12 @@ function readFilters(shape: ReadShape, timeOffset = ''): ReadFilters {
   if (shape.aggregateId) equal('e.aggregate_id');
   if (shape.aggregateType) equal('e.aggregate_type');
   // The expressions of the migration-2 indexes, verbatim, so the planner matches them.
-  if (shape.correlationId) equal("(e.metadata->>'correlationId')");
+  if (shape.correlationId) equal(CORRELATION);
   if (shape.causationId) equal("(e.metadata->>'causationId')");
   // The equality of the narrowest index (each has the position as its second column).
   const column = [
     'e.aggregate_id',
-    "(e.metadata->>'correlationId')",
+    CORRELATION,
     "(e.metadata->>'causationId')",
     'e.event_type',
     'e.aggregate_type',
@@ -435,6 +487,7 @@ function readFilters(shape: ReadShape, timeOffset = ''): ReadFilters {
         ? `(${key.column}, e.position) < (${key.value}, ${HORIZON})`
         : `e.position < ${HORIZON}`,
     ...((shape.from || shape.to) && !narrow ? { window } : {}),
+    ...(key?.column === CORRELATION && !timeOffset ? { flow: key.value } : {}),
   };
 }
 

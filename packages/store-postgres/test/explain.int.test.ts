@@ -308,6 +308,14 @@ describe(`query plans at ${ROWS} rows`, () => {
     await store.getEvent('0190f5d2-0000-7000-8000-000000000001');
     await store.read({ correlationId: 'corr-4242', limit: 100 });
     await store.read({ correlationId: 'corr-4242', eventType: 'Type7', limit: 100, order: 'desc' });
+    // A flow's root is outside the correlation index (migration 5): found by its event id.
+    await store.read({ correlationId: first.events[0]!.id, limit: 100 });
+    await store.read({
+      correlationId: first.events[0]!.id,
+      afterPosition: '1000',
+      limit: 100,
+      order: 'desc',
+    });
     await store.read({ causationId: 'cause-4242', limit: 100 });
     await store.getDeliveries(first.events[0]!.id);
     await store.listSubscriptions();
