@@ -326,6 +326,11 @@ describe.each([
       2,
       /--from must be an ISO-8601/,
     );
+    expectOneLineError(
+      await evco(['history', '--from', 'now', '--to', '2h', ...f.flags]),
+      2,
+      /to: must not be before from \(are from and to swapped\?\)/,
+    );
   });
 
   it.skipIf(skip)('event ID: the event, its deliveries per handler and the causation tree', async () => {

@@ -25,19 +25,25 @@ const positionInput = z.custom<Position>(isPosition, {
 /** Dates within what every store can keep (years 1 to 9999). */
 const dateInput = storableDateInput;
 
-export const historySchema = z.strictObject({
-  eventType: z.union([name, z.array(name).min(1).max(100)]).optional(),
-  aggregateId: name.optional(),
-  aggregateType: name.optional(),
-  correlationId: name.optional(),
-  causationId: name.optional(),
-  from: dateInput.optional(),
-  to: dateInput.optional(),
-  limit: z.number().int().min(1).max(MAX_ADMIN_PAGE).optional(),
-  order: z.enum(['asc', 'desc']).optional(),
-  afterPosition: positionInput.optional(),
-  beforePosition: positionInput.optional(),
-});
+export const historySchema = z
+  .strictObject({
+    eventType: z.union([name, z.array(name).min(1).max(100)]).optional(),
+    aggregateId: name.optional(),
+    aggregateType: name.optional(),
+    correlationId: name.optional(),
+    causationId: name.optional(),
+    from: dateInput.optional(),
+    to: dateInput.optional(),
+    limit: z.number().int().min(1).max(MAX_ADMIN_PAGE).optional(),
+    order: z.enum(['asc', 'desc']).optional(),
+    afterPosition: positionInput.optional(),
+    beforePosition: positionInput.optional(),
+  })
+  .refine(
+    // Swapped bounds (--from now --to 2h) would read as "nothing happened then".
+    (q) => q.from === undefined || q.to === undefined || new Date(q.from) <= new Date(q.to),
+    { path: ['to'], message: 'must not be before from (are from and to swapped?)' },
+  );
 
 export const replaySchema = z.strictObject({
   from: dateInput,

@@ -166,6 +166,12 @@ describe('event details', () => {
       const error = await errorOf(c.getEventHistory(bad as never));
       expect(isEvcoError(error, 'INVALID_OPTIONS')).toBe(true);
     }
+    // Swapped bounds are refused, not answered with an empty page ("nothing happened then").
+    for (const read of [c.getEventHistory.bind(c), c.readEventHistory.bind(c)]) {
+      const swapped = await errorOf(read({ from: '2026-02-01T00:00:00Z', to: '2026-01-01T00:00:00Z' }));
+      expect(isEvcoError(swapped, 'INVALID_OPTIONS')).toBe(true);
+      expect((swapped as Error).message).toContain('to: must not be before from');
+    }
     expect(isEvcoError(await errorOf(c.getReplay('')), 'INVALID_OPTIONS')).toBe(true);
     expect(spy.calls).toEqual([]);
     expect(await c.getReplay('replay-404')).toBeUndefined();
