@@ -96,6 +96,11 @@ class RedisPublisherImpl implements RedisPublisher {
   #everSubscribed = false;
   #subConnectFailed = false;
   #subWarned = false;
+  /**
+   * The last error of each connection since it was last ready (masked): a health check that
+   * finds a connection down says why (WRONGPASS, ECONNREFUSED…), not only that it reconnects.
+   */
+  readonly #lastError: { publishing?: string; subscribing?: string } = {};
   /** Settles once each connection has either come up or failed once. */
   readonly #startup: Promise<void>;
   #startupDone: () => void = () => {};
@@ -439,6 +444,7 @@ class RedisPublisherImpl implements RedisPublisher {
     if (this.#closed || this.#pub.status !== 'ready') return;
     if (this.#pubWarned) this.#log.info({ url: this.#url }, 'publishing connection to Redis restored');
     this.#pubWarned = false;
+    delete this.#lastError.publishing;
     this.#pubEverReady = true;
     this.#releaseWaiting();
     this.#notifyReady();
@@ -480,6 +486,7 @@ class RedisPublisherImpl implements RedisPublisher {
           this.#log.info({ url: this.#url, channel: this.channel }, 'Redis subscription restored');
         }
         this.#subWarned = false;
+        delete this.#lastError.subscribing;
         if (!isReconnect) return;
         this.#counts.reconnects++;
         for (const s of this.#subscribers) {
@@ -516,10 +523,11 @@ class RedisPublisherImpl implements RedisPublisher {
     }
   }
 
-  #connectionError(which: string, error: Error, alreadyWarned: boolean): void {
+  #connectionError(which: 'publishing' | 'subscribing', error: Error, alreadyWarned: boolean): void {
     if (this.#closed) return;
     // While Redis stays down every retry fails the same way: one warning per outage is enough.
     const entry = { err: this.#masked(error), url: this.#url };
+    this.#lastError[which] = entry.err.message;
     if (alreadyWarned) this.#log.debug(entry, `${which} connection to Redis: error`);
     else this.#log.warn(entry, `${which} connection to Redis: error`);
   }
@@ -603,14 +611,20 @@ class RedisPublisherImpl implements RedisPublisher {
   }
 
   async #ping(): Promise<number> {
-    if (this.#pub.status !== 'ready') throw new Error(`connection ${this.#pub.status}`);
+    if (this.#pub.status !== 'ready') {
+      throw new Error(`connection ${this.#pub.status}${lastErrorNote(this.#lastError.publishing)}`);
+    }
     const started = performance.now();
     await withTimeout(this.#pub.ping(), this.#o.healthTimeoutMs, 'no PONG');
     return round(performance.now() - started);
   }
 
   async #probe(): Promise<number> {
-    if (!this.#isSubscribed()) throw new Error(`not subscribed (connection ${this.#sub.status})`);
+    if (!this.#isSubscribed()) {
+      throw new Error(
+        `not subscribed (connection ${this.#sub.status}${lastErrorNote(this.#lastError.subscribing)})`,
+      );
+    }
     if (this.#pub.status !== 'ready') throw new Error('cannot send the probe: publishing connection is down');
     const nonce = `${++this.#probeSeq}:${Date.now()}`;
     const started = performance.now();
@@ -691,6 +705,10 @@ function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<
     timer = setTimeout(() => reject(new Error(`${what} within ${ms} ms`)), ms);
   });
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+function lastErrorNote(error: string | undefined): string {
+  return error === undefined ? '' : `, last error: ${error}`;
 }
 
 function round(ms: number): number {

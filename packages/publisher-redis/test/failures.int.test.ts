@@ -35,6 +35,25 @@ describe('publisher-redis when Redis misbehaves (private redis-server)', () => {
     if (!redis.running) await redis.start();
   });
 
+  it('a wrong or missing password: the health check says WRONGPASS / NOAUTH, not only "reconnecting"', async () => {
+    const port = new URL(redis.url).port;
+    for (const [url, reason] of [
+      [`redis://:not-the-password@127.0.0.1:${port}`, /WRONGPASS/],
+      [`redis://127.0.0.1:${port}`, /NOAUTH/],
+    ] as const) {
+      const logger = recordingLogger();
+      publisher = createRedisPublisher({ url, channelPrefix: `${prefix}-${++n}`, logger });
+      const health = await publisher.healthCheck();
+      expect(health.healthy).toBe(false);
+      expect(String(health.details.error)).toMatch(
+        new RegExp(`^publisher: connection \\w+, last error: ${reason.source}`),
+      );
+      expect(JSON.stringify(health) + logger.lines.join('\n')).not.toContain('not-the-password');
+      await publisher.close();
+      publisher = undefined;
+    }
+  });
+
   it('a Redis that accepts the command but never answers releases the publish after publishTimeoutMs', async () => {
     publisher = createRedisPublisher({
       url: redis.url,

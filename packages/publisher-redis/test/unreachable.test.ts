@@ -38,6 +38,11 @@ describe('publisher-redis with nothing listening', () => {
     expect(health.healthy).toBe(false);
     expect(health.details.url).toBe(`redis://app:***@127.0.0.1:${port}`);
     expect(health.details.error).toMatch(/publisher: .*subscriber: /);
+    // Why, not only that it reconnects: the connections' last error (a wrong password reads
+    // WRONGPASS here, a port with nothing behind it ECONNREFUSED).
+    expect(health.details.error).toMatch(
+      /^publisher: connection \w+, last error: connect ECONNREFUSED 127\.0\.0\.1:\d+; subscriber: not subscribed \(connection \w+, last error: connect ECONNREFUSED/,
+    );
 
     const everything = [
       ...[first, ...errors].map((e) => `${(e as Error).message} ${String((e as Error).cause ?? '')}`),
