@@ -45,13 +45,24 @@ const postgresUrl = z
     message: 'is not a valid URL (check the port, and percent-encode special characters in the password)',
   });
 
+/**
+ * Whether pg (pg-connection-string) can parse it: the same normalization first (spaces and
+ * stray `%` encoded) and the same fallback for an empty host (`postgresql://app@/db`, the host
+ * then from PGHOST or the socket default), so nothing pg accepts is refused here.
+ */
 function parsesAsUrl(value: string): boolean {
-  try {
-    new URL(value);
-    return true;
-  } catch {
-    return false;
+  const normalized = /\s|%[^a-f0-9]|%[a-f0-9][^a-f0-9]/i.test(value)
+    ? encodeURI(value).replace(/%25(\d\d)/g, '%$1')
+    : value;
+  for (const candidate of [normalized, normalized.replace('@/', '@___DUMMY___/')]) {
+    try {
+      new URL(candidate, 'postgres://base');
+      return true;
+    } catch {
+      // the next candidate
+    }
   }
+  return false;
 }
 
 /**
