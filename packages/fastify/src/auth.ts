@@ -20,9 +20,11 @@ const BEARER = /^Bearer +(\S+) *$/i;
  */
 export function bearerToken(token: string): AuthCheck {
   if (typeof token !== 'string' || token.length < 16 || !/^[\x21-\x7e]+$/.test(token)) {
-    throw new InvalidOptionsError('bearer token', [
-      { path: 'token', message: 'must be at least 16 printable ASCII characters without spaces' },
-    ]);
+    throw new InvalidOptionsError(
+      'bearer token',
+      [{ path: 'token', message: 'must be at least 16 printable ASCII characters without spaces' }],
+      { source: 'fastify' },
+    );
   }
   const expected = digest(token);
   return (request: FastifyRequest) => {

@@ -120,7 +120,9 @@ export interface ResolvedOptions {
 /** Throws `InvalidOptionsError` listing every problem. */
 export function resolveOptions(options: EvcoPluginOptions): ResolvedOptions {
   const parsed = optionsSchema.safeParse(options ?? {});
-  if (!parsed.success) throw new InvalidOptionsError('evco plugin options', toIssues(parsed.error));
+  if (!parsed.success) {
+    throw new InvalidOptionsError('evco plugin options', toIssues(parsed.error), { source: 'fastify' });
+  }
   const o = options;
   const publish = o.publish ?? {};
   const dashboard = o.dashboard ?? true;

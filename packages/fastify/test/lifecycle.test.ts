@@ -49,6 +49,7 @@ describe('lifecycle', () => {
       } as never),
     ).rejects.toMatchObject({
       code: 'INVALID_OPTIONS',
+      message: expect.stringMatching(/^\[evco:fastify\] invalid evco plugin options: prefix: /),
       issues: [
         { path: 'prefix', message: expect.any(String) },
         { path: 'readyTimeoutMs', message: expect.any(String) },

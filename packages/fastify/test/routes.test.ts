@@ -687,7 +687,14 @@ describe('health and unknown routes', () => {
 describe('bearerToken', () => {
   it('refuses a short token at setup', async () => {
     const { bearerToken } = await import('../src/auth.js');
-    expect(() => bearerToken('short')).toThrow(expect.objectContaining({ code: 'INVALID_OPTIONS' }));
+    // Named for the package that refused it (the operator looks for the option there).
+    expect(() => bearerToken('short')).toThrow(
+      expect.objectContaining({
+        code: 'INVALID_OPTIONS',
+        message:
+          '[evco:fastify] invalid bearer token: token: must be at least 16 printable ASCII characters without spaces',
+      }),
+    );
   });
 
   it('accepts exactly the token, in any letter case of the scheme', async () => {
