@@ -12,7 +12,7 @@ import { status } from './commands/status.js';
 import { tail } from './commands/tail.js';
 import { unprocessed } from './commands/unprocessed.js';
 import type { Context } from './context.js';
-import { describeFailure, EXIT, exitCodeOf, UsageError } from './errors.js';
+import { describeFailure, EXIT, exitCodeOf, UsageError, withSchemaHint } from './errors.js';
 import type { CliIo } from './io.js';
 
 interface GlobalArgs {
@@ -61,7 +61,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
         const code = await fn(ctx, args);
         if (typeof code === 'number') exitCode = code;
       } catch (error) {
-        throw new CommandError(error);
+        throw new CommandError(error, ctx.flags);
       }
     };
 
@@ -285,7 +285,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
   } catch (error) {
     // Whatever a command threw is wrapped; anything else is yargs refusing the command line.
     if (error instanceof CommandError) {
-      io.stderr.write(`evco: ${describeFailure(error.cause)}\n`);
+      io.stderr.write(`evco: ${withSchemaHint(describeFailure(error.cause), error.flags)}\n`);
       return exitCodeOf(error.cause);
     }
     io.stderr.write(`evco: ${usageMessage(error)}\n`);
@@ -305,7 +305,10 @@ function intervalOption(fallback: number) {
 
 /** An error thrown by a command (as opposed to yargs refusing the command line). */
 class CommandError extends Error {
-  constructor(override readonly cause: unknown) {
+  constructor(
+    override readonly cause: unknown,
+    readonly flags: Context['flags'],
+  ) {
     super('command failed');
   }
 }

@@ -52,3 +52,17 @@ export function exitCodeOf(error: unknown): number {
   if (isEvcoError(error, 'UNKNOWN_HANDLER')) return EXIT.usage;
   return EXIT.failure;
 }
+
+/**
+ * store-postgres says "run store.migrate() or `evco migrate`" for a schema without evco tables.
+ * At this shell that advice must carry the schema the command used, and the more likely cause
+ * when the store should exist: a mistyped `--schema` (migrating it would create an empty store).
+ */
+export function withSchemaHint(line: string, flags: { sqlite?: string; schema?: string }): string {
+  if (flags.sqlite !== undefined || !line.includes('`evco migrate`')) return line;
+  const schema = flags.schema ?? 'evco';
+  return line.replace(
+    '`evco migrate`',
+    `\`evco migrate --schema ${schema}\` if schema "${schema}" is the one you meant (a mistyped --schema would get an empty store)`,
+  );
+}

@@ -125,6 +125,8 @@ const json = <T>(r: Result): T => {
   return JSON.parse(r.stdout) as T;
 };
 
+const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
 /** No stack trace, one line, no password. */
 function expectOneLineError(r: Result, code: number, text: string | RegExp): void {
   expect(r.code).toBe(code);
@@ -864,16 +866,21 @@ describe.each([
       if (name === 'postgres') {
         // A schema never migrated (or a wrong --schema): the store's message says what to run.
         const [url] = f.flags.slice(1);
-        const fresh = ['--database-url', url!, '--schema', `evco_cli_none_${randomBytes(4).toString('hex')}`];
+        const none = `evco_cli_none_${randomBytes(4).toString('hex')}`;
+        const fresh = ['--database-url', url!, '--schema', none];
+        // The advice names the schema the command used, and the likelier mistake.
+        const hint = `\`evco migrate --schema ${none}\` if schema "${none}" is the one you meant (a mistyped --schema would get an empty store)`;
         expectOneLineError(
           await evco(['history', ...fresh]),
           1,
-          /tables are missing or out of date .*; run store\.migrate\(\) or `evco migrate`$/,
+          new RegExp(
+            `tables are missing or out of date .*; run store\\.migrate\\(\\) or ${escapeRegExp(hint)}$`,
+          ),
         );
         const unmigrated = await evco(['status', ...fresh]);
         expect(unmigrated.code).toBe(1);
         expect(unmigrated.stderr).toMatch(
-          /^evco: the postgres store at .* is unhealthy: .*`evco migrate`\n$/,
+          new RegExp(`^evco: the postgres store at .* is unhealthy: .*${escapeRegExp(hint)}\\n$`),
         );
       }
       const down = await evco(['history', '--database-url', 'postgresql://ops:s3cret@127.0.0.1:1/app']);

@@ -5,7 +5,7 @@ import { createDomainEvent, EvcoError, recordEvent, StoreUnavailableError } from
 import { createSqliteStore, readSqliteSchemaVersion } from '@evco/store-sqlite';
 import { describe, expect, it } from 'vitest';
 import { connect, importPeer, resolveRedisUrl, resolveTarget } from '../src/connect.js';
-import { describeFailure, EXIT, exitCodeOf, UsageError } from '../src/errors.js';
+import { describeFailure, EXIT, exitCodeOf, UsageError, withSchemaHint } from '../src/errors.js';
 import { parseTime } from '../src/time.js';
 import { drawCausation } from '../src/tree.js';
 
@@ -76,6 +76,16 @@ describe('exit codes and error lines', () => {
     expect(exitCodeOf(new UsageError('bad'))).toBe(EXIT.usage);
     expect(exitCodeOf(new EvcoError('UNKNOWN_HANDLER', 'no handler named "ghost"'))).toBe(EXIT.usage);
     expect(exitCodeOf(new StoreUnavailableError('down'))).toBe(EXIT.failure);
+  });
+
+  it("completes store-postgres's `evco migrate` advice with the schema the command used", () => {
+    const line =
+      '[evco:store-postgres] the store\'s tables are missing or out of date at postgresql://h/db (relation "shop.events" does not exist); run store.migrate() or `evco migrate`';
+    expect(withSchemaHint(line, { schema: 'shop' })).toMatch(
+      /or `evco migrate --schema shop` if schema "shop" is the one you meant \(a mistyped --schema would get an empty store\)$/,
+    );
+    expect(withSchemaHint(line, {})).toContain('`evco migrate --schema evco`');
+    expect(withSchemaHint(line, { sqlite: 'x.db' })).toBe(line);
   });
 
   it('names the file of a SQLite error, which store-sqlite keeps out of the message', () => {
