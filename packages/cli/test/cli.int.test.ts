@@ -386,6 +386,12 @@ describe.each([
     );
     const none = await evco(['dead-letters', '--handler', 'welcome', ...f.flags]);
     expect(none.stdout).toBe('no dead letters\n');
+    // A mistyped handler is not "no dead letters" (which reads as "that handler is fine").
+    expectOneLineError(
+      await evco(['dead-letters', '--handler', 'welcom', ...f.flags]),
+      2,
+      /no handler named "welcom" is subscribed/,
+    );
   });
 
   it.skipIf(skip)(
