@@ -129,6 +129,14 @@ export function translateError(error: unknown, where: string): Error {
       options,
     );
   }
+  if (code === '42501') {
+    // The role lacks a privilege: usually the first migrate() by an application role.
+    return new EvcoError(
+      'STORE_FAILED',
+      `postgres at ${where} denied the store's role a privilege: ${message} (migrations need CREATE on the database the first time, e.g. GRANT CREATE ON DATABASE … TO …, or run them once as a role that has it with \`evco migrate\`; afterwards the role needs USAGE on the schema and read/write on its tables)`,
+      options,
+    );
+  }
   const refusal = connectionRefusal(code, message);
   if (refusal !== undefined) {
     // Not a statement that failed: the server turned the connection away. Retrying does not help

@@ -4,7 +4,7 @@ import { makeEvent, waitFor } from '@evco/testkit';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { createPostgresStore } from '../src/index.js';
-import { connect, createTestStore, dropSchema } from './support.js';
+import { connect, createTestStore, databaseUrl, dropSchema } from './support.js';
 
 const SECRET = 'hunter2-s3cr3t';
 
@@ -18,6 +18,37 @@ async function closedPort(): Promise<number> {
 }
 
 describe('driver errors', () => {
+  it('a first migrate() by a role without CREATE on the database says which privilege it lacks', async () => {
+    // A throwaway role with no privilege of its own (PostgreSQL 15 gives PUBLIC no CREATE on a
+    // database or on the public schema); the test's own URL, logged in as that role.
+    const role = `evco_noc_${Math.random().toString(36).slice(2, 10)}`;
+    const admin = await connect();
+    await admin.query(`CREATE ROLE "${role}" LOGIN PASSWORD '${SECRET}'`);
+    try {
+      const url = new URL(await databaseUrl());
+      url.username = role;
+      url.password = SECRET;
+      const store = createPostgresStore({
+        connectionString: url.toString(),
+        schema: `${role}_s`,
+        poolSize: 1,
+      });
+      try {
+        const error = await store.migrate().catch((e: unknown) => e);
+        expect(isEvcoError(error, 'STORE_FAILED')).toBe(true);
+        expect((error as Error).message).toMatch(
+          /denied the store's role a privilege: permission denied for database \S+ \(migrations need CREATE on the database the first time/,
+        );
+        expect((error as Error).message).not.toContain(SECRET);
+      } finally {
+        await store.close();
+      }
+    } finally {
+      await admin.query(`DROP ROLE "${role}"`);
+      await admin.end();
+    }
+  });
+
   it('a refused connection is STORE_UNAVAILABLE with the URL shown and the password masked, everywhere', async () => {
     const port = await closedPort();
     const store = createPostgresStore({

@@ -96,6 +96,15 @@ describe('translateError', () => {
     expect(isEvcoError(socket, 'STORE_UNAVAILABLE')).toBe(true);
   });
 
+  it('says a missing privilege is one, with what migrations and the store need', () => {
+    const e = translateError({ code: '42501', message: 'permission denied for database app' }, where);
+    expect(isEvcoError(e, 'STORE_FAILED')).toBe(true);
+    expect(e.message).toMatch(
+      /denied the store's role a privilege: permission denied for database app \(migrations need CREATE on the database the first time/,
+    );
+    expect(e.message).not.toContain('failed a statement');
+  });
+
   it('scrubs a password a driver message might echo', () => {
     const e = translateError(
       {
