@@ -2,7 +2,14 @@ import { z } from 'zod';
 import { isStorableDate, storableDateInput } from './date-range.js';
 import { EventValidationError, type ValidationIssue } from './errors.js';
 import { newEventId } from './ids.js';
-import { checkString, FORBIDDEN_KEYS, freezeJsonObject, isPlainObject, type JsonObject } from './json.js';
+import {
+  checkString,
+  deepFreezeJson,
+  FORBIDDEN_KEYS,
+  freezeJsonObject,
+  isPlainObject,
+  type JsonObject,
+} from './json.js';
 import { formatPosition, type Position } from './position.js';
 import { isMissingAt, toIssues } from './zod-issues.js';
 
@@ -431,6 +438,8 @@ export interface StandardSchemaV1<Input = unknown, Output = Input> {
 }
 
 export type InferOutput<S extends StandardSchemaV1> = NonNullable<S['~standard']['types']>['output'];
+/** What a schema accepts: differs from its output where it has defaults, coercions or transforms. */
+export type InferInput<S extends StandardSchemaV1> = NonNullable<S['~standard']['types']>['input'];
 
 export interface TypedEventInput<TData> {
   aggregateId: string;
@@ -443,19 +452,33 @@ export interface TypedEventInput<TData> {
 }
 
 /** The stored, typed event a definition describes: what a handler registered with it receives. */
-export type EventOf<D> = D extends EventDefinition<infer T, infer Data> ? RecordedEvent<T, Data> : never;
+export type EventOf<D> =
+  D extends EventDefinition<infer T, infer Data, infer _Input> ? RecordedEvent<T, Data> : never;
 
-export interface EventDefinition<TType extends string, TData extends object> {
+/**
+ * `TData` is what handlers receive (the schema's output, defaults and coercions applied);
+ * `TInput` is what `create` accepts (the schema's input: fields with a default may be left out).
+ */
+export interface EventDefinition<TType extends string, TData extends object, TInput = TData> {
   readonly eventType: TType;
   readonly schemaVersion: number;
   readonly aggregateType: string | undefined;
   readonly schema: StandardSchemaV1<unknown, TData>;
-  /** Validates `data` against the schema and the envelope, returns a frozen typed event. */
-  create(input: TypedEventInput<TData>, options?: CreateEventOptions): DomainEvent<TType, TData>;
+  /**
+   * Validates `data` against the schema and the envelope, returns a frozen typed event. The data
+   * is stored as JSON (a `Date` becomes its ISO string) and handlers validate what was stored, so
+   * a schema that rejects the stored form (`z.date()`) is refused here rather than dead-lettered
+   * at every delivery: use `z.coerce.date()` or `z.iso.datetime()`.
+   */
+  create(input: TypedEventInput<TInput>, options?: CreateEventOptions): DomainEvent<TType, TData>;
   /** Type guard on the event type only (cheap). */
   is<E extends DomainEvent<string, object>>(event: E): event is E & DomainEvent<TType, TData>;
-  /** Checks type and validates `eventData` against the schema; throws `EventValidationError`. */
-  parse<E extends DomainEvent>(event: E): E & DomainEvent<TType, TData>;
+  /**
+   * Checks type and validates `eventData` against the schema; throws `EventValidationError`.
+   * Returns the event with the schema's output as `eventData` (defaults filled in, coercions and
+   * transforms applied, unknown keys of a `z.object` stripped): what a typed handler receives.
+   */
+  parse<E extends DomainEvent<string, object>>(event: E): Omit<E, 'eventData'> & DomainEvent<TType, TData>;
 }
 
 /**
@@ -466,7 +489,7 @@ export function defineEvent<TType extends string, S extends StandardSchemaV1<unk
   eventType: TType,
   schema: S,
   options: { schemaVersion?: number; aggregateType?: string } = {},
-): EventDefinition<TType, InferOutput<S>> {
+): EventDefinition<TType, InferOutput<S>, InferInput<S>> {
   const typeCheck = nameSchema.safeParse(eventType);
   if (!typeCheck.success) {
     throw new EventValidationError(
@@ -479,7 +502,9 @@ export function defineEvent<TType extends string, S extends StandardSchemaV1<unk
   const schemaVersion = options.schemaVersion ?? 1;
   type TData = InferOutput<S>;
 
-  const validateData = (data: unknown): TData => {
+  const checkData = (
+    data: unknown,
+  ): { value: TData; issues?: undefined } | { issues: ValidationIssue[]; value?: undefined } => {
     const result = schema['~standard'].validate(data);
     if (result instanceof Promise) {
       throw new EventValidationError([{ path: 'eventData', message: 'async schemas are not supported' }]);
@@ -488,21 +513,21 @@ export function defineEvent<TType extends string, S extends StandardSchemaV1<unk
       value?: TData;
       issues?: ReadonlyArray<{ message: string; path?: ReadonlyArray<unknown> }>;
     };
-    if (r.issues) {
-      throw new EventValidationError(
-        r.issues.map((i) => ({
-          path: [
-            'eventData',
-            ...(i.path ?? []).map((p) =>
-              String(typeof p === 'object' && p ? (p as { key: unknown }).key : p),
-            ),
-          ].join('.'),
-          message: isMissingAt(data, i.path ?? []) ? 'is required' : i.message,
-        })),
-        { subject: `${eventType} event` },
-      );
-    }
-    return r.value as TData;
+    if (!r.issues) return { value: r.value as TData };
+    return {
+      issues: r.issues.map((i) => ({
+        path: [
+          'eventData',
+          ...(i.path ?? []).map((p) => String(typeof p === 'object' && p ? (p as { key: unknown }).key : p)),
+        ].join('.'),
+        message: isMissingAt(data, i.path ?? []) ? 'is required' : i.message,
+      })),
+    };
+  };
+  const validateData = (data: unknown): TData => {
+    const checked = checkData(data);
+    if (checked.issues) throw new EventValidationError(checked.issues, { subject: `${eventType} event` });
+    return checked.value;
   };
 
   return Object.freeze({
@@ -510,9 +535,9 @@ export function defineEvent<TType extends string, S extends StandardSchemaV1<unk
     schemaVersion,
     aggregateType: options.aggregateType,
     schema: schema as unknown as StandardSchemaV1<unknown, TData>,
-    create(input: TypedEventInput<TData>, createOptions?: CreateEventOptions) {
+    create(input: TypedEventInput<InferInput<S>>, createOptions?: CreateEventOptions) {
       const data = validateData(input.data);
-      return createDomainEvent(
+      const event = createDomainEvent(
         {
           id: input.id,
           eventType,
@@ -525,18 +550,41 @@ export function defineEvent<TType extends string, S extends StandardSchemaV1<unk
         },
         createOptions,
       ) as unknown as DomainEvent<TType, TData>;
+      // Handlers validate the stored JSON, where a Date is its ISO string: a schema that accepts
+      // only the Date would dead-letter the event at every delivery.
+      if (containsDate(data)) {
+        const stored = checkData(event.eventData);
+        if (stored.issues) {
+          throw new EventValidationError(
+            stored.issues.map((i) => ({
+              path: i.path,
+              message: `${i.message} once stored (a Date is stored as its ISO string: use z.coerce.date() or z.iso.datetime())`,
+            })),
+            { subject: `${eventType} event` },
+          );
+        }
+      }
+      return event;
     },
     is<E extends DomainEvent<string, object>>(event: E): event is E & DomainEvent<TType, TData> {
       return event.eventType === eventType;
     },
-    parse<E extends DomainEvent>(event: E): E & DomainEvent<TType, TData> {
+    parse<E extends DomainEvent<string, object>>(event: E): Omit<E, 'eventData'> & DomainEvent<TType, TData> {
       if (event.eventType !== eventType) {
         throw new EventValidationError([
           { path: 'eventType', message: `expected "${eventType}", got "${event.eventType}"` },
         ]);
       }
-      validateData(event.eventData);
-      return event as E & DomainEvent<TType, TData>;
+      const data = validateData(event.eventData);
+      return Object.freeze({ ...event, eventData: deepFreezeJson(data) }) as unknown as Omit<E, 'eventData'> &
+        DomainEvent<TType, TData>;
     },
   });
+}
+
+function containsDate(value: unknown, depth = 0): boolean {
+  if (value instanceof Date) return true;
+  if (typeof value !== 'object' || value === null || depth > 64) return false;
+  for (const child of Object.values(value)) if (containsDate(child, depth + 1)) return true;
+  return false;
 }

@@ -64,6 +64,7 @@ export {
   ensureDomainEvent,
   eventMetadataSchema,
   GenericDomainEvent,
+  type InferInput,
   type InferOutput,
   NAME_PATTERN,
   type RecordedEvent,

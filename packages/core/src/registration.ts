@@ -90,7 +90,7 @@ export function resolveRegistration(
       retry: resolveRetry(parsed.retry, defaults.retry),
       timeoutMs,
       handler: handler as EventHandler,
-      parse: typeof t === 'string' ? undefined : (event) => t.parse(event),
+      parse: typeof t === 'string' ? undefined : (event) => t.parse(event) as RecordedEvent,
     });
   }
   return { name, registrations };

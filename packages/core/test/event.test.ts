@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, expectTypeOf, it } from 'vitest';
 import { z } from 'zod';
 import {
   createDomainEvent,
@@ -265,11 +265,64 @@ describe('defineEvent', () => {
 
   it('parse() validates a stored event against the schema', () => {
     const good = UserRegistered.create({ aggregateId: data.userId, data });
-    expect(UserRegistered.parse(good)).toBe(good);
+    expect(UserRegistered.parse(good)).toEqual(good);
     const bad = createDomainEvent({ eventType: 'UserRegistered', aggregateId: 'x', eventData: { email: 1 } });
     expect(() => UserRegistered.parse(bad)).toThrow(/eventData.email/);
     const other = createDomainEvent({ eventType: 'Other', aggregateId: 'x' });
     expect(() => UserRegistered.parse(other)).toThrow(/expected "UserRegistered"/);
+  });
+
+  it('create() takes the schema input: a field with a default may be left out', async () => {
+    const OrderPlaced = defineEvent(
+      'OrderPlaced',
+      z.strictObject({ total: z.number(), currency: z.string().default('EUR') }),
+    );
+    // A type error before: create() demanded the schema's output, where currency is required.
+    const e = OrderPlaced.create({ aggregateId: 'o1', data: { total: 5 } });
+    expect(e.eventData).toEqual({ total: 5, currency: 'EUR' });
+    expectTypeOf(e.eventData.currency).toEqualTypeOf<string>();
+    // @ts-expect-error total is still required, and a number
+    expect(() => OrderPlaced.create({ aggregateId: 'o1', data: { total: '5' } })).toThrow(/eventData.total/);
+  });
+
+  it('parse() returns the schema output: defaults, coercions and transforms applied, as typed', () => {
+    const Shipped = defineEvent(
+      'Shipped',
+      z.object({
+        at: z.coerce.date(),
+        carrier: z.string().default('post'),
+        weight: z.string().transform(Number),
+      }),
+    );
+    // What a store hands a handler: JSON, without the defaulted field (published untyped).
+    const stored = createDomainEvent({
+      eventType: 'Shipped',
+      aggregateId: 's1',
+      eventData: { at: '2026-01-02T03:04:05.000Z', weight: '2.5', extra: true },
+    });
+    const parsed = Shipped.parse(stored);
+    expect(parsed.eventData).toEqual({
+      at: new Date('2026-01-02T03:04:05.000Z'),
+      carrier: 'post',
+      weight: 2.5,
+    });
+    expect(parsed.eventData.at).toBeInstanceOf(Date);
+    expectTypeOf(parsed.eventData.weight).toEqualTypeOf<number>();
+    expect(parsed.id).toBe(stored.id);
+    expect(parsed.metadata).toBe(stored.metadata);
+    expect(Object.isFrozen(parsed) && Object.isFrozen(parsed.eventData)).toBe(true);
+  });
+
+  it('create() refuses a schema that rejects its own data once stored as JSON (z.date())', () => {
+    const Dated = defineEvent('Dated', z.object({ at: z.date() }));
+    // Before: accepted here, then dead-lettered at every delivery ('expected date, received string').
+    expect(() => Dated.create({ aggregateId: 'd', data: { at: new Date(0) } })).toThrow(
+      /eventData\.at: .* once stored \(a Date is stored as its ISO string: use z\.coerce\.date\(\) or z\.iso\.datetime\(\)\)/,
+    );
+    const Coerced = defineEvent('Coerced', z.object({ at: z.coerce.date() }));
+    const e = Coerced.create({ aggregateId: 'd', data: { at: new Date(0) } });
+    expect(e.eventData.at).toBe('1970-01-01T00:00:00.000Z'); // stored form
+    expect(Coerced.parse(e).eventData.at).toEqual(new Date(0)); // what the handler gets
   });
 
   it('refuses an invalid event type name at definition time', () => {

@@ -6,6 +6,35 @@ import { memoryCoordinator } from './support.js';
 const OrderPlaced = defineEvent('OrderPlaced', z.object({ total: z.number() }));
 const OrderCancelled = defineEvent('OrderCancelled', z.object({ reason: z.string() }));
 
+describe('a handler registered with a definition', () => {
+  it("gets the schema's output: a coerced Date, a default for a field the publisher left out", async () => {
+    const c = await memoryCoordinator();
+    const Shipped = defineEvent(
+      'Shipped',
+      z.object({ at: z.coerce.date(), carrier: z.string().default('post') }),
+    );
+    const seen: Array<[Date, string]> = [];
+    await c.registerHandler(Shipped, async function recordShipment(e) {
+      seen.push([e.eventData.at, e.eventData.carrier]);
+    });
+    await c.publishEvent(Shipped.create({ aggregateId: 's1', data: { at: new Date(0) } }));
+    // An untyped publisher of the same event, without the defaulted field.
+    await c.publishEvent({
+      eventType: 'Shipped',
+      aggregateId: 's2',
+      eventData: { at: '2026-01-01T00:00:00Z' },
+    });
+    await c.waitForIdle();
+    // Before: the stored ISO string and undefined reached a handler typed Date and string.
+    expect(seen.map(([at, carrier]) => [at instanceof Date && at.toISOString(), carrier])).toEqual([
+      ['1970-01-01T00:00:00.000Z', 'post'],
+      ['2026-01-01T00:00:00.000Z', 'post'],
+    ]);
+    expect(await c.getDeadLetters()).toEqual([]);
+    await c.shutdown();
+  });
+});
+
 describe('reaction tables', () => {
   it('registers every row in order under its name, and each reaction gets its events', async () => {
     const c = await memoryCoordinator();
