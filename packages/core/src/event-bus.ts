@@ -410,7 +410,7 @@ export class EventBus {
       for (const middleware of this.#middlewares) {
         if (!middleware.beforePublish) continue;
         try {
-          event = this.#accepted(event, await middleware.beforePublish(event, context));
+          event = this.#accepted(event, await middleware.beforePublish(event, context), middleware);
         } catch (error) {
           throw this.#rejected(error, middleware, event);
         }
@@ -440,7 +440,7 @@ export class EventBus {
             `middleware ${middleware.name ? `"${middleware.name}" ` : ''}returned a promise from beforePublish, but publishInTransactionSync runs inside a synchronous transaction and cannot wait for it: make beforePublish synchronous, or use publishInTransaction in a transaction you drive with BEGIN/COMMIT`,
           );
         }
-        event = this.#accepted(event, next);
+        event = this.#accepted(event, next, middleware);
       }
       out[i] = event;
     }
@@ -448,10 +448,30 @@ export class EventBus {
   }
 
   /** What a `beforePublish` returned, validated again when it is a new event. */
-  #accepted(event: DomainEvent, next: DomainEvent): DomainEvent {
-    return next === event
-      ? event
-      : ensureDomainEvent(next, { maxPayloadBytes: this.#options.maxPayloadBytes });
+  #accepted(event: DomainEvent, next: DomainEvent, middleware: EventBusMiddleware): DomainEvent {
+    if (next === event) return event;
+    // The middleware's own mistakes are named after it: the caller of publishEvent did nothing wrong.
+    const subject = `event returned by middleware ${middleware.name ? `"${middleware.name}"` : '(unnamed)'}`;
+    if (typeof next !== 'object' || next === null || Array.isArray(next)) {
+      const got = next === null ? 'null' : Array.isArray(next) ? 'an array' : typeof next;
+      throw new EventValidationError(
+        [
+          {
+            path: '',
+            message: `beforePublish returned ${got} instead of an event: return the event it was given, or a copy (withMetadata(event, { ... }) adds metadata)`,
+          },
+        ],
+        { subject },
+      );
+    }
+    try {
+      return ensureDomainEvent(next, { maxPayloadBytes: this.#options.maxPayloadBytes });
+    } catch (error) {
+      if (error instanceof EventValidationError) {
+        throw new EventValidationError(error.issues, { subject, cause: error });
+      }
+      throw error;
+    }
   }
 
   #rejected(error: unknown, middleware: EventBusMiddleware, event: DomainEvent): unknown {

@@ -114,7 +114,18 @@ export const eventMetadataSchema = z
     causationId: idString.optional(),
     traceparent: z.string().regex(TRACEPARENT, 'must be a W3C traceparent').optional(),
   })
-  .catchall(z.union([z.string().max(2000), z.number()]).optional());
+  .catchall(
+    z
+      .union([z.string().max(2000), z.number()], {
+        error: (issue) =>
+          issue.code === 'invalid_union'
+            ? `must be a string or a number, got ${typeName(issue.input)}`
+            : undefined,
+      })
+      .optional(),
+  );
+
+const typeName = (v: unknown): string => (v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v);
 
 /**
  * The envelope as zod sees it. `eventData` is checked by a dedicated walk (cycles, BigInt,

@@ -68,6 +68,31 @@ describe('EventBus publish path', () => {
     await c.shutdown();
   });
 
+  it('names the middleware whose returned event is invalid, and one that returned nothing', async () => {
+    const c = await memoryCoordinator();
+    const remove = c.eventBus.addMiddleware({
+      name: 'tenant',
+      beforePublish: (event) => ({ ...event, metadata: { ...event.metadata, tenant: { id: 1 } } }) as never,
+    });
+    const invalid = await c.publishEvent({ eventType: 'X', aggregateId: 'a' }).catch((e: unknown) => e);
+    expect(isEvcoError(invalid, 'EVENT_VALIDATION')).toBe(true);
+    // Before: 'invalid event: metadata.tenant: Invalid input', as if the caller's event were wrong.
+    expect((invalid as Error).message).toBe(
+      '[evco:core] invalid event returned by middleware "tenant": metadata.tenant: must be a string or a number, got object',
+    );
+    remove();
+    // A beforePublish that forgot its return (plain JS, or typed loosely); for both publish paths.
+    c.eventBus.addMiddleware({ name: 'audit', beforePublish: (() => {}) as never });
+    const nothing = await c.publishEvent({ eventType: 'X', aggregateId: 'a' }).catch((e: unknown) => e);
+    // Before: a TypeError, "Cannot use 'in' operator to search for '#bytes' in undefined".
+    expect(isEvcoError(nothing, 'EVENT_VALIDATION')).toBe(true);
+    expect((nothing as Error).message).toBe(
+      '[evco:core] invalid event returned by middleware "audit": (root): beforePublish returned undefined instead of an event: return the event it was given, or a copy (withMetadata(event, { ... }) adds metadata)',
+    );
+    expect(await c.getEventHistory()).toEqual([]);
+    await c.shutdown();
+  });
+
   it('a beforePublish that throws rejects the publish and stores nothing, for the whole batch', async () => {
     const c = await memoryCoordinator();
     const seen: string[] = [];
