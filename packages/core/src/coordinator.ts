@@ -328,8 +328,16 @@ export class EventDrivenCoordinator {
     options?: RegisterHandlerOptions,
   ): Promise<HandlerRegistration>;
   registerHandler<E extends RecordedEvent = RecordedEvent>(
-    target: HandlerTarget,
+    target: string | readonly string[],
     handler: EventHandler<E>,
+    options?: RegisterHandlerOptions,
+  ): Promise<HandlerRegistration>;
+  // A target only known as a HandlerTarget (names and definitions mixed, a reaction row's `on`):
+  // an untyped handler. A handler typed for other events than a definition's is an error here,
+  // not a string-target call that lets `E` be anything.
+  registerHandler(
+    target: HandlerTarget,
+    handler: EventHandler<RecordedEvent>,
     options?: RegisterHandlerOptions,
   ): Promise<HandlerRegistration>;
   async registerHandler(

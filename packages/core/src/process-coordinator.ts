@@ -157,8 +157,13 @@ export function registerHandler<D extends EventDefinition<string, object>>(
   options?: RegisterHandlerOptions,
 ): Promise<HandlerRegistration>;
 export function registerHandler<E extends RecordedEvent = RecordedEvent>(
-  target: HandlerTarget,
+  target: string | readonly string[],
   handler: EventHandler<E>,
+  options?: RegisterHandlerOptions,
+): Promise<HandlerRegistration>;
+export function registerHandler(
+  target: HandlerTarget,
+  handler: EventHandler<RecordedEvent>,
   options?: RegisterHandlerOptions,
 ): Promise<HandlerRegistration>;
 export async function registerHandler(

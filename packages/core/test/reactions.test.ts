@@ -1,6 +1,13 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, expectTypeOf, it } from 'vitest';
 import { z } from 'zod';
-import { defineEvent, type EventOf, reaction, registerReactions } from '../src/index.js';
+import {
+  defineEvent,
+  type EventOf,
+  type RecordedEvent,
+  reaction,
+  registerHandler,
+  registerReactions,
+} from '../src/index.js';
 import { memoryCoordinator } from './support.js';
 
 const OrderPlaced = defineEvent('OrderPlaced', z.object({ total: z.number() }));
@@ -109,5 +116,27 @@ describe('reaction tables', () => {
     expect(reaction('orders.bill', OrderPlaced, bill).on).toBe(OrderPlaced);
     // @ts-expect-error an OrderCancelled has no total: this handler cannot take one
     expect(reaction('orders.bill', OrderCancelled, bill).name).toBe('orders.bill');
+  });
+
+  it('registerHandler refuses, at compile time, a handler typed for other events than the definition', async () => {
+    const c = await memoryCoordinator();
+    const bill = async function bill(e: EventOf<typeof OrderPlaced>) {
+      expect(e.eventData.total).toBeTypeOf('number');
+    };
+    await c.registerHandler(OrderPlaced, bill);
+    // Before: accepted through the string-target overload, whose handler type is free.
+    // @ts-expect-error an OrderCancelled has no total: this handler cannot take one
+    await c.registerHandler(OrderCancelled, bill, { name: 'bill.cancelled' });
+    // The same through the process-wide registerHandler (compiled, not called: no coordinator here).
+    const processWide = () =>
+      // @ts-expect-error an OrderCancelled has no total: this handler cannot take one
+      registerHandler(OrderCancelled, bill);
+    void processWide;
+    // Names still take a handler typed as the caller asserts, and a mixed target an untyped one.
+    await c.registerHandler<EventOf<typeof OrderPlaced>>('OrderPlaced', bill, { name: 'bill.byName' });
+    await c.registerHandler([OrderPlaced, 'Legacy'], async function legacy(e) {
+      expectTypeOf(e).toEqualTypeOf<RecordedEvent>();
+    });
+    await c.shutdown();
   });
 });
