@@ -1,6 +1,6 @@
 import { describeError } from './describe-error.js';
 import { EvcoError, HandlerTimeoutError, isEvcoError } from './errors.js';
-import type { DomainEvent, DomainEventInput, RecordedEvent } from './event.js';
+import { type DomainEvent, type DomainEventInput, type RecordedEvent, withDerivedId } from './event.js';
 import { derivedEventId } from './ids.js';
 import type {
   DeadLetterReason,
@@ -710,7 +710,8 @@ class DeliveryContext implements HandlerContext {
    * reaction runs again (a retry, a replay, a lease lost mid-run). So an input without an id
    * gets one derived from (handled event, handler, index of this event among everything the
    * handler published in this attempt): the same on every run of a deterministic handler, so
-   * the second run finds it stored. Counted for every publish, idempotent or not, so adding an
+   * the second run finds it stored; so does an event whose id was generated when it was built
+   * (only an id the caller gave is kept). Counted for every publish, idempotent or not, so adding an
    * idempotent publish after others keeps the earlier indexes.
    */
   #withDerivedIds(
@@ -721,9 +722,11 @@ class DeliveryContext implements HandlerContext {
     const first = this.#published;
     this.#published += events.length;
     if (!options.idempotent) return events;
+    // An event built beforehand without an id (`createDomainEvent`, a definition's `create`) got
+    // a random one: it takes the derived id too, or each run would store another follow-up.
     return events.map((e, i) =>
-      typeof e === 'object' && e !== null && e.id === undefined
-        ? { ...e, id: this.derivedId('publish', String(first + i)) }
+      typeof e === 'object' && e !== null
+        ? withDerivedId(e, () => this.derivedId('publish', String(first + i)))
         : e,
     );
   }

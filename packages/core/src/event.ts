@@ -158,6 +158,8 @@ class ValidatedEvent {
   readonly metadata: EventMetadata;
   readonly occurredAt: Date;
   readonly #bytes: number;
+  /** The id was generated here, not given by the caller: an idempotent handler publish may replace it. */
+  readonly #generatedId: boolean;
 
   constructor(
     id: string,
@@ -165,6 +167,7 @@ class ValidatedEvent {
     eventData: JsonObject,
     metadata: EventMetadata,
     bytes: number,
+    generatedId: boolean,
   ) {
     this.id = id;
     this.eventType = value.eventType;
@@ -175,12 +178,45 @@ class ValidatedEvent {
     this.metadata = metadata;
     this.occurredAt = value.occurredAt === undefined ? new Date() : new Date(value.occurredAt);
     this.#bytes = bytes;
+    this.#generatedId = generatedId;
     Object.freeze(this);
   }
 
   static payloadBytes(value: object): number | undefined {
     return #bytes in value ? (value as ValidatedEvent).#bytes : undefined;
   }
+
+  static hasGeneratedId(value: object): boolean {
+    return #generatedId in value && (value as ValidatedEvent).#generatedId;
+  }
+
+  /** The same event under another id (its defaulted correlation id follows). */
+  static withId(event: ValidatedEvent, id: string): ValidatedEvent {
+    const metadata =
+      event.metadata.correlationId === event.id
+        ? Object.freeze({ ...event.metadata, correlationId: id })
+        : event.metadata;
+    return new ValidatedEvent(
+      id,
+      event as unknown as z.output<typeof domainEventInputSchema>,
+      event.eventData,
+      metadata,
+      event.#bytes,
+      false,
+    );
+  }
+}
+
+/**
+ * For a handler's idempotent publish: an event whose id `createDomainEvent` (or a definition's
+ * `create`) generated, rather than one the caller gave, takes the derived id instead.
+ */
+export function withDerivedId<E extends DomainEvent | DomainEventInput>(event: E, id: () => string): E {
+  if (event.id === undefined) return { ...event, id: id() };
+  if (ValidatedEvent.hasGeneratedId(event)) {
+    return ValidatedEvent.withId(event as unknown as ValidatedEvent, id()) as unknown as E;
+  }
+  return event;
 }
 
 /**
@@ -220,6 +256,7 @@ export function createDomainEvent<TType extends string = string, TData extends o
     data.value,
     Object.freeze(metadata) as EventMetadata,
     data.bytes,
+    value.id === undefined,
   ) as unknown as DomainEvent<TType, TData>;
 }
 
@@ -337,6 +374,7 @@ export function withCheckedMetadata(
     e.eventData as JsonObject,
     Object.freeze(built) as EventMetadata,
     bytes,
+    ValidatedEvent.hasGeneratedId(e),
   ) as unknown as DomainEvent;
 }
 

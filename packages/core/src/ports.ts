@@ -493,8 +493,9 @@ export interface PublishOptions {
    * with 0 new deliveries) instead of failing with `DUPLICATE_EVENT`. For reactions that may
    * run again. From a handler (`context.publish`), an input without `id` gets a derived one:
    * (handled event, handler, index of the event among this attempt's publishes), so a retry or
-   * a replay finds its follow-up stored instead of publishing a second one. An event already
-   * built with `createDomainEvent` keeps its own id: give it `context.derivedId(...)`.
+   * a replay finds its follow-up stored instead of publishing a second one. So does an event
+   * built beforehand without an id (`createDomainEvent`, a definition's `create`); only an id
+   * the caller gave is kept (`context.derivedId(...)` makes one that is stable across runs).
    */
   idempotent?: boolean;
 }

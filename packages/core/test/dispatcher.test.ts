@@ -854,6 +854,54 @@ describe('idempotent follow-ups from a handler', () => {
     }
   });
 
+  it('an event built beforehand without an id (a definition, createDomainEvent) takes the derived id too; a given id is kept', async () => {
+    const c = await memoryCoordinator();
+    const InvoiceIssued = defineEvent('InvoiceIssued', z.object({ orderId: z.string() }));
+    const givenId = '0190a0b0-1234-7abc-8def-0123456789ab';
+    try {
+      await c.registerHandler(
+        'OrderPlaced',
+        async function invoice(event, ctx) {
+          const typed = InvoiceIssued.create({
+            aggregateId: event.aggregateId,
+            data: { orderId: event.aggregateId },
+          });
+          await ctx.publish(typed, { idempotent: true });
+          await ctx.publishEvents(
+            [
+              createDomainEvent({ eventType: 'InvoiceMailed', aggregateId: event.aggregateId }),
+              createDomainEvent({
+                id: givenId,
+                eventType: 'InvoiceArchived',
+                aggregateId: event.aggregateId,
+              }),
+            ],
+            { idempotent: true },
+          );
+          if (ctx.attempt < 3) throw new Error('crashed after publishing');
+        },
+        { retry: { maxAttempts: 3, ...fast } },
+      );
+      const placed = await c.publishEvent({ eventType: 'OrderPlaced', aggregateId: 'o-1' });
+      await c.waitForIdle();
+      const followUps = await c.getEventHistory({
+        eventType: ['InvoiceIssued', 'InvoiceMailed', 'InvoiceArchived'],
+      });
+      // Before: 3 InvoiceIssued and 3 InvoiceMailed (a random id per run), 1 InvoiceArchived.
+      expect(followUps.map((e) => e.eventType)).toEqual([
+        'InvoiceIssued',
+        'InvoiceMailed',
+        'InvoiceArchived',
+      ]);
+      expect(followUps[2]!.id).toBe(givenId);
+      expect(followUps.every((e) => e.metadata.correlationId === placed.eventId)).toBe(true);
+      expect(followUps.every((e) => e.metadata.causationId === placed.eventId)).toBe(true);
+      expect(followUps[0]!.eventData).toEqual({ orderId: 'o-1' });
+    } finally {
+      await c.shutdown();
+    }
+  });
+
   it('without idempotent, every run publishes again (ids stay random)', async () => {
     const c = await memoryCoordinator();
     try {
