@@ -539,9 +539,26 @@ export class EventDrivenCoordinator {
         if (!busy && this.#dispatcher.quiescent) return;
       }
       if (Date.now() > deadline) {
-        throw new EvcoError('TIMEOUT', `handlers still had work after ${timeoutMs} ms`);
+        throw new EvcoError(
+          'TIMEOUT',
+          `handlers still had work after ${timeoutMs} ms${await this.#busyHandlers()}`,
+        );
       }
       await new Promise((r) => setTimeout(r, 5));
+    }
+  }
+
+  /** For waitForIdle's timeout: which of this process's handlers still have work, and how much. */
+  async #busyHandlers(): Promise<string> {
+    try {
+      const stats = await this.#o.store.stats({ now: this.#o.clock() });
+      const names = new Set(this.#dispatcher.handlerNames);
+      const busy = stats.handlers
+        .filter((h) => names.has(h.handler) && h.pending + h.running > 0)
+        .map((h) => `${h.handler} (${h.pending} pending, ${h.running} running)`);
+      return busy.length > 0 ? `: ${busy.join(', ')}` : '';
+    } catch {
+      return ''; // the store is down: the timeout itself is the answer
     }
   }
 

@@ -114,8 +114,13 @@ describe('error codes', () => {
     });
     await c.registerHandler('Slow', () => running, { name: 'slow' });
     await c.publishEvent({ eventType: 'Slow', aggregateId: 'a' });
+    await c.registerHandler('Slow', async function idle() {}); // no work left: not named
     const error = await c.waitForIdle({ timeoutMs: 50 }).catch((e: unknown) => e);
     expect(isEvcoError(error, 'TIMEOUT')).toBe(true);
+    // Names the handler that kept it busy (it said only 'handlers still had work after 50 ms').
+    expect((error as Error).message).toBe(
+      '[evco:core] handlers still had work after 50 ms: slow (0 pending, 1 running)',
+    );
     release();
     await c.waitForIdle();
     await c.shutdown();
