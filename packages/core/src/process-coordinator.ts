@@ -8,7 +8,7 @@ import {
 import { EvcoError } from './errors.js';
 import type { DomainEvent, DomainEventInput, EventDefinition, EventOf, RecordedEvent } from './event.js';
 import { type CoordinatorOptions, waitOptionsSchema } from './options.js';
-import type { EventHandler, PublishResult, TransactionalPublish } from './ports.js';
+import type { EventHandler, PublishOptions, PublishResult, TransactionalPublish } from './ports.js';
 import { parseInput } from './zod-issues.js';
 
 /**
@@ -114,14 +114,18 @@ export async function shutdownCoordinator(options: { timeoutMs?: number } = {}):
   }
 }
 
-export async function publishEvent(event: DomainEvent | DomainEventInput): Promise<PublishResult> {
-  return (await getCoordinator()).publishEvent(event);
+export async function publishEvent(
+  event: DomainEvent | DomainEventInput,
+  options?: PublishOptions,
+): Promise<PublishResult> {
+  return (await getCoordinator()).publishEvent(event, options);
 }
 
 export async function publishEvents(
   events: ReadonlyArray<DomainEvent | DomainEventInput>,
+  options?: PublishOptions,
 ): Promise<PublishResult[]> {
-  return (await getCoordinator()).publishEvents(events);
+  return (await getCoordinator()).publishEvents(events, options);
 }
 
 /** `coordinator.publishInTransaction` on the process-wide coordinator (the transactional outbox). */

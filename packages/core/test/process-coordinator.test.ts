@@ -65,6 +65,23 @@ describe('process-wide coordinator', () => {
     expect(fresh).not.toBe(coordinator);
   });
 
+  it('publishEvent and publishEvents take the publish options, as the coordinator does', async () => {
+    await getCoordinator(options());
+    const id = '0190a0b0-1234-7abc-8def-0123456789ab';
+    const first = await publishEvent({ id, eventType: 'PaymentTaken', aggregateId: 'p1' });
+    // A retry of a publish whose outcome was unknown (architecture: 'retry it with the same event').
+    // Before: the options were dropped, and the retry failed with DUPLICATE_EVENT.
+    const again = await publishEvent(
+      { id, eventType: 'PaymentTaken', aggregateId: 'p1' },
+      { idempotent: true },
+    );
+    expect(again.position).toBe(first.position);
+    const batch = await publishEvents([{ id, eventType: 'PaymentTaken', aggregateId: 'p1' }], {
+      idempotent: true,
+    });
+    expect(batch.map((r) => r.position)).toEqual([first.position]);
+  });
+
   it('a failed first start does not poison later calls', async () => {
     const error = await getCoordinator({ ...options(), leaseMs: -5 }).catch((e: unknown) => e);
     expect(isEvcoError(error, 'INVALID_OPTIONS')).toBe(true);
