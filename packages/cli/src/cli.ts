@@ -20,6 +20,7 @@ interface GlobalArgs {
   schema?: string;
   sqlite?: string;
   redisUrl?: string;
+  channelPrefix?: string;
   json: boolean;
 }
 
@@ -42,8 +43,15 @@ const EXAMPLES: Array<[string, string]> = [
  */
 export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
   let exitCode: number = EXIT.ok;
+  /**
+   * `interrupt`: what Ctrl-C (or SIGTERM) does. `'watch'`: the command races `io.interrupted`
+   * itself (tail, replay). Otherwise the command is abandoned at once with exit 130 and this
+   * note: the process exits, so whatever statement was in flight is rolled back with its
+   * connection. Without it a prune paced over hours ignored both signals (the CLI listens for
+   * them, so Node no longer exits on them by itself).
+   */
   const run =
-    <A>(fn: (ctx: Context, args: A) => Promise<unknown>) =>
+    <A>(fn: (ctx: Context, args: A) => Promise<unknown>, interrupt = 'stopped') =>
     async (raw: unknown) => {
       // yargs has parsed and typed these from the options declared below.
       const args = raw as A & GlobalArgs;
@@ -55,10 +63,25 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
           ...(args.schema === undefined ? {} : { schema: args.schema }),
           ...(args.sqlite === undefined ? {} : { sqlite: args.sqlite }),
           ...(args.redisUrl === undefined ? {} : { redisUrl: args.redisUrl }),
+          ...(args.channelPrefix === undefined ? {} : { channelPrefix: args.channelPrefix }),
         },
       };
       try {
-        const code = await fn(ctx, args);
+        const running = fn(ctx, args);
+        if (interrupt !== 'watch') {
+          // Abandoned on Ctrl-C: its later failure (the store closing under it) is not reported.
+          running.catch(() => {});
+          const first = await Promise.race([
+            running.then(() => 'done' as const),
+            io.interrupted.then(() => 'interrupted' as const),
+          ]);
+          if (first === 'interrupted') {
+            io.stderr.write(`evco: interrupted; ${interrupt}\n`);
+            exitCode = EXIT.interrupted;
+            return;
+          }
+        }
+        const code = await running;
         if (typeof code === 'number') exitCode = code;
       } catch (error) {
         throw new CommandError(error, ctx.flags);
@@ -82,6 +105,12 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     .option('redis-url', {
       type: 'string',
       describe: 'Redis URL to announce retries and replays to running coordinators; default $REDIS_URL',
+      group: 'Connection:',
+    })
+    .option('channel-prefix', {
+      type: 'string',
+      describe:
+        "the fleet's publisher-redis channelPrefix (announcements go to <prefix>:events); default $EVCO_REDIS_CHANNEL_PREFIX, else evco",
       group: 'Connection:',
     })
     .option('json', { type: 'boolean', default: false, describe: 'machine-readable JSON on stdout' })
@@ -216,6 +245,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
           }
           return replay(ctx, { ...a, from: a.from, to: a.to, intervalMs: a.interval });
         },
+        'watch',
       ),
     )
     .command(
@@ -231,8 +261,10 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
           })
           .option('limit', { type: 'number', describe: 'stop after this many events' })
           .option('interval', intervalOption(500)),
-      run((ctx, a: { type?: string[]; fromStart: boolean; limit?: number; interval: number }) =>
-        tail(ctx, { ...a, intervalMs: a.interval }),
+      run(
+        (ctx, a: { type?: string[]; fromStart: boolean; limit?: number; interval: number }) =>
+          tail(ctx, { ...a, intervalMs: a.interval }),
+        'watch',
       ),
     )
     .command(
@@ -261,6 +293,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
           ctx,
           a: { before: string; type?: string[]; archiveDir?: string; batchSize?: number; maxRate?: number },
         ) => prune(ctx, a),
+        'the batch in flight is rolled back; the batches before it stay pruned (evco history lists them as pruned)',
       ),
     )
     .command('migrate', 'create the schema (or the SQLite file), or bring it up to date', {}, run(migrate))

@@ -17,6 +17,8 @@ export interface ConnectionFlags {
   schema?: string;
   sqlite?: string;
   redisUrl?: string;
+  /** publisher-redis `channelPrefix` of the fleet: the announcements must reach its channel. */
+  channelPrefix?: string;
 }
 
 export type Target =
@@ -119,14 +121,20 @@ async function openStore(target: Target, options: { mustExist: boolean }): Promi
   });
 }
 
-async function openPublisher(url: string, logger: Logger): Promise<EventPublisher> {
+async function openPublisher(
+  url: string,
+  channelPrefix: string | undefined,
+  logger: Logger,
+): Promise<EventPublisher> {
   const { createRedisPublisher } = await importPeer<typeof import('@evco/publisher-redis')>(
     '@evco/publisher-redis',
     '--redis-url',
   );
   // The CLI's logger (silent unless EVCO_LOG_LEVEL), not the publisher's default one: a Redis
   // that is down would otherwise print its reconnect warnings as JSON lines around the output.
-  return createRedisPublisher({ url, logger });
+  // The fleet's prefix, or the announcements go to a channel no coordinator listens on (the
+  // deployment guide gives every application and environment its own).
+  return createRedisPublisher({ url, logger, ...(channelPrefix === undefined ? {} : { channelPrefix }) });
 }
 
 /**
@@ -166,7 +174,8 @@ export async function connect(
   const logger = createConsoleLogger({ level: parseLogLevel(env.EVCO_LOG_LEVEL, 'silent') });
   let publisher: EventPublisher | undefined;
   try {
-    if (redisUrl) publisher = await openPublisher(redisUrl, logger);
+    const channelPrefix = flags.channelPrefix ?? (env.EVCO_REDIS_CHANNEL_PREFIX || undefined);
+    if (redisUrl) publisher = await openPublisher(redisUrl, channelPrefix, logger);
   } catch (error) {
     await store.close();
     throw error;

@@ -7,6 +7,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createCoordinator, type EventStore, silentLogger } from '@evco/core';
 import { createInProcPublisher } from '@evco/publisher-inproc';
+import { createRedisPublisher } from '@evco/publisher-redis';
 import { createPostgresStore } from '@evco/store-postgres';
 import { createSqliteStore } from '@evco/store-sqlite';
 import { resolveServiceUrl, waitFor } from '@evco/testkit';
@@ -681,6 +682,45 @@ describe.each([
         2,
         /--redis-url must be a redis:\/\/ or rediss:\/\/ URL/,
       );
+      // A fleet with its own channelPrefix (as the deployment guide advises) hears the CLI's
+      // announcements only on <prefix>:events (--channel-prefix; the env variable: unit test).
+      const prefix = `cli-${name}-${randomBytes(4).toString('hex')}`;
+      const listener = createRedisPublisher({ url: redis, channelPrefix: prefix, logger: silentLogger });
+      const heard: string[][] = [];
+      listener.subscribe((a) => {
+        heard.push(a.events.map((e) => e.eventType));
+      });
+      await listener.waitUntilReady();
+      try {
+        const replay = (extra: string[], env: NodeJS.ProcessEnv = {}) =>
+          evco(
+            [
+              'replay',
+              '--from',
+              t0,
+              '--to',
+              'now',
+              '--handler',
+              'welcome',
+              '--detach',
+              '--redis-url',
+              redis,
+              ...extra,
+              ...f.flags,
+            ],
+            env,
+          );
+        expect((await replay(['--channel-prefix', prefix])).code).toBe(0);
+        await waitFor(() => heard.length >= 1, { timeoutMs: 15_000 });
+        expect(heard[0]).toContain('UserRegistered');
+        expectOneLineError(
+          await evco(['retry', '--all', '--redis-url', redis, '--channel-prefix', 'no spaces', ...f.flags]),
+          2,
+          /channelPrefix/,
+        );
+      } finally {
+        await listener.close();
+      }
     },
   );
 
@@ -824,6 +864,53 @@ describe.each([
         await evco(['history', '--type', 'UserRegistered', '--json', ...f.flags]),
       ).events;
       expect(kept).toHaveLength(before);
+    },
+  );
+
+  it.skipIf(skip || name !== 'sqlite')(
+    'Ctrl-C stops a paced prune: exit 130, what was pruned stays pruned, the rest stays',
+    async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'evco-cli-int-'));
+      const file = join(dir, 'events.db');
+      try {
+        const c = await createCoordinator({
+          store: createSqliteStore({ filename: file }),
+          publisher: createInProcPublisher(),
+          logger: silentLogger,
+        });
+        await c.publishEvents(
+          Array.from({ length: 30 }, (_, i) => ({
+            eventType: 'Old',
+            aggregateId: `a${i}`,
+            occurredAt: '2020-01-01T00:00:00Z',
+          })),
+        );
+        await c.shutdown();
+        // One event per batch, two a second: fifteen seconds unless stopped.
+        const prune = evcoChild([
+          'prune',
+          '--before',
+          '2021-01-01',
+          '--batch-size',
+          '1',
+          '--max-rate',
+          '2',
+          '--sqlite',
+          file,
+        ]);
+        const left = async () =>
+          json<{ events: unknown[] }>(await evco(['history', '--json', '--limit', '100', '--sqlite', file]))
+            .events.length;
+        await waitFor(async () => (await left()) < 30, { timeoutMs: 15_000, intervalMs: 100 });
+        prune.child.kill('SIGINT');
+        expect(await prune.exit).toBe(130);
+        expect(prune.err()).toMatch(/^evco: interrupted; the batch in flight is rolled back/);
+        const remaining = await left();
+        expect(remaining).toBeGreaterThan(0);
+        expect(remaining).toBeLessThan(30);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
     },
   );
 

@@ -98,6 +98,33 @@ describe('exit codes and error lines', () => {
   });
 });
 
+describe('Redis channel prefix', () => {
+  it("announces on the fleet's channel: --channel-prefix, else EVCO_REDIS_CHANNEL_PREFIX, else evco", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'evco-cli-unit-'));
+    try {
+      const file = join(dir, 'events.db');
+      const store = createSqliteStore({ filename: file });
+      await store.migrate();
+      await store.close();
+      // Port 1: nothing listens; the publisher connects in the background and is closed unused.
+      const redisUrl = 'redis://127.0.0.1:1';
+      const channelOf = async (flags: object, env: NodeJS.ProcessEnv) => {
+        const { admin } = await connect({ sqlite: file, redisUrl, ...flags }, env, { announce: true });
+        const channel = (admin.publisher as unknown as { channel: string }).channel;
+        await admin.close();
+        return channel;
+      };
+      expect(await channelOf({}, {})).toBe('evco:events');
+      expect(await channelOf({}, { EVCO_REDIS_CHANNEL_PREFIX: 'shop-prod' })).toBe('shop-prod:events');
+      expect(
+        await channelOf({ channelPrefix: 'shop-test' }, { EVCO_REDIS_CHANNEL_PREFIX: 'shop-prod' }),
+      ).toBe('shop-test:events');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('time flags', () => {
   const now = new Date('2026-06-01T12:00:00Z');
   it('take ISO date-times with a zone, dates (UTC), now and ages', () => {
