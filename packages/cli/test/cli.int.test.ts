@@ -975,6 +975,9 @@ describe.each([
         expect(unmigrated.stderr).toMatch(
           new RegExp(`^evco: the postgres store at .* is unhealthy: .*${escapeRegExp(hint)}\\n$`),
         );
+        // The store line on stdout carries the same advice, not the bare `evco migrate`.
+        expect(unmigrated.stdout).toContain(hint);
+        expect(unmigrated.stdout).not.toContain('`evco migrate`');
       }
       const down = await evco(['history', '--database-url', 'postgresql://ops:s3cret@127.0.0.1:1/app']);
       expectOneLineError(down, 1, /postgresql:\/\/ops:\*\*\*@127\.0\.0\.1:1\/app .*unavailable/);

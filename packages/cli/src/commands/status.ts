@@ -1,7 +1,7 @@
 import type { CoordinatorStatus } from '@evco/core';
 import type { Context } from '../context.js';
 import { withConnection } from '../context.js';
-import { CommandFailed } from '../errors.js';
+import { CommandFailed, withSchemaHint } from '../errors.js';
 import { duration, printFields, printJson, printTable } from '../output.js';
 
 /** `evco status`: store and publisher health, fleet counts, lag, and every handler the fleet knows. */
@@ -23,8 +23,9 @@ export async function status(ctx: Context): Promise<void> {
   }
 }
 
-function health(h: CoordinatorStatus['store']['health']): string {
-  const error = typeof h.details.error === 'string' ? ` (${h.details.error})` : '';
+function health(h: CoordinatorStatus['store']['health'], flags: Context['flags']): string {
+  // The same advice as the error line on stderr: `evco migrate` names the schema the command used.
+  const error = typeof h.details.error === 'string' ? ` (${withSchemaHint(h.details.error, flags)})` : '';
   return `${h.healthy ? 'healthy' : 'UNHEALTHY'}, ${Math.round(h.latencyMs)} ms${error}`;
 }
 
@@ -32,9 +33,9 @@ function printStatus(ctx: Context, s: CoordinatorStatus, where: string): void {
   const publisher =
     s.publisher.name === 'none'
       ? 'none (coordinators find work by polling)'
-      : `${s.publisher.name}: ${health(s.publisher.health)}`;
+      : `${s.publisher.name}: ${health(s.publisher.health, ctx.flags)}`;
   const c = s.counts;
-  const store = `${s.store.name} ${where}: ${health(s.store.health)}`;
+  const store = `${s.store.name} ${where}: ${health(s.store.health, ctx.flags)}`;
   // Counts of a store that did not answer would read as zeros: show only the health then.
   if (!s.store.health.healthy) {
     printFields(ctx.io, [
