@@ -61,6 +61,33 @@ describe('connection flags', () => {
       expect(() => resolveTarget(flags, env)).toThrow(message);
     }
     expect(() => resolveTarget({ databaseUrl: 'postgres://u:s3cret@/%' }, {})).toThrow(UsageError);
+    // What pg (and so store-postgres) accepts is accepted: an empty host (PGHOST or the socket),
+    // a socket directory as a parameter, a space or a stray % in the password (pg encodes them).
+    for (const good of [
+      'postgresql://app@/db',
+      'postgresql:///db?host=/var/run/postgresql',
+      'postgresql://app:p ss@db/app',
+      'postgresql://app:p%zz@db/app',
+    ]) {
+      expect(resolveTarget({ databaseUrl: good }, {}), good).toMatchObject({ kind: 'postgres', url: good });
+    }
+    // What pg refuses stays a usage error (exit 2) before anything is opened, without the password.
+    for (const bad of [
+      'postgresql://app:s3cret@db:99999/app',
+      'postgresql://app:s3c#ret@db/app',
+      'postgresql://app:s3cret@db/%',
+    ]) {
+      const error = (() => {
+        try {
+          resolveTarget({ databaseUrl: bad }, {});
+        } catch (e) {
+          return e;
+        }
+      })();
+      expect(error, bad).toBeInstanceOf(UsageError);
+      expect(String(error)).toMatch(/--database-url must be a postgresql:\/\/ or sqlite: URL/);
+      expect(String(error)).not.toContain('s3c');
+    }
     try {
       resolveTarget({ databaseUrl: 'mysql://u:s3cret@h/d' }, {});
     } catch (error) {
