@@ -463,6 +463,13 @@ describe('unprocessed events and dead letters', () => {
       },
     });
     expect((await app.inject('/evco/dead-letters?handler=shipOrder')).json().deadLetters).toEqual([]);
+    // A mistyped handler is a 400 as the retry answers it, not an empty list ("that handler is fine").
+    const unknown = await app.inject('/evco/dead-letters?handler=sendInvoiec');
+    expect([unknown.statusCode, errorOf(unknown).code, errorOf(unknown).message]).toEqual([
+      400,
+      'UNKNOWN_HANDLER',
+      expect.stringContaining('no handler named "sendInvoiec" is subscribed'),
+    ]);
     const details = (await app.inject(`/evco/events/${dead.deadLetters[0].event.id}`)).json();
     expect(details.deliveries).toContainEqual(
       expect.objectContaining({

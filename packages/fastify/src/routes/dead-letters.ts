@@ -1,4 +1,4 @@
-import { lookaheadLimit, readDeadLetterPage, splitLookahead } from '@evco/core';
+import { EvcoError, lookaheadLimit, readDeadLetterPage, splitLookahead } from '@evco/core';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { afterCursor, encodeCursor } from '../cursor.js';
@@ -16,7 +16,12 @@ import {
 
 const listQuerySchema = z.strictObject({ limit: limitSchema, cursor: cursorSchema });
 const deadLetterQuerySchema = listQuerySchema.extend({
-  handler: z.string().min(1).max(200).optional().describe("Only this handler's dead letters"),
+  handler: z
+    .string()
+    .min(1)
+    .max(200)
+    .optional()
+    .describe("Only this handler's dead letters; one no process subscribed is 400 UNKNOWN_HANDLER"),
 });
 
 const retryBodySchema = z
@@ -95,6 +100,18 @@ export function deadLetterRoutes(ctx: RouteContext): FastifyPluginAsyncZod {
           ...(handler === undefined ? {} : { handler }),
           ...(afterPosition === undefined ? {} : { afterPosition }),
         });
+        // An empty list for a mistyped handler would read as "that handler is fine"; the retry and
+        // the CLI refuse it. Checked only when the page is empty: a listing costs no extra query.
+        if (deadLetters.length === 0 && handler !== undefined) {
+          const subscriptions = await coordinator.listSubscriptions();
+          if (!subscriptions.some((s) => s.handler === handler)) {
+            throw new EvcoError(
+              'UNKNOWN_HANDLER',
+              `no handler named "${handler}" is subscribed to any event type`,
+              { source: 'fastify' },
+            );
+          }
+        }
         const last = deadLetters[deadLetters.length - 1];
         return {
           deadLetters: deadLetters.map(toDeadLetterDto),
