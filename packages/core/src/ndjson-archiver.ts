@@ -1,5 +1,6 @@
 import { mkdir, open, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { InvalidOptionsError } from './errors.js';
 import type { RecordedEvent } from './event.js';
 import type { ArchiveHook } from './retention.js';
 
@@ -8,6 +9,11 @@ export interface NdjsonFileArchiverOptions {
   dir: string;
   /** Start of each file name. @default 'events' */
   prefix?: string;
+  /**
+   * Permission bits of each file, set whatever the umask: archived events may hold personal
+   * data, so only the owner reads them unless a group is meant to (e.g. `0o640`). @default 0o600
+   */
+  mode?: number;
 }
 
 /**
@@ -16,7 +22,8 @@ export interface NdjsonFileArchiverOptions {
  * only once the file is on disk: written to a temporary name, fsynced, renamed into place, and
  * the directory fsynced. A crash leaves either the whole file or none (a `.tmp` at most).
  *
- * Files are named `<prefix>-<occurredAt of the first event>-<its position>-<count>.ndjson`, so a
+ * Files are created readable by their owner only (`mode`, default `0o600`): archived events may
+ * hold personal data. Files are named `<prefix>-<occurredAt of the first event>-<its position>-<count>.ndjson`, so a
  * listing sorts by time. A batch archived again (its removal failed after the archive) writes
  * the same name again.
  *
@@ -25,7 +32,12 @@ export interface NdjsonFileArchiverOptions {
  * ```
  */
 export function ndjsonFileArchiver(options: NdjsonFileArchiverOptions | string): ArchiveHook {
-  const { dir, prefix = 'events' } = typeof options === 'string' ? { dir: options } : options;
+  const { dir, prefix = 'events', mode = 0o600 } = typeof options === 'string' ? { dir: options } : options;
+  if (!Number.isInteger(mode) || mode < 0 || mode > 0o777) {
+    throw new InvalidOptionsError('ndjsonFileArchiver options', [
+      { path: 'mode', message: 'must be permission bits between 0 and 0o777, e.g. 0o600' },
+    ]);
+  }
   let ready: Promise<unknown> | undefined;
   return async (events: readonly RecordedEvent[]) => {
     if (events.length === 0) return;
@@ -40,8 +52,11 @@ export function ndjsonFileArchiver(options: NdjsonFileArchiverOptions | string):
     const file = join(dir, name);
     const tmp = `${file}.tmp`;
     const body = `${events.map((e) => JSON.stringify(e)).join('\n')}\n`;
-    const handle = await open(tmp, 'w');
+    const handle = await open(tmp, 'w', mode);
     try {
+      // open's mode goes through the umask and does not apply to a leftover .tmp: set it exactly,
+      // before anything is written.
+      await handle.chmod(mode);
       await handle.writeFile(body, 'utf8');
       await handle.sync();
     } catch (error) {

@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -479,6 +479,45 @@ describe('ndjsonFileArchiver', () => {
       );
       expect(lines).toEqual(JSON.parse(JSON.stringify(stored)));
     } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('creates the files readable by their owner only (0600) unless told otherwise, whatever the umask', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'evco-archive-'));
+    const umask = process.umask(0o022);
+    try {
+      const c = await coordinator();
+      await c.publishEvents(
+        [1, 2].map((i) => ({
+          eventType: 'Old',
+          aggregateId: `a${i}`,
+          eventData: { email: 'x@y' },
+          occurredAt: old(i),
+        })),
+      );
+      const before = new Date(Date.parse(OLD) + DAY);
+      // Archived events may hold personal data: not world-readable under the usual 022 umask.
+      await c.pruneEvents({
+        before,
+        batchSize: 1,
+        archive: ndjsonFileArchiver({ dir: join(dir, 'private') }),
+      });
+      const modes = (sub: string) =>
+        readdirSync(join(dir, sub)).map((f) => statSync(join(dir, sub, f)).mode & 0o777);
+      expect(modes('private')).toEqual([0o600, 0o600]);
+      // A group that reads the archive is the operator's choice.
+      await c.publishEvents([{ eventType: 'Old', aggregateId: 'b', eventData: {}, occurredAt: old(3) }]);
+      await c.pruneEvents({ before, archive: ndjsonFileArchiver({ dir: join(dir, 'group'), mode: 0o640 }) });
+      expect(modes('group')).toEqual([0o640]);
+      // A mode that is no permission bits is refused when the hook is made, before any file.
+      for (const mode of [-1, 0o1000, 1.5]) {
+        expect(() => ndjsonFileArchiver({ dir: join(dir, 'never'), mode }), String(mode)).toThrow(
+          expect.objectContaining({ code: 'INVALID_OPTIONS' }),
+        );
+      }
+    } finally {
+      process.umask(umask);
       rmSync(dir, { recursive: true, force: true });
     }
   });
