@@ -18,7 +18,7 @@ import type {
 } from './coordinator-types.js';
 import { Dispatcher, type DispatcherMetrics } from './dispatcher.js';
 import { CoordinatorClosedError, EvcoError } from './errors.js';
-import type { DomainEvent, DomainEventInput, EventDefinition, EventOf, RecordedEvent } from './event.js';
+import type { AnyEventInput, DomainEvent, EventDefinition, EventOf, RecordedEvent } from './event.js';
 import { EventBus, type EventBusMetrics } from './event-bus.js';
 import { callLifecycleHook } from './instrumentation.js';
 import { childLogger, createConsoleLogger } from './logger.js';
@@ -258,13 +258,13 @@ export class EventDrivenCoordinator {
   // Publishing
   // ------------------------------------------------------------------------------------------
 
-  publishEvent(event: DomainEvent | DomainEventInput, options?: PublishOptions): Promise<PublishResult> {
+  publishEvent(event: DomainEvent | AnyEventInput, options?: PublishOptions): Promise<PublishResult> {
     return this.eventBus.publishEvent(event, {}, options);
   }
 
   /** Publishes the events atomically: all are stored, or none. */
   publishEvents(
-    events: ReadonlyArray<DomainEvent | DomainEventInput>,
+    events: ReadonlyArray<DomainEvent | AnyEventInput>,
     options?: PublishOptions,
   ): Promise<PublishResult[]> {
     return this.eventBus.publishEvents(events, {}, options);

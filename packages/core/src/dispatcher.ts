@@ -1,6 +1,6 @@
 import { describeError } from './describe-error.js';
 import { EvcoError, HandlerTimeoutError, isEvcoError } from './errors.js';
-import { type DomainEvent, type DomainEventInput, type RecordedEvent, withDerivedId } from './event.js';
+import { type AnyEventInput, type DomainEvent, type RecordedEvent, withDerivedId } from './event.js';
 import { derivedEventId } from './ids.js';
 import type {
   DeadLetterReason,
@@ -52,7 +52,7 @@ export interface DispatcherOptions {
   leaseMs: number;
   concurrency: number;
   publish: (
-    events: ReadonlyArray<DomainEvent | DomainEventInput>,
+    events: ReadonlyArray<DomainEvent | AnyEventInput>,
     causedBy: RecordedEvent,
     options: PublishOptions,
     metadata: Readonly<Record<string, string>> | undefined,
@@ -682,7 +682,7 @@ class DeliveryContext implements HandlerContext {
     return this.#running.controller.signal;
   }
 
-  async publish(event: DomainEvent | DomainEventInput, options: PublishOptions = {}): Promise<PublishResult> {
+  async publish(event: DomainEvent | AnyEventInput, options: PublishOptions = {}): Promise<PublishResult> {
     const running = this.#running;
     const [result] = await this.#o.publish(
       this.#withDerivedIds([event], options),
@@ -694,7 +694,7 @@ class DeliveryContext implements HandlerContext {
   }
 
   publishEvents(
-    events: ReadonlyArray<DomainEvent | DomainEventInput>,
+    events: ReadonlyArray<DomainEvent | AnyEventInput>,
     options: PublishOptions = {},
   ): Promise<PublishResult[]> {
     return this.#o.publish(
@@ -715,9 +715,9 @@ class DeliveryContext implements HandlerContext {
    * idempotent publish after others keeps the earlier indexes.
    */
   #withDerivedIds(
-    events: ReadonlyArray<DomainEvent | DomainEventInput>,
+    events: ReadonlyArray<DomainEvent | AnyEventInput>,
     options: PublishOptions,
-  ): ReadonlyArray<DomainEvent | DomainEventInput> {
+  ): ReadonlyArray<DomainEvent | AnyEventInput> {
     if (!Array.isArray(events)) return events;
     const first = this.#published;
     this.#published += events.length;

@@ -6,6 +6,7 @@ import {
   type ValidationIssue,
 } from './errors.js';
 import {
+  type AnyEventInput,
   type DomainEvent,
   type DomainEventInput,
   ensureDomainEvent,
@@ -26,7 +27,7 @@ import type {
   TransactionalPublish,
 } from './ports.js';
 
-type EventInputs = ReadonlyArray<DomainEvent | DomainEventInput>;
+type EventInputs = ReadonlyArray<DomainEvent | AnyEventInput>;
 
 export interface EventBusMetrics {
   published: number;
@@ -83,7 +84,7 @@ export class EventBus {
   }
 
   async publishEvent(
-    event: DomainEvent | DomainEventInput,
+    event: DomainEvent | AnyEventInput,
     context: PublishContext = {},
     options: PublishOptions = {},
   ): Promise<PublishResult> {
@@ -93,7 +94,7 @@ export class EventBus {
 
   /** Publishes a batch atomically: all events are stored, or none. */
   async publishEvents(
-    inputs: ReadonlyArray<DomainEvent | DomainEventInput>,
+    inputs: ReadonlyArray<DomainEvent | AnyEventInput>,
     context: PublishContext = {},
     options: PublishOptions = {},
   ): Promise<PublishResult[]> {
@@ -110,7 +111,7 @@ export class EventBus {
 
   /** `publishEvents` with every instrumentation's publish scope open around it. */
   async #publishObserved(
-    inputs: ReadonlyArray<DomainEvent | DomainEventInput>,
+    inputs: ReadonlyArray<DomainEvent | AnyEventInput>,
     context: PublishContext,
     options: PublishOptions,
     scopes: readonly PublishScope[],
@@ -137,7 +138,7 @@ export class EventBus {
 
   /** The idempotent outcome: every event of the batch must already be stored under its id. */
   async #alreadyStored(
-    inputs: ReadonlyArray<DomainEvent | DomainEventInput>,
+    inputs: ReadonlyArray<DomainEvent | AnyEventInput>,
     error: unknown,
   ): Promise<PublishResult[]> {
     const results: PublishResult[] = [];
@@ -318,7 +319,7 @@ export class EventBus {
   }
 
   #validate(
-    inputs: ReadonlyArray<DomainEvent | DomainEventInput>,
+    inputs: ReadonlyArray<DomainEvent | AnyEventInput>,
     context: PublishContext,
     scopes: readonly PublishScope[] | undefined,
   ): DomainEvent[] {
@@ -519,12 +520,17 @@ function isThenable(value: unknown): value is PromiseLike<unknown> {
  */
 function startPublishScopes(
   instruments: readonly Instrumentation[],
-  inputs: ReadonlyArray<DomainEvent | DomainEventInput>,
+  inputs: ReadonlyArray<DomainEvent | AnyEventInput>,
   context: PublishContext,
   logger: Logger,
 ): PublishScope[] | undefined {
   let scopes: PublishScope[] | undefined;
-  const start = { inputs, causedBy: context.causedBy };
+  // Instrumentation's port keeps DomainEventInput: what it reads of an input (its type, metadata)
+  // does not depend on how the caller typed `eventData`.
+  const start = {
+    inputs: inputs as ReadonlyArray<DomainEvent | DomainEventInput>,
+    causedBy: context.causedBy,
+  };
   for (const instrument of instruments) {
     try {
       const scope = instrument.publish!(start);

@@ -420,7 +420,7 @@ export const GenericDomainEvent = function GenericDomainEvent(input: DomainEvent
  * otherwise validates it from scratch (a hand-built or modified object).
  */
 export function ensureDomainEvent(
-  event: DomainEvent | DomainEventInput,
+  event: DomainEvent | AnyEventInput,
   options: CreateEventOptions = {},
 ): DomainEvent {
   const bytes = ValidatedEvent.payloadBytes(event);
@@ -429,6 +429,14 @@ export function ensureDomainEvent(
   }
   return createDomainEvent(event as DomainEventInput, options);
 }
+
+/**
+ * What the publish calls accept as an input: `eventData` any object, checked at run time (plain
+ * JSON only). `DomainEventInput`'s default `Record<string, unknown>` refuses a value typed by an
+ * interface (`eventData: order` where `order: OrderData`): TypeScript gives interfaces no
+ * implicit index signature.
+ */
+export type AnyEventInput = DomainEventInput<string, object>;
 
 function buildMetadata(
   input: unknown,

@@ -50,6 +50,7 @@ export {
   type ValidationIssue,
 } from './errors.js';
 export {
+  type AnyEventInput,
   type CreateEventOptions,
   createDomainEvent,
   DEFAULT_MAX_PAYLOAD_BYTES,

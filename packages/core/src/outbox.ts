@@ -1,10 +1,10 @@
 import { EvcoError } from './errors.js';
-import type { DomainEvent, DomainEventInput } from './event.js';
+import type { AnyEventInput, DomainEvent } from './event.js';
 import type { EventBus } from './event-bus.js';
 import type { EventStore, TransactionalPublish } from './ports.js';
 
 /** What `publishInTransaction` accepts: one event or a batch. */
-export type OutboxEvents = DomainEvent | DomainEventInput | ReadonlyArray<DomainEvent | DomainEventInput>;
+export type OutboxEvents = DomainEvent | AnyEventInput | ReadonlyArray<DomainEvent | AnyEventInput>;
 
 /**
  * The transactional outbox: the bus validates and runs `beforePublish`, the store writes the
@@ -36,8 +36,8 @@ export function publishInTransactionSync(
   );
 }
 
-function asBatch(events: OutboxEvents): ReadonlyArray<DomainEvent | DomainEventInput> {
-  return Array.isArray(events) ? events : [events as DomainEvent | DomainEventInput];
+function asBatch(events: OutboxEvents): ReadonlyArray<DomainEvent | AnyEventInput> {
+  return Array.isArray(events) ? events : [events as DomainEvent | AnyEventInput];
 }
 
 function outboxUnsupported(store: EventStore, method: string): EvcoError {

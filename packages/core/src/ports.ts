@@ -1,4 +1,4 @@
-import type { DomainEvent, DomainEventInput, RecordedEvent } from './event.js';
+import type { AnyEventInput, DomainEvent, RecordedEvent } from './event.js';
 import type { Position } from './position.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -540,9 +540,9 @@ export interface HandlerContext {
    * get its id as `causationId`, plus the metadata keys listed in the coordinator's
    * `propagateMetadata` and the trace context of installed instrumentation.
    */
-  publish(event: DomainEvent | DomainEventInput, options?: PublishOptions): Promise<PublishResult>;
+  publish(event: DomainEvent | AnyEventInput, options?: PublishOptions): Promise<PublishResult>;
   publishEvents(
-    events: ReadonlyArray<DomainEvent | DomainEventInput>,
+    events: ReadonlyArray<DomainEvent | AnyEventInput>,
     options?: PublishOptions,
   ): Promise<PublishResult[]>;
   /**

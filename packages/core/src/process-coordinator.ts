@@ -6,7 +6,7 @@ import {
   type RegisterHandlerOptions,
 } from './coordinator.js';
 import { EvcoError } from './errors.js';
-import type { DomainEvent, DomainEventInput, EventDefinition, EventOf, RecordedEvent } from './event.js';
+import type { AnyEventInput, DomainEvent, EventDefinition, EventOf, RecordedEvent } from './event.js';
 import { type CoordinatorOptions, waitOptionsSchema } from './options.js';
 import type { EventHandler, PublishOptions, PublishResult, TransactionalPublish } from './ports.js';
 import { parseInput } from './zod-issues.js';
@@ -115,14 +115,14 @@ export async function shutdownCoordinator(options: { timeoutMs?: number } = {}):
 }
 
 export async function publishEvent(
-  event: DomainEvent | DomainEventInput,
+  event: DomainEvent | AnyEventInput,
   options?: PublishOptions,
 ): Promise<PublishResult> {
   return (await getCoordinator()).publishEvent(event, options);
 }
 
 export async function publishEvents(
-  events: ReadonlyArray<DomainEvent | DomainEventInput>,
+  events: ReadonlyArray<DomainEvent | AnyEventInput>,
   options?: PublishOptions,
 ): Promise<PublishResult[]> {
   return (await getCoordinator()).publishEvents(events, options);
@@ -131,7 +131,7 @@ export async function publishEvents(
 /** `coordinator.publishInTransaction` on the process-wide coordinator (the transactional outbox). */
 export async function publishInTransaction(
   transaction: unknown,
-  events: DomainEvent | DomainEventInput | ReadonlyArray<DomainEvent | DomainEventInput>,
+  events: DomainEvent | AnyEventInput | ReadonlyArray<DomainEvent | AnyEventInput>,
 ): Promise<TransactionalPublish> {
   return (await getCoordinator()).publishInTransaction(transaction, events);
 }
@@ -143,7 +143,7 @@ export async function publishInTransaction(
  */
 export function publishInTransactionSync(
   transaction: unknown,
-  events: DomainEvent | DomainEventInput | ReadonlyArray<DomainEvent | DomainEventInput>,
+  events: DomainEvent | AnyEventInput | ReadonlyArray<DomainEvent | AnyEventInput>,
 ): TransactionalPublish {
   if (started) return started.publishInTransactionSync(transaction, events);
   if (current) {

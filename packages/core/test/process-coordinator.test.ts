@@ -82,6 +82,28 @@ describe('process-wide coordinator', () => {
     expect(batch.map((r) => r.position)).toEqual([first.position]);
   });
 
+  it('publishes eventData typed by an interface (no index signature), from the caller and from a handler', async () => {
+    interface OrderData {
+      orderId: string;
+      total: number;
+    }
+    const order: OrderData = { orderId: 'o1', total: 5 };
+    const c = await getCoordinator(options());
+    await registerHandler('OrderPlaced', async function confirm(event, ctx) {
+      // Before: TS2322 here and below, 'Index signature for type 'string' is missing in type 'OrderData''.
+      await ctx.publish({ eventType: 'OrderConfirmed', aggregateId: event.aggregateId, eventData: order });
+    });
+    await publishEvent({ eventType: 'OrderPlaced', aggregateId: 'o1', eventData: order });
+    await c.publishEvents([{ eventType: 'OrderNoted', aggregateId: 'o1', eventData: order }]);
+    await c.waitForIdle();
+    const stored = await c.getEventHistory({ aggregateId: 'o1' });
+    expect(stored.map((e) => [e.eventType, e.eventData]).sort()).toEqual([
+      ['OrderConfirmed', order],
+      ['OrderNoted', order],
+      ['OrderPlaced', order],
+    ]);
+  });
+
   it('a failed first start does not poison later calls', async () => {
     const error = await getCoordinator({ ...options(), leaseMs: -5 }).catch((e: unknown) => e);
     expect(isEvcoError(error, 'INVALID_OPTIONS')).toBe(true);
