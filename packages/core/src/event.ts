@@ -485,8 +485,10 @@ export interface StandardSchemaV1<Input = unknown, Output = Input> {
       | { readonly value: Output; readonly issues?: undefined }
       | {
           readonly issues: ReadonlyArray<{
-            message: string;
-            path?: ReadonlyArray<PropertyKey | { key: PropertyKey }>;
+            readonly message: string;
+            // `| undefined` as in the spec: without it, an application compiled with
+            // exactOptionalPropertyTypes could not pass a zod 4 schema to defineEvent.
+            readonly path?: ReadonlyArray<PropertyKey | { readonly key: PropertyKey }> | undefined;
           }>;
         }
       | Promise<unknown>;
