@@ -17,7 +17,7 @@ import { childLogger, createConsoleLogger } from './logger.js';
 import type { DeadLetter, EventPublisher, EventStore, Logger, UnprocessedEvent } from './ports.js';
 import type { Position } from './position.js';
 import type { PruneEventsOptions, PruneEventsResult } from './retention.js';
-import { collectFleetView, lagMs } from './status.js';
+import { collectFleetView, fleetCounts } from './status.js';
 import { toIssues } from './zod-issues.js';
 
 export interface AdminClientOptions {
@@ -173,21 +173,18 @@ class EvcoAdminClient implements AdminClient {
             health: { healthy: true, latencyMs: 0, details: { configured: false } },
           },
       handlers: view.handlers,
+      fleetStats: view.fleetStats,
       counts: {
         published: 0,
         handled: 0,
         failed: 0,
         retried: 0,
         timedOut: 0,
-        dead: stats?.dead ?? 0,
-        pending: stats?.pending ?? 0,
-        unprocessed: stats?.unprocessedEvents ?? 0,
-        orphaned: stats?.orphaned ?? 0,
         inFlight: 0,
         publishFailures: 0,
         malformedAnnouncements: 0,
         reconnects: 0,
-        lagMs: lagMs(stats, now),
+        ...fleetCounts(stats, now),
       },
       lastPosition: stats?.lastPosition ?? null,
     };

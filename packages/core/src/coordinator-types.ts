@@ -2,7 +2,7 @@ import type { EventDefinition } from './event.js';
 import type { EventPublisher, EventStore, HandlerOrdering, HealthStatus, PrunedRange } from './ports.js';
 import type { Position } from './position.js';
 import type { RetryPolicy } from './retry.js';
-import type { HandlerStatus } from './status.js';
+import type { FleetStats, HandlerStatus } from './status.js';
 
 /** The types of the coordinator's own calls (its options are in options.ts, its queries in admin.ts). */
 
@@ -40,6 +40,13 @@ export interface CoordinatorStatus {
   store: { name: string; capabilities: EventStore['capabilities']; health: HealthStatus };
   publisher: { name: string; capabilities: EventPublisher['capabilities']; health: HealthStatus };
   handlers: HandlerStatus[];
+  /**
+   * Whether the store answered the fleet-wide counts. It can fail alone (a statement timeout,
+   * a lock) while the store stays healthy; then the fleet's figures (`counts.dead`, `pending`,
+   * `unprocessed`, `orphaned`, `lagMs`, the handlers' counts and lag) are null, not zero, and
+   * `lastPosition` is null too.
+   */
+  fleetStats: FleetStats;
   counts: {
     /** Published by this process since start. */
     published: number;
@@ -49,17 +56,17 @@ export interface CoordinatorStatus {
     failed: number;
     retried: number;
     timedOut: number;
-    /** Dead deliveries in the store (whole fleet). */
-    dead: number;
-    pending: number;
-    unprocessed: number;
-    orphaned: number;
+    /** Dead deliveries in the store (whole fleet); null when the stats did not answer (`fleetStats`). */
+    dead: number | null;
+    pending: number | null;
+    unprocessed: number | null;
+    orphaned: number | null;
     inFlight: number;
     publishFailures: number;
     malformedAnnouncements: number;
     reconnects: number;
-    /** Age of the oldest delivery not yet done, in ms (0 when none). */
-    lagMs: number;
+    /** Age of the oldest delivery not yet done, in ms (0 when none, null when unknown). */
+    lagMs: number | null;
   };
   lastPosition: Position | null;
 }

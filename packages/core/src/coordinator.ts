@@ -47,7 +47,7 @@ import { type PruneEventsOptions, type PruneEventsResult, RetentionEnforcer } fr
 import { coordinatorStatus } from './status.js';
 import { parseInput } from './zod-issues.js';
 
-export type { HandlerStatus } from './status.js';
+export type { FleetStats, HandlerStatus } from './status.js';
 export type {
   CoordinatorStatus,
   EventDetails,

@@ -164,4 +164,4 @@ export {
   retentionSchema,
 } from './retention.js';
 export { DEFAULT_RETRY, type RetryPolicy, retryDelayMs } from './retry.js';
-export type { HandlerStatus } from './status.js';
+export type { FleetStats, HandlerStatus } from './status.js';

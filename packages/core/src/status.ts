@@ -18,15 +18,23 @@ export interface HandlerStatus {
   eventTypes: string[];
   /** Registered in this process. */
   local: boolean;
-  pending: number;
-  running: number;
-  dead: number;
-  orphaned: number;
-  /** Age of the handler's oldest delivery not yet done, in ms (0 when none). */
-  lagMs: number;
+  /** The handler's deliveries in the store; null when the store's stats did not answer (see `fleetStats`). */
+  pending: number | null;
+  running: number | null;
+  dead: number | null;
+  orphaned: number | null;
+  /** Age of the handler's oldest delivery not yet done, in ms (0 when none; null when unknown). */
+  lagMs: number | null;
   /** Latest subscription expiry across the fleet; past means nobody runs it any more. */
   subscriptionExpiresAt: Date | null;
 }
+
+/**
+ * Whether the store answered the fleet-wide counts (one query, which can fail alone: a statement
+ * timeout under load, a lock). When it did not, the fleet's figures are null, not zero: zeros
+ * would read as an idle fleet with no dead letters.
+ */
+export type FleetStats = { available: true } | { available: false; error: string };
 
 /** What the store and the publisher say about the fleet, gathered in parallel, never throwing. */
 export interface FleetView {
@@ -34,6 +42,8 @@ export interface FleetView {
   publisherHealth: HealthStatus | undefined;
   /** Undefined when the store could not answer. */
   stats: StoreStats | undefined;
+  /** Whether `stats` answered, and why not. */
+  fleetStats: FleetStats;
   handlers: HandlerStatus[];
 }
 
@@ -47,11 +57,13 @@ export async function collectFleetView(input: {
 }): Promise<FleetView> {
   const { store, publisher, now, logger, local } = input;
   let schemaError: unknown;
+  let statsError: unknown;
   const [health, publisherHealth, stats, subscriptions] = await Promise.all([
     safeHealth(() => store.healthCheck()),
     publisher ? safeHealth(() => publisher.healthCheck()) : undefined,
     store.stats({ now }).catch((error: unknown): StoreStats | undefined => {
       logger.warn({ err: error }, 'store stats unavailable');
+      statsError = error;
       if (isEvcoError(error, 'STORE_SCHEMA')) schemaError = error;
       return undefined;
     }),
@@ -75,25 +87,48 @@ export async function collectFleetView(input: {
       name,
       eventTypes: [...new Set([...(local.get(name) ?? []), ...subs.map((s) => s.eventType)])].sort(),
       local: local.has(name),
-      pending: h?.pending ?? 0,
-      running: h?.running ?? 0,
-      dead: h?.dead ?? 0,
-      orphaned: h?.orphaned ?? 0,
-      lagMs: h?.oldestPendingAt ? Math.max(0, now.getTime() - h.oldestPendingAt.getTime()) : 0,
+      pending: stats ? (h?.pending ?? 0) : null,
+      running: stats ? (h?.running ?? 0) : null,
+      dead: stats ? (h?.dead ?? 0) : null,
+      orphaned: stats ? (h?.orphaned ?? 0) : null,
+      lagMs: !stats
+        ? null
+        : h?.oldestPendingAt
+          ? Math.max(0, now.getTime() - h.oldestPendingAt.getTime())
+          : 0,
       subscriptionExpiresAt: expires,
     };
   });
-  return { storeHealth, publisherHealth, stats, handlers };
+  const fleetStats: FleetStats = stats
+    ? { available: true }
+    : { available: false, error: maskedMessage(statsError) };
+  return { storeHealth, publisherHealth, stats, fleetStats, handlers };
 }
 
-/** Age of the oldest delivery not yet done, in ms (0 when none). */
-export function lagMs(stats: StoreStats | undefined, now: Date): number {
-  return stats?.oldestPendingAt ? Math.max(0, now.getTime() - stats.oldestPendingAt.getTime()) : 0;
+/** Age of the oldest delivery not yet done, in ms (0 when none, null when the stats did not answer). */
+export function lagMs(stats: StoreStats | undefined, now: Date): number | null {
+  if (!stats) return null;
+  return stats.oldestPendingAt ? Math.max(0, now.getTime() - stats.oldestPendingAt.getTime()) : 0;
+}
+
+/** The fleet's part of `counts`: null each when the store's stats did not answer. */
+export function fleetCounts(
+  stats: StoreStats | undefined,
+  now: Date,
+): Pick<CoordinatorStatus['counts'], 'dead' | 'pending' | 'unprocessed' | 'orphaned' | 'lagMs'> {
+  return {
+    dead: stats ? stats.dead : null,
+    pending: stats ? stats.pending : null,
+    unprocessed: stats ? stats.unprocessedEvents : null,
+    orphaned: stats ? stats.orphaned : null,
+    lagMs: lagMs(stats, now),
+  };
 }
 
 /**
  * `getCoordinatorStatus()`: this process's counts next to what the store and the publisher say
- * about the fleet (never throwing: an unreachable store shows as unhealthy with zero counts).
+ * about the fleet (never throwing: an unreachable store shows as unhealthy; the fleet's figures
+ * are null whenever its stats did not answer, see `fleetStats`).
  */
 export async function coordinatorStatus(input: {
   id: string;
@@ -125,21 +160,18 @@ export async function coordinatorStatus(input: {
       health: view.publisherHealth!,
     },
     handlers: view.handlers,
+    fleetStats: view.fleetStats,
     counts: {
       published: input.bus.published,
       handled: d.handled,
       failed: d.failed,
       retried: d.retried,
       timedOut: d.timedOut,
-      dead: stats?.dead ?? 0,
-      pending: stats?.pending ?? 0,
-      unprocessed: stats?.unprocessedEvents ?? 0,
-      orphaned: stats?.orphaned ?? 0,
       inFlight: input.inFlight,
       publishFailures: input.bus.publishFailures,
       malformedAnnouncements: input.malformedAnnouncements,
       reconnects: input.reconnects,
-      lagMs: lagMs(stats, now),
+      ...fleetCounts(stats, now),
     },
     lastPosition: stats?.lastPosition ?? null,
   };

@@ -405,7 +405,7 @@ describe('admin client', () => {
     await resumer.shutdown();
   });
 
-  it('status: a store that answers but has no tables (STORE_SCHEMA from stats) is unhealthy, not an idle fleet', async () => {
+  it('status: a store that answers but has no tables (STORE_SCHEMA from stats) is unhealthy, not an idle fleet; failed stats are unknown, not zero', async () => {
     const memory = createMemoryStore();
     const unmigrated = new Proxy(memory, {
       get(target, key, receiver) {
@@ -424,6 +424,10 @@ describe('admin client', () => {
     expect(status.store.health.details.error).toMatch(/tables are missing or out of date; run migrate\(\)/);
     // The adapter's own details stay; only the verdict and the reason change.
     expect(status.store.health.details).toMatchObject((await memory.healthCheck()).details);
+    expect(status.fleetStats).toMatchObject({
+      available: false,
+      error: expect.stringMatching(/tables are missing/),
+    });
     await admin.close();
 
     // Any other stats failure (a slow or flaky count) keeps the health the store reported.
@@ -435,8 +439,25 @@ describe('admin client', () => {
       },
     });
     const other = await createAdminClient({ store: flaky, logger: silentLogger });
-    expect((await other.getCoordinatorStatus()).store.health.healthy).toBe(true);
+    const partial = await other.getCoordinatorStatus();
+    expect(partial.store.health.healthy).toBe(true);
+    // ...but the fleet's figures are unknown, not zero: an operator must not read an idle fleet.
+    expect(partial.fleetStats).toEqual({ available: false, error: 'statement timeout' });
+    expect(partial.counts).toMatchObject({
+      dead: null,
+      pending: null,
+      unprocessed: null,
+      orphaned: null,
+      lagMs: null,
+    });
+    expect(partial.lastPosition).toBeNull();
     await other.close();
+    // A store whose stats answer says so, with its figures.
+    const fine = await createAdminClient({ store: createMemoryStore(), logger: silentLogger });
+    const whole = await fine.getCoordinatorStatus();
+    expect(whole.fleetStats).toEqual({ available: true });
+    expect(whole.counts).toMatchObject({ dead: 0, pending: 0, unprocessed: 0, orphaned: 0, lagMs: 0 });
+    await fine.close();
   });
 
   it('refuses bad options and closes idempotently', async () => {

@@ -6,6 +6,7 @@ import {
   MiddlewareRejectedError,
   NotFoundError,
 } from '@evco/core';
+import { createMemoryStore } from '@evco/store-memory';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { z } from 'zod';
@@ -92,6 +93,49 @@ describe('GET /status', () => {
     const privileged = (await app.inject({ url: '/evco/status', headers: auth })).json();
     expect(privileged.admin).toBe(true);
     expect(privileged.store.health.details).toMatchObject({ store: 'memory' });
+  });
+
+  it('marks the fleet figures unknown (null, the reason for admins only) when only the stats query fails', async () => {
+    let failStats = false;
+    const memory = createMemoryStore();
+    const store = new Proxy(memory, {
+      get(target, key) {
+        if (key === 'stats' && failStats)
+          return () => Promise.reject(new Error('statement timeout at db.internal:5432'));
+        const value = Reflect.get(target, key, target);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+    const coordinator = await createCoordinator(coordinatorOptions({ store }));
+    await coordinator.registerHandler('OrderPlaced', async function sendInvoice() {});
+    const { app } = await startApp({ coordinator });
+    apps.push(app);
+    expect((await app.inject('/evco/status')).json().fleetStats).toEqual({ available: true });
+    failStats = true;
+    const res = await app.inject('/evco/status');
+    expect(res.statusCode).toBe(200);
+    const status = res.json();
+    expect(status).toMatchObject({
+      store: { health: { healthy: true } },
+      fleetStats: { available: false },
+      counts: { dead: null, pending: null, unprocessed: null, orphaned: null, lagMs: null },
+      lastPosition: null,
+    });
+    expect(status.fleetStats.error).toBeUndefined();
+    expect(status.handlers).toEqual([
+      expect.objectContaining({
+        name: 'sendInvoice',
+        pending: null,
+        running: null,
+        dead: null,
+        orphaned: null,
+      }),
+    ]);
+    const privileged = (await app.inject({ url: '/evco/status', headers: auth })).json();
+    expect(privileged.fleetStats).toEqual({
+      available: false,
+      error: 'statement timeout at db.internal:5432',
+    });
   });
 
   it("adds the app's facts from describe(), the private ones only for admins", async () => {

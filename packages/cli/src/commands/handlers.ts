@@ -39,13 +39,18 @@ export async function listHandlers(ctx: Context): Promise<void> {
         s.expired ? 'EXPIRED' : 'live',
         s.expiresAt,
         s.lastSeenBy,
-        h?.pending ?? 0,
-        h?.dead ?? 0,
-        h?.orphaned ?? 0,
+        figure(h?.pending),
+        figure(h?.dead),
+        figure(h?.orphaned),
       ];
     }),
     'no subscriptions: no handler has registered on this store',
   );
+}
+
+/** A handler's count; '?' when the store's stats did not answer (null), not a reassuring 0. */
+function figure(value: number | null | undefined): number | string {
+  return value === null ? '?' : (value ?? 0);
 }
 
 /** `evco handlers retire NAME --yes`: deletes its subscriptions and drops its unfinished deliveries. */
@@ -55,10 +60,11 @@ export async function retireHandler(ctx: Context, name: string, yes: boolean): P
     if (!known) throw new UsageError(`no handler named "${name}" is subscribed (see evco handlers)`);
     if (!yes) {
       const h = (await admin.getCoordinatorStatus()).handlers.find((x) => x.name === name);
-      const open = (h?.pending ?? 0) + (h?.running ?? 0) + (h?.dead ?? 0);
-      throw new UsageError(
-        `retiring "${name}" deletes its subscriptions and ${open} unfinished deliveries; add --yes to do it`,
-      );
+      const counts = [h?.pending, h?.running, h?.dead];
+      const open = counts.includes(null)
+        ? 'its unfinished deliveries (how many is unknown: the store did not count them)'
+        : `${counts.reduce<number>((sum, n) => sum + (n ?? 0), 0)} unfinished deliveries`;
+      throw new UsageError(`retiring "${name}" deletes its subscriptions and ${open}; add --yes to do it`);
     }
     const result = await admin.retireHandler(name);
     if (ctx.json) printJson(ctx.io, { handler: name, ...result });

@@ -29,7 +29,7 @@ function health(h: CoordinatorStatus['store']['health'], flags: Context['flags']
   return `${h.healthy ? 'healthy' : 'UNHEALTHY'}, ${Math.round(h.latencyMs)} ms${error}`;
 }
 
-function printStatus(ctx: Context, s: CoordinatorStatus, where: string): void {
+export function printStatus(ctx: Context, s: CoordinatorStatus, where: string): void {
   const publisher =
     s.publisher.name === 'none'
       ? 'none (coordinators find work by polling)'
@@ -44,14 +44,17 @@ function printStatus(ctx: Context, s: CoordinatorStatus, where: string): void {
     ]);
     return;
   }
-  printFields(ctx.io, [
-    ['store', store],
-    ['publisher', publisher],
-    ['last position', s.lastPosition ?? 'no events'],
-    ['deliveries', `${c.pending} pending, ${c.dead} dead, ${c.orphaned} orphaned`],
-    ['unprocessed', `${c.unprocessed} events`],
-    ['lag', c.lagMs > 0 ? duration(c.lagMs) : 'none'],
-  ]);
+  // The store answers but its counts query failed (a statement timeout): unknown, not zero.
+  const known = s.fleetStats.available;
+  const fleet: Array<[string, unknown]> = s.fleetStats.available
+    ? [
+        ['last position', s.lastPosition ?? 'no events'],
+        ['deliveries', `${c.pending} pending, ${c.dead} dead, ${c.orphaned} orphaned`],
+        ['unprocessed', `${c.unprocessed} events`],
+        ['lag', c.lagMs !== null && c.lagMs > 0 ? duration(c.lagMs) : 'none'],
+      ]
+    : [['fleet counts', `UNKNOWN: the store's stats did not answer (${s.fleetStats.error})`]];
+  printFields(ctx.io, [['store', store], ['publisher', publisher], ...fleet]);
   ctx.io.stdout.write('\n');
   const now = Date.now();
   printTable(
@@ -60,11 +63,11 @@ function printStatus(ctx: Context, s: CoordinatorStatus, where: string): void {
     s.handlers.map((h) => [
       h.name,
       h.eventTypes.join(', '),
-      h.pending,
-      h.running,
-      h.dead,
-      h.orphaned,
-      h.lagMs > 0 ? duration(h.lagMs) : '-',
+      known ? h.pending : '?',
+      known ? h.running : '?',
+      known ? h.dead : '?',
+      known ? h.orphaned : '?',
+      !known ? '?' : h.lagMs !== null && h.lagMs > 0 ? duration(h.lagMs) : '-',
       h.subscriptionExpiresAt === null
         ? 'none'
         : h.subscriptionExpiresAt.getTime() > now

@@ -70,6 +70,13 @@ export interface StatusView {
    * must not be drawn as an idle fleet with no dead letters.
    */
   fleetUnknown: boolean;
+  /**
+   * The store answered but not its counts query (`fleetStats.available: false`, a statement
+   * timeout): the figures are unknown (null from the server) while the store is healthy.
+   * `statsError` is the reason, sent to an authorized request only.
+   */
+  statsUnavailable: boolean;
+  statsError: string | undefined;
 }
 
 type Json = Record<string, unknown>;
@@ -211,7 +218,9 @@ export function toStatusView(reply: unknown): StatusView {
     })
     .filter((c): c is CoordinatorRow => c !== undefined);
   const store = adapter(s.store);
-  const fleetUnknown = store?.healthy === false;
+  const fleetStats = obj(s.fleetStats);
+  const statsUnavailable = store?.healthy !== false && fleetStats?.available === false;
+  const fleetUnknown = store?.healthy === false || statsUnavailable;
   const fleetFigure = (v: unknown) => (fleetUnknown ? undefined : num(v));
   return {
     id,
@@ -236,6 +245,8 @@ export function toStatusView(reply: unknown): StatusView {
     store,
     publisher: adapter(s.publisher),
     fleetUnknown,
+    statsUnavailable,
+    statsError: statsUnavailable ? str(fleetStats?.error) : undefined,
   };
 }
 

@@ -30,16 +30,27 @@ export const statusSchema = z.object({
       name: z.string(),
       eventTypes: z.array(z.string()),
       local: z.boolean().describe('Registered in this process'),
-      pending: z.number(),
-      running: z.number(),
-      dead: z.number(),
-      orphaned: z.number(),
-      lagMs: z.number().optional().describe("Age of the handler's oldest open delivery"),
+      pending: z.number().nullable().describe('null: unknown, the store did not count (see fleetStats)'),
+      running: z.number().nullable(),
+      dead: z.number().nullable(),
+      orphaned: z.number().nullable(),
+      lagMs: z.number().nullable().optional().describe("Age of the handler's oldest open delivery"),
     }),
   ),
+  fleetStats: z
+    .object({
+      available: z.boolean(),
+      error: z.string().optional().describe('Why not; only for an authorized request'),
+    })
+    .describe(
+      "Whether the store answered the fleet's counts (a statement timeout can fail them alone): when not, " +
+        "the fleet's figures (counts.dead, pending, unprocessed, orphaned, lagMs, the handlers' counts) are null, not 0",
+    ),
   counts: z
-    .record(z.string(), z.number())
-    .describe('This process (published, handled, …) and the fleet (dead, pending, lagMs, …)'),
+    .record(z.string(), z.number().nullable())
+    .describe(
+      'This process (published, handled, …) and the fleet (dead, pending, lagMs, …; null when fleetStats is unavailable)',
+    ),
   metrics: z.record(z.string(), z.number()).describe("This process's counters since start"),
   fleet: z.array(
     z.object({
@@ -85,12 +96,15 @@ export function statusRoutes(ctx: RouteContext): FastifyPluginAsyncZod {
         const publisher = admin
           ? status.publisher
           : { ...status.publisher, health: publicHealth(status.publisher.health) };
+        // The stats error is a driver's message (hosts, statements): like health details, admins only.
+        const fleetStats = admin ? status.fleetStats : { available: status.fleetStats.available };
         const body = {
           admin,
           ...(ctx.options.describe ? { service: ctx.options.describe({ admin }) } : {}),
           ...status,
           store,
           publisher,
+          fleetStats,
           metrics: { ...coordinator.metrics },
           fleet: fleetMembers(subscriptions, coordinator.id),
         };

@@ -143,6 +143,45 @@ describe('toStatusView', () => {
       lagMs: undefined,
     });
     expect(toStatusView(pluginStatus).fleetUnknown).toBe(false);
+    expect(view.statsUnavailable).toBe(false);
+  });
+
+  it('while only the stats query fails, the fleet figures are unknown too (null from the server), with the reason', () => {
+    // What GET /evco/status answers (to an admin) when the store is up but its counts timed out.
+    const uncounted = {
+      ...pluginStatus,
+      fleetStats: { available: false, error: 'canceling statement due to statement timeout' },
+      counts: {
+        ...pluginStatus.counts,
+        dead: null,
+        pending: null,
+        unprocessed: null,
+        orphaned: null,
+        lagMs: null,
+      },
+      handlers: pluginStatus.handlers.map((h) => ({
+        ...h,
+        pending: null,
+        running: null,
+        dead: null,
+        orphaned: null,
+      })),
+      lastPosition: null,
+    };
+    const view = toStatusView(uncounted);
+    expect(view.store?.healthy).toBe(true);
+    expect([view.fleetUnknown, view.statsUnavailable, view.statsError]).toEqual([
+      true,
+      true,
+      'canceling statement due to statement timeout',
+    ]);
+    expect([view.totals.dead, view.totals.pending, view.totals.lagMs, view.lastPosition]).toEqual([
+      undefined,
+      undefined,
+      undefined,
+      undefined,
+    ]);
+    expect(toStatusView({ ...pluginStatus, fleetStats: { available: true } }).fleetUnknown).toBe(false);
   });
 
   it('reads the older nested shape (coordinator.counts) and a plain-string last error', () => {

@@ -69,7 +69,12 @@ export function Overview(props: {
   const fleetCount = (n: number) => (unknown ? '—' : formatCount(n));
   return (
     <div class="stack">
-      {unknown ? (
+      {unknown && s.statsUnavailable ? (
+        <div class="banner bad" role="alert">
+          The event store answers but did not count the fleet{s.statsError ? ` (${s.statsError})` : ''}:
+          pending deliveries, dead letters, lag and handlers' figures are unknown until it does.
+        </div>
+      ) : unknown ? (
         <div class="banner bad" role="alert">
           The event store does not answer{s.store?.detail ? ` (${s.store.detail})` : ''}: pending deliveries,
           dead letters, lag, handlers' figures and subscriptions are unknown until it does.
