@@ -48,18 +48,28 @@ const postgresUrl = z
 /**
  * Whether pg (pg-connection-string) can parse it: the same normalization first (spaces and
  * stray `%` encoded) and the same fallback for an empty host (`postgresql://app@/db`, the host
- * then from PGHOST or the socket default), so nothing pg accepts is refused here.
+ * then from PGHOST or the socket default), so nothing pg accepts is refused here; then the
+ * parts pg decodes (user, password, database), whose URIError pg would throw at the first
+ * connection.
  */
 function parsesAsUrl(value: string): boolean {
   const normalized = /\s|%[^a-f0-9]|%[a-f0-9][^a-f0-9]/i.test(value)
     ? encodeURI(value).replace(/%25(\d\d)/g, '%$1')
     : value;
   for (const candidate of [normalized, normalized.replace('@/', '@___DUMMY___/')]) {
+    let parsed: URL;
     try {
-      new URL(candidate, 'postgres://base');
+      parsed = new URL(candidate, 'postgres://base');
+    } catch {
+      continue;
+    }
+    try {
+      decodeURIComponent(parsed.username);
+      decodeURIComponent(parsed.password);
+      decodeURI(parsed.pathname);
       return true;
     } catch {
-      // the next candidate
+      return false;
     }
   }
   return false;

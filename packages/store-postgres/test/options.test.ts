@@ -94,6 +94,8 @@ describe('createPostgresStore options', () => {
       'postgresql://app:s3cret@db:badport/app',
       'postgresql://app:s3cret@db:99999/app',
       'postgres://app:s3c#ret@db/app', // a # in the password, not percent-encoded
+      'postgresql://app:s3cret@db/%', // a database name pg cannot decode (URIError: URI malformed)
+      'postgresql://app:s3cret@/%', // likewise, with the empty host
     ]) {
       for (const options of [
         { connectionString: bad },
