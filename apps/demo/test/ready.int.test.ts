@@ -3,9 +3,8 @@
  * a TCP relay the test controls, so "unreachable" is real (connections cut, new ones refused).
  */
 import { randomBytes } from 'node:crypto';
-import { createServer, type Server, type Socket, connect as tcpConnect } from 'node:net';
 import { createPostgresStore } from '@evco/store-postgres';
-import { waitFor } from '@evco/testkit';
+import { TcpRelay, waitFor } from '@evco/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { STACK_FRAME } from './helpers.js';
 import { type DemoProcess, json, services, startDemo } from './processes.js';
@@ -14,45 +13,12 @@ const schema = `demo_r_${randomBytes(5).toString('hex')}`;
 let databaseUrl: string;
 let demo: DemoProcess;
 
-/** Forwards TCP to `target` while open; `close()` cuts every connection and refuses new ones. */
-class Relay {
-  readonly #sockets = new Set<Socket>();
-  #server: Server | undefined;
-  port = 0;
-
-  constructor(readonly target: { host: string; port: number }) {}
-
-  async open(port = 0): Promise<void> {
-    const server = createServer((client) => {
-      const upstream = tcpConnect(this.target.port, this.target.host);
-      for (const s of [client, upstream]) {
-        this.#sockets.add(s);
-        s.on('close', () => this.#sockets.delete(s));
-        s.on('error', () => {
-          client.destroy();
-          upstream.destroy();
-        });
-      }
-      client.pipe(upstream).pipe(client);
-    });
-    await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
-    this.#server = server;
-    this.port = (server.address() as { port: number }).port;
-  }
-
-  async close(): Promise<void> {
-    for (const s of this.#sockets) s.destroy();
-    await new Promise<void>((resolve) => (this.#server ? this.#server.close(() => resolve()) : resolve()));
-    this.#server = undefined;
-  }
-}
-
-let relay: Relay;
+let relay: TcpRelay;
 
 beforeAll(async () => {
   ({ databaseUrl } = await services());
   const target = new URL(databaseUrl);
-  relay = new Relay({ host: target.hostname, port: Number(target.port || 5432) });
+  relay = new TcpRelay({ host: target.hostname, port: Number(target.port || 5432) });
   await relay.open();
   const viaRelay = new URL(databaseUrl);
   viaRelay.hostname = '127.0.0.1';

@@ -1,7 +1,6 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type Server, type Socket, connect as tcpConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -10,7 +9,7 @@ import { createInProcPublisher } from '@evco/publisher-inproc';
 import { createRedisPublisher } from '@evco/publisher-redis';
 import { createPostgresStore } from '@evco/store-postgres';
 import { createSqliteStore } from '@evco/store-sqlite';
-import { resolveServiceUrl, waitFor } from '@evco/testkit';
+import { resolveServiceUrl, TcpRelay, waitFor } from '@evco/testkit';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
@@ -59,39 +58,6 @@ function evcoChild(args: string[]): {
     child.on('exit', (code, signal) => resolve(code ?? (signal ? 128 : 1))),
   );
   return { child, out: () => out, err: () => err, exit };
-}
-
-/** Forwards TCP to `target` while open; `close()` cuts every connection and refuses new ones. */
-class Relay {
-  readonly #sockets = new Set<Socket>();
-  #server: Server | undefined;
-  port = 0;
-
-  constructor(readonly target: { host: string; port: number }) {}
-
-  async open(port = 0): Promise<void> {
-    const server = createServer((client) => {
-      const upstream = tcpConnect(this.target.port, this.target.host);
-      for (const s of [client, upstream]) {
-        this.#sockets.add(s);
-        s.on('close', () => this.#sockets.delete(s));
-        s.on('error', () => {
-          client.destroy();
-          upstream.destroy();
-        });
-      }
-      client.pipe(upstream).pipe(client);
-    });
-    await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
-    this.#server = server;
-    this.port = (server.address() as { port: number }).port;
-  }
-
-  async close(): Promise<void> {
-    for (const s of this.#sockets) s.destroy();
-    await new Promise<void>((resolve) => (this.#server ? this.#server.close(() => resolve()) : resolve()));
-    this.#server = undefined;
-  }
 }
 
 /** The handler process (from source: tsx + the source condition). */
@@ -613,7 +579,7 @@ describe.each([
     async () => {
       const [, url, , schema] = f.flags;
       const target = new URL(url!);
-      const relay = new Relay({ host: target.hostname, port: Number(target.port || 5432) });
+      const relay = new TcpRelay({ host: target.hostname, port: Number(target.port || 5432) });
       await relay.open();
       const viaRelay = new URL(url!);
       viaRelay.hostname = '127.0.0.1';

@@ -23,4 +23,5 @@ export {
   type EventStoreContractCapabilities,
   type EventStoreContractOptions,
 } from './store-contract.js';
+export { TcpRelay } from './tcp-relay.js';
 export { THROWN_VALUES, type ThrownValueCase } from './thrown-values.js';
