@@ -8,6 +8,7 @@ import {
   type Logger,
   maskUrl,
   parseLogLevel,
+  parsesAsPostgresUrl,
 } from '@evco/core';
 import { UsageError } from './errors.js';
 
@@ -53,35 +54,6 @@ export function resolveTarget(flags: ConnectionFlags, env: NodeJS.ProcessEnv): T
     );
   }
   return { kind: 'postgres', url, schema: flags.schema, where: maskUrl(url) };
-}
-
-/**
- * Whether pg (pg-connection-string 2.x) can parse it, as store-postgres's options check asks:
- * spaces and stray `%` encoded first, a dummy host when the host is empty
- * (`postgresql://app@/db`: the host then comes from PGHOST or the socket default), then the
- * parts pg decodes (user, password, database) must decode. Plain `new URL` refused the empty host.
- */
-export function parsesAsPostgresUrl(url: string): boolean {
-  const normalized = /\s|%[^a-f0-9]|%[a-f0-9][^a-f0-9]/i.test(url)
-    ? encodeURI(url).replace(/%25(\d\d)/g, '%$1')
-    : url;
-  for (const candidate of [normalized, normalized.replace('@/', '@___DUMMY___/')]) {
-    let parsed: URL;
-    try {
-      parsed = new URL(candidate, 'postgres://base');
-    } catch {
-      continue;
-    }
-    try {
-      decodeURIComponent(parsed.username);
-      decodeURIComponent(parsed.password);
-      decodeURI(parsed.pathname);
-      return true;
-    } catch {
-      return false;
-    }
-  }
-  return false;
 }
 
 function canParse(url: string): boolean {

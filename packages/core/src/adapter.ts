@@ -7,6 +7,7 @@
  * only its queries. See testkit's README, "Writing a store adapter".
  */
 
+export { parsesAsPostgresUrl } from './connection-url.js';
 export {
   ConcurrencyError,
   DuplicateEventError,

@@ -4,6 +4,7 @@ import {
   maskUrl,
   type OptionsMatchSchema,
   parseOptions,
+  parsesAsPostgresUrl,
 } from '@evco/core/adapter';
 import type { Pool } from 'pg';
 import { z } from 'zod';
@@ -41,39 +42,9 @@ const postgresUrl = z
   .string()
   .regex(POSTGRES_URL, 'must start with postgresql:// or postgres://')
   // Only once the scheme is right: one problem per mistake.
-  .refine((value) => !POSTGRES_URL.test(value) || parsesAsUrl(value), {
+  .refine((value) => !POSTGRES_URL.test(value) || parsesAsPostgresUrl(value), {
     message: 'is not a valid URL (check the port, and percent-encode special characters in the password)',
   });
-
-/**
- * Whether pg (pg-connection-string) can parse it: the same normalization first (spaces and
- * stray `%` encoded) and the same fallback for an empty host (`postgresql://app@/db`, the host
- * then from PGHOST or the socket default), so nothing pg accepts is refused here; then the
- * parts pg decodes (user, password, database), whose URIError pg would throw at the first
- * connection.
- */
-function parsesAsUrl(value: string): boolean {
-  const normalized = /\s|%[^a-f0-9]|%[a-f0-9][^a-f0-9]/i.test(value)
-    ? encodeURI(value).replace(/%25(\d\d)/g, '%$1')
-    : value;
-  for (const candidate of [normalized, normalized.replace('@/', '@___DUMMY___/')]) {
-    let parsed: URL;
-    try {
-      parsed = new URL(candidate, 'postgres://base');
-    } catch {
-      continue;
-    }
-    try {
-      decodeURIComponent(parsed.username);
-      decodeURIComponent(parsed.password);
-      decodeURI(parsed.pathname);
-      return true;
-    } catch {
-      return false;
-    }
-  }
-  return false;
-}
 
 /**
  * Validates `PostgresStoreOptions` and applies `DEFAULTS` (see core's options.ts for the
