@@ -7,6 +7,10 @@ import { databaseUrl } from './env.js';
 import { type BenchSection, percentile, round } from './harness.js';
 import { PROBE } from './pg-counters.js';
 import { concurrently, events } from './postgres.js';
+import { rawSqliteValues } from './sqlite.js';
+
+/** The append's nine parameters as store-postgres sends them (dates as ISO text). */
+const values = (e: DomainEvent, now: Date): unknown[] => rawSqliteValues(e, now.toISOString());
 
 /**
  * Where the append statement's server time goes (run only when named: `pnpm bench
@@ -324,20 +328,6 @@ async function runRung(admin: pg.Client, rung: Rung, list: DomainEvent[]): Promi
   } finally {
     await close();
   }
-}
-
-function values(e: DomainEvent, now: Date): unknown[] {
-  return [
-    e.id,
-    e.eventType,
-    e.aggregateId,
-    e.aggregateType ?? null,
-    e.aggregateVersion ?? null,
-    JSON.stringify(e.eventData),
-    JSON.stringify(e.metadata),
-    e.occurredAt.toISOString(),
-    now.toISOString(),
-  ];
 }
 
 const median = (xs: number[]) =>
