@@ -1,47 +1,27 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
 import { createCoordinator, silentLogger } from '@evco/core';
 import { createInProcPublisher } from '@evco/publisher-inproc';
 import { createSqliteStore } from '@evco/store-sqlite';
 import { makeEvent } from '@evco/testkit';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { deadLetters } from '../src/commands/dead-letters.js';
 import { history } from '../src/commands/history.js';
 import type { Context } from '../src/context.js';
 import { pageOf } from '../src/paging.js';
-
-const dirs: string[] = [];
-afterEach(() => {
-  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
-});
+import { capturedContext, tempStoreFile } from './support.js';
 
 /** A store file holding `count` events, and a context that runs commands on it and keeps the output. */
 async function storeWith(
   count: number,
   json = false,
 ): Promise<{ ctx: Context; out: () => string; file: string }> {
-  const dir = mkdtempSync(join(tmpdir(), 'evco-cli-paging-'));
-  dirs.push(dir);
-  const file = join(dir, 'events.db');
+  const file = tempStoreFile('evco-cli-paging-');
   const store = createSqliteStore({ filename: file });
   await store.append(
     Array.from({ length: count }, () => makeEvent()),
     { now: new Date() },
   );
   await store.close();
-  const stdout = new PassThrough();
-  let text = '';
-  stdout.on('data', (d) => {
-    text += d;
-  });
-  const ctx: Context = {
-    io: { stdout, stderr: new PassThrough(), env: {}, interrupted: new Promise(() => {}) },
-    json,
-    flags: { sqlite: file },
-  };
-  return { ctx, out: () => text, file };
+  return { ...capturedContext({ sqlite: file }, json), file };
 }
 
 describe('paging: "more" only when there is more', () => {

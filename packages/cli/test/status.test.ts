@@ -1,18 +1,9 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
 import { createAdminClient, createCoordinator, type EventStore, silentLogger } from '@evco/core';
 import { createInProcPublisher } from '@evco/publisher-inproc';
 import { createSqliteStore } from '@evco/store-sqlite';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { printStatus } from '../src/commands/status.js';
-import type { Context } from '../src/context.js';
-
-const dirs: string[] = [];
-afterEach(() => {
-  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
-});
+import { capturedContext, tempStoreFile } from './support.js';
 
 /** The store, except that its counts query fails as a statement timeout would. */
 function statsFailing(store: EventStore): EventStore {
@@ -27,9 +18,7 @@ function statsFailing(store: EventStore): EventStore {
 }
 
 async function statusText(failing: boolean): Promise<string> {
-  const dir = mkdtempSync(join(tmpdir(), 'evco-cli-status-'));
-  dirs.push(dir);
-  const file = join(dir, 'events.db');
+  const file = tempStoreFile('evco-cli-status-');
   // A fleet that has work: one handler subscribed with a pending delivery.
   const app = await createCoordinator({
     store: createSqliteStore({ filename: file }),
@@ -45,18 +34,9 @@ async function statusText(failing: boolean): Promise<string> {
   });
   const s = await admin.getCoordinatorStatus();
   await admin.close();
-  const stdout = new PassThrough();
-  let text = '';
-  stdout.on('data', (d) => {
-    text += d;
-  });
-  const ctx: Context = {
-    io: { stdout, stderr: new PassThrough(), env: {}, interrupted: new Promise(() => {}) },
-    json: false,
-    flags: { sqlite: file },
-  };
+  const { ctx, out } = capturedContext({ sqlite: file });
   printStatus(ctx, s, file);
-  return text;
+  return out();
 }
 
 describe('evco status', () => {
