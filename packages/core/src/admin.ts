@@ -314,6 +314,7 @@ export class AdminOperations {
       {
         batchSize: q.batchSize ?? DEFAULT_PRUNE_BATCH,
         archive: q.archive,
+        archiveTimeoutMs: q.archiveTimeoutMs,
         clock: this.#c.clock,
         ...(q.dutyCycle !== undefined || q.maxEventsPerSecond !== undefined
           ? { pacing: { dutyCycle: q.dutyCycle ?? 1, maxEventsPerSecond: q.maxEventsPerSecond } }

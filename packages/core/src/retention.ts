@@ -12,6 +12,12 @@ const DAY = 86_400_000;
 const eventType = nameInput;
 const archiveInput = z.custom<ArchiveHook>((v) => typeof v === 'function', { message: 'must be a function' });
 const batchSize = z.number().int().min(1).max(100_000);
+/** How long one archive call may take, in ms: at least 100 ms, at most a day. */
+const archiveTimeoutMs = z
+  .number()
+  .int()
+  .min(100, 'must be at least 100 (milliseconds)')
+  .max(DAY, 'must be at most 86400000 (one day, in milliseconds)');
 /** The share of time a prune may spend removing: (0, 1]. */
 const dutyCycle = z
   .number()
@@ -47,6 +53,8 @@ export const retentionSchema = z
     maxEventsPerSecond: maxEventsPerSecond.optional(),
     /** Receives each batch before it is removed (e.g. `ndjsonFileArchiver(dir)`). */
     archive: archiveInput.optional(),
+    /** How long one archive call may take before its batch is given up (kept). @default 300000 */
+    archiveTimeoutMs: archiveTimeoutMs.optional(),
   })
   .refine((r) => r.maxAge !== undefined || Object.values(r.perType ?? {}).some((a) => a !== null), {
     message: 'needs maxAge or at least one perType age',
@@ -83,6 +91,8 @@ export interface RetentionPolicy {
    */
   maxEventsPerSecond?: number;
   archive?: ArchiveHook;
+  /** How long one `archive` call may take; see `PruneEventsOptions.archiveTimeoutMs`. @default 300000 */
+  archiveTimeoutMs?: number;
 }
 
 export const pruneSchema = z.strictObject({
@@ -97,6 +107,8 @@ export const pruneSchema = z.strictObject({
   /** At most this many events removed per second, on average. */
   maxEventsPerSecond: maxEventsPerSecond.optional(),
   archive: archiveInput.optional(),
+  /** How long one archive call may take before its batch is given up (kept). @default 300000 */
+  archiveTimeoutMs: archiveTimeoutMs.optional(),
 });
 
 export interface PruneEventsOptions {
@@ -120,6 +132,16 @@ export interface PruneEventsOptions {
   maxEventsPerSecond?: number;
   /** Receives each batch before it is removed; if it throws, that batch stays and the prune stops with the error. */
   archive?: ArchiveHook;
+  /**
+   * How long one `archive` call may take, in ms (100 to 86400000). Past it the batch is given
+   * up as if the hook had thrown: nothing of it is removed and the prune stops with a `TIMEOUT`
+   * error. The batch holds the store's prune lock meanwhile (on store-postgres a transaction
+   * and the schema's prune lock, which every replay step of that schema waits for), so a hook
+   * that never settles (an object-storage call hanging) must not hold it for ever. The hook's
+   * own promise is not cancelled: give it its own timeout too if it holds resources.
+   * @default 300000 (5 minutes)
+   */
+  archiveTimeoutMs?: number;
 }
 
 export interface PruneEventsResult {
@@ -130,6 +152,34 @@ export interface PruneEventsResult {
 }
 
 export const DEFAULT_PRUNE_BATCH = 1000;
+export const DEFAULT_ARCHIVE_TIMEOUT_MS = 300_000;
+
+/**
+ * The archive hook bounded in time: a call that has not settled after `timeoutMs` rejects with
+ * `TIMEOUT`, so the store rolls its batch back and lets go of its prune lock (the batch stays).
+ */
+export function boundedArchive(archive: ArchiveHook, timeoutMs: number): ArchiveHook {
+  return async (events) => {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const expired = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () =>
+          reject(
+            new EvcoError(
+              'TIMEOUT',
+              `the archive hook did not finish within ${timeoutMs} ms (archiveTimeoutMs): its batch of ${events.length} events stays in the store and the prune stopped`,
+            ),
+          ),
+        timeoutMs,
+      );
+    });
+    try {
+      await Promise.race([archive(events), expired]);
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+}
 /** Background retention removes a quarter of the time: appends next to it keep most of the machine. */
 export const DEFAULT_RETENTION_DUTY_CYCLE = 0.25;
 
@@ -214,6 +264,8 @@ export async function pruneByRule(
   options: {
     batchSize: number;
     archive?: ArchiveHook;
+    /** @default DEFAULT_ARCHIVE_TIMEOUT_MS */
+    archiveTimeoutMs?: number;
     clock: () => Date;
     proceed?: () => Promise<boolean>;
     pacing?: PrunePacing;
@@ -226,6 +278,9 @@ export async function pruneByRule(
   let batches = 0;
   let after: PruneCursor | undefined;
   let due: number | undefined;
+  const archive =
+    options.archive &&
+    boundedArchive(options.archive, options.archiveTimeoutMs ?? DEFAULT_ARCHIVE_TIMEOUT_MS);
   for (;;) {
     const started = now();
     due ??= started;
@@ -233,7 +288,7 @@ export async function pruneByRule(
       ...rule,
       limit: options.batchSize,
       after,
-      archive: options.archive,
+      archive,
       now: options.clock(),
     });
     removed += batch.removed;
@@ -357,6 +412,7 @@ export class RetentionEnforcer {
         const result = await pruneByRule(this.#store, rule, {
           batchSize: this.#policy.batchSize ?? DEFAULT_PRUNE_BATCH,
           archive: this.#policy.archive,
+          archiveTimeoutMs: this.#policy.archiveTimeoutMs,
           clock: this.#clock,
           proceed,
           pacing: {

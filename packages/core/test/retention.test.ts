@@ -64,6 +64,10 @@ describe('pruneEvents (operators)', () => {
       { before: new Date(), maxEventsPerSecond: 0 },
       { before: new Date(), maxEventsPerSecond: 1.5 },
       { before: new Date(), archive: 'file.ndjson' },
+      { before: new Date(), archiveTimeoutMs: 0 },
+      { before: new Date(), archiveTimeoutMs: 50 },
+      { before: new Date(), archiveTimeoutMs: 1.5e3 + 0.5 },
+      { before: new Date(), archiveTimeoutMs: 2 * DAY },
       { before: new Date(), olderThan: 5 },
     ];
     for (const options of bad) {
@@ -175,6 +179,8 @@ describe('retention policy', () => {
       { maxAge: DAY, dutyCycle: 2 },
       { maxAge: DAY, maxEventsPerSecond: 0 },
       { maxAge: DAY, maxEventsPerSecond: 'fast' },
+      { maxAge: DAY, archiveTimeoutMs: 10 },
+      { maxAge: DAY, archiveTimeoutMs: '5m' },
       { maxAge: DAY, perType: { 'bad type': DAY } },
       { maxAge: DAY, every: 5 },
     ];
@@ -271,6 +277,40 @@ describe('retention policy', () => {
     expect(errors[0]).toMatch(/retention/);
     expect((await c.getEventHistory({})).length).toBe(3);
     failing = false;
+    await until(async () => (await c.getEventHistory({})).length === 0);
+    expect(archived.length).toBe(3);
+  });
+
+  it('an archive hook that never settles is given up after archiveTimeoutMs: TIMEOUT logged, nothing removed, the next round archives', async () => {
+    const errors: unknown[] = [];
+    const logger: Logger = {
+      debug: () => {},
+      info: () => {},
+      warn: () => {},
+      error: ((o: { err?: unknown }) => void errors.push(o.err)) as Logger['error'],
+    };
+    let hanging = true;
+    const archived: string[] = [];
+    const c = await coordinator({
+      logger,
+      retention: {
+        maxAge: DAY,
+        intervalMs: 100,
+        archiveTimeoutMs: 100,
+        archive: (batch) => {
+          if (hanging) return new Promise<void>(() => {});
+          archived.push(...batch.map((e) => e.id));
+          return Promise.resolve();
+        },
+      },
+    });
+    await c.publishEvents(
+      [1, 2, 3].map((i) => ({ eventType: 'Old', aggregateId: `a${i}`, eventData: {}, occurredAt: old(i) })),
+    );
+    await until(() => errors.length >= 1);
+    expect(isEvcoError(errors[0], 'TIMEOUT')).toBe(true);
+    expect((await c.getEventHistory({})).length).toBe(3);
+    hanging = false;
     await until(async () => (await c.getEventHistory({})).length === 0);
     expect(archived.length).toBe(3);
   });

@@ -3,6 +3,7 @@ import {
   type EventDrivenCoordinator,
   type EventPublisher,
   type EventStore,
+  isEvcoError,
   type RecordedEvent,
   silentLogger,
 } from '@evco/core';
@@ -94,6 +95,56 @@ export function describeRetentionEnforcement(options: RetentionEnforcementOption
         ['Poison', 1],
         ['TestHappened', 50],
       ]);
+    });
+
+    it('an archive hook that never settles: the prune stops with TIMEOUT after archiveTimeoutMs, nothing removed, and replays and prunes of the store go on', async () => {
+      stores = await options.open();
+      for (const store of stores) {
+        coordinators.push(
+          await createCoordinator({
+            store,
+            publisher: silentPublisher(),
+            logger: silentLogger,
+            pollIntervalMs: 20,
+          }),
+        );
+      }
+      const [a, b] = coordinators as [EventDrivenCoordinator, EventDrivenCoordinator];
+      const handled: string[] = [];
+      await a.registerHandler('TestHappened', async (e) => void handled.push(e.id), { name: 'h' });
+      const old = Array.from({ length: 5 }, (_, i) =>
+        makeEvent({ occurredAt: new Date(Date.UTC(2020, 0, 1) + i * 1000) }),
+      );
+      await a.publishEvents(old);
+      await waitFor(async () => (await a.getUnprocessedEvents()).length === 0 && handled.length === 5);
+      const before = new Date(Date.UTC(2020, 0, 2));
+      let calls = 0;
+      // An object-storage call that hangs: it never resolves nor rejects.
+      const hung = (_batch: readonly RecordedEvent[]) => {
+        calls++;
+        return new Promise<void>(() => {});
+      };
+      const error = await a
+        .pruneEvents({ before, archive: hung, archiveTimeoutMs: 200 })
+        .catch((e: unknown) => e);
+      expect(isEvcoError(error, 'TIMEOUT')).toBe(true);
+      expect((error as Error).message).toMatch(/archive hook did not finish within 200 ms/);
+      expect(calls).toBe(1);
+      expect((await b.getEventHistory({})).length).toBe(5);
+      // The batch let go of the store's prune lock: a replay (which waits for a prune batch) runs.
+      const replay = await b.replayEvents({ from: new Date(Date.UTC(2019, 11, 31)), to: before });
+      expect(replay.events).toBe(5);
+      await waitFor(() => handled.length === 10, { timeoutMs: 30_000 });
+      await waitFor(async () => (await a.getUnprocessedEvents()).length === 0);
+      // And a prune from the other store archives and removes the batch the hung hook held.
+      const archived: string[] = [];
+      const result = await b.pruneEvents({
+        before,
+        archive: async (batch) => void archived.push(...batch.map((e) => e.id)),
+      });
+      expect(result.removed).toBe(5);
+      expect(archived.sort()).toEqual(old.map((e) => e.id).sort());
+      expect(await a.getEventHistory({})).toEqual([]);
     });
   });
 }
