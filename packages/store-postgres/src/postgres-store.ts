@@ -43,6 +43,7 @@ import {
 } from '@evco/core/adapter';
 import pg from 'pg';
 import { refusedStartupParameter, TransactionPoolerError, translateError } from './errors.js';
+import { isoDate } from './iso-date.js';
 import { lockKey, migrate, PRUNE_LOCK } from './migrations.js';
 import {
   LISTEN_NEEDS_DIRECT_CONNECTION,
@@ -218,7 +219,7 @@ function eventColumns(
   const recorded = nows ? new Array<string>(n) : undefined;
   let i = 0;
   for (const r of requests) {
-    const now = recorded ? r.now.toISOString() : '';
+    const now = recorded ? isoDate(r.now) : '';
     for (const e of r.events) {
       ids[i] = e.id;
       types[i] = e.eventType;
@@ -227,7 +228,7 @@ function eventColumns(
       versions[i] = e.aggregateVersion ?? null;
       data[i] = JSON.stringify(e.eventData);
       metadata[i] = JSON.stringify(e.metadata);
-      occurred[i] = e.occurredAt.toISOString();
+      occurred[i] = isoDate(e.occurredAt);
       if (recorded) recorded[i] = now;
       i++;
     }
@@ -717,7 +718,7 @@ class PgEventStore implements PostgresStore {
     options: { now: Date },
   ): Promise<AppendResult> {
     if (!this.#admit(events)) return { events: [], deliveries: [] };
-    const now = options.now.toISOString();
+    const now = isoDate(options.now);
     const notify = this.#notify ? [this.#channel] : [];
     let rows: AppendRow[];
     if (events.length === 1) {
@@ -739,7 +740,7 @@ class PgEventStore implements PostgresStore {
             e.aggregateVersion ?? null,
             JSON.stringify(e.eventData),
             JSON.stringify(e.metadata),
-            e.occurredAt.toISOString(),
+            isoDate(e.occurredAt),
             now,
             ...notify,
           ],
@@ -942,7 +943,7 @@ class PgEventStore implements PostgresStore {
   /** Claims, completing the lease tokens `completing` (positions, handlers, runs, attempts, leases) first. */
   async #claim(request: ClaimRequest, completing: unknown[] | undefined): Promise<ClaimedDelivery[]> {
     const handlers = [...new Set(request.handlers)];
-    const now = request.now.toISOString();
+    const now = isoDate(request.now);
     // Unique to this claim: a claim lost in a crash may be issued again at the same attempt
     // number (by any process), never with the same lease. 72 random bits drawn once per store (a
     // restarted process draws new ones) and a counter: drawn per claim, `randomBytes` (synchronous,
@@ -953,7 +954,7 @@ class PgEventStore implements PostgresStore {
       now,
       request.limit,
       lease,
-      new Date(request.now.getTime() + request.leaseMs).toISOString(),
+      isoDate(new Date(request.now.getTime() + request.leaseMs)),
     ];
     type ClaimRow = EventRow & {
       handler: string | null;
