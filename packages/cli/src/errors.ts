@@ -2,10 +2,10 @@ import { isEvcoError, maskSecrets } from '@evco/core';
 
 /**
  * Exit codes: 0 done, 1 the operation failed (store unreachable, unknown id, dead deliveries
- * after a replay), 2 the command line is wrong (unknown command or flag, bad value). 130 is
- * Ctrl-C while watching a replay: only the watching stopped.
+ * after a replay), 2 the command line is wrong (unknown command or flag, bad value), 3 `status`
+ * is incomplete (the store answers, its counts query did not). 130 is Ctrl-C.
  */
-export const EXIT = { ok: 0, failure: 1, usage: 2, interrupted: 130 } as const;
+export const EXIT = { ok: 0, failure: 1, usage: 2, incomplete: 3, interrupted: 130 } as const;
 
 /** The command line itself is wrong: exit 2, before anything is opened. */
 export class UsageError extends Error {

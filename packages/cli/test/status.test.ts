@@ -2,7 +2,8 @@ import { createAdminClient, createCoordinator, type EventStore, silentLogger } f
 import { createInProcPublisher } from '@evco/publisher-inproc';
 import { createSqliteStore } from '@evco/store-sqlite';
 import { describe, expect, it } from 'vitest';
-import { printStatus } from '../src/commands/status.js';
+import { printStatus, reportStatus } from '../src/commands/status.js';
+import { EXIT } from '../src/errors.js';
 import { capturedContext, tempStoreFile } from './support.js';
 
 /** The store, except that its counts query fails as a statement timeout would. */
@@ -17,7 +18,7 @@ function statsFailing(store: EventStore): EventStore {
   });
 }
 
-async function statusText(failing: boolean): Promise<string> {
+async function fleetStatus(failing: boolean) {
   const file = tempStoreFile('evco-cli-status-');
   // A fleet that has work: one handler subscribed with a pending delivery.
   const app = await createCoordinator({
@@ -34,9 +35,27 @@ async function statusText(failing: boolean): Promise<string> {
   });
   const s = await admin.getCoordinatorStatus();
   await admin.close();
+  return { s, file };
+}
+
+async function statusText(failing: boolean): Promise<string> {
+  const { s, file } = await fleetStatus(failing);
   const { ctx, out } = capturedContext({ sqlite: file });
   printStatus(ctx, s, file);
   return out();
+}
+
+/** What `evco status` (text or `--json`) exits with and writes to stderr. */
+async function statusExit(failing: boolean, json: boolean): Promise<{ code: number; stderr: string }> {
+  const { s, file } = await fleetStatus(failing);
+  const { ctx } = capturedContext({ sqlite: file }, json);
+  let stderr = '';
+  ctx.io.stderr.on('data', (d) => {
+    stderr += d;
+  });
+  const code = reportStatus(ctx, s, file);
+  await new Promise((r) => setImmediate(r));
+  return { code, stderr };
 }
 
 describe('evco status', () => {
@@ -53,5 +72,18 @@ describe('evco status', () => {
     const whole = await statusText(false);
     expect(whole).toMatch(/^deliveries +0 pending, 0 dead, 0 orphaned$/m);
     expect(whole).toMatch(/│ sendReceipt │ Paid +│ 0 +│ 0 +│ 0 +│ 0 +│ - +│ live until/);
+  });
+
+  it('exits 3 (not 0) when the fleet counts are unknown, text or --json, saying why on stderr; 0 when they are known', async () => {
+    for (const json of [false, true]) {
+      const failed = await statusExit(true, json);
+      expect(failed.code).toBe(EXIT.incomplete);
+      expect(failed.code).toBe(3);
+      expect(failed.stderr).toMatch(
+        /^evco: the fleet counts are unknown: the sqlite store at .* answers, but its stats did not \(canceling statement due to statement timeout\); exit 3\n$/,
+      );
+      const whole = await statusExit(false, json);
+      expect(whole).toEqual({ code: 0, stderr: '' });
+    }
   });
 });

@@ -1,26 +1,42 @@
 import type { CoordinatorStatus } from '@evco/core';
 import type { Context } from '../context.js';
 import { withConnection } from '../context.js';
-import { CommandFailed, withSchemaHint } from '../errors.js';
+import { CommandFailed, EXIT, withSchemaHint } from '../errors.js';
 import { duration, printFields, printJson, printTable } from '../output.js';
 
 /** `evco status`: store and publisher health, fleet counts, lag, and every handler the fleet knows. */
-export async function status(ctx: Context): Promise<void> {
+export async function status(ctx: Context): Promise<number> {
   const { s, target } = await withConnection(ctx, { announce: true }, async ({ admin, target }) => ({
     s: await admin.getCoordinatorStatus(),
     target,
   }));
   const where =
     target.kind === 'postgres' ? `${target.where} schema ${target.schema ?? 'evco'}` : target.where;
+  return reportStatus(ctx, s, where);
+}
+
+/**
+ * Prints the status and gives the exit code a probe reads: 1 (thrown) when the store is
+ * unhealthy, 3 when it answers but its counts query did not, 0 otherwise. The publisher is a
+ * doorbell and does not count. Unknown counts are not a pass: a script alerting on the exit
+ * code would otherwise go quiet exactly while dead letters and backlog cannot be seen.
+ */
+export function reportStatus(ctx: Context, s: CoordinatorStatus, where: string): number {
   if (ctx.json) printJson(ctx.io, s);
   else printStatus(ctx, s, where);
-  // A health probe can use the exit code: the store is what matters (the publisher is a doorbell).
   if (!s.store.health.healthy) {
     const error = s.store.health.details.error;
     throw new CommandFailed(
       `the ${s.store.name} store at ${where} is unhealthy${typeof error === 'string' ? `: ${error}` : ''}`,
     );
   }
+  if (!s.fleetStats.available) {
+    ctx.io.stderr.write(
+      `evco: the fleet counts are unknown: the ${s.store.name} store at ${where} answers, but its stats did not (${s.fleetStats.error}); exit ${EXIT.incomplete}\n`,
+    );
+    return EXIT.incomplete;
+  }
+  return EXIT.ok;
 }
 
 function health(h: CoordinatorStatus['store']['health'], flags: Context['flags']): string {
