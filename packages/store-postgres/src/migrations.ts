@@ -97,6 +97,18 @@ function refuseNewer(applied: ReadonlySet<number>, schema: string): void {
   }
 }
 
+/**
+ * Refuses, at a store's first statement, a schema a newer @evco/store-postgres migrated, as
+ * `migrate()` does: a process that uses the store without migrating (an admin client, an
+ * older `evco` CLI's status or history) would otherwise run statements written for the tables
+ * it knows against ones it does not (schema version 5 took away the index version 4's reads by
+ * correlation id need: they scan the whole table). A schema not migrated yet passes (`migrate()`
+ * creates it; the first statement then names the missing tables).
+ */
+export async function refuseNewerSchema(pool: Pool, schema: string, quoted: string): Promise<void> {
+  refuseNewer(await appliedVersions(pool, quoted), schema);
+}
+
 async function appliedVersions(pool: Pool, quoted: string): Promise<Set<number>> {
   const present = await pool.query<{ present: boolean }>(SELECT_MIGRATIONS_TABLE, [`${quoted}.migrations`]);
   if (!present.rows[0]?.present) return new Set();

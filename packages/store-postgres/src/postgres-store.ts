@@ -44,7 +44,7 @@ import {
 import pg from 'pg';
 import { refusedStartupParameter, TransactionPoolerError, translateError } from './errors.js';
 import { isoDate } from './iso-date.js';
-import { lockKey, migrate, PRUNE_LOCK } from './migrations.js';
+import { lockKey, migrate, PRUNE_LOCK, refuseNewerSchema } from './migrations.js';
 import {
   LISTEN_NEEDS_DIRECT_CONNECTION,
   type PostgresStoreOptions,
@@ -495,16 +495,29 @@ class PgEventStore implements PostgresStore {
    * behind the pooler is.
    */
   #ensureReady(): Promise<void> {
-    this.#readying ??= this.#detectPooler().then(
-      () => {
-        this.#ready = true;
-      },
-      (error: unknown) => {
-        if (!(error instanceof TransactionPoolerError)) this.#readying = undefined;
-        throw error;
-      },
-    );
+    // Then the schema's version, once: a schema a newer store-postgres migrated is refused
+    // (`STORE_SCHEMA`) before any statement of this version runs against it, not remembered,
+    // so each call says so again.
+    this.#readying ??= this.#detectPooler()
+      .then(() => this.#refuseNewerSchema())
+      .then(
+        () => {
+          this.#ready = true;
+        },
+        (error: unknown) => {
+          if (!(error instanceof TransactionPoolerError)) this.#readying = undefined;
+          throw error;
+        },
+      );
     return this.#readying;
+  }
+
+  async #refuseNewerSchema(): Promise<void> {
+    try {
+      await refuseNewerSchema(this.pool, this.schema, this.#quoted);
+    } catch (error) {
+      throw isEvcoError(error) ? error : translateError(error, this.#where);
+    }
   }
 
   async #detectPooler(): Promise<void> {

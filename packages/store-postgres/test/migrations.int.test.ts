@@ -33,6 +33,21 @@ describe('migrations', () => {
       } finally {
         await again.close();
       }
+      // Used without migrate() (an admin client, an older CLI's status or history): refused at
+      // its first statement too, and its health says why.
+      const unmigrated = createPostgresStore({ connectionString: url, schema: newer, poolSize: 1 });
+      try {
+        const refusal = `was migrated to version ${LATEST_VERSION + 1} by a newer @evco/store-postgres (this one knows up to ${LATEST_VERSION})`;
+        await expect(unmigrated.read({ limit: 10, order: 'asc' })).rejects.toMatchObject({
+          code: 'STORE_SCHEMA',
+          message: expect.stringContaining(refusal),
+        });
+        const health = await unmigrated.healthCheck();
+        expect(health.healthy).toBe(false);
+        expect(String(health.details.error)).toContain(refusal);
+      } finally {
+        await unmigrated.close();
+      }
     } finally {
       await store.close();
       await dropSchema(newer);
