@@ -5,6 +5,7 @@ import {
   type EventStore,
   isEvcoError,
   type RecordedEvent,
+  type RetentionPolicy,
   silentLogger,
 } from '@evco/core';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -48,6 +49,21 @@ export function describeRetentionEnforcement(options: RetentionEnforcementOption
       stores = undefined;
     });
 
+    /** A coordinator on each store, finding work by polling; `retention` when given. */
+    const startOnEach = async (on: [EventStore, EventStore], retention?: RetentionPolicy) => {
+      for (const store of on) {
+        coordinators.push(
+          await createCoordinator({
+            store,
+            publisher: silentPublisher(),
+            logger: silentLogger,
+            pollIntervalMs: 20,
+            ...(retention ? { retention } : {}),
+          }),
+        );
+      }
+    };
+
     it('each old handled event is archived and removed once; a dead letter stays until its handler is retired', async () => {
       stores = await options.open();
       const archived: string[] = [];
@@ -55,18 +71,7 @@ export function describeRetentionEnforcement(options: RetentionEnforcementOption
         await new Promise((r) => setTimeout(r, 2));
         archived.push(...batch.map((e) => e.id));
       };
-      const retention = { maxAge: DAY, intervalMs: 100, batchSize: 9, archive };
-      for (const store of stores) {
-        coordinators.push(
-          await createCoordinator({
-            store,
-            publisher: silentPublisher(),
-            logger: silentLogger,
-            pollIntervalMs: 20,
-            retention,
-          }),
-        );
-      }
+      await startOnEach(stores, { maxAge: DAY, intervalMs: 100, batchSize: 9, archive });
       const [a, b] = coordinators as [EventDrivenCoordinator, EventDrivenCoordinator];
       await a.registerHandler('TestHappened', async () => {}, { name: 'h' });
       await b.registerHandler(
@@ -99,16 +104,7 @@ export function describeRetentionEnforcement(options: RetentionEnforcementOption
 
     it('an archive hook that never settles: the prune stops with TIMEOUT after archiveTimeoutMs, nothing removed, and replays and prunes of the store go on', async () => {
       stores = await options.open();
-      for (const store of stores) {
-        coordinators.push(
-          await createCoordinator({
-            store,
-            publisher: silentPublisher(),
-            logger: silentLogger,
-            pollIntervalMs: 20,
-          }),
-        );
-      }
+      await startOnEach(stores);
       const [a, b] = coordinators as [EventDrivenCoordinator, EventDrivenCoordinator];
       const handled: string[] = [];
       await a.registerHandler('TestHappened', async (e) => void handled.push(e.id), { name: 'h' });
