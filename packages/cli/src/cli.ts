@@ -116,7 +116,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     .option('json', { type: 'boolean', default: false, describe: 'machine-readable JSON on stdout' })
     .command(
       'status',
-      'store and publisher health, handlers, counts and lag (exit 1 when the store is unhealthy)',
+      'store and publisher health, handlers, counts and lag (exit 1 when the store is unhealthy, 3 when its counts are unknown)',
       {},
       run(status),
     )

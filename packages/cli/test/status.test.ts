@@ -2,6 +2,7 @@ import { createAdminClient, createCoordinator, type EventStore, silentLogger } f
 import { createInProcPublisher } from '@evco/publisher-inproc';
 import { createSqliteStore } from '@evco/store-sqlite';
 import { describe, expect, it } from 'vitest';
+import { runCli } from '../src/cli.js';
 import { printStatus, reportStatus } from '../src/commands/status.js';
 import { EXIT } from '../src/errors.js';
 import { capturedContext, tempStoreFile } from './support.js';
@@ -85,5 +86,14 @@ describe('evco status', () => {
       const whole = await statusExit(false, json);
       expect(whole).toEqual({ code: 0, stderr: '' });
     }
+  });
+
+  it("--help names both of status's failure exit codes, as the README's exit-code table does", async () => {
+    const { ctx, out } = capturedContext({});
+    const code = await runCli(['status', '--help'], ctx.io);
+    expect(code).toBe(0);
+    expect(out().replace(/\s+/g, ' ')).toContain(
+      'exit 1 when the store is unhealthy, 3 when its counts are unknown',
+    );
   });
 });
