@@ -8,8 +8,8 @@ import {
   type Logger,
   maskUrl,
   parseLogLevel,
-  parsesAsPostgresUrl,
 } from '@evco/core';
+import { parsesAsPostgresUrl } from '@evco/core/adapter';
 import { UsageError } from './errors.js';
 
 /** The connection flags every command takes. */

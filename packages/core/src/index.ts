@@ -15,7 +15,6 @@ export {
   splitLookahead,
 } from './admin-page.js';
 export type { CausationLimits, CausationNode } from './causation.js';
-export { parsesAsPostgresUrl } from './connection-url.js';
 export {
   type CoordinatorStatus,
   createCoordinator,

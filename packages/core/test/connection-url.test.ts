@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parsesAsPostgresUrl } from '../src/index.js';
+import { parsesAsPostgresUrl } from '../src/adapter.js';
 
 describe('parsesAsPostgresUrl', () => {
   it('accepts what pg (pg-connection-string 2.x) accepts', () => {
