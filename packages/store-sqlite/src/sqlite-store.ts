@@ -113,7 +113,11 @@ export interface SqliteStore extends EventStore {
 
 /** The lease that keeps prune batches of every process (and replays) apart. */
 const PRUNE_LOCK = 'evco:prune-batch';
-/** A prune batch (archive included) that takes longer loses its lock to the next pruner. */
+/**
+ * The prune lock's lease: renewed every third of it while the batch's archive hook runs (core
+ * bounds the hook by `archiveTimeoutMs`), so only a pruner that stopped (a crash) loses it, to
+ * the next pruner, once it expires.
+ */
 const PRUNE_LOCK_MS = 120_000;
 /** Free pages given back to the file system after each prune batch (4 KiB each by default). */
 const VACUUM_PAGES_PER_BATCH = 2048;
@@ -787,7 +791,7 @@ class SqliteEventStore implements SqliteStore {
         ) as EventRow[];
         const events = rows.slice(0, request.limit).map(toRecordedEvent);
         found = rows.length;
-        if (events.length > 0) await archive(events);
+        if (events.length > 0) await this.#holdingLease(lease, () => archive(events));
         page = events;
       } else {
         const rows = this.#run('choose events to prune', (p) => p.s.pruneCandidateKeys.all(params)) as Array<{
@@ -822,6 +826,25 @@ class SqliteEventStore implements SqliteStore {
       };
     } finally {
       await this.releaseLease(lease).catch(() => {});
+    }
+  }
+
+  /**
+   * Runs `work` (an archive hook, which may take minutes) while renewing `lease` every third of
+   * its time, on the lease's own clock (its `now` plus the time elapsed since), so the lease
+   * expires only if this process stops.
+   */
+  async #holdingLease<T>(lease: LeaseRequest, work: () => Promise<T>): Promise<T> {
+    const started = Date.now();
+    const renew = setInterval(() => {
+      const now = new Date(lease.now.getTime() + (Date.now() - started));
+      this.acquireLease({ ...lease, now }).catch(() => {});
+    }, lease.ttlMs / 3);
+    renew.unref();
+    try {
+      return await work();
+    } finally {
+      clearInterval(renew);
     }
   }
 

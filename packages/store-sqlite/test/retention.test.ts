@@ -1,6 +1,6 @@
 import { describeRetentionEnforcement, makeEvent, pruneAll } from '@evco/testkit';
 import Database from 'better-sqlite3';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { useTempStores } from './store-fixture.js';
 
 const T0 = new Date('2026-01-01T00:00:00.000Z');
@@ -138,6 +138,50 @@ describe('batches without an archive', () => {
     expect(await rest).toBe(200);
     expect(count(file, 'events')).toBe(0);
     expect(count(file, 'deliveries')).toBe(0);
+  });
+});
+
+describe('an archive hook slower than the prune lock', () => {
+  it('keeps the lock while it runs: another pruner past the lease time waits instead of removing events under it', async () => {
+    const file = tmp.file();
+    const archiving = open({ filename: file });
+    const plain = open({ filename: file });
+    await fill(archiving, 400);
+    const now = at(2 * DAY);
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let inArchive!: () => void;
+    const entered = new Promise<void>((resolve) => {
+      inArchive = resolve;
+    });
+    // The lease's renewal timer and clock run on fake time; sleeps and waits stay real.
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval', 'Date'] });
+    try {
+      const first = archiving.pruneEvents!({
+        before: at(DAY),
+        limit: 200,
+        now,
+        archive: async () => {
+          inArchive();
+          await gate;
+        },
+      });
+      await entered;
+      // 100 s into the archive: the lease (2 minutes from `now`) has been renewed on the way.
+      await vi.advanceTimersByTimeAsync(100_000);
+      // Another pruner whose clock is past the first lease's expiry (now + 120 s).
+      const rest = pruneAll(plain, { before: at(DAY), limit: 100, now: new Date(now.getTime() + 130_000) });
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(count(file, 'events')).toBe(400);
+      release();
+      expect((await first).removed).toBe(200);
+      expect(await rest).toBe(200);
+      expect(count(file, 'events')).toBe(0);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });
 
