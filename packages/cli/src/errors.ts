@@ -31,6 +31,7 @@ export function describeFailure(error: unknown): string {
       typeof file === 'string' && !error.message.includes(file)
         ? `${error.message} (file: ${file})`
         : error.message;
+    if (isEvcoError(error, 'UNKNOWN_HANDLER')) text += ' (see evco handlers)';
   } else if (error instanceof UsageError || error instanceof CommandFailed) {
     text = error.message;
   } else if (error instanceof Error) {
@@ -47,8 +48,8 @@ export function describeFailure(error: unknown): string {
 export function exitCodeOf(error: unknown): number {
   if (error instanceof UsageError) return EXIT.usage;
   if (isEvcoError(error, 'INVALID_OPTIONS')) return EXIT.usage;
-  // A handler name nobody subscribed (`replay --handler`) is a wrong argument, as it is for
-  // `retry --handler` and `handlers retire`, which check it themselves.
+  // A handler name nobody subscribed (core refuses it for dead letters, retry and replay) is a
+  // wrong argument, as it is for `handlers retire`.
   if (isEvcoError(error, 'UNKNOWN_HANDLER')) return EXIT.usage;
   return EXIT.failure;
 }

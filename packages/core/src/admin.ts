@@ -193,11 +193,15 @@ export class AdminOperations {
     query: { limit?: number; afterPosition?: Position; handler?: string } = {},
   ): Promise<DeadLetter[]> {
     const q = parseInput(listSchema, query, 'dead letter query');
-    return this.#c.store.getDeadLetters({
+    const page = await this.#c.store.getDeadLetters({
       limit: q.limit ?? 100,
       afterPosition: q.afterPosition,
       handler: q.handler,
     });
+    // No dead letters for a mistyped handler would read as "that handler is fine". Checked only
+    // when the page is empty, so a listing costs no extra query.
+    if (page.length === 0 && q.handler !== undefined) await this.#knownHandler(q.handler);
+    return page;
   }
 
   async retryDeadLetters(
@@ -224,8 +228,8 @@ export class AdminOperations {
   }
 
   /**
-   * A handler named by an operator (retry, replay) must be one some process subscribed: a typo
-   * would otherwise re-drive or replay nothing and report it as done.
+   * A handler named by an operator (dead letters, retry, replay) must be one some process
+   * subscribed: a typo would otherwise list, re-drive or replay nothing and report it as done.
    */
   async #knownHandler(handler: string): Promise<void> {
     const subscriptions = await this.#c.store.listSubscriptions();

@@ -341,6 +341,12 @@ describe('admin client', () => {
       message: expect.stringContaining('no handler named "sned"'),
     });
     expect(publisher.announcements).toEqual([]);
+    // Listing the dead letters of such a handler is refused too, not answered "none"; a handler
+    // that is subscribed and has none gets an empty list.
+    await expect(admin.getDeadLetters({ handler: 'sned' })).rejects.toMatchObject({
+      code: 'UNKNOWN_HANDLER',
+    });
+    expect(await admin.getDeadLetters({ handler: 'send' })).toEqual([]);
     await admin.close();
     await worker.shutdown();
   });

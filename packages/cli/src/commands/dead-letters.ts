@@ -1,7 +1,6 @@
 import { readDeadLetterPage } from '@evco/core';
 import type { Context } from '../context.js';
 import { withConnection } from '../context.js';
-import { UsageError } from '../errors.js';
 import { printJson, printTable, short } from '../output.js';
 import { parsePosition, showPosition } from '../position.js';
 
@@ -12,18 +11,12 @@ export async function deadLetters(
 ): Promise<void> {
   // One event's letters are never split between pages: a cursor after a split would skip the rest.
   const { deadLetters: dead, more } = await withConnection(ctx, {}, async ({ admin }) => {
-    const page = await readDeadLetterPage((q) => admin.getDeadLetters(q), {
+    // A mistyped handler is UNKNOWN_HANDLER (exit 2), from core, rather than "no dead letters".
+    return readDeadLetterPage((q) => admin.getDeadLetters(q), {
       limit: args.limit,
       ...(args.handler === undefined ? {} : { handler: args.handler }),
       ...(args.cursor === undefined ? {} : { afterPosition: parsePosition(args.cursor, '--cursor') }),
     });
-    // "no dead letters" for a mistyped handler would read as "that handler is fine".
-    if (page.deadLetters.length === 0 && args.handler !== undefined) {
-      const known = (await admin.listSubscriptions()).some((s) => s.handler === args.handler);
-      if (!known)
-        throw new UsageError(`no handler named "${args.handler}" is subscribed (see evco handlers)`);
-    }
-    return page;
   });
   const last = dead[dead.length - 1];
   const nextCursor = more && last ? showPosition(last.event.position) : null;

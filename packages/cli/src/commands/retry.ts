@@ -22,18 +22,13 @@ export async function retry(
     throw new UsageError('--all retries every dead letter; leave out ids and --handler');
   }
   const ids = [...new Set(args.ids)];
-  const result = await withConnection(ctx, { announce: true }, async ({ admin }) => {
-    if (args.handler !== undefined) {
-      const known = (await admin.listSubscriptions()).some((s) => s.handler === args.handler);
-      if (!known) {
-        throw new UsageError(`no handler named "${args.handler}" is subscribed (see evco handlers)`);
-      }
-    }
-    return admin.retryDeadLetters({
+  // A handler nobody subscribed is UNKNOWN_HANDLER (exit 2), from core's retryDeadLetters.
+  const result = await withConnection(ctx, { announce: true }, ({ admin }) =>
+    admin.retryDeadLetters({
       ...(ids.length > 0 ? { deliveryIds: ids } : {}),
       ...(args.handler === undefined ? {} : { handler: args.handler }),
-    });
-  });
+    }),
+  );
   if (ctx.json) printJson(ctx.io, result);
   else ctx.io.stdout.write(`retried ${result.retried} dead ${result.retried === 1 ? 'letter' : 'letters'}\n`);
   const missed = ids.length - result.retried;

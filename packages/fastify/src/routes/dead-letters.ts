@@ -1,4 +1,4 @@
-import { EvcoError, lookaheadLimit, readDeadLetterPage, splitLookahead } from '@evco/core';
+import { lookaheadLimit, readDeadLetterPage, splitLookahead } from '@evco/core';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { afterCursor, encodeCursor } from '../cursor.js';
@@ -100,18 +100,6 @@ export function deadLetterRoutes(ctx: RouteContext): FastifyPluginAsyncZod {
           ...(handler === undefined ? {} : { handler }),
           ...(afterPosition === undefined ? {} : { afterPosition }),
         });
-        // An empty list for a mistyped handler would read as "that handler is fine"; the retry and
-        // the CLI refuse it. Checked only when the page is empty: a listing costs no extra query.
-        if (deadLetters.length === 0 && handler !== undefined) {
-          const subscriptions = await coordinator.listSubscriptions();
-          if (!subscriptions.some((s) => s.handler === handler)) {
-            throw new EvcoError(
-              'UNKNOWN_HANDLER',
-              `no handler named "${handler}" is subscribed to any event type`,
-              { source: 'fastify' },
-            );
-          }
-        }
         const last = deadLetters[deadLetters.length - 1];
         return {
           deadLetters: deadLetters.map(toDeadLetterDto),
