@@ -100,6 +100,24 @@ describe('space and done deliveries', () => {
   });
 });
 
+/** An archive hook's gate: `inArchive()` marks it entered, it waits on `gate` until `release()`. */
+function archiveGate(): {
+  gate: Promise<void>;
+  release: () => void;
+  entered: Promise<void>;
+  inArchive: () => void;
+} {
+  let release!: () => void;
+  const gate = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  let inArchive!: () => void;
+  const entered = new Promise<void>((resolve) => {
+    inArchive = resolve;
+  });
+  return { gate, release, entered, inArchive };
+}
+
 describe('batches without an archive', () => {
   it('wait while an archiving batch of another connection is between its choice and its removal: each event removed once, the archive saw exactly what its batch removed', async () => {
     const file = tmp.file();
@@ -108,14 +126,7 @@ describe('batches without an archive', () => {
     await fill(archiving, 400);
     const now = at(2 * DAY);
     const archived: string[] = [];
-    let release!: () => void;
-    const gate = new Promise<void>((resolve) => {
-      release = resolve;
-    });
-    let inArchive!: () => void;
-    const entered = new Promise<void>((resolve) => {
-      inArchive = resolve;
-    });
+    const { gate, release, entered, inArchive } = archiveGate();
     const first = archiving.pruneEvents!({
       before: at(DAY),
       limit: 200,
@@ -148,14 +159,7 @@ describe('an archive hook slower than the prune lock', () => {
     const plain = open({ filename: file });
     await fill(archiving, 400);
     const now = at(2 * DAY);
-    let release!: () => void;
-    const gate = new Promise<void>((resolve) => {
-      release = resolve;
-    });
-    let inArchive!: () => void;
-    const entered = new Promise<void>((resolve) => {
-      inArchive = resolve;
-    });
+    const { gate, release, entered, inArchive } = archiveGate();
     // The lease's renewal timer and clock run on fake time; sleeps and waits stay real.
     vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval', 'Date'] });
     try {
