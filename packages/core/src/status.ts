@@ -91,11 +91,7 @@ export async function collectFleetView(input: {
       running: stats ? (h?.running ?? 0) : null,
       dead: stats ? (h?.dead ?? 0) : null,
       orphaned: stats ? (h?.orphaned ?? 0) : null,
-      lagMs: !stats
-        ? null
-        : h?.oldestPendingAt
-          ? Math.max(0, now.getTime() - h.oldestPendingAt.getTime())
-          : 0,
+      lagMs: stats ? ageMs(h?.oldestPendingAt, now) : null,
       subscriptionExpiresAt: expires,
     };
   });
@@ -107,8 +103,12 @@ export async function collectFleetView(input: {
 
 /** Age of the oldest delivery not yet done, in ms (0 when none, null when the stats did not answer). */
 export function lagMs(stats: StoreStats | undefined, now: Date): number | null {
-  if (!stats) return null;
-  return stats.oldestPendingAt ? Math.max(0, now.getTime() - stats.oldestPendingAt.getTime()) : 0;
+  return stats ? ageMs(stats.oldestPendingAt, now) : null;
+}
+
+/** How long ago `at` was, in ms (0 for none, or for a time ahead of this clock). */
+function ageMs(at: Date | null | undefined, now: Date): number {
+  return at ? Math.max(0, now.getTime() - at.getTime()) : 0;
 }
 
 /** The fleet's part of `counts`: null each when the store's stats did not answer. */
