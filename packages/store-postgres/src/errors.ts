@@ -137,6 +137,15 @@ export function translateError(error: unknown, where: string): Error {
       options,
     );
   }
+  if (code === '25P03') {
+    // The store's one transaction that waits on application code is a retention batch running
+    // its archive hook; retrying does not help while the hook is slower than the setting.
+    return new EvcoError(
+      'STORE_FAILED',
+      `postgres at ${where} ended the store's session: ${message} (a transaction stayed idle longer than idle_in_transaction_session_timeout, typically a retention batch waiting for its archive hook: set the timeout above archiveTimeoutMs, for the role or the database, or make the hook faster; the batch was rolled back, nothing of it removed)`,
+      options,
+    );
+  }
   const refusal = connectionRefusal(code, message);
   if (refusal !== undefined) {
     // Not a statement that failed: the server turned the connection away. Retrying does not help

@@ -1,5 +1,6 @@
 import { StoreSchemaError } from '@evco/core/adapter';
 import type { Pool } from 'pg';
+import { checkout } from './checkout.js';
 import { SOURCE } from './options.js';
 import {
   BEGIN,
@@ -52,7 +53,8 @@ export async function migrate(pool: Pool, schema: string, quoted: string): Promi
   const known = await appliedVersions(pool, quoted);
   refuseNewer(known, schema);
   if (known.has(LATEST_VERSION)) return;
-  const client = await pool.connect();
+  const held = await checkout(pool);
+  const { client } = held;
   try {
     await client.query(BEGIN);
     try {
@@ -75,10 +77,10 @@ export async function migrate(pool: Pool, schema: string, quoted: string): Promi
       await client.query(COMMIT);
     } catch (error) {
       await client.query(ROLLBACK).catch(() => {});
-      throw error;
+      throw held.lost() ?? error;
     }
   } finally {
-    client.release();
+    held.release();
   }
 }
 

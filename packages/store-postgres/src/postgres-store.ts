@@ -42,6 +42,7 @@ import {
   unhealthyStatus,
 } from '@evco/core/adapter';
 import pg from 'pg';
+import { type CheckedOut, checkout } from './checkout.js';
 import { refusedStartupParameter, TransactionPoolerError, translateError } from './errors.js';
 import { isoDate } from './iso-date.js';
 import { lockKey, migrate, PRUNE_LOCK, refuseNewerSchema } from './migrations.js';
@@ -521,9 +522,9 @@ class PgEventStore implements PostgresStore {
   }
 
   async #detectPooler(): Promise<void> {
-    let client: pg.PoolClient;
+    let held: CheckedOut;
     try {
-      client = await this.pool.connect();
+      held = await checkout(this.pool);
     } catch (error) {
       if (refusedStartupParameter(error) === undefined) throw translateError(error, this.#where);
       this.#behindTransactionPooler();
@@ -537,12 +538,12 @@ class PgEventStore implements PostgresStore {
       return;
     }
     try {
-      const { rows } = await client.query<SessionSettings>(SQL.SESSION_SETTINGS);
+      const { rows } = await held.client.query<SessionSettings>(SQL.SESSION_SETTINGS);
       if (sessionSettingsDropped(this.#sent!, rows[0]!)) this.#behindTransactionPooler();
     } catch (error) {
       throw translateError(error, this.#where);
     } finally {
-      client.release();
+      held.release();
     }
   }
 
@@ -579,12 +580,13 @@ class PgEventStore implements PostgresStore {
   async #transaction<T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
     this.#open();
     if (!this.#ready) await this.#ensureReady();
-    let client: pg.PoolClient;
+    let held: CheckedOut;
     try {
-      client = await this.pool.connect();
+      held = await checkout(this.pool);
     } catch (error) {
       throw translateError(error, this.#where);
     }
+    const { client } = held;
     let broken = false;
     try {
       await this.#query(SQL.BEGIN, [], client);
@@ -595,9 +597,11 @@ class PgEventStore implements PostgresStore {
       await client.query(SQL.ROLLBACK).catch(() => {
         broken = true;
       });
-      throw error;
+      // The server's reason for ending the session, rather than "not queryable" after it.
+      const lost = held.lost();
+      throw lost ? translateError(lost, this.#where) : error;
     } finally {
-      client.release(broken);
+      held.release(broken);
     }
   }
 
