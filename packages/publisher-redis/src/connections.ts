@@ -20,6 +20,15 @@ export interface Connections {
 }
 
 /**
+ * How often a Cluster subscriber reads the slot map. A slot that moves (a reshard, a new shard)
+ * takes its sharded subscriptions with it: Redis drops them, the connection stays up, and ioredis
+ * subscribes again on the new owner only when its slot map changes, which without this refresh it
+ * never reads again (nothing is sent on a subscriber to be answered MOVED). One CLUSTER SLOTS per
+ * interval per process; announcements missed meanwhile are found by the coordinators' poll.
+ */
+export const SLOTS_REFRESH_MS = 2000;
+
+/**
  * The two connections of a publisher, for each topology. Publishing must never wait for Redis to
  * come back: the events are already stored and the coordinator's publish path is waiting. So
  * the publishing connection has no offline queue, and commands in flight when it drops are
@@ -52,7 +61,11 @@ export function openConnections(
       const sharded = o.cluster?.shardedPubSub ?? true;
       return {
         pub: cluster,
-        sub: cluster.duplicate(undefined, { lazyConnect: true, shardedSubscribers: sharded }),
+        sub: cluster.duplicate(undefined, {
+          lazyConnect: true,
+          shardedSubscribers: sharded,
+          slotsRefreshInterval: cluster.options.slotsRefreshInterval || SLOTS_REFRESH_MS,
+        }),
         ownsPub: false,
         where: describeNodes(
           'redis-cluster',
@@ -111,9 +124,9 @@ export function openConnections(
       sub: new Cluster(nodes, {
         lazyConnect: true,
         clusterRetryStrategy: retryStrategy,
-        // One subscriber connection per shard that owns a subscribed channel's slot, moved by
-        // ioredis when the slot moves.
+        // One subscriber connection per shard that owns a subscribed channel's slot.
         shardedSubscribers: shardedPubSub,
+        slotsRefreshInterval: SLOTS_REFRESH_MS,
         redisOptions: { ...common, connectionName: 'evco-subscriber' },
       }),
       ownsPub: true,

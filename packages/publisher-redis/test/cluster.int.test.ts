@@ -60,6 +60,24 @@ async function subscribersPerNode(channel: string): Promise<Array<{ sharded: num
   );
 }
 
+/** What `redis-cli --cluster reshard` does to an empty slot: `channel`'s slot now belongs to `to`. */
+async function moveSlotOf(channel: string, from: Node, to: Node): Promise<void> {
+  const call = async (node: Node, ...args: string[]) => {
+    const client = new Redis(node);
+    try {
+      return await client.call(args[0]!, ...args.slice(1));
+    } finally {
+      client.disconnect();
+    }
+  };
+  const slot = String(await call(from, 'CLUSTER', 'KEYSLOT', channel));
+  const fromId = String(await call(from, 'CLUSTER', 'MYID'));
+  const toId = String(await call(to, 'CLUSTER', 'MYID'));
+  await call(to, 'CLUSTER', 'SETSLOT', slot, 'IMPORTING', fromId);
+  await call(from, 'CLUSTER', 'SETSLOT', slot, 'MIGRATING', toId);
+  for (const node of cluster.nodes) await call(node, 'CLUSTER', 'SETSLOT', slot, 'NODE', toId);
+}
+
 function publisherOn(node: Node, prefix: string, shardedPubSub?: boolean): RedisPublisher {
   const publisher = createRedisPublisher({
     cluster: { nodes: [seed(node)], ...(shardedPubSub === undefined ? {} : { shardedPubSub }) },
@@ -173,6 +191,47 @@ describe.skipIf(tooOld)(
         expect(health.details.url).toBe(`redis-cluster://${seed(cluster.nodes[2]!)}`);
       });
     }
+
+    it("the events channel's slot moves to another shard (a reshard): sharded subscriptions follow it, a given client's too", async () => {
+      const prefix = `evco-test-cluster-move-${process.pid}`;
+      const channel = `${prefix}:events`;
+      const from = publisherOn(cluster.nodes[0]!, prefix);
+      const to = publisherOn(cluster.nodes[2]!, prefix);
+      const client = new Cluster([cluster.nodes[1]!]);
+      const yours = createRedisPublisher({ client, channelPrefix: prefix, logger: silentLogger });
+      publishers.push(yours);
+      const heard: string[] = [];
+      const heardByYours: string[] = [];
+      to.subscribe((a) => heard.push(...a.events.map((e) => e.id)));
+      yours.subscribe((a) => heardByYours.push(...a.events.map((e) => e.id)));
+      try {
+        await Promise.all([from.waitUntilReady(), to.waitUntilReady(), yours.waitUntilReady()]);
+        const owner = (await subscribersPerNode(channel)).findIndex((n) => n.sharded === 3);
+        expect(owner).toBeGreaterThanOrEqual(0);
+        const target = (owner + 1) % cluster.nodes.length;
+        await moveSlotOf(channel, cluster.nodes[owner]!, cluster.nodes[target]!);
+
+        // Redis drops the subscriptions of a slot that moves; each must come back on its new owner.
+        let sent = 0;
+        await waitFor(
+          async () => {
+            const id = `moved-${sent++}`;
+            await from.publish(announcement(id));
+            return (
+              heard.some((h) => h.startsWith('moved-')) && heardByYours.some((h) => h.startsWith('moved-'))
+            );
+          },
+          { timeoutMs: 15_000, intervalMs: 200, message: 'an announcement after the move was never heard' },
+        );
+        const perNode = await subscribersPerNode(channel);
+        expect(perNode.map((n) => n.sharded)).toEqual(cluster.nodes.map((_, i) => (i === target ? 3 : 0)));
+        const health = await to.healthCheck();
+        expect(health.healthy, JSON.stringify(health.details)).toBe(true);
+      } finally {
+        await yours.close();
+        client.disconnect();
+      }
+    });
 
     it('takes a Cluster client of yours and leaves it open', async () => {
       const client = new Cluster([cluster.nodes[1]!]);
