@@ -87,12 +87,53 @@ describe('GET /status', () => {
         coordinatorId: coordinator.id,
         self: true,
         lastSeenAt: expect.any(String),
+        expiresAt: expect.any(String),
+        expired: false,
         handlers: ['reserveStock', 'sendInvoice', 'shipOrder'],
       },
     ]);
     const privileged = (await app.inject({ url: '/evco/status', headers: auth })).json();
     expect(privileged.admin).toBe(true);
     expect(privileged.store.health.details).toMatchObject({ store: 'memory' });
+  });
+
+  it("says when each coordinator of the fleet expires, so a gone one reads as gone without the handlers' list", async () => {
+    const store = createMemoryStore();
+    let aheadMs = 0;
+    const coordinator = await createCoordinator(
+      coordinatorOptions({ store, clock: () => new Date(Date.now() + aheadMs) }),
+    );
+    // A process that ran a handler and went away: nobody renews its subscription any more.
+    const gone = await createCoordinator(
+      coordinatorOptions({ store, closeAdapters: false, subscriptionTtlMs: 1000 }),
+    );
+    await gone.registerHandler('OrderPlaced', async function legacyProjection() {});
+    await gone.shutdown();
+    const { app } = await startApp({ coordinator, protectReads: true });
+    apps.push(app);
+    await coordinator.registerHandler('OrderPlaced', async function reserveStock() {});
+    aheadMs = 5000;
+    // Public: the dashboard reads it even when `protectReads` keeps the subscriptions from it.
+    const fleet = (await app.inject('/evco/status')).json().fleet;
+    expect(fleet).toEqual([
+      {
+        coordinatorId: coordinator.id,
+        self: true,
+        lastSeenAt: expect.any(String),
+        expiresAt: expect.any(String),
+        expired: false,
+        handlers: ['reserveStock'],
+      },
+      {
+        coordinatorId: gone.id,
+        self: false,
+        lastSeenAt: expect.any(String),
+        expiresAt: expect.any(String),
+        expired: true,
+        handlers: ['legacyProjection'],
+      },
+    ]);
+    expect(Date.parse(fleet[1].expiresAt) - Date.parse(fleet[1].lastSeenAt)).toBe(1000);
   });
 
   it('marks the fleet figures unknown (null, the reason for admins only) when only the stats query fails', async () => {

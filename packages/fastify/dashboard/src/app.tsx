@@ -2,7 +2,7 @@ import type { ComponentChildren } from 'preact';
 import { useMemo, useRef, useState } from 'preact/hooks';
 import { get, readToken, saveToken } from './api.js';
 import { ErrorBanner } from './components.js';
-import { formatAgo } from './format.js';
+import { formatAgo, formatCount } from './format.js';
 import { useNow, usePoll, useRoute } from './hooks.js';
 import { href, type Route } from './router.js';
 import { ratesOf, type Sample, toStatusView } from './status.js';
@@ -106,7 +106,14 @@ export function App() {
           </NavLink>
           <NavLink to={href.deadLetters()} active={route.page === 'dead-letters'}>
             Dead letters
-            {(s?.totals.dead ?? 0) > 0 ? <span class="count">{s?.totals.dead}</span> : null}
+            {s?.fleetUnknown ? (
+              // Unknown is not zero: no badge would read as "no dead letters".
+              <span class="count unknown" title="unknown while the store does not count">
+                ?<span class="sr-only"> (count unknown)</span>
+              </span>
+            ) : (s?.totals.dead ?? 0) > 0 ? (
+              <span class="count">{formatCount(s?.totals.dead)}</span>
+            ) : null}
           </NavLink>
           <NavLink to={href.replay()} active={route.page === 'replay'}>
             Replay
@@ -127,11 +134,34 @@ export function App() {
       </header>
       <main>
         <h1 class="sr-only">{title(route)}</h1>
-        {status.error ? <ErrorBanner error={status.error} what="Status unavailable" /> : null}
+        {/* The overview says it with the age of the figures it keeps on screen. */}
+        {status.error && !(route.page === 'overview' && s) ? (
+          <ErrorBanner error={status.error} what="Status unavailable" />
+        ) : null}
         {route.page === 'overview' ? (
-          <Overview status={s} rates={rates} samples={samples.current} />
+          <Overview
+            status={s}
+            // The last answer, kept on screen while the server does not answer: marked as such.
+            stale={
+              status.error && status.updatedAt !== undefined
+                ? { error: status.error, since: status.updatedAt }
+                : undefined
+            }
+            rates={rates}
+            samples={samples.current}
+          />
         ) : route.page === 'dead-letters' ? (
-          <DeadLetters handler={route.handler} handlers={handlers} />
+          <DeadLetters
+            handler={route.handler}
+            handlers={handlers}
+            deadCount={
+              !s || s.fleetUnknown
+                ? undefined
+                : route.handler
+                  ? s.handlers.find((h) => h.name === route.handler)?.dead
+                  : s.totals.dead
+            }
+          />
         ) : route.page === 'replay' ? (
           <Replay replayId={route.replayId} handlers={handlers} eventTypes={eventTypes} />
         ) : route.page === 'events' ? (

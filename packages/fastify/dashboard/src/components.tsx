@@ -1,7 +1,9 @@
 import type { ComponentChildren } from 'preact';
+import { useEffect, useRef } from 'preact/hooks';
 import { ApiError } from './api.js';
-import { formatTime, shortId } from './format.js';
+import { formatCount, formatTime, shortId } from './format.js';
 import { href } from './router.js';
+import type { PrunedJson } from './types.js';
 
 export function Stat(props: { label: string; value: string; hint?: string; tone?: 'warn' | 'bad' }) {
   const id = `stat-${props.label.toLowerCase().replace(/[^a-z0-9]+/g, '-')}`;
@@ -47,6 +49,41 @@ export function Notice(props: { children: ComponentChildren }) {
   );
 }
 
+/** A column of a `DataTable`: `num` right-aligns figures, `hidden` is for screen readers only. */
+export interface Column {
+  title: string;
+  num?: boolean;
+  hidden?: boolean;
+}
+
+/**
+ * A table that scrolls sideways inside its panel, never the page (`short`: and down, past 320 px).
+ * `children` are its body rows.
+ */
+export function DataTable(props: {
+  label: string;
+  columns: Column[];
+  short?: boolean;
+  children: ComponentChildren;
+}) {
+  return (
+    <div class={props.short ? 'scroll short' : 'scroll'}>
+      <table aria-label={props.label}>
+        <thead>
+          <tr>
+            {props.columns.map((c) => (
+              <th key={c.title} scope="col" class={c.num ? 'num' : undefined}>
+                {c.hidden ? <span class="sr-only">{c.title}</span> : c.title}
+              </th>
+            ))}
+          </tr>
+        </thead>
+        <tbody>{props.children}</tbody>
+      </table>
+    </div>
+  );
+}
+
 export function Badge(props: { status: string }) {
   return <span class={`badge badge-${props.status}`}>{props.status}</span>;
 }
@@ -55,8 +92,85 @@ export function Empty(props: { children: ComponentChildren }) {
   return <p class="empty">{props.children}</p>;
 }
 
+/**
+ * An instant, in UTC like every stored time, and saying so: the page's forms take local time, so
+ * an unlabelled time would read as either. The local time is in the tooltip.
+ */
 export function Time(props: { iso: string | null | undefined }) {
-  return props.iso ? <time dateTime={props.iso}>{formatTime(props.iso)}</time> : <span>—</span>;
+  if (!props.iso) return <span>—</span>;
+  const local = new Date(props.iso);
+  return (
+    <time
+      dateTime={props.iso}
+      title={Number.isNaN(local.getTime()) ? undefined : `${local.toLocaleString()} local time`}
+    >
+      {formatTime(props.iso)} UTC
+    </time>
+  );
+}
+
+/** A handler's error: long ones (a cause chain, a 4000-character description) open on demand. */
+export function ErrorText(props: { text: string | null | undefined }) {
+  const text = props.text ?? '';
+  if (text.length <= ERROR_PREVIEW) return <pre>{text}</pre>;
+  return (
+    <details class="error-more">
+      <summary>
+        <pre>{`${text.slice(0, ERROR_PREVIEW)}…`}</pre>
+        <span class="more">show all ({formatCount(text.length)} characters)</span>
+      </summary>
+      <pre>{text}</pre>
+    </details>
+  );
+}
+const ERROR_PREVIEW = 200;
+
+/**
+ * The second step of a destructive action, in its own row: the button that armed it is disabled
+ * meanwhile, so a double click on it can never confirm. Focus lands on Cancel, so a repeated
+ * Enter cannot either.
+ */
+export function Confirm(props: {
+  message: ComponentChildren;
+  confirmLabel: string;
+  busy: boolean;
+  onConfirm(): void;
+  onCancel(): void;
+}) {
+  const cancel = useRef<HTMLButtonElement>(null);
+  useEffect(() => cancel.current?.focus(), []);
+  return (
+    <fieldset class="banner warn confirm" aria-label="Confirm">
+      <span>{props.message}</span>
+      <span class="row">
+        <button type="button" class="danger" disabled={props.busy} onClick={props.onConfirm}>
+          {props.confirmLabel}
+        </button>
+        <button type="button" ref={cancel} disabled={props.busy} onClick={props.onCancel}>
+          Cancel
+        </button>
+      </span>
+    </fieldset>
+  );
+}
+
+/** What retention removed from a range, so a short or empty page is not read as "nothing happened". */
+export function PrunedNote(props: { pruned: PrunedJson[] | undefined }) {
+  const pruned = props.pruned ?? [];
+  if (pruned.length === 0) return null;
+  return (
+    <div class="banner warn" role="note">
+      Retention removed events from this range; only what is left is shown:
+      <ul>
+        {pruned.map((p) => (
+          <li key={p.eventType}>
+            <code>{p.eventType}</code> that occurred before <Time iso={p.before} /> ({formatCount(p.removed)}{' '}
+            removed so far)
+          </li>
+        ))}
+      </ul>
+    </div>
+  );
 }
 
 export function EventLink(props: { id: string; label?: string }) {

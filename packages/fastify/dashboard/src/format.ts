@@ -46,6 +46,15 @@ export function shortId(id: string | number | undefined | null): string {
   return s.length > 12 ? `…${s.slice(-8)}` : s;
 }
 
+/** The browser's time zone, which `datetime-local` inputs are in ("Europe/Paris"). */
+export function localZone(): string {
+  try {
+    return Intl.DateTimeFormat().resolvedOptions().timeZone || 'local time';
+  } catch {
+    return 'local time';
+  }
+}
+
 /** `datetime-local` input value (local time) ↔ ISO instant. */
 export function localInputToIso(value: string): string | undefined {
   if (!value) return undefined;

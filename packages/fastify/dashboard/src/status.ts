@@ -21,6 +21,8 @@ export interface CoordinatorRow {
   handlers: number;
   lastSeenAt: string | undefined;
   expiresAt: string | undefined;
+  /** Gone: none of its subscriptions was renewed in time (the server's verdict, when it sends one). */
+  expired: boolean | undefined;
   /** This process answered the status call. */
   self: boolean;
 }
@@ -154,6 +156,7 @@ export function coordinatorsOf(
       handlers: 0,
       lastSeenAt: undefined,
       expiresAt: undefined,
+      expired: undefined,
       self: s.lastSeenBy === selfId,
       names: new Set<string>(),
     };
@@ -213,6 +216,7 @@ export function toStatusView(reply: unknown): StatusView {
         handlers: num(o.handlers) ?? arr(o.handlers).length,
         lastSeenAt: str(o.lastSeenAt),
         expiresAt: str(o.expiresAt),
+        expired: typeof o.expired === 'boolean' ? o.expired : undefined,
         self: typeof o.self === 'boolean' ? o.self : cid === id,
       };
     })

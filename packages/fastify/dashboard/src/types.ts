@@ -29,8 +29,18 @@ export interface DeliveryJson {
   updatedAt: string;
 }
 
+/** What retention removed from a queried range, per event type. */
+export interface PrunedJson {
+  eventType: string;
+  /** Events of this type that occurred before this were removed. */
+  before: string;
+  removed: number;
+  lastPrunedAt: string;
+}
+
 export interface EventPage {
   events: EventJson[];
+  pruned?: PrunedJson[];
   /** Where the next page starts; some servers always send one (to follow new events). */
   nextCursor: string | null;
   /** When sent, whether the next page has events now. */
@@ -75,6 +85,7 @@ export interface ReplayProgressJson {
   deliveriesDead: number;
   truncated: boolean;
   done: boolean;
+  pruned?: PrunedJson[];
   createdAt: string;
   updatedAt: string;
 }

@@ -57,6 +57,12 @@ export const statusSchema = z.object({
       coordinatorId: z.string(),
       self: z.boolean(),
       lastSeenAt: z.string(),
+      expiresAt: z.string().describe('The latest expiry of the subscriptions it renews'),
+      expired: z
+        .boolean()
+        .describe(
+          'Nobody renewed any of its subscriptions in time (by the server clock): the process is gone',
+        ),
       handlers: z.array(z.string()),
     }),
   ),

@@ -122,6 +122,36 @@ describe('toStatusView', () => {
     expect(view.lastPosition).toBe('42');
   });
 
+  it("takes each coordinator's expiry and verdict from the status when it sends them (no subscriptions needed)", () => {
+    const view = toStatusView({
+      ...pluginStatus,
+      fleet: [
+        {
+          coordinatorId: 'c-1',
+          self: true,
+          lastSeenAt: '2026-11-28T09:02:00.000Z',
+          expiresAt: '2026-11-29T09:02:00.000Z',
+          expired: false,
+          handlers: ['a'],
+        },
+        {
+          coordinatorId: 'c-9',
+          self: false,
+          lastSeenAt: '2026-11-28T08:00:00.000Z',
+          expiresAt: '2026-11-28T08:00:02.000Z',
+          expired: true,
+          handlers: ['legacy'],
+        },
+      ],
+    });
+    expect(view.coordinators.map((c) => [c.id, c.expiresAt, c.expired])).toEqual([
+      ['c-1', '2026-11-29T09:02:00.000Z', false],
+      ['c-9', '2026-11-28T08:00:02.000Z', true],
+    ]);
+    // An older server's fleet without them: the verdict is left open, not "alive".
+    expect(toStatusView(pluginStatus).coordinators.map((c) => c.expired)).toEqual([undefined, undefined]);
+  });
+
   it('while the store does not answer, the fleet figures are unknown, not the zeros the server sends', () => {
     // What GET /evco/status answers during a Postgres outage: placeholder zeros, store unhealthy.
     const down = {

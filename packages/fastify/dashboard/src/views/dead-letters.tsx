@@ -1,6 +1,16 @@
 import { useState } from 'preact/hooks';
 import { get, post, toQuery } from '../api.js';
-import { Empty, ErrorBanner, EventLink, Notice, Panel, Time } from '../components.js';
+import {
+  Confirm,
+  DataTable,
+  Empty,
+  ErrorBanner,
+  ErrorText,
+  EventLink,
+  Notice,
+  Panel,
+  Time,
+} from '../components.js';
 import { formatCount } from '../format.js';
 import { usePoll } from '../hooks.js';
 import { hasNextPage } from '../paging.js';
@@ -9,11 +19,19 @@ import type { DeadLetterPage } from '../types.js';
 
 const PAGE = 50;
 
-export function DeadLetters(props: { handler: string | undefined; handlers: string[] }) {
+export function DeadLetters(props: {
+  handler: string | undefined;
+  handlers: string[];
+  /** The status's count for the fleet or this handler; undefined while unknown. */
+  deadCount: number | undefined;
+}) {
   // Cursors of the pages before the current one, to go back.
   const [cursors, setCursors] = useState<string[]>([]);
   const cursor = cursors[cursors.length - 1];
   const [busy, setBusy] = useState(false);
+  // "Retry all" re-drives every dead letter at once (a burst on a service that may still be down):
+  // it asks first.
+  const [confirming, setConfirming] = useState(false);
   const [result, setResult] = useState<string | undefined>(undefined);
   const [actionError, setActionError] = useState<unknown>(undefined);
   const page = usePoll(
@@ -35,10 +53,15 @@ export function DeadLetters(props: { handler: string | undefined; handlers: stri
       setActionError(e);
     } finally {
       setBusy(false);
+      setConfirming(false);
     }
   }
 
   const letters = page.data?.deadLetters ?? [];
+  const n = props.deadCount;
+  const what =
+    n === undefined ? 'every dead letter' : `${formatCount(n)} dead ${n === 1 ? 'letter' : 'letters'}`;
+  const whose = props.handler ? ` of ${props.handler}` : '';
   const next = hasNextPage(page.data, letters.length, PAGE);
   const filter = (
     <label class="inline">
@@ -47,6 +70,7 @@ export function DeadLetters(props: { handler: string | undefined; handlers: stri
         value={props.handler ?? ''}
         onChange={(e) => {
           setCursors([]);
+          setConfirming(false);
           location.hash = href.deadLetters((e.target as HTMLSelectElement).value || undefined);
         }}
       >
@@ -69,15 +93,8 @@ export function DeadLetters(props: { handler: string | undefined; handlers: stri
             <button
               type="button"
               class="primary"
-              disabled={busy || letters.length === 0}
-              onClick={() =>
-                retry(
-                  props.handler ? { handler: props.handler } : {},
-                  props.handler
-                    ? `Retried every dead letter of ${props.handler}`
-                    : 'Retried every dead letter',
-                )
-              }
+              disabled={busy || confirming || letters.length === 0}
+              onClick={() => setConfirming(true)}
             >
               {props.handler ? 'Retry all of this handler' : 'Retry all'}
             </button>
@@ -88,6 +105,20 @@ export function DeadLetters(props: { handler: string | undefined; handlers: stri
           Deliveries that failed every attempt. Retrying queues them again with a fresh attempt count; the
           handler runs them like new ones. Retrying needs the admin token (top right).
         </p>
+        {confirming ? (
+          <Confirm
+            message={`Queue ${n === undefined ? what : `all ${what}`}${whose} again? The handlers run them at once.`}
+            confirmLabel={`Retry ${what}`}
+            busy={busy}
+            onCancel={() => setConfirming(false)}
+            onConfirm={() =>
+              retry(
+                props.handler ? { handler: props.handler } : {},
+                props.handler ? `Retried every dead letter of ${props.handler}` : 'Retried every dead letter',
+              )
+            }
+          />
+        ) : null}
         {result ? <Notice>{result}</Notice> : null}
         <ErrorBanner error={actionError} what="Retry failed" />
         <ErrorBanner error={page.error} what="Could not load the dead letters" />
@@ -96,57 +127,49 @@ export function DeadLetters(props: { handler: string | undefined; handlers: stri
             No dead letters{props.handler ? ` for ${props.handler}` : ''}. Everything was handled.
           </Empty>
         ) : (
-          <div class="scroll">
-            <table aria-label="Dead letters">
-              <thead>
-                <tr>
-                  <th scope="col">event</th>
-                  <th scope="col">handler</th>
-                  <th scope="col" class="num">
-                    attempts
-                  </th>
-                  <th scope="col">last error</th>
-                  <th scope="col">failed at</th>
-                  <th scope="col">
-                    <span class="sr-only">actions</span>
-                  </th>
-                </tr>
-              </thead>
-              <tbody>
-                {letters.map(({ event, delivery }) => (
-                  <tr key={delivery.deliveryId} aria-label={`${event.eventType} for ${delivery.handler}`}>
-                    <td>
-                      <div>{event.eventType}</div>
-                      <EventLink id={event.id} />
-                    </td>
-                    <td class="mono">{delivery.handler}</td>
-                    <td class="num">{formatCount(delivery.attempts)}</td>
-                    <td class="error-cell">
-                      <pre>{delivery.lastError ?? ''}</pre>
-                    </td>
-                    <td>
-                      <Time iso={delivery.updatedAt} />
-                    </td>
-                    <td>
-                      <button
-                        type="button"
-                        disabled={busy}
-                        aria-label={`Retry ${event.eventType} for ${delivery.handler}`}
-                        onClick={() =>
-                          retry(
-                            { deliveryIds: [delivery.deliveryId] },
-                            `Retried ${event.eventType} for ${delivery.handler}`,
-                          )
-                        }
-                      >
-                        Retry
-                      </button>
-                    </td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
+          <DataTable
+            label="Dead letters"
+            columns={[
+              { title: 'event' },
+              { title: 'handler' },
+              { title: 'attempts', num: true },
+              { title: 'last error' },
+              { title: 'failed at' },
+              { title: 'actions', hidden: true },
+            ]}
+          >
+            {letters.map(({ event, delivery }) => (
+              <tr key={delivery.deliveryId} aria-label={`${event.eventType} for ${delivery.handler}`}>
+                <td>
+                  <div>{event.eventType}</div>
+                  <EventLink id={event.id} />
+                </td>
+                <td class="mono">{delivery.handler}</td>
+                <td class="num">{formatCount(delivery.attempts)}</td>
+                <td class="error-cell">
+                  <ErrorText text={delivery.lastError} />
+                </td>
+                <td>
+                  <Time iso={delivery.updatedAt} />
+                </td>
+                <td>
+                  <button
+                    type="button"
+                    disabled={busy}
+                    aria-label={`Retry ${event.eventType} for ${delivery.handler}`}
+                    onClick={() =>
+                      retry(
+                        { deliveryIds: [delivery.deliveryId] },
+                        `Retried ${event.eventType} for ${delivery.handler}`,
+                      )
+                    }
+                  >
+                    Retry
+                  </button>
+                </td>
+              </tr>
+            ))}
+          </DataTable>
         )}
         <nav class="pager" aria-label="Dead letter pages">
           <button

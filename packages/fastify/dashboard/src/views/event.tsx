@@ -1,6 +1,16 @@
 import { useState } from 'preact/hooks';
 import { get, post } from '../api.js';
-import { Badge, Empty, ErrorBanner, EventLink, Json, Panel, Time } from '../components.js';
+import {
+  Badge,
+  DataTable,
+  Empty,
+  ErrorBanner,
+  ErrorText,
+  EventLink,
+  Json,
+  Panel,
+  Time,
+} from '../components.js';
 import { formatDuration, shortId } from '../format.js';
 import { usePoll } from '../hooks.js';
 import { href } from '../router.js';
@@ -69,11 +79,11 @@ function Facts(props: { event: EventJson }) {
       </dd>
       <dt>occurred at</dt>
       <dd>
-        <Time iso={e.occurredAt} /> UTC
+        <Time iso={e.occurredAt} />
       </dd>
       <dt>recorded at</dt>
       <dd>
-        <Time iso={e.recordedAt} /> UTC
+        <Time iso={e.recordedAt} />
       </dd>
       <dt>correlation</dt>
       <dd class="mono">
@@ -160,52 +170,48 @@ export function EventPage(props: { eventId: string }) {
             not keep finished deliveries.
           </Empty>
         ) : (
-          <table aria-label="Deliveries">
-            <thead>
-              <tr>
-                <th scope="col">handler</th>
-                <th scope="col">status</th>
-                <th scope="col" class="num">
-                  attempts
+          <DataTable
+            label="Deliveries"
+            columns={[
+              { title: 'handler' },
+              { title: 'status' },
+              { title: 'attempts', num: true },
+              { title: 'last error' },
+              { title: 'updated' },
+              { title: 'actions', hidden: true },
+            ]}
+          >
+            {d.deliveries.map((x) => (
+              <tr key={x.deliveryId} aria-label={x.handler}>
+                <th scope="row" class="mono">
+                  {x.handler}
+                  {x.isReplay ? <span class="tag">replay</span> : null}
                 </th>
-                <th scope="col">last error</th>
-                <th scope="col">updated</th>
-                <th scope="col">
-                  <span class="sr-only">actions</span>
-                </th>
+                <td>
+                  <Badge status={x.status} />
+                </td>
+                <td class="num">{x.attempts}</td>
+                <td class="error-cell">
+                  <ErrorText text={x.lastError} />
+                </td>
+                <td>
+                  <Time iso={x.updatedAt} />
+                </td>
+                <td>
+                  {x.status === 'dead' ? (
+                    <button
+                      type="button"
+                      disabled={retrying}
+                      aria-label={`Retry ${x.handler}`}
+                      onClick={() => retry(x.deliveryId)}
+                    >
+                      Retry
+                    </button>
+                  ) : null}
+                </td>
               </tr>
-            </thead>
-            <tbody>
-              {d.deliveries.map((x) => (
-                <tr key={x.deliveryId} aria-label={x.handler}>
-                  <th scope="row" class="mono">
-                    {x.handler}
-                    {x.isReplay ? <span class="tag">replay</span> : null}
-                  </th>
-                  <td>
-                    <Badge status={x.status} />
-                  </td>
-                  <td class="num">{x.attempts}</td>
-                  <td class="error-cell">{x.lastError ?? ''}</td>
-                  <td>
-                    <Time iso={x.updatedAt} />
-                  </td>
-                  <td>
-                    {x.status === 'dead' ? (
-                      <button
-                        type="button"
-                        disabled={retrying}
-                        aria-label={`Retry ${x.handler}`}
-                        onClick={() => retry(x.deliveryId)}
-                      >
-                        Retry
-                      </button>
-                    ) : null}
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
+            ))}
+          </DataTable>
         )}
       </Panel>
       <div class="columns">

@@ -1,7 +1,7 @@
 import { useState } from 'preact/hooks';
 import { get, toQuery } from '../api.js';
-import { Empty, ErrorBanner, EventLink, Panel, Time } from '../components.js';
-import { isoToLocalInput, localInputToIso, shortId } from '../format.js';
+import { DataTable, Empty, ErrorBanner, EventLink, Panel, PrunedNote, Time } from '../components.js';
+import { isoToLocalInput, localInputToIso, localZone, shortId } from '../format.js';
 import { usePoll } from '../hooks.js';
 import { hasNextPage } from '../paging.js';
 import { href } from '../router.js';
@@ -65,11 +65,11 @@ function FilterForm(props: { filters: Filters; eventTypes: string[] }) {
           <input value={draft.correlationId} onInput={set('correlationId')} placeholder="any" />
         </label>
         <label>
-          Occurred from
+          Occurred from ({localZone()})
           <input type="datetime-local" value={draft.from} onInput={set('from')} />
         </label>
         <label>
-          Occurred before
+          Occurred before ({localZone()})
           <input type="datetime-local" value={draft.to} onInput={set('to')} />
         </label>
         <label>
@@ -113,59 +113,54 @@ export function Events(props: { query: URLSearchParams; eventTypes: string[] }) 
       </Panel>
       <Panel title="Events">
         <ErrorBanner error={page.error} what="Could not search the events" />
+        <PrunedNote pruned={page.data?.pruned} />
         {page.data && events.length === 0 ? (
           <Empty>No event matches.</Empty>
         ) : (
-          <div class="scroll">
-            <table aria-label="Events">
-              <thead>
-                <tr>
-                  <th scope="col" class="num">
-                    position
-                  </th>
-                  <th scope="col">occurred at (UTC)</th>
-                  <th scope="col">event type</th>
-                  <th scope="col">aggregate</th>
-                  <th scope="col">correlation</th>
-                  <th scope="col">caused by</th>
+          <DataTable
+            label="Events"
+            columns={[
+              { title: 'position', num: true },
+              { title: 'occurred at' },
+              { title: 'event type' },
+              { title: 'aggregate' },
+              { title: 'correlation' },
+              { title: 'caused by' },
+            ]}
+          >
+            {events.map((e) => {
+              const correlation = e.metadata.correlationId;
+              const causation = e.metadata.causationId;
+              return (
+                <tr key={e.id}>
+                  <td class="num mono">{e.position}</td>
+                  <td>
+                    <Time iso={e.occurredAt} />
+                  </td>
+                  <td>
+                    <a href={href.event(e.id)}>{e.eventType}</a>
+                  </td>
+                  <td class="mono" title={e.aggregateId}>
+                    {e.aggregateType ? <span class="muted">{e.aggregateType} </span> : null}
+                    {shortId(e.aggregateId)}
+                  </td>
+                  <td class="mono">
+                    {correlation === undefined ? (
+                      '—'
+                    ) : (
+                      <a
+                        href={href.events({ correlationId: String(correlation), order: 'asc' })}
+                        title={`every event of flow ${correlation}`}
+                      >
+                        {shortId(correlation)}
+                      </a>
+                    )}
+                  </td>
+                  <td>{causation === undefined ? '—' : <EventLink id={String(causation)} />}</td>
                 </tr>
-              </thead>
-              <tbody>
-                {events.map((e) => {
-                  const correlation = e.metadata.correlationId;
-                  const causation = e.metadata.causationId;
-                  return (
-                    <tr key={e.id}>
-                      <td class="num mono">{e.position}</td>
-                      <td>
-                        <Time iso={e.occurredAt} />
-                      </td>
-                      <td>
-                        <a href={href.event(e.id)}>{e.eventType}</a>
-                      </td>
-                      <td class="mono" title={e.aggregateId}>
-                        {e.aggregateType ? <span class="muted">{e.aggregateType} </span> : null}
-                        {shortId(e.aggregateId)}
-                      </td>
-                      <td class="mono">
-                        {correlation === undefined ? (
-                          '—'
-                        ) : (
-                          <a
-                            href={href.events({ correlationId: String(correlation), order: 'asc' })}
-                            title={`every event of flow ${correlation}`}
-                          >
-                            {shortId(correlation)}
-                          </a>
-                        )}
-                      </td>
-                      <td>{causation === undefined ? '—' : <EventLink id={String(causation)} />}</td>
-                    </tr>
-                  );
-                })}
-              </tbody>
-            </table>
-          </div>
+              );
+            })}
+          </DataTable>
         )}
         <nav class="pager" aria-label="Event pages">
           <button

@@ -1,7 +1,7 @@
 import { useState } from 'preact/hooks';
 import { get, post } from '../api.js';
-import { ErrorBanner, Panel, Time } from '../components.js';
-import { formatCount, isoToLocalInput, localInputToIso } from '../format.js';
+import { ErrorBanner, Panel, PrunedNote, Time } from '../components.js';
+import { formatCount, isoToLocalInput, localInputToIso, localZone } from '../format.js';
 import { usePoll } from '../hooks.js';
 import { href } from '../router.js';
 import type { ReplayProgressJson } from '../types.js';
@@ -42,8 +42,9 @@ function ReplayForm(props: { handlers: string[]; eventTypes: string[] }) {
   return (
     <form class="form" onSubmit={submit} aria-label="Replay">
       <p class="muted">
-        Queues the stored events of a time range (on their <em>occurred at</em> time, local time here) again
-        for their handlers, or for one. Handlers see <code>context.isReplay</code>. Needs the admin token.
+        Queues the stored events of a time range (on their <em>occurred at</em> time, in your time zone,{' '}
+        {localZone()}) again for their handlers, or for one. Handlers see <code>context.isReplay</code>. Needs
+        the admin token.
       </p>
       <div class="fields">
         <label>
@@ -126,6 +127,7 @@ function Progress(props: { replayId: string }) {
       <ErrorBanner error={job.error} what="Could not load the replay" />
       {j ? (
         <div class="stack">
+          <PrunedNote pruned={j.pruned} />
           <div class="replay-state">
             <span
               class={`badge badge-${j.done ? 'done' : 'running'}`}

@@ -1,6 +1,6 @@
 import { useState } from 'preact/hooks';
 import { post } from '../api.js';
-import { Empty, ErrorBanner, Notice, Panel } from '../components.js';
+import { Confirm, DataTable, Empty, ErrorBanner, Notice, Panel } from '../components.js';
 import { formatAgo, shortId } from '../format.js';
 import type { SubscriptionRow } from '../status.js';
 
@@ -9,7 +9,7 @@ import type { SubscriptionRow } from '../status.js';
  * gone or it was renamed) keeps its pending deliveries as orphans until it is retired here.
  */
 export function Subscriptions(props: { subscriptions: SubscriptionRow[]; now: number; onChange(): void }) {
-  // The handler whose Retire was clicked once: a second click confirms.
+  // The handler whose Retire was clicked: it is retired once confirmed in the row that opens.
   const [arming, setArming] = useState<string | undefined>(undefined);
   const [busy, setBusy] = useState(false);
   const [result, setResult] = useState<string | undefined>(undefined);
@@ -38,61 +38,61 @@ export function Subscriptions(props: { subscriptions: SubscriptionRow[]; now: nu
     x.expired ?? (x.expiresAt !== undefined && Date.parse(x.expiresAt) <= props.now);
   return (
     <Panel title="Subscriptions">
+      {arming ? (
+        <Confirm
+          message={`Retire ${arming}? Its subscriptions and its unfinished deliveries are removed.`}
+          confirmLabel={`Retire ${arming}`}
+          busy={busy}
+          onCancel={() => setArming(undefined)}
+          onConfirm={() => retire(arming)}
+        />
+      ) : null}
       {result ? <Notice>{result}</Notice> : null}
       <ErrorBanner error={error} what="Retire failed" />
       {props.subscriptions.length === 0 ? (
         <Empty>No subscription is stored.</Empty>
       ) : (
-        <div class="scroll short">
-          <table aria-label="Subscriptions">
-            <thead>
-              <tr>
-                <th scope="col">handler</th>
-                <th scope="col">event type</th>
-                <th scope="col">ordering</th>
-                <th scope="col">renewed by</th>
-                <th scope="col">expires</th>
-                <th scope="col">
-                  <span class="sr-only">actions</span>
-                </th>
+        <DataTable
+          label="Subscriptions"
+          short
+          columns={[
+            { title: 'handler' },
+            { title: 'event type' },
+            { title: 'ordering' },
+            { title: 'renewed by' },
+            { title: 'expires' },
+            { title: 'actions', hidden: true },
+          ]}
+        >
+          {props.subscriptions.map((x) => {
+            const gone = expired(x);
+            return (
+              <tr key={`${x.handler}/${x.eventType}`}>
+                <td class="mono">{x.handler}</td>
+                <td>{x.eventType}</td>
+                <td>{x.ordering ?? ''}</td>
+                <td class="mono" title={x.lastSeenBy}>
+                  {shortId(x.lastSeenBy)}
+                </td>
+                <td class={gone ? 'warn-text' : ''}>
+                  {gone ? `expired ${formatAgo(x.expiresAt, props.now)}` : formatAgo(x.expiresAt, props.now)}
+                </td>
+                <td>
+                  {gone ? (
+                    <button
+                      type="button"
+                      disabled={busy || arming !== undefined}
+                      aria-label={`Retire ${x.handler}`}
+                      onClick={() => setArming(x.handler)}
+                    >
+                      Retire
+                    </button>
+                  ) : null}
+                </td>
               </tr>
-            </thead>
-            <tbody>
-              {props.subscriptions.map((x) => {
-                const gone = expired(x);
-                return (
-                  <tr key={`${x.handler}/${x.eventType}`}>
-                    <td class="mono">{x.handler}</td>
-                    <td>{x.eventType}</td>
-                    <td>{x.ordering ?? ''}</td>
-                    <td class="mono" title={x.lastSeenBy}>
-                      {shortId(x.lastSeenBy)}
-                    </td>
-                    <td class={gone ? 'warn-text' : ''}>
-                      {gone
-                        ? `expired ${formatAgo(x.expiresAt, props.now)}`
-                        : formatAgo(x.expiresAt, props.now)}
-                    </td>
-                    <td>
-                      {gone ? (
-                        <button
-                          type="button"
-                          disabled={busy}
-                          aria-label={
-                            arming === x.handler ? `Confirm retiring ${x.handler}` : `Retire ${x.handler}`
-                          }
-                          onClick={() => (arming === x.handler ? retire(x.handler) : setArming(x.handler))}
-                        >
-                          {arming === x.handler ? 'Confirm retire' : 'Retire'}
-                        </button>
-                      ) : null}
-                    </td>
-                  </tr>
-                );
-              })}
-            </tbody>
-          </table>
-        </div>
+            );
+          })}
+        </DataTable>
       )}
     </Panel>
   );
