@@ -585,6 +585,27 @@ export class EventDrivenCoordinator {
     this.#state = 'stopping';
     const deadline = Date.now() + timeoutMs;
     this.logger.info({ inFlight: this.#dispatcher.inFlight, timeoutMs }, 'coordinator stopping');
+    // The drain waits for store and publisher calls already in flight, which a store that stopped
+    // answering never settles (behind PgBouncer a call queues for query_wait_timeout, 120 s, while
+    // Postgres is down; a partitioned network hangs longer): the orchestrator would kill the
+    // process mid-shutdown. Past the deadline and a short budget, stop waiting for them.
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const outOfTime = new Promise<false>((resolve) => {
+      timer = setTimeout(() => resolve(false), Math.max(0, deadline - Date.now()) + SHUTDOWN_CLOSE_BUDGET_MS);
+    });
+    const finished = await Promise.race([this.#drainAndClose(deadline).then(() => true), outOfTime]);
+    clearTimeout(timer);
+    if (!finished) {
+      this.logger.warn(
+        { timeoutMs, budgetMs: SHUTDOWN_CLOSE_BUDGET_MS },
+        'coordinator stopped with a store or publisher call still in flight (the store or Redis is not answering): leases it held expire after leaseMs, completions not recorded run again',
+      );
+    }
+    this.#state = 'stopped';
+    this.logger.info('coordinator stopped');
+  }
+
+  async #drainAndClose(deadline: number): Promise<void> {
     this.#recovery.stop();
     this.#unsubscribe?.();
     this.#unsubscribeStore?.();
@@ -603,10 +624,15 @@ export class EventDrivenCoordinator {
         .then(() => this.#o.store.close())
         .catch((error: unknown) => this.logger.warn({ err: error }, 'closing the store failed'));
     }
-    this.#state = 'stopped';
-    this.logger.info('coordinator stopped');
   }
 }
+
+/**
+ * How long `shutdown()` goes on waiting, past its deadline, for the store and publisher calls in
+ * flight (a last claim, completions, lease releases) and for closing them: milliseconds for a
+ * store that answers.
+ */
+const SHUTDOWN_CLOSE_BUDGET_MS = 2000;
 
 /**
  * Builds a coordinator, runs the store's migrations and starts it.

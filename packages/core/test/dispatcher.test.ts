@@ -9,6 +9,7 @@ import {
   defineEvent,
   type HandlerContext,
   isEvcoError,
+  type Logger,
   type RecordedEvent,
   retryDelayMs,
 } from '../src/index.js';
@@ -608,6 +609,45 @@ describe('lifecycle', () => {
     expect(ran).toBe(false);
     closed = false;
     expect(await store.stats({ now: new Date() })).toMatchObject({ running: 0, pending: 1 });
+  });
+
+  it('a store that stops answering mid-shutdown (a claim and the close never settle): shutdown still resolves soon after its deadline, and says why', async () => {
+    const store = createMemoryStore();
+    let claimStarted: (() => void) | undefined;
+    const claiming = new Promise<void>((resolve) => {
+      claimStarted = resolve;
+    });
+    const claimDue = store.claimDue.bind(store);
+    // What a Postgres behind PgBouncer does when the server goes away: calls queue at the pooler
+    // (query_wait_timeout, 120 s by default) instead of failing.
+    const hung = Object.assign(store, {
+      claimDue: async (request: Parameters<typeof claimDue>[0]) => {
+        if (request.handlers.length === 0) return claimDue(request);
+        claimStarted!();
+        return new Promise<never>(() => {});
+      },
+      close: () => new Promise<void>(() => {}),
+    });
+    const warnings: string[] = [];
+    const logger: Logger = {
+      debug: () => {},
+      info: () => {},
+      warn: ((o: unknown, msg?: string) => void warnings.push(String(msg ?? o))) as Logger['warn'],
+      error: () => {},
+    };
+    const c = await memoryCoordinator({ store: hung, logger, pollIntervalMs: 60_000 });
+    await c.registerHandler('Late', function late() {});
+    await c.publishEvent({ eventType: 'Late', aggregateId: 'l' });
+    await claiming;
+    const started = performance.now();
+    await c.shutdown({ timeoutMs: 50 });
+    const tookMs = performance.now() - started;
+    // The deadline, then 2 s for the store and publisher calls in flight and their close.
+    expect(tookMs).toBeLessThan(50 + 2000 + 1000);
+    expect(warnings.join('\n')).toMatch(/still in flight.*leaseMs/);
+    await expect(c.publishEvent({ eventType: 'Late', aggregateId: 'l' })).rejects.toMatchObject({
+      code: 'COORDINATOR_CLOSED',
+    });
   });
 
   it('rejects a second registration under a taken name; several types go in one explicit call', async () => {
