@@ -5,7 +5,7 @@ import { showEvent } from './commands/event.js';
 import { listHandlers, retireHandler } from './commands/handlers.js';
 import { history } from './commands/history.js';
 import { migrate } from './commands/migrate.js';
-import { prune } from './commands/prune.js';
+import { type PruneArgs, prune } from './commands/prune.js';
 import { replay, replayStatus } from './commands/replay.js';
 import { retry } from './commands/retry.js';
 import { status } from './commands/status.js';
@@ -282,17 +282,24 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
             type: 'string',
             describe: 'write each batch there first (newline-delimited JSON, fsynced)',
           })
+          .option('archive-timeout', {
+            type: 'string',
+            describe:
+              "how long one batch's archive write may take before the prune stops with that batch kept (100ms-1d: 30s, 10m; default 5m)",
+          })
           .option('batch-size', { type: 'number', describe: 'events per transaction (default 1000)' })
+          .option('duty-cycle', {
+            type: 'number',
+            describe:
+              'share of the time spent removing, above 0 up to 1 (pauses between batches for the rest; default 1)',
+          })
           .option('max-rate', {
             type: 'number',
             describe:
               'at most this many events removed per second (pauses between batches; default: no limit)',
           }),
       run(
-        (
-          ctx,
-          a: { before: string; type?: string[]; archiveDir?: string; batchSize?: number; maxRate?: number },
-        ) => prune(ctx, a),
+        (ctx, a: PruneArgs) => prune(ctx, a),
         'the batch in flight is rolled back; the batches before it stay pruned (evco history lists them as pruned)',
       ),
     )

@@ -1,4 +1,4 @@
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -830,6 +830,66 @@ describe.each([
         await evco(['history', '--type', 'UserRegistered', '--json', ...f.flags]),
       ).events;
       expect(kept).toHaveLength(before);
+    },
+  );
+
+  it.skipIf(skip)(
+    'prune --archive-timeout: a hung archive write is cut off: one line naming the flag, its batch kept, Ctrl-C ends the wait',
+    async () => {
+      // Two old events of a type of their own; nothing is subscribed to it, so both are prunable.
+      const c = await createCoordinator({
+        store: f.open(),
+        publisher: createInProcPublisher(),
+        logger: silentLogger,
+      });
+      const occurredAt = '2001-01-01T00:00:00.000Z';
+      const published = await c.publishEvents(
+        ['h1', 'h2'].map((aggregateId) => ({ eventType: 'ArchiveHung', aggregateId, occurredAt })),
+      );
+      await c.shutdown();
+      const dir = mkdtempSync(join(tmpdir(), 'evco-cli-hung-'));
+      try {
+        // The archiver's temporary file for either one-event batch is a FIFO nobody reads: its
+        // open() blocks for ever, as a write to a mount that stopped answering does.
+        for (const { position } of published) {
+          execFileSync('mkfifo', [join(dir, `events-2001-01-01T000000000Z-${position}-1.ndjson.tmp`)]);
+        }
+        const args = ['prune', '--before', '2002-01-01', '--type', 'ArchiveHung', '--batch-size', '1'];
+        const started = Date.now();
+        const hung = evcoChild([...args, '--archive-dir', dir, '--archive-timeout', '1s', ...f.flags]);
+        try {
+          // Cut off after about a second (not the 5 minute default): one line, the batch kept.
+          await waitFor(() => hung.err().endsWith('\n'), { timeoutMs: 30_000 });
+          expect(Date.now() - started).toBeLessThan(30_000);
+          expect(hung.err()).toMatch(
+            new RegExp(
+              `^evco: \\[evco:core\\] the archive hook did not finish within 1000 ms \\(archiveTimeoutMs\\): its batch of 1 events stays in the store and the prune stopped; --archive-timeout 1s \\(is ${escapeRegExp(dir)} on a mount that stopped answering\\?\\)\n$`,
+            ),
+          );
+          expect(hung.out()).toBe('');
+          // The open() is still blocked in Node's thread pool, and Node's exit waits for it; the
+          // CLI has let go of Ctrl-C, so Ctrl-C ends the wait.
+          hung.child.kill('SIGINT');
+          expect(await hung.exit).toBe(128);
+          expect(hung.child.signalCode).toBe('SIGINT');
+        } finally {
+          if (hung.child.exitCode === null && hung.child.signalCode === null) hung.child.kill('SIGKILL');
+        }
+        const left = async () =>
+          json<{ events: unknown[] }>(await evco(['history', '--type', 'ArchiveHung', '--json', ...f.flags]))
+            .events.length;
+        expect(await left()).toBe(2);
+        // The store was let go of: once the mount answers again the same prune goes through.
+        rmSync(dir, { recursive: true, force: true });
+        const pruned = json<{ removed: number }>(
+          await evco([...args, '--archive-dir', dir, '--archive-timeout', '1m', '--json', ...f.flags]),
+        );
+        expect(pruned.removed).toBe(2);
+        expect(await left()).toBe(0);
+        expect(readdirSync(dir)).toHaveLength(2);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
     },
   );
 

@@ -1,13 +1,16 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createDomainEvent, EvcoError, recordEvent, StoreUnavailableError } from '@evco/core';
 import { createSqliteStore, readSqliteSchemaVersion } from '@evco/store-sqlite';
 import { describe, expect, it } from 'vitest';
+import { runCli } from '../src/cli.js';
+import { pruneOptions } from '../src/commands/prune.js';
 import { connect, importPeer, resolveRedisUrl, resolveTarget } from '../src/connect.js';
 import { describeFailure, EXIT, exitCodeOf, UsageError, withSchemaHint } from '../src/errors.js';
-import { parseTime } from '../src/time.js';
+import { parseDuration, parseTime } from '../src/time.js';
 import { drawCausation } from '../src/tree.js';
+import { capturedContext } from './support.js';
 
 describe('connection flags', () => {
   it('a SQLite file without evco tables is refused, untouched, and only migrate adds them', async () => {
@@ -164,6 +167,112 @@ describe('time flags', () => {
     expect(parseTime('2d', '--from', now).toISOString()).toBe('2026-05-30T12:00:00.000Z');
     for (const bad of ['yesterday', '2026-01-02T03:04:05', '2026-13-45', '']) {
       expect(() => parseTime(bad, '--from', now)).toThrow(/--from must be/);
+    }
+  });
+});
+
+describe('prune flags', () => {
+  it('durations take the units of ages (500ms, 30s, 10m, 2h, 1d) and refuse a bare number', () => {
+    expect(parseDuration('500ms', '--archive-timeout')).toBe(500);
+    expect(parseDuration('30s', '--archive-timeout')).toBe(30_000);
+    expect(parseDuration(' 10m ', '--archive-timeout')).toBe(600_000);
+    expect(parseDuration('1d', '--archive-timeout')).toBe(86_400_000);
+    for (const bad of ['30', '5 m', '1.5s', '-1s', 'soon', '']) {
+      expect(() => parseDuration(bad, '--archive-timeout'), bad).toThrow(
+        /--archive-timeout must be a duration with a unit: 500ms, 30s, 10m, 2h or 1d/,
+      );
+    }
+  });
+
+  it("become pruneEvents options, refused with core's own ranges as usage errors naming the flag", () => {
+    expect(
+      pruneOptions({
+        before: '2026-01-01',
+        archiveTimeout: '10m',
+        dutyCycle: 0.25,
+        maxRate: 500,
+        batchSize: 50,
+      }),
+    ).toEqual({
+      before: new Date('2026-01-01T00:00:00Z'),
+      archiveTimeoutMs: 600_000,
+      dutyCycle: 0.25,
+      maxEventsPerSecond: 500,
+      batchSize: 50,
+    });
+    // The ends of core's ranges: 100 ms and one day for the archive, (0, 1] for the duty cycle.
+    expect(pruneOptions({ before: 'now', archiveTimeout: '100ms' }).archiveTimeoutMs).toBe(100);
+    expect(pruneOptions({ before: 'now', archiveTimeout: '24h' }).archiveTimeoutMs).toBe(86_400_000);
+    expect(pruneOptions({ before: 'now', dutyCycle: 1 }).dutyCycle).toBe(1);
+    for (const [args, message] of [
+      [
+        { archiveTimeout: '99ms' },
+        /^--archive-timeout \(archiveTimeoutMs\): must be at least 100 \(milliseconds\)$/,
+      ],
+      [{ archiveTimeout: '2d' }, /^--archive-timeout \(archiveTimeoutMs\): must be at most 86400000/],
+      [{ archiveTimeout: '5' }, /^--archive-timeout must be a duration with a unit/],
+      [{ dutyCycle: 0 }, /^--duty-cycle \(dutyCycle\): must be above 0/],
+      [{ dutyCycle: 1.5 }, /^--duty-cycle \(dutyCycle\): must be at most 1/],
+      [{ dutyCycle: Number.NaN }, /^--duty-cycle \(dutyCycle\): /],
+      [{ maxRate: 0 }, /^--max-rate \(maxEventsPerSecond\): /],
+      [{ batchSize: 0 }, /^--batch-size \(batchSize\): /],
+      [{ type: ['has space'] as string[] }, /^--type \(types\): /],
+    ] as const) {
+      const error = (() => {
+        try {
+          pruneOptions({ before: 'now', ...args });
+        } catch (e) {
+          return e;
+        }
+      })();
+      expect(error, JSON.stringify(args)).toBeInstanceOf(UsageError);
+      expect((error as Error).message, JSON.stringify(args)).toMatch(message);
+      expect(exitCodeOf(error)).toBe(EXIT.usage);
+    }
+  });
+
+  it('a bad --archive-timeout is exit 2 before the archive directory or the store is touched', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'evco-cli-unit-'));
+    try {
+      const { ctx } = capturedContext({});
+      let stderr = '';
+      ctx.io.stderr.on('data', (d) => {
+        stderr += d;
+      });
+      const archiveDir = join(dir, 'archive');
+      const file = join(dir, 'events.db');
+      const code = await runCli(
+        [
+          'prune',
+          '--before',
+          '90d',
+          '--archive-dir',
+          archiveDir,
+          '--archive-timeout',
+          '50ms',
+          '--sqlite',
+          file,
+        ],
+        ctx.io,
+      );
+      expect(code).toBe(EXIT.usage);
+      expect(stderr).toBe(
+        'evco: --archive-timeout (archiveTimeoutMs): must be at least 100 (milliseconds)\n',
+      );
+      // Not "no SQLite file" (the store was not opened), and no archive directory was made.
+      expect(existsSync(archiveDir)).toBe(false);
+      expect(existsSync(file)).toBe(false);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('--help lists the pacing and archive-timeout flags', async () => {
+    const { ctx, out } = capturedContext({});
+    expect(await runCli(['prune', '--help'], ctx.io)).toBe(0);
+    const help = out().replace(/\s+/g, ' ');
+    for (const flag of ['--archive-timeout', '--batch-size', '--duty-cycle', '--max-rate']) {
+      expect(help).toContain(flag);
     }
   });
 });

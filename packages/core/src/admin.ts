@@ -29,10 +29,10 @@ import {
   DEFAULT_PRUNE_BATCH,
   type PruneEventsOptions,
   type PruneEventsResult,
+  parsePruneEventsOptions,
   prunableStore,
   pruneByRule,
   prunedOverlap,
-  pruneSchema,
 } from './retention.js';
 
 export interface EventHistoryQuery {
@@ -309,7 +309,7 @@ export class AdminOperations {
    * `archive` first: never one with an open or dead delivery, or inside a running replay.
    */
   async pruneEvents(options: PruneEventsOptions): Promise<PruneEventsResult> {
-    const q = parseInput(pruneSchema, options, 'prune options');
+    const q = parsePruneEventsOptions(options);
     const store = prunableStore(this.#c.store, 'pruneEvents');
     const before = new Date(q.before);
     const result = await pruneByRule(

@@ -160,6 +160,7 @@ export {
   DEFAULT_RETENTION_DUTY_CYCLE,
   type PruneEventsOptions,
   type PruneEventsResult,
+  parsePruneEventsOptions,
   type RetentionPolicy,
   retentionSchema,
 } from './retention.js';

@@ -4,6 +4,7 @@ import { EvcoError } from './errors.js';
 import type { RecordedEvent } from './event.js';
 import { nameInput } from './event.js';
 import type { EventStore, Logger, PruneCursor, PrunedRange, PruneRequest } from './ports.js';
+import { parseInput } from './zod-issues.js';
 
 /** Receives each batch of events before it is removed; throwing keeps the batch in the store. */
 export type ArchiveHook = (events: readonly RecordedEvent[]) => Promise<void>;
@@ -142,6 +143,16 @@ export interface PruneEventsOptions {
    * @default 300000 (5 minutes)
    */
   archiveTimeoutMs?: number;
+}
+
+/**
+ * `pruneEvents` options checked as `pruneEvents` checks them, without a store: every problem in
+ * one `InvalidOptionsError` (`INVALID_OPTIONS`, e.g. `archiveTimeoutMs` outside 100 ms to a day).
+ * A caller that gathers the options from a command line or a form (`evco prune`) refuses bad ones
+ * this way before it opens a connection, with the ranges `pruneEvents` itself enforces.
+ */
+export function parsePruneEventsOptions(options: PruneEventsOptions): z.output<typeof pruneSchema> {
+  return parseInput(pruneSchema, options, 'prune options');
 }
 
 export interface PruneEventsResult {

@@ -10,6 +10,7 @@ import {
   isEvcoError,
   type Logger,
   ndjsonFileArchiver,
+  parsePruneEventsOptions,
   type RecordedEvent,
   silentLogger,
 } from '../src/index.js';
@@ -73,7 +74,14 @@ describe('pruneEvents (operators)', () => {
     for (const options of bad) {
       const error = await admin.pruneEvents(options as never).catch((e: unknown) => e);
       expect(isEvcoError(error, 'INVALID_OPTIONS'), JSON.stringify(options)).toBe(true);
+      // The same check without a store (what `evco prune` runs before it connects), same message.
+      expect(() => parsePruneEventsOptions(options as never), JSON.stringify(options)).toThrow(
+        (error as Error).message,
+      );
     }
+    expect(
+      parsePruneEventsOptions({ before: OLD, archiveTimeoutMs: 100, dutyCycle: 0.5, maxEventsPerSecond: 1 }),
+    ).toMatchObject({ archiveTimeoutMs: 100, dutyCycle: 0.5, maxEventsPerSecond: 1 });
     const error = (await admin
       .pruneEvents({ before: 'nope', batchSize: -1 } as never)
       .catch((e: unknown) => e)) as Error;
