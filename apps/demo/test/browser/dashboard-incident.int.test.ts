@@ -136,7 +136,7 @@ describe.skipIf(!hasChromium)(
     async function tab(
       target: Incident,
       route: string,
-      options: { width?: number; token?: boolean } = {},
+      options: { width?: number; token?: boolean | string } = {},
     ): Promise<{ page: Page; errors: string[] }> {
       await context?.close().catch(() => {});
       context = await browser.newContext({
@@ -145,7 +145,7 @@ describe.skipIf(!hasChromium)(
       });
       if (options.token) {
         await context.addInitScript({
-          content: `sessionStorage.setItem('evco.dashboard.token', ${JSON.stringify(TOKEN)})`,
+          content: `sessionStorage.setItem('evco.dashboard.token', ${JSON.stringify(options.token === true ? TOKEN : options.token)})`,
         });
       }
       const page = await context.newPage();
@@ -299,7 +299,64 @@ describe.skipIf(!hasChromium)(
       await expect(subscriptions.textContent()).resolves.toContain('need the admin token');
       await expect(subscriptions.getByText('No subscription is stored').count()).resolves.toBe(0);
       await screenshot(page, 'incident-protected-reads');
-      expect(errors).toEqual([]);
+
+      // A 401 says which to fix: no token, or a token the server refused.
+      const none = await tab(guarded, '#/dead-letters');
+      await expect(none.page.getByRole('alert').textContent()).resolves.toContain('give the admin token');
+      const wrong = await tab(guarded, '#/dead-letters', { token: 'not-the-token-0123456789' });
+      await expect(wrong.page.getByRole('alert').textContent()).resolves.toContain(
+        'the admin token given was refused',
+      );
+      expect([...errors, ...none.errors, ...wrong.errors]).toEqual([]);
+    });
+
+    it('large counts are exact and stay inside their cards; a list loading is not an empty one', async () => {
+      const { page } = await tab(open, '');
+      await page.route('**/evco/status', async (route) => {
+        const res = await route.fetch();
+        const body = await res.json();
+        Object.assign(body.counts, { published: 1_234_567_890, dead: 1_234_567, pending: 98_765_432 });
+        body.metrics.published = 1_234_567_890;
+        await route.fulfill({ response: res, json: body });
+      });
+      const value = (label: string) =>
+        page.getByRole('region', { name: label, exact: true }).locator('.stat-value');
+      await until(
+        'the large counts',
+        async () => (await value('Published').textContent()) === '1,234,567,890',
+        5000,
+      );
+      await expect(value('Dead letters').textContent()).resolves.toBe('1,234,567');
+      await expect(value('Pending').textContent()).resolves.toBe('98,765,432');
+      for (const label of ['Published', 'Dead letters', 'Pending']) {
+        // Drawn whole inside the card: not cut off under the next one.
+        const [card, figure] = await Promise.all([
+          page.getByRole('region', { name: label, exact: true }).boundingBox(),
+          value(label).evaluate((el) => {
+            const r = el.ownerDocument.createRange();
+            r.selectNodeContents(el);
+            const box = r.getBoundingClientRect();
+            return { x: box.x, width: box.width };
+          }),
+        ]);
+        expect(figure.x + figure.width, label).toBeLessThanOrEqual(card!.x + card!.width);
+      }
+      await screenshot(page, 'incident-large-counts');
+
+      let answer: () => void = () => {};
+      const held = new Promise<void>((resolve) => {
+        answer = resolve;
+      });
+      await page.route('**/evco/dead-letters?*', async (route) => {
+        await held;
+        await route.continue();
+      });
+      await page.goto(`${open.url}/evco/dashboard/#/dead-letters`);
+      const deadLetters = page.getByRole('region', { name: 'Dead letters' });
+      await deadLetters.getByText('Loading…').waitFor();
+      await expect(deadLetters.getByRole('table').count()).resolves.toBe(0);
+      answer();
+      await deadLetters.getByRole('table').locator('tbody tr').first().waitFor();
     });
 
     it('unknown is not zero or current: "?" dead letters while the store does not count, the last status marked stale when the server is gone', async () => {

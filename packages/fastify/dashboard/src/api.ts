@@ -90,7 +90,14 @@ export async function request<T>(
   }
   if (!res.ok) {
     const fallback = res.status === 401 ? 'admin token missing or wrong' : `${res.status} ${res.statusText}`;
-    throw describe(res.status, body, fallback);
+    const error = describe(res.status, body, fallback);
+    // The server cannot tell a wrong token from none; the page can, and says which to fix.
+    if (res.status === 401) {
+      error.message += options.token
+        ? ' (the admin token given was refused)'
+        : ' (give the admin token, top right)';
+    }
+    throw error;
   }
   return body as T;
 }

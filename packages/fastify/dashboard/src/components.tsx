@@ -12,7 +12,12 @@ export function Stat(props: { label: string; value: string; hint?: string; tone?
       <div class="stat-label" id={id}>
         {props.label}
       </div>
-      <div class="stat-value">{props.value}</div>
+      <div
+        class={`stat-value ${props.value.length >= 10 ? 'longer' : props.value.length >= 7 ? 'long' : ''}`}
+      >
+        {/* Past a card's width a figure wraps at its group separators, never under the next card. */}
+        {props.value.split(',').map((group, i) => (i === 0 ? group : [',', <wbr key={i} />, group]))}
+      </div>
       {props.hint ? <div class="stat-hint">{props.hint}</div> : null}
     </section>
   );

@@ -122,7 +122,12 @@ export function DeadLetters(props: {
         {result ? <Notice>{result}</Notice> : null}
         <ErrorBanner error={actionError} what="Retry failed" />
         <ErrorBanner error={page.error} what="Could not load the dead letters" />
-        {page.data && letters.length === 0 ? (
+        {!page.data ? (
+          // Before the first answer, or none: not an empty table that reads as "no dead letters".
+          page.error ? null : (
+            <Empty>Loading…</Empty>
+          )
+        ) : letters.length === 0 ? (
           <Empty>
             No dead letters{props.handler ? ` for ${props.handler}` : ''}. Everything was handled.
           </Empty>

@@ -114,7 +114,11 @@ export function Events(props: { query: URLSearchParams; eventTypes: string[] }) 
       <Panel title="Events">
         <ErrorBanner error={page.error} what="Could not search the events" />
         <PrunedNote pruned={page.data?.pruned} />
-        {page.data && events.length === 0 ? (
+        {!page.data ? (
+          page.error ? null : (
+            <Empty>Loading…</Empty>
+          )
+        ) : events.length === 0 ? (
           <Empty>No event matches.</Empty>
         ) : (
           <DataTable
