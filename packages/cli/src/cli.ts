@@ -122,7 +122,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     )
     .command(
       'handlers',
-      'subscriptions: live or expired (orphaned), with their backlog',
+      'subscriptions: live or expired (orphaned), with their backlog (exit 3 when its counts are unknown)',
       (y) =>
         y.command(
           'retire <name>',

@@ -3,6 +3,7 @@ import { createInProcPublisher } from '@evco/publisher-inproc';
 import { createSqliteStore } from '@evco/store-sqlite';
 import { describe, expect, it } from 'vitest';
 import { runCli } from '../src/cli.js';
+import { reportHandlers } from '../src/commands/handlers.js';
 import { printStatus, reportStatus } from '../src/commands/status.js';
 import { EXIT } from '../src/errors.js';
 import { capturedContext, tempStoreFile } from './support.js';
@@ -35,8 +36,9 @@ async function fleetStatus(failing: boolean) {
     logger: silentLogger,
   });
   const s = await admin.getCoordinatorStatus();
+  const subscriptions = await admin.listSubscriptions();
   await admin.close();
-  return { s, file };
+  return { s, subscriptions, file };
 }
 
 async function statusText(failing: boolean): Promise<string> {
@@ -95,5 +97,54 @@ describe('evco status', () => {
     expect(out().replace(/\s+/g, ' ')).toContain(
       'exit 1 when the store is unhealthy, 3 when its counts are unknown',
     );
+  });
+});
+
+describe('evco handlers', () => {
+  /** What `evco handlers` (text or `--json`) prints and exits with. */
+  async function handlersExit(failing: boolean, json: boolean) {
+    const { s, subscriptions, file } = await fleetStatus(failing);
+    const { ctx, out } = capturedContext({ sqlite: file }, json);
+    let stderr = '';
+    ctx.io.stderr.on('data', (d) => {
+      stderr += d;
+    });
+    const code = reportHandlers(ctx, subscriptions, s, file);
+    await new Promise((r) => setImmediate(r));
+    return { code, stderr, stdout: out() };
+  }
+
+  it('exits 3 as status does when the counts are unknown, saying so and why on stderr; 0 when they are known', async () => {
+    for (const json of [false, true]) {
+      const failed = await handlersExit(true, json);
+      expect(failed.code).toBe(EXIT.incomplete);
+      expect(failed.stderr).toMatch(
+        /^evco: the fleet counts are unknown: the sqlite store at .* answers, but its stats did not \(canceling statement due to statement timeout\); exit 3\n$/,
+      );
+      // The subscription is still listed, its backlog unknown rather than zero.
+      if (json) {
+        const body = JSON.parse(failed.stdout) as {
+          subscriptions: Array<{ handler: string }>;
+          handlers: Array<{ pending: number | null }>;
+          fleetStats: { available: boolean; error?: string };
+        };
+        expect(body.subscriptions.map((x) => x.handler)).toEqual(['sendReceipt']);
+        expect(body.handlers[0]!.pending).toBeNull();
+        expect(body.fleetStats).toMatchObject({
+          available: false,
+          error: expect.stringMatching(/statement timeout/),
+        });
+      } else {
+        expect(failed.stdout).toMatch(/│ sendReceipt │ Paid +│ .*│ live +│ .*│ \? +│ \? +│ \? +│/);
+      }
+      const whole = await handlersExit(false, json);
+      expect(whole).toMatchObject({ code: 0, stderr: '' });
+    }
+  });
+
+  it('--help names exit 3, as the README does', async () => {
+    const { ctx, out } = capturedContext({});
+    expect(await runCli(['handlers', '--help'], ctx.io)).toBe(0);
+    expect(out().replace(/\s+/g, ' ')).toContain('with their backlog (exit 3 when its counts are unknown)');
   });
 });

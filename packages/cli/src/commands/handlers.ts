@@ -1,19 +1,43 @@
+import type { CoordinatorStatus, SubscriptionStatus } from '@evco/core';
 import type { Context } from '../context.js';
 import { withConnection } from '../context.js';
 import { UsageError } from '../errors.js';
 import { printJson, printTable } from '../output.js';
+import { countsExit, storeWhere } from './status.js';
 
-/** `evco handlers`: every subscription in the store, live or expired (orphaned), with its backlog. */
-export async function listHandlers(ctx: Context): Promise<void> {
-  const { subscriptions, status } = await withConnection(ctx, {}, async ({ admin }) => ({
+/**
+ * `evco handlers`: every subscription in the store, live or expired (orphaned), with its backlog.
+ * Exit 3, as `status`, when the store's counts query did not answer: the backlog shows `?`, and a
+ * script reading the exit code must not take unknown counts for none.
+ */
+export async function listHandlers(ctx: Context): Promise<number> {
+  const { subscriptions, status, target } = await withConnection(ctx, {}, async ({ admin, target }) => ({
     subscriptions: await admin.listSubscriptions(),
     status: await admin.getCoordinatorStatus(),
+    target,
   }));
+  return reportHandlers(ctx, subscriptions, status, storeWhere(target));
+}
+
+/** Prints the subscriptions with their backlog and gives the exit code: 3 when the counts are unknown. */
+export function reportHandlers(
+  ctx: Context,
+  subscriptions: SubscriptionStatus[],
+  status: CoordinatorStatus,
+  where: string,
+): number {
+  printHandlers(ctx, subscriptions, status);
+  return countsExit(ctx, status, where);
+}
+
+function printHandlers(ctx: Context, subscriptions: SubscriptionStatus[], status: CoordinatorStatus): void {
   const backlog = new Map(status.handlers.map((h) => [h.name, h]));
   if (ctx.json) {
+    // fleetStats says whether the handlers' counts are known (null when not) and why not.
     printJson(ctx.io, {
       subscriptions,
       handlers: status.handlers,
+      fleetStats: status.fleetStats,
     });
     return;
   }

@@ -1,4 +1,5 @@
 import type { CoordinatorStatus } from '@evco/core';
+import type { Target } from '../connect.js';
 import type { Context } from '../context.js';
 import { withConnection } from '../context.js';
 import { CommandFailed, EXIT, withSchemaHint } from '../errors.js';
@@ -10,9 +11,25 @@ export async function status(ctx: Context): Promise<number> {
     s: await admin.getCoordinatorStatus(),
     target,
   }));
-  const where =
-    target.kind === 'postgres' ? `${target.where} schema ${target.schema ?? 'evco'}` : target.where;
-  return reportStatus(ctx, s, where);
+  return reportStatus(ctx, s, storeWhere(target));
+}
+
+/** The store as messages name it: the masked URL and, on Postgres, the schema. */
+export function storeWhere(target: Target): string {
+  return target.kind === 'postgres' ? `${target.where} schema ${target.schema ?? 'evco'}` : target.where;
+}
+
+/**
+ * Exit 3 with the reason on stderr when the store answered but its counts query did not (the
+ * fleet's counts are unknown), else 0: `status` and `handlers` both print counts, and neither may
+ * pass as "all clear" when it could not count.
+ */
+export function countsExit(ctx: Context, s: CoordinatorStatus, where: string): number {
+  if (s.fleetStats.available) return EXIT.ok;
+  ctx.io.stderr.write(
+    `evco: the fleet counts are unknown: the ${s.store.name} store at ${where} answers, but its stats did not (${s.fleetStats.error}); exit ${EXIT.incomplete}\n`,
+  );
+  return EXIT.incomplete;
 }
 
 /**
@@ -30,13 +47,7 @@ export function reportStatus(ctx: Context, s: CoordinatorStatus, where: string):
       `the ${s.store.name} store at ${where} is unhealthy${typeof error === 'string' ? `: ${error}` : ''}`,
     );
   }
-  if (!s.fleetStats.available) {
-    ctx.io.stderr.write(
-      `evco: the fleet counts are unknown: the ${s.store.name} store at ${where} answers, but its stats did not (${s.fleetStats.error}); exit ${EXIT.incomplete}\n`,
-    );
-    return EXIT.incomplete;
-  }
-  return EXIT.ok;
+  return countsExit(ctx, s, where);
 }
 
 function health(h: CoordinatorStatus['store']['health'], flags: Context['flags']): string {
