@@ -121,7 +121,7 @@ export function ErrorText(props: { text: string | null | undefined }) {
   return (
     <details class="error-more">
       <summary>
-        <pre>{`${text.slice(0, ERROR_PREVIEW)}…`}</pre>
+        <span class="preview">{`${text.slice(0, ERROR_PREVIEW)}…`}</span>
         <span class="more">show all ({formatCount(text.length)} characters)</span>
       </summary>
       <pre>{text}</pre>
