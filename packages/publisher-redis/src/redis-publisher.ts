@@ -97,6 +97,12 @@ class RedisPublisherImpl implements RedisPublisher {
   #subConnectFailed = false;
   #subWarned = false;
   /**
+   * A subscriber error was logged at warn and the subscription has not been seen working since.
+   * On a Cluster the errors of one shard's subscriber connection (a node down) reach the
+   * Cluster's 'error' without it ever closing, so #subWarned alone would warn on every retry.
+   */
+  #subErrorWarned = false;
+  /**
    * The last error of each connection since it was last ready (masked): a health check that
    * finds a connection down says why (WRONGPASS, ECONNREFUSED…), not only that it reconnects.
    */
@@ -163,7 +169,10 @@ class RedisPublisherImpl implements RedisPublisher {
     }
     this.#sub.on('ready', () => this.#subReady());
     this.#sub.on('close', () => this.#subClosed());
-    this.#sub.on('error', (error: Error) => this.#connectionError('subscribing', error, this.#subWarned));
+    this.#sub.on('error', (error: Error) => {
+      this.#connectionError('subscribing', error, this.#subWarned || this.#subErrorWarned);
+      this.#subErrorWarned = true;
+    });
     this.#sub.on(this.#sharded ? 'smessage' : 'message', (channel: string, message: string) =>
       this.#onMessage(channel, message),
     );
@@ -395,6 +404,12 @@ class RedisPublisherImpl implements RedisPublisher {
   }
 
   #onMessage(channel: string, message: string): void {
+    if (this.#subErrorWarned) {
+      // A message through the subscription: whatever failed is over.
+      this.#subErrorWarned = false;
+      if (!this.#subWarned)
+        this.#log.info({ url: this.#url, channel: this.channel }, 'Redis subscription restored');
+    }
     if (channel === this.#healthChannel) {
       this.#probes.get(message)?.();
       return;
@@ -486,6 +501,7 @@ class RedisPublisherImpl implements RedisPublisher {
           this.#log.info({ url: this.#url, channel: this.channel }, 'Redis subscription restored');
         }
         this.#subWarned = false;
+        this.#subErrorWarned = false;
         delete this.#lastError.subscribing;
         if (!isReconnect) return;
         this.#counts.reconnects++;

@@ -8,6 +8,7 @@ import { Cluster, Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createRedisPublisher, type RedisPublisher } from '../src/index.js';
 import { has, killMembers, type Member, type Message, startMember } from './member-process.js';
+import { recordingLogger } from './recording-logger.js';
 import { type ClusterTopology, type Node, redisServerMajor, startCluster } from './topologies.js';
 
 /**
@@ -231,6 +232,36 @@ describe.skipIf(tooOld)(
         await yours.close();
         client.disconnect();
       }
+    });
+
+    it('the master owning the channel crashes and restarts: one warning for the outage, not one per retry; announcements heard again', async () => {
+      const prefix = `evco-test-cluster-crash-${process.pid}`;
+      const from = publisherOn(cluster.nodes[0]!, prefix);
+      const logger = recordingLogger();
+      const to = createRedisPublisher({
+        cluster: { nodes: [seed(cluster.nodes[2]!)] },
+        channelPrefix: prefix,
+        logger,
+      });
+      publishers.push(to);
+      const heard: string[] = [];
+      to.subscribe((a) => heard.push(...a.events.map((e) => e.id)));
+      await Promise.all([from.waitUntilReady(), to.waitUntilReady()]);
+      const owner = (await subscribersPerNode(`${prefix}:events`)).findIndex((n) => n.sharded === 2);
+      expect(owner).toBeGreaterThanOrEqual(0);
+      // Down long enough for the subscriber's connection to that node to retry many times.
+      await cluster.restart(cluster.nodes[owner]!, 1500);
+      let sent = 0;
+      await waitFor(
+        async () => {
+          await from.publish(announcement(`back-${sent++}`)).catch(() => {});
+          return heard.some((h) => h.startsWith('back-'));
+        },
+        { timeoutMs: 15_000, intervalMs: 200, message: 'no announcement heard after the restart' },
+      );
+      const warnings = logger.lines.filter((l) => l.includes('"level":"warn"'));
+      expect(warnings.length, warnings.join('\n')).toBeLessThanOrEqual(2);
+      expect(warnings.some((l) => l.includes('subscrib'))).toBe(true);
     });
 
     it('takes a Cluster client of yours and leaves it open', async () => {

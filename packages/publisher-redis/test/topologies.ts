@@ -209,6 +209,11 @@ export function redisServerMajor(): number {
 export interface ClusterTopology {
   /** The masters, any of which serves as a seed node. */
   readonly nodes: Node[];
+  /**
+   * Kills one master (SIGKILL), waits `downMs`, and starts it again with its cluster config, as a
+   * crash and a supervisor's restart would; resolves once the cluster is ok again.
+   */
+  restart(node: Node, downMs?: number): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -218,26 +223,24 @@ export async function startCluster(masters = 3): Promise<ClusterTopology> {
   return building(g, async () => {
     const ports = await Promise.all(Array.from({ length: masters * 2 }, () => freePort()));
     const nodes: Node[] = [];
+    const processes = new Map<number, { child: ChildProcess; args: string[] }>();
     for (let i = 0; i < masters; i++) {
       const port = ports[i]!;
       // The cluster bus port is set explicitly: the default (port + 10000) may not be free.
-      await g.spawn(
-        [
-          '--port',
-          String(port),
-          '--cluster-port',
-          String(ports[masters + i]),
-          ...SERVER_ARGS,
-          '--cluster-enabled',
-          'yes',
-          '--cluster-config-file',
-          `nodes-${port}.conf`,
-          '--cluster-node-timeout',
-          '2000',
-        ],
-        port,
-        READY,
-      );
+      const args = [
+        '--port',
+        String(port),
+        '--cluster-port',
+        String(ports[masters + i]),
+        ...SERVER_ARGS,
+        '--cluster-enabled',
+        'yes',
+        '--cluster-config-file',
+        `nodes-${port}.conf`,
+        '--cluster-node-timeout',
+        '2000',
+      ];
+      processes.set(port, { child: await g.spawn(args, port, READY), args });
       nodes.push({ host: '127.0.0.1', port });
     }
     await run('redis-cli', [
@@ -248,15 +251,32 @@ export async function startCluster(masters = 3): Promise<ClusterTopology> {
       '0',
       '--cluster-yes',
     ]);
-    await waitFor(
-      async () =>
-        (
-          await Promise.all(
-            nodes.map((n) => withClient(n, async (c) => String(await c.call('CLUSTER', 'INFO')))),
-          )
-        ).every((info) => info.includes('cluster_state:ok')),
-      { timeoutMs: 30_000, intervalMs: 100, message: 'the cluster did not reach cluster_state:ok' },
-    );
-    return { nodes, stop: g.stop };
+    const clusterOk = () =>
+      waitFor(
+        async () =>
+          (
+            await Promise.all(
+              nodes.map((n) =>
+                withClient(n, async (c) => String(await c.call('CLUSTER', 'INFO'))).catch(() => ''),
+              ),
+            )
+          ).every((info) => info.includes('cluster_state:ok')),
+        { timeoutMs: 30_000, intervalMs: 100, message: 'the cluster did not reach cluster_state:ok' },
+      );
+    await clusterOk();
+    return {
+      nodes,
+      restart: async (node, downMs = 0) => {
+        const running = processes.get(node.port)!;
+        await new Promise<void>((resolve) => {
+          running.child.once('exit', () => resolve());
+          running.child.kill('SIGKILL');
+        });
+        await new Promise((resolve) => setTimeout(resolve, downMs));
+        running.child = await g.spawn(running.args, node.port, READY);
+        await clusterOk();
+      },
+      stop: g.stop,
+    };
   });
 }
