@@ -590,7 +590,8 @@ class RedisPublisherImpl implements RedisPublisher {
         reject(
           this.#unavailable(
             `Redis at ${this.#url} not ready within ${timeoutMs} ms ` +
-              `(publisher ${this.#pub.status}, subscriber ${this.#sub.status}, subscribed ${this.#isSubscribed()})`,
+              `(publisher ${this.#pub.status}${lastErrorNote(this.#lastError.publishing)}; ` +
+              `subscriber ${this.#sub.status}${lastErrorNote(this.#lastError.subscribing)}; subscribed ${this.#isSubscribed()})`,
           ),
         );
       }, timeoutMs);

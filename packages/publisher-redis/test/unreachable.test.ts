@@ -68,7 +68,7 @@ describe('publisher-redis with nothing listening', () => {
     await expect(publisher.waitUntilReady()).rejects.toThrow(/closed/);
   });
 
-  it('waitUntilReady rejects with PUBLISHER_UNAVAILABLE after its timeout', async () => {
+  it("waitUntilReady rejects with PUBLISHER_UNAVAILABLE after its timeout, saying why (the connections' last errors)", async () => {
     publisher = createRedisPublisher({
       url: `redis://127.0.0.1:${await freePort()}`,
       logger: recordingLogger(),
@@ -76,6 +76,9 @@ describe('publisher-redis with nothing listening', () => {
     const error = await publisher.waitUntilReady({ timeoutMs: 200 }).catch((e: unknown) => e);
     expect(isEvcoError(error, 'PUBLISHER_UNAVAILABLE')).toBe(true);
     expect((error as Error).message).toMatch(/not ready within 200 ms/);
+    expect((error as Error).message).toMatch(
+      /publisher \w+, last error: connect ECONNREFUSED.*subscriber \w+, last error: connect ECONNREFUSED/,
+    );
   });
 
   it('rejects an invalid announcement with EVENT_VALIDATION, not as a connection problem', async () => {
