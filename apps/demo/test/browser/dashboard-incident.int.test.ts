@@ -56,6 +56,8 @@ async function incident(options: { protectReads?: boolean } = {}): Promise<Incid
       publisher: createInProcPublisher(),
       retry: { maxAttempts: 2, baseDelayMs: 1, maxDelayMs: 2 },
       pollIntervalMs: 50,
+      // Renewed every 10 s: "last seen" stays in seconds.
+      subscriptionTtlMs: 30_000,
     },
     auth: bearerToken(TOKEN),
     protectReads: options.protectReads ?? false,
@@ -310,6 +312,26 @@ describe.skipIf(!hasChromium)(
         'the admin token given was refused',
       );
       expect([...errors, ...none.errors, ...wrong.errors]).toEqual([]);
+    });
+
+    it("relative times run on the server's clock, not on a browser that is ten minutes behind", async () => {
+      await context?.close().catch(() => {});
+      context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+      const page = await context.newPage();
+      await page.clock.install({ time: new Date(Date.now() - 10 * 60_000) });
+      await page.goto(`${open.url}/evco/dashboard/`);
+      const self = page
+        .getByRole('table', { name: 'Coordinators' })
+        .getByRole('row')
+        .filter({ hasText: 'this process' });
+      await self.waitFor();
+      // The coordinator renewed its subscriptions seconds ago (every 10 s here).
+      await until(
+        'a "last seen" in seconds',
+        async () => /^\d+(\.\d)? s ago$/.test((await self.locator('td').nth(1).textContent()) ?? ''),
+        5000,
+      );
+      await expect(self.locator('td').nth(1).textContent()).resolves.not.toMatch(/^in |min/);
     });
 
     it('large counts are exact and stay inside their cards; a list loading is not an empty one', async () => {

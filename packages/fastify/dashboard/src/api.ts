@@ -3,6 +3,7 @@
  * one level up from this script: resolving against the script's own URL keeps every prefix (and
  * a reverse proxy's path) working without configuration.
  */
+import { noteServerDate } from './clock.js';
 import type { ApiErrorBody } from './types.js';
 
 const TOKEN_KEY = 'evco.dashboard.token';
@@ -69,6 +70,7 @@ export async function request<T>(
   if (options.body !== undefined) headers['content-type'] = 'application/json';
   if (options.token) headers.authorization = `Bearer ${options.token}`;
   let res: Response;
+  const sentAt = Date.now();
   try {
     res = await fetch(new URL(path, base), {
       method,
@@ -81,6 +83,7 @@ export async function request<T>(
     if ((error as Error).name === 'AbortError') throw error;
     throw new ApiError(0, 'NETWORK', 'the server does not answer');
   }
+  noteServerDate(res.headers.get('date'), sentAt, Date.now());
   const text = await res.text();
   let body: unknown;
   try {

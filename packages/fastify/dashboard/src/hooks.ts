@@ -1,10 +1,11 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
+import { serverNow } from './clock.js';
 import { parseRoute, type Route } from './router.js';
 
 export interface Polled<T> {
   data: T | undefined;
   error: Error | undefined;
-  /** When the last successful answer came (ms since epoch). */
+  /** When the last successful answer came (ms since epoch, server clock). */
   updatedAt: number | undefined;
   /** Fetch now, outside the rhythm (e.g. after an action). */
   refresh(): void;
@@ -39,7 +40,7 @@ export function usePoll<T>(
         if (controller.signal.aborted) return;
         setData(value);
         setError(undefined);
-        setUpdatedAt(Date.now());
+        setUpdatedAt(serverNow());
       } catch (e) {
         if (controller.signal.aborted) return;
         setError(e as Error);
@@ -69,11 +70,11 @@ export function useRoute(): Route {
   return route;
 }
 
-/** A clock for "3 s ago" labels that re-renders once a second. */
+/** A clock for "3 s ago" labels that re-renders once a second: the server's (see clock.ts). */
 export function useNow(intervalMs = 1000): number {
-  const [now, setNow] = useState(Date.now());
+  const [now, setNow] = useState(serverNow);
   useEffect(() => {
-    const t = setInterval(() => setNow(Date.now()), intervalMs);
+    const t = setInterval(() => setNow(serverNow()), intervalMs);
     return () => clearInterval(t);
   }, [intervalMs]);
   return now;

@@ -1,5 +1,6 @@
 import { useState } from 'preact/hooks';
 import { get, post } from '../api.js';
+import { serverNow } from '../clock.js';
 import { ErrorBanner, Panel, PrunedNote, Time } from '../components.js';
 import { formatCount, isoToLocalInput, localInputToIso, localZone } from '../format.js';
 import { usePoll } from '../hooks.js';
@@ -7,8 +8,9 @@ import { href } from '../router.js';
 import type { ReplayProgressJson } from '../types.js';
 
 function ReplayForm(props: { handlers: string[]; eventTypes: string[] }) {
-  const [from, setFrom] = useState(() => isoToLocalInput(new Date(Date.now() - 60 * 60_000)));
-  const [to, setTo] = useState(() => isoToLocalInput(new Date(Date.now() + 60_000)));
+  // The last hour on the server's clock: the events' times are the server's.
+  const [from, setFrom] = useState(() => isoToLocalInput(new Date(serverNow() - 60 * 60_000)));
+  const [to, setTo] = useState(() => isoToLocalInput(new Date(serverNow() + 60_000)));
   const [eventType, setEventType] = useState('');
   const [handler, setHandler] = useState('');
   const [maxEvents, setMaxEvents] = useState('');
