@@ -4,6 +4,10 @@
 // projects outside the workspace, installs only the tarballs a user would pick and runs real
 // programs: an ESM TypeScript program (type-checked with tsc --noEmit, then run) and a CommonJS
 // program on core + store-sqlite + publisher-inproc; and core + store-memory + handlers-user alone.
+// The TypeScript programs are checked with a strict user's settings, exactOptionalPropertyTypes
+// included, so an option given a value that may be undefined (`process.env.DATABASE_URL`) is
+// accepted as the READMEs show; a fleet program (store-postgres, publisher-redis, fastify,
+// opentelemetry) is type-checked the same way.
 // It also checks that nothing unused was pulled in (no pg, ioredis or better-sqlite3 where not chosen).
 import { execFileSync } from 'node:child_process';
 import {
@@ -20,8 +24,27 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const versionOf = (name) =>
-  JSON.parse(readFileSync(join(root, 'node_modules', name, 'package.json'), 'utf8')).version;
+/** The version of `name` installed for the workspace package in `dir` (the root by default). */
+const versionOf = (name, dir = '.') =>
+  JSON.parse(readFileSync(join(root, dir, 'node_modules', name, 'package.json'), 'utf8')).version;
+
+/** A strict user's compiler options (exactOptionalPropertyTypes too), checking `files`. */
+function strictTsconfig(files) {
+  return JSON.stringify({
+    compilerOptions: {
+      target: 'ES2022',
+      module: 'NodeNext',
+      moduleResolution: 'NodeNext',
+      strict: true,
+      exactOptionalPropertyTypes: true,
+      noUncheckedIndexedAccess: true,
+      verbatimModuleSyntax: true,
+      outDir: 'out',
+      types: ['node'],
+    },
+    include: files,
+  });
+}
 const keep = process.argv.includes('--keep');
 
 function run(cmd, args, cwd) {
@@ -106,22 +129,7 @@ function main() {
       '@evco/testkit',
       'vitest',
     ]);
-    writeFileSync(
-      join(sqlite, 'tsconfig.json'),
-      JSON.stringify({
-        compilerOptions: {
-          target: 'ES2022',
-          module: 'NodeNext',
-          moduleResolution: 'NodeNext',
-          strict: true,
-          noUncheckedIndexedAccess: true,
-          verbatimModuleSyntax: true,
-          outDir: 'out',
-          types: ['node'],
-        },
-        include: ['main.ts'],
-      }),
-    );
+    writeFileSync(join(sqlite, 'tsconfig.json'), strictTsconfig(['main.ts']));
     writeFileSync(join(sqlite, 'main.ts'), ESM_PROGRAM);
     writeFileSync(join(sqlite, 'main.cjs'), CJS_PROGRAM);
     run('npx', ['tsc', '--noEmit', '-p', '.'], sqlite);
@@ -145,6 +153,24 @@ function main() {
     ]);
     writeFileSync(join(module, 'main.mjs'), MODULE_PROGRAM);
     process.stdout.write(run('node', ['main.mjs'], module));
+
+    // The fleet's packages, type-checked only (running needs PostgreSQL and Redis).
+    const fleet = createProject(
+      work,
+      tarballs,
+      'fleet',
+      ['@evco/core', '@evco/store-postgres', '@evco/publisher-redis', '@evco/fastify', '@evco/opentelemetry'],
+      {
+        typescript: versionOf('typescript'),
+        '@types/node': versionOf('@types/node'),
+        fastify: versionOf('fastify', 'packages/fastify'),
+        '@opentelemetry/api': versionOf('@opentelemetry/api', 'packages/opentelemetry'),
+      },
+    );
+    writeFileSync(join(fleet, 'tsconfig.json'), strictTsconfig(['main.ts']));
+    writeFileSync(join(fleet, 'main.ts'), FLEET_PROGRAM);
+    run('npx', ['tsc', '--noEmit', '-p', '.'], fleet);
+    process.stdout.write('fleet ok: type-checked with exactOptionalPropertyTypes\n');
     process.stdout.write('test:pack passed\n');
   } finally {
     if (keep) process.stdout.write(`kept ${work}\n`);
@@ -166,15 +192,26 @@ function check(condition: boolean, message: string): void {
   if (!condition) throw new Error('ESM smoke failed: ' + message);
 }
 
-const store: SqliteStore = createSqliteStore({ filename: join(mkdtempSync(join(tmpdir(), 'evco-esm-')), 'events.db') });
-const coordinator = await createCoordinator({ store, publisher: createInProcPublisher(), pollIntervalMs: 50 });
+// Configuration that may be unset, as a strict project (exactOptionalPropertyTypes) passes it on.
+const unset: string | undefined = process.env.EVCO_SMOKE_UNSET;
+const store: SqliteStore = createSqliteStore({
+  filename: join(mkdtempSync(join(tmpdir(), 'evco-esm-')), 'events.db'),
+  tablePrefix: unset,
+});
+const coordinator = await createCoordinator({
+  store,
+  publisher: createInProcPublisher(),
+  pollIntervalMs: 50,
+  logger: undefined,
+  retry: unset === undefined ? undefined : { maxAttempts: Number(unset) },
+});
 const handled: Array<{ id: string; replay: boolean }> = [];
 await coordinator.registerHandler(
   'PackSmoked',
   async (event: RecordedEvent, context) => {
     handled.push({ id: event.id, replay: context.isReplay });
   },
-  { name: 'packSmoke' },
+  { name: 'packSmoke', timeoutMs: undefined },
 );
 const base = Date.parse('2026-01-01T00:00:00Z');
 const results = await coordinator.publishEvents(
@@ -182,10 +219,10 @@ const results = await coordinator.publishEvents(
 );
 await coordinator.waitForIdle();
 check(handled.length === 3 && handled.every((h) => !h.replay), 'three events handled once');
-const history = await coordinator.getEventHistory({ eventType: 'PackSmoked' });
+const history = await coordinator.getEventHistory({ eventType: 'PackSmoked', aggregateId: unset });
 check(history.map((e) => e.id).join() === results.map((r) => r.eventId).join(), 'history in publish order');
 check(typeof history[0]!.position === 'string' && JSON.parse(JSON.stringify(history))[0].position === history[0]!.position, 'positions are JSON-safe decimal strings');
-const replay = await coordinator.replayEvents({ from: new Date(base + 1000), to: new Date(base + 3000) });
+const replay = await coordinator.replayEvents({ from: new Date(base + 1000), to: new Date(base + 3000), handler: unset });
 check(replay.events === 2, 'replayed two events');
 await coordinator.waitForIdle();
 check(handled.filter((h) => h.replay).length === 2, 'replayed deliveries marked isReplay');
@@ -232,6 +269,35 @@ const { createInProcPublisher } = require('@evco/publisher-inproc');
   console.error(error);
   process.exit(1);
 });
+`;
+
+const FLEET_PROGRAM = `
+import { createCoordinator } from '@evco/core';
+import { bearerToken, evcoPlugin } from '@evco/fastify';
+import { createOpenTelemetryInstrumentation } from '@evco/opentelemetry';
+import { createRedisPublisher } from '@evco/publisher-redis';
+import { createPostgresStore } from '@evco/store-postgres';
+import Fastify from 'fastify';
+
+// As the READMEs write it: settings straight from the environment, each string | undefined.
+export async function start(): Promise<void> {
+  const app = Fastify();
+  const token = process.env.EVCO_ADMIN_TOKEN;
+  await app.register(evcoPlugin, {
+    coordinator: () =>
+      createCoordinator({
+        store: createPostgresStore({ connectionString: process.env.DATABASE_URL, schema: process.env.EVCO_SCHEMA }),
+        publisher: createRedisPublisher({ url: process.env.REDIS_URL, channelPrefix: process.env.EVCO_CHANNEL_PREFIX }),
+        instrumentation: [createOpenTelemetryInstrumentation({ statsIntervalMs: undefined })],
+      }),
+    auth: token ? bearerToken(token) : undefined,
+    authHint: process.env.EVCO_AUTH_HINT,
+  });
+  await app.evco.registerHandler('UserRegistered', async function welcome(event) {
+    app.log.info({ id: event.id });
+  }, { timeoutMs: undefined });
+  await app.listen({ port: 0 });
+}
 `;
 
 const MODULE_PROGRAM = `

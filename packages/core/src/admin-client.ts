@@ -23,15 +23,15 @@ import { toIssues } from './zod-issues.js';
 export interface AdminClientOptions {
   store: EventStore;
   /** Announces retries and replays so running coordinators act at once, not at their next poll. */
-  publisher?: EventPublisher;
+  publisher?: EventPublisher | undefined;
   /** @default a JSON-lines logger on stderr at `EVCO_LOG_LEVEL` (info) */
-  logger?: Logger;
+  logger?: Logger | undefined;
   /** Events requeued per replay transaction. @default 500 */
-  replayPageSize?: number;
+  replayPageSize?: number | undefined;
   /** Close the store and publisher in `close()`. @default true */
-  closeAdapters?: boolean;
+  closeAdapters?: boolean | undefined;
   /** Clock (tests). @default () => new Date() */
-  clock?: () => Date;
+  clock?: (() => Date) | undefined;
 }
 
 /**
@@ -55,13 +55,19 @@ export interface AdminClient {
   /** `getEventHistory` with what retention removed from the range (`pruned`). */
   readEventHistory(query?: EventHistoryQuery): Promise<EventHistoryResult>;
   getEventDetails(id: string, limits?: CausationLimits): Promise<EventDetails | undefined>;
-  getUnprocessedEvents(query?: { limit?: number; afterPosition?: Position }): Promise<UnprocessedEvent[]>;
+  getUnprocessedEvents(query?: {
+    limit?: number | undefined;
+    afterPosition?: Position | undefined;
+  }): Promise<UnprocessedEvent[]>;
   getDeadLetters(query?: {
-    limit?: number;
-    afterPosition?: Position;
-    handler?: string;
+    limit?: number | undefined;
+    afterPosition?: Position | undefined;
+    handler?: string | undefined;
   }): Promise<DeadLetter[]>;
-  retryDeadLetters(query?: { deliveryIds?: string[]; handler?: string }): Promise<{ retried: number }>;
+  retryDeadLetters(query?: {
+    deliveryIds?: string[] | undefined;
+    handler?: string | undefined;
+  }): Promise<{ retried: number }>;
   /**
    * Records a durable replay job and queues its pages in the background while this client is
    * open; resolves at once. After `close()` the job stays running and any coordinator's poller
@@ -216,23 +222,26 @@ class EvcoAdminClient implements AdminClient {
   }
 
   async getUnprocessedEvents(query?: {
-    limit?: number;
-    afterPosition?: Position;
+    limit?: number | undefined;
+    afterPosition?: Position | undefined;
   }): Promise<UnprocessedEvent[]> {
     this.#open('list unprocessed events');
     return this.#admin.getUnprocessedEvents(query);
   }
 
   async getDeadLetters(query?: {
-    limit?: number;
-    afterPosition?: Position;
-    handler?: string;
+    limit?: number | undefined;
+    afterPosition?: Position | undefined;
+    handler?: string | undefined;
   }): Promise<DeadLetter[]> {
     this.#open('list dead letters');
     return this.#admin.getDeadLetters(query);
   }
 
-  async retryDeadLetters(query?: { deliveryIds?: string[]; handler?: string }): Promise<{ retried: number }> {
+  async retryDeadLetters(query?: {
+    deliveryIds?: string[] | undefined;
+    handler?: string | undefined;
+  }): Promise<{ retried: number }> {
     this.#open('retry dead letters');
     return this.#admin.retryDeadLetters(query);
   }

@@ -24,7 +24,11 @@ export function splitLookahead<T>(rows: readonly T[], limit: number): { rows: T[
 }
 
 /** What `readDeadLetterPage` asks of the admin API: `getDeadLetters` of a coordinator or an admin client. */
-export type DeadLetterQuery = { limit: number; handler?: string; afterPosition?: Position };
+export type DeadLetterQuery = {
+  limit: number;
+  handler?: string | undefined;
+  afterPosition?: Position | undefined;
+};
 
 /**
  * One page of dead letters after `afterPosition`, and whether more follow. Dead letters are

@@ -36,25 +36,25 @@ import {
 } from './retention.js';
 
 export interface EventHistoryQuery {
-  eventType?: string | string[];
-  aggregateId?: string;
-  aggregateType?: string;
+  eventType?: string | string[] | undefined;
+  aggregateId?: string | undefined;
+  aggregateType?: string | undefined;
   /** Only events of one flow (`metadata.correlationId`). */
-  correlationId?: string;
+  correlationId?: string | undefined;
   /** Only the direct effects of one event (`metadata.causationId`). */
-  causationId?: string;
+  causationId?: string | undefined;
   /** Inclusive, on `occurredAt`. */
-  from?: Date | string;
+  from?: Date | string | undefined;
   /** Exclusive, on `occurredAt`. */
-  to?: Date | string;
+  to?: Date | string | undefined;
   /** @default 100, at most 10000 */
-  limit?: number;
+  limit?: number | undefined;
   /** @default 'asc' */
-  order?: ReadOrder;
+  order?: ReadOrder | undefined;
   /** Cursor: only events after this position (a decimal string, e.g. a previous page's last `position`). */
-  afterPosition?: Position;
+  afterPosition?: Position | undefined;
   /** Cursor for descending pages: only events before this position. */
-  beforePosition?: Position;
+  beforePosition?: Position | undefined;
 }
 
 export interface ReplayOptions {
@@ -62,11 +62,11 @@ export interface ReplayOptions {
   from: Date | string;
   /** Exclusive, on `occurredAt`. */
   to: Date | string;
-  eventType?: string;
+  eventType?: string | undefined;
   /** Replay to one handler only. */
-  handler?: string;
+  handler?: string | undefined;
   /** Replays at most this many events. @default 100000, at most 1000000 */
-  maxEvents?: number;
+  maxEvents?: number | undefined;
 }
 
 /** A page of history with what retention removed from its range. */
@@ -107,7 +107,7 @@ export interface SubscriptionStatus extends SubscriptionInfo {
 export interface AdminContext {
   store: EventStore;
   /** Announces admin writes so live coordinators look at once instead of at their next poll. */
-  publisher?: EventPublisher;
+  publisher?: EventPublisher | undefined;
   /** Who announces (a coordinator id, or the admin client's). */
   source: string;
   logger: Logger;
@@ -149,7 +149,10 @@ export class AdminOperations {
   }
 
   /** The pruned ranges a query over these types from this time overlaps; none without retention. */
-  async #pruned(query: { eventType?: string | readonly string[]; from?: Date }): Promise<PrunedRange[]> {
+  async #pruned(query: {
+    eventType?: string | readonly string[] | undefined;
+    from?: Date | undefined;
+  }): Promise<PrunedRange[]> {
     const store = this.#c.store;
     if (!store.getPrunedRanges) return [];
     return prunedOverlap(await store.getPrunedRanges(), query);
@@ -183,14 +186,18 @@ export class AdminOperations {
   }
 
   async getUnprocessedEvents(
-    query: { limit?: number; afterPosition?: Position } = {},
+    query: { limit?: number | undefined; afterPosition?: Position | undefined } = {},
   ): Promise<UnprocessedEvent[]> {
     const q = parseInput(listSchema, query, 'unprocessed query');
     return this.#c.store.getUnprocessedEvents({ limit: q.limit ?? 100, afterPosition: q.afterPosition });
   }
 
   async getDeadLetters(
-    query: { limit?: number; afterPosition?: Position; handler?: string } = {},
+    query: {
+      limit?: number | undefined;
+      afterPosition?: Position | undefined;
+      handler?: string | undefined;
+    } = {},
   ): Promise<DeadLetter[]> {
     const q = parseInput(listSchema, query, 'dead letter query');
     const page = await this.#c.store.getDeadLetters({
@@ -205,7 +212,7 @@ export class AdminOperations {
   }
 
   async retryDeadLetters(
-    query: { deliveryIds?: string[]; handler?: string } = {},
+    query: { deliveryIds?: string[] | undefined; handler?: string | undefined } = {},
   ): Promise<{ retried: number }> {
     const q = parseInput(retrySchema, query, 'dead letter retry');
     if (q.handler !== undefined) await this.#knownHandler(q.handler);

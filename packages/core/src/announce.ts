@@ -6,7 +6,7 @@ import type { AnnouncedEvent, EventPublisher, Logger } from './ports.js';
  * write created due work; a failure only costs the pollers' delay, so it is logged, not thrown.
  */
 export async function announceEvents(
-  context: { publisher?: EventPublisher; source: string; logger: Logger },
+  context: { publisher?: EventPublisher | undefined; source: string; logger: Logger },
   events: readonly RecordedEvent[],
 ): Promise<void> {
   const publisher = context.publisher;

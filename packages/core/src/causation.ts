@@ -9,11 +9,11 @@ export interface CausationNode {
 
 export interface CausationLimits {
   /** Causes followed upwards at most. @default 50 */
-  maxCauses?: number;
+  maxCauses?: number | undefined;
   /** Levels of effects below the event at most. @default 10 */
-  maxDepth?: number;
+  maxDepth?: number | undefined;
   /** Effects in the whole tree at most. @default 200 */
-  maxEffects?: number;
+  maxEffects?: number | undefined;
 }
 
 export interface Causation {

@@ -8,12 +8,12 @@ import type { FleetStats, HandlerStatus } from './status.js';
 
 export interface RegisterHandlerOptions {
   /** Stable name, the same in every process; deliveries are tracked under it. @default the function or class name */
-  name?: string;
-  retry?: Partial<RetryPolicy>;
+  name?: string | undefined;
+  retry?: Partial<RetryPolicy> | undefined;
   /** @default the coordinator's handlerTimeoutMs */
-  timeoutMs?: number;
+  timeoutMs?: number | undefined;
   /** @default 'aggregate' */
-  ordering?: HandlerOrdering;
+  ordering?: HandlerOrdering | undefined;
 }
 
 export interface HandlerRegistration {

@@ -475,14 +475,18 @@ export class EventDrivenCoordinator {
 
   /** Events that have at least one delivery not done (pending, running or dead), oldest first. */
   async getUnprocessedEvents(
-    query: { limit?: number; afterPosition?: Position } = {},
+    query: { limit?: number | undefined; afterPosition?: Position | undefined } = {},
   ): Promise<UnprocessedEvent[]> {
     this.#assertRunning('list unprocessed events');
     return this.#admin.getUnprocessedEvents(query);
   }
 
   async getDeadLetters(
-    query: { limit?: number; afterPosition?: Position; handler?: string } = {},
+    query: {
+      limit?: number | undefined;
+      afterPosition?: Position | undefined;
+      handler?: string | undefined;
+    } = {},
   ): Promise<DeadLetter[]> {
     this.#assertRunning('list dead letters');
     return this.#admin.getDeadLetters(query);
@@ -490,7 +494,7 @@ export class EventDrivenCoordinator {
 
   /** Re-drives dead deliveries (all, one handler's, or the given ids) with a fresh attempt count. */
   async retryDeadLetters(
-    query: { deliveryIds?: string[]; handler?: string } = {},
+    query: { deliveryIds?: string[] | undefined; handler?: string | undefined } = {},
   ): Promise<{ retried: number }> {
     this.#assertRunning('retry dead letters');
     return this.#admin.retryDeadLetters(query);
@@ -524,7 +528,7 @@ export class EventDrivenCoordinator {
    * and draining; rejects with `TIMEOUT` after `timeoutMs` (default 30000), and with
    * `INVALID_OPTIONS` at once for a `timeoutMs` that is not a non-negative integer or an unknown key.
    */
-  async waitForIdle(options: { timeoutMs?: number } = {}): Promise<void> {
+  async waitForIdle(options: { timeoutMs?: number | undefined } = {}): Promise<void> {
     const { timeoutMs = 30_000 } = parseInput(waitOptionsSchema, options, 'waitForIdle options');
     const deadline = Date.now() + timeoutMs;
     for (;;) {
@@ -570,7 +574,7 @@ export class EventDrivenCoordinator {
    * Stops claiming, waits for in-flight handlers up to `timeoutMs`, releases unfinished leases,
    * then closes the publisher and the store. Safe to call more than once.
    */
-  shutdown(options: { timeoutMs?: number } = {}): Promise<void> {
+  shutdown(options: { timeoutMs?: number | undefined } = {}): Promise<void> {
     let timeoutMs: number | undefined;
     try {
       ({ timeoutMs } = parseInput(waitOptionsSchema, options, 'shutdown options'));

@@ -31,7 +31,7 @@ export interface RegisteredHandler {
   retry: RetryPolicy;
   timeoutMs: number;
   /** Validates / narrows the event before the handler sees it (typed registrations). */
-  parse?: (event: RecordedEvent) => RecordedEvent;
+  parse?: ((event: RecordedEvent) => RecordedEvent) | undefined;
   handler: EventHandler;
 }
 
@@ -58,7 +58,7 @@ export interface DispatcherOptions {
     metadata: Readonly<Record<string, string>> | undefined,
   ) => Promise<PublishResult[]>;
   /** Hooks with a `delivery` hook; empty: attempts allocate nothing for instrumentation. */
-  instrumentation?: readonly Instrumentation[];
+  instrumentation?: readonly Instrumentation[] | undefined;
 }
 
 interface Running {

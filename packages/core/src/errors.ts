@@ -58,12 +58,12 @@ export type EvcoErrorCode =
 export interface EvcoErrorOptions {
   cause?: unknown;
   /** The package that raised it, shown as `[evco:<pkg>]` at the start of the message. */
-  source?: string;
+  source?: string | undefined;
   /**
    * Context for operators that must not reach a service's clients (a file path, a host):
    * kept out of the message, logged by the loggers, left out of `toJSON()`.
    */
-  details?: Readonly<Record<string, unknown>>;
+  details?: Readonly<Record<string, unknown>> | undefined;
 }
 
 export class EvcoError extends Error {
@@ -103,7 +103,10 @@ export interface ValidationIssue {
 export class EventValidationError extends EvcoError {
   readonly issues: readonly ValidationIssue[];
 
-  constructor(issues: readonly ValidationIssue[], options: EvcoErrorOptions & { subject?: string } = {}) {
+  constructor(
+    issues: readonly ValidationIssue[],
+    options: EvcoErrorOptions & { subject?: string | undefined } = {},
+  ) {
     const list = issues.map((i) => `${i.path || '(root)'}: ${i.message}`).join('; ');
     super('EVENT_VALIDATION', `invalid ${options.subject ?? 'event'}: ${list}`, options);
     this.issues = issues;
@@ -126,7 +129,7 @@ export class ConcurrencyError extends EvcoError {
 
   constructor(
     message: string,
-    details: { aggregateId?: string; aggregateVersion?: number } = {},
+    details: { aggregateId?: string | undefined; aggregateVersion?: number | undefined } = {},
     options: EvcoErrorOptions = {},
   ) {
     super('CONCURRENCY', message, options);
@@ -154,7 +157,9 @@ export class DuplicateHandlerError extends EvcoError {
   constructor(
     handlerName: string,
     eventType: string,
-    options: EvcoErrorOptions & { reason?: 'same-type' | 'other-function' | 'separate-call' } = {},
+    options: EvcoErrorOptions & {
+      reason?: 'same-type' | 'other-function' | 'separate-call' | undefined;
+    } = {},
   ) {
     const { reason = 'same-type', ...rest } = options;
     const detail =
@@ -228,7 +233,7 @@ export class MiddlewareRejectedError extends EvcoError {
   /** The vetoing middleware's `name`, when it gave one. */
   readonly middleware: string | undefined;
 
-  constructor(message: string, options: EvcoErrorOptions & { middleware?: string } = {}) {
+  constructor(message: string, options: EvcoErrorOptions & { middleware?: string | undefined } = {}) {
     const { middleware, ...rest } = options;
     super('MIDDLEWARE_REJECTED', middleware === undefined ? message : `${middleware}: ${message}`, rest);
     this.middleware = middleware;

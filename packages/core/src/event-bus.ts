@@ -48,9 +48,9 @@ export interface EventBusOptions {
   afterAppend: (events: readonly RecordedEvent[]) => void;
   isClosed: () => boolean;
   /** Hooks with a `publish` hook; empty: the publish path does nothing for instrumentation. */
-  instrumentation?: readonly Instrumentation[];
+  instrumentation?: readonly Instrumentation[] | undefined;
   /** Metadata keys a handler's publishes copy from the handled event. */
-  propagateMetadata?: readonly string[];
+  propagateMetadata?: readonly string[] | undefined;
 }
 
 /**

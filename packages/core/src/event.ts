@@ -36,11 +36,11 @@ export interface EventMetadata {
   /** Version of the `eventData` shape, for upcasting old events. @default 1 */
   readonly schemaVersion: number;
   /** Shared by every event of one business flow; defaults to the root event's own id. */
-  readonly correlationId?: string;
+  readonly correlationId?: string | undefined;
   /** The id of the event whose handler published this one. */
-  readonly causationId?: string;
+  readonly causationId?: string | undefined;
   /** W3C trace context, carried through to handlers. */
-  readonly traceparent?: string;
+  readonly traceparent?: string | undefined;
   readonly [key: string]: string | number | undefined;
 }
 
@@ -55,9 +55,9 @@ export interface DomainEvent<TType extends string = string, TData extends object
   readonly eventType: TType;
   /** The entity the event is about. */
   readonly aggregateId: string;
-  readonly aggregateType?: string;
+  readonly aggregateType?: string | undefined;
   /** When given, `(aggregateId, aggregateVersion)` is unique: optimistic concurrency per aggregate. */
-  readonly aggregateVersion?: number;
+  readonly aggregateVersion?: number | undefined;
   readonly eventData: Readonly<TData>;
   readonly metadata: EventMetadata;
   /** Domain time, always UTC. */
@@ -77,21 +77,21 @@ export interface DomainEventInput<
   TType extends string = string,
   TData extends object = Record<string, unknown>,
 > {
-  id?: string;
+  id?: string | undefined;
   eventType: TType;
   aggregateId: string;
-  aggregateType?: string;
-  aggregateVersion?: number;
+  aggregateType?: string | undefined;
+  aggregateVersion?: number | undefined;
   /** @default {} */
-  eventData?: TData;
-  metadata?: Partial<EventMetadata> & Record<string, string | number | undefined>;
+  eventData?: TData | undefined;
+  metadata?: (Partial<EventMetadata> & Record<string, string | number | undefined>) | undefined;
   /** A `Date` or an ISO-8601 string **with** a timezone. @default now */
-  occurredAt?: Date | string;
+  occurredAt?: Date | string | undefined;
 }
 
 export interface CreateEventOptions {
   /** @default 262144 (256 KiB) */
-  maxPayloadBytes?: number;
+  maxPayloadBytes?: number | undefined;
 }
 
 const nameSchema = z
@@ -503,11 +503,11 @@ export type InferInput<S extends StandardSchemaV1> = NonNullable<S['~standard'][
 export interface TypedEventInput<TData> {
   aggregateId: string;
   data: TData;
-  id?: string;
-  aggregateType?: string;
-  aggregateVersion?: number;
-  metadata?: Partial<EventMetadata> & Record<string, string | number | undefined>;
-  occurredAt?: Date | string;
+  id?: string | undefined;
+  aggregateType?: string | undefined;
+  aggregateVersion?: number | undefined;
+  metadata?: (Partial<EventMetadata> & Record<string, string | number | undefined>) | undefined;
+  occurredAt?: Date | string | undefined;
 }
 
 /** The stored, typed event a definition describes: what a handler registered with it receives. */
@@ -547,7 +547,7 @@ export interface EventDefinition<TType extends string, TData extends object, TIn
 export function defineEvent<TType extends string, S extends StandardSchemaV1<unknown, object>>(
   eventType: TType,
   schema: S,
-  options: { schemaVersion?: number; aggregateType?: string } = {},
+  options: { schemaVersion?: number | undefined; aggregateType?: string | undefined } = {},
 ): EventDefinition<TType, InferOutput<S>, InferInput<S>> {
   const typeCheck = nameSchema.safeParse(eventType);
   if (!typeCheck.success) {
@@ -569,8 +569,8 @@ export function defineEvent<TType extends string, S extends StandardSchemaV1<unk
       throw new EventValidationError([{ path: 'eventData', message: 'async schemas are not supported' }]);
     }
     const r = result as {
-      value?: TData;
-      issues?: ReadonlyArray<{ message: string; path?: ReadonlyArray<unknown> }>;
+      value?: TData | undefined;
+      issues?: ReadonlyArray<{ message: string; path?: ReadonlyArray<unknown> | undefined }> | undefined;
     };
     if (!r.issues) return { value: r.value as TData };
     return {

@@ -11,7 +11,7 @@ import type { Logger, StoreStats } from './ports.js';
  */
 export interface Instrumentation {
   /** Shown in logs when a hook throws. */
-  readonly name?: string;
+  readonly name?: string | undefined;
   /** The coordinator started: what a metrics reader needs to observe it later. */
   start?(coordinator: InstrumentedCoordinator): void;
   /** A publish (one event or an atomic batch) begins, before validation. */
@@ -84,12 +84,12 @@ export interface DeliveryScope {
    * `traceparent`). Read when the handler publishes, not when the attempt starts: a getter may
    * compute it then (and should return the same object each time).
    */
-  readonly metadata?: Readonly<Record<string, string>>;
+  readonly metadata?: Readonly<Record<string, string>> | undefined;
   /**
    * Added to `context.logger`'s bindings and to the log lines about this attempt (e.g.
    * `trace_id`). Read when first needed (the handler's logger, a failure line), like `metadata`.
    */
-  readonly logBindings?: Readonly<Record<string, unknown>>;
+  readonly logBindings?: Readonly<Record<string, unknown>> | undefined;
   /** The attempt ended. */
   end(outcome: DeliveryOutcome): void;
 }

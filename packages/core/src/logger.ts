@@ -22,7 +22,11 @@ export function parseLogLevel(value: string | undefined, fallback: LogLevel = 'i
  * that `@evco/core` needs no logging dependency. Level from `EVCO_LOG_LEVEL` (default `info`).
  */
 export function createConsoleLogger(
-  options: { level?: LogLevel; bindings?: Record<string, unknown>; write?: (line: string) => void } = {},
+  options: {
+    level?: LogLevel | undefined;
+    bindings?: Record<string, unknown> | undefined;
+    write?: ((line: string) => void) | undefined;
+  } = {},
 ): Logger {
   const level = options.level ?? parseLogLevel(process.env.EVCO_LOG_LEVEL);
   const threshold = LEVELS[level];

@@ -8,12 +8,12 @@ export interface NdjsonFileArchiverOptions {
   /** Directory the files go to, created when missing. */
   dir: string;
   /** Start of each file name. @default 'events' */
-  prefix?: string;
+  prefix?: string | undefined;
   /**
    * Permission bits of each file, set whatever the umask: archived events may hold personal
    * data, so only the owner reads them unless a group is meant to (e.g. `0o640`). @default 0o600
    */
-  mode?: number;
+  mode?: number | undefined;
 }
 
 /**

@@ -160,48 +160,48 @@ export interface CoordinatorOptions {
   /** The doorbell that tells every process about new events (`createRedisPublisher`, `createInProcPublisher`). Required. */
   publisher: EventPublisher;
   /** pino-compatible. @default a JSON-lines logger on stderr at `EVCO_LOG_LEVEL` (info) */
-  logger?: Logger;
+  logger?: Logger | undefined;
   /** Default retry policy of handlers (each can override it). @default { maxAttempts: 5, baseDelayMs: 200, maxDelayMs: 60000 } */
-  retry?: Partial<RetryPolicy>;
+  retry?: Partial<RetryPolicy> | undefined;
   /** Recovery poll period: missed announcements, expired leases, stale replays. @default 1000 */
-  pollIntervalMs?: number;
+  pollIntervalMs?: number | undefined;
   /** How long a claimed delivery belongs to this process. Must exceed every handler timeout. @default 60000 */
-  leaseMs?: number;
+  leaseMs?: number | undefined;
   /** Default handler timeout; must be below `leaseMs`. @default 30000 */
-  handlerTimeoutMs?: number;
+  handlerTimeoutMs?: number | undefined;
   /** Handlers running at once in this process. @default 32 */
-  concurrency?: number;
+  concurrency?: number | undefined;
   /** A subscription nobody renews for this long stops getting new deliveries. @default 86400000 (24 h) */
-  subscriptionTtlMs?: number;
+  subscriptionTtlMs?: number | undefined;
   /** How long `shutdown()` waits for in-flight handlers. @default 10000 */
-  shutdownTimeoutMs?: number;
+  shutdownTimeoutMs?: number | undefined;
   /** Largest accepted serialized `eventData`, in bytes. @default 262144 (256 KiB) */
-  maxPayloadBytes?: number;
+  maxPayloadBytes?: number | undefined;
   /** Events requeued per replay transaction. @default 500 */
-  replayPageSize?: number;
+  replayPageSize?: number | undefined;
   /** Identity of this process in leases and announcements. @default `<host>:<pid>:<random>` */
-  id?: string;
+  id?: string | undefined;
   /** Middlewares added at start, in order. @default [] */
-  middleware?: EventBusMiddleware[];
+  middleware?: EventBusMiddleware[] | undefined;
   /** Clock for leases and retries (tests). @default () => new Date() */
-  clock?: () => Date;
+  clock?: (() => Date) | undefined;
   /** Jitter source in [0, 1) (tests). @default Math.random */
-  random?: () => number;
+  random?: (() => number) | undefined;
   /** Close the store and publisher on shutdown and when the start fails. @default true */
-  closeAdapters?: boolean;
+  closeAdapters?: boolean | undefined;
   /** Tracing / metrics hooks (e.g. `@evco/opentelemetry`), called in order. @default [] */
-  instrumentation?: Instrumentation[];
+  instrumentation?: Instrumentation[] | undefined;
   /**
    * Metadata keys copied from the handled event to the events its handler publishes with
    * `context.publish` (`correlationId` and `causationId` are always set). @default []
    */
-  propagateMetadata?: string[];
+  propagateMetadata?: string[] | undefined;
   /**
    * Removes old events in the background (one process of the fleet at a time): by age, per
    * event type, with an optional archive hook; see `RetentionPolicy`. Needs a store with the
    * retention capability (every evco store has it). @default none: events are kept forever
    */
-  retention?: RetentionPolicy;
+  retention?: RetentionPolicy | undefined;
 }
 true satisfies OptionsMatchSchema<CoordinatorOptions, typeof coordinatorOptionsSchema>;
 

@@ -14,7 +14,7 @@ export interface LogFn {
 
 /** The subset of pino's logger evco uses: pass a pino (or pino-compatible) logger as is. */
 export interface Logger {
-  trace?: LogFn;
+  trace?: LogFn | undefined;
   debug: LogFn;
   info: LogFn;
   warn: LogFn;
@@ -68,32 +68,32 @@ export type ReadOrder = 'asc' | 'desc';
 
 export interface EventQuery {
   /** One type or any of several. Matched literally. */
-  eventType?: string | readonly string[];
-  aggregateId?: string;
-  aggregateType?: string;
+  eventType?: string | readonly string[] | undefined;
+  aggregateId?: string | undefined;
+  aggregateType?: string | undefined;
   /** Events whose `metadata.correlationId` is this (one flow). Indexed in the SQL stores. */
-  correlationId?: string;
+  correlationId?: string | undefined;
   /** Events whose `metadata.causationId` is this: the direct effects of one event. Indexed in the SQL stores. */
-  causationId?: string;
+  causationId?: string | undefined;
   /** Inclusive lower bound on `occurredAt`. */
-  from?: Date;
+  from?: Date | undefined;
   /** Exclusive upper bound on `occurredAt`. */
-  to?: Date;
+  to?: Date | undefined;
   /** Only events with a greater position (cursor for ascending pages). */
-  afterPosition?: Position;
+  afterPosition?: Position | undefined;
   /** Only events with a smaller position (cursor for descending pages). */
-  beforePosition?: Position;
+  beforePosition?: Position | undefined;
 }
 
 export interface ReadQuery extends EventQuery {
   limit: number;
   /** @default 'asc' (by position) */
-  order?: ReadOrder;
+  order?: ReadOrder | undefined;
 }
 
 export interface ReadAllQuery extends EventQuery {
   /** @default 1000 */
-  pageSize?: number;
+  pageSize?: number | undefined;
 }
 
 export interface ClaimRequest {
@@ -115,7 +115,7 @@ export interface DeliveryToken {
    * does): passed back with the token, so a token from a claim the store lost in a crash never
    * matches a later claim at the same attempt number. Opaque; a store that issues none ignores it.
    */
-  lease?: string;
+  lease?: string | undefined;
 }
 
 export interface ClaimedDelivery extends DeliveryToken {
@@ -155,14 +155,14 @@ export interface DeadLetter {
 export interface ListQuery {
   limit: number;
   /** Cursor: only entries after this event position. */
-  afterPosition?: Position;
-  handler?: string;
+  afterPosition?: Position | undefined;
+  handler?: string | undefined;
 }
 
 export interface RetryDeadLettersQuery {
   /** Only these deliveries; otherwise every dead delivery (optionally of one handler). */
-  deliveryIds?: readonly string[];
-  handler?: string;
+  deliveryIds?: readonly string[] | undefined;
+  handler?: string | undefined;
   now: Date;
 }
 
@@ -171,9 +171,9 @@ export interface ReplaySpec {
   from: Date;
   /** Exclusive upper bound on `occurredAt`. */
   to: Date;
-  eventType?: string;
+  eventType?: string | undefined;
   /** Only this handler; otherwise every live subscription of the replayed events' types. */
-  handler?: string;
+  handler?: string | undefined;
   /** Stop after this many events (bounded replay). */
   maxEvents: number;
 }
@@ -217,7 +217,7 @@ export interface HandlerStats {
    * When the handler's oldest pending or running delivery was queued (its lag; see
    * `StoreStats.oldestPendingAt`); stores that cannot tell leave it out.
    */
-  oldestPendingAt?: Date | null;
+  oldestPendingAt?: Date | null | undefined;
 }
 
 export interface StoreStats {
@@ -249,19 +249,19 @@ export interface PruneRequest {
   /** Removes events whose `occurredAt` is before this. */
   before: Date;
   /** Only events of these types; any type when absent. */
-  eventTypes?: readonly string[];
+  eventTypes?: readonly string[] | undefined;
   /** No events of these types (a default policy next to per-type ones). */
-  excludeEventTypes?: readonly string[];
+  excludeEventTypes?: readonly string[] | undefined;
   /** At most this many events in this call (one short transaction). */
   limit: number;
   /** The previous batch's `next`, to carry on one run past events that must stay. */
-  after?: PruneCursor;
+  after?: PruneCursor | undefined;
   /**
    * Receives the batch before it is removed. If it throws, nothing of the batch is removed and
    * the error is rethrown. Batches of concurrent prunes never overlap, so each removed event is
    * handed over exactly once.
    */
-  archive?: (events: readonly RecordedEvent[]) => Promise<void>;
+  archive?: ((events: readonly RecordedEvent[]) => Promise<void>) | undefined;
   now: Date;
 }
 
@@ -462,9 +462,9 @@ export type AnnouncementListener = (announcement: Announcement) => void;
 
 export interface SubscriberHooks {
   /** The subscription was re-established after a disconnect: messages may have been missed. */
-  onReconnect?: () => void;
+  onReconnect?: (() => void) | undefined;
   /** A message arrived that is not a valid announcement; it was dropped. */
-  onMalformed?: (reason: string) => void;
+  onMalformed?: ((reason: string) => void) | undefined;
 }
 
 export interface PublisherCapabilities {
@@ -497,7 +497,7 @@ export interface PublishOptions {
    * built beforehand without an id (`createDomainEvent`, a definition's `create`); only an id
    * the caller gave is kept (`context.derivedId(...)` makes one that is stable across runs).
    */
-  idempotent?: boolean;
+  idempotent?: boolean | undefined;
 }
 
 export interface PublishResult {
@@ -570,9 +570,9 @@ export type EventHandler<E extends RecordedEvent<string, object> = RecordedEvent
 
 export interface PublishContext {
   /** Set when the publish comes from a handler. */
-  causedBy?: RecordedEvent;
+  causedBy?: RecordedEvent | undefined;
   /** With `causedBy`: metadata the attempt's instrumentation adds to follow-ups (its trace context). */
-  metadata?: Readonly<Record<string, string>>;
+  metadata?: Readonly<Record<string, string>> | undefined;
 }
 
 /**
@@ -581,7 +581,7 @@ export interface PublishContext {
  * order and may decorate the result.
  */
 export interface EventBusMiddleware {
-  name?: string;
+  name?: string | undefined;
   beforePublish?(event: DomainEvent, context: PublishContext): DomainEvent | Promise<DomainEvent>;
   afterPublish?(
     event: RecordedEvent,

@@ -91,7 +91,7 @@ function noCoordinator(): EvcoError {
 }
 
 /** Shuts the process-wide coordinator down (graceful); a later `getCoordinator(options)` makes a new one. */
-export async function shutdownCoordinator(options: { timeoutMs?: number } = {}): Promise<void> {
+export async function shutdownCoordinator(options: { timeoutMs?: number | undefined } = {}): Promise<void> {
   // Checked first: a refused option must leave the process-wide coordinator in place.
   parseInput(waitOptionsSchema, options, 'shutdown options');
   const pending = current;

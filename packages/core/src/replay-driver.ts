@@ -5,7 +5,7 @@ import type { EventPublisher, EventStore, Logger, ReplayJob } from './ports.js';
 export interface ReplayDriverContext {
   store: EventStore;
   /** Rings the doorbell for replayed event types so live coordinators look at once. */
-  publisher?: EventPublisher;
+  publisher?: EventPublisher | undefined;
   source: string;
   logger: Logger;
   clock: () => Date;

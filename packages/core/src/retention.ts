@@ -68,20 +68,20 @@ export const retentionSchema = z
  */
 export interface RetentionPolicy {
   /** Age in ms (by `occurredAt`) past which events are removed; types in `perType` use their own. */
-  maxAge?: number;
+  maxAge?: number | undefined;
   /** Per event type: its own age in ms, or `null` to keep that type forever. */
-  perType?: Record<string, number | null>;
+  perType?: Record<string, number | null> | undefined;
   /** @default 60000 */
-  intervalMs?: number;
+  intervalMs?: number | undefined;
   /** @default 1000 */
-  batchSize?: number;
+  batchSize?: number | undefined;
   /**
    * The share of the time the enforcer spends removing events: after a batch that took `t` ms it
    * pauses `t × (1 − dutyCycle) / dutyCycle` ms, so the application's own writes (and, on SQLite,
    * the process itself: a batch is one synchronous transaction) get the rest. 1 = back to back.
    * @default 0.25
    */
-  dutyCycle?: number;
+  dutyCycle?: number | undefined;
   /**
    * A ceiling on the enforcer's average rate: each batch of `n` events moves the time the next
    * may start `n / maxEventsPerSecond` seconds later, counted from the first batch's start, and
@@ -90,10 +90,10 @@ export interface RetentionPolicy {
    * not the share of time, so a slower machine gets longer batches and shorter pauses, and the
    * prune takes what that rate costs there and no more. Both set: the longer pause wins.
    */
-  maxEventsPerSecond?: number;
-  archive?: ArchiveHook;
+  maxEventsPerSecond?: number | undefined;
+  archive?: ArchiveHook | undefined;
   /** How long one `archive` call may take; see `PruneEventsOptions.archiveTimeoutMs`. @default 300000 */
-  archiveTimeoutMs?: number;
+  archiveTimeoutMs?: number | undefined;
 }
 
 export const pruneSchema = z.strictObject({
@@ -116,23 +116,23 @@ export interface PruneEventsOptions {
   /** Events whose `occurredAt` is before this go (with their delivery rows). */
   before: Date | string;
   /** Only these event types; every type when absent. */
-  types?: string[];
+  types?: string[] | undefined;
   /** Events removed per transaction. @default 1000 */
-  batchSize?: number;
+  batchSize?: number | undefined;
   /**
    * Share of the time spent removing: after each batch it pauses so that appends running
    * meanwhile keep the rest (see `RetentionPolicy.dutyCycle`). @default 1 (back to back: an
    * operator's prune runs at full speed)
    */
-  dutyCycle?: number;
+  dutyCycle?: number | undefined;
   /**
    * At most this many events removed per second, on average: after each batch it pauses for
    * the rest of the time that batch's events are worth at this rate (see
    * `RetentionPolicy.maxEventsPerSecond`). No ceiling when absent.
    */
-  maxEventsPerSecond?: number;
+  maxEventsPerSecond?: number | undefined;
   /** Receives each batch before it is removed; if it throws, that batch stays and the prune stops with the error. */
-  archive?: ArchiveHook;
+  archive?: ArchiveHook | undefined;
   /**
    * How long one `archive` call may take, in ms (100 to 86400000). Past it the batch is given
    * up as if the hook had thrown: nothing of it is removed and the prune stops with a `TIMEOUT`
@@ -142,7 +142,7 @@ export interface PruneEventsOptions {
    * own promise is not cancelled: give it its own timeout too if it holds resources.
    * @default 300000 (5 minutes)
    */
-  archiveTimeoutMs?: number;
+  archiveTimeoutMs?: number | undefined;
 }
 
 /**
@@ -197,10 +197,10 @@ export const DEFAULT_RETENTION_DUTY_CYCLE = 0.25;
 /** How a run of batches is paced; `sleep` and `now` are for tests. */
 export interface PrunePacing {
   dutyCycle: number;
-  maxEventsPerSecond?: number;
-  sleep?: (ms: number) => Promise<void>;
+  maxEventsPerSecond?: number | undefined;
+  sleep?: ((ms: number) => Promise<void>) | undefined;
   /** Monotonic milliseconds. */
-  now?: () => number;
+  now?: (() => number) | undefined;
 }
 
 const sleepMs = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -274,12 +274,12 @@ export async function pruneByRule(
   rule: PruneRule,
   options: {
     batchSize: number;
-    archive?: ArchiveHook;
+    archive?: ArchiveHook | undefined;
     /** @default DEFAULT_ARCHIVE_TIMEOUT_MS */
-    archiveTimeoutMs?: number;
+    archiveTimeoutMs?: number | undefined;
     clock: () => Date;
-    proceed?: () => Promise<boolean>;
-    pacing?: PrunePacing;
+    proceed?: (() => Promise<boolean>) | undefined;
+    pacing?: PrunePacing | undefined;
   },
 ): Promise<PruneEventsResult> {
   const pacing = options.pacing;
@@ -332,7 +332,7 @@ export async function pruneByRule(
  */
 export function prunedOverlap(
   ranges: readonly PrunedRange[],
-  query: { eventType?: string | readonly string[]; from?: Date },
+  query: { eventType?: string | readonly string[] | undefined; from?: Date | undefined },
 ): PrunedRange[] {
   const types =
     query.eventType === undefined

@@ -7,11 +7,11 @@ import type { Position } from './position.js';
  */
 export interface HandlerBacklog {
   handler: string;
-  pending?: number;
-  running?: number;
-  dead?: number;
+  pending?: number | undefined;
+  running?: number | undefined;
+  dead?: number | undefined;
   /** Creation time of the oldest pending or running delivery the row counts (null or absent: none). */
-  oldestPendingAt?: Date | null;
+  oldestPendingAt?: Date | null | undefined;
 }
 
 /**

@@ -12,7 +12,7 @@ export function parseOptions<S extends z.ZodType>(
   value: unknown,
   subject: string,
   source?: string,
-  mode: { input?: boolean } = {},
+  mode: { input?: boolean | undefined } = {},
 ): z.output<S> {
   const input = mode.input ? (value ?? {}) : value;
   const parsed = schema.safeParse(input);

@@ -54,7 +54,7 @@ a published <code>@evco/fastify</code>, which ships them.</p>
 /** Serves `{prefix}/dashboard/` (and redirects `{prefix}/dashboard` to it). */
 export async function registerDashboard(
   app: FastifyInstance,
-  options: { prefix: string; root?: string },
+  options: { prefix: string; root?: string | undefined },
 ): Promise<{ assets: string | undefined }> {
   const base = `${options.prefix}/dashboard`;
   const assets = findDashboardAssets(options.root);

@@ -12,11 +12,11 @@ export interface ErrorBody {
   error: {
     code: string;
     message: string;
-    issues?: ValidationIssue[];
+    issues?: ValidationIssue[] | undefined;
     /** With `UNKNOWN_EVENT_TYPE`: what the service accepts. */
-    knownTypes?: string[];
+    knownTypes?: string[] | undefined;
     /** With 5xx: the id to find the failure in the service log. */
-    requestId?: string;
+    requestId?: string | undefined;
   };
 }
 
@@ -35,10 +35,10 @@ export class ApiError extends Error {
     code: string,
     message: string,
     extra: {
-      issues?: ValidationIssue[];
-      knownTypes?: string[];
-      headers?: Record<string, string>;
-      logMessage?: string;
+      issues?: ValidationIssue[] | undefined;
+      knownTypes?: string[] | undefined;
+      headers?: Record<string, string> | undefined;
+      logMessage?: string | undefined;
     } = {},
   ) {
     super(message);
@@ -184,7 +184,7 @@ export function resolveError(error: unknown, requestId: string, bodyLimitBytes: 
     if (status >= 500 && status !== 503 && status !== 504) {
       return { ...unexpectedError(requestId), unexpected: true };
     }
-    const issues = (error as { issues?: ValidationIssue[] }).issues;
+    const issues = (error as { issues?: ValidationIssue[] | undefined }).issues;
     return reply(
       status,
       error.code,

@@ -28,11 +28,11 @@ export interface PublishRouteOptions {
    * The event types `POST {prefix}/events` accepts, each checked against its `defineEvent`
    * contract (a list, or lists per module name). @default any type; only the envelope is checked
    */
-  eventTypes?: EventTypeList;
+  eventTypes?: EventTypeList | undefined;
   /** Publishing needs `auth` like the other mutating routes. @default true */
-  requireAuth?: boolean;
+  requireAuth?: boolean | undefined;
   /** Events per request (`{ "events": [...] }`, stored atomically). @default 1000 */
-  maxBatch?: number;
+  maxBatch?: number | undefined;
 }
 
 export interface EvcoPluginOptions {
@@ -43,29 +43,29 @@ export interface EvcoPluginOptions {
    */
   coordinator: EventDrivenCoordinator | CoordinatorOptions | CoordinatorFactory;
   /** Where the routes live. @default '/evco' */
-  prefix?: string;
+  prefix?: string | undefined;
   /**
    * Guards the mutating routes (publish, retry, replay, retire) and the privileged parts of
    * `status`. Without it those routes answer 404 `ADMIN_DISABLED`. @default undefined
    */
-  auth?: AuthCheck;
+  auth?: AuthCheck | undefined;
   /** Also require `auth` for the read routes (events, unprocessed, dead letters, handlers, replays). @default false */
-  protectReads?: boolean;
+  protectReads?: boolean | undefined;
   /** Appended to "admin routes are off" / "unauthorized" messages, e.g. how to get a token. */
-  authHint?: string;
+  authHint?: string | undefined;
   /** `POST {prefix}/events`; `false` leaves it out. @default {} (on, behind auth, any type) */
-  publish?: PublishRouteOptions | false;
+  publish?: PublishRouteOptions | false | undefined;
   /** Serve the dashboard at `{prefix}/dashboard/`. @default true */
-  dashboard?: boolean | { root?: string };
+  dashboard?: boolean | { root?: string | undefined } | undefined;
   /** How long the drain on close waits for in-flight handlers. @default the coordinator's shutdownTimeoutMs */
-  shutdownTimeoutMs?: number;
+  shutdownTimeoutMs?: number | undefined;
   /** A store that does not answer within this is not ready. @default 2000 */
-  readyTimeoutMs?: number;
+  readyTimeoutMs?: number | undefined;
   /**
    * Extra facts for `GET {prefix}/status` under `service` (e.g. the app's name and version).
    * `admin` is true for a request `auth` accepted: return locations and other internals only then.
    */
-  describe?: (context: { admin: boolean }) => Record<string, unknown>;
+  describe?: ((context: { admin: boolean }) => Record<string, unknown>) | undefined;
 }
 
 const fn = (what: string) =>

@@ -59,7 +59,7 @@ function dataIssues(definition: AnyEventDefinition, data: unknown, prefix: strin
     return parsed.success ? [] : zodIssues(parsed.error, path, data);
   }
   const result = definition.schema['~standard'].validate(data) as {
-    issues?: ReadonlyArray<{ message: string; path?: ReadonlyArray<unknown> }>;
+    issues?: ReadonlyArray<{ message: string; path?: ReadonlyArray<unknown> | undefined }> | undefined;
   };
   if (result instanceof Promise || !result.issues) return [];
   return result.issues.map((i) => ({

@@ -91,7 +91,7 @@ export class InMemoryModerationService implements ModerationService {
   readonly #decisions = new Map<string, ModerationDecision>();
   #reviews = 0;
 
-  constructor(options: { blockedWords?: readonly string[] } = {}) {
+  constructor(options: { blockedWords?: readonly string[] | undefined } = {}) {
     this.#blockedWords = (options.blockedWords ?? ['spam', 'casino']).map((w) => w.toLowerCase());
   }
 

@@ -70,7 +70,7 @@ export interface ModerationRequest {
 export interface ModerationDecision {
   readonly decision: ModerationDecisionValue;
   /** Required for a rejection. */
-  readonly reason?: string;
+  readonly reason?: string | undefined;
 }
 
 /**

@@ -18,7 +18,7 @@ import type { SubscriptionRepository } from './ports.js';
 export interface SubscriptionModuleDeps {
   subscriptions: SubscriptionRepository;
   /** Length of the trial every new user gets. @default 14 */
-  trialDays?: number;
+  trialDays?: number | undefined;
 }
 
 /** Stable names: deliveries are tracked under them, so renaming one orphans its pending work. */

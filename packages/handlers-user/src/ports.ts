@@ -11,8 +11,8 @@ export interface UserSubscription {
 export interface UserLogin {
   /** ISO-8601. */
   readonly at: string;
-  readonly ip?: string;
-  readonly userAgent?: string;
+  readonly ip?: string | undefined;
+  readonly userAgent?: string | undefined;
 }
 
 export interface UserRecord {

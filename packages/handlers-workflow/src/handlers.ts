@@ -22,7 +22,7 @@ export interface WorkflowModuleDeps {
   usage: UsageRecorder;
   notifier: Notifier;
   /** Runs of one workflow execution in total (the first included) before retryable failures stop being retried. @default 3 */
-  maxExecutionAttempts?: number;
+  maxExecutionAttempts?: number | undefined;
 }
 
 /** Stable names: deliveries are tracked under them, so renaming one orphans its pending work. */

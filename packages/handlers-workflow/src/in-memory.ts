@@ -21,7 +21,11 @@ export class InMemoryWorkflowScheduler implements WorkflowScheduler {
   readonly #executions = new Map<string, WorkflowExecution>();
   readonly #processed = new Set<string>();
 
-  addWorkflow(workflow: { workflowId?: string; userId: string; name: string }): ScheduledWorkflow {
+  addWorkflow(workflow: {
+    workflowId?: string | undefined;
+    userId: string;
+    name: string;
+  }): ScheduledWorkflow {
     const added: ScheduledWorkflow = Object.freeze({
       workflowId: workflow.workflowId ?? randomUUID(),
       userId: workflow.userId,

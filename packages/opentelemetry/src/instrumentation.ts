@@ -53,17 +53,17 @@ export const openTelemetryOptionsSchema = z.strictObject({
 
 export interface OpenTelemetryOptions {
   /** Where spans go. @default the global tracer provider (`trace.setGlobalTracerProvider`, or the SDK's `register()`) */
-  tracerProvider?: TracerProvider;
+  tracerProvider?: TracerProvider | undefined;
   /** Where metrics go. @default the global meter provider, read when the coordinator starts */
-  meterProvider?: MeterProvider;
+  meterProvider?: MeterProvider | undefined;
   /** Writes and reads `traceparent` / `tracestate` in event metadata. @default the global propagator (W3C trace context with the SDK) */
-  propagator?: TextMapPropagator;
+  propagator?: TextMapPropagator | undefined;
   /** Emit spans. @default true */
-  traces?: boolean;
+  traces?: boolean | undefined;
   /** Emit metrics. @default true */
-  metrics?: boolean;
+  metrics?: boolean | undefined;
   /** The gauges read the store at most once per this many ms, however many scrapes ask. @default 10000 */
-  statsIntervalMs?: number;
+  statsIntervalMs?: number | undefined;
 }
 true satisfies OptionsMatchSchema<OpenTelemetryOptions, typeof openTelemetryOptionsSchema>;
 

@@ -71,7 +71,7 @@ export class EvcoMetrics {
   #stats: { at: number; value: Promise<StoreStats | undefined> } | undefined;
   #observe: BatchObservableCallback | undefined;
 
-  constructor(meter: Meter, options: { statsIntervalMs: number; now?: () => number }) {
+  constructor(meter: Meter, options: { statsIntervalMs: number; now?: (() => number) | undefined }) {
     this.#meter = meter;
     this.#statsIntervalMs = options.statsIntervalMs;
     this.#now = options.now ?? Date.now;

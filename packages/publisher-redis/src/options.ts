@@ -171,63 +171,67 @@ export const redisPublisherOptionsSchema = z
 
 export interface RedisPublisherOptions {
   /** `redis://[user:password@]host[:port][/db]` or `rediss://…` (TLS). Give `url` or `client`. */
-  url?: string;
+  url?: string | undefined;
   /**
    * Your own ioredis client: announcements are published on it and a duplicate of it subscribes.
    * `close()` leaves it open. Give `url` or `client`.
    */
-  client?: Redis | Cluster;
+  client?: Redis | Cluster | undefined;
   /**
    * Redis behind Sentinel: the sentinels are asked for the master of group `name`, and asked
    * again after a failover (Sentinel disconnects clients of a demoted master). Credentials of
    * the data nodes go in `redisOptions` (`password`, `username`, `tls`, `db`).
    */
-  sentinel?: {
-    /** The master group name (`sentinel monitor <name> …`). */
-    name: string;
-    /** Some or all sentinels: `host:port` or `{ host, port }`. */
-    sentinels: Array<string | RedisNode>;
-    /** `requirepass` of the sentinels themselves, if any. */
-    sentinelPassword?: string;
-  };
+  sentinel?:
+    | {
+        /** The master group name (`sentinel monitor <name> …`). */
+        name: string;
+        /** Some or all sentinels: `host:port` or `{ host, port }`. */
+        sentinels: Array<string | RedisNode>;
+        /** `requirepass` of the sentinels themselves, if any. */
+        sentinelPassword?: string | undefined;
+      }
+    | undefined;
   /**
    * Redis Cluster: seed nodes (any masters); the rest is discovered. Credentials of the nodes go
    * in `redisOptions`.
    */
-  cluster?: {
-    /** Seed nodes: `host:port` or `{ host, port }`. */
-    nodes: Array<string | RedisNode>;
-    /**
-     * Sharded Pub/Sub (`SPUBLISH`/`SSUBSCRIBE`, Redis 7+): an announcement goes to the one
-     * shard owning the channel instead of being broadcast over the cluster bus to every node.
-     * Every process of a fleet must use the same setting. `false` for Redis 6 clusters.
-     * @default true
-     */
-    shardedPubSub?: boolean;
-  };
+  cluster?:
+    | {
+        /** Seed nodes: `host:port` or `{ host, port }`. */
+        nodes: Array<string | RedisNode>;
+        /**
+         * Sharded Pub/Sub (`SPUBLISH`/`SSUBSCRIBE`, Redis 7+): an announcement goes to the one
+         * shard owning the channel instead of being broadcast over the cluster bus to every node.
+         * Every process of a fleet must use the same setting. `false` for Redis 6 clusters.
+         * @default true
+         */
+        shardedPubSub?: boolean | undefined;
+      }
+    | undefined;
   /** Channels are `<prefix>:events` (and `<prefix>:health:<id>` for health probes). @default 'evco' */
-  channelPrefix?: string;
+  channelPrefix?: string | undefined;
   /** Largest message sent; bigger announcements are split into several. @default 65536 */
-  maxMessageBytes?: number;
+  maxMessageBytes?: number | undefined;
   /** Larger incoming messages are dropped as malformed. @default 1048576 (at least `maxMessageBytes`) */
-  maxIncomingBytes?: number;
+  maxIncomingBytes?: number | undefined;
   /**
    * A publish that gets no reply within this time fails with `PublisherUnavailableError`;
    * while disconnected, publishes fail at once. @default 1000
    */
-  publishTimeoutMs?: number;
+  publishTimeoutMs?: number | undefined;
   /** How long `healthCheck()` waits for its round trip. @default 2000 */
-  healthTimeoutMs?: number;
+  healthTimeoutMs?: number | undefined;
   /** First reconnect delay; doubles per failed attempt. @default 50 */
-  reconnectBaseDelayMs?: number;
+  reconnectBaseDelayMs?: number | undefined;
   /** Reconnect delay cap: once Redis is back, it is found within about this long. @default 500 (at least `reconnectBaseDelayMs`) */
-  reconnectMaxDelayMs?: number;
+  reconnectMaxDelayMs?: number | undefined;
   /** TCP connect timeout per attempt. @default 5000 */
-  connectTimeoutMs?: number;
+  connectTimeoutMs?: number | undefined;
   /** Extra ioredis options (TLS, username, family, …) for connections made from `url`. @default {} */
-  redisOptions?: RedisOptions;
+  redisOptions?: RedisOptions | undefined;
   /** pino-compatible. @default the evco console logger at EVCO_LOG_LEVEL (info) */
-  logger?: Logger;
+  logger?: Logger | undefined;
 }
 true satisfies OptionsMatchSchema<RedisPublisherOptions, typeof redisPublisherOptionsSchema>;
 

@@ -32,7 +32,7 @@ export interface RedisPublisher extends EventPublisher {
    * Resolves once the publishing connection is ready and the subscription is active (useful at
    * startup and in tests); rejects with `PublisherUnavailableError` after `timeoutMs`.
    */
-  waitUntilReady(options?: { timeoutMs?: number }): Promise<void>;
+  waitUntilReady(options?: { timeoutMs?: number | undefined }): Promise<void>;
 }
 
 /**
@@ -106,7 +106,7 @@ class RedisPublisherImpl implements RedisPublisher {
    * The last error of each connection since it was last ready (masked): a health check that
    * finds a connection down says why (WRONGPASS, ECONNREFUSED…), not only that it reconnects.
    */
-  readonly #lastError: { publishing?: string; subscribing?: string } = {};
+  readonly #lastError: { publishing?: string | undefined; subscribing?: string | undefined } = {};
   /** Settles once each connection has either come up or failed once. */
   readonly #startup: Promise<void>;
   #startupDone: () => void = () => {};
@@ -576,7 +576,7 @@ class RedisPublisherImpl implements RedisPublisher {
     this.#readyWaiters.clear();
   }
 
-  waitUntilReady(options: { timeoutMs?: number } = {}): Promise<void> {
+  waitUntilReady(options: { timeoutMs?: number | undefined } = {}): Promise<void> {
     if (this.#closed) return Promise.reject(this.#unavailable('the publisher is closed'));
     if (this.#isReady()) return Promise.resolve();
     const timeoutMs = options.timeoutMs ?? 10_000;

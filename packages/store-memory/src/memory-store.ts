@@ -1058,7 +1058,7 @@ function info(d: Delivery): DeliveryInfo {
   };
 }
 
-function publicJob(job: ReplayJob & { untilPosition?: number }): ReplayJob {
+function publicJob(job: ReplayJob & { untilPosition?: number | undefined }): ReplayJob {
   const { untilPosition: _ignored, ...rest } = job;
   return { ...rest };
 }

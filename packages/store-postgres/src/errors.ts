@@ -65,10 +65,10 @@ function isStatementCrossTalk(code: string, message: string): boolean {
 }
 
 interface PgLikeError {
-  code?: string;
-  constraint?: string;
-  detail?: string;
-  message?: string;
+  code?: string | undefined;
+  constraint?: string | undefined;
+  detail?: string | undefined;
+  message?: string | undefined;
 }
 
 /**
@@ -154,7 +154,7 @@ export function translateError(error: unknown, where: string): Error {
   }
   if (
     isUnavailable(code, message) ||
-    (code === 'ENOENT' && (error as { syscall?: string }).syscall === 'connect')
+    (code === 'ENOENT' && (error as { syscall?: string | undefined }).syscall === 'connect')
   ) {
     return new StoreUnavailableError(`postgres at ${where} is unavailable: ${message}`, options);
   }

@@ -95,17 +95,17 @@ export const postgresStoreOptionsSchema = z
 
 export interface PostgresStoreOptions {
   /** `postgresql://user:password@host:5432/db`. Give this or `pool`. */
-  connectionString?: string;
+  connectionString?: string | undefined;
   /** A `pg.Pool` you own: the store uses it and never closes it. Give this or `connectionString`. */
-  pool?: Pool;
+  pool?: Pool | undefined;
   /** Schema holding the store's tables, created by `migrate()`. @default 'evco' */
-  schema?: string;
+  schema?: string | undefined;
   /** Connections in the pool the store creates (ignored with `pool`). @default 10 */
-  poolSize?: number;
+  poolSize?: number | undefined;
   /** Server-side limit per statement on the pool the store creates; 0 disables it. @default 30000 */
-  statementTimeoutMs?: number;
+  statementTimeoutMs?: number | undefined;
   /** How long to wait for a connection before failing with STORE_UNAVAILABLE. @default 10000 */
-  connectionTimeoutMs?: number;
+  connectionTimeoutMs?: number | undefined;
   /**
    * Connections of the pool the store creates are replaced after this long (once idle), so the
    * plans they prepared are made again. A statement's plan is made on a connection's first use
@@ -113,30 +113,30 @@ export interface PostgresStoreOptions {
    * the tables' growth keeps plans made for small tables (claims then scan the backlog).
    * 0 keeps connections for good. @default 600000
    */
-  connectionMaxLifetimeMs?: number;
+  connectionMaxLifetimeMs?: number | undefined;
   /** `application_name` of the store's connections (shows in `pg_stat_activity`). @default 'evco' */
-  applicationName?: string;
+  applicationName?: string | undefined;
   /**
    * A history read or a claim that finds committed events not yet settled (a transaction
    * that started earlier is still running somewhere in the cluster) waits up to this long for
    * them to settle, so a read right after an append sees it. Past it, the read returns only
    * settled events and the rest show up on the next read. @default 2000
    */
-  settleTimeoutMs?: number;
+  settleTimeoutMs?: number | undefined;
   /**
    * Appends send a Postgres NOTIFY (at commit) and `onAppended` listens for them (the
    * coordinator wakes its dispatcher on each): a doorbell for fleets without Redis. Off by
    * default: it costs every append a little and holds one connection, and correctness never
    * depends on it. @default false
    */
-  notify?: boolean;
+  notify?: boolean | undefined;
   /**
    * Use named (server-side prepared) statements: each statement is parsed and planned once
    * per connection. Unset: on, except behind a transaction pooler (see `pooler`), where
    * PgBouncer before 1.21 (or with `max_prepared_statements = 0`) cannot keep them. Set it
    * to `true` behind a PgBouncer that tracks prepared statements. @default on unless pooled
    */
-  preparedStatements?: boolean;
+  preparedStatements?: boolean | undefined;
   /**
    * What sits between the store and Postgres. `'auto'` finds out on the first connection of
    * the pool the store creates: a pooler that refuses or drops the store's startup
@@ -148,13 +148,13 @@ export interface PostgresStoreOptions {
    * `'none'`: a direct connection or a session pooler, no check. With a `pool` you pass,
    * `'auto'` cannot look at startup parameters and means `'none'`. @default 'auto'
    */
-  pooler?: 'auto' | 'none' | 'transaction';
+  pooler?: 'auto' | 'none' | 'transaction' | undefined;
   /**
    * A direct (or session-pooled) connection used only to LISTEN when `notify` is on: a
    * transaction pooler hands each transaction to any server connection, so a LISTEN through
    * it hears nothing. Required with `notify` behind a transaction pooler. @default the pool
    */
-  listenConnectionString?: string;
+  listenConnectionString?: string | undefined;
   /**
    * Which writes may commit without waiting for their WAL flush (Postgres
    * `synchronous_commit = off` for that transaction only). `'leases'`: claims, completions,
@@ -166,7 +166,7 @@ export interface PostgresStoreOptions {
    * write waits for its flush, so a crash makes nothing run again that had been recorded as
    * done. Needs an `@evco/core` that passes lease ids back (0.2 and later). @default 'none'
    */
-  asyncCommit?: 'none' | 'leases';
+  asyncCommit?: 'none' | 'leases' | undefined;
   /**
    * Group commit for appends through the pool (not `appendWithin`): while earlier appends are
    * in flight, later ones wait and then go together as one statement, one transaction (each
@@ -180,7 +180,7 @@ export interface PostgresStoreOptions {
    * statement fails all of its callers. Off, each append has its own statement and connection.
    * Worth it for many concurrent publishers of independent events. @default false
    */
-  coalesceAppends?: boolean;
+  coalesceAppends?: boolean | undefined;
 }
 true satisfies OptionsMatchSchema<PostgresStoreOptions, typeof postgresStoreOptionsSchema>;
 

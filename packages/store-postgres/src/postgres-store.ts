@@ -303,7 +303,7 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
  * property.
  */
 interface Statement {
-  readonly name?: string;
+  readonly name?: string | undefined;
   readonly text: string;
 }
 
@@ -1484,7 +1484,7 @@ class PgEventStore implements PostgresStore {
 /** The server as it may appear in messages: the URL with its password masked, never the password. */
 function describeServer(connectionString: string | undefined, pool: pg.Pool): string {
   if (connectionString) return maskUrl(connectionString);
-  const o = (pool as unknown as { options?: Partial<pg.PoolConfig> }).options ?? {};
+  const o = (pool as unknown as { options?: Partial<pg.PoolConfig> | undefined }).options ?? {};
   if (o.connectionString) return maskUrl(o.connectionString);
   const user = o.user ? `${encodeURIComponent(String(o.user))}@` : '';
   return `postgresql://${user}${o.host ?? 'localhost'}:${o.port ?? 5432}/${o.database ?? ''}`;

@@ -6,8 +6,8 @@ import { GENERIC_PLANS_OPTION } from './sql.js';
  * (`statement_timeout` in milliseconds). A setting the store does not send is absent.
  */
 export interface SessionSettings {
-  plan_cache_mode?: string;
-  statement_timeout?: string;
+  plan_cache_mode?: string | undefined;
+  statement_timeout?: string | undefined;
 }
 
 /**

@@ -403,7 +403,7 @@ export function unsettledEventsSql(shape: ReadShape): string {
  * planner may instead walk the primary key from one end until it meets the window — the whole
  * table for a recent window.
  */
-function windowBounds(window: { from?: string; to?: string }): string {
+function windowBounds(window: { from?: string | undefined; to?: string | undefined }): string {
   const conditions = [
     ...(window.from ? [`w.occurred_at >= ${window.from}`] : []),
     ...(window.to ? [`w.occurred_at < ${window.to}`] : []),
@@ -419,16 +419,16 @@ interface ReadFilters {
   /** Only settled rows (see `HORIZON`), on the key's index when there is one (see `cursor`). */
   settled: string;
   /** The parameters of a time window worth bounding (see `windowBounds`). */
-  window?: { from?: string; to?: string };
+  window?: { from?: string | undefined; to?: string | undefined } | undefined;
   /** The correlation id's parameter, when it is the key: roots are read apart (migration 5). */
-  flow?: string;
+  flow?: string | undefined;
 }
 
 function readFilters(shape: ReadShape, timeOffset = ''): ReadFilters {
   const where = ['true'];
   let n = 0;
   const param = () => `$${++n}`;
-  const window: { from?: string; to?: string } = {};
+  const window: { from?: string | undefined; to?: string | undefined } = {};
   // Parameters in the order of the fields of `ReadShape`; equalities remembered by column.
   const equalities = new Map<string, string>();
   const equal = (column: string) => {

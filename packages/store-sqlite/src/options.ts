@@ -86,32 +86,32 @@ export interface SqliteStoreOptions {
    * or a `sqlite:` URL (`sqlite:./data/events.db`, `sqlite:///var/lib/app/events.db`).
    * Give this or `database`.
    */
-  filename?: string;
+  filename?: string | undefined;
   /**
    * An open better-sqlite3 `Database` to use instead of opening `filename`. The store switches
    * it to WAL and creates its tables in it; `close()` leaves it open. Give this or `filename`.
    */
-  database?: SqliteDatabase;
+  database?: SqliteDatabase | undefined;
   /**
    * How long a statement waits for another process's write lock before failing with
    * `STORE_UNAVAILABLE`. Not applied to a `database` you pass unless given.
    * @default 5000
    */
-  busyTimeoutMs?: number;
+  busyTimeoutMs?: number | undefined;
   /**
    * Refuse to create the file: a missing file is `STORE_UNAVAILABLE` instead of a new, empty
    * database. For processes that join a file another one created, so a deleted file is not
    * silently replaced by an empty one. Ignored with `database`.
    * @default false
    */
-  fileMustExist?: boolean;
+  fileMustExist?: boolean | undefined;
   /**
    * `NORMAL`: in WAL mode a crash of the process never loses a commit; a power loss or OS crash
    * may lose the last few. `FULL`: every commit is fsynced (slower). Not applied to a
    * `database` you pass unless given.
    * @default 'NORMAL'
    */
-  synchronous?: 'NORMAL' | 'FULL';
+  synchronous?: 'NORMAL' | 'FULL' | undefined;
   /**
    * Where SQLite keeps a statement's temporary data (`PRAGMA temp_store`): above all the
    * statement journal of a write that changes many rows inside a transaction (a prune batch),
@@ -125,13 +125,13 @@ export interface SqliteStoreOptions {
    * tables, so it is not applied to a `database` you pass unless given.
    * @default 'MEMORY'
    */
-  tempStore?: 'MEMORY' | 'FILE';
+  tempStore?: 'MEMORY' | 'FILE' | undefined;
   /**
    * Prefix of every table and index, so several stores (or an app's own tables) can share one
    * file. Must match `^[a-z_][a-z0-9_]{0,40}$`.
    * @default 'evco_'
    */
-  tablePrefix?: string;
+  tablePrefix?: string | undefined;
 }
 true satisfies OptionsMatchSchema<SqliteStoreOptions, typeof sqliteStoreOptionsSchema>;
 

@@ -21,7 +21,10 @@ const inspectSchema = z.strictObject({
  * check) — the store itself brings a file up to date whenever it opens it.
  * A missing or unreadable file is `STORE_UNAVAILABLE`; bad options are `INVALID_OPTIONS`.
  */
-export function readSqliteSchemaVersion(options: { filename: string; tablePrefix?: string }): number {
+export function readSqliteSchemaVersion(options: {
+  filename: string;
+  tablePrefix?: string | undefined;
+}): number {
   const { filename, tablePrefix } = parseSqliteOptions(inspectSchema, options, 'SQLite schema check options');
   const path = filenameFromUrl(filename);
   if (path === ':memory:' || !existsSync(path)) {
