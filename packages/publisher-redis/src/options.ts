@@ -134,7 +134,11 @@ export const redisPublisherOptionsSchema = z
       ctx.addIssue({
         code: 'custom',
         path: ['url'],
-        message: 'give exactly one of url, client, sentinel or cluster',
+        message:
+          given === 0
+            ? // The usual cause is `url: process.env.REDIS_URL` with the variable unset.
+              'give one of url, client, sentinel or cluster; none is set (an undefined url, say from an unset REDIS_URL, counts as not set)'
+            : 'give exactly one of url, client, sentinel or cluster',
       });
     }
     if (o.client !== undefined && o.redisOptions !== undefined) {

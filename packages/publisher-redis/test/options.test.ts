@@ -33,7 +33,13 @@ describe('createRedisPublisher options', () => {
 
   it('requires exactly one of url, client, sentinel and cluster', () => {
     const message = 'give exactly one of url, client, sentinel or cluster';
-    expect(errorOf({}).issues).toContainEqual({ path: 'url', message });
+    for (const none of [{}, { url: undefined }]) {
+      expect(errorOf(none).issues).toContainEqual({
+        path: 'url',
+        message:
+          'give one of url, client, sentinel or cluster; none is set (an undefined url, say from an unset REDIS_URL, counts as not set)',
+      });
+    }
     expect(
       errorOf({ url: 'redis://127.0.0.1:6379', cluster: { nodes: ['127.0.0.1:7000'] } }).issues,
     ).toContainEqual({ path: 'url', message });

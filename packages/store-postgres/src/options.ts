@@ -81,7 +81,11 @@ export const postgresStoreOptionsSchema = z
       ctx.addIssue({
         code: 'custom',
         path: ['connectionString'],
-        message: 'give exactly one of connectionString and pool',
+        message:
+          o.pool === undefined
+            ? // The usual cause is `connectionString: process.env.DATABASE_URL` with the variable unset.
+              'give connectionString or pool; neither is set (an undefined connectionString, say from an unset DATABASE_URL, counts as not set)'
+            : 'give exactly one of connectionString and pool',
       });
     }
     if (o.notify && o.pooler === 'transaction' && o.listenConnectionString === undefined) {

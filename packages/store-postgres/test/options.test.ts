@@ -59,6 +59,10 @@ describe('createPostgresStore options', () => {
 
   it('needs exactly one of connectionString and pool', () => {
     expect(error({}).issues.map((i) => i.path)).toEqual(['connectionString']);
+    // `connectionString: process.env.DATABASE_URL` with the variable unset: say that it was undefined.
+    expect(error({ connectionString: undefined }).message).toContain(
+      'connectionString: give connectionString or pool; neither is set (an undefined connectionString, say from an unset DATABASE_URL, counts as not set)',
+    );
     const pool = new pg.Pool({ connectionString: url });
     expect(error({ connectionString: url, pool }).issues.map((i) => i.path)).toEqual(['connectionString']);
     expect(error({ connectionString: 'mysql://x' }).issues.map((i) => i.path)).toEqual(['connectionString']);

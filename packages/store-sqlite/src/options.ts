@@ -66,7 +66,12 @@ export const sqliteStoreOptionsSchema = z
   })
   .superRefine((o, ctx) => {
     if (o.filename === undefined && o.database === undefined) {
-      ctx.addIssue({ code: 'custom', path: ['filename'], message: 'give a filename or an open database' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['filename'],
+        message:
+          'give a filename or an open database; neither is set (an undefined filename, say from an unset environment variable, counts as not set)',
+      });
     }
     if (o.filename !== undefined && filenameFromUrl(o.filename) === '') {
       ctx.addIssue({ code: 'custom', path: ['filename'], message: 'the sqlite: URL names no file' });

@@ -95,6 +95,19 @@ describe('options', () => {
     expect(readdirSync(tmp.dir)).toEqual([]);
   });
 
+  it('an undefined filename (an unset environment variable) says that neither filename nor database is set', () => {
+    let error: unknown;
+    try {
+      createSqliteStore({ filename: undefined });
+    } catch (e) {
+      error = e;
+    }
+    expect(isEvcoError(error, 'INVALID_OPTIONS')).toBe(true);
+    expect((error as Error).message).toBe(
+      '[evco:store-sqlite] invalid SQLite store options: filename: give a filename or an open database; neither is set (an undefined filename, say from an unset environment variable, counts as not set)',
+    );
+  });
+
   it('accepts sqlite: URLs and opens the file they name', async () => {
     const absolute = open({ filename: `sqlite://${tmp.file('a.db')}` });
     await absolute.append([makeEvent()], { now: T0 });
