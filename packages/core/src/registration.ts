@@ -44,7 +44,9 @@ export function resolveRegistration(
   for (const t of targets) {
     const type = typeof t === 'string' ? t : t?.eventType;
     if (!isName(type)) {
-      issues.push({ path: 'eventType', message: `"${String(type)}" is not a valid event type` });
+      // The same rule text as a publish of that type gets (nameInput's first complaint).
+      const rule = nameInput.safeParse(type).error?.issues[0]?.message ?? 'must be a string';
+      issues.push({ path: 'eventType', message: `"${String(type)}" is not a valid event type: ${rule}` });
     }
   }
   const isHandler =
@@ -99,7 +101,7 @@ export function resolveRegistration(
 function defaultHandlerName(handler: unknown): string | undefined {
   if (typeof handler === 'function') return handler.name || undefined;
   if (typeof handler === 'object' && handler !== null) {
-    const name = (handler as { constructor?: { name?: string } }).constructor?.name;
+    const name = (handler as { constructor?: { name?: string | undefined } | undefined }).constructor?.name;
     return name && name !== 'Object' ? name : undefined;
   }
   return undefined;

@@ -126,4 +126,27 @@ describe('messages that say what happened', () => {
       await c.shutdown();
     }
   });
+
+  it('registering for a malformed event type says what a type may hold, as publishing one does', async () => {
+    const c = await memoryCoordinator();
+    try {
+      const error = await c
+        .registerHandler('user registered', async function h() {})
+        .catch((e: unknown) => e);
+      expect(isEvcoError(error, 'INVALID_OPTIONS')).toBe(true);
+      expect(error).toMatchObject({
+        issues: [
+          {
+            path: 'eventType',
+            message:
+              '"user registered" is not a valid event type: may only contain letters, digits and _ . : -',
+          },
+        ],
+      });
+      const empty = await c.registerHandler('', async function h() {}).catch((e: unknown) => e);
+      expect((empty as Error).message).toContain('"" is not a valid event type: ');
+    } finally {
+      await c.shutdown();
+    }
+  });
 });
