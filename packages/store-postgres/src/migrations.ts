@@ -100,6 +100,19 @@ function refuseNewer(applied: ReadonlySet<number>, schema: string): void {
 }
 
 /**
+ * For a running process's health check: the schema's newest applied version is past what this
+ * process knows, so a newer @evco/store-postgres migrated it after this process started (the
+ * start-up refusal above could not see it). Its statements were written for the tables it knows.
+ */
+export function newerThanRunning(applied: number | null, schema: string): StoreSchemaError | undefined {
+  if (applied === null || applied <= LATEST_VERSION) return undefined;
+  return new StoreSchemaError(
+    `schema "${schema}" is at version ${applied}, newer than this process knows (${LATEST_VERSION}): a newer @evco/store-postgres migrated it while this process ran; replace this process with one running that release`,
+    { source: SOURCE },
+  );
+}
+
+/**
  * Refuses, at a store's first statement, a schema a newer @evco/store-postgres migrated, as
  * `migrate()` does: a process that uses the store without migrating (an admin client, an
  * older `evco` CLI's status or history) would otherwise run statements written for the tables

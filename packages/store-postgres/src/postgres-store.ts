@@ -45,7 +45,7 @@ import pg from 'pg';
 import { type CheckedOut, checkout } from './checkout.js';
 import { refusedStartupParameter, TransactionPoolerError, translateError } from './errors.js';
 import { isoDate } from './iso-date.js';
-import { lockKey, migrate, PRUNE_LOCK, refuseNewerSchema } from './migrations.js';
+import { lockKey, migrate, newerThanRunning, PRUNE_LOCK, refuseNewerSchema } from './migrations.js';
 import {
   LISTEN_NEEDS_DIRECT_CONNECTION,
   type PostgresStoreOptions,
@@ -1349,7 +1349,9 @@ class PgEventStore implements PostgresStore {
     if (this.#closed) return { healthy: false, latencyMs: 0, details };
     const started = performance.now();
     try {
-      await this.#query(SQL.HEALTH, []);
+      const { rows } = await this.#query<{ version: number | null }>(SQL.HEALTH, []);
+      const newer = newerThanRunning(rows[0]?.version ?? null, this.schema);
+      if (newer) return unhealthyStatus(newer, started, details);
       return {
         healthy: true,
         latencyMs: performance.now() - started,

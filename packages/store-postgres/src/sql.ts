@@ -970,7 +970,12 @@ RETURNING holder`;
 /** $1 name, $2 holder. */
 export const RELEASE_LEASE = `DELETE FROM {s}.leases WHERE name = $1 AND holder = $2`;
 
-export const HEALTH = `SELECT 1 AS ok`;
+/**
+ * The health check's one statement: the schema's newest applied version, so that a process still
+ * running when a newer store-postgres migrated the schema (a rolling upgrade) reports it. One
+ * probe of the migrations table's primary key (a handful of rows); no cost on any other path.
+ */
+export const HEALTH = `SELECT max(version) AS version FROM {s}.migrations`;
 
 /**
  * Startup options of the store's own connections (see the pool setup): generic plans, no JIT, no

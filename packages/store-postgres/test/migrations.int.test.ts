@@ -1,6 +1,20 @@
+import { createAdminClient, createDomainEvent, silentLogger } from '@evco/core';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createPostgresStore, LATEST_VERSION, MIGRATIONS } from '../src/index.js';
 import { connect, databaseUrl, dropSchema, uniqueSchema } from './support.js';
+
+/** What a newer release's migrate() leaves: a version row past LATEST_VERSION. */
+async function recordNewerVersion(schema: string): Promise<void> {
+  const client = await connect();
+  try {
+    await client.query(
+      `INSERT INTO "${schema}".migrations (version, name) VALUES ($1, 'from a newer release')`,
+      [LATEST_VERSION + 1],
+    );
+  } finally {
+    await client.end();
+  }
+}
 
 describe('migrations', () => {
   const schema = uniqueSchema('evco_mig');
@@ -13,15 +27,7 @@ describe('migrations', () => {
     const store = createPostgresStore({ connectionString: url, schema: newer, poolSize: 1 });
     try {
       await store.migrate();
-      const client = await connect();
-      try {
-        await client.query(
-          `INSERT INTO "${newer}".migrations (version, name) VALUES ($1, 'from the future')`,
-          [LATEST_VERSION + 1],
-        );
-      } finally {
-        await client.end();
-      }
+      await recordNewerVersion(newer);
       const again = createPostgresStore({ connectionString: url, schema: newer, poolSize: 1 });
       try {
         await expect(again.migrate()).rejects.toMatchObject({
@@ -51,6 +57,40 @@ describe('migrations', () => {
     } finally {
       await store.close();
       await dropSchema(newer);
+    }
+  });
+
+  it('a running process whose schema a newer version migrates meanwhile says so in its health check, without the password', async () => {
+    // A password in the URL (trust authentication ignores it; one the server checks is kept).
+    const url = new URL(await databaseUrl());
+    if (url.password === '') url.password = 's3cret-health';
+    const secret = decodeURIComponent(url.password);
+    const running = uniqueSchema('evco_mig_run');
+    const store = createPostgresStore({ connectionString: url.href, schema: running, poolSize: 2 });
+    try {
+      await store.migrate();
+      await store.append([createDomainEvent({ eventType: 'Before', aggregateId: 'a' })], { now: new Date() });
+      expect(await store.healthCheck()).toMatchObject({ healthy: true });
+      // A newer release rolls out and migrates the schema, as its migrate() would.
+      await recordNewerVersion(running);
+      const health = await store.healthCheck();
+      expect(health.healthy).toBe(false);
+      expect(health.details.error).toBe(
+        `[evco:store-postgres] schema "${running}" is at version ${LATEST_VERSION + 1}, newer than this process knows (${LATEST_VERSION}): a newer @evco/store-postgres migrated it while this process ran; replace this process with one running that release`,
+      );
+      expect(health.details).toMatchObject({ store: 'postgres', schema: running });
+      expect(JSON.stringify(health)).not.toContain(secret);
+      // What /health/ready, evco status and the dashboard read: core's status carries it.
+      const admin = await createAdminClient({ store, logger: silentLogger });
+      const status = await admin.getCoordinatorStatus();
+      expect(status.store.health.healthy).toBe(false);
+      expect(String(status.store.health.details.error)).toContain(
+        `newer than this process knows (${LATEST_VERSION})`,
+      );
+      expect(JSON.stringify(status)).not.toContain(secret);
+    } finally {
+      await store.close();
+      await dropSchema(running);
     }
   });
 

@@ -179,6 +179,23 @@ export function assertKnownVersion(version: number, file: string, source: string
 }
 
 /**
+ * For a running process's health check: the file's schema version is past what this process
+ * knows, so a newer @evco/store-sqlite migrated it after this process opened it (the check at
+ * open could not see it). Its statements were written for the tables it knows.
+ */
+export function newerThanRunning(
+  applied: number,
+  file: string,
+  source: string,
+): StoreSchemaError | undefined {
+  if (applied <= LATEST_VERSION) return undefined;
+  return new StoreSchemaError(
+    `the SQLite file is at schema version ${applied}, newer than this process knows (${LATEST_VERSION}): a newer @evco/store-sqlite migrated it while this process ran; replace this process with one running that release`,
+    { source, details: { file } },
+  );
+}
+
+/**
  * Brings the schema up to date. The version is re-read under the write lock of an immediate
  * transaction, so processes migrating one file at the same time apply each version exactly once.
  */

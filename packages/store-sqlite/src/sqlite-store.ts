@@ -65,7 +65,13 @@ import {
 } from './codec.js';
 import { fileErrorOptions, nativeModuleError, sqliteCode, translateError } from './errors.js';
 import { FileIdentity, type FileState } from './file-identity.js';
-import { applyMigrations, assertKnownVersion, LATEST_VERSION, readSchemaVersion } from './migrations.js';
+import {
+  applyMigrations,
+  assertKnownVersion,
+  LATEST_VERSION,
+  newerThanRunning,
+  readSchemaVersion,
+} from './migrations.js';
 import {
   isDatabase,
   type ResolvedSqliteOptions,
@@ -931,7 +937,14 @@ class SqliteEventStore implements SqliteStore {
       return { healthy: false, latencyMs: 0, details: { ...details, closed: true } };
     }
     try {
-      const journalMode = this.#run('check health', (p) => p.db.pragma('journal_mode', { simple: true }));
+      const { journalMode, applied } = this.#run('check health', (p) => ({
+        journalMode: p.db.pragma('journal_mode', { simple: true }),
+        // Another process may have migrated the file past this one since it opened it (a newer
+        // release sharing the file): one primary-key read of a table of a few rows.
+        applied: readSchemaVersion(p.db, this.#o.tablePrefix),
+      }));
+      const newer = newerThanRunning(applied, this.filename, SOURCE);
+      if (newer) return unhealthyStatus(newer, started, details);
       const file = this.#identity ? this.#fileState() : undefined;
       const healthy = file === undefined || file === 'present';
       return {

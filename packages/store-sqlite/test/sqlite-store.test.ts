@@ -378,17 +378,22 @@ describe('migrations', () => {
     );
   });
 
+  /** What a newer release's migration leaves in the file: a version row past SCHEMA_VERSION. */
+  function recordNewerVersion(file: string): void {
+    const db = new Database(file);
+    db.prepare('INSERT INTO evco_schema_version (version, name, applied_at) VALUES (?, ?, ?)').run(
+      SCHEMA_VERSION + 1,
+      'from a newer release',
+      T0.toISOString(),
+    );
+    db.close();
+  }
+
   it('refuses a file written by a newer schema version, naming it (in details) and leaving it untouched', async () => {
     const store = open({ filename: tmp.file() });
     await store.append([makeEvent()], { now: T0 });
     await store.close();
-    const db = new Database(tmp.file());
-    db.prepare('INSERT INTO evco_schema_version (version, name, applied_at) VALUES (?, ?, ?)').run(
-      SCHEMA_VERSION + 1,
-      'from the future',
-      T0.toISOString(),
-    );
-    db.close();
+    recordNewerVersion(tmp.file());
     const before = sha(tmp.file());
     const newer = open({ filename: tmp.file() });
     const error = await failure(newer.append([makeEvent()], { now: T0 }));
@@ -397,6 +402,20 @@ describe('migrations', () => {
     expect(error.message).toContain(`schema version ${SCHEMA_VERSION + 1}`);
     expect(sha(tmp.file())).toBe(before);
     expect((await newer.healthCheck()).healthy).toBe(false);
+  });
+
+  it('a store already open when a newer version migrates the file says so in its health check', async () => {
+    const store = open({ filename: tmp.file() });
+    await store.append([makeEvent()], { now: T0 });
+    expect((await store.healthCheck()).healthy).toBe(true);
+    // A newer release sharing the file migrates it while this store runs.
+    recordNewerVersion(tmp.file());
+    const health = await store.healthCheck();
+    expect(health.healthy).toBe(false);
+    expect(health.details.error).toBe(
+      `[evco:store-sqlite] the SQLite file is at schema version ${SCHEMA_VERSION + 1}, newer than this process knows (${SCHEMA_VERSION}): a newer @evco/store-sqlite migrated it while this process ran; replace this process with one running that release`,
+    );
+    await store.close();
   });
 
   it.each([
