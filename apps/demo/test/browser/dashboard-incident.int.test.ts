@@ -276,6 +276,19 @@ describe.skipIf(!hasChromium)(
       await expect(page.getByText('Occurred from (America/New_York)').count()).resolves.toBe(1);
     });
 
+    it("an event's delivery to a handler nobody runs any more says it is orphaned", async () => {
+      const { page, errors } = await tab(open, `#/events/${open.deadEventId}`);
+      const deliveries = page.getByRole('table', { name: 'Deliveries' });
+      const orphan = deliveries.getByRole('row', { name: GONE_HANDLER });
+      await orphan.getByRole('link', { name: 'orphaned' }).waitFor();
+      await expect(orphan.textContent()).resolves.toContain('pending');
+      await expect(
+        deliveries.getByRole('row', { name: LONG_HANDLER }).getByText('orphaned').count(),
+      ).resolves.toBe(0);
+      await screenshot(page, 'incident-event-orphaned');
+      expect(errors).toEqual([]);
+    });
+
     it('a pruned range says what retention removed instead of looking empty', async () => {
       const from = new Date(Date.now() - 41 * DAY).toISOString();
       const to = new Date(Date.now() - 35 * DAY).toISOString();

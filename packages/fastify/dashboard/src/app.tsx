@@ -5,7 +5,7 @@ import { ErrorBanner } from './components.js';
 import { formatAgo, formatCount } from './format.js';
 import { useNow, usePoll, useRoute } from './hooks.js';
 import { href, type Route } from './router.js';
-import { ratesOf, type Sample, toStatusView } from './status.js';
+import { goneHandlers, ratesOf, type Sample, toStatusView } from './status.js';
 import { DeadLetters } from './views/dead-letters.js';
 import { EventPage } from './views/event.js';
 import { Events } from './views/events.js';
@@ -167,7 +167,11 @@ export function App() {
         ) : route.page === 'events' ? (
           <Events query={route.query} eventTypes={eventTypes} />
         ) : (
-          <EventPage key={route.eventId} eventId={route.eventId} />
+          <EventPage
+            key={route.eventId}
+            eventId={route.eventId}
+            gone={goneHandlers(s?.handlers ?? [], now)}
+          />
         )}
       </main>
     </>

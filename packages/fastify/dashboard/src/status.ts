@@ -14,6 +14,8 @@ export interface HandlerRow {
   orphaned: number;
   lagMs: number | undefined;
   lastError: string | undefined;
+  /** The latest expiry of its subscriptions; past it, nobody runs the handler any more. */
+  subscriptionExpiresAt: string | undefined;
 }
 
 export interface CoordinatorRow {
@@ -118,6 +120,7 @@ function handlerRow(v: unknown): HandlerRow | undefined {
     lagMs: num(h.lagMs),
     // Either the message itself or `{ message | error, at }`.
     lastError: str(h.lastError) ?? str(lastError?.message) ?? str(lastError?.error),
+    subscriptionExpiresAt: str(h.subscriptionExpiresAt),
   };
 }
 
@@ -252,6 +255,15 @@ export function toStatusView(reply: unknown): StatusView {
     statsUnavailable,
     statsError: statsUnavailable ? str(fleetStats?.error) : undefined,
   };
+}
+
+/** Handlers nobody runs any more (every subscription expired): their pending deliveries wait for nothing. */
+export function goneHandlers(handlers: readonly HandlerRow[], now: number): Set<string> {
+  return new Set(
+    handlers
+      .filter((h) => h.subscriptionExpiresAt !== undefined && Date.parse(h.subscriptionExpiresAt) <= now)
+      .map((h) => h.name),
+  );
 }
 
 /** One poll's counters, for rates. */

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   coordinatorsOf,
+  goneHandlers,
   lastMinute,
   rateSeries,
   ratesOf,
@@ -239,6 +240,20 @@ describe('toStatusView', () => {
       expect(view.handlers).toEqual([]);
       expect(view.totals.published).toBeUndefined();
     }
+  });
+});
+
+describe('goneHandlers', () => {
+  it('names the handlers whose every subscription expired; an unknown expiry is not gone', () => {
+    const view = toStatusView({
+      ...pluginStatus,
+      handlers: [
+        { ...pluginStatus.handlers[0], subscriptionExpiresAt: '2026-11-29T09:00:00.000Z' },
+        { ...pluginStatus.handlers[1], subscriptionExpiresAt: '2026-11-28T08:00:00.000Z' },
+        { name: 'unknown', eventTypes: [], subscriptionExpiresAt: null },
+      ],
+    });
+    expect([...goneHandlers(view.handlers, Date.parse('2026-11-28T09:00:00.000Z'))]).toEqual(['audit']);
   });
 });
 

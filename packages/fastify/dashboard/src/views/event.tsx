@@ -107,7 +107,11 @@ function Facts(props: { event: EventJson }) {
   );
 }
 
-export function EventPage(props: { eventId: string }) {
+export function EventPage(props: {
+  eventId: string;
+  /** Handlers nobody runs any more: a delivery pending for one of them waits for nothing. */
+  gone: Set<string>;
+}) {
   const details = usePoll(
     (signal) => get<EventDetailsJson>(`events/${encodeURIComponent(props.eventId)}`, signal),
     2000,
@@ -189,6 +193,15 @@ export function EventPage(props: { eventId: string }) {
                 </th>
                 <td>
                   <Badge status={x.status} />
+                  {x.status === 'pending' && props.gone.has(x.handler) ? (
+                    <a
+                      class="tag warn"
+                      href={href.overview()}
+                      title="Nobody runs this handler any more: run it again, or retire it on the overview"
+                    >
+                      orphaned
+                    </a>
+                  ) : null}
                 </td>
                 <td class="num">{x.attempts}</td>
                 <td class="error-cell">
