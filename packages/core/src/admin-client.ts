@@ -18,6 +18,7 @@ import type { DeadLetter, EventPublisher, EventStore, Logger, UnprocessedEvent }
 import type { Position } from './position.js';
 import type { PruneEventsOptions, PruneEventsResult } from './retention.js';
 import { collectFleetView, fleetCounts } from './status.js';
+import { CLOSE_BUDGET_MS, within } from './within.js';
 import { toIssues } from './zod-issues.js';
 
 export interface AdminClientOptions {
@@ -272,6 +273,20 @@ class EvcoAdminClient implements AdminClient {
   }
 
   async #close(): Promise<void> {
+    const closed = await within(
+      this.#stopAndClose().then(() => true),
+      CLOSE_BUDGET_MS,
+      () => false,
+    );
+    if (!closed) {
+      this.#logger.warn(
+        { budgetMs: CLOSE_BUDGET_MS },
+        'admin client closed with a store or publisher call still in flight (the store or Redis is not answering)',
+      );
+    }
+  }
+
+  async #stopAndClose(): Promise<void> {
     await this.#admin.stop();
     if (!this.#closeAdapters) return;
     await this.publisher

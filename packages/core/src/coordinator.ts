@@ -45,6 +45,7 @@ import { persistSubscriptions, RecoveryPoller } from './recovery.js';
 import { resolveRegistration } from './registration.js';
 import { type PruneEventsOptions, type PruneEventsResult, RetentionEnforcer } from './retention.js';
 import { coordinatorStatus } from './status.js';
+import { CLOSE_BUDGET_MS, within } from './within.js';
 import { parseInput } from './zod-issues.js';
 
 export type { FleetStats, HandlerStatus } from './status.js';
@@ -593,15 +594,14 @@ export class EventDrivenCoordinator {
     // answering never settles (behind PgBouncer a call queues for query_wait_timeout, 120 s, while
     // Postgres is down; a partitioned network hangs longer): the orchestrator would kill the
     // process mid-shutdown. Past the deadline and a short budget, stop waiting for them.
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const outOfTime = new Promise<false>((resolve) => {
-      timer = setTimeout(() => resolve(false), Math.max(0, deadline - Date.now()) + SHUTDOWN_CLOSE_BUDGET_MS);
-    });
-    const finished = await Promise.race([this.#drainAndClose(deadline).then(() => true), outOfTime]);
-    clearTimeout(timer);
+    const finished = await within(
+      this.#drainAndClose(deadline).then(() => true),
+      deadline - Date.now() + CLOSE_BUDGET_MS,
+      () => false,
+    );
     if (!finished) {
       this.logger.warn(
-        { timeoutMs, budgetMs: SHUTDOWN_CLOSE_BUDGET_MS },
+        { timeoutMs, budgetMs: CLOSE_BUDGET_MS },
         'coordinator stopped with a store or publisher call still in flight (the store or Redis is not answering): leases it held expire after leaseMs, completions not recorded run again',
       );
     }
@@ -630,13 +630,6 @@ export class EventDrivenCoordinator {
     }
   }
 }
-
-/**
- * How long `shutdown()` goes on waiting, past its deadline, for the store and publisher calls in
- * flight (a last claim, completions, lease releases) and for closing them: milliseconds for a
- * store that answers.
- */
-const SHUTDOWN_CLOSE_BUDGET_MS = 2000;
 
 /**
  * Builds a coordinator, runs the store's migrations and starts it.

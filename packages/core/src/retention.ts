@@ -4,6 +4,7 @@ import { EvcoError } from './errors.js';
 import type { RecordedEvent } from './event.js';
 import { nameInput } from './event.js';
 import type { EventStore, Logger, PruneCursor, PrunedRange, PruneRequest } from './ports.js';
+import { within } from './within.js';
 import { parseInput } from './zod-issues.js';
 
 /** Receives each batch of events before it is removed; throwing keeps the batch in the store. */
@@ -171,24 +172,12 @@ export const DEFAULT_ARCHIVE_TIMEOUT_MS = 300_000;
  */
 export function boundedArchive(archive: ArchiveHook, timeoutMs: number): ArchiveHook {
   return async (events) => {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const expired = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () =>
-          reject(
-            new EvcoError(
-              'TIMEOUT',
-              `the archive hook did not finish within ${timeoutMs} ms (archiveTimeoutMs): its batch of ${events.length} events stays in the store and the prune stopped`,
-            ),
-          ),
-        timeoutMs,
+    await within(archive(events), timeoutMs, () => {
+      throw new EvcoError(
+        'TIMEOUT',
+        `the archive hook did not finish within ${timeoutMs} ms (archiveTimeoutMs): its batch of ${events.length} events stays in the store and the prune stopped`,
       );
     });
-    try {
-      await Promise.race([archive(events), expired]);
-    } finally {
-      clearTimeout(timer);
-    }
   };
 }
 /** Background retention removes a quarter of the time: appends next to it keep most of the machine. */

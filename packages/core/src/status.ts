@@ -1,6 +1,6 @@
 import type { CoordinatorStatus } from './coordinator-types.js';
 import type { DispatcherMetrics } from './dispatcher.js';
-import { isEvcoError } from './errors.js';
+import { EvcoError, isEvcoError } from './errors.js';
 import type { EventBusMetrics } from './event-bus.js';
 import { safeHealth } from './health.js';
 import { maskedMessage } from './mask.js';
@@ -12,6 +12,7 @@ import type {
   StoreStats,
   SubscriptionInfo,
 } from './ports.js';
+import { within } from './within.js';
 
 export interface HandlerStatus {
   name: string;
@@ -47,6 +48,9 @@ export interface FleetView {
   handlers: HandlerStatus[];
 }
 
+/** How long the status waits for each store or publisher call before reporting it unanswered. */
+const STATUS_TIMEOUT_MS = 10_000;
+
 export async function collectFleetView(input: {
   store: EventStore;
   publisher: EventPublisher | undefined;
@@ -58,16 +62,23 @@ export async function collectFleetView(input: {
   const { store, publisher, now, logger, local } = input;
   let schemaError: unknown;
   let statsError: unknown;
+  // A store that does not answer at all (PgBouncer queues every statement for its
+  // query_wait_timeout, 2 minutes by default, while Postgres is down; a dropped network hangs
+  // longer) must not hold a status, a dashboard or an `evco status` probe for that long.
+  const answered = async <T>(call: () => Promise<T>, adapter: string): Promise<T> =>
+    within(call(), STATUS_TIMEOUT_MS, () => {
+      throw new EvcoError('TIMEOUT', `the ${adapter} did not answer within ${STATUS_TIMEOUT_MS} ms`);
+    });
   const [health, publisherHealth, stats, subscriptions] = await Promise.all([
-    safeHealth(() => store.healthCheck()),
-    publisher ? safeHealth(() => publisher.healthCheck()) : undefined,
-    store.stats({ now }).catch((error: unknown): StoreStats | undefined => {
+    safeHealth(() => answered(() => store.healthCheck(), 'store')),
+    publisher ? safeHealth(() => answered(() => publisher.healthCheck(), 'publisher')) : undefined,
+    answered(() => store.stats({ now }), 'store').catch((error: unknown): StoreStats | undefined => {
       logger.warn({ err: error }, 'store stats unavailable');
       statsError = error;
       if (isEvcoError(error, 'STORE_SCHEMA')) schemaError = error;
       return undefined;
     }),
-    store.listSubscriptions().catch((): SubscriptionInfo[] => []),
+    answered(() => store.listSubscriptions(), 'store').catch((): SubscriptionInfo[] => []),
   ]);
   // A store that answers but has no tables (never migrated, a mistyped schema, the wrong
   // database) passes its connection check; its zero counts would read as an idle, healthy fleet.

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import {
   type Announcement,
   createAdminClient,
@@ -464,6 +464,41 @@ describe('admin client', () => {
     expect(whole.fleetStats).toEqual({ available: true });
     expect(whole.counts).toMatchObject({ dead: 0, pending: 0, unprocessed: 0, orphaned: 0, lagMs: 0 });
     await fine.close();
+  });
+
+  it('a store that does not answer (PgBouncer queueing for a dead Postgres): the status comes back after 10 s, unhealthy with the reason, counts unknown', async () => {
+    const memory = createMemoryStore();
+    const silent = new Set<PropertyKey>(['healthCheck', 'stats', 'listSubscriptions']);
+    const hung = new Proxy(memory, {
+      get(target, key, receiver) {
+        if (silent.has(key)) return () => new Promise(() => {});
+        const value = Reflect.get(target, key, receiver);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+    const admin = await createAdminClient({ store: hung, logger: silentLogger });
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    try {
+      const pending = admin.getCoordinatorStatus();
+      await vi.advanceTimersByTimeAsync(10_000);
+      const status = await pending;
+      expect(status.store.health).toMatchObject({
+        healthy: false,
+        details: { error: expect.stringMatching(/did not answer within 10000 ms/) },
+      });
+      expect(status.fleetStats).toMatchObject({
+        available: false,
+        error: expect.stringMatching(/did not answer within 10000 ms/),
+      });
+      expect(status.counts).toMatchObject({ dead: null, pending: null, unprocessed: null, lagMs: null });
+      // Nor does closing wait for it (a pool's end waits for its queued statements): 2 s, then done.
+      silent.add('close');
+      const closing = admin.close();
+      await vi.advanceTimersByTimeAsync(2_000);
+      await closing;
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('refuses bad options and closes idempotently', async () => {
