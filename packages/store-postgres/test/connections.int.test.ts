@@ -62,7 +62,12 @@ describe('a session the server ends while the store holds it in a transaction', 
     let archived = 0;
     try {
       const prune = (archive?: () => Promise<void>) =>
-        store.pruneEvents({ before: new Date('2021-01-01T00:00:00Z'), limit: 100, now: new Date(), archive });
+        store.pruneEvents!({
+          before: new Date('2021-01-01T00:00:00Z'),
+          limit: 100,
+          now: new Date(),
+          archive,
+        });
       // The hook outlives the timeout: Postgres ends the batch's session while it runs.
       const error = await prune(async () => {
         archived++;
