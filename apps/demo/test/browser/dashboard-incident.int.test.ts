@@ -327,7 +327,7 @@ describe.skipIf(!hasChromium)(
       expect([...errors, ...none.errors, ...wrong.errors]).toEqual([]);
     });
 
-    it("relative times run on the server's clock, not on a browser that is ten minutes behind", async () => {
+    it("relative times and the replay form's default range run on the server's clock, not on a browser ten minutes behind", async () => {
       await context?.close().catch(() => {});
       context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
       const page = await context.newPage();
@@ -345,6 +345,22 @@ describe.skipIf(!hasChromium)(
         5000,
       );
       await expect(self.locator('td').nth(1).textContent()).resolves.not.toMatch(/^in |min/);
+
+      // A tab opened straight on the replay form (no reply yet when it draws): its default range
+      // still ends after the server's now.
+      const replay = await context.newPage();
+      await replay.clock.install({ time: new Date(Date.now() - 10 * 60_000) });
+      await replay.goto(`${open.url}/evco/dashboard/#/replay`);
+      await replay
+        .getByRole('status', { name: 'Connection' })
+        .filter({ hasText: /^live$/ })
+        .waitFor();
+      const to = replay.getByLabel('To (exclusive)');
+      await until(
+        "a default range ending after the server's now",
+        async () => Date.parse(await to.inputValue()) > Date.now(),
+        5000,
+      );
     });
 
     it('large counts are exact and stay inside their cards; a list loading is not an empty one', async () => {

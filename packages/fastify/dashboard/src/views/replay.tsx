@@ -8,9 +8,13 @@ import { href } from '../router.js';
 import type { ReplayProgressJson } from '../types.js';
 
 function ReplayForm(props: { handlers: string[]; eventTypes: string[] }) {
-  // The last hour on the server's clock: the events' times are the server's.
-  const [from, setFrom] = useState(() => isoToLocalInput(new Date(serverNow() - 60 * 60_000)));
-  const [to, setTo] = useState(() => isoToLocalInput(new Date(serverNow() + 60_000)));
+  // Until edited, the last hour on the server's clock (the events' times are the server's),
+  // drawn afresh each render: the clock is known only after the first reply, which a page opened
+  // on #/replay has not had yet when this form first draws.
+  const [editedFrom, setFrom] = useState<string | undefined>(undefined);
+  const [editedTo, setTo] = useState<string | undefined>(undefined);
+  const from = editedFrom ?? isoToLocalInput(new Date(serverNow() - 60 * 60_000));
+  const to = editedTo ?? isoToLocalInput(new Date(serverNow() + 60_000));
   const [eventType, setEventType] = useState('');
   const [handler, setHandler] = useState('');
   const [maxEvents, setMaxEvents] = useState('');
