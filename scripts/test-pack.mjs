@@ -219,13 +219,17 @@ const results = await coordinator.publishEvents(
 );
 await coordinator.waitForIdle();
 check(handled.length === 3 && handled.every((h) => !h.replay), 'three events handled once');
-const history = await coordinator.getEventHistory({ eventType: 'PackSmoked', aggregateId: unset });
+// A constant list of types (a readonly tuple) is a query's list as it stands.
+const SMOKED_TYPES = ['PackSmoked'] as const;
+const history = await coordinator.getEventHistory({ eventType: SMOKED_TYPES, aggregateId: unset });
 check(history.map((e) => e.id).join() === results.map((r) => r.eventId).join(), 'history in publish order');
 check(typeof history[0]!.position === 'string' && JSON.parse(JSON.stringify(history))[0].position === history[0]!.position, 'positions are JSON-safe decimal strings');
 const replay = await coordinator.replayEvents({ from: new Date(base + 1000), to: new Date(base + 3000), handler: unset });
 check(replay.events === 2, 'replayed two events');
 await coordinator.waitForIdle();
 check(handled.filter((h) => h.replay).length === 2, 'replayed deliveries marked isReplay');
+const noIds: readonly string[] = [];
+check((await coordinator.retryDeadLetters({ deliveryIds: noIds })).retried === 0, 'retry takes a readonly list');
 const invalid = await coordinator.publishEvent({ eventType: 'bad type', aggregateId: '' }).catch((e: unknown) => e);
 check(isEvcoError(invalid, 'EVENT_VALIDATION'), 'typed validation error');
 await coordinator.shutdown();

@@ -66,7 +66,7 @@ export interface AdminClient {
     handler?: string | undefined;
   }): Promise<DeadLetter[]>;
   retryDeadLetters(query?: {
-    deliveryIds?: string[] | undefined;
+    deliveryIds?: readonly string[] | undefined;
     handler?: string | undefined;
   }): Promise<{ retried: number }>;
   /**
@@ -240,7 +240,7 @@ class EvcoAdminClient implements AdminClient {
   }
 
   async retryDeadLetters(query?: {
-    deliveryIds?: string[] | undefined;
+    deliveryIds?: readonly string[] | undefined;
     handler?: string | undefined;
   }): Promise<{ retried: number }> {
     this.#open('retry dead letters');

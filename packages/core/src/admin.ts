@@ -36,7 +36,7 @@ import {
 } from './retention.js';
 
 export interface EventHistoryQuery {
-  eventType?: string | string[] | undefined;
+  eventType?: string | readonly string[] | undefined;
   aggregateId?: string | undefined;
   aggregateType?: string | undefined;
   /** Only events of one flow (`metadata.correlationId`). */
@@ -212,7 +212,7 @@ export class AdminOperations {
   }
 
   async retryDeadLetters(
-    query: { deliveryIds?: string[] | undefined; handler?: string | undefined } = {},
+    query: { deliveryIds?: readonly string[] | undefined; handler?: string | undefined } = {},
   ): Promise<{ retried: number }> {
     const q = parseInput(retrySchema, query, 'dead letter retry');
     if (q.handler !== undefined) await this.#knownHandler(q.handler);

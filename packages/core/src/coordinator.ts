@@ -495,7 +495,7 @@ export class EventDrivenCoordinator {
 
   /** Re-drives dead deliveries (all, one handler's, or the given ids) with a fresh attempt count. */
   async retryDeadLetters(
-    query: { deliveryIds?: string[] | undefined; handler?: string | undefined } = {},
+    query: { deliveryIds?: readonly string[] | undefined; handler?: string | undefined } = {},
   ): Promise<{ retried: number }> {
     this.#assertRunning('retry dead letters');
     return this.#admin.retryDeadLetters(query);

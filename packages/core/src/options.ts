@@ -119,6 +119,7 @@ export const coordinatorOptionsSchema = z
           .refine((k) => !FORBIDDEN_KEYS.has(k), 'is not allowed'),
       )
       .max(64)
+      .readonly()
       .optional()
       // correlationId / causationId are set from the cause anyway; copying them would be a no-op.
       .transform((keys) => (keys ?? []).filter((k) => k !== 'correlationId' && k !== 'causationId')),
@@ -195,7 +196,7 @@ export interface CoordinatorOptions {
    * Metadata keys copied from the handled event to the events its handler publishes with
    * `context.publish` (`correlationId` and `causationId` are always set). @default []
    */
-  propagateMetadata?: string[] | undefined;
+  propagateMetadata?: readonly string[] | undefined;
   /**
    * Removes old events in the background (one process of the fleet at a time): by age, per
    * event type, with an optional archive hook; see `RetentionPolicy`. Needs a store with the

@@ -117,7 +117,7 @@ export interface PruneEventsOptions {
   /** Events whose `occurredAt` is before this go (with their delivery rows). */
   before: Date | string;
   /** Only these event types; every type when absent. */
-  types?: string[] | undefined;
+  types?: readonly string[] | undefined;
   /** Events removed per transaction. @default 1000 */
   batchSize?: number | undefined;
   /**
