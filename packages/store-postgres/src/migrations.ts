@@ -16,6 +16,7 @@ import {
   MIGRATION_3_RETENTION,
   MIGRATION_4_TIME_WINDOWS,
   MIGRATION_5_CORRELATION,
+  MIGRATION_6_NO_STATUS_CHECK,
   ROLLBACK,
   SCHEMA_EXISTS,
   SELECT_APPLIED_MIGRATIONS,
@@ -39,6 +40,7 @@ export const MIGRATIONS: readonly Migration[] = [
     sql: MIGRATION_4_TIME_WINDOWS,
   },
   { version: 5, name: 'correlation index without root events', sql: MIGRATION_5_CORRELATION },
+  { version: 6, name: 'no CHECK on the deliveries status', sql: MIGRATION_6_NO_STATUS_CHECK },
 ];
 
 export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

@@ -215,6 +215,18 @@ CREATE INDEX IF NOT EXISTS events_correlated_idx ON {s}.events ((metadata->>'cor
 DROP INDEX {s}.events_correlation_idx;
 `;
 
+/**
+ * The deliveries' status CHECK goes. PostgreSQL parses and compiles a table's CHECK constraints
+ * anew for every statement that inserts or updates a row of it (`ExecRelCheck`: the stored
+ * expression read back from its text, then planned): about 26 000 instructions per append, 6 %
+ * of the whole single-event append, and once more per claim, for a column only the store's own
+ * statements write, each with a literal 'open' or 'dead' (bench README, "From evco down to the
+ * rows prototype"). Dropping it changes no row and rewrites nothing.
+ */
+export const MIGRATION_6_NO_STATUS_CHECK = `
+ALTER TABLE {s}.deliveries DROP CONSTRAINT IF EXISTS deliveries_status_check;
+`;
+
 // ---------------------------------------------------------------------------------------------
 // Events
 // ---------------------------------------------------------------------------------------------
@@ -585,9 +597,12 @@ const NO_CLAIM = `NULL::text AS handler, NULL::text AS run, NULL::integer AS att
  *
  * `completing`: the statement first deletes the deliveries of the lease tokens in $1..$4 (as
  * `COMPLETE`) and never claims one of those (an expired lease being completed by its holder),
- * so completion and the next claim are one round trip and one transaction. Deliveries a
- * completion unblocks (the next of an aggregate) are not claimable before the next statement:
- * every part of a statement sees the same snapshot.
+ * so completion and the next claim are one round trip and one transaction. The tokens'
+ * positions are gathered once per handler (`completing`) and each candidate is checked against
+ * its handler's array: a `NOT EXISTS` over the tokens' arrays unnested them again for every
+ * candidate row, a tenth of the claim's instructions (bench README, "From evco down to the rows
+ * prototype"). Deliveries a completion unblocks (the next of an aggregate) are not claimable
+ * before the next statement: every part of a statement sees the same snapshot.
  */
 const claimDue = (completing: boolean, asyncCommit: boolean) => {
   const [handlers, now, limit, consumer, expiry] = completing
@@ -602,16 +617,20 @@ WITH ${
       : ''
   }horizon AS MATERIALIZED (
   SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint * ${POSITION_BLOCK} AS h
-), candidates AS (
-  SELECT c.position, c.handler, c.ctid FROM unnest(${handlers}::text[]) AS hs(handler)
+), ${
+    completing
+      ? `completing AS MATERIALIZED (
+  SELECT h.handler, ARRAY(SELECT x.position FROM unnest($1::bigint[], $2::text[]) AS x(position, handler)
+    WHERE x.handler = h.handler) AS positions
+  FROM unnest(${handlers}::text[]) AS h(handler)
+), `
+      : ''
+  }candidates AS (
+  SELECT c.position, c.handler, c.ctid FROM ${completing ? 'completing hs' : `unnest(${handlers}::text[]) AS hs(handler)`}
   CROSS JOIN LATERAL (
     SELECT d.position, d.handler, d.ctid FROM {s}.deliveries d
     WHERE d.handler = hs.handler AND d.status = 'open' AND d.next_attempt_at <= ${now} AND ${CHAIN_HEAD}${
-      completing
-        ? `
-      AND NOT EXISTS (SELECT 1 FROM unnest($1::bigint[], $2::text[]) AS x(position, handler)
-        WHERE x.position = d.position AND x.handler = d.handler)`
-        : ''
+      completing ? ' AND d.position <> ALL(hs.positions)' : ''
     }
     ORDER BY d.position LIMIT ${limit}
     FOR UPDATE SKIP LOCKED

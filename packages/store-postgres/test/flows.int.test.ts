@@ -1,14 +1,15 @@
 import type { DomainEvent, RecordedEvent } from '@evco/core';
 import { makeEvent } from '@evco/testkit';
 import { afterAll, describe, expect, it } from 'vitest';
-import { createPostgresStore, LATEST_VERSION, MIGRATIONS } from '../src/index.js';
-import { bindSchema, CREATE_MIGRATIONS_TABLE, INSERT_MIGRATION, quoteIdentifier } from '../src/sql.js';
+import { createPostgresStore, LATEST_VERSION } from '../src/index.js';
+import { quoteIdentifier } from '../src/sql.js';
 import {
   closedAfterEach,
   connect,
   createTestStore,
   databaseUrl,
   dropSchema,
+  schemaAtVersion,
   uniqueSchema,
 } from './support.js';
 
@@ -168,12 +169,7 @@ describe('migration 5 on a schema holding events', () => {
     const rootId = '0190f5d2-0000-7000-8000-00000000000a';
     const childId = '0190f5d2-0000-7000-8000-00000000000b';
     try {
-      await client.query(`CREATE SCHEMA ${quoted}`);
-      await client.query(bindSchema(CREATE_MIGRATIONS_TABLE, quoted));
-      for (const m of MIGRATIONS.filter((m) => m.version <= 4)) {
-        await client.query(bindSchema(m.sql, quoted));
-        await client.query(bindSchema(INSERT_MIGRATION, quoted), [m.version, m.name]);
-      }
+      await schemaAtVersion(client, quoted, 4);
       await client.query(
         `INSERT INTO ${quoted}.events (position, event_id, event_type, aggregate_id, event_data, metadata,
            occurred_at, recorded_at)

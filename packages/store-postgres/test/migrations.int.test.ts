@@ -1,7 +1,8 @@
 import { createAdminClient, createDomainEvent, silentLogger } from '@evco/core';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createPostgresStore, LATEST_VERSION, MIGRATIONS } from '../src/index.js';
-import { connect, databaseUrl, dropSchema, uniqueSchema } from './support.js';
+import { quoteIdentifier } from '../src/sql.js';
+import { connect, databaseUrl, dropSchema, schemaAtVersion, uniqueSchema } from './support.js';
 
 /** What a newer release's migrate() leaves: a version row past LATEST_VERSION. */
 async function recordNewerVersion(schema: string): Promise<void> {
@@ -132,6 +133,42 @@ describe('migrations', () => {
       ]);
     } finally {
       await client.end();
+    }
+  });
+
+  it('version 6 drops the deliveries status CHECK of a schema at version 5, keeping its deliveries', async () => {
+    const old = uniqueSchema('evco_mig6');
+    const quoted = quoteIdentifier(old);
+    const checks = async () =>
+      (
+        await client.query(
+          `SELECT conname FROM pg_constraint WHERE conrelid = $1::regclass AND contype = 'c' ORDER BY conname`,
+          [`${quoted}.deliveries`],
+        )
+      ).rows.map((r) => r.conname);
+    const client = await connect();
+    const store = createPostgresStore({ connectionString: await databaseUrl(), schema: old, poolSize: 1 });
+    try {
+      await schemaAtVersion(client, quoted, 5);
+      await client.query(
+        `INSERT INTO ${quoted}.deliveries (position, handler, aggregate_id, ordered, run, status, next_attempt_at,
+           created_at, updated_at)
+         VALUES (1, 'h', 'a', false, 1, 'open', now(), now(), now()), (2, 'h', 'a', false, 1, 'dead', now(), now(), now())`,
+      );
+      expect(await checks()).toEqual(['deliveries_status_check']);
+      await store.migrate();
+      expect(await checks()).toEqual([]);
+      const kept = await client.query(
+        `SELECT position::int, status FROM ${quoted}.deliveries ORDER BY position`,
+      );
+      expect(kept.rows).toEqual([
+        { position: 1, status: 'open' },
+        { position: 2, status: 'dead' },
+      ]);
+    } finally {
+      await store.close();
+      await client.end();
+      await dropSchema(old);
     }
   });
 });

@@ -3,7 +3,13 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { resolveServiceUrl } from '@evco/testkit';
 import pg from 'pg';
 import { afterEach } from 'vitest';
-import { createPostgresStore, type PostgresStore, type PostgresStoreOptions } from '../src/index.js';
+import {
+  createPostgresStore,
+  MIGRATIONS,
+  type PostgresStore,
+  type PostgresStoreOptions,
+} from '../src/index.js';
+import { bindSchema, CREATE_MIGRATIONS_TABLE, INSERT_MIGRATION } from '../src/sql.js';
 
 let url: Promise<string> | undefined;
 
@@ -72,6 +78,16 @@ export async function connect(): Promise<pg.Client> {
   const client = new pg.Client({ connectionString: await databaseUrl() });
   await client.connect();
   return client;
+}
+
+/** Creates schema `quoted` as an older store left it: its migrations up to `version`, recorded. */
+export async function schemaAtVersion(client: pg.Client, quoted: string, version: number): Promise<void> {
+  await client.query(`CREATE SCHEMA ${quoted}`);
+  await client.query(bindSchema(CREATE_MIGRATIONS_TABLE, quoted));
+  for (const m of MIGRATIONS.filter((m) => m.version <= version)) {
+    await client.query(bindSchema(m.sql, quoted));
+    await client.query(bindSchema(INSERT_MIGRATION, quoted), [m.version, m.name]);
+  }
 }
 
 /**

@@ -463,6 +463,21 @@ export function describeEventStoreContract<S extends EventStore>(
         ]);
       });
 
+      it("completeAndClaim skips only the completed deliveries: another handler's delivery of the same event is claimed", async () => {
+        await subscribe([
+          { handler: 'g', ordering: 'none' },
+          { handler: 'h', ordering: 'none' },
+        ]);
+        const e1 = makeEvent();
+        await store.append([e1], { now: T0 });
+        const first = await claim(['h']);
+        expect(first.map((d) => d.handler)).toEqual(['h']);
+        const step = await completeAndClaim(first, ['g', 'h'], at(10));
+        expect(step.map((d) => [d.handler, d.event.id])).toEqual([['g', e1.id]]);
+        const open = (await store.getDeliveries(e1.id)).filter((d) => d.status !== 'done');
+        expect(open.map((d) => [d.handler, d.status])).toEqual([['g', 'running']]);
+      });
+
       it('completeAndClaim: completing an ordered delivery unblocks the next of its aggregate', async () => {
         await subscribe([{ handler: 'h' }]);
         const [a1, a2] = [makeEvent({ aggregateId: 'agg' }), makeEvent({ aggregateId: 'agg' })];
