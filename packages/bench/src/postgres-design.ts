@@ -39,8 +39,8 @@ const SCHEMA = 'evco_bench_design';
 const TOTAL = 4000;
 /** Measured rounds per flow, in turns (after one warm-up turn). */
 const ROUNDS = 5;
-const TYPE = 'DesignHappened';
-const HANDLER = 'design';
+export const TYPE = 'DesignHappened';
+export const HANDLER = 'design';
 /** The lease any claim takes: long enough never to expire within a round. */
 const LEASE = `interval '60 seconds'`;
 
@@ -138,7 +138,7 @@ const EVENT_COLUMNS = `e.position, e.event_id, e.event_type, e.aggregate_id, e.a
   e.aggregate_version, e.event_data, e.metadata, e.occurred_at, e.recorded_at`;
 
 /** The delivery-row design at its minimum: one row per (event, handler), one index. */
-const rowsDdl = (s: string) => `${rawDdl(s, 'xid')}
+export const rowsDdl = (s: string) => `${rawDdl(s, 'xid')}
 CREATE TABLE ${s}.subscriptions (event_type text NOT NULL, handler text NOT NULL, PRIMARY KEY (event_type, handler));
 INSERT INTO ${s}.subscriptions VALUES ('${TYPE}', '${HANDLER}');
 CREATE TABLE ${s}.deliveries (
@@ -152,7 +152,7 @@ CREATE TABLE ${s}.deliveries (
 ) WITH (fillfactor = 70);`;
 
 /** The event and a delivery per subscription of its type, one statement; the raw INSERT's parameters. */
-const rowsAppend = (s: string) => `WITH inserted AS (
+export const rowsAppend = (s: string) => `WITH inserted AS (
 ${rawInsert(s, 'xid')}
   RETURNING position, event_type
 )
@@ -164,7 +164,7 @@ SELECT sub.handler, i.position, now() FROM inserted i JOIN ${s}.subscriptions su
  * of the handler's ($1) oldest claimable ones under lease $5, returning their events. A
  * statement's parts share one snapshot: the claim skips the rows the same statement deletes.
  */
-const rowsClaim = (s: string) => `WITH done AS (
+export const rowsClaim = (s: string) => `WITH done AS (
   DELETE FROM ${s}.deliveries d WHERE d.handler = $1 AND d.position = ANY($2::bigint[]) AND d.lease_owner = $3
 ), picked AS (
   SELECT d.position FROM ${s}.deliveries d

@@ -6,6 +6,7 @@ import { postgresSection } from './postgres.js';
 import { postgresAppendSection } from './postgres-append.js';
 import { postgresCostSection } from './postgres-cost.js';
 import { postgresDesignSection } from './postgres-design.js';
+import { postgresLadderSection } from './postgres-ladder.js';
 import { redisSection } from './redis.js';
 import { scaleSection } from './scale.js';
 import { sqliteSection } from './sqlite.js';
@@ -20,6 +21,7 @@ export const sections: BenchSection[] = [
   postgresCostSection,
   postgresDesignSection,
   postgresAppendSection,
+  postgresLadderSection,
   fleetSection,
   opentelemetrySection,
   scaleSection,

@@ -1,0 +1,576 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { DomainEvent } from '@evco/core';
+import { createPostgresStore, POSITION_BLOCK } from '@evco/store-postgres';
+import pg from 'pg';
+// The store's own statements, as its source has them (they are not part of its API).
+import { APPEND_ONE, GENERIC_PLANS_OPTION, LEASE_STATEMENTS } from '../../store-postgres/src/sql.js';
+import { databaseUrl } from './env.js';
+import { type BenchSection, percentile, round } from './harness.js';
+import { PROBE } from './pg-counters.js';
+import { events, rawInsert } from './postgres.js';
+import { HANDLER, rowsAppend, rowsClaim, rowsDdl, TYPE } from './postgres-design.js';
+import { rawSqliteValues } from './sqlite.js';
+
+/**
+ * From evco's append and claim down to the `rows` prototype of `postgres-design`, one change per
+ * rung (run only when named: `pnpm bench postgres-ladder`, against a private server). The store
+ * comes second: its own schema (migrated into a fresh schema by `store.migrate()`) and its own
+ * `APPEND_ONE` and `COMPLETE_AND_CLAIM_DUE` texts; above it, the same with schema 5's status
+ * CHECK put back. Each rung below removes or replaces one thing (cumulatively), down to the
+ * prototype's DDL and statements verbatim and the named raw INSERT; then candidates, each one
+ * change to the store's SQL.
+ *
+ * The workload of a rung, on a fresh schema: cycles of 8 single-event appends (the `postgres`
+ * section's events, one subscribed handler, ordering none), then one claim of up to `LIMIT`
+ * deliveries that completes the previous claim's (as the coordinator's `completeAndClaim`), on
+ * connections with the store's startup options; at the end every event must have been claimed
+ * once and no delivery may be left.
+ *
+ * Two measures:
+ * - `EVCO_BENCH_LADDER_CALLGRIND=<dir>`: the server runs under `valgrind --tool=callgrind
+ *   --callgrind-out-file=<dir>/cg.%p` (see the README); one appender connection and one consumer,
+ *   each rung run twice (`SHORT` and `LONG` cycles); the difference of the two runs' instruction
+ *   counts of each backend, per append and per claim, is what the rung costs, whatever the
+ *   machine's load (wire protocol, commit and result rows included);
+ * - otherwise: 8 appender connections appending concurrently, the rungs in turns (forward, then
+ *   backward, `ROUNDS` times), and per event the statements' execution time from
+ *   `pg_stat_statements` (it is reset: a private server).
+ */
+const SCHEMA = 'evco_bench_ladder';
+const LIMIT = 10;
+const WARMUP = 10;
+const CYCLES = Number(process.env.EVCO_BENCH_LADDER_CYCLES ?? 500);
+const ROUNDS = Number(process.env.EVCO_BENCH_LADDER_ROUNDS ?? 3);
+const SHORT = 30;
+const LONG = 230;
+const PER_CYCLE = 8;
+
+const RUN = 'pg_current_xact_id()::text::bigint';
+const NOW = '$9::timestamptz';
+
+/** A claimed delivery, as the next claim completes it. */
+interface Claimed {
+  position: string;
+  handler: string;
+  run: string;
+  attempts: number;
+  lease: string;
+}
+
+interface Statement {
+  text: string;
+  /** The claim's parameters: `done` the previous claim's deliveries, `now` and `expiry` ISO. */
+  params: (done: Claimed[], lease: string, now: string, expiry: string) => unknown[];
+}
+
+interface Rung {
+  name: string;
+  /** The store's migrated schema, or the prototype's DDL. */
+  base: 'evco' | 'rows';
+  /** Schema changes after the base, `{s}` the schema. */
+  after: string[];
+  append: string;
+  /** Undefined: the append makes no delivery (the raw baseline), nothing is claimed. */
+  claim?: Statement;
+  /** Startup options of the claim's connection beyond the store's (`GENERIC_PLANS_OPTION`). */
+  consumer?: string;
+}
+
+/** `text` with the part from `start` to `end` (included) replaced; throws if either is missing. */
+function replacePart(text: string, start: string, end: string, by = ''): string {
+  const a = text.indexOf(start);
+  const b = a < 0 ? -1 : text.indexOf(end, a + start.length);
+  if (b < 0) throw new Error(`[postgres-ladder] no "${start}" … "${end}" in the statement`);
+  return text.slice(0, a) + by + text.slice(b + end.length);
+}
+
+/** `text` with `from` replaced by `to`; throws if it is missing. */
+function swap(text: string, from: string, to: string): string {
+  if (!text.includes(from)) throw new Error(`[postgres-ladder] no "${from}" in the statement`);
+  return text.replace(from, to);
+}
+
+/** evco's lease tokens ($1..$5) and claim ($6..$10), as the store sends them. */
+const evcoParams: Statement['params'] = (done, lease, now, expiry) => [
+  done.map((d) => d.position),
+  done.map((d) => d.handler),
+  done.map((d) => d.run),
+  done.map((d) => d.attempts),
+  done.map((d) => d.lease),
+  [HANDLER],
+  now,
+  LIMIT,
+  lease,
+  expiry,
+];
+
+/**
+ * The simpler claims' parameters: $1 the positions to complete, $2 the handler, $3 their lease,
+ * $4 now, $5 limit, $6 the new lease, $7 its expiry.
+ */
+const plainParams: Statement['params'] = (done, lease, now, expiry) => [
+  done.map((d) => d.position),
+  HANDLER,
+  done[0]?.lease ?? null,
+  now,
+  LIMIT,
+  lease,
+  expiry,
+];
+
+const EVENT_COLUMNS = `e.position, e.event_id, e.event_type, e.aggregate_id, e.aggregate_type,
+  e.aggregate_version, e.event_data, e.metadata, e.occurred_at, e.recorded_at`;
+
+/** The completion by handler, positions and lease, without the token's run and attempt. */
+const DONE_BY_LEASE = `done AS (
+  DELETE FROM {s}.deliveries d WHERE d.handler = $2 AND d.position = ANY($1::bigint[]) AND d.lease_owner = $3
+)`;
+
+/** evco's claim after rung 4: one handler through a `LATERAL`, `picked`, the update by ctid. */
+const FAIR_CLAIM = `WITH ${DONE_BY_LEASE}, candidates AS (
+  SELECT c.position, c.handler, c.ctid FROM unnest(ARRAY[$2::text]) AS hs(handler)
+  CROSS JOIN LATERAL (
+    SELECT d.position, d.handler, d.ctid FROM {s}.deliveries d
+    WHERE d.handler = hs.handler AND d.status = 'open' AND d.next_attempt_at <= $4::timestamptz
+      AND d.position <> ALL($1::bigint[])
+    ORDER BY d.position LIMIT $5
+    FOR UPDATE SKIP LOCKED
+  ) c
+), picked AS (
+  SELECT ctid FROM candidates ORDER BY position, handler LIMIT $5
+), claimed AS (
+  UPDATE {s}.deliveries d SET attempts = d.attempts + 1, lease_owner = $6, next_attempt_at = $7,
+    updated_at = $4
+  WHERE d.ctid = ANY (ARRAY(SELECT ctid FROM picked))
+  RETURNING d.position, d.handler, d.run, d.attempts, d.is_replay
+)
+SELECT c.handler, c.run::text AS run, c.attempts, c.is_replay, ${EVENT_COLUMNS}, NULL::text AS unsettled
+FROM claimed c JOIN {s}.events e ON e.position = c.position
+ORDER BY position, handler`;
+
+/** The prototype's claim shape (one handler, picked by key) on evco's delivery row, or the lean one. */
+const keyedClaim = (lean: boolean) => `WITH ${DONE_BY_LEASE}, picked AS (
+  SELECT d.position FROM {s}.deliveries d
+  WHERE d.handler = $2${lean ? '' : ` AND d.status = 'open'`} AND d.next_attempt_at <= $4::timestamptz
+    AND d.position <> ALL($1::bigint[])
+  ORDER BY d.position LIMIT $5
+  FOR UPDATE SKIP LOCKED
+), claimed AS (
+  UPDATE {s}.deliveries d SET attempts = d.attempts + 1, lease_owner = $6, next_attempt_at = $7${
+    lean ? '' : ', updated_at = $4'
+  }
+  FROM picked WHERE d.handler = $2 AND d.position = picked.position
+  RETURNING d.position, ${lean ? 'd.attempts' : 'd.handler, d.run, d.attempts, d.is_replay'}
+)
+SELECT ${lean ? 'c.attempts' : 'c.handler, c.run::text AS run, c.attempts, c.is_replay'}, ${EVENT_COLUMNS}
+FROM claimed c JOIN {s}.events e ON e.position = c.position
+ORDER BY e.position`;
+
+/** The append without a result row: `expires`, the subscriptions' expiry; `tx`, the CTE; `lean`, the prototype's delivery row. */
+const appendNoResult = (f: { expires: boolean; tx: boolean; lean: boolean }) => `WITH ${
+  f.tx ? `tx AS MATERIALIZED (SELECT ${RUN} * ${POSITION_BLOCK} AS lo), ` : ''
+}inserted AS (
+  INSERT INTO {s}.events (position, event_id, event_type, aggregate_id, aggregate_type, aggregate_version,
+    event_data, metadata, occurred_at, recorded_at)
+  SELECT ${f.tx ? 'tx.lo' : `${RUN} * ${POSITION_BLOCK}`} + 1,
+    $1::uuid, $2::text, $3::text, $4::text, $5::bigint, $6::jsonb, $7::jsonb, $8::timestamptz, ${NOW}${
+      f.tx ? '\n  FROM tx' : ''
+    }
+  RETURNING position, event_type, aggregate_id
+)
+${
+  f.lean
+    ? `INSERT INTO {s}.deliveries (handler, position, next_attempt_at)
+SELECT s.handler, i.position, ${NOW}`
+    : `INSERT INTO {s}.deliveries (position, handler, aggregate_id, ordered, run, status, next_attempt_at,
+  created_at, updated_at)
+SELECT i.position, s.handler, i.aggregate_id, s.ordering = 'aggregate', ${RUN}, 'open', ${NOW}, ${NOW}, ${NOW}`
+}
+FROM inserted i JOIN {s}.subscriptions s ON s.event_type = i.event_type${f.expires ? ` AND s.expires_at > ${NOW}` : ''}`;
+
+/** The prototype's lean deliveries table, in place of evco's (`rowsDdl`'s, verbatim). */
+const LEAN_DELIVERIES = `DROP TABLE {s}.deliveries;
+CREATE TABLE {s}.deliveries (
+  handler text NOT NULL, position bigint NOT NULL, attempts integer NOT NULL DEFAULT 0,
+  next_attempt_at timestamptz NOT NULL, lease_owner text, PRIMARY KEY (handler, position)
+) WITH (fillfactor = 70)`;
+
+export function ladder(): Rung[] {
+  const rungs: Rung[] = [];
+  const after: string[] = [];
+  let append = APPEND_ONE;
+  let claim: Statement = { text: LEASE_STATEMENTS.COMPLETE_AND_CLAIM_DUE, params: evcoParams };
+  let consumer: string | undefined;
+  const push = (name: string) =>
+    rungs.push({ name, base: 'evco', after: [...after], append, claim, consumer });
+
+  // Schema 5's CHECK, back (migration 6 dropped it): the store as it was before.
+  after.push(
+    "ALTER TABLE {s}.deliveries ADD CONSTRAINT deliveries_status_check CHECK (status IN ('open', 'dead'))",
+  );
+  push("evco schema 5: the store's SQL with the deliveries' status CHECK");
+  after.pop();
+  push("evco: schema 6, APPEND_ONE, COMPLETE_AND_CLAIM_DUE (the store's SQL)");
+  // The claim, on evco's schema.
+  claim = {
+    ...claim,
+    text: replacePart(claim.text, '\nUNION ALL\nSELECT NULL::text AS handler', 'FROM claimed)'),
+  };
+  push('claim: − the unsettled row');
+  claim = {
+    ...claim,
+    text: replacePart(
+      replacePart(claim.text, 'horizon AS MATERIALIZED (', '), completing', 'completing'),
+      ' AND (NOT d.ordered OR',
+      "AND p.ordered AND p.status = 'open')))",
+    ),
+  };
+  push('claim: − horizon and CHAIN_HEAD');
+  claim = { text: FAIR_CLAIM, params: plainParams };
+  push('claim: completion by handler, positions and lease (no token unnest, run, attempt checks)');
+  claim = { text: keyedClaim(false), params: plainParams };
+  push("claim: one handler, picked by key (no LATERAL, ctid array; the prototype's shape)");
+  // The deliveries table's indexes.
+  after.push(
+    'DROP INDEX {s}.deliveries_chain_idx, {s}.deliveries_dead_idx, {s}.deliveries_dead_handler_idx, {s}.deliveries_replay_idx',
+  );
+  push('schema: − deliveries chain, dead, dead-by-handler, replay (partial, never written by an append)');
+  after.push(
+    'DROP INDEX {s}.deliveries_open_idx',
+    'ALTER TABLE {s}.deliveries DROP CONSTRAINT deliveries_pkey, ADD PRIMARY KEY (handler, position)',
+  );
+  // Without the partial index the generic plan of every part of the claim is a bitmap scan of the
+  // handler's whole range of the primary key, dead rows included, and a sort: the claim's cost
+  // then grows with every delivery made since the last vacuum. The prototype's consumer runs
+  // with bitmap scans off for that reason; so does this rung's, and every rung below.
+  consumer = '-c enable_bitmapscan=off';
+  push(
+    'schema: deliveries_open_idx and PK (position, handler) → PK (handler, position), claim without bitmap scans',
+  );
+  // The append statement.
+  append = swap(
+    swap(
+      append,
+      '(SELECT count(*) FROM delivered)',
+      `(SELECT count(*) FROM {s}.subscriptions s WHERE s.event_type = $2::text AND s.expires_at > ${NOW})`,
+    ),
+    '\n  RETURNING position\n)',
+    '\n)',
+  );
+  push('append: count from subscriptions, not RETURNING + count(*) of the delivered rows');
+  append = appendNoResult({ expires: true, tx: true, lean: false });
+  push('append: no result row (the events insert still RETURNING into the CTE)');
+  append = appendNoResult({ expires: false, tx: true, lean: false });
+  push('append: − subscriptions expires_at condition');
+  append = appendNoResult({ expires: false, tx: false, lean: false });
+  push('append: − tx CTE (position computed in the insert)');
+  after.push(LEAN_DELIVERIES);
+  append = appendNoResult({ expires: false, tx: false, lean: true });
+  claim = { text: keyedClaim(true), params: plainParams };
+  push("schema: the prototype's delivery row (handler, position, attempts, next_attempt_at, lease_owner)");
+  after.push('DROP INDEX {s}.events_correlated_idx, {s}.events_causation_idx');
+  push('schema: − events correlated and causation (partial expression) indexes');
+  rungs.push({
+    name: "rows prototype (postgres-design's DDL and statements, verbatim)",
+    base: 'rows',
+    after: [],
+    consumer,
+    append: rowsAppend('{s}'),
+    claim: {
+      text: rowsClaim('{s}'),
+      params: (done, lease) => [HANDLER, done.map((d) => d.position), done[0]?.lease ?? null, LIMIT, lease],
+    },
+  });
+  rungs.push({
+    name: "raw INSERT (named, evco's positions; postgres-design's 'raw, named' with them), no delivery",
+    base: 'rows',
+    after: [],
+    append: rawInsert('{s}', 'xid'),
+  });
+  // Candidates: each one change to the store's own SQL (the second rung), not cumulative.
+  const top = rungs[1]!;
+  rungs.push({
+    ...top,
+    name: 'candidate: completion joined by token only (no position = ANY($1) beside it)',
+    claim: {
+      ...top.claim!,
+      text: swap(
+        top.claim!.text,
+        'WHERE d.position = ANY($1::bigint[]) AND d.position = t.position',
+        'WHERE d.position = t.position',
+      ),
+    },
+  });
+  rungs.push({
+    ...top,
+    name: 'candidate: append without the tx CTE (the position computed in the insert)',
+    append: swap(
+      swap(
+        swap(top.append, `tx AS MATERIALIZED (\n  SELECT ${RUN} * ${POSITION_BLOCK} AS lo\n), `, ''),
+        'SELECT tx.lo + 1,',
+        `SELECT ${RUN} * ${POSITION_BLOCK} + 1,`,
+      ),
+      '\n  FROM tx\n',
+      '\n',
+    ),
+  });
+  rungs.push({
+    ...top,
+    name: 'candidate: append counting by a LEFT JOIN of the delivered rows',
+    append: swap(
+      top.append,
+      'SELECT i.position::text AS position, (SELECT count(*) FROM delivered)::int AS deliveries\nFROM inserted i',
+      'SELECT i.position::text AS position, count(d.position)::int AS deliveries\nFROM inserted i LEFT JOIN delivered d ON d.position = i.position GROUP BY i.position',
+    ),
+  });
+  return rungs;
+}
+
+const bind = (sql: string) => sql.replaceAll('{s}', SCHEMA);
+
+function url(application: string): string {
+  const u = new URL(databaseUrl);
+  u.searchParams.set('application_name', application);
+  return u.toString();
+}
+
+async function connect(application: string, options?: string): Promise<pg.Client> {
+  const c = new pg.Client({
+    connectionString: url(application),
+    options: options ? `${GENERIC_PLANS_OPTION} ${options}` : GENERIC_PLANS_OPTION,
+  });
+  await c.connect();
+  return c;
+}
+
+async function setUp(admin: pg.Client, rung: Rung): Promise<void> {
+  await admin.query(`DROP SCHEMA IF EXISTS ${SCHEMA} CASCADE`);
+  if (rung.base === 'rows') {
+    await admin.query(bind(rowsDdl('{s}')));
+    return;
+  }
+  const store = createPostgresStore({ connectionString: databaseUrl, schema: SCHEMA, poolSize: 1 });
+  try {
+    await store.migrate();
+  } finally {
+    await store.close();
+  }
+  await admin.query(
+    bind(
+      `INSERT INTO {s}.subscriptions VALUES ('${TYPE}', '${HANDLER}', 'none', now() + interval '1 day', now(), 'bench')`,
+    ),
+  );
+  for (const sql of rung.after) await admin.query(bind(sql));
+}
+
+interface Run {
+  appenderPids: number[];
+  consumerPid: number;
+  /** Per event, from `pg_stat_statements` (timed runs): execution µs of the append and of the claim. */
+  appendUs?: number;
+  claimUs?: number;
+  claimBuffers?: number;
+}
+
+/**
+ * One run of a rung: `WARMUP` + `cycles` cycles on a fresh schema, then a drain and the checks.
+ * `writers` appender connections share each cycle's appends.
+ */
+async function runRung(
+  admin: pg.Client,
+  rung: Rung,
+  cycles: number,
+  writers: number,
+  timed: boolean,
+): Promise<Run> {
+  await setUp(admin, rung);
+  const appenders = await Promise.all(Array.from({ length: writers }, () => connect(SCHEMA)));
+  const consumer = await connect(SCHEMA, rung.consumer);
+  const pid = async (c: pg.Client) =>
+    (await c.query(`${PROBE}SELECT pg_backend_pid() AS pid`)).rows[0].pid as number;
+  const appenderPids = await Promise.all(appenders.map(pid));
+  const consumerPid = await pid(consumer);
+  const total = (WARMUP + cycles + (process.env.EVCO_BENCH_LADDER_EXPLAIN ? 1 : 0)) * PER_CYCLE;
+  const list: DomainEvent[] = events(total, TYPE);
+  const at = new Date().toISOString();
+  const appendText = bind(rung.append);
+  const claimText = rung.claim ? bind(rung.claim.text) : '';
+  const seen = new Set<string>();
+  let leases = 0;
+  let done: Claimed[] = [];
+  const claim = async (): Promise<number> => {
+    if (!rung.claim) return 0;
+    const lease = `ladder#${++leases}`;
+    const now = new Date();
+    const { rows } = await consumer.query({
+      name: 'ladder_claim',
+      text: claimText,
+      values: rung.claim.params(
+        done,
+        lease,
+        now.toISOString(),
+        new Date(now.getTime() + 60_000).toISOString(),
+      ),
+    });
+    done = [];
+    for (const r of rows) {
+      if (r.position === null) continue;
+      if (seen.has(r.position))
+        throw new Error(`[postgres-ladder] ${rung.name}: ${r.position} claimed twice`);
+      seen.add(r.position);
+      done.push({ position: r.position, handler: HANDLER, run: r.run, attempts: r.attempts, lease });
+    }
+    return done.length;
+  };
+  const cycle = async (c: number) => {
+    await Promise.all(
+      appenders.map(async (client, w) => {
+        for (let i = w; i < PER_CYCLE; i += writers) {
+          await client.query({
+            name: 'ladder_append',
+            text: appendText,
+            values: rawSqliteValues(list[c * PER_CYCLE + i]!, at),
+          });
+        }
+      }),
+    );
+    await claim();
+  };
+  const result: Run = { appenderPids, consumerPid };
+  try {
+    for (let c = 0; c < WARMUP; c++) await cycle(c);
+    if (timed) await admin.query(`${PROBE}SELECT pg_stat_statements_reset()`);
+    for (let c = WARMUP; c < WARMUP + cycles; c++) await cycle(c);
+    if (timed) {
+      const { rows } = await admin.query(
+        `${PROBE}SELECT query LIKE '%SKIP LOCKED%' AS claim, sum(total_exec_time)::float8 AS ms,
+           sum(shared_blks_hit + shared_blks_read)::float8 AS buffers
+         FROM pg_stat_statements WHERE query LIKE '%${SCHEMA}%' AND query NOT LIKE '${PROBE.trim()}%'
+         GROUP BY 1`,
+      );
+      const counted = cycles * PER_CYCLE;
+      for (const r of rows) {
+        if (r.claim) {
+          result.claimUs = (r.ms * 1000) / counted;
+          result.claimBuffers = r.buffers / counted;
+        } else result.appendUs = (r.ms * 1000) / counted;
+      }
+    }
+    if (process.env.EVCO_BENCH_LADDER_EXPLAIN && rung.claim) {
+      await cycle(WARMUP + cycles);
+      process.stderr.write(`${rung.name}\n${await explainNext(consumer, rung, done)}\n`);
+    }
+    while ((await claim()) > 0 || done.length > 0) {}
+    const left = (await admin.query(bind(`${PROBE}SELECT count(*)::int AS n FROM {s}.deliveries`))).rows[0].n;
+    if (seen.size !== (rung.claim ? total : 0) || left !== 0)
+      throw new Error(
+        `[postgres-ladder] ${rung.name}: ${seen.size} of ${total} claimed, ${left} deliveries left`,
+      );
+  } finally {
+    await Promise.all([...appenders, consumer].map((c) => c.end()));
+  }
+  return result;
+}
+
+/** A value as an SQL literal, for `EXECUTE` (arrays as array literals). */
+const literal = (v: unknown): string =>
+  v === null
+    ? 'NULL'
+    : Array.isArray(v)
+      ? `'{${v.map((x) => `"${String(x)}"`).join(',')}}'`
+      : typeof v === 'number'
+        ? String(v)
+        : `'${String(v).replaceAll("'", "''")}'`;
+
+/** The plan of the rung's next claim (its prepared statement, generic), run and rolled back. */
+async function explainNext(consumer: pg.Client, rung: Rung, done: Claimed[]): Promise<string> {
+  const now = new Date();
+  const values = rung.claim!.params(done, 'explain', now.toISOString(), now.toISOString());
+  await consumer.query('BEGIN');
+  try {
+    const { rows } = await consumer.query(
+      `EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) EXECUTE ladder_claim(${values.map(literal).join(', ')})`,
+    );
+    return rows.map((r) => r['QUERY PLAN']).join('\n');
+  } finally {
+    await consumer.query('ROLLBACK');
+  }
+}
+
+/** The instruction count callgrind wrote for backend `pid` when it exited (waits for the file). */
+async function instructions(dir: string, pid: number): Promise<number> {
+  for (let i = 0; i < 600; i++) {
+    try {
+      const m = /^totals: (\d+)/m.exec(readFileSync(join(dir, `cg.${pid}`), 'utf8'));
+      if (m) return Number(m[1]);
+    } catch {}
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  throw new Error(`[postgres-ladder] no callgrind output for backend ${pid} in ${dir}`);
+}
+
+const median = (xs: number[]) =>
+  percentile(
+    [...xs].sort((a, b) => a - b),
+    50,
+  );
+
+export const postgresLadderSection: BenchSection = {
+  name: 'postgres-ladder',
+  onlyWhenNamed: true,
+  async run() {
+    const dir = process.env.EVCO_BENCH_LADDER_CALLGRIND;
+    const only = process.env.EVCO_BENCH_LADDER_RUNGS?.split(',').map(Number);
+    const rungs = ladder().filter((_, i) => !only || only.includes(i));
+    const admin = new pg.Client({ connectionString: url(`${SCHEMA}_admin`) });
+    await admin.connect();
+    try {
+      if (dir) {
+        const out: Array<Record<string, unknown>> = [];
+        for (const rung of rungs) {
+          const short = await runRung(admin, rung, SHORT, 1, false);
+          const long = await runRung(admin, rung, LONG, 1, false);
+          const per = async (a: number, b: number) =>
+            (await instructions(dir, b)) - (await instructions(dir, a));
+          const appends = (LONG - SHORT) * PER_CYCLE;
+          const append = (await per(short.appenderPids[0]!, long.appenderPids[0]!)) / appends;
+          const claim = (await per(short.consumerPid, long.consumerPid)) / appends;
+          out.push({
+            rung: rung.name,
+            appendInstructions: Math.round(append),
+            claimInstructionsPerEvent: Math.round(claim),
+          });
+          process.stderr.write(`${rung.name}: ${Math.round(append)} / ${Math.round(claim)}\n`);
+        }
+        return out;
+      }
+      const samples = rungs.map(() => [] as Run[]);
+      for (let r = 0; r < ROUNDS; r++) {
+        const order = rungs.map((_, i) => i);
+        if (r % 2 === 1) order.reverse();
+        for (const i of order) {
+          samples[i]!.push(await runRung(admin, rungs[i]!, CYCLES, PER_CYCLE, true));
+          process.stderr.write('.');
+        }
+      }
+      process.stderr.write('\n');
+      return rungs.map((rung, i) => {
+        const s = samples[i]!;
+        const pick = (k: 'appendUs' | 'claimUs' | 'claimBuffers') =>
+          s.map((x) => round(x[k] ?? Number.NaN, 1));
+        return {
+          rung: rung.name,
+          appendExecUs: round(median(s.map((x) => x.appendUs ?? Number.NaN)), 1),
+          appendExecUsRounds: pick('appendUs'),
+          claimExecUsPerEvent: round(median(s.map((x) => x.claimUs ?? Number.NaN)), 1),
+          claimExecUsRounds: pick('claimUs'),
+          claimBuffersPerEvent: round(median(s.map((x) => x.claimBuffers ?? Number.NaN)), 1),
+        };
+      });
+    } finally {
+      await admin.query(`DROP SCHEMA IF EXISTS ${SCHEMA} CASCADE`).catch(() => {});
+      await admin.end();
+    }
+  },
+};
