@@ -761,10 +761,18 @@ describe('health and unknown routes', () => {
       const down = await app.inject('/evco/health/ready');
       expect(down.statusCode).toBe(503);
       expect(errorOf(down).message).toMatch(
-        /^the event store \(\w+\) is unreachable: \[evco:store-postgres\] postgres at <url> is unavailable: (connect ECONNREFUSED|getaddrinfo ENOTFOUND) <address>$/,
+        /^the event store \(\w+\) is not ready: \[evco:store-postgres\] postgres at <url> is unavailable: (connect ECONNREFUSED|getaddrinfo ENOTFOUND) <address>$/,
       );
       expect(down.body).not.toMatch(/db\.internal|10\.1\.2\.3|5432|app@/);
     }
+    // A store that answers but whose schema a newer release migrated while this process ran: the
+    // probe fails (an orchestrator takes the process out of rotation) and says to replace it.
+    const newer =
+      '[evco:store-postgres] schema "evco" is at version 6, newer than this process knows (5): a newer @evco/store-postgres migrated it while this process ran; replace this process with one running that release';
+    store.healthCheck = async () => ({ healthy: false, latencyMs: 1, details: { error: newer } });
+    const stale = await app.inject('/evco/health/ready');
+    expect(stale.statusCode).toBe(503);
+    expect(errorOf(stale).message).toBe(`the event store (${store.name}) is not ready: ${newer}`);
     store.healthCheck = original;
     expect((await app.inject('/evco/health/ready')).statusCode).toBe(200);
   });

@@ -82,10 +82,10 @@ export function healthRoutes(ctx: RouteContext): FastifyPluginAsyncZod {
             503,
             'STORE_UNAVAILABLE',
             // The probe is public: the reply says what failed, not where; the log says where.
-            publicMessage(`the event store (${store.name}) is unreachable${reason}`),
+            publicMessage(`the event store (${store.name}) is not ready${reason}`),
             {
               headers: { 'retry-after': '5' },
-              logMessage: maskSecrets(`the event store (${store.name}) is unreachable${reason}`),
+              logMessage: maskSecrets(`the event store (${store.name}) is not ready${reason}`),
             },
           );
         }
