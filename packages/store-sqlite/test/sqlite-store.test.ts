@@ -96,15 +96,12 @@ describe('options', () => {
   });
 
   it('an undefined filename (an unset environment variable) says that neither filename nor database is set', () => {
-    let error: unknown;
-    try {
-      createSqliteStore({ filename: undefined });
-    } catch (e) {
-      error = e;
-    }
-    expect(isEvcoError(error, 'INVALID_OPTIONS')).toBe(true);
-    expect((error as Error).message).toBe(
-      '[evco:store-sqlite] invalid SQLite store options: filename: give a filename or an open database; neither is set (an undefined filename, say from an unset environment variable, counts as not set)',
+    expect(() => createSqliteStore({ filename: undefined })).toThrow(
+      expect.objectContaining({
+        code: 'INVALID_OPTIONS',
+        message:
+          '[evco:store-sqlite] invalid SQLite store options: filename: give a filename or an open database; neither is set (an undefined filename, say from an unset environment variable, counts as not set)',
+      }),
     );
   });
 
