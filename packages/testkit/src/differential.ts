@@ -24,7 +24,7 @@ export interface DifferentialOptions<S extends EventStore = EventStore> {
   /** A fresh, empty, migrated store under test; one per seed. */
   create: () => Promise<S>;
   /** Called after each seed with the store `create` returned, closed (drop a schema, delete a file). */
-  destroy?: (store: S) => Promise<void>;
+  destroy?: ((store: S) => Promise<void>) | undefined;
   /**
    * The reference store, fresh and empty: `createMemoryStore` from `@evco/store-memory`. A
    * parameter rather than a dependency, because the stores depend on testkit for their tests.
@@ -35,7 +35,7 @@ export interface DifferentialOptions<S extends EventStore = EventStore> {
    * `'ordered'`: only their order is compared, for stores whose sequences skip numbers (a
    * Postgres sequence advances for a rolled-back insert). @default 'ordered'
    */
-  positions?: 'equal' | 'ordered';
+  positions?: 'equal' | 'ordered' | undefined;
   /**
    * Called with the store under test after every step, before the stores are compared (and so
    * before the next step's claims and replays): a store whose reads can trail its writes waits
@@ -45,13 +45,13 @@ export interface DifferentialOptions<S extends EventStore = EventStore> {
    * what the store shows once settled. Wait for the store's own writes only, and throw rather
    * than return early: a store that never catches up is a difference.
    */
-  settle?: (store: S) => Promise<void>;
+  settle?: ((store: S) => Promise<void>) | undefined;
   /** @default [1, 2, 3, 4, 5, 6] */
-  seeds?: readonly number[];
+  seeds?: readonly number[] | undefined;
   /** Operations per seed. @default 400 */
-  steps?: number;
+  steps?: number | undefined;
   /** Per seed, for stores behind a network. @default vitest's testTimeout */
-  timeoutMs?: number;
+  timeoutMs?: number | undefined;
 }
 
 const T0 = Date.parse('2026-01-01T00:00:00.000Z');

@@ -16,7 +16,11 @@ export function makeEvent(overrides: Partial<DomainEventInput> = {}): DomainEven
 /** Polls `check` until it returns a truthy value (returned) or the timeout passes (throws). */
 export async function waitFor<T>(
   check: () => T | Promise<T>,
-  options: { timeoutMs?: number; intervalMs?: number; message?: string } = {},
+  options: {
+    timeoutMs?: number | undefined;
+    intervalMs?: number | undefined;
+    message?: string | undefined;
+  } = {},
 ): Promise<NonNullable<T>> {
   const deadline = Date.now() + (options.timeoutMs ?? 10_000);
   let last: unknown;
@@ -64,7 +68,7 @@ export async function settle<T>(promises: Promise<T>[]): Promise<{ values: T[]; 
 export async function resolveServiceUrl(options: {
   envVar: string;
   what: string;
-  startContainer?: () => Promise<string>;
+  startContainer?: (() => Promise<string>) | undefined;
 }): Promise<string> {
   const fromEnv = process.env[options.envVar];
   if (fromEnv) return fromEnv;

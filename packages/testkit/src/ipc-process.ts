@@ -15,7 +15,10 @@ export interface IpcProcess<M extends IpcMessage = IpcMessage> {
   readonly messages: M[];
   send(message: object): void;
   /** The first message of that type (already received or to come) matching `where`. */
-  next(type: string, options?: { timeoutMs?: number; where?: (m: M) => boolean }): Promise<M>;
+  next(
+    type: string,
+    options?: { timeoutMs?: number | undefined; where?: ((m: M) => boolean) | undefined },
+  ): Promise<M>;
   stderr(): string;
   /** Exit code, or the signal's name when killed. */
   readonly exited: Promise<number | string>;
@@ -32,7 +35,7 @@ export interface IpcProcess<M extends IpcMessage = IpcMessage> {
  */
 export function spawnIpcProcess<M extends IpcMessage = IpcMessage>(
   script: string,
-  options: { env?: Record<string, string>; cwd?: string } = {},
+  options: { env?: Record<string, string> | undefined; cwd?: string | undefined } = {},
 ): IpcProcess<M> {
   const child = spawn(process.execPath, ['--import', 'tsx', '--conditions=@evco/source', script], {
     cwd: options.cwd ?? dirname(script),

@@ -35,7 +35,7 @@ export interface PrivatePostgresOptions {
    * Where `initdb` and `pg_ctl` are. @default `EVCO_PG_BIN`, else `pg_config --bindir`, else the
    * newest `/usr/lib/postgresql/<version>/bin`
    */
-  binDir?: string;
+  binDir?: string | undefined;
 }
 
 /**

@@ -16,7 +16,9 @@ export interface PrivateRedis {
   readonly running: boolean;
 }
 
-export async function startPrivateRedis(options: { password?: string } = {}): Promise<PrivateRedis> {
+export async function startPrivateRedis(
+  options: { password?: string | undefined } = {},
+): Promise<PrivateRedis> {
   const port = await freePort();
   let child: ChildProcess | undefined;
   const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'];

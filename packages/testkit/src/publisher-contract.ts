@@ -9,9 +9,9 @@ export interface PublisherContractOptions {
   /** A fresh publisher; called before every case. */
   create: () => Promise<EventPublisher>;
   /** Called after every case. */
-  destroy?: (publisher: EventPublisher) => Promise<void>;
+  destroy?: ((publisher: EventPublisher) => Promise<void>) | undefined;
   /** How long to wait for announcements to arrive. @default 10000 */
-  timeoutMs?: number;
+  timeoutMs?: number | undefined;
 }
 
 let seq = 0;

@@ -25,7 +25,7 @@ export interface RetentionContractContext {
 /** Runs `pruneEvents` batch after batch, following the cursor, until nothing eligible is left. */
 export async function pruneAll(
   store: EventStore,
-  request: Omit<PruneRequest, 'after' | 'now'> & { now?: Date },
+  request: Omit<PruneRequest, 'after' | 'now'> & { now?: Date | undefined },
 ): Promise<number> {
   let removed = 0;
   let batch: PruneBatch | undefined;

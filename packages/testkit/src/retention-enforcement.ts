@@ -17,7 +17,7 @@ export interface RetentionEnforcementOptions {
   /** Two stores on the same fresh, migrated data (as two processes would have). */
   open: () => Promise<[EventStore, EventStore]>;
   /** Called after the case (drop a schema, delete a file); the stores are closed already. */
-  destroy?: (stores: [EventStore, EventStore]) => Promise<void>;
+  destroy?: ((stores: [EventStore, EventStore]) => Promise<void>) | undefined;
 }
 
 /** A doorbell that rings nobody: the coordinators find work by polling, as after a lost message. */

@@ -37,17 +37,17 @@ export interface EventStoreContractOptions<S extends EventStore = EventStore> {
   /** Returns a fresh, empty, migrated store; called before every case. */
   create: () => Promise<S>;
   /** Called after every case with the store `create` returned, closed (drop a schema, delete a file). */
-  destroy?: (store: S) => Promise<void>;
+  destroy?: ((store: S) => Promise<void>) | undefined;
   capabilities: EventStoreContractCapabilities;
   /**
    * Opens a second store on the same data as `store` (another process's view), closed by the
    * case. Required with `capabilities.crossProcess`.
    */
-  share?: (store: S) => Promise<S>;
+  share?: ((store: S) => Promise<S>) | undefined;
   /** Opens `store`'s data again after it was closed, migrated. Required with `capabilities.durable`. */
-  reopen?: (store: S) => Promise<S>;
+  reopen?: ((store: S) => Promise<S>) | undefined;
   /** Events for the paging case. @default 10000 */
-  pagingEvents?: number;
+  pagingEvents?: number | undefined;
 }
 
 /** A case's title, with the reason it is skipped when the store lacks what it needs. */
@@ -818,7 +818,13 @@ export function describeEventStoreContract<S extends EventStore>(
 
     describe('replay', () => {
       const replayAll = async (
-        spec: { from: Date; to: Date; eventType?: string; handler?: string; maxEvents?: number },
+        spec: {
+          from: Date;
+          to: Date;
+          eventType?: string | undefined;
+          handler?: string | undefined;
+          maxEvents?: number | undefined;
+        },
         pageSize = 2,
         now = at(100_000),
       ) => {
