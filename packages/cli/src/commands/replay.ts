@@ -53,14 +53,19 @@ export async function replay(ctx: Context, args: ReplayArgs): Promise<number> {
   });
 }
 
-/** `--detach`: returns once every page is queued; handlers run them whenever they run. */
-async function untilQueued(
+/**
+ * `--detach`: returns once every page is queued; handlers run them whenever they run. While pages
+ * are still being queued it says how far it got, once per change, worded as progress (the result
+ * is the summary on stdout): "queued 0 events" before "10 events" read as a replay that found none.
+ */
+export async function untilQueued(
   ctx: Context,
-  admin: AdminClient,
+  admin: Pick<AdminClient, 'getReplay'>,
   id: string,
   intervalMs: number,
 ): Promise<ReplayReport> {
   const poll = outageTolerant(ctx, `watching replay ${id}`);
+  let lastLine = '';
   for (;;) {
     const p = await poll(() => current(admin, id));
     if (p === undefined) {
@@ -68,7 +73,9 @@ async function untilQueued(
       continue;
     }
     if (p.status === 'done') return p;
-    if (!ctx.json) ctx.io.stderr.write(`queued ${p.eventsMatched} events\n`);
+    const line = `queueing: ${p.eventsMatched} events matched so far`;
+    if (!ctx.json && line !== lastLine) ctx.io.stderr.write(`${line}\n`);
+    lastLine = line;
     await sleep(intervalMs);
   }
 }
@@ -119,7 +126,7 @@ async function untilDone(
   }
 }
 
-async function current(admin: AdminClient, id: string): Promise<ReplayReport> {
+async function current(admin: Pick<AdminClient, 'getReplay'>, id: string): Promise<ReplayReport> {
   const p = await admin.getReplay(id);
   if (!p) throw new NotFoundError('replay', id, { source: 'cli' });
   return p;
