@@ -57,6 +57,8 @@ export interface DispatcherOptions {
     options: PublishOptions,
     metadata: Readonly<Record<string, string>> | undefined,
   ) => Promise<PublishResult[]>;
+  /** Most outcomes kept for another write after theirs failed; default `MAX_RETAINED_OUTCOMES`. */
+  maxRetainedOutcomes?: number | undefined;
   /** Hooks with a `delivery` hook; empty: attempts allocate nothing for instrumentation. */
   instrumentation?: readonly Instrumentation[] | undefined;
 }
@@ -65,6 +67,8 @@ interface Running {
   delivery: ClaimedDelivery;
   registration: RegisteredHandler;
   deadline: number;
+  /** When the lease of this claim ends, on the dispatcher's clock (`now()` of the claim + `leaseMs`). */
+  leaseUntil: number;
   controller: AbortController | undefined;
   settled: boolean;
   /** Open instrumentation scopes of this attempt (undefined when none is installed or none opened one). */
@@ -82,6 +86,12 @@ interface Running {
  * in batches, off the handler's path, one batch in flight at a time. With a store that has
  * `completeAndClaim`, completions ride on the claim rounds instead: each round writes the
  * completions queued so far and claims for the free slots in one store call (one round trip).
+ *
+ * A completion or failure whose write fails (the store briefly unreachable) is kept and written
+ * again, after a short backoff and together with the outcomes queued by then, while its lease
+ * lasts: past the lease, another process may already run the delivery again, so it is dropped
+ * (the store would ignore the stale token anyway). At most `MAX_RETAINED_OUTCOMES` are kept;
+ * past that the oldest kept completions, then failures, are dropped.
  */
 export class Dispatcher {
   readonly metrics: DispatcherMetrics = { handled: 0, failed: 0, retried: 0, dead: 0, timedOut: 0 };
@@ -91,8 +101,14 @@ export class Dispatcher {
   readonly #running = new Map<string, Running>();
   /** Leases being handed back; `stop` waits for them, since the store is closed right after. */
   readonly #releasing = new Set<Promise<void>>();
-  #completed: ClaimedDelivery[] = [];
-  #failed: DeliveryFailure[] = [];
+  #completed: Array<Outcome<DeliveryToken>> = [];
+  #failed: Array<Outcome<DeliveryFailure>> = [];
+  /** Outcomes whose write failed, waiting for the backoff timer; they hold tokens, not events. */
+  #retainedCompleted: Array<Outcome<DeliveryToken>> = [];
+  #retainedFailed: Array<Outcome<DeliveryFailure>> = [];
+  #retainTimer: NodeJS.Timeout | undefined;
+  /** Failed writes in a row (for the backoff); a write that succeeds resets it. */
+  #failedWrites = 0;
   #flushing: Promise<void> | undefined;
   #flushScheduled = false;
   #pumping: Promise<void> | undefined;
@@ -201,22 +217,21 @@ export class Dispatcher {
         };
         try {
           if (completing.length === 0) claimed = await o.store.claimDue(request);
-          else claimed = await o.store.completeAndClaim!(completing, request);
+          else claimed = await o.store.completeAndClaim!(records(completing), request);
         } catch (error) {
-          if (completing.length > 0) {
-            o.logger.error(
-              { err: error, count: completing.length },
-              'recording completions failed; they will run again',
-            );
-          }
+          if (completing.length > 0) this.#retain(completing, [], error);
           o.logger.error({ err: error }, 'claiming deliveries failed; retrying on the next poll');
           return;
         }
-        // A completed ordered delivery unblocks the next of its aggregate, which the store may
-        // only see from its next statement on: one more round.
-        if (completing.some((d) => this.#registration(d)?.ordering !== 'none')) this.#pumpAgain = true;
+        if (completing.length > 0) {
+          this.#failedWrites = 0;
+          // A completed ordered delivery unblocks the next of its aggregate, which the store may
+          // only see from its next statement on: one more round.
+          if (completing.some((c) => c.ordered)) this.#pumpAgain = true;
+        }
         this.#lastClaimEmpty = claimed.length === 0;
-        for (const delivery of claimed) this.#start(delivery);
+        const leaseUntil = request.now.getTime() + o.leaseMs;
+        for (const delivery of claimed) this.#start(delivery, leaseUntil);
         if (claimed.length < limit || limit <= 0) break;
       }
     } while (this.#pumpAgain && !this.#stopped);
@@ -234,7 +249,7 @@ export class Dispatcher {
     return this.#handlers.get(delivery.handler)?.get(delivery.event.eventType);
   }
 
-  #start(delivery: ClaimedDelivery): void {
+  #start(delivery: ClaimedDelivery, leaseUntil: number): void {
     const o = this.#o;
     const registration = this.#registration(delivery);
     if (this.#stopped || !registration) {
@@ -244,7 +259,7 @@ export class Dispatcher {
     }
     if (delivery.attempt > registration.retry.maxAttempts) {
       // Leases that expired repeatedly (the process died mid-handler each time): a poison event.
-      const poison = newRunning(delivery, registration, 0);
+      const poison = newRunning(delivery, registration, 0, leaseUntil);
       if (this.#instruments.length > 0) this.#open(poison);
       this.#fail(
         poison,
@@ -253,7 +268,7 @@ export class Dispatcher {
       );
       return;
     }
-    const running = newRunning(delivery, registration, Date.now() + registration.timeoutMs);
+    const running = newRunning(delivery, registration, Date.now() + registration.timeoutMs, leaseUntil);
     if (this.#instruments.length > 0) this.#open(running);
     this.#running.set(delivery.deliveryId, running);
     if (isDebugEnabled(o.logger)) {
@@ -371,7 +386,11 @@ export class Dispatcher {
         this.#close(running, { status: 'handled', durationMs: performance.now() - running.startedAt });
       }
       // The claimed delivery carries its lease token (deliveryId, attempt): no copy needed.
-      this.#completed.push(running.delivery);
+      this.#completed.push({
+        record: running.delivery,
+        leaseUntil: running.leaseUntil,
+        ordered: running.registration.ordering !== 'none',
+      });
       if (this.#claimsComplete()) this.wake();
       else this.#scheduleFlush();
       return;
@@ -396,9 +415,9 @@ export class Dispatcher {
     const description = describeError(error);
     // Queued before logging: a logger that throws must not lose the failure.
     this.#failed.push({
-      ...leaseToken(delivery),
-      error: description,
-      nextAttemptAt,
+      record: { ...leaseToken(delivery), error: description, nextAttemptAt },
+      leaseUntil: running.leaseUntil,
+      ordered: false,
     });
     this.#scheduleFlush();
     if (reason) this.metrics.dead += 1;
@@ -470,17 +489,20 @@ export class Dispatcher {
     this.#flushing = (async () => {
       const now = o.now();
       try {
-        if (completed.length > 0) await o.store.complete(completed, { now });
+        if (completed.length > 0) {
+          await o.store.complete(records(completed), { now });
+          this.#failedWrites = 0;
+        }
       } catch (error) {
-        o.logger.error(
-          { err: error, count: completed.length },
-          'recording completions failed; they will run again',
-        );
+        this.#retain(completed, [], error);
       }
       try {
-        if (failed.length > 0) await o.store.fail(failed, { now });
+        if (failed.length > 0) {
+          await o.store.fail(records(failed), { now });
+          this.#failedWrites = 0;
+        }
       } catch (error) {
-        o.logger.error({ err: error, count: failed.length }, 'recording failures failed; leases will expire');
+        this.#retain([], failed, error);
       }
     })();
     try {
@@ -492,6 +514,91 @@ export class Dispatcher {
     this.wake();
     if (this.#completed.length > 0 || this.#failed.length > 0) this.#scheduleFlush();
     this.#notifyIdle();
+  }
+
+  /**
+   * Keeps outcomes whose write failed, to write them again while their leases last. Without this,
+   * a store unreachable for a moment (a PgBouncer restart, a failover) made every handler that
+   * finished meanwhile run again a lease later. Past the lease the write would be a race with
+   * another process that may have claimed the delivery again (its token would be refused as
+   * stale, so harmless, but pointless): those are dropped. The oldest are dropped past the cap.
+   */
+  #retain(
+    completed: ReadonlyArray<Outcome<DeliveryToken>>,
+    failed: ReadonlyArray<Outcome<DeliveryFailure>>,
+    error: unknown,
+  ): void {
+    const o = this.#o;
+    const now = o.now().getTime();
+    // Only the token is kept: a claimed delivery holds its event, up to maxPayloadBytes.
+    const live = completed
+      .filter((c) => c.leaseUntil > now)
+      .map((c) => ({ ...c, record: leaseToken(c.record) }));
+    const liveFailed = failed.filter((f) => f.leaseUntil > now);
+    this.#retainedCompleted.push(...live);
+    this.#retainedFailed.push(...liveFailed);
+    const what = completed.length > 0 ? 'completions' : 'failures';
+    o.logger.error(
+      { err: error, count: completed.length + failed.length },
+      this.#stopped
+        ? `recording ${what} failed`
+        : `recording ${what} failed; retrying while their leases last`,
+    );
+    const max = o.maxRetainedOutcomes ?? MAX_RETAINED_OUTCOMES;
+    const overflow = this.#retainedCompleted.length + this.#retainedFailed.length - max;
+    if (overflow > 0) {
+      const fromCompleted = Math.min(overflow, this.#retainedCompleted.length);
+      this.#retainedCompleted.splice(0, fromCompleted);
+      this.#retainedFailed.splice(0, overflow - fromCompleted);
+    }
+    this.#dropped(
+      completed.length - live.length + failed.length - liveFailed.length,
+      'their leases expired before the store answered',
+    );
+    this.#dropped(overflow, `more than ${max} outcomes were waiting to be written`);
+    this.#scheduleRetainedWrite();
+  }
+
+  #scheduleRetainedWrite(): void {
+    if (this.#retainTimer || this.#stopped) return;
+    if (this.#retainedCompleted.length === 0 && this.#retainedFailed.length === 0) return;
+    const cap = Math.min(RETAIN_MAX_DELAY_MS, RETAIN_BASE_DELAY_MS * 2 ** this.#failedWrites);
+    this.#failedWrites += 1;
+    // Half fixed, half jitter: a fleet that lost its store at once does not come back in step.
+    const delay = cap / 2 + (this.#o.random() * cap) / 2;
+    this.#retainTimer = setTimeout(() => {
+      this.#retainTimer = undefined;
+      this.#requeueRetained();
+    }, delay);
+    this.#retainTimer.unref?.();
+  }
+
+  /** Puts the kept outcomes whose leases last back in the queues, ahead of the newer ones. */
+  #requeueRetained(): void {
+    if (this.#retainedCompleted.length === 0 && this.#retainedFailed.length === 0) return;
+    const now = this.#o.now().getTime();
+    const completed = this.#retainedCompleted.filter((c) => c.leaseUntil > now);
+    const failed = this.#retainedFailed.filter((f) => f.leaseUntil > now);
+    this.#dropped(
+      this.#retainedCompleted.length - completed.length + this.#retainedFailed.length - failed.length,
+      'their leases expired before the store answered',
+    );
+    this.#retainedCompleted = [];
+    this.#retainedFailed = [];
+    this.#completed.unshift(...completed);
+    this.#failed.unshift(...failed);
+    if (failed.length > 0 || (completed.length > 0 && !this.#claimsComplete())) this.#scheduleFlush();
+    else if (completed.length > 0) this.wake();
+    this.#notifyIdle();
+  }
+
+  /** One line per drop, however many outcomes it drops (a long outage must not flood the log). */
+  #dropped(count: number, why: string): void {
+    if (count <= 0) return;
+    this.#o.logger.error(
+      { count },
+      `dropped handler outcomes that could not be recorded (${why}); their deliveries run again once their leases expire`,
+    );
   }
 
   #scheduleRetryWake(at: number): void {
@@ -541,6 +648,8 @@ export class Dispatcher {
       this.#running.size === 0 &&
       this.#completed.length === 0 &&
       this.#failed.length === 0 &&
+      this.#retainedCompleted.length === 0 &&
+      this.#retainedFailed.length === 0 &&
       !this.#flushing &&
       !this.#pumping &&
       !this.#pumpScheduled
@@ -574,6 +683,8 @@ export class Dispatcher {
   async stop(deadline: number): Promise<void> {
     this.#stopped = true;
     if (this.#retryTimer) clearTimeout(this.#retryTimer);
+    if (this.#retainTimer) clearTimeout(this.#retainTimer);
+    this.#retainTimer = undefined;
     if (this.#sweepTimer) clearInterval(this.#sweepTimer);
     if (this.#pumping) await this.#pumping.catch(() => {});
     // A claim that was in flight came back after the stop and was handed back at once: make
@@ -591,7 +702,16 @@ export class Dispatcher {
       running.controller?.abort(new EvcoError('COORDINATOR_CLOSED', 'the coordinator shut down'));
       this.#running.delete(running.delivery.deliveryId);
     }
+    // Outcomes whose write failed get one more try, now, without waiting for their backoff; what
+    // fails again is dropped (their deliveries run again once their leases expire).
+    this.#requeueRetained();
     await this.flush();
+    this.#dropped(
+      this.#retainedCompleted.length + this.#retainedFailed.length,
+      'the store did not take them at shutdown',
+    );
+    this.#retainedCompleted = [];
+    this.#retainedFailed = [];
     if (abandoned.length > 0) {
       this.#o.logger.warn(
         { count: abandoned.length },
@@ -609,8 +729,25 @@ export class Dispatcher {
   }
 }
 
+/** Outcomes that failed to be written and are kept for another try, at most (see `#retain`). */
+const MAX_RETAINED_OUTCOMES = 10_000;
+const RETAIN_BASE_DELAY_MS = 100;
+const RETAIN_MAX_DELAY_MS = 2000;
+
+/** A completion (the token) or failure waiting to be written, with the end of its lease. */
+interface Outcome<T extends DeliveryToken> {
+  record: T;
+  leaseUntil: number;
+  /** A completion of an ordered handler: it unblocks the next delivery of its aggregate. */
+  ordered: boolean;
+}
+
+function records<T extends DeliveryToken>(outcomes: ReadonlyArray<Outcome<T>>): T[] {
+  return outcomes.map((o) => o.record);
+}
+
 /** The lease token of a claimed delivery, with the store's lease id when it issued one. */
-function leaseToken(d: ClaimedDelivery): DeliveryToken {
+function leaseToken(d: DeliveryToken): DeliveryToken {
   return d.lease === undefined
     ? { deliveryId: d.deliveryId, attempt: d.attempt }
     : { deliveryId: d.deliveryId, attempt: d.attempt, lease: d.lease };
@@ -737,11 +874,17 @@ class DeliveryContext implements HandlerContext {
   }
 }
 
-function newRunning(delivery: ClaimedDelivery, registration: RegisteredHandler, deadline: number): Running {
+function newRunning(
+  delivery: ClaimedDelivery,
+  registration: RegisteredHandler,
+  deadline: number,
+  leaseUntil: number,
+): Running {
   return {
     delivery,
     registration,
     deadline,
+    leaseUntil,
     controller: undefined,
     settled: false,
     scopes: undefined,
