@@ -3,6 +3,7 @@ import type { Pool } from 'pg';
 import { checkout } from './checkout.js';
 import { SOURCE } from './options.js';
 import {
+  ADD_MIGRATIONS_RUNS_WITH,
   BEGIN,
   bindSchema,
   COMMIT,
@@ -27,6 +28,14 @@ export interface Migration {
   version: number;
   name: string;
   sql: string;
+  /**
+   * The oldest schema version a release may know (its `LATEST_VERSION`) and still run correctly on
+   * a schema at this version: a release that knows less must be replaced, one that knows at least
+   * this keeps working through a rolling upgrade (it starts, and its health stays good, with a
+   * note). Default: this version (every older release must be replaced). Recorded in the
+   * migrations table (`runs_with`), where an older release reads it.
+   */
+  runsWith?: number;
 }
 
 /** Append only: a released version is never edited, a change is a new version. */
@@ -40,7 +49,8 @@ export const MIGRATIONS: readonly Migration[] = [
     sql: MIGRATION_4_TIME_WINDOWS,
   },
   { version: 5, name: 'correlation index without root events', sql: MIGRATION_5_CORRELATION },
-  { version: 6, name: 'no CHECK on the deliveries status', sql: MIGRATION_6_NO_STATUS_CHECK },
+  // Drops a constraint only: a release that knows version 5 writes and reads the same columns.
+  { version: 6, name: 'no CHECK on the deliveries status', sql: MIGRATION_6_NO_STATUS_CHECK, runsWith: 5 },
 ];
 
 export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
@@ -65,16 +75,19 @@ export async function migrate(pool: Pool, schema: string, quoted: string): Promi
       const schemaExists = await client.query<{ present: boolean }>(SCHEMA_EXISTS, [schema]);
       if (!schemaExists.rows[0]?.present) await client.query(bindSchema(CREATE_SCHEMA, quoted));
       await client.query(bindSchema(CREATE_MIGRATIONS_TABLE, quoted));
-      const applied = new Set(
-        (await client.query<{ version: number }>(bindSchema(SELECT_APPLIED_MIGRATIONS, quoted))).rows.map(
-          (r) => r.version,
-        ),
+      await client.query(bindSchema(ADD_MIGRATIONS_RUNS_WITH, quoted));
+      const applied = toApplied(
+        (await client.query<AppliedRow>(bindSchema(SELECT_APPLIED_MIGRATIONS, quoted))).rows,
       );
       refuseNewer(applied, schema);
       for (const m of MIGRATIONS) {
         if (applied.has(m.version)) continue;
         await client.query(bindSchema(m.sql, quoted));
-        await client.query(bindSchema(INSERT_MIGRATION, quoted), [m.version, m.name]);
+        await client.query(bindSchema(INSERT_MIGRATION, quoted), [
+          m.version,
+          m.name,
+          m.runsWith ?? m.version,
+        ]);
       }
       await client.query(COMMIT);
     } catch (error) {
@@ -89,11 +102,12 @@ export async function migrate(pool: Pool, schema: string, quoted: string): Promi
 /**
  * A schema a newer @evco/store-postgres migrated (say, before an application was rolled back)
  * holds tables and rows this version does not know how to keep consistent: refused, as
- * store-sqlite refuses a newer file, instead of reported up to date and written to.
+ * store-sqlite refuses a newer file, instead of reported up to date and written to — unless every
+ * newer version says this release still runs on it (`runsWith`), as during a rolling upgrade.
  */
-function refuseNewer(applied: ReadonlySet<number>, schema: string): void {
-  const newest = Math.max(0, ...applied);
-  if (newest > LATEST_VERSION) {
+function refuseNewer(applied: Applied, schema: string): void {
+  const newest = Math.max(0, ...applied.keys());
+  if (newest > LATEST_VERSION && needs(applied) > LATEST_VERSION) {
     throw new StoreSchemaError(
       `schema "${schema}" was migrated to version ${newest} by a newer @evco/store-postgres (this one knows up to ${LATEST_VERSION}); upgrade @evco/store-postgres (and @evco/cli) in this process; nothing was changed`,
       { source: SOURCE },
@@ -106,8 +120,14 @@ function refuseNewer(applied: ReadonlySet<number>, schema: string): void {
  * process knows, so a newer @evco/store-postgres migrated it after this process started (the
  * start-up refusal above could not see it). Its statements were written for the tables it knows.
  */
-export function newerThanRunning(applied: number | null, schema: string): StoreSchemaError | undefined {
-  if (applied === null || applied <= LATEST_VERSION) return undefined;
+export function newerThanRunning(
+  applied: number | null,
+  needed: number | null,
+  schema: string,
+): StoreSchemaError | undefined {
+  if (applied === null || applied <= LATEST_VERSION || (needed !== null && needed <= LATEST_VERSION)) {
+    return undefined;
+  }
   return new StoreSchemaError(
     `schema "${schema}" is at version ${applied}, newer than this process knows (${LATEST_VERSION}): a newer @evco/store-postgres migrated it while this process ran; replace this process with one running that release`,
     { source: SOURCE },
@@ -126,11 +146,40 @@ export async function refuseNewerSchema(pool: Pool, schema: string, quoted: stri
   refuseNewer(await appliedVersions(pool, quoted), schema);
 }
 
-async function appliedVersions(pool: Pool, quoted: string): Promise<Set<number>> {
+/**
+ * A newer schema this release still runs on: what its health check says beside "healthy" (the
+ * process keeps working; replace it at the next roll all the same).
+ */
+export function newerButRunning(applied: number | null, schema: string): string | undefined {
+  if (applied === null || applied <= LATEST_VERSION) return undefined;
+  return `schema "${schema}" is at version ${applied}, newer than this process knows (${LATEST_VERSION}); that version still runs this release's statements, so the process keeps working: replace it at your next roll`;
+}
+
+interface AppliedRow {
+  version: number;
+  runs_with: number;
+}
+
+/** Applied versions, each with the oldest release version that still runs on it. */
+type Applied = ReadonlyMap<number, number>;
+
+function toApplied(rows: readonly AppliedRow[]): Applied {
+  return new Map(rows.map((r) => [r.version, r.runs_with]));
+}
+
+/** The newest release version the applied versions past this release's need. */
+function needs(applied: Applied): number {
+  let needed = 0;
+  for (const [version, runsWith] of applied)
+    if (version > LATEST_VERSION) needed = Math.max(needed, runsWith);
+  return needed;
+}
+
+async function appliedVersions(pool: Pool, quoted: string): Promise<Applied> {
   const present = await pool.query<{ present: boolean }>(SELECT_MIGRATIONS_TABLE, [`${quoted}.migrations`]);
-  if (!present.rows[0]?.present) return new Set();
-  const rows = await pool.query<{ version: number }>(bindSchema(SELECT_APPLIED_MIGRATIONS, quoted));
-  return new Set(rows.rows.map((r) => r.version));
+  if (!present.rows[0]?.present) return new Map();
+  const rows = await pool.query<AppliedRow>(bindSchema(SELECT_APPLIED_MIGRATIONS, quoted));
+  return toApplied(rows.rows);
 }
 
 /**

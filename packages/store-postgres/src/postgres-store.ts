@@ -45,7 +45,15 @@ import pg from 'pg';
 import { type CheckedOut, checkout } from './checkout.js';
 import { refusedStartupParameter, TransactionPoolerError, translateError } from './errors.js';
 import { isoDate } from './iso-date.js';
-import { lockKey, migrate, newerThanRunning, PRUNE_LOCK, refuseNewerSchema } from './migrations.js';
+import {
+  LATEST_VERSION,
+  lockKey,
+  migrate,
+  newerButRunning,
+  newerThanRunning,
+  PRUNE_LOCK,
+  refuseNewerSchema,
+} from './migrations.js';
 import {
   LISTEN_NEEDS_DIRECT_CONNECTION,
   type PostgresStoreOptions,
@@ -1349,14 +1357,19 @@ class PgEventStore implements PostgresStore {
     if (this.#closed) return { healthy: false, latencyMs: 0, details };
     const started = performance.now();
     try {
-      const { rows } = await this.#query<{ version: number | null }>(SQL.HEALTH, []);
-      const newer = newerThanRunning(rows[0]?.version ?? null, this.schema);
+      const { rows } = await this.#query<{ version: number | null; needs: number | null }>(SQL.HEALTH, [
+        LATEST_VERSION,
+      ]);
+      const applied = rows[0]?.version ?? null;
+      const newer = newerThanRunning(applied, rows[0]?.needs ?? null, this.schema);
       if (newer) return unhealthyStatus(newer, started, details);
+      const note = newerButRunning(applied, this.schema);
       return {
         healthy: true,
         latencyMs: performance.now() - started,
         details: {
           ...details,
+          ...(note === undefined ? {} : { schemaVersion: applied, note }),
           // Known once the first statement ran (`pooler: 'auto'` checks on the first connection).
           pooler: this.#pooled ? 'transaction' : 'none',
           preparedStatements: this.#prepared,

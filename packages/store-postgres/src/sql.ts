@@ -40,14 +40,26 @@ export const SCHEMA_EXISTS = `SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE ns
 export const CREATE_MIGRATIONS_TABLE = `CREATE TABLE IF NOT EXISTS {s}.migrations (
   version integer PRIMARY KEY,
   name text NOT NULL,
-  applied_at timestamptz NOT NULL DEFAULT now()
+  applied_at timestamptz NOT NULL DEFAULT now(),
+  runs_with integer
 )`;
+
+/**
+ * `runs_with`: the oldest schema version a release may know and still run correctly on a schema
+ * at this version (see `Migration.runsWith`). Added to a migrations table made before it existed
+ * by the next `migrate()` that applies something; readers never name the column (below), so a
+ * table without it reads as "no older release runs on it".
+ */
+export const ADD_MIGRATIONS_RUNS_WITH = `ALTER TABLE {s}.migrations ADD COLUMN IF NOT EXISTS runs_with integer`;
+
+/** A row's `runs_with`, or its own version where the column is absent or null. */
+const RUNS_WITH = `coalesce((to_jsonb(m) ->> 'runs_with')::integer, m.version)`;
 
 export const SELECT_MIGRATIONS_TABLE = `SELECT to_regclass($1) IS NOT NULL AS present`;
 
-export const SELECT_APPLIED_MIGRATIONS = `SELECT version FROM {s}.migrations ORDER BY version`;
+export const SELECT_APPLIED_MIGRATIONS = `SELECT m.version, ${RUNS_WITH} AS runs_with FROM {s}.migrations m ORDER BY m.version`;
 
-export const INSERT_MIGRATION = `INSERT INTO {s}.migrations (version, name) VALUES ($1, $2)`;
+export const INSERT_MIGRATION = `INSERT INTO {s}.migrations (version, name, runs_with) VALUES ($1, $2, $3)`;
 
 /** Serializes migrations of one schema across processes; released at commit. */
 export const LOCK_MIGRATIONS = `SELECT pg_advisory_xact_lock($1::integer, $2::integer)`;
@@ -990,11 +1002,14 @@ RETURNING holder`;
 export const RELEASE_LEASE = `DELETE FROM {s}.leases WHERE name = $1 AND holder = $2`;
 
 /**
- * The health check's one statement: the schema's newest applied version, so that a process still
- * running when a newer store-postgres migrated the schema (a rolling upgrade) reports it. One
- * probe of the migrations table's primary key (a handful of rows); no cost on any other path.
+ * The health check's one statement: the schema's newest applied version and, of the versions past
+ * $1 (the newest this release knows), the newest release they need (`runs_with`), so that a
+ * process still running when a newer store-postgres migrated the schema (a rolling upgrade) can
+ * tell whether it still runs correctly on it. A handful of rows; no cost on any other path.
  */
-export const HEALTH = `SELECT max(version) AS version FROM {s}.migrations`;
+export const HEALTH = `SELECT max(m.version) AS version,
+  max(${RUNS_WITH}) FILTER (WHERE m.version > $1) AS needs
+FROM {s}.migrations m`;
 
 /**
  * Startup options of the store's own connections (see the pool setup): generic plans, no JIT, no

@@ -4,13 +4,18 @@ import { createPostgresStore, LATEST_VERSION, MIGRATIONS } from '../src/index.js
 import { quoteIdentifier } from '../src/sql.js';
 import { connect, databaseUrl, dropSchema, schemaAtVersion, uniqueSchema } from './support.js';
 
-/** What a newer release's migrate() leaves: a version row past LATEST_VERSION. */
-async function recordNewerVersion(schema: string): Promise<void> {
+/**
+ * What a newer release's migrate() leaves: a version row past LATEST_VERSION, which this release
+ * must be replaced for (no `runs_with`), or one that says which releases still run on it.
+ */
+async function recordNewerVersion(schema: string, runsWith?: number): Promise<void> {
   const client = await connect();
   try {
     await client.query(
-      `INSERT INTO "${schema}".migrations (version, name) VALUES ($1, 'from a newer release')`,
-      [LATEST_VERSION + 1],
+      runsWith === undefined
+        ? `INSERT INTO "${schema}".migrations (version, name) VALUES ($1, 'from a newer release')`
+        : `INSERT INTO "${schema}".migrations (version, name, runs_with) VALUES ($1, 'from a newer release', $2)`,
+      runsWith === undefined ? [LATEST_VERSION + 1] : [LATEST_VERSION + 1, runsWith],
     );
   } finally {
     await client.end();
@@ -92,6 +97,80 @@ describe('migrations', () => {
     } finally {
       await store.close();
       await dropSchema(running);
+    }
+  });
+
+  it('a newer version that still runs this release (runs_with) keeps a running process healthy, with a note, and lets another start: a rolling upgrade does not take the old processes out of readiness', async () => {
+    const url = await databaseUrl();
+    const rolling = uniqueSchema('evco_mig_roll');
+    const store = createPostgresStore({ connectionString: url, schema: rolling, poolSize: 2 });
+    const restarted = createPostgresStore({ connectionString: url, schema: rolling, poolSize: 1 });
+    try {
+      await store.migrate();
+      const client = await connect();
+      try {
+        // What this release records for its own versions: 6 runs with a release that knows 5.
+        const recorded = await client.query<{ version: number; runs_with: number }>(
+          `SELECT version, runs_with FROM "${rolling}".migrations ORDER BY version`,
+        );
+        expect(recorded.rows.find((r) => r.version === 6)?.runs_with).toBe(5);
+        expect(recorded.rows.find((r) => r.version === 5)?.runs_with).toBe(5);
+      } finally {
+        await client.end();
+      }
+      await recordNewerVersion(rolling, LATEST_VERSION);
+      const health = await store.healthCheck();
+      expect(health.healthy).toBe(true);
+      expect(health.details).toMatchObject({ schemaVersion: LATEST_VERSION + 1 });
+      expect(String(health.details.note)).toContain(
+        `is at version ${LATEST_VERSION + 1}, newer than this process knows (${LATEST_VERSION}); that version still runs this release's statements`,
+      );
+      // A process of this release that restarts mid-roll starts, and works.
+      await restarted.migrate();
+      await restarted.append([createDomainEvent({ eventType: 'DuringRoll', aggregateId: 'a' })], {
+        now: new Date(),
+      });
+      expect(await restarted.healthCheck()).toMatchObject({ healthy: true });
+      // A later version that needs more than this release: replace it.
+      const client2 = await connect();
+      try {
+        await client2.query(
+          `INSERT INTO "${rolling}".migrations (version, name, runs_with) VALUES ($1, 'needs the newer release', $1)`,
+          [LATEST_VERSION + 2],
+        );
+      } finally {
+        await client2.end();
+      }
+      const after = await store.healthCheck();
+      expect(after.healthy).toBe(false);
+      expect(String(after.details.error)).toContain(
+        `is at version ${LATEST_VERSION + 2}, newer than this process knows`,
+      );
+    } finally {
+      await store.close();
+      await restarted.close();
+      await dropSchema(rolling);
+    }
+  });
+
+  it('a migrations table made before runs_with existed still answers the health check, and a newer version then counts as one to replace this process for', async () => {
+    const url = await databaseUrl();
+    const old = uniqueSchema('evco_mig_old');
+    const store = createPostgresStore({ connectionString: url, schema: old, poolSize: 1 });
+    try {
+      await store.migrate();
+      const client = await connect();
+      try {
+        await client.query(`ALTER TABLE "${old}".migrations DROP COLUMN runs_with`);
+      } finally {
+        await client.end();
+      }
+      expect(await store.healthCheck()).toMatchObject({ healthy: true });
+      await recordNewerVersion(old);
+      expect((await store.healthCheck()).healthy).toBe(false);
+    } finally {
+      await store.close();
+      await dropSchema(old);
     }
   });
 

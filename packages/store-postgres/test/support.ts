@@ -86,7 +86,7 @@ export async function schemaAtVersion(client: pg.Client, quoted: string, version
   await client.query(bindSchema(CREATE_MIGRATIONS_TABLE, quoted));
   for (const m of MIGRATIONS.filter((m) => m.version <= version)) {
     await client.query(bindSchema(m.sql, quoted));
-    await client.query(bindSchema(INSERT_MIGRATION, quoted), [m.version, m.name]);
+    await client.query(bindSchema(INSERT_MIGRATION, quoted), [m.version, m.name, m.runsWith ?? m.version]);
   }
 }
 
