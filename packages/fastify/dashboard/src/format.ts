@@ -4,6 +4,11 @@ export function formatCount(n: number | undefined): string {
   return n === undefined ? '—' : n.toLocaleString('en-US');
 }
 
+/** A count with its noun in the right number: "1 delivery", "2 deliveries", "1,000 events". */
+export function countOf(n: number, one: string, many: string): string {
+  return `${formatCount(n)} ${n === 1 ? one : many}`;
+}
+
 export function formatRate(n: number | undefined): string {
   if (n === undefined) return '—';
   if (n === 0) return '0';

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
+  countOf,
   formatAgo,
   formatDuration,
   formatRate,
@@ -10,6 +11,12 @@ import {
 } from '../../dashboard/src/format.js';
 
 describe('dashboard formatting', () => {
+  it('counts take the noun in the right number (the retire message said "1 unfinished deliveries")', () => {
+    expect(countOf(1, 'unfinished delivery', 'unfinished deliveries')).toBe('1 unfinished delivery');
+    expect(countOf(0, 'unfinished delivery', 'unfinished deliveries')).toBe('0 unfinished deliveries');
+    expect(countOf(1200, 'dead letter', 'dead letters')).toBe('1,200 dead letters');
+  });
+
   it('durations read at a glance', () => {
     expect(formatDuration(undefined)).toBe('—');
     expect(formatDuration(12.4)).toBe('12 ms');

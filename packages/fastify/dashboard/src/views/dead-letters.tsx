@@ -11,7 +11,7 @@ import {
   Panel,
   Time,
 } from '../components.js';
-import { formatCount } from '../format.js';
+import { countOf, formatCount } from '../format.js';
 import { usePoll } from '../hooks.js';
 import { hasNextPage } from '../paging.js';
 import { href } from '../router.js';
@@ -47,7 +47,7 @@ export function DeadLetters(props: {
     setResult(undefined);
     try {
       const reply = await post<{ retried: number }>('dead-letters/retry', body);
-      setResult(`${what}: ${reply.retried} ${reply.retried === 1 ? 'delivery' : 'deliveries'} queued again.`);
+      setResult(`${what}: ${countOf(reply.retried, 'delivery', 'deliveries')} queued again.`);
       page.refresh();
     } catch (e) {
       setActionError(e);
@@ -59,8 +59,7 @@ export function DeadLetters(props: {
 
   const letters = page.data?.deadLetters ?? [];
   const n = props.deadCount;
-  const what =
-    n === undefined ? 'every dead letter' : `${formatCount(n)} dead ${n === 1 ? 'letter' : 'letters'}`;
+  const what = n === undefined ? 'every dead letter' : countOf(n, 'dead letter', 'dead letters');
   const whose = props.handler ? ` of ${props.handler}` : '';
   const next = hasNextPage(page.data, letters.length, PAGE);
   const filter = (

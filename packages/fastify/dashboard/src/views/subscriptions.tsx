@@ -1,7 +1,7 @@
 import { useState } from 'preact/hooks';
 import { post } from '../api.js';
 import { Confirm, DataTable, Empty, ErrorBanner, Notice, Panel } from '../components.js';
-import { formatAgo, shortId } from '../format.js';
+import { countOf, formatAgo, shortId } from '../format.js';
 import type { SubscriptionRow } from '../status.js';
 
 /**
@@ -24,7 +24,9 @@ export function Subscriptions(props: { subscriptions: SubscriptionRow[]; now: nu
         `handlers/${encodeURIComponent(handler)}/retire`,
         {},
       );
-      setResult(`Retired ${handler}: ${reply.deliveriesRemoved} unfinished deliveries removed.`);
+      setResult(
+        `Retired ${handler}: ${countOf(reply.deliveriesRemoved, 'unfinished delivery', 'unfinished deliveries')} removed.`,
+      );
       props.onChange();
     } catch (e) {
       setError(e);
