@@ -173,7 +173,7 @@ describe.each([
     // The store is created by the CLI itself.
     const migrated = await evco(['migrate', ...f.flags]);
     expect(migrated.code).toBe(0);
-    expect(migrated.stdout).toMatch(/^schema up to date: /);
+    expect(migrated.stdout).toMatch(/^schema created at version \d+: /);
     // A fleet ran: `welcome` reacts with WelcomeSent, `audit` failed every time (one attempt).
     const c = await createCoordinator({
       store: f.open(),

@@ -80,6 +80,7 @@ export type {
   ReplaySpec,
   ReplayStatus,
   RetryDeadLettersQuery,
+  SchemaMigration,
   StoreCapabilities,
   StoreStats,
   SubscriberHooks,

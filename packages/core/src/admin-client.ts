@@ -14,7 +14,14 @@ import type { CoordinatorStatus } from './coordinator.js';
 import { CoordinatorClosedError, InvalidOptionsError } from './errors.js';
 import type { RecordedEvent } from './event.js';
 import { childLogger, createConsoleLogger } from './logger.js';
-import type { DeadLetter, EventPublisher, EventStore, Logger, UnprocessedEvent } from './ports.js';
+import type {
+  DeadLetter,
+  EventPublisher,
+  EventStore,
+  Logger,
+  SchemaMigration,
+  UnprocessedEvent,
+} from './ports.js';
 import type { Position } from './position.js';
 import type { PruneEventsOptions, PruneEventsResult } from './retention.js';
 import { collectFleetView, fleetCounts } from './status.js';
@@ -82,8 +89,11 @@ export interface AdminClient {
    * `archive` first; never one with an open or dead delivery, or inside a running replay.
    */
   pruneEvents(options: PruneEventsOptions): Promise<PruneEventsResult>;
-  /** Creates or upgrades the store's schema. */
-  migrate(): Promise<void>;
+  /**
+   * Creates or upgrades the store's schema; says from which version to which, or `undefined` for a
+   * store without versioned schemas.
+   */
+  migrate(): Promise<SchemaMigration | undefined>;
   /** Stops driving replays (after their current page), then closes the adapters. Idempotent. */
   close(): Promise<void>;
 }
@@ -262,9 +272,9 @@ class EvcoAdminClient implements AdminClient {
     return this.#admin.retireHandler(name);
   }
 
-  async migrate(): Promise<void> {
+  async migrate(): Promise<SchemaMigration | undefined> {
     this.#open('migrate');
-    await this.store.migrate?.();
+    return (await this.store.migrate?.()) ?? undefined;
   }
 
   close(): Promise<void> {

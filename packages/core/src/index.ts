@@ -126,6 +126,7 @@ export type {
   ReplayJob,
   ReplayProgress,
   ReplayStatus,
+  SchemaMigration,
   StoreCapabilities,
   StoreStats,
   SubscriptionInfo,

@@ -300,6 +300,12 @@ export interface HealthStatus {
   details: Record<string, unknown>;
 }
 
+/** What `migrate()` did: the schema version it found (0: none, it created the schema) and the one now. */
+export interface SchemaMigration {
+  fromVersion: number;
+  toVersion: number;
+}
+
 /**
  * Durable home of events and of the delivery state of every (event, handler) pair. The store is
  * the source of truth: the publisher only rings a doorbell.
@@ -311,8 +317,12 @@ export interface EventStore {
   /** Short adapter name used in logs and the status view (`memory`, `sqlite`, `postgres`). */
   readonly name: string;
   readonly capabilities: StoreCapabilities;
-  /** Idempotent; safe from several processes at once. */
-  migrate?(): Promise<void>;
+  /**
+   * Idempotent; safe from several processes at once. A store with versioned schemas says what it
+   * did (`evco migrate` prints it); one without (store-memory) returns nothing.
+   */
+  // biome-ignore lint/suspicious/noConfusingVoidType: an adapter's `migrate(): Promise<void>` stays valid
+  migrate?(): Promise<SchemaMigration | void>;
 
   /**
    * Stores the events atomically (all or nothing) together with one pending delivery per live

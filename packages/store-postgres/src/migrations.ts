@@ -1,4 +1,4 @@
-import { StoreSchemaError } from '@evco/core/adapter';
+import { type SchemaMigration, StoreSchemaError } from '@evco/core/adapter';
 import type { Pool } from 'pg';
 import { checkout } from './checkout.js';
 import { SOURCE } from './options.js';
@@ -61,10 +61,14 @@ export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
  * under a transaction-level advisory lock keyed by the schema: concurrent callers queue on the
  * lock, and each re-reads the applied versions once it holds it, so exactly one applies each.
  */
-export async function migrate(pool: Pool, schema: string, quoted: string): Promise<void> {
+export async function migrate(pool: Pool, schema: string, quoted: string): Promise<SchemaMigration> {
   const known = await appliedVersions(pool, quoted);
   refuseNewer(known, schema);
-  if (known.has(LATEST_VERSION)) return;
+  if (known.has(LATEST_VERSION)) {
+    // A newer release may have gone further (a schema this one still runs with): report that.
+    const at = Math.max(...known.keys());
+    return { fromVersion: at, toVersion: at };
+  }
   const held = await checkout(pool);
   const { client } = held;
   try {
@@ -80,6 +84,8 @@ export async function migrate(pool: Pool, schema: string, quoted: string): Promi
         (await client.query<AppliedRow>(bindSchema(SELECT_APPLIED_MIGRATIONS, quoted))).rows,
       );
       refuseNewer(applied, schema);
+      // Re-read under the lock: another process may have migrated since the read above.
+      const fromVersion = Math.max(0, ...applied.keys());
       for (const m of MIGRATIONS) {
         if (applied.has(m.version)) continue;
         await client.query(bindSchema(m.sql, quoted));
@@ -90,6 +96,7 @@ export async function migrate(pool: Pool, schema: string, quoted: string): Promi
         ]);
       }
       await client.query(COMMIT);
+      return { fromVersion, toVersion: Math.max(fromVersion, LATEST_VERSION) };
     } catch (error) {
       await client.query(ROLLBACK).catch(() => {});
       throw held.lost() ?? error;

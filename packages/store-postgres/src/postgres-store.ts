@@ -33,6 +33,7 @@ import {
   type RetryDeadLettersQuery,
   readAllByPages,
   recordEvent,
+  type SchemaMigration,
   type StoreStats,
   StoreUnavailableError,
   type SubscriptionInfo,
@@ -98,8 +99,8 @@ export interface PostgresStore extends EventStore {
   readonly schema: string;
   /** The pool in use (the one given, or the one the store created). */
   readonly pool: pg.Pool;
-  /** Creates or upgrades the schema; safe from many processes at once. */
-  migrate(): Promise<void>;
+  /** Creates or upgrades the schema; safe from many processes at once. Says from which version to which. */
+  migrate(): Promise<SchemaMigration>;
   /**
    * The transactional outbox (what `coordinator.publishInTransaction(client, events)` calls):
    * appends the events and their deliveries on `client`, inside the transaction you opened on
@@ -613,11 +614,11 @@ class PgEventStore implements PostgresStore {
     }
   }
 
-  async migrate(): Promise<void> {
+  async migrate(): Promise<SchemaMigration> {
     this.#open();
     if (!this.#ready) await this.#ensureReady();
     try {
-      await migrate(this.pool, this.schema, this.#quoted);
+      return await migrate(this.pool, this.schema, this.#quoted);
     } catch (error) {
       throw translateError(error, this.#where);
     }

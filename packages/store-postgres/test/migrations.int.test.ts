@@ -125,8 +125,10 @@ describe('migrations', () => {
       expect(String(health.details.note)).toContain(
         `is at version ${LATEST_VERSION + 1}, newer than this process knows (${LATEST_VERSION}); that version still runs this release's statements`,
       );
-      // A process of this release that restarts mid-roll starts, and works.
-      await restarted.migrate();
+      // A process of this release that restarts mid-roll starts, and works; its migrate() reports
+      // the version the schema is at, not the one it knows.
+      const newer = LATEST_VERSION + 1;
+      expect(await restarted.migrate()).toEqual({ fromVersion: newer, toVersion: newer });
       await restarted.append([createDomainEvent({ eventType: 'DuringRoll', aggregateId: 'a' })], {
         now: new Date(),
       });
@@ -180,9 +182,14 @@ describe('migrations', () => {
       createPostgresStore({ connectionString: url, schema, poolSize: 2 }),
     );
     try {
-      await Promise.all(stores.map((s) => s.migrate()));
+      const first = await Promise.all(stores.map((s) => s.migrate()));
+      // One of them created the schema; the others found it created (they re-read under the lock).
+      const created = { fromVersion: 0, toVersion: LATEST_VERSION };
+      const current = { fromVersion: LATEST_VERSION, toVersion: LATEST_VERSION };
+      expect(first.filter((m) => m.fromVersion === 0)).toEqual([created]);
+      expect(first.filter((m) => m.fromVersion !== 0)).toEqual(Array(4).fill(current));
       // And again: up to date is a no-op.
-      await Promise.all(stores.map((s) => s.migrate()));
+      expect(await Promise.all(stores.map((s) => s.migrate()))).toEqual(Array(5).fill(current));
     } finally {
       await Promise.all(stores.map((s) => s.close()));
     }
@@ -235,8 +242,9 @@ describe('migrations', () => {
          VALUES (1, 'h', 'a', false, 1, 'open', now(), now(), now()), (2, 'h', 'a', false, 1, 'dead', now(), now(), now())`,
       );
       expect(await checks()).toEqual(['deliveries_status_check']);
-      await store.migrate();
+      expect(await store.migrate()).toEqual({ fromVersion: 5, toVersion: LATEST_VERSION });
       expect(await checks()).toEqual([]);
+      expect(await store.migrate()).toEqual({ fromVersion: LATEST_VERSION, toVersion: LATEST_VERSION });
       const kept = await client.query(
         `SELECT position::int, status FROM ${quoted}.deliveries ORDER BY position`,
       );

@@ -1,4 +1,4 @@
-import { StoreSchemaError } from '@evco/core/adapter';
+import { type SchemaMigration, StoreSchemaError } from '@evco/core/adapter';
 import type Database from 'better-sqlite3';
 import {
   CREATE_SCHEMA_VERSION,
@@ -205,7 +205,7 @@ export function applyMigrations(
   file: string,
   source: string,
   now: () => Date,
-): number {
+): SchemaMigration {
   const run = db.transaction(() => {
     db.exec(withPrefix(CREATE_SCHEMA_VERSION, prefix));
     const current = (db.prepare(withPrefix(SELECT_SCHEMA_VERSION, prefix)).get() as { version: number })
@@ -217,7 +217,7 @@ export function applyMigrations(
       db.exec(withPrefix(m.sql, prefix));
       insert.run(m.version, m.name, now().toISOString());
     }
-    return LATEST_VERSION;
+    return { fromVersion: current, toVersion: LATEST_VERSION };
   });
   return run.immediate();
 }

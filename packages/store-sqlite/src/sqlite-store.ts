@@ -36,6 +36,7 @@ import {
   type RetryDeadLettersQuery,
   readAllByPages,
   recordEvent,
+  type SchemaMigration,
   type StoreCapabilities,
   type StoreStats,
   StoreUnavailableError,
@@ -88,8 +89,11 @@ export interface SqliteStore extends EventStore {
   readonly name: 'sqlite';
   /** The database file as given (or the passed database's name), for logs and the status view. */
   readonly filename: string;
-  /** Opens the file and brings its schema up to date; idempotent, safe from several processes at once. */
-  migrate(): Promise<void>;
+  /**
+   * Opens the file and brings its schema up to date; idempotent, safe from several processes at
+   * once. Says what opening it did (the file is migrated when first opened, by any call).
+   */
+  migrate(): Promise<SchemaMigration>;
   /**
    * The transactional outbox (what `coordinator.publishInTransactionSync(db, events)` calls):
    * appends the events and their deliveries on `db`, inside the transaction open on it, so they
@@ -160,6 +164,8 @@ class SqliteEventStore implements SqliteStore {
   readonly #o: ResolvedSqliteOptions;
   #p: Prepared | undefined;
   #ownsDatabase = false;
+  /** What opening the file did to its schema, for `migrate()`. */
+  #migration: SchemaMigration | undefined;
   /** The file opened, to notice it deleted or replaced; undefined in memory. */
   #identity: FileIdentity | undefined;
   #closed = false;
@@ -178,8 +184,9 @@ class SqliteEventStore implements SqliteStore {
   // Connection
   // ------------------------------------------------------------------------------------------
 
-  async migrate(): Promise<void> {
+  async migrate(): Promise<SchemaMigration> {
     this.#write('migrate', () => undefined);
+    return this.#migration!;
   }
 
   /** Runs `fn` on the open, migrated connection, translating driver errors. */
@@ -282,8 +289,10 @@ class SqliteEventStore implements SqliteStore {
       }
       if (o.synchronous !== undefined) db.pragma(`synchronous = ${o.synchronous}`);
       if (o.tempStore !== undefined) db.pragma(`temp_store = ${o.tempStore}`);
-      if (version < LATEST_VERSION)
-        applyMigrations(db, o.tablePrefix, this.filename, SOURCE, () => new Date());
+      this.#migration =
+        version < LATEST_VERSION
+          ? applyMigrations(db, o.tablePrefix, this.filename, SOURCE, () => new Date())
+          : { fromVersion: version, toVersion: version };
       const prepared = prepare(db, o.tablePrefix);
       this.#identity = db.memory || !db.name ? undefined : FileIdentity.of(db.name);
       this.#ownsDatabase = owned;

@@ -314,14 +314,16 @@ describe('storage', () => {
 });
 
 describe('migrations', () => {
-  it('are recorded per version and safe to run again, keeping the data', async () => {
+  it('are recorded per version and safe to run again, keeping the data; migrate() says what it did', async () => {
     const first = open({ filename: tmp.file() });
-    await first.migrate();
+    const created = { fromVersion: 0, toVersion: SCHEMA_VERSION };
+    expect(await first.migrate()).toEqual(created);
     await first.append([makeEvent()], { now: T0 });
-    await first.migrate();
+    // The same store opened (and migrated) the file once: the same answer.
+    expect(await first.migrate()).toEqual(created);
     await first.close();
     const second = open({ filename: tmp.file() });
-    await second.migrate();
+    expect(await second.migrate()).toEqual({ fromVersion: SCHEMA_VERSION, toVersion: SCHEMA_VERSION });
     expect((await second.read({ limit: 10 })).length).toBe(1);
     const db = new Database(tmp.file(), { readonly: true });
     const versions = db.prepare('SELECT version FROM evco_schema_version').all() as Array<{
@@ -356,6 +358,7 @@ describe('migrations', () => {
     }
     db.close();
     const store = open({ filename: tmp.file() });
+    expect(await store.migrate()).toEqual({ fromVersion: 1, toVersion: SCHEMA_VERSION });
     expect((await store.read({ correlationId: root.id, limit: 10 })).map((e) => e.id)).toEqual([
       root.id,
       effect.id,

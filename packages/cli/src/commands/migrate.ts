@@ -1,17 +1,38 @@
+import type { SchemaMigration } from '@evco/core';
 import type { Context } from '../context.js';
 import { withConnection } from '../context.js';
 import { printJson } from '../output.js';
 
 /** `evco migrate`: creates the store's schema (or the SQLite file) or brings it up to date. */
 export async function migrate(ctx: Context): Promise<void> {
-  const target = await withConnection(ctx, { mustExist: false }, async ({ admin, target }) => {
-    await admin.migrate();
-    return target;
-  });
+  const { target, migration } = await withConnection(
+    ctx,
+    { mustExist: false },
+    async ({ admin, target }) => ({
+      target,
+      migration: await admin.migrate(),
+    }),
+  );
   const where =
     target.kind === 'sqlite'
       ? `SQLite file ${target.where}`
       : `${target.where} schema ${target.schema ?? 'evco'}`;
-  if (ctx.json) printJson(ctx.io, { migrated: true, store: target.kind, where: target.where });
-  else ctx.io.stdout.write(`schema up to date: ${where}\n`);
+  if (ctx.json) {
+    printJson(ctx.io, {
+      migrated: true,
+      store: target.kind,
+      where: target.where,
+      fromVersion: migration?.fromVersion ?? null,
+      toVersion: migration?.toVersion ?? null,
+    });
+  } else ctx.io.stdout.write(`${describeMigration(migration)}: ${where}\n`);
+}
+
+/** What `migrate()` did, in words: a schema created, migrated, or already current. */
+export function describeMigration(migration: SchemaMigration | undefined): string {
+  if (!migration) return 'schema up to date';
+  const { fromVersion, toVersion } = migration;
+  if (fromVersion === 0) return `schema created at version ${toVersion}`;
+  if (fromVersion < toVersion) return `schema migrated from version ${fromVersion} to ${toVersion}`;
+  return `schema already at version ${toVersion}`;
 }
