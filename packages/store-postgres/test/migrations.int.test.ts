@@ -1,25 +1,38 @@
 import { createAdminClient, createDomainEvent, silentLogger } from '@evco/core';
+import type pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createPostgresStore, LATEST_VERSION, MIGRATIONS } from '../src/index.js';
 import { quoteIdentifier } from '../src/sql.js';
 import { connect, databaseUrl, dropSchema, schemaAtVersion, uniqueSchema } from './support.js';
 
+/** One statement on a connection of its own, as another process (a newer release, a DBA) runs it. */
+async function sql<R extends pg.QueryResultRow = pg.QueryResultRow>(
+  text: string,
+  values: unknown[] = [],
+): Promise<R[]> {
+  const client = await connect();
+  try {
+    return (await client.query<R>(text, values)).rows;
+  } finally {
+    await client.end();
+  }
+}
+
 /**
  * What a newer release's migrate() leaves: a version row past LATEST_VERSION, which this release
  * must be replaced for (no `runs_with`), or one that says which releases still run on it.
  */
-async function recordNewerVersion(schema: string, runsWith?: number): Promise<void> {
-  const client = await connect();
-  try {
-    await client.query(
-      runsWith === undefined
-        ? `INSERT INTO "${schema}".migrations (version, name) VALUES ($1, 'from a newer release')`
-        : `INSERT INTO "${schema}".migrations (version, name, runs_with) VALUES ($1, 'from a newer release', $2)`,
-      runsWith === undefined ? [LATEST_VERSION + 1] : [LATEST_VERSION + 1, runsWith],
-    );
-  } finally {
-    await client.end();
-  }
+async function recordNewerVersion(
+  schema: string,
+  runsWith?: number,
+  version = LATEST_VERSION + 1,
+): Promise<void> {
+  await sql(
+    runsWith === undefined
+      ? `INSERT INTO "${schema}".migrations (version, name) VALUES ($1, 'from a newer release')`
+      : `INSERT INTO "${schema}".migrations (version, name, runs_with) VALUES ($1, 'from a newer release', $2)`,
+    runsWith === undefined ? [version] : [version, runsWith],
+  );
 }
 
 describe('migrations', () => {
@@ -107,17 +120,12 @@ describe('migrations', () => {
     const restarted = createPostgresStore({ connectionString: url, schema: rolling, poolSize: 1 });
     try {
       await store.migrate();
-      const client = await connect();
-      try {
-        // What this release records for its own versions: 6 runs with a release that knows 5.
-        const recorded = await client.query<{ version: number; runs_with: number }>(
-          `SELECT version, runs_with FROM "${rolling}".migrations ORDER BY version`,
-        );
-        expect(recorded.rows.find((r) => r.version === 6)?.runs_with).toBe(5);
-        expect(recorded.rows.find((r) => r.version === 5)?.runs_with).toBe(5);
-      } finally {
-        await client.end();
-      }
+      // What this release records for its own versions: 6 runs with a release that knows 5.
+      const recorded = await sql<{ version: number; runs_with: number }>(
+        `SELECT version, runs_with FROM "${rolling}".migrations ORDER BY version`,
+      );
+      expect(recorded.find((r) => r.version === 6)?.runs_with).toBe(5);
+      expect(recorded.find((r) => r.version === 5)?.runs_with).toBe(5);
       await recordNewerVersion(rolling, LATEST_VERSION);
       const health = await store.healthCheck();
       expect(health.healthy).toBe(true);
@@ -134,15 +142,7 @@ describe('migrations', () => {
       });
       expect(await restarted.healthCheck()).toMatchObject({ healthy: true });
       // A later version that needs more than this release: replace it.
-      const client2 = await connect();
-      try {
-        await client2.query(
-          `INSERT INTO "${rolling}".migrations (version, name, runs_with) VALUES ($1, 'needs the newer release', $1)`,
-          [LATEST_VERSION + 2],
-        );
-      } finally {
-        await client2.end();
-      }
+      await recordNewerVersion(rolling, LATEST_VERSION + 2, LATEST_VERSION + 2);
       const after = await store.healthCheck();
       expect(after.healthy).toBe(false);
       expect(String(after.details.error)).toContain(
@@ -161,12 +161,7 @@ describe('migrations', () => {
     const store = createPostgresStore({ connectionString: url, schema: old, poolSize: 1 });
     try {
       await store.migrate();
-      const client = await connect();
-      try {
-        await client.query(`ALTER TABLE "${old}".migrations DROP COLUMN runs_with`);
-      } finally {
-        await client.end();
-      }
+      await sql(`ALTER TABLE "${old}".migrations DROP COLUMN runs_with`);
       expect(await store.healthCheck()).toMatchObject({ healthy: true });
       await recordNewerVersion(old);
       expect((await store.healthCheck()).healthy).toBe(false);
