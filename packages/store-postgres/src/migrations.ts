@@ -35,7 +35,7 @@ export interface Migration {
    * note). Default: this version (every older release must be replaced). Recorded in the
    * migrations table (`runs_with`), where an older release reads it.
    */
-  runsWith?: number;
+  runsWith?: number | undefined;
 }
 
 /** Append only: a released version is never edited, a change is a new version. */
