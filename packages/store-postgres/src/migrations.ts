@@ -113,32 +113,39 @@ export async function migrate(pool: Pool, schema: string, quoted: string): Promi
  * newer version says this release still runs on it (`runsWith`), as during a rolling upgrade.
  */
 function refuseNewer(applied: Applied, schema: string): void {
-  const newest = Math.max(0, ...applied.keys());
-  if (newest > LATEST_VERSION && needs(applied) > LATEST_VERSION) {
+  const newer = newerSchema(applied);
+  if (newer && !newer.runsHere) {
     throw new StoreSchemaError(
-      `schema "${schema}" was migrated to version ${newest} by a newer @evco/store-postgres (this one knows up to ${LATEST_VERSION}); upgrade @evco/store-postgres (and @evco/cli) in this process; nothing was changed`,
+      `schema "${schema}" was migrated to version ${newer.version} by a newer @evco/store-postgres (this one knows up to ${LATEST_VERSION}); upgrade @evco/store-postgres (and @evco/cli) in this process; nothing was changed`,
       { source: SOURCE },
     );
   }
 }
 
 /**
- * For a running process's health check: the schema's newest applied version is past what this
- * process knows, so a newer @evco/store-postgres migrated it after this process started (the
- * start-up refusal above could not see it). Its statements were written for the tables it knows.
+ * For a running process's health check, from the same rows as the start-up refusal above (which
+ * could not see a migration made after this process started): a newer version this release does
+ * not run on is an error (its statements were written for the tables it knows); one it still
+ * runs on is a note beside "healthy" (the process keeps working; replace it at the next roll).
  */
-export function newerThanRunning(
-  applied: number | null,
-  needed: number | null,
+export function runningStanding(
+  applied: Applied,
   schema: string,
-): StoreSchemaError | undefined {
-  if (applied === null || applied <= LATEST_VERSION || (needed !== null && needed <= LATEST_VERSION)) {
-    return undefined;
-  }
-  return new StoreSchemaError(
-    `schema "${schema}" is at version ${applied}, newer than this process knows (${LATEST_VERSION}): a newer @evco/store-postgres migrated it while this process ran; replace this process with one running that release`,
-    { source: SOURCE },
-  );
+): { error: StoreSchemaError } | { note: string; schemaVersion: number } | undefined {
+  const newer = newerSchema(applied);
+  if (!newer) return undefined;
+  const at = `schema "${schema}" is at version ${newer.version}, newer than this process knows (${LATEST_VERSION})`;
+  return newer.runsHere
+    ? {
+        note: `${at}; that version still runs this release's statements, so the process keeps working: replace it at your next roll`,
+        schemaVersion: newer.version,
+      }
+    : {
+        error: new StoreSchemaError(
+          `${at}: a newer @evco/store-postgres migrated it while this process ran; replace this process with one running that release`,
+          { source: SOURCE },
+        ),
+      };
 }
 
 /**
@@ -153,33 +160,31 @@ export async function refuseNewerSchema(pool: Pool, schema: string, quoted: stri
   refuseNewer(await appliedVersions(pool, quoted), schema);
 }
 
-/**
- * A newer schema this release still runs on: what its health check says beside "healthy" (the
- * process keeps working; replace it at the next roll all the same).
- */
-export function newerButRunning(applied: number | null, schema: string): string | undefined {
-  if (applied === null || applied <= LATEST_VERSION) return undefined;
-  return `schema "${schema}" is at version ${applied}, newer than this process knows (${LATEST_VERSION}); that version still runs this release's statements, so the process keeps working: replace it at your next roll`;
-}
-
-interface AppliedRow {
+export interface AppliedRow {
   version: number;
   runs_with: number;
 }
 
 /** Applied versions, each with the oldest release version that still runs on it. */
-type Applied = ReadonlyMap<number, number>;
+export type Applied = ReadonlyMap<number, number>;
 
-function toApplied(rows: readonly AppliedRow[]): Applied {
+export function toApplied(rows: readonly AppliedRow[]): Applied {
   return new Map(rows.map((r) => [r.version, r.runs_with]));
 }
 
-/** The newest release version the applied versions past this release's need. */
-function needs(applied: Applied): number {
+/**
+ * The newest applied version past this release's, and whether this release still runs on it
+ * (every version past it says so: `runs_with`); undefined when none is past it.
+ */
+function newerSchema(applied: Applied): { version: number; runsHere: boolean } | undefined {
+  let version = 0;
   let needed = 0;
-  for (const [version, runsWith] of applied)
-    if (version > LATEST_VERSION) needed = Math.max(needed, runsWith);
-  return needed;
+  for (const [v, runsWith] of applied) {
+    if (v <= LATEST_VERSION) continue;
+    version = Math.max(version, v);
+    needed = Math.max(needed, runsWith);
+  }
+  return version === 0 ? undefined : { version, runsHere: needed <= LATEST_VERSION };
 }
 
 async function appliedVersions(pool: Pool, quoted: string): Promise<Applied> {

@@ -47,13 +47,13 @@ import { type CheckedOut, checkout } from './checkout.js';
 import { refusedStartupParameter, TransactionPoolerError, translateError } from './errors.js';
 import { isoDate } from './iso-date.js';
 import {
-  LATEST_VERSION,
+  type AppliedRow,
   lockKey,
   migrate,
-  newerButRunning,
-  newerThanRunning,
   PRUNE_LOCK,
   refuseNewerSchema,
+  runningStanding,
+  toApplied,
 } from './migrations.js';
 import {
   LISTEN_NEEDS_DIRECT_CONNECTION,
@@ -1358,19 +1358,17 @@ class PgEventStore implements PostgresStore {
     if (this.#closed) return { healthy: false, latencyMs: 0, details };
     const started = performance.now();
     try {
-      const { rows } = await this.#query<{ version: number | null; needs: number | null }>(SQL.HEALTH, [
-        LATEST_VERSION,
-      ]);
-      const applied = rows[0]?.version ?? null;
-      const newer = newerThanRunning(applied, rows[0]?.needs ?? null, this.schema);
-      if (newer) return unhealthyStatus(newer, started, details);
-      const note = newerButRunning(applied, this.schema);
+      // The applied versions (a handful of rows; no cost on any other path): a newer release may
+      // have migrated the schema while this process ran (a rolling upgrade).
+      const { rows } = await this.#query<AppliedRow>(SQL.SELECT_APPLIED_MIGRATIONS, []);
+      const standing = runningStanding(toApplied(rows), this.schema);
+      if (standing && 'error' in standing) return unhealthyStatus(standing.error, started, details);
       return {
         healthy: true,
         latencyMs: performance.now() - started,
         details: {
           ...details,
-          ...(note === undefined ? {} : { schemaVersion: applied, note }),
+          ...standing,
           // Known once the first statement ran (`pooler: 'auto'` checks on the first connection).
           pooler: this.#pooled ? 'transaction' : 'none',
           preparedStatements: this.#prepared,

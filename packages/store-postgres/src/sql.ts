@@ -1002,16 +1002,6 @@ RETURNING holder`;
 export const RELEASE_LEASE = `DELETE FROM {s}.leases WHERE name = $1 AND holder = $2`;
 
 /**
- * The health check's one statement: the schema's newest applied version and, of the versions past
- * $1 (the newest this release knows), the newest release they need (`runs_with`), so that a
- * process still running when a newer store-postgres migrated the schema (a rolling upgrade) can
- * tell whether it still runs correctly on it. A handful of rows; no cost on any other path.
- */
-export const HEALTH = `SELECT max(m.version) AS version,
-  max(${RUNS_WITH}) FILTER (WHERE m.version > $1) AS needs
-FROM {s}.migrations m`;
-
-/**
  * Startup options of the store's own connections (see the pool setup): generic plans, no JIT, no
  * sequential scans where an index can serve. Every statement of the store reads a bounded index
  * range (the EXPLAIN test checks it), and a generic plan is made once per connection:
