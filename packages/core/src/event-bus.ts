@@ -2,6 +2,7 @@ import {
   CoordinatorClosedError,
   EvcoError,
   EventValidationError,
+  InvalidTransactionError,
   isEvcoError,
   type ValidationIssue,
 } from './errors.js';
@@ -177,6 +178,7 @@ export class EventBus {
   async publishWithin(
     inputs: EventInputs,
     append: (events: readonly DomainEvent[], now: Date) => Promise<AppendResult>,
+    stillOpen?: () => boolean,
   ): Promise<TransactionalPublish> {
     const scopes = this.#startScopes(inputs, {});
     try {
@@ -184,7 +186,7 @@ export class EventBus {
       if (events.length === 0) return this.#committable({ events: [], deliveries: [] }, scopes);
       if (this.#middlewares.length > 0) events = await this.#runBefore(events, {});
       await this.#registrationsSettled();
-      return this.#committable(await append(events, this.#options.now()), scopes);
+      return this.#committable(await append(events, this.#options.now()), scopes, stillOpen);
     } catch (error) {
       if (scopes) endPublishScopes(scopes, { error }, this.#options.logger);
       throw error;
@@ -199,6 +201,7 @@ export class EventBus {
   publishWithinSync(
     inputs: EventInputs,
     append: (events: readonly DomainEvent[], now: Date) => AppendResult,
+    stillOpen?: () => boolean,
   ): TransactionalPublish {
     const scopes = this.#startScopes(inputs, {});
     try {
@@ -207,7 +210,7 @@ export class EventBus {
       if (this.#options.isClosed()) throw new CoordinatorClosedError('publish events');
       const appended =
         events.length === 0 ? { events: [], deliveries: [] } : append(events, this.#options.now());
-      return this.#committable(appended, scopes);
+      return this.#committable(appended, scopes, stillOpen);
     } catch (error) {
       if (scopes) endPublishScopes(scopes, { error }, this.#options.logger);
       throw error;
@@ -220,13 +223,28 @@ export class EventBus {
       : undefined;
   }
 
-  /** The appended batch, announced only when the caller says its transaction committed. */
-  #committable(appended: AppendResult, scopes: readonly PublishScope[] | undefined): TransactionalPublish {
+  /**
+   * The appended batch, announced only when the caller says its transaction committed. A call
+   * the store sees made inside the transaction (`stillOpen`) is refused and not remembered, so
+   * the same call after COMMIT announces.
+   */
+  #committable(
+    appended: AppendResult,
+    scopes: readonly PublishScope[] | undefined,
+    stillOpen?: () => boolean,
+  ): TransactionalPublish {
     if (scopes) endPublishScopes(scopes, { events: appended.events }, this.#options.logger);
     let announced: Promise<PublishResult[]> | undefined;
     return Object.freeze({
       results: Object.freeze(toResults(appended)),
       afterCommit: () => {
+        if (announced === undefined && appended.events.length > 0 && stillOpen?.()) {
+          return Promise.reject(
+            new InvalidTransactionError(
+              'afterCommit() was called before the transaction ended (the handle is still in a transaction): call it after COMMIT; nothing was announced',
+            ),
+          );
+        }
         announced ??= this.#announce(appended);
         return announced;
       },

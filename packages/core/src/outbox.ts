@@ -18,7 +18,11 @@ export async function publishInTransaction(
   events: OutboxEvents,
 ): Promise<TransactionalPublish> {
   if (typeof store.appendWithin !== 'function') throw outboxUnsupported(store, 'publishInTransaction');
-  return bus.publishWithin(asBatch(events), (batch, now) => store.appendWithin!(transaction, batch, { now }));
+  return bus.publishWithin(
+    asBatch(events),
+    (batch, now) => store.appendWithin!(transaction, batch, { now }),
+    stillOpen(store, transaction),
+  );
 }
 
 /** `publishInTransaction` for a synchronous transaction (better-sqlite3): `appendWithinSync`. */
@@ -31,9 +35,20 @@ export function publishInTransactionSync(
   if (typeof store.appendWithinSync !== 'function') {
     throw outboxUnsupported(store, 'publishInTransactionSync');
   }
-  return bus.publishWithinSync(asBatch(events), (batch, now) =>
-    store.appendWithinSync!(transaction, batch, { now }),
+  return bus.publishWithinSync(
+    asBatch(events),
+    (batch, now) => store.appendWithinSync!(transaction, batch, { now }),
+    stillOpen(store, transaction),
   );
+}
+
+/**
+ * What `afterCommit()` asks before announcing: `true` when the store sees the handle still in a
+ * transaction, i.e. the call came before COMMIT. A store that cannot tell is not asked.
+ */
+function stillOpen(store: EventStore, transaction: unknown): (() => boolean) | undefined {
+  if (typeof store.transactionOpen !== 'function') return undefined;
+  return () => store.transactionOpen!(transaction) === true;
 }
 
 function asBatch(events: OutboxEvents): ReadonlyArray<DomainEvent | AnyEventInput> {

@@ -353,6 +353,13 @@ export interface EventStore {
     events: readonly DomainEvent[],
     options: { now: Date },
   ): AppendResult;
+  /**
+   * Optional, with the outbox: whether `transaction` is inside a transaction right now (`true`
+   * while it is open or aborted and not yet rolled back), `undefined` when the store cannot
+   * tell. `afterCommit()` asks it once, when called, and refuses a call made before COMMIT
+   * with `INVALID_TRANSACTION`. Synchronous and without I/O: it reads the driver's state.
+   */
+  transactionOpen?(transaction: unknown): boolean | undefined;
   read(query: ReadQuery): Promise<RecordedEvent[]>;
   /** Pages through every matching event in position order; never skips or repeats one. */
   readAll(query?: ReadAllQuery): AsyncIterable<RecordedEvent>;
@@ -532,6 +539,14 @@ export interface TransactionalPublish {
    * forgotten call), the events are still delivered: their delivery rows committed with them,
    * and every coordinator's recovery poll (`pollIntervalMs`) claims them. Do not call it after
    * a rollback: there is nothing to announce.
+   *
+   * Called while the handle is still in a transaction (before COMMIT, or inside
+   * `db.transaction(() => …)`), it rejects with `INVALID_TRANSACTION` and announces nothing: the
+   * other processes would look for events they cannot see yet, and `afterPublish` would run for
+   * events a rollback may still remove. Call it again after COMMIT. The check reads the handle
+   * when `afterCommit()` is called (stores that can tell: store-postgres, store-sqlite), so call
+   * it right after COMMIT, before the handle can start another transaction (a pooled client
+   * released and checked out again): that transaction would be taken for yours.
    */
   afterCommit(): Promise<PublishResult[]>;
 }

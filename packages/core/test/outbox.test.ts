@@ -202,6 +202,63 @@ describe('publishInTransaction', () => {
     await coordinator.shutdown();
   });
 
+  it('afterCommit() before COMMIT (the store says the handle is still in its transaction) is INVALID_TRANSACTION, announces nothing, and works once committed', async () => {
+    const store = transactionalStore();
+    const tx = { open: true };
+    const asked: unknown[] = [];
+    Object.assign(store, {
+      transactionOpen: (handle: unknown) => {
+        asked.push(handle);
+        return (handle as typeof tx).open;
+      },
+    });
+    const publisher = createInProcPublisher();
+    const heard = announcements(publisher);
+    const after: string[] = [];
+    const coordinator = await memoryCoordinator({
+      store,
+      publisher,
+      middleware: [
+        {
+          afterPublish: (event, result) => {
+            after.push(event.id);
+            return result;
+          },
+        },
+      ],
+    });
+    const outbox = await coordinator.publishInTransaction(tx, { eventType: 'T', aggregateId: 'a' });
+
+    const early = await rejection(outbox.afterCommit());
+    expect(isEvcoError(early, 'INVALID_TRANSACTION')).toBe(true);
+    expect((early as Error).message).toMatch(
+      /afterCommit\(\) was called before the transaction ended.*after COMMIT/,
+    );
+    expect(asked).toEqual([tx]);
+    expect(heard).toEqual([]);
+    expect(after).toEqual([]);
+    expect(coordinator.metrics.published).toBe(0);
+
+    tx.open = false;
+    expect(await outbox.afterCommit()).toEqual(outbox.results);
+    expect(heard).toHaveLength(1);
+    expect(after).toEqual([outbox.results[0]!.eventId]);
+    // Announced once: the handle is not asked again (it may be in another transaction by now).
+    tx.open = true;
+    expect(await outbox.afterCommit()).toEqual(outbox.results);
+    expect(asked).toHaveLength(2);
+    await coordinator.shutdown();
+  });
+
+  it('afterCommit() is not checked when the store cannot tell (no transactionOpen, or undefined)', async () => {
+    const store = transactionalStore();
+    Object.assign(store, { transactionOpen: () => undefined });
+    const coordinator = await memoryCoordinator({ store });
+    const outbox = await coordinator.publishInTransaction({}, { eventType: 'T', aggregateId: 'a' });
+    expect(await outbox.afterCommit()).toEqual(outbox.results);
+    await coordinator.shutdown();
+  });
+
   it('refuses after shutdown', async () => {
     const store = transactionalStore();
     const coordinator = await memoryCoordinator({ store });
@@ -238,6 +295,18 @@ describe('publishInTransactionSync', () => {
     const outbox = coordinator.publishInTransactionSync({}, [{ eventType: 'T', aggregateId: 'a' }]);
     expect(outbox.results).toHaveLength(1);
     expect(store.appended[0]![0]!.metadata.via).toBe('sync');
+    await coordinator.shutdown();
+  });
+
+  it('afterCommit() inside the synchronous transaction is INVALID_TRANSACTION', async () => {
+    const store = syncStore();
+    let open = true;
+    Object.assign(store, { transactionOpen: () => open });
+    const coordinator = await memoryCoordinator({ store });
+    const outbox = coordinator.publishInTransactionSync({}, [{ eventType: 'T', aggregateId: 'a' }]);
+    expect(isEvcoError(await rejection(outbox.afterCommit()), 'INVALID_TRANSACTION')).toBe(true);
+    open = false;
+    expect(await outbox.afterCommit()).toHaveLength(1);
     await coordinator.shutdown();
   });
 

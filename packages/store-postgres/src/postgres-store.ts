@@ -732,6 +732,17 @@ class PgEventStore implements PostgresStore {
   }
 
   /**
+   * pg's status from the server's last ready-for-query: 'T' in a transaction, 'E' in a failed
+   * one (still open until ROLLBACK), 'I' outside. A pg older than `getTransactionStatus` cannot
+   * tell.
+   */
+  transactionOpen(client: unknown): boolean | undefined {
+    if (typeof client !== 'object' || client === null) return undefined;
+    const status = (client as Partial<TransactionClient>).getTransactionStatus?.();
+    return status === undefined || status === null ? undefined : status === 'T' || status === 'E';
+  }
+
+  /**
    * `inTransaction`: the caller's transaction may already hold events of its own, so positions
    * continue after them. Through the pool each append is a transaction of its own; should a
    * broken pool ever run two in one, the second collides on the primary key rather than reuse a

@@ -131,6 +131,24 @@ describe('publishInTransaction on store-postgres', () => {
     expect(await orderTotal(event.aggregateId)).toBe(10);
   });
 
+  it('afterCommit() before COMMIT is INVALID_TRANSACTION and announces nothing; after COMMIT it announces', async () => {
+    const { coordinator, handled, heard } = await start();
+    const event = orderPlaced();
+    const outbox = await withClient(async (client) => {
+      await client.query('BEGIN');
+      const outbox = await coordinator.publishInTransaction(client, event);
+      const early = await failure(outbox.afterCommit());
+      expect(early.code).toBe('INVALID_TRANSACTION');
+      expect(early.message).toMatch(/before the transaction ended.*after COMMIT/);
+      expect(heard).toEqual([]);
+      await client.query('COMMIT');
+      return outbox;
+    });
+    await outbox.afterCommit();
+    expect(heard.flatMap((a) => a.events.map((e) => e.id))).toEqual([outbox.results[0]!.eventId]);
+    await waitFor(() => handled.length === 1, settled);
+  });
+
   it('rollback: neither the order row nor the event exists, and no handler runs', async () => {
     const { coordinator, handled, heard } = await start();
     const event = orderPlaced();

@@ -336,6 +336,11 @@ class SqliteEventStore implements SqliteStore {
     return this.appendWithinSync(db, events, options);
   }
 
+  /** better-sqlite3 tracks it: `afterCommit()` inside `db.transaction(() => …)` sees `true`. */
+  transactionOpen(db: unknown): boolean | undefined {
+    return isDatabase(db) && db.open ? db.inTransaction : undefined;
+  }
+
   /** The store's statements on `db`, once it is known to be a connection to the store's file. */
   #connectionFor(db: SqliteDatabase, p: Prepared): Prepared {
     if (db === p.db) return p;

@@ -108,6 +108,25 @@ describe.each([
     expect(db.prepare('SELECT total FROM orders WHERE id = ?').get('o-1')).toEqual({ total: 10 });
   });
 
+  it('afterCommit() inside the transaction is INVALID_TRANSACTION and announces nothing; after it, it announces', async () => {
+    const { db, store } = setup();
+    const { coordinator, heard } = await start(store);
+    let early: unknown;
+    const placeOrder = db.transaction((id: string) => {
+      const outbox = coordinator.publishInTransactionSync(db, orderPlaced(id));
+      outbox.afterCommit().catch((e: unknown) => {
+        early = e;
+      });
+      return outbox;
+    });
+    const outbox = placeOrder.immediate('o-9');
+    await waitFor(() => early !== undefined);
+    expect(isEvcoError(early, 'INVALID_TRANSACTION'), String(early)).toBe(true);
+    expect(heard).toEqual([]);
+    await outbox.afterCommit();
+    expect(heard.flatMap((a) => a.events.map((e) => e.id))).toEqual([outbox.results[0]!.eventId]);
+  });
+
   it('rollback: neither the application row nor the event exists, and no handler runs', async () => {
     const { db, store } = setup();
     const { coordinator, handled } = await start(store);
@@ -212,6 +231,9 @@ describe('publishInTransaction (async) in a transaction driven by hand', () => {
     db.exec('BEGIN IMMEDIATE');
     db.prepare('INSERT INTO orders (id, total) VALUES (?, ?)').run('o-7', 7);
     const outbox = await coordinator.publishInTransaction(db, orderPlaced('o-7'));
+    // Before COMMIT: refused, nothing announced; the same call after COMMIT announces.
+    const early = await outbox.afterCommit().catch((e: unknown) => e);
+    expect(isEvcoError(early, 'INVALID_TRANSACTION'), String(early)).toBe(true);
     // The shared connection is in the application's transaction: a claim now would join it
     // (and see the uncommitted event), so the store refuses its own writes until it ends.
     const claim = await store
