@@ -63,7 +63,10 @@ interface Worker {
 type AsyncCommit = 'none' | 'leases';
 
 function startWorker(script: string, args: string[]): Worker {
-  const child = spawn(process.execPath, ['--import', 'tsx', '--conditions=@evco/source', script, ...args], {
+  // The workers run what this process runs: the built packages, or the sources under
+  // `pnpm bench:source` (its `--conditions=@evco/source`).
+  const conditions = process.execArgv.filter((a) => a.startsWith('--conditions'));
+  const child = spawn(process.execPath, ['--import', 'tsx', ...conditions, script, ...args], {
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   const worker = { child, ran: [] as string[], startedAt: [] as number[], readAt: [] as number[] } as Worker;

@@ -6,6 +6,7 @@ import { postgresSection } from './postgres.js';
 import { postgresAppendSection } from './postgres-append.js';
 import { postgresCostSection } from './postgres-cost.js';
 import { postgresDesignSection } from './postgres-design.js';
+import { postgresE2eProbeSection } from './postgres-e2e-probe.js';
 import { postgresLadderSection } from './postgres-ladder.js';
 import { redisSection } from './redis.js';
 import { scaleSection } from './scale.js';
@@ -22,6 +23,7 @@ export const sections: BenchSection[] = [
   postgresDesignSection,
   postgresAppendSection,
   postgresLadderSection,
+  postgresE2eProbeSection,
   fleetSection,
   opentelemetrySection,
   scaleSection,
