@@ -20,6 +20,10 @@ interface GlobalArgs {
   schema?: string;
   sqlite?: string;
   redisUrl?: string;
+  redisSentinels?: string;
+  redisSentinelName?: string;
+  redisCluster?: string;
+  redisShardedPubsub?: boolean;
   channelPrefix?: string;
   json: boolean;
 }
@@ -63,6 +67,10 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
           ...(args.schema === undefined ? {} : { schema: args.schema }),
           ...(args.sqlite === undefined ? {} : { sqlite: args.sqlite }),
           ...(args.redisUrl === undefined ? {} : { redisUrl: args.redisUrl }),
+          ...(args.redisSentinels === undefined ? {} : { redisSentinels: args.redisSentinels }),
+          ...(args.redisSentinelName === undefined ? {} : { redisSentinelName: args.redisSentinelName }),
+          ...(args.redisCluster === undefined ? {} : { redisCluster: args.redisCluster }),
+          ...(args.redisShardedPubsub === undefined ? {} : { redisShardedPubsub: args.redisShardedPubsub }),
           ...(args.channelPrefix === undefined ? {} : { channelPrefix: args.channelPrefix }),
         },
       };
@@ -104,7 +112,31 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     .option('sqlite', { type: 'string', describe: 'SQLite file of the store', group: 'Connection:' })
     .option('redis-url', {
       type: 'string',
-      describe: 'Redis URL to announce retries and replays to running coordinators; default $REDIS_URL',
+      describe:
+        'Redis URL to announce retries and replays to running coordinators (one server; or --redis-sentinels, --redis-cluster); default $REDIS_URL',
+      group: 'Connection:',
+    })
+    .option('redis-sentinels', {
+      type: 'string',
+      describe:
+        'Redis behind Sentinel: host:port,… of the sentinels (with --redis-sentinel-name); default $EVCO_REDIS_SENTINELS. Passwords: $EVCO_REDIS_PASSWORD, $EVCO_REDIS_SENTINEL_PASSWORD',
+      group: 'Connection:',
+    })
+    .option('redis-sentinel-name', {
+      type: 'string',
+      describe: 'the master group the sentinels monitor; default $EVCO_REDIS_SENTINEL_NAME',
+      group: 'Connection:',
+    })
+    .option('redis-cluster', {
+      type: 'string',
+      describe:
+        'Redis Cluster: host:port,… seed nodes; default $EVCO_REDIS_CLUSTER. Password: $EVCO_REDIS_PASSWORD',
+      group: 'Connection:',
+    })
+    .option('redis-sharded-pubsub', {
+      type: 'boolean',
+      describe:
+        'on a Cluster, announce with SPUBLISH as publisher-redis does by default; --no-redis-sharded-pubsub for a fleet with shardedPubSub: false; default $EVCO_REDIS_SHARDED_PUBSUB, else true',
       group: 'Connection:',
     })
     .option('channel-prefix', {

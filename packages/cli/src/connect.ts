@@ -18,6 +18,14 @@ export interface ConnectionFlags {
   schema?: string;
   sqlite?: string;
   redisUrl?: string;
+  /** Redis behind Sentinel: `host:port,…` of some or all sentinels (with `redisSentinelName`). */
+  redisSentinels?: string;
+  /** The master group the sentinels monitor (`sentinel monitor <name> …`). */
+  redisSentinelName?: string;
+  /** Redis Cluster: `host:port,…` seed nodes. */
+  redisCluster?: string;
+  /** `--no-redis-sharded-pubsub`: the fleet's publisher-redis runs `shardedPubSub: false`. */
+  redisShardedPubsub?: boolean;
   /** publisher-redis `channelPrefix` of the fleet: the announcements must reach its channel. */
   channelPrefix?: string;
 }
@@ -77,6 +85,154 @@ export function resolveRedisUrl(flags: ConnectionFlags, env: NodeJS.ProcessEnv):
   return url;
 }
 
+export interface RedisNode {
+  host: string;
+  port: number;
+}
+
+/** Credentials of the data nodes behind Sentinel or of a Cluster (`EVCO_REDIS_*`, never flags). */
+interface RedisAuth {
+  username?: string;
+  password?: string;
+}
+
+/**
+ * Where the CLI announces, as publisher-redis takes it: one server's URL, a master behind
+ * Sentinel, or a Cluster. `where` is what output may show: no password in any form.
+ */
+export type RedisTarget =
+  | { kind: 'url'; url: string; where: string }
+  | ({
+      kind: 'sentinel';
+      name: string;
+      sentinels: RedisNode[];
+      sentinelPassword?: string;
+      where: string;
+    } & RedisAuth)
+  | ({ kind: 'cluster'; nodes: RedisNode[]; shardedPubSub: boolean; where: string } & RedisAuth);
+
+/** `host:port`, `[v6]:port`; the port 1-65535. */
+const NODE = /^(\[[0-9A-Fa-f:.]+\]|[^\s:[\]@/]+):(\d{1,5})$/;
+
+/** A comma-separated node list (a flag given twice counts as both lists). */
+function parseNodes(value: string | string[], source: string): RedisNode[] {
+  const items = (Array.isArray(value) ? value : [value])
+    .flatMap((v) => v.split(','))
+    .map((v) => v.trim())
+    .filter((v) => v !== '');
+  if (items.length === 0) throw new UsageError(`${source} needs at least one host:port`);
+  if (items.length > 1000) throw new UsageError(`${source} takes at most 1000 nodes`);
+  return items.map((item, i) => {
+    const match = NODE.exec(item);
+    const port = Number(match?.[2]);
+    if (!match || port < 1 || port > 65_535) {
+      // A node written with credentials (user:pass@host:port, a URL) is not repeated: the
+      // password would be on the terminal. Credentials belong in the environment.
+      const shown = /[@/]/.test(item) ? `node ${i + 1}` : `"${item.slice(0, 200)}"`;
+      throw new UsageError(
+        `${source}: ${shown} is not host:port (credentials go in EVCO_REDIS_PASSWORD / EVCO_REDIS_SENTINEL_PASSWORD, not in the list)`,
+      );
+    }
+    return { host: match[1]!.replace(/^\[|\]$/g, ''), port };
+  });
+}
+
+const nodeList = (nodes: RedisNode[]) =>
+  nodes.map((n) => (n.host.includes(':') ? `[${n.host}]:${n.port}` : `${n.host}:${n.port}`)).join(',');
+
+function redisAuth(env: NodeJS.ProcessEnv): RedisAuth {
+  return {
+    ...(env.EVCO_REDIS_USERNAME ? { username: env.EVCO_REDIS_USERNAME } : {}),
+    ...(env.EVCO_REDIS_PASSWORD ? { password: env.EVCO_REDIS_PASSWORD } : {}),
+  };
+}
+
+/**
+ * Which Redis the CLI announces to, checked before anything is opened: `--redis-url`,
+ * `--redis-sentinels` (with `--redis-sentinel-name`) or `--redis-cluster`. A flag wins over the
+ * environment (`REDIS_URL`, `EVCO_REDIS_SENTINELS` + `EVCO_REDIS_SENTINEL_NAME`,
+ * `EVCO_REDIS_CLUSTER`), so a shell whose environment names the application's Redis one way can
+ * still point the CLI another; two on the same level are refused. Passwords come from the
+ * environment only (`EVCO_REDIS_PASSWORD`, `EVCO_REDIS_SENTINEL_PASSWORD`; a URL's own): a
+ * command line is visible to every local user.
+ */
+export function resolveRedis(flags: ConnectionFlags, env: NodeJS.ProcessEnv): RedisTarget | undefined {
+  const fromFlags =
+    flags.redisUrl !== undefined || flags.redisSentinels !== undefined || flags.redisCluster !== undefined;
+  const given = fromFlags
+    ? [
+        ['--redis-url', flags.redisUrl],
+        ['--redis-sentinels', flags.redisSentinels],
+        ['--redis-cluster', flags.redisCluster],
+      ]
+    : [
+        ['REDIS_URL', env.REDIS_URL || undefined],
+        ['EVCO_REDIS_SENTINELS', env.EVCO_REDIS_SENTINELS || undefined],
+        ['EVCO_REDIS_CLUSTER', env.EVCO_REDIS_CLUSTER || undefined],
+      ];
+  const set = given.filter(([, v]) => v !== undefined);
+  if (set.length > 1) {
+    throw new UsageError(
+      fromFlags
+        ? 'give one of --redis-url, --redis-sentinels or --redis-cluster'
+        : `${set.map(([k]) => k).join(' and ')} are both set; unset one, or give a --redis-url, --redis-sentinels or --redis-cluster flag, which wins`,
+    );
+  }
+  const [source, value] = set[0] ?? [];
+  const kind = source?.replace(/^--redis-|^EVCO_REDIS_|^REDIS_/, '').toLowerCase();
+  const sentinelName =
+    flags.redisSentinelName ?? (fromFlags ? undefined : env.EVCO_REDIS_SENTINEL_NAME || undefined);
+  if (kind !== 'sentinels' && flags.redisSentinelName !== undefined) {
+    throw new UsageError('--redis-sentinel-name applies only with --redis-sentinels');
+  }
+  if (kind !== 'cluster' && flags.redisShardedPubsub !== undefined) {
+    throw new UsageError(
+      `--${flags.redisShardedPubsub ? '' : 'no-'}redis-sharded-pubsub applies only with --redis-cluster`,
+    );
+  }
+  if (kind === 'sentinels') {
+    if (sentinelName === undefined || sentinelName.trim() === '') {
+      throw new UsageError(
+        `${source} needs ${fromFlags ? '--redis-sentinel-name' : 'EVCO_REDIS_SENTINEL_NAME'} NAME: the master group the sentinels monitor (sentinel monitor <name> …)`,
+      );
+    }
+    const sentinels = parseNodes(value as string, source as string);
+    if (sentinels.length > 64) throw new UsageError(`${source} takes at most 64 sentinels`);
+    return {
+      kind: 'sentinel',
+      name: sentinelName,
+      sentinels,
+      ...(env.EVCO_REDIS_SENTINEL_PASSWORD ? { sentinelPassword: env.EVCO_REDIS_SENTINEL_PASSWORD } : {}),
+      ...redisAuth(env),
+      where: `redis-sentinel://${nodeList(sentinels)}/${encodeURIComponent(sentinelName)}`,
+    };
+  }
+  if (kind === 'cluster') {
+    const nodes = parseNodes(value as string, source as string);
+    return {
+      kind: 'cluster',
+      nodes,
+      shardedPubSub:
+        flags.redisShardedPubsub ?? parseBoolean(env.EVCO_REDIS_SHARDED_PUBSUB, 'EVCO_REDIS_SHARDED_PUBSUB'),
+      ...redisAuth(env),
+      where: `redis-cluster://${nodeList(nodes)}`,
+    };
+  }
+  if (kind === 'url') {
+    const url = resolveRedisUrl({ redisUrl: value as string }, {}) as string;
+    return { kind: 'url', url, where: maskUrl(url) };
+  }
+  return undefined;
+}
+
+/** publisher-redis's default (`shardedPubSub: true`) unless the variable says otherwise. */
+function parseBoolean(value: string | undefined, name: string): boolean {
+  if (value === undefined || value === '') return true;
+  if (/^(true|1|yes)$/i.test(value)) return true;
+  if (/^(false|0|no)$/i.test(value)) return false;
+  throw new UsageError(`${name} must be true or false`);
+}
+
 /**
  * Loads the store package the target needs. They are optional peer dependencies: an operator
  * on Postgres does not install better-sqlite3, and the other way round.
@@ -123,19 +279,40 @@ async function openStore(target: Target, options: { mustExist: boolean }): Promi
 }
 
 async function openPublisher(
-  url: string,
+  target: RedisTarget,
   channelPrefix: string | undefined,
   logger: Logger,
 ): Promise<EventPublisher> {
   const { createRedisPublisher } = await importPeer<typeof import('@evco/publisher-redis')>(
     '@evco/publisher-redis',
-    '--redis-url',
+    target.kind === 'url' ? '--redis-url' : `--redis-${target.kind === 'sentinel' ? 'sentinels' : 'cluster'}`,
   );
+  const auth = target.kind === 'url' ? {} : { username: target.username, password: target.password };
+  const redisOptions = Object.fromEntries(Object.entries(auth).filter(([, v]) => v !== undefined));
+  // The same options an application gives publisher-redis, so the CLI reaches the fleet the
+  // way the fleet does (on a Cluster: sharded Pub/Sub unless the fleet turned it off).
+  const connection =
+    target.kind === 'url'
+      ? { url: target.url }
+      : target.kind === 'sentinel'
+        ? {
+            sentinel: {
+              name: target.name,
+              sentinels: target.sentinels,
+              ...(target.sentinelPassword === undefined ? {} : { sentinelPassword: target.sentinelPassword }),
+            },
+            redisOptions,
+          }
+        : { cluster: { nodes: target.nodes, shardedPubSub: target.shardedPubSub }, redisOptions };
   // The CLI's logger (silent unless EVCO_LOG_LEVEL), not the publisher's default one: a Redis
   // that is down would otherwise print its reconnect warnings as JSON lines around the output.
   // The fleet's prefix, or the announcements go to a channel no coordinator listens on (the
   // deployment guide gives every application and environment its own).
-  return createRedisPublisher({ url, logger, ...(channelPrefix === undefined ? {} : { channelPrefix }) });
+  return createRedisPublisher({
+    ...connection,
+    logger,
+    ...(channelPrefix === undefined ? {} : { channelPrefix }),
+  });
 }
 
 /**
@@ -170,13 +347,13 @@ export async function connect(
   options: { announce?: boolean; mustExist?: boolean } = {},
 ): Promise<Connection> {
   const target = resolveTarget(flags, env);
-  const redisUrl = options.announce ? resolveRedisUrl(flags, env) : undefined;
+  const redis = options.announce ? resolveRedis(flags, env) : undefined;
   const store = await openStore(target, { mustExist: options.mustExist ?? true });
   const logger = createConsoleLogger({ level: parseLogLevel(env.EVCO_LOG_LEVEL, 'silent') });
   let publisher: EventPublisher | undefined;
   try {
     const channelPrefix = flags.channelPrefix ?? (env.EVCO_REDIS_CHANNEL_PREFIX || undefined);
-    if (redisUrl) publisher = await openPublisher(redisUrl, channelPrefix, logger);
+    if (redis) publisher = await openPublisher(redis, channelPrefix, logger);
   } catch (error) {
     await store.close();
     throw error;

@@ -6,7 +6,7 @@ import { createSqliteStore, readSqliteSchemaVersion } from '@evco/store-sqlite';
 import { describe, expect, it } from 'vitest';
 import { runCli } from '../src/cli.js';
 import { pruneOptions } from '../src/commands/prune.js';
-import { connect, importPeer, resolveRedisUrl, resolveTarget } from '../src/connect.js';
+import { connect, importPeer, resolveRedis, resolveRedisUrl, resolveTarget } from '../src/connect.js';
 import { describeFailure, EXIT, exitCodeOf, UsageError, withSchemaHint } from '../src/errors.js';
 import { parseDuration, parseTime } from '../src/time.js';
 import { drawCausation } from '../src/tree.js';
@@ -125,6 +125,120 @@ describe('exit codes and error lines', () => {
     expect(describeFailure(e)).toBe(
       '[evco:core] cannot open the SQLite file: no such directory (file: /srv/app/events.db)',
     );
+  });
+});
+
+describe('Redis behind Sentinel or on a Cluster', () => {
+  it('--redis-sentinels with --redis-sentinel-name, credentials from the environment only', () => {
+    expect(
+      resolveRedis(
+        { redisSentinels: '10.0.0.1:26379, 10.0.0.2:26380,[::1]:26381', redisSentinelName: 'evco-master' },
+        { EVCO_REDIS_SENTINEL_PASSWORD: 'sentinel-s3cret', EVCO_REDIS_PASSWORD: 'data-s3cret' },
+      ),
+    ).toEqual({
+      kind: 'sentinel',
+      name: 'evco-master',
+      sentinels: [
+        { host: '10.0.0.1', port: 26379 },
+        { host: '10.0.0.2', port: 26380 },
+        { host: '::1', port: 26381 },
+      ],
+      sentinelPassword: 'sentinel-s3cret',
+      password: 'data-s3cret',
+      where: 'redis-sentinel://10.0.0.1:26379,10.0.0.2:26380,[::1]:26381/evco-master',
+    });
+    expect(
+      resolveRedis(
+        {},
+        { EVCO_REDIS_SENTINELS: 'h:26379', EVCO_REDIS_SENTINEL_NAME: 'm', EVCO_REDIS_USERNAME: 'app' },
+      ),
+    ).toMatchObject({
+      kind: 'sentinel',
+      name: 'm',
+      sentinels: [{ host: 'h', port: 26379 }],
+      username: 'app',
+    });
+  });
+
+  it('--redis-cluster seeds, sharded Pub/Sub unless --no-redis-sharded-pubsub or EVCO_REDIS_SHARDED_PUBSUB=false', () => {
+    expect(resolveRedis({ redisCluster: 'a:7000,b:7001' }, {})).toEqual({
+      kind: 'cluster',
+      nodes: [
+        { host: 'a', port: 7000 },
+        { host: 'b', port: 7001 },
+      ],
+      shardedPubSub: true,
+      where: 'redis-cluster://a:7000,b:7001',
+    });
+    expect(resolveRedis({ redisCluster: 'a:7000', redisShardedPubsub: false }, {})).toMatchObject({
+      shardedPubSub: false,
+    });
+    expect(
+      resolveRedis({}, { EVCO_REDIS_CLUSTER: 'a:7000', EVCO_REDIS_SHARDED_PUBSUB: 'false' }),
+    ).toMatchObject({ kind: 'cluster', shardedPubSub: false });
+    expect(resolveRedis({}, { REDIS_URL: 'redis://h:6379' })).toEqual({
+      kind: 'url',
+      url: 'redis://h:6379',
+      where: 'redis://h:6379',
+    });
+    expect(resolveRedis({}, {})).toBeUndefined();
+  });
+
+  it('a flag wins over the environment; two of url, sentinels, cluster on one level are refused', () => {
+    expect(
+      resolveRedis({ redisCluster: 'a:7000' }, { REDIS_URL: 'redis://h:6379', EVCO_REDIS_SENTINELS: 'x:1' }),
+    ).toMatchObject({ kind: 'cluster' });
+    expect(resolveRedis({ redisUrl: 'redis://h:6379' }, { EVCO_REDIS_CLUSTER: 'a:7000' })).toMatchObject({
+      kind: 'url',
+    });
+    expect(() => resolveRedis({ redisUrl: 'redis://h', redisCluster: 'a:7000' }, {})).toThrow(
+      /give one of --redis-url, --redis-sentinels or --redis-cluster/,
+    );
+    expect(() => resolveRedis({}, { REDIS_URL: 'redis://h', EVCO_REDIS_CLUSTER: 'a:7000' })).toThrow(
+      /REDIS_URL and EVCO_REDIS_CLUSTER are both set/,
+    );
+  });
+
+  it('refuses bad values before any I/O, naming the flag, never echoing a password', () => {
+    for (const [flags, env, message] of [
+      [{ redisSentinels: 'h:26379' }, {}, /--redis-sentinels needs --redis-sentinel-name/],
+      [{ redisSentinelName: 'm' }, {}, /--redis-sentinel-name applies only with --redis-sentinels/],
+      [{ redisSentinels: 'h', redisSentinelName: 'm' }, {}, /--redis-sentinels: "h" is not host:port/],
+      [{ redisCluster: 'h:0' }, {}, /--redis-cluster: "h:0" is not host:port/],
+      [{ redisCluster: 'h:65536' }, {}, /--redis-cluster: "h:65536" is not host:port/],
+      [{ redisCluster: ' , ' }, {}, /--redis-cluster needs at least one host:port/],
+      [{}, { EVCO_REDIS_CLUSTER: 'nope' }, /EVCO_REDIS_CLUSTER: "nope" is not host:port/],
+      [{ redisShardedPubsub: false }, {}, /--no-redis-sharded-pubsub applies only with --redis-cluster/],
+      [
+        {},
+        { EVCO_REDIS_CLUSTER: 'a:1', EVCO_REDIS_SHARDED_PUBSUB: 'maybe' },
+        /EVCO_REDIS_SHARDED_PUBSUB must be true or false/,
+      ],
+      [{ redisSentinels: 'redis://:s3cret@h:26379', redisSentinelName: 'm' }, {}, /is not host:port/],
+      [{ redisCluster: 'u:s3cret@h:7000' }, {}, /is not host:port/],
+    ] as const) {
+      let error: unknown;
+      try {
+        resolveRedis(flags, env);
+      } catch (e) {
+        error = e;
+      }
+      expect(error, JSON.stringify(flags)).toBeInstanceOf(UsageError);
+      expect(String(error)).toMatch(message);
+      expect(String(error)).not.toContain('s3cret');
+    }
+  });
+
+  it('the command line takes the flags, and a bad one is exit 2 before the store is opened', async () => {
+    const { ctx } = capturedContext({});
+    let err = '';
+    ctx.io.stderr.on('data', (d) => {
+      err += d;
+    });
+    const missing = join(tmpdir(), 'evco-cli-no-such-dir', 'events.db');
+    const code = await runCli(['status', '--sqlite', missing, '--redis-cluster', 'h:99999'], ctx.io);
+    expect(code).toBe(EXIT.usage);
+    expect(err).toMatch(/^evco: --redis-cluster: "h:99999" is not host:port/);
   });
 });
 

@@ -4,12 +4,17 @@ import { join } from 'node:path';
 import { type Announcement, silentLogger } from '@evco/core';
 import { createSqliteStore } from '@evco/store-sqlite';
 import { waitFor } from '@evco/testkit';
+import {
+  type ClusterTopology,
+  type RedisTopologyNode as Node,
+  redisServerMajor,
+  startCluster,
+} from '@evco/testkit/redis';
 import { Cluster, Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createRedisPublisher, type RedisPublisher } from '../src/index.js';
 import { has, killMembers, type Member, type Message, startMember } from './member-process.js';
 import { recordingLogger } from './recording-logger.js';
-import { type ClusterTopology, type Node, redisServerMajor, startCluster } from './topologies.js';
 
 /**
  * Redis Cluster: three masters (local processes of this test, joined by `redis-cli --cluster

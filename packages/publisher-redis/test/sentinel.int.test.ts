@@ -1,5 +1,6 @@
 import { isEvcoError } from '@evco/core';
 import { waitFor } from '@evco/testkit';
+import { type SentinelTopology, startSentinelTopology } from '@evco/testkit/redis';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRedisPublisher } from '../src/index.js';
@@ -10,7 +11,6 @@ import {
   statusCounts,
   subscriptionsBack,
 } from './fleet.js';
-import { type SentinelTopology, startSentinelTopology } from './topologies.js';
 
 /**
  * Redis behind Sentinel (one master, one replica, three sentinels, all local processes of this

@@ -3,13 +3,17 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { freePort, waitFor } from '@evco/testkit';
 import { Redis } from 'ioredis';
+import { freePort } from './free-port.js';
+import { waitFor } from './helpers.js';
 
 /**
  * Local Redis topologies of a test's own (Sentinel, Cluster), every process on a free port in
- * a temporary directory. `stop()` kills every process and removes the directory; so does the
- * runner's exit, should a test die before its `stop()`.
+ * a temporary directory, for tests of anything that reaches Redis that way (publisher-redis,
+ * the CLI). Needs `redis-server` and `redis-cli` on PATH, and ioredis (an optional peer of
+ * `@evco/testkit`: this entry point, `@evco/testkit/redis`, is the only one that loads it).
+ * `stop()` kills every process and removes the directory; so does the runner's exit, should a
+ * test die before its `stop()`.
  */
 const run = promisify(execFile);
 const children = new Set<ChildProcess>();
@@ -89,9 +93,14 @@ async function building<T>(g: Group, start: () => Promise<T>): Promise<T> {
 const SERVER_ARGS = ['--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'];
 const READY = 'Ready to accept connections';
 
-async function withClient<T>(node: Node, fn: (client: Redis) => Promise<T>): Promise<T> {
+async function withClient<T>(
+  node: Node,
+  fn: (client: Redis) => Promise<T>,
+  password?: string | undefined,
+): Promise<T> {
   const client = new Redis({
     ...node,
+    ...(password === undefined ? {} : { password }),
     lazyConnect: true,
     maxRetriesPerRequest: 0,
     retryStrategy: () => null,
@@ -103,6 +112,13 @@ async function withClient<T>(node: Node, fn: (client: Redis) => Promise<T>): Pro
   } finally {
     client.disconnect();
   }
+}
+
+export interface SentinelTopologyOptions {
+  /** `requirepass` (and `masterauth`) of the master and the replica. */
+  password?: string | undefined;
+  /** `requirepass` of the sentinels themselves (they use it with each other too). */
+  sentinelPassword?: string | undefined;
 }
 
 export interface SentinelTopology {
@@ -120,16 +136,30 @@ export interface SentinelTopology {
 }
 
 /** One master, one replica, three sentinels (quorum 2), all settled before it resolves. */
-export async function startSentinelTopology(): Promise<SentinelTopology> {
+export async function startSentinelTopology(
+  options: SentinelTopologyOptions = {},
+): Promise<SentinelTopology> {
   const g = group('sentinel');
   const name = 'evco-master';
+  const { password, sentinelPassword } = options;
+  const auth = password === undefined ? [] : ['--requirepass', password, '--masterauth', password];
+  const atSentinel = <T>(node: Node, fn: (client: Redis) => Promise<T>) =>
+    withClient(node, fn, sentinelPassword);
   return building(g, async () => {
     const [masterPort, replicaPort, ...sentinelPorts] = await Promise.all(
       Array.from({ length: 5 }, () => freePort()),
     );
-    await g.spawn(['--port', String(masterPort), ...SERVER_ARGS], masterPort!, READY);
+    await g.spawn(['--port', String(masterPort), ...SERVER_ARGS, ...auth], masterPort!, READY);
     await g.spawn(
-      ['--port', String(replicaPort), ...SERVER_ARGS, '--replicaof', '127.0.0.1', String(masterPort)],
+      [
+        '--port',
+        String(replicaPort),
+        ...SERVER_ARGS,
+        ...auth,
+        '--replicaof',
+        '127.0.0.1',
+        String(masterPort),
+      ],
       replicaPort!,
       READY,
     );
@@ -145,6 +175,8 @@ export async function startSentinelTopology(): Promise<SentinelTopology> {
             `sentinel monitor ${name} 127.0.0.1 ${masterPort} 2`,
             `sentinel down-after-milliseconds ${name} 1000`,
             `sentinel failover-timeout ${name} 5000`,
+            ...(password === undefined ? [] : [`sentinel auth-pass ${name} ${password}`]),
+            ...(sentinelPassword === undefined ? [] : [`requirepass ${sentinelPassword}`]),
             '',
           ].join('\n'),
         );
@@ -152,7 +184,7 @@ export async function startSentinelTopology(): Promise<SentinelTopology> {
       }),
     );
     const masterAt = async (): Promise<number> =>
-      withClient(sentinels[0]!, async (s) => {
+      atSentinel(sentinels[0]!, async (s) => {
         const [, port] = (await s.call('SENTINEL', 'GET-MASTER-ADDR-BY-NAME', name)) as [string, string];
         return Number(port);
       });
@@ -160,7 +192,7 @@ export async function startSentinelTopology(): Promise<SentinelTopology> {
     const settled = () =>
       Promise.all(
         sentinels.map((node) =>
-          withClient(node, async (s) => {
+          atSentinel(node, async (s) => {
             const peers = (await s.call('SENTINEL', 'SENTINELS', name)) as unknown[];
             const replicas = (await s.call('SENTINEL', 'REPLICAS', name)) as string[][];
             const linked = replicas.some((fields) => {
@@ -179,12 +211,12 @@ export async function startSentinelTopology(): Promise<SentinelTopology> {
       masterPort: masterAt,
       failover: async () => {
         const before = await masterAt();
-        await withClient(sentinels[0]!, (s) => s.call('SENTINEL', 'FAILOVER', name));
+        await atSentinel(sentinels[0]!, (s) => s.call('SENTINEL', 'FAILOVER', name));
         const after = await waitFor(
           async () => {
             const port = await masterAt();
             if (port === before) return undefined;
-            const role = await withClient({ host: '127.0.0.1', port }, (c) => c.call('ROLE'));
+            const role = await withClient({ host: '127.0.0.1', port }, (c) => c.call('ROLE'), password);
             return (role as string[])[0] === 'master' ? port : undefined;
           },
           { timeoutMs: 20_000, intervalMs: 50, message: 'the failover did not complete' },

@@ -1,0 +1,254 @@
+/**
+ * The CLI announcing through Redis behind Sentinel and on a Cluster, as the fleet's
+ * publisher-redis reaches them: private topologies this test starts (`@evco/testkit/redis`,
+ * redis-server and redis-cli needed), a SQLite store, the built `evco`. What is checked: a
+ * replay's announcement reaches a subscriber of the fleet (on a Cluster: sharded Pub/Sub, which
+ * a plain PUBLISH never reaches), `status` shows the publisher's health, and no password of the
+ * data nodes or of the sentinels is printed, also when one is wrong.
+ */
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createCoordinator, silentLogger } from '@evco/core';
+import { createInProcPublisher } from '@evco/publisher-inproc';
+import { createRedisPublisher, type RedisPublisherOptions } from '@evco/publisher-redis';
+import { createSqliteStore } from '@evco/store-sqlite';
+import { waitFor } from '@evco/testkit';
+import {
+  type ClusterTopology,
+  redisServerMajor,
+  type SentinelTopology,
+  startCluster,
+  startSentinelTopology,
+} from '@evco/testkit/redis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const BIN = join(root, 'dist', 'bin.js');
+const PASSWORD = 'data-s3cret-pw';
+const SENTINEL_PASSWORD = 'sentinel-s3cret-pw';
+
+interface Result {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+function evco(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Result> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      [BIN, ...args],
+      { cwd: root, env: { PATH: process.env.PATH, ...env }, timeout: 60_000 },
+      (error, stdout, stderr) => {
+        const code = error ? ((error as { code?: unknown }).code as number) : 0;
+        resolve({ code: typeof code === 'number' ? code : 1, stdout, stderr });
+      },
+    );
+  });
+}
+
+function expectNoPassword(r: Result): void {
+  for (const secret of [PASSWORD, SENTINEL_PASSWORD, 'wrong-s3cret']) {
+    expect(r.stdout).not.toContain(secret);
+    expect(r.stderr).not.toContain(secret);
+  }
+}
+
+interface PublisherStatus {
+  publisher: { name: string; health: { healthy: boolean; details: Record<string, unknown> } };
+}
+
+let dir: string;
+let t0: string;
+let stores = 0;
+
+/**
+ * A new store the CLI can replay from: `welcome` handled three UserRegistered events. One per
+ * replay: the deliveries a replay queues stay open (no worker runs here), and a second replay of
+ * the same events queues (and announces) nothing.
+ */
+async function seededStore(): Promise<string> {
+  const file = join(dir, `events-${++stores}.db`);
+  const c = await createCoordinator({
+    store: createSqliteStore({ filename: file }),
+    publisher: createInProcPublisher(),
+    logger: silentLogger,
+  });
+  await c.registerHandler('UserRegistered', async function welcome() {});
+  for (const user of ['ada', 'grace', 'alan']) {
+    await c.publishEvent({ eventType: 'UserRegistered', aggregateId: user });
+  }
+  await c.waitForIdle();
+  await c.shutdown();
+  return file;
+}
+
+beforeAll(() => {
+  expect(existsSync(BIN), 'build @evco/cli first (pnpm turbo run build --filter=@evco/cli)').toBe(true);
+  dir = mkdtempSync(join(tmpdir(), 'evco-cli-redis-'));
+  t0 = new Date(Date.now() - 60_000).toISOString();
+});
+
+afterAll(() => {
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+const replay = async (flags: string[], env: NodeJS.ProcessEnv) =>
+  evco(
+    [
+      'replay',
+      '--from',
+      t0,
+      '--to',
+      'now',
+      '--handler',
+      'welcome',
+      '--detach',
+      '--sqlite',
+      await seededStore(),
+      ...flags,
+    ],
+    env,
+  );
+
+/** A fleet member's doorbell on `options`, recording the event types it hears. */
+async function listen(
+  options: RedisPublisherOptions,
+): Promise<{ heard: string[][]; close(): Promise<void> }> {
+  const listener = createRedisPublisher({ ...options, logger: silentLogger });
+  const heard: string[][] = [];
+  listener.subscribe((a) => {
+    heard.push(a.events.map((e) => e.eventType));
+  });
+  await listener.waitUntilReady({ timeoutMs: 20_000 });
+  return { heard, close: () => listener.close() };
+}
+
+describe('evco behind Redis Sentinel (master and sentinels with passwords)', () => {
+  let topology: SentinelTopology;
+  const sentinelList = () => topology.sentinels.map((n) => `${n.host}:${n.port}`).join(',');
+
+  beforeAll(async () => {
+    topology = await startSentinelTopology({ password: PASSWORD, sentinelPassword: SENTINEL_PASSWORD });
+  }, 60_000);
+  afterAll(() => topology?.stop());
+
+  it('announces a replay on the master the sentinels name; status shows the publisher healthy; no password printed', async () => {
+    const prefix = `cli-sentinel-${randomBytes(4).toString('hex')}`;
+    const listener = await listen({
+      sentinel: { name: topology.name, sentinels: topology.sentinels, sentinelPassword: SENTINEL_PASSWORD },
+      redisOptions: { password: PASSWORD },
+      channelPrefix: prefix,
+    });
+    const env = { EVCO_REDIS_PASSWORD: PASSWORD, EVCO_REDIS_SENTINEL_PASSWORD: SENTINEL_PASSWORD };
+    try {
+      const flags = ['--redis-sentinels', sentinelList(), '--redis-sentinel-name', topology.name];
+      const r = await replay([...flags, '--channel-prefix', prefix], env);
+      expect(r.code, r.stderr).toBe(0);
+      await waitFor(() => listener.heard.length >= 1, { timeoutMs: 15_000 });
+      expect(listener.heard[0]).toContain('UserRegistered');
+
+      // The same from the environment alone, as a pod's configuration would give it.
+      const before = listener.heard.length;
+      const fromEnv = await replay([], {
+        ...env,
+        EVCO_REDIS_SENTINELS: sentinelList(),
+        EVCO_REDIS_SENTINEL_NAME: topology.name,
+        EVCO_REDIS_CHANNEL_PREFIX: prefix,
+      });
+      expect(fromEnv.code).toBe(0);
+      await waitFor(() => listener.heard.length > before, { timeoutMs: 15_000 });
+
+      const status = await evco(['status', '--json', '--sqlite', await seededStore(), ...flags], env);
+      expect(status.code).toBe(0);
+      const s = JSON.parse(status.stdout) as PublisherStatus;
+      expect(s.publisher).toMatchObject({ name: 'redis', health: { healthy: true } });
+      expect(String(s.publisher.health.details.url)).toMatch(/^redis-sentinel:\/\/127\.0\.0\.1:\d+/);
+      expectNoPassword(r);
+      expectNoPassword(status);
+    } finally {
+      await listener.close();
+    }
+  });
+
+  it('a wrong sentinel password: status says the publisher is unhealthy, without either password', async () => {
+    const flags = ['--redis-sentinels', sentinelList(), '--redis-sentinel-name', topology.name];
+    const env = { EVCO_REDIS_PASSWORD: PASSWORD, EVCO_REDIS_SENTINEL_PASSWORD: 'wrong-s3cret' };
+    const json = await evco(['status', '--json', '--sqlite', await seededStore(), ...flags], env);
+    // The publisher is a doorbell: the store is healthy, so the exit code stays 0.
+    expect(json.code).toBe(0);
+    const s = JSON.parse(json.stdout) as PublisherStatus;
+    expect(s.publisher.health.healthy).toBe(false);
+    expectNoPassword(json);
+    const text = await evco(['status', '--sqlite', await seededStore(), ...flags], env);
+    expect(text.stdout).toMatch(/publisher\s+redis: UNHEALTHY/);
+    expectNoPassword(text);
+    // And a list written with credentials in it is refused without repeating them.
+    const bad = await evco([
+      'status',
+      '--sqlite',
+      await seededStore(),
+      '--redis-sentinel-name',
+      'm',
+      '--redis-sentinels',
+      `u:${SENTINEL_PASSWORD}@h:1`,
+    ]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/^evco: --redis-sentinels: node 1 is not host:port/);
+    expectNoPassword(bad);
+  });
+});
+
+describe.skipIf(redisServerMajor() < 7)(
+  'evco on a Redis Cluster (three masters; sharded Pub/Sub needs Redis 7)',
+  () => {
+    let cluster: ClusterTopology;
+    beforeAll(async () => {
+      cluster = await startCluster(3);
+    }, 60_000);
+    afterAll(() => cluster?.stop());
+
+    it('announces with SPUBLISH, heard by a sharded subscriber seeded elsewhere; --no-redis-sharded-pubsub for a fleet without it', async () => {
+      const prefix = `cli-cluster-${randomBytes(4).toString('hex')}`;
+      const seed = (i: number) => `${cluster.nodes[i]!.host}:${cluster.nodes[i]!.port}`;
+      const sharded = await listen({ cluster: { nodes: [cluster.nodes[1]!] }, channelPrefix: prefix });
+      const plain = await listen({
+        cluster: { nodes: [cluster.nodes[2]!], shardedPubSub: false },
+        channelPrefix: prefix,
+      });
+      try {
+        const r = await replay(['--redis-cluster', seed(0), '--channel-prefix', prefix], {});
+        expect(r.code, r.stderr).toBe(0);
+        await waitFor(() => sharded.heard.length >= 1, { timeoutMs: 15_000 });
+        expect(sharded.heard[0]).toContain('UserRegistered');
+
+        const p = await replay(
+          [
+            '--redis-cluster',
+            `${seed(0)},${seed(1)}`,
+            '--no-redis-sharded-pubsub',
+            '--channel-prefix',
+            prefix,
+          ],
+          {},
+        );
+        expect(p.code).toBe(0);
+        await waitFor(() => plain.heard.length >= 1, { timeoutMs: 15_000 });
+
+        const status = await evco(['status', '--json', '--sqlite', await seededStore()], {
+          EVCO_REDIS_CLUSTER: seed(2),
+        });
+        const s = JSON.parse(status.stdout) as PublisherStatus;
+        expect(s.publisher).toMatchObject({ name: 'redis', health: { healthy: true } });
+        expect(String(s.publisher.health.details.url)).toMatch(/^redis-cluster:\/\//);
+      } finally {
+        await sharded.close();
+        await plain.close();
+      }
+    });
+  },
+);

@@ -1,0 +1,9 @@
+export {
+  type ClusterTopology,
+  type Node as RedisTopologyNode,
+  redisServerMajor,
+  type SentinelTopology,
+  type SentinelTopologyOptions,
+  startCluster,
+  startSentinelTopology,
+} from './redis-topologies.js';
