@@ -15,9 +15,9 @@ import { rawSqliteValues } from './sqlite.js';
 /**
  * From evco's append and claim down to the `rows` prototype of `postgres-design`, one change per
  * rung (run only when named: `pnpm bench postgres-ladder`, against a private server). The store
- * comes second: its own schema (migrated into a fresh schema by `store.migrate()`) and its own
- * `APPEND_ONE` and `COMPLETE_AND_CLAIM_DUE` texts; above it, the same with schema 5's status
- * CHECK put back. Each rung below removes or replaces one thing (cumulatively), down to the
+ * comes third: its own schema (migrated into a fresh schema by `store.migrate()`) and its own
+ * `APPEND_ONE` and `COMPLETE_AND_CLAIM_DUE` texts; above it, the same with schema 6's dead-letter
+ * indexes on `deliveries` put back, and above that also schema 5's status CHECK. Each rung below removes or replaces one thing (cumulatively), down to the
  * prototype's DDL and statements verbatim and the named raw INSERT; then candidates, each one
  * change to the store's SQL.
  *
@@ -205,13 +205,22 @@ export function ladder(): Rung[] {
   const push = (name: string) =>
     rungs.push({ name, base: 'evco', after: [...after], append, claim, consumer });
 
-  // Schema 5's CHECK, back (migration 6 dropped it): the store as it was before.
+  // Schema 6's dead-letter indexes on deliveries, back (migration 7 moved dead letters to a table
+  // of their own), and schema 5's CHECK (migration 6 dropped it): the store as it was before.
+  after.push(
+    "CREATE INDEX deliveries_dead_idx ON {s}.deliveries (position, handler) WHERE status = 'dead'",
+    "CREATE INDEX deliveries_dead_handler_idx ON {s}.deliveries (handler, position) WHERE status = 'dead'",
+  );
   after.push(
     "ALTER TABLE {s}.deliveries ADD CONSTRAINT deliveries_status_check CHECK (status IN ('open', 'dead'))",
   );
-  push("evco schema 5: the store's SQL with the deliveries' status CHECK");
+  push("evco schema 5: the store's SQL with the deliveries' status CHECK and dead-letter indexes");
   after.pop();
-  push("evco: schema 6, APPEND_ONE, COMPLETE_AND_CLAIM_DUE (the store's SQL)");
+  push("evco schema 6: the store's SQL with the deliveries' dead-letter indexes");
+  after.pop();
+  after.pop();
+  const store = rungs.length;
+  push("evco: schema 7, APPEND_ONE, COMPLETE_AND_CLAIM_DUE (the store's SQL)");
   // The claim, on evco's schema.
   claim = {
     ...claim,
@@ -232,10 +241,8 @@ export function ladder(): Rung[] {
   claim = { text: keyedClaim(false), params: plainParams };
   push("claim: one handler, picked by key (no LATERAL, ctid array; the prototype's shape)");
   // The deliveries table's indexes.
-  after.push(
-    'DROP INDEX {s}.deliveries_chain_idx, {s}.deliveries_dead_idx, {s}.deliveries_dead_handler_idx, {s}.deliveries_replay_idx',
-  );
-  push('schema: − deliveries chain, dead, dead-by-handler, replay (partial, never written by an append)');
+  after.push('DROP INDEX {s}.deliveries_chain_idx, {s}.deliveries_replay_idx');
+  push('schema: − deliveries chain, replay (partial, never written by an unordered append)');
   after.push(
     'DROP INDEX {s}.deliveries_open_idx',
     'ALTER TABLE {s}.deliveries DROP CONSTRAINT deliveries_pkey, ADD PRIMARY KEY (handler, position)',
@@ -288,8 +295,8 @@ export function ladder(): Rung[] {
     after: [],
     append: rawInsert('{s}', 'xid'),
   });
-  // Candidates: each one change to the store's own SQL (the second rung), not cumulative.
-  const top = rungs[1]!;
+  // Candidates: each one change to the store's own SQL (its rung), not cumulative.
+  const top = rungs[store]!;
   rungs.push({
     ...top,
     name: 'candidate: completion joined by token only (no position = ANY($1) beside it)',

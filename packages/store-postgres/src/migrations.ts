@@ -18,6 +18,7 @@ import {
   MIGRATION_4_TIME_WINDOWS,
   MIGRATION_5_CORRELATION,
   MIGRATION_6_NO_STATUS_CHECK,
+  MIGRATION_7_DEAD_LETTERS,
   ROLLBACK,
   SCHEMA_EXISTS,
   SELECT_APPLIED_MIGRATIONS,
@@ -51,6 +52,9 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 5, name: 'correlation index without root events', sql: MIGRATION_5_CORRELATION },
   // Drops a constraint only: a release that knows version 5 writes and reads the same columns.
   { version: 6, name: 'no CHECK on the deliveries status', sql: MIGRATION_6_NO_STATUS_CHECK, runsWith: 5 },
+  // No runsWith: a release that knows 6 or less writes its dead deliveries into `deliveries`,
+  // where this version neither lists, counts nor re-drives them (see MIGRATION_7_DEAD_LETTERS).
+  { version: 7, name: 'dead letters in a table of their own', sql: MIGRATION_7_DEAD_LETTERS },
 ];
 
 export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

@@ -940,8 +940,12 @@ class PgEventStore implements PostgresStore {
   }
 
   async retireHandler(handler: string): Promise<number> {
-    const result = await this.#query(SQL.RETIRE_HANDLER, [handler]);
-    return result.rowCount ?? 0;
+    // Two statements, one transaction: see RETIRE_HANDLER.
+    return this.#transaction(async (client) => {
+      const open = await this.#query(SQL.RETIRE_HANDLER, [handler], client);
+      const dead = await this.#query(SQL.RETIRE_DEAD_LETTERS, [handler], client);
+      return (open.rowCount ?? 0) + (dead.rowCount ?? 0);
+    });
   }
 
   // ------------------------------------------------------------------------------------------
@@ -1093,7 +1097,7 @@ class PgEventStore implements PostgresStore {
   async retryDeadLetters(query: RetryDeadLettersQuery): Promise<number> {
     this.#open();
     const now = query.now.toISOString();
-    let result: pg.QueryResult;
+    let result: pg.QueryResult<{ retried: number }>;
     if (query.deliveryIds !== undefined) {
       const keys = deliveryKeys(query.deliveryIds);
       if (keys.index.length === 0) return 0;
@@ -1113,7 +1117,7 @@ class PgEventStore implements PostgresStore {
           ? await this.#query(SQL.RETRY_DEAD, [now])
           : await this.#query(SQL.RETRY_DEAD_BY_HANDLER, [now, query.handler]);
     }
-    return result.rowCount ?? 0;
+    return result.rows[0]?.retried ?? 0;
   }
 
   // ------------------------------------------------------------------------------------------
@@ -1281,7 +1285,7 @@ class PgEventStore implements PostgresStore {
       const page = found.rows.slice(0, plan.take);
       let queued = 0;
       if (page.length > 0) {
-        const requeued = await this.#query<{ queued: number }>(
+        const requeued = await this.#query<{ queued: number; positions: string[]; handlers: string[] }>(
           SQL.REPLAY_REQUEUE,
           [
             page.map((r) => r.position),
@@ -1293,7 +1297,9 @@ class PgEventStore implements PostgresStore {
           ],
           client,
         );
-        queued = requeued.rows[0]!.queued;
+        const row = requeued.rows[0]!;
+        queued = row.queued;
+        if (queued > 0) await this.#query(SQL.REPLAY_REVIVED, [row.positions, row.handlers], client);
       }
       const next = advanceReplay(
         { eventsMatched: job.events_matched, deliveriesQueued: job.deliveries_queued, cursor: job.cursor },

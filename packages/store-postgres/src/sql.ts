@@ -22,11 +22,16 @@ const RUN = 'pg_current_xact_id()::text::bigint';
 const EVENT_COLUMNS = `e.position, e.event_id, e.event_type, e.aggregate_id, e.aggregate_type,
   e.aggregate_version, e.event_data, e.metadata, e.occurred_at, e.recorded_at`;
 
-/** A leased open delivery is what the port calls `running`. */
+/**
+ * A delivery as the port shows it, from `deliveries` (alias `d`: a leased one is what the port
+ * calls `running`) or from `dead_letters` (alias `x`). The same columns and types, so the two can
+ * be one UNION.
+ */
 const DELIVERY_COLUMNS = `d.handler, d.run::text AS run,
-  CASE WHEN d.status = 'dead' THEN 'dead' WHEN d.lease_owner IS NULL THEN 'pending' ELSE 'running' END
-    AS delivery_status,
+  CASE WHEN d.lease_owner IS NULL THEN 'pending' ELSE 'running' END AS delivery_status,
   d.attempts, d.next_attempt_at, d.last_error, d.is_replay, d.updated_at`;
+const DEAD_LETTER_COLUMNS = `x.handler, x.run::text AS run, 'dead'::text AS delivery_status, x.attempts,
+  NULL::timestamptz AS next_attempt_at, x.last_error, x.is_replay, x.updated_at`;
 
 // ---------------------------------------------------------------------------------------------
 // Migrations
@@ -239,6 +244,53 @@ export const MIGRATION_6_NO_STATUS_CHECK = `
 ALTER TABLE {s}.deliveries DROP CONSTRAINT IF EXISTS deliveries_status_check;
 `;
 
+/**
+ * Dead letters in a table of their own. PostgreSQL prepares every partial index of a table for
+ * each statement that inserts into it (its predicate read back and compiled, its relation opened),
+ * whether the row goes into it or not: the two dead-letter indexes of `deliveries` cost every
+ * append about 16 000 instructions for rows no append writes, and the claim's lease update some
+ * more (bench README, "From evco down to the rows prototype"). In a table of their own they cost
+ * only the rare statements that kill, list, re-drive or retire a delivery. A (position, handler)
+ * is in one table or the other, never both: a delivery moves in one statement (`FAIL`,
+ * `RETRY_DEAD`), and the replay's requeue removes the dead letters of what it queued again after
+ * queueing it (`REPLAY_REVIVED`). `deliveries.status` stays, always 'open' now: its partial open
+ * and chain indexes name it. The dead rows move here in the migration's transaction (one range of
+ * `deliveries_dead_idx`, then that index goes); the rows keep what a dead delivery shows and what
+ * a re-drive needs (`ordered`, `aggregate_id` for the chain, the replay's id for its progress).
+ * A release that knows version 6 or less would keep writing dead deliveries into `deliveries`,
+ * where this one no longer looks: it does not run on this version (no `runs_with`).
+ */
+export const MIGRATION_7_DEAD_LETTERS = `
+CREATE TABLE {s}.dead_letters (
+  position bigint NOT NULL,
+  handler text NOT NULL,
+  aggregate_id text NOT NULL,
+  ordered boolean NOT NULL,
+  run bigint NOT NULL,
+  attempts integer NOT NULL,
+  last_error text,
+  is_replay boolean NOT NULL,
+  replay_id uuid,
+  -- When it died (the port's \`updatedAt\`).
+  updated_at timestamptz NOT NULL,
+  PRIMARY KEY (position, handler)
+);
+-- One handler's dead letters, oldest first.
+CREATE INDEX dead_letters_handler_idx ON {s}.dead_letters (handler, position);
+-- A replay's progress counts its dead deliveries.
+CREATE INDEX dead_letters_replay_idx ON {s}.dead_letters (replay_id) WHERE replay_id IS NOT NULL;
+WITH moved AS (
+  DELETE FROM {s}.deliveries d WHERE d.status = 'dead'
+  RETURNING d.position, d.handler, d.aggregate_id, d.ordered, d.run, d.attempts, d.last_error, d.is_replay,
+    d.replay_id, d.updated_at
+)
+INSERT INTO {s}.dead_letters (position, handler, aggregate_id, ordered, run, attempts, last_error, is_replay,
+  replay_id, updated_at)
+SELECT * FROM moved;
+DROP INDEX {s}.deliveries_dead_idx;
+DROP INDEX {s}.deliveries_dead_handler_idx;
+`;
+
 // ---------------------------------------------------------------------------------------------
 // Events
 // ---------------------------------------------------------------------------------------------
@@ -352,9 +404,13 @@ export const GET_EVENT = `SELECT ${EVENT_COLUMNS} FROM {s}.events e WHERE e.even
 
 /** Every delivery still stored for one event (open and dead: done ones are deleted). $1 event id. */
 export const GET_DELIVERIES = `
+WITH ev AS MATERIALIZED (SELECT e.position FROM {s}.events e WHERE e.event_id = $1)
 SELECT d.position::text AS position, ${DELIVERY_COLUMNS} FROM {s}.deliveries d
-WHERE d.position = (SELECT e.position FROM {s}.events e WHERE e.event_id = $1)
-ORDER BY d.handler`;
+WHERE d.position = (SELECT position FROM ev)
+UNION ALL
+SELECT x.position::text, ${DEAD_LETTER_COLUMNS} FROM {s}.dead_letters x
+WHERE x.position = (SELECT position FROM ev)
+ORDER BY handler`;
 
 export interface ReadShape {
   eventTypes: 'none' | 'one' | 'many';
@@ -541,10 +597,17 @@ export const LIST_SUBSCRIPTIONS = `
 SELECT handler, event_type, ordering, expires_at, last_seen_at, last_seen_by
 FROM {s}.subscriptions ORDER BY handler, event_type`;
 
-/** Subscriptions go first; the deliveries not done (all there are) go with them. */
+/**
+ * Subscriptions go first; the deliveries not done (all there are) go with them, then, in the same
+ * transaction, the dead letters (`RETIRE_DEAD_LETTERS`). Two statements: a `fail` moving one of the
+ * handler's deliveries to the dead letters while this runs commits before the delete of its row
+ * goes on (it holds the row), so the second statement's snapshot sees the dead letter it wrote;
+ * one statement's single snapshot would leave it behind.
+ */
 export const RETIRE_HANDLER = `
 WITH gone AS (DELETE FROM {s}.subscriptions WHERE handler = $1)
-DELETE FROM {s}.deliveries WHERE handler = $1 AND (status = 'open' OR status = 'dead')`;
+DELETE FROM {s}.deliveries WHERE handler = $1 AND status = 'open'`;
+export const RETIRE_DEAD_LETTERS = `DELETE FROM {s}.dead_letters WHERE handler = $1`;
 
 // ---------------------------------------------------------------------------------------------
 // Deliveries
@@ -692,15 +755,31 @@ const leaseStatements = (asyncCommit: boolean) => {
     COMPLETE_AND_CLAIM_DUE: claimDue(true, asyncCommit),
     /** $1 positions, $2 handlers, $3 runs (the delivery ids), $4 attempts, $5 leases (the lease tokens). */
     COMPLETE: `\n${DELETE_LEASED(asyncCommit)}`,
-    /** $1..$5 lease tokens, $6 errors, $7 next attempt times (null: dead), $8 now. */
+    /**
+     * $1..$5 lease tokens, $6 errors, $7 next attempt times (null: dead), $8 now. A retry stays
+     * in `deliveries` with its time; a dead one moves to `dead_letters`, in the same statement.
+     * (A dead letter already there for the same (position, handler) cannot be, see
+     * `MIGRATION_7_DEAD_LETTERS`; should one be, the newer death replaces it rather than the
+     * failure erring for ever.)
+     */
     FAIL: `
-UPDATE {s}.deliveries d SET
-  status = CASE WHEN t.next_attempt_at IS NULL THEN 'dead' ELSE 'open' END,
-  next_attempt_at = coalesce(t.next_attempt_at, d.next_attempt_at),
-  lease_owner = NULL, last_error = t.error, updated_at = $8
-FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::integer[], $5::text[], $6::text[], $7::timestamptz[])
-  AS t(position, handler, run, attempt, lease, error, next_attempt_at)
-WHERE ${LEASED}${noWait}`,
+WITH t AS (
+  SELECT * FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::integer[], $5::text[], $6::text[],
+    $7::timestamptz[]) AS t(position, handler, run, attempt, lease, error, next_attempt_at)
+), retried AS (
+  UPDATE {s}.deliveries d SET next_attempt_at = t.next_attempt_at, lease_owner = NULL, last_error = t.error,
+    updated_at = $8
+  FROM t WHERE t.next_attempt_at IS NOT NULL AND ${LEASED}${noWait}
+), gone AS (
+  DELETE FROM {s}.deliveries d USING t WHERE t.next_attempt_at IS NULL AND ${LEASED}${noWait}
+  RETURNING d.position, d.handler, d.aggregate_id, d.ordered, d.run, d.attempts, t.error, d.is_replay, d.replay_id
+)
+INSERT INTO {s}.dead_letters AS x (position, handler, aggregate_id, ordered, run, attempts, last_error,
+  is_replay, replay_id, updated_at)
+SELECT g.*, $8::timestamptz FROM gone g
+ON CONFLICT (position, handler) DO UPDATE SET aggregate_id = excluded.aggregate_id, ordered = excluded.ordered,
+  run = excluded.run, attempts = excluded.attempts, last_error = excluded.last_error,
+  is_replay = excluded.is_replay, replay_id = excluded.replay_id, updated_at = excluded.updated_at`,
     /** $1..$5 lease tokens, $6 now. */
     RELEASE: `
 UPDATE {s}.deliveries d SET next_attempt_at = $6, lease_owner = NULL, updated_at = $6
@@ -721,80 +800,104 @@ export type LeaseStatements = typeof LEASE_STATEMENTS;
  * A page's event and deliveries are looked up per position (lateral subqueries the planner cannot
  * flatten: OFFSET 0). Joined plainly, the generic plan, which takes the page for a tenth of the
  * backlog (it does not know LIMIT $2), hash-joined it against a scan of the whole deliveries (or
- * events) table.
+ * events) table. A position's deliveries are its open ones and its dead letters.
  */
 const UNPROCESSED_BODY = (page: string) => `
 WITH page AS (${page})
-SELECT ${EVENT_COLUMNS}, ${DELIVERY_COLUMNS}
+SELECT ${EVENT_COLUMNS}, d.handler, d.run, d.delivery_status, d.attempts, d.next_attempt_at, d.last_error,
+  d.is_replay, d.updated_at
 FROM page
 CROSS JOIN LATERAL (SELECT * FROM {s}.events WHERE position = page.position OFFSET 0) e
-CROSS JOIN LATERAL (SELECT * FROM {s}.deliveries WHERE position = page.position OFFSET 0) d
+CROSS JOIN LATERAL (
+  SELECT ${DELIVERY_COLUMNS} FROM {s}.deliveries d WHERE d.position = page.position
+  UNION ALL
+  SELECT ${DEAD_LETTER_COLUMNS} FROM {s}.dead_letters x WHERE x.position = page.position
+  OFFSET 0
+) d
 ORDER BY e.position, d.handler`;
 
-/** $1 after position, $2 limit. */
-export const UNPROCESSED = UNPROCESSED_BODY(`
-  SELECT DISTINCT d.position FROM {s}.deliveries d WHERE d.position > $1
-  ORDER BY d.position LIMIT $2`);
 /**
- * $1 after position, $2 limit, $3 handler. The handler's open and dead deliveries each come from
- * their own index in position order, so a handler with a short backlog among long ones reads
- * only its own rows.
+ * $1 after position, $2 limit. The positions of each table in order (the primary keys), merged:
+ * each reads at most the page.
+ */
+export const UNPROCESSED = UNPROCESSED_BODY(`
+  SELECT u.position FROM (
+    (SELECT DISTINCT d.position FROM {s}.deliveries d WHERE d.position > $1 ORDER BY d.position LIMIT $2)
+    UNION
+    (SELECT DISTINCT x.position FROM {s}.dead_letters x WHERE x.position > $1 ORDER BY x.position LIMIT $2)
+  ) u ORDER BY u.position LIMIT $2`);
+/**
+ * $1 after position, $2 limit, $3 handler. The handler's open deliveries and dead letters each
+ * come from their own index in position order, so a handler with a short backlog among long ones
+ * reads only its own rows.
  */
 export const UNPROCESSED_BY_HANDLER = UNPROCESSED_BODY(`
   SELECT u.position FROM (
     (SELECT d.position FROM {s}.deliveries d WHERE d.handler = $3 AND d.status = 'open' AND d.position > $1
       ORDER BY d.handler, d.position LIMIT $2)
     UNION ALL
-    (SELECT d.position FROM {s}.deliveries d WHERE d.handler = $3 AND d.status = 'dead' AND d.position > $1
-      ORDER BY d.handler, d.position LIMIT $2)
+    (SELECT x.position FROM {s}.dead_letters x WHERE x.handler = $3 AND x.position > $1
+      ORDER BY x.handler, x.position LIMIT $2)
   ) u ORDER BY u.position LIMIT $2`);
 
+/** A page of dead letters (the primary key's order, or the handler's index), then their events. */
 const DEAD_LETTERS_BODY = (handlerFilter: string, order: string) => `
 WITH page AS MATERIALIZED (
-  SELECT d.position, d.handler FROM {s}.deliveries d
-  WHERE d.status = 'dead' AND d.position > $1 ${handlerFilter}
+  SELECT ${DEAD_LETTER_COLUMNS}, x.position FROM {s}.dead_letters x
+  WHERE x.position > $1 ${handlerFilter}
   ORDER BY ${order} LIMIT $2
 )
-SELECT ${EVENT_COLUMNS}, ${DELIVERY_COLUMNS}
-FROM page JOIN {s}.deliveries d ON d.position = page.position AND d.handler = page.handler
-JOIN {s}.events e ON e.position = page.position
-ORDER BY d.position, d.handler`;
+SELECT ${EVENT_COLUMNS}, page.handler, page.run, page.delivery_status, page.attempts, page.next_attempt_at,
+  page.last_error, page.is_replay, page.updated_at
+FROM page JOIN {s}.events e ON e.position = page.position
+ORDER BY page.position, page.handler`;
 
 /** $1 after position, $2 limit. */
-export const DEAD_LETTERS = DEAD_LETTERS_BODY('', 'd.position, d.handler');
+export const DEAD_LETTERS = DEAD_LETTERS_BODY('', 'x.position, x.handler');
 /** $1 after position, $2 limit, $3 handler. */
-export const DEAD_LETTERS_BY_HANDLER = DEAD_LETTERS_BODY('AND d.handler = $3', 'd.handler, d.position');
+export const DEAD_LETTERS_BY_HANDLER = DEAD_LETTERS_BODY('AND x.handler = $3', 'x.handler, x.position');
 
 /**
- * A re-driven dead letter is a new run (new delivery id, attempt 1), queued now: its
- * `created_at` moves too, so the lag (`oldestPendingAt`) counts from the re-drive, as in every
- * store. The replay's requeue below does the same.
+ * A re-driven dead letter moves back to `deliveries` as a new run (new delivery id, attempt 1),
+ * queued now: its `created_at` is the re-drive, so the lag (`oldestPendingAt`) counts from it, as
+ * in every store. The replay's requeue below does the same. An open delivery of the same
+ * (position, handler) cannot be there (see `MIGRATION_7_DEAD_LETTERS`); should one be, it stays
+ * as it is and the dead letter goes: that delivery is the re-drive. Returns how many were re-driven.
  */
 const RETRY_DEAD_BODY = (filter: string) => `
-UPDATE {s}.deliveries d SET status = 'open', run = ${RUN}, attempts = 0, last_error = NULL,
-  next_attempt_at = $1, created_at = $1, updated_at = $1
-WHERE d.status = 'dead' ${filter}`;
+WITH moved AS (
+  DELETE FROM {s}.dead_letters x WHERE ${filter}
+  RETURNING x.position, x.handler, x.aggregate_id, x.ordered, x.is_replay, x.replay_id
+), revived AS (
+  INSERT INTO {s}.deliveries (position, handler, aggregate_id, ordered, run, status, next_attempt_at, is_replay,
+    replay_id, created_at, updated_at)
+  SELECT m.position, m.handler, m.aggregate_id, m.ordered, ${RUN}, 'open', $1::timestamptz, m.is_replay,
+    m.replay_id, $1::timestamptz, $1::timestamptz
+  FROM moved m
+  ON CONFLICT (position, handler) DO NOTHING
+)
+SELECT count(*)::int AS retried FROM moved`;
 
 /** $1 now. */
-export const RETRY_DEAD = RETRY_DEAD_BODY('');
+export const RETRY_DEAD = RETRY_DEAD_BODY('true');
 /** $1 now, $2 handler. */
-export const RETRY_DEAD_BY_HANDLER = RETRY_DEAD_BODY('AND d.handler = $2');
+export const RETRY_DEAD_BY_HANDLER = RETRY_DEAD_BODY('x.handler = $2');
 /** $1 now, $2 positions, $3 handlers, $4 runs (the delivery ids). */
 export const RETRY_DEAD_BY_ID = RETRY_DEAD_BODY(
-  'AND (d.position, d.handler, d.run) IN (SELECT * FROM unnest($2::bigint[], $3::text[], $4::bigint[]))',
+  '(x.position, x.handler, x.run) IN (SELECT * FROM unnest($2::bigint[], $3::text[], $4::bigint[]))',
 );
 /** $1 now, $2 positions, $3 handlers, $4 runs (the delivery ids), $5 handler. */
 export const RETRY_DEAD_BY_ID_AND_HANDLER = RETRY_DEAD_BODY(
-  'AND (d.position, d.handler, d.run) IN (SELECT * FROM unnest($2::bigint[], $3::text[], $4::bigint[])) AND d.handler = $5',
+  '(x.position, x.handler, x.run) IN (SELECT * FROM unnest($2::bigint[], $3::text[], $4::bigint[])) AND x.handler = $5',
 );
 
 /**
- * Deliveries not done (every row), per handler. Counting the backlog reads all of it, whatever
- * the plan; the table holds nothing else, done deliveries being deleted. Read through the
- * partial open and dead indexes rather than the table: deleted deliveries stay in the table's
- * pages until a vacuum, so a scan of the table costs every delivery completed since then (on a
- * busy store, or with autovacuum off, many times the backlog), while an index scan marks the
- * dead entries it meets and skips them from then on.
+ * Deliveries not done (every row of both tables), per handler. Counting the backlog reads all of
+ * it, whatever the plan; the tables hold nothing else, done deliveries being deleted. Open ones
+ * are read through the partial open index rather than the table: deleted deliveries stay in the
+ * table's pages until a vacuum, so a scan of the table costs every delivery completed since then
+ * (on a busy store, or with autovacuum off, many times the backlog), while an index scan marks
+ * the dead entries it meets and skips them from then on.
  */
 export const STATS_BY_HANDLER = `-- reads the whole backlog
 SELECT c.handler, sum(c.pending)::int AS pending, sum(c.running)::int AS running, sum(c.dead)::int AS dead,
@@ -804,7 +907,7 @@ FROM (
     count(*) FILTER (WHERE d.lease_owner IS NOT NULL) AS running, 0 AS dead, min(d.created_at) AS oldest
   FROM {s}.deliveries d WHERE d.status = 'open' GROUP BY d.handler
   UNION ALL
-  SELECT d.handler, 0, 0, count(*), NULL FROM {s}.deliveries d WHERE d.status = 'dead' GROUP BY d.handler
+  SELECT x.handler, 0, 0, count(*), NULL FROM {s}.dead_letters x GROUP BY x.handler
 ) c
 GROUP BY c.handler`;
 
@@ -819,7 +922,7 @@ export const STATS_UNPROCESSED = `-- reads the whole backlog
 SELECT count(DISTINCT u.position)::int AS unprocessed FROM (
   SELECT d.position FROM {s}.deliveries d WHERE d.status = 'open'
   UNION ALL
-  SELECT d.position FROM {s}.deliveries d WHERE d.status = 'dead'
+  SELECT x.position FROM {s}.dead_letters x
 ) u`;
 
 // ---------------------------------------------------------------------------------------------
@@ -857,9 +960,11 @@ export const REPLAY_PAGE = REPLAY_PAGE_BODY('');
 export const REPLAY_PAGE_BY_TYPE = REPLAY_PAGE_BODY('AND e.event_type = $6');
 
 /**
- * Requeues one page: dead deliveries go back to pending as replays with a fresh attempt count;
- * missing ones (done and deleted, or never created for a later subscriber) are created. Open
- * ones are left alone.
+ * Requeues one page: every (event, live handler) without an open delivery gets one, a replay
+ * with a fresh attempt count: missing ones (done and deleted, or never created for a later
+ * subscriber) and dead ones alike (a dead letter is not in `deliveries`). Open ones are left
+ * alone. Returns how many were queued, and which: their dead letters go next
+ * (`REPLAY_REVIVED`, same transaction).
  * $1 positions, $2 event types, $3 aggregate ids, $4 handler (null: all live), $5 now, $6 replay id
  * (kept on the rows it queues, for its progress).
  */
@@ -870,12 +975,6 @@ WITH page AS (
   SELECT p.position, p.aggregate_id, s.handler, s.ordering = 'aggregate' AS ordered
   FROM page p JOIN {s}.subscriptions s ON s.event_type = p.event_type
   WHERE s.expires_at > $5::timestamptz AND ($4::text IS NULL OR s.handler = $4::text)
-), requeued AS (
-  UPDATE {s}.deliveries d SET status = 'open', run = ${RUN}, attempts = 0, last_error = NULL,
-    next_attempt_at = $5, lease_owner = NULL, created_at = $5, updated_at = $5, is_replay = true, replay_id = $6::uuid
-  FROM targets t
-  WHERE d.position = t.position AND d.handler = t.handler AND d.status = 'dead'
-  RETURNING 1
 ), created AS (
   INSERT INTO {s}.deliveries (position, handler, aggregate_id, ordered, run, status, next_attempt_at,
     is_replay, replay_id, created_at, updated_at)
@@ -883,9 +982,21 @@ WITH page AS (
     $6::uuid, $5::timestamptz, $5::timestamptz
   FROM targets t
   ON CONFLICT (position, handler) DO NOTHING
-  RETURNING 1
+  RETURNING position, handler
 )
-SELECT ((SELECT count(*) FROM requeued) + (SELECT count(*) FROM created))::int AS queued`;
+SELECT count(*)::int AS queued, array_agg(position::text) AS positions, array_agg(handler) AS handlers
+FROM created`;
+
+/**
+ * The dead letters of the deliveries `REPLAY_REQUEUE` queued ($1 positions, $2 handlers). Its own
+ * statement, after it: a `fail` that moved one of them to the dead letters while the requeue ran
+ * committed before the requeue's insert went on (it waited for the row), so only a later snapshot
+ * sees that dead letter. Only what was queued: a delivery the requeue found open and left alone
+ * may die since, and its dead letter stays.
+ */
+export const REPLAY_REVIVED = `
+DELETE FROM {s}.dead_letters x USING unnest($1::bigint[], $2::text[]) AS q(position, handler)
+WHERE x.position = q.position AND x.handler = q.handler`;
 
 /** $1 id, $2 status, $3 cursor, $4 matched, $5 queued, $6 truncated, $7 now. */
 export const UPDATE_REPLAY = `
@@ -896,13 +1007,9 @@ RETURNING ${REPLAY_COLUMNS}`;
 
 /** One replay with the deliveries it queued that are not done (done ones are deleted). $1 replay id. */
 export const GET_REPLAY = `
-SELECT r.*, c.open, c.dead
-FROM (SELECT ${REPLAY_COLUMNS} FROM {s}.replays WHERE replay_id = $1) r
-CROSS JOIN (
-  SELECT count(*) FILTER (WHERE d.status = 'open')::int AS open,
-    count(*) FILTER (WHERE d.status = 'dead')::int AS dead
-  FROM {s}.deliveries d WHERE d.replay_id = $1
-) c`;
+SELECT r.*, (SELECT count(*)::int FROM {s}.deliveries d WHERE d.replay_id = $1::uuid) AS open,
+  (SELECT count(*)::int FROM {s}.dead_letters x WHERE x.replay_id = $1::uuid) AS dead
+FROM (SELECT ${REPLAY_COLUMNS} FROM {s}.replays WHERE replay_id = $1::uuid) r`;
 
 /** $1 stale before. */
 export const STALE_REPLAYS = `
@@ -923,8 +1030,12 @@ WHERE status = 'running' AND updated_at < $1 ORDER BY updated_at`;
 export const TRY_LOCK_PRUNE = `SELECT pg_try_advisory_xact_lock($1::integer, $2::integer) AS locked`;
 export const LOCK_PRUNE_SHARED = `SELECT pg_advisory_xact_lock_shared($1::integer, $2::integer)`;
 
-/** What keeps an event \`e\` from being pruned: any delivery row (done ones are deleted), or a running replay over it. */
+/**
+ * What keeps an event \`e\` from being pruned: any delivery row (done ones are deleted) or dead
+ * letter, or a running replay over it.
+ */
 const MUST_STAY = `EXISTS (SELECT 1 FROM {s}.deliveries d WHERE d.position = e.position)
+  OR EXISTS (SELECT 1 FROM {s}.dead_letters x WHERE x.position = e.position)
   OR EXISTS (SELECT 1 FROM {s}.replays r WHERE r.status = 'running' AND e.occurred_at >= r.from_at
     AND e.occurred_at < r.to_at AND (r.event_type IS NULL OR r.event_type = e.event_type))`;
 

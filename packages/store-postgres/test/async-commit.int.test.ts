@@ -98,7 +98,7 @@ describe("asyncCommit: 'leases'", () => {
                 : 'claim'
               : text.trimStart().startsWith('DELETE')
                 ? 'complete'
-                : text.includes("'dead'")
+                : text.includes('dead_letters')
                   ? 'fail'
                   : 'release';
         const events = [

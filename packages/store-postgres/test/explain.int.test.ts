@@ -2,6 +2,7 @@ import { makeEvent } from '@evco/testkit';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPostgresStore, type PostgresStore } from '../src/index.js';
+import * as SQL from '../src/sql.js';
 import {
   createTestStore,
   databaseUrl,
@@ -15,7 +16,9 @@ const ROWS = 1_000_000;
 const CHUNK = 50_000;
 const BURST = 30_000;
 const T0 = new Date('2026-01-01T00:00:00.000Z');
-const BIG_TABLES = new Set(['events', 'deliveries']);
+const BIG_TABLES = new Set(['events', 'deliveries', 'dead_letters']);
+/** The statements these tests look at: those that read or write the big tables. */
+const ON_BIG_TABLES = /\b(events|deliveries|dead_letters)\b/;
 
 interface Captured {
   text: string;
@@ -146,8 +149,8 @@ async function forEachPlan(
 }
 
 /**
- * Loads 1 000 000 events and 1 000 000 open or dead deliveries (a large backlog: done ones are
- * deleted) with generate_series, indexes dropped during the load and rebuilt after, then runs
+ * Loads 1 000 000 events and 1 000 000 open deliveries or dead letters (a large backlog: done ones
+ * are deleted) with generate_series, indexes dropped during the load and rebuilt after, then runs
  * every port method once while capturing its statements (text and values), and checks each
  * statement's custom plan (`EXPLAIN` with the values bound: planned for those values, whatever
  * plan_cache_mode says) and its generic plan, the one the store's own connections run
@@ -186,6 +189,7 @@ describe(`query plans at ${ROWS} rows`, () => {
       // the window bounds be an index-only scan.
       await client.query(`VACUUM ANALYZE ${s}.events`);
       await client.query(`VACUUM ANALYZE ${s}.deliveries`);
+      await client.query(`VACUUM ANALYZE ${s}.dead_letters`);
       // After the statistics, a burst of one type at the end that the planner does not know of
       // (appended since the last ANALYZE): the newest events of every other type are behind it.
       await client.query(
@@ -215,12 +219,19 @@ describe(`query plans at ${ROWS} rows`, () => {
       );
       await client.query(
         `INSERT INTO ${s}.deliveries (position, handler, aggregate_id, ordered, run, status, attempts,
-           next_attempt_at, lease_owner, last_error, created_at, updated_at)
-         SELECT g, 'h' || (g % 10), 'agg-' || (g % 100000), g % 2 = 0, 1,
-           CASE WHEN g % 10 = 3 THEN 'dead' ELSE 'open' END, CASE WHEN g % 10 = 3 THEN 5 ELSE 0 END,
+           next_attempt_at, lease_owner, created_at, updated_at)
+         SELECT g, 'h' || (g % 10), 'agg-' || (g % 100000), g % 2 = 0, 1, 'open', 0,
            $1::timestamptz + g * interval '1 second', CASE WHEN g % 1000 = 1 THEN 'c' END,
-           CASE WHEN g % 10 = 3 THEN 'boom' END, $1::timestamptz, $1::timestamptz
-         FROM generate_series($2::int, $3::int) g`,
+           $1::timestamptz, $1::timestamptz
+         FROM generate_series($2::int, $3::int) g WHERE g % 10 <> 3`,
+        [T0.toISOString(), first, last],
+      );
+      // Every tenth delivery is dead: 100 000 dead letters, all of handler h3.
+      await client.query(
+        `INSERT INTO ${s}.dead_letters (position, handler, aggregate_id, ordered, run, attempts, last_error,
+           is_replay, updated_at)
+         SELECT g, 'h' || (g % 10), 'agg-' || (g % 100000), g % 2 = 0, 1, 5, 'boom', false, $1::timestamptz
+         FROM generate_series($2::int, $3::int) g WHERE g % 10 = 3`,
         [T0.toISOString(), first, last],
       );
     }
@@ -343,8 +354,9 @@ describe(`query plans at ${ROWS} rows`, () => {
       limit: 50,
     });
     await store.complete(claimed.slice(0, 10), { now: later });
+    // Retries and deaths in one statement: the retried stay, the dead move to dead_letters.
     await store.fail(
-      claimed.slice(10, 20).map((c) => ({ ...c, error: 'x', nextAttemptAt: later })),
+      claimed.slice(10, 20).map((c, i) => ({ ...c, error: 'x', nextAttemptAt: i < 5 ? later : null })),
       { now: later },
     );
     await store.release(claimed.slice(20), { now: later });
@@ -380,6 +392,18 @@ describe(`query plans at ${ROWS} rows`, () => {
     );
     await store.continueReplay(byHandler.id, { now: later, pageSize: 100 });
     await store.continueReplay(byHandler.id, { now: later, pageSize: 100 });
+    // Type3's deliveries are h3's dead letters: the replay queues them again (for a live
+    // subscription: those above expired long before `later`) and removes them.
+    await store.registerSubscriptions([{ handler: 'h3', eventType: 'Type3', ordering: 'aggregate' }], {
+      consumerId: 'c',
+      now: later,
+      ttlMs: 3_600_000,
+    });
+    const revived = await store.startReplay(
+      { from: mid, to: new Date(mid.getTime() + 600_000), eventType: 'Type3', maxEvents: 100 },
+      { now: later },
+    );
+    expect((await store.continueReplay(revived.id, { now: later, pageSize: 50 })).deliveriesQueued).toBe(30);
     await store.listStaleReplays({ staleBefore: later });
     await store.stats({ now: later });
     await store.retryDeadLetters({ handler: 'h9', now: later });
@@ -434,10 +458,27 @@ describe(`query plans at ${ROWS} rows`, () => {
     expect(report).toEqual([]);
   });
 
+  it('the calls above ran every statement that reads or writes dead letters (but the re-drive of all of them)', () => {
+    const ran = new Set(captured.map((c) => c.text));
+    const quoted = SQL.quoteIdentifier(store.schema);
+    const missing = [...Object.entries(SQL), ['LEASE_STATEMENTS.FAIL', SQL.LEASE_STATEMENTS.FAIL] as const]
+      .filter(
+        ([name, text]) =>
+          typeof text === 'string' &&
+          text.includes('{s}.dead_letters') &&
+          !name.startsWith('MIGRATION_') &&
+          // Re-drives every dead letter: it reads all it moves, as retiring a handler does.
+          name !== 'RETRY_DEAD' &&
+          !ran.has(SQL.bindSchema(text, quoted)),
+      )
+      .map(([name]) => name);
+    expect(missing).toEqual([]);
+  });
+
   it('every statement the store ran uses indexes on events and deliveries, with custom and generic plans', async () => {
     const seen = new Map<string, Captured>();
     for (const c of captured) if (!seen.has(c.text)) seen.set(c.text, c);
-    const statements = [...seen.values()].filter((c) => /\b(events|deliveries)\b/.test(c.text));
+    const statements = [...seen.values()].filter((c) => ON_BIG_TABLES.test(c.text));
     expect(statements.length).toBeGreaterThanOrEqual(25);
     const offenders: string[] = [];
     await forEachPlan(store, statements, false, (mode, { text }, plan) => {
@@ -450,7 +491,7 @@ describe(`query plans at ${ROWS} rows`, () => {
       // the backlog is all the table holds). Everything else must seek.
       if (
         text.startsWith('-- reads the whole backlog') &&
-        seqScans.every((n) => n['Relation Name'] === 'deliveries')
+        seqScans.every((n) => n['Relation Name'] === 'deliveries' || n['Relation Name'] === 'dead_letters')
       ) {
         return;
       }
@@ -464,7 +505,7 @@ describe(`query plans at ${ROWS} rows`, () => {
     for (const c of captured) if (!seen.has(c.text)) seen.set(c.text, c);
     const statements = [...seen.values()].filter(
       (c) =>
-        /\b(events|deliveries)\b/.test(c.text) &&
+        ON_BIG_TABLES.test(c.text) &&
         !c.text.startsWith('-- reads the whole backlog') &&
         !READS_WHAT_IT_REMOVES.test(c.text) &&
         // Appends read nothing but their own positions' block; run again they would only

@@ -204,6 +204,7 @@ describe('migrations', () => {
         [schema],
       );
       expect(tables.rows.map((r) => r.table_name)).toEqual([
+        'dead_letters',
         'deliveries',
         'events',
         'leases',
@@ -240,13 +241,133 @@ describe('migrations', () => {
       expect(await store.migrate()).toEqual({ fromVersion: 5, toVersion: LATEST_VERSION });
       expect(await checks()).toEqual([]);
       expect(await store.migrate()).toEqual({ fromVersion: LATEST_VERSION, toVersion: LATEST_VERSION });
+      // (Version 7 then moved the dead one to dead_letters.)
       const kept = await client.query(
-        `SELECT position::int, status FROM ${quoted}.deliveries ORDER BY position`,
+        `SELECT position::int, 'open' AS status FROM ${quoted}.deliveries
+         UNION ALL SELECT position::int, 'dead' FROM ${quoted}.dead_letters ORDER BY position`,
       );
       expect(kept.rows).toEqual([
         { position: 1, status: 'open' },
         { position: 2, status: 'dead' },
       ]);
+    } finally {
+      await store.close();
+      await client.end();
+      await dropSchema(old);
+    }
+  });
+
+  it('version 7 moves the dead deliveries of a schema at version 6 into dead_letters and drops the dead indexes of deliveries, keeping what a dead letter shows and a re-drive needs', async () => {
+    const old = uniqueSchema('evco_mig7');
+    const quoted = quoteIdentifier(old);
+    const client = await connect();
+    const store = createPostgresStore({ connectionString: await databaseUrl(), schema: old, poolSize: 2 });
+    const indexes = async (table: string) =>
+      (
+        await client.query(
+          `SELECT indexname FROM pg_indexes WHERE schemaname = $1 AND tablename = $2 ORDER BY 1`,
+          [old, table],
+        )
+      ).rows.map((r) => r.indexname);
+    try {
+      await schemaAtVersion(client, quoted, 6);
+      expect(await indexes('deliveries')).toContain('deliveries_dead_idx');
+      const died = new Date('2026-03-01T10:00:00.000Z');
+      const replay = '0190f5d2-0000-7000-8000-0000000000aa';
+      // Three events; event 2 has an open delivery for h and dead ones for h (replayed) and g.
+      await client.query(
+        `INSERT INTO ${quoted}.events (position, event_id, event_type, aggregate_id, event_data, metadata, occurred_at, recorded_at)
+         SELECT g, ('0190f5d2-0000-7000-8000-00000000000' || g)::uuid, 'T', 'a', '{}', '{"schemaVersion":1}', $1, $1
+         FROM generate_series(1, 3) g`,
+        [died],
+      );
+      await client.query(
+        `INSERT INTO ${quoted}.deliveries (position, handler, aggregate_id, ordered, run, status, attempts,
+           next_attempt_at, last_error, is_replay, replay_id, created_at, updated_at)
+         VALUES (1, 'h', 'a', true, 11, 'open', 1, $1, NULL, false, NULL, $1, $1),
+                (2, 'h', 'a', true, 12, 'dead', 5, $1, 'boom', true, $2, $1, $1),
+                (2, 'g', 'a', false, 13, 'dead', 3, $1, 'bang', false, NULL, $1, $1)`,
+        [died, replay],
+      );
+      expect(await store.migrate()).toEqual({ fromVersion: 6, toVersion: LATEST_VERSION });
+      expect(await indexes('deliveries')).toEqual([
+        'deliveries_chain_idx',
+        'deliveries_open_idx',
+        'deliveries_pkey',
+        'deliveries_replay_idx',
+      ]);
+      expect(await indexes('dead_letters')).toEqual([
+        'dead_letters_handler_idx',
+        'dead_letters_pkey',
+        'dead_letters_replay_idx',
+      ]);
+      const live = await client.query(`SELECT position::int, handler, status FROM ${quoted}.deliveries`);
+      expect(live.rows).toEqual([{ position: 1, handler: 'h', status: 'open' }]);
+      const moved = await client.query(
+        `SELECT position::int, handler, aggregate_id, ordered, run::int, attempts, last_error, is_replay,
+           replay_id::text, updated_at FROM ${quoted}.dead_letters ORDER BY handler`,
+      );
+      expect(moved.rows).toEqual([
+        {
+          position: 2,
+          handler: 'g',
+          aggregate_id: 'a',
+          ordered: false,
+          run: 13,
+          attempts: 3,
+          last_error: 'bang',
+          is_replay: false,
+          replay_id: null,
+          updated_at: died,
+        },
+        {
+          position: 2,
+          handler: 'h',
+          aggregate_id: 'a',
+          ordered: true,
+          run: 12,
+          attempts: 5,
+          last_error: 'boom',
+          is_replay: true,
+          replay_id: replay,
+          updated_at: died,
+        },
+      ]);
+      // What the port shows of them, and a re-drive of one.
+      const letters = await store.getDeadLetters({ limit: 10 });
+      expect(
+        letters.map((l) => [
+          l.event.position,
+          l.delivery.deliveryId,
+          l.delivery.attempts,
+          l.delivery.lastError,
+        ]),
+      ).toEqual([
+        ['2', '2:13/g', 3, 'bang'],
+        ['2', '2:12/h', 5, 'boom'],
+      ]);
+      expect(await store.stats({ now: died })).toMatchObject({ pending: 1, dead: 2, unprocessedEvents: 2 });
+      const now = new Date('2026-03-01T11:00:00.000Z');
+      expect(await store.retryDeadLetters({ handler: 'g', now })).toBe(1);
+      const redriven = await client.query(
+        `SELECT position::int, handler, ordered, status, attempts, lease_owner, created_at FROM ${quoted}.deliveries
+         WHERE handler = 'g'`,
+      );
+      expect(redriven.rows).toEqual([
+        {
+          position: 2,
+          handler: 'g',
+          ordered: false,
+          status: 'open',
+          attempts: 0,
+          lease_owner: null,
+          created_at: now,
+        },
+      ]);
+      expect(await store.migrate()).toEqual({ fromVersion: LATEST_VERSION, toVersion: LATEST_VERSION });
+      const recorded = await client.query(`SELECT runs_with FROM ${quoted}.migrations WHERE version = 7`);
+      // An older release would write its dead deliveries where this one no longer looks.
+      expect(recorded.rows).toEqual([{ runs_with: 7 }]);
     } finally {
       await store.close();
       await client.end();
