@@ -97,6 +97,16 @@ describe('GET /status', () => {
     expect(privileged.store.health.details).toMatchObject({ store: 'memory' });
   });
 
+  it('says whether the admin routes are on, with the hint when they are off, so a dashboard can say so before a click', async () => {
+    const { app } = await storyApp();
+    expect((await app.inject('/evco/status')).json().adminRoutes).toEqual({ enabled: true });
+    const { app: off } = await storyApp({ auth: undefined, authHint: 'set EVCO_ADMIN_TOKEN' });
+    expect((await off.inject('/evco/status')).json().adminRoutes).toEqual({
+      enabled: false,
+      hint: 'set EVCO_ADMIN_TOKEN',
+    });
+  });
+
   it("says when each coordinator of the fleet expires, so a gone one reads as gone without the handlers' list", async () => {
     const store = createMemoryStore();
     let aheadMs = 0;

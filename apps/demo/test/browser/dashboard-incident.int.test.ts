@@ -36,7 +36,7 @@ interface Incident {
 }
 
 /** The app and its state: dead letters, an orphaned handler of a gone process, a pruned range. */
-async function incident(options: { protectReads?: boolean } = {}): Promise<Incident> {
+async function incident(options: { protectReads?: boolean; adminOff?: boolean } = {}): Promise<Incident> {
   const store = createMemoryStore();
   // A process that ran a handler and went away: nobody renews its subscription after 2 s.
   const gone = await createCoordinator({
@@ -59,7 +59,9 @@ async function incident(options: { protectReads?: boolean } = {}): Promise<Incid
       // Renewed every 10 s: "last seen" stays in seconds.
       subscriptionTtlMs: 30_000,
     },
-    auth: bearerToken(TOKEN),
+    ...(options.adminOff
+      ? { authHint: 'start the service with EVCO_ADMIN_TOKEN set' }
+      : { auth: bearerToken(TOKEN) }),
     protectReads: options.protectReads ?? false,
   });
   const coordinator = app.evco;
@@ -121,6 +123,7 @@ describe.skipIf(!hasChromium)(
     let context: BrowserContext | undefined;
     let open: Incident;
     let guarded: Incident | undefined;
+    let adminOff: Incident | undefined;
 
     beforeAll(async () => {
       ensureDashboardBuilt();
@@ -132,6 +135,7 @@ describe.skipIf(!hasChromium)(
       await browser?.close();
       await open?.app.close();
       await guarded?.app.close();
+      await adminOff?.app.close();
     });
 
     /** A fresh tab, `width` wide, in New York time; page errors fail the test. */
@@ -440,6 +444,74 @@ describe.skipIf(!hasChromium)(
         page.getByRole('region', { name: 'Published/s', exact: true }).locator('.stat-value').textContent(),
       ).resolves.toBe('—');
       await screenshot(page, 'incident-server-gone');
+    });
+
+    it('with the admin routes off, the header, dead letters and replay say so (ADMIN_DISABLED) instead of offering what would fail', async () => {
+      adminOff ??= await incident({ adminOff: true });
+      const { page, errors } = await tab(adminOff, '#/dead-letters');
+      await expect(page.getByRole('status', { name: 'Admin routes' }).textContent()).resolves.toBe(
+        'admin routes off',
+      );
+      await expect(page.getByRole('textbox', { name: 'Admin token' }).count()).resolves.toBe(0);
+      const note = page.getByRole('note', { name: 'Admin routes off' });
+      await note.waitFor();
+      await expect(note.textContent()).resolves.toMatch(
+        /ADMIN_DISABLED.*retrying dead letters is not available.*EVCO_ADMIN_TOKEN/,
+      );
+      const row = page.getByRole('row', { name: `OrderPlaced for ${LONG_HANDLER}` }).first();
+      await row.waitFor();
+      await expect(row.getByRole('button', { name: /^Retry / }).isDisabled()).resolves.toBe(true);
+      await expect(page.getByRole('button', { name: 'Retry all' }).isDisabled()).resolves.toBe(true);
+      await screenshot(page, 'incident-admin-off-dead-letters');
+
+      const replay = await tab(adminOff, '#/replay');
+      const replayNote = replay.page.getByRole('note', { name: 'Admin routes off' });
+      await replayNote.waitFor();
+      await expect(replayNote.textContent()).resolves.toMatch(/starting a replay is not available/);
+      await expect(replay.page.getByRole('button', { name: 'Start replay' }).isDisabled()).resolves.toBe(
+        true,
+      );
+      await screenshot(replay.page, 'incident-admin-off-replay');
+
+      // protectReads with the admin routes off: the reads answer ADMIN_DISABLED too, explained as such.
+      const closed = await incident({ adminOff: true, protectReads: true });
+      try {
+        const events = await tab(closed, '#/events');
+        const alert = events.page.getByRole('alert').filter({ hasText: 'ADMIN_DISABLED' });
+        await alert.waitFor();
+        await expect(alert.textContent()).resolves.toMatch(
+          /Could not search the events: admin routes are off.*EVCO_ADMIN_TOKEN.*No admin token helps/,
+        );
+        await screenshot(events.page, 'incident-admin-off-protected-reads');
+        expect(events.errors).toEqual([]);
+      } finally {
+        await closed.app.close();
+      }
+      expect([...errors, ...replay.errors]).toEqual([]);
+    });
+
+    it("an unfiltered history's pruned note shows on the page that reaches back to the pruned range, not on every page", async () => {
+      adminOff ??= await incident({ adminOff: true });
+      // More recent events than one page (50), newest first: the first page stays in recent days.
+      await adminOff.coordinator.publishEvents(
+        Array.from({ length: 60 }, (_, i) => ({
+          eventType: 'PageFiller',
+          aggregateId: randomUUID(),
+          eventData: { i },
+        })),
+      );
+      const { page, errors } = await tab(adminOff, '#/events');
+      const rows = page.getByRole('table', { name: 'Events' }).locator('tbody tr');
+      await until('a full first page', async () => (await rows.count()) === 50, 10_000);
+      const note = page.getByRole('note').filter({ hasText: 'Retention removed' });
+      await expect(note.count()).resolves.toBe(0);
+      await screenshot(page, 'incident-events-first-page');
+      await page.getByRole('button', { name: 'Next page' }).click();
+      await note.waitFor();
+      await expect(note.textContent()).resolves.toMatch(/AuditLogEntryRecorded that occurred before/);
+      expect(await rows.count()).toBeLessThan(50);
+      await screenshot(page, 'incident-events-last-page');
+      expect(errors).toEqual([]);
     });
   },
 );

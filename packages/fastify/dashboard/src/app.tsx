@@ -130,7 +130,19 @@ export function App() {
               ? `offline, last update ${formatAgo(new Date(status.updatedAt).toISOString(), now)}`
               : 'connecting'}
         </span>
-        <TokenField />
+        {s?.adminRoutes.enabled === false ? (
+          // No token can open routes the server switched off: say so where the token would go.
+          <span
+            class="admin-off"
+            role="status"
+            aria-label="Admin routes"
+            title={s.adminRoutes.hint ?? 'the evco plugin has no auth option'}
+          >
+            admin routes off
+          </span>
+        ) : (
+          <TokenField />
+        )}
       </header>
       <main>
         <h1 class="sr-only">{title(route)}</h1>
@@ -154,6 +166,7 @@ export function App() {
           <DeadLetters
             handler={route.handler}
             handlers={handlers}
+            admin={s?.adminRoutes}
             deadCount={
               !s || s.fleetUnknown
                 ? undefined
@@ -163,7 +176,12 @@ export function App() {
             }
           />
         ) : route.page === 'replay' ? (
-          <Replay replayId={route.replayId} handlers={handlers} eventTypes={eventTypes} />
+          <Replay
+            replayId={route.replayId}
+            handlers={handlers}
+            eventTypes={eventTypes}
+            admin={s?.adminRoutes}
+          />
         ) : route.page === 'events' ? (
           <Events query={route.query} eventTypes={eventTypes} />
         ) : (

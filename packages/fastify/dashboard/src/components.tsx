@@ -23,10 +23,33 @@ export function Stat(props: { label: string; value: string; hint?: string; tone?
   );
 }
 
+/** What the server's admin routes being off means here, before (or instead of) a failed call. */
+export function AdminDisabledNote(props: { what: string; hint?: string | undefined }) {
+  return (
+    <div class="banner warn" role="note" aria-label="Admin routes off">
+      <strong>Admin routes are off</strong> <code class="code">ADMIN_DISABLED</code> This server has no admin
+      auth check configured, so {props.what} is not available from this dashboard, and no admin token helps.{' '}
+      {props.hint
+        ? `To turn them on: ${props.hint}.`
+        : 'To turn them on, give the evco plugin its auth option.'}
+    </div>
+  );
+}
+
 export function ErrorBanner(props: { error: unknown; what?: string }) {
   const e = props.error;
   if (!e) return null;
   const code = e instanceof ApiError ? e.code : undefined;
+  // The route exists but is switched off: an explanation, not a failure to retry.
+  if (code === 'ADMIN_DISABLED') {
+    return (
+      <div class="banner warn" role="alert">
+        <strong>{props.what ?? 'Request failed'}: admin routes are off</strong>{' '}
+        <code class="code">ADMIN_DISABLED</code> {(e as Error).message}. No admin token helps until the server
+        is configured with an auth check.
+      </div>
+    );
+  }
   const message = e instanceof Error ? e.message : String(e);
   const issues = e instanceof ApiError ? e.issues : [];
   return (

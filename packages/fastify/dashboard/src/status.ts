@@ -81,6 +81,11 @@ export interface StatusView {
    */
   statsUnavailable: boolean;
   statsError: string | undefined;
+  /**
+   * Whether the server's admin routes are on; off, retrying and replaying answer 404
+   * ADMIN_DISABLED and no token helps. A server that does not say is taken as on.
+   */
+  adminRoutes: { enabled: boolean; hint: string | undefined };
 }
 
 type Json = Record<string, unknown>;
@@ -254,6 +259,10 @@ export function toStatusView(reply: unknown): StatusView {
     fleetUnknown,
     statsUnavailable,
     statsError: statsUnavailable ? str(fleetStats?.error) : undefined,
+    adminRoutes: {
+      enabled: obj(s.adminRoutes)?.enabled !== false,
+      hint: str(obj(s.adminRoutes)?.hint),
+    },
   };
 }
 

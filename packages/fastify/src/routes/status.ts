@@ -16,6 +16,14 @@ const adapterSchema = z.looseObject({ name: z.string(), health: healthSchema });
 
 export const statusSchema = z.object({
   admin: z.boolean().describe('The request was authorized: internals (locations, health details) are shown'),
+  adminRoutes: z
+    .object({
+      enabled: z.boolean(),
+      hint: z.string().optional().describe("The plugin's authHint: how to turn them on"),
+    })
+    .describe(
+      'Whether the admin routes are on (an auth check is configured); off, they answer 404 ADMIN_DISABLED',
+    ),
   service: z
     .record(z.string(), z.unknown())
     .optional()
@@ -104,8 +112,11 @@ export function statusRoutes(ctx: RouteContext): FastifyPluginAsyncZod {
           : { ...status.publisher, health: publicHealth(status.publisher.health) };
         // The stats error is a driver's message (hosts, statements): like health details, admins only.
         const fleetStats = admin ? status.fleetStats : { available: status.fleetStats.available };
+        const { auth, authHint } = ctx.options;
         const body = {
           admin,
+          // Public like the 404 ADMIN_DISABLED it predicts: a dashboard says so before a click.
+          adminRoutes: auth ? { enabled: true } : { enabled: false, ...(authHint ? { hint: authHint } : {}) },
           ...(ctx.options.describe ? { service: ctx.options.describe({ admin }) } : {}),
           ...status,
           store,

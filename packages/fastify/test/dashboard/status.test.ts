@@ -234,6 +234,20 @@ describe('toStatusView', () => {
     expect(view.coordinators).toEqual([]);
   });
 
+  it('reads whether the admin routes are on (and the hint when off); a server that does not say counts as on', () => {
+    expect(
+      toStatusView({ ...pluginStatus, adminRoutes: { enabled: false, hint: 'set X' } }).adminRoutes,
+    ).toEqual({
+      enabled: false,
+      hint: 'set X',
+    });
+    expect(toStatusView({ ...pluginStatus, adminRoutes: { enabled: true } }).adminRoutes).toEqual({
+      enabled: true,
+      hint: undefined,
+    });
+    expect(toStatusView(pluginStatus).adminRoutes).toEqual({ enabled: true, hint: undefined });
+  });
+
   it('draws nothing rather than failing on a reply that is not a status', () => {
     for (const reply of [null, 'text', 42, [], { handlers: 'no' }]) {
       const view = toStatusView(reply);

@@ -1,6 +1,7 @@
 import { useState } from 'preact/hooks';
 import { get, post, toQuery } from '../api.js';
 import {
+  AdminDisabledNote,
   Confirm,
   DataTable,
   Empty,
@@ -24,7 +25,10 @@ export function DeadLetters(props: {
   handlers: string[];
   /** The status's count for the fleet or this handler; undefined while unknown. */
   deadCount: number | undefined;
+  /** The server's admin routes: off, retrying answers ADMIN_DISABLED, so it is not offered. */
+  admin?: { enabled: boolean; hint: string | undefined } | undefined;
 }) {
+  const adminOff = props.admin?.enabled === false;
   // Cursors of the pages before the current one, to go back.
   const [cursors, setCursors] = useState<string[]>([]);
   const cursor = cursors[cursors.length - 1];
@@ -92,7 +96,7 @@ export function DeadLetters(props: {
             <button
               type="button"
               class="primary"
-              disabled={busy || confirming || letters.length === 0}
+              disabled={busy || confirming || letters.length === 0 || adminOff}
               onClick={() => setConfirming(true)}
             >
               {props.handler ? 'Retry all of this handler' : 'Retry all'}
@@ -102,8 +106,9 @@ export function DeadLetters(props: {
       >
         <p class="muted">
           Deliveries that failed every attempt. Retrying queues them again with a fresh attempt count; the
-          handler runs them like new ones. Retrying needs the admin token (top right).
+          handler runs them like new ones.{adminOff ? '' : ' Retrying needs the admin token (top right).'}
         </p>
+        {adminOff ? <AdminDisabledNote what="retrying dead letters" hint={props.admin?.hint} /> : null}
         {confirming ? (
           <Confirm
             message={`Queue ${n === undefined ? what : `all ${what}`}${whose} again? The handlers run them at once.`}
@@ -159,7 +164,7 @@ export function DeadLetters(props: {
                 <td>
                   <button
                     type="button"
-                    disabled={busy}
+                    disabled={busy || adminOff}
                     aria-label={`Retry ${event.eventType} for ${delivery.handler}`}
                     onClick={() =>
                       retry(

@@ -3,7 +3,7 @@ import { get, toQuery } from '../api.js';
 import { DataTable, Empty, ErrorBanner, EventLink, Panel, PrunedNote, Time } from '../components.js';
 import { isoToLocalInput, localInputToIso, localZone, shortId } from '../format.js';
 import { usePoll } from '../hooks.js';
-import { hasNextPage } from '../paging.js';
+import { hasNextPage, prunedOnPage } from '../paging.js';
 import { href } from '../router.js';
 import type { EventPage } from '../types.js';
 
@@ -113,7 +113,16 @@ export function Events(props: { query: URLSearchParams; eventTypes: string[] }) 
       </Panel>
       <Panel title="Events">
         <ErrorBanner error={page.error} what="Could not search the events" />
-        <PrunedNote pruned={page.data?.pruned} />
+        <PrunedNote
+          pruned={
+            page.data &&
+            prunedOnPage(page.data.pruned, events, {
+              order: filters.order === 'asc' ? 'asc' : 'desc',
+              // Nothing older follows the last page newest first, nor precedes the first oldest first.
+              atOldestEnd: filters.order === 'asc' ? stack.length === 0 : !next,
+            })
+          }
+        />
         {!page.data ? (
           page.error ? null : (
             <Empty>Loading…</Empty>

@@ -1,13 +1,13 @@
 import { useState } from 'preact/hooks';
 import { get, post } from '../api.js';
 import { serverNow } from '../clock.js';
-import { ErrorBanner, Panel, PrunedNote, Time } from '../components.js';
+import { AdminDisabledNote, ErrorBanner, Panel, PrunedNote, Time } from '../components.js';
 import { formatCount, isoToLocalInput, localInputToIso, localZone } from '../format.js';
 import { usePoll } from '../hooks.js';
 import { href } from '../router.js';
 import type { ReplayProgressJson } from '../types.js';
 
-function ReplayForm(props: { handlers: string[]; eventTypes: string[] }) {
+function ReplayForm(props: { handlers: string[]; eventTypes: string[]; adminOff: boolean }) {
   // Until edited, the last hour on the server's clock (the events' times are the server's),
   // drawn afresh each render: the clock is known only after the first reply, which a page opened
   // on #/replay has not had yet when this form first draws.
@@ -49,8 +49,8 @@ function ReplayForm(props: { handlers: string[]; eventTypes: string[] }) {
     <form class="form" onSubmit={submit} aria-label="Replay">
       <p class="muted">
         Queues the stored events of a time range (on their <em>occurred at</em> time, in your time zone,{' '}
-        {localZone()}) again for their handlers, or for one. Handlers see <code>context.isReplay</code>. Needs
-        the admin token.
+        {localZone()}) again for their handlers, or for one. Handlers see <code>context.isReplay</code>.
+        {props.adminOff ? '' : ' Needs the admin token.'}
       </p>
       <div class="fields">
         <label>
@@ -104,7 +104,7 @@ function ReplayForm(props: { handlers: string[]; eventTypes: string[] }) {
       </div>
       <ErrorBanner error={error} what="Replay not started" />
       <div>
-        <button type="submit" class="primary" disabled={busy}>
+        <button type="submit" class="primary" disabled={busy || props.adminOff}>
           Start replay
         </button>
       </div>
@@ -191,12 +191,20 @@ function Progress(props: { replayId: string }) {
   );
 }
 
-export function Replay(props: { replayId: string | undefined; handlers: string[]; eventTypes: string[] }) {
+export function Replay(props: {
+  replayId: string | undefined;
+  handlers: string[];
+  eventTypes: string[];
+  /** The server's admin routes: off, starting a replay answers ADMIN_DISABLED, so it is not offered. */
+  admin?: { enabled: boolean; hint: string | undefined } | undefined;
+}) {
+  const adminOff = props.admin?.enabled === false;
   return (
     <div class="stack">
       {props.replayId ? <Progress key={props.replayId} replayId={props.replayId} /> : null}
       <Panel title="Start a replay">
-        <ReplayForm handlers={props.handlers} eventTypes={props.eventTypes} />
+        {adminOff ? <AdminDisabledNote what="starting a replay" hint={props.admin?.hint} /> : null}
+        <ReplayForm handlers={props.handlers} eventTypes={props.eventTypes} adminOff={adminOff} />
       </Panel>
     </div>
   );
