@@ -6,7 +6,9 @@ export interface CliIo {
   /** Resolves when the user asks to stop (Ctrl-C); watching commands race it. */
   interrupted: Promise<void>;
   /**
-   * Stops listening for Ctrl-C once the command is done, so that Ctrl-C ends the process again.
+   * Stops listening for Ctrl-C once the command is done, so that Ctrl-C ends the process again
+   * (`prune` calls it itself, before reporting, when it gives up on a hung archive write). Safe to
+   * call more than once.
    * A call the command gave up on may still hold one of Node's threads (an archive write to a
    * mount that stopped answering, cut off by `--archive-timeout`), and Node's exit waits for it.
    */

@@ -43,11 +43,14 @@ export async function prune(ctx: Context, args: PruneArgs): Promise<void> {
   const archive = args.archiveDir === undefined ? undefined : archiveTo(args.archiveDir);
   const result = await withConnection(ctx, {}, ({ admin }) =>
     admin.pruneEvents({ ...options, ...(archive === undefined ? {} : { archive }) }).catch((error) => {
-      throw isEvcoError(error, 'TIMEOUT') && archive !== undefined
-        ? new CommandFailed(
-            `${describeFailure(error)}; --archive-timeout ${args.archiveTimeout ?? '5m (the default)'} (is ${args.archiveDir} on a mount that stopped answering?)`,
-          )
-        : error;
+      if (!isEvcoError(error, 'TIMEOUT') || archive === undefined) throw error;
+      // The archive's write is abandoned but still holds one of Node's threads, and Node's exit
+      // waits for it: Ctrl-C must end the process again before the line that tells the operator
+      // so is printed (released after it, a Ctrl-C sent on seeing the line could be swallowed).
+      ctx.io.release?.();
+      throw new CommandFailed(
+        `${describeFailure(error)}; --archive-timeout ${args.archiveTimeout ?? '5m (the default)'} (is ${args.archiveDir} on a mount that stopped answering?)`,
+      );
     }),
   );
   const before = options.before;
