@@ -28,7 +28,8 @@ import { events, RAW_DDL, RAW_INSERT, RAW_SCHEMA, rawValues } from './postgres.j
  *
  * Server-wide counters and processes: run it against a private server nobody else uses.
  * `EVCO_BENCH_PROBE_ROUNDS` (default 8) and `EVCO_BENCH_PROBE_FLOWS` (default `raw,none,leases`:
- * the raw INSERTs and evco with `asyncCommit` `'none'` and `'leases'`).
+ * the raw INSERTs and evco with `asyncCommit` `'none'` and `'leases'`; `none/<n>` is `'none'` with
+ * the coordinator's `concurrency` at n, i.e. claim rounds of at most n deliveries).
  */
 const SCHEMA = 'evco_bench_probe';
 const TOTAL = 4000;
@@ -120,8 +121,8 @@ function rawFlow(admin: pg.Pool): Flow {
   };
 }
 
-async function evcoFlow(admin: pg.Pool, asyncCommit: 'none' | 'leases'): Promise<Flow> {
-  const schema = `${SCHEMA}_${asyncCommit}`;
+async function evcoFlow(admin: pg.Pool, asyncCommit: 'none' | 'leases', concurrency?: number): Promise<Flow> {
+  const schema = `${SCHEMA}_${asyncCommit}${concurrency ?? ''}`;
   await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
   const store: PostgresStore = createPostgresStore({
     connectionString: databaseUrl,
@@ -154,9 +155,13 @@ async function evcoFlow(admin: pg.Pool, asyncCommit: 'none' | 'leases'): Promise
     claimed += got.length;
     return got;
   };
-  const run = await countingCoordinator(store, { eventType: EVENT_TYPE, name: 'probe', ordering: 'none' });
+  const run = await countingCoordinator(
+    store,
+    { eventType: EVENT_TYPE, name: 'probe', ordering: 'none' },
+    concurrency ? { concurrency } : {},
+  );
   return {
-    name: `evco (asyncCommit: ${asyncCommit}): publishEvent ×8 → handled → completed`,
+    name: `evco (asyncCommit: ${asyncCommit}${concurrency ? `, concurrency ${concurrency}` : ''}): publishEvent ×8 → handled → completed`,
     async run(latencies, appended) {
       appends = appended;
       // publishAndDrain's round, each publish timed.
@@ -272,7 +277,9 @@ export const postgresE2eProbeSection: BenchSection = {
       for (const name of wanted) {
         if (name === 'raw') flows.push(rawFlow(admin));
         else if (name === 'none' || name === 'leases') flows.push(await evcoFlow(admin, name));
-        else throw new Error(`EVCO_BENCH_PROBE_FLOWS: unknown flow ${name} (raw, none, leases)`);
+        else if (/^none\/[1-9][0-9]*$/.test(name))
+          flows.push(await evcoFlow(admin, 'none', Number(name.slice(5))));
+        else throw new Error(`EVCO_BENCH_PROBE_FLOWS: unknown flow ${name} (raw, none, leases, none/<n>)`);
       }
       if (sampleMs) {
         const script = new URL('../scripts/pg-activity-sampler.mjs', import.meta.url).pathname;
