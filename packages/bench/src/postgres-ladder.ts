@@ -15,9 +15,12 @@ import { rawSqliteValues } from './sqlite.js';
 /**
  * From evco's append and claim down to the `rows` prototype of `postgres-design`, one change per
  * rung (run only when named: `pnpm bench postgres-ladder`, against a private server). The store
- * comes third: its own schema (migrated into a fresh schema by `store.migrate()`) and its own
- * `APPEND_ONE` and `COMPLETE_AND_CLAIM_DUE` texts; above it, the same with schema 6's dead-letter
- * indexes on `deliveries` put back, and above that also schema 5's status CHECK. Each rung below removes or replaces one thing (cumulatively), down to the
+ * comes fourth: its own schema (migrated into a fresh schema by `store.migrate()`) and its own
+ * `APPEND_ONE` and `COMPLETE_AND_CLAIM_DUE_UNORDERED` texts (what it sends for unordered
+ * handlers). Above it: the store before its statement-level changes (the append's `tx` CTE, the
+ * claim's `unsettled` row, the completion by positions, put back), and above that the same with
+ * schema 6's dead-letter indexes on `deliveries` put back, and also schema 5's status CHECK.
+ * Each rung below removes or replaces one thing (cumulatively), down to the
  * prototype's DDL and statements verbatim and the named raw INSERT; then candidates, each one
  * change to the store's SQL.
  *
@@ -196,17 +199,51 @@ CREATE TABLE {s}.deliveries (
   next_attempt_at timestamptz NOT NULL, lease_owner text, PRIMARY KEY (handler, position)
 ) WITH (fillfactor = 70)`;
 
+/** The completion as it was before it joined by token only: the tokens' positions as an index condition too. */
+const COMPLETION_BY_POSITIONS = 'WHERE d.position = ANY($1::bigint[]) AND d.position = t.position';
+
+/** The single-event append as it was with its `tx` CTE (the store keeps it inside a caller's transaction). */
+const withTx = (append: string) =>
+  swap(
+    swap(
+      swap(
+        append,
+        '\nWITH inserted AS (',
+        `\nWITH tx AS MATERIALIZED (\n  SELECT ${RUN} * ${POSITION_BLOCK} AS lo\n), inserted AS (`,
+      ),
+      `SELECT ${RUN} * ${POSITION_BLOCK} + 1,`,
+      'SELECT tx.lo + 1,',
+    ),
+    '$9::timestamptz\n  RETURNING position, event_type',
+    '$9::timestamptz\n  FROM tx\n  RETURNING position, event_type',
+  );
+
 export function ladder(): Rung[] {
   const rungs: Rung[] = [];
   const after: string[] = [];
+  // The statements the store sends for this workload: one event per append, handlers unordered.
   let append = APPEND_ONE;
-  let claim: Statement = { text: LEASE_STATEMENTS.COMPLETE_AND_CLAIM_DUE, params: evcoParams };
+  let claim: Statement = { text: LEASE_STATEMENTS.COMPLETE_AND_CLAIM_DUE_UNORDERED, params: evcoParams };
   let consumer: string | undefined;
   const push = (name: string) =>
     rungs.push({ name, base: 'evco', after: [...after], append, claim, consumer });
 
   // Schema 6's dead-letter indexes on deliveries, back (migration 7 moved dead letters to a table
-  // of their own), and schema 5's CHECK (migration 6 dropped it): the store as it was before.
+  // of their own), and schema 5's CHECK (migration 6 dropped it), with the store's statements
+  // before their statement-level changes (the next rung): the store as it was before.
+  const before = {
+    append: withTx(APPEND_ONE),
+    claim: {
+      text: swap(
+        LEASE_STATEMENTS.COMPLETE_AND_CLAIM_DUE,
+        'WHERE d.position = t.position',
+        COMPLETION_BY_POSITIONS,
+      ),
+      params: evcoParams,
+    },
+  };
+  const pushBefore = (name: string) =>
+    rungs.push({ name, base: 'evco', after: [...after], ...before, consumer });
   after.push(
     "CREATE INDEX deliveries_dead_idx ON {s}.deliveries (position, handler) WHERE status = 'dead'",
     "CREATE INDEX deliveries_dead_handler_idx ON {s}.deliveries (handler, position) WHERE status = 'dead'",
@@ -214,19 +251,19 @@ export function ladder(): Rung[] {
   after.push(
     "ALTER TABLE {s}.deliveries ADD CONSTRAINT deliveries_status_check CHECK (status IN ('open', 'dead'))",
   );
-  push("evco schema 5: the store's SQL with the deliveries' status CHECK and dead-letter indexes");
+  pushBefore(
+    "evco schema 5: the store's SQL before the statement changes, status CHECK and dead-letter indexes",
+  );
   after.pop();
-  push("evco schema 6: the store's SQL with the deliveries' dead-letter indexes");
+  pushBefore("evco schema 6: the store's SQL before the statement changes, dead-letter indexes");
   after.pop();
   after.pop();
+  pushBefore(
+    'evco schema 7 before: the append with its tx CTE, the claim with the unsettled row and positions = ANY($1)',
+  );
   const store = rungs.length;
-  push("evco: schema 7, APPEND_ONE, COMPLETE_AND_CLAIM_DUE (the store's SQL)");
+  push("evco: schema 7, APPEND_ONE, COMPLETE_AND_CLAIM_DUE_UNORDERED (the store's SQL, unordered handlers)");
   // The claim, on evco's schema.
-  claim = {
-    ...claim,
-    text: replacePart(claim.text, '\nUNION ALL\nSELECT NULL::text AS handler', 'FROM claimed)'),
-  };
-  push('claim: − the unsettled row');
   claim = {
     ...claim,
     text: replacePart(
@@ -266,12 +303,10 @@ export function ladder(): Rung[] {
     '\n)',
   );
   push('append: count from subscriptions, not RETURNING + count(*) of the delivered rows');
-  append = appendNoResult({ expires: true, tx: true, lean: false });
+  append = appendNoResult({ expires: true, tx: false, lean: false });
   push('append: no result row (the events insert still RETURNING into the CTE)');
-  append = appendNoResult({ expires: false, tx: true, lean: false });
-  push('append: − subscriptions expires_at condition');
   append = appendNoResult({ expires: false, tx: false, lean: false });
-  push('append: − tx CTE (position computed in the insert)');
+  push('append: − subscriptions expires_at condition');
   after.push(LEAN_DELIVERIES);
   append = appendNoResult({ expires: false, tx: false, lean: true });
   claim = { text: keyedClaim(true), params: plainParams };
@@ -299,37 +334,37 @@ export function ladder(): Rung[] {
   const top = rungs[store]!;
   rungs.push({
     ...top,
-    name: 'candidate: completion joined by token only (no position = ANY($1) beside it)',
-    claim: {
-      ...top.claim!,
-      text: swap(
-        top.claim!.text,
-        'WHERE d.position = ANY($1::bigint[]) AND d.position = t.position',
-        'WHERE d.position = t.position',
-      ),
-    },
-  });
-  rungs.push({
-    ...top,
-    name: 'candidate: append without the tx CTE (the position computed in the insert)',
-    append: swap(
-      swap(
-        swap(top.append, `tx AS MATERIALIZED (\n  SELECT ${RUN} * ${POSITION_BLOCK} AS lo\n), `, ''),
-        'SELECT tx.lo + 1,',
-        `SELECT ${RUN} * ${POSITION_BLOCK} + 1,`,
-      ),
-      '\n  FROM tx\n',
-      '\n',
-    ),
-  });
-  rungs.push({
-    ...top,
     name: 'candidate: append counting by a LEFT JOIN of the delivered rows',
     append: swap(
       top.append,
       'SELECT i.position::text AS position, (SELECT count(*) FROM delivered)::int AS deliveries\nFROM inserted i',
       'SELECT i.position::text AS position, count(d.position)::int AS deliveries\nFROM inserted i LEFT JOIN delivered d ON d.position = i.position GROUP BY i.position',
     ),
+  });
+  // What `PublishResult.deliveries` costs: the delivered rows' RETURNING and their count.
+  rungs.push({
+    ...top,
+    name: "candidate: append returning the position only (no delivered rows' RETURNING, no count)",
+    append: swap(
+      swap(top.append, '\n  RETURNING position\n)', '\n)'),
+      'SELECT i.position::text AS position, (SELECT count(*) FROM delivered)::int AS deliveries\nFROM inserted i',
+      'SELECT i.position::text AS position\nFROM inserted i',
+    ),
+  });
+  // The events' flow indexes (schema 2 and 5): their predicates' share, and their whole cost.
+  rungs.push({
+    ...top,
+    name: 'candidate: events correlated and causation indexes without their predicates (plain expression indexes)',
+    after: [
+      'DROP INDEX {s}.events_correlated_idx, {s}.events_causation_idx',
+      "CREATE INDEX events_correlated_idx ON {s}.events ((metadata->>'correlationId'), position)",
+      "CREATE INDEX events_causation_idx ON {s}.events ((metadata->>'causationId'), position)",
+    ],
+  });
+  rungs.push({
+    ...top,
+    name: 'candidate: − events correlated and causation indexes',
+    after: ['DROP INDEX {s}.events_correlated_idx, {s}.events_causation_idx'],
   });
   return rungs;
 }

@@ -98,6 +98,8 @@ export class Dispatcher {
   readonly #o: DispatcherOptions;
   readonly #handlers = new Map<string, Map<string, RegisteredHandler>>();
   #handlerNames: string[] = [];
+  /** Whether any registration is `aggregate`-ordered: the claims' `ordered` hint. */
+  #ordered = false;
   readonly #running = new Map<string, Running>();
   /** Leases being handed back; `stop` waits for them, since the store is closed right after. */
   readonly #releasing = new Set<Promise<void>>();
@@ -158,7 +160,14 @@ export class Dispatcher {
       this.#handlerNames = [...this.#handlers.keys()];
     }
     byType.set(registration.eventType, registration);
+    this.#ordered = this.#anyOrdered();
     this.#ensureSweep();
+  }
+
+  #anyOrdered(): boolean {
+    for (const byType of this.#handlers.values())
+      for (const r of byType.values()) if (r.ordering === 'aggregate') return true;
+    return false;
   }
 
   remove(name: string, eventType: string): void {
@@ -169,6 +178,7 @@ export class Dispatcher {
       this.#handlers.delete(name);
       this.#handlerNames = [...this.#handlers.keys()];
     }
+    this.#ordered = this.#anyOrdered();
   }
 
   /** True when one of the types has a local handler. */
@@ -214,6 +224,7 @@ export class Dispatcher {
           now: o.now(),
           leaseMs: o.leaseMs,
           limit: Math.max(0, limit),
+          ordered: this.#ordered,
         };
         try {
           if (completing.length === 0) claimed = await o.store.claimDue(request);

@@ -104,6 +104,15 @@ export interface ClaimRequest {
   now: Date;
   leaseMs: number;
   limit: number;
+  /**
+   * Optional hint: whether any of `handlers` is registered `aggregate`-ordered by the caller
+   * (the dispatcher passes it from its registrations). `false` lets a store skip work that only
+   * ordered handlers need (store-postgres: asking, when a claim finds nothing, for an ordered
+   * delivery held back until its event settles, so it can wait for it). It never changes what
+   * is claimable: a delivery made for an ordered subscription keeps its order whatever the hint.
+   * Undefined: unknown, as if true.
+   */
+  ordered?: boolean | undefined;
 }
 
 /** A lease on one delivery. `attempt` identifies the lease: a stale holder cannot complete a newer one. */

@@ -566,6 +566,33 @@ describe('lifecycle', () => {
     expect(claim!.attempt).toBe(2);
   });
 
+  it('tells the store in each claim whether one of its handlers is ordered (ClaimRequest.ordered)', async () => {
+    const store = createMemoryStore();
+    const hints: Array<boolean | undefined> = [];
+    const claimDue = store.claimDue.bind(store);
+    const spy = Object.assign(store, {
+      claimDue: async (request: ClaimRequest) => {
+        if (request.handlers.length > 0) hints.push(request.ordered);
+        return claimDue(request);
+      },
+    });
+    const c = await memoryCoordinator({ store: spy });
+    const seen = async (eventType: string) => {
+      hints.length = 0;
+      await c.publishEvent({ eventType, aggregateId: 'a' });
+      await c.waitForIdle();
+      return [...new Set(hints)];
+    };
+    await c.registerHandler('Free', function free() {}, { ordering: 'none' });
+    expect(await seen('Free')).toEqual([false]);
+    // The default ordering is 'aggregate'.
+    const kept = await c.registerHandler('Kept', function kept() {});
+    expect(await seen('Free')).toEqual([true]);
+    kept.unregister();
+    expect(await seen('Free')).toEqual([false]);
+    await c.shutdown();
+  });
+
   it('hands back a claim that was in flight when shutdown began, before the store is closed', async () => {
     const store = createMemoryStore();
     let closed = false;

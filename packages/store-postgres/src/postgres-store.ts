@@ -1004,9 +1004,18 @@ class PgEventStore implements PostgresStore {
       is_replay: boolean;
       unsettled: string | null;
     };
+    // Handlers the caller says are all unordered: no `unsettled` row to ask for (the statement
+    // still keeps ordered deliveries in order; they only wait for the next claim to settle).
+    const unordered = request.ordered === false;
     let result = completing
-      ? await this.#query<ClaimRow>(this.#leases.COMPLETE_AND_CLAIM_DUE, [...completing, ...params])
-      : await this.#query<ClaimRow>(this.#leases.CLAIM_DUE, params);
+      ? await this.#query<ClaimRow>(
+          unordered ? this.#leases.COMPLETE_AND_CLAIM_DUE_UNORDERED : this.#leases.COMPLETE_AND_CLAIM_DUE,
+          [...completing, ...params],
+        )
+      : await this.#query<ClaimRow>(
+          unordered ? this.#leases.CLAIM_DUE_UNORDERED : this.#leases.CLAIM_DUE,
+          params,
+        );
     // Nothing claimable: one row of nulls, telling whether an ordered delivery is due whose
     // event was committed a moment ago while an older transaction still runs. Wait for it
     // briefly rather than until the next poll.

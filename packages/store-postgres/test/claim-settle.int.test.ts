@@ -50,5 +50,39 @@ describe('ordered claims wait for their event to settle', () => {
         await older.end();
       }
     });
+
+    it(`${via}: with ordered: false (the claimer's handlers all unordered now), an ordered delivery is still held back, and the claim does not wait for it`, async () => {
+      const store = await createTestStore({ settleTimeoutMs: 60_000 });
+      stores.push(store);
+      const subscribe = (ordering: 'aggregate' | 'none') =>
+        store.registerSubscriptions([{ eventType: 'TestHappened', handler: 'h', ordering }], {
+          consumerId: 'c',
+          now,
+          ttlMs: 3_600_000,
+        });
+      await subscribe('aggregate');
+      const older = await connect();
+      try {
+        await older.query('BEGIN');
+        await older.query('SELECT pg_current_xact_id()');
+        const event = makeEvent({ aggregateId: 'a' });
+        await store.append([event], { now });
+        // The handler changed its ordering; the delivery made while it was ordered keeps it.
+        await subscribe('none');
+        const unordered = { ...request, ordered: false };
+        const claim =
+          via === 'claimDue'
+            ? store.claimDue(unordered)
+            : store.completeAndClaim([{ deliveryId: '1:1/h', attempt: 1 }], unordered);
+        // The older transaction ends once the claim answered (or after 10 s: a claim that waits
+        // for the event to settle then claims it once it has).
+        await Promise.race([claim, new Promise((r) => setTimeout(r, 10_000))]);
+        await older.query('COMMIT');
+        expect(await claim).toEqual([]);
+        expect((await store.claimDue(unordered)).map((d) => d.event.id)).toEqual([event.id]);
+      } finally {
+        await older.end();
+      }
+    });
   }
 });

@@ -360,6 +360,12 @@ describe(`query plans at ${ROWS} rows`, () => {
       { now: later },
     );
     await store.release(claimed.slice(20), { now: later });
+    // Completions riding on claims, as the dispatcher sends them: the claim with the `unsettled`
+    // row (an ordered handler, or no hint) and without it (every handler unordered).
+    const ride = { consumerId: 'c', handlers: ['h1', 'h2'], now: later, leaseMs: 1000, limit: 10 };
+    const leased = await store.claimDue(ride);
+    const next = await store.completeAndClaim(leased, { ...ride, ordered: true });
+    await store.completeAndClaim(next, { ...ride, ordered: false });
     await store.getUnprocessedEvents({ limit: 100, afterPosition: '400000' });
     await store.getUnprocessedEvents({ limit: 100, handler: 'h4' });
     await store.getDeadLetters({ limit: 100, afterPosition: '400000' });

@@ -81,8 +81,12 @@ export function describeEventStoreContract<S extends EventStore>(
   describe(`EventStore contract: ${options.name}`, () => {
     let store: S;
 
+    /** Each handler's orderings as this case subscribed it (through `subscribe`). */
+    let orderings: Map<string, Set<string>>;
+
     beforeEach(async () => {
       store = await options.create();
+      orderings = new Map();
     });
 
     afterEach(async () => {
@@ -94,14 +98,32 @@ export function describeEventStoreContract<S extends EventStore>(
       subs: Array<Partial<SubscriptionSpec> & { handler: string }>,
       now = T0,
       ttlMs = 3_600_000,
-    ) =>
-      store.registerSubscriptions(
-        subs.map((s) => ({ eventType: 'TestHappened', ordering: 'aggregate', ...s })),
-        { consumerId: consumer, now, ttlMs },
+    ) => {
+      const specs = subs.map(
+        (s): SubscriptionSpec => ({ eventType: 'TestHappened', ordering: 'aggregate', ...s }),
       );
+      for (const s of specs) {
+        const seen = orderings.get(s.handler) ?? new Set<string>();
+        seen.add(s.ordering);
+        orderings.set(s.handler, seen);
+      }
+      return store.registerSubscriptions(specs, { consumerId: consumer, now, ttlMs });
+    };
+
+    /**
+     * The claims' `ordered` hint as the dispatcher gives it: true when a handler was subscribed
+     * ordered in this case, false when all were subscribed unordered only, unknown otherwise.
+     * The hint never changes what is claimable (a case below holds it).
+     */
+    const ordered = (handlers: readonly string[]): boolean | undefined =>
+      handlers.some((h) => orderings.get(h)?.has('aggregate'))
+        ? true
+        : handlers.every((h) => orderings.get(h)?.has('none'))
+          ? false
+          : undefined;
 
     const claim = (handlers: string[], now = T0, limit = 100, consumerId = consumer) =>
-      store.claimDue({ consumerId, handlers, now, leaseMs: LEASE, limit });
+      store.claimDue({ consumerId, handlers, now, leaseMs: LEASE, limit, ordered: ordered(handlers) });
 
     /** The store's own `completeAndClaim`, or what it stands for: `complete`, then `claimDue`. */
     const completeAndClaim = (
@@ -112,7 +134,14 @@ export function describeEventStoreContract<S extends EventStore>(
       consumerId = consumer,
     ) =>
       store.completeAndClaim
-        ? store.completeAndClaim(tokens, { consumerId, handlers, now, leaseMs: LEASE, limit })
+        ? store.completeAndClaim(tokens, {
+            consumerId,
+            handlers,
+            now,
+            leaseMs: LEASE,
+            limit,
+            ordered: ordered(handlers),
+          })
         : store.complete(tokens, { now }).then(() => claim(handlers, now, limit, consumerId));
 
     const ids = (events: ReadonlyArray<{ id: string }>) => events.map((e) => e.id);
@@ -487,6 +516,31 @@ export function describeEventStoreContract<S extends EventStore>(
         // In this step or the next claim (a store may see the completion only after its step).
         const step = await completeAndClaim(first, ['h'], at(10));
         const after = await claim(['h'], at(20));
+        expect([...claimedIds(step), ...claimedIds(after)]).toEqual([a2!.id]);
+      });
+
+      it('the ordered: false hint changes nothing claimable: deliveries made for an ordered subscription keep their order', async () => {
+        await subscribe([{ handler: 'h' }]);
+        const [a1, a2] = [makeEvent({ aggregateId: 'agg' }), makeEvent({ aggregateId: 'agg' })];
+        await store.append([a1!, a2!], { now: T0 });
+        // A read returns settled events only (a claim under this hint does not wait for them).
+        expect(ids(await store.read({ aggregateId: 'agg', limit: 10 }))).toEqual([a1!.id, a2!.id]);
+        // The handler is registered unordered now; the deliveries made before keep their order.
+        await subscribe([{ handler: 'h', ordering: 'none' }]);
+        const request = (now: Date) => ({
+          consumerId: consumer,
+          handlers: ['h'],
+          now,
+          leaseMs: LEASE,
+          limit: 10,
+          ordered: false,
+        });
+        const first = await store.claimDue(request(T0));
+        expect(claimedIds(first)).toEqual([a1!.id]);
+        const step = store.completeAndClaim
+          ? await store.completeAndClaim(first, request(at(10)))
+          : await store.complete(first, { now: at(10) }).then(() => []);
+        const after = await store.claimDue(request(at(20)));
         expect([...claimedIds(step), ...claimedIds(after)]).toEqual([a2!.id]);
       });
 
