@@ -208,6 +208,16 @@ interface QueuedAppend {
  * rest wait and go together), and at most this many events go in one statement (a caller's
  * larger batch still goes, alone).
  */
+/**
+ * After an upgrade to schema version 7, for how long processes of this release move what older
+ * processes, still running, dead-lettered in `deliveries` (`MOVE_LEFTOVER_DEAD`), and how often:
+ * a rolling upgrade is over well within the window; one that stalls longer leaves the old
+ * processes unhealthy (their health check), and the store README gives the statement to run once
+ * they are gone.
+ */
+export const LEFTOVER_DEAD_WINDOW_MS = 24 * 60 * 60 * 1000;
+export const LEFTOVER_DEAD_SWEEP_EVERY_MS = 60 * 1000;
+
 const APPENDS_IN_FLIGHT = 1;
 const MAX_COALESCED_EVENTS = 512;
 
@@ -413,6 +423,9 @@ class PgEventStore implements PostgresStore {
   /** Lease ids: this store's random part, and the claims it issued so far (see `#claim`). */
   readonly #leaseNonce = randomBytes(9).toString('base64url');
   #leaseCount = 0;
+  /** Until when (`Date.now()`) claims sweep leftover dead deliveries; 0: no sweeping (see migrate). */
+  #leftoverDeadUntil = 0;
+  #nextLeftoverDeadSweep = 0;
   #closed = false;
   #closing: Promise<void> | undefined;
 
@@ -617,11 +630,46 @@ class PgEventStore implements PostgresStore {
   async migrate(): Promise<SchemaMigration> {
     this.#open();
     if (!this.#ready) await this.#ensureReady();
+    let result: SchemaMigration;
     try {
-      return await migrate(this.pool, this.schema, this.#quoted);
+      result = await migrate(this.pool, this.schema, this.#quoted);
     } catch (error) {
       throw translateError(error, this.#where);
     }
+    await this.#sweepLeftoverDeadOnStart();
+    return result;
+  }
+
+  /**
+   * Schema version 7 moved dead letters out of `deliveries`; a process of an older release still
+   * running (a rolling upgrade) marks its dead deliveries there, where this release would neither
+   * list, count nor re-drive them. For `LEFTOVER_DEAD_WINDOW_MS` after the upgrade (never on a
+   * schema created at version 7 or later), each process moves them when it starts and then about
+   * every `LEFTOVER_DEAD_SWEEP_EVERY_MS` beside its claims.
+   */
+  async #sweepLeftoverDeadOnStart(): Promise<void> {
+    const { rows } = await this.#query<{ remaining_ms: string | null }>(SQL.LEFTOVER_DEAD_WINDOW_MS, [
+      `${LEFTOVER_DEAD_WINDOW_MS} milliseconds`,
+    ]);
+    const remaining = Number(rows[0]?.remaining_ms ?? 0);
+    if (!(remaining > 0)) return;
+    await this.#query(SQL.MOVE_LEFTOVER_DEAD, []);
+    const now = Date.now();
+    this.#leftoverDeadUntil = now + remaining;
+    this.#nextLeftoverDeadSweep = now + LEFTOVER_DEAD_SWEEP_EVERY_MS;
+  }
+
+  #sweepLeftoverDead(): void {
+    const now = Date.now();
+    if (now < this.#nextLeftoverDeadSweep) return;
+    if (now >= this.#leftoverDeadUntil) {
+      this.#leftoverDeadUntil = 0;
+      return;
+    }
+    this.#nextLeftoverDeadSweep = now + LEFTOVER_DEAD_SWEEP_EVERY_MS;
+    // Best effort beside the claim, which does not wait for it: a sweep that fails is done again
+    // by the next one (the rows stay where they are meanwhile).
+    this.#query(SQL.MOVE_LEFTOVER_DEAD, []).catch(() => {});
   }
 
   // ------------------------------------------------------------------------------------------
@@ -983,6 +1031,7 @@ class PgEventStore implements PostgresStore {
 
   /** Claims, completing the lease tokens `completing` (positions, handlers, runs, attempts, leases) first. */
   async #claim(request: ClaimRequest, completing: unknown[] | undefined): Promise<ClaimedDelivery[]> {
+    if (this.#leftoverDeadUntil !== 0) this.#sweepLeftoverDead();
     const handlers = [...new Set(request.handlers)];
     const now = isoDate(request.now);
     // Unique to this claim: a claim lost in a crash may be issued again at the same attempt

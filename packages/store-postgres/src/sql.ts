@@ -260,6 +260,21 @@ ALTER TABLE {s}.deliveries DROP CONSTRAINT IF EXISTS deliveries_status_check;
  * A release that knows version 6 or less would keep writing dead deliveries into `deliveries`,
  * where this one no longer looks: it does not run on this version (no `runs_with`).
  */
+/**
+ * Moves dead deliveries marked in `deliveries` (`status = 'dead'`) into `dead_letters`: the
+ * version-7 migration's move, and `MOVE_LEFTOVER_DEAD` after it.
+ */
+function moveDeadDeliveries(onConflict: string): string {
+  return `WITH moved AS (
+  DELETE FROM {s}.deliveries d WHERE d.status = 'dead'
+  RETURNING d.position, d.handler, d.aggregate_id, d.ordered, d.run, d.attempts, d.last_error, d.is_replay,
+    d.replay_id, d.updated_at
+)
+INSERT INTO {s}.dead_letters (position, handler, aggregate_id, ordered, run, attempts, last_error, is_replay,
+  replay_id, updated_at)
+SELECT * FROM moved${onConflict}`;
+}
+
 export const MIGRATION_7_DEAD_LETTERS = `
 CREATE TABLE {s}.dead_letters (
   position bigint NOT NULL,
@@ -279,17 +294,29 @@ CREATE TABLE {s}.dead_letters (
 CREATE INDEX dead_letters_handler_idx ON {s}.dead_letters (handler, position);
 -- A replay's progress counts its dead deliveries.
 CREATE INDEX dead_letters_replay_idx ON {s}.dead_letters (replay_id) WHERE replay_id IS NOT NULL;
-WITH moved AS (
-  DELETE FROM {s}.deliveries d WHERE d.status = 'dead'
-  RETURNING d.position, d.handler, d.aggregate_id, d.ordered, d.run, d.attempts, d.last_error, d.is_replay,
-    d.replay_id, d.updated_at
-)
-INSERT INTO {s}.dead_letters (position, handler, aggregate_id, ordered, run, attempts, last_error, is_replay,
-  replay_id, updated_at)
-SELECT * FROM moved;
+${moveDeadDeliveries('')};
 DROP INDEX {s}.deliveries_dead_idx;
 DROP INDEX {s}.deliveries_dead_handler_idx;
 `;
+
+/**
+ * What a process of an older release, still running after the schema reached version 7 (a
+ * rolling upgrade), dead-lettered in `deliveries` since: moved where this release lists, counts
+ * and re-drives dead letters. No index finds them (the migration dropped the dead ones, which
+ * every append paid for): a scan of `deliveries`, that is of the backlog, not of the events.
+ */
+export const MOVE_LEFTOVER_DEAD = `${moveDeadDeliveries(' ON CONFLICT (position, handler) DO NOTHING')}`;
+
+/**
+ * How many milliseconds of the leftover sweep's window remain: `LEFTOVER_DEAD_WINDOW` after the
+ * schema was upgraded to version 7 from an older one. No row for a schema created at version 7
+ * or later (every version recorded by the same transaction, so at the same time): no older
+ * release can have run on it.
+ */
+export const LEFTOVER_DEAD_WINDOW_MS = `
+SELECT extract(epoch FROM (m.applied_at + $1::interval - now())) * 1000 AS remaining_ms
+FROM {s}.migrations m
+WHERE m.version = 7 AND m.applied_at > (SELECT min(f.applied_at) FROM {s}.migrations f)`;
 
 // ---------------------------------------------------------------------------------------------
 // Events

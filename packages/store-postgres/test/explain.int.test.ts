@@ -464,7 +464,7 @@ describe(`query plans at ${ROWS} rows`, () => {
     expect(report).toEqual([]);
   });
 
-  it('the calls above ran every statement that reads or writes dead letters (but the re-drive of all of them)', () => {
+  it('the calls above ran every statement that reads or writes dead letters (but the re-drive of all of them, and the sweep after an upgrade)', () => {
     const ran = new Set(captured.map((c) => c.text));
     const quoted = SQL.quoteIdentifier(store.schema);
     const missing = [...Object.entries(SQL), ['LEASE_STATEMENTS.FAIL', SQL.LEASE_STATEMENTS.FAIL] as const]
@@ -475,6 +475,9 @@ describe(`query plans at ${ROWS} rows`, () => {
           !name.startsWith('MIGRATION_') &&
           // Re-drives every dead letter: it reads all it moves, as retiring a handler does.
           name !== 'RETRY_DEAD' &&
+          // Runs only for a day after an upgrade to version 7 (this schema was created at it): a
+          // scan of the backlog for what older processes still dead-lettered in deliveries.
+          name !== 'MOVE_LEFTOVER_DEAD' &&
           !ran.has(SQL.bindSchema(text, quoted)),
       )
       .map(([name]) => name);

@@ -1,7 +1,8 @@
 import { createAdminClient, createDomainEvent, silentLogger } from '@evco/core';
 import type pg from 'pg';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import { createPostgresStore, LATEST_VERSION, MIGRATIONS } from '../src/index.js';
+import { LEFTOVER_DEAD_SWEEP_EVERY_MS } from '../src/postgres-store.js';
 import { quoteIdentifier } from '../src/sql.js';
 import { connect, databaseUrl, dropSchema, schemaAtVersion, uniqueSchema } from './support.js';
 
@@ -373,5 +374,119 @@ describe('migrations', () => {
       await client.end();
       await dropSchema(old);
     }
+  });
+  describe('after version 7, what a process of an older release dead-lettered in deliveries', () => {
+    afterEach(() => {
+      vi.useRealTimers();
+    });
+
+    /** An old release's `fail` of a last attempt: the delivery row stays in deliveries, marked dead. */
+    async function oldReleaseDeadLetters(client: pg.Client, quoted: string, position: number): Promise<void> {
+      await client.query(
+        `INSERT INTO ${quoted}.events (position, event_id, event_type, aggregate_id, event_data, metadata, occurred_at, recorded_at)
+         VALUES ($1::bigint, ('0190f5d2-0000-7000-8000-' || lpad($1::bigint::text, 12, '0'))::uuid, 'T', 'a', '{}', '{"schemaVersion":1}', now(), now())`,
+        [position],
+      );
+      await client.query(
+        `INSERT INTO ${quoted}.deliveries (position, handler, aggregate_id, ordered, run, status, attempts,
+           next_attempt_at, last_error, is_replay, replay_id, created_at, updated_at)
+         VALUES ($1::bigint, 'h', 'a', false, $1::bigint, 'dead', 5, now(), 'old boom', false, NULL, now(), now())`,
+        [position],
+      );
+    }
+
+    const where = async (client: pg.Client, quoted: string) => ({
+      deliveries: (await client.query(`SELECT position::int FROM ${quoted}.deliveries ORDER BY 1`)).rows.map(
+        (r) => r.position,
+      ),
+      deadLetters: (
+        await client.query(`SELECT position::int, last_error FROM ${quoted}.dead_letters ORDER BY 1`)
+      ).rows.map((r) => [r.position, r.last_error]),
+    });
+
+    it('is moved to dead_letters by each new process as it starts and, for a day after the upgrade, beside its claims', async () => {
+      const old = uniqueSchema('evco_mig7_left');
+      const quoted = quoteIdentifier(old);
+      const client = await connect();
+      const url = await databaseUrl();
+      const first = createPostgresStore({ connectionString: url, schema: old, poolSize: 1 });
+      const second = createPostgresStore({ connectionString: url, schema: old, poolSize: 2 });
+      try {
+        await schemaAtVersion(client, quoted, 6);
+        expect(await first.migrate()).toEqual({ fromVersion: 6, toVersion: LATEST_VERSION });
+        // An old process, still running, dead-letters after the first new one migrated ...
+        await oldReleaseDeadLetters(client, quoted, 1);
+        // ... and the next new process to start moves it.
+        await second.migrate();
+        expect(await where(client, quoted)).toEqual({ deliveries: [], deadLetters: [[1, 'old boom']] });
+        expect((await second.getDeadLetters({ limit: 10 })).map((l) => l.event.position)).toEqual(['1']);
+
+        // Another, later on: moved beside a claim once the sweep is due again, not before.
+        await oldReleaseDeadLetters(client, quoted, 2);
+        const claim = { consumerId: 'c', handlers: ['h'], now: new Date(), leaseMs: 30_000, limit: 10 };
+        expect(await second.claimDue(claim)).toEqual([]);
+        await new Promise((r) => setTimeout(r, 200));
+        expect((await where(client, quoted)).deliveries).toEqual([2]);
+        vi.useFakeTimers({ toFake: ['Date'], now: Date.now() + LEFTOVER_DEAD_SWEEP_EVERY_MS + 1_000 });
+        expect(await second.claimDue(claim)).toEqual([]);
+        await vi.waitFor(async () => expect((await where(client, quoted)).deliveries).toEqual([]), {
+          timeout: 10_000,
+        });
+        expect((await where(client, quoted)).deadLetters).toEqual([
+          [1, 'old boom'],
+          [2, 'old boom'],
+        ]);
+        vi.useRealTimers();
+
+        // A day after the upgrade, no process looks any more (the README's statement is left).
+        await client.query(
+          `UPDATE ${quoted}.migrations SET applied_at = applied_at - interval '25 hours' WHERE version = 7`,
+        );
+        await oldReleaseDeadLetters(client, quoted, 3);
+        const later = createPostgresStore({ connectionString: url, schema: old, poolSize: 1 });
+        try {
+          await later.migrate();
+          expect((await where(client, quoted)).deliveries).toEqual([3]);
+        } finally {
+          await later.close();
+        }
+      } finally {
+        await first.close();
+        await second.close();
+        await client.end();
+        await dropSchema(old);
+      }
+    });
+
+    it('is never looked for on a schema created at version 7 or later: no older release ran on it', async () => {
+      const fresh = uniqueSchema('evco_mig7_fresh');
+      const quoted = quoteIdentifier(fresh);
+      const client = await connect();
+      const url = await databaseUrl();
+      const first = createPostgresStore({ connectionString: url, schema: fresh, poolSize: 1 });
+      const second = createPostgresStore({ connectionString: url, schema: fresh, poolSize: 1 });
+      try {
+        await first.migrate();
+        // Not something a release writes here; it only shows that nobody sweeps.
+        await oldReleaseDeadLetters(client, quoted, 1);
+        await second.migrate();
+        vi.useFakeTimers({ toFake: ['Date'], now: Date.now() + LEFTOVER_DEAD_SWEEP_EVERY_MS + 1_000 });
+        await second.claimDue({
+          consumerId: 'c',
+          handlers: ['h'],
+          now: new Date(),
+          leaseMs: 30_000,
+          limit: 10,
+        });
+        vi.useRealTimers();
+        await new Promise((r) => setTimeout(r, 200));
+        expect((await where(client, quoted)).deliveries).toEqual([1]);
+      } finally {
+        await first.close();
+        await second.close();
+        await client.end();
+        await dropSchema(fresh);
+      }
+    });
   });
 });
