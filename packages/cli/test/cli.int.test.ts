@@ -1,9 +1,8 @@
-import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { createCoordinator, type EventStore, silentLogger } from '@evco/core';
 import { createInProcPublisher } from '@evco/publisher-inproc';
 import { createRedisPublisher } from '@evco/publisher-redis';
@@ -12,31 +11,7 @@ import { createSqliteStore } from '@evco/store-sqlite';
 import { resolveServiceUrl, TcpRelay, waitFor } from '@evco/testkit';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-
-const here = dirname(fileURLToPath(import.meta.url));
-const root = join(here, '..');
-/** The built executable, as `npx @evco/cli` runs it (turbo builds before test:int). */
-const BIN = join(root, 'dist', 'bin.js');
-
-interface Result {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function evco(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Result> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [BIN, ...args],
-      { cwd: root, env: { PATH: process.env.PATH, ...env }, timeout: 60_000 },
-      (error, stdout, stderr) => {
-        const code = error ? ((error as { code?: unknown }).code as number) : 0;
-        resolve({ code: typeof code === 'number' ? code : 1, stdout, stderr });
-      },
-    );
-  });
-}
+import { BIN, evco, here, type Result, root } from './bin.js';
 
 /** Spawns the built CLI and collects its output as it comes. */
 function evcoChild(args: string[]): {

@@ -1,17 +1,7 @@
-/**
- * The CLI announcing through Redis behind Sentinel and on a Cluster, as the fleet's
- * publisher-redis reaches them: private topologies this test starts (`@evco/testkit/redis`,
- * redis-server and redis-cli needed), a SQLite store, the built `evco`. What is checked: a
- * replay's announcement reaches a subscriber of the fleet (on a Cluster: sharded Pub/Sub, which
- * a plain PUBLISH never reaches), `status` shows the publisher's health, and no password of the
- * data nodes or of the sentinels is printed, also when one is wrong.
- */
-import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { createCoordinator, silentLogger } from '@evco/core';
 import { createInProcPublisher } from '@evco/publisher-inproc';
 import { createRedisPublisher, type RedisPublisherOptions } from '@evco/publisher-redis';
@@ -25,31 +15,10 @@ import {
   startSentinelTopology,
 } from '@evco/testkit/redis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BIN, evco, type Result } from './bin.js';
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const BIN = join(root, 'dist', 'bin.js');
 const PASSWORD = 'data-s3cret-pw';
 const SENTINEL_PASSWORD = 'sentinel-s3cret-pw';
-
-interface Result {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function evco(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Result> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [BIN, ...args],
-      { cwd: root, env: { PATH: process.env.PATH, ...env }, timeout: 60_000 },
-      (error, stdout, stderr) => {
-        const code = error ? ((error as { code?: unknown }).code as number) : 0;
-        resolve({ code: typeof code === 'number' ? code : 1, stdout, stderr });
-      },
-    );
-  });
-}
 
 function expectNoPassword(r: Result): void {
   for (const secret of [PASSWORD, SENTINEL_PASSWORD, 'wrong-s3cret']) {
