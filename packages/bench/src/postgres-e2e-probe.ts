@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { createPostgresStore, type PostgresStore } from '@evco/store-postgres';
 import pg from 'pg';
@@ -354,7 +354,13 @@ export const postgresE2eProbeSection: BenchSection = {
       await admin.end();
       await stats.end();
     }
-    const activity = sampleMs ? await activityByFlow(sampleFile, rows) : undefined;
+    let activity: Awaited<ReturnType<typeof activityByFlow>> | undefined;
+    try {
+      activity = sampleMs ? await activityByFlow(sampleFile, rows) : undefined;
+    } finally {
+      // The sampler's file is this run's scratch: read above, then gone.
+      rmSync(sampleFile, { force: true });
+    }
     const summary = flows.map((flow) => {
       const mine = rows.filter((r) => r.flow === flow.name);
       const med: Record<string, unknown> = { flow: flow.name, rounds: mine.length };
