@@ -32,7 +32,6 @@ export interface FileCounts {
   integration: number;
   /** Compiled only. */
   noRun: number;
-  skipped: number;
 }
 
 /** The counts per file, for the blocks that passed each step (`ran` holds those run successfully). */
@@ -50,15 +49,14 @@ export function countBlocks(
       run: own.filter((b) => outcome.ran.has(b)).length,
       integration: own.filter((b) => b.mode === 'integration').length,
       noRun: own.filter((b) => b.mode === 'no-run').length,
-      skipped: own.filter((b) => b.mode === 'skip').length,
     };
   });
 }
 
 /** A table: one line per file, then the totals. */
 export function formatCounts(title: string, rows: FileCounts[]): string {
-  const columns = ['blocks', 'compiled', 'run', 'integration', 'noRun', 'skipped'] as const;
-  const headers = ['blocks', 'compiled', 'run', 'test:int', 'no-run', 'skipped'];
+  const columns = ['blocks', 'compiled', 'run', 'integration', 'noRun'] as const;
+  const headers = ['blocks', 'compiled', 'run', 'test:int', 'no-run'];
   const total: FileCounts = {
     file: 'total',
     blocks: 0,
@@ -66,7 +64,6 @@ export function formatCounts(title: string, rows: FileCounts[]): string {
     run: 0,
     integration: 0,
     noRun: 0,
-    skipped: 0,
   };
   for (const row of rows) for (const c of columns) total[c] += row[c];
   const all = [...rows, total];

@@ -4,7 +4,8 @@
  *
  *   <!-- doc-test: no-run: <reason> -->       type-checked, not run (e.g. a fragment of an app)
  *   <!-- doc-test: integration: <reason> -->  type-checked; run by `test:int` with DATABASE_URL and REDIS_URL
- *   <!-- doc-test: skip: <reason> -->         neither (shown as skipped, with the reason)
+ *
+ * There is no opt-out from type-checking: a block that does not compile is not documentation.
  *
  * A block without a marker is type-checked and run; a `// prints: <text>` comment on a line is a
  * promise that the run prints that line (in the order of the comments).
@@ -16,7 +17,7 @@
 import type { Code, Html, Parent, RootContent } from 'mdast';
 import { fromMarkdown } from 'mdast-util-from-markdown';
 
-export type BlockMode = 'run' | 'no-run' | 'integration' | 'skip';
+export type BlockMode = 'run' | 'no-run' | 'integration';
 
 export interface DocBlock {
   /** The Markdown file, as given (relative to the repository root in the suite). */
@@ -27,7 +28,7 @@ export interface DocBlock {
   indent: number;
   code: string;
   mode: BlockMode;
-  /** Why the block is not simply run (required for `no-run` and `skip`). */
+  /** Why the block is not simply run (required for `no-run`). */
   reason?: string;
   /** The `// prints: <text>` comments: lines the run must print, in this order. */
   prints: Array<{ line: number; text: string }>;
@@ -43,7 +44,6 @@ const MARKER = /^<!--\s*doc-test:\s*([a-z-]+)\s*(?::\s*([\s\S]*?))?\s*-->$/;
 const MODES: Record<Exclude<BlockMode, 'run'>, { reasonRequired: boolean }> = {
   'no-run': { reasonRequired: true },
   integration: { reasonRequired: false },
-  skip: { reasonRequired: true },
 };
 
 function parseMarker(
@@ -58,7 +58,7 @@ function parseMarker(
   if (!match || !mode || !(mode in MODES)) {
     throw new DocTestError(
       `${where}: unknown doc-test marker ${JSON.stringify(text)}; use <!-- doc-test: no-run: <reason> -->, ` +
-        '<!-- doc-test: integration --> or <!-- doc-test: skip: <reason> -->',
+        'or <!-- doc-test: integration --> (every block is type-checked; there is no skip)',
     );
   }
   const reason = match[2]?.trim() || undefined;

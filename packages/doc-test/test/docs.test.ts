@@ -2,7 +2,7 @@
  * Every TypeScript block of README.md, packages/* and apps/* READMEs and docs/*.md: type-checked
  * against the workspace's sources, and run (unless its marker says otherwise, see src/extract.ts).
  * Blocks that need Postgres and Redis are type-checked here and run by docs.int.test.ts.
- * Prints how many blocks of each file were compiled, run and skipped.
+ * Prints how many blocks of each file were compiled and run.
  */
 import pLimit from 'p-limit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -13,8 +13,7 @@ import { typecheckBlocks, writeBlocks } from '../src/typecheck.js';
 import { BLOCKS, blockDir, FILES, ROOT } from './workspace.js';
 
 const work = blockDir('unit');
-const checked = BLOCKS.filter((b) => b.mode !== 'skip');
-const paths = writeBlocks(checked, work.dir);
+const paths = writeBlocks(BLOCKS, work.dir);
 const compiled = new Set<DocBlock>();
 const ran = new Set<DocBlock>();
 // Each run is a Node process transpiling the workspace's sources: two at a time on a shared machine.
@@ -39,10 +38,6 @@ describe('documentation blocks', () => {
 
   for (const block of BLOCKS) {
     const name = `${blockLocation(block)} ${block.mode === 'run' ? 'compiles and runs' : `compiles (${block.mode}${block.reason ? `: ${block.reason}` : ''})`}`;
-    if (block.mode === 'skip') {
-      it.skip(`${blockLocation(block)} skipped: ${block.reason}`, () => {});
-      continue;
-    }
     it.concurrent(name, { timeout: 300_000 }, async () => {
       const problems = diagnostics.get(block) ?? [];
       if (problems.length > 0)

@@ -32,15 +32,16 @@ describe('extracting blocks', () => {
       [17, 'run', undefined],
       [21, 'run', undefined],
       [26, 'no-run', 'it throws, but is only type-checked'],
-      [31, 'skip', 'not even valid TypeScript'],
-      [37, 'run', undefined],
+      [32, 'run', undefined],
     ]);
     expect(at(4).prints).toEqual([{ line: 2, text: '42' }]);
-    expect(at(37).indent).toBe(2);
+    expect(at(32).indent).toBe(2);
   });
 
   it.each([
-    ['no-reason.md', 'no-reason.md:3: the doc-test marker "skip" needs a reason'],
+    ['no-reason.md', 'no-reason.md:3: the doc-test marker "no-run" needs a reason'],
+    // No opt-out from type-checking: a block that cannot compile is not documentation.
+    ['skip-marker.md', 'skip-marker.md:3: unknown doc-test marker'],
     ['unknown-marker.md', 'unknown-marker.md:1: unknown doc-test marker'],
     ['dangling-marker.md', 'dangling-marker.md:1: the doc-test marker is not followed by a ```ts block'],
   ])('%s is an error naming the marker line', (name, message) => {
@@ -58,8 +59,8 @@ describe('type-checking blocks', () => {
       "broken.md:9:7 TS2322: Type 'string' is not assignable to type 'number'.",
     ]);
     // Inside a list item, the column counts the item's indentation.
-    expect(diagnostics.get(at(37))).toEqual([
-      "broken.md:37:9 TS2322: Type 'number' is not assignable to type 'string'.",
+    expect(diagnostics.get(at(32))).toEqual([
+      "broken.md:32:9 TS2322: Type 'number' is not assignable to type 'string'.",
     ]);
   }, 120_000);
 });
