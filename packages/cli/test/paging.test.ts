@@ -92,3 +92,83 @@ describe('paging: "more" only when there is more', () => {
     expect(pageOf(rows.slice(0, 5), 5, (p) => p).nextCursor).toBeNull();
   });
 });
+
+describe('history: a pruned: line only on a page that reaches the pruned range', () => {
+  /**
+   * Kept 2001-01-01 and 2001-06-01, Old 2001-03-01 pruned (cutoff 2002-01-01), then three new
+   * events: the new ones sit after the cutoff, the kept ones before it.
+   */
+  async function prunedStore(json: boolean) {
+    const { ctx, out, file } = await storeWith(0, json);
+    const app = await createCoordinator({
+      store: createSqliteStore({ filename: file }),
+      publisher: createInProcPublisher(),
+      logger: silentLogger,
+    });
+    await app.publishEvents([
+      { eventType: 'Kept', aggregateId: 'k1', occurredAt: '2001-01-01T00:00:00.000Z' },
+      { eventType: 'Old', aggregateId: 'o1', occurredAt: '2001-03-01T00:00:00.000Z' },
+      { eventType: 'Kept', aggregateId: 'k2', occurredAt: '2001-06-01T00:00:00.000Z' },
+    ]);
+    await app.pruneEvents({ before: '2002-01-01T00:00:00.000Z', types: ['Old'] });
+    for (const aggregateId of ['n1', 'n2', 'n3']) await app.publishEvent({ eventType: 'New', aggregateId });
+    await app.shutdown();
+    return { ctx, out };
+  }
+
+  /** Follows the cursor from the first page, returning for each page its aggregates and whether it said pruned. */
+  async function walk(json: boolean, order: 'asc' | 'desc'): Promise<Array<[string[], boolean]>> {
+    const { ctx, out } = await prunedStore(json);
+    const pages: Array<[string[], boolean]> = [];
+    let cursor: string | undefined;
+    for (let page = 0; page < 10; page++) {
+      const before = out().length;
+      await history(ctx, { limit: 2, order, ...(cursor === undefined ? {} : { cursor }) });
+      const text = out().slice(before);
+      if (json) {
+        const reply = JSON.parse(text) as {
+          events: Array<{ aggregateId: string }>;
+          nextCursor: string | null;
+          pruned: Array<{ eventType: string }>;
+        };
+        expect(reply.pruned.map((p) => p.eventType)).toEqual(reply.pruned.length ? ['Old'] : []);
+        pages.push([reply.events.map((e) => e.aggregateId), reply.pruned.length > 0]);
+        cursor = reply.nextCursor ?? undefined;
+      } else {
+        const said = text.match(/^pruned: .*$/gm) ?? [];
+        expect(
+          said.every((l) => /^pruned: Old events that occurred before 2002-01-01T00:00:00.000Z /.test(l)),
+        ).toBe(true);
+        expect(said.length).toBeLessThanOrEqual(1);
+        pages.push([[...text.matchAll(/ (k\d|n\d) /g)].map((m) => m[1]!), said.length === 1]);
+        cursor = /more: add --cursor (\S+)/.exec(text)?.[1];
+      }
+      if (cursor === undefined) break;
+    }
+    return pages;
+  }
+
+  for (const json of [false, true]) {
+    it(`newest first${json ? ' (--json)' : ''}: pages of newer events say nothing, the page reaching back before the cutoff does`, async () => {
+      expect(await walk(json, 'desc')).toEqual([
+        [['n3', 'n2'], false],
+        [['n1', 'k2'], true],
+        [['k1'], true],
+      ]);
+    });
+
+    it(`oldest first${json ? ' (--json)' : ''}: the first page (nothing older precedes it) and pages before the cutoff say it, later ones not`, async () => {
+      expect(await walk(json, 'asc')).toEqual([
+        [['k1', 'k2'], true],
+        [['n1', 'n2'], false],
+        [['n3'], false],
+      ]);
+    });
+  }
+
+  it('a page of newer events says it when it is the oldest end of the listing (nothing older is left)', async () => {
+    const { ctx, out } = await prunedStore(false);
+    await history(ctx, { limit: 5, order: 'desc', type: ['New', 'Old'] });
+    expect(out()).toMatch(/^pruned: Old events that occurred before 2002-01-01T00:00:00.000Z /m);
+  });
+});

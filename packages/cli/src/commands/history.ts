@@ -2,7 +2,7 @@ import { type EventHistoryQuery, lookaheadLimit, type PrunedRange, type Recorded
 import type { Context } from '../context.js';
 import { withConnection } from '../context.js';
 import { printJson, printTable } from '../output.js';
-import { pageOf } from '../paging.js';
+import { pageOf, prunedOnPage } from '../paging.js';
 import { parsePosition, showPosition } from '../position.js';
 import { parseTime } from '../time.js';
 
@@ -38,8 +38,11 @@ export async function history(ctx: Context, args: HistoryArgs): Promise<void> {
     else query.afterPosition = position;
   }
   const read = await withConnection(ctx, {}, ({ admin }) => admin.readEventHistory(query));
-  const { pruned } = read;
   const { rows: events, nextCursor } = pageOf(read.events, args.limit, (e) => e.position);
+  // Only the pruned ranges this page reaches: nothing older follows the last page newest first,
+  // nor precedes the first page oldest first.
+  const atOldestEnd = args.order === 'desc' ? nextCursor === null : args.cursor === undefined;
+  const pruned = prunedOnPage(read.pruned, events, atOldestEnd);
   if (ctx.json) {
     printJson(ctx.io, { events, nextCursor, pruned });
     return;
