@@ -1086,12 +1086,20 @@ export const TRY_LOCK_PRUNE = `SELECT pg_try_advisory_xact_lock($1::integer, $2:
 export const LOCK_PRUNE_SHARED = `SELECT pg_advisory_xact_lock_shared($1::integer, $2::integer)`;
 
 /**
+ * The running replays, read once per statement (usually none): checked per candidate against
+ * the table, each candidate cost a probe of its index. Same snapshot, same answer.
+ */
+const RUNNING_REPLAYS = `running AS MATERIALIZED (
+  SELECT from_at, to_at, event_type FROM {s}.replays WHERE status = 'running'
+)`;
+
+/**
  * What keeps an event \`e\` from being pruned: any delivery row (done ones are deleted) or dead
- * letter, or a running replay over it.
+ * letter, or a running replay over it (\`running\`: RUNNING_REPLAYS, a CTE of the statement).
  */
 const MUST_STAY = `EXISTS (SELECT 1 FROM {s}.deliveries d WHERE d.position = e.position)
   OR EXISTS (SELECT 1 FROM {s}.dead_letters x WHERE x.position = e.position)
-  OR EXISTS (SELECT 1 FROM {s}.replays r WHERE r.status = 'running' AND e.occurred_at >= r.from_at
+  OR EXISTS (SELECT 1 FROM running r WHERE e.occurred_at >= r.from_at
     AND e.occurred_at < r.to_at AND (r.event_type IS NULL OR r.event_type = e.event_type))`;
 
 /**
@@ -1108,7 +1116,7 @@ WHERE e.occurred_at < $1::timestamptz AND e.occurred_at >= $2::timestamptz
   AND NOT (${MUST_STAY})
 ORDER BY e.occurred_at, e.position LIMIT $6`;
 
-export const PRUNE_CANDIDATES = pruneCandidates(EVENT_COLUMNS);
+export const PRUNE_CANDIDATES = `WITH ${RUNNING_REPLAYS}${pruneCandidates(EVENT_COLUMNS)}`;
 
 /**
  * Records what a batch removed (the CTE `gone`, one row per event type removed), per event
@@ -1128,7 +1136,7 @@ const recordPruned = (before: string, now: string) => `counted AS (
  * records it. $1 positions, $2 before, $3 now.
  */
 export const PRUNE_DELETE = `
-WITH gone AS (
+WITH ${RUNNING_REPLAYS}, gone AS (
   DELETE FROM {s}.events e WHERE e.position = ANY($1::bigint[]) AND NOT (${MUST_STAY})
   RETURNING e.event_type
 ), ${recordPruned('$2', '$3')}
@@ -1139,18 +1147,22 @@ SELECT coalesce(sum(n), 0)::int AS removed FROM counted`;
  * (the first $6 − 1 of $6 read), delete what was chosen by the row address it was read at (no
  * second lookup through the primary key; a row changed since is skipped), record it. No key
  * travels to the application and back, which a batch of keys cost it ~2–3 µs per event on its
- * event loop. The rules are checked in the choice and again in the delete, in one snapshot taken
+ * event loop. The rules are checked once, in the choice, in the statement's one snapshot, taken
  * after the prune lock: replay steps, the only writers that add deliveries to stored events,
- * commit before that lock is granted or wait for it. Returns the removed count, how many were
+ * commit before that lock is granted or wait for it. The delete does not check them again: in
+ * the same snapshot it would find the same answer (events are never updated, so no row version
+ * newer than the choice's can turn up), and the second check cost three index probes per event,
+ * about a third of the batch's server CPU (4.1 → 2.8 µs per event; with the running replays read
+ * once, 2.4). Returns the removed count, how many were
  * read (more than the batch: another batch follows) and the last chosen event (the cursor).
  * $1..$6 as `PRUNE_CANDIDATES`, $7 now.
  */
 export const PRUNE_BATCH = `
-WITH chosen AS MATERIALIZED (${pruneCandidates('e.ctid, e.position, e.occurred_at')}
+WITH ${RUNNING_REPLAYS}, chosen AS MATERIALIZED (${pruneCandidates('e.ctid, e.position, e.occurred_at')}
 ), batch AS MATERIALIZED (
   SELECT * FROM chosen ORDER BY occurred_at, position LIMIT $6 - 1
 ), gone AS (
-  DELETE FROM {s}.events e USING batch b WHERE e.ctid = b.ctid AND NOT (${MUST_STAY})
+  DELETE FROM {s}.events e USING batch b WHERE e.ctid = b.ctid
   RETURNING e.event_type
 ), ${recordPruned('$1', '$7')}, last AS (
   SELECT position, occurred_at FROM batch ORDER BY occurred_at DESC, position DESC LIMIT 1
