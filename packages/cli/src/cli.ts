@@ -24,6 +24,12 @@ interface GlobalArgs {
   redisSentinelName?: string;
   redisCluster?: string;
   redisShardedPubsub?: boolean;
+  redisTls?: boolean;
+  redisSentinelTls?: boolean;
+  redisTlsCa?: string;
+  redisTlsCert?: string;
+  redisTlsKey?: string;
+  redisTlsInsecure?: boolean;
   channelPrefix?: string;
   json: boolean;
 }
@@ -72,6 +78,12 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
           ...(args.redisCluster === undefined ? {} : { redisCluster: args.redisCluster }),
           ...(args.redisShardedPubsub === undefined ? {} : { redisShardedPubsub: args.redisShardedPubsub }),
           ...(args.channelPrefix === undefined ? {} : { channelPrefix: args.channelPrefix }),
+          ...(args.redisTls === undefined ? {} : { redisTls: args.redisTls }),
+          ...(args.redisSentinelTls === undefined ? {} : { redisSentinelTls: args.redisSentinelTls }),
+          ...(args.redisTlsCa === undefined ? {} : { redisTlsCa: args.redisTlsCa }),
+          ...(args.redisTlsCert === undefined ? {} : { redisTlsCert: args.redisTlsCert }),
+          ...(args.redisTlsKey === undefined ? {} : { redisTlsKey: args.redisTlsKey }),
+          ...(args.redisTlsInsecure === undefined ? {} : { redisTlsInsecure: args.redisTlsInsecure }),
         },
       };
       try {
@@ -137,6 +149,40 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
       type: 'boolean',
       describe:
         'on a Cluster, announce with SPUBLISH as publisher-redis does by default; --no-redis-sharded-pubsub for a fleet with shardedPubSub: false; default $EVCO_REDIS_SHARDED_PUBSUB, else true',
+      group: 'Connection:',
+    })
+    .option('redis-tls', {
+      type: 'boolean',
+      describe:
+        'TLS to the Redis data nodes: the master behind --redis-sentinels, every --redis-cluster node (a --redis-url says it with rediss://); default $EVCO_REDIS_TLS',
+      group: 'Connection:',
+    })
+    .option('redis-sentinel-tls', {
+      type: 'boolean',
+      describe: 'TLS to the sentinels themselves; default $EVCO_REDIS_SENTINEL_TLS',
+      group: 'Connection:',
+    })
+    .option('redis-tls-ca', {
+      type: 'string',
+      describe:
+        "PEM file of the CA the Redis servers' certificates are verified with (default: Node's CAs); default $EVCO_REDIS_TLS_CA_FILE",
+      group: 'Connection:',
+    })
+    .option('redis-tls-cert', {
+      type: 'string',
+      describe:
+        'PEM client certificate for servers with tls-auth-clients (with --redis-tls-key); default $EVCO_REDIS_TLS_CERT_FILE',
+      group: 'Connection:',
+    })
+    .option('redis-tls-key', {
+      type: 'string',
+      describe: "PEM file of the client certificate's unencrypted key; default $EVCO_REDIS_TLS_KEY_FILE",
+      group: 'Connection:',
+    })
+    .option('redis-tls-insecure', {
+      type: 'boolean',
+      describe:
+        "do not verify the Redis servers' certificates (a test setup only); default $EVCO_REDIS_TLS_INSECURE",
       group: 'Connection:',
     })
     .option('channel-prefix', {

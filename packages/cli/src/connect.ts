@@ -1,4 +1,6 @@
-import { existsSync, statSync } from 'node:fs';
+import { createPrivateKey, X509Certificate } from 'node:crypto';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { createSecureContext } from 'node:tls';
 import {
   type AdminClient,
   createAdminClient,
@@ -10,6 +12,7 @@ import {
   parseLogLevel,
 } from '@evco/core';
 import { parsesAsPostgresUrl } from '@evco/core/adapter';
+import type { RedisPublisherOptions } from '@evco/publisher-redis';
 import { UsageError } from './errors.js';
 
 /** The connection flags every command takes. */
@@ -28,6 +31,17 @@ export interface ConnectionFlags {
   redisShardedPubsub?: boolean;
   /** publisher-redis `channelPrefix` of the fleet: the announcements must reach its channel. */
   channelPrefix?: string;
+  /** TLS to the data nodes: the master behind Sentinel, the Cluster nodes (a URL: `rediss://`). */
+  redisTls?: boolean;
+  /** TLS to the sentinels themselves (ioredis `sentinelTLS`). */
+  redisSentinelTls?: boolean;
+  /** PEM file of the CA(s) the servers' certificates are verified with. */
+  redisTlsCa?: string;
+  /** PEM files of a client certificate and its key, for servers with `tls-auth-clients yes`. */
+  redisTlsCert?: string;
+  redisTlsKey?: string;
+  /** Do not verify the servers' certificates (a test setup only). */
+  redisTlsInsecure?: boolean;
 }
 
 export type Target =
@@ -96,20 +110,38 @@ interface RedisAuth {
   password?: string;
 }
 
+/** TLS options of a connection as ioredis (Node's `tls.connect`) takes them: PEM text, not files. */
+export interface RedisTls {
+  ca?: string;
+  cert?: string;
+  key?: string;
+  rejectUnauthorized?: false;
+}
+
 /**
  * Where the CLI announces, as publisher-redis takes it: one server's URL, a master behind
- * Sentinel, or a Cluster. `where` is what output may show: no password in any form.
+ * Sentinel, or a Cluster. `where` is what output may show: no password in any form. `tls`: TLS
+ * to the data nodes (a `rediss://` URL's server, the master, the Cluster nodes); `sentinelTls`:
+ * to the sentinels.
  */
 export type RedisTarget =
-  | { kind: 'url'; url: string; where: string }
+  | { kind: 'url'; url: string; where: string; tls?: RedisTls }
   | ({
       kind: 'sentinel';
       name: string;
       sentinels: RedisNode[];
       sentinelPassword?: string;
       where: string;
+      tls?: RedisTls;
+      sentinelTls?: RedisTls;
     } & RedisAuth)
-  | ({ kind: 'cluster'; nodes: RedisNode[]; shardedPubSub: boolean; where: string } & RedisAuth);
+  | ({
+      kind: 'cluster';
+      nodes: RedisNode[];
+      shardedPubSub: boolean;
+      where: string;
+      tls?: RedisTls;
+    } & RedisAuth);
 
 /** `host:port`, `[v6]:port`; the port 1-65535. */
 const NODE = /^(\[[0-9A-Fa-f:.]+\]|[^\s:[\]@/]+):(\d{1,5})$/;
@@ -190,6 +222,7 @@ export function resolveRedis(flags: ConnectionFlags, env: NodeJS.ProcessEnv): Re
       `--${flags.redisShardedPubsub ? '' : 'no-'}redis-sharded-pubsub applies only with --redis-cluster`,
     );
   }
+  const tls = resolveRedisTls(flags, env, kind, typeof value === 'string' && /^rediss:/i.test(value));
   if (kind === 'sentinels') {
     if (sentinelName === undefined || sentinelName.trim() === '') {
       throw new UsageError(
@@ -205,6 +238,7 @@ export function resolveRedis(flags: ConnectionFlags, env: NodeJS.ProcessEnv): Re
       ...(env.EVCO_REDIS_SENTINEL_PASSWORD ? { sentinelPassword: env.EVCO_REDIS_SENTINEL_PASSWORD } : {}),
       ...redisAuth(env),
       where: `redis-sentinel://${nodeList(sentinels)}/${encodeURIComponent(sentinelName)}`,
+      ...tls,
     };
   }
   if (kind === 'cluster') {
@@ -216,18 +250,126 @@ export function resolveRedis(flags: ConnectionFlags, env: NodeJS.ProcessEnv): Re
         flags.redisShardedPubsub ?? parseBoolean(env.EVCO_REDIS_SHARDED_PUBSUB, 'EVCO_REDIS_SHARDED_PUBSUB'),
       ...redisAuth(env),
       where: `redis-cluster://${nodeList(nodes)}`,
+      ...tls,
     };
   }
   if (kind === 'url') {
     const url = resolveRedisUrl({ redisUrl: value as string }, {}) as string;
-    return { kind: 'url', url, where: maskUrl(url) };
+    return { kind: 'url', url, where: maskUrl(url), ...tls };
   }
   return undefined;
 }
 
-/** publisher-redis's default (`shardedPubSub: true`) unless the variable says otherwise. */
-function parseBoolean(value: string | undefined, name: string): boolean {
-  if (value === undefined || value === '') return true;
+/**
+ * The TLS of the chosen topology (`kind` as in `resolveRedis`), files read and checked before any
+ * connection: `--redis-tls` / `EVCO_REDIS_TLS` for the data nodes (with a URL its scheme decides:
+ * `rediss://`), `--redis-sentinel-tls` / `EVCO_REDIS_SENTINEL_TLS` for the sentinels, and the
+ * CA, client certificate and `insecure` settings both share. A flag that cannot apply is refused;
+ * a variable that cannot apply is ignored, as the environment may describe the application's own
+ * Redis while a flag points the CLI elsewhere. No file's content is ever repeated.
+ */
+function resolveRedisTls(
+  flags: ConnectionFlags,
+  env: NodeJS.ProcessEnv,
+  kind: string | undefined,
+  rediss: boolean,
+): { tls?: RedisTls; sentinelTls?: RedisTls } {
+  if (kind === 'url' && flags.redisTls === true && !rediss) {
+    throw new UsageError('--redis-tls with a redis:// URL: write the URL as rediss:// for TLS');
+  }
+  if (kind === undefined && flags.redisTls !== undefined) {
+    throw new UsageError('--redis-tls applies only with --redis-url, --redis-sentinels or --redis-cluster');
+  }
+  if (kind !== 'sentinels' && flags.redisSentinelTls !== undefined) {
+    throw new UsageError('--redis-sentinel-tls applies only with --redis-sentinels');
+  }
+  const data =
+    kind === 'url'
+      ? rediss
+      : kind !== undefined && (flags.redisTls ?? parseBoolean(env.EVCO_REDIS_TLS, 'EVCO_REDIS_TLS', false));
+  const sentinels =
+    kind === 'sentinels' &&
+    (flags.redisSentinelTls ?? parseBoolean(env.EVCO_REDIS_SENTINEL_TLS, 'EVCO_REDIS_SENTINEL_TLS', false));
+  const given: Array<[string, string | boolean | undefined]> = [
+    ['--redis-tls-ca', flags.redisTlsCa],
+    ['--redis-tls-cert', flags.redisTlsCert],
+    ['--redis-tls-key', flags.redisTlsKey],
+    ['--redis-tls-insecure', flags.redisTlsInsecure],
+  ];
+  if (!data && !sentinels) {
+    const flag = given.find(([, v]) => v !== undefined);
+    if (flag) {
+      throw new UsageError(
+        `${flag[0]} applies only with TLS: --redis-tls, --redis-sentinel-tls or a rediss:// URL`,
+      );
+    }
+    return {};
+  }
+  const file = (flag: string, name: string, value: string | undefined) => {
+    const path = value ?? (env[name] || undefined);
+    return path === undefined ? undefined : { source: value === undefined ? name : flag, path };
+  };
+  const ca = file('--redis-tls-ca', 'EVCO_REDIS_TLS_CA_FILE', flags.redisTlsCa);
+  const cert = file('--redis-tls-cert', 'EVCO_REDIS_TLS_CERT_FILE', flags.redisTlsCert);
+  const key = file('--redis-tls-key', 'EVCO_REDIS_TLS_KEY_FILE', flags.redisTlsKey);
+  const insecure =
+    flags.redisTlsInsecure ?? parseBoolean(env.EVCO_REDIS_TLS_INSECURE, 'EVCO_REDIS_TLS_INSECURE', false);
+  if ((cert === undefined) !== (key === undefined)) {
+    const [has, lacks] = cert
+      ? [cert.source, '--redis-tls-key (EVCO_REDIS_TLS_KEY_FILE)']
+      : [key!.source, '--redis-tls-cert (EVCO_REDIS_TLS_CERT_FILE)'];
+    throw new UsageError(`${has} needs ${lacks}: a client certificate and its key go together`);
+  }
+  if (ca && insecure) {
+    throw new UsageError(
+      `give ${ca.source} or ${flags.redisTlsInsecure === undefined ? 'EVCO_REDIS_TLS_INSECURE' : '--redis-tls-insecure'}, not both: one verifies the servers, the other does not`,
+    );
+  }
+  const options: RedisTls = {
+    ...(ca ? { ca: readPem(ca, 'certificate') } : {}),
+    ...(cert ? { cert: readPem(cert, 'certificate') } : {}),
+    ...(key ? { key: readPem(key, 'key') } : {}),
+    ...(insecure ? { rejectUnauthorized: false as const } : {}),
+  };
+  if (options.cert !== undefined) {
+    try {
+      createSecureContext({ cert: options.cert, key: options.key });
+    } catch {
+      throw new UsageError(`${key!.source}: ${key!.path} is not the key of the certificate in ${cert!.path}`);
+    }
+  }
+  return { ...(data ? { tls: options } : {}), ...(sentinels ? { sentinelTls: options } : {}) };
+}
+
+/** A PEM certificate (bundle) or unencrypted private key file's text; its content never shown. */
+function readPem(file: { source: string; path: string }, what: 'certificate' | 'key'): string {
+  let text: string;
+  try {
+    text = readFileSync(file.path, 'utf8');
+  } catch (error) {
+    const code = (error as { code?: string }).code ?? 'unreadable';
+    throw new UsageError(`${file.source}: cannot read ${file.path} (${code})`);
+  }
+  try {
+    if (what === 'certificate') {
+      if (!text.includes('-----BEGIN CERTIFICATE-----')) throw new Error('no PEM');
+      new X509Certificate(text);
+    } else {
+      createPrivateKey(text);
+    }
+  } catch {
+    throw new UsageError(
+      what === 'certificate'
+        ? `${file.source}: ${file.path} holds no PEM certificate (-----BEGIN CERTIFICATE-----)`
+        : `${file.source}: ${file.path} is not an unencrypted PEM private key`,
+    );
+  }
+  return text;
+}
+
+/** A boolean variable (`true`/`1`/`yes`, `false`/`0`/`no`), `fallback` when unset. */
+function parseBoolean(value: string | undefined, name: string, fallback = true): boolean {
+  if (value === undefined || value === '') return fallback;
   if (/^(true|1|yes)$/i.test(value)) return true;
   if (/^(false|0|no)$/i.test(value)) return false;
   throw new UsageError(`${name} must be true or false`);
@@ -278,6 +420,43 @@ async function openStore(target: Target, options: { mustExist: boolean }): Promi
   });
 }
 
+/**
+ * The options an application gives publisher-redis for `target`, so the CLI reaches the fleet the
+ * way the fleet does (on a Cluster: sharded Pub/Sub unless the fleet turned it off).
+ */
+export function redisConnection(
+  target: RedisTarget,
+): Pick<RedisPublisherOptions, 'url' | 'sentinel' | 'cluster' | 'redisOptions'> {
+  const auth = target.kind === 'url' ? {} : { username: target.username, password: target.password };
+  // TLS as ioredis takes it: `tls` for the data nodes (behind Sentinel only with
+  // enableTLSForSentinelMode, else ioredis waits for a TLS handshake on a plain socket to the
+  // master), `sentinelTLS` for the sentinels; on a Cluster `tls` goes to every node.
+  const tls = {
+    tls: target.tls,
+    ...(target.kind === 'sentinel'
+      ? {
+          sentinelTLS: target.sentinelTls,
+          enableTLSForSentinelMode: target.tls === undefined ? undefined : true,
+        }
+      : {}),
+  };
+  const redisOptions = Object.fromEntries(
+    Object.entries({ ...auth, ...tls }).filter(([, v]) => v !== undefined),
+  );
+  return target.kind === 'url'
+    ? { url: target.url, ...(Object.keys(redisOptions).length ? { redisOptions } : {}) }
+    : target.kind === 'sentinel'
+      ? {
+          sentinel: {
+            name: target.name,
+            sentinels: target.sentinels,
+            ...(target.sentinelPassword === undefined ? {} : { sentinelPassword: target.sentinelPassword }),
+          },
+          redisOptions,
+        }
+      : { cluster: { nodes: target.nodes, shardedPubSub: target.shardedPubSub }, redisOptions };
+}
+
 async function openPublisher(
   target: RedisTarget,
   channelPrefix: string | undefined,
@@ -287,29 +466,12 @@ async function openPublisher(
     '@evco/publisher-redis',
     target.kind === 'url' ? '--redis-url' : `--redis-${target.kind === 'sentinel' ? 'sentinels' : 'cluster'}`,
   );
-  const auth = target.kind === 'url' ? {} : { username: target.username, password: target.password };
-  const redisOptions = Object.fromEntries(Object.entries(auth).filter(([, v]) => v !== undefined));
-  // The same options an application gives publisher-redis, so the CLI reaches the fleet the
-  // way the fleet does (on a Cluster: sharded Pub/Sub unless the fleet turned it off).
-  const connection =
-    target.kind === 'url'
-      ? { url: target.url }
-      : target.kind === 'sentinel'
-        ? {
-            sentinel: {
-              name: target.name,
-              sentinels: target.sentinels,
-              ...(target.sentinelPassword === undefined ? {} : { sentinelPassword: target.sentinelPassword }),
-            },
-            redisOptions,
-          }
-        : { cluster: { nodes: target.nodes, shardedPubSub: target.shardedPubSub }, redisOptions };
   // The CLI's logger (silent unless EVCO_LOG_LEVEL), not the publisher's default one: a Redis
   // that is down would otherwise print its reconnect warnings as JSON lines around the output.
   // The fleet's prefix, or the announcements go to a channel no coordinator listens on (the
   // deployment guide gives every application and environment its own).
   return createRedisPublisher({
-    ...connection,
+    ...redisConnection(target),
     logger,
     ...(channelPrefix === undefined ? {} : { channelPrefix }),
   });

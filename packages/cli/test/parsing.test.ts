@@ -1,12 +1,21 @@
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createDomainEvent, EvcoError, recordEvent, StoreUnavailableError } from '@evco/core';
 import { createSqliteStore, readSqliteSchemaVersion } from '@evco/store-sqlite';
-import { describe, expect, it } from 'vitest';
+import { makeTestTls, type TestTls } from '@evco/testkit';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../src/cli.js';
 import { pruneOptions } from '../src/commands/prune.js';
-import { connect, importPeer, resolveRedis, resolveRedisUrl, resolveTarget } from '../src/connect.js';
+import {
+  type ConnectionFlags,
+  connect,
+  importPeer,
+  redisConnection,
+  resolveRedis,
+  resolveRedisUrl,
+  resolveTarget,
+} from '../src/connect.js';
 import { describeFailure, EXIT, exitCodeOf, UsageError, withSchemaHint } from '../src/errors.js';
 import { parseDuration, parseTime } from '../src/time.js';
 import { drawCausation } from '../src/tree.js';
@@ -239,6 +248,182 @@ describe('Redis behind Sentinel or on a Cluster', () => {
     const code = await runCli(['status', '--sqlite', missing, '--redis-cluster', 'h:99999'], ctx.io);
     expect(code).toBe(EXIT.usage);
     expect(err).toMatch(/^evco: --redis-cluster: "h:99999" is not host:port/);
+  });
+});
+
+describe('TLS to Redis (--redis-tls, --redis-sentinel-tls, CA and client certificate files)', () => {
+  let tls: TestTls;
+  let other: TestTls;
+  let dir: string;
+  beforeAll(() => {
+    tls = makeTestTls();
+    other = makeTestTls();
+    dir = mkdtempSync(join(tmpdir(), 'evco-cli-tls-'));
+  });
+  afterAll(() => {
+    tls?.remove();
+    other?.remove();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+  const resolved = (flags: ConnectionFlags, env: NodeJS.ProcessEnv = {}) =>
+    redisConnection(resolveRedis(flags, env)!);
+
+  it('a Cluster: tls for every node (redisOptions.tls), the PEM text read from the files', () => {
+    expect(
+      resolved(
+        { redisCluster: 'a:7000', redisTls: true, redisTlsCa: tls.caFile },
+        { EVCO_REDIS_PASSWORD: 'pw' },
+      ),
+    ).toEqual({
+      cluster: { nodes: [{ host: 'a', port: 7000 }], shardedPubSub: true },
+      redisOptions: { password: 'pw', tls: { ca: tls.ca } },
+    });
+    // From the environment, with a client certificate.
+    expect(
+      resolved(
+        {},
+        {
+          EVCO_REDIS_CLUSTER: 'a:7000',
+          EVCO_REDIS_TLS: 'true',
+          EVCO_REDIS_TLS_CA_FILE: tls.caFile,
+          EVCO_REDIS_TLS_CERT_FILE: tls.certFile,
+          EVCO_REDIS_TLS_KEY_FILE: tls.keyFile,
+        },
+      ).redisOptions,
+    ).toEqual({ tls: { ca: tls.ca, cert: tls.cert, key: tls.key } });
+    // TLS off: no tls option, whatever the environment's files say (they may be another Redis's).
+    expect(resolved({ redisCluster: 'a:7000' }, { EVCO_REDIS_TLS_CA_FILE: '/nowhere' }).redisOptions).toEqual(
+      {},
+    );
+  });
+
+  it('behind Sentinel: tls with enableTLSForSentinelMode for the master, sentinelTLS for the sentinels, each on its own', () => {
+    const base = { redisSentinels: 's:26379', redisSentinelName: 'm' };
+    expect(resolved({ ...base, redisTls: true, redisSentinelTls: true, redisTlsInsecure: true })).toEqual({
+      sentinel: { name: 'm', sentinels: [{ host: 's', port: 26379 }] },
+      redisOptions: {
+        tls: { rejectUnauthorized: false },
+        sentinelTLS: { rejectUnauthorized: false },
+        enableTLSForSentinelMode: true,
+      },
+    });
+    expect(resolved({ ...base, redisTls: true }).redisOptions).toEqual({
+      tls: {},
+      enableTLSForSentinelMode: true,
+    });
+    expect(resolved({ ...base, redisSentinelTls: true, redisTlsCa: tls.caFile }).redisOptions).toEqual({
+      sentinelTLS: { ca: tls.ca },
+    });
+    expect(
+      resolved(
+        {},
+        {
+          EVCO_REDIS_SENTINELS: 's:26379',
+          EVCO_REDIS_SENTINEL_NAME: 'm',
+          EVCO_REDIS_SENTINEL_TLS: 'yes',
+          EVCO_REDIS_TLS: '1',
+          EVCO_REDIS_TLS_INSECURE: 'true',
+        },
+      ).redisOptions,
+    ).toMatchObject({ tls: { rejectUnauthorized: false }, sentinelTLS: { rejectUnauthorized: false } });
+  });
+
+  it('a URL: its scheme decides; the files apply to a rediss:// one', () => {
+    expect(resolved({ redisUrl: 'rediss://h:6380', redisTlsCa: tls.caFile })).toEqual({
+      url: 'rediss://h:6380',
+      redisOptions: { tls: { ca: tls.ca } },
+    });
+    expect(resolved({ redisUrl: 'rediss://h:6380' })).toEqual({
+      url: 'rediss://h:6380',
+      redisOptions: { tls: {} },
+    });
+    expect(resolved({ redisUrl: 'redis://h' }, { EVCO_REDIS_TLS: 'true' })).toEqual({ url: 'redis://h' });
+  });
+
+  it('refuses what cannot apply or cannot be read, before any I/O, naming the flag and never showing a key', () => {
+    const write = (name: string, text: string) => {
+      const file = join(dir, name);
+      writeFileSync(file, text);
+      return file;
+    };
+    const notPem = write('not-pem.txt', 'hello');
+    const cluster = { redisCluster: 'a:7000', redisTls: true };
+    for (const [flags, env, message] of [
+      [
+        { redisUrl: 'redis://h', redisTls: true },
+        {},
+        /--redis-tls with a redis:\/\/ URL: write the URL as rediss:\/\//,
+      ],
+      [
+        { redisCluster: 'a:7000', redisSentinelTls: true },
+        {},
+        /--redis-sentinel-tls applies only with --redis-sentinels/,
+      ],
+      [{ redisCluster: 'a:7000', redisTlsCa: tls.caFile }, {}, /--redis-tls-ca applies only with TLS/],
+      [{ redisUrl: 'redis://h', redisTlsInsecure: true }, {}, /--redis-tls-insecure applies only with TLS/],
+      [{ ...cluster, redisTlsCert: tls.certFile }, {}, /--redis-tls-cert needs --redis-tls-key/],
+      [
+        { ...cluster },
+        { EVCO_REDIS_TLS_KEY_FILE: tls.keyFile },
+        /EVCO_REDIS_TLS_KEY_FILE needs --redis-tls-cert/,
+      ],
+      [
+        { ...cluster, redisTlsCa: tls.caFile, redisTlsInsecure: true },
+        {},
+        /give --redis-tls-ca or --redis-tls-insecure, not both/,
+      ],
+      [
+        { ...cluster, redisTlsCa: join(dir, 'missing.pem') },
+        {},
+        /--redis-tls-ca: cannot read .*missing\.pem \(ENOENT\)/,
+      ],
+      [{ ...cluster, redisTlsCa: dir }, {}, /--redis-tls-ca: cannot read .* \(EISDIR\)/],
+      [{ ...cluster, redisTlsCa: notPem }, {}, /--redis-tls-ca: .*not-pem\.txt holds no PEM certificate/],
+      // A key given as the CA: refused without its text.
+      [{ ...cluster, redisTlsCa: tls.keyFile }, {}, /--redis-tls-ca: .* holds no PEM certificate/],
+      [
+        { ...cluster, redisTlsCert: tls.certFile, redisTlsKey: notPem },
+        {},
+        /--redis-tls-key: .* is not an unencrypted PEM private key/,
+      ],
+      [
+        { ...cluster, redisTlsCert: tls.certFile, redisTlsKey: other.keyFile },
+        {},
+        /--redis-tls-key: .* is not the key of the certificate in/,
+      ],
+      [{}, { EVCO_REDIS_CLUSTER: 'a:1', EVCO_REDIS_TLS: 'sure' }, /EVCO_REDIS_TLS must be true or false/],
+      [
+        { redisTls: true },
+        {},
+        /--redis-tls applies only with --redis-url, --redis-sentinels or --redis-cluster/,
+      ],
+    ] as const) {
+      let error: unknown;
+      try {
+        resolveRedis(flags, env);
+      } catch (e) {
+        error = e;
+      }
+      expect(error, JSON.stringify(flags)).toBeInstanceOf(UsageError);
+      expect(String(error)).toMatch(message);
+      for (const key of [tls.key, other.key]) {
+        for (const line of key.split('\n').filter((l) => l.length > 20 && !l.startsWith('-----'))) {
+          expect(String(error)).not.toContain(line);
+        }
+      }
+    }
+  });
+
+  it('the command line takes the flags; a bad one is exit 2 before the store or Redis is touched', async () => {
+    const { ctx } = capturedContext({});
+    let err = '';
+    ctx.io.stderr.on('data', (d) => {
+      err += d;
+    });
+    const missing = join(tmpdir(), 'evco-cli-no-such-dir', 'events.db');
+    const flags = ['--redis-cluster', '127.0.0.1:1', '--redis-tls', '--redis-tls-cert', tls.certFile];
+    expect(await runCli(['status', '--sqlite', missing, ...flags], ctx.io)).toBe(EXIT.usage);
+    expect(err).toMatch(/^evco: --redis-tls-cert needs --redis-tls-key/);
   });
 });
 

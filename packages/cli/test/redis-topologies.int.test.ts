@@ -6,7 +6,7 @@ import { createCoordinator, silentLogger } from '@evco/core';
 import { createInProcPublisher } from '@evco/publisher-inproc';
 import { createRedisPublisher, type RedisPublisherOptions } from '@evco/publisher-redis';
 import { createSqliteStore } from '@evco/store-sqlite';
-import { waitFor } from '@evco/testkit';
+import { makeTestTls, type PrivateRedis, startPrivateRedis, type TestTls, waitFor } from '@evco/testkit';
 import {
   type ClusterTopology,
   redisServerMajor,
@@ -221,3 +221,187 @@ describe.skipIf(redisServerMajor() < 7)(
     });
   },
 );
+
+describe('evco over TLS: one server with client certificates, Sentinel and Cluster with TLS on every node', () => {
+  let tls: TestTls;
+  beforeAll(() => {
+    tls = makeTestTls();
+  });
+  afterAll(() => tls?.remove());
+
+  /** No output holds a password or a line of the private key. */
+  function expectNoSecret(r: Result): void {
+    expectNoPassword(r);
+    for (const line of tls.key.split('\n').filter((l) => l.length > 20 && !l.startsWith('-----'))) {
+      expect(r.stdout).not.toContain(line);
+      expect(r.stderr).not.toContain(line);
+    }
+  }
+  const healthOf = async (flags: string[], env: NodeJS.ProcessEnv = {}) => {
+    const r = await evco(['status', '--json', '--sqlite', await seededStore(), ...flags], env);
+    expect(r.code, r.stderr).toBe(0);
+    expectNoSecret(r);
+    return (JSON.parse(r.stdout) as PublisherStatus).publisher.health;
+  };
+
+  describe('one server (rediss://, tls-auth-clients yes)', () => {
+    let server: PrivateRedis;
+    beforeAll(async () => {
+      server = await startPrivateRedis({ tls, tlsAuthClients: 'yes', password: PASSWORD });
+    }, 30_000);
+    afterAll(() => server?.kill());
+
+    it('announces with the CA and the client certificate; without either the publisher is unhealthy', async () => {
+      const prefix = `cli-tls-${randomBytes(4).toString('hex')}`;
+      const clientCert = { cert: tls.cert, key: tls.key };
+      const listener = await listen({
+        url: server.url,
+        redisOptions: { tls: { ca: tls.ca, ...clientCert } },
+        channelPrefix: prefix,
+      });
+      const certFlags = ['--redis-tls-cert', tls.certFile, '--redis-tls-key', tls.keyFile];
+      try {
+        const r = await replay(
+          ['--redis-url', server.url, '--redis-tls-ca', tls.caFile, ...certFlags, '--channel-prefix', prefix],
+          {},
+        );
+        expect(r.code, r.stderr).toBe(0);
+        expectNoSecret(r);
+        await waitFor(() => listener.heard.length >= 1, { timeoutMs: 15_000 });
+        expect(listener.heard[0]).toContain('UserRegistered');
+
+        const env = { REDIS_URL: server.url, EVCO_REDIS_TLS_CA_FILE: tls.caFile };
+        expect(
+          await healthOf([], {
+            ...env,
+            EVCO_REDIS_TLS_CERT_FILE: tls.certFile,
+            EVCO_REDIS_TLS_KEY_FILE: tls.keyFile,
+          }),
+        ).toMatchObject({ healthy: true });
+        // The server asks for a client certificate: none given, it hangs up.
+        expect(await healthOf([], env)).toMatchObject({ healthy: false });
+        // The test CA is not among Node's: without --redis-tls-ca the server is not trusted,
+        // unless told not to check (a test setup).
+        expect(await healthOf(['--redis-url', server.url, ...certFlags])).toMatchObject({ healthy: false });
+        expect(
+          await healthOf(['--redis-url', server.url, ...certFlags, '--redis-tls-insecure']),
+        ).toMatchObject({
+          healthy: true,
+        });
+      } finally {
+        await listener.close();
+      }
+    });
+  });
+
+  describe('behind Sentinel (master, replica and sentinels on TLS only, with passwords)', () => {
+    let topology: SentinelTopology;
+    beforeAll(async () => {
+      topology = await startSentinelTopology({
+        tls,
+        password: PASSWORD,
+        sentinelPassword: SENTINEL_PASSWORD,
+      });
+    }, 60_000);
+    afterAll(() => topology?.stop());
+
+    it('--redis-tls and --redis-sentinel-tls reach the master; without --redis-tls the publisher is unhealthy', async () => {
+      const prefix = `cli-sentinel-tls-${randomBytes(4).toString('hex')}`;
+      const listener = await listen({
+        sentinel: { name: topology.name, sentinels: topology.sentinels, sentinelPassword: SENTINEL_PASSWORD },
+        redisOptions: {
+          password: PASSWORD,
+          tls: { ca: tls.ca },
+          sentinelTLS: { ca: tls.ca },
+          enableTLSForSentinelMode: true,
+        },
+        channelPrefix: prefix,
+      });
+      const env = { EVCO_REDIS_PASSWORD: PASSWORD, EVCO_REDIS_SENTINEL_PASSWORD: SENTINEL_PASSWORD };
+      const sentinels = topology.sentinels.map((n) => `${n.host}:${n.port}`).join(',');
+      const flags = ['--redis-sentinels', sentinels, '--redis-sentinel-name', topology.name];
+      try {
+        const r = await replay(
+          [
+            ...flags,
+            '--redis-tls',
+            '--redis-sentinel-tls',
+            '--redis-tls-ca',
+            tls.caFile,
+            '--channel-prefix',
+            prefix,
+          ],
+          env,
+        );
+        expect(r.code, r.stderr).toBe(0);
+        expectNoSecret(r);
+        await waitFor(() => listener.heard.length >= 1, { timeoutMs: 15_000 });
+
+        // The same from the environment alone.
+        const before = listener.heard.length;
+        const fromEnv = await replay([], {
+          ...env,
+          EVCO_REDIS_SENTINELS: sentinels,
+          EVCO_REDIS_SENTINEL_NAME: topology.name,
+          EVCO_REDIS_TLS: 'true',
+          EVCO_REDIS_SENTINEL_TLS: 'true',
+          EVCO_REDIS_TLS_CA_FILE: tls.caFile,
+          EVCO_REDIS_CHANNEL_PREFIX: prefix,
+        });
+        expect(fromEnv.code, fromEnv.stderr).toBe(0);
+        await waitFor(() => listener.heard.length > before, { timeoutMs: 15_000 });
+
+        const tlsFlags = ['--redis-sentinel-tls', '--redis-tls-ca', tls.caFile];
+        expect(await healthOf([...flags, '--redis-tls', ...tlsFlags], env)).toMatchObject({ healthy: true });
+        // The sentinels answer over TLS and name the master, whose TLS port a plain client cannot use.
+        expect(await healthOf([...flags, ...tlsFlags], env)).toMatchObject({ healthy: false });
+      } finally {
+        await listener.close();
+      }
+    });
+  });
+
+  describe.skipIf(redisServerMajor() < 7)('on a Cluster (three masters, TLS only, bus included)', () => {
+    let cluster: ClusterTopology;
+    beforeAll(async () => {
+      cluster = await startCluster({ masters: 3, tls });
+    }, 60_000);
+    afterAll(() => cluster?.stop());
+
+    it('--redis-tls reaches every node: SPUBLISH heard by a sharded subscriber seeded elsewhere', async () => {
+      const prefix = `cli-cluster-tls-${randomBytes(4).toString('hex')}`;
+      const seed = (i: number) => `${cluster.nodes[i]!.host}:${cluster.nodes[i]!.port}`;
+      const listener = await listen({
+        cluster: { nodes: [cluster.nodes[1]!] },
+        redisOptions: { tls: { ca: tls.ca } },
+        channelPrefix: prefix,
+      });
+      try {
+        const r = await replay(
+          [
+            '--redis-cluster',
+            seed(0),
+            '--redis-tls',
+            '--redis-tls-ca',
+            tls.caFile,
+            '--channel-prefix',
+            prefix,
+          ],
+          {},
+        );
+        expect(r.code, r.stderr).toBe(0);
+        await waitFor(() => listener.heard.length >= 1, { timeoutMs: 15_000 });
+        expect(listener.heard[0]).toContain('UserRegistered');
+        expect(
+          await healthOf([], {
+            EVCO_REDIS_CLUSTER: seed(2),
+            EVCO_REDIS_TLS: 'true',
+            EVCO_REDIS_TLS_CA_FILE: tls.caFile,
+          }),
+        ).toMatchObject({ healthy: true });
+      } finally {
+        await listener.close();
+      }
+    });
+  });
+});

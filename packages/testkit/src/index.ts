@@ -24,4 +24,5 @@ export {
   type EventStoreContractOptions,
 } from './store-contract.js';
 export { TcpRelay } from './tcp-relay.js';
+export { makeTestTls, redisTlsArgs, type TestTls } from './test-tls.js';
 export { THROWN_VALUES, type ThrownValueCase } from './thrown-values.js';

@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { freePort } from './free-port.js';
+import { redisTlsArgs, type TestTls } from './test-tls.js';
 
 /**
  * A `redis-server` of the test's own, on a free port, for tests that kill, restart or pause
@@ -7,7 +8,7 @@ import { freePort } from './free-port.js';
  */
 export interface PrivateRedis {
   readonly port: number;
-  /** `redis://[:password@]127.0.0.1:<port>` */
+  /** `redis://[:password@]127.0.0.1:<port>` (`rediss://` with `tls`) */
   readonly url: string;
   /** Starts the server (again) on the same port; resolves once it accepts connections. */
   start(): Promise<void>;
@@ -17,16 +18,35 @@ export interface PrivateRedis {
 }
 
 export async function startPrivateRedis(
-  options: { password?: string | undefined } = {},
+  options: {
+    password?: string | undefined;
+    /** Serve TLS only (no plain port), with this certificate (`makeTestTls()`). */
+    tls?: TestTls | undefined;
+    /** With `tls`: whether clients must present a certificate. @default 'no' */
+    tlsAuthClients?: 'yes' | 'no' | 'optional' | undefined;
+  } = {},
 ): Promise<PrivateRedis> {
   const port = await freePort();
   let child: ChildProcess | undefined;
-  const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'];
+  const args = [
+    ...(options.tls
+      ? redisTlsArgs(options.tls, port, { authClients: options.tlsAuthClients })
+      : ['--port', String(port)]),
+    '--bind',
+    '127.0.0.1',
+    '--save',
+    '',
+    '--appendonly',
+    'no',
+  ];
   if (options.password) args.push('--requirepass', options.password);
+  const scheme = options.tls ? 'rediss' : 'redis';
 
   const server: PrivateRedis = {
     port,
-    url: options.password ? `redis://:${options.password}@127.0.0.1:${port}` : `redis://127.0.0.1:${port}`,
+    url: options.password
+      ? `${scheme}://:${options.password}@127.0.0.1:${port}`
+      : `${scheme}://127.0.0.1:${port}`,
     get running() {
       return child !== undefined;
     },

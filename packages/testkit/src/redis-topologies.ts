@@ -6,6 +6,7 @@ import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
 import { freePort } from './free-port.js';
 import { waitFor } from './helpers.js';
+import { redisTlsArgs, type TestTls } from './test-tls.js';
 
 /**
  * Local Redis topologies of a test's own (Sentinel, Cluster), every process on a free port in
@@ -93,14 +94,18 @@ async function building<T>(g: Group, start: () => Promise<T>): Promise<T> {
 const SERVER_ARGS = ['--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'];
 const READY = 'Ready to accept connections';
 
-async function withClient<T>(
-  node: Node,
-  fn: (client: Redis) => Promise<T>,
-  password?: string | undefined,
-): Promise<T> {
+/** How the topology's servers are reached: their password, TLS with the test's CA. */
+interface Access {
+  password?: string | undefined;
+  tls?: TestTls | undefined;
+}
+
+async function withClient<T>(node: Node, fn: (client: Redis) => Promise<T>, access: Access = {}): Promise<T> {
+  const { password, tls } = access;
   const client = new Redis({
     ...node,
     ...(password === undefined ? {} : { password }),
+    ...(tls === undefined ? {} : { tls: { ca: tls.ca } }),
     lazyConnect: true,
     maxRetriesPerRequest: 0,
     retryStrategy: () => null,
@@ -119,6 +124,11 @@ export interface SentinelTopologyOptions {
   password?: string | undefined;
   /** `requirepass` of the sentinels themselves (they use it with each other too). */
   sentinelPassword?: string | undefined;
+  /**
+   * Every server (master, replica, sentinels) serves TLS only with this certificate
+   * (`makeTestTls()`), replicates and monitors over TLS; clients need no certificate.
+   */
+  tls?: TestTls | undefined;
 }
 
 export interface SentinelTopology {
@@ -141,25 +151,19 @@ export async function startSentinelTopology(
 ): Promise<SentinelTopology> {
   const g = group('sentinel');
   const name = 'evco-master';
-  const { password, sentinelPassword } = options;
+  const { password, sentinelPassword, tls } = options;
   const auth = password === undefined ? [] : ['--requirepass', password, '--masterauth', password];
+  const listen = (port: number) =>
+    tls ? redisTlsArgs(tls, port, { peers: 'replication' }) : ['--port', String(port)];
   const atSentinel = <T>(node: Node, fn: (client: Redis) => Promise<T>) =>
-    withClient(node, fn, sentinelPassword);
+    withClient(node, fn, { password: sentinelPassword, tls });
   return building(g, async () => {
     const [masterPort, replicaPort, ...sentinelPorts] = await Promise.all(
       Array.from({ length: 5 }, () => freePort()),
     );
-    await g.spawn(['--port', String(masterPort), ...SERVER_ARGS, ...auth], masterPort!, READY);
+    await g.spawn([...listen(masterPort!), ...SERVER_ARGS, ...auth], masterPort!, READY);
     await g.spawn(
-      [
-        '--port',
-        String(replicaPort),
-        ...SERVER_ARGS,
-        ...auth,
-        '--replicaof',
-        '127.0.0.1',
-        String(masterPort),
-      ],
+      [...listen(replicaPort!), ...SERVER_ARGS, ...auth, '--replicaof', '127.0.0.1', String(masterPort)],
       replicaPort!,
       READY,
     );
@@ -170,7 +174,8 @@ export async function startSentinelTopology(
         writeFileSync(
           conf,
           [
-            `port ${port}`,
+            // `--name value` pairs as configuration lines.
+            ...listen(port).flatMap((arg, i, all) => (i % 2 ? [] : [`${arg.slice(2)} ${all[i + 1]}`])),
             'bind 127.0.0.1',
             `sentinel monitor ${name} 127.0.0.1 ${masterPort} 2`,
             `sentinel down-after-milliseconds ${name} 1000`,
@@ -216,7 +221,10 @@ export async function startSentinelTopology(
           async () => {
             const port = await masterAt();
             if (port === before) return undefined;
-            const role = await withClient({ host: '127.0.0.1', port }, (c) => c.call('ROLE'), password);
+            const role = await withClient({ host: '127.0.0.1', port }, (c) => c.call('ROLE'), {
+              password,
+              tls,
+            });
             return (role as string[])[0] === 'master' ? port : undefined;
           },
           { timeoutMs: 20_000, intervalMs: 50, message: 'the failover did not complete' },
@@ -239,31 +247,60 @@ export function redisServerMajor(): number {
 }
 
 export interface ClusterTopology {
-  /** The masters, any of which serves as a seed node. */
+  /** The masters as started, any of which serves as a seed node. */
   readonly nodes: Node[];
+  /** The replicas as started (`replicas` per master; none by default). */
+  readonly replicas: Node[];
   /**
    * Kills one master (SIGKILL), waits `downMs`, and starts it again with its cluster config, as a
    * crash and a supervisor's restart would; resolves once the cluster is ok again.
    */
   restart(node: Node, downMs?: number): Promise<void>;
+  /** The shard serving `key`'s slot right now: its master and replicas (`CLUSTER SLOTS`). */
+  shardOf(key: string): Promise<{ slot: number; master: Node; replicas: Node[] }>;
+  /**
+   * `CLUSTER FAILOVER` on `replica` (coordinated with its master, no write lost): it becomes the
+   * master of its shard and the old master its replica. Resolves once every node agrees and the
+   * demoted master replicates from it.
+   */
+  failover(replica: Node): Promise<void>;
   stop(): Promise<void>;
 }
 
-/** `masters` cluster-enabled servers joined by `redis-cli --cluster create`, state ok everywhere. */
-export async function startCluster(masters = 3): Promise<ClusterTopology> {
+export interface ClusterOptions {
+  /** @default 3 */
+  masters?: number | undefined;
+  /** Replicas of each master. @default 0 */
+  replicas?: number | undefined;
+  /**
+   * Every node serves TLS only with this certificate (`makeTestTls()`), the cluster bus and
+   * replication too; clients need no certificate.
+   */
+  tls?: TestTls | undefined;
+}
+
+const hostPort = (n: Node) => `${n.host}:${n.port}`;
+
+/**
+ * Cluster-enabled servers joined by `redis-cli --cluster create` (`startCluster(3)` or
+ * `startCluster({ masters, replicas, tls })`), state ok everywhere and every replica in sync.
+ */
+export async function startCluster(options: number | ClusterOptions = 3): Promise<ClusterTopology> {
+  const { masters = 3, replicas = 0, tls } = typeof options === 'number' ? { masters: options } : options;
+  const count = masters * (1 + replicas);
+  const access: Access = { tls };
   const g = group('cluster');
   return building(g, async () => {
-    const ports = await Promise.all(Array.from({ length: masters * 2 }, () => freePort()));
-    const nodes: Node[] = [];
+    const ports = await Promise.all(Array.from({ length: count * 2 }, () => freePort()));
+    const all: Node[] = [];
     const processes = new Map<number, { child: ChildProcess; args: string[] }>();
-    for (let i = 0; i < masters; i++) {
+    for (let i = 0; i < count; i++) {
       const port = ports[i]!;
       // The cluster bus port is set explicitly: the default (port + 10000) may not be free.
       const args = [
-        '--port',
-        String(port),
+        ...(tls ? redisTlsArgs(tls, port, { peers: 'cluster' }) : ['--port', String(port)]),
         '--cluster-port',
-        String(ports[masters + i]),
+        String(ports[count + i]),
         ...SERVER_ARGS,
         '--cluster-enabled',
         'yes',
@@ -273,31 +310,62 @@ export async function startCluster(masters = 3): Promise<ClusterTopology> {
         '2000',
       ];
       processes.set(port, { child: await g.spawn(args, port, READY), args });
-      nodes.push({ host: '127.0.0.1', port });
+      all.push({ host: '127.0.0.1', port });
     }
     await run('redis-cli', [
+      ...(tls ? ['--tls', '--cacert', tls.caFile] : []),
       '--cluster',
       'create',
-      ...nodes.map((n) => `${n.host}:${n.port}`),
+      ...all.map(hostPort),
       '--cluster-replicas',
-      '0',
+      String(replicas),
       '--cluster-yes',
     ]);
+    const at = <T>(n: Node, fn: (client: Redis) => Promise<T>) => withClient(n, fn, access);
+    const role = (n: Node) => at(n, async (c) => (await c.call('ROLE')) as unknown[]).catch(() => []);
     const clusterOk = () =>
       waitFor(
         async () =>
           (
             await Promise.all(
-              nodes.map((n) =>
-                withClient(n, async (c) => String(await c.call('CLUSTER', 'INFO'))).catch(() => ''),
-              ),
+              all.map((n) => at(n, async (c) => String(await c.call('CLUSTER', 'INFO'))).catch(() => '')),
             )
           ).every((info) => info.includes('cluster_state:ok')),
         { timeoutMs: 30_000, intervalMs: 100, message: 'the cluster did not reach cluster_state:ok' },
       );
+    // Every replica has its master's data: a coordinated failover needs a replica in sync.
+    const replicasInSync = () =>
+      waitFor(
+        async () =>
+          (await Promise.all(all.map(role))).every(
+            (r) => r[0] === 'master' || (r[0] === 'slave' && r[3] === 'connected'),
+          ),
+        { timeoutMs: 30_000, intervalMs: 100, message: 'the replicas did not get in sync' },
+      );
     await clusterOk();
+    await replicasInSync();
+    const roles = await Promise.all(all.map(role));
+    const shardOf = async (key: string) => {
+      for (const seed of all) {
+        const found = await at(seed, async (c) => {
+          const slot = Number(await c.call('CLUSTER', 'KEYSLOT', key));
+          const ranges = (await c.call('CLUSTER', 'SLOTS')) as Array<[number, number, [string, number]]>;
+          const range = ranges.find(([from, to]) => from <= slot && slot <= to);
+          return range && { slot, master: { host: range[2][0], port: Number(range[2][1]) } };
+        }).catch(() => undefined);
+        if (!found) continue;
+        // Its replicas as they say themselves (CLUSTER SLOTS leaves out one it deems unavailable).
+        const of = await Promise.all(all.map(role));
+        const replicas = all.filter(
+          (_, i) => of[i]![0] === 'slave' && Number(of[i]![2]) === found.master.port,
+        );
+        return { ...found, replicas };
+      }
+      throw new Error(`no node of the cluster serves the slot of ${key}`);
+    };
     return {
-      nodes,
+      nodes: all.filter((_, i) => roles[i]![0] === 'master'),
+      replicas: all.filter((_, i) => roles[i]![0] === 'slave'),
       restart: async (node, downMs = 0) => {
         const running = processes.get(node.port)!;
         await new Promise<void>((resolve) => {
@@ -307,6 +375,27 @@ export async function startCluster(masters = 3): Promise<ClusterTopology> {
         await new Promise((resolve) => setTimeout(resolve, downMs));
         running.child = await g.spawn(running.args, node.port, READY);
         await clusterOk();
+      },
+      shardOf,
+      failover: async (replica) => {
+        const [, oldHost, oldPort] = (await role(replica)) as [string, string, number];
+        await at(replica, (c) => c.call('CLUSTER', 'FAILOVER'));
+        await waitFor(
+          async () => {
+            const [promoted, demoted] = await Promise.all([
+              role(replica),
+              role({ host: oldHost, port: Number(oldPort) }),
+            ]);
+            return promoted[0] === 'master' && demoted[0] === 'slave' && Number(demoted[2]) === replica.port;
+          },
+          {
+            timeoutMs: 30_000,
+            intervalMs: 50,
+            message: `the failover to ${hostPort(replica)} did not complete`,
+          },
+        );
+        await clusterOk();
+        await replicasInSync();
       },
       stop: g.stop,
     };

@@ -1,4 +1,5 @@
 export {
+  type ClusterOptions,
   type ClusterTopology,
   type Node as RedisTopologyNode,
   redisServerMajor,
