@@ -15,10 +15,11 @@ import { rawSqliteValues } from './sqlite.js';
 /**
  * From evco's append and claim down to the `rows` prototype of `postgres-design`, one change per
  * rung (run only when named: `pnpm bench postgres-ladder`, against a private server). The store
- * comes fourth: its own schema (migrated into a fresh schema by `store.migrate()`) and its own
- * `APPEND_ONE` and `COMPLETE_AND_CLAIM_DUE_UNORDERED` texts (what it sends for unordered
- * handlers). Above it: the store before its statement-level changes (the append's `tx` CTE, the
- * claim's `unsettled` row, the completion by positions, put back), and above that the same with
+ * comes fifth: its own schema (migrated into a fresh schema by `store.migrate()`) and its own
+ * `APPEND_ONE` and `COMPLETE_AND_CLAIM_DUE_UNORDERED_PRODUCT` texts (what it sends for unordered
+ * handlers completing one claim's deliveries). Above it: the claim before the completion by
+ * lease (`beforeLease`); above that the store before its statement-level changes (the append's
+ * `tx` CTE, the claim's `unsettled` row, the completion by positions, put back), and above that the same with
  * schema 6's dead-letter indexes on `deliveries` put back, and also schema 5's status CHECK.
  * Each rung below removes or replaces one thing (cumulatively), down to the
  * prototype's DDL and statements verbatim and the named raw INSERT; then candidates, each one
@@ -94,7 +95,7 @@ function swap(text: string, from: string, to: string): string {
   return text.replace(from, to);
 }
 
-/** evco's lease tokens ($1..$5) and claim ($6..$10), as the store sends them. */
+/** evco's lease tokens ($1..$5) and claim ($6..$10), as the store sent them before the completion by lease. */
 const evcoParams: Statement['params'] = (done, lease, now, expiry) => [
   done.map((d) => d.position),
   done.map((d) => d.handler),
@@ -107,6 +108,57 @@ const evcoParams: Statement['params'] = (done, lease, now, expiry) => [
   lease,
   expiry,
 ];
+
+/** The completion by lease, token by token: positions, handlers, leases ($1..$3); the claim ($4..$8). */
+const leaseParams: Statement['params'] = (done, lease, now, expiry) => {
+  const p = evcoParams(done, lease, now, expiry);
+  return [p[0], p[1], p[4], ...p.slice(5)];
+};
+
+/**
+ * As the store sends it for one claim's deliveries of one handler (every combination of their
+ * positions, handlers and leases: `leaseTokens`): the distinct values.
+ */
+const productParams: Statement['params'] = (done, lease, now, expiry) => {
+  const p = leaseParams(done, lease, now, expiry);
+  return [p[0], [...new Set(p[1] as string[])], [...new Set(p[2] as string[])], ...p.slice(3)];
+};
+
+/** `text` with its parameters renumbered (`map`: old number to new). */
+const renumber = (text: string, map: Record<number, number>) =>
+  text.replace(/\$(\d+)/g, (m, n: string) => (map[Number(n)] ? `$${map[Number(n)]}` : m));
+
+/**
+ * A completing claim of the store (token by token) as it was before the completion by lease: the
+ * tokens' run, attempt and lease checked (`LEASED`), their positions gathered per handler
+ * (`completing`) and each candidate checked against its handler's array.
+ */
+const beforeLease = (text: string) =>
+  swap(
+    swap(
+      swap(
+        swap(
+          renumber(text, { 3: 5, 4: 6, 5: 7, 6: 8, 7: 9, 8: 10 }),
+          `USING unnest($1::bigint[], $2::text[], $5::text[]) AS t(position, handler, lease)
+WHERE d.position = t.position AND d.handler = t.handler AND d.lease_owner = t.lease`,
+          `USING unnest($1::bigint[], $2::text[], $3::bigint[], $4::integer[], $5::text[])
+  AS t(position, handler, run, attempt, lease)
+WHERE d.position = t.position AND d.handler = t.handler AND d.run = t.run AND d.status <> 'dead'
+  AND d.lease_owner IS NOT NULL AND d.attempts = t.attempt AND (t.lease IS NULL OR d.lease_owner = t.lease)`,
+        ),
+        '), candidates AS (',
+        `), completing AS MATERIALIZED (
+  SELECT h.handler, ARRAY(SELECT x.position FROM unnest($1::bigint[], $2::text[]) AS x(position, handler)
+    WHERE x.handler = h.handler) AS positions
+  FROM unnest($6::text[]) AS h(handler)
+), candidates AS (`,
+      ),
+      'FROM unnest($6::text[]) AS hs(handler)',
+      'FROM completing hs',
+    ),
+    '(d.lease_owner IS NULL OR d.lease_owner <> ALL($5) OR d.position <> ALL($1))',
+    'd.position <> ALL(hs.positions)',
+  );
 
 /**
  * The simpler claims' parameters: $1 the positions to complete, $2 the handler, $3 their lease,
@@ -223,7 +275,10 @@ export function ladder(): Rung[] {
   const after: string[] = [];
   // The statements the store sends for this workload: one event per append, handlers unordered.
   let append = APPEND_ONE;
-  let claim: Statement = { text: LEASE_STATEMENTS.COMPLETE_AND_CLAIM_DUE_UNORDERED, params: evcoParams };
+  let claim: Statement = {
+    text: LEASE_STATEMENTS.COMPLETE_AND_CLAIM_DUE_UNORDERED_PRODUCT,
+    params: productParams,
+  };
   let consumer: string | undefined;
   const push = (name: string) =>
     rungs.push({ name, base: 'evco', after: [...after], append, claim, consumer });
@@ -235,7 +290,7 @@ export function ladder(): Rung[] {
     append: withTx(APPEND_ONE),
     claim: {
       text: swap(
-        LEASE_STATEMENTS.COMPLETE_AND_CLAIM_DUE,
+        beforeLease(LEASE_STATEMENTS.COMPLETE_AND_CLAIM_DUE),
         'WHERE d.position = t.position',
         COMPLETION_BY_POSITIONS,
       ),
@@ -261,13 +316,22 @@ export function ladder(): Rung[] {
   pushBefore(
     'evco schema 7 before: the append with its tx CTE, the claim with the unsettled row and positions = ANY($1)',
   );
+  rungs.push({
+    name: 'evco schema 7, the claim before the completion by lease (run, attempt and lease checked; positions gathered per handler)',
+    base: 'evco',
+    after: [...after],
+    append,
+    claim: { text: beforeLease(LEASE_STATEMENTS.COMPLETE_AND_CLAIM_DUE_UNORDERED), params: evcoParams },
+  });
   const store = rungs.length;
-  push("evco: schema 7, APPEND_ONE, COMPLETE_AND_CLAIM_DUE_UNORDERED (the store's SQL, unordered handlers)");
+  push(
+    "evco: schema 7, APPEND_ONE, COMPLETE_AND_CLAIM_DUE_UNORDERED_PRODUCT (the store's SQL: unordered handlers, one claim's tokens)",
+  );
   // The claim, on evco's schema.
   claim = {
     ...claim,
     text: replacePart(
-      replacePart(claim.text, 'horizon AS MATERIALIZED (', '), completing', 'completing'),
+      replacePart(claim.text, 'horizon AS MATERIALIZED (', '), candidates', 'candidates'),
       ' AND (NOT d.ordered OR',
       "AND p.ordered AND p.status = 'open')))",
     ),
@@ -365,6 +429,13 @@ export function ladder(): Rung[] {
     ...top,
     name: 'candidate: − events correlated and causation indexes',
     after: ['DROP INDEX {s}.events_correlated_idx, {s}.events_causation_idx'],
+  });
+  // The completion by lease token by token: what the store sends for tokens that are not every
+  // combination of their positions, handlers and leases (say, two claims' deliveries).
+  rungs.push({
+    ...top,
+    name: 'candidate: the completion by lease token by token (COMPLETE_AND_CLAIM_DUE_UNORDERED)',
+    claim: { text: LEASE_STATEMENTS.COMPLETE_AND_CLAIM_DUE_UNORDERED, params: leaseParams },
   });
   return rungs;
 }

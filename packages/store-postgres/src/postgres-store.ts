@@ -383,6 +383,41 @@ function tokenParams(keys: DeliveryKeys, tokens: readonly DeliveryToken[]): unkn
   ];
 }
 
+/** Lease tokens to complete by lease: positions, handlers, leases (see `DELETE_BY_LEASE`). */
+interface LeaseTokens {
+  params: [string[], string[], string[]];
+  /** `params` are the distinct values of tokens that are all their combinations. */
+  product: boolean;
+}
+
+/**
+ * The tokens as parallel arrays, or, when they are every combination of their distinct
+ * positions, handlers and leases (the usual round: one claim's deliveries of one handler), those
+ * distinct values, which the completion matches column by column (`…_PRODUCT`). Anything else
+ * (say a handler's completion missing at one of the positions, or two claims' tokens) would
+ * match rows no token names, so it goes token by token.
+ */
+export function leaseTokens(positions: string[], handlers: string[], leases: string[]): LeaseTokens {
+  const combinations = new Map<string, Map<string, Set<string>>>();
+  const ps = new Set<string>();
+  const hs = new Set<string>();
+  for (let i = 0; i < positions.length; i++) {
+    ps.add(positions[i]!);
+    hs.add(handlers[i]!);
+    const byHandler = combinations.get(leases[i]!) ?? new Map<string, Set<string>>();
+    combinations.set(leases[i]!, byHandler);
+    const byPosition = byHandler.get(handlers[i]!) ?? new Set<string>();
+    byHandler.set(handlers[i]!, byPosition);
+    byPosition.add(positions[i]!);
+  }
+  let distinct = 0;
+  for (const byHandler of combinations.values())
+    for (const byPosition of byHandler.values()) distinct += byPosition.size;
+  return distinct === ps.size * hs.size * combinations.size
+    ? { params: [[...ps], [...hs], [...combinations.keys()]], product: true }
+    : { params: [positions, handlers, leases], product: false };
+}
+
 class PgEventStore implements PostgresStore {
   readonly name = 'postgres' as const;
   readonly capabilities = { durable: true, crossProcess: true };
@@ -1026,11 +1061,22 @@ class PgEventStore implements PostgresStore {
     }
     const keys = deliveryKeys(tokens.map((t) => t.deliveryId));
     if (keys.index.length === 0) return this.#claim(request, undefined);
-    return this.#claim(request, tokenParams(keys, tokens));
+    const leases: string[] = [];
+    for (const i of keys.index) {
+      const lease = tokens[i]!.lease;
+      if (lease === undefined) {
+        // A token without its lease id (built by hand, or by an older core) is checked by run and
+        // attempt (`COMPLETE`), then the claim: two statements, the completion committed first.
+        await this.#query(this.#leases.COMPLETE, tokenParams(keys, tokens));
+        return this.#claim(request, undefined);
+      }
+      leases.push(lease);
+    }
+    return this.#claim(request, leaseTokens(keys.positions, keys.handlers, leases));
   }
 
-  /** Claims, completing the lease tokens `completing` (positions, handlers, runs, attempts, leases) first. */
-  async #claim(request: ClaimRequest, completing: unknown[] | undefined): Promise<ClaimedDelivery[]> {
+  /** Claims, completing first the lease tokens `completing` (by lease: `leaseTokens`). */
+  async #claim(request: ClaimRequest, completing: LeaseTokens | undefined): Promise<ClaimedDelivery[]> {
     if (this.#leftoverDeadUntil !== 0) this.#sweepLeftoverDead();
     const handlers = [...new Set(request.handlers)];
     const now = isoDate(request.now);
@@ -1056,10 +1102,17 @@ class PgEventStore implements PostgresStore {
     // Handlers the caller says are all unordered: no `unsettled` row to ask for (the statement
     // still keeps ordered deliveries in order; they only wait for the next claim to settle).
     const unordered = request.ordered === false;
+    const l = this.#leases;
     let result = completing
       ? await this.#query<ClaimRow>(
-          unordered ? this.#leases.COMPLETE_AND_CLAIM_DUE_UNORDERED : this.#leases.COMPLETE_AND_CLAIM_DUE,
-          [...completing, ...params],
+          completing.product
+            ? unordered
+              ? l.COMPLETE_AND_CLAIM_DUE_UNORDERED_PRODUCT
+              : l.COMPLETE_AND_CLAIM_DUE_PRODUCT
+            : unordered
+              ? l.COMPLETE_AND_CLAIM_DUE_UNORDERED
+              : l.COMPLETE_AND_CLAIM_DUE,
+          [...completing.params, ...params],
         )
       : await this.#query<ClaimRow>(
           unordered ? this.#leases.CLAIM_DUE_UNORDERED : this.#leases.CLAIM_DUE,

@@ -1,6 +1,7 @@
 import { makeEvent } from '@evco/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PostgresStore } from '../src/index.js';
+import { leaseTokens } from '../src/postgres-store.js';
 import { createTestStore, dropSchema, nodeRowsRead, type PlanNode, sqlLiteral } from './support.js';
 
 const BACKLOG = 40_000;
@@ -24,24 +25,37 @@ const deliveryRowsRead = (node: PlanNode) => rowsRead(node, ['deliveries']);
  */
 const HINTS = [false, undefined] as const;
 
-const request = (ordered: boolean | undefined) => ({
+/**
+ * The completion's two forms (sql.ts, `DELETE_BY_LEASE`): one claim's deliveries (every
+ * combination of their positions, handler and lease), and two claims' (token by token).
+ */
+const FORMS = ['product', 'each'] as const;
+type Form = (typeof FORMS)[number];
+
+const request = (ordered: boolean | undefined, limit = 10) => ({
   consumerId: 'c',
   handlers: ['h'],
   now: T0,
   leaseMs: 60_000,
-  limit: 10,
+  limit,
   ordered,
 });
 
 /**
- * Claims and completes through the store (its one connection prepares the statement), then runs
- * the prepared `completeAndClaim` under `EXPLAIN ANALYZE EXECUTE` on that connection, rolled back.
+ * Claims and completes through the store (its one connection prepares the statement: the
+ * completion of one claim's 10 deliveries, or of two claims' 5 each), then runs the prepared
+ * `completeAndClaim` under `EXPLAIN ANALYZE EXECUTE` on that connection, rolled back. Each call
+ * leases 20 deliveries.
  */
 async function explainClaim(
   store: PostgresStore,
   ordered: boolean | undefined,
+  form: Form,
 ): Promise<{ jit: string; explained: { Plan: PlanNode; JIT?: unknown } }> {
-  const first = await store.claimDue(request(ordered));
+  const first =
+    form === 'product'
+      ? await store.claimDue(request(ordered))
+      : [...(await store.claimDue(request(ordered, 5))), ...(await store.claimDue(request(ordered, 5)))];
   const second = await store.completeAndClaim!(first, request(ordered));
   expect(second).toHaveLength(10);
   const client = await store.pool.connect();
@@ -49,20 +63,24 @@ async function explainClaim(
     const { rows: settings } = await client.query<{ jit: string }>(`SELECT current_setting('jit') AS jit`);
     const { rows: prepared } = await client.query<{ name: string }>(
       `SELECT name FROM pg_prepared_statements WHERE statement LIKE '%WITH done AS%' AND statement LIKE '%claimed AS%'
-         AND (statement LIKE '%UNION ALL%') = $1`,
-      [ordered !== false],
+         AND (statement LIKE '%UNION ALL%') = $1 AND (statement LIKE '%USING unnest(%') = $2`,
+      [ordered !== false, form === 'each'],
     );
     expect(prepared).toHaveLength(1);
     const tokens = second.map((d) => {
       const m = /^(\d+):(\d+)\/(.+)$/s.exec(d.deliveryId)!;
-      return { position: m[1]!, run: m[2]!, handler: m[3]!, attempt: d.attempt, lease: d.lease ?? null };
+      return { position: m[1]!, handler: m[3]!, lease: d.lease! };
     });
-    const values = [
+    const completing = leaseTokens(
       tokens.map((t) => t.position),
       tokens.map((t) => t.handler),
-      tokens.map((t) => t.run),
-      tokens.map((t) => t.attempt),
       tokens.map((t) => t.lease),
+    );
+    expect(completing.product).toBe(true);
+    const values = [
+      ...(form === 'product'
+        ? completing.params
+        : [tokens.map((t) => t.position), tokens.map((t) => t.handler), tokens.map((t) => t.lease)]),
       ['h'],
       T0,
       10,
@@ -117,9 +135,9 @@ async function planWhileSmall(store: PostgresStore): Promise<void> {
     client.release();
   }
   await subscribe(store);
-  // Each claim planned (with and without the hint) leases 20 of them.
-  await appendBacklog(store, 30 * HINTS.length);
-  for (const ordered of HINTS) await explainClaim(store, ordered);
+  // Each claim planned (with and without the hint, each form) leases 20 of them.
+  await appendBacklog(store, 30 * HINTS.length * FORMS.length);
+  for (const ordered of HINTS) for (const form of FORMS) await explainClaim(store, ordered, form);
 }
 
 /**
@@ -150,15 +168,16 @@ describe(`the claim's generic plan with ${BACKLOG} open deliveries`, () => {
     if (store) await dropSchema(store.schema);
   });
 
-  for (const ordered of HINTS) {
-    it(`reads about what it claims and completes, and compiles nothing (ordered: ${ordered})`, async () => {
-      const { jit, explained } = await explainClaim(store, ordered);
-      expect(jit).toBe('off');
-      expect(explained.JIT).toBeUndefined();
-      // The ten it completes, the ten it claims and their index neighbours; never the backlog.
-      expect(deliveryRowsRead(explained.Plan)).toBeLessThan(500);
-    });
-  }
+  for (const ordered of HINTS)
+    for (const form of FORMS) {
+      it(`reads about what it claims and completes, and compiles nothing (ordered: ${ordered}, ${form})`, async () => {
+        const { jit, explained } = await explainClaim(store, ordered, form);
+        expect(jit).toBe('off');
+        expect(explained.JIT).toBeUndefined();
+        // The ten it completes, the ten it claims and their index neighbours; never the backlog.
+        expect(deliveryRowsRead(explained.Plan)).toBeLessThan(500);
+      });
+    }
 });
 
 /**
@@ -182,10 +201,11 @@ describe('a plan made while the tables were small', () => {
 
   it('is made again once the connection has lived connectionMaxLifetimeMs', async () => {
     await new Promise((resolve) => setTimeout(resolve, 1_500));
-    for (const ordered of HINTS) {
-      const { explained } = await explainClaim(store, ordered);
-      expect(deliveryRowsRead(explained.Plan)).toBeLessThan(500);
-    }
+    for (const ordered of HINTS)
+      for (const form of FORMS) {
+        const { explained } = await explainClaim(store, ordered, form);
+        expect(deliveryRowsRead(explained.Plan)).toBeLessThan(500);
+      }
   });
 });
 
@@ -209,12 +229,13 @@ describe('a plan made while the tables were small, kept', () => {
     if (store) await dropSchema(store.schema);
   });
 
-  for (const ordered of HINTS) {
-    it(`completes and claims reading about what it completes and claims (ordered: ${ordered})`, async () => {
-      const { explained } = await explainClaim(store, ordered);
-      expect(deliveryRowsRead(explained.Plan)).toBeLessThan(500);
-    });
-  }
+  for (const ordered of HINTS)
+    for (const form of FORMS) {
+      it(`completes and claims reading about what it completes and claims (ordered: ${ordered}, ${form})`, async () => {
+        const { explained } = await explainClaim(store, ordered, form);
+        expect(deliveryRowsRead(explained.Plan)).toBeLessThan(500);
+      });
+    }
 });
 
 /**
@@ -237,7 +258,7 @@ describe('a claim planned while the tables were small, after the events grew', (
         { now: T0 },
       );
     }
-    await appendBacklog(store, 30);
+    await appendBacklog(store, 20 * HINTS.length * FORMS.length);
   }, 300_000);
 
   afterAll(async () => {
@@ -245,12 +266,13 @@ describe('a claim planned while the tables were small, after the events grew', (
     if (store) await dropSchema(store.schema);
   });
 
-  for (const ordered of HINTS) {
-    it(`reads the deliveries it completes and claims and their events, not the tables (ordered: ${ordered})`, async () => {
-      const { explained } = await explainClaim(store, ordered);
-      // The ten it completes, the ten it claims, their events and index neighbours (20 060 events
-      // stored: a scan of events reads them all).
-      expect(rowsRead(explained.Plan, ['events', 'deliveries'])).toBeLessThan(500);
-    });
-  }
+  for (const ordered of HINTS)
+    for (const form of FORMS) {
+      it(`reads the deliveries it completes and claims and their events, not the tables (ordered: ${ordered}, ${form})`, async () => {
+        const { explained } = await explainClaim(store, ordered, form);
+        // The ten it completes, the ten it claims, their events and index neighbours (20 060 events
+        // stored: a scan of events reads them all).
+        expect(rowsRead(explained.Plan, ['events', 'deliveries'])).toBeLessThan(500);
+      });
+    }
 });

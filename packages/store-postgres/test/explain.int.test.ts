@@ -366,6 +366,15 @@ describe(`query plans at ${ROWS} rows`, () => {
     const leased = await store.claimDue(ride);
     const next = await store.completeAndClaim(leased, { ...ride, ordered: true });
     await store.completeAndClaim(next, { ...ride, ordered: false });
+    // The completion's two forms (sql.ts, `DELETE_BY_LEASE`): one claim's deliveries of one
+    // handler (every combination of their positions, handler and lease), and two claims' (token
+    // by token), in both claims.
+    for (const ordered of [true, false]) {
+      const one = { ...ride, handlers: ['h1'], limit: 3, ordered };
+      await store.completeAndClaim(await store.claimDue(one), one);
+      const two = [...(await store.claimDue(one)), ...(await store.claimDue(one))];
+      await store.completeAndClaim(two, one);
+    }
     await store.getUnprocessedEvents({ limit: 100, afterPosition: '400000' });
     await store.getUnprocessedEvents({ limit: 100, handler: 'h4' });
     await store.getDeadLetters({ limit: 100, afterPosition: '400000' });
