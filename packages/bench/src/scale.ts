@@ -137,7 +137,8 @@ interface MainDriver extends Driver {
 }
 
 const base = Date.now() - 2 * 86_400_000;
-const fillTime = (n: number) => new Date(base + n * SPACING_MS);
+/** When fill event n occurred (the fill spaces them `SPACING_MS` apart, two days back). */
+export const fillTime = (n: number) => new Date(base + n * SPACING_MS);
 
 function e2eEvents(n: number): DomainEvent[] {
   return Array.from({ length: n }, (_, i) =>
@@ -588,7 +589,7 @@ const PG_RAW = 'evco_bench_scale_raw';
 const PG_CHUNK = 50_000;
 
 /** A store-postgres schema of its own on the bench's server (dropped first if left over). */
-async function postgresSchema(admin: pg.Pool, schema: string): Promise<Driver> {
+export async function postgresSchema(admin: pg.Pool, schema: string): Promise<Driver> {
   await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
   const setup = createPostgresStore({ connectionString: databaseUrl, schema });
   await setup.migrate();

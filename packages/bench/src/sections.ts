@@ -8,6 +8,7 @@ import { postgresCostSection } from './postgres-cost.js';
 import { postgresDesignSection } from './postgres-design.js';
 import { postgresE2eProbeSection } from './postgres-e2e-probe.js';
 import { postgresLadderSection } from './postgres-ladder.js';
+import { postgresPruneProbeSection } from './postgres-prune-probe.js';
 import { redisSection } from './redis.js';
 import { scaleSection } from './scale.js';
 import { sqliteSection } from './sqlite.js';
@@ -28,4 +29,5 @@ export const sections: BenchSection[] = [
   opentelemetrySection,
   scaleSection,
   sqlitePruneCostSection,
+  postgresPruneProbeSection,
 ];
