@@ -57,6 +57,10 @@ const CORRELATION_FULL =
 const CORRELATION_PARTIAL = `CREATE INDEX events_correlated_idx ON {s}.events ((metadata->>'correlationId'), position)
   WHERE (metadata->>'correlationId') <> event_id::text;`;
 
+/** Migration 2's causation index (dropped by migration 8 with the correlation one). */
+const CAUSATION_PARTIAL = `CREATE INDEX events_causation_idx ON {s}.events ((metadata->>'causationId'), position)
+  WHERE (metadata->>'causationId') IS NOT NULL;`;
+
 /** Each secondary index of `events`, in the order of the ladder (evco's migrations 1, 2 and 4). */
 const EVENT_INDEXES: Array<[string, string]> = [
   ['event_id unique', 'ALTER TABLE {s}.events ADD CONSTRAINT events_event_id_key UNIQUE (event_id);'],
@@ -74,11 +78,7 @@ const EVENT_INDEXES: Array<[string, string]> = [
   ],
   ['time', 'CREATE INDEX events_time_idx ON {s}.events (occurred_at, position);'],
   ['correlation (schema 4: every event)', CORRELATION_FULL],
-  [
-    'causation partial',
-    `CREATE INDEX events_causation_idx ON {s}.events ((metadata->>'causationId'), position)
-  WHERE (metadata->>'causationId') IS NOT NULL;`,
-  ],
+  ['causation partial', CAUSATION_PARTIAL],
 ];
 
 const TABLES = `
@@ -202,9 +202,14 @@ function ladder(): Rung[] {
       statement_timeout: 30_000,
     },
   });
+  // Schema 8 moved the flows out of `events`: the store's rungs before it put its indexes back.
   rungs.push({
     name: 'evco store, schema 4 (correlation index of every event)',
-    after: `DROP INDEX {s}.events_correlated_idx; ${CORRELATION_FULL}`,
+    after: `${CORRELATION_FULL} ${CAUSATION_PARTIAL}`,
+  });
+  rungs.push({
+    name: 'evco store, schema 7 (flow indexes on events)',
+    after: `${CORRELATION_PARTIAL} ${CAUSATION_PARTIAL}`,
   });
   rungs.push({ name: 'evco store: migrations, store.append([event])' });
   return rungs;

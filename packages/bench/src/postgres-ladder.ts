@@ -1,10 +1,15 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { DomainEvent } from '@evco/core';
+import { createDomainEvent, type DomainEvent } from '@evco/core';
 import { createPostgresStore, POSITION_BLOCK } from '@evco/store-postgres';
 import pg from 'pg';
 // The store's own statements, as its source has them (they are not part of its API).
-import { APPEND_ONE, GENERIC_PLANS_OPTION, LEASE_STATEMENTS } from '../../store-postgres/src/sql.js';
+import {
+  APPEND_ONE,
+  APPEND_ONE_FLOWS,
+  GENERIC_PLANS_OPTION,
+  LEASE_STATEMENTS,
+} from '../../store-postgres/src/sql.js';
 import { databaseUrl } from './env.js';
 import { type BenchSection, percentile, round } from './harness.js';
 import { PROBE } from './pg-counters.js';
@@ -17,13 +22,15 @@ import { rawSqliteValues } from './sqlite.js';
  * rung (run only when named: `pnpm bench postgres-ladder`, against a private server). The store
  * comes fifth: its own schema (migrated into a fresh schema by `store.migrate()`) and its own
  * `APPEND_ONE` and `COMPLETE_AND_CLAIM_DUE_UNORDERED_PRODUCT` texts (what it sends for unordered
- * handlers completing one claim's deliveries). Above it: the claim before the completion by
- * lease (`beforeLease`); above that the store before its statement-level changes (the append's
- * `tx` CTE, the claim's `unsettled` row, the completion by positions, put back), and above that the same with
- * schema 6's dead-letter indexes on `deliveries` put back, and also schema 5's status CHECK.
- * Each rung below removes or replaces one thing (cumulatively), down to the
+ * handlers completing one claim's deliveries). Above it: the same with schema 7's flow indexes on
+ * `events` put back (`FLOW_INDEXES`, which every rung above keeps); above that the claim before
+ * the completion by lease (`beforeLease`); above that the store before its statement-level
+ * changes (the append's `tx` CTE, the claim's `unsettled` row, the completion by positions, put
+ * back), and above that the same with schema 6's dead-letter indexes on `deliveries` put back,
+ * and also schema 5's status CHECK. Each rung below removes or replaces one thing (cumulatively), down to the
  * prototype's DDL and statements verbatim and the named raw INSERT; then candidates, each one
- * change to the store's SQL.
+ * change to the store's SQL, and the caused-event pair (every event in one root's flow: schema 7's
+ * statement and indexes, and schema 8's `APPEND_ONE_FLOWS`).
  *
  * The workload of a rung, on a fresh schema: cycles of 8 single-event appends (the `postgres`
  * section's events, one subscribed handler, ordering none), then one claim of up to `LIMIT`
@@ -79,6 +86,28 @@ interface Rung {
   claim?: Statement;
   /** Startup options of the claim's connection beyond the store's (`GENERIC_PLANS_OPTION`). */
   consumer?: string;
+  /** Each event caused by another (correlation and causation id set), not a root. */
+  caused?: boolean;
+}
+
+/**
+ * The events' flow indexes of schemas 2 to 7 (migrations 2 and 5), which schema 8 replaced by the
+ * `flows` table: put back on the rungs of the store before it.
+ */
+const FLOW_INDEXES = [
+  "CREATE INDEX events_correlated_idx ON {s}.events ((metadata->>'correlationId'), position) WHERE (metadata->>'correlationId') <> event_id::text",
+  "CREATE INDEX events_causation_idx ON {s}.events ((metadata->>'causationId'), position) WHERE (metadata->>'causationId') IS NOT NULL",
+];
+
+/** The workload's events caused by one root (all in its flow): what a handler's publish appends. */
+function causedEvents(n: number, eventType: string): DomainEvent[] {
+  const root = events(1, eventType)[0]!;
+  return events(n, eventType).map((e) =>
+    createDomainEvent({
+      ...e,
+      metadata: { ...e.metadata, correlationId: root.id, causationId: root.id },
+    }),
+  );
 }
 
 /** `text` with the part from `start` to `end` (included) replaced; throws if either is missing. */
@@ -299,6 +328,7 @@ export function ladder(): Rung[] {
   };
   const pushBefore = (name: string) =>
     rungs.push({ name, base: 'evco', after: [...after], ...before, consumer });
+  after.push(...FLOW_INDEXES);
   after.push(
     "CREATE INDEX deliveries_dead_idx ON {s}.deliveries (position, handler) WHERE status = 'dead'",
     "CREATE INDEX deliveries_dead_handler_idx ON {s}.deliveries (handler, position) WHERE status = 'dead'",
@@ -314,18 +344,20 @@ export function ladder(): Rung[] {
   after.pop();
   after.pop();
   pushBefore(
-    'evco schema 7 before: the append with its tx CTE, the claim with the unsettled row and positions = ANY($1)',
+    'evco schema 7 before: the append with its tx CTE, the claim with the unsettled row and positions = ANY($1), flow indexes',
   );
   rungs.push({
-    name: 'evco schema 7, the claim before the completion by lease (run, attempt and lease checked; positions gathered per handler)',
+    name: 'evco schema 7, the claim before the completion by lease (run, attempt and lease checked; positions gathered per handler), flow indexes',
     base: 'evco',
     after: [...after],
     append,
     claim: { text: beforeLease(LEASE_STATEMENTS.COMPLETE_AND_CLAIM_DUE_UNORDERED), params: evcoParams },
   });
+  push("evco schema 7: APPEND_ONE, COMPLETE_AND_CLAIM_DUE_UNORDERED_PRODUCT, the events' flow indexes");
+  after.splice(0, FLOW_INDEXES.length);
   const store = rungs.length;
   push(
-    "evco: schema 7, APPEND_ONE, COMPLETE_AND_CLAIM_DUE_UNORDERED_PRODUCT (the store's SQL: unordered handlers, one claim's tokens)",
+    "evco: schema 8, APPEND_ONE, COMPLETE_AND_CLAIM_DUE_UNORDERED_PRODUCT (the store's SQL: unordered handlers, one claim's tokens)",
   );
   // The claim, on evco's schema.
   claim = {
@@ -375,8 +407,6 @@ export function ladder(): Rung[] {
   append = appendNoResult({ expires: false, tx: false, lean: true });
   claim = { text: keyedClaim(true), params: plainParams };
   push("schema: the prototype's delivery row (handler, position, attempts, next_attempt_at, lease_owner)");
-  after.push('DROP INDEX {s}.events_correlated_idx, {s}.events_causation_idx');
-  push('schema: − events correlated and causation (partial expression) indexes');
   rungs.push({
     name: "rows prototype (postgres-design's DDL and statements, verbatim)",
     base: 'rows',
@@ -415,20 +445,19 @@ export function ladder(): Rung[] {
       'SELECT i.position::text AS position\nFROM inserted i',
     ),
   });
-  // The events' flow indexes (schema 2 and 5): their predicates' share, and their whole cost.
+  // Events in a flow (a handler's publish): schema 7 wrote them with every root, through the
+  // events' flow indexes; schema 8 sends the append with the flow row's insert for them only.
   rungs.push({
     ...top,
-    name: 'candidate: events correlated and causation indexes without their predicates (plain expression indexes)',
-    after: [
-      'DROP INDEX {s}.events_correlated_idx, {s}.events_causation_idx',
-      "CREATE INDEX events_correlated_idx ON {s}.events ((metadata->>'correlationId'), position)",
-      "CREATE INDEX events_causation_idx ON {s}.events ((metadata->>'causationId'), position)",
-    ],
+    name: "caused events: schema 7 (the events' flow indexes), APPEND_ONE",
+    after: [...FLOW_INDEXES],
+    caused: true,
   });
   rungs.push({
     ...top,
-    name: 'candidate: − events correlated and causation indexes',
-    after: ['DROP INDEX {s}.events_correlated_idx, {s}.events_causation_idx'],
+    name: 'caused events: schema 8, APPEND_ONE_FLOWS (the flow row in flows)',
+    append: APPEND_ONE_FLOWS,
+    caused: true,
   });
   // The completion by lease token by token: what the store sends for tokens that are not every
   // combination of their positions, handlers and leases (say, two claims' deliveries).
@@ -505,7 +534,7 @@ async function runRung(
   const appenderPids = await Promise.all(appenders.map(pid));
   const consumerPid = await pid(consumer);
   const total = (WARMUP + cycles + (process.env.EVCO_BENCH_LADDER_EXPLAIN ? 1 : 0)) * PER_CYCLE;
-  const list: DomainEvent[] = events(total, TYPE);
+  const list: DomainEvent[] = rung.caused ? causedEvents(total, TYPE) : events(total, TYPE);
   const at = new Date().toISOString();
   const appendText = bind(rung.append);
   const claimText = rung.claim ? bind(rung.claim.text) : '';

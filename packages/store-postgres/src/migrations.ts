@@ -19,6 +19,7 @@ import {
   MIGRATION_5_CORRELATION,
   MIGRATION_6_NO_STATUS_CHECK,
   MIGRATION_7_DEAD_LETTERS,
+  MIGRATION_8_FLOWS,
   ROLLBACK,
   SCHEMA_EXISTS,
   SELECT_APPLIED_MIGRATIONS,
@@ -55,6 +56,10 @@ export const MIGRATIONS: readonly Migration[] = [
   // No runsWith: a release that knows 6 or less writes its dead deliveries into `deliveries`,
   // where this version neither lists, counts nor re-drives them (see MIGRATION_7_DEAD_LETTERS).
   { version: 7, name: 'dead letters in a table of their own', sql: MIGRATION_7_DEAD_LETTERS },
+  // No runsWith: a release that knows 7 or less appends events in a flow without their flow row
+  // and reads flows through the indexes this drops (see MIGRATION_8_FLOWS; INDEX_LEFTOVER_FLOWS
+  // mends its appends during a rolling upgrade).
+  { version: 8, name: 'flows in a table of their own', sql: MIGRATION_8_FLOWS },
 ];
 
 export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

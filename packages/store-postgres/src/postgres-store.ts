@@ -204,22 +204,86 @@ interface QueuedAppend {
 }
 
 /**
+ * After an upgrade to schema version 7 or 8, for how long processes of this release mend what
+ * older processes, still running, wrote the old way, and how often: version 7, dead deliveries
+ * left in `deliveries` (`MOVE_LEFTOVER_DEAD`); version 8, events in a flow appended without their
+ * flow row (`INDEX_LEFTOVER_FLOWS`). A rolling upgrade is over well within the window; one that
+ * stalls longer leaves the old processes unhealthy (their health check), and the store README
+ * gives the statements to run once they are gone.
+ */
+export const LEFTOVER_WINDOW_MS = 24 * 60 * 60 * 1000;
+export const LEFTOVER_SWEEP_EVERY_MS = 60 * 1000;
+
+/** The sweep of each schema version that has one (see `LEFTOVER_WINDOW_MS`). */
+const LEFTOVER_SWEEPS: ReadonlyMap<number, string> = new Map([
+  [7, SQL.MOVE_LEFTOVER_DEAD],
+  [8, SQL.INDEX_LEFTOVER_FLOWS],
+]);
+
+/**
+ * A canonical uuid as Postgres prints one (`event_id::text`): a root's correlation id, when it is
+ * its own id spelt that way, is no flow row (migration 5's and 8's `<> event_id::text`).
+ */
+const PRINTED_UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/**
+ * Whether an event needs a flow row (migration 8): a causation id, or a correlation id other than
+ * its own. Errs only towards yes (an id Postgres would print otherwise): the statement's insert
+ * then filters on the stored values and writes no row, where a wrong no would lose the row.
+ */
+export function inAFlow(e: DomainEvent): boolean {
+  const metadata = e.metadata as Readonly<Record<string, unknown>>;
+  if (metadata.causationId != null) return true;
+  const correlation = metadata.correlationId;
+  if (correlation == null) return false;
+  return !(correlation === e.id.toLowerCase() && PRINTED_UUID.test(correlation));
+}
+
+/** The append statements by `appendStatement`'s index; the same with flow rows. */
+const APPENDS = [
+  SQL.APPEND,
+  SQL.APPEND_NOTIFY,
+  SQL.APPEND_IN_TRANSACTION,
+  SQL.APPEND_IN_TRANSACTION_NOTIFY,
+  SQL.APPEND_ONE,
+  SQL.APPEND_ONE_NOTIFY,
+  SQL.APPEND_ONE_IN_TRANSACTION,
+  SQL.APPEND_ONE_IN_TRANSACTION_NOTIFY,
+];
+const APPENDS_FLOWS = [
+  SQL.APPEND_FLOWS,
+  SQL.APPEND_NOTIFY_FLOWS,
+  SQL.APPEND_IN_TRANSACTION_FLOWS,
+  SQL.APPEND_IN_TRANSACTION_NOTIFY_FLOWS,
+  SQL.APPEND_ONE_FLOWS,
+  SQL.APPEND_ONE_NOTIFY_FLOWS,
+  SQL.APPEND_ONE_IN_TRANSACTION_FLOWS,
+  SQL.APPEND_ONE_IN_TRANSACTION_NOTIFY_FLOWS,
+];
+
+/**
+ * The append statement for these events: the flows variant only when one of them is in a flow,
+ * so roots pay nothing for flows.
+ */
+function appendStatement(events: readonly DomainEvent[], inTransaction: boolean, notify: boolean): string {
+  const i = (events.length === 1 ? 4 : 0) + (inTransaction ? 2 : 0) + (notify ? 1 : 0);
+  return (events.some(inAFlow) ? APPENDS_FLOWS : APPENDS)[i]!;
+}
+
+/**
  * Coalesced appends: at most this many append statements of the store's own run at once (the
  * rest wait and go together), and at most this many events go in one statement (a caller's
  * larger batch still goes, alone).
  */
-/**
- * After an upgrade to schema version 7, for how long processes of this release move what older
- * processes, still running, dead-lettered in `deliveries` (`MOVE_LEFTOVER_DEAD`), and how often:
- * a rolling upgrade is over well within the window; one that stalls longer leaves the old
- * processes unhealthy (their health check), and the store README gives the statement to run once
- * they are gone.
- */
-export const LEFTOVER_DEAD_WINDOW_MS = 24 * 60 * 60 * 1000;
-export const LEFTOVER_DEAD_SWEEP_EVERY_MS = 60 * 1000;
-
 const APPENDS_IN_FLIGHT = 1;
 const MAX_COALESCED_EVENTS = 512;
+
+/** `APPEND_COALESCED` for these callers' appends: with flow rows when one of their events is in a flow. */
+function coalescedStatement(batch: readonly QueuedAppend[], notify: boolean): string {
+  const flows = batch.some((r) => r.events.some(inAFlow));
+  if (notify) return flows ? SQL.APPEND_COALESCED_NOTIFY_FLOWS : SQL.APPEND_COALESCED_NOTIFY;
+  return flows ? SQL.APPEND_COALESCED_FLOWS : SQL.APPEND_COALESCED;
+}
 
 /** The event columns of the append statements, as arrays ($1..$8), and each event's `now` with `nows`. */
 function eventColumns(
@@ -458,9 +522,11 @@ class PgEventStore implements PostgresStore {
   /** Lease ids: this store's random part, and the claims it issued so far (see `#claim`). */
   readonly #leaseNonce = randomBytes(9).toString('base64url');
   #leaseCount = 0;
-  /** Until when (`Date.now()`) claims sweep leftover dead deliveries; 0: no sweeping (see migrate). */
-  #leftoverDeadUntil = 0;
-  #nextLeftoverDeadSweep = 0;
+  /**
+   * The leftover sweeps claims run (see migrate), by schema version: until when (`Date.now()`),
+   * and when next. Empty: no sweeping.
+   */
+  readonly #leftoverSweeps = new Map<number, { until: number; next: number }>();
   #closed = false;
   #closing: Promise<void> | undefined;
 
@@ -671,40 +737,49 @@ class PgEventStore implements PostgresStore {
     } catch (error) {
       throw translateError(error, this.#where);
     }
-    await this.#sweepLeftoverDeadOnStart();
+    await this.#sweepLeftoversOnStart();
     return result;
   }
 
   /**
-   * Schema version 7 moved dead letters out of `deliveries`; a process of an older release still
-   * running (a rolling upgrade) marks its dead deliveries there, where this release would neither
-   * list, count nor re-drive them. For `LEFTOVER_DEAD_WINDOW_MS` after the upgrade (never on a
-   * schema created at version 7 or later), each process moves them when it starts and then about
-   * every `LEFTOVER_DEAD_SWEEP_EVERY_MS` beside its claims.
+   * After an upgrade, a process of an older release still running (a rolling upgrade) writes the
+   * old way: since schema version 7 its dead deliveries stay in `deliveries`, where this release
+   * neither lists, counts nor re-drives them; since version 8 its events in a flow get no flow
+   * row, so reads by correlation or causation id miss them. For `LEFTOVER_WINDOW_MS` after
+   * the upgrade to each (never on a schema created at that version or later), each process mends
+   * them when it starts and then about every `LEFTOVER_SWEEP_EVERY_MS` beside its claims.
    */
-  async #sweepLeftoverDeadOnStart(): Promise<void> {
-    const { rows } = await this.#query<{ remaining_ms: string | null }>(SQL.LEFTOVER_DEAD_WINDOW_MS, [
-      `${LEFTOVER_DEAD_WINDOW_MS} milliseconds`,
-    ]);
-    const remaining = Number(rows[0]?.remaining_ms ?? 0);
-    if (!(remaining > 0)) return;
-    await this.#query(SQL.MOVE_LEFTOVER_DEAD, []);
-    const now = Date.now();
-    this.#leftoverDeadUntil = now + remaining;
-    this.#nextLeftoverDeadSweep = now + LEFTOVER_DEAD_SWEEP_EVERY_MS;
+  async #sweepLeftoversOnStart(): Promise<void> {
+    const { rows } = await this.#query<{ version: number; remaining_ms: string | null }>(
+      SQL.LEFTOVER_WINDOWS_MS,
+      [`${LEFTOVER_WINDOW_MS} milliseconds`],
+    );
+    for (const row of rows) {
+      const remaining = Number(row.remaining_ms ?? 0);
+      const sweep = LEFTOVER_SWEEPS.get(row.version);
+      if (!(remaining > 0) || sweep === undefined) continue;
+      await this.#query(sweep, []);
+      const now = Date.now();
+      this.#leftoverSweeps.set(row.version, {
+        until: now + remaining,
+        next: now + LEFTOVER_SWEEP_EVERY_MS,
+      });
+    }
   }
 
-  #sweepLeftoverDead(): void {
+  #sweepLeftovers(): void {
     const now = Date.now();
-    if (now < this.#nextLeftoverDeadSweep) return;
-    if (now >= this.#leftoverDeadUntil) {
-      this.#leftoverDeadUntil = 0;
-      return;
+    for (const [version, window] of this.#leftoverSweeps) {
+      if (now < window.next) continue;
+      if (now >= window.until) {
+        this.#leftoverSweeps.delete(version);
+        continue;
+      }
+      window.next = now + LEFTOVER_SWEEP_EVERY_MS;
+      // Best effort beside the claim, which does not wait for it: a sweep that fails is done again
+      // by the next one (the rows stay as they are meanwhile).
+      this.#query(LEFTOVER_SWEEPS.get(version)!, []).catch(() => {});
     }
-    this.#nextLeftoverDeadSweep = now + LEFTOVER_DEAD_SWEEP_EVERY_MS;
-    // Best effort beside the claim, which does not wait for it: a sweep that fails is done again
-    // by the next one (the rows stay where they are meanwhile).
-    this.#query(SQL.MOVE_LEFTOVER_DEAD, []).catch(() => {});
   }
 
   // ------------------------------------------------------------------------------------------
@@ -763,7 +838,7 @@ class PgEventStore implements PostgresStore {
     let rows: AppendRow[];
     try {
       rows = (
-        await this.#query<AppendRow>(this.#notify ? SQL.APPEND_COALESCED_NOTIFY : SQL.APPEND_COALESCED, [
+        await this.#query<AppendRow>(coalescedStatement(batch, this.#notify), [
           ...eventColumns(batch, true),
           ...(this.#notify ? [this.#channel] : []),
         ])
@@ -845,13 +920,7 @@ class PgEventStore implements PostgresStore {
       const e = events[0]!;
       rows = (
         await this.#query<AppendRow>(
-          this.#notify
-            ? inTransaction
-              ? SQL.APPEND_ONE_IN_TRANSACTION_NOTIFY
-              : SQL.APPEND_ONE_NOTIFY
-            : inTransaction
-              ? SQL.APPEND_ONE_IN_TRANSACTION
-              : SQL.APPEND_ONE,
+          appendStatement(events, inTransaction, this.#notify),
           [
             e.id,
             e.eventType,
@@ -870,13 +939,7 @@ class PgEventStore implements PostgresStore {
     } else {
       rows = (
         await this.#query<AppendRow>(
-          this.#notify
-            ? inTransaction
-              ? SQL.APPEND_IN_TRANSACTION_NOTIFY
-              : SQL.APPEND_NOTIFY
-            : inTransaction
-              ? SQL.APPEND_IN_TRANSACTION
-              : SQL.APPEND,
+          appendStatement(events, inTransaction, this.#notify),
           [...eventColumns([{ events, now: options.now }], false), now, ...notify],
           client,
         )
@@ -1077,7 +1140,7 @@ class PgEventStore implements PostgresStore {
 
   /** Claims, completing first the lease tokens `completing` (by lease: `leaseTokens`). */
   async #claim(request: ClaimRequest, completing: LeaseTokens | undefined): Promise<ClaimedDelivery[]> {
-    if (this.#leftoverDeadUntil !== 0) this.#sweepLeftoverDead();
+    if (this.#leftoverSweeps.size !== 0) this.#sweepLeftovers();
     const handlers = [...new Set(request.handlers)];
     const now = isoDate(request.now);
     // Unique to this claim: a claim lost in a crash may be issued again at the same attempt

@@ -308,15 +308,84 @@ DROP INDEX {s}.deliveries_dead_handler_idx;
 export const MOVE_LEFTOVER_DEAD = `${moveDeadDeliveries(' ON CONFLICT (position, handler) DO NOTHING')}`;
 
 /**
- * How many milliseconds of the leftover sweep's window remain: `LEFTOVER_DEAD_WINDOW` after the
- * schema was upgraded to version 7 from an older one. No row for a schema created at version 7
- * or later (every version recorded by the same transaction, so at the same time): no older
- * release can have run on it.
+ * An event in a flow: correlated to another id than its own, or caused by one. The predicates of
+ * the two indexes migration 8 replaces, verbatim (`e` the event).
  */
-export const LEFTOVER_DEAD_WINDOW_MS = `
-SELECT extract(epoch FROM (m.applied_at + $1::interval - now())) * 1000 AS remaining_ms
+const IN_A_FLOW = `((e.metadata->>'correlationId') <> e.event_id::text OR (e.metadata->>'causationId') IS NOT NULL)`;
+
+/** The flow row of an event `e` (position, correlation id other than its own, causation id). */
+const FLOW_ROW = `e.position, nullif(e.metadata->>'correlationId', e.event_id::text), e.metadata->>'causationId'`;
+
+/**
+ * Flows out of `events`. PostgreSQL prepares each expression and partial index of a table (its
+ * expressions and predicate read back and compiled) for every statement that inserts into it,
+ * whether the row goes into the index or not: the two flow indexes of `events` cost every append
+ * about 26 800 instructions, 7 % of the single-event append, root events (most of them) included
+ * (bench README, "The statement-level changes, counted"). In a table of their own, with plain
+ * B-trees, only events in a flow pay, through a second insert of the append statement that the
+ * store sends only when one of its events needs it (it knows before sending: `inAFlow`). A row
+ * holds the correlation id when it is not the event's own id (roots are found through their event
+ * id, as since migration 5) and the causation id; an event in no flow has no row.
+ *
+ * The migration blocks appends (`SHARE` on `events`; reads go on) while it copies the flows of
+ * the events already stored: on the store's connections (sequential scans off) the events in a
+ * flow are found through the two indexes it then drops (a bitmap scan of both, OR-ed), so it reads
+ * those events, not the whole table (behind a transaction pooler, without those settings, the
+ * planner may scan the table), and writes one narrow row for each; the two B-trees are built after
+ * the copy, sorted. Dropping the old indexes takes
+ * `events` from reads too, for the end of the transaction only. On a table of many millions of
+ * events in flows this takes minutes (the copy is about as long as building one of the old
+ * indexes was): migrate in a quiet hour. `flows_swept` remembers up to where the flows of every
+ * event are in `flows`: what an older process still running appends after this is indexed by
+ * `INDEX_LEFTOVER_FLOWS`.
+ */
+export const MIGRATION_8_FLOWS = `
+LOCK TABLE {s}.events IN SHARE MODE;
+CREATE TABLE {s}.flows (
+  position bigint NOT NULL,
+  correlation_id text,
+  causation_id text
+);
+INSERT INTO {s}.flows (position, correlation_id, causation_id)
+SELECT ${FLOW_ROW} FROM {s}.events e WHERE ${IN_A_FLOW};
+ALTER TABLE {s}.flows ADD PRIMARY KEY (position);
+CREATE INDEX flows_correlation_idx ON {s}.flows (correlation_id, position);
+CREATE INDEX flows_causation_idx ON {s}.flows (causation_id, position);
+CREATE TABLE {s}.flows_swept (position bigint NOT NULL);
+INSERT INTO {s}.flows_swept (position) SELECT ${HORIZON};
+DROP INDEX {s}.events_correlated_idx;
+DROP INDEX {s}.events_causation_idx;
+`;
+
+/**
+ * What a process of an older release, still running after the schema reached version 8 (a
+ * rolling upgrade), appended in a flow since the last sweep: its statements write no flow row, so
+ * a read by correlation or causation id would miss the event. Every settled event from
+ * `flows_swept` on (one range of the primary key: the events appended since the previous sweep,
+ * by any process) gets its row when it is in a flow and has none; then `flows_swept` moves to the
+ * horizon. Concurrent sweeps do the same work twice at most, harmlessly.
+ */
+export const INDEX_LEFTOVER_FLOWS = `
+WITH bounds AS MATERIALIZED (
+  SELECT (SELECT position FROM {s}.flows_swept) AS lo, ${HORIZON} AS hi
+), indexed AS (
+  INSERT INTO {s}.flows (position, correlation_id, causation_id)
+  SELECT ${FLOW_ROW} FROM {s}.events e
+  WHERE e.position >= (SELECT lo FROM bounds) AND e.position < (SELECT hi FROM bounds) AND ${IN_A_FLOW}
+  ON CONFLICT (position) DO NOTHING
+)
+UPDATE {s}.flows_swept SET position = (SELECT hi FROM bounds) WHERE position < (SELECT hi FROM bounds)`;
+
+/**
+ * How many milliseconds of each leftover sweep's window remain ($1 the window): after the schema
+ * was upgraded to version 7 (`MOVE_LEFTOVER_DEAD`) or 8 (`INDEX_LEFTOVER_FLOWS`) from an older
+ * one. No row for a version the schema was created at or after (every version recorded by the
+ * same transaction, so at the same time): no older release can have run on it.
+ */
+export const LEFTOVER_WINDOWS_MS = `
+SELECT m.version, extract(epoch FROM (m.applied_at + $1::interval - now())) * 1000 AS remaining_ms
 FROM {s}.migrations m
-WHERE m.version = 7 AND m.applied_at > (SELECT min(f.applied_at) FROM {s}.migrations f)`;
+WHERE m.version IN (7, 8) AND m.applied_at > (SELECT min(f.applied_at) FROM {s}.migrations f)`;
 
 // ---------------------------------------------------------------------------------------------
 // Events
@@ -343,6 +412,20 @@ const deliver = (now: string) => `delivered AS (
 const DELIVER = deliver('$9::timestamptz');
 
 /**
+ * The flow row of each inserted event in a flow (migration 8): the statements of this name end in
+ * `_FLOWS`, and the store sends them only when an event of the append is in a flow (`inAFlow`);
+ * the others, and their cost, stay as they were. The columns come back from the insert (the
+ * metadata as stored), the rows are filtered here again: a batch holds roots too.
+ */
+const FLOW_COLUMNS = `,
+    nullif(metadata->>'correlationId', event_id::text) AS correlation_id, metadata->>'causationId' AS causation_id`;
+const FLOWED = `flowed AS (
+  INSERT INTO {s}.flows (position, correlation_id, causation_id)
+  SELECT i.position, i.correlation_id, i.causation_id FROM inserted i
+  WHERE i.correlation_id IS NOT NULL OR i.causation_id IS NOT NULL
+), `;
+
+/**
  * Postgres delivers a NOTIFY at commit and drops it on rollback, so a listener only hears of
  * events that exist. The payload names the batch's event types (space-separated, each
  * `[A-Za-z0-9_.:-]`), or is empty when they would not fit in a notification: "look at everything".
@@ -362,7 +445,7 @@ const NOTIFY_MANY = `, notified AS (
  * position can never be lower than one owned by a transaction that started writing earlier
  * (that is what makes `HORIZON` gap-safe).
  */
-const appendMany = (base: string, notify: boolean, coalesced = false) => `
+const appendMany = (base: string, notify: boolean, coalesced = false, flows = false) => `
 WITH tx AS MATERIALIZED (
   SELECT pg_current_xact_id()::text::bigint * ${POSITION_BLOCK} AS lo
 ), base AS MATERIALIZED (
@@ -379,8 +462,8 @@ WITH tx AS MATERIALIZED (
   SELECT position, event_id, event_type, aggregate_id, aggregate_type, aggregate_version,
     event_data::jsonb, metadata::jsonb, occurred_at, ${coalesced ? 'recorded_at' : '$9::timestamptz'}
   FROM input
-  RETURNING position, event_type, aggregate_id${coalesced ? ', recorded_at' : ''}
-), ${coalesced ? deliver('i.recorded_at') : DELIVER}${notify ? NOTIFY_MANY : ''}
+  RETURNING position, event_type, aggregate_id${coalesced ? ', recorded_at' : ''}${flows ? FLOW_COLUMNS : ''}
+), ${flows ? FLOWED : ''}${coalesced ? deliver('i.recorded_at') : DELIVER}${notify ? NOTIFY_MANY : ''}
 SELECT i.position::text AS position, count(d.position)::int AS deliveries
 FROM inserted i LEFT JOIN delivered d ON d.position = i.position${notify ? ' CROSS JOIN notified' : ''}
 GROUP BY i.position ORDER BY i.position`;
@@ -393,7 +476,7 @@ GROUP BY i.position ORDER BY i.position`;
  * "From evco down to the rows prototype"). Inside a caller's transaction `tx` stays: the base
  * looks up what the transaction appended before.
  */
-const appendOne = (base: string | undefined, notify: boolean) => `
+const appendOne = (base: string | undefined, notify: boolean, flows = false) => `
 WITH ${
   base === undefined
     ? ''
@@ -407,8 +490,8 @@ WITH ${
     $1::uuid, $2::text, $3::text, $4::text, $5::bigint, $6::jsonb, $7::jsonb, $8::timestamptz, $9::timestamptz${
       base === undefined ? '' : '\n  FROM tx'
     }
-  RETURNING position, event_type, aggregate_id
-), ${DELIVER}${notify ? NOTIFY_ONE : ''}
+  RETURNING position, event_type, aggregate_id${flows ? FLOW_COLUMNS : ''}
+), ${flows ? FLOWED : ''}${DELIVER}${notify ? NOTIFY_ONE : ''}
 SELECT i.position::text AS position, (SELECT count(*) FROM delivered)::int AS deliveries
 FROM inserted i${notify ? ' CROSS JOIN notified' : ''}`;
 
@@ -433,6 +516,17 @@ export const APPEND_ONE_IN_TRANSACTION_NOTIFY = appendOne(BASE_IN_TRANSACTION, t
  */
 export const APPEND_COALESCED = appendMany(BASE_FRESH, false, true);
 export const APPEND_COALESCED_NOTIFY = appendMany(BASE_FRESH, true, true);
+/** Each of the above, also writing the flow rows of its events in a flow (migration 8). */
+export const APPEND_FLOWS = appendMany(BASE_FRESH, false, false, true);
+export const APPEND_IN_TRANSACTION_FLOWS = appendMany(BASE_IN_TRANSACTION, false, false, true);
+export const APPEND_ONE_FLOWS = appendOne(undefined, false, true);
+export const APPEND_ONE_IN_TRANSACTION_FLOWS = appendOne(BASE_IN_TRANSACTION, false, true);
+export const APPEND_NOTIFY_FLOWS = appendMany(BASE_FRESH, true, false, true);
+export const APPEND_IN_TRANSACTION_NOTIFY_FLOWS = appendMany(BASE_IN_TRANSACTION, true, false, true);
+export const APPEND_ONE_NOTIFY_FLOWS = appendOne(undefined, true, true);
+export const APPEND_ONE_IN_TRANSACTION_NOTIFY_FLOWS = appendOne(BASE_IN_TRANSACTION, true, true);
+export const APPEND_COALESCED_FLOWS = appendMany(BASE_FRESH, false, true, true);
+export const APPEND_COALESCED_NOTIFY_FLOWS = appendMany(BASE_FRESH, true, true, true);
 
 /** Starts receiving the store's notifications on a dedicated connection; `quoted` from `quoteIdentifier`. */
 export function listenSql(quoted: string): string {
@@ -473,17 +567,24 @@ export interface ReadShape {
 export function readEventsSql(shape: ReadShape): string {
   const { where, limit, window, settled, flow } = readFilters(shape);
   const order = `ORDER BY e.position ${shape.desc ? 'DESC' : 'ASC'} LIMIT ${limit}`;
-  // By correlation id: the events correlated to it from the partial index (its predicate spelt
-  // out, so the planner may use it), and its root, at most one, through the event id's index.
-  if (flow)
+  // By correlation or causation id (migration 8): a range of the flows table's index, in position
+  // order, each event joined by its position.
+  if (flow) {
+    const flowOrder = `ORDER BY f.position ${shape.desc ? 'DESC' : 'ASC'} LIMIT ${limit}`;
+    const inFlows = `SELECT ${EVENT_COLUMNS} FROM {s}.flows f JOIN {s}.events e ON e.position = f.position
+  WHERE ${settled} AND ${where}
+  ${flowOrder}`;
+    if (flow.root === undefined) return inFlows;
+    // By correlation id, the flow's root too, at most one, through the event id's index: a root
+    // (correlated to itself) has no correlation id in flows. The same filters on the event alone.
+    const plain = readFilters(shape, '', false);
     return `SELECT ${EVENT_COLUMNS} FROM (
-(SELECT ${EVENT_COLUMNS} FROM {s}.events e WHERE ${settled} AND ${where}
-  AND ${CORRELATION} <> e.event_id::text
-  ${order})
+(${inFlows})
 UNION ALL
-(SELECT ${EVENT_COLUMNS} FROM {s}.events e WHERE e.event_id = ${rootId(flow)} AND ${settled} AND ${where})
+(SELECT ${EVENT_COLUMNS} FROM {s}.events e WHERE e.event_id = ${rootId(flow.root)} AND ${plain.settled} AND ${plain.where})
 ) e
 ${order}`;
+  }
   const bounded = window
     ? `${windowBounds(window)}
 SELECT ${EVENT_COLUMNS} FROM {s}.events e WHERE ${settled}
@@ -493,8 +594,9 @@ SELECT ${EVENT_COLUMNS} FROM {s}.events e WHERE ${settled}
 ${order}`;
 }
 
-/** The correlation id of the migration-5 index, verbatim. */
+/** The flow expressions of the events' metadata, for filters on the event itself. */
 const CORRELATION = "(e.metadata->>'correlationId')";
+const CAUSATION = "(e.metadata->>'causationId')";
 
 /**
  * The event whose own id `value` is, when it is one: a root's correlation id is its `event_id`
@@ -539,38 +641,59 @@ interface ReadFilters {
   settled: string;
   /** The parameters of a time window worth bounding (see `windowBounds`). */
   window?: { from?: string | undefined; to?: string | undefined } | undefined;
-  /** The correlation id's parameter, when it is the key: roots are read apart (migration 5). */
-  flow?: string | undefined;
+  /**
+   * The key is a flows index (alias `f`, joined to `e`); `root`: the correlation id's parameter,
+   * whose root is read apart (migration 5).
+   */
+  flow?: { root?: string | undefined } | undefined;
 }
 
-function readFilters(shape: ReadShape, timeOffset = ''): ReadFilters {
+/**
+ * `keyed`: the narrowest equality is the key its index is read by (its row comparisons, the flows
+ * table for a correlation or causation id); otherwise every filter is on the event itself.
+ */
+function readFilters(shape: ReadShape, timeOffset = '', keyed = !timeOffset): ReadFilters {
   const where = ['true'];
   let n = 0;
   const param = () => `$${++n}`;
   const window: { from?: string | undefined; to?: string | undefined } = {};
-  // Parameters in the order of the fields of `ReadShape`; equalities remembered by column.
-  const equalities = new Map<string, string>();
-  const equal = (column: string) => {
+  // The equality of the narrowest index (each has the position as its second column): its column,
+  // and the position column beside it.
+  const keyColumn = !keyed
+    ? undefined
+    : shape.aggregateId
+      ? 'e.aggregate_id'
+      : shape.correlationId
+        ? 'f.correlation_id'
+        : shape.causationId
+          ? 'f.causation_id'
+          : shape.eventTypes === 'one'
+            ? 'e.event_type'
+            : shape.aggregateType
+              ? 'e.aggregate_type'
+              : undefined;
+  const onFlows = keyColumn?.startsWith('f.') ?? false;
+  const position = onFlows ? 'f.position' : 'e.position';
+  let key: { column: string; value: string } | undefined;
+  // Parameters in the order of the fields of `ReadShape`. The key's equality on its index's
+  // column; the rest on the event (the flow ids on the event's metadata: its flow row says the
+  // same).
+  const equal = (column: string, indexed = column) => {
     const value = param();
-    where.push(`${column} = ${value}`);
-    equalities.set(column, value);
+    if (indexed === keyColumn) {
+      key = { column: indexed, value };
+      where.push(`${indexed} = ${value}`);
+    } else {
+      where.push(`${column} = ${value}`);
+    }
+    return value;
   };
   if (shape.eventTypes === 'one') equal('e.event_type');
   if (shape.eventTypes === 'many') where.push(`e.event_type = ANY(${param()}::text[])`);
   if (shape.aggregateId) equal('e.aggregate_id');
   if (shape.aggregateType) equal('e.aggregate_type');
-  // The expressions of the migration-2 indexes, verbatim, so the planner matches them.
-  if (shape.correlationId) equal(CORRELATION);
-  if (shape.causationId) equal("(e.metadata->>'causationId')");
-  // The equality of the narrowest index (each has the position as its second column).
-  const column = [
-    'e.aggregate_id',
-    CORRELATION,
-    "(e.metadata->>'causationId')",
-    'e.event_type',
-    'e.aggregate_type',
-  ].find((c) => equalities.has(c));
-  const key = column === undefined ? undefined : { column, value: equalities.get(column)! };
+  const correlation = shape.correlationId ? equal(CORRELATION, 'f.correlation_id') : undefined;
+  if (shape.causationId) equal(CAUSATION, 'f.causation_id');
   if (shape.from) {
     window.from = param();
     where.push(`e.occurred_at ${timeOffset}>= ${window.from}`);
@@ -595,8 +718,8 @@ function readFilters(shape: ReadShape, timeOffset = ''): ReadFilters {
   const cursor = (op: '>' | '<') => {
     const value = param();
     where.push(
-      key && !timeOffset
-        ? `(${key.column}, e.position) ${op} (${key.value}, ${value}) AND e.position ${op} ${value}`
+      key
+        ? `(${key.column}, ${position}) ${op} (${key.value}, ${value}) AND ${position} ${op} ${value}`
         : `e.position ${op} ${value}`,
     );
   };
@@ -608,12 +731,9 @@ function readFilters(shape: ReadShape, timeOffset = ''): ReadFilters {
   return {
     where: where.join(' AND '),
     limit: param(),
-    settled:
-      key && !timeOffset
-        ? `(${key.column}, e.position) < (${key.value}, ${HORIZON})`
-        : `e.position < ${HORIZON}`,
+    settled: key ? `(${key.column}, ${position}) < (${key.value}, ${HORIZON})` : `e.position < ${HORIZON}`,
     ...((shape.from || shape.to) && !narrow ? { window } : {}),
-    ...(key?.column === CORRELATION && !timeOffset ? { flow: key.value } : {}),
+    ...(onFlows ? { flow: { root: key?.column === 'f.correlation_id' ? correlation : undefined } } : {}),
   };
 }
 
@@ -1147,6 +1267,11 @@ ORDER BY e.occurred_at, e.position LIMIT $6`;
 
 export const PRUNE_CANDIDATES = `WITH ${RUNNING_REPLAYS}${pruneCandidates(EVENT_COLUMNS)}`;
 
+/** The flow rows of the events a prune removed (the CTE `gone`), through the primary key of `flows`. */
+const UNFLOW_GONE = `unflowed AS (
+  DELETE FROM {s}.flows f USING gone g WHERE f.position = g.position
+)`;
+
 /**
  * Records what a batch removed (the CTE `gone`, one row per event type removed), per event
  * type: the cutoff only moves forward, counts add up. `before` and `now` are parameters.
@@ -1167,8 +1292,8 @@ const recordPruned = (before: string, now: string) => `counted AS (
 export const PRUNE_DELETE = `
 WITH ${RUNNING_REPLAYS}, gone AS (
   DELETE FROM {s}.events e WHERE e.position = ANY($1::bigint[]) AND NOT (${MUST_STAY})
-  RETURNING e.event_type
-), ${recordPruned('$2', '$3')}
+  RETURNING e.position, e.event_type
+), ${UNFLOW_GONE}, ${recordPruned('$2', '$3')}
 SELECT coalesce(sum(n), 0)::int AS removed FROM counted`;
 
 /**
@@ -1192,8 +1317,8 @@ WITH ${RUNNING_REPLAYS}, chosen AS MATERIALIZED (${pruneCandidates('e.ctid, e.po
   SELECT * FROM chosen ORDER BY occurred_at, position LIMIT $6 - 1
 ), gone AS (
   DELETE FROM {s}.events e USING batch b WHERE e.ctid = b.ctid
-  RETURNING e.event_type
-), ${recordPruned('$1', '$7')}, last AS (
+  RETURNING e.position, e.event_type
+), ${UNFLOW_GONE}, ${recordPruned('$1', '$7')}, last AS (
   SELECT position, occurred_at FROM batch ORDER BY occurred_at DESC, position DESC LIMIT 1
 )
 SELECT (SELECT coalesce(sum(n), 0)::int FROM counted) AS removed, (SELECT count(*)::int FROM chosen) AS found,

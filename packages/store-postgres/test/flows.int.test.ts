@@ -2,13 +2,14 @@ import type { DomainEvent, RecordedEvent } from '@evco/core';
 import { makeEvent } from '@evco/testkit';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createPostgresStore, LATEST_VERSION } from '../src/index.js';
-import { quoteIdentifier } from '../src/sql.js';
+import { bindSchema, MIGRATION_5_CORRELATION, quoteIdentifier } from '../src/sql.js';
 import {
   closedAfterEach,
   connect,
   createTestStore,
   databaseUrl,
   dropSchema,
+  recordStatements,
   schemaAtVersion,
   uniqueSchema,
 } from './support.js';
@@ -122,22 +123,171 @@ describe('flows: reads by correlation id with roots outside the correlation inde
     expect(await store.read({ correlationId: `${root.id}x`, limit: 10 })).toEqual([]);
     expect(ids(await collectAll(store, root.id))).toEqual(ids([root, a, b]));
   });
+});
 
-  it('the correlation index holds only events correlated to another id', async () => {
+/**
+ * Migration 8 moves the flows out of `events`: a flow row per event in a flow (a correlation id
+ * other than its own, or a causation id), written by the append only when it sends one, and the
+ * flow reads range over its indexes. Roots are written by the statements they always were.
+ */
+describe('flows: a table of their own (migration 8)', () => {
+  const stores = closedAfterEach();
+
+  /** The store, and the texts of the statements it sends while `capturing` (its own pool's connections). */
+  async function capturingStore(options: { notify?: boolean; coalesceAppends?: boolean } = {}) {
+    const store = createPostgresStore({
+      connectionString: await databaseUrl(),
+      schema: uniqueSchema(),
+      poolSize: 4,
+      ...options,
+    });
+    stores.push(store);
+    const sent: string[] = [];
+    recordStatements(store.pool, (c) => sent.push(c.text));
+    await store.migrate();
+    return { store, sent };
+  }
+
+  async function flowRows(schema: string): Promise<Array<[string, string | null, string | null]>> {
+    const client = await connect();
+    try {
+      const { rows } = await client.query(
+        `SELECT position::text, correlation_id, causation_id FROM ${quoteIdentifier(schema)}.flows ORDER BY position`,
+      );
+      return rows.map((r) => [r.position, r.correlation_id, r.causation_id]);
+    } finally {
+      await client.end();
+    }
+  }
+
+  for (const options of [{}, { notify: true }, { coalesceAppends: true }] as const) {
+    it(`every append path writes the flow rows of its events in a flow, and only those; roots go without (${JSON.stringify(options)})`, async () => {
+      const { store, sent } = await capturingStore(options);
+      const root = makeEvent({ eventType: 'Started' });
+      const caused = () =>
+        makeEvent({ eventType: 'Stepped', metadata: { correlationId: root.id, causationId: root.id } });
+      const correlatedOnly = makeEvent({ metadata: { correlationId: 'order-1' } });
+      // Correlated to itself but caused: a row with the cause only.
+      const selfCaused = makeEvent();
+      const selfCausedEvent = makeEvent({
+        id: selfCaused.id,
+        metadata: { correlationId: selfCaused.id, causationId: root.id },
+      });
+      const one = caused();
+      const batch = [makeEvent(), caused()];
+      const inTx = caused();
+      const inTxBatch = [caused(), makeEvent()];
+
+      sent.length = 0;
+      await store.append([root], { now: T0 });
+      await store.append([makeEvent(), makeEvent()], { now: T0 });
+      const rootTexts = sent.filter((t) => /INSERT INTO \S+\.events/.test(t));
+      expect(rootTexts).toHaveLength(2);
+      for (const t of rootTexts) expect(t).not.toContain('.flows');
+
+      sent.length = 0;
+      const [p1] = (await store.append([one], { now: T0 })).events.map((e) => e.position);
+      const [, p2] = (await store.append(batch, { now: T0 })).events.map((e) => e.position);
+      const [p3] = (await store.append([correlatedOnly], { now: T0 })).events.map((e) => e.position);
+      const [p4] = (await store.append([selfCausedEvent], { now: T0 })).events.map((e) => e.position);
+      const client = await store.pool.connect();
+      let p5: string | undefined;
+      let p6: string | undefined;
+      try {
+        await client.query('BEGIN');
+        [p5] = (await store.appendInTransaction(client, [inTx], { now: T0 })).events.map((e) => e.position);
+        [p6] = (await store.appendInTransaction(client, inTxBatch, { now: T0 })).events.map(
+          (e) => e.position,
+        );
+        await client.query('COMMIT');
+      } finally {
+        client.release();
+      }
+      const flowTexts = sent.filter((t) => /INSERT INTO \S+\.events/.test(t));
+      expect(flowTexts.length).toBeGreaterThanOrEqual(6);
+      for (const t of flowTexts) expect(t).toContain('.flows');
+
+      expect(await flowRows(store.schema)).toEqual([
+        [p1, root.id, root.id],
+        [p2, root.id, root.id],
+        [p3, 'order-1', null],
+        [p4, null, root.id],
+        [p5!, root.id, root.id],
+        [p6!, root.id, root.id],
+      ]);
+      expect(ids(await store.read({ correlationId: root.id, limit: 10 }))).toEqual(
+        ids([root, one, batch[1]!, inTx, inTxBatch[0]!]),
+      );
+      expect(ids(await store.read({ causationId: root.id, limit: 10, order: 'desc' }))).toEqual(
+        ids([inTxBatch[0]!, inTx, selfCausedEvent, batch[1]!, one]),
+      );
+      expect(ids(await store.read({ correlationId: 'order-1', limit: 10 }))).toEqual(ids([correlatedOnly]));
+      expect(ids(await store.read({ correlationId: selfCaused.id, limit: 10 }))).toEqual(
+        ids([selfCausedEvent]),
+      );
+    });
+  }
+
+  it('coalesced appends of several callers write the flow rows of theirs in a flow', async () => {
+    const { store } = await capturingStore({ coalesceAppends: true });
+    const root = makeEvent();
+    const caused = () => makeEvent({ metadata: { correlationId: root.id, causationId: root.id } });
+    const events = [root, caused(), makeEvent(), caused(), makeEvent()];
+    // Appended at once: the first goes alone, the rest wait and go in one statement together.
+    const results = await Promise.all(events.map((e) => store.append([e], { now: T0 })));
+    const positions = results.map((r) => r.events[0]!.position);
+    expect((await flowRows(store.schema)).map((r) => r[0])).toEqual([positions[1], positions[3]]);
+    expect(ids(await store.read({ causationId: root.id, limit: 10 }))).toEqual(ids([events[1]!, events[3]!]));
+  });
+
+  it('events carry no flow index any more: no expression or partial index of events is left for the append to prepare', async () => {
     const store = await createTestStore();
     stores.push(store);
     const client = await connect();
     try {
       const { rows } = await client.query<{ indexname: string; indexdef: string }>(
-        `SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = $1 AND tablename = 'events'
-           AND indexname LIKE 'events_correlat%'`,
+        `SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = $1 AND tablename IN ('events', 'flows')
+         ORDER BY tablename, indexname`,
         [store.schema],
       );
-      expect(rows.map((r) => r.indexname)).toEqual(['events_correlated_idx']);
-      expect(rows[0]!.indexdef).toContain("WHERE ((metadata ->> 'correlationId'::text) <> (event_id)::text)");
+      expect(rows.filter((r) => r.indexdef.includes('metadata'))).toEqual([]);
+      expect(rows.map((r) => r.indexname)).toContain('flows_correlation_idx');
+      expect(rows.map((r) => r.indexname)).toContain('flows_causation_idx');
     } finally {
       await client.end();
     }
+  });
+
+  it('a prune removes the flow rows of the events it removes, with and without an archive', async () => {
+    const store = await createTestStore();
+    stores.push(store);
+    const root = makeEvent({ occurredAt: T0 });
+    const caused = () =>
+      makeEvent({ occurredAt: T0, metadata: { correlationId: root.id, causationId: root.id } });
+    const old = [root, caused(), caused()];
+    await store.append(old, { now: T0 });
+    const later = new Date(T0.getTime() + 3_600_000);
+    const kept = makeEvent({ occurredAt: later, metadata: { correlationId: root.id, causationId: root.id } });
+    const [keptPosition] = (await store.append([kept], { now: later })).events.map((e) => e.position);
+    const cutoff = new Date(T0.getTime() + 60_000);
+    // The root and the first caused event through the archive path, the other without.
+    const archived: string[] = [];
+    const first = await store.pruneEvents!({
+      before: cutoff,
+      limit: 2,
+      now: later,
+      archive: async (events) => {
+        archived.push(...ids(events));
+      },
+    });
+    expect(archived).toEqual(ids(old.slice(0, 2)));
+    expect((await flowRows(store.schema)).map((r) => r[0])).toEqual([
+      (await store.getEvent(old[2]!.id))!.position,
+      keptPosition,
+    ]);
+    await store.pruneEvents!({ before: cutoff, limit: 100, now: later, after: first.next ?? undefined });
+    expect(await flowRows(store.schema)).toEqual([[keptPosition, root.id, root.id]]);
+    expect(ids(await store.read({ correlationId: root.id, limit: 10 }))).toEqual(ids([kept]));
   });
 });
 
@@ -194,6 +344,16 @@ describe('migration 5 on a schema holding events', () => {
     }
   }
 
+  /** Migration 5 alone, as `migrate()` runs it (later ones drop what it builds). */
+  async function migratedTo5(quoted: string): Promise<void> {
+    const client = await connect();
+    try {
+      await client.query(bindSchema(MIGRATION_5_CORRELATION, quoted));
+    } finally {
+      await client.end();
+    }
+  }
+
   async function correlationIndexes(
     schema: string,
   ): Promise<Array<{ name: string; oid: number; valid: boolean }>> {
@@ -211,12 +371,16 @@ describe('migration 5 on a schema holding events', () => {
     }
   }
 
-  it('replaces the full correlation index with the partial one; the flow reads the same', async () => {
+  it('replaces the full correlation index with the partial one; migrated to the latest, the flow reads the same', async () => {
     const { schema, rootId, childId } = await atVersion4();
+    const other = await atVersion4();
     expect((await correlationIndexes(schema)).map((i) => i.name)).toEqual(['events_correlation_idx']);
-    expect(await migrated(schema, rootId)).toEqual([rootId, childId]);
-    const after = await correlationIndexes(schema);
+    await migratedTo5(other.quoted);
+    const after = await correlationIndexes(other.schema);
     expect(after.map((i) => [i.name, i.valid])).toEqual([['events_correlated_idx', true]]);
+    expect(await migrated(schema, rootId)).toEqual([rootId, childId]);
+    // Migration 8 took the flows out of events.
+    expect(await correlationIndexes(schema)).toEqual([]);
     const client = await connect();
     try {
       const { rows } = await client.query(`SELECT max(version)::int AS v FROM "${schema}".migrations`);
@@ -252,10 +416,10 @@ describe('migration 5 on a schema holding events', () => {
     );
     expect(invalid!.valid).toBe(false);
 
-    expect(await migrated(ahead.schema, ahead.rootId)).toEqual([ahead.rootId, ahead.childId]);
+    await migratedTo5(ahead.quoted);
     expect(await correlationIndexes(ahead.schema)).toEqual([builtAhead]);
 
-    expect(await migrated(failed.schema, failed.rootId)).toEqual([failed.rootId, failed.childId]);
+    await migratedTo5(failed.quoted);
     const rebuilt = await correlationIndexes(failed.schema);
     expect(rebuilt.map((i) => [i.name, i.valid])).toEqual([['events_correlated_idx', true]]);
     expect(rebuilt[0]!.oid).not.toBe(invalid!.oid);

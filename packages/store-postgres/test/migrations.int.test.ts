@@ -2,7 +2,7 @@ import { createAdminClient, createDomainEvent, silentLogger } from '@evco/core';
 import type pg from 'pg';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import { createPostgresStore, LATEST_VERSION, MIGRATIONS } from '../src/index.js';
-import { LEFTOVER_DEAD_SWEEP_EVERY_MS } from '../src/postgres-store.js';
+import { LEFTOVER_SWEEP_EVERY_MS } from '../src/postgres-store.js';
 import { quoteIdentifier } from '../src/sql.js';
 import { connect, databaseUrl, dropSchema, schemaAtVersion, uniqueSchema } from './support.js';
 
@@ -208,6 +208,8 @@ describe('migrations', () => {
         'dead_letters',
         'deliveries',
         'events',
+        'flows',
+        'flows_swept',
         'leases',
         'migrations',
         'pruned',
@@ -427,7 +429,7 @@ describe('migrations', () => {
         expect(await second.claimDue(claim)).toEqual([]);
         await new Promise((r) => setTimeout(r, 200));
         expect((await where(client, quoted)).deliveries).toEqual([2]);
-        vi.useFakeTimers({ toFake: ['Date'], now: Date.now() + LEFTOVER_DEAD_SWEEP_EVERY_MS + 1_000 });
+        vi.useFakeTimers({ toFake: ['Date'], now: Date.now() + LEFTOVER_SWEEP_EVERY_MS + 1_000 });
         expect(await second.claimDue(claim)).toEqual([]);
         await vi.waitFor(async () => expect((await where(client, quoted)).deliveries).toEqual([]), {
           timeout: 10_000,
@@ -470,7 +472,7 @@ describe('migrations', () => {
         // Not something a release writes here; it only shows that nobody sweeps.
         await oldReleaseDeadLetters(client, quoted, 1);
         await second.migrate();
-        vi.useFakeTimers({ toFake: ['Date'], now: Date.now() + LEFTOVER_DEAD_SWEEP_EVERY_MS + 1_000 });
+        vi.useFakeTimers({ toFake: ['Date'], now: Date.now() + LEFTOVER_SWEEP_EVERY_MS + 1_000 });
         await second.claimDue({
           consumerId: 'c',
           handlers: ['h'],
@@ -481,6 +483,191 @@ describe('migrations', () => {
         vi.useRealTimers();
         await new Promise((r) => setTimeout(r, 200));
         expect((await where(client, quoted)).deliveries).toEqual([1]);
+      } finally {
+        await first.close();
+        await second.close();
+        await client.end();
+        await dropSchema(fresh);
+      }
+    });
+  });
+  describe('version 8: flows in a table of their own', () => {
+    afterEach(() => {
+      vi.useRealTimers();
+    });
+
+    const ID = (n: number) => `0190f5d2-0000-7000-8000-${String(n).padStart(12, '0')}`;
+
+    /**
+     * What a release that knows version 7 appends: the event alone (its statements write no flow
+     * row), at the position its transaction gives it. `position` for the small ones a test loads.
+     */
+    async function oldAppend(
+      client: pg.Client,
+      quoted: string,
+      id: string,
+      metadata: Record<string, unknown>,
+      position?: number,
+    ): Promise<string> {
+      const { rows } = await client.query(
+        `INSERT INTO ${quoted}.events (position, event_id, event_type, aggregate_id, event_data, metadata, occurred_at, recorded_at)
+         VALUES (coalesce($3::bigint, pg_current_xact_id()::text::bigint * 1048576 + 1), $1::uuid, 'T', 'a', '{}', $2::jsonb, now(), now())
+         RETURNING position::text`,
+        [id, JSON.stringify({ schemaVersion: 1, ...metadata }), position ?? null],
+      );
+      return rows[0].position;
+    }
+
+    const flowsOf = async (client: pg.Client, quoted: string) =>
+      (
+        await client.query(
+          `SELECT position::text, correlation_id, causation_id FROM ${quoted}.flows ORDER BY position`,
+        )
+      ).rows.map((r) => [r.position, r.correlation_id, r.causation_id]);
+
+    it('copies the flows of the events of a schema at version 7 and drops the events flow indexes; every flow read answers as before', async () => {
+      const old = uniqueSchema('evco_mig8');
+      const quoted = quoteIdentifier(old);
+      const client = await connect();
+      const store = createPostgresStore({ connectionString: await databaseUrl(), schema: old, poolSize: 2 });
+      try {
+        await schemaAtVersion(client, quoted, 7);
+        const root = ID(1);
+        // A root, a caused event, one correlated only, one correlated to itself but caused, one
+        // correlated to its own id in capitals (not the id as Postgres prints it), one without any.
+        await oldAppend(client, quoted, root, { correlationId: root }, 1);
+        await oldAppend(client, quoted, ID(2), { correlationId: root, causationId: root }, 2);
+        await oldAppend(client, quoted, ID(3), { correlationId: 'order-1' }, 3);
+        await oldAppend(client, quoted, ID(4), { correlationId: ID(4), causationId: ID(2) }, 4);
+        await oldAppend(client, quoted, ID(5), { correlationId: ID(5).toUpperCase() }, 5);
+        await oldAppend(client, quoted, ID(6), {}, 6);
+        expect(await store.migrate()).toEqual({ fromVersion: 7, toVersion: LATEST_VERSION });
+        expect(await flowsOf(client, quoted)).toEqual([
+          ['2', root, root],
+          ['3', 'order-1', null],
+          ['4', null, ID(2)],
+          ['5', ID(5).toUpperCase(), null],
+        ]);
+        const { rows } = await client.query(
+          `SELECT indexname FROM pg_indexes WHERE schemaname = $1 AND tablename IN ('events', 'flows') ORDER BY 1`,
+          [old],
+        );
+        expect(rows.map((r) => r.indexname)).toEqual([
+          'events_aggregate_idx',
+          'events_aggregate_type_idx',
+          'events_aggregate_version_key',
+          'events_event_id_key',
+          'events_pkey',
+          'events_time_idx',
+          'events_type_idx',
+          'flows_causation_idx',
+          'flows_correlation_idx',
+          'flows_pkey',
+        ]);
+        const read = async (q: { correlationId?: string; causationId?: string }) =>
+          (await store.read({ ...q, limit: 10 })).map((e) => e.position);
+        expect(await read({ correlationId: root })).toEqual(['1', '2']);
+        expect(await read({ causationId: root })).toEqual(['2']);
+        expect(await read({ causationId: ID(2) })).toEqual(['4']);
+        expect(await read({ correlationId: 'order-1' })).toEqual(['3']);
+        expect(await read({ correlationId: ID(4) })).toEqual(['4']);
+        expect(await read({ correlationId: ID(5).toUpperCase() })).toEqual(['5']);
+        expect(await read({ correlationId: ID(5) })).toEqual([]);
+        // No correlation id at all: in no flow, not even its own.
+        expect(await read({ correlationId: ID(6) })).toEqual([]);
+        const recorded = await client.query(`SELECT runs_with FROM ${quoted}.migrations WHERE version = 8`);
+        // An older release would append flows without their rows and read them by dropped indexes.
+        expect(recorded.rows).toEqual([{ runs_with: 8 }]);
+      } finally {
+        await store.close();
+        await client.end();
+        await dropSchema(old);
+      }
+    });
+
+    it('what a process of an older release appends in a flow after it is indexed by each new process as it starts and, for a day after the upgrade, beside its claims', async () => {
+      const old = uniqueSchema('evco_mig8_left');
+      const quoted = quoteIdentifier(old);
+      const client = await connect();
+      const url = await databaseUrl();
+      const first = createPostgresStore({ connectionString: url, schema: old, poolSize: 1 });
+      const second = createPostgresStore({ connectionString: url, schema: old, poolSize: 2 });
+      const root = ID(1);
+      const flowsRead = async () => (await second.read({ correlationId: root, limit: 10 })).map((e) => e.id);
+      try {
+        await schemaAtVersion(client, quoted, 7);
+        await oldAppend(client, quoted, root, { correlationId: root }, 1);
+        expect(await first.migrate()).toEqual({ fromVersion: 7, toVersion: LATEST_VERSION });
+        // An old process, still running, appends in the flow after the first new one migrated ...
+        const p2 = await oldAppend(client, quoted, ID(2), { correlationId: root, causationId: root });
+        // ... and a root, which needs no row.
+        await oldAppend(client, quoted, ID(3), { correlationId: ID(3) });
+        // ... and the next new process to start indexes it.
+        await second.migrate();
+        expect(await flowsOf(client, quoted)).toEqual([[p2, root, root]]);
+        expect(await flowsRead()).toEqual([root, ID(2)]);
+
+        // Another, later on: indexed beside a claim once the sweep is due again, not before.
+        const p4 = await oldAppend(client, quoted, ID(4), { correlationId: root, causationId: ID(2) });
+        const claim = { consumerId: 'c', handlers: ['h'], now: new Date(), leaseMs: 30_000, limit: 10 };
+        expect(await second.claimDue(claim)).toEqual([]);
+        await new Promise((r) => setTimeout(r, 200));
+        expect(await flowsRead()).toEqual([root, ID(2)]);
+        vi.useFakeTimers({ toFake: ['Date'], now: Date.now() + LEFTOVER_SWEEP_EVERY_MS + 1_000 });
+        expect(await second.claimDue(claim)).toEqual([]);
+        await vi.waitFor(async () => expect((await flowsOf(client, quoted)).length).toBe(2), {
+          timeout: 10_000,
+        });
+        vi.useRealTimers();
+        expect(await flowsOf(client, quoted)).toEqual([
+          [p2, root, root],
+          [p4, root, ID(2)],
+        ]);
+        expect(await flowsRead()).toEqual([root, ID(2), ID(4)]);
+
+        // A day after the upgrade, no process looks any more (the README's statement is left).
+        await client.query(
+          `UPDATE ${quoted}.migrations SET applied_at = applied_at - interval '25 hours' WHERE version = 8`,
+        );
+        await oldAppend(client, quoted, ID(5), { causationId: root });
+        const later = createPostgresStore({ connectionString: url, schema: old, poolSize: 1 });
+        try {
+          await later.migrate();
+          expect((await flowsOf(client, quoted)).length).toBe(2);
+        } finally {
+          await later.close();
+        }
+      } finally {
+        await first.close();
+        await second.close();
+        await client.end();
+        await dropSchema(old);
+      }
+    });
+
+    it('is never looked for on a schema created at version 8 or later: no older release ran on it', async () => {
+      const fresh = uniqueSchema('evco_mig8_fresh');
+      const quoted = quoteIdentifier(fresh);
+      const client = await connect();
+      const url = await databaseUrl();
+      const first = createPostgresStore({ connectionString: url, schema: fresh, poolSize: 1 });
+      const second = createPostgresStore({ connectionString: url, schema: fresh, poolSize: 1 });
+      try {
+        await first.migrate();
+        // Not something a release writes here; it only shows that nobody sweeps.
+        await oldAppend(client, quoted, ID(1), { causationId: ID(9) });
+        await second.migrate();
+        vi.useFakeTimers({ toFake: ['Date'], now: Date.now() + LEFTOVER_SWEEP_EVERY_MS + 1_000 });
+        await second.claimDue({
+          consumerId: 'c',
+          handlers: ['h'],
+          now: new Date(),
+          leaseMs: 30_000,
+          limit: 10,
+        });
+        vi.useRealTimers();
+        await new Promise((r) => setTimeout(r, 200));
+        expect(await flowsOf(client, quoted)).toEqual([]);
       } finally {
         await first.close();
         await second.close();

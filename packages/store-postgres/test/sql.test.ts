@@ -35,7 +35,7 @@ describe('sql', () => {
     ];
     for (const [name, text] of all) {
       for (const m of text.matchAll(
-        /\b(?:FROM|JOIN|INTO|UPDATE|TABLE|ON)\s+([a-z_"{}.]+)\.(events|deliveries|dead_letters|subscriptions|replays|migrations)\b/gi,
+        /\b(?:FROM|JOIN|INTO|UPDATE|TABLE|ON)\s+([a-z_"{}.]+)\.(events|deliveries|dead_letters|subscriptions|replays|migrations|flows|flows_swept)\b/gi,
       )) {
         expect(m[1], `${name}: ${m[0]}`).toBe('{s}');
       }

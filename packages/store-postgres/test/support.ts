@@ -168,3 +168,21 @@ export function nodeRowsRead(node: PlanNode): number {
     (node['Actual Loops'] ?? 1)
   );
 }
+
+/**
+ * Calls `record` with the text and values of every statement the pool's connections made from
+ * now on send (those already open are not watched: install it before the store's first query).
+ */
+export function recordStatements(
+  pool: pg.Pool,
+  record: (statement: { text: string; values: unknown[] }) => void,
+): void {
+  pool.on('connect', (client) => {
+    const query = client.query.bind(client) as (...args: unknown[]) => unknown;
+    (client as unknown as { query: unknown }).query = (config: unknown, ...rest: unknown[]) => {
+      const c = config as { text?: string; values?: unknown[] } | undefined;
+      if (typeof c === 'object' && c?.text) record({ text: c.text, values: c.values ?? [] });
+      return query(config, ...rest);
+    };
+  });
+}
