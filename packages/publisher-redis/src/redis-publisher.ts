@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import {
   type Announcement,
   type AnnouncementListener,
@@ -11,6 +12,8 @@ import {
   parseOptions,
   type SubscriberHooks,
 } from '@evco/core/adapter';
+import calculateSlot from 'cluster-key-slot';
+import type { Cluster } from 'ioredis';
 import { reconnectDelay } from './backoff.js';
 import { type Connection, openConnections } from './connections.js';
 import {
@@ -103,6 +106,16 @@ class RedisPublisherImpl implements RedisPublisher {
    */
   #subErrorWarned = false;
   /**
+   * Sharded Pub/Sub: the node serving the channels' slot when the subscription was last seen
+   * working, and whether that node's subscriber connection ended since (a crash). A failover or
+   * a reshard moves the slot and Redis drops the subscription while the Cluster stays 'ready';
+   * ioredis subscribes again on the new owner after a slot map refresh, without a 'ready' of its
+   * own (see #subscribersReset).
+   */
+  #slotOwner: string | undefined;
+  #slotOwnerLost = false;
+  #resetGeneration = 0;
+  /**
    * The last error of each connection since it was last ready (masked): a health check that
    * finds a connection down says why (WRONGPASS, ECONNREFUSED…), not only that it reconnects.
    */
@@ -176,6 +189,14 @@ class RedisPublisherImpl implements RedisPublisher {
     this.#sub.on(this.#sharded ? 'smessage' : 'message', (channel: string, message: string) =>
       this.#onMessage(channel, message),
     );
+    if (this.#sharded) {
+      // '-node': a shard subscriber's connection ended; 'subscribersReady': ioredis rebuilt its
+      // shard subscribers after the slot map changed and sent them their SSUBSCRIBEs.
+      this.#sub.on('-node', (_node: unknown, key: string) => {
+        if (key === this.#slotOwner) this.#slotOwnerLost = true;
+      });
+      this.#sub.on('subscribersReady', () => this.#subscribersReset());
+    }
 
     if (this.#ownsPub || this.#pub.status === 'wait') this.#pub.connect().catch(() => {});
     this.#sub.connect().catch(() => {});
@@ -503,21 +524,66 @@ class RedisPublisherImpl implements RedisPublisher {
         this.#subWarned = false;
         this.#subErrorWarned = false;
         delete this.#lastError.subscribing;
-        if (!isReconnect) return;
-        this.#counts.reconnects++;
-        for (const s of this.#subscribers) {
-          try {
-            s.hooks?.onReconnect?.();
-          } catch (error) {
-            this.#listenerFailed(error);
-          }
-        }
+        this.#slotOwner = this.#channelsOwner();
+        this.#slotOwnerLost = false;
+        if (isReconnect) this.#reconnected();
       },
       (error: unknown) => {
         // The connection dropped again before the reply; the next 'ready' subscribes again.
         this.#log.warn({ err: this.#masked(error) }, 'subscribing to Redis failed');
       },
     );
+  }
+
+  /** A subscription back after a loss: the coordinators poll for what was announced meanwhile. */
+  #reconnected(): void {
+    this.#counts.reconnects++;
+    for (const s of this.#subscribers) {
+      try {
+        s.hooks?.onReconnect?.();
+      } catch (error) {
+        this.#listenerFailed(error);
+      }
+    }
+  }
+
+  /** Sharded Pub/Sub: the node serving the channels' slot in the subscriber's slot map. */
+  #channelsOwner(): string | undefined {
+    if (!this.#sharded) return undefined;
+    return (this.#sub as Cluster).slots[calculateSlot(this.channel)]?.[0];
+  }
+
+  /**
+   * ioredis rebuilt its shard subscribers. If the channels' slot moved to another node (a
+   * failover to a replica, a reshard) or its node's subscriber connection had ended (a crash),
+   * the subscription was lost for a while: announcements made meanwhile were not heard. ioredis
+   * sent the SSUBSCRIBE without waiting for its reply, so a probe that comes back through the
+   * subscription proves it is back; then, as after a reconnect, onReconnect rings.
+   */
+  #subscribersReset(): void {
+    if (this.#closed || !this.#everSubscribed) return;
+    const owner = this.#channelsOwner();
+    if (owner === undefined || (owner === this.#slotOwner && !this.#slotOwnerLost)) return;
+    const generation = ++this.#resetGeneration;
+    const current = () => !this.#closed && generation === this.#resetGeneration;
+    void (async () => {
+      for (let attempt = 1; current(); attempt++) {
+        try {
+          await this.#probe();
+          break;
+        } catch {
+          await sleep(reconnectDelay(attempt, this.#o.reconnectBaseDelayMs, this.#o.reconnectMaxDelayMs));
+        }
+      }
+      if (!current()) return;
+      this.#log.info(
+        { url: this.#url, channel: this.channel, node: owner, previous: this.#slotOwner },
+        'Redis subscription back on the node serving its slot',
+      );
+      this.#slotOwner = owner;
+      this.#slotOwnerLost = false;
+      this.#reconnected();
+    })();
   }
 
   #subClosed(): void {

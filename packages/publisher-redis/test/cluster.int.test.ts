@@ -84,6 +84,16 @@ async function moveSlotOf(channel: string, from: Node, to: Node): Promise<void> 
   for (const node of cluster.nodes) await call(node, 'CLUSTER', 'SETSLOT', slot, 'NODE', toId);
 }
 
+/** Waits until `publisher`'s subscription has rung onReconnect at least once. */
+async function rangOnReconnect(publisher: RedisPublisher): Promise<void> {
+  const reconnects = async () =>
+    ((await publisher.healthCheck()).details as { subscriber: { reconnects: number } }).subscriber.reconnects;
+  await waitFor(async () => (await reconnects()) >= 1, {
+    timeoutMs: 10_000,
+    message: 'the subscription never rang onReconnect',
+  });
+}
+
 function publisherOn(node: Node, prefix: string, shardedPubSub?: boolean): RedisPublisher {
   const publisher = createRedisPublisher({
     cluster: { nodes: [seed(node)], ...(shardedPubSub === undefined ? {} : { shardedPubSub }) },
@@ -233,6 +243,8 @@ describe.skipIf(tooOld)(
         expect(perNode.map((n) => n.sharded)).toEqual(cluster.nodes.map((_, i) => (i === target ? 3 : 0)));
         const health = await to.healthCheck();
         expect(health.healthy, JSON.stringify(health.details)).toBe(true);
+        // Back on the new owner, each rang onReconnect: what was announced meanwhile is polled for.
+        for (const p of [from, to, yours]) await rangOnReconnect(p);
       } finally {
         await yours.close();
         client.disconnect();
@@ -264,6 +276,8 @@ describe.skipIf(tooOld)(
         },
         { timeoutMs: 15_000, intervalMs: 200, message: 'no announcement heard after the restart' },
       );
+      // Its subscription was gone while the node was down: back, it rang onReconnect.
+      await rangOnReconnect(to);
       const warnings = logger.lines.filter((l) => l.includes('"level":"warn"'));
       expect(warnings.length, warnings.join('\n')).toBeLessThanOrEqual(2);
       expect(warnings.some((l) => l.includes('subscrib'))).toBe(true);
