@@ -518,6 +518,22 @@ describe('migrations', () => {
       return rows[0].position;
     }
 
+    /**
+     * Until every transaction that could still commit an event at or below `position` is over: a
+     * sweep indexes settled events only (other sessions on the server may hold the horizon back).
+     */
+    const settledPast = (client: pg.Client, position: string) =>
+      vi.waitFor(
+        async () => {
+          const { rows } = await client.query(
+            `SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint * 1048576 > $1::bigint AS past`,
+            [position],
+          );
+          expect(rows[0].past).toBe(true);
+        },
+        { timeout: 30_000, interval: 50 },
+      );
+
     const flowsOf = async (client: pg.Client, quoted: string) =>
       (
         await client.query(
@@ -602,7 +618,8 @@ describe('migrations', () => {
         const p2 = await oldAppend(client, quoted, ID(2), { correlationId: root, causationId: root });
         // ... and a root, which needs no row.
         await oldAppend(client, quoted, ID(3), { correlationId: ID(3) });
-        // ... and the next new process to start indexes it.
+        // ... and the next new process to start indexes it (once it is settled).
+        await settledPast(client, p2);
         await second.migrate();
         expect(await flowsOf(client, quoted)).toEqual([[p2, root, root]]);
         expect(await flowsRead()).toEqual([root, ID(2)]);
@@ -613,6 +630,7 @@ describe('migrations', () => {
         expect(await second.claimDue(claim)).toEqual([]);
         await new Promise((r) => setTimeout(r, 200));
         expect(await flowsRead()).toEqual([root, ID(2)]);
+        await settledPast(client, p4);
         vi.useFakeTimers({ toFake: ['Date'], now: Date.now() + LEFTOVER_SWEEP_EVERY_MS + 1_000 });
         expect(await second.claimDue(claim)).toEqual([]);
         await vi.waitFor(async () => expect((await flowsOf(client, quoted)).length).toBe(2), {
