@@ -100,6 +100,12 @@ export function openConnections(
       // replication while publishes there reach that node alone. Following +switch-master moves
       // both connections as soon as the sentinels agree (one sentinel subscription each).
       failoverDetector: true,
+      // `tls` reaches the master and replicas only with enableTLSForSentinelMode; without it
+      // ioredis opens a plain socket and waits for a TLS handshake that never comes. Given `tls`,
+      // that is what was meant (an explicit `false` is kept).
+      ...(common.tls && common.enableTLSForSentinelMode === undefined
+        ? { enableTLSForSentinelMode: true }
+        : {}),
     };
     return {
       pub: new Redis({ ...sentinel, ...publisher }),

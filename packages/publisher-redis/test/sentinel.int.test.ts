@@ -1,5 +1,5 @@
-import { isEvcoError } from '@evco/core';
-import { waitFor } from '@evco/testkit';
+import { isEvcoError, silentLogger } from '@evco/core';
+import { makeTestTls, type TestTls, waitFor } from '@evco/testkit';
 import { type SentinelTopology, startSentinelTopology } from '@evco/testkit/redis';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -84,5 +84,41 @@ describe('publisher-redis behind Redis Sentinel', () => {
       'sentinel.name',
       'sentinel.sentinels.0',
     ]);
+  });
+});
+
+describe('publisher-redis behind Redis Sentinel over TLS (every server on TLS only)', () => {
+  let tls: TestTls;
+  let secure: SentinelTopology;
+  beforeAll(async () => {
+    tls = makeTestTls();
+    secure = await startSentinelTopology({ tls });
+  }, 60_000);
+  afterAll(async () => {
+    await secure?.stop();
+    tls?.remove();
+  });
+
+  it('redisOptions.tls reaches the master without enableTLSForSentinelMode, which ioredis needs and the publisher sets', async () => {
+    const publisher = createRedisPublisher({
+      sentinel: { name: secure.name, sentinels: secure.sentinels },
+      redisOptions: { tls: { ca: tls.ca }, sentinelTLS: { ca: tls.ca } },
+      channelPrefix: `evco-test-sentinel-tls-${process.pid}`,
+      logger: silentLogger,
+    });
+    try {
+      const heard: string[] = [];
+      publisher.subscribe((a) => heard.push(...a.events.map((e) => e.id)));
+      await publisher.waitUntilReady({ timeoutMs: 10_000 });
+      await publisher.publish({
+        source: 'test',
+        events: [{ id: 'tls-1', eventType: 'T', aggregateId: 'a', position: '1' }],
+      });
+      await waitFor(() => heard.includes('tls-1'), { message: 'the announcement did not arrive' });
+      const health = await publisher.healthCheck();
+      expect(health.healthy, JSON.stringify(health.details)).toBe(true);
+    } finally {
+      await publisher.close();
+    }
   });
 });
