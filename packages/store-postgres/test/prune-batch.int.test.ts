@@ -91,6 +91,13 @@ describe('the one-statement prune batch (EXPLAIN ANALYZE, the generic plan the s
     ).toEqual([]);
   });
 
+  it("the delete reaches the batch's rows in one pass over their addresses, not a lookup per row", () => {
+    const tid = scans(find(plan, 'ModifyTable')!).filter((n) => n['Node Type'] === 'Tid Scan');
+    expect(tid.map((n) => [n['Relation Name'], n['Actual Loops'], n['Actual Rows']])).toEqual([
+      ['events', 1, BATCH],
+    ]);
+  });
+
   it('the running replays are read once per batch, not once per candidate', () => {
     const loops = scans(plan)
       .filter((n) => n['Relation Name'] === 'replays')
