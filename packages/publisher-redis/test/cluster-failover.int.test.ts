@@ -1,3 +1,7 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createSqliteStore } from '@evco/store-sqlite';
 import { waitFor } from '@evco/testkit';
 import {
   type ClusterTopology,
@@ -6,7 +10,7 @@ import {
   startCluster,
 } from '@evco/testkit/redis';
 import { Cluster } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   expectEverythingHandledOnce,
   publishPaced,
@@ -14,6 +18,7 @@ import {
   statusCounts,
   subscriptionsBack,
 } from './fleet.js';
+import { has, killMembers, type Member, type Message, startMember } from './member-process.js';
 
 /**
  * Redis Cluster with a replica per master (three shards, six local processes of this test): the
@@ -27,6 +32,13 @@ const RATE_PER_SEC = 500;
 const tooOld = redisServerMajor() < 7;
 
 let cluster: ClusterTopology;
+let dir: string | undefined;
+const members: Member[] = [];
+afterEach(async () => {
+  await killMembers(members);
+  if (dir) rmSync(dir, { recursive: true, force: true });
+  dir = undefined;
+});
 beforeAll(async () => {
   if (!tooOld) cluster = await startCluster({ masters: 3, replicas: 1 });
 }, 90_000);
@@ -35,6 +47,17 @@ afterAll(async () => {
 });
 
 const seed = (node: Node) => `${node.host}:${node.port}`;
+
+/** A member's publisher health: whether it is healthy, what its subscription heard, its reconnects. */
+async function healthOf(m: Member): Promise<Message> {
+  const before = m.messages.filter((x) => x.type === 'health').length;
+  m.child.send({ type: 'health' });
+  await waitFor(() => m.messages.filter((x) => x.type === 'health').length > before, {
+    timeoutMs: 15_000,
+    message: `member ${m.name} did not report its health`,
+  });
+  return m.messages.filter((x) => x.type === 'health').at(-1)!;
+}
 
 describe.skipIf(tooOld)(
   `publisher-redis on a Redis Cluster with replicas${tooOld ? ' (needs redis-server 7+)' : ''}`,
@@ -78,6 +101,105 @@ describe.skipIf(tooOld)(
         raw.disconnect();
         await fleet.close();
       }
+    });
+
+    it("the channel's master is killed while three processes publish: a replica takes over, each event is handled once per handler, every subscription comes back and hears the next announcements", async () => {
+      const PER_MEMBER = 400;
+      const NEXT_ROUND = 50;
+      dir = mkdtempSync(join(tmpdir(), 'evco-redis-cluster-kill-'));
+      const env = {
+        DB_FILE: join(dir, 'events.db'),
+        CHANNEL_PREFIX: `evco-test-cluster-kill-${process.pid}`,
+      };
+      const doomed = (await cluster.shardOf(`${env.CHANNEL_PREFIX}:events`)).master;
+      // Every node as a seed, each member starting from a different one.
+      const nodes = [...cluster.nodes, ...cluster.replicas];
+      const fleet = ['a', 'b', 'c'].map((name, i) =>
+        startMember(
+          name,
+          name === 'c' ? ['projector', 'notifier'] : ['projector'],
+          { ...env, REDIS_CLUSTER: [...nodes.slice(i), ...nodes.slice(0, i)].map(seed).join(',') },
+          members,
+        ),
+      );
+      for (const m of fleet) {
+        await waitFor(() => has(m, 'ready'), {
+          timeoutMs: 60_000,
+          message: `member ${m.name} did not start: ${m.stderr()}`,
+        });
+      }
+      const all = () => fleet.flatMap((m) => m.messages);
+      const count = (type: string) => all().filter((x) => x.type === type).length;
+      const handled = () => all().filter((x) => x.type === 'handled');
+
+      // Round one: the master dies a third of the way through; nothing restarts it.
+      for (const m of fleet) m.child.send({ type: 'publish', count: PER_MEMBER, ratePerSec: 100 });
+      const total = fleet.length * PER_MEMBER;
+      await waitFor(() => count('published') >= total * 0.3, { timeoutMs: 30_000 });
+      await cluster.kill(doomed);
+      const sentAtKill = count('published');
+      expect(sentAtKill).toBeLessThan(total);
+      expect((await cluster.shardOf(`${env.CHANNEL_PREFIX}:events`)).master).not.toEqual(doomed);
+      await waitFor(() => count('published-all') === fleet.length && handled().length >= 2 * total, {
+        timeoutMs: 90_000,
+        message: 'not everything of round one was handled',
+      });
+
+      // Every subscription is back on the promoted replica and rang onReconnect…
+      const back = await Promise.all(fleet.map(healthOf));
+      for (const h of back) {
+        expect(h.healthy, h.member).toBe(true);
+        expect(h.reconnects, h.member).toBeGreaterThanOrEqual(1);
+      }
+      // …and hears what is announced next: each hears every event of round two through Redis.
+      for (const m of fleet) m.child.send({ type: 'publish', count: NEXT_ROUND, ratePerSec: 50 });
+      const next = fleet.length * NEXT_ROUND;
+      await waitFor(
+        async () => {
+          const now = await Promise.all(fleet.map(healthOf));
+          return now.every((h, i) => (h.received as number) - (back[i]!.received as number) >= next);
+        },
+        { timeoutMs: 30_000, intervalMs: 250, message: 'round two was not heard by every subscription' },
+      );
+      await waitFor(
+        () => count('published-all') === 2 * fleet.length && handled().length >= 2 * (total + next),
+        {
+          timeoutMs: 60_000,
+          message: 'not everything of round two was handled',
+        },
+      );
+
+      for (const m of fleet) m.child.send({ type: 'shutdown' });
+      for (const m of fleet) {
+        await waitFor(() => has(m, 'stopped'), {
+          timeoutMs: 30_000,
+          message: `member ${m.name} did not stop`,
+        });
+        expect(await m.exited).toBe(0);
+      }
+      const published = new Set(
+        all()
+          .filter((x) => x.type === 'published')
+          .map((x) => x.id),
+      );
+      expect(published.size).toBe(total + next);
+      for (const handler of ['projector', 'notifier']) {
+        const times = new Map<string, number>();
+        for (const h of handled()) if (h.handler === handler) times.set(h.id!, (times.get(h.id!) ?? 0) + 1);
+        expect(times.size, handler).toBe(total + next);
+        expect([...times.values()].filter((n) => n !== 1)).toEqual([]);
+      }
+      const store = createSqliteStore({ filename: env.DB_FILE });
+      try {
+        const stats = await store.stats({ now: new Date() });
+        expect(stats.pending + stats.running + stats.dead).toBe(0);
+      } finally {
+        await store.close();
+      }
+      console.log(
+        `[cluster-kill] ${seed(doomed)} killed after ${sentAtKill} of ${total} events from 3 processes; ` +
+          `reconnects a/b/c: ${back.map((h) => h.reconnects).join('/')}; round two heard by all`,
+      );
     });
   },
 );

@@ -264,6 +264,12 @@ export interface ClusterTopology {
    * demoted master replicates from it.
    */
   failover(replica: Node): Promise<void>;
+  /**
+   * Kills a master (SIGKILL) for good, as a crash with no restart: resolves once the cluster has
+   * promoted one of its replicas (after `cluster-node-timeout`, 2 s) and the other nodes report
+   * cluster_state:ok with none of the slots on it.
+   */
+  kill(master: Node): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -323,12 +329,14 @@ export async function startCluster(options: number | ClusterOptions = 3): Promis
     ]);
     const at = <T>(n: Node, fn: (client: Redis) => Promise<T>) => withClient(n, fn, access);
     const role = (n: Node) => at(n, async (c) => (await c.call('ROLE')) as unknown[]).catch(() => []);
+    const dead = new Set<number>();
+    const alive = () => all.filter((n) => !dead.has(n.port));
     const clusterOk = () =>
       waitFor(
         async () =>
           (
             await Promise.all(
-              all.map((n) => at(n, async (c) => String(await c.call('CLUSTER', 'INFO'))).catch(() => '')),
+              alive().map((n) => at(n, async (c) => String(await c.call('CLUSTER', 'INFO'))).catch(() => '')),
             )
           ).every((info) => info.includes('cluster_state:ok')),
         { timeoutMs: 30_000, intervalMs: 100, message: 'the cluster did not reach cluster_state:ok' },
@@ -337,7 +345,7 @@ export async function startCluster(options: number | ClusterOptions = 3): Promis
     const replicasInSync = () =>
       waitFor(
         async () =>
-          (await Promise.all(all.map(role))).every(
+          (await Promise.all(alive().map(role))).every(
             (r) => r[0] === 'master' || (r[0] === 'slave' && r[3] === 'connected'),
           ),
         { timeoutMs: 30_000, intervalMs: 100, message: 'the replicas did not get in sync' },
@@ -346,7 +354,7 @@ export async function startCluster(options: number | ClusterOptions = 3): Promis
     await replicasInSync();
     const roles = await Promise.all(all.map(role));
     const shardOf = async (key: string) => {
-      for (const seed of all) {
+      for (const seed of alive()) {
         const found = await at(seed, async (c) => {
           const slot = Number(await c.call('CLUSTER', 'KEYSLOT', key));
           const ranges = (await c.call('CLUSTER', 'SLOTS')) as Array<[number, number, [string, number]]>;
@@ -355,8 +363,9 @@ export async function startCluster(options: number | ClusterOptions = 3): Promis
         }).catch(() => undefined);
         if (!found) continue;
         // Its replicas as they say themselves (CLUSTER SLOTS leaves out one it deems unavailable).
-        const of = await Promise.all(all.map(role));
-        const replicas = all.filter(
+        const nodes = alive();
+        const of = await Promise.all(nodes.map(role));
+        const replicas = nodes.filter(
           (_, i) => of[i]![0] === 'slave' && Number(of[i]![2]) === found.master.port,
         );
         return { ...found, replicas };
@@ -368,10 +377,7 @@ export async function startCluster(options: number | ClusterOptions = 3): Promis
       replicas: all.filter((_, i) => roles[i]![0] === 'slave'),
       restart: async (node, downMs = 0) => {
         const running = processes.get(node.port)!;
-        await new Promise<void>((resolve) => {
-          running.child.once('exit', () => resolve());
-          running.child.kill('SIGKILL');
-        });
+        await killed(running.child);
         await new Promise((resolve) => setTimeout(resolve, downMs));
         running.child = await g.spawn(running.args, node.port, READY);
         await clusterOk();
@@ -397,7 +403,30 @@ export async function startCluster(options: number | ClusterOptions = 3): Promis
         await clusterOk();
         await replicasInSync();
       },
+      kill: async (master) => {
+        await killed(processes.get(master.port)!.child);
+        dead.add(master.port);
+        const slotMap = (n: Node) =>
+          at(n, async (c) => (await c.call('CLUSTER', 'SLOTS')) as Array<[number, number, [string, number]]>);
+        await waitFor(
+          async () =>
+            (await Promise.all(alive().map((n) => slotMap(n).catch(() => [])))).every(
+              (ranges) => ranges.length > 0 && ranges.every(([, , [, port]]) => Number(port) !== master.port),
+            ),
+          { timeoutMs: 30_000, intervalMs: 100, message: `no replica took over from ${hostPort(master)}` },
+        );
+        await clusterOk();
+      },
       stop: g.stop,
     };
+  });
+}
+
+/** SIGKILL; resolves once the process is gone. */
+function killed(child: ChildProcess): Promise<void> {
+  return new Promise<void>((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) return resolve();
+    child.once('exit', () => resolve());
+    child.kill('SIGKILL');
   });
 }
