@@ -137,6 +137,16 @@ describe('exit codes and error lines', () => {
   });
 });
 
+/** What resolveRedis throws for these flags and environment (undefined when it accepts them). */
+function refusal(flags: ConnectionFlags, env: NodeJS.ProcessEnv): unknown {
+  try {
+    resolveRedis(flags, env);
+  } catch (error) {
+    return error;
+  }
+  return undefined;
+}
+
 describe('Redis behind Sentinel or on a Cluster', () => {
   it('--redis-sentinels with --redis-sentinel-name, credentials from the environment only', () => {
     expect(
@@ -226,12 +236,7 @@ describe('Redis behind Sentinel or on a Cluster', () => {
       [{ redisSentinels: 'redis://:s3cret@h:26379', redisSentinelName: 'm' }, {}, /is not host:port/],
       [{ redisCluster: 'u:s3cret@h:7000' }, {}, /is not host:port/],
     ] as const) {
-      let error: unknown;
-      try {
-        resolveRedis(flags, env);
-      } catch (e) {
-        error = e;
-      }
+      const error = refusal(flags, env);
       expect(error, JSON.stringify(flags)).toBeInstanceOf(UsageError);
       expect(String(error)).toMatch(message);
       expect(String(error)).not.toContain('s3cret');
@@ -398,12 +403,7 @@ describe('TLS to Redis (--redis-tls, --redis-sentinel-tls, CA and client certifi
         /--redis-tls applies only with --redis-url, --redis-sentinels or --redis-cluster/,
       ],
     ] as const) {
-      let error: unknown;
-      try {
-        resolveRedis(flags, env);
-      } catch (e) {
-        error = e;
-      }
+      const error = refusal(flags, env);
       expect(error, JSON.stringify(flags)).toBeInstanceOf(UsageError);
       expect(String(error)).toMatch(message);
       for (const key of [tls.key, other.key]) {

@@ -1,7 +1,6 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createSqliteStore } from '@evco/store-sqlite';
 import { waitFor } from '@evco/testkit';
 import {
   type ClusterTopology,
@@ -18,7 +17,14 @@ import {
   statusCounts,
   subscriptionsBack,
 } from './fleet.js';
-import { has, killMembers, type Member, type Message, startMember } from './member-process.js';
+import {
+  expectEachHandledOnce,
+  has,
+  killMembers,
+  type Member,
+  type Message,
+  startMember,
+} from './member-process.js';
 
 /**
  * Redis Cluster with a replica per master (three shards, six local processes of this test): the
@@ -177,25 +183,7 @@ describe.skipIf(tooOld)(
         });
         expect(await m.exited).toBe(0);
       }
-      const published = new Set(
-        all()
-          .filter((x) => x.type === 'published')
-          .map((x) => x.id),
-      );
-      expect(published.size).toBe(total + next);
-      for (const handler of ['projector', 'notifier']) {
-        const times = new Map<string, number>();
-        for (const h of handled()) if (h.handler === handler) times.set(h.id!, (times.get(h.id!) ?? 0) + 1);
-        expect(times.size, handler).toBe(total + next);
-        expect([...times.values()].filter((n) => n !== 1)).toEqual([]);
-      }
-      const store = createSqliteStore({ filename: env.DB_FILE });
-      try {
-        const stats = await store.stats({ now: new Date() });
-        expect(stats.pending + stats.running + stats.dead).toBe(0);
-      } finally {
-        await store.close();
-      }
+      await expectEachHandledOnce(fleet, ['projector', 'notifier'], total + next, env.DB_FILE);
       console.log(
         `[cluster-kill] ${seed(doomed)} killed after ${sentAtKill} of ${total} events from 3 processes; ` +
           `reconnects a/b/c: ${back.map((h) => h.reconnects).join('/')}; round two heard by all`,

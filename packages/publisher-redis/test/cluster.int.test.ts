@@ -2,7 +2,6 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Announcement, silentLogger } from '@evco/core';
-import { createSqliteStore } from '@evco/store-sqlite';
 import { waitFor } from '@evco/testkit';
 import {
   type ClusterTopology,
@@ -13,7 +12,14 @@ import {
 import { Cluster, Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createRedisPublisher, type RedisPublisher } from '../src/index.js';
-import { has, killMembers, type Member, type Message, startMember } from './member-process.js';
+import {
+  expectEachHandledOnce,
+  has,
+  killMembers,
+  type Member,
+  type Message,
+  startMember,
+} from './member-process.js';
 import { recordingLogger } from './recording-logger.js';
 
 /**
@@ -155,28 +161,10 @@ describe.skipIf(tooOld)(
         stopped.push(m.messages.find((x) => x.type === 'stopped')!);
       }
 
-      const published = new Set(
-        all()
-          .filter((x) => x.type === 'published')
-          .map((x) => x.id),
-      );
-      expect(published.size).toBe(total);
-      for (const handler of ['projector', 'notifier']) {
-        const times = new Map<string, number>();
-        for (const h of handled()) if (h.handler === handler) times.set(h.id!, (times.get(h.id!) ?? 0) + 1);
-        expect(times.size).toBe(total);
-        expect([...times.values()].filter((n) => n !== 1)).toEqual([]);
-      }
+      await expectEachHandledOnce(fleet, ['projector', 'notifier'], total, env.DB_FILE);
       // Announcements, not only polling, carried the work: each subscription heard every event.
       for (const s of stopped) expect(s.received, s.member).toBeGreaterThanOrEqual(total);
 
-      const store = createSqliteStore({ filename: env.DB_FILE });
-      try {
-        const stats = await store.stats({ now: new Date() });
-        expect(stats.pending + stats.running + stats.dead).toBe(0);
-      } finally {
-        await store.close();
-      }
       const split = fleet.map(
         (m) => handled().filter((h) => h.handler === 'projector' && h.member === m.name).length,
       );

@@ -1,6 +1,8 @@
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { createSqliteStore } from '@evco/store-sqlite';
 import { type IpcProcess, spawnIpcProcess } from '@evco/testkit';
+import { expect } from 'vitest';
 
 /** A fleet member in an OS process of its own (`fixtures/fleet-member.ts`), driven over IPC. */
 const here = dirname(fileURLToPath(import.meta.url));
@@ -42,3 +44,33 @@ export async function killMembers(started: Member[]): Promise<void> {
 }
 
 export const has = (m: Member, type: string) => m.messages.some((x) => x.type === type);
+
+/**
+ * Every event the members reported published (`total` of them) was handled exactly once by
+ * each of `handlers`, and the store at `dbFile` has nothing pending, running or dead.
+ */
+export async function expectEachHandledOnce(
+  fleet: Member[],
+  handlers: string[],
+  total: number,
+  dbFile: string,
+): Promise<void> {
+  const all = fleet.flatMap((m) => m.messages);
+  const published = new Set(all.filter((x) => x.type === 'published').map((x) => x.id));
+  expect(published.size).toBe(total);
+  for (const handler of handlers) {
+    const times = new Map<string, number>();
+    for (const h of all) {
+      if (h.type === 'handled' && h.handler === handler) times.set(h.id!, (times.get(h.id!) ?? 0) + 1);
+    }
+    expect([...times.keys()].sort(), handler).toEqual([...published].sort());
+    expect([...times.values()].filter((n) => n !== 1)).toEqual([]);
+  }
+  const store = createSqliteStore({ filename: dbFile });
+  try {
+    const stats = await store.stats({ now: new Date() });
+    expect(stats.pending + stats.running + stats.dead).toBe(0);
+  } finally {
+    await store.close();
+  }
+}
