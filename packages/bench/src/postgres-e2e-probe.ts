@@ -43,7 +43,7 @@ function kindOf(text: string): Kind {
   if (t.startsWith(`INSERT INTO ${RAW_SCHEMA}.events`)) return 'raw insert';
   if (t.startsWith('WITH tx')) return 'append';
   if (t.startsWith('WITH done')) return 'completeAndClaim';
-  if (t.startsWith('WITH horizon')) return 'claim';
+  if (t.startsWith('WITH horizon') || t.startsWith('WITH candidates')) return 'claim';
   return 'other';
 }
 

@@ -20,7 +20,7 @@ import { rawSqliteValues } from './sqlite.js';
 /**
  * From evco's append and claim down to the `rows` prototype of `postgres-design`, one change per
  * rung (run only when named: `pnpm bench postgres-ladder`, against a private server). The store
- * comes fifth: its own schema (migrated into a fresh schema by `store.migrate()`) and its own
+ * comes sixth: its own schema (migrated into a fresh schema by `store.migrate()`) and its own
  * `APPEND_ONE` and `COMPLETE_AND_CLAIM_DUE_UNORDERED_PRODUCT` texts (what it sends for unordered
  * handlers completing one claim's deliveries). Above it: the same with schema 7's flow indexes on
  * `events` put back (`FLOW_INDEXES`, which every rung above keeps); above that the claim before
@@ -157,17 +157,33 @@ const productParams: Statement['params'] = (done, lease, now, expiry) => {
 const renumber = (text: string, map: Record<number, number>) =>
   text.replace(/\$(\d+)/g, (m, n: string) => (map[Number(n)] ? `$${map[Number(n)]}` : m));
 
+const SNAPSHOT_HORIZON = `pg_snapshot_xmin(pg_current_snapshot())::text::bigint * ${POSITION_BLOCK}`;
+
+/** A claim without the `unsettled` row with its horizon CTE back (the chain check reads it). */
+const withHorizonCte = (text: string) =>
+  text.includes('horizon AS MATERIALIZED (')
+    ? text
+    : swap(
+        swap(
+          text,
+          '), candidates AS (',
+          `), horizon AS MATERIALIZED (\n  SELECT ${SNAPSHOT_HORIZON} AS h\n), candidates AS (`,
+        ),
+        `d.position < ${SNAPSHOT_HORIZON}`,
+        'd.position < (SELECT h FROM horizon)',
+      );
+
 /**
  * A completing claim of the store (token by token) as it was before the completion by lease: the
  * tokens' run, attempt and lease checked (`LEASED`), their positions gathered per handler
- * (`completing`) and each candidate checked against its handler's array.
+ * (`completing`) and each candidate checked against its handler's array, the horizon a CTE.
  */
 const beforeLease = (text: string) =>
   swap(
     swap(
       swap(
         swap(
-          renumber(text, { 3: 5, 4: 6, 5: 7, 6: 8, 7: 9, 8: 10 }),
+          renumber(withHorizonCte(text), { 3: 5, 4: 6, 5: 7, 6: 8, 7: 9, 8: 10 }),
           `USING unnest($1::bigint[], $2::text[], $5::text[]) AS t(position, handler, lease)
 WHERE d.position = t.position AND d.handler = t.handler AND d.lease_owner = t.lease`,
           `USING unnest($1::bigint[], $2::text[], $3::bigint[], $4::integer[], $5::text[])
@@ -362,13 +378,9 @@ export function ladder(): Rung[] {
   // The claim, on evco's schema.
   claim = {
     ...claim,
-    text: replacePart(
-      replacePart(claim.text, 'horizon AS MATERIALIZED (', '), candidates', 'candidates'),
-      ' AND (NOT d.ordered OR',
-      "AND p.ordered AND p.status = 'open')))",
-    ),
+    text: replacePart(claim.text, ' AND (NOT d.ordered OR', "AND p.ordered AND p.status = 'open')))"),
   };
-  push('claim: − horizon and CHAIN_HEAD');
+  push('claim: − the chain check (horizon and CHAIN_HEAD)');
   claim = { text: FAIR_CLAIM, params: plainParams };
   push('claim: completion by handler, positions and lease (no token unnest, run, attempt checks)');
   claim = { text: keyedClaim(false), params: plainParams };
@@ -513,6 +525,34 @@ export function ladder(): Rung[] {
     ...top,
     name: 'candidate: the completion by lease token by token (COMPLETE_AND_CLAIM_DUE_UNORDERED)',
     claim: { text: LEASE_STATEMENTS.COMPLETE_AND_CLAIM_DUE_UNORDERED, params: leaseParams },
+  });
+  // The chain check moved out of the plan: a function the claim calls for ordered rows only
+  // (PostgreSQL initialises every subplan and CTE of a plan at each execution; a function call is
+  // looked up, not run, until a row reaches it). Not inlined: its body has a sub-select.
+  rungs.push({
+    ...top,
+    name: 'candidate: the horizon and CHAIN_HEAD in a function called for ordered rows only (a schema change)',
+    after: [
+      `CREATE FUNCTION {s}.chain_head(h text, a text, p bigint) RETURNS boolean LANGUAGE sql STABLE AS $$
+  SELECT p < pg_snapshot_xmin(pg_current_snapshot())::text::bigint * ${POSITION_BLOCK} AND NOT EXISTS (
+    SELECT 1 FROM {s}.deliveries q
+    WHERE q.handler = h AND q.aggregate_id = a AND q.position < p AND q.ordered AND q.status = 'open')
+$$`,
+    ],
+    claim: {
+      ...top.claim!,
+      text: replacePart(
+        top.claim!.text,
+        ' AND (NOT d.ordered OR',
+        "AND p.ordered AND p.status = 'open')))",
+        ' AND (NOT d.ordered OR {s}.chain_head(d.handler, d.aggregate_id, d.position))',
+      ),
+    },
+  });
+  rungs.push({
+    ...top,
+    name: 'candidate: the horizon a CTE (as in the claim with the unsettled row)',
+    claim: { ...top.claim!, text: withHorizonCte(top.claim!.text) },
   });
   return rungs;
 }
