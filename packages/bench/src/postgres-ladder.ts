@@ -6,6 +6,8 @@ import pg from 'pg';
 // The store's own statements, as its source has them (they are not part of its API).
 import {
   APPEND_ONE,
+  APPEND_ONE_DELIVERING,
+  APPEND_ONE_DELIVERING_FLOWS,
   APPEND_ONE_FLOWS,
   GENERIC_PLANS_OPTION,
   LEASE_STATEMENTS,
@@ -289,6 +291,44 @@ SELECT i.position, s.handler, i.aggregate_id, s.ordering = 'aggregate', ${RUN}, 
 }
 FROM inserted i JOIN {s}.subscriptions s ON s.event_type = i.event_type${f.expires ? ` AND s.expires_at > ${NOW}` : ''}`;
 
+/** The single-event append with the events insert as the statement and the deliveries in a CTE. */
+const eventsInsertAppend = (count: boolean | 'subscriptions') => `
+WITH delivered AS (
+  INSERT INTO {s}.deliveries (position, handler, aggregate_id, ordered, run, status, next_attempt_at,
+    created_at, updated_at)
+  SELECT ${RUN} * ${POSITION_BLOCK} + 1, s.handler, $3::text, s.ordering = 'aggregate', ${RUN}, 'open', ${NOW},
+    ${NOW}, ${NOW}
+  FROM {s}.subscriptions s WHERE s.event_type = $2::text AND s.expires_at > ${NOW}${count === true ? '\n  RETURNING 1' : ''}
+)
+INSERT INTO {s}.events (position, event_id, event_type, aggregate_id, aggregate_type, aggregate_version,
+  event_data, metadata, occurred_at, recorded_at)
+VALUES (${RUN} * ${POSITION_BLOCK} + 1,
+  $1::uuid, $2::text, $3::text, $4::text, $5::bigint, $6::jsonb, $7::jsonb, $8::timestamptz, ${NOW})
+RETURNING position::text AS position${
+  count === true
+    ? ', (SELECT count(*) FROM delivered)::int AS deliveries'
+    : count === 'subscriptions'
+      ? `, (SELECT count(*) FROM {s}.subscriptions s WHERE s.event_type = $2::text AND s.expires_at > ${NOW})::int AS deliveries`
+      : ''
+}`;
+
+/** Both inserts in CTEs, the position computed again and the count as an aggregate (no sub-select). */
+const aggregateAppend = `
+WITH inserted AS (
+  INSERT INTO {s}.events (position, event_id, event_type, aggregate_id, aggregate_type, aggregate_version,
+    event_data, metadata, occurred_at, recorded_at)
+  VALUES (${RUN} * ${POSITION_BLOCK} + 1,
+    $1::uuid, $2::text, $3::text, $4::text, $5::bigint, $6::jsonb, $7::jsonb, $8::timestamptz, ${NOW})
+), delivered AS (
+  INSERT INTO {s}.deliveries (position, handler, aggregate_id, ordered, run, status, next_attempt_at,
+    created_at, updated_at)
+  SELECT ${RUN} * ${POSITION_BLOCK} + 1, s.handler, $3::text, s.ordering = 'aggregate', ${RUN}, 'open', ${NOW},
+    ${NOW}, ${NOW}
+  FROM {s}.subscriptions s WHERE s.event_type = $2::text AND s.expires_at > ${NOW}
+  RETURNING 1
+)
+SELECT (${RUN} * ${POSITION_BLOCK} + 1)::text AS position, count(*)::int AS deliveries FROM delivered`;
+
 /** The prototype's lean deliveries table, in place of evco's (`rowsDdl`'s, verbatim). */
 const LEAN_DELIVERIES = `DROP TABLE {s}.deliveries;
 CREATE TABLE {s}.deliveries (
@@ -457,6 +497,33 @@ export function ladder(): Rung[] {
       'SELECT i.position::text AS position\nFROM inserted i',
     ),
   });
+  // The events insert as the statement itself, the deliveries in a CTE: both compute the one
+  // position from the transaction id, so neither reads the other's rows; no `inserted` CTE.
+  rungs.push({
+    ...top,
+    name: 'candidate: append as the events INSERT … RETURNING, deliveries in a CTE (count kept)',
+    append: eventsInsertAppend(true),
+  });
+  rungs.push({
+    ...top,
+    name: 'candidate: append as the events INSERT … RETURNING, deliveries in a CTE (no count)',
+    append: eventsInsertAppend(false),
+  });
+  rungs.push({
+    ...top,
+    name: 'candidate: append as the events INSERT … RETURNING, deliveries in a CTE, count from subscriptions',
+    append: eventsInsertAppend('subscriptions'),
+  });
+  rungs.push({
+    ...top,
+    name: "evco's APPEND_ONE_DELIVERING (a subscribed type's append since 29 Nov): the deliveries INSERT … RETURNING position, events in a CTE",
+    append: APPEND_ONE_DELIVERING,
+  });
+  rungs.push({
+    ...top,
+    name: 'candidate: append with both inserts in CTEs, the position recomputed, count(*) of the delivered rows',
+    append: aggregateAppend,
+  });
   // Events in a flow (a handler's publish): schema 7 wrote them with every root, through the
   // events' flow indexes; schema 8 sends the append with the flow row's insert for them only.
   rungs.push({
@@ -517,6 +584,12 @@ export function ladder(): Rung[] {
       'INSERT INTO {s}.flows (position, correlation_id, causation_id)\n  SELECT i.position, i.correlation_id, i.causation_id FROM inserted i\n  WHERE i.correlation_id IS NOT NULL OR i.causation_id IS NOT NULL',
       "INSERT INTO {s}.flows (key, position)\n  SELECT v.key, i.position FROM inserted i, (VALUES ('c:' || nullif($7::jsonb->>'correlationId', $1::uuid::text)), ('k:' || ($7::jsonb->>'causationId'))) v(key)\n  WHERE v.key IS NOT NULL",
     ),
+    caused: true,
+  });
+  rungs.push({
+    ...top,
+    name: 'caused events: APPEND_ONE_DELIVERING_FLOWS (the deliveries INSERT … RETURNING position, events and flow row in CTEs)',
+    append: APPEND_ONE_DELIVERING_FLOWS,
     caused: true,
   });
   // The completion by lease token by token: what the store sends for tokens that are not every

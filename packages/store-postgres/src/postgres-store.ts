@@ -10,6 +10,7 @@ import {
   type DeliveryInfo,
   type DeliveryToken,
   type DomainEvent,
+  EvcoError,
   type EventStore,
   EventValidationError,
   type HealthStatus,
@@ -325,6 +326,26 @@ function eventColumns(
 type AppendRow = { position: string; deliveries: number };
 
 /** A caller's result: its events as recorded, from the rows `offset…` of the statement's answer. */
+/** One event's columns as the single-event appends take them ($1..$8). */
+function eventValues(e: DomainEvent): unknown[] {
+  return [
+    e.id,
+    e.eventType,
+    e.aggregateId,
+    e.aggregateType ?? null,
+    e.aggregateVersion ?? null,
+    JSON.stringify(e.eventData),
+    JSON.stringify(e.metadata),
+    isoDate(e.occurredAt),
+  ];
+}
+
+/**
+ * How many event types the store remembers as having subscribers (their single-event appends go
+ * by `APPEND_ONE_DELIVERING`); past it the memory starts again.
+ */
+const MAX_DELIVERING_TYPES = 10_000;
+
 function appendResult(
   events: readonly DomainEvent[],
   now: Date,
@@ -511,6 +532,8 @@ class PgEventStore implements PostgresStore {
   /** Append statements of `append` running now, and the appends waiting to go together. */
   #appendsInFlight = 0;
   readonly #appendQueue: QueuedAppend[] = [];
+  /** Event types whose last single-event append made a delivery (see `#appendOneDelivering`). */
+  readonly #delivering = new Set<string>();
   readonly #listeners = new Set<AppendedListener>();
   #listenClient: ListenConnection | undefined;
   #listenRetry: NodeJS.Timeout | undefined;
@@ -690,6 +713,15 @@ class PgEventStore implements PostgresStore {
   ): Promise<pg.QueryResult<R>> {
     this.#open();
     if (!this.#ready) await this.#ensureReady();
+    return this.#send<R>(template, values, on);
+  }
+
+  /** A statement on `on`, without `#query`'s checks (a call already past them). */
+  async #send<R extends pg.QueryResultRow>(
+    template: string,
+    values: unknown[],
+    on: Queryable,
+  ): Promise<pg.QueryResult<R>> {
     const s = this.#stmt(template);
     try {
       const config: pg.QueryConfig = Object.create(s);
@@ -916,23 +948,20 @@ class PgEventStore implements PostgresStore {
     const now = isoDate(options.now);
     const notify = this.#notify ? [this.#channel] : [];
     let rows: AppendRow[];
+    if (
+      events.length === 1 &&
+      !inTransaction &&
+      !this.#notify &&
+      this.#delivering.has(events[0]!.eventType)
+    ) {
+      return this.#appendOneDelivering(events[0]!, options.now, now);
+    }
     if (events.length === 1) {
       const e = events[0]!;
       rows = (
         await this.#query<AppendRow>(
           appendStatement(events, inTransaction, this.#notify),
-          [
-            e.id,
-            e.eventType,
-            e.aggregateId,
-            e.aggregateType ?? null,
-            e.aggregateVersion ?? null,
-            JSON.stringify(e.eventData),
-            JSON.stringify(e.metadata),
-            isoDate(e.occurredAt),
-            now,
-            ...notify,
-          ],
+          [...eventValues(e), now, ...notify],
           client,
         )
       ).rows;
@@ -945,7 +974,59 @@ class PgEventStore implements PostgresStore {
         )
       ).rows;
     }
+    if (events.length === 1 && !inTransaction && !this.#notify && rows[0]!.deliveries > 0) {
+      if (this.#delivering.size >= MAX_DELIVERING_TYPES) this.#delivering.clear();
+      this.#delivering.add(events[0]!.eventType);
+    }
     return appendResult(events, options.now, rows, 0);
+  }
+
+  /**
+   * One event in a transaction of its own, by `APPEND_ONE_DELIVERING` (the type's last append
+   * made a delivery): a row per delivery made. None means its subscribers went since: the
+   * position is read by event id on the same connection (a `close()` begun meanwhile lets this
+   * call finish, as it lets any running statement), and the type goes back to `APPEND_ONE`.
+   */
+  async #appendOneDelivering(e: DomainEvent, at: Date, now: string): Promise<AppendResult> {
+    this.#open();
+    if (!this.#ready) await this.#ensureReady();
+    let held: CheckedOut;
+    try {
+      held = await checkout(this.pool);
+    } catch (error) {
+      throw translateError(error, this.#where);
+    }
+    let rows: Array<{ position: string }>;
+    let position: string | undefined;
+    try {
+      rows = (
+        await this.#send<{ position: string }>(
+          inAFlow(e) ? SQL.APPEND_ONE_DELIVERING_FLOWS : SQL.APPEND_ONE_DELIVERING,
+          [...eventValues(e), now],
+          held.client,
+        )
+      ).rows;
+      position = rows[0]?.position;
+      if (position === undefined) {
+        this.#delivering.delete(e.eventType);
+        position = (await this.#send<{ position: string }>(SQL.POSITION_OF_EVENT, [e.id], held.client))
+          .rows[0]?.position;
+      }
+    } catch (error) {
+      held.release(true);
+      throw error;
+    }
+    held.release();
+    if (position === undefined) {
+      // Committed, then removed before it could be read: only retention removes events, and
+      // only those older than its cutoff that no handler waits for.
+      throw new EvcoError(
+        'STORE_FAILED',
+        `event ${e.id} was appended, then removed by retention (it occurred before the retention cutoff and no handler subscribes to ${JSON.stringify(e.eventType)}) before its position could be read`,
+        { source: SOURCE },
+      );
+    }
+    return appendResult([e], at, [{ position, deliveries: rows.length }], 0);
   }
 
   /** The checks of every append, before any I/O: false when there is nothing to append. */
