@@ -538,8 +538,8 @@ export function ladder(): Rung[] {
     append: APPEND_ONE_FLOWS,
     caused: true,
   });
-  // What the caused event's second insert is made of: the flows table's primary key, its second
-  // index, and the columns read back from the event insert.
+  // What the caused event's second insert is made of: the flows table's primary key and its
+  // second index; and one keyed table instead.
   rungs.push({
     ...top,
     name: 'caused events, candidate: flows without its primary key',
@@ -556,32 +556,14 @@ export function ladder(): Rung[] {
   });
   rungs.push({
     ...top,
-    name: 'caused events, candidate: the flow row from the parameters (no columns read back from the event insert)',
-    append: swap(
-      swap(
-        APPEND_ONE_FLOWS,
-        ",\n    nullif(metadata->>'correlationId', event_id::text) AS correlation_id, metadata->>'causationId' AS causation_id",
-        '',
-      ),
-      'SELECT i.position, i.correlation_id, i.causation_id FROM inserted i\n  WHERE i.correlation_id IS NOT NULL OR i.causation_id IS NOT NULL',
-      "SELECT i.position, nullif($7::jsonb->>'correlationId', $1::uuid::text), $7::jsonb->>'causationId' FROM inserted i",
-    ),
-    caused: true,
-  });
-  rungs.push({
-    ...top,
     name: 'caused events, candidate: one keyed flows table (key, position) primary key, a row per id, from the parameters',
     after: [
       'DROP TABLE {s}.flows',
       'CREATE TABLE {s}.flows (key text NOT NULL, position bigint NOT NULL, PRIMARY KEY (key, position))',
     ],
     append: swap(
-      swap(
-        APPEND_ONE_FLOWS,
-        ",\n    nullif(metadata->>'correlationId', event_id::text) AS correlation_id, metadata->>'causationId' AS causation_id",
-        '',
-      ),
-      'INSERT INTO {s}.flows (position, correlation_id, causation_id)\n  SELECT i.position, i.correlation_id, i.causation_id FROM inserted i\n  WHERE i.correlation_id IS NOT NULL OR i.causation_id IS NOT NULL',
+      APPEND_ONE_FLOWS,
+      "INSERT INTO {s}.flows (position, correlation_id, causation_id)\n  SELECT i.position, nullif($7::jsonb->>'correlationId', $1::uuid::text), $7::jsonb->>'causationId' FROM inserted i",
       "INSERT INTO {s}.flows (key, position)\n  SELECT v.key, i.position FROM inserted i, (VALUES ('c:' || nullif($7::jsonb->>'correlationId', $1::uuid::text)), ('k:' || ($7::jsonb->>'causationId'))) v(key)\n  WHERE v.key IS NOT NULL",
     ),
     caused: true,

@@ -221,23 +221,36 @@ const LEFTOVER_SWEEPS: ReadonlyMap<number, string> = new Map([
   [8, SQL.INDEX_LEFTOVER_FLOWS],
 ]);
 
-/**
- * A canonical uuid as Postgres prints one (`event_id::text`): a root's correlation id, when it is
- * its own id spelt that way, is no flow row (migration 5's and 8's `<> event_id::text`).
- */
+/** A canonical uuid as Postgres prints one (`event_id::text`): lowercase, hyphenated. */
 const PRINTED_UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+const HEX_32 = /^[0-9a-f]{32}$/;
 
 /**
- * Whether an event needs a flow row (migration 8): a causation id, or a correlation id other than
- * its own. Errs only towards yes (an id Postgres would print otherwise): the statement's insert
- * then filters on the stored values and writes no row, where a wrong no would lose the row.
+ * An event id as Postgres prints it back (`event_id::text`), from any spelling it accepts
+ * (capitals, braces, hyphens elsewhere or none); undefined for what it would refuse (the insert
+ * fails then anyway).
+ */
+function printedUuid(id: string): string | undefined {
+  if (PRINTED_UUID.test(id)) return id;
+  const hex = id.replace(/[{}-]/g, '').toLowerCase();
+  if (!HEX_32.test(hex)) return undefined;
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
+/**
+ * Whether an event needs a flow row (migration 8), exactly as the statements compute it from the
+ * stored metadata: a causation id, or a correlation id other than its own id as Postgres prints
+ * it (`nullif(metadata->>'correlationId', event_id::text)`). Exact, because the single-event
+ * statement writes the row without filtering it again.
  */
 export function inAFlow(e: DomainEvent): boolean {
   const metadata = e.metadata as Readonly<Record<string, unknown>>;
   if (metadata.causationId != null) return true;
   const correlation = metadata.correlationId;
   if (correlation == null) return false;
-  return !(correlation === e.id.toLowerCase() && PRINTED_UUID.test(correlation));
+  // The common root: its own id, spelt as Postgres prints it.
+  if (correlation === e.id && PRINTED_UUID.test(correlation)) return false;
+  return correlation !== printedUuid(e.id);
 }
 
 /** The append statements by `appendStatement`'s index; the same with flow rows. */

@@ -228,6 +228,30 @@ describe('flows: a table of their own (migration 8)', () => {
     });
   }
 
+  it('an id Postgres prints otherwise (braces, capitals) is a root when its correlation id is the id as printed, and in a flow when it is the id as given', async () => {
+    const { store } = await capturingStore();
+    // Spellings core never produces but Postgres accepts: what the store compares is the id as
+    // Postgres prints it (`event_id::text`), as the flow indexes of schema 7 did.
+    const spelt = (correlation: (id: string, printed: string) => string) => {
+      const printed = makeEvent().id;
+      const id = `{${printed.toUpperCase()}}`;
+      const metadata = { schemaVersion: 1, correlationId: correlation(id, printed) };
+      return { event: { ...makeEvent(), id, metadata }, id, printed };
+    };
+    const root = spelt((_, printed) => printed);
+    const given = spelt((id) => id);
+    const [rootPosition] = (await store.append([root.event], { now: T0 })).events.map((e) => e.position);
+    const [givenPosition] = (await store.append([given.event], { now: T0 })).events.map((e) => e.position);
+    expect(await flowRows(store.schema)).toEqual([[givenPosition, given.id, null]]);
+    expect((await store.read({ correlationId: root.printed, limit: 10 })).map((e) => e.position)).toEqual([
+      rootPosition,
+    ]);
+    expect((await store.read({ correlationId: given.id, limit: 10 })).map((e) => e.position)).toEqual([
+      givenPosition,
+    ]);
+    expect(await store.read({ correlationId: given.printed, limit: 10 })).toEqual([]);
+  });
+
   it('coalesced appends of several callers write the flow rows of theirs in a flow', async () => {
     const { store } = await capturingStore({ coalesceAppends: true });
     const root = makeEvent();
