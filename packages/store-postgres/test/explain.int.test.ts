@@ -465,6 +465,13 @@ describe(`query plans at ${ROWS} rows`, () => {
       { now: later },
     );
     expect((await store.continueReplay(revived.id, { now: later, pageSize: 50 })).deliveriesQueued).toBe(30);
+    // A subscribed type's appends: the first makes a delivery, so the next single event of the
+    // type, in a flow, goes as the deliveries' insert with its flow row (APPEND_ONE_DELIVERING_FLOWS).
+    await store.append([makeEvent({ eventType: 'Type3' })], { now: later });
+    await store.append(
+      [makeEvent({ eventType: 'Type3', metadata: { correlationId: 'corr-4242', causationId: 'cause-d' } })],
+      { now: later },
+    );
     await store.listStaleReplays({ staleBefore: later });
     await store.stats({ now: later });
     await store.retryDeadLetters({ handler: 'h9', now: later });
