@@ -14,12 +14,16 @@ import { redisTlsArgs, type TestTls } from './test-tls.js';
  * the CLI). Needs `redis-server` and `redis-cli` on PATH, and ioredis (an optional peer of
  * `@evco/testkit`: this entry point, `@evco/testkit/redis`, is the only one that loads it).
  * `stop()` kills every process and removes the directory; so does the runner's exit, should a
- * test die before its `stop()`.
+ * test die before its `stop()` (or a topology still be starting when its hook timed out).
  */
 const run = promisify(execFile);
 const children = new Set<ChildProcess>();
+const dirs = new Set<string>();
 process.once('exit', () => {
   for (const child of children) child.kill('SIGKILL');
+  // Synchronous, as an exit handler must be; a server may finish the write it was in (a
+  // replica's RDB of a full sync) after the signal, hence the retries on ENOTEMPTY.
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 20 });
 });
 
 export interface Node {
@@ -28,13 +32,14 @@ export interface Node {
 }
 
 interface Group {
-  dir: string;
+  readonly dir: string;
   spawn(args: string[], port: number, ready: string): Promise<ChildProcess>;
   stop(): Promise<void>;
 }
 
 function group(name: string): Group {
   const dir = mkdtempSync(join(tmpdir(), `evco-${name}-`));
+  dirs.add(dir);
   const mine: ChildProcess[] = [];
   let stopped: Promise<void> | undefined;
   return {
@@ -75,6 +80,7 @@ function group(name: string): Group {
         );
         for (const child of mine) children.delete(child);
         rmSync(dir, { recursive: true, force: true });
+        dirs.delete(dir);
       })();
       return stopped;
     },
@@ -132,6 +138,8 @@ export interface SentinelTopologyOptions {
 }
 
 export interface SentinelTopology {
+  /** The temporary directory of its processes (configuration, RDB files); `stop()` removes it. */
+  readonly dir: string;
   /** The master group name the sentinels monitor. */
   readonly name: string;
   readonly sentinels: Node[];
@@ -211,6 +219,7 @@ export async function startSentinelTopology(
       ).then((all) => all.every(Boolean));
     await waitFor(settled, { timeoutMs: 30_000, intervalMs: 200, message: 'the sentinels did not settle' });
     return {
+      dir: g.dir,
       name,
       sentinels,
       masterPort: masterAt,
@@ -247,6 +256,8 @@ export function redisServerMajor(): number {
 }
 
 export interface ClusterTopology {
+  /** The temporary directory of its processes (cluster configuration, RDB files); `stop()` removes it. */
+  readonly dir: string;
   /** The masters as started, any of which serves as a seed node. */
   readonly nodes: Node[];
   /** The replicas as started (`replicas` per master; none by default). */
@@ -373,6 +384,7 @@ export async function startCluster(options: number | ClusterOptions = 3): Promis
       throw new Error(`no node of the cluster serves the slot of ${key}`);
     };
     return {
+      dir: g.dir,
       nodes: all.filter((_, i) => roles[i]![0] === 'master'),
       replicas: all.filter((_, i) => roles[i]![0] === 'slave'),
       restart: async (node, downMs = 0) => {
