@@ -31,7 +31,8 @@ import { rawSqliteValues } from './sqlite.js';
  * back), and above that the same with schema 6's dead-letter indexes on `deliveries` put back,
  * and also schema 5's status CHECK. Each rung below removes or replaces one thing (cumulatively), down to the
  * prototype's DDL and statements verbatim and the named raw INSERT; then candidates, each one
- * change to the store's SQL, and the caused-event pair (every event in one root's flow: schema 7's
+ * change to the store's SQL or schema (the delivery row's columns among them: dropped in place,
+ * or with the table recreated without them), and the caused-event pair (every event in one root's flow: schema 7's
  * statement and indexes, and schema 8's `APPEND_ONE_FLOWS`).
  *
  * The workload of a rung, on a fresh schema: cycles of 8 single-event appends (the `postgres`
@@ -608,6 +609,120 @@ $$`,
     ...top,
     name: 'candidate: the horizon a CTE (as in the claim with the unsettled row)',
     claim: { ...top.claim!, text: withHorizonCte(top.claim!.text) },
+  });
+  // The delivery row's columns (the plan's "leaner delivery row"): each group dropped from the
+  // store's schema and its statements, by `ALTER TABLE … DROP COLUMN` (a catalog change: the
+  // column stays in the row as a dropped one, null) or with the table then recreated without it.
+  const recreate = [
+    'CREATE TABLE {s}.lean (LIKE {s}.deliveries INCLUDING ALL) WITH (fillfactor = 70)',
+    'DROP TABLE {s}.deliveries',
+    'ALTER TABLE {s}.lean RENAME TO deliveries',
+  ];
+  const drop = (...columns: string[]) =>
+    `ALTER TABLE {s}.deliveries ${columns.map((c) => `DROP COLUMN ${c}`).join(', ')}`;
+  /** `text` with the first match of `pattern` replaced; throws if there is none. */
+  const swapRe = (text: string, pattern: RegExp, to: string) => {
+    if (!pattern.test(text)) throw new Error(`[postgres-ladder] no ${pattern} in the statement`);
+    return text.replace(pattern, to);
+  };
+  const COLUMNS = /next_attempt_at,\s+created_at, updated_at\)/;
+  const VALUES = /'open', \$9::timestamptz,\s+\$9::timestamptz, \$9::timestamptz/;
+  const noCreatedAt = (append: string) =>
+    swapRe(
+      swapRe(append, COLUMNS, 'next_attempt_at, updated_at)'),
+      VALUES,
+      "'open', $9::timestamptz, $9::timestamptz",
+    );
+  const noTimes = (append: string) =>
+    swapRe(swapRe(append, COLUMNS, 'next_attempt_at)'), VALUES, "'open', $9::timestamptz");
+  const claimWith = (text: string) => ({ ...top.claim!, text });
+  const noUpdatedAt = claimWith(swapRe(top.claim!.text, /,\s+updated_at = \$\d+\n/, '\n'));
+  const isReplay = (claim: Statement, by: string) =>
+    claimWith(swap(claim.text, 'd.attempts, d.is_replay\n', `d.attempts, ${by} AS is_replay\n`));
+  const five = ['created_at', 'updated_at', 'is_replay', 'last_error', 'replay_id'];
+  const fiveClaim = isReplay(noUpdatedAt, 'false');
+  const candidate = (name: string, change: Partial<Rung>) =>
+    rungs.push({ ...top, ...change, name: `candidate: ${name}` });
+  candidate('append without created_at, updated_at (the columns nullable, left null)', {
+    after: ['ALTER TABLE {s}.deliveries ALTER created_at DROP NOT NULL, ALTER updated_at DROP NOT NULL'],
+    append: noTimes(top.append),
+  });
+  candidate('the claim sets no updated_at', { claim: noUpdatedAt });
+  candidate('− created_at, updated_at (dropped; the claim sets no updated_at)', {
+    after: [drop('created_at', 'updated_at')],
+    append: noTimes(top.append),
+    claim: noUpdatedAt,
+  });
+  candidate('− is_replay (the claim returns replay_id IS NOT NULL)', {
+    after: [drop('is_replay')],
+    claim: isReplay(top.claim!, 'd.replay_id IS NOT NULL'),
+  });
+  candidate('− last_error', { after: [drop('last_error')] });
+  candidate('− deliveries_replay_idx (the column stays)', {
+    after: ['DROP INDEX {s}.deliveries_replay_idx'],
+  });
+  candidate('− replay_id and deliveries_replay_idx', { after: [drop('replay_id')] });
+  candidate('− the five (created_at, updated_at, is_replay, last_error, replay_id and its index)', {
+    after: [drop(...five)],
+    append: noTimes(top.append),
+    claim: fiveClaim,
+  });
+  candidate('the table recreated as it is (LIKE, every column and index)', { after: recreate });
+  candidate('− deliveries_replay_idx, the table recreated', {
+    after: ['DROP INDEX {s}.deliveries_replay_idx', ...recreate],
+  });
+  candidate('− replay_id and its index, the table recreated', { after: [drop('replay_id'), ...recreate] });
+  candidate('− created_at, replay_id and its index, the table recreated', {
+    after: [drop('created_at', 'replay_id'), ...recreate],
+    append: noCreatedAt(top.append),
+  });
+  candidate('− created_at, last_error, replay_id and its index, the table recreated', {
+    after: [drop('created_at', 'last_error', 'replay_id'), ...recreate],
+    append: noCreatedAt(top.append),
+  });
+  candidate('− created_at, updated_at, the table recreated', {
+    after: [drop('created_at', 'updated_at'), ...recreate],
+    append: noTimes(top.append),
+    claim: noUpdatedAt,
+  });
+  candidate('− the five, the table recreated', {
+    after: [drop(...five), ...recreate],
+    append: noTimes(top.append),
+    claim: fiveClaim,
+  });
+  // `status`, always 'open' since schema 7: the open index without its predicate, the chain
+  // index on `ordered` alone.
+  const noStatus = [
+    'DROP INDEX {s}.deliveries_open_idx, {s}.deliveries_chain_idx',
+    drop('status'),
+    'CREATE INDEX deliveries_open_idx ON {s}.deliveries (handler, position)',
+    'CREATE INDEX deliveries_chain_idx ON {s}.deliveries (handler, aggregate_id, position) WHERE ordered',
+  ];
+  const appendNoStatus = (text: string) =>
+    swap(swap(text, 'run, status, next_attempt_at', 'run, next_attempt_at'), `${RUN}, 'open', `, `${RUN}, `);
+  const claimNoStatus = (claim: Statement) =>
+    claimWith(
+      claim.text
+        .replaceAll(" AND d.status = 'open'", '')
+        .replaceAll(" AND p.status = 'open'", '')
+        .replaceAll(" AND d.status <> 'dead'", ''),
+    );
+  candidate('− status (the open index without predicate, the chain index WHERE ordered)', {
+    after: noStatus,
+    append: appendNoStatus(top.append),
+    claim: claimNoStatus(top.claim!),
+  });
+  candidate('− status, the claim without bitmap scans', {
+    after: noStatus,
+    append: appendNoStatus(top.append),
+    claim: claimNoStatus(top.claim!),
+    consumer: '-c enable_bitmapscan=off',
+  });
+  candidate('− the five and status, the table recreated, the claim without bitmap scans', {
+    after: [drop(...five), ...noStatus, ...recreate],
+    append: appendNoStatus(noTimes(top.append)),
+    claim: claimNoStatus(fiveClaim),
+    consumer: '-c enable_bitmapscan=off',
   });
   return rungs;
 }
