@@ -143,6 +143,26 @@ export type RedisTarget =
       tls?: RedisTls;
     } & RedisAuth);
 
+/**
+ * How `status` names the publisher's Redis: where (no password in any form) and the transport,
+ * `tls` or `plain`, to the data nodes and, behind Sentinel, to the sentinels. Never a file's
+ * content nor whether a client certificate was given.
+ */
+export interface RedisTransport {
+  where: string;
+  transport: 'tls' | 'plain';
+  sentinelTransport?: 'tls' | 'plain';
+}
+
+export function redisTransport(target: RedisTarget): RedisTransport {
+  const of = (tls: RedisTls | undefined) => (tls === undefined ? 'plain' : 'tls');
+  return {
+    where: target.where,
+    transport: of(target.tls),
+    ...(target.kind === 'sentinel' ? { sentinelTransport: of(target.sentinelTls) } : {}),
+  };
+}
+
 /** `host:port`, `[v6]:port`; the port 1-65535. */
 const NODE = /^(\[[0-9A-Fa-f:.]+\]|[^\s:[\]@/]+):(\d{1,5})$/;
 
@@ -497,6 +517,8 @@ export async function importPeer<T>(name: string, what: string): Promise<T> {
 export interface Connection {
   admin: AdminClient;
   target: Target;
+  /** The Redis the publisher announces to (`announce` only). */
+  redis: RedisTarget | undefined;
 }
 
 /**
@@ -521,5 +543,5 @@ export async function connect(
     throw error;
   }
   const admin = await createAdminClient({ store, publisher, logger });
-  return { admin, target };
+  return { admin, target, redis };
 }

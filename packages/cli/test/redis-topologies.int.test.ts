@@ -28,7 +28,13 @@ function expectNoPassword(r: Result): void {
 }
 
 interface PublisherStatus {
-  publisher: { name: string; health: { healthy: boolean; details: Record<string, unknown> } };
+  publisher: {
+    name: string;
+    health: { healthy: boolean; details: Record<string, unknown> };
+    where?: string;
+    transport?: 'tls' | 'plain';
+    sentinelTransport?: 'tls' | 'plain';
+  };
 }
 
 let dir: string;
@@ -137,6 +143,11 @@ describe('evco behind Redis Sentinel (master and sentinels with passwords)', () 
       const s = JSON.parse(status.stdout) as PublisherStatus;
       expect(s.publisher).toMatchObject({ name: 'redis', health: { healthy: true } });
       expect(String(s.publisher.health.details.url)).toMatch(/^redis-sentinel:\/\/127\.0\.0\.1:\d+/);
+      expect(s.publisher).toMatchObject({
+        where: `redis-sentinel://${sentinelList()}/${topology.name}`,
+        transport: 'plain',
+        sentinelTransport: 'plain',
+      });
       expectNoPassword(r);
       expectNoPassword(status);
     } finally {
@@ -154,7 +165,9 @@ describe('evco behind Redis Sentinel (master and sentinels with passwords)', () 
     expect(s.publisher.health.healthy).toBe(false);
     expectNoPassword(json);
     const text = await evco(['status', '--sqlite', await seededStore(), ...flags], env);
-    expect(text.stdout).toMatch(/publisher\s+redis: UNHEALTHY/);
+    expect(text.stdout).toMatch(
+      /publisher\s+redis redis-sentinel:\/\/\S+ \(plain; sentinels plain\): UNHEALTHY/,
+    );
     expectNoPassword(text);
     // And a list written with credentials in it is refused without repeating them.
     const bad = await evco([
@@ -237,12 +250,14 @@ describe('evco over TLS: one server with client certificates, Sentinel and Clust
       expect(r.stderr).not.toContain(line);
     }
   }
-  const healthOf = async (flags: string[], env: NodeJS.ProcessEnv = {}) => {
+  const publisherOf = async (flags: string[], env: NodeJS.ProcessEnv = {}) => {
     const r = await evco(['status', '--json', '--sqlite', await seededStore(), ...flags], env);
     expect(r.code, r.stderr).toBe(0);
     expectNoSecret(r);
-    return (JSON.parse(r.stdout) as PublisherStatus).publisher.health;
+    return (JSON.parse(r.stdout) as PublisherStatus).publisher;
   };
+  const healthOf = async (flags: string[], env: NodeJS.ProcessEnv = {}) =>
+    (await publisherOf(flags, env)).health;
 
   describe('one server (rediss://, tls-auth-clients yes)', () => {
     let server: PrivateRedis;
@@ -271,13 +286,19 @@ describe('evco over TLS: one server with client certificates, Sentinel and Clust
         expect(listener.heard[0]).toContain('UserRegistered');
 
         const env = { REDIS_URL: server.url, EVCO_REDIS_TLS_CA_FILE: tls.caFile };
-        expect(
-          await healthOf([], {
-            ...env,
-            EVCO_REDIS_TLS_CERT_FILE: tls.certFile,
-            EVCO_REDIS_TLS_KEY_FILE: tls.keyFile,
-          }),
-        ).toMatchObject({ healthy: true });
+        const withCert = {
+          ...env,
+          EVCO_REDIS_TLS_CERT_FILE: tls.certFile,
+          EVCO_REDIS_TLS_KEY_FILE: tls.keyFile,
+        };
+        expect(await publisherOf([], withCert)).toMatchObject({
+          health: { healthy: true },
+          where: `rediss://:***@127.0.0.1:${server.port}`,
+          transport: 'tls',
+        });
+        const text = await evco(['status', '--sqlite', await seededStore()], withCert);
+        expect(text.stdout).toContain(`redis rediss://:***@127.0.0.1:${server.port} (tls): healthy`);
+        expectNoSecret(text);
         // The server asks for a client certificate: none given, it hangs up.
         expect(await healthOf([], env)).toMatchObject({ healthy: false });
         // The test CA is not among Node's: without --redis-tls-ca the server is not trusted,
@@ -352,7 +373,11 @@ describe('evco over TLS: one server with client certificates, Sentinel and Clust
         await waitFor(() => listener.heard.length > before, { timeoutMs: 15_000 });
 
         const tlsFlags = ['--redis-sentinel-tls', '--redis-tls-ca', tls.caFile];
-        expect(await healthOf([...flags, '--redis-tls', ...tlsFlags], env)).toMatchObject({ healthy: true });
+        expect(await publisherOf([...flags, '--redis-tls', ...tlsFlags], env)).toMatchObject({
+          health: { healthy: true },
+          transport: 'tls',
+          sentinelTransport: 'tls',
+        });
         // The sentinels answer over TLS and name the master, whose TLS port a plain client cannot use.
         expect(await healthOf([...flags, ...tlsFlags], env)).toMatchObject({ healthy: false });
       } finally {

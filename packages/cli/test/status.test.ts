@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { runCli } from '../src/cli.js';
 import { reportHandlers } from '../src/commands/handlers.js';
 import { printStatus, reportStatus } from '../src/commands/status.js';
+import { type ConnectionFlags, redisTransport, resolveRedis } from '../src/connect.js';
 import { EXIT } from '../src/errors.js';
 import { capturedContext, tempStoreFile } from './support.js';
 
@@ -88,6 +89,56 @@ describe('evco status', () => {
       const whole = await statusExit(false, json);
       expect(whole).toEqual({ code: 0, stderr: '' });
     }
+  });
+
+  it('names the Redis publisher with its transport, tls or plain (sentinels apart), text and --json, no password', async () => {
+    const { s, file } = await fleetStatus(false);
+    const redisStatus = {
+      ...s,
+      publisher: {
+        name: 'redis',
+        capabilities: { crossProcess: true },
+        health: { healthy: true, latencyMs: 2, details: {} },
+      },
+    } as typeof s;
+    const env = { EVCO_REDIS_PASSWORD: 'node-s3cret', EVCO_REDIS_SENTINEL_PASSWORD: 'sentinel-s3cret' };
+    /** `evco status` on `flags`: its publisher line, and its --json publisher. */
+    const render = (flags: ConnectionFlags) => {
+      const redis = redisTransport(resolveRedis(flags, env)!);
+      const text = capturedContext({ sqlite: file });
+      reportStatus(text.ctx, redisStatus, file, redis);
+      const json = capturedContext({ sqlite: file }, true);
+      reportStatus(json.ctx, redisStatus, file, redis);
+      for (const out of [text.out(), json.out()]) expect(out).not.toMatch(/s3cret/);
+      const publisher = (JSON.parse(json.out()) as { publisher: Record<string, unknown> }).publisher;
+      expect(publisher).toMatchObject({ name: 'redis', health: { healthy: true } });
+      return { line: /^publisher +(.*)$/m.exec(text.out())?.[1], publisher };
+    };
+
+    expect(render({ redisUrl: 'redis://:url-s3cret@cache:6379' })).toMatchObject({
+      line: 'redis redis://:***@cache:6379 (plain): healthy, 2 ms',
+      publisher: { where: 'redis://:***@cache:6379', transport: 'plain' },
+    });
+    expect(render({ redisUrl: 'rediss://:url-s3cret@cache:6380', redisTlsInsecure: true })).toMatchObject({
+      line: 'redis rediss://:***@cache:6380 (tls): healthy, 2 ms',
+      publisher: { where: 'rediss://:***@cache:6380', transport: 'tls' },
+    });
+    const sentinels = { redisSentinels: 's1:26379,s2:26379', redisSentinelName: 'main' };
+    expect(render({ ...sentinels, redisTls: true })).toMatchObject({
+      line: 'redis redis-sentinel://s1:26379,s2:26379/main (tls; sentinels plain): healthy, 2 ms',
+      publisher: { transport: 'tls', sentinelTransport: 'plain' },
+    });
+    expect(render({ ...sentinels, redisSentinelTls: true })).toMatchObject({
+      line: 'redis redis-sentinel://s1:26379,s2:26379/main (plain; sentinels tls): healthy, 2 ms',
+      publisher: { transport: 'plain', sentinelTransport: 'tls' },
+    });
+    const cluster = render({ redisCluster: 'n1:7000' });
+    expect(cluster).toMatchObject({
+      line: 'redis redis-cluster://n1:7000 (plain): healthy, 2 ms',
+      publisher: { where: 'redis-cluster://n1:7000', transport: 'plain' },
+    });
+    expect(cluster.publisher).not.toHaveProperty('sentinelTransport');
+    expect(render({ redisCluster: 'n1:7000', redisTls: true }).publisher).toMatchObject({ transport: 'tls' });
   });
 
   it("--help names both of status's failure exit codes, as the README's exit-code table does", async () => {

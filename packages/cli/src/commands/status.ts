@@ -1,5 +1,5 @@
 import type { CoordinatorStatus } from '@evco/core';
-import type { Target } from '../connect.js';
+import { type RedisTransport, redisTransport, type Target } from '../connect.js';
 import type { Context } from '../context.js';
 import { withConnection } from '../context.js';
 import { CommandFailed, EXIT, withSchemaHint } from '../errors.js';
@@ -7,11 +7,12 @@ import { duration, printFields, printJson, printTable } from '../output.js';
 
 /** `evco status`: store and publisher health, fleet counts, lag, and every handler the fleet knows. */
 export async function status(ctx: Context): Promise<number> {
-  const { s, target } = await withConnection(ctx, { announce: true }, async ({ admin, target }) => ({
-    s: await admin.getCoordinatorStatus(),
-    target,
-  }));
-  return reportStatus(ctx, s, storeWhere(target));
+  const { s, target, redis } = await withConnection(
+    ctx,
+    { announce: true },
+    async ({ admin, target, redis }) => ({ s: await admin.getCoordinatorStatus(), target, redis }),
+  );
+  return reportStatus(ctx, s, storeWhere(target), redis && redisTransport(redis));
 }
 
 /** The store as messages name it: the masked URL and, on Postgres, the schema. */
@@ -38,9 +39,14 @@ export function countsExit(ctx: Context, s: CoordinatorStatus, where: string): n
  * doorbell and does not count. Unknown counts are not a pass: a script alerting on the exit
  * code would otherwise go quiet exactly while dead letters and backlog cannot be seen.
  */
-export function reportStatus(ctx: Context, s: CoordinatorStatus, where: string): number {
-  if (ctx.json) printJson(ctx.io, s);
-  else printStatus(ctx, s, where);
+export function reportStatus(
+  ctx: Context,
+  s: CoordinatorStatus,
+  where: string,
+  redis?: RedisTransport | undefined,
+): number {
+  if (ctx.json) printJson(ctx.io, redis ? { ...s, publisher: { ...s.publisher, ...redis } } : s);
+  else printStatus(ctx, s, where, redis);
   if (!s.store.health.healthy) {
     const error = s.store.health.details.error;
     throw new CommandFailed(
@@ -56,11 +62,22 @@ function health(h: CoordinatorStatus['store']['health'], flags: Context['flags']
   return `${h.healthy ? 'healthy' : 'UNHEALTHY'}, ${Math.round(h.latencyMs)} ms${error}`;
 }
 
-export function printStatus(ctx: Context, s: CoordinatorStatus, where: string): void {
+/** `rediss://host:port (tls)`, `redis-sentinel://…/NAME (tls; sentinels plain)`. */
+function transport(r: RedisTransport): string {
+  const sentinels = r.sentinelTransport === undefined ? '' : `; sentinels ${r.sentinelTransport}`;
+  return `${r.where} (${r.transport}${sentinels})`;
+}
+
+export function printStatus(
+  ctx: Context,
+  s: CoordinatorStatus,
+  where: string,
+  redis?: RedisTransport | undefined,
+): void {
   const publisher =
     s.publisher.name === 'none'
       ? 'none (coordinators find work by polling)'
-      : `${s.publisher.name}: ${health(s.publisher.health, ctx.flags)}`;
+      : `${s.publisher.name}${redis ? ` ${transport(redis)}` : ''}: ${health(s.publisher.health, ctx.flags)}`;
   const c = s.counts;
   const store = `${s.store.name} ${where}: ${health(s.store.health, ctx.flags)}`;
   // Counts of a store that did not answer would read as zeros: show only the health then.
