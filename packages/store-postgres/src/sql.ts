@@ -445,10 +445,11 @@ const FLOWED = `flowed AS (
  * README, "Flows in a table of their own"). It writes the row unfiltered: the store sends it only
  * for an event in a flow, which it tells exactly (`inAFlow`).
  */
-const FLOWED_ONE = `flowed AS (
+const flowedOne = (position: string, from: string) => `flowed AS (
   INSERT INTO {s}.flows (position, correlation_id, causation_id)
-  SELECT i.position, nullif($7::jsonb->>'correlationId', $1::uuid::text), $7::jsonb->>'causationId' FROM inserted i
-), `;
+  SELECT ${position}, nullif($7::jsonb->>'correlationId', $1::uuid::text), $7::jsonb->>'causationId'${from}
+)`;
+const FLOWED_ONE = `${flowedOne('i.position', ' FROM inserted i')}, `;
 
 /**
  * Postgres delivers a NOTIFY at commit and drops it on rollback, so a listener only hears of
@@ -535,17 +536,7 @@ WITH inserted AS (
   INSERT INTO {s}.events (${EVENT_INSERT_COLUMNS})
   VALUES (${ONE_POSITION},
     $1::uuid, $2::text, $3::text, $4::text, $5::bigint, $6::jsonb, $7::jsonb, $8::timestamptz, $9::timestamptz)
-)${
-  flows
-    ? `, flowed AS (
-  INSERT INTO {s}.flows (position, correlation_id, causation_id)
-  SELECT ${ONE_POSITION}, f.correlation_id, f.causation_id
-  FROM (SELECT nullif($7::jsonb->>'correlationId', $1::uuid::text) AS correlation_id,
-    $7::jsonb->>'causationId' AS causation_id) f
-  WHERE f.correlation_id IS NOT NULL OR f.causation_id IS NOT NULL
-)`
-    : ''
-}
+)${flows ? `, ${flowedOne(ONE_POSITION, '')}` : ''}
 ${deliveryRows(ONE_POSITION, '$3::text', '$9::timestamptz')}
 FROM {s}.subscriptions s WHERE s.event_type = $2::text AND s.expires_at > $9::timestamptz
 RETURNING position::text AS position`;
