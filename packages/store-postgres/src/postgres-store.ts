@@ -338,7 +338,6 @@ function eventColumns(
 
 type AppendRow = { position: string; deliveries: number };
 
-/** A caller's result: its events as recorded, from the rows `offset…` of the statement's answer. */
 /** One event's columns as the single-event appends take them ($1..$8). */
 function eventValues(e: DomainEvent): unknown[] {
   return [
@@ -359,6 +358,7 @@ function eventValues(e: DomainEvent): unknown[] {
  */
 const MAX_DELIVERING_TYPES = 10_000;
 
+/** A caller's result: its events as recorded, from the rows `offset…` of the statement's answer. */
 function appendResult(
   events: readonly DomainEvent[],
   now: Date,
@@ -745,15 +745,19 @@ class PgEventStore implements PostgresStore {
     }
   }
 
-  async #transaction<T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  /** A connection of the pool held for several statements, after `#query`'s checks. */
+  async #checkout(): Promise<CheckedOut> {
     this.#open();
     if (!this.#ready) await this.#ensureReady();
-    let held: CheckedOut;
     try {
-      held = await checkout(this.pool);
+      return await checkout(this.pool);
     } catch (error) {
       throw translateError(error, this.#where);
     }
+  }
+
+  async #transaction<T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    const held = await this.#checkout();
     const { client } = held;
     let broken = false;
     try {
@@ -1001,14 +1005,7 @@ class PgEventStore implements PostgresStore {
    * call finish, as it lets any running statement), and the type goes back to `APPEND_ONE`.
    */
   async #appendOneDelivering(e: DomainEvent, at: Date, now: string): Promise<AppendResult> {
-    this.#open();
-    if (!this.#ready) await this.#ensureReady();
-    let held: CheckedOut;
-    try {
-      held = await checkout(this.pool);
-    } catch (error) {
-      throw translateError(error, this.#where);
-    }
+    const held = await this.#checkout();
     let rows: Array<{ position: string }>;
     let position: string | undefined;
     try {
