@@ -11,26 +11,13 @@ import { retry } from './commands/retry.js';
 import { status } from './commands/status.js';
 import { tail } from './commands/tail.js';
 import { unprocessed } from './commands/unprocessed.js';
+import type { ConnectionFlags } from './connect.js';
 import type { Context } from './context.js';
 import { describeFailure, EXIT, exitCodeOf, UsageError, withSchemaHint } from './errors.js';
 import type { CliIo } from './io.js';
 
-interface GlobalArgs {
-  databaseUrl?: string;
-  schema?: string;
-  sqlite?: string;
-  redisUrl?: string;
-  redisSentinels?: string;
-  redisSentinelName?: string;
-  redisCluster?: string;
-  redisShardedPubsub?: boolean;
-  redisTls?: boolean;
-  redisSentinelTls?: boolean;
-  redisTlsCa?: string;
-  redisTlsCert?: string;
-  redisTlsKey?: string;
-  redisTlsInsecure?: boolean;
-  channelPrefix?: string;
+/** The global flags: the connection flags every command takes, and the output format. */
+interface GlobalArgs extends ConnectionFlags {
   json: boolean;
 }
 

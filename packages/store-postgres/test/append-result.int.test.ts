@@ -109,6 +109,24 @@ describe('store-postgres: the single-event append result', () => {
     expect(ids(await store.read({ causationId: root.id, limit: 10 }))).toEqual(ids(flow.slice(0, 2)));
   });
 
+  it('a duplicate id or a taken aggregate version fails as it always did, writing nothing', async () => {
+    const store = await createTestStore();
+    stores.push(store);
+    await subscribe(store, ['a']);
+    const first = makeEvent({ aggregateId: 'order-1', aggregateVersion: 1 });
+    expect((await store.append([first], { now })).deliveries).toEqual([1]);
+    const again = await store.append([first], { now }).catch((e: unknown) => e);
+    expect(isEvcoError(again, 'DUPLICATE_EVENT')).toBe(true);
+    const taken = await store
+      .append([makeEvent({ aggregateId: 'order-1', aggregateVersion: 1 })], { now })
+      .catch((e: unknown) => e);
+    expect(isEvcoError(taken, 'CONCURRENCY')).toBe(true);
+    expect((await store.read({ limit: 10 })).map((e) => e.id)).toEqual([first.id]);
+    expect(await store.getDeliveries(first.id)).toHaveLength(1);
+    // The store goes on appending by the same statement afterwards.
+    expect((await appendOne(store)).deliveries).toBe(1);
+  });
+
   /** Makes the type's next single-event append go by the deliveries' insert, then leaves it with no subscriber. */
   async function deliveringThenUnsubscribed(store: PostgresStore): Promise<void> {
     await subscribe(store, ['a']);
