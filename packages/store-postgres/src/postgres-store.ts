@@ -963,37 +963,24 @@ class PgEventStore implements PostgresStore {
   ): Promise<AppendResult> {
     if (!this.#admit(events)) return { events: [], deliveries: [] };
     const now = isoDate(options.now);
-    const notify = this.#notify ? [this.#channel] : [];
-    let rows: AppendRow[];
-    if (
-      events.length === 1 &&
-      !inTransaction &&
-      !this.#notify &&
-      this.#delivering.has(events[0]!.eventType)
-    ) {
-      return this.#appendOneDelivering(events[0]!, options.now, now);
+    // One event in a transaction of its own: the statement follows what the type's last such
+    // append found (see `#appendOneDelivering`).
+    const lone = events.length === 1 && !inTransaction && !this.#notify ? events[0]! : undefined;
+    if (lone !== undefined && this.#delivering.has(lone.eventType)) {
+      return this.#appendOneDelivering(lone, options.now, now);
     }
-    if (events.length === 1) {
-      const e = events[0]!;
-      rows = (
-        await this.#query<AppendRow>(
-          appendStatement(events, inTransaction, this.#notify),
-          [...eventValues(e), now, ...notify],
-          client,
-        )
-      ).rows;
-    } else {
-      rows = (
-        await this.#query<AppendRow>(
-          appendStatement(events, inTransaction, this.#notify),
-          [...eventColumns([{ events, now: options.now }], false), now, ...notify],
-          client,
-        )
-      ).rows;
-    }
-    if (events.length === 1 && !inTransaction && !this.#notify && rows[0]!.deliveries > 0) {
+    const values =
+      events.length === 1 ? eventValues(events[0]!) : eventColumns([{ events, now: options.now }], false);
+    values.push(now);
+    if (this.#notify) values.push(this.#channel);
+    const { rows } = await this.#query<AppendRow>(
+      appendStatement(events, inTransaction, this.#notify),
+      values,
+      client,
+    );
+    if (lone !== undefined && rows[0]!.deliveries > 0) {
       if (this.#delivering.size >= MAX_DELIVERING_TYPES) this.#delivering.clear();
-      this.#delivering.add(events[0]!.eventType);
+      this.#delivering.add(lone.eventType);
     }
     return appendResult(events, options.now, rows, 0);
   }
