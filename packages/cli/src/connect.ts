@@ -145,17 +145,21 @@ export type RedisTarget =
 
 /**
  * How `status` names the publisher's Redis: where (no password in any form) and the transport,
- * `tls` or `plain`, to the data nodes and, behind Sentinel, to the sentinels. Never a file's
- * content nor whether a client certificate was given.
+ * `tls`, `tls-unverified` (encrypted, the server's certificate not checked: `--redis-tls-insecure`)
+ * or `plain`, to the data nodes and, behind Sentinel, to the sentinels. Never a file's content nor
+ * whether a client certificate was given.
  */
+export type RedisTransportKind = 'tls' | 'tls-unverified' | 'plain';
+
 export interface RedisTransport {
   where: string;
-  transport: 'tls' | 'plain';
-  sentinelTransport?: 'tls' | 'plain';
+  transport: RedisTransportKind;
+  sentinelTransport?: RedisTransportKind;
 }
 
 export function redisTransport(target: RedisTarget): RedisTransport {
-  const of = (tls: RedisTls | undefined) => (tls === undefined ? 'plain' : 'tls');
+  const of = (tls: RedisTls | undefined): RedisTransportKind =>
+    tls === undefined ? 'plain' : tls.rejectUnauthorized === false ? 'tls-unverified' : 'tls';
   return {
     where: target.where,
     transport: of(target.tls),

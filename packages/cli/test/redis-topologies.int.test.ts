@@ -32,8 +32,8 @@ interface PublisherStatus {
     name: string;
     health: { healthy: boolean; details: Record<string, unknown> };
     where?: string;
-    transport?: 'tls' | 'plain';
-    sentinelTransport?: 'tls' | 'plain';
+    transport?: 'tls' | 'tls-unverified' | 'plain';
+    sentinelTransport?: 'tls' | 'tls-unverified' | 'plain';
   };
 }
 
@@ -304,11 +304,15 @@ describe('evco over TLS: one server with client certificates, Sentinel and Clust
         // The test CA is not among Node's: without --redis-tls-ca the server is not trusted,
         // unless told not to check (a test setup).
         expect(await healthOf(['--redis-url', server.url, ...certFlags])).toMatchObject({ healthy: false });
-        expect(
-          await healthOf(['--redis-url', server.url, ...certFlags, '--redis-tls-insecure']),
-        ).toMatchObject({
-          healthy: true,
-        });
+        const unverified = await publisherOf([
+          '--redis-url',
+          server.url,
+          ...certFlags,
+          '--redis-tls-insecure',
+        ]);
+        expect(unverified.health).toMatchObject({ healthy: true });
+        // Encrypted but unchecked: status says so rather than plain "tls".
+        expect(unverified.transport).toBe('tls-unverified');
       } finally {
         await listener.close();
       }

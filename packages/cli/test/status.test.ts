@@ -120,8 +120,12 @@ describe('evco status', () => {
       publisher: { where: 'redis://:***@cache:6379', transport: 'plain' },
     });
     expect(render({ redisUrl: 'rediss://:url-s3cret@cache:6380', redisTlsInsecure: true })).toMatchObject({
+      line: 'redis rediss://:***@cache:6380 (tls-unverified): healthy, 2 ms',
+      publisher: { where: 'rediss://:***@cache:6380', transport: 'tls-unverified' },
+    });
+    expect(render({ redisUrl: 'rediss://:url-s3cret@cache:6380' })).toMatchObject({
       line: 'redis rediss://:***@cache:6380 (tls): healthy, 2 ms',
-      publisher: { where: 'rediss://:***@cache:6380', transport: 'tls' },
+      publisher: { transport: 'tls' },
     });
     const sentinels = { redisSentinels: 's1:26379,s2:26379', redisSentinelName: 'main' };
     expect(render({ ...sentinels, redisTls: true })).toMatchObject({
@@ -139,6 +143,13 @@ describe('evco status', () => {
     });
     expect(cluster.publisher).not.toHaveProperty('sentinelTransport');
     expect(render({ redisCluster: 'n1:7000', redisTls: true }).publisher).toMatchObject({ transport: 'tls' });
+    // Without verification the line says so, per hop (the insecure setting applies to both).
+    expect(
+      render({ ...sentinels, redisTls: true, redisSentinelTls: true, redisTlsInsecure: true }),
+    ).toMatchObject({
+      line: 'redis redis-sentinel://s1:26379,s2:26379/main (tls-unverified; sentinels tls-unverified): healthy, 2 ms',
+      publisher: { transport: 'tls-unverified', sentinelTransport: 'tls-unverified' },
+    });
   });
 
   it("--help names both of status's failure exit codes, as the README's exit-code table does", async () => {
