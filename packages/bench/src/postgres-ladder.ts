@@ -25,7 +25,8 @@ import { rawSqliteValues } from './sqlite.js';
  * comes sixth: its own schema (migrated into a fresh schema by `store.migrate()`) and its own
  * `APPEND_ONE` and `COMPLETE_AND_CLAIM_DUE_UNORDERED_PRODUCT` texts (what it sends for unordered
  * handlers completing one claim's deliveries). Above it: the same with schema 7's flow indexes on
- * `events` put back (`FLOW_INDEXES`, which every rung above keeps); above that the claim before
+ * `events` put back (`FLOW_INDEXES`, which every rung above keeps) and schema 8's replay index on
+ * `deliveries` (`REPLAY_INDEX`, likewise); above that the claim before
  * the completion by lease (`beforeLease`); above that the store before its statement-level
  * changes (the append's `tx` CTE, the claim's `unsettled` row, the completion by positions, put
  * back), and above that the same with schema 6's dead-letter indexes on `deliveries` put back,
@@ -101,6 +102,20 @@ const FLOW_INDEXES = [
   "CREATE INDEX events_correlated_idx ON {s}.events ((metadata->>'correlationId'), position) WHERE (metadata->>'correlationId') <> event_id::text",
   "CREATE INDEX events_causation_idx ON {s}.events ((metadata->>'causationId'), position) WHERE (metadata->>'causationId') IS NOT NULL",
 ];
+
+/**
+ * Schema 8's replay index on `deliveries` (schema 9 dropped it: a replay's progress counts its
+ * notes in `replay_deliveries`): put back in every rung that stands for an older schema.
+ */
+const REPLAY_INDEX =
+  'CREATE INDEX deliveries_replay_idx ON {s}.deliveries (replay_id) WHERE replay_id IS NOT NULL';
+
+/** The chain check as a SQL function (a candidate: the claim calls it for ordered rows only). */
+const CHAIN_HEAD_SQL = `CREATE FUNCTION {s}.chain_head(h text, a text, p bigint) RETURNS boolean LANGUAGE sql STABLE AS $$
+  SELECT p < pg_snapshot_xmin(pg_current_snapshot())::text::bigint * ${POSITION_BLOCK} AND NOT EXISTS (
+    SELECT 1 FROM {s}.deliveries q
+    WHERE q.handler = h AND q.aggregate_id = a AND q.position < p AND q.ordered AND q.status = 'open')
+$$`;
 
 /** The workload's events caused by one root (all in its flow): what a handler's publish appends. */
 function causedEvents(n: number, eventType: string): DomainEvent[] {
@@ -385,7 +400,7 @@ export function ladder(): Rung[] {
   };
   const pushBefore = (name: string) =>
     rungs.push({ name, base: 'evco', after: [...after], ...before, consumer });
-  after.push(...FLOW_INDEXES);
+  after.push(...FLOW_INDEXES, REPLAY_INDEX);
   after.push(
     "CREATE INDEX deliveries_dead_idx ON {s}.deliveries (position, handler) WHERE status = 'dead'",
     "CREATE INDEX deliveries_dead_handler_idx ON {s}.deliveries (handler, position) WHERE status = 'dead'",
@@ -411,10 +426,10 @@ export function ladder(): Rung[] {
     claim: { text: beforeLease(LEASE_STATEMENTS.COMPLETE_AND_CLAIM_DUE_UNORDERED), params: evcoParams },
   });
   push("evco schema 7: APPEND_ONE, COMPLETE_AND_CLAIM_DUE_UNORDERED_PRODUCT, the events' flow indexes");
-  after.splice(0, FLOW_INDEXES.length);
+  after.splice(0, FLOW_INDEXES.length + 1);
   const store = rungs.length;
   push(
-    "evco: schema 8, APPEND_ONE, COMPLETE_AND_CLAIM_DUE_UNORDERED_PRODUCT (the store's SQL: unordered handlers, one claim's tokens)",
+    "evco: schema 9, APPEND_ONE, COMPLETE_AND_CLAIM_DUE_UNORDERED_PRODUCT (the store's SQL: unordered handlers, one claim's tokens)",
   );
   // The claim, on evco's schema.
   claim = {
@@ -427,8 +442,8 @@ export function ladder(): Rung[] {
   claim = { text: keyedClaim(false), params: plainParams };
   push("claim: one handler, picked by key (no LATERAL, ctid array; the prototype's shape)");
   // The deliveries table's indexes.
-  after.push('DROP INDEX {s}.deliveries_chain_idx, {s}.deliveries_replay_idx');
-  push('schema: − deliveries chain, replay (partial, never written by an unordered append)');
+  after.push('DROP INDEX {s}.deliveries_chain_idx');
+  push('schema: − deliveries chain (partial, never written by an unordered append)');
   after.push(
     'DROP INDEX {s}.deliveries_open_idx',
     'ALTER TABLE {s}.deliveries DROP CONSTRAINT deliveries_pkey, ADD PRIMARY KEY (handler, position)',
@@ -588,13 +603,7 @@ export function ladder(): Rung[] {
   rungs.push({
     ...top,
     name: 'candidate: the horizon and CHAIN_HEAD in a function called for ordered rows only (a schema change)',
-    after: [
-      `CREATE FUNCTION {s}.chain_head(h text, a text, p bigint) RETURNS boolean LANGUAGE sql STABLE AS $$
-  SELECT p < pg_snapshot_xmin(pg_current_snapshot())::text::bigint * ${POSITION_BLOCK} AND NOT EXISTS (
-    SELECT 1 FROM {s}.deliveries q
-    WHERE q.handler = h AND q.aggregate_id = a AND q.position < p AND q.ordered AND q.status = 'open')
-$$`,
-    ],
+    after: [CHAIN_HEAD_SQL],
     claim: {
       ...top.claim!,
       text: replacePart(
@@ -605,6 +614,49 @@ $$`,
       ),
     },
   });
+  // The same in PL/pgSQL (its plan cached for the session, where a SQL function not inlined is
+  // planned again at each execution of the claim that calls it), and both with an ordered
+  // handler: the claim the store sends for it (`COMPLETE_AND_CLAIM_DUE_PRODUCT`, the `unsettled`
+  // row), every delivery then checked.
+  const chainFunction = (language: 'sql' | 'plpgsql') =>
+    language === 'sql'
+      ? CHAIN_HEAD_SQL
+      : `CREATE FUNCTION {s}.chain_head(h text, a text, p bigint) RETURNS boolean LANGUAGE plpgsql STABLE AS $$
+BEGIN
+  RETURN p < pg_snapshot_xmin(pg_current_snapshot())::text::bigint * ${POSITION_BLOCK} AND NOT EXISTS (
+    SELECT 1 FROM {s}.deliveries q
+    WHERE q.handler = h AND q.aggregate_id = a AND q.position < p AND q.ordered AND q.status = 'open');
+END
+$$`;
+  const withChainFunction = (text: string) =>
+    replacePart(
+      text,
+      ' AND (NOT d.ordered OR',
+      "AND p.ordered AND p.status = 'open')))",
+      ' AND (NOT d.ordered OR {s}.chain_head(d.handler, d.aggregate_id, d.position))',
+    );
+  rungs.push({
+    ...top,
+    name: 'candidate: the horizon and CHAIN_HEAD in a PL/pgSQL function called for ordered rows only (a schema change)',
+    after: [chainFunction('plpgsql')],
+    claim: { ...top.claim!, text: withChainFunction(top.claim!.text) },
+  });
+  const ORDERED = "UPDATE {s}.subscriptions SET ordering = 'aggregate'";
+  const orderedClaim = { ...top.claim!, text: LEASE_STATEMENTS.COMPLETE_AND_CLAIM_DUE_PRODUCT };
+  rungs.push({
+    ...top,
+    name: "ordered: the store's COMPLETE_AND_CLAIM_DUE_PRODUCT, the handler ordering aggregate",
+    after: [ORDERED],
+    claim: orderedClaim,
+  });
+  for (const language of ['sql', 'plpgsql'] as const) {
+    rungs.push({
+      ...top,
+      name: `ordered, candidate: the chain check in a ${language} function`,
+      after: [ORDERED, chainFunction(language)],
+      claim: { ...orderedClaim, text: withChainFunction(orderedClaim.text) },
+    });
+  }
   rungs.push({
     ...top,
     name: 'candidate: the horizon a CTE (as in the claim with the unsettled row)',
@@ -658,19 +710,15 @@ $$`,
     claim: isReplay(top.claim!, 'd.replay_id IS NOT NULL'),
   });
   candidate('− last_error', { after: [drop('last_error')] });
-  candidate('− deliveries_replay_idx (the column stays)', {
-    after: ['DROP INDEX {s}.deliveries_replay_idx'],
-  });
-  candidate('− replay_id and deliveries_replay_idx', { after: [drop('replay_id')] });
+  // Schema 8's `deliveries_replay_idx`, which schema 9 dropped (the column stays).
+  candidate('+ deliveries_replay_idx (schema 8)', { after: [REPLAY_INDEX] });
+  candidate('− replay_id (its index gone since schema 9)', { after: [drop('replay_id')] });
   candidate('− the five (created_at, updated_at, is_replay, last_error, replay_id and its index)', {
     after: [drop(...five)],
     append: noTimes(top.append),
     claim: fiveClaim,
   });
   candidate('the table recreated as it is (LIKE, every column and index)', { after: recreate });
-  candidate('− deliveries_replay_idx, the table recreated', {
-    after: ['DROP INDEX {s}.deliveries_replay_idx', ...recreate],
-  });
   candidate('− replay_id and its index, the table recreated', { after: [drop('replay_id'), ...recreate] });
   candidate('− created_at, replay_id and its index, the table recreated', {
     after: [drop('created_at', 'replay_id'), ...recreate],

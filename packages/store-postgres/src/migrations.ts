@@ -20,6 +20,7 @@ import {
   MIGRATION_6_NO_STATUS_CHECK,
   MIGRATION_7_DEAD_LETTERS,
   MIGRATION_8_FLOWS,
+  MIGRATION_9_REPLAY_DELIVERIES,
   ROLLBACK,
   SCHEMA_EXISTS,
   SELECT_APPLIED_MIGRATIONS,
@@ -60,6 +61,15 @@ export const MIGRATIONS: readonly Migration[] = [
   // and reads flows through the indexes this drops (see MIGRATION_8_FLOWS; INDEX_LEFTOVER_FLOWS
   // mends its appends during a rolling upgrade).
   { version: 8, name: 'flows in a table of their own', sql: MIGRATION_8_FLOWS },
+  // No runsWith: a release that knows 8 or less queues replayed deliveries without their note in
+  // replay_deliveries, which this version's replay progress counts (see
+  // MIGRATION_9_REPLAY_DELIVERIES; NOTE_LEFTOVER_REPLAYED mends its requeues during a rolling
+  // upgrade), and counts its own progress by the index this drops.
+  {
+    version: 9,
+    name: 'replay progress from replay_deliveries, no replay index on deliveries',
+    sql: MIGRATION_9_REPLAY_DELIVERIES,
+  },
 ];
 
 export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

@@ -205,10 +205,11 @@ interface QueuedAppend {
 }
 
 /**
- * After an upgrade to schema version 7 or 8, for how long processes of this release mend what
+ * After an upgrade to schema version 7, 8 or 9, for how long processes of this release mend what
  * older processes, still running, wrote the old way, and how often: version 7, dead deliveries
  * left in `deliveries` (`MOVE_LEFTOVER_DEAD`); version 8, events in a flow appended without their
- * flow row (`INDEX_LEFTOVER_FLOWS`). A rolling upgrade is over well within the window; one that
+ * flow row (`INDEX_LEFTOVER_FLOWS`); version 9, replayed deliveries queued without their note
+ * (`NOTE_LEFTOVER_REPLAYED`). A rolling upgrade is over well within the window; one that
  * stalls longer leaves the old processes unhealthy (their health check), and the store README
  * gives the statements to run once they are gone.
  */
@@ -219,6 +220,7 @@ export const LEFTOVER_SWEEP_EVERY_MS = 60 * 1000;
 const LEFTOVER_SWEEPS: ReadonlyMap<number, string> = new Map([
   [7, SQL.MOVE_LEFTOVER_DEAD],
   [8, SQL.INDEX_LEFTOVER_FLOWS],
+  [9, SQL.NOTE_LEFTOVER_REPLAYED],
 ]);
 
 /** A canonical uuid as Postgres prints one (`event_id::text`): lowercase, hyphenated. */
@@ -794,7 +796,8 @@ class PgEventStore implements PostgresStore {
    * After an upgrade, a process of an older release still running (a rolling upgrade) writes the
    * old way: since schema version 7 its dead deliveries stay in `deliveries`, where this release
    * neither lists, counts nor re-drives them; since version 8 its events in a flow get no flow
-   * row, so reads by correlation or causation id miss them. For `LEFTOVER_WINDOW_MS` after
+   * row, so reads by correlation or causation id miss them; since version 9 what it queues in a
+   * replay gets no note, so the replay's progress misses it. For `LEFTOVER_WINDOW_MS` after
    * the upgrade to each (never on a schema created at that version or later), each process mends
    * them when it starts and then about every `LEFTOVER_SWEEP_EVERY_MS` beside its claims.
    */

@@ -364,6 +364,53 @@ DROP INDEX {s}.events_causation_idx;
 `;
 
 /**
+ * Replay progress without an index on `deliveries`. PostgreSQL prepares each partial index of a
+ * table (its predicate read back and compiled, its relation opened) for every statement that
+ * inserts into it, whether the row goes into it or not: `deliveries_replay_idx`, which only a
+ * replay's progress read, cost every append about 7 400 instructions (bench README, "The
+ * delivery row's columns, counted"). A replay now notes what it queued, one narrow row per
+ * delivery (`replay_deliveries`, written by the replay's own requeue, never by an append or a
+ * claim), and its progress counts, among those, the ones whose delivery is still open for this
+ * replay: one range of this table's primary key and a probe of the deliveries' primary key per
+ * row, the replay's own size (at most its `max_events` × its handlers), whatever the backlog.
+ * `deliveries.replay_id` stays (no index): the probe checks it (a later replay of the same
+ * delivery takes it over), a death copies it to the dead letters (counted through their own
+ * index), a re-drive back. The migration notes what open deliveries and dead letters of a
+ * replay there are (through the index it then drops). A release that knows version 8 or less
+ * would queue replayed deliveries without their note (its progress would miss them): it does not
+ * run on this version; what one still running queues is noted by `NOTE_LEFTOVER_REPLAYED`.
+ */
+export const MIGRATION_9_REPLAY_DELIVERIES = `
+CREATE TABLE {s}.replay_deliveries (
+  replay_id uuid NOT NULL,
+  position bigint NOT NULL,
+  handler text NOT NULL,
+  PRIMARY KEY (replay_id, position, handler)
+);
+${noteReplayed('')};
+DROP INDEX {s}.deliveries_replay_idx;
+`;
+
+/**
+ * Notes every open delivery and dead letter queued by a replay (their `replay_id`): the version-9
+ * migration's copy (through `deliveries_replay_idx`, before it goes), and `NOTE_LEFTOVER_REPLAYED`.
+ */
+function noteReplayed(onConflict: string): string {
+  return `INSERT INTO {s}.replay_deliveries (replay_id, position, handler)
+SELECT d.replay_id, d.position, d.handler FROM {s}.deliveries d WHERE d.replay_id IS NOT NULL
+UNION
+SELECT x.replay_id, x.position, x.handler FROM {s}.dead_letters x WHERE x.replay_id IS NOT NULL${onConflict}`;
+}
+
+/**
+ * What a process of an older release, still running after the schema reached version 9 (a
+ * rolling upgrade), queued in a replay since: noted, so the replay's progress counts it. No index
+ * finds them (the migration dropped it, which every append paid for): a scan of `deliveries`, that
+ * is of the backlog, not of the events, and a range of `dead_letters_replay_idx`.
+ */
+export const NOTE_LEFTOVER_REPLAYED = noteReplayed(' ON CONFLICT DO NOTHING');
+
+/**
  * What a process of an older release, still running after the schema reached version 8 (a
  * rolling upgrade), appended in a flow since the last sweep: its statements write no flow row, so
  * a read by correlation or causation id would miss the event. Every settled event from
@@ -384,14 +431,15 @@ UPDATE {s}.flows_swept SET position = (SELECT hi FROM bounds) WHERE position < (
 
 /**
  * How many milliseconds of each leftover sweep's window remain ($1 the window): after the schema
- * was upgraded to version 7 (`MOVE_LEFTOVER_DEAD`) or 8 (`INDEX_LEFTOVER_FLOWS`) from an older
+ * was upgraded to version 7 (`MOVE_LEFTOVER_DEAD`), 8 (`INDEX_LEFTOVER_FLOWS`) or 9
+ * (`NOTE_LEFTOVER_REPLAYED`) from an older
  * one. No row for a version the schema was created at or after (every version recorded by the
  * same transaction, so at the same time): no older release can have run on it.
  */
 export const LEFTOVER_WINDOWS_MS = `
 SELECT m.version, extract(epoch FROM (m.applied_at + $1::interval - now())) * 1000 AS remaining_ms
 FROM {s}.migrations m
-WHERE m.version IN (7, 8) AND m.applied_at > (SELECT min(f.applied_at) FROM {s}.migrations f)`;
+WHERE m.version IN (7, 8, 9) AND m.applied_at > (SELECT min(f.applied_at) FROM {s}.migrations f)`;
 
 // ---------------------------------------------------------------------------------------------
 // Events
@@ -1226,7 +1274,8 @@ export const REPLAY_PAGE_BY_TYPE = REPLAY_PAGE_BODY('AND e.event_type = $6');
  * alone. Returns how many were queued, and which: their dead letters go next
  * (`REPLAY_REVIVED`, same transaction).
  * $1 positions, $2 event types, $3 aggregate ids, $4 handler (null: all live), $5 now, $6 replay id
- * (kept on the rows it queues, for its progress).
+ * (kept on the rows it queues, and each noted in `replay_deliveries`, for its progress; a note
+ * already there, from a requeue of the same delivery that ran before, stays).
  */
 export const REPLAY_REQUEUE = `
 WITH page AS (
@@ -1243,6 +1292,10 @@ WITH page AS (
   FROM targets t
   ON CONFLICT (position, handler) DO NOTHING
   RETURNING position, handler
+), noted AS (
+  INSERT INTO {s}.replay_deliveries (replay_id, position, handler)
+  SELECT $6::uuid, c.position, c.handler FROM created c
+  ON CONFLICT DO NOTHING
 )
 SELECT count(*)::int AS queued, array_agg(position::text) AS positions, array_agg(handler) AS handlers
 FROM created`;
@@ -1265,9 +1318,19 @@ UPDATE {s}.replays SET status = $2, cursor = $3, events_matched = $4, deliveries
 WHERE replay_id = $1
 RETURNING ${REPLAY_COLUMNS}`;
 
-/** One replay with the deliveries it queued that are not done (done ones are deleted). $1 replay id. */
+/**
+ * One replay with the deliveries it queued that are not done (done ones are deleted): its notes
+ * (`replay_deliveries`, one range of its primary key) whose delivery is still there for this
+ * replay (a probe of the deliveries' primary key each, the row's `replay_id` checked: a later
+ * replay of the same event and handler takes the delivery over), and its dead letters (their
+ * index). Per note a lateral probe the planner cannot turn into a join of the whole table (OFFSET
+ * 0), whatever the generic plan thinks of the range. $1 replay id.
+ */
 export const GET_REPLAY = `
-SELECT r.*, (SELECT count(*)::int FROM {s}.deliveries d WHERE d.replay_id = $1::uuid) AS open,
+SELECT r.*, (SELECT count(*)::int FROM {s}.replay_deliveries q
+    CROSS JOIN LATERAL (SELECT 1 FROM {s}.deliveries d
+      WHERE d.position = q.position AND d.handler = q.handler AND d.replay_id = q.replay_id OFFSET 0) d
+    WHERE q.replay_id = $1::uuid) AS open,
   (SELECT count(*)::int FROM {s}.dead_letters x WHERE x.replay_id = $1::uuid) AS dead
 FROM (SELECT ${REPLAY_COLUMNS} FROM {s}.replays WHERE replay_id = $1::uuid) r`;
 

@@ -17,9 +17,14 @@ const ROWS = 1_000_000;
 const CHUNK = 50_000;
 const BURST = 30_000;
 const T0 = new Date('2026-01-01T00:00:00.000Z');
-const BIG_TABLES = new Set(['events', 'deliveries', 'dead_letters', 'flows']);
+const BIG_TABLES = new Set(['events', 'deliveries', 'dead_letters', 'flows', 'replay_deliveries']);
 /** The statements these tests look at: those that read or write the big tables. */
-const ON_BIG_TABLES = /\b(events|deliveries|dead_letters|flows)\b/;
+const ON_BIG_TABLES = /\b(events|deliveries|dead_letters|flows|replay_deliveries)\b/;
+/**
+ * A replay that queued every loaded delivery again (its notes: 1 000 000 rows of
+ * `replay_deliveries`): the progress of another replay must not read them.
+ */
+const BULK_REPLAY = '0190f5d2-0000-7000-8000-00000000b01c';
 
 interface Captured {
   text: string;
@@ -196,6 +201,7 @@ describe(`query plans at ${ROWS} rows`, () => {
       await client.query(`VACUUM ANALYZE ${s}.events`);
       await client.query(`VACUUM ANALYZE ${s}.deliveries`);
       await client.query(`VACUUM ANALYZE ${s}.dead_letters`);
+      await client.query(`VACUUM ANALYZE ${s}.replay_deliveries`);
       // After the statistics, a burst of one type at the end that the planner does not know of
       // (appended since the last ANALYZE): the newest events of every other type are behind it.
       await client.query(
@@ -225,20 +231,25 @@ describe(`query plans at ${ROWS} rows`, () => {
       );
       await client.query(
         `INSERT INTO ${s}.deliveries (position, handler, aggregate_id, ordered, run, status, attempts,
-           next_attempt_at, lease_owner, created_at, updated_at)
+           next_attempt_at, lease_owner, is_replay, replay_id, created_at, updated_at)
          SELECT g, 'h' || (g % 10), 'agg-' || (g % 100000), g % 2 = 0, 1, 'open', 0,
            $1::timestamptz + g * interval '1 second', CASE WHEN g % 1000 = 1 THEN 'c' END,
-           $1::timestamptz, $1::timestamptz
+           true, $4::uuid, $1::timestamptz, $1::timestamptz
          FROM generate_series($2::int, $3::int) g WHERE g % 10 <> 3`,
-        [T0.toISOString(), first, last],
+        [T0.toISOString(), first, last, BULK_REPLAY],
+      );
+      await client.query(
+        `INSERT INTO ${s}.replay_deliveries (replay_id, position, handler)
+         SELECT $3::uuid, g, 'h' || (g % 10) FROM generate_series($1::int, $2::int) g`,
+        [first, last, BULK_REPLAY],
       );
       // Every tenth delivery is dead: 100 000 dead letters, all of handler h3.
       await client.query(
         `INSERT INTO ${s}.dead_letters (position, handler, aggregate_id, ordered, run, attempts, last_error,
-           is_replay, updated_at)
-         SELECT g, 'h' || (g % 10), 'agg-' || (g % 100000), g % 2 = 0, 1, 5, 'boom', false, $1::timestamptz
+           is_replay, replay_id, updated_at)
+         SELECT g, 'h' || (g % 10), 'agg-' || (g % 100000), g % 2 = 0, 1, 5, 'boom', true, $4::uuid, $1::timestamptz
          FROM generate_series($2::int, $3::int) g WHERE g % 10 = 3`,
-        [T0.toISOString(), first, last],
+        [T0.toISOString(), first, last, BULK_REPLAY],
       );
     }
     await store.registerSubscriptions(
@@ -465,6 +476,8 @@ describe(`query plans at ${ROWS} rows`, () => {
       { now: later },
     );
     expect((await store.continueReplay(revived.id, { now: later, pageSize: 50 })).deliveriesQueued).toBe(30);
+    // Its progress: its own 30 notes, among the bulk replay's million (and a million deliveries).
+    expect(await store.getReplay(revived.id)).toMatchObject({ deliveriesOpen: 30, deliveriesDead: 0 });
     // A subscribed type's appends: the first makes a delivery, so the next single event of the
     // type, in a flow, goes as the deliveries' insert with its flow row (APPEND_ONE_DELIVERING_FLOWS).
     await store.append([makeEvent({ eventType: 'Type3' })], { now: later });
@@ -540,10 +553,27 @@ describe(`query plans at ${ROWS} rows`, () => {
           // Runs only for a day after an upgrade to version 7 (this schema was created at it): a
           // scan of the backlog for what older processes still dead-lettered in deliveries.
           name !== 'MOVE_LEFTOVER_DEAD' &&
+          // Runs only for a day after an upgrade to version 9: a scan of the backlog for what older
+          // processes still queued in a replay without its note.
+          name !== 'NOTE_LEFTOVER_REPLAYED' &&
           !ran.has(SQL.bindSchema(text, quoted)),
       )
       .map(([name]) => name);
     expect(missing).toEqual([]);
+  });
+
+  it('the calls above ran every statement that reads or writes replay notes (but the sweep after an upgrade)', () => {
+    const ran = new Set(captured.map((c) => c.text));
+    const quoted = SQL.quoteIdentifier(store.schema);
+    const touching = Object.entries(SQL).filter(
+      ([name, text]) =>
+        typeof text === 'string' &&
+        text.includes('{s}.replay_deliveries') &&
+        !name.startsWith('MIGRATION_') &&
+        name !== 'NOTE_LEFTOVER_REPLAYED',
+    );
+    expect(touching.map(([name]) => name).sort()).toEqual(['GET_REPLAY', 'REPLAY_REQUEUE']);
+    expect(touching.filter(([, text]) => !ran.has(SQL.bindSchema(text as string, quoted)))).toEqual([]);
   });
 
   it('the calls above ran every statement that reads or writes flows (but the sweep after an upgrade, and the appends that notify or coalesce)', () => {

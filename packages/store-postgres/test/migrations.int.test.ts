@@ -213,6 +213,7 @@ describe('migrations', () => {
         'leases',
         'migrations',
         'pruned',
+        'replay_deliveries',
         'replays',
         'subscriptions',
       ]);
@@ -297,7 +298,6 @@ describe('migrations', () => {
         'deliveries_chain_idx',
         'deliveries_open_idx',
         'deliveries_pkey',
-        'deliveries_replay_idx',
       ]);
       expect(await indexes('dead_letters')).toEqual([
         'dead_letters_handler_idx',
@@ -686,6 +686,218 @@ describe('migrations', () => {
         vi.useRealTimers();
         await new Promise((r) => setTimeout(r, 200));
         expect(await flowsOf(client, quoted)).toEqual([]);
+      } finally {
+        await first.close();
+        await second.close();
+        await client.end();
+        await dropSchema(fresh);
+      }
+    });
+  });
+  describe('version 9: replay progress from replay_deliveries', () => {
+    afterEach(() => {
+      vi.useRealTimers();
+    });
+
+    const REPLAY = '0190f5d2-0000-7000-8000-0000000000aa';
+    const OTHER = '0190f5d2-0000-7000-8000-0000000000bb';
+    const noted = async (client: pg.Client, quoted: string) =>
+      (
+        await client.query(
+          `SELECT replay_id::text, position::int, handler FROM ${quoted}.replay_deliveries ORDER BY 1, 2, 3`,
+        )
+      ).rows.map((r) => [r.replay_id, r.position, r.handler]);
+
+    /** Events 1..n and a replay row, done, as an older release leaves them. */
+    async function eventsAndReplay(
+      client: pg.Client,
+      quoted: string,
+      n: number,
+      replay = REPLAY,
+    ): Promise<void> {
+      await client.query(
+        `INSERT INTO ${quoted}.events (position, event_id, event_type, aggregate_id, event_data, metadata, occurred_at, recorded_at)
+         SELECT g, ('0190f5d2-0000-7000-8000-' || lpad(g::text, 12, '0'))::uuid, 'T', 'a', '{}', '{"schemaVersion":1}', now(), now()
+         FROM generate_series(1, $1::int) g ON CONFLICT DO NOTHING`,
+        [n],
+      );
+      await client.query(
+        `INSERT INTO ${quoted}.replays (replay_id, from_at, to_at, max_events, from_position, until_position, status,
+           events_matched, deliveries_queued, created_at, updated_at)
+         VALUES ($1::uuid, now() - interval '1 hour', now(), 100, 1, $2::bigint, 'done', $2::int, $2::int, now(), now())`,
+        [replay, n],
+      );
+    }
+
+    /** What an older release's replay requeue writes: the delivery, with its replay id, and no note. */
+    async function oldRequeue(
+      client: pg.Client,
+      quoted: string,
+      position: number,
+      handler: string,
+      replay = REPLAY,
+    ) {
+      await client.query(
+        `INSERT INTO ${quoted}.deliveries (position, handler, aggregate_id, ordered, run, status, next_attempt_at,
+           is_replay, replay_id, created_at, updated_at)
+         VALUES ($1::bigint, $2, 'a', false, 7, 'open', now(), true, $3::uuid, now(), now())`,
+        [position, handler, replay],
+      );
+    }
+
+    it('notes the replayed open deliveries and dead letters of a schema at version 8 and drops deliveries_replay_idx; the progress counts as before', async () => {
+      const old = uniqueSchema('evco_mig9');
+      const quoted = quoteIdentifier(old);
+      const client = await connect();
+      const store = createPostgresStore({ connectionString: await databaseUrl(), schema: old, poolSize: 2 });
+      try {
+        await schemaAtVersion(client, quoted, 8);
+        await eventsAndReplay(client, quoted, 4);
+        await eventsAndReplay(client, quoted, 4, OTHER);
+        // The replay's: two open deliveries (one leased) and a dead letter; event 3's delivery is
+        // no replay's, event 4's another replay's.
+        await oldRequeue(client, quoted, 1, 'h');
+        await oldRequeue(client, quoted, 2, 'h');
+        await client.query(
+          `UPDATE ${quoted}.deliveries SET lease_owner = 'c', attempts = 1 WHERE position = 2`,
+        );
+        await client.query(
+          `INSERT INTO ${quoted}.deliveries (position, handler, aggregate_id, ordered, run, status, next_attempt_at,
+             created_at, updated_at) VALUES (3, 'h', 'a', false, 7, 'open', now(), now(), now())`,
+        );
+        await oldRequeue(client, quoted, 4, 'h', OTHER);
+        await client.query(
+          `INSERT INTO ${quoted}.dead_letters (position, handler, aggregate_id, ordered, run, attempts, last_error,
+             is_replay, replay_id, updated_at) VALUES (2, 'g', 'a', false, 7, 5, 'boom', true, $1::uuid, now())`,
+          [REPLAY],
+        );
+        expect(await store.migrate()).toEqual({ fromVersion: 8, toVersion: LATEST_VERSION });
+        expect(await noted(client, quoted)).toEqual([
+          [REPLAY, 1, 'h'],
+          [REPLAY, 2, 'g'],
+          [REPLAY, 2, 'h'],
+          [OTHER, 4, 'h'],
+        ]);
+        const { rows } = await client.query(
+          `SELECT indexname FROM pg_indexes WHERE schemaname = $1 AND tablename = 'deliveries' ORDER BY 1`,
+          [old],
+        );
+        expect(rows.map((r) => r.indexname)).toEqual([
+          'deliveries_chain_idx',
+          'deliveries_open_idx',
+          'deliveries_pkey',
+        ]);
+        expect(await store.getReplay(REPLAY)).toMatchObject({
+          deliveriesOpen: 2,
+          deliveriesDead: 1,
+          done: false,
+        });
+        expect(await store.getReplay(OTHER)).toMatchObject({
+          deliveriesOpen: 1,
+          deliveriesDead: 0,
+          done: false,
+        });
+        // A delivery done (deleted, as a completion does), the dead letter re-driven: counted as before.
+        await client.query(`DELETE FROM ${quoted}.deliveries WHERE position = 1`);
+        expect(await store.retryDeadLetters({ handler: 'g', now: new Date() })).toBe(1);
+        expect(await store.getReplay(REPLAY)).toMatchObject({
+          deliveriesOpen: 2,
+          deliveriesDead: 0,
+          done: false,
+        });
+        await client.query(`DELETE FROM ${quoted}.deliveries WHERE replay_id = $1::uuid`, [REPLAY]);
+        expect(await store.getReplay(REPLAY)).toMatchObject({
+          deliveriesOpen: 0,
+          deliveriesDead: 0,
+          done: true,
+        });
+        const recorded = await client.query(`SELECT runs_with FROM ${quoted}.migrations WHERE version = 9`);
+        // An older release would queue replayed deliveries without their note.
+        expect(recorded.rows).toEqual([{ runs_with: 9 }]);
+      } finally {
+        await store.close();
+        await client.end();
+        await dropSchema(old);
+      }
+    });
+
+    it('what a process of an older release queues in a replay after it is noted by each new process as it starts and, for a day after the upgrade, beside its claims', async () => {
+      const old = uniqueSchema('evco_mig9_left');
+      const quoted = quoteIdentifier(old);
+      const client = await connect();
+      const url = await databaseUrl();
+      const first = createPostgresStore({ connectionString: url, schema: old, poolSize: 1 });
+      const second = createPostgresStore({ connectionString: url, schema: old, poolSize: 2 });
+      const open = async () => (await second.getReplay(REPLAY))?.deliveriesOpen;
+      try {
+        await schemaAtVersion(client, quoted, 8);
+        await eventsAndReplay(client, quoted, 4);
+        expect(await first.migrate()).toEqual({ fromVersion: 8, toVersion: LATEST_VERSION });
+        // An old process, still running, requeues after the first new one migrated ...
+        await oldRequeue(client, quoted, 1, 'h');
+        expect(await open()).toBe(0);
+        // ... and the next new process to start notes it.
+        await second.migrate();
+        expect(await open()).toBe(1);
+
+        // Another, later on: noted beside a claim once the sweep is due again, not before.
+        await oldRequeue(client, quoted, 2, 'h');
+        const claim = { consumerId: 'c', handlers: ['x'], now: new Date(), leaseMs: 30_000, limit: 10 };
+        expect(await second.claimDue(claim)).toEqual([]);
+        await new Promise((r) => setTimeout(r, 200));
+        expect(await open()).toBe(1);
+        vi.useFakeTimers({ toFake: ['Date'], now: Date.now() + LEFTOVER_SWEEP_EVERY_MS + 1_000 });
+        expect(await second.claimDue(claim)).toEqual([]);
+        await vi.waitFor(async () => expect(await open()).toBe(2), { timeout: 10_000 });
+        vi.useRealTimers();
+
+        // A day after the upgrade, no process looks any more.
+        await client.query(
+          `UPDATE ${quoted}.migrations SET applied_at = applied_at - interval '25 hours' WHERE version = 9`,
+        );
+        await oldRequeue(client, quoted, 3, 'h');
+        const later = createPostgresStore({ connectionString: url, schema: old, poolSize: 1 });
+        try {
+          await later.migrate();
+          expect(await noted(client, quoted)).toEqual([
+            [REPLAY, 1, 'h'],
+            [REPLAY, 2, 'h'],
+          ]);
+        } finally {
+          await later.close();
+        }
+      } finally {
+        await first.close();
+        await second.close();
+        await client.end();
+        await dropSchema(old);
+      }
+    });
+
+    it('is never looked for on a schema created at version 9 or later: no older release ran on it', async () => {
+      const fresh = uniqueSchema('evco_mig9_fresh');
+      const quoted = quoteIdentifier(fresh);
+      const client = await connect();
+      const url = await databaseUrl();
+      const first = createPostgresStore({ connectionString: url, schema: fresh, poolSize: 1 });
+      const second = createPostgresStore({ connectionString: url, schema: fresh, poolSize: 1 });
+      try {
+        await first.migrate();
+        await eventsAndReplay(client, quoted, 1);
+        // Not something a release writes here; it only shows that nobody sweeps.
+        await oldRequeue(client, quoted, 1, 'h');
+        await second.migrate();
+        vi.useFakeTimers({ toFake: ['Date'], now: Date.now() + LEFTOVER_SWEEP_EVERY_MS + 1_000 });
+        await second.claimDue({
+          consumerId: 'c',
+          handlers: ['x'],
+          now: new Date(),
+          leaseMs: 30_000,
+          limit: 10,
+        });
+        vi.useRealTimers();
+        await new Promise((r) => setTimeout(r, 200));
+        expect(await noted(client, quoted)).toEqual([]);
       } finally {
         await first.close();
         await second.close();
