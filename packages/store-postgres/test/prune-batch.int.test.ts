@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PostgresStore } from '../src/index.js';
+import { lockKey, PRUNE_LOCK } from '../src/migrations.js';
 import * as SQL from '../src/sql.js';
 import { createTestStore, dropSchema, type PlanNode, sqlLiteral } from './support.js';
 
@@ -60,6 +61,7 @@ describe('the one-statement prune batch (EXPLAIN ANALYZE, the generic plan the s
       ];
       await client.query('BEGIN');
       try {
+        await client.query(SQL.TRY_LOCK_PRUNE, lockKey(store.schema, PRUNE_LOCK));
         const { rows } = await client.query(
           `EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE evco_prune_batch(${values.map(sqlLiteral).join(', ')})`,
         );
@@ -103,5 +105,89 @@ describe('the one-statement prune batch (EXPLAIN ANALYZE, the generic plan the s
       .filter((n) => n['Relation Name'] === 'replays')
       .reduce((sum, n) => sum + (n['Actual Loops'] ?? 1), 0);
     expect(loops).toBe(1);
+  });
+});
+
+/**
+ * The batch, its lock and its transaction go to the server together (one round trip), so the
+ * batch statement runs whether or not the lock was granted: it must remove nothing unless the
+ * lock statement before it, in its transaction, was granted the lock.
+ */
+describe('the prune batch runs only under the prune lock', () => {
+  let store: PostgresStore;
+  let s: string;
+  const count = async () =>
+    Number((await store.pool.query(`SELECT count(*)::int AS n FROM ${s}.events`)).rows[0].n);
+
+  beforeAll(async () => {
+    store = await createTestStore({ poolSize: 3 });
+    await store.migrate();
+    s = SQL.quoteIdentifier(store.schema);
+    await store.pool.query(
+      `INSERT INTO ${s}.events (position, event_id, event_type, aggregate_id, event_data, metadata,
+         occurred_at, recorded_at)
+       SELECT g, gen_random_uuid(), 'Type', 'agg-' || g, '{}', '{"schemaVersion":1}',
+         $1::timestamptz + g * interval '1 second', $1::timestamptz + g * interval '1 second'
+       FROM generate_series(1, 50) g`,
+      [T0.toISOString()],
+    );
+  });
+
+  afterAll(async () => {
+    await store?.close();
+    if (store) await dropSchema(store.schema);
+  });
+
+  const batchValues = () => [
+    new Date(T0.getTime() + 3_600_000),
+    '-infinity',
+    '-1',
+    null,
+    null,
+    11,
+    new Date(),
+  ];
+
+  it('without the lock taken in its transaction, the statement removes nothing', async () => {
+    const client = await store.pool.connect();
+    try {
+      await client.query('BEGIN');
+      const { rows } = await client.query(SQL.bindSchema(SQL.PRUNE_BATCH, s), batchValues());
+      await client.query('COMMIT');
+      expect(rows[0]).toMatchObject({ removed: 0, found: 0 });
+      expect(await count()).toBe(50);
+    } finally {
+      client.release();
+    }
+  });
+
+  it('with the lock held by another transaction, nothing is removed until it ends', async () => {
+    const holder = await store.pool.connect();
+    try {
+      await holder.query('BEGIN');
+      await holder.query(
+        'SELECT pg_advisory_xact_lock($1::integer, $2::integer)',
+        lockKey(store.schema, PRUNE_LOCK),
+      );
+      const stored = await count();
+      let settled = false;
+      const pruned = store.pruneEvents!({
+        before: new Date(T0.getTime() + 3_600_000),
+        limit: 10,
+        now: new Date(),
+      });
+      void pruned.finally(() => {
+        settled = true;
+      });
+      // Several of the batch's tries (one every 10 ms) find the lock taken.
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      expect(settled).toBe(false);
+      expect(await count()).toBe(stored);
+      await holder.query('COMMIT');
+      expect((await pruned).removed).toBe(10);
+      expect(await count()).toBe(stored - 10);
+    } finally {
+      holder.release();
+    }
   });
 });
