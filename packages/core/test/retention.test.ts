@@ -14,7 +14,7 @@ import {
   type RecordedEvent,
   silentLogger,
 } from '../src/index.js';
-import { nextDueForRate, pauseAfterBatch, pruneByRule } from '../src/retention.js';
+import { nextDueForRate, pauseAfterBatch, pruneByRule, RetentionEnforcer } from '../src/retention.js';
 import { createMemoryStore, memoryCoordinator, spyStore } from './support.js';
 
 const DAY = 86_400_000;
@@ -321,6 +321,64 @@ describe('retention policy', () => {
     hanging = false;
     await until(async () => (await c.getEventHistory({})).length === 0);
     expect(archived.length).toBe(3);
+  });
+});
+
+describe('the retention lease between batches', () => {
+  /**
+   * An enforcer (policy `maxAge` a day, `intervalMs` a minute: a lease of three minutes) on a
+   * store of `batches` batches, each taking `batchMs` of a fake clock; `granted(i)` answers the
+   * i-th lease call. Returns the batches run and the clock time of each lease call.
+   */
+  async function enforce(batches: number, batchMs: number, granted: (i: number) => boolean = () => true) {
+    let t = Date.parse('2026-01-01T00:00:00.000Z');
+    let served = 0;
+    const leases: number[] = [];
+    const store = {
+      name: 'fake',
+      async pruneEvents() {
+        t += batchMs;
+        served++;
+        return {
+          removed: 10,
+          next: served < batches ? { occurredAt: new Date(0), position: String(served) } : null,
+        };
+      },
+      async acquireLease(request: { now: Date; ttlMs: number }) {
+        leases.push(request.now.getTime());
+        return granted(leases.length - 1);
+      },
+      async releaseLease() {},
+    } as unknown as EventStore;
+    const enforcer = new RetentionEnforcer({
+      store,
+      policy: { maxAge: DAY, intervalMs: 60_000, dutyCycle: 1 },
+      holder: 'me',
+      logger: silentLogger,
+      clock: () => new Date(t),
+    });
+    await enforcer.runOnce();
+    return { served, leases };
+  }
+
+  it('is renewed only once a third of its term has passed, not after every batch', async () => {
+    // 20 batches of 1 s: the lease taken at the start covers them all.
+    expect((await enforce(20, 1_000)).leases).toHaveLength(1);
+  });
+
+  it('is renewed before it could lapse, however long the round', async () => {
+    // 40 batches of 25 s (1 000 s): renewed every third batch (75 s), never 180 s apart.
+    const { served, leases } = await enforce(40, 25_000);
+    expect(served).toBe(40);
+    const gaps = leases.slice(1).map((at, i) => at - leases[i]!);
+    expect(Math.max(...gaps)).toBeLessThanOrEqual(75_000);
+    expect(leases.length).toBeLessThan(20);
+  });
+
+  it('stops the round at the first renewal that finds the lease taken by another process', async () => {
+    const { served, leases } = await enforce(40, 25_000, (i) => i === 0);
+    expect(leases).toHaveLength(2);
+    expect(served).toBe(3);
   });
 });
 
