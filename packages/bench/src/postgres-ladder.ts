@@ -9,6 +9,7 @@ import {
   APPEND_ONE_DELIVERING,
   APPEND_ONE_DELIVERING_FLOWS,
   APPEND_ONE_FLOWS,
+  chainHead,
   GENERIC_PLANS_OPTION,
   LEASE_STATEMENTS,
 } from '../../store-postgres/src/sql.js';
@@ -196,6 +197,17 @@ const withHorizonCte = (text: string) =>
  * tokens' run, attempt and lease checked (`LEASED`), their positions gathered per handler
  * (`completing`) and each candidate checked against its handler's array, the horizon a CTE.
  */
+/** The unordered claims' call of schema 10's `chain_head`. */
+const CHAIN_HEAD_CALL = ' AND (NOT d.ordered OR {s}.chain_head(d.handler, d.aggregate_id, d.position))';
+
+/** An unordered claim with its chain check inline, as before schema 10 (a subplan set up at every execution). */
+const inlineChain = (text: string) =>
+  swap(
+    text,
+    CHAIN_HEAD_CALL,
+    ` AND ${chainHead(`pg_snapshot_xmin(pg_current_snapshot())::text::bigint * ${POSITION_BLOCK}`)}`,
+  );
+
 const beforeLease = (text: string) =>
   swap(
     swap(
@@ -376,8 +388,9 @@ export function ladder(): Rung[] {
   const after: string[] = [];
   // The statements the store sends for this workload: one event per append, handlers unordered.
   let append = APPEND_ONE;
+  // Schema 9's claim (the chain check inline) on the rungs above the store.
   let claim: Statement = {
-    text: LEASE_STATEMENTS.COMPLETE_AND_CLAIM_DUE_UNORDERED_PRODUCT,
+    text: inlineChain(LEASE_STATEMENTS.COMPLETE_AND_CLAIM_DUE_UNORDERED_PRODUCT),
     params: productParams,
   };
   let consumer: string | undefined;
@@ -423,19 +436,20 @@ export function ladder(): Rung[] {
     base: 'evco',
     after: [...after],
     append,
-    claim: { text: beforeLease(LEASE_STATEMENTS.COMPLETE_AND_CLAIM_DUE_UNORDERED), params: evcoParams },
+    claim: {
+      text: beforeLease(inlineChain(LEASE_STATEMENTS.COMPLETE_AND_CLAIM_DUE_UNORDERED)),
+      params: evcoParams,
+    },
   });
   push("evco schema 7: APPEND_ONE, COMPLETE_AND_CLAIM_DUE_UNORDERED_PRODUCT, the events' flow indexes");
   after.splice(0, FLOW_INDEXES.length + 1);
   const store = rungs.length;
+  claim = { ...claim, text: LEASE_STATEMENTS.COMPLETE_AND_CLAIM_DUE_UNORDERED_PRODUCT };
   push(
-    "evco: schema 9, APPEND_ONE, COMPLETE_AND_CLAIM_DUE_UNORDERED_PRODUCT (the store's SQL: unordered handlers, one claim's tokens)",
+    "evco: schema 10, APPEND_ONE, COMPLETE_AND_CLAIM_DUE_UNORDERED_PRODUCT (the store's SQL: unordered handlers, one claim's tokens)",
   );
   // The claim, on evco's schema.
-  claim = {
-    ...claim,
-    text: replacePart(claim.text, ' AND (NOT d.ordered OR', "AND p.ordered AND p.status = 'open')))"),
-  };
+  claim = { ...claim, text: swap(claim.text, CHAIN_HEAD_CALL, '') };
   push('claim: − the chain check (horizon and CHAIN_HEAD)');
   claim = { text: FAIR_CLAIM, params: plainParams };
   push('claim: completion by handler, positions and lease (no token unnest, run, attempt checks)');
@@ -597,50 +611,21 @@ export function ladder(): Rung[] {
     name: 'candidate: the completion by lease token by token (COMPLETE_AND_CLAIM_DUE_UNORDERED)',
     claim: { text: LEASE_STATEMENTS.COMPLETE_AND_CLAIM_DUE_UNORDERED, params: leaseParams },
   });
-  // The chain check moved out of the plan: a function the claim calls for ordered rows only
-  // (PostgreSQL initialises every subplan and CTE of a plan at each execution; a function call is
-  // looked up, not run, until a row reaches it). Not inlined: its body has a sub-select.
+  // Schema 10 moved the unordered claims' chain check out of the plan: a function (`chain_head`,
+  // PL/pgSQL) the claim calls for ordered rows only (PostgreSQL sets up every subplan and CTE of a
+  // plan at each execution; a function call is looked up, not run, until a row reaches it). The
+  // check inline again, as schema 9's claim had it:
   rungs.push({
     ...top,
-    name: 'candidate: the horizon and CHAIN_HEAD in a function called for ordered rows only (a schema change)',
-    after: [CHAIN_HEAD_SQL],
-    claim: {
-      ...top.claim!,
-      text: replacePart(
-        top.claim!.text,
-        ' AND (NOT d.ordered OR',
-        "AND p.ordered AND p.status = 'open')))",
-        ' AND (NOT d.ordered OR {s}.chain_head(d.handler, d.aggregate_id, d.position))',
-      ),
-    },
+    name: "candidate: the chain check inline (schema 9's unordered claim: a subplan)",
+    claim: { ...top.claim!, text: inlineChain(top.claim!.text) },
   });
-  // The same in PL/pgSQL (its plan cached for the session, where a SQL function not inlined is
-  // planned again at each execution of the claim that calls it), and both with an ordered
-  // handler: the claim the store sends for it (`COMPLETE_AND_CLAIM_DUE_PRODUCT`, the `unsettled`
-  // row), every delivery then checked.
-  const chainFunction = (language: 'sql' | 'plpgsql') =>
-    language === 'sql'
-      ? CHAIN_HEAD_SQL
-      : `CREATE FUNCTION {s}.chain_head(h text, a text, p bigint) RETURNS boolean LANGUAGE plpgsql STABLE AS $$
-BEGIN
-  RETURN p < pg_snapshot_xmin(pg_current_snapshot())::text::bigint * ${POSITION_BLOCK} AND NOT EXISTS (
-    SELECT 1 FROM {s}.deliveries q
-    WHERE q.handler = h AND q.aggregate_id = a AND q.position < p AND q.ordered AND q.status = 'open');
-END
-$$`;
+  // With an ordered handler: the claim the store sends for it (`COMPLETE_AND_CLAIM_DUE_PRODUCT`,
+  // the `unsettled` row, the check inline), every delivery checked; then the same calling
+  // schema 10's function, and a SQL function instead (not inlined: its body has a sub-select, so
+  // it is planned again at each execution of the claim that calls it).
   const withChainFunction = (text: string) =>
-    replacePart(
-      text,
-      ' AND (NOT d.ordered OR',
-      "AND p.ordered AND p.status = 'open')))",
-      ' AND (NOT d.ordered OR {s}.chain_head(d.handler, d.aggregate_id, d.position))',
-    );
-  rungs.push({
-    ...top,
-    name: 'candidate: the horizon and CHAIN_HEAD in a PL/pgSQL function called for ordered rows only (a schema change)',
-    after: [chainFunction('plpgsql')],
-    claim: { ...top.claim!, text: withChainFunction(top.claim!.text) },
-  });
+    replacePart(text, ' AND (NOT d.ordered OR', "AND p.ordered AND p.status = 'open')))", CHAIN_HEAD_CALL);
   const ORDERED = "UPDATE {s}.subscriptions SET ordering = 'aggregate'";
   const orderedClaim = { ...top.claim!, text: LEASE_STATEMENTS.COMPLETE_AND_CLAIM_DUE_PRODUCT };
   rungs.push({
@@ -649,18 +634,22 @@ $$`;
     after: [ORDERED],
     claim: orderedClaim,
   });
-  for (const language of ['sql', 'plpgsql'] as const) {
-    rungs.push({
-      ...top,
-      name: `ordered, candidate: the chain check in a ${language} function`,
-      after: [ORDERED, chainFunction(language)],
-      claim: { ...orderedClaim, text: withChainFunction(orderedClaim.text) },
-    });
-  }
   rungs.push({
     ...top,
-    name: 'candidate: the horizon a CTE (as in the claim with the unsettled row)',
-    claim: { ...top.claim!, text: withHorizonCte(top.claim!.text) },
+    name: "ordered, candidate: the claim calls schema 10's chain_head (PL/pgSQL)",
+    after: [ORDERED],
+    claim: { ...orderedClaim, text: withChainFunction(orderedClaim.text) },
+  });
+  rungs.push({
+    ...top,
+    name: 'ordered, candidate: the claim calls the chain check in a SQL function',
+    after: [ORDERED, 'DROP FUNCTION {s}.chain_head(text, text, bigint)', CHAIN_HEAD_SQL],
+    claim: { ...orderedClaim, text: withChainFunction(orderedClaim.text) },
+  });
+  rungs.push({
+    ...top,
+    name: 'candidate: the horizon a CTE (as in the claim with the unsettled row), the chain check inline',
+    claim: { ...top.claim!, text: withHorizonCte(inlineChain(top.claim!.text)) },
   });
   // The delivery row's columns (the plan's "leaner delivery row"): each group dropped from the
   // store's schema and its statements, by `ALTER TABLE … DROP COLUMN` (a catalog change: the

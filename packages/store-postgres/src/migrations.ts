@@ -21,6 +21,7 @@ import {
   MIGRATION_7_DEAD_LETTERS,
   MIGRATION_8_FLOWS,
   MIGRATION_9_REPLAY_DELIVERIES,
+  MIGRATION_10_CHAIN_HEAD,
   ROLLBACK,
   SCHEMA_EXISTS,
   SELECT_APPLIED_MIGRATIONS,
@@ -70,6 +71,8 @@ export const MIGRATIONS: readonly Migration[] = [
     name: 'replay progress from replay_deliveries, no replay index on deliveries',
     sql: MIGRATION_9_REPLAY_DELIVERIES,
   },
+  // Adds a function only this release's unordered claims call: a release that knows 9 runs on it.
+  { version: 10, name: 'the chain check as a function', sql: MIGRATION_10_CHAIN_HEAD, runsWith: 9 },
 ];
 
 export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

@@ -16,9 +16,9 @@ const SNAPSHOT_HORIZON = `pg_snapshot_xmin(pg_current_snapshot())::text::bigint 
 /**
  * `SNAPSHOT_HORIZON` as a scalar subquery, so the planner evaluates it once (InitPlan) and can
  * use it as an index bound. The claims without the `unsettled` row compute the bare expression
- * in `chainHead`, for ordered rows only: a subquery or CTE is set up at every execution whether a
- * row reaches it or not (0.8 k instructions per claimed event, bench README, "The completion by
- * lease").
+ * (in `chain_head`, `MIGRATION_10_CHAIN_HEAD`), for ordered rows only: a subquery or CTE is set
+ * up at every execution whether a row reaches it or not (0.8 k instructions per claimed event,
+ * bench README, "The completion by lease").
  */
 const HORIZON = `(SELECT ${SNAPSHOT_HORIZON})`;
 
@@ -389,6 +389,31 @@ CREATE TABLE {s}.replay_deliveries (
 );
 ${noteReplayed('')};
 DROP INDEX {s}.deliveries_replay_idx;
+`;
+
+/**
+ * The chain check of the unordered claims as a function. PostgreSQL sets up every subplan of a
+ * statement at each execution, whether a row reaches it or not: the claims sent for unordered
+ * handlers (`ordered: false`) carried the ordered rows' "no earlier open delivery of this
+ * aggregate" check as one, about 3 700 instructions per claimed event for a check that runs only
+ * for an ordered row (made while the handler was ordered) (bench README, "The chain check in a
+ * function"). A function call is looked up, not run, until a row reaches it. PL/pgSQL, whose
+ * statement plan is kept for the session: a SQL function with a sub-select is not inlined and is
+ * planned again at every execution of the claim that calls it (+95 k per claimed event when every
+ * row is ordered, against +34 k for this one, which is why the ordered claims keep the check
+ * inline). STABLE: it reads the calling statement's snapshot, so its horizon is the claim's. Its
+ * rule is `chainHead`'s, word for word (`sql.test` holds them together): a change of the chain
+ * rule is a new version replacing it. A release that knows 9 runs on 10 (it never calls it).
+ */
+export const MIGRATION_10_CHAIN_HEAD = `
+CREATE FUNCTION {s}.chain_head(text, text, bigint) RETURNS boolean LANGUAGE plpgsql STABLE AS $f$
+BEGIN
+  RETURN $3 < pg_snapshot_xmin(pg_current_snapshot())::text::bigint * 1048576 AND NOT EXISTS (
+  SELECT 1 FROM {s}.deliveries p
+  WHERE p.handler = $1 AND p.aggregate_id = $2 AND p.position < $3
+    AND p.ordered AND p.status = 'open');
+END
+$f$;
 `;
 
 /**
@@ -877,10 +902,16 @@ export const RETIRE_DEAD_LETTERS = `DELETE FROM {s}.dead_letters WHERE handler =
  * the same aggregate could otherwise still be committing) and no earlier delivery of the same
  * handler and aggregate is open (pending or running).
  */
-const chainHead = (horizon: string) => `(NOT d.ordered OR (d.position < ${horizon} AND NOT EXISTS (
+export const chainHead = (horizon: string) => `(NOT d.ordered OR (d.position < ${horizon} AND NOT EXISTS (
   SELECT 1 FROM {s}.deliveries p
   WHERE p.handler = d.handler AND p.aggregate_id = d.aggregate_id AND p.position < d.position
     AND p.ordered AND p.status = 'open')))`;
+
+/**
+ * `chainHead` in the claims without the `unsettled` row (handlers all unordered): the same rule in
+ * a function (`MIGRATION_10_CHAIN_HEAD`), set up only when an ordered row reaches it.
+ */
+const CHAIN_HEAD_CALL = '(NOT d.ordered OR {s}.chain_head(d.handler, d.aggregate_id, d.position))';
 
 /**
  * Only the current lease holder's token counts: the row is leased, at the token's attempt, and
@@ -1003,9 +1034,9 @@ WITH ${
   SELECT c.position, c.handler, c.ctid FROM unnest(${handlers}::text[]) AS hs(handler)
   CROSS JOIN LATERAL (
     SELECT d.position, d.handler, d.ctid FROM {s}.deliveries d
-    WHERE d.handler = hs.handler AND d.status = 'open' AND d.next_attempt_at <= ${now} AND ${chainHead(
-      unsettled ? '(SELECT h FROM horizon)' : SNAPSHOT_HORIZON,
-    )}${completing ? ` AND ${NOT_COMPLETING}` : ''}
+    WHERE d.handler = hs.handler AND d.status = 'open' AND d.next_attempt_at <= ${now} AND ${
+      unsettled ? chainHead('(SELECT h FROM horizon)') : CHAIN_HEAD_CALL
+    }${completing ? ` AND ${NOT_COMPLETING}` : ''}
     ORDER BY d.position LIMIT ${limit}
     FOR UPDATE SKIP LOCKED
   ) c
@@ -1054,9 +1085,10 @@ const leaseStatements = (asyncCommit: boolean) => {
     /**
      * The two claims without the `unsettled` row, for handlers the caller says are all
      * unordered (`ClaimRequest.ordered === false`): a claim that finds nothing returns no row.
-     * Ordered deliveries still wait for their chain (`chainHead` reads the row's own flag); only
-     * the settle wait is left to the next claim. The row's branch cost 9.3 k instructions per
-     * claimed event, planned and set up in every execution whether it ran or not.
+     * Ordered deliveries still wait for their chain (`CHAIN_HEAD_CALL` reads the row's own flag,
+     * then calls `chain_head`); only the settle wait is left to the next claim. The row's branch
+     * cost 9.3 k instructions per claimed event, planned and set up in every execution whether it
+     * ran or not.
      */
     CLAIM_DUE_UNORDERED: claimDue(false, asyncCommit, false),
     COMPLETE_AND_CLAIM_DUE_UNORDERED: claimDue('each', asyncCommit, false),

@@ -646,4 +646,31 @@ describe(`query plans at ${ROWS} rows`, () => {
     expect(statements.length).toBeGreaterThanOrEqual(30);
     expect(report).toEqual([]);
   });
+  it("schema 10's chain_head, which the unordered claims call for an ordered row, reads its aggregate's chain, not the handler's deliveries (EXPLAIN BUFFERS, custom and generic plans)", async () => {
+    const client = await store.pool.connect();
+    const s = SQL.quoteIdentifier(store.schema);
+    try {
+      for (const mode of ['custom', 'generic'] as const) {
+        if (mode === 'generic') await generic(client);
+        // h2's deliveries of agg-2 are ordered (even positions): 2, 100002, …, 900002.
+        for (const [position, aggregate, head] of [
+          [900_002, 'agg-2', false],
+          [2, 'agg-2', true],
+          [900_002, 'agg-none', true],
+        ] as const) {
+          const call = `SELECT ${s}.chain_head('h2', '${aggregate}', ${position}) AS head`;
+          expect((await client.query(call)).rows[0].head, `${mode} ${call}`).toBe(head);
+          const plan = await explain(client, true, call);
+          // The function's own reads count toward the node that calls it.
+          const pages = (plan['Shared Hit Blocks'] ?? 0) + (plan['Shared Read Blocks'] ?? 0);
+          expect(pages, `${mode} ${call}`).toBeLessThan(30);
+        }
+      }
+    } finally {
+      await client.query('RESET plan_cache_mode');
+      await client.query('RESET jit');
+      await client.query('RESET enable_seqscan');
+      client.release();
+    }
+  });
 });

@@ -906,4 +906,42 @@ describe('migrations', () => {
       }
     });
   });
+  it("version 10 adds the chain check function to a schema at version 9 with deliveries: an unordered claim holds an ordered delivery behind its aggregate's earlier one; a release that knows 9 runs on it", async () => {
+    const old = uniqueSchema('evco_mig10');
+    const quoted = quoteIdentifier(old);
+    const client = await connect();
+    const store = createPostgresStore({ connectionString: await databaseUrl(), schema: old, poolSize: 2 });
+    try {
+      await schemaAtVersion(client, quoted, 9);
+      await client.query(
+        `INSERT INTO ${quoted}.events (position, event_id, event_type, aggregate_id, event_data, metadata, occurred_at, recorded_at)
+         SELECT g, ('0190f5d2-0000-7000-8000-' || lpad(g::text, 12, '0'))::uuid, 'T', CASE WHEN g = 3 THEN 'b' ELSE 'a' END,
+           '{}', '{"schemaVersion":1}', now(), now()
+         FROM generate_series(1, 3) g`,
+      );
+      // Made while h was ordered: two of aggregate a, one of b.
+      await client.query(
+        `INSERT INTO ${quoted}.deliveries (position, handler, aggregate_id, ordered, run, status, next_attempt_at,
+           created_at, updated_at)
+         SELECT g, 'h', CASE WHEN g = 3 THEN 'b' ELSE 'a' END, true, 7, 'open', now() - interval '1 minute', now(), now()
+         FROM generate_series(1, 3) g`,
+      );
+      expect(await store.migrate()).toEqual({ fromVersion: 9, toVersion: LATEST_VERSION });
+      const claimed = await store.claimDue({
+        consumerId: 'c',
+        handlers: ['h'],
+        now: new Date(),
+        leaseMs: 30_000,
+        limit: 10,
+        ordered: false,
+      });
+      expect(claimed.map((c) => c.event.position)).toEqual(['1', '3']);
+      const recorded = await client.query(`SELECT runs_with FROM ${quoted}.migrations WHERE version = 10`);
+      expect(recorded.rows).toEqual([{ runs_with: 9 }]);
+    } finally {
+      await store.close();
+      await client.end();
+      await dropSchema(old);
+    }
+  });
 });

@@ -35,10 +35,32 @@ describe('sql', () => {
     ];
     for (const [name, text] of all) {
       for (const m of text.matchAll(
-        /\b(?:FROM|JOIN|INTO|UPDATE|TABLE|ON)\s+([a-z_"{}.]+)\.(events|deliveries|dead_letters|subscriptions|replays|migrations|flows|flows_swept)\b/gi,
+        /\b(?:FROM|JOIN|INTO|UPDATE|TABLE|ON)\s+([a-z_"{}.]+)\.(events|deliveries|dead_letters|subscriptions|replays|migrations|flows|flows_swept|replay_deliveries)\b/gi,
       )) {
         expect(m[1], `${name}: ${m[0]}`).toBe('{s}');
       }
+    }
+  });
+
+  it("the chain check function (schema 10) is the ordered claims' inline chain rule, word for word", () => {
+    const squash = (t: string) => t.replace(/\s+/g, ' ').trim();
+    const body = /RETURN ([\s\S]*);\s*END/.exec(SQL.MIGRATION_10_CHAIN_HEAD)?.[1];
+    const inline = SQL.chainHead(
+      `pg_snapshot_xmin(pg_current_snapshot())::text::bigint * ${SQL.POSITION_BLOCK}`,
+    )
+      .replace(/^\(NOT d\.ordered OR \(/, '')
+      .replace(/\)\)$/, '')
+      .replaceAll('d.handler', '$1')
+      .replaceAll('d.aggregate_id', '$2')
+      .replaceAll('d.position', '$3');
+    expect(squash(body ?? '')).toBe(squash(inline));
+    // The unordered claims call it; the ordered ones (with the unsettled row) keep it inline.
+    for (const [name, text] of Object.entries(SQL.LEASE_STATEMENTS)) {
+      if (!name.includes('CLAIM')) continue;
+      expect(text.includes('{s}.chain_head(d.handler, d.aggregate_id, d.position)'), name).toBe(
+        name.includes('UNORDERED'),
+      );
+      expect(text.includes('NOT EXISTS'), name).toBe(!name.includes('UNORDERED'));
     }
   });
 
