@@ -1405,6 +1405,7 @@ class PgEventStore implements PostgresStore {
       request.excludeEventTypes?.length ? [...request.excludeEventTypes] : null,
       request.limit + 1,
     ];
+    if (after === undefined) await this.#settleReplayNotes();
     for (;;) {
       // Without an archive the batch is one statement (no key crosses the wire), sent with its
       // transaction and lock in one round trip.
@@ -1416,6 +1417,21 @@ class PgEventStore implements PostgresStore {
       // so a slow archive elsewhere cannot run into this session's statement timeout.
       await sleep(10);
     }
+  }
+
+  /**
+   * Once per prune run (its first batch), the notes of finished replays that can never count
+   * again go (`SETTLE_REPLAY_NOTES`), so a replay's notes do not outlive its deliveries (issue 16):
+   * one statement finds the finished replays that have notes (a loose scan of the replays with
+   * notes), a second, only if there are, removes theirs. Outside the batch's transaction and
+   * lock; a finished replay stays finished, so the second statement's own snapshot is the one
+   * that matters. Returns how many notes went.
+   */
+  async #settleReplayNotes(): Promise<number> {
+    const found = await this.#query<{ ids: string[] | null }>(SQL.FINISHED_REPLAYS_WITH_NOTES, []);
+    const ids = found.rows[0]?.ids;
+    if (!ids?.length) return 0;
+    return (await this.#query<{ settled: number }>(SQL.SETTLE_REPLAY_NOTES, [ids])).rows[0]!.settled;
   }
 
   /**

@@ -1366,6 +1366,53 @@ SELECT r.*, (SELECT count(*)::int FROM {s}.replay_deliveries q
   (SELECT count(*)::int FROM {s}.dead_letters x WHERE x.replay_id = $1::uuid) AS dead
 FROM (SELECT ${REPLAY_COLUMNS} FROM {s}.replays WHERE replay_id = $1::uuid) r`;
 
+/**
+ * The finished replays (not `running`) that still have notes (`replay_deliveries`), for
+ * `SETTLE_REPLAY_NOTES`: one descent of the notes' primary key per replay that has notes (a loose
+ * index scan: the replays, not their notes), and a probe of `replays` each. `ids` null when none.
+ */
+export const FINISHED_REPLAYS_WITH_NOTES = `
+WITH RECURSIVE noted AS (
+  (SELECT q.replay_id FROM {s}.replay_deliveries q ORDER BY q.replay_id LIMIT 1)
+  UNION ALL
+  SELECT (SELECT q.replay_id FROM {s}.replay_deliveries q WHERE q.replay_id > n.replay_id
+    ORDER BY q.replay_id LIMIT 1)
+  FROM noted n WHERE n.replay_id IS NOT NULL
+)
+SELECT array_agg(r.replay_id::text) AS ids
+FROM noted n JOIN {s}.replays r ON r.replay_id = n.replay_id
+WHERE r.status <> 'running'`;
+
+/**
+ * Removes the notes (`replay_deliveries`) of finished replays ($1, from
+ * `FINISHED_REPLAYS_WITH_NOTES`) that can never count again: each note whose delivery is neither
+ * in `deliveries` nor in `dead_letters` with the replay's id (done, retired, or taken over by a
+ * later replay). Such a note stays so: a finished replay queues nothing more (`done` is final,
+ * set by the transaction of its last requeue), and a delivery comes back with the replay's id
+ * only from its dead letter (a re-drive), which is not there. Every move between the two tables (a
+ * death, `FAIL`; a re-drive, `RETRY_DEAD_*`; a later replay taking it over, `REPLAY_REQUEUE` and
+ * `REPLAY_REVIVED` in one transaction) commits at once, so this statement's one snapshot sees each
+ * delivery in one of them, or gone (a move not yet committed: where it was). A replay whose notes
+ * are all gone has settled: its progress (`GET_REPLAY`) reads what it read before (the notes
+ * removed are exactly those it counted 0), open 0 and dead 0, and nothing marks it. Per note one
+ * probe of each table's primary key (`OFFSET 0` keeps each a probe, never a join of a whole
+ * table), the notes by one range of their primary key per replay (the ids as values: the planner
+ * sees that a replay other than the one with a million notes has few, where a computed list
+ * would be planned as any replay, and with few replays in the statistics that is the table).
+ * Once per prune run (retention), never on the hot path. Returns how many notes went.
+ */
+export const SETTLE_REPLAY_NOTES = `
+WITH gone AS (
+  DELETE FROM {s}.replay_deliveries q
+  WHERE q.replay_id = ANY ($1::uuid[])
+    AND NOT EXISTS (SELECT 1 FROM {s}.deliveries d
+      WHERE d.position = q.position AND d.handler = q.handler AND d.replay_id = q.replay_id OFFSET 0)
+    AND NOT EXISTS (SELECT 1 FROM {s}.dead_letters x
+      WHERE x.position = q.position AND x.handler = q.handler AND x.replay_id = q.replay_id OFFSET 0)
+  RETURNING 1
+)
+SELECT count(*)::int AS settled FROM gone`;
+
 /** $1 stale before. */
 export const STALE_REPLAYS = `
 SELECT ${REPLAY_COLUMNS} FROM {s}.replays

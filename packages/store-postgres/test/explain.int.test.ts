@@ -572,7 +572,12 @@ describe(`query plans at ${ROWS} rows`, () => {
         !name.startsWith('MIGRATION_') &&
         name !== 'NOTE_LEFTOVER_REPLAYED',
     );
-    expect(touching.map(([name]) => name).sort()).toEqual(['GET_REPLAY', 'REPLAY_REQUEUE']);
+    expect(touching.map(([name]) => name).sort()).toEqual([
+      'FINISHED_REPLAYS_WITH_NOTES',
+      'GET_REPLAY',
+      'REPLAY_REQUEUE',
+      'SETTLE_REPLAY_NOTES',
+    ]);
     expect(touching.filter(([, text]) => !ran.has(SQL.bindSchema(text as string, quoted)))).toEqual([]);
   });
 
@@ -645,6 +650,78 @@ describe(`query plans at ${ROWS} rows`, () => {
     });
     expect(statements.length).toBeGreaterThanOrEqual(30);
     expect(report).toEqual([]);
+  });
+  it("a prune run's settling of replay notes reads the finished replays' notes, not a running one's million (EXPLAIN ANALYZE, custom and generic plans)", async () => {
+    const client = await store.pool.connect();
+    const s = SQL.quoteIdentifier(store.schema);
+    const find = SQL.bindSchema(SQL.FINISHED_REPLAYS_WITH_NOTES, s);
+    const settle = SQL.bindSchema(SQL.SETTLE_REPLAY_NOTES, s);
+    try {
+      for (const mode of ['custom', 'generic'] as const) {
+        if (mode === 'generic') await generic(client);
+        await client.query('BEGIN');
+        try {
+          // The bulk replay's million notes, as a replay still running leaves them.
+          await client.query(
+            `INSERT INTO ${s}.replays (replay_id, from_at, to_at, max_events, until_position, status, created_at,
+               updated_at) VALUES ($1, $2, $2, ${ROWS}, ${ROWS}, 'running', $2, $2)`,
+            [BULK_REPLAY, T0.toISOString()],
+          );
+          const { rows } = await client.query<{ notes: number; replays: number }>(
+            `SELECT count(*)::int AS notes, count(DISTINCT q.replay_id)::int AS replays
+             FROM ${s}.replay_deliveries q JOIN ${s}.replays r USING (replay_id) WHERE r.status <> 'running'`,
+          );
+          const finished = rows[0]!;
+          // The replays above left notes of open deliveries (the prune run above settled the rest).
+          expect(finished.notes, mode).toBeGreaterThan(0);
+          const ids = (await client.query<{ ids: string[] }>(find)).rows[0]!.ids;
+          expect(ids, mode).toHaveLength(finished.replays);
+          const planOf = async (name: string, text: string, values: unknown[]): Promise<PlanNode> => {
+            if (mode === 'custom') return analyzed(text, values);
+            await client.query(`PREPARE ${name} AS ${text}`);
+            const args = values.length > 0 ? `(${values.map(sqlLiteral).join(', ')})` : '';
+            return analyzed(`EXECUTE ${name}${args}`, []);
+          };
+          const analyzed = async (text: string, values: unknown[]): Promise<PlanNode> => {
+            const { rows: plan } = await client.query({
+              text: `EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) ${text}`,
+              values,
+            });
+            return (plan[0]['QUERY PLAN'] as Explained)[0]!.Plan;
+          };
+          const notesRead = (plan: PlanNode) =>
+            scans(plan)
+              .filter((n) => n['Relation Name'] === 'replay_deliveries')
+              .reduce((sum, n) => sum + nodeRowsRead(n), 0);
+          // One descent per replay with notes (the running one's first note, each next replay's).
+          const finding = await planOf('evco_find', find, []);
+          expect(notesRead(finding), `${mode}: ${outline(finding)}`).toBeLessThanOrEqual(
+            2 * (finished.replays + 2),
+          );
+          // The finished replays' notes, each probed in deliveries and dead_letters.
+          const settling = await planOf('evco_settle', settle, [ids]);
+          expect(notesRead(settling), `${mode}: ${outline(settling)}`).toBeLessThanOrEqual(finished.notes);
+          for (const plan of [finding, settling]) {
+            const seqScans = scans(plan).filter(
+              (n) => n['Node Type'] === 'Seq Scan' && BIG_TABLES.has(n['Relation Name']!),
+            );
+            expect(seqScans, `${mode}: ${outline(plan)}`).toEqual([]);
+            expect(pagesTouched(plan), `${mode}: ${outline(plan)}`).toBeLessThan(20 * finished.notes + 100);
+          }
+        } finally {
+          await client.query('ROLLBACK');
+          if (mode === 'generic') {
+            await client.query('DEALLOCATE evco_find');
+            await client.query('DEALLOCATE evco_settle');
+          }
+        }
+      }
+    } finally {
+      await client.query('RESET plan_cache_mode');
+      await client.query('RESET jit');
+      await client.query('RESET enable_seqscan');
+      client.release();
+    }
   });
   it("schema 10's chain_head, which the unordered claims call for an ordered row, reads its aggregate's chain, not the handler's deliveries (EXPLAIN BUFFERS, custom and generic plans)", async () => {
     const client = await store.pool.connect();
