@@ -82,6 +82,7 @@ import {
   withoutSessionSettings,
 } from './session-settings.js';
 import * as SQL from './sql.js';
+import { sendPair } from './statement-pair.js';
 import { STORE_TYPES } from './type-parsers.js';
 
 /** What `pg` accepts as a connection to run statements on: a pool, or a checked-out client. */
@@ -1408,7 +1409,7 @@ class PgEventStore implements PostgresStore {
     if (after === undefined) await this.#settleReplayNotes();
     for (;;) {
       // Without an archive the batch is one statement (no key crosses the wire), sent with its
-      // transaction and lock in one round trip.
+      // lock in one round trip.
       const batch = request.archive
         ? await this.#pruneArchivedBatch(request, candidateValues)
         : await this.#pruneBatch(request.limit, [...candidateValues, request.now.toISOString()]);
@@ -1435,45 +1436,26 @@ class PgEventStore implements PostgresStore {
   }
 
   /**
-   * One batch without an archive hook: `BEGIN`, the lock, `PRUNE_BATCH` and `COMMIT` written
-   * together, read back together (pg's pipeline mode, on the checked-out connection for these
-   * four only): one round trip where awaiting each took four, and each wait for a reply cost the
-   * application's event loop a wake-up (~1 µs of its CPU per pruned event in batches of 1 000,
-   * measured). The batch still runs after its lock, in the same transaction: the lock statement
-   * notes in a transaction-local setting whether it was granted, and the batch, whose snapshot
-   * is taken after that statement, removes nothing unless it was. A pool of an older `pg`
-   * without pipeline mode gets the same four statements one after another.
+   * One batch without an archive hook: the lock and `PRUNE_BATCH` in one round trip and one
+   * implicit transaction (`sendPair`: one `Sync` for both, committed there). Awaiting `BEGIN`,
+   * the lock, the batch and `COMMIT` one after another cost four waits for a reply, each a
+   * wake-up of the application's event loop (bench README, "The prune's application CPU,
+   * counted"). The batch still runs under the lock with its snapshot taken after it: the lock
+   * statement runs first and notes in a transaction-local setting whether it was granted, and
+   * the batch, which cannot wait for its answer, removes nothing unless it was.
    * Undefined when another batch holds the lock.
    */
   async #pruneBatch(limit: number, values: unknown[]): Promise<PruneBatch | undefined> {
     const held = await this.#checkout();
-    const client = held.client as pg.PoolClient & { pipeline?: boolean };
-    const pipeline = client.pipeline;
     let broken = false;
     try {
-      let locked: pg.QueryResult<{ locked: boolean }>;
-      let batch: pg.QueryResult<PruneBatchRow>;
-      if (typeof pipeline === 'boolean') {
-        client.pipeline = true;
-        // Queued in order before the first await; every reply is awaited, whichever failed,
-        // before the connection can go back to the pool.
-        const replies = await Promise.allSettled([
-          this.#send(SQL.BEGIN, [], client),
-          this.#send<{ locked: boolean }>(SQL.TRY_LOCK_PRUNE, this.#pruneLock, client),
-          this.#send<PruneBatchRow>(SQL.PRUNE_BATCH, values, client),
-          this.#send(SQL.COMMIT, [], client),
-        ]);
-        client.pipeline = pipeline;
-        const failed = replies.find((r) => r.status === 'rejected');
-        if (failed) throw failed.reason;
-        locked = (replies[1] as PromiseFulfilledResult<typeof locked>).value;
-        batch = (replies[2] as PromiseFulfilledResult<typeof batch>).value;
-      } else {
-        await this.#send(SQL.BEGIN, [], client);
-        locked = await this.#send(SQL.TRY_LOCK_PRUNE, this.#pruneLock, client);
-        batch = await this.#send(SQL.PRUNE_BATCH, values, client);
-        await this.#send(SQL.COMMIT, [], client);
-      }
+      const [locked, batch] = await sendPair<{ locked: boolean }, PruneBatchRow>(
+        held.client,
+        this.#stmt(SQL.TRY_LOCK_PRUNE),
+        this.#pruneLock.map(String),
+        this.#stmt(SQL.PRUNE_BATCH),
+        values,
+      );
       if (!locked.rows[0]?.locked) return undefined;
       const row = batch.rows[0]!;
       return {
@@ -1484,12 +1466,12 @@ class PgEventStore implements PostgresStore {
             : null,
       };
     } catch (error) {
-      if (typeof pipeline === 'boolean') client.pipeline = pipeline;
-      await client.query(SQL.ROLLBACK).catch(() => {
-        broken = true;
-      });
+      // The server ended the pair's transaction at its Sync; the connection goes, not back to the
+      // pool: which of the pair's statements it had parsed cannot be told after a failure.
+      broken = true;
+      // The server's reason for ending the session, rather than "not queryable" after it.
       const lost = held.lost();
-      throw lost ? translateError(lost, this.#where) : error;
+      throw translateError(lost ?? error, this.#where);
     } finally {
       held.release(broken);
     }

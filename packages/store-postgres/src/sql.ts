@@ -1424,10 +1424,10 @@ WHERE status = 'running' AND updated_at < $1 ORDER BY updated_at`;
 
 /**
  * A transaction-local setting `TRY_LOCK_PRUNE` leaves behind: 'true' once this transaction holds
- * the prune lock. `PRUNE_BATCH` checks it, so the lock, the batch and the commit can be sent
- * together (one round trip) and a batch whose lock was not granted does nothing. It says the lock
- * was granted by an earlier statement, so before the batch's snapshot, which re-taking the lock
- * inside the batch could not say (the snapshot comes first).
+ * the prune lock. `PRUNE_BATCH` checks it, so the lock and the batch can be sent together (one
+ * round trip, one transaction: `sendPair`) and a batch whose lock was not granted does nothing.
+ * It says the lock was granted by an earlier statement, so before the batch's snapshot, which
+ * re-taking the lock inside the batch could not say (the snapshot comes first).
  */
 const PRUNE_LOCKED = 'evco.prune_locked';
 

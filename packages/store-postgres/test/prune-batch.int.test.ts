@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PostgresStore } from '../src/index.js';
 import { lockKey, PRUNE_LOCK } from '../src/migrations.js';
 import * as SQL from '../src/sql.js';
+import { sendPair } from '../src/statement-pair.js';
 import { createTestStore, dropSchema, type PlanNode, sqlLiteral } from './support.js';
 
 const EVENTS = 400;
@@ -188,6 +189,111 @@ describe('the prune batch runs only under the prune lock', () => {
       expect(await count()).toBe(stored - 10);
     } finally {
       holder.release();
+    }
+  });
+});
+
+describe('a prune batch that fails', () => {
+  let store: PostgresStore;
+  let s: string;
+
+  beforeAll(async () => {
+    // One connection: the next batch runs on whatever the failed one left behind.
+    store = await createTestStore({ poolSize: 1 });
+    await store.migrate();
+    s = SQL.quoteIdentifier(store.schema);
+    await store.pool.query(
+      `INSERT INTO ${s}.events (position, event_id, event_type, aggregate_id, event_data, metadata,
+         occurred_at, recorded_at)
+       SELECT g, gen_random_uuid(), 'Type', 'agg-' || g, '{}', '{"schemaVersion":1}',
+         $1::timestamptz + g * interval '1 second', $1::timestamptz + g * interval '1 second'
+       FROM generate_series(1, 30) g`,
+      [T0.toISOString()],
+    );
+  });
+
+  afterAll(async () => {
+    await store?.close();
+    if (store) await dropSchema(store.schema);
+  });
+
+  const prune = () =>
+    store.pruneEvents!({ before: new Date(T0.getTime() + 3_600_000), limit: 10, now: new Date() });
+
+  it('removes nothing, leaves the lock free, and the next batch runs (the statements parsed again)', async () => {
+    // The batch's statement cannot be prepared while the table it records into is missing.
+    await store.pool.query(`ALTER TABLE ${s}.pruned RENAME TO pruned_away`);
+    await expect(prune()).rejects.toThrow(/pruned/);
+    await store.pool.query(`ALTER TABLE ${s}.pruned_away RENAME TO pruned`);
+    const other = await store.pool.connect();
+    try {
+      await other.query('BEGIN');
+      const { rows } = await other.query(
+        'SELECT pg_try_advisory_xact_lock($1::integer, $2::integer) AS free',
+        lockKey(store.schema, PRUNE_LOCK),
+      );
+      await other.query('ROLLBACK');
+      expect(rows[0].free).toBe(true);
+      const left = await other.query(`SELECT count(*)::int AS n FROM ${s}.events`);
+      expect(left.rows[0].n).toBe(30);
+    } finally {
+      other.release();
+    }
+    expect((await prune()).removed).toBe(10);
+    // And once more after a failure on a connection that had both statements prepared.
+    await store.pool.query(`ALTER TABLE ${s}.pruned RENAME TO pruned_away`);
+    await expect(prune()).rejects.toThrow(/pruned/);
+    await store.pool.query(`ALTER TABLE ${s}.pruned_away RENAME TO pruned`);
+    expect((await prune()).removed).toBe(10);
+  });
+});
+
+/**
+ * What the batch's guarantees rest on: the two statements of a pair run in one transaction, the
+ * second with a snapshot of its own taken after the first ran.
+ */
+describe('sendPair', () => {
+  let store: PostgresStore;
+  let s: string;
+
+  beforeAll(async () => {
+    store = await createTestStore({ poolSize: 3 });
+    await store.migrate();
+    s = SQL.quoteIdentifier(store.schema);
+    await store.pool.query(`CREATE TABLE ${s}.pair_probe (n int)`);
+  });
+
+  afterAll(async () => {
+    await store?.close();
+    if (store) await dropSchema(store.schema);
+  });
+
+  it('the second statement sees what committed while the first ran, and the first’s transaction lock is held through it, released after', async () => {
+    const client = await store.pool.connect();
+    try {
+      const first = {
+        text: 'SELECT pg_advisory_xact_lock($1::integer, $2::integer) IS NULL AS locked, pg_sleep(0.3) IS NULL AS slept',
+      };
+      const second = {
+        text: `SELECT (SELECT count(*)::int FROM ${s}.pair_probe) AS seen,
+          (SELECT count(*)::int FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid() AND granted) AS held`,
+      };
+      const pair = sendPair<{ locked: boolean }, { seen: number; held: number }>(
+        client,
+        first,
+        ['7', '11'],
+        second,
+        [],
+      );
+      // Committed while the first statement sleeps, after the pair began.
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      await store.pool.query(`INSERT INTO ${s}.pair_probe VALUES (1)`);
+      const [, result] = await pair;
+      expect(result.rows[0]).toEqual({ seen: 1, held: 1 });
+      const free = await store.pool.query('SELECT pg_try_advisory_xact_lock(7, 11) AS free');
+      expect(free.rows[0].free).toBe(true);
+    } finally {
+      client.release();
     }
   });
 });
