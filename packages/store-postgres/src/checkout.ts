@@ -32,3 +32,56 @@ export async function checkout(pool: pg.Pool): Promise<CheckedOut> {
     },
   };
 }
+
+/**
+ * One statement on a connection of the pool and, when `then` asks for one on its result, a second
+ * on the same connection before it goes back (a `close()` begun meanwhile waits for it, as for any
+ * checked-out connection). Resolves with the results, one or two. By callbacks, as pg-pool's own
+ * `query` is, rather than `checkout` and a promise per statement: 28–72 k fewer instructions per
+ * call (bench README, "Syscalls, statements and the `writev` time"). The connection's 'error' is
+ * listened for while it is held, as by `checkout`; a failure, or an 'error' while held, destroys
+ * it rather than giving it back.
+ */
+export function queryHeld<R extends pg.QueryResultRow>(
+  pool: pg.Pool,
+  first: pg.QueryConfig,
+  then: (result: pg.QueryResult<R>) => pg.QueryConfig | undefined,
+): Promise<Array<pg.QueryResult<R>>> {
+  return new Promise((resolve, reject) => {
+    pool.connect((connectError, client, done) => {
+      if (connectError !== undefined || client === undefined) {
+        reject(connectError);
+        return;
+      }
+      let lostError: Error | undefined;
+      const onError = (error: Error) => {
+        lostError ??= error;
+      };
+      client.on('error', onError);
+      const results: Array<pg.QueryResult<R>> = [];
+      const settle = (error: unknown) => {
+        client.off('error', onError);
+        done(lostError ?? (error === undefined ? undefined : true));
+        if (error === undefined) resolve(results);
+        else reject(error);
+      };
+      const next = (error: Error | null | undefined, result: pg.QueryResult<R>) => {
+        if (error) {
+          settle(error);
+          return;
+        }
+        results.push(result);
+        let second: pg.QueryConfig | undefined;
+        try {
+          second = results.length === 1 ? then(result) : undefined;
+        } catch (thenError) {
+          settle(thenError);
+          return;
+        }
+        if (second === undefined) settle(undefined);
+        else client.query<R>(second, next);
+      };
+      client.query<R>(first, next);
+    });
+  });
+}

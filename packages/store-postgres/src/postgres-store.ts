@@ -44,7 +44,7 @@ import {
   unhealthyStatus,
 } from '@evco/core/adapter';
 import pg from 'pg';
-import { type CheckedOut, checkout } from './checkout.js';
+import { type CheckedOut, checkout, queryHeld } from './checkout.js';
 import { refusedStartupParameter, TransactionPoolerError, translateError } from './errors.js';
 import { isoDate } from './iso-date.js';
 import {
@@ -741,14 +741,18 @@ class PgEventStore implements PostgresStore {
     values: unknown[],
     on: Queryable,
   ): Promise<pg.QueryResult<R>> {
-    const s = this.#stmt(template);
     try {
-      const config: pg.QueryConfig = Object.create(s);
-      config.values = values;
-      return await on.query<R>(config);
+      return await on.query<R>(this.#config(template, values));
     } catch (error) {
       throw translateError(error, this.#where);
     }
+  }
+
+  /** pg's config for a statement: its name and text (shared, on the prototype), and the values. */
+  #config(template: string, values: unknown[]): pg.QueryConfig {
+    const config: pg.QueryConfig = Object.create(this.#stmt(template));
+    config.values = values;
+    return config;
   }
 
   /** A connection of the pool held for several statements, after `#query`'s checks. */
@@ -997,30 +1001,31 @@ class PgEventStore implements PostgresStore {
    * made a delivery): a row per delivery made. None means its subscribers went since: the
    * position is read by event id on the same connection (a `close()` begun meanwhile lets this
    * call finish, as it lets any running statement), and the type goes back to `APPEND_ONE`.
+   * The connection is held by `queryHeld`'s callbacks, not `#checkout()` and a promise per
+   * statement: this is every event's statement in the end-to-end case.
    */
   async #appendOneDelivering(e: DomainEvent, at: Date, now: string): Promise<AppendResult> {
-    const held = await this.#checkout();
-    let rows: Array<{ position: string }>;
-    let position: string | undefined;
+    this.#open();
+    if (!this.#ready) await this.#ensureReady();
+    let results: Array<pg.QueryResult<{ position: string }>>;
     try {
-      rows = (
-        await this.#send<{ position: string }>(
-          inAFlow(e) ? SQL.APPEND_ONE_DELIVERING_FLOWS : SQL.APPEND_ONE_DELIVERING,
-          [...eventValues(e), now],
-          held.client,
-        )
-      ).rows;
-      position = rows[0]?.position;
-      if (position === undefined) {
-        this.#delivering.delete(e.eventType);
-        position = (await this.#send<{ position: string }>(SQL.POSITION_OF_EVENT, [e.id], held.client))
-          .rows[0]?.position;
-      }
+      results = await queryHeld<{ position: string }>(
+        this.pool,
+        this.#config(inAFlow(e) ? SQL.APPEND_ONE_DELIVERING_FLOWS : SQL.APPEND_ONE_DELIVERING, [
+          ...eventValues(e),
+          now,
+        ]),
+        ({ rows }) => {
+          if (rows.length > 0) return undefined;
+          this.#delivering.delete(e.eventType);
+          return this.#config(SQL.POSITION_OF_EVENT, [e.id]);
+        },
+      );
     } catch (error) {
-      held.release(true);
-      throw error;
+      throw translateError(error, this.#where);
     }
-    held.release();
+    const rows = results[0]!.rows;
+    const position = rows[0]?.position ?? results[1]?.rows[0]?.position;
     if (position === undefined) {
       // Committed, then removed before it could be read: only retention removes events, and
       // only those older than its cutoff that no handler waits for.

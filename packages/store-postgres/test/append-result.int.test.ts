@@ -157,6 +157,31 @@ describe('store-postgres: the single-event append result', () => {
     expect((error as Error).message).toContain('removed by retention');
   });
 
+  it('its connection terminated mid-statement: STORE_UNAVAILABLE, no crash, the next append goes through', async () => {
+    const store = await createTestStore({ applicationName: 'evco-append-terminated' });
+    stores.push(store);
+    await subscribe(store, ['a']);
+    expect((await appendOne(store)).deliveries).toBe(1);
+    const blocker = await connect();
+    try {
+      await blocker.query('BEGIN');
+      await blocker.query(`LOCK TABLE "${store.schema}".events IN ACCESS EXCLUSIVE MODE`);
+      const appending = store.append([makeEvent()], { now }).catch((e: unknown) => e);
+      await waitFor(async () => {
+        const { rows } = await blocker.query(
+          `SELECT pg_terminate_backend(pid) AS killed FROM pg_stat_activity
+           WHERE application_name = 'evco-append-terminated' AND wait_event_type = 'Lock'`,
+        );
+        return rows.length > 0;
+      });
+      expect(isEvcoError(await appending, 'STORE_UNAVAILABLE')).toBe(true);
+      await blocker.query('ROLLBACK');
+    } finally {
+      await blocker.end();
+    }
+    expect((await appendOne(store)).deliveries).toBe(1);
+  });
+
   it('close() while such an append runs: it finishes, position read and all', async () => {
     const store = await createTestStore();
     stores.push(store);
