@@ -37,10 +37,10 @@ export async function checkout(pool: pg.Pool): Promise<CheckedOut> {
  * One statement on a connection of the pool and, when `then` asks for one on its result, a second
  * on the same connection before it goes back (a `close()` begun meanwhile waits for it, as for any
  * checked-out connection). Resolves with the results, one or two. By callbacks, as pg-pool's own
- * `query` is, rather than `checkout` and a promise per statement: 28–72 k fewer instructions per
- * call (bench README, "Syscalls, statements and the `writev` time"). The connection's 'error' is
- * listened for while it is held, as by `checkout`; a failure, or an 'error' while held, destroys
- * it rather than giving it back.
+ * `query` is, rather than `checkout` and a promise per statement: about 9 k fewer instructions
+ * per call outside the collector (bench README, "Syscalls, statements and the `writev` time").
+ * The connection's 'error' is listened for while it is held, as by `checkout`; a failure, or an
+ * 'error' while held, destroys it rather than giving it back.
  */
 export function queryHeld<R extends pg.QueryResultRow>(
   pool: pg.Pool,
