@@ -82,7 +82,7 @@ import {
   withoutSessionSettings,
 } from './session-settings.js';
 import * as SQL from './sql.js';
-import { sendPair } from './statement-pair.js';
+import { canSendPair, sendPair } from './statement-pair.js';
 import { STORE_TYPES } from './type-parsers.js';
 
 /** What `pg` accepts as a connection to run statements on: a pool, or a checked-out client. */
@@ -1454,13 +1454,15 @@ class PgEventStore implements PostgresStore {
     const held = await this.#checkout();
     let broken = false;
     try {
-      const [locked, batch] = await sendPair<{ locked: boolean }, PruneBatchRow>(
-        held.client,
-        this.#stmt(SQL.TRY_LOCK_PRUNE),
-        this.#pruneLock.map(String),
-        this.#stmt(SQL.PRUNE_BATCH),
-        values,
-      );
+      const [locked, batch] = canSendPair(held.client)
+        ? await sendPair<{ locked: boolean }, PruneBatchRow>(
+            held.client,
+            this.#stmt(SQL.TRY_LOCK_PRUNE),
+            this.#pruneLock.map(String),
+            this.#stmt(SQL.PRUNE_BATCH),
+            values,
+          )
+        : await this.#pruneBatchOneByOne(held.client, values);
       if (!locked.rows[0]?.locked) return undefined;
       const row = batch.rows[0]!;
       return {
@@ -1480,6 +1482,22 @@ class PgEventStore implements PostgresStore {
     } finally {
       held.release(broken);
     }
+  }
+
+  /**
+   * `#pruneBatch`'s two statements on a client that cannot take a pair (`canSendPair`: a
+   * `pg-native` or older `pg` pool the application passed): the same transaction, one round trip
+   * per statement. A failure discards the connection as the pair's does (the caller).
+   */
+  async #pruneBatchOneByOne(
+    client: pg.PoolClient,
+    values: unknown[],
+  ): Promise<[pg.QueryResult<{ locked: boolean }>, pg.QueryResult<PruneBatchRow>]> {
+    await client.query('BEGIN');
+    const locked = await this.#query<{ locked: boolean }>(SQL.TRY_LOCK_PRUNE, this.#pruneLock, client);
+    const batch = await this.#query<PruneBatchRow>(SQL.PRUNE_BATCH, values, client);
+    await client.query('COMMIT');
+    return [locked, batch];
   }
 
   /**

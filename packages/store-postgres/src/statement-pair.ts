@@ -65,6 +65,26 @@ class StatementPair extends pg.Query {
   }
 }
 
+/**
+ * Whether `client` can take a `StatementPair`: a JavaScript `pg` client whose protocol
+ * connection has what the pair writes through (pg 8.12 and later). A pool the application passes
+ * may be `pg-native`'s (no protocol connection at all) or an older `pg`'s (no
+ * `submittedNamedStatements`): those get the statements one round trip each.
+ */
+export function canSendPair(client: unknown): boolean {
+  const connection = (client as { connection?: Partial<ProtocolConnection> } | null)?.connection;
+  return (
+    typeof connection === 'object' &&
+    connection !== null &&
+    typeof connection.parse === 'function' &&
+    typeof connection.bind === 'function' &&
+    typeof connection.describe === 'function' &&
+    typeof connection.execute === 'function' &&
+    typeof connection.parsedStatements === 'object' &&
+    typeof connection.submittedNamedStatements === 'object'
+  );
+}
+
 /** Sends `first` and `second` as `StatementPair` on `client`; their two results. */
 export function sendPair<R1 extends pg.QueryResultRow, R2 extends pg.QueryResultRow>(
   client: Pick<pg.ClientBase, 'query'>,

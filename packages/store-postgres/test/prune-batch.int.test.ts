@@ -1,9 +1,18 @@
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PostgresStore } from '../src/index.js';
+import { createPostgresStore } from '../src/index.js';
 import { lockKey, PRUNE_LOCK } from '../src/migrations.js';
 import * as SQL from '../src/sql.js';
-import { sendPair } from '../src/statement-pair.js';
-import { createTestStore, dropSchema, type PlanNode, sqlLiteral } from './support.js';
+import { canSendPair, sendPair } from '../src/statement-pair.js';
+import {
+  createTestStore,
+  databaseUrl,
+  dropSchema,
+  type PlanNode,
+  sqlLiteral,
+  uniqueSchema,
+} from './support.js';
 
 const EVENTS = 400;
 const BATCH = 300;
@@ -295,5 +304,112 @@ describe('sendPair', () => {
     } finally {
       client.release();
     }
+  });
+});
+
+/**
+ * A pool the application passes may hand out clients without pg's JavaScript protocol connection
+ * (`pg-native`) or with an older one (no `submittedNamedStatements`): the batch then sends its
+ * statements one round trip each, in one transaction, with the same outcome.
+ */
+describe('a prune batch on a client that cannot take a statement pair', () => {
+  /** pg's client with its `connection` out of sight, as a `pg-native` client has none. */
+  class NativeLikePool extends pg.Pool {
+    connected = 0;
+    // biome-ignore lint/suspicious/noExplicitAny: pg's overloaded connect
+    override connect(...args: any[]): any {
+      if (args.length > 0) return (super.connect as (...a: unknown[]) => unknown)(...args);
+      return super.connect().then((client) => {
+        this.connected++;
+        return new Proxy(client, {
+          get(target, prop) {
+            if (prop === 'connection') return undefined;
+            // pg-native hands a submittable its (absent) protocol connection: it cannot run one.
+            if (prop === 'query') {
+              return (config: unknown, ...rest: unknown[]) => {
+                if (typeof (config as { submit?: unknown } | null)?.submit === 'function') {
+                  throw new TypeError('no protocol connection to submit to');
+                }
+                return (target.query as (...a: unknown[]) => unknown)(config, ...rest);
+              };
+            }
+            const value = Reflect.get(target, prop, target);
+            return typeof value === 'function' ? value.bind(target) : value;
+          },
+        });
+      });
+    }
+  }
+  let pool: NativeLikePool;
+  let store: PostgresStore;
+  let s: string;
+
+  beforeAll(async () => {
+    pool = new NativeLikePool({ connectionString: await databaseUrl(), max: 2 });
+    store = createPostgresStore({ pool, schema: uniqueSchema() });
+    await store.migrate();
+    s = SQL.quoteIdentifier(store.schema);
+    await store.pool.query(
+      `INSERT INTO ${s}.events (position, event_id, event_type, aggregate_id, event_data, metadata,
+         occurred_at, recorded_at)
+       SELECT g, gen_random_uuid(), 'Type', 'agg-' || g, '{}', '{"schemaVersion":1}',
+         $1::timestamptz + g * interval '1 second', $1::timestamptz + g * interval '1 second'
+       FROM generate_series(1, 25) g`,
+      [T0.toISOString()],
+    );
+  });
+
+  afterAll(async () => {
+    await store?.close();
+    if (store) await dropSchema(store.schema);
+    await pool?.end();
+  });
+
+  it('is told apart from a client that can', async () => {
+    const real = await new pg.Pool({ connectionString: await databaseUrl(), max: 1 }).connect();
+    try {
+      expect(canSendPair(real)).toBe(true);
+    } finally {
+      real.release(true);
+    }
+    const hidden = await pool.connect();
+    try {
+      expect(canSendPair(hidden)).toBe(false);
+    } finally {
+      hidden.release();
+    }
+    expect(
+      canSendPair({
+        connection: { parse() {}, bind() {}, describe() {}, execute() {}, parsedStatements: {} },
+      }),
+    ).toBe(false);
+  });
+
+  it('removes the batch under the lock, and nothing while another holds it', async () => {
+    const prune = () =>
+      store.pruneEvents!({ before: new Date(T0.getTime() + 3_600_000), limit: 10, now: new Date() });
+    const first = await prune();
+    expect(first.removed).toBe(10);
+    const holder = await pool.connect();
+    try {
+      await holder.query('BEGIN');
+      await holder.query(
+        'SELECT pg_advisory_xact_lock($1::integer, $2::integer)',
+        lockKey(store.schema, PRUNE_LOCK),
+      );
+      let settled = false;
+      const blocked = prune().finally(() => {
+        settled = true;
+      });
+      await new Promise((resolve) => setTimeout(resolve, 150));
+      expect(settled).toBe(false);
+      await holder.query('COMMIT');
+      expect((await blocked).removed).toBe(10);
+    } finally {
+      holder.release();
+    }
+    const left = await store.pool.query(`SELECT count(*)::int AS n FROM ${s}.events`);
+    expect(left.rows[0].n).toBe(5);
+    expect(pool.connected).toBeGreaterThan(0);
   });
 });
