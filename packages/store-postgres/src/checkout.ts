@@ -49,8 +49,9 @@ export function queryHeld<R extends pg.QueryResultRow>(
 ): Promise<Array<pg.QueryResult<R>>> {
   return new Promise((resolve, reject) => {
     pool.connect((connectError, client, done) => {
-      if (connectError !== undefined || client === undefined) {
-        reject(connectError);
+      // pg-pool 3 passes `undefined` on success; a pool of another version may pass `null`.
+      if (connectError || client === undefined) {
+        reject(connectError ?? new Error('the pool gave no connection'));
         return;
       }
       let lostError: Error | undefined;
