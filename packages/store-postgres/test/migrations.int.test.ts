@@ -36,6 +36,49 @@ async function recordNewerVersion(
   );
 }
 
+/**
+ * A leftover sweep is never looked for on a schema created at or after the version that brought
+ * it (no older release ran there): `leave` writes what an older release would have left (not
+ * something a release writes there; it only shows that nobody sweeps), a second process starts,
+ * claims for `handler` once the sweeps' interval has passed, and `swept` (what a sweep would
+ * have produced) stays empty.
+ */
+async function expectNoSweepOnAFreshSchema(
+  prefix: string,
+  handler: string,
+  leave: (client: pg.Client, quoted: string) => Promise<unknown>,
+  swept: (client: pg.Client, quoted: string) => Promise<unknown[]>,
+): Promise<void> {
+  const fresh = uniqueSchema(prefix);
+  const quoted = quoteIdentifier(fresh);
+  const client = await connect();
+  const url = await databaseUrl();
+  const first = createPostgresStore({ connectionString: url, schema: fresh, poolSize: 1 });
+  const second = createPostgresStore({ connectionString: url, schema: fresh, poolSize: 1 });
+  try {
+    await first.migrate();
+    await leave(client, quoted);
+    await second.migrate();
+    vi.useFakeTimers({ toFake: ['Date'], now: Date.now() + LEFTOVER_SWEEP_EVERY_MS + 1_000 });
+    await second.claimDue({
+      consumerId: 'c',
+      handlers: [handler],
+      now: new Date(),
+      leaseMs: 30_000,
+      limit: 10,
+    });
+    vi.useRealTimers();
+    await new Promise((r) => setTimeout(r, 200));
+    expect(await swept(client, quoted)).toEqual([]);
+  } finally {
+    vi.useRealTimers();
+    await first.close();
+    await second.close();
+    await client.end();
+    await dropSchema(fresh);
+  }
+}
+
 describe('migrations', () => {
   const schema = uniqueSchema('evco_mig');
 
@@ -664,34 +707,12 @@ describe('migrations', () => {
     });
 
     it('is never looked for on a schema created at version 8 or later: no older release ran on it', async () => {
-      const fresh = uniqueSchema('evco_mig8_fresh');
-      const quoted = quoteIdentifier(fresh);
-      const client = await connect();
-      const url = await databaseUrl();
-      const first = createPostgresStore({ connectionString: url, schema: fresh, poolSize: 1 });
-      const second = createPostgresStore({ connectionString: url, schema: fresh, poolSize: 1 });
-      try {
-        await first.migrate();
-        // Not something a release writes here; it only shows that nobody sweeps.
-        await oldAppend(client, quoted, ID(1), { causationId: ID(9) });
-        await second.migrate();
-        vi.useFakeTimers({ toFake: ['Date'], now: Date.now() + LEFTOVER_SWEEP_EVERY_MS + 1_000 });
-        await second.claimDue({
-          consumerId: 'c',
-          handlers: ['h'],
-          now: new Date(),
-          leaseMs: 30_000,
-          limit: 10,
-        });
-        vi.useRealTimers();
-        await new Promise((r) => setTimeout(r, 200));
-        expect(await flowsOf(client, quoted)).toEqual([]);
-      } finally {
-        await first.close();
-        await second.close();
-        await client.end();
-        await dropSchema(fresh);
-      }
+      await expectNoSweepOnAFreshSchema(
+        'evco_mig8_fresh',
+        'h',
+        (client, quoted) => oldAppend(client, quoted, ID(1), { causationId: ID(9) }),
+        flowsOf,
+      );
     });
   });
   describe('version 9: replay progress from replay_deliveries', () => {
@@ -875,35 +896,15 @@ describe('migrations', () => {
     });
 
     it('is never looked for on a schema created at version 9 or later: no older release ran on it', async () => {
-      const fresh = uniqueSchema('evco_mig9_fresh');
-      const quoted = quoteIdentifier(fresh);
-      const client = await connect();
-      const url = await databaseUrl();
-      const first = createPostgresStore({ connectionString: url, schema: fresh, poolSize: 1 });
-      const second = createPostgresStore({ connectionString: url, schema: fresh, poolSize: 1 });
-      try {
-        await first.migrate();
-        await eventsAndReplay(client, quoted, 1);
-        // Not something a release writes here; it only shows that nobody sweeps.
-        await oldRequeue(client, quoted, 1, 'h');
-        await second.migrate();
-        vi.useFakeTimers({ toFake: ['Date'], now: Date.now() + LEFTOVER_SWEEP_EVERY_MS + 1_000 });
-        await second.claimDue({
-          consumerId: 'c',
-          handlers: ['x'],
-          now: new Date(),
-          leaseMs: 30_000,
-          limit: 10,
-        });
-        vi.useRealTimers();
-        await new Promise((r) => setTimeout(r, 200));
-        expect(await noted(client, quoted)).toEqual([]);
-      } finally {
-        await first.close();
-        await second.close();
-        await client.end();
-        await dropSchema(fresh);
-      }
+      await expectNoSweepOnAFreshSchema(
+        'evco_mig9_fresh',
+        'x',
+        async (client, quoted) => {
+          await eventsAndReplay(client, quoted, 1);
+          await oldRequeue(client, quoted, 1, 'h');
+        },
+        noted,
+      );
     });
   });
   it("version 10 adds the chain check function to a schema at version 9 with deliveries: an unordered claim holds an ordered delivery behind its aggregate's earlier one; a release that knows 9 runs on it", async () => {

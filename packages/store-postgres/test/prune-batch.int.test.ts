@@ -19,6 +19,19 @@ const BATCH = 300;
 const T0 = new Date('2026-01-01T00:00:00.000Z');
 const RULE_TABLES = new Set(['deliveries', 'dead_letters', 'replays']);
 
+/** `n` events of one type from `T0` on, one second apart, written straight into the table. */
+async function insertOldEvents(store: PostgresStore, n: number): Promise<void> {
+  const s = SQL.quoteIdentifier(store.schema);
+  await store.pool.query(
+    `INSERT INTO ${s}.events (position, event_id, event_type, aggregate_id, event_data, metadata,
+       occurred_at, recorded_at)
+     SELECT g, gen_random_uuid(), 'Type', 'agg-' || g, '{}', '{"schemaVersion":1}',
+       $1::timestamptz + g * interval '1 second', $1::timestamptz + g * interval '1 second'
+     FROM generate_series(1, $2::int) g`,
+    [T0.toISOString(), n],
+  );
+}
+
 function scans(node: PlanNode, out: PlanNode[] = []): PlanNode[] {
   if (node['Relation Name']) out.push(node);
   for (const child of node.Plans ?? []) scans(child, out);
@@ -133,14 +146,7 @@ describe('the prune batch runs only under the prune lock', () => {
     store = await createTestStore({ poolSize: 3 });
     await store.migrate();
     s = SQL.quoteIdentifier(store.schema);
-    await store.pool.query(
-      `INSERT INTO ${s}.events (position, event_id, event_type, aggregate_id, event_data, metadata,
-         occurred_at, recorded_at)
-       SELECT g, gen_random_uuid(), 'Type', 'agg-' || g, '{}', '{"schemaVersion":1}',
-         $1::timestamptz + g * interval '1 second', $1::timestamptz + g * interval '1 second'
-       FROM generate_series(1, 50) g`,
-      [T0.toISOString()],
-    );
+    await insertOldEvents(store, 50);
   });
 
   afterAll(async () => {
@@ -211,14 +217,7 @@ describe('a prune batch that fails', () => {
     store = await createTestStore({ poolSize: 1 });
     await store.migrate();
     s = SQL.quoteIdentifier(store.schema);
-    await store.pool.query(
-      `INSERT INTO ${s}.events (position, event_id, event_type, aggregate_id, event_data, metadata,
-         occurred_at, recorded_at)
-       SELECT g, gen_random_uuid(), 'Type', 'agg-' || g, '{}', '{"schemaVersion":1}',
-         $1::timestamptz + g * interval '1 second', $1::timestamptz + g * interval '1 second'
-       FROM generate_series(1, 30) g`,
-      [T0.toISOString()],
-    );
+    await insertOldEvents(store, 30);
   });
 
   afterAll(async () => {
@@ -349,14 +348,7 @@ describe('a prune batch on a client that cannot take a statement pair', () => {
     store = createPostgresStore({ pool, schema: uniqueSchema() });
     await store.migrate();
     s = SQL.quoteIdentifier(store.schema);
-    await store.pool.query(
-      `INSERT INTO ${s}.events (position, event_id, event_type, aggregate_id, event_data, metadata,
-         occurred_at, recorded_at)
-       SELECT g, gen_random_uuid(), 'Type', 'agg-' || g, '{}', '{"schemaVersion":1}',
-         $1::timestamptz + g * interval '1 second', $1::timestamptz + g * interval '1 second'
-       FROM generate_series(1, 25) g`,
-      [T0.toISOString()],
-    );
+    await insertOldEvents(store, 25);
   });
 
   afterAll(async () => {
