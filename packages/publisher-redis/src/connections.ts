@@ -106,6 +106,13 @@ export function openConnections(
       ...(common.tls && common.enableTLSForSentinelMode === undefined
         ? { enableTLSForSentinelMode: true }
         : {}),
+      // TLS on one hop only: the sentinels link with each other over the data nodes' transport
+      // and name each other (SENTINEL SENTINELS) at those ports, which the client's sentinel
+      // transport cannot use. Followed, ioredis's failover detector would retry them every
+      // second for good, each failure an unhandled error on stderr; keep to the list given.
+      ...(Boolean(common.tls) !== Boolean(common.sentinelTLS) && common.updateSentinels === undefined
+        ? { updateSentinels: false }
+        : {}),
     };
     return {
       pub: new Redis({ ...sentinel, ...publisher }),

@@ -135,6 +135,14 @@ export interface SentinelTopologyOptions {
    * (`makeTestTls()`), replicates and monitors over TLS; clients need no certificate.
    */
   tls?: TestTls | undefined;
+  /**
+   * With `tls`, which hop serves it: `'all'` (default) as above; `'sentinels'`: clients reach
+   * the sentinels over TLS only while the master and replica serve plain; `'data-nodes'`: the
+   * master and replica serve TLS only (and replicate over it) while clients reach the sentinels
+   * plain. In both mixed shapes a sentinel listens on a second port, which the sentinels use
+   * with each other, over the data nodes' transport (`tls-replication` is one switch for both).
+   */
+  tlsOn?: 'all' | 'sentinels' | 'data-nodes' | undefined;
 }
 
 export interface SentinelTopology {
@@ -159,15 +167,24 @@ export async function startSentinelTopology(
 ): Promise<SentinelTopology> {
   const g = group('sentinel');
   const name = 'evco-master';
-  const { password, sentinelPassword, tls } = options;
+  const { password, sentinelPassword, tls, tlsOn = 'all' } = options;
+  const dataTls = tlsOn === 'sentinels' ? undefined : tls;
+  const sentinelTls = tlsOn === 'data-nodes' ? undefined : tls;
   const auth = password === undefined ? [] : ['--requirepass', password, '--masterauth', password];
   const listen = (port: number) =>
-    tls ? redisTlsArgs(tls, port, { peers: 'replication' }) : ['--port', String(port)];
+    dataTls ? redisTlsArgs(dataTls, port, { peers: 'replication' }) : ['--port', String(port)];
+  // A sentinel's port for clients, and in a mixed shape the other one for its peers.
+  const sentinelListen = (port: number, peerPort: number) =>
+    !tls || tlsOn === 'all'
+      ? listen(port)
+      : tlsOn === 'sentinels'
+        ? redisTlsArgs(tls, port, { plainPort: peerPort })
+        : redisTlsArgs(tls, peerPort, { plainPort: port, peers: 'replication' });
   const atSentinel = <T>(node: Node, fn: (client: Redis) => Promise<T>) =>
-    withClient(node, fn, { password: sentinelPassword, tls });
+    withClient(node, fn, { password: sentinelPassword, tls: sentinelTls });
   return building(g, async () => {
     const [masterPort, replicaPort, ...sentinelPorts] = await Promise.all(
-      Array.from({ length: 5 }, () => freePort()),
+      Array.from({ length: 8 }, () => freePort()),
     );
     await g.spawn([...listen(masterPort!), ...SERVER_ARGS, ...auth], masterPort!, READY);
     await g.spawn(
@@ -175,15 +192,17 @@ export async function startSentinelTopology(
       replicaPort!,
       READY,
     );
-    const sentinels = sentinelPorts.map((port) => ({ host: '127.0.0.1', port }));
+    const sentinels = sentinelPorts.slice(0, 3).map((port) => ({ host: '127.0.0.1', port }));
     await Promise.all(
-      sentinels.map(({ port }) => {
+      sentinels.map(({ port }, n) => {
         const conf = join(g.dir, `sentinel-${port}.conf`);
         writeFileSync(
           conf,
           [
             // `--name value` pairs as configuration lines.
-            ...listen(port).flatMap((arg, i, all) => (i % 2 ? [] : [`${arg.slice(2)} ${all[i + 1]}`])),
+            ...sentinelListen(port, sentinelPorts[3 + n]!).flatMap((arg, i, all) =>
+              i % 2 ? [] : [`${arg.slice(2)} ${all[i + 1]}`],
+            ),
             'bind 127.0.0.1',
             `sentinel monitor ${name} 127.0.0.1 ${masterPort} 2`,
             `sentinel down-after-milliseconds ${name} 1000`,
@@ -232,7 +251,7 @@ export async function startSentinelTopology(
             if (port === before) return undefined;
             const role = await withClient({ host: '127.0.0.1', port }, (c) => c.call('ROLE'), {
               password,
-              tls,
+              tls: dataTls,
             });
             return (role as string[])[0] === 'master' ? port : undefined;
           },

@@ -83,7 +83,8 @@ export function makeTestTls(): TestTls {
 /**
  * `redis-server` arguments serving TLS only, on `port`, with the test's certificate; `peers`
  * also speaks TLS to the other servers (replication, the cluster bus, a sentinel's links).
- * `authClients`: whether clients must present a certificate (`--tls-auth-clients`).
+ * `authClients`: whether clients must present a certificate (`--tls-auth-clients`);
+ * `plainPort`: also serve plain connections there (`--port`; none by default).
  */
 export function redisTlsArgs(
   tls: TestTls,
@@ -91,11 +92,12 @@ export function redisTlsArgs(
   options: {
     authClients?: 'yes' | 'no' | 'optional' | undefined;
     peers?: 'replication' | 'cluster' | undefined;
+    plainPort?: number | undefined;
   } = {},
 ): string[] {
   return [
     '--port',
-    '0',
+    String(options.plainPort ?? 0),
     '--tls-port',
     String(port),
     '--tls-cert-file',
