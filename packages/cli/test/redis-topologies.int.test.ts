@@ -390,6 +390,27 @@ describe('evco over TLS: one server with client certificates, Sentinel and Clust
     });
   });
 
+  describe.each([
+    { tlsOn: 'sentinels' as const, flag: '--redis-sentinel-tls', transports: '(plain; sentinels tls)' },
+    { tlsOn: 'data-nodes' as const, flag: '--redis-tls', transports: '(tls; sentinels plain)' },
+  ])('behind Sentinel with TLS on one hop ($tlsOn)', ({ tlsOn, flag, transports }) => {
+    let topology: SentinelTopology;
+    beforeAll(async () => {
+      topology = await startSentinelTopology({ tls, tlsOn });
+    }, 60_000);
+    afterAll(() => topology?.stop());
+
+    it(`status with ${flag} alone: the publisher healthy, ${transports}`, async () => {
+      const sentinels = topology.sentinels.map((n) => `${n.host}:${n.port}`).join(',');
+      const flags = ['--redis-sentinels', sentinels, '--redis-sentinel-name', topology.name];
+      const store = await seededStore();
+      const r = await evco(['status', '--sqlite', store, ...flags, flag, '--redis-tls-ca', tls.caFile]);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout).toContain(`redis-sentinel://${sentinels}/${topology.name} ${transports}: healthy`);
+      expect(r.stderr).not.toContain('Unhandled error event');
+    });
+  });
+
   describe.skipIf(redisServerMajor() < 7)('on a Cluster (three masters, TLS only, bus included)', () => {
     let cluster: ClusterTopology;
     beforeAll(async () => {
