@@ -8,7 +8,7 @@ export interface PairedStatement {
 
 /** What of pg's `Connection` the pair writes to (the extended protocol's messages). */
 interface ProtocolConnection {
-  stream: { cork?: () => void; uncork?: () => void };
+  stream: { cork?: (() => void) | undefined; uncork?: (() => void) | undefined };
   parsedStatements: Record<string, string>;
   submittedNamedStatements: Record<string, string>;
   parse(query: { text: string; name: string; types: unknown[] }): void;
@@ -72,7 +72,7 @@ class StatementPair extends pg.Query {
  * `submittedNamedStatements`): those get the statements one round trip each.
  */
 export function canSendPair(client: unknown): boolean {
-  const connection = (client as { connection?: Partial<ProtocolConnection> } | null)?.connection;
+  const connection = (client as { connection?: Partial<ProtocolConnection> | undefined } | null)?.connection;
   return (
     typeof connection === 'object' &&
     connection !== null &&
