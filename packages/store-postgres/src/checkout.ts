@@ -18,6 +18,14 @@ export interface CheckedOut {
  */
 export async function checkout(pool: pg.Pool): Promise<CheckedOut> {
   const client = await pool.connect();
+  return hold(client, (destroy) => client.release(destroy));
+}
+
+/**
+ * `client`, checked out, listened to for 'error' until `giveBack` returns it: to the pool, or
+ * destroyed when asked to or when the connection was lost meanwhile (`checkout`, `queryHeld`).
+ */
+function hold(client: pg.PoolClient, giveBack: (destroy?: Error | true) => void): CheckedOut {
   let lostError: Error | undefined;
   const onError = (error: Error) => {
     lostError ??= error;
@@ -28,7 +36,7 @@ export async function checkout(pool: pg.Pool): Promise<CheckedOut> {
     lost: () => lostError,
     release: (destroy = false) => {
       client.off('error', onError);
-      client.release(lostError ?? destroy);
+      giveBack(lostError ?? (destroy ? true : undefined));
     },
   };
 }
@@ -54,15 +62,10 @@ export function queryHeld<R extends pg.QueryResultRow>(
         reject(connectError ?? new Error('the pool gave no connection'));
         return;
       }
-      let lostError: Error | undefined;
-      const onError = (error: Error) => {
-        lostError ??= error;
-      };
-      client.on('error', onError);
+      const held = hold(client, done);
       const results: Array<pg.QueryResult<R>> = [];
       const settle = (error: unknown) => {
-        client.off('error', onError);
-        done(lostError ?? (error === undefined ? undefined : true));
+        held.release(error !== undefined);
         if (error === undefined) resolve(results);
         else reject(error);
       };

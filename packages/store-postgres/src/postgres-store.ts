@@ -1493,10 +1493,12 @@ class PgEventStore implements PostgresStore {
     client: pg.PoolClient,
     values: unknown[],
   ): Promise<[pg.QueryResult<{ locked: boolean }>, pg.QueryResult<PruneBatchRow>]> {
-    await client.query('BEGIN');
-    const locked = await this.#query<{ locked: boolean }>(SQL.TRY_LOCK_PRUNE, this.#pruneLock, client);
-    const batch = await this.#query<PruneBatchRow>(SQL.PRUNE_BATCH, values, client);
-    await client.query('COMMIT');
+    // `#send`: `#checkout` made `#query`'s checks. A failure discards the connection (the caller),
+    // which ends the transaction, rather than a ROLLBACK on it.
+    await this.#send(SQL.BEGIN, [], client);
+    const locked = await this.#send<{ locked: boolean }>(SQL.TRY_LOCK_PRUNE, this.#pruneLock, client);
+    const batch = await this.#send<PruneBatchRow>(SQL.PRUNE_BATCH, values, client);
+    await this.#send(SQL.COMMIT, [], client);
     return [locked, batch];
   }
 
