@@ -114,7 +114,12 @@ class RedisPublisherImpl implements RedisPublisher {
    */
   #slotOwner: string | undefined;
   #slotOwnerLost = false;
-  #resetGeneration = 0;
+  /**
+   * A sharded subscription being re-established after a slot map change: the node now serving
+   * the channels' slot and the last probe sent before the change. Any probe sent after it that
+   * comes back (the reset's own or a health check's) proves the subscription back.
+   */
+  #reset: { owner: string; afterProbe: number } | undefined;
   /**
    * The last error of each connection since it was last ready (masked): a health check that
    * finds a connection down says why (WRONGPASS, ECONNREFUSED…), not only that it reconnects.
@@ -432,6 +437,8 @@ class RedisPublisherImpl implements RedisPublisher {
         this.#log.info({ url: this.#url, channel: this.channel }, 'Redis subscription restored');
     }
     if (channel === this.#healthChannel) {
+      // The nonce starts with the probe's sequence number.
+      this.#resetProven(Number.parseInt(message, 10));
       this.#probes.get(message)?.();
       return;
     }
@@ -526,6 +533,8 @@ class RedisPublisherImpl implements RedisPublisher {
         delete this.#lastError.subscribing;
         this.#slotOwner = this.#channelsOwner();
         this.#slotOwnerLost = false;
+        // Subscribed again from scratch: that covers a slot map change still being proven.
+        this.#reset = undefined;
         if (isReconnect) this.#reconnected();
       },
       (error: unknown) => {
@@ -564,26 +573,40 @@ class RedisPublisherImpl implements RedisPublisher {
     if (this.#closed || !this.#everSubscribed) return;
     const owner = this.#channelsOwner();
     if (owner === undefined || (owner === this.#slotOwner && !this.#slotOwnerLost)) return;
-    const generation = ++this.#resetGeneration;
-    const current = () => !this.#closed && generation === this.#resetGeneration;
+    const reset = { owner, afterProbe: this.#probeSeq };
+    this.#reset = reset;
+    const pending = () => !this.#closed && this.#reset === reset;
     void (async () => {
-      for (let attempt = 1; current(); attempt++) {
+      for (let attempt = 1; pending(); attempt++) {
         try {
+          // Heard, it settled the reset in #onMessage (#resetProven).
           await this.#probe();
-          break;
+          return;
         } catch {
+          if (!pending()) return;
           await sleep(reconnectDelay(attempt, this.#o.reconnectBaseDelayMs, this.#o.reconnectMaxDelayMs));
         }
       }
-      if (!current()) return;
-      this.#log.info(
-        { url: this.#url, channel: this.channel, node: owner, previous: this.#slotOwner },
-        'Redis subscription back on the node serving its slot',
-      );
-      this.#slotOwner = owner;
-      this.#slotOwnerLost = false;
-      this.#reconnected();
     })();
+  }
+
+  /**
+   * A probe came back through the subscription. If it left after the slot map changed, the
+   * subscription is back on the new owner: settled here, before the probe's sender sees its
+   * answer, so a health check that finds the subscription working after a failover also finds
+   * onReconnect rung (a probe of the reset still waiting out its timeout cannot delay it).
+   */
+  #resetProven(probeSeq: number): void {
+    const reset = this.#reset;
+    if (reset === undefined || !(probeSeq > reset.afterProbe)) return;
+    this.#reset = undefined;
+    this.#log.info(
+      { url: this.#url, channel: this.channel, node: reset.owner, previous: this.#slotOwner },
+      'Redis subscription back on the node serving its slot',
+    );
+    this.#slotOwner = reset.owner;
+    this.#slotOwnerLost = false;
+    this.#reconnected();
   }
 
   #subClosed(): void {

@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { silentLogger } from '@evco/core';
 import { waitFor } from '@evco/testkit';
 import {
   type ClusterTopology,
@@ -10,6 +11,7 @@ import {
 } from '@evco/testkit/redis';
 import { Cluster } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { createRedisPublisher } from '../src/index.js';
 import {
   expectEverythingHandledOnce,
   publishPaced,
@@ -53,6 +55,7 @@ afterAll(async () => {
 });
 
 const seed = (node: Node) => `${node.host}:${node.port}`;
+const killPrefix = () => `evco-test-cluster-kill-${process.pid}`;
 
 /** A member's publisher health: whether it is healthy, what its subscription heard, its reconnects. */
 async function healthOf(m: Member): Promise<Message> {
@@ -109,13 +112,53 @@ describe.skipIf(tooOld)(
       }
     });
 
+    it("a health check that finds the subscription working again after its master's crash finds onReconnect rung", async () => {
+      // A shard other than the one the next test kills (each shard has a single replica).
+      const spared = (await cluster.shardOf(`${killPrefix()}:events`)).master;
+      let prefix = '';
+      for (let i = 0; prefix === ''; i++) {
+        const candidate = `evco-test-${process.pid}-health-after-crash-${i}`;
+        const shard = await cluster.shardOf(`${candidate}:events`);
+        if (seed(shard.master) !== seed(spared)) prefix = candidate;
+      }
+      const publisher = createRedisPublisher({
+        cluster: { nodes: [...cluster.nodes, ...cluster.replicas].map(seed) },
+        channelPrefix: prefix,
+        logger: silentLogger,
+      });
+      let rung = 0;
+      publisher.subscribe(() => {}, { onReconnect: () => rung++ });
+      try {
+        await publisher.waitUntilReady();
+        await cluster.kill((await cluster.shardOf(publisher.channel)).master);
+        // Health checks back to back, as a readiness probe would: the first that finds the
+        // subscription working must also find it counted back (and the coordinator told).
+        const checks: boolean[] = [];
+        const health = await waitFor(
+          async () => {
+            const h = await publisher.healthCheck();
+            checks.push(h.healthy);
+            return h.healthy ? h : undefined;
+          },
+          { timeoutMs: 30_000, intervalMs: 10, message: 'the subscription did not come back' },
+        );
+        const reconnects = (health.details.subscriber as { reconnects: number }).reconnects;
+        // At least once: a slot map refreshed from a node that has not yet heard of the promotion
+        // can move the subscription back to the dead master for a while, a second loss.
+        expect(reconnects, `health checks: ${checks.join(',')}`).toBeGreaterThanOrEqual(1);
+        expect(rung).toBeGreaterThanOrEqual(reconnects);
+      } finally {
+        await publisher.close();
+      }
+    });
+
     it("the channel's master is killed while three processes publish: a replica takes over, each event is handled once per handler, every subscription comes back and hears the next announcements", async () => {
       const PER_MEMBER = 400;
       const NEXT_ROUND = 50;
       dir = mkdtempSync(join(tmpdir(), 'evco-redis-cluster-kill-'));
       const env = {
         DB_FILE: join(dir, 'events.db'),
-        CHANNEL_PREFIX: `evco-test-cluster-kill-${process.pid}`,
+        CHANNEL_PREFIX: killPrefix(),
       };
       const doomed = (await cluster.shardOf(`${env.CHANNEL_PREFIX}:events`)).master;
       // Every node as a seed, each member starting from a different one.
