@@ -48,15 +48,27 @@ export class TransactionPoolerError extends EvcoError {
   }
 }
 
-/** PgBouncer's answer to a startup parameter it does not know (`options`, `statement_timeout`, …). */
-const UNSUPPORTED_STARTUP_PARAMETER = /unsupported startup parameter:?\s*([A-Za-z_]+)?/i;
+/**
+ * PgBouncer's answer to a startup parameter it does not know (`options`, `statement_timeout`, …);
+ * 1.20+ reads `options` and names the parameter inside it it cannot keep
+ * (`unsupported startup parameter in options: plan_cache_mode`).
+ */
+const UNSUPPORTED_STARTUP_PARAMETER = /unsupported startup parameter(?: in (options))?:?\s*([A-Za-z_.]+)?/i;
 
-/** The parameter a pooler refused at connection time, or `undefined` for any other error. */
+/**
+ * The parameter a pooler refused at connection time (`plan_cache_mode (in options)` for one
+ * inside `options`), or `undefined` for any other error.
+ */
 export function refusedStartupParameter(error: unknown): string | undefined {
+  const refused = parseRefusal(error);
+  return refused && (refused.within ? `${refused.name} (in ${refused.within})` : refused.name);
+}
+
+function parseRefusal(error: unknown): { name: string; within: string | undefined } | undefined {
   const message = (error as PgLikeError | undefined)?.message;
   if (typeof message !== 'string') return undefined;
   const match = UNSUPPORTED_STARTUP_PARAMETER.exec(message);
-  return match ? (match[1] ?? 'unknown') : undefined;
+  return match ? { name: match[2] ?? 'unknown', within: match[1] } : undefined;
 }
 
 /** A named statement of this store found missing or already there: it met another server session. */
@@ -100,12 +112,14 @@ export function translateError(error: unknown, where: string): Error {
       );
     }
   }
-  const refused = refusedStartupParameter(error);
+  const refused = parseRefusal(error);
   if (refused !== undefined) {
+    const { name, within } = refused;
     return new TransactionPoolerError(
-      `a pooler in front of postgres at ${where} refused the startup parameter "${refused}": ` +
+      `a pooler in front of postgres at ${where} refused the startup parameter "${name}"` +
+        `${within ? ` (in ${within})` : ''}: ` +
         `use pooler: 'auto' or 'transaction' (the store then sends no session settings), and ` +
-        `drop "${refused}" from the connection string if it is there`,
+        `drop "${name}" from the connection string${within ? `'s ${within}` : ''} if it is there`,
       { cause: error },
     );
   }
@@ -113,7 +127,8 @@ export function translateError(error: unknown, where: string): Error {
     return new TransactionPoolerError(
       `postgres at ${where} lost track of a prepared statement (${message}): a transaction pooler ` +
         `such as PgBouncer hands each transaction to any server connection. Set pooler: 'transaction' ` +
-        `(or preparedStatements: false)`,
+        `(or preparedStatements: false), or keep named statements with PgBouncer 1.21+ and ` +
+        `max_prepared_statements > 0`,
       { cause: error },
     );
   }

@@ -138,7 +138,10 @@ export interface PostgresStoreOptions {
    * Use named (server-side prepared) statements: each statement is parsed and planned once
    * per connection. Unset: on, except behind a transaction pooler (see `pooler`), where
    * PgBouncer before 1.21 (or with `max_prepared_statements = 0`) cannot keep them. Set it
-   * to `true` behind a PgBouncer that tracks prepared statements. @default on unless pooled
+   * to `true` behind a PgBouncer that tracks prepared statements (1.21+ with
+   * `max_prepared_statements > 0`); behind one that does not, the store's first call fails
+   * with `TRANSACTION_POOLER` naming this option (checked once, with one named statement).
+   * @default on unless pooled
    */
   preparedStatements?: boolean | undefined;
   /**

@@ -537,7 +537,9 @@ class PgEventStore implements PostgresStore {
   #pooled: boolean;
   /** What the store's own connections ask the server for; `undefined` when it sends nothing. */
   readonly #sent: SessionSettings | undefined;
-  /** The pooler check of `pooler: 'auto'` has passed (or there is none to make). */
+  /** `pooler: 'auto'` with startup parameters sent: the first connection tells. */
+  readonly #detect: boolean;
+  /** The pooler checks have passed (or there are none to make). */
   #ready: boolean;
   #readying: Promise<void> | undefined;
   readonly #connectionString: string | undefined;
@@ -612,7 +614,9 @@ class PgEventStore implements PostgresStore {
     }
     this.#where = describeServer(o.connectionString, this.pool);
     // Only startup parameters the store sent can reveal a pooler that refuses or drops them.
-    this.#ready = o.pooler !== 'auto' || this.#sent === undefined;
+    this.#detect = o.pooler === 'auto' && this.#sent !== undefined;
+    // Named statements behind a configured pooler: checked that it keeps them.
+    this.#ready = !this.#detect && !(this.#pooled && this.#prepared);
   }
 
   // ------------------------------------------------------------------------------------------
@@ -658,7 +662,8 @@ class PgEventStore implements PostgresStore {
    * ignore them (`ignore_startup_parameters`), drops them; both mean every transaction may
    * land on another server session, so the store stops relying on sessions. A failure to
    * connect is not remembered (the next call tries again); a configuration that cannot work
-   * behind the pooler is.
+   * behind the pooler is (`notify` without `listenConnectionString`, `preparedStatements: true`
+   * where the pooler keeps no named statements).
    */
   #ensureReady(): Promise<void> {
     // Then the schema's version, once: a schema a newer store-postgres migrated is refused
@@ -687,6 +692,11 @@ class PgEventStore implements PostgresStore {
   }
 
   async #detectPooler(): Promise<void> {
+    if (this.#detect) await this.#detectFromStartup();
+    if (this.#pooled && this.#prepared) await this.#refuseUntrackedStatements();
+  }
+
+  async #detectFromStartup(): Promise<void> {
     let held: CheckedOut;
     try {
       held = await checkout(this.pool);
@@ -709,6 +719,52 @@ class PgEventStore implements PostgresStore {
       throw translateError(error, this.#where);
     } finally {
       held.release();
+    }
+  }
+
+  /**
+   * `preparedStatements: true` behind a transaction pooler works only where the pooler keeps
+   * named statements: PgBouncer 1.21+ with `max_prepared_statements > 0` prepares each on the
+   * server connection it hands out, under a name of its own. One that passes them through leaves
+   * the store's statements on whichever server connection parsed them, and they meet other
+   * sessions' ("already exists", "does not exist") as soon as store connections outnumber server
+   * connections: refused here, once, before any statement of the store runs (a transaction of
+   * three or four statements on the first connection).
+   */
+  async #refuseUntrackedStatements(): Promise<void> {
+    const name = `evco_probe_${randomBytes(6).toString('hex')}`;
+    let held: CheckedOut;
+    try {
+      held = await checkout(this.pool);
+    } catch (error) {
+      throw translateError(error, this.#where);
+    }
+    let passedThrough: boolean;
+    let failed = false;
+    try {
+      // One transaction: the same server connection until COMMIT, so the DEALLOCATE finds it.
+      await held.client.query('BEGIN');
+      const { rows } = await held.client.query<{ passed_through: boolean }>({
+        name,
+        text: SQL.PREPARED_NAME_PASSED_THROUGH,
+        values: [name],
+      });
+      passedThrough = rows[0]!.passed_through;
+      if (passedThrough) await held.client.query(`DEALLOCATE ${name}`);
+      await held.client.query('COMMIT');
+    } catch (error) {
+      failed = true;
+      throw translateError(error, this.#where);
+    } finally {
+      held.release(failed);
+    }
+    if (passedThrough) {
+      throw new TransactionPoolerError(
+        `postgres at ${this.#where} is behind a transaction pooler that does not keep named prepared ` +
+          `statements (PgBouncer before 1.21, or max_prepared_statements = 0): preparedStatements: true ` +
+          `cannot work there. Leave preparedStatements unset (behind a pooler the store then uses ` +
+          `unnamed statements), or run PgBouncer 1.21+ with max_prepared_statements > 0`,
+      );
     }
   }
 

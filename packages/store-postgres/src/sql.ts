@@ -1591,3 +1591,11 @@ export function quoteIdentifier(name: string): string {
 export const SESSION_SETTINGS = `SELECT
   (SELECT setting FROM pg_settings WHERE name = 'plan_cache_mode') AS plan_cache_mode,
   (SELECT setting FROM pg_settings WHERE name = 'statement_timeout') AS statement_timeout`;
+
+/**
+ * Whether the server knows this very statement by the name the store gave it (`$1`): behind a
+ * transaction pooler, true when the pooler passes named statements through to whichever server
+ * connection it hands out (PgBouncer before 1.21, or `max_prepared_statements = 0`); a pooler
+ * that keeps them (PgBouncer 1.21+) prepares it on the server under a name of its own.
+ */
+export const PREPARED_NAME_PASSED_THROUGH = `SELECT EXISTS (SELECT FROM pg_prepared_statements WHERE name = $1) AS passed_through`;

@@ -139,6 +139,20 @@ describe('translateError', () => {
     expect((e as Error).message).toContain("pooler: 'auto' or 'transaction'");
   });
 
+  it("names the parameter PgBouncer 1.20+ refused inside the startup parameter 'options'", () => {
+    const e = translateError(
+      {
+        code: '08P01',
+        severity: 'FATAL',
+        message: 'unsupported startup parameter in options: plan_cache_mode',
+      },
+      where,
+    );
+    expect(isEvcoError(e, 'TRANSACTION_POOLER')).toBe(true);
+    expect((e as Error).message).toContain('refused the startup parameter "plan_cache_mode" (in options)');
+    expect((e as Error).message).not.toContain('"in"');
+  });
+
   it("names the option to set when the store's named statements meet another session", () => {
     for (const [code, message] of [
       ['42P05', 'prepared statement "evco_0123456789abcdef01234567" already exists'],

@@ -9,26 +9,93 @@ function findPgBouncer(): string | undefined {
   for (const dir of [...(process.env.PATH ?? '').split(':'), '/usr/sbin', '/usr/local/sbin']) {
     if (!dir) continue;
     const candidate = join(dir, 'pgbouncer');
-    try {
-      accessSync(candidate, constants.X_OK);
-      return candidate;
-    } catch {
-      // not here
-    }
+    if (executable(candidate)) return candidate;
   }
   return undefined;
 }
 
-const BINARY = findPgBouncer();
+function executable(path: string): boolean {
+  try {
+    accessSync(path, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
-/** Why PgBouncer tests cannot run here, or `undefined` when they can. */
-export const pgBouncerMissing: string | undefined = BINARY
-  ? undefined
-  : 'pgbouncer is not installed (apt-get install pgbouncer; .ci/run does it)';
+/** `1.24.1` from `PgBouncer 1.24.1`, the first line of `pgbouncer --version`. */
+function versionOf(binary: string): string | undefined {
+  try {
+    const out = execFileSync(binary, ['--version'], { encoding: 'utf8', timeout: 10_000 });
+    return /^PgBouncer (\d+\.\d+(?:\.\d+)?)/m.exec(out)?.[1];
+  } catch {
+    return undefined;
+  }
+}
+
+/** A PgBouncer binary the tests can run, or why not. */
+export interface PgBouncerBinary {
+  /** What the tests call it: `system` or `modern`, with the version when known. */
+  readonly label: string;
+  readonly path: string | undefined;
+  /** `1.24.1`, from `--version`. */
+  readonly version: string | undefined;
+  /** Why it cannot run here, or `undefined` when it can. */
+  readonly missing: string | undefined;
+}
+
+const systemPath = findPgBouncer();
+const systemVersion = systemPath ? versionOf(systemPath) : undefined;
+
+/** The distribution's PgBouncer (Debian bookworm's 1.18 in CI); tests skip with a warning without it. */
+export const SYSTEM_PGBOUNCER: PgBouncerBinary = {
+  label: `system ${systemVersion ?? ''}`.trim(),
+  path: systemPath,
+  version: systemVersion,
+  missing: systemPath ? undefined : 'pgbouncer is not installed (apt-get install pgbouncer; .ci/run does it)',
+};
+
+/** Where `.ci/install-pgbouncer-1.24.sh` installs PgBouncer 1.24. */
+export const MODERN_PGBOUNCER_DEFAULT_PATH = '/opt/pgbouncer-1.24/bin/pgbouncer';
+
+const modernPath = process.env.EVCO_PGBOUNCER_124 || MODERN_PGBOUNCER_DEFAULT_PATH;
+const modernVersion = executable(modernPath) ? versionOf(modernPath) : undefined;
+const getModern =
+  "run .ci/install-pgbouncer-1.24.sh (builds it from Debian trixie's source package; .ci/run does it) " +
+  'or set EVCO_PGBOUNCER_124 to a pgbouncer 1.21+ binary';
+
+/**
+ * PgBouncer 1.21+ (protocol-level prepared statements; 1.24 in CI): `EVCO_PGBOUNCER_124`, else
+ * `/opt/pgbouncer-1.24/bin/pgbouncer`. Tests that need it fail, saying how to get it, when it
+ * is missing: the versions production runs must not drop out of CI unnoticed.
+ */
+export const MODERN_PGBOUNCER: PgBouncerBinary = {
+  label: `modern ${modernVersion ?? ''}`.trim(),
+  path: modernPath,
+  version: modernVersion,
+  missing: !executable(modernPath)
+    ? `PgBouncer 1.21+ not found at ${modernPath}: ${getModern}`
+    : modernVersion === undefined
+      ? `${modernPath} does not answer --version like pgbouncer: ${getModern}`
+      : !atLeast(modernVersion, 1, 21)
+        ? `${modernPath} is PgBouncer ${modernVersion}, not 1.21+: ${getModern}`
+        : undefined,
+};
+
+/** `version` (`1.24.1`) is `major.minor` or later. */
+export function atLeast(version: string | undefined, major: number, minor: number): boolean {
+  const [ma = 0, mi = 0] = (version ?? '').split('.').map(Number);
+  return ma > major || (ma === major && mi >= minor);
+}
+
+/** Why PgBouncer tests cannot run here, or `undefined` when they can (the system's PgBouncer). */
+export const pgBouncerMissing: string | undefined = SYSTEM_PGBOUNCER.missing;
 
 export interface PgBouncer {
   /** `postgresql://<user>@127.0.0.1:<port>/<db>`: the test database through the pooler. */
   readonly url: string;
+  /** `postgresql://<user>@127.0.0.1:<port>/pgbouncer`: its admin console (`SHOW STATS`, …). */
+  readonly adminUrl: string;
   /** Stops the pooler and removes its directory; safe to call twice. */
   stop(): Promise<void>;
 }
@@ -38,6 +105,16 @@ export interface PgBouncerOptions {
   poolSize?: number;
   /** `ignore_startup_parameters`: what the pooler accepts and drops instead of refusing. */
   ignoreStartupParameters?: string[];
+  /** `track_extra_parameters` (1.20+): parameters it accepts at startup and keeps per client. */
+  trackExtraParameters?: string[];
+  /** Which PgBouncer to run. @default SYSTEM_PGBOUNCER */
+  binary?: PgBouncerBinary;
+  /**
+   * `max_prepared_statements` (1.21+; its default is 0 before 1.22, 200 since): the named
+   * statements PgBouncer keeps per server connection; 0 passes them through untracked.
+   * @default the binary's own default
+   */
+  maxPreparedStatements?: number;
 }
 
 const running = new Set<ChildProcess>();
@@ -51,7 +128,8 @@ process.once('exit', () => {
  * trust authentication. PgBouncer refuses to run as root, so under root it runs as `postgres`.
  */
 export async function startPgBouncer(target: string, options: PgBouncerOptions = {}): Promise<PgBouncer> {
-  if (!BINARY) throw new Error(pgBouncerMissing);
+  const binary = options.binary ?? SYSTEM_PGBOUNCER;
+  if (binary.missing !== undefined || binary.path === undefined) throw new Error(binary.missing);
   const server = new URL(target);
   const user = decodeURIComponent(server.username || 'postgres');
   const database = server.pathname.slice(1) || user;
@@ -68,12 +146,19 @@ export async function startPgBouncer(target: string, options: PgBouncerOptions =
       `listen_port = ${port}`,
       'unix_socket_dir =',
       'auth_type = trust',
+      `admin_users = ${user}`,
       `auth_file = ${join(dir, 'users.txt')}`,
       'pool_mode = transaction',
       `default_pool_size = ${options.poolSize ?? 5}`,
       'max_client_conn = 200',
       ...(options.ignoreStartupParameters
         ? [`ignore_startup_parameters = ${options.ignoreStartupParameters.join(',')}`]
+        : []),
+      ...(options.trackExtraParameters
+        ? [`track_extra_parameters = ${options.trackExtraParameters.join(',')}`]
+        : []),
+      ...(options.maxPreparedStatements !== undefined
+        ? [`max_prepared_statements = ${options.maxPreparedStatements}`]
         : []),
       `logfile = ${join(dir, 'pgbouncer.log')}`,
       '',
@@ -83,7 +168,7 @@ export async function startPgBouncer(target: string, options: PgBouncerOptions =
   const identity = process.getuid?.() === 0 ? systemUser('postgres') : undefined;
   if (identity) chownSync(dir, identity.uid, identity.gid);
 
-  const child = spawn(BINARY, [join(dir, 'pgbouncer.ini')], {
+  const child = spawn(binary.path, [join(dir, 'pgbouncer.ini')], {
     stdio: ['ignore', 'pipe', 'pipe'],
     ...(identity ?? {}),
   });
@@ -110,6 +195,7 @@ export async function startPgBouncer(target: string, options: PgBouncerOptions =
   let stopped: Promise<void> | undefined;
   return {
     url: `postgresql://${encodeURIComponent(user)}@127.0.0.1:${port}/${database}`,
+    adminUrl: `postgresql://${encodeURIComponent(user)}@127.0.0.1:${port}/pgbouncer`,
     stop: () => {
       stopped ??= (async () => {
         // SIGTERM: immediate shutdown, client connections are cut.

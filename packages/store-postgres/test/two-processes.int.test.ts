@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { makeEvent, waitFor } from '@evco/testkit';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { PostgresStore } from '../src/index.js';
-import { type PgBouncer, pgBouncerMissing, startPgBouncer } from './pgbouncer.js';
+import { MODERN_PGBOUNCER, type PgBouncer, SYSTEM_PGBOUNCER, startPgBouncer } from './pgbouncer.js';
 import { createTestStore, databaseUrl, dropSchema } from './support.js';
 
 const WORKER = fileURLToPath(new URL('./fixtures/worker.ts', import.meta.url));
@@ -12,6 +12,8 @@ const EVENTS = 10_000;
 interface Worker {
   child: ChildProcess;
   exited: Promise<number | null>;
+  /** What the worker's store detected in front of Postgres (`none`, `transaction`). */
+  pooler: string;
 }
 
 async function startWorker(url: string, schema: string, leaseMs: number, timeoutMs: number): Promise<Worker> {
@@ -29,23 +31,30 @@ async function startWorker(url: string, schema: string, leaseMs: number, timeout
     stderr += d;
   });
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  await new Promise<void>((resolve, reject) => {
+  let stdout = '';
+  const pooler = await new Promise<string>((resolve, reject) => {
     child.stdout!.on('data', (d: Buffer) => {
-      if (d.toString().includes('ready')) resolve();
+      stdout += d.toString();
+      const ready = /ready pooler=(\w+)/.exec(stdout);
+      if (ready) resolve(ready[1]!);
     });
     void exited.then((code) => reject(new Error(`worker exited (${code}) before it was ready: ${stderr}`)));
   });
-  return { child, exited };
+  return { child, exited, pooler };
 }
 
-/** `url`: where the workers and the test's own store connect (the database, or a pooler). */
-function describeFleet(title: string, url: () => Promise<string>): void {
+/**
+ * `url`: where the workers and the test's own store connect (the database, or a pooler), with
+ * the store's default options; `pooler`: what every store must detect there.
+ */
+function describeFleet(title: string, url: () => Promise<string>, pooler: 'none' | 'transaction'): void {
   describe(title, () => {
     let store: PostgresStore;
     let workers: Worker[] = [];
 
     beforeEach(async () => {
       store = await createTestStore({ connectionString: await url() });
+      expect((await store.healthCheck()).details).toMatchObject({ pooler });
       await store.pool.query(
         `CREATE TABLE "${store.schema}".handled (event_id uuid NOT NULL, attempt int NOT NULL, pid int NOT NULL)`,
       );
@@ -88,6 +97,7 @@ function describeFleet(title: string, url: () => Promise<string>): void {
         startWorker(await url(), store.schema, 60_000, 30_000),
         startWorker(await url(), store.schema, 60_000, 30_000),
       ]);
+      expect(workers.map((w) => w.pooler)).toEqual([pooler, pooler]);
       const ids = await publish();
       await waitFor(drained, { timeoutMs: 120_000, intervalMs: 100, message: 'deliveries still open' });
       const handled = await runs();
@@ -104,6 +114,7 @@ function describeFleet(title: string, url: () => Promise<string>): void {
         startWorker(await url(), store.schema, 6000, 5000),
         startWorker(await url(), store.schema, 6000, 5000),
       ]);
+      expect(workers.map((w) => w.pooler)).toEqual([pooler, pooler]);
       const [victim, survivor] = workers as [Worker, Worker];
       const ids = await publish();
       await waitFor(
@@ -132,17 +143,34 @@ function describeFleet(title: string, url: () => Promise<string>): void {
   });
 }
 
-describeFleet('two coordinators in two OS processes on one database', databaseUrl);
+describeFleet('two coordinators in two OS processes on one database', databaseUrl, 'none');
 
 // The same fleet with every connection (workers, handlers' own writes, the test) through a
-// PgBouncer in transaction mode, on the store's default options.
-let bouncer: PgBouncer | undefined;
-afterAll(async () => {
-  await bouncer?.stop();
-});
-describe.skipIf(pgBouncerMissing !== undefined)(`behind PgBouncer ${pgBouncerMissing ?? ''}`, () => {
-  describeFleet('two coordinators in two OS processes through PgBouncer (transaction pooling)', async () => {
-    bouncer ??= await startPgBouncer(await databaseUrl(), { poolSize: 8 });
-    return bouncer.url;
+// PgBouncer in transaction mode, on the store's default options: the system's (Debian bookworm's
+// 1.18) and a modern one (1.24, `EVCO_PGBOUNCER_124`), which reads `options` and keeps named
+// statements (its default `max_prepared_statements` 200, left as it is).
+for (const binary of [SYSTEM_PGBOUNCER, MODERN_PGBOUNCER]) {
+  const title = `two coordinators in two OS processes through PgBouncer ${binary.label} (transaction pooling)`;
+  if (binary === MODERN_PGBOUNCER && binary.missing !== undefined) {
+    // The versions production runs do not drop out unnoticed: this fails, saying how to get one.
+    it(`${title}: PgBouncer 1.21+ is available`, () => {
+      throw new Error(binary.missing);
+    });
+    continue;
+  }
+  // The system's PgBouncer: skipped when it is not installed (`apt-get install pgbouncer`).
+  describe.skipIf(binary.missing !== undefined)(`behind PgBouncer ${binary.missing ?? ''}`, () => {
+    let bouncer: Promise<PgBouncer> | undefined;
+    afterAll(async () => {
+      await (await bouncer)?.stop();
+    });
+    describeFleet(
+      title,
+      async () => {
+        bouncer ??= databaseUrl().then((url) => startPgBouncer(url, { binary, poolSize: 8 }));
+        return (await bouncer).url;
+      },
+      'transaction',
+    );
   });
-});
+}
