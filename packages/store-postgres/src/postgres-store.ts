@@ -539,7 +539,7 @@ class PgEventStore implements PostgresStore {
   readonly #sent: SessionSettings | undefined;
   /** `pooler: 'auto'` with startup parameters sent: the first connection tells. */
   readonly #detect: boolean;
-  /** The pooler checks have passed (or there are none to make). */
+  /** The schema's version and the pooler checks have passed. */
   #ready: boolean;
   #readying: Promise<void> | undefined;
   readonly #connectionString: string | undefined;
@@ -615,8 +615,9 @@ class PgEventStore implements PostgresStore {
     this.#where = describeServer(o.connectionString, this.pool);
     // Only startup parameters the store sent can reveal a pooler that refuses or drops them.
     this.#detect = o.pooler === 'auto' && this.#sent !== undefined;
-    // Named statements behind a configured pooler: checked that it keeps them.
-    this.#ready = !this.#detect && !(this.#pooled && this.#prepared);
+    // Every store, however built, checks the schema's version before its first statement (and
+    // the pooler, where there is one to check): see `#ensureReady`.
+    this.#ready = false;
   }
 
   // ------------------------------------------------------------------------------------------

@@ -29,7 +29,9 @@ function recordingPool(url: string) {
   const seen: Array<{ text: string; synchronousCommit: string }> = [];
   const inner = new pg.Pool({ connectionString: url, max: 1 });
   const pool = {
-    async query(config: pg.QueryConfig) {
+    // pg.Pool's two forms: a config, or text and values (the store's schema-version check).
+    async query(configOrText: pg.QueryConfig | string, values?: unknown[]) {
+      const config = typeof configOrText === 'string' ? { text: configOrText, values } : configOrText;
       const client = await inner.connect();
       try {
         await client.query('BEGIN');

@@ -1,7 +1,8 @@
 import { createAdminClient, createDomainEvent, silentLogger } from '@evco/core';
 import type pg from 'pg';
+import { Pool as pgPool } from 'pg';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
-import { createPostgresStore, LATEST_VERSION, MIGRATIONS } from '../src/index.js';
+import { createPostgresStore, LATEST_VERSION, MIGRATIONS, type PostgresStoreOptions } from '../src/index.js';
 import { LEFTOVER_SWEEP_EVERY_MS } from '../src/postgres-store.js';
 import { quoteIdentifier } from '../src/sql.js';
 import { connect, databaseUrl, dropSchema, schemaAtVersion, uniqueSchema } from './support.js';
@@ -119,6 +120,58 @@ describe('migrations', () => {
       }
     } finally {
       await store.close();
+      await dropSchema(newer);
+    }
+  });
+
+  it('every way of building a store refuses a newer schema at its first call, before any write: pooler transaction or none, a pool of your own, nothing sent at startup', async () => {
+    const url = await databaseUrl();
+    const newer = uniqueSchema('evco_mig_ways');
+    const owner = createPostgresStore({ connectionString: url, schema: newer, poolSize: 1 });
+    const pool = new pgPool({ connectionString: url, max: 2 });
+    const refusal = `was migrated to version ${LATEST_VERSION + 1} by a newer @evco/store-postgres (this one knows up to ${LATEST_VERSION})`;
+    try {
+      await owner.migrate();
+      await recordNewerVersion(newer);
+      const ways: Array<[string, Partial<PostgresStoreOptions>]> = [
+        ["pooler: 'transaction'", { connectionString: url, pooler: 'transaction' }],
+        ["pooler: 'none'", { connectionString: url, pooler: 'none' }],
+        [
+          "pooler: 'auto' sending nothing at startup",
+          { connectionString: url, preparedStatements: false, statementTimeoutMs: 0 },
+        ],
+        ['a pool of your own', { pool }],
+        ["a pool of your own, pooler: 'transaction'", { pool, pooler: 'transaction' }],
+      ];
+      for (const [way, options] of ways) {
+        const store = createPostgresStore({ schema: newer, poolSize: 1, ...options } as PostgresStoreOptions);
+        try {
+          for (const call of [
+            () =>
+              store.append([createDomainEvent({ eventType: 'Written', aggregateId: 'a' })], {
+                now: new Date(),
+              }),
+            () => store.read({ limit: 10, order: 'asc' }),
+            () => store.migrate(),
+          ]) {
+            const error = await call().then(
+              () => undefined,
+              (e: unknown) => e,
+            );
+            expect(error, way).toMatchObject({
+              code: 'STORE_SCHEMA',
+              message: expect.stringContaining(refusal),
+            });
+          }
+        } finally {
+          await store.close();
+        }
+      }
+      // Nothing was written by any of them.
+      expect(await sql(`SELECT 1 FROM "${newer}".events`)).toEqual([]);
+    } finally {
+      await pool.end();
+      await owner.close();
       await dropSchema(newer);
     }
   });
