@@ -76,6 +76,12 @@ function isStatementCrossTalk(code: string, message: string): boolean {
   return (code === '42P05' || code === '26000') && /prepared statement "evco_/.test(message);
 }
 
+/** `isStatementCrossTalk` of a driver error. */
+export function metAnotherSession(error: unknown): boolean {
+  const e = (typeof error === 'object' && error !== null ? error : {}) as PgLikeError;
+  return isStatementCrossTalk(e.code ?? '', typeof e.message === 'string' ? e.message : '');
+}
+
 interface PgLikeError {
   code?: string | undefined;
   constraint?: string | undefined;

@@ -1,6 +1,7 @@
 import {
   IDENTIFIER_PATTERN,
   InvalidOptionsError,
+  type Logger,
   maskUrl,
   type OptionsMatchSchema,
   parseOptions,
@@ -75,6 +76,17 @@ export const postgresStoreOptionsSchema = z
     listenConnectionString: postgresUrl.optional(),
     asyncCommit: z.enum(['none', 'leases']).default(DEFAULTS.asyncCommit),
     coalesceAppends: z.boolean().default(DEFAULTS.coalesceAppends),
+    logger: z
+      .custom<Logger>(
+        (v) =>
+          typeof v === 'object' &&
+          v !== null &&
+          ['debug', 'info', 'warn', 'error'].every(
+            (m) => typeof (v as Record<string, unknown>)[m] === 'function',
+          ),
+        { message: 'must implement debug, info, warn, error' },
+      )
+      .optional(),
   })
   .superRefine((o, ctx) => {
     if ((o.connectionString === undefined) === (o.pool === undefined)) {
@@ -135,13 +147,15 @@ export interface PostgresStoreOptions {
    */
   notify?: boolean | undefined;
   /**
-   * Use named (server-side prepared) statements: each statement is parsed and planned once
-   * per connection. Unset: on, except behind a transaction pooler (see `pooler`), where
-   * PgBouncer before 1.21 (or with `max_prepared_statements = 0`) cannot keep them. Set it
-   * to `true` behind a PgBouncer that tracks prepared statements (1.21+ with
-   * `max_prepared_statements > 0`); behind one that does not, the store's first call fails
-   * with `TRANSACTION_POOLER` naming this option (checked once, with one named statement).
-   * @default on unless pooled
+   * Use named (server-side prepared) statements: each statement is parsed (and, with generic
+   * plans, planned) once per connection. Unset: on for a direct connection; behind a transaction
+   * pooler (see `pooler`) the store checks once, with one named statement, whether the pooler
+   * keeps them (PgBouncer 1.21+ with `max_prepared_statements > 0`, 200 by default since 1.22,
+   * renames them on the server) and uses named statements if it does, unnamed ones if it passes
+   * them through (PgBouncer before 1.21, or `max_prepared_statements = 0`); it logs what it found
+   * at info, and `healthCheck().details` says which and why. `false`: always unnamed. `true`:
+   * always named; behind a pooler that does not keep them, the store's first call fails with
+   * `TRANSACTION_POOLER` naming this option. @default on, behind a pooler on if it keeps them
    */
   preparedStatements?: boolean | undefined;
   /**
@@ -150,8 +164,8 @@ export interface PostgresStoreOptions {
    * parameters (PgBouncer does one or the other) is taken for a transaction pooler.
    * `'transaction'`: a transaction-mode pooler (PgBouncer `pool_mode = transaction`); the
    * store sends no session settings (so `statementTimeoutMs` is not applied: set
-   * `statement_timeout` on the role instead), uses unnamed statements unless
-   * `preparedStatements: true`, and listens for `notify` on `listenConnectionString`.
+   * `statement_timeout` on the role instead), uses named statements only where the pooler keeps
+   * them (see `preparedStatements`), and listens for `notify` on `listenConnectionString`.
    * `'none'`: a direct connection or a session pooler, no check. With a `pool` you pass,
    * `'auto'` cannot look at startup parameters and means `'none'`. @default 'auto'
    */
@@ -188,6 +202,11 @@ export interface PostgresStoreOptions {
    * Worth it for many concurrent publishers of independent events. @default false
    */
   coalesceAppends?: boolean | undefined;
+  /**
+   * pino-compatible. The store logs once, at info, what it found behind a transaction pooler
+   * (named statements kept or not). @default the evco console logger at EVCO_LOG_LEVEL (info)
+   */
+  logger?: Logger | undefined;
 }
 true satisfies OptionsMatchSchema<PostgresStoreOptions, typeof postgresStoreOptionsSchema>;
 

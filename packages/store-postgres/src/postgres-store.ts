@@ -5,6 +5,7 @@ import {
   advanceReplay,
   type ClaimedDelivery,
   type ClaimRequest,
+  createConsoleLogger,
   type DeadLetter,
   type DeliveryFailure,
   type DeliveryInfo,
@@ -19,6 +20,7 @@ import {
   isEvcoError,
   type LeaseRequest,
   type ListQuery,
+  type Logger,
   maskUrl,
   NotFoundError,
   type PruneBatch,
@@ -45,7 +47,12 @@ import {
 } from '@evco/core/adapter';
 import pg from 'pg';
 import { type CheckedOut, checkout, queryHeld } from './checkout.js';
-import { refusedStartupParameter, TransactionPoolerError, translateError } from './errors.js';
+import {
+  metAnotherSession,
+  refusedStartupParameter,
+  TransactionPoolerError,
+  translateError,
+} from './errors.js';
 import { isoDate } from './iso-date.js';
 import {
   type AppliedRow,
@@ -522,6 +529,16 @@ export function leaseTokens(positions: string[], handlers: string[], leases: str
     : { params: [positions, handlers, leases], product: false };
 }
 
+/** What the named-statement check found behind a transaction pooler (log and health details). */
+const POOLER_KEEPS =
+  "the transaction pooler keeps named statements (it renamed the store's on the server: PgBouncer 1.21+ with max_prepared_statements > 0)";
+const POOLER_PASSES_THROUGH =
+  'the transaction pooler passes named statements through (PgBouncer before 1.21, or max_prepared_statements = 0): unnamed statements';
+
+const POOLER_STOPPED_KEEPING =
+  'the transaction pooler kept named statements when this store started and no longer does ' +
+  '(max_prepared_statements turned to 0, or another PgBouncer without it behind the same address): unnamed statements since';
+
 class PgEventStore implements PostgresStore {
   readonly name = 'postgres' as const;
   readonly capabilities = { durable: true, crossProcess: true };
@@ -533,6 +550,9 @@ class PgEventStore implements PostgresStore {
   readonly #where: string;
   #prepared: boolean;
   readonly #preparedOption: boolean | undefined;
+  /** Why `#prepared` is what it is (`healthCheck().details.preparedStatementsWhy`). */
+  #preparedWhy: string;
+  readonly #logger: Logger;
   /** A transaction pooler sits in front of Postgres (configured or detected). */
   #pooled: boolean;
   /** What the store's own connections ask the server for; `undefined` when it sends nothing. */
@@ -581,6 +601,17 @@ class PgEventStore implements PostgresStore {
     this.#pooled = o.pooler === 'transaction';
     this.#preparedOption = o.preparedStatements;
     this.#prepared = o.preparedStatements ?? !this.#pooled;
+    this.#preparedWhy =
+      o.preparedStatements !== undefined
+        ? `preparedStatements: ${o.preparedStatements}`
+        : this.#pooled
+          ? 'not checked yet'
+          : o.pooler === 'none'
+            ? "pooler: 'none' (a direct connection or a session pooler)"
+            : o.pool !== undefined
+              ? "a pool of your own, taken for a direct connection (pooler: 'transaction' if it goes through a pooler)"
+              : 'no transaction pooler found (a direct connection)';
+    this.#logger = o.logger ?? createConsoleLogger();
     this.#settleTimeoutMs = o.settleTimeoutMs;
     this.#notify = o.notify;
     this.#channel = `${o.schema}.appended`;
@@ -694,7 +725,7 @@ class PgEventStore implements PostgresStore {
 
   async #detectPooler(): Promise<void> {
     if (this.#detect) await this.#detectFromStartup();
-    if (this.#pooled && this.#prepared) await this.#refuseUntrackedStatements();
+    if (this.#pooled && this.#preparedOption !== false) await this.#checkNamedStatements();
   }
 
   async #detectFromStartup(): Promise<void> {
@@ -724,15 +755,44 @@ class PgEventStore implements PostgresStore {
   }
 
   /**
-   * `preparedStatements: true` behind a transaction pooler works only where the pooler keeps
-   * named statements: PgBouncer 1.21+ with `max_prepared_statements > 0` prepares each on the
-   * server connection it hands out, under a name of its own. One that passes them through leaves
-   * the store's statements on whichever server connection parsed them, and they meet other
-   * sessions' ("already exists", "does not exist") as soon as store connections outnumber server
-   * connections: refused here, once, before any statement of the store runs (a transaction of
-   * three or four statements on the first connection).
+   * Named statements behind a transaction pooler work only where the pooler keeps them:
+   * PgBouncer 1.21+ with `max_prepared_statements > 0` prepares each on the server connection it
+   * hands out, under a name of its own. One that passes them through leaves the store's
+   * statements on whichever server connection parsed them, and they meet other sessions'
+   * ("already exists", "does not exist") as soon as store connections outnumber server
+   * connections. Checked once, before any statement of the store runs (a transaction of three or
+   * four statements on one connection): what the pooler does with names is its configuration,
+   * the same for every server connection it hands out, so one connection tells for all.
+   * `preparedStatements: true` is refused where it cannot work; left unset, the store takes
+   * named statements where they are kept and unnamed ones elsewhere, and logs which.
    */
-  async #refuseUntrackedStatements(): Promise<void> {
+  async #checkNamedStatements(): Promise<void> {
+    const keeps = await this.#poolerKeepsNamedStatements();
+    if (this.#preparedOption === true) {
+      if (!keeps) {
+        throw new TransactionPoolerError(
+          `postgres at ${this.#where} is behind a transaction pooler that does not keep named prepared ` +
+            `statements (PgBouncer before 1.21, or max_prepared_statements = 0): preparedStatements: true ` +
+            `cannot work there. Leave preparedStatements unset (the store then uses unnamed statements ` +
+            `there), or run PgBouncer 1.21+ with max_prepared_statements > 0`,
+        );
+      }
+      this.#preparedWhy = `preparedStatements: true; ${POOLER_KEEPS}`;
+      return;
+    }
+    this.#prepared = keeps;
+    this.#statements.clear();
+    this.#preparedWhy = keeps ? POOLER_KEEPS : POOLER_PASSES_THROUGH;
+    this.#logger.info(
+      { store: 'postgres', url: this.#where, schema: this.schema, preparedStatements: keeps },
+      keeps
+        ? `evco store-postgres: ${POOLER_KEEPS}: using named statements`
+        : `evco store-postgres: ${POOLER_PASSES_THROUGH}; PgBouncer 1.21+ with max_prepared_statements > 0 would keep them`,
+    );
+  }
+
+  /** One named statement, in a transaction: does the server know it by the store's name? */
+  async #poolerKeepsNamedStatements(): Promise<boolean> {
     const name = `evco_probe_${randomBytes(6).toString('hex')}`;
     let held: CheckedOut;
     try {
@@ -759,14 +819,35 @@ class PgEventStore implements PostgresStore {
     } finally {
       held.release(failed);
     }
-    if (passedThrough) {
-      throw new TransactionPoolerError(
-        `postgres at ${this.#where} is behind a transaction pooler that does not keep named prepared ` +
-          `statements (PgBouncer before 1.21, or max_prepared_statements = 0): preparedStatements: true ` +
-          `cannot work there. Leave preparedStatements unset (behind a pooler the store then uses ` +
-          `unnamed statements), or run PgBouncer 1.21+ with max_prepared_statements > 0`,
-      );
+    return !passedThrough;
+  }
+
+  /**
+   * `translateError`, and one more case: named statements this store chose itself behind a
+   * transaction pooler (it found the pooler keeping them at start) met another session's, so the
+   * pooler no longer keeps them (`max_prepared_statements` set to 0 and reloaded, or another
+   * PgBouncer without it behind the same address). The call fails (nothing of it ran: the
+   * statement was refused at parse or bind), and the store uses unnamed statements from then on,
+   * which work behind any pooler; it logs that once, at warn. `preparedStatements: true` is not
+   * overridden (the error names what to change).
+   */
+  #translate(error: unknown): Error {
+    if (!(this.#pooled && this.#preparedOption === undefined && metAnotherSession(error))) {
+      return translateError(error, this.#where);
     }
+    const was = this.#prepared;
+    this.#prepared = false;
+    this.#statements.clear();
+    this.#preparedWhy = POOLER_STOPPED_KEEPING;
+    const message =
+      `postgres at ${this.#where} lost track of a prepared statement (${(error as Error).message}): ` +
+      `${POOLER_STOPPED_KEEPING}. Set preparedStatements: false to choose unnamed statements from the start`;
+    if (was)
+      this.#logger.warn(
+        { store: 'postgres', url: this.#where, schema: this.schema },
+        `evco store-postgres: ${message}`,
+      );
+    return new TransactionPoolerError(message, { cause: error });
   }
 
   #behindTransactionPooler(): void {
@@ -774,6 +855,7 @@ class PgEventStore implements PostgresStore {
     // Later connections of the pool ask for nothing the pooler could refuse or leak.
     Object.assign(this.pool.options, withoutSessionSettings(this.#connectionString!));
     this.#prepared = this.#preparedOption ?? false;
+    if (this.#preparedOption === undefined) this.#preparedWhy = 'not checked yet';
     this.#statements.clear();
     if (this.#notify && this.#listenConnectionString === undefined) {
       throw new TransactionPoolerError(
@@ -801,7 +883,7 @@ class PgEventStore implements PostgresStore {
     try {
       return await on.query<R>(this.#config(template, values));
     } catch (error) {
-      throw translateError(error, this.#where);
+      throw this.#translate(error);
     }
   }
 
@@ -819,7 +901,7 @@ class PgEventStore implements PostgresStore {
     try {
       return await checkout(this.pool);
     } catch (error) {
-      throw translateError(error, this.#where);
+      throw this.#translate(error);
     }
   }
 
@@ -838,7 +920,7 @@ class PgEventStore implements PostgresStore {
       });
       // The server's reason for ending the session, rather than "not queryable" after it.
       const lost = held.lost();
-      throw lost ? translateError(lost, this.#where) : error;
+      throw lost ? this.#translate(lost) : error;
     } finally {
       held.release(broken);
     }
@@ -851,7 +933,7 @@ class PgEventStore implements PostgresStore {
     try {
       result = await migrate(this.pool, this.schema, this.#quoted);
     } catch (error) {
-      throw translateError(error, this.#where);
+      throw this.#translate(error);
     }
     await this.#sweepLeftoversOnStart();
     return result;
@@ -1079,7 +1161,7 @@ class PgEventStore implements PostgresStore {
         },
       );
     } catch (error) {
-      throw translateError(error, this.#where);
+      throw this.#translate(error);
     }
     const rows = results[0]!.rows;
     const position = rows[0]?.position ?? results[1]?.rows[0]?.position;
@@ -1535,7 +1617,7 @@ class PgEventStore implements PostgresStore {
       broken = true;
       // The server's reason for ending the session, rather than "not queryable" after it.
       const lost = held.lost();
-      throw translateError(lost ?? error, this.#where);
+      throw this.#translate(lost ?? error);
     } finally {
       held.release(broken);
     }
@@ -1782,6 +1864,7 @@ class PgEventStore implements PostgresStore {
           // Known once the first statement ran (`pooler: 'auto'` checks on the first connection).
           pooler: this.#pooled ? 'transaction' : 'none',
           preparedStatements: this.#prepared,
+          preparedStatementsWhy: this.#preparedWhy,
           pool: { total: this.pool.totalCount, idle: this.pool.idleCount, waiting: this.pool.waitingCount },
         },
       };

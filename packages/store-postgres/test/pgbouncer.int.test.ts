@@ -1,4 +1,4 @@
-import { isEvcoError } from '@evco/core';
+import { isEvcoError, type Logger, silentLogger } from '@evco/core';
 import { describeEventStoreContract, makeEvent, waitFor } from '@evco/testkit';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -17,12 +17,60 @@ import { closedAfterEach, createTestStore, databaseUrl, dropSchema, uniqueSchema
 /**
  * Behind a real PgBouncer in transaction mode, with the store's default options: the system's
  * (Debian bookworm's 1.18: it refuses unknown startup parameters and keeps no prepared
- * statements across transactions) and a modern one (1.24: it reads `options` and refuses what
- * it cannot track inside it, and keeps named statements, `max_prepared_statements` 200 by default).
+ * statements across transactions: the store uses unnamed statements) and a modern one (1.24: it
+ * reads `options` and refuses what it cannot track inside it, and keeps named statements,
+ * `max_prepared_statements` 200 by default: the store uses named ones).
  */
 
 async function storeBehind(url: string, options: Record<string, unknown> = {}): Promise<PostgresStore> {
-  return createPostgresStore({ connectionString: url, schema: uniqueSchema(), poolSize: 8, ...options });
+  return createPostgresStore({
+    connectionString: url,
+    schema: uniqueSchema(),
+    poolSize: 8,
+    logger: silentLogger,
+    ...options,
+  });
+}
+
+/** What `healthCheck().details.preparedStatementsWhy` says after the named-statement check. */
+const KEPT = expect.stringContaining('the transaction pooler keeps named statements');
+const PASSED_THROUGH = expect.stringContaining('the transaction pooler passes named statements through');
+
+/** A logger keeping the messages logged at info and warn. */
+function capturingLogger(): Logger & { infos: string[]; warns: string[] } {
+  const infos: string[] = [];
+  const warns: string[] = [];
+  const into =
+    (list: string[]) =>
+    (objOrMsg: object | string, msg?: string): void => {
+      list.push(typeof objOrMsg === 'string' ? objOrMsg : (msg ?? ''));
+    };
+  return {
+    ...silentLogger,
+    infos,
+    warns,
+    info: into(infos) as Logger['info'],
+    warn: into(warns) as Logger['warn'],
+  };
+}
+
+/** A PgBouncer admin console command (simple protocol only). */
+async function bouncerCommand(bouncer: PgBouncer, command: string): Promise<void> {
+  const admin = new pg.Client({ connectionString: bouncer.adminUrl });
+  await admin.connect();
+  try {
+    await admin.query({ text: command, queryMode: 'simple' } as pg.QueryConfig);
+  } finally {
+    await admin.end();
+  }
+}
+
+/** The store's statements prepared on the server connection a query lands on, by name. */
+async function serverStatements(store: PostgresStore): Promise<string[]> {
+  const { rows } = await store.pool.query<{ name: string; statement: string }>(
+    'SELECT name, statement FROM pg_prepared_statements ORDER BY name',
+  );
+  return rows.filter((r) => r.statement.includes(store.schema)).map((r) => r.name);
 }
 
 async function expectPoolerError(promise: Promise<unknown>, ...mentions: string[]): Promise<void> {
@@ -87,27 +135,36 @@ function bouncers(binary: PgBouncerBinary) {
 
 /**
  * Everything that must hold through any PgBouncer in transaction mode. `untracked`: its
- * configuration with `max_prepared_statements = 0` (or none at all: before 1.21).
+ * configuration with `max_prepared_statements = 0` (or none at all: before 1.21). `named`:
+ * whether its own default configuration keeps named statements (1.22+), so that the store,
+ * left to choose, uses them.
  */
-function describeThroughPgBouncer(binary: PgBouncerBinary, untracked: PgBouncerOptions): void {
+function describeThroughPgBouncer(
+  binary: PgBouncerBinary,
+  untracked: PgBouncerOptions,
+  named: boolean,
+): void {
   describe(`behind PgBouncer ${binary.label}, transaction pooling`, () => {
     const bouncer = bouncers(binary);
     const bouncerUrl = async () => (await bouncer()).url;
+    const chosen = {
+      pooler: 'transaction',
+      preparedStatements: named,
+      preparedStatementsWhy: named ? KEPT : PASSED_THROUGH,
+    };
 
     describeEventStoreContract({
-      name: `store-postgres through PgBouncer ${binary.label} (default options)`,
+      name: `store-postgres through PgBouncer ${binary.label} (default options: ${named ? 'named' : 'unnamed'} statements)`,
       create: async () => {
-        const store = await createTestStore({ connectionString: await bouncerUrl() });
-        expect((await store.healthCheck()).details).toMatchObject({
-          pooler: 'transaction',
-          preparedStatements: false,
-        });
+        const store = await createTestStore({ connectionString: await bouncerUrl(), logger: silentLogger });
+        expect((await store.healthCheck()).details).toMatchObject(chosen);
         return store;
       },
       capabilities: { durable: true, crossProcess: true, retention: true },
-      share: async (store) => createTestStore({ connectionString: await bouncerUrl(), schema: store.schema }),
+      share: async (store) =>
+        createTestStore({ connectionString: await bouncerUrl(), schema: store.schema, logger: silentLogger }),
       reopen: async (store) =>
-        createTestStore({ connectionString: await bouncerUrl(), schema: store.schema }),
+        createTestStore({ connectionString: await bouncerUrl(), schema: store.schema, logger: silentLogger }),
       destroy: (store) => dropSchema(store.schema),
     });
 
@@ -118,12 +175,12 @@ function describeThroughPgBouncer(binary: PgBouncerBinary, untracked: PgBouncerO
     // Registered after the bouncers' hook, so it runs before it: stores close while their bouncer is up.
     const stores = closedAfterEach();
 
-    it('default options: detects the pooler from its refusal of the startup parameters and drops named statements', async () => {
+    it(`default options: detects the pooler from its refusal of the startup parameters and ${named ? 'keeps' : 'drops'} named statements`, async () => {
       const store = await storeBehind(await bouncerUrl());
       stores.push(store);
       await store.migrate();
       const health = await store.healthCheck();
-      expect(health.details).toMatchObject({ pooler: 'transaction', preparedStatements: false });
+      expect(health.details).toMatchObject(chosen);
       // 8 store connections share 5 server connections: every statement meets other sessions.
       await busyWork(store, 200);
     });
@@ -132,10 +189,7 @@ function describeThroughPgBouncer(binary: PgBouncerBinary, untracked: PgBouncerO
       const store = await storeBehind(await bouncerUrl(), { statementTimeoutMs: 0 });
       stores.push(store);
       await store.migrate();
-      expect((await store.healthCheck()).details).toMatchObject({
-        pooler: 'transaction',
-        preparedStatements: false,
-      });
+      expect((await store.healthCheck()).details).toMatchObject(chosen);
       await busyWork(store, 50);
     });
 
@@ -148,10 +202,7 @@ function describeThroughPgBouncer(binary: PgBouncerBinary, untracked: PgBouncerO
       const store = await storeBehind(lenient.url);
       stores.push(store);
       await store.migrate();
-      expect((await store.healthCheck()).details).toMatchObject({
-        pooler: 'transaction',
-        preparedStatements: false,
-      });
+      expect((await store.healthCheck()).details).toMatchObject(chosen);
       await store.append([makeEvent(), makeEvent()], { now: new Date() });
       expect(await store.read({ limit: 10, order: 'asc' })).toHaveLength(2);
     });
@@ -187,11 +238,21 @@ function describeThroughPgBouncer(binary: PgBouncerBinary, untracked: PgBouncerO
         expect(failure, 'one of the two must meet the other statement').toBeDefined();
         expect(isEvcoError(failure!.reason, 'TRANSACTION_POOLER')).toBe(true);
         expect((failure!.reason as Error).message).toContain("pooler: 'transaction'");
-        // The option it names works with the same pool.
-        const fixed = createPostgresStore({ pool, schema: store.schema, pooler: 'transaction' });
+        // The option it names works with the same pool: unnamed statements, this pooler keeping none.
+        const fixed = createPostgresStore({
+          pool,
+          schema: store.schema,
+          pooler: 'transaction',
+          logger: silentLogger,
+        });
         await expect(
           Promise.all([fixed.getEvent(makeEvent().id), fixed.getEvent(makeEvent().id)]),
         ).resolves.toEqual([undefined, undefined]);
+        expect((await fixed.healthCheck()).details).toMatchObject({
+          pooler: 'transaction',
+          preparedStatements: false,
+          preparedStatementsWhy: PASSED_THROUGH,
+        });
       } finally {
         await pool.end();
       }
@@ -207,11 +268,22 @@ function describeThroughPgBouncer(binary: PgBouncerBinary, untracked: PgBouncerO
         // Configuration, not an outage: every call says the same, nothing ran.
         await expectPoolerError(store.append([makeEvent()], { now: new Date() }), 'preparedStatements: true');
       }
-      // Left unset, the same pooler works.
-      const store = await storeBehind(plain.url);
+      // Left unset, the same pooler works, with unnamed statements, and the store says so once.
+      const logged = capturingLogger();
+      const store = await storeBehind(plain.url, { logger: logged });
       stores.push(store);
       await store.migrate();
+      expect((await store.healthCheck()).details).toMatchObject({
+        pooler: 'transaction',
+        preparedStatements: false,
+        preparedStatementsWhy: PASSED_THROUGH,
+      });
+      const before = await serverStatements(store);
       await busyWork(store, 50);
+      // Nothing of the store's prepared on the server, under any name.
+      expect(await serverStatements(store)).toEqual(before);
+      expect(before).toEqual([]);
+      expect(logged.infos).toEqual([expect.stringContaining('passes named statements through')]);
     });
 
     it('notify: true through the pooler without a direct connection for LISTEN fails at startup, naming listenConnectionString', async () => {
@@ -245,7 +317,7 @@ function describeThroughPgBouncer(binary: PgBouncerBinary, untracked: PgBouncerO
 
 /** What only PgBouncer 1.21+ does: keep named statements, track parameters inside `options`. */
 function describeThroughModernPgBouncer(binary: PgBouncerBinary): void {
-  describe(`behind PgBouncer ${binary.label} with max_prepared_statements = 100`, () => {
+  describe(`behind PgBouncer ${binary.label} keeping named statements (max_prepared_statements > 0)`, () => {
     const bouncer = bouncers(binary);
     const tracking = () => bouncer({ maxPreparedStatements: 100 });
 
@@ -280,39 +352,99 @@ function describeThroughModernPgBouncer(binary: PgBouncerBinary): void {
 
     const stores = closedAfterEach();
 
-    it('preparedStatements: true: the statements are named, PgBouncer prepares each once per server connection and binds it on every use', async () => {
+    /**
+     * 8 store connections over 2 server connections: each statement meets both. Every append and
+     * claim binds a named statement its store connection parsed once; PgBouncer prepares each
+     * once per server connection, under its own name.
+     */
+    async function expectNamedStatements(own: PgBouncer, store: PostgresStore): Promise<void> {
+      const before = await bouncerStats(own);
+      await busyWork(store, 200);
+      const after = await bouncerStats(own);
+      const delta = (key: string) => after[key]! - before[key]!;
+      // Every append and claim executed a named statement (at least 200 appends + 8 claims)...
+      expect(delta('total_bind_count')).toBeGreaterThanOrEqual(208);
+      // ...that its store connection parsed once (8 connections, a few statements each)...
+      expect(delta('total_client_parse_count')).toBeGreaterThan(0);
+      expect(delta('total_client_parse_count')).toBeLessThanOrEqual(8 * 5);
+      // ...and PgBouncer prepared once per server connection (2), not once per use.
+      expect(delta('total_server_parse_count')).toBeLessThanOrEqual(2 * 5);
+      // On the server they are PgBouncer's names for the store's statements.
+      const names = await serverStatements(store);
+      expect(names.length).toBeGreaterThan(0);
+      for (const name of names) expect(name).toMatch(/^PGBOUNCER_\d+$/);
+    }
+
+    for (const option of [true, undefined] as const) {
+      it(`preparedStatements: ${option === undefined ? 'unset (the default)' : 'true'}: the statements are named, PgBouncer prepares each once per server connection and binds it on every use`, async () => {
+        const own = await startPgBouncer(await databaseUrl(), {
+          binary,
+          maxPreparedStatements: 100,
+          poolSize: 2,
+        });
+        try {
+          const logged = capturingLogger();
+          const store = await storeBehind(own.url, { preparedStatements: option, logger: logged });
+          stores.push(store);
+          await store.migrate();
+          expect((await store.healthCheck()).details).toMatchObject({
+            pooler: 'transaction',
+            preparedStatements: true,
+            preparedStatementsWhy:
+              option === undefined
+                ? KEPT
+                : expect.stringMatching(/^preparedStatements: true; the transaction pooler keeps/),
+          });
+          // Found, not asked for: said once.
+          expect(logged.infos).toEqual(
+            option === undefined ? [expect.stringContaining('keeps named statements')] : [],
+          );
+          await expectNamedStatements(own, store);
+        } finally {
+          for (const s of stores.splice(0)) {
+            await s.close();
+            await dropSchema(s.schema);
+          }
+          await own.stop();
+        }
+      });
+    }
+
+    it('max_prepared_statements turned to 0 while the store runs on named statements it chose: the calls that meet another session fail typed, then the store goes unnamed and works on, saying so', async () => {
       const own = await startPgBouncer(await databaseUrl(), {
         binary,
         maxPreparedStatements: 100,
         poolSize: 2,
       });
       try {
-        const store = await storeBehind(own.url, { preparedStatements: true });
+        const logged = capturingLogger();
+        const store = await storeBehind(own.url, { logger: logged });
         stores.push(store);
         await store.migrate();
+        await busyWork(store, 50);
+        expect((await store.healthCheck()).details).toMatchObject({ preparedStatements: true });
+        // PgBouncer passes named statements through from now on, to both server connections.
+        await bouncerCommand(own, 'SET max_prepared_statements = 0');
+        const events = Array.from({ length: 40 }, () => makeEvent({ eventType: 'Late' }));
+        const results = await Promise.allSettled(events.map((e) => store.append([e], { now: new Date() })));
+        const failures = results.flatMap((r) => (r.status === 'rejected' ? [r.reason as Error] : []));
+        expect(failures.length, 'some appends meet another session').toBeGreaterThan(0);
+        for (const f of failures) {
+          expect(isEvcoError(f, 'TRANSACTION_POOLER'), String(f)).toBe(true);
+          expect(f.message).toContain('no longer does');
+          expect(f.message).toContain('preparedStatements: false');
+        }
+        // Nothing of a failed append was written.
+        const stored = await store.read({ eventType: 'Late', limit: 100, order: 'asc' });
+        expect(stored.length).toBe(events.length - failures.length);
         expect((await store.healthCheck()).details).toMatchObject({
           pooler: 'transaction',
-          preparedStatements: true,
+          preparedStatements: false,
+          preparedStatementsWhy: expect.stringContaining('no longer does'),
         });
-        const before = await bouncerStats(own);
-        // 8 store connections over 2 server connections: each statement meets both.
-        await busyWork(store, 200);
-        const after = await bouncerStats(own);
-        const delta = (key: string) => after[key]! - before[key]!;
-        // Every append and claim executed a named statement (at least 200 appends + 8 claims)...
-        expect(delta('total_bind_count')).toBeGreaterThanOrEqual(208);
-        // ...that its store connection parsed once (8 connections, a few statements each)...
-        expect(delta('total_client_parse_count')).toBeGreaterThan(0);
-        expect(delta('total_client_parse_count')).toBeLessThanOrEqual(8 * 5);
-        // ...and PgBouncer prepared once per server connection (2), not once per use.
-        expect(delta('total_server_parse_count')).toBeLessThanOrEqual(2 * 5);
-        // On the server they are PgBouncer's names for the store's statements.
-        const { rows } = await store.pool.query<{ name: string; statement: string }>(
-          'SELECT name, statement FROM pg_prepared_statements',
-        );
-        const ours = rows.filter((r) => r.statement.includes(store.schema));
-        expect(ours.length).toBeGreaterThan(0);
-        for (const r of ours) expect(r.name).toMatch(/^PGBOUNCER_\d+$/);
+        expect(logged.warns).toEqual([expect.stringContaining('unnamed statements since')]);
+        // Unnamed from now on: 8 store connections over the 2 server connections, nothing fails.
+        await busyWork(store, 100);
       } finally {
         for (const s of stores.splice(0)) {
           await s.close();
@@ -322,35 +454,106 @@ function describeThroughModernPgBouncer(binary: PgBouncerBinary): void {
       }
     });
 
-    it("PgBouncer's own default (max_prepared_statements 200): preparedStatements: true works, left unset the store still uses unnamed statements", async () => {
-      const defaults = await bouncer({});
-      const prepared = await storeBehind(defaults.url, { preparedStatements: true });
-      stores.push(prepared);
-      await prepared.migrate();
-      expect((await prepared.healthCheck()).details).toMatchObject({
-        pooler: 'transaction',
+    it('max_prepared_statements below what the store prepares (2): PgBouncer evicts and prepares again, correct, with a server prepare per few uses', async () => {
+      const small = await bouncer({ maxPreparedStatements: 2, poolSize: 2 });
+      const store = await storeBehind(small.url);
+      stores.push(store);
+      await store.migrate();
+      expect((await store.healthCheck()).details).toMatchObject({
         preparedStatements: true,
+        preparedStatementsWhy: KEPT,
       });
-      await busyWork(prepared, 50);
-      const unset = await storeBehind(defaults.url);
-      stores.push(unset);
-      await unset.migrate();
-      expect((await unset.healthCheck()).details).toMatchObject({
-        pooler: 'transaction',
-        preparedStatements: false,
+      const before = await bouncerStats(small);
+      // Three statements in turn, one after the other, on server connections keeping two each.
+      for (let i = 0; i < 20; i++) {
+        const e = makeEvent();
+        await store.append([e], { now: new Date() });
+        expect((await store.getEvent(e.id))?.id).toBe(e.id);
+        expect(await store.read({ limit: 1, order: 'desc' })).toHaveLength(1);
+      }
+      const after = await bouncerStats(small);
+      const delta = (key: string) => after[key]! - before[key]!;
+      expect(delta('total_bind_count')).toBeGreaterThanOrEqual(60);
+      // Prepared again on the server at least once per round (a roomy cache: once per connection).
+      expect(delta('total_server_parse_count')).toBeGreaterThanOrEqual(20);
+    });
+
+    it("a pool of your own with pooler: 'transaction': checked the same way, named statements", async () => {
+      const own = await startPgBouncer(await databaseUrl(), {
+        binary,
+        maxPreparedStatements: 100,
+        poolSize: 2,
       });
+      const pool = new pg.Pool({ connectionString: own.url, max: 8 });
+      try {
+        const store = createPostgresStore({
+          pool,
+          schema: uniqueSchema(),
+          pooler: 'transaction',
+          logger: silentLogger,
+        });
+        stores.push(store);
+        await store.migrate();
+        expect((await store.healthCheck()).details).toMatchObject({
+          pooler: 'transaction',
+          preparedStatements: true,
+          preparedStatementsWhy: KEPT,
+        });
+        await expectNamedStatements(own, store);
+        // preparedStatements: false keeps them unnamed on the same pool.
+        const unnamed = createPostgresStore({
+          pool,
+          schema: store.schema,
+          pooler: 'transaction',
+          preparedStatements: false,
+        });
+        stores.push(unnamed);
+        expect((await unnamed.healthCheck()).details).toMatchObject({
+          preparedStatements: false,
+          preparedStatementsWhy: 'preparedStatements: false',
+        });
+        const before = await bouncerStats(own);
+        await Promise.all(
+          Array.from({ length: 20 }, () => unnamed.append([makeEvent()], { now: new Date() })),
+        );
+        const after = await bouncerStats(own);
+        expect(after.total_client_parse_count! - before.total_client_parse_count!).toBe(0);
+      } finally {
+        for (const s of stores.splice(0)) {
+          await s.close();
+          await dropSchema(s.schema);
+        }
+        await pool.end();
+        await own.stop();
+      }
+    });
+
+    it("PgBouncer's own default (max_prepared_statements 200): named statements, asked for or left unset", async () => {
+      const defaults = await bouncer({});
+      for (const option of [true, undefined] as const) {
+        const store = await storeBehind(defaults.url, { preparedStatements: option, logger: silentLogger });
+        stores.push(store);
+        await store.migrate();
+        expect((await store.healthCheck()).details).toMatchObject({
+          pooler: 'transaction',
+          preparedStatements: true,
+        });
+        await busyWork(store, 50);
+        for (const name of await serverStatements(store)) expect(name).toMatch(/^PGBOUNCER_\d+$/);
+      }
     });
 
     it('track_extra_parameters naming what the store sends: accepted at startup but never set on the server, still detected', async () => {
       const tracked = await bouncer({
         trackExtraParameters: ['IntervalStyle', 'statement_timeout', 'plan_cache_mode'],
       });
-      const store = await storeBehind(tracked.url);
+      const store = await storeBehind(tracked.url, { logger: silentLogger });
       stores.push(store);
       await store.migrate();
       expect((await store.healthCheck()).details).toMatchObject({
         pooler: 'transaction',
-        preparedStatements: false,
+        preparedStatements: true,
+        preparedStatementsWhy: KEPT,
       });
       await busyWork(store, 50);
     });
@@ -363,7 +566,11 @@ describe('a direct connection', () => {
     const store = await storeBehind(await databaseUrl());
     stores.push(store);
     await store.migrate();
-    expect((await store.healthCheck()).details).toMatchObject({ pooler: 'none', preparedStatements: true });
+    expect((await store.healthCheck()).details).toMatchObject({
+      pooler: 'none',
+      preparedStatements: true,
+      preparedStatementsWhy: 'no transaction pooler found (a direct connection)',
+    });
   });
 });
 
@@ -372,6 +579,7 @@ if (SYSTEM_PGBOUNCER.missing === undefined) {
   describeThroughPgBouncer(
     SYSTEM_PGBOUNCER,
     atLeast(SYSTEM_PGBOUNCER.version, 1, 21) ? { maxPreparedStatements: 0 } : {},
+    atLeast(SYSTEM_PGBOUNCER.version, 1, 22),
   );
 } else {
   beforeAll(() => {
@@ -380,7 +588,8 @@ if (SYSTEM_PGBOUNCER.missing === undefined) {
 }
 
 if (MODERN_PGBOUNCER.missing === undefined) {
-  describeThroughPgBouncer(MODERN_PGBOUNCER, { maxPreparedStatements: 0 });
+  // Its own default, max_prepared_statements = 200, keeps named statements.
+  describeThroughPgBouncer(MODERN_PGBOUNCER, { maxPreparedStatements: 0 }, true);
   describeThroughModernPgBouncer(MODERN_PGBOUNCER);
 } else {
   // The versions production runs do not drop out unnoticed: this fails, saying how to get one.

@@ -1,9 +1,10 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { silentLogger } from '@evco/core';
 import { makeEvent, waitFor } from '@evco/testkit';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { PostgresStore } from '../src/index.js';
-import { MODERN_PGBOUNCER, type PgBouncer, SYSTEM_PGBOUNCER, startPgBouncer } from './pgbouncer.js';
+import { atLeast, MODERN_PGBOUNCER, type PgBouncer, SYSTEM_PGBOUNCER, startPgBouncer } from './pgbouncer.js';
 import { createTestStore, databaseUrl, dropSchema } from './support.js';
 
 const WORKER = fileURLToPath(new URL('./fixtures/worker.ts', import.meta.url));
@@ -14,6 +15,8 @@ interface Worker {
   exited: Promise<number | null>;
   /** What the worker's store detected in front of Postgres (`none`, `transaction`). */
   pooler: string;
+  /** Whether it uses named statements (`true`, `false`). */
+  prepared: string;
 }
 
 async function startWorker(url: string, schema: string, leaseMs: number, timeoutMs: number): Promise<Worker> {
@@ -32,29 +35,35 @@ async function startWorker(url: string, schema: string, leaseMs: number, timeout
   });
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   let stdout = '';
-  const pooler = await new Promise<string>((resolve, reject) => {
+  const [pooler, prepared] = await new Promise<[string, string]>((resolve, reject) => {
     child.stdout!.on('data', (d: Buffer) => {
       stdout += d.toString();
-      const ready = /ready pooler=(\w+)/.exec(stdout);
-      if (ready) resolve(ready[1]!);
+      const ready = /ready pooler=(\w+) prepared=(\w+)/.exec(stdout);
+      if (ready) resolve([ready[1]!, ready[2]!]);
     });
     void exited.then((code) => reject(new Error(`worker exited (${code}) before it was ready: ${stderr}`)));
   });
-  return { child, exited, pooler };
+  return { child, exited, pooler, prepared };
 }
 
 /**
  * `url`: where the workers and the test's own store connect (the database, or a pooler), with
- * the store's default options; `pooler`: what every store must detect there.
+ * the store's default options; `pooler`: what every store must detect there; `prepared`: whether
+ * each then uses named statements.
  */
-function describeFleet(title: string, url: () => Promise<string>, pooler: 'none' | 'transaction'): void {
+function describeFleet(
+  title: string,
+  url: () => Promise<string>,
+  pooler: 'none' | 'transaction',
+  prepared: boolean,
+): void {
   describe(title, () => {
     let store: PostgresStore;
     let workers: Worker[] = [];
 
     beforeEach(async () => {
-      store = await createTestStore({ connectionString: await url() });
-      expect((await store.healthCheck()).details).toMatchObject({ pooler });
+      store = await createTestStore({ connectionString: await url(), logger: silentLogger });
+      expect((await store.healthCheck()).details).toMatchObject({ pooler, preparedStatements: prepared });
       await store.pool.query(
         `CREATE TABLE "${store.schema}".handled (event_id uuid NOT NULL, attempt int NOT NULL, pid int NOT NULL)`,
       );
@@ -98,6 +107,7 @@ function describeFleet(title: string, url: () => Promise<string>, pooler: 'none'
         startWorker(await url(), store.schema, 60_000, 30_000),
       ]);
       expect(workers.map((w) => w.pooler)).toEqual([pooler, pooler]);
+      expect(workers.map((w) => w.prepared)).toEqual([String(prepared), String(prepared)]);
       const ids = await publish();
       await waitFor(drained, { timeoutMs: 120_000, intervalMs: 100, message: 'deliveries still open' });
       const handled = await runs();
@@ -115,6 +125,7 @@ function describeFleet(title: string, url: () => Promise<string>, pooler: 'none'
         startWorker(await url(), store.schema, 6000, 5000),
       ]);
       expect(workers.map((w) => w.pooler)).toEqual([pooler, pooler]);
+      expect(workers.map((w) => w.prepared)).toEqual([String(prepared), String(prepared)]);
       const [victim, survivor] = workers as [Worker, Worker];
       const ids = await publish();
       await waitFor(
@@ -143,7 +154,7 @@ function describeFleet(title: string, url: () => Promise<string>, pooler: 'none'
   });
 }
 
-describeFleet('two coordinators in two OS processes on one database', databaseUrl, 'none');
+describeFleet('two coordinators in two OS processes on one database', databaseUrl, 'none', true);
 
 // The same fleet with every connection (workers, handlers' own writes, the test) through a
 // PgBouncer in transaction mode, on the store's default options: the system's (Debian bookworm's
@@ -171,6 +182,8 @@ for (const binary of [SYSTEM_PGBOUNCER, MODERN_PGBOUNCER]) {
         return (await bouncer).url;
       },
       'transaction',
+      // 1.18 passes named statements through; 1.22+ keeps them (its default max_prepared_statements 200).
+      atLeast(binary.version, 1, 22),
     );
   });
 }
