@@ -1,7 +1,7 @@
 import { isEvcoError, type Logger, silentLogger } from '@evco/core';
 import { describeEventStoreContract, makeEvent, waitFor } from '@evco/testkit';
 import pg from 'pg';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { createPostgresStore, type PostgresStore } from '../src/index.js';
 import {
   atLeast,
@@ -11,6 +11,7 @@ import {
   type PgBouncerOptions,
   SYSTEM_PGBOUNCER,
   startPgBouncer,
+  withPgBouncer,
 } from './pgbouncer.js';
 import { closedAfterEach, createTestStore, databaseUrl, dropSchema, uniqueSchema } from './support.js';
 
@@ -574,26 +575,17 @@ describe('a direct connection', () => {
   });
 });
 
-if (SYSTEM_PGBOUNCER.missing === undefined) {
+withPgBouncer(SYSTEM_PGBOUNCER, 'behind the system PgBouncer', () => {
   // Debian bookworm's 1.18 knows no max_prepared_statements; a system PgBouncer 1.21+ is told 0.
   describeThroughPgBouncer(
     SYSTEM_PGBOUNCER,
     atLeast(SYSTEM_PGBOUNCER.version, 1, 21) ? { maxPreparedStatements: 0 } : {},
     atLeast(SYSTEM_PGBOUNCER.version, 1, 22),
   );
-} else {
-  beforeAll(() => {
-    console.warn(`skipping the system PgBouncer's tests: ${SYSTEM_PGBOUNCER.missing}`);
-  });
-}
+});
 
-if (MODERN_PGBOUNCER.missing === undefined) {
+withPgBouncer(MODERN_PGBOUNCER, 'behind PgBouncer 1.21+ (EVCO_PGBOUNCER_124)', () => {
   // Its own default, max_prepared_statements = 200, keeps named statements.
   describeThroughPgBouncer(MODERN_PGBOUNCER, { maxPreparedStatements: 0 }, true);
   describeThroughModernPgBouncer(MODERN_PGBOUNCER);
-} else {
-  // The versions production runs do not drop out unnoticed: this fails, saying how to get one.
-  it('PgBouncer 1.21+ is available (EVCO_PGBOUNCER_124)', () => {
-    throw new Error(MODERN_PGBOUNCER.missing);
-  });
-}
+});

@@ -3,6 +3,7 @@ import { accessSync, chownSync, constants, mkdtempSync, rmSync, writeFileSync } 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from '@evco/testkit';
+import { it } from 'vitest';
 
 /** Where Debian's `pgbouncer` package puts the binary (`/usr/sbin`, not always on PATH). */
 function findPgBouncer(): string | undefined {
@@ -44,52 +45,83 @@ export interface PgBouncerBinary {
   readonly missing: string | undefined;
 }
 
-const systemPath = findPgBouncer();
-const systemVersion = systemPath ? versionOf(systemPath) : undefined;
+/**
+ * A binary the tests may run: `path` answering `--version` like PgBouncer `minimum` or later, or
+ * why not, with `getIt` (how to install one) in every reason.
+ */
+function pgBouncerBinary(
+  kind: string,
+  path: string | undefined,
+  where: string,
+  minimum: [number, number],
+  getIt: string,
+): PgBouncerBinary {
+  const version = path !== undefined && executable(path) ? versionOf(path) : undefined;
+  return {
+    label: `${kind} ${version ?? ''}`.trim(),
+    path,
+    version,
+    missing:
+      path === undefined || !executable(path)
+        ? `PgBouncer not found ${where}: ${getIt}`
+        : version === undefined
+          ? `${path} does not answer --version like pgbouncer: ${getIt}`
+          : !atLeast(version, ...minimum)
+            ? `${path} is PgBouncer ${version}, not ${minimum.join('.')}+: ${getIt}`
+            : undefined,
+  };
+}
 
-/** The distribution's PgBouncer (Debian bookworm's 1.18 in CI); tests skip with a warning without it. */
-export const SYSTEM_PGBOUNCER: PgBouncerBinary = {
-  label: `system ${systemVersion ?? ''}`.trim(),
-  path: systemPath,
-  version: systemVersion,
-  missing: systemPath ? undefined : 'pgbouncer is not installed (apt-get install pgbouncer; .ci/run does it)',
-};
+/**
+ * The distribution's PgBouncer (Debian bookworm's 1.18 in CI): `pgbouncer` on PATH, in
+ * `/usr/sbin` or `/usr/local/sbin`.
+ */
+export const SYSTEM_PGBOUNCER: PgBouncerBinary = pgBouncerBinary(
+  'system',
+  findPgBouncer(),
+  'on PATH, in /usr/sbin or /usr/local/sbin',
+  [1, 0],
+  'apt-get install pgbouncer (.ci/run does it)',
+);
 
 /** Where `.ci/install-pgbouncer-1.24.sh` installs PgBouncer 1.24. */
 export const MODERN_PGBOUNCER_DEFAULT_PATH = '/opt/pgbouncer-1.24/bin/pgbouncer';
 
 const modernPath = process.env.EVCO_PGBOUNCER_124 || MODERN_PGBOUNCER_DEFAULT_PATH;
-const modernVersion = executable(modernPath) ? versionOf(modernPath) : undefined;
-const getModern =
-  "run .ci/install-pgbouncer-1.24.sh (builds it from Debian trixie's source package; .ci/run does it) " +
-  'or set EVCO_PGBOUNCER_124 to a pgbouncer 1.21+ binary';
 
 /**
  * PgBouncer 1.21+ (protocol-level prepared statements; 1.24 in CI): `EVCO_PGBOUNCER_124`, else
- * `/opt/pgbouncer-1.24/bin/pgbouncer`. Tests that need it fail, saying how to get it, when it
- * is missing: the versions production runs must not drop out of CI unnoticed.
+ * `/opt/pgbouncer-1.24/bin/pgbouncer`.
  */
-export const MODERN_PGBOUNCER: PgBouncerBinary = {
-  label: `modern ${modernVersion ?? ''}`.trim(),
-  path: modernPath,
-  version: modernVersion,
-  missing: !executable(modernPath)
-    ? `PgBouncer 1.21+ not found at ${modernPath}: ${getModern}`
-    : modernVersion === undefined
-      ? `${modernPath} does not answer --version like pgbouncer: ${getModern}`
-      : !atLeast(modernVersion, 1, 21)
-        ? `${modernPath} is PgBouncer ${modernVersion}, not 1.21+: ${getModern}`
-        : undefined,
-};
+export const MODERN_PGBOUNCER: PgBouncerBinary = pgBouncerBinary(
+  'modern',
+  modernPath,
+  `at ${modernPath}`,
+  [1, 21],
+  "run .ci/install-pgbouncer-1.24.sh (builds it from Debian trixie's source package; .ci/run does it) " +
+    'or set EVCO_PGBOUNCER_124 to a pgbouncer 1.21+ binary',
+);
+
+/**
+ * `define` (the tests that run through `binary`) where `binary` can run here; where it cannot,
+ * one test named `title` that fails saying how to get it. Never skipped: the PgBouncers
+ * production runs must not drop out of a test run counted as passing.
+ */
+export function withPgBouncer(binary: PgBouncerBinary, title: string, define: () => void): void {
+  if (binary.missing === undefined) {
+    define();
+  } else {
+    it(`${title}: PgBouncer ${binary.label} is available`, () => {
+      throw new Error(binary.missing);
+    });
+  }
+}
 
 /** `version` (`1.24.1`) is `major.minor` or later. */
 export function atLeast(version: string | undefined, major: number, minor: number): boolean {
   const [ma = 0, mi = 0] = (version ?? '').split('.').map(Number);
   return ma > major || (ma === major && mi >= minor);
 }
-
-/** Why PgBouncer tests cannot run here, or `undefined` when they can (the system's PgBouncer). */
-export const pgBouncerMissing: string | undefined = SYSTEM_PGBOUNCER.missing;
 
 export interface PgBouncer {
   /** `postgresql://<user>@127.0.0.1:<port>/<db>`: the test database through the pooler. */

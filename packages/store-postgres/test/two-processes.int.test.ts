@@ -4,7 +4,14 @@ import { silentLogger } from '@evco/core';
 import { makeEvent, waitFor } from '@evco/testkit';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { PostgresStore } from '../src/index.js';
-import { atLeast, MODERN_PGBOUNCER, type PgBouncer, SYSTEM_PGBOUNCER, startPgBouncer } from './pgbouncer.js';
+import {
+  atLeast,
+  MODERN_PGBOUNCER,
+  type PgBouncer,
+  SYSTEM_PGBOUNCER,
+  startPgBouncer,
+  withPgBouncer,
+} from './pgbouncer.js';
 import { createTestStore, databaseUrl, dropSchema } from './support.js';
 
 const WORKER = fileURLToPath(new URL('./fixtures/worker.ts', import.meta.url));
@@ -162,15 +169,7 @@ describeFleet('two coordinators in two OS processes on one database', databaseUr
 // statements (its default `max_prepared_statements` 200, left as it is).
 for (const binary of [SYSTEM_PGBOUNCER, MODERN_PGBOUNCER]) {
   const title = `two coordinators in two OS processes through PgBouncer ${binary.label} (transaction pooling)`;
-  if (binary === MODERN_PGBOUNCER && binary.missing !== undefined) {
-    // The versions production runs do not drop out unnoticed: this fails, saying how to get one.
-    it(`${title}: PgBouncer 1.21+ is available`, () => {
-      throw new Error(binary.missing);
-    });
-    continue;
-  }
-  // The system's PgBouncer: skipped when it is not installed (`apt-get install pgbouncer`).
-  describe.skipIf(binary.missing !== undefined)(`behind PgBouncer ${binary.missing ?? ''}`, () => {
+  withPgBouncer(binary, title, () => {
     let bouncer: Promise<PgBouncer> | undefined;
     afterAll(async () => {
       await (await bouncer)?.stop();
