@@ -7,6 +7,7 @@ import {
   createConsoleLogger,
   type EventPublisher,
   type EventStore,
+  isEvcoError,
   type Logger,
   maskUrl,
   parseLogLevel,
@@ -403,7 +404,11 @@ function parseBoolean(value: string | undefined, name: string, fallback = true):
  * Loads the store package the target needs. They are optional peer dependencies: an operator
  * on Postgres does not install better-sqlite3, and the other way round.
  */
-async function openStore(target: Target, options: { mustExist: boolean }): Promise<EventStore> {
+async function openStore(
+  target: Target,
+  options: { mustExist: boolean },
+  logger: Logger,
+): Promise<EventStore> {
   if (target.kind === 'sqlite') {
     const file = target.file.replace(/^sqlite:(\/\/)?/i, '');
     // Opening a file creates it; only `migrate` may do that.
@@ -429,19 +434,48 @@ async function openStore(target: Target, options: { mustExist: boolean }): Promi
     ) {
       throw new UsageError(`${file} has no evco tables; "evco migrate --sqlite ${file}" creates them`);
     }
+    // store-sqlite logs nothing: no logger to give it.
     return createSqliteStore({ filename: target.file });
   }
   const { createPostgresStore } = await importPeer<typeof import('@evco/store-postgres')>(
     '@evco/store-postgres',
     'a Postgres store',
   );
-  return createPostgresStore({
-    connectionString: target.url,
-    ...(target.schema === undefined ? {} : { schema: target.schema }),
-    poolSize: 2,
-    connectionTimeoutMs: 5000,
-    applicationName: 'evco-cli',
-  });
+  // The CLI's logger, not the store's default one (info): behind PgBouncer the store says at info
+  // what it found there, a stray JSON line on stderr around a command's output.
+  return withLogger(
+    createPostgresStore,
+    {
+      connectionString: target.url,
+      ...(target.schema === undefined ? {} : { schema: target.schema }),
+      poolSize: 2,
+      connectionTimeoutMs: 5000,
+      applicationName: 'evco-cli',
+    },
+    logger,
+  );
+}
+
+/**
+ * `create({ ...options, logger })`, or `create(options)` when the adapter refuses `logger` as an
+ * unknown option: store-postgres takes one since the release that logs behind a pooler, and the
+ * peer range allows older ones, whose strict options refuse the key (before any I/O) and which
+ * log nothing there anyway. Any other invalid option is thrown as it is.
+ */
+export function withLogger<O extends object, R>(
+  create: (options: O & { logger: Logger }) => R,
+  options: O,
+  logger: Logger,
+): R {
+  try {
+    return create({ ...options, logger });
+  } catch (error) {
+    const issues = isEvcoError(error, 'INVALID_OPTIONS')
+      ? ((error as { issues?: ReadonlyArray<{ path: string }> }).issues ?? [])
+      : [];
+    if (!issues.some((i) => i.path === 'logger')) throw error;
+    return create(options as O & { logger: Logger });
+  }
 }
 
 /**
@@ -536,8 +570,9 @@ export async function connect(
 ): Promise<Connection> {
   const target = resolveTarget(flags, env);
   const redis = options.announce ? resolveRedis(flags, env) : undefined;
-  const store = await openStore(target, { mustExist: options.mustExist ?? true });
+  // Log lines only when asked for (EVCO_LOG_LEVEL): the output is the command's.
   const logger = createConsoleLogger({ level: parseLogLevel(env.EVCO_LOG_LEVEL, 'silent') });
+  const store = await openStore(target, { mustExist: options.mustExist ?? true }, logger);
   let publisher: EventPublisher | undefined;
   try {
     const channelPrefix = flags.channelPrefix ?? (env.EVCO_REDIS_CHANNEL_PREFIX || undefined);
