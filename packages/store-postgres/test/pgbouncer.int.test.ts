@@ -2,7 +2,7 @@ import { isEvcoError, type Logger, silentLogger } from '@evco/core';
 import { describeEventStoreContract, makeEvent, waitFor } from '@evco/testkit';
 import pg from 'pg';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { createPostgresStore, type PostgresStore } from '../src/index.js';
+import { createPostgresStore, type PostgresStore, type PostgresStoreOptions } from '../src/index.js';
 import {
   atLeast,
   MODERN_PGBOUNCER,
@@ -31,6 +31,23 @@ async function storeBehind(url: string, options: Record<string, unknown> = {}): 
     logger: silentLogger,
     ...options,
   });
+}
+
+/**
+ * A store behind `url` (closed after the test with `stores`), migrated: its health check reports
+ * `details`, what it chose there.
+ */
+async function migratedBehind(
+  stores: PostgresStore[],
+  url: string,
+  options: Record<string, unknown>,
+  details: Record<string, unknown>,
+): Promise<PostgresStore> {
+  const store = await storeBehind(url, options);
+  stores.push(store);
+  await store.migrate();
+  expect((await store.healthCheck()).details).toMatchObject(details);
+  return store;
 }
 
 /** What `healthCheck().details.preparedStatementsWhy` says after the named-statement check. */
@@ -135,6 +152,53 @@ function bouncers(binary: PgBouncerBinary) {
 }
 
 /**
+ * PgBouncers of `binary` of one test's own (a configuration the others must not share), stopped
+ * after it. Call before `closedAfterEach`: hooks registered later run first, so the test's stores
+ * close while their PgBouncer is up.
+ */
+function ownBouncers(binary: PgBouncerBinary) {
+  const started: PgBouncer[] = [];
+  afterEach(async () => {
+    for (const b of started.splice(0)) await b.stop();
+  });
+  return async (options: PgBouncerOptions = {}): Promise<PgBouncer> => {
+    const b = await startPgBouncer(await databaseUrl(), { ...options, binary });
+    started.push(b);
+    return b;
+  };
+}
+
+/**
+ * The contract suite through the PgBouncer at `url`, every store (shared and reopened ones too)
+ * built with `options`; the first must report `details` in its health check.
+ */
+function describeContractThrough(
+  name: string,
+  url: () => Promise<string>,
+  options: Partial<PostgresStoreOptions>,
+  details: Record<string, unknown>,
+): void {
+  const open = async (schema?: string) =>
+    createTestStore({
+      connectionString: await url(),
+      ...options,
+      ...(schema === undefined ? {} : { schema }),
+    });
+  describeEventStoreContract({
+    name,
+    create: async () => {
+      const store = await open();
+      expect((await store.healthCheck()).details).toMatchObject(details);
+      return store;
+    },
+    capabilities: { durable: true, crossProcess: true, retention: true },
+    share: (store) => open(store.schema),
+    reopen: (store) => open(store.schema),
+    destroy: (store) => dropSchema(store.schema),
+  });
+}
+
+/**
  * Everything that must hold through any PgBouncer in transaction mode. `untracked`: its
  * configuration with `max_prepared_statements = 0` (or none at all: before 1.21). `named`:
  * whether its own default configuration keeps named statements (1.22+), so that the store,
@@ -154,56 +218,30 @@ function describeThroughPgBouncer(
       preparedStatementsWhy: named ? KEPT : PASSED_THROUGH,
     };
 
-    describeEventStoreContract({
-      name: `store-postgres through PgBouncer ${binary.label} (default options: ${named ? 'named' : 'unnamed'} statements)`,
-      create: async () => {
-        const store = await createTestStore({ connectionString: await bouncerUrl(), logger: silentLogger });
-        expect((await store.healthCheck()).details).toMatchObject(chosen);
-        return store;
-      },
-      capabilities: { durable: true, crossProcess: true, retention: true },
-      share: async (store) =>
-        createTestStore({ connectionString: await bouncerUrl(), schema: store.schema, logger: silentLogger }),
-      reopen: async (store) =>
-        createTestStore({ connectionString: await bouncerUrl(), schema: store.schema, logger: silentLogger }),
-      destroy: (store) => dropSchema(store.schema),
-    });
+    describeContractThrough(
+      `store-postgres through PgBouncer ${binary.label} (default options: ${named ? 'named' : 'unnamed'} statements)`,
+      bouncerUrl,
+      { logger: silentLogger },
+      chosen,
+    );
 
-    const extraBouncers: PgBouncer[] = [];
-    afterEach(async () => {
-      for (const b of extraBouncers.splice(0)) await b.stop();
-    });
-    // Registered after the bouncers' hook, so it runs before it: stores close while their bouncer is up.
+    const fresh = ownBouncers(binary);
     const stores = closedAfterEach();
 
     it(`default options: detects the pooler from its refusal of the startup parameters and ${named ? 'keeps' : 'drops'} named statements`, async () => {
-      const store = await storeBehind(await bouncerUrl());
-      stores.push(store);
-      await store.migrate();
-      const health = await store.healthCheck();
-      expect(health.details).toMatchObject(chosen);
+      const store = await migratedBehind(stores, await bouncerUrl(), {}, chosen);
       // 8 store connections share 5 server connections: every statement meets other sessions.
       await busyWork(store, 200);
     });
 
     it('statementTimeoutMs: 0 (only plan_cache_mode is sent, in options): detected the same way', async () => {
-      const store = await storeBehind(await bouncerUrl(), { statementTimeoutMs: 0 });
-      stores.push(store);
-      await store.migrate();
-      expect((await store.healthCheck()).details).toMatchObject(chosen);
+      const store = await migratedBehind(stores, await bouncerUrl(), { statementTimeoutMs: 0 }, chosen);
       await busyWork(store, 50);
     });
 
     it('detects a PgBouncer told to ignore the startup parameters (it drops them silently)', async () => {
-      const lenient = await startPgBouncer(await databaseUrl(), {
-        binary,
-        ignoreStartupParameters: ['options', 'statement_timeout'],
-      });
-      extraBouncers.push(lenient);
-      const store = await storeBehind(lenient.url);
-      stores.push(store);
-      await store.migrate();
-      expect((await store.healthCheck()).details).toMatchObject(chosen);
+      const lenient = await fresh({ ignoreStartupParameters: ['options', 'statement_timeout'] });
+      const store = await migratedBehind(stores, lenient.url, {}, chosen);
       await store.append([makeEvent(), makeEvent()], { now: new Date() });
       expect(await store.read({ limit: 10, order: 'asc' })).toHaveLength(2);
     });
@@ -223,8 +261,7 @@ function describeThroughPgBouncer(
     });
 
     it('a pool of your own with named statements fails typed when two sessions meet one server connection', async () => {
-      const tight = await startPgBouncer(await databaseUrl(), { ...untracked, binary, poolSize: 1 });
-      extraBouncers.push(tight);
+      const tight = await fresh({ ...untracked, poolSize: 1 });
       const pool = new pg.Pool({ connectionString: tight.url, max: 4 });
       try {
         const store = createPostgresStore({ pool, schema: uniqueSchema() });
@@ -260,8 +297,7 @@ function describeThroughPgBouncer(
     });
 
     it('preparedStatements: true where PgBouncer keeps no named statements fails typed at startup, naming the option and max_prepared_statements', async () => {
-      const plain = await startPgBouncer(await databaseUrl(), { ...untracked, binary });
-      extraBouncers.push(plain);
+      const plain = await fresh(untracked);
       for (const pooler of ['auto', 'transaction'] as const) {
         const store = await storeBehind(plain.url, { preparedStatements: true, pooler });
         stores.push(store);
@@ -271,14 +307,16 @@ function describeThroughPgBouncer(
       }
       // Left unset, the same pooler works, with unnamed statements, and the store says so once.
       const logged = capturingLogger();
-      const store = await storeBehind(plain.url, { logger: logged });
-      stores.push(store);
-      await store.migrate();
-      expect((await store.healthCheck()).details).toMatchObject({
-        pooler: 'transaction',
-        preparedStatements: false,
-        preparedStatementsWhy: PASSED_THROUGH,
-      });
+      const store = await migratedBehind(
+        stores,
+        plain.url,
+        { logger: logged },
+        {
+          pooler: 'transaction',
+          preparedStatements: false,
+          preparedStatementsWhy: PASSED_THROUGH,
+        },
+      );
       const before = await serverStatements(store);
       await busyWork(store, 50);
       // Nothing of the store's prepared on the server, under any name.
@@ -320,38 +358,18 @@ function describeThroughPgBouncer(
 function describeThroughModernPgBouncer(binary: PgBouncerBinary): void {
   describe(`behind PgBouncer ${binary.label} keeping named statements (max_prepared_statements > 0)`, () => {
     const bouncer = bouncers(binary);
-    const tracking = () => bouncer({ maxPreparedStatements: 100 });
 
-    describeEventStoreContract({
-      name: `store-postgres through PgBouncer ${binary.label} (preparedStatements: true)`,
-      create: async () => {
-        const store = await createTestStore({
-          connectionString: (await tracking()).url,
-          preparedStatements: true,
-        });
-        expect((await store.healthCheck()).details).toMatchObject({
-          pooler: 'transaction',
-          preparedStatements: true,
-        });
-        return store;
-      },
-      capabilities: { durable: true, crossProcess: true, retention: true },
-      share: async (store) =>
-        createTestStore({
-          connectionString: (await tracking()).url,
-          schema: store.schema,
-          preparedStatements: true,
-        }),
-      reopen: async (store) =>
-        createTestStore({
-          connectionString: (await tracking()).url,
-          schema: store.schema,
-          preparedStatements: true,
-        }),
-      destroy: (store) => dropSchema(store.schema),
-    });
+    describeContractThrough(
+      `store-postgres through PgBouncer ${binary.label} (preparedStatements: true)`,
+      async () => (await bouncer({ maxPreparedStatements: 100 })).url,
+      { preparedStatements: true },
+      { pooler: 'transaction', preparedStatements: true },
+    );
 
+    const fresh = ownBouncers(binary);
     const stores = closedAfterEach();
+    /** 2 server connections keeping named statements, for counting what PgBouncer does with them. */
+    const keeping = () => fresh({ maxPreparedStatements: 100, poolSize: 2 });
 
     /**
      * 8 store connections over 2 server connections: each statement meets both. Every append and
@@ -378,92 +396,69 @@ function describeThroughModernPgBouncer(binary: PgBouncerBinary): void {
 
     for (const option of [true, undefined] as const) {
       it(`preparedStatements: ${option === undefined ? 'unset (the default)' : 'true'}: the statements are named, PgBouncer prepares each once per server connection and binds it on every use`, async () => {
-        const own = await startPgBouncer(await databaseUrl(), {
-          binary,
-          maxPreparedStatements: 100,
-          poolSize: 2,
-        });
-        try {
-          const logged = capturingLogger();
-          const store = await storeBehind(own.url, { preparedStatements: option, logger: logged });
-          stores.push(store);
-          await store.migrate();
-          expect((await store.healthCheck()).details).toMatchObject({
+        const own = await keeping();
+        const logged = capturingLogger();
+        const store = await migratedBehind(
+          stores,
+          own.url,
+          { preparedStatements: option, logger: logged },
+          {
             pooler: 'transaction',
             preparedStatements: true,
             preparedStatementsWhy:
               option === undefined
                 ? KEPT
                 : expect.stringMatching(/^preparedStatements: true; the transaction pooler keeps/),
-          });
-          // Found, not asked for: said once.
-          expect(logged.infos).toEqual(
-            option === undefined ? [expect.stringContaining('keeps named statements')] : [],
-          );
-          await expectNamedStatements(own, store);
-        } finally {
-          for (const s of stores.splice(0)) {
-            await s.close();
-            await dropSchema(s.schema);
-          }
-          await own.stop();
-        }
+          },
+        );
+        // Found, not asked for: said once.
+        expect(logged.infos).toEqual(
+          option === undefined ? [expect.stringContaining('keeps named statements')] : [],
+        );
+        await expectNamedStatements(own, store);
       });
     }
 
     it('max_prepared_statements turned to 0 while the store runs on named statements it chose: the calls that meet another session fail typed, then the store goes unnamed and works on, saying so', async () => {
-      const own = await startPgBouncer(await databaseUrl(), {
-        binary,
-        maxPreparedStatements: 100,
-        poolSize: 2,
-      });
-      try {
-        const logged = capturingLogger();
-        const store = await storeBehind(own.url, { logger: logged });
-        stores.push(store);
-        await store.migrate();
-        await busyWork(store, 50);
-        expect((await store.healthCheck()).details).toMatchObject({ preparedStatements: true });
-        // PgBouncer passes named statements through from now on, to both server connections.
-        await bouncerCommand(own, 'SET max_prepared_statements = 0');
-        const events = Array.from({ length: 40 }, () => makeEvent({ eventType: 'Late' }));
-        const results = await Promise.allSettled(events.map((e) => store.append([e], { now: new Date() })));
-        const failures = results.flatMap((r) => (r.status === 'rejected' ? [r.reason as Error] : []));
-        expect(failures.length, 'some appends meet another session').toBeGreaterThan(0);
-        for (const f of failures) {
-          expect(isEvcoError(f, 'TRANSACTION_POOLER'), String(f)).toBe(true);
-          expect(f.message).toContain('no longer does');
-          expect(f.message).toContain('preparedStatements: false');
-        }
-        // Nothing of a failed append was written.
-        const stored = await store.read({ eventType: 'Late', limit: 100, order: 'asc' });
-        expect(stored.length).toBe(events.length - failures.length);
-        expect((await store.healthCheck()).details).toMatchObject({
-          pooler: 'transaction',
-          preparedStatements: false,
-          preparedStatementsWhy: expect.stringContaining('no longer does'),
-        });
-        expect(logged.warns).toEqual([expect.stringContaining('unnamed statements since')]);
-        // Unnamed from now on: 8 store connections over the 2 server connections, nothing fails.
-        await busyWork(store, 100);
-      } finally {
-        for (const s of stores.splice(0)) {
-          await s.close();
-          await dropSchema(s.schema);
-        }
-        await own.stop();
+      const own = await keeping();
+      const logged = capturingLogger();
+      const store = await migratedBehind(stores, own.url, { logger: logged }, { preparedStatements: true });
+      await busyWork(store, 50);
+      // PgBouncer passes named statements through from now on, to both server connections.
+      await bouncerCommand(own, 'SET max_prepared_statements = 0');
+      const events = Array.from({ length: 40 }, () => makeEvent({ eventType: 'Late' }));
+      const results = await Promise.allSettled(events.map((e) => store.append([e], { now: new Date() })));
+      const failures = results.flatMap((r) => (r.status === 'rejected' ? [r.reason as Error] : []));
+      expect(failures.length, 'some appends meet another session').toBeGreaterThan(0);
+      for (const f of failures) {
+        expect(isEvcoError(f, 'TRANSACTION_POOLER'), String(f)).toBe(true);
+        expect(f.message).toContain('no longer does');
+        expect(f.message).toContain('preparedStatements: false');
       }
+      // Nothing of a failed append was written.
+      const stored = await store.read({ eventType: 'Late', limit: 100, order: 'asc' });
+      expect(stored.length).toBe(events.length - failures.length);
+      expect((await store.healthCheck()).details).toMatchObject({
+        pooler: 'transaction',
+        preparedStatements: false,
+        preparedStatementsWhy: expect.stringContaining('no longer does'),
+      });
+      expect(logged.warns).toEqual([expect.stringContaining('unnamed statements since')]);
+      // Unnamed from now on: 8 store connections over the 2 server connections, nothing fails.
+      await busyWork(store, 100);
     });
 
     it('max_prepared_statements below what the store prepares (2): PgBouncer evicts and prepares again, correct, with a server prepare per few uses', async () => {
       const small = await bouncer({ maxPreparedStatements: 2, poolSize: 2 });
-      const store = await storeBehind(small.url);
-      stores.push(store);
-      await store.migrate();
-      expect((await store.healthCheck()).details).toMatchObject({
-        preparedStatements: true,
-        preparedStatementsWhy: KEPT,
-      });
+      const store = await migratedBehind(
+        stores,
+        small.url,
+        {},
+        {
+          preparedStatements: true,
+          preparedStatementsWhy: KEPT,
+        },
+      );
       const before = await bouncerStats(small);
       // Three statements in turn, one after the other, on server connections keeping two each.
       for (let i = 0; i < 20; i++) {
@@ -480,11 +475,7 @@ function describeThroughModernPgBouncer(binary: PgBouncerBinary): void {
     });
 
     it("a pool of your own with pooler: 'transaction': checked the same way, named statements", async () => {
-      const own = await startPgBouncer(await databaseUrl(), {
-        binary,
-        maxPreparedStatements: 100,
-        poolSize: 2,
-      });
+      const own = await keeping();
       const pool = new pg.Pool({ connectionString: own.url, max: 8 });
       try {
         const store = createPostgresStore({
@@ -520,25 +511,22 @@ function describeThroughModernPgBouncer(binary: PgBouncerBinary): void {
         const after = await bouncerStats(own);
         expect(after.total_client_parse_count! - before.total_client_parse_count!).toBe(0);
       } finally {
-        for (const s of stores.splice(0)) {
-          await s.close();
-          await dropSchema(s.schema);
-        }
         await pool.end();
-        await own.stop();
       }
     });
 
     it("PgBouncer's own default (max_prepared_statements 200): named statements, asked for or left unset", async () => {
       const defaults = await bouncer({});
       for (const option of [true, undefined] as const) {
-        const store = await storeBehind(defaults.url, { preparedStatements: option, logger: silentLogger });
-        stores.push(store);
-        await store.migrate();
-        expect((await store.healthCheck()).details).toMatchObject({
-          pooler: 'transaction',
-          preparedStatements: true,
-        });
+        const store = await migratedBehind(
+          stores,
+          defaults.url,
+          { preparedStatements: option, logger: silentLogger },
+          {
+            pooler: 'transaction',
+            preparedStatements: true,
+          },
+        );
         await busyWork(store, 50);
         for (const name of await serverStatements(store)) expect(name).toMatch(/^PGBOUNCER_\d+$/);
       }
@@ -548,14 +536,16 @@ function describeThroughModernPgBouncer(binary: PgBouncerBinary): void {
       const tracked = await bouncer({
         trackExtraParameters: ['IntervalStyle', 'statement_timeout', 'plan_cache_mode'],
       });
-      const store = await storeBehind(tracked.url, { logger: silentLogger });
-      stores.push(store);
-      await store.migrate();
-      expect((await store.healthCheck()).details).toMatchObject({
-        pooler: 'transaction',
-        preparedStatements: true,
-        preparedStatementsWhy: KEPT,
-      });
+      const store = await migratedBehind(
+        stores,
+        tracked.url,
+        { logger: silentLogger },
+        {
+          pooler: 'transaction',
+          preparedStatements: true,
+          preparedStatementsWhy: KEPT,
+        },
+      );
       await busyWork(store, 50);
     });
   });
@@ -564,14 +554,16 @@ function describeThroughModernPgBouncer(binary: PgBouncerBinary): void {
 describe('a direct connection', () => {
   const stores = closedAfterEach();
   it('is left alone: named statements, session settings', async () => {
-    const store = await storeBehind(await databaseUrl());
-    stores.push(store);
-    await store.migrate();
-    expect((await store.healthCheck()).details).toMatchObject({
-      pooler: 'none',
-      preparedStatements: true,
-      preparedStatementsWhy: 'no transaction pooler found (a direct connection)',
-    });
+    await migratedBehind(
+      stores,
+      await databaseUrl(),
+      {},
+      {
+        pooler: 'none',
+        preparedStatements: true,
+        preparedStatementsWhy: 'no transaction pooler found (a direct connection)',
+      },
+    );
   });
 });
 
