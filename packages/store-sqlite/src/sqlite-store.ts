@@ -273,13 +273,15 @@ class SqliteEventStore implements SqliteStore {
       if (!db.open) {
         throw new StoreUnavailableError('the database passed is not open', fileErrorOptions(this.filename));
       }
+      const open = db;
+      const patience = o.busyTimeoutMs ?? DEFAULT_OPEN_PATIENCE_MS;
       // Read before writing anything: a corrupt file or one from a newer evco is refused untouched.
-      const version = readSchemaVersion(db, o.tablePrefix);
+      const version = whenNotBusy(() => readSchemaVersion(open, o.tablePrefix), patience);
       assertKnownVersion(version, this.filename, SOURCE);
       // Only possible before the first table exists; older files: `enableIncrementalVacuum()`.
       if (version === 0 && !db.prepare(SQL.ANY_TABLE).get()) db.pragma('auto_vacuum = INCREMENTAL');
       if (!db.memory) {
-        const mode = db.pragma('journal_mode = WAL', { simple: true });
+        const mode = whenNotBusy(() => open.pragma('journal_mode = WAL', { simple: true }), patience);
         if (mode !== 'wal') {
           throw new StoreUnavailableError(
             `cannot switch the SQLite file to WAL mode (it stayed "${String(mode)}"); the store needs write access to the file and its directory`,
@@ -1141,4 +1143,28 @@ function prepare(db: Database.Database, prefix: string): Prepared {
     claim: db.transaction((request: ClaimRequest) => claimDue(s, request)),
     tx: db.transaction((fn: () => unknown) => fn()),
   };
+}
+
+/** How long an open waits out a busy file when the store was given a database and no busyTimeoutMs. */
+const DEFAULT_OPEN_PATIENCE_MS = 5000;
+const sleepBuffer = new Int32Array(new SharedArrayBuffer(4));
+
+/**
+ * `step()`, tried again while it fails with `SQLITE_BUSY` for up to `patienceMs`. Opening a file
+ * that other processes open at the same moment can meet SQLite's BUSY without its busy handler
+ * having waited: switching to WAL takes a write lock, and a connection that already holds a read
+ * lock gets BUSY at once where waiting could deadlock (seen in CI: a worker of a two-process fleet
+ * failing at startup, within a second, with "database is locked"). The open is synchronous, as
+ * better-sqlite3 is, so the pause blocks the thread the way SQLite's own busy handler does.
+ */
+export function whenNotBusy<T>(step: () => T, patienceMs: number): T {
+  const deadline = Date.now() + patienceMs;
+  for (let pause = 1; ; pause = Math.min(pause * 2, 50)) {
+    try {
+      return step();
+    } catch (error) {
+      if (!sqliteCode(error)?.startsWith('SQLITE_BUSY') || Date.now() + pause > deadline) throw error;
+      Atomics.wait(sleepBuffer, 0, 0, pause);
+    }
+  }
 }

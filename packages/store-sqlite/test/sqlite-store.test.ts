@@ -295,6 +295,39 @@ describe('storage', () => {
     db.close();
   });
 
+  it('an open that meets a busy file (SQLITE_BUSY without a wait: switching to WAL beside other processes) tries again within the busy timeout', async () => {
+    /** The database, its journal-mode switch failing with SQLITE_BUSY the first `busyTimes` times. */
+    const busyAtFirst = (busyTimes: number, name: string) => {
+      const db = new Database(tmp.file(name));
+      const pragma = db.pragma.bind(db);
+      const calls = { journalMode: 0 };
+      db.pragma = ((source: string, options?: Database.PragmaOptions) => {
+        if (/^journal_mode\s*=/.test(source) && ++calls.journalMode <= busyTimes) {
+          throw Object.assign(new Error('database is locked'), { code: 'SQLITE_BUSY' });
+        }
+        return pragma(source, options);
+      }) as typeof db.pragma;
+      return { db, calls };
+    };
+    const passing = busyAtFirst(2, 'passing.db');
+    const store = open({ database: passing.db, busyTimeoutMs: 2000 });
+    await store.append([makeEvent()], { now: T0 });
+    expect(passing.calls.journalMode).toBe(3);
+    expect(passing.db.pragma('journal_mode', { simple: true })).toBe('wal');
+    await store.close();
+    passing.db.close();
+
+    // Busy for good: refused, typed, once the busy timeout has run out, with nothing written.
+    const stuck = busyAtFirst(Number.POSITIVE_INFINITY, 'stuck.db');
+    const refused = open({ database: stuck.db, busyTimeoutMs: 50 });
+    const error = await failure(refused.append([makeEvent()], { now: T0 }));
+    expect(error.code).toBe('STORE_UNAVAILABLE');
+    expect(error.message).toMatch(/locked/);
+    expect(stuck.calls.journalMode).toBeGreaterThan(2);
+    expect(stuck.db.prepare(SQL.ANY_TABLE).get()).toBeUndefined();
+    stuck.db.close();
+  });
+
   it('sees subscriptions, events and claims of another connection to the same file', async () => {
     const a = open({ filename: tmp.file() });
     const b = open({ filename: tmp.file() });
