@@ -557,34 +557,17 @@ describe('migrations', () => {
     });
 
     it('is never looked for on a schema created at version 7 or later: no older release ran on it', async () => {
-      const fresh = uniqueSchema('evco_mig7_fresh');
-      const quoted = quoteIdentifier(fresh);
-      const client = await connect();
-      const url = await databaseUrl();
-      const first = createPostgresStore({ connectionString: url, schema: fresh, poolSize: 1 });
-      const second = createPostgresStore({ connectionString: url, schema: fresh, poolSize: 1 });
-      try {
-        await first.migrate();
-        // Not something a release writes here; it only shows that nobody sweeps.
-        await oldReleaseDeadLetters(client, quoted, 1);
-        await second.migrate();
-        vi.useFakeTimers({ toFake: ['Date'], now: Date.now() + LEFTOVER_SWEEP_EVERY_MS + 1_000 });
-        await second.claimDue({
-          consumerId: 'c',
-          handlers: ['h'],
-          now: new Date(),
-          leaseMs: 30_000,
-          limit: 10,
-        });
-        vi.useRealTimers();
-        await new Promise((r) => setTimeout(r, 200));
-        expect((await where(client, quoted)).deliveries).toEqual([1]);
-      } finally {
-        await first.close();
-        await second.close();
-        await client.end();
-        await dropSchema(fresh);
-      }
+      await expectNoSweepOnAFreshSchema(
+        'evco_mig7_fresh',
+        'h',
+        (client, quoted) => oldReleaseDeadLetters(client, quoted, 1),
+        async (client, quoted) => {
+          const { deliveries, deadLetters } = await where(client, quoted);
+          // Left where it was written, not moved.
+          expect(deliveries).toEqual([1]);
+          return deadLetters;
+        },
+      );
     });
   });
   describe('version 8: flows in a table of their own', () => {

@@ -274,7 +274,9 @@ class SqliteEventStore implements SqliteStore {
         throw new StoreUnavailableError('the database passed is not open', fileErrorOptions(this.filename));
       }
       const open = db;
-      const patience = o.busyTimeoutMs ?? DEFAULT_OPEN_PATIENCE_MS;
+      // As long as the connection itself waits for a lock: `busyTimeoutMs`, or what a database
+      // you pass was opened with.
+      const patience = Number(db.pragma('busy_timeout', { simple: true }));
       // Read before writing anything: a corrupt file or one from a newer evco is refused untouched.
       const version = whenNotBusy(() => readSchemaVersion(open, o.tablePrefix), patience);
       assertKnownVersion(version, this.filename, SOURCE);
@@ -1145,8 +1147,6 @@ function prepare(db: Database.Database, prefix: string): Prepared {
   };
 }
 
-/** How long an open waits out a busy file when the store was given a database and no busyTimeoutMs. */
-const DEFAULT_OPEN_PATIENCE_MS = 5000;
 const sleepBuffer = new Int32Array(new SharedArrayBuffer(4));
 
 /**
@@ -1157,7 +1157,7 @@ const sleepBuffer = new Int32Array(new SharedArrayBuffer(4));
  * failing at startup, within a second, with "database is locked"). The open is synchronous, as
  * better-sqlite3 is, so the pause blocks the thread the way SQLite's own busy handler does.
  */
-export function whenNotBusy<T>(step: () => T, patienceMs: number): T {
+function whenNotBusy<T>(step: () => T, patienceMs: number): T {
   const deadline = Date.now() + patienceMs;
   for (let pause = 1; ; pause = Math.min(pause * 2, 50)) {
     try {
