@@ -15,6 +15,7 @@ import type { ConnectionFlags } from './connect.js';
 import type { Context } from './context.js';
 import { describeFailure, EXIT, exitCodeOf, UsageError, withSchemaHint } from './errors.js';
 import type { CliIo } from './io.js';
+import { CLI_VERSION } from './version.js';
 
 /** The global flags: the connection flags every command takes, and the output format. */
 interface GlobalArgs extends ConnectionFlags {
@@ -376,7 +377,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     .recommendCommands()
     .help()
     .alias('help', 'h')
-    .version()
+    .version(CLI_VERSION)
     .wrap(Math.min(110, io.stdout.columns ?? 100))
     .exitProcess(false)
     .fail(false);
