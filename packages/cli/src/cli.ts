@@ -299,7 +299,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
           a: {
             from?: string;
             to?: string;
-            type?: string;
+            type?: string | string[];
             handler?: string;
             maxEvents?: number;
             detach: boolean;

@@ -43,3 +43,30 @@ export function parseDuration(value: string, flag: string): number {
   }
   return ms;
 }
+
+/**
+ * A poll period flag (`--interval` of `tail` and `replay`), in milliseconds: a whole number in
+ * core's `pollIntervalMs` range (5 to 3600000). 0, a negative number or one yargs could not
+ * read (NaN) would poll the store in a tight loop (a timer of 0 or NaN fires after 1 ms).
+ */
+export function checkInterval(value: number, flag: string): number {
+  if (!Number.isInteger(value) || value < 5 || value > 3_600_000) {
+    throw new UsageError(
+      `${flag} must be a whole number of milliseconds from 5 to 3600000, got ${shown(value)}`,
+    );
+  }
+  return value;
+}
+
+/** A count flag such as `tail --limit`: a whole number, at least 1. */
+export function checkCount(value: number, flag: string, what: string): number {
+  if (!Number.isSafeInteger(value) || value < 1) {
+    throw new UsageError(`${flag} must be a whole number of ${what}, at least 1, got ${shown(value)}`);
+  }
+  return value;
+}
+
+/** A number flag's value as typed; yargs turns what is not a number into NaN, losing the text. */
+function shown(value: number): string {
+  return Number.isNaN(value) ? 'something that is not a number' : String(value);
+}

@@ -28,3 +28,38 @@ describe('evco --version', () => {
     expect(out).toBe(`${pkg.version}\n`);
   });
 });
+
+describe('the watching commands check their numbers before the store is opened', () => {
+  // A store file that does not exist: had the command reached the store, it would say "no SQLite
+  // file" instead of naming the flag. Before, --interval 0, -5 or abc polled the store in a tight
+  // loop (sleep(0) and sleep(NaN) are 1 ms), --limit 0 printed one event and --limit abc never
+  // stopped.
+  const missing = '/nonexistent-evco-cli-dir/events.db';
+  it.each([
+    [
+      ['tail', '--interval', '0'],
+      /^evco: --interval must be a whole number of milliseconds from 5 to 3600000, got 0\n$/,
+    ],
+    [['tail', '--interval', '-5'], /^evco: --interval must be .*, got -5\n$/],
+    [['tail', '--interval', '1.5'], /^evco: --interval must be .*, got 1\.5\n$/],
+    [['tail', '--interval', 'abc'], /^evco: --interval must be .*, got something that is not a number\n$/],
+    [['tail', '--limit', '0'], /^evco: --limit must be a whole number of events, at least 1, got 0\n$/],
+    [['tail', '--limit', 'abc'], /^evco: --limit must be .*, got something that is not a number\n$/],
+    [['replay', '--from', '2h', '--to', 'now', '--interval', '0'], /^evco: --interval must be .*, got 0\n$/],
+    [
+      ['replay', '--from', '2h', '--to', 'now', '--type', 'A', '--type', 'B'],
+      /^evco: --type takes one event type for a replay \(got 2: A, B\); replay each type on its own, or give no --type for all\n$/,
+    ],
+  ])('evco %j is exit 2 naming the flag', async (argv, message) => {
+    const { code, err, out } = await evco([...argv, '--sqlite', missing]);
+    expect(err).toMatch(message);
+    expect(code).toBe(2);
+    expect(out).toBe('');
+  });
+
+  it('the defaults and good values still run (and a good one reaches the store)', async () => {
+    const { code, err } = await evco(['tail', '--interval', '50', '--limit', '3', '--sqlite', missing]);
+    expect(code).toBe(2);
+    expect(err).toMatch(/^evco: no SQLite file at /);
+  });
+});

@@ -3,16 +3,17 @@ import { type AdminClient, NotFoundError, type ReplayReport } from '@evco/core';
 import cliProgress from 'cli-progress';
 import type { Context } from '../context.js';
 import { withConnection } from '../context.js';
-import { EXIT } from '../errors.js';
+import { EXIT, UsageError } from '../errors.js';
 import { outageTolerant } from '../outage.js';
 import { printFields, printJson } from '../output.js';
-import { parseTime } from '../time.js';
+import { checkInterval, parseTime } from '../time.js';
 import { printPruned } from './history.js';
 
 export interface ReplayArgs {
   from: string;
   to: string;
-  type?: string;
+  /** One event type; yargs makes a repeated `--type` an array, refused with what to do. */
+  type?: string | string[];
   handler?: string;
   maxEvents?: number;
   detach: boolean;
@@ -27,11 +28,18 @@ export interface ReplayArgs {
 export async function replay(ctx: Context, args: ReplayArgs): Promise<number> {
   const from = parseTime(args.from, '--from');
   const to = parseTime(args.to, '--to');
+  checkInterval(args.intervalMs, '--interval');
+  if (Array.isArray(args.type)) {
+    throw new UsageError(
+      `--type takes one event type for a replay (got ${args.type.length}: ${args.type.join(', ')}); replay each type on its own, or give no --type for all`,
+    );
+  }
+  const type = args.type;
   return withConnection(ctx, { announce: true }, async ({ admin }) => {
     const started = await admin.startReplay({
       from,
       to,
-      ...(args.type === undefined ? {} : { eventType: args.type }),
+      ...(type === undefined ? {} : { eventType: type }),
       ...(args.handler === undefined ? {} : { handler: args.handler }),
       ...(args.maxEvents === undefined ? {} : { maxEvents: args.maxEvents }),
     });

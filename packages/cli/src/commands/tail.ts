@@ -5,6 +5,7 @@ import { withConnection } from '../context.js';
 import { outageTolerant } from '../outage.js';
 import { cell, toJson } from '../output.js';
 import { showPosition } from '../position.js';
+import { checkCount, checkInterval } from '../time.js';
 
 export interface TailArgs {
   type?: string[];
@@ -19,6 +20,8 @@ export interface TailArgs {
  * hand out settled positions).
  */
 export async function tail(ctx: Context, args: TailArgs): Promise<void> {
+  checkInterval(args.intervalMs, '--interval');
+  if (args.limit !== undefined) checkCount(args.limit, '--limit', 'events');
   await withConnection(ctx, {}, async ({ admin }) => {
     const types = args.type?.length ? { eventType: args.type } : {};
     let after: RecordedEvent['position'] | undefined;
