@@ -394,7 +394,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
       io.stderr.write(`evco: ${withSchemaHint(describeFailure(error.cause), error.flags)}\n`);
       return exitCodeOf(error.cause);
     }
-    io.stderr.write(`evco: ${usageMessage(error)}\n`);
+    io.stderr.write(`evco: ${usageMessage(error, argv)}\n`);
     return EXIT.usage;
   } finally {
     console.log = log;
@@ -420,9 +420,31 @@ class CommandError extends Error {
 }
 
 /** yargs' own messages, made to name the problem the way the rest of the CLI does. */
-function usageMessage(error: unknown): string {
-  const message = error instanceof Error ? error.message : String(error);
+function usageMessage(error: unknown, argv: readonly string[]): string {
+  const message = maskSecrets(error instanceof Error ? error.message : String(error)).replace(
+    /\s*\n\s*/g,
+    ' ',
+  );
   const unknown = /^Unknown arguments?: (.+)$/.exec(message);
-  if (unknown) return `unknown command or option: ${unknown[1]} (see evco --help)`;
-  return `${maskSecrets(message).replace(/\s*\n\s*/g, ' ')} (see evco --help)`;
+  if (unknown) return `unknown command or option: ${unknownArguments(unknown[1]!, argv)} (see evco --help)`;
+  // The .demandCommand message already says where to look.
+  return message.endsWith('(see evco --help)') ? message : `${message} (see evco --help)`;
+}
+
+/**
+ * yargs lists a mistyped option twice, as typed and camelCased (`databse-url, databseUrl`), and
+ * without its dashes: each once, as typed on the command line (`--databse-url`); a stray word
+ * (`evco status extra`) stays as it is.
+ */
+function unknownArguments(list: string, argv: readonly string[]): string {
+  const names = list.split(', ');
+  const kebab = (name: string) => name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+  return names
+    .filter((name) => kebab(name) === name || !names.includes(kebab(name)))
+    .map((name) => {
+      const flag = name.length === 1 ? `-${name}` : `--${name}`;
+      if (argv.some((a) => a === flag || a.startsWith(`${flag}=`))) return flag;
+      return argv.includes(`--no-${name}`) ? `--no-${name}` : name;
+    })
+    .join(', ');
 }

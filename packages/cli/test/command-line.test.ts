@@ -63,3 +63,21 @@ describe('the watching commands check their numbers before the store is opened',
     expect(err).toMatch(/^evco: no SQLite file at /);
   });
 });
+
+describe("yargs' refusals, worded once", () => {
+  it.each([
+    [[], 'evco: name a command (see evco --help)\n'],
+    [['status', '--databse-url', 'x'], 'evco: unknown command or option: --databse-url (see evco --help)\n'],
+    [
+      ['history', '--agregate', 'a', '--no-foo', 'extra'],
+      'evco: unknown command or option: --agregate, --no-foo, extra (see evco --help)\n',
+    ],
+    [['stauts'], 'evco: Did you mean status? (see evco --help)\n'],
+  ])('evco %j', async (argv, line) => {
+    // Before: the hint twice for no command, and a mistyped option twice (as typed and camelCased:
+    // "databse-url, databseUrl"), without its dashes.
+    const { code, err } = await evco(argv);
+    expect(code).toBe(2);
+    expect(err).toBe(line);
+  });
+});
