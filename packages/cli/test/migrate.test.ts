@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { SCHEMA_VERSION } from '@evco/store-sqlite';
 import { describe, expect, it } from 'vitest';
-import { describeMigration, migrate } from '../src/commands/migrate.js';
+import { describeMigration, migrate, migrationReport } from '../src/commands/migrate.js';
 import { capturedContext, tempStoreFile } from './support.js';
 
 describe('evco migrate', () => {
@@ -30,5 +30,27 @@ describe('evco migrate', () => {
     expect(describeMigration({ fromVersion: 5, toVersion: 7 })).toBe('schema migrated from version 5 to 7');
     expect(describeMigration({ fromVersion: 7, toVersion: 7 })).toBe('schema already at version 7');
     expect(describeMigration(undefined)).toBe('schema up to date');
+  });
+
+  it('--json names the Postgres schema it migrated, as the text line does (the default one too)', () => {
+    // Before, two runs on different schemas printed the same JSON: where held the URL only.
+    const target = {
+      kind: 'postgres',
+      url: 'postgresql://u:pw@h/db',
+      where: 'postgresql://u:***@h/db',
+    } as const;
+    expect(migrationReport({ ...target, schema: 'tenant_a' }, { fromVersion: 0, toVersion: 10 })).toEqual({
+      migrated: true,
+      store: 'postgres',
+      where: 'postgresql://u:***@h/db',
+      schema: 'tenant_a',
+      fromVersion: 0,
+      toVersion: 10,
+    });
+    expect(
+      migrationReport({ ...target, schema: undefined }, { fromVersion: 10, toVersion: 10 }),
+    ).toMatchObject({
+      schema: 'evco',
+    });
   });
 });

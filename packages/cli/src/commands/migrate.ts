@@ -1,4 +1,5 @@
 import type { SchemaMigration } from '@evco/core';
+import type { Target } from '../connect.js';
 import type { Context } from '../context.js';
 import { withConnection } from '../context.js';
 import { printJson } from '../output.js';
@@ -17,15 +18,26 @@ export async function migrate(ctx: Context): Promise<void> {
     target.kind === 'sqlite'
       ? `SQLite file ${target.where}`
       : `${target.where} schema ${target.schema ?? 'evco'}`;
-  if (ctx.json) {
-    printJson(ctx.io, {
-      migrated: true,
-      store: target.kind,
-      where: target.where,
-      fromVersion: migration?.fromVersion ?? null,
-      toVersion: migration?.toVersion ?? null,
-    });
-  } else ctx.io.stdout.write(`${describeMigration(migration)}: ${where}\n`);
+  if (ctx.json) printJson(ctx.io, migrationReport(target, migration));
+  else ctx.io.stdout.write(`${describeMigration(migration)}: ${where}\n`);
+}
+
+/**
+ * `evco migrate --json`: the store, where it is and, on Postgres, the schema migrated (as the
+ * text line says it), so a script migrating one schema per tenant can tell its lines apart.
+ */
+export function migrationReport(
+  target: Target,
+  migration: SchemaMigration | undefined,
+): Record<string, unknown> {
+  return {
+    migrated: true,
+    store: target.kind,
+    where: target.where,
+    ...(target.kind === 'postgres' ? { schema: target.schema ?? 'evco' } : {}),
+    fromVersion: migration?.fromVersion ?? null,
+    toVersion: migration?.toVersion ?? null,
+  };
 }
 
 /** What `migrate()` did, in words: a schema created, migrated, or already current. */
