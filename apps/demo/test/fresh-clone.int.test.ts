@@ -1,7 +1,7 @@
 /**
  * The README's first command, from a fresh clone: `pnpm install` then `pnpm demo` brings the
  * demo up on the embedded default (no build step, no services) and `/health/ready` answers 200
- * within 60 s. Only committed files are in the clone, so this also catches a package that only
+ * within 60 s, serving the dashboard (built by `pnpm demo` itself, in under a second). Only committed files are in the clone, so this also catches a package that only
  * works from a developer's `dist/` or an uncommitted file.
  */
 import { execFileSync } from 'node:child_process';
@@ -75,6 +75,13 @@ describe('the README, from a fresh clone', () => {
     expect(demo.output.join('\n')).toContain(
       `store:     sqlite (${join(realpathSync(clone), 'apps/demo/.evco/demo.db')})`,
     );
+
+    // The README's "dashboard at /evco/dashboard/": the page itself, not the plugin's "not built"
+    // placeholder (a fresh clone has no dashboard/dist until something builds it).
+    const dashboard = await fetch(`${url}/evco/dashboard/`);
+    expect(dashboard.status).toBe(200);
+    expect(dashboard.headers.get('x-evco-dashboard')).toBeNull();
+    expect(await dashboard.text()).toContain('<title>evco dashboard</title>');
 
     const story = timed('story', () => pnpm(['demo:story'], cleanEnv({ EVCO_DEMO_URL: url! }), 60_000));
     expect(story).toMatch(/The flow: 15 events \(10 posted, 5 reactions\) from 4 modules/);
