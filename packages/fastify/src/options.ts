@@ -71,6 +71,51 @@ export interface EvcoPluginOptions {
 const fn = (what: string) =>
   z.custom<(...args: never[]) => unknown>((v) => typeof v === 'function', { message: `must be ${what}` });
 
+/** One entry of `publish.eventTypes`: what `defineEvent` returns (the routes call its `create`
+ * and its schema's `~standard.validate`). */
+function isContract(v: unknown): boolean {
+  if (typeof v !== 'object' || v === null) return false;
+  const d = v as Partial<Record<'eventType' | 'create' | 'schema', unknown>>;
+  const standard = (d.schema as { '~standard'?: { validate?: unknown } } | undefined)?.['~standard'];
+  return (
+    typeof d.eventType === 'string' &&
+    typeof d.create === 'function' &&
+    typeof standard?.validate === 'function'
+  );
+}
+
+/**
+ * `publish.eventTypes`: a list of contracts, or lists per module. A type's name or a hand-written
+ * `{ eventType }` was accepted and failed every publish of that type with a 500; each such entry
+ * is now an issue at its own path.
+ */
+const eventTypesSchema = z.unknown().superRefine((value, ctx) => {
+  const lists: Array<[Array<string | number>, unknown]> = Array.isArray(value)
+    ? [[[], value]]
+    : typeof value === 'object' && value !== null
+      ? Object.entries(value).map(([module, list]) => [[module], list])
+      : [];
+  if (lists.length === 0 && !(typeof value === 'object' && value !== null)) {
+    ctx.addIssue({ code: 'custom', message: 'must be a list of defineEvent contracts, or lists per module' });
+    return;
+  }
+  for (const [path, list] of lists) {
+    if (!Array.isArray(list)) {
+      ctx.addIssue({ code: 'custom', path, message: 'must be a list of defineEvent contracts' });
+      continue;
+    }
+    list.forEach((entry, index) => {
+      if (!isContract(entry)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: [...path, index],
+          message: "must be an event contract from defineEvent('Type', schema), not a type's name",
+        });
+      }
+    });
+  }
+});
+
 const PREFIX = /^(\/[A-Za-z0-9._~-]+)*$/;
 
 const optionsSchema = z.strictObject({
@@ -90,7 +135,7 @@ const optionsSchema = z.strictObject({
     .union([
       z.literal(false),
       z.strictObject({
-        eventTypes: z.union([z.array(z.any()), z.record(z.string(), z.array(z.any()))]).optional(),
+        eventTypes: eventTypesSchema.optional(),
         requireAuth: z.boolean().optional(),
         maxBatch: z.number().int().min(1).max(10_000).optional(),
       }),

@@ -58,6 +58,37 @@ describe('lifecycle', () => {
     });
   });
 
+  it('refuses publish.eventTypes entries that are not defineEvent contracts, before the coordinator is created', async () => {
+    // Before, ['UserRegistered'] (names instead of contracts) was accepted, and every publish of
+    // that type was a 500 FST_ERR_RESPONSE_SERIALIZATION outside evco's error shape.
+    const app = Fastify({ logger: false });
+    apps.push(app);
+    let created = 0;
+    await expect(
+      app.register(evcoPlugin, {
+        coordinator: async () => {
+          created++;
+          const { createCoordinator } = await import('@evco/core');
+          return createCoordinator(coordinatorOptions());
+        },
+        publish: { eventTypes: { users: ['UserRegistered', { eventType: 'UserDeleted' }] } },
+      } as never),
+    ).rejects.toMatchObject({
+      code: 'INVALID_OPTIONS',
+      issues: [
+        {
+          path: 'publish.eventTypes.users.0',
+          message: expect.stringMatching(/^must be an event contract from defineEvent/),
+        },
+        {
+          path: 'publish.eventTypes.users.1',
+          message: expect.stringMatching(/^must be an event contract from defineEvent/),
+        },
+      ],
+    });
+    expect(created).toBe(0);
+  });
+
   it('answers live and ready under the prefix', async () => {
     const { app } = await startApp({ prefix: '/ops/evco' });
     apps.push(app);
