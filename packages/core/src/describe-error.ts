@@ -1,3 +1,5 @@
+import { maskSecrets } from './mask.js';
+
 /** Longest description kept (dead letters, logs); longer ones end with an ellipsis. */
 export const MAX_ERROR_DESCRIPTION = 4000;
 
@@ -57,8 +59,15 @@ class BoundedText {
     this.#cut = true;
   }
 
+  /**
+   * The text with credentials masked (`maskSecrets`: a URL's password, `password=…`): a driver's
+   * error often names its connection string, and a dead letter is shown by the CLI, the dashboard
+   * and the plugin's public read routes. Masked once on the whole text, so a URL written in two
+   * parts is still found; masking can lengthen a very short password, so the limit is kept again.
+   */
   toString(): string {
-    return this.#parts.join('');
+    const masked = maskSecrets(this.#parts.join(''));
+    return masked.length <= MAX_ERROR_DESCRIPTION ? masked : `${masked.slice(0, MAX_ERROR_DESCRIPTION - 1)}…`;
   }
 }
 

@@ -726,6 +726,30 @@ describe('lifecycle', () => {
     ]);
   });
 
+  it("masks credentials in what a handler threw before it is recorded and logged (dead letters, the handler's log lines)", async () => {
+    // A driver's error naming its connection string, password included: the dead letter is read
+    // by `evco dead-letters`, the dashboard and the plugin's public read routes; before, it held
+    // the password as thrown.
+    const lines: string[] = [];
+    const logger = createConsoleLogger({ level: 'debug', write: (l) => lines.push(l) });
+    const c = await memoryCoordinator({ logger, retry: { maxAttempts: 2, ...fast } });
+    await c.registerHandler('Charged', async function chargeCard() {
+      throw new Error('connect failed: postgresql://app:s3cret-pw@db.internal:5432/shop (password=hunter2)');
+    });
+    await c.publishEvent({ eventType: 'Charged', aggregateId: 'c1' });
+    await c.waitForIdle();
+    const [dead] = await c.getDeadLetters();
+    await c.shutdown();
+    expect(dead!.delivery.lastError).toContain('connect failed: postgresql://app:***@db.internal:5432/shop');
+    expect(dead!.delivery.lastError).toContain('password=***');
+    const failures = lines.filter((l) => /handler failed/.test(l));
+    expect(failures).toHaveLength(2);
+    for (const text of [dead!.delivery.lastError!, ...lines]) {
+      expect(text).not.toContain('s3cret-pw');
+      expect(text).not.toContain('hunter2');
+    }
+  });
+
   it('EVCO_LOG_LEVEL=debug shows each publish, attempt, retry and dead letter', async () => {
     const lines: string[] = [];
     const logger = createConsoleLogger({ level: 'debug', write: (l) => lines.push(l) });
