@@ -12,6 +12,7 @@ import {
   trace,
 } from '@opentelemetry/api';
 import { z } from 'zod';
+import manifest from '../package.json' with { type: 'json' };
 import { AttemptTracer, MeteredAttempt } from './attempt.js';
 import { propagatorOf } from './carrier.js';
 import { EvcoMetrics } from './metrics.js';
@@ -19,7 +20,8 @@ import { ParentContexts } from './parents.js';
 import { EventPublishScope } from './tracing.js';
 
 const SCOPE_NAME = '@evco/opentelemetry';
-const SCOPE_VERSION = '0.1.0';
+/** This package's version (the build inlines the manifest), so a release needs no code change. */
+const SCOPE_VERSION: string = manifest.version;
 
 const hasMethods = <T extends object>(methods: string[]) =>
   z.custom<T>(
