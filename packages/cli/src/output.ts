@@ -1,9 +1,19 @@
+import { maskSecrets } from '@evco/core';
 import Table from 'cli-table3';
 import type { CliIo } from './io.js';
 
-/** Everything evco returns is JSON-safe (positions are decimal strings, dates become ISO). */
+/**
+ * Everything evco returns is JSON-safe (positions are decimal strings, dates become ISO). A
+ * delivery's `lastError` is masked (`maskSecrets`): core masks what it records, but a row written
+ * by an older core holds a handler's error as thrown, connection string and all. Event data is
+ * printed as stored.
+ */
 export function toJson(value: unknown, pretty = true): string {
-  return JSON.stringify(value, undefined, pretty ? 2 : undefined);
+  return JSON.stringify(value, maskLastError, pretty ? 2 : undefined);
+}
+
+function maskLastError(key: string, value: unknown): unknown {
+  return key === 'lastError' && typeof value === 'string' ? maskSecrets(value) : value;
 }
 
 export function printJson(io: CliIo, value: unknown): void {
@@ -34,10 +44,10 @@ export function cell(value: unknown): string {
   return String(value).replace(/\s*\n\s*/g, ' ');
 }
 
-/** Long free text (an error) cut for a table cell; `--json` has it whole. */
+/** Long free text (an error: credentials masked) cut for a table cell; `--json` has it whole. */
 export function short(text: string | null | undefined, max = 60): string {
   if (!text) return '-';
-  const line = text.replace(/\s*\n\s*/g, ' ');
+  const line = maskSecrets(text).replace(/\s*\n\s*/g, ' ');
   return line.length > max ? `${line.slice(0, max - 1)}…` : line;
 }
 

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { runCli } from '../src/cli.js';
+import { short, toJson } from '../src/output.js';
 import { capturedContext } from './support.js';
 
 /** Runs the command line in-process, keeping stdout and stderr. */
@@ -79,5 +80,30 @@ describe("yargs' refusals, worded once", () => {
     const { code, err } = await evco(argv);
     expect(code).toBe(2);
     expect(err).toBe(line);
+  });
+});
+
+describe("a delivery's last error as shown", () => {
+  // Core masks what a handler threw before recording it; a row recorded by an older core (or a
+  // process of the fleet still on one) holds it as thrown. The Fastify plugin masks it when
+  // answering; before, dead-letters, unprocessed and event printed the password.
+  const raw = 'Error: connect failed: postgresql://app:s3cret-pw@db/shop password=hunter2 refused';
+
+  it('in a table cell (dead-letters, unprocessed, event)', () => {
+    expect(short(raw, 200)).toBe('Error: connect failed: postgresql://app:***@db/shop password=*** refused');
+  });
+
+  it('in --json, under lastError at any depth, and nothing else touched', () => {
+    const text = toJson({
+      deadLetters: [
+        { event: { eventData: { note: 'password=kept-as-sent' } }, delivery: { lastError: raw } },
+      ],
+    });
+    expect(text).not.toContain('s3cret-pw');
+    expect(text).not.toContain('hunter2');
+    expect(JSON.parse(text).deadLetters[0]).toEqual({
+      event: { eventData: { note: 'password=kept-as-sent' } },
+      delivery: { lastError: 'Error: connect failed: postgresql://app:***@db/shop password=*** refused' },
+    });
   });
 });
