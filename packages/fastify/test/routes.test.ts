@@ -741,6 +741,14 @@ describe('handlers', () => {
     expect(retired.json()).toEqual({ deliveriesRemoved: 0 });
     const after = (await app.inject('/evco/handlers')).json().subscriptions;
     expect(after.map((s: { handler: string }) => s.handler)).not.toContain('sendInvoice');
+    // A mistyped (or already retired) name is a 400, as `evco handlers retire` and the retry route
+    // answer it, not { deliveriesRemoved: 0 }, which reads as "retired"; nothing else is touched.
+    for (const name of ['shipOrdr', 'sendInvoice']) {
+      const typo = await app.inject({ method: 'POST', url: `/evco/handlers/${name}/retire`, headers: auth });
+      expect([typo.statusCode, errorOf(typo).code]).toEqual([400, 'UNKNOWN_HANDLER']);
+      expect(errorOf(typo).message).toContain(`no handler named "${name}" is subscribed`);
+    }
+    expect((await app.inject('/evco/handlers')).json().subscriptions).toHaveLength(after.length);
   });
 });
 

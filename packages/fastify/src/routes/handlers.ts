@@ -1,3 +1,4 @@
+import { EvcoError } from '@evco/core';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { jsonSafe, subscriptionSchema } from '../dto.js';
@@ -37,7 +38,19 @@ export function handlerRoutes(ctx: RouteContext): FastifyPluginAsyncZod {
           response: { 200: z.object({ deliveriesRemoved: z.number().int() }), ...writeErrors },
         },
       },
-      async (request) => ctx.coordinator().retireHandler(request.params.name),
+      async (request) => {
+        const coordinator = ctx.coordinator();
+        const { name } = request.params;
+        // A mistyped or already retired name is a 400 (as the retry route and `evco handlers
+        // retire` answer it), not { deliveriesRemoved: 0 }, which reads as "retired".
+        if (!(await coordinator.listSubscriptions()).some((s) => s.handler === name)) {
+          throw new EvcoError(
+            'UNKNOWN_HANDLER',
+            `no handler named "${name}" is subscribed to any event type`,
+          );
+        }
+        return coordinator.retireHandler(name);
+      },
     );
   };
 }
