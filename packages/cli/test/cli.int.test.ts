@@ -922,7 +922,7 @@ describe.each([
       expectOneLineError(
         await evco(['status', '--frobnicate', ...f.flags]),
         2,
-        /unknown command or option: frobnicate/,
+        /^evco: unknown command or option: --frobnicate \(see evco --help\)$/,
       );
       expectOneLineError(await evco([]), 2, /name a command/);
       expectOneLineError(
