@@ -35,6 +35,22 @@ function evcoChild(args: string[]): {
   return { child, out: () => out, err: () => err, exit };
 }
 
+/**
+ * Waits until a running `evco tail` has read where the store ends (it prints only events stored
+ * after that): publishes `probe()` events until one is printed. How long the CLI takes to start
+ * depends on the machine's load, so no fixed pause would do.
+ */
+async function untilTailing(tail: { out: () => string }, probe: () => Promise<unknown>): Promise<void> {
+  await waitFor(
+    async () => {
+      if (tail.out().length > 0) return true;
+      await probe();
+      return false;
+    },
+    { timeoutMs: 30_000, intervalMs: 200, message: 'tail printed none of the probes' },
+  );
+}
+
 /** The handler process (from source: tsx + the source condition). */
 function startWorker(env: NodeJS.ProcessEnv): Promise<ChildProcess> {
   const child = spawn(
@@ -521,32 +537,53 @@ describe.each([
   );
 
   it.skipIf(skip)('tail prints new events as they are stored, filtered by type', async () => {
-    const tail = evcoChild([
-      'tail',
-      '--type',
-      'OrderPlaced',
-      '--limit',
-      '2',
-      '--json',
-      '--interval',
-      '50',
-      ...f.flags,
-    ]);
-    // Let it find the current end first: only later events are printed.
-    await new Promise((r) => setTimeout(r, 1500));
     const store = f.open();
     const c = await createCoordinator({ store, publisher: createInProcPublisher(), logger: silentLogger });
-    await c.publishEvent({ eventType: 'Ignored', aggregateId: 'x' });
-    const a = await c.publishEvent({ eventType: 'OrderPlaced', aggregateId: 'o1' });
-    const b = await c.publishEvent({ eventType: 'OrderPlaced', aggregateId: 'o2' });
-    await c.shutdown();
-    expect(await tail.exit).toBe(0);
-    const lines = tail
-      .out()
-      .trim()
-      .split('\n')
-      .map((l) => JSON.parse(l) as { id: string });
-    expect(lines.map((l) => l.id)).toEqual([a.eventId, b.eventId]);
+    const old = await c.publishEvent({ eventType: 'OrderPlaced', aggregateId: 'old' });
+    const tail = evcoChild(['tail', '--type', 'OrderPlaced', '--json', '--interval', '50', ...f.flags]);
+    try {
+      // Only events stored after it found the current end are printed: probes until one is.
+      await untilTailing(tail, () => c.publishEvent({ eventType: 'OrderPlaced', aggregateId: 'probe' }));
+      await c.publishEvent({ eventType: 'Ignored', aggregateId: 'x' });
+      const a = await c.publishEvent({ eventType: 'OrderPlaced', aggregateId: 'o1' });
+      const b = await c.publishEvent({ eventType: 'OrderPlaced', aggregateId: 'o2' });
+      await waitFor(() => tail.out().includes(b.eventId), { timeoutMs: 15_000 });
+      tail.child.kill('SIGINT');
+      expect(await tail.exit).toBe(0);
+      const lines = tail
+        .out()
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as { id: string; aggregateId: string });
+      const probes = lines.findIndex((l) => l.aggregateId !== 'probe');
+      expect(probes).toBeGreaterThan(0);
+      expect(lines.slice(probes).map((l) => l.id)).toEqual([a.eventId, b.eventId]);
+      expect(lines.map((l) => l.id)).not.toContain(old.eventId);
+
+      // --limit: stops by itself after that many (here from the first stored event).
+      const limited = evcoChild([
+        'tail',
+        '--type',
+        'OrderPlaced',
+        '--from-start',
+        '--limit',
+        '2',
+        '--json',
+        ...f.flags,
+      ]);
+      expect(await limited.exit).toBe(0);
+      expect(
+        limited
+          .out()
+          .trim()
+          .split('\n')
+          .map((l) => (JSON.parse(l) as { aggregateId: string }).aggregateId),
+      ).toEqual(['old', 'probe']);
+    } finally {
+      tail.child.kill('SIGINT');
+      await tail.exit;
+      await c.shutdown();
+    }
   });
 
   it.skipIf(skip || name !== 'postgres')(
@@ -574,8 +611,8 @@ describe.each([
       const store = f.open();
       const c = await createCoordinator({ store, publisher: createInProcPublisher(), logger: silentLogger });
       try {
-        // Let it find the current end first: only later events are printed.
-        await new Promise((r) => setTimeout(r, 1500));
+        // Only events stored after it found the current end are printed: probes until one is.
+        await untilTailing(tail, () => c.publishEvent({ eventType: 'OutageProbe', aggregateId: 'probe' }));
         const a = await c.publishEvent({ eventType: 'OutageProbe', aggregateId: 'before' });
         await waitFor(() => tail.out().includes(a.eventId), { timeoutMs: 15_000 });
         await relay.close();
@@ -595,7 +632,8 @@ describe.each([
             .out()
             .trim()
             .split('\n')
-            .map((l) => (JSON.parse(l) as { aggregateId: string }).aggregateId),
+            .map((l) => (JSON.parse(l) as { aggregateId: string }).aggregateId)
+            .filter((id) => id !== 'probe'),
         ).toEqual(['before', 'during']);
       } finally {
         tail.child.kill('SIGINT');
