@@ -76,7 +76,9 @@ const fn = (what: string) =>
 function isContract(v: unknown): boolean {
   if (typeof v !== 'object' || v === null) return false;
   const d = v as Partial<Record<'eventType' | 'create' | 'schema', unknown>>;
-  const standard = (d.schema as { '~standard'?: { validate?: unknown } } | undefined)?.['~standard'];
+  const standard = (d.schema as { '~standard'?: { validate?: unknown } | undefined } | undefined)?.[
+    '~standard'
+  ];
   return (
     typeof d.eventType === 'string' &&
     typeof d.create === 'function' &&
