@@ -325,11 +325,18 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
             default: false,
             describe: 'begin with the first stored event',
           })
+          .option('cursor', {
+            type: 'string',
+            describe:
+              'begin after this position (as tail, history or event printed it) instead of at the end',
+          })
           .option('limit', { type: 'number', describe: 'stop after this many events' })
           .option('interval', intervalOption(500)),
       run(
-        (ctx, a: { type?: string[]; fromStart: boolean; limit?: number; interval: number }) =>
-          tail(ctx, { ...a, intervalMs: a.interval }),
+        (
+          ctx,
+          a: { type?: string[]; fromStart: boolean; cursor?: string; limit?: number; interval: number },
+        ) => tail(ctx, { ...a, intervalMs: a.interval }),
         'watch',
       ),
     )

@@ -586,6 +586,39 @@ describe.each([
     }
   });
 
+  it.skipIf(skip)('tail --cursor P goes on after P: what was stored since, nothing before', async () => {
+    const store = f.open();
+    const c = await createCoordinator({ store, publisher: createInProcPublisher(), logger: silentLogger });
+    try {
+      const seen = await c.publishEvent({ eventType: 'TailCursor', aggregateId: 'seen' });
+      const next = await c.publishEvent({ eventType: 'TailCursor', aggregateId: 'next' });
+      await c.publishEvent({ eventType: 'Ignored', aggregateId: 'x' });
+      const last = await c.publishEvent({ eventType: 'TailCursor', aggregateId: 'last' });
+      const tail = evcoChild([
+        'tail',
+        '--type',
+        'TailCursor',
+        '--cursor',
+        seen.position,
+        '--limit',
+        '2',
+        '--json',
+        '--interval',
+        '50',
+        ...f.flags,
+      ]);
+      expect(await tail.exit).toBe(0);
+      const ids = tail
+        .out()
+        .trim()
+        .split('\n')
+        .map((l) => (JSON.parse(l) as { id: string }).id);
+      expect(ids).toEqual([next.eventId, last.eventId]);
+    } finally {
+      await c.shutdown();
+    }
+  });
+
   it.skipIf(skip || name !== 'postgres')(
     'tail goes on through a database outage: said once on stderr, then the events stored meanwhile',
     async () => {

@@ -46,6 +46,15 @@ describe('the watching commands check their numbers before the store is opened',
     [['tail', '--interval', 'abc'], /^evco: --interval must be .*, got something that is not a number\n$/],
     [['tail', '--limit', '0'], /^evco: --limit must be a whole number of events, at least 1, got 0\n$/],
     [['tail', '--limit', 'abc'], /^evco: --limit must be .*, got something that is not a number\n$/],
+    [
+      ['tail', '--cursor', 'abc'],
+      /^evco: --cursor must be a position \(a decimal integer as listed\), got "abc"\n$/,
+    ],
+    [['tail', '--cursor', '-1'], /^evco: --cursor must be a position .*, got "-1"\n$/],
+    [
+      ['tail', '--cursor', '12', '--from-start'],
+      /^evco: --cursor and --from-start both say where to begin; give one\n$/,
+    ],
     [['replay', '--from', '2h', '--to', 'now', '--interval', '0'], /^evco: --interval must be .*, got 0\n$/],
     [
       ['replay', '--from', '2h', '--to', 'now', '--type', 'A', '--type', 'B'],
@@ -59,7 +68,17 @@ describe('the watching commands check their numbers before the store is opened',
   });
 
   it('the defaults and good values still run (and a good one reaches the store)', async () => {
-    const { code, err } = await evco(['tail', '--interval', '50', '--limit', '3', '--sqlite', missing]);
+    const { code, err } = await evco([
+      'tail',
+      '--interval',
+      '50',
+      '--limit',
+      '3',
+      '--cursor',
+      '7',
+      '--sqlite',
+      missing,
+    ]);
     expect(code).toBe(2);
     expect(err).toMatch(/^evco: no SQLite file at /);
   });

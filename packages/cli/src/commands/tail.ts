@@ -2,14 +2,17 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { RecordedEvent } from '@evco/core';
 import type { Context } from '../context.js';
 import { withConnection } from '../context.js';
+import { UsageError } from '../errors.js';
 import { outageTolerant } from '../outage.js';
 import { cell, toJson } from '../output.js';
-import { showPosition } from '../position.js';
+import { parsePosition, showPosition } from '../position.js';
 import { checkCount, checkInterval } from '../time.js';
 
 export interface TailArgs {
   type?: string[];
   fromStart: boolean;
+  /** Begin after this position (one `tail`, `history` or `event` printed), instead of at the end. */
+  cursor?: string | undefined;
   limit?: number;
   intervalMs: number;
 }
@@ -22,10 +25,14 @@ export interface TailArgs {
 export async function tail(ctx: Context, args: TailArgs): Promise<void> {
   checkInterval(args.intervalMs, '--interval');
   if (args.limit !== undefined) checkCount(args.limit, '--limit', 'events');
+  if (args.cursor !== undefined && args.fromStart) {
+    throw new UsageError('--cursor and --from-start both say where to begin; give one');
+  }
+  const cursor = args.cursor === undefined ? undefined : parsePosition(args.cursor, '--cursor');
   await withConnection(ctx, {}, async ({ admin }) => {
     const types = args.type?.length ? { eventType: args.type } : {};
-    let after: RecordedEvent['position'] | undefined;
-    if (!args.fromStart) {
+    let after: RecordedEvent['position'] | undefined = cursor;
+    if (!args.fromStart && cursor === undefined) {
       const [latest] = await admin.getEventHistory({ ...types, order: 'desc', limit: 1 });
       after = latest?.position;
     }
