@@ -121,15 +121,22 @@ describe('a handler outcome whose write fails is written again while its lease l
   });
 
   it('a completion refused until its lease is over is dropped, logged once, and the delivery runs again', async () => {
-    // Every completion of the first attempt is refused; the second attempt's goes through.
-    const { store, refused } = flakyStore(
-      (call, tokens) => call === 'complete' && tokens.some((t) => t.attempt === 1),
-    );
+    // Every completion of the first attempt is refused; the second attempt's goes through. The
+    // coordinator's clock moves only with the refusals (150 ms each), so the 400 ms lease is over
+    // at the third whatever the machine's load: on the wall clock, a loaded machine firing the
+    // backoff timers late ran the lease out after two.
+    let now = Date.now();
+    const { store, refused } = flakyStore((call, tokens) => {
+      const refuse = call === 'complete' && tokens.some((t) => t.attempt === 1);
+      if (refuse) now += 150;
+      return refuse;
+    });
     const { logger, dropped } = recordingLogger();
     const c = await memoryCoordinator({
       store,
       logger,
       closeAdapters: false,
+      clock: () => new Date(now),
       leaseMs: 400,
       handlerTimeoutMs: 100,
       pollIntervalMs: 20,
@@ -145,8 +152,8 @@ describe('a handler outcome whose write fails is written again while its lease l
     // The drop is noticed when its backoff timer fires, which may be after the second run.
     await vi.waitFor(() => expect(dropped().length).toBeGreaterThan(0), { timeout: 5000 });
     expect(attempts).toEqual([1, 2]);
-    // Retried while the lease lasted (backoff 50–100 ms, then 100–200 ms, …), then given up.
-    expect(refused.complete).toBeGreaterThanOrEqual(3);
+    // Retried while the lease lasted (after backoffs of 50–100 ms, then 100–200 ms), then given up.
+    expect(refused.complete).toBe(3);
     expect(dropped()).toHaveLength(1);
     expect(dropped()[0]!.fields).toMatchObject({ count: 1 });
     expect(dropped()[0]!.msg).toMatch(/leases expired/);
