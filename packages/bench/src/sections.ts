@@ -5,6 +5,7 @@ import { opentelemetrySection } from './opentelemetry.js';
 import { postgresSection } from './postgres.js';
 import { postgresAppendSection } from './postgres-append.js';
 import { postgresCostSection } from './postgres-cost.js';
+import { postgresDayPruneSection } from './postgres-day-prune.js';
 import { postgresDesignSection } from './postgres-design.js';
 import { postgresE2eProbeSection } from './postgres-e2e-probe.js';
 import { postgresLadderSection } from './postgres-ladder.js';
@@ -30,4 +31,5 @@ export const sections: BenchSection[] = [
   scaleSection,
   sqlitePruneCostSection,
   postgresPruneProbeSection,
+  postgresDayPruneSection,
 ];
