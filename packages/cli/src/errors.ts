@@ -19,18 +19,17 @@ export class CommandFailed extends Error {
 
 /**
  * One line for stderr: no stack, no newline inside, credentials masked. evco's own errors carry
- * their package (`[evco:store-postgres] …`); anything else gets its class name.
+ * their package (`[evco:store-postgres] …`), except the CLI's own: the line already begins
+ * `evco: `; anything else gets its class name.
  */
 export function describeFailure(error: unknown): string {
   let text: string;
   if (isEvcoError(error)) {
+    const message = error.source === 'cli' ? error.message.replace(/^\[evco:cli\] /, '') : error.message;
     // store-sqlite keeps the file out of its messages (a service may show them to clients) and
     // in details.file; the operator at this shell named it, so the line says which file it was.
     const file = error.details?.file;
-    text =
-      typeof file === 'string' && !error.message.includes(file)
-        ? `${error.message} (file: ${file})`
-        : error.message;
+    text = typeof file === 'string' && !message.includes(file) ? `${message} (file: ${file})` : message;
     if (isEvcoError(error, 'UNKNOWN_HANDLER')) text += ' (see evco handlers)';
   } else if (error instanceof UsageError || error instanceof CommandFailed) {
     text = error.message;

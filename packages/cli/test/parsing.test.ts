@@ -1,7 +1,7 @@
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createDomainEvent, EvcoError, recordEvent, StoreUnavailableError } from '@evco/core';
+import { createDomainEvent, EvcoError, NotFoundError, recordEvent, StoreUnavailableError } from '@evco/core';
 import { createSqliteStore, readSqliteSchemaVersion } from '@evco/store-sqlite';
 import { makeTestTls, type TestTls } from '@evco/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -125,6 +125,16 @@ describe('exit codes and error lines', () => {
     );
     expect(withSchemaHint(line, {})).toContain('`evco migrate --schema evco`');
     expect(withSchemaHint(line, { sqlite: 'x.db' })).toBe(line);
+  });
+
+  it("says the CLI's own errors once: 'evco: no event …', not 'evco: [evco:cli] no event …'", () => {
+    // Before: the line began `evco: [evco:cli] `, evco named twice. Other packages keep their tag.
+    expect(describeFailure(new NotFoundError('event', 'e-1', { source: 'cli' }))).toMatch(
+      /^no event with id "e-1"/,
+    );
+    expect(describeFailure(new NotFoundError('event', 'e-1', { source: 'store-postgres' }))).toMatch(
+      /^\[evco:store-postgres\] no event with id "e-1"/,
+    );
   });
 
   it('names the file of a SQLite error, which store-sqlite keeps out of the message', () => {
