@@ -237,15 +237,25 @@ describe.skipIf(!hasChromium)(
       const { page, errors } = await tab(open, '#/dead-letters', { token: true });
       const retries = posts(page, '/dead-letters/retry');
       await page.getByRole('table', { name: 'Dead letters' }).locator('tbody tr').first().waitFor();
-      await page.getByRole('button', { name: 'Retry all' }).dblclick();
       const confirm = page.getByRole('group', { name: 'Confirm' });
+      const focused = (name: string) =>
+        confirm.getByRole('button', { name }).evaluate((b) => b === b.ownerDocument.activeElement);
+      // One activation: focus lands on Cancel, so Enter cancels.
+      await page.getByRole('button', { name: 'Retry all' }).click();
+      await expect(confirm.textContent()).resolves.toContain(`Queue all ${ORDERS} dead letters again?`);
+      await expect(focused('Cancel')).resolves.toBe(true);
+      await page.keyboard.press('Enter');
+      await confirm.waitFor({ state: 'detached' });
+      expect(retries).toHaveLength(0);
+      // A double click: its second press lands on the disabled Retry all (the page then has the
+      // focus), never on the confirming button, so Enter confirms nothing; Cancel closes the row.
+      await page.getByRole('button', { name: 'Retry all' }).dblclick();
       await expect(confirm.textContent()).resolves.toContain(`Queue all ${ORDERS} dead letters again?`);
       expect(retries).toHaveLength(0);
-      // Focus is on Cancel: a second Enter does not confirm either.
-      await expect(
-        confirm.getByRole('button', { name: 'Cancel' }).evaluate((b) => b === b.ownerDocument.activeElement),
-      ).resolves.toBe(true);
+      await expect(focused(`Retry ${ORDERS} dead letters`)).resolves.toBe(false);
       await page.keyboard.press('Enter');
+      expect(retries).toHaveLength(0);
+      await confirm.getByRole('button', { name: 'Cancel' }).click();
       await confirm.waitFor({ state: 'detached' });
       expect(retries).toHaveLength(0);
 

@@ -1,5 +1,5 @@
 import type { ComponentChildren } from 'preact';
-import { useEffect, useRef } from 'preact/hooks';
+import { useLayoutEffect, useRef } from 'preact/hooks';
 import { ApiError } from './api.js';
 import { formatCount, formatTime, shortId } from './format.js';
 import { href } from './router.js';
@@ -156,7 +156,8 @@ const ERROR_PREVIEW = 200;
 /**
  * The second step of a destructive action, in its own row: the button that armed it is disabled
  * meanwhile, so a double click on it can never confirm. Focus lands on Cancel, so a repeated
- * Enter cannot either.
+ * Enter cannot either (after a double click, the second press on the disabled button takes the
+ * focus to the page, where Enter does nothing).
  */
 export function Confirm(props: {
   message: ComponentChildren;
@@ -166,7 +167,9 @@ export function Confirm(props: {
   onCancel(): void;
 }) {
   const cancel = useRef<HTMLButtonElement>(null);
-  useEffect(() => cancel.current?.focus(), []);
+  // Layout effect: focus moves in the same task that puts the row in the page. A plain effect ran
+  // after paint, at a moment that raced a double click's second press (CI saw both orders).
+  useLayoutEffect(() => cancel.current?.focus(), []);
   return (
     <fieldset class="banner warn confirm" aria-label="Confirm">
       <span>{props.message}</span>
