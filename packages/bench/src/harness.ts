@@ -131,6 +131,18 @@ export function percentile(sorted: number[], p: number): number {
   return round(sorted[i]!);
 }
 
+/**
+ * A count as the bench's environment variables spell it: a number with an optional `k` or `M`
+ * (`200k`, `1.5M`, `5000000`); undefined when the text is not one, for the caller to say which
+ * variable was wrong.
+ */
+export function parseCount(text: string): number | undefined {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([kKmM]?)\s*$/.exec(text);
+  if (!m) return undefined;
+  const unit = m[2]!.toLowerCase() === 'k' ? 1_000 : m[2]!.toLowerCase() === 'm' ? 1_000_000 : 1;
+  return Math.round(Number(m[1]) * unit);
+}
+
 export function round(n: number, digits = 3): number {
   const f = 10 ** digits;
   return Math.round(n * f) / f;

@@ -1,15 +1,16 @@
-import { type AdminClient, createAdminClient, createDomainEvent, silentLogger } from '@evco/core';
-import { createPostgresStore, type PostgresStore } from '@evco/store-postgres';
+import { createAdminClient, createDomainEvent, type EventStore, silentLogger } from '@evco/core';
 import pg from 'pg';
 import { databaseUrl } from './env.js';
-import { type BenchSection, percentile, round } from './harness.js';
+import { type BenchSection, parseCount, percentile, round } from './harness.js';
+import { postgresSchema } from './scale.js';
 
 /**
  * `pnpm bench postgres-day-prune`: issue 16's "removal of a day of old events at 10 M rows must
  * not bloat or lock the table for writers", as days of retention in compressed time. Not part of
  * the default run.
  *
- * A store-postgres schema is filled with `EVCO_BENCH_DAY_PRUNE_SIZE` events (default 10 M, `k`/`M`
+ * A store-postgres schema is filled as `pnpm bench scale` fills one (`postgresSchema`), with
+ * `EVCO_BENCH_DAY_PRUNE_SIZE` events (default 10 M, `k`/`M`
  * allowed) spread evenly over `EVCO_BENCH_DAY_PRUNE_DAYS` days (default 10) ending an hour ago, so
  * a day is size ÷ days events. Then `EVCO_BENCH_DAY_PRUNE_ROUNDS` days (default 3) go by, each in
  * `EVCO_BENCH_DAY_PRUNE_SLICES` slices (default 10): prune the next slice of the oldest day
@@ -32,18 +33,16 @@ import { type BenchSection, percentile, round } from './harness.js';
 const SCHEMA = 'evco_bench_day_prune';
 const APPENDERS = 4;
 const BATCH = 1_000;
-const FILL_CHUNK = 50_000;
 const SAMPLE_MS = 10;
 
 function count(name: string, fallback: number): number {
   const text = process.env[`EVCO_BENCH_DAY_PRUNE_${name}`];
   if (text === undefined || text === '') return fallback;
-  const m = /^\s*(\d+(?:\.\d+)?)\s*([kKmM]?)\s*$/.exec(text);
-  if (!m)
-    throw new Error(`bench postgres-day-prune: bad EVCO_BENCH_DAY_PRUNE_${name} "${text}" (e.g. 200k, 10M)`);
-  const unit = m[2]!.toLowerCase() === 'k' ? 1_000 : m[2]!.toLowerCase() === 'm' ? 1_000_000 : 1;
-  const n = Math.round(Number(m[1]) * unit);
-  if (n < 1) throw new Error(`bench postgres-day-prune: EVCO_BENCH_DAY_PRUNE_${name} must be at least 1`);
+  const n = parseCount(text);
+  if (n === undefined || n < 1)
+    throw new Error(
+      `bench postgres-day-prune: EVCO_BENCH_DAY_PRUNE_${name} must be a count of at least 1 (e.g. 200k, 10M), got "${text}"`,
+    );
   return n;
 }
 
@@ -69,38 +68,6 @@ async function tableState(admin: pg.Pool): Promise<TableState> {
     liveTuples: Number(r.n_live_tup),
     autovacuums: Number(r.autovacuum_count),
   };
-}
-
-/** The events, spread evenly from `base` `spacingMs` apart, secondary indexes rebuilt after. */
-async function fill(admin: pg.Pool, size: number, base: number, spacingMs: number): Promise<void> {
-  const client = await admin.connect();
-  try {
-    await client.query('SET synchronous_commit = off');
-    await client.query(`SET maintenance_work_mem = '256MB'`);
-    const { rows: indexes } = await client.query<{ indexname: string; indexdef: string }>(
-      `SELECT i.indexname, i.indexdef FROM pg_indexes i WHERE i.schemaname = $1 AND i.tablename = 'events'
-         AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conname = i.indexname AND c.connamespace = $1::regnamespace)`,
-      [SCHEMA],
-    );
-    for (const i of indexes) await client.query(`DROP INDEX ${SCHEMA}."${i.indexname}"`);
-    for (let from = 1; from <= size; from += FILL_CHUNK) {
-      await client.query(
-        `INSERT INTO ${SCHEMA}.events (position, event_id, event_type, aggregate_id, aggregate_type,
-           aggregate_version, event_data, metadata, occurred_at, recorded_at)
-         SELECT g, gen_random_uuid(), 'Day' || (g % 20), 'agg-' || (g % 100000), 'Agg' || (g % 5),
-           NULL, jsonb_build_object('n', g), '{"schemaVersion":1}'::jsonb,
-           $1::timestamptz + g * $4::double precision * interval '1 millisecond',
-           $1::timestamptz + g * $4::double precision * interval '1 millisecond'
-         FROM generate_series($2::bigint, $3::bigint) g`,
-        [new Date(base).toISOString(), from, Math.min(size, from + FILL_CHUNK - 1), spacingMs],
-      );
-    }
-    for (const i of indexes) await client.query(i.indexdef);
-    await client.query(`VACUUM ANALYZE ${SCHEMA}.events`);
-    await client.query('CHECKPOINT').catch(() => {});
-  } finally {
-    client.release();
-  }
 }
 
 /**
@@ -151,7 +118,14 @@ function lockSampler(admin: pg.Pool) {
   };
 }
 
-function appenders(store: PostgresStore) {
+/** `VACUUM` of the events table; its seconds. */
+async function vacuum(admin: pg.Pool): Promise<number> {
+  const started = performance.now();
+  await admin.query(`VACUUM ${SCHEMA}.events`);
+  return round((performance.now() - started) / 1000, 0);
+}
+
+function appenders(store: EventStore) {
   const latencies: number[] = [];
   let stop = false;
   const done = Promise.all(
@@ -181,7 +155,7 @@ function appenders(store: PostgresStore) {
   };
 }
 
-async function appendSlice(store: PostgresStore, events: number, day: number): Promise<void> {
+async function appendSlice(store: EventStore, events: number, day: number): Promise<void> {
   for (let done = 0; done < events; done += BATCH) {
     const n = Math.min(BATCH, events - done);
     await store.append(
@@ -212,22 +186,23 @@ async function variant(name: string) {
     throw new Error(`bench postgres-day-prune: unknown variant "${name}" (default, scale-<f>, vacuum-daily)`);
 
   const admin = new pg.Pool({ connectionString: databaseUrl, max: 4 });
-  const store = createPostgresStore({ connectionString: databaseUrl, schema: SCHEMA, poolSize: 10 });
-  let client: AdminClient | undefined;
+  let driver: Awaited<ReturnType<typeof postgresSchema>> | undefined;
+  let store: EventStore | undefined;
   try {
-    await admin.query(`DROP SCHEMA IF EXISTS ${SCHEMA} CASCADE`);
-    await store.migrate();
+    driver = await postgresSchema(admin, SCHEMA, { base, spacingMs });
     if (scale)
       await admin.query(
         `ALTER TABLE ${SCHEMA}.events SET (autovacuum_vacuum_scale_factor = ${Number(scale[1])})`,
       );
     const fillStarted = performance.now();
-    await fill(admin, size, base, spacingMs);
+    await driver.fill(1, size);
+    await admin.query('CHECKPOINT').catch(() => {});
     const fillSeconds = round((performance.now() - fillStarted) / 1000, 0);
     const { rows: settings } = await admin.query(
       `SELECT name, setting FROM pg_settings WHERE name IN ('autovacuum', 'autovacuum_naptime', 'autovacuum_vacuum_scale_factor', 'autovacuum_vacuum_threshold')`,
     );
-    client = await createAdminClient({ store, logger: silentLogger });
+    store = driver.open();
+    const client = await createAdminClient({ store, logger: silentLogger });
     const start = await tableState(admin);
     const sampler = lockSampler(admin);
     const writers = appenders(store);
@@ -247,12 +222,7 @@ async function variant(name: string) {
         pruned += result.removed;
         await appendSlice(store, perSlice, d);
       }
-      let vacuumSeconds: number | undefined;
-      if (vacuumDaily) {
-        const v0 = performance.now();
-        await admin.query(`VACUUM ${SCHEMA}.events`);
-        vacuumSeconds = round((performance.now() - v0) / 1000, 0);
-      }
+      const vacuumSeconds = vacuumDaily ? await vacuum(admin) : undefined;
       timeline.push({
         day: d + 1,
         seconds: round((performance.now() - started) / 1000, 0),
@@ -266,9 +236,7 @@ async function variant(name: string) {
     // What autovacuum does once the dead rows pass its threshold (in real time, days apart; here
     // the days went by faster than it could follow): then one more day of events, into the space
     // the vacuum made reusable.
-    const vacuumStarted = performance.now();
-    await admin.query(`VACUUM ${SCHEMA}.events`);
-    const vacuumSeconds = round((performance.now() - vacuumStarted) / 1000, 0);
+    const vacuumSeconds = await vacuum(admin);
     const vacuumed = await tableState(admin);
     await appendSlice(store, perDay, rounds);
     const nextDay = await tableState(admin);
@@ -297,8 +265,8 @@ async function variant(name: string) {
       lockWaits: locks,
     };
   } finally {
-    await store.close().catch(() => {});
-    await admin.query(`DROP SCHEMA IF EXISTS ${SCHEMA} CASCADE`).catch(() => {});
+    await store?.close().catch(() => {});
+    await driver?.close().catch(() => {});
     await admin.end();
   }
 }

@@ -16,7 +16,7 @@ import { createSqliteStore } from '@evco/store-sqlite';
 import Database from 'better-sqlite3';
 import pg from 'pg';
 import { databaseUrl } from './env.js';
-import { type BenchSection, countingCoordinator, measure, percentile, round } from './harness.js';
+import { type BenchSection, countingCoordinator, measure, parseCount, percentile, round } from './harness.js';
 import { rawValues } from './postgres.js';
 import { rawSqliteValues } from './sqlite.js';
 
@@ -100,10 +100,9 @@ function sizes(store: string, defaults: number[]): number[] {
     process.env[`EVCO_BENCH_SCALE_${store.toUpperCase()}_SIZES`] ?? process.env.EVCO_BENCH_SCALE_SIZES;
   if (!text) return defaults;
   const parsed = text.split(',').map((s) => {
-    const m = /^\s*(\d+(?:\.\d+)?)\s*([kKmM]?)\s*$/.exec(s);
-    if (!m) throw new Error(`bench scale: bad size "${s}" (e.g. 0,200k,1M)`);
-    const unit = m[2]!.toLowerCase() === 'k' ? 1_000 : m[2]!.toLowerCase() === 'm' ? 1_000_000 : 1;
-    return Math.round(Number(m[1]) * unit);
+    const n = parseCount(s);
+    if (n === undefined) throw new Error(`bench scale: bad size "${s}" (e.g. 0,200k,1M)`);
+    return n;
   });
   return [...new Set(parsed)].sort((a, b) => a - b);
 }
@@ -588,8 +587,15 @@ const PG_RAW = 'evco_bench_scale_raw';
  */
 const PG_CHUNK = 50_000;
 
-/** A store-postgres schema of its own on the bench's server (dropped first if left over). */
-export async function postgresSchema(admin: pg.Pool, schema: string): Promise<Driver> {
+/**
+ * A store-postgres schema of its own on the bench's server (dropped first if left over). Fill
+ * event n occurs at `spread.base` + n × `spread.spacingMs` (by default `fillTime(n)`).
+ */
+export async function postgresSchema(
+  admin: pg.Pool,
+  schema: string,
+  spread: { base: number; spacingMs: number } = { base, spacingMs: SPACING_MS },
+): Promise<Driver> {
   await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
   const setup = createPostgresStore({ connectionString: databaseUrl, schema });
   await setup.migrate();
@@ -619,9 +625,9 @@ export async function postgresSchema(admin: pg.Pool, schema: string): Promise<Dr
                aggregate_version, event_data, metadata, occurred_at, recorded_at)
              SELECT g, gen_random_uuid(), 'Scale' || (g % ${TYPES}), ${fillAggregate('g')}, 'Agg' || (g % 5),
                NULL, jsonb_build_object('n', g), '{"schemaVersion":1}'::jsonb,
-               $1::timestamptz + g * interval '${SPACING_MS} milliseconds', $1::timestamptz + g * interval '${SPACING_MS} milliseconds'
+               $1::timestamptz + g * interval '${spread.spacingMs} milliseconds', $1::timestamptz + g * interval '${spread.spacingMs} milliseconds'
              FROM generate_series($2::bigint, $3::bigint) g`,
-            [new Date(base).toISOString(), from, Math.min(last, from + PG_CHUNK - 1)],
+            [new Date(spread.base).toISOString(), from, Math.min(last, from + PG_CHUNK - 1)],
           );
         }
         for (const i of rebuild) await client.query(i.indexdef);

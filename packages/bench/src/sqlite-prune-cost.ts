@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createSqliteStore, type SqliteStoreOptions } from '@evco/store-sqlite';
 import Database from 'better-sqlite3';
-import { type BenchSection, round } from './harness.js';
+import { type BenchSection, parseCount, round } from './harness.js';
 
 /**
  * `pnpm bench sqlite-prune-cost`: what one pruned event costs store-sqlite, in CPU time (user +
@@ -37,10 +37,9 @@ const VARIANTS: Variant[] = [
 function count(name: string, fallback: number): number {
   const text = process.env[name];
   if (!text) return fallback;
-  const m = /^\s*(\d+(?:\.\d+)?)\s*([kKmM]?)\s*$/.exec(text);
-  if (!m) throw new Error(`bench sqlite-prune-cost: bad ${name} "${text}" (e.g. 200k, 1M)`);
-  const unit = m[2]!.toLowerCase() === 'k' ? 1_000 : m[2]!.toLowerCase() === 'm' ? 1_000_000 : 1;
-  return Math.round(Number(m[1]) * unit);
+  const n = parseCount(text);
+  if (n === undefined) throw new Error(`bench sqlite-prune-cost: bad ${name} "${text}" (e.g. 200k, 1M)`);
+  return n;
 }
 
 /** The store's schema with `size` fill events, indexes built after the rows (as `scale` fills). */
