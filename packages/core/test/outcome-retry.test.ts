@@ -162,25 +162,48 @@ describe('a handler outcome whose write fails is written again while its lease l
   });
 
   it('shutdown writes a refused completion once more without waiting for its backoff', async () => {
-    const { store, calls } = flakyStore(firstN(1, 'complete'));
-    const c = await memoryCoordinator({ store, closeAdapters: false, pollIntervalMs: 60_000 });
-    let ran!: () => void;
-    const running = new Promise<void>((r) => {
-      ran = r;
-    });
-    await c.registerHandler('Work', async function work() {
-      ran();
-    });
-    await c.publishEvent(createDomainEvent({ eventType: 'Work', aggregateId: 'w' }));
-    await running;
-    await vi.waitFor(() => expect(calls.complete).toBe(1));
-    // The backoff is 50–100 ms; shutdown does not wait for it.
-    const started = performance.now();
-    await c.shutdown({ timeoutMs: 5000 });
-    expect(performance.now() - started).toBeLessThan(50);
-    expect(calls.complete).toBe(2);
-    expect(await store.getUnprocessedEvents({ limit: 10 })).toEqual([]);
-    await store.close();
+    // Timers are fake (setImmediate, promises and Date stay real), so the backoff timer set when
+    // the completion is refused (50-100 ms on its clock) fires only when this test moves the clock.
+    // Shutdown gets 49 ms of fake time, less than the shortest backoff: it must be over by then,
+    // having written the completion a second time; waiting for the backoff, it would still be open.
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval'] });
+    try {
+      let retained!: () => void;
+      const retaining = new Promise<void>((r) => {
+        retained = r;
+      });
+      const logger: Logger = {
+        debug: () => {},
+        info: () => {},
+        warn: () => {},
+        error: ((_fields: Record<string, unknown>, msg?: string) => {
+          if (String(msg).endsWith('retrying while their leases last')) retained();
+        }) as Logger['error'],
+      };
+      const { store, calls, refused } = flakyStore(firstN(1, 'complete'));
+      const c = await memoryCoordinator({ store, logger, closeAdapters: false, pollIntervalMs: 60_000 });
+      await c.registerHandler('Work', async function work() {});
+      await c.publishEvent(createDomainEvent({ eventType: 'Work', aggregateId: 'w' }));
+      // The refused completion is kept, and its backoff timer set (on the fake clock).
+      await retaining;
+      expect(calls.complete).toBe(1);
+      let closed = false;
+      const closing = c.shutdown({ timeoutMs: 5000 }).then(() => {
+        closed = true;
+      });
+      await vi.advanceTimersByTimeAsync(49);
+      const closedBeforeBackoff = closed;
+      const writesBeforeBackoff = calls.complete;
+      await vi.runAllTimersAsync();
+      await closing;
+      expect(closedBeforeBackoff).toBe(true);
+      expect(writesBeforeBackoff).toBe(2);
+      expect(refused.complete).toBe(1);
+      expect(await store.getUnprocessedEvents({ limit: 10 })).toEqual([]);
+      await store.close();
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('a completion still refused at shutdown is dropped with one log line', async () => {
