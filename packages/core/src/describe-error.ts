@@ -1,4 +1,4 @@
-import { maskSecrets } from './mask.js';
+import { maskCutTail, maskSecrets } from './mask.js';
 
 /** Longest description kept (dead letters, logs); longer ones end with an ellipsis. */
 export const MAX_ERROR_DESCRIPTION = 4000;
@@ -64,9 +64,12 @@ class BoundedText {
    * error often names its connection string, and a dead letter is shown by the CLI, the dashboard
    * and the plugin's public read routes. Masked once on the whole text, so a URL written in two
    * parts is still found; masking can lengthen a very short password, so the limit is kept again.
+   * Where the text was cut, the cut may fall in a password or just before the `@` that marks
+   * one: `maskCutTail` masks what is left of it, so no part of a password is ever kept.
    */
   toString(): string {
-    const masked = maskSecrets(this.#parts.join(''));
+    const text = this.#parts.join('');
+    const masked = this.#cut ? `${maskSecrets(maskCutTail(text.slice(0, -1)))}…` : maskSecrets(text);
     return masked.length <= MAX_ERROR_DESCRIPTION ? masked : `${masked.slice(0, MAX_ERROR_DESCRIPTION - 1)}…`;
   }
 }
