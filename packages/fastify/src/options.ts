@@ -49,7 +49,10 @@ export interface EvcoPluginOptions {
    * `status`. Without it those routes answer 404 `ADMIN_DISABLED`. @default undefined
    */
   auth?: AuthCheck | undefined;
-  /** Also require `auth` for the read routes (events, unprocessed, dead letters, handlers, replays). @default false */
+  /**
+   * Also require `auth` for the read routes (events, unprocessed, dead letters, handlers, replays).
+   * `true` without `auth` is `INVALID_OPTIONS` at registration. @default false
+   */
   protectReads?: boolean | undefined;
   /** Appended to "admin routes are off" / "unauthorized" messages, e.g. how to get a token. */
   authHint?: string | undefined;
@@ -167,8 +170,19 @@ export interface ResolvedOptions {
 /** Throws `InvalidOptionsError` listing every problem. */
 export function resolveOptions(options: EvcoPluginOptions): ResolvedOptions {
   const parsed = optionsSchema.safeParse(options ?? {});
-  if (!parsed.success) {
-    throw new InvalidOptionsError('evco plugin options', toIssues(parsed.error), { source: 'fastify' });
+  const issues = parsed.success ? [] : toIssues(parsed.error);
+  // Without an auth check the guard closes every read route (404 ADMIN_DISABLED): a missing
+  // token would have shut the reads to everyone, dashboard included, and said so only per request.
+  const given: Partial<EvcoPluginOptions> = options ?? {};
+  if (given.protectReads === true && given.auth === undefined) {
+    issues.push({
+      path: 'protectReads',
+      message:
+        'needs auth: without an auth check every read route would answer 404 ADMIN_DISABLED; pass auth (e.g. bearerToken(token)) or leave protectReads off',
+    });
+  }
+  if (issues.length > 0) {
+    throw new InvalidOptionsError('evco plugin options', issues, { source: 'fastify' });
   }
   const o = options;
   const publish = o.publish ?? {};

@@ -58,6 +58,56 @@ describe('lifecycle', () => {
     });
   });
 
+  it('refuses protectReads without auth at registration, naming both, before the coordinator is created', async () => {
+    // Before, it was accepted and every read route answered 404 ADMIN_DISABLED: reads closed to all.
+    let created = 0;
+    const factory = async () => {
+      created++;
+      const { createCoordinator } = await import('@evco/core');
+      return createCoordinator(coordinatorOptions());
+    };
+    for (const options of [
+      { coordinator: factory, protectReads: true },
+      { coordinator: factory, protectReads: true, auth: undefined },
+    ]) {
+      const app = Fastify({ logger: false });
+      apps.push(app);
+      const refusal = await app.register(evcoPlugin, options).then(
+        () => 'registered',
+        (error: unknown) => error,
+      );
+      expect(refusal).toMatchObject({
+        code: 'INVALID_OPTIONS',
+        message: expect.stringMatching(
+          /^\[evco:fastify\] invalid evco plugin options: protectReads: .*\bauth\b/,
+        ),
+        issues: [{ path: 'protectReads', message: expect.stringMatching(/needs auth/) }],
+      });
+    }
+    // Listed with the other problems, not instead of them.
+    const app = Fastify({ logger: false });
+    apps.push(app);
+    const refusal = await app
+      .register(evcoPlugin, { coordinator: factory, protectReads: true, readyTimeoutMs: -1 })
+      .then(
+        () => 'registered',
+        (error: unknown) => error,
+      );
+    expect(refusal).toMatchObject({
+      issues: [
+        { path: 'readyTimeoutMs', message: expect.any(String) },
+        { path: 'protectReads', message: expect.stringMatching(/needs auth/) },
+      ],
+    });
+    expect(created).toBe(0);
+    // protectReads: false needs nothing.
+    const open = Fastify({ logger: false });
+    apps.push(open);
+    await open.register(evcoPlugin, { coordinator: factory, protectReads: false });
+    await open.ready();
+    expect((await open.inject('/evco/events')).statusCode).toBe(200);
+  });
+
   it('refuses publish.eventTypes entries that are not defineEvent contracts, before the coordinator is created', async () => {
     // Before, ['UserRegistered'] (names instead of contracts) was accepted, and every publish of
     // that type was a 500 FST_ERR_RESPONSE_SERIALIZATION outside evco's error shape.
