@@ -3,7 +3,8 @@ import { isEvcoError, maskSecrets } from '@evco/core';
 /**
  * Exit codes: 0 done, 1 the operation failed (store unreachable, unknown id, dead deliveries
  * after a replay), 2 the command line is wrong (unknown command or flag, bad value), 3 `status`
- * or `handlers` is incomplete (the store answers, its counts query did not). 130 is Ctrl-C.
+ * or `handlers` is incomplete (the store answers, its counts query did not), or `retry` was given
+ * delivery ids that named no dead letter (the others retried). 130 is Ctrl-C.
  */
 export const EXIT = { ok: 0, failure: 1, usage: 2, incomplete: 3, interrupted: 130 } as const;
 

@@ -362,10 +362,12 @@ describe.each([
         2,
         /no handler named "audti" is subscribed/,
       );
-      // A delivery id that names no dead letter: nothing to retry, and the exit code says so.
+      // A delivery id that names no dead letter: nothing to retry, and the exit code (3) says so.
       const ghost = await evco(['retry', `${name}-no-such-delivery`, ...f.flags]);
-      expect(ghost).toMatchObject({ code: 1, stdout: 'retried 0 dead letters\n' });
-      expect(ghost.stderr).toMatch(/^evco: 1 of the 1 delivery ids named no dead letter .*\n$/);
+      expect(ghost).toMatchObject({ code: 3, stdout: 'retried 0 dead letters\n' });
+      expect(ghost.stderr).toMatch(
+        new RegExp(`^evco: 1 of the 1 delivery ids named no dead letter .*: ${name}-no-such-delivery\\n$`),
+      );
       const dead = json<{ deadLetters: Array<{ event: { id: string }; delivery: { deliveryId: string } }> }>(
         await evco(['dead-letters', '--json', ...f.flags]),
       );
