@@ -98,5 +98,9 @@ describe('evco retry ID…: ids that named no dead letter', () => {
     expect(JSON.parse(r.stdout)).toEqual({ retried: 0, unmatched: ghosts });
     expect(r.stderr).toMatch(/: ghost-0, ghost-1, .*, ghost-19 and 5 more \(--json lists them all\)\n$/);
     expect(r.stderr.split('\n')).toHaveLength(2);
+    // An id with a newline or another control character stays on the one line.
+    const odd = await evco(['retry', 'two\nlines\u001b[31m', '--sqlite', file]);
+    expect(odd.code).toBe(3);
+    expect(odd.stderr).toMatch(/: two\?lines\?\[31m\n$/);
   });
 });

@@ -54,7 +54,7 @@ export async function retry(
   // As typed: a stray control character or newline must not split the one line.
   const shown = unmatched
     .slice(0, SHOWN_UNMATCHED)
-    .map((id) => id.slice(0, 200).replace(/[\u0000-\u001f\u007f]/g, '?'))
+    .map((id) => id.slice(0, 200).replace(/\p{Cc}/gu, '?'))
     .join(', ');
   const more =
     unmatched.length > SHOWN_UNMATCHED
