@@ -16,13 +16,19 @@ export interface Adapters {
   publisher: EventPublisher;
 }
 
-export function createStore(config: DemoConfig): EventStore {
+/**
+ * The store logs through the demo's logger (at `EVCO_LOG_LEVEL`), like the coordinator and the
+ * publisher: store-postgres's own lines, pg's warnings (an `sslmode=require` SECURITY WARNING)
+ * and the server's notices, instead of its default console logger on stderr.
+ */
+export function createStore(config: DemoConfig, logger: Logger): EventStore {
   const store = config.store;
   if (store.kind === 'postgres') {
     return createPostgresStore({
       connectionString: store.url,
       schema: store.schema,
       applicationName: 'evco-demo',
+      logger,
     });
   }
   if (store.filename !== ':memory:') mkdirSync(dirname(resolve(store.filename)), { recursive: true });

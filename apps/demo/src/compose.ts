@@ -70,7 +70,7 @@ export async function createDemoCoordinator(
   logger: Logger,
   instrumentation: CoordinatorOptions['instrumentation'] = [],
 ): Promise<EventDrivenCoordinator> {
-  const store = createStore(config);
+  const store = createStore(config, logger);
   const publisher = createPublisher(config, logger);
   try {
     await waitForPublisher(publisher, logger);

@@ -15,7 +15,8 @@ import {
 import calculateSlot from 'cluster-key-slot';
 import type { Cluster } from 'ioredis';
 import { reconnectDelay } from './backoff.js';
-import { type Connection, openConnections } from './connections.js';
+import { type Connection, type Connections, openConnections } from './connections.js';
+import { routeDriverConsole } from './driver-console.js';
 import {
   type RedisPublisherOptions,
   type ResolvedRedisPublisherOptions,
@@ -155,6 +156,8 @@ class RedisPublisherImpl implements RedisPublisher {
   #lastMalformed: string | undefined;
 
   readonly #pubListeners: Array<[string, () => void]> = [];
+  /** Gives ioredis's console lines back to the console (see `routeDriverConsole`). */
+  readonly #releaseConsole: () => void;
 
   constructor(options: ResolvedRedisPublisherOptions) {
     const o = options;
@@ -167,7 +170,16 @@ class RedisPublisherImpl implements RedisPublisher {
     this.channel = `${o.channelPrefix}:events`;
     const retryStrategy = (attempt: number) =>
       reconnectDelay(attempt, o.reconnectBaseDelayMs, o.reconnectMaxDelayMs);
-    const connections = openConnections(o, retryStrategy);
+    // ioredis's own console lines (a password the server does not need, a failing connection of
+    // its own without an error listener) go to this logger while the publisher is open.
+    this.#releaseConsole = routeDriverConsole(this.#log);
+    let connections: Connections;
+    try {
+      connections = openConnections(o, retryStrategy);
+    } catch (error) {
+      this.#releaseConsole();
+      throw error;
+    }
     this.#pub = connections.pub;
     this.#sub = connections.sub;
     this.#ownsPub = connections.ownsPub;
@@ -793,11 +805,15 @@ class RedisPublisherImpl implements RedisPublisher {
     this.#readyWaiters.clear();
     for (const [event, fn] of this.#pubListeners) this.#pub.off(event, fn);
     this.#sub.disconnect();
-    if (!this.#ownsPub) return;
-    if (this.#pub.status === 'ready') {
-      await withTimeout(this.#pub.quit(), this.#o.publishTimeoutMs, 'QUIT').catch(() => {});
+    try {
+      if (!this.#ownsPub) return;
+      if (this.#pub.status === 'ready') {
+        await withTimeout(this.#pub.quit(), this.#o.publishTimeoutMs, 'QUIT').catch(() => {});
+      }
+      this.#pub.disconnect();
+    } finally {
+      this.#releaseConsole();
     }
-    this.#pub.disconnect();
   }
 
   #unavailable(message: string, cause?: unknown): PublisherUnavailableError {

@@ -1,4 +1,4 @@
-import { createCoordinator, type EventDrivenCoordinator, silentLogger } from '@evco/core';
+import { createCoordinator, type EventDrivenCoordinator, type Logger, silentLogger } from '@evco/core';
 import { createMemoryStore, type MemoryStore } from '@evco/store-memory';
 import { waitFor } from '@evco/testkit';
 import { expect } from 'vitest';
@@ -36,7 +36,12 @@ export interface Fleet {
   close(): Promise<void>;
 }
 
-export async function startFleet(name: string, connection: Connection): Promise<Fleet> {
+/** `logger`: the publishers' (what they log, and ioredis's own console lines routed to it). */
+export async function startFleet(
+  name: string,
+  connection: Connection,
+  logger: Logger = silentLogger,
+): Promise<Fleet> {
   const store = createMemoryStore();
   const counts = new Map(HANDLERS.map((h) => [h, new Map<string, number>()]));
   const members: Member[] = [];
@@ -44,7 +49,7 @@ export async function startFleet(name: string, connection: Connection): Promise<
     const publisher = createRedisPublisher({
       ...connection,
       channelPrefix: `evco-test-${process.pid}-${name}`,
-      logger: silentLogger,
+      logger,
     });
     const coordinator = await createCoordinator({
       id: `${name}-${id}`,

@@ -47,6 +47,7 @@ import {
 } from '@evco/core/adapter';
 import pg from 'pg';
 import { type CheckedOut, checkout, queryHeld } from './checkout.js';
+import { logNotices, parseWarningsToLogger } from './driver-warnings.js';
 import {
   metAnotherSession,
   refusedStartupParameter,
@@ -641,8 +642,12 @@ class PgEventStore implements PostgresStore {
       // An idle connection dropped by the server emits 'error' on the pool, which would crash
       // the process if nobody listened; the next statement reports the outage instead.
       this.pool.on('error', () => {});
+      // pg's own warnings and the server's notices go to the store's logger (driver-warnings.ts).
+      parseWarningsToLogger(o.connectionString!, this.#logger);
+      this.pool.on('connect', (client) => logNotices(client, this.#logger));
       this.#ownsPool = true;
     }
+    if (o.listenConnectionString !== undefined) parseWarningsToLogger(o.listenConnectionString, this.#logger);
     this.#where = describeServer(o.connectionString, this.pool);
     // Only startup parameters the store sent can reveal a pooler that refuses or drops them.
     this.#detect = o.pooler === 'auto' && this.#sent !== undefined;
@@ -1907,6 +1912,7 @@ class PgEventStore implements PostgresStore {
     });
     // Without a listener, a dropped connection's 'error' would crash the process.
     client.on('error', () => {});
+    logNotices(client, this.#logger);
     try {
       await client.connect();
     } catch (error) {
