@@ -171,16 +171,6 @@ export interface ResolvedOptions {
 export function resolveOptions(options: EvcoPluginOptions): ResolvedOptions {
   const parsed = optionsSchema.safeParse(options ?? {});
   const issues = parsed.success ? [] : toIssues(parsed.error);
-  // Without an auth check the guard closes every read route (404 ADMIN_DISABLED): a missing
-  // token would have shut the reads to everyone, dashboard included, and said so only per request.
-  const given: Partial<EvcoPluginOptions> = options ?? {};
-  if (given.protectReads === true && given.auth === undefined) {
-    issues.push({
-      path: 'protectReads',
-      message:
-        'needs auth: without an auth check every read route would answer 404 ADMIN_DISABLED; pass auth (e.g. bearerToken(token)) or leave protectReads off',
-    });
-  }
   if (issues.length > 0) {
     throw new InvalidOptionsError('evco plugin options', issues, { source: 'fastify' });
   }

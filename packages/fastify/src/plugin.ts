@@ -65,6 +65,15 @@ function evcoRoutes(ctx: RouteContext): FastifyPluginAsync {
 async function evco(app: FastifyInstance, options: EvcoPluginOptions): Promise<void> {
   const o = resolveOptions(options);
   const logger = app.log.child({ component: 'evco' }) as unknown as Logger;
+  if (o.protectReads && o.auth === undefined) {
+    // Fail closed, but not silently: a deployment whose admin token is unset (`auth: token ?
+    // bearerToken(token) : undefined`) keeps its event data private and still boots; the log says
+    // so once here, and status's public `adminRoutes` tells the dashboard why the reads are shut.
+    logger.warn(
+      { protectReads: true, auth: false },
+      'protectReads is on without auth: history, event details, unprocessed events, dead letters, handlers and replay progress answer 404 ADMIN_DISABLED to everyone; pass auth (e.g. bearerToken(token)) to open them to admins, or set protectReads: false',
+    );
+  }
   const coordinator = await obtainCoordinator(o.coordinator, logger);
   let draining = false;
 

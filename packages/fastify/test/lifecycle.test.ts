@@ -58,54 +58,42 @@ describe('lifecycle', () => {
     });
   });
 
-  it('refuses protectReads without auth at registration, naming both, before the coordinator is created', async () => {
-    // Before, it was accepted and every read route answered 404 ADMIN_DISABLED: reads closed to all.
-    let created = 0;
-    const factory = async () => {
-      created++;
-      const { createCoordinator } = await import('@evco/core');
-      return createCoordinator(coordinatorOptions());
-    };
-    for (const options of [
-      { coordinator: factory, protectReads: true },
-      { coordinator: factory, protectReads: true, auth: undefined },
-    ]) {
-      const app = Fastify({ logger: false });
+  it('protectReads without auth fails closed and says so once at registration, not per request only', async () => {
+    // The audit found it silent: reads closed to everyone with nothing in the log. It still boots
+    // (an unset admin token must not take the service down) and keeps event data private.
+    for (const options of [{ protectReads: true }, { protectReads: true, auth: undefined }]) {
+      const lines: Array<{ level: number; msg: string; protectReads?: boolean }> = [];
+      const stream = { write: (line: string) => lines.push(JSON.parse(line)) };
+      const app = Fastify({ logger: { level: 'info', stream } });
       apps.push(app);
-      const refusal = await app.register(evcoPlugin, options).then(
-        () => 'registered',
-        (error: unknown) => error,
+      await app.register(evcoPlugin, { coordinator: coordinatorOptions(), ...options });
+      await app.ready();
+      const warnings = lines.filter((l) => l.level === 40);
+      expect(warnings).toHaveLength(1);
+      expect(warnings[0]).toMatchObject({ protectReads: true });
+      expect(warnings[0]!.msg).toMatch(
+        /^protectReads is on without auth: .*404 ADMIN_DISABLED to everyone; pass auth/,
       );
-      expect(refusal).toMatchObject({
-        code: 'INVALID_OPTIONS',
-        message: expect.stringMatching(
-          /^\[evco:fastify\] invalid evco plugin options: protectReads: .*\bauth\b/,
-        ),
-        issues: [{ path: 'protectReads', message: expect.stringMatching(/needs auth/) }],
-      });
+      const read = await app.inject('/evco/events');
+      expect(read.statusCode).toBe(404);
+      expect(read.json()).toMatchObject({ error: { code: 'ADMIN_DISABLED' } });
+      // The public status predicts it, so the dashboard can explain the shut reads.
+      const status = await app.inject('/evco/status');
+      expect(status.statusCode).toBe(200);
+      expect(status.json()).toMatchObject({ adminRoutes: { enabled: false } });
     }
-    // Listed with the other problems, not instead of them.
-    const app = Fastify({ logger: false });
-    apps.push(app);
-    const refusal = await app
-      .register(evcoPlugin, { coordinator: factory, protectReads: true, readyTimeoutMs: -1 })
-      .then(
-        () => 'registered',
-        (error: unknown) => error,
-      );
-    expect(refusal).toMatchObject({
-      issues: [
-        { path: 'readyTimeoutMs', message: expect.any(String) },
-        { path: 'protectReads', message: expect.stringMatching(/needs auth/) },
-      ],
-    });
-    expect(created).toBe(0);
-    // protectReads: false needs nothing.
-    const open = Fastify({ logger: false });
-    apps.push(open);
-    await open.register(evcoPlugin, { coordinator: factory, protectReads: false });
-    await open.ready();
-    expect((await open.inject('/evco/events')).statusCode).toBe(200);
+    // With auth, or without protectReads, nothing is said.
+    for (const options of [{ protectReads: true, auth: () => true }, { protectReads: false }]) {
+      const lines: Array<{ level: number }> = [];
+      const app = Fastify({
+        logger: { level: 'info', stream: { write: (l: string) => lines.push(JSON.parse(l)) } },
+      });
+      apps.push(app);
+      await app.register(evcoPlugin, { coordinator: coordinatorOptions(), ...options });
+      await app.ready();
+      expect(lines.filter((l) => l.level === 40)).toEqual([]);
+      expect((await app.inject('/evco/events')).statusCode).toBe(200);
+    }
   });
 
   it('refuses publish.eventTypes entries that are not defineEvent contracts, before the coordinator is created', async () => {
