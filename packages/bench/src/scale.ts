@@ -19,6 +19,13 @@ import { databaseUrl } from './env.js';
 import { type BenchSection, countingCoordinator, measure, parseCount, percentile, round } from './harness.js';
 import { rawValues } from './postgres.js';
 import { rawSqliteValues } from './sqlite.js';
+import {
+  countSqliteEvents,
+  createRawEventsTable,
+  fillSqlitePeriods,
+  lastSqlitePosition,
+  sqlitePeriodTables,
+} from './sqlite-fill.js';
 
 /**
  * `pnpm bench scale`: does evco stay flat as the store grows? At each size the store is topped
@@ -715,9 +722,6 @@ async function postgresDriver(): Promise<MainDriver> {
 // SQLite
 // ---------------------------------------------------------------------------------------------
 
-/** The store's default table prefix. */
-const EVENTS = 'evco_events';
-
 /** A store-sqlite file of its own in `dir`, and the connection the bench fills it through. */
 async function sqliteFile(
   dir: string,
@@ -735,30 +739,22 @@ async function sqliteFile(
     db,
     file,
     async fill(first, last) {
-      const indexes = schemaOf(db, EVENTS).filter((o) => o.type === 'index');
-      for (const i of indexes) db.exec(`DROP INDEX "${i.name}"`);
       // Positions after every stored one (the end-to-end rounds appended some); times by number.
-      const offset =
-        Number(
-          (db.prepare(`SELECT coalesce(max(position), 0) AS p FROM ${EVENTS}`).get() as { p: number }).p,
-        ) -
-        first +
-        1;
-      db.prepare(
-        `WITH RECURSIVE g(n) AS (SELECT CAST(? AS INTEGER) UNION ALL SELECT n + 1 FROM g WHERE n < ?)
-         INSERT INTO ${EVENTS} (position, id, event_type, aggregate_id, aggregate_type, aggregate_version,
-           event_data, metadata, occurred_at, recorded_at)
+      const offset = lastSqlitePosition(db) - first + 1;
+      // Into the period tables as appends would have placed them (store-sqlite's default size).
+      fillSqlitePeriods(db, first + offset, last + offset, (from, to) => ({
+        sql: `WITH RECURSIVE g(n) AS (SELECT CAST(? AS INTEGER) UNION ALL SELECT n + 1 FROM g WHERE n < ?)
          SELECT n + ${offset}, printf('00000000-0000-7000-8000-%012d', n), 'Scale' || (n % ${TYPES}), ${fillAggregate('n')},
            'Agg' || (n % 5), NULL, json_object('n', n), '{"schemaVersion":1}',
            strftime('%Y-%m-%dT%H:%M:%fZ', ?, '+' || (n * ${SPACING_MS} / 1000.0) || ' seconds'),
            strftime('%Y-%m-%dT%H:%M:%fZ', ?, '+' || (n * ${SPACING_MS} / 1000.0) || ' seconds')
          FROM g`,
-      ).run(first, last, new Date(base).toISOString(), new Date(base).toISOString());
-      for (const i of indexes) db.exec(i.sql);
+        params: [from - offset, to - offset, new Date(base).toISOString(), new Date(base).toISOString()],
+      }));
       db.exec('ANALYZE');
     },
     async count() {
-      return Number((db.prepare(`SELECT count(*) AS n FROM ${EVENTS}`).get() as { n: number }).n);
+      return countSqliteEvents(db);
     },
     open: () => createSqliteStore({ filename: file }),
     async close() {
@@ -767,15 +763,6 @@ async function sqliteFile(
     },
   };
 }
-
-const schemaOf = (db: Database.Database, table: string) =>
-  db
-    .prepare(`SELECT type, name, sql FROM sqlite_master WHERE tbl_name = ? AND sql IS NOT NULL`)
-    .all(table) as Array<{
-    type: string;
-    name: string;
-    sql: string;
-  }>;
 
 async function sqliteDriver(): Promise<MainDriver> {
   const dir = mkdtempSync(join(tmpdir(), 'evco-bench-scale-'));
@@ -786,12 +773,9 @@ async function sqliteDriver(): Promise<MainDriver> {
     ...main,
     async copyToRaw() {
       db.exec('DROP TABLE IF EXISTS raw_events');
-      const objects = schemaOf(db, EVENTS);
-      const rename = (sql: string) =>
-        sql.replace(/INDEX "evco_(\w+)"/, 'INDEX "raw_$1"').replaceAll(`"${EVENTS}"`, 'raw_events');
-      db.exec(rename(objects.find((o) => o.type === 'table')!.sql));
-      db.exec(`INSERT INTO raw_events SELECT * FROM ${EVENTS}`);
-      for (const i of objects.filter((o) => o.type === 'index')) db.exec(rename(i.sql));
+      // One table of the events' shape holding every event (the baseline: no periods, no keys).
+      createRawEventsTable(db);
+      for (const table of sqlitePeriodTables(db)) db.exec(`INSERT INTO raw_events SELECT * FROM ${table}`);
       insertRaw =
         db.prepare(`INSERT INTO raw_events (id, event_type, aggregate_id, aggregate_type, aggregate_version,
         event_data, metadata, occurred_at, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`);

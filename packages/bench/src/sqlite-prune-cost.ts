@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { createSqliteStore, type SqliteStoreOptions } from '@evco/store-sqlite';
 import Database from 'better-sqlite3';
 import { type BenchSection, parseCount, round } from './harness.js';
+import { fillSqlitePeriods } from './sqlite-fill.js';
 
 /**
  * `pnpm bench sqlite-prune-cost`: what one pruned event costs store-sqlite, in CPU time (user +
@@ -49,24 +50,17 @@ async function makeFile(file: string, size: number, scatter: boolean): Promise<v
   await setup.close();
   const db = new Database(file);
   try {
-    const indexes = db
-      .prepare(
-        `SELECT name, sql FROM sqlite_master WHERE tbl_name = 'evco_events' AND type = 'index' AND sql IS NOT NULL`,
-      )
-      .all() as Array<{ name: string; sql: string }>;
-    for (const i of indexes) db.exec(`DROP INDEX "${i.name}"`);
     const aggregate = scatter ? `(n * 7919) % ${AGGREGATES}` : `n % ${AGGREGATES}`;
-    db.prepare(
-      `WITH RECURSIVE g(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM g WHERE n < ?)
-       INSERT INTO evco_events (position, id, event_type, aggregate_id, aggregate_type, aggregate_version,
-         event_data, metadata, occurred_at, recorded_at)
+    // Into the period tables as appends would have placed them (store-sqlite's default size).
+    fillSqlitePeriods(db, 1, size, (from, to) => ({
+      sql: `WITH RECURSIVE g(n) AS (SELECT CAST(? AS INTEGER) UNION ALL SELECT n + 1 FROM g WHERE n < ?)
        SELECT n, printf('00000000-0000-7000-8000-%012d', n), 'Scale' || (n % ${TYPES}), 'agg-' || (${aggregate}),
          'Agg' || (n % 5), NULL, json_object('n', n), '{"schemaVersion":1}',
          strftime('%Y-%m-%dT%H:%M:%fZ', ?, '+' || (n * ${SPACING_MS} / 1000.0) || ' seconds'),
          strftime('%Y-%m-%dT%H:%M:%fZ', ?, '+' || (n * ${SPACING_MS} / 1000.0) || ' seconds')
        FROM g`,
-    ).run(size, new Date(BASE_TIME).toISOString(), new Date(BASE_TIME).toISOString());
-    for (const i of indexes) db.exec(i.sql);
+      params: [from, to, new Date(BASE_TIME).toISOString(), new Date(BASE_TIME).toISOString()],
+    }));
     db.exec('ANALYZE');
     db.pragma('wal_checkpoint(TRUNCATE)');
   } finally {

@@ -5,6 +5,7 @@ import { createDomainEvent, type DomainEvent } from '@evco/core';
 import { createSqliteStore } from '@evco/store-sqlite';
 import Database from 'better-sqlite3';
 import { type BenchSection, type Comparison, compare, countingCoordinator } from './harness.js';
+import { createRawEventsTable } from './sqlite-fill.js';
 
 const WARMUP = 1;
 const ROUNDS = 3;
@@ -78,6 +79,12 @@ export const sqliteSection: BenchSection = {
       const schema = createSqliteStore({ filename: rawFile, tablePrefix: 'raw_' });
       await schema.migrate();
       await schema.close();
+      // One table of the events, no periods (see createRawEventsTable).
+      {
+        const db = new Database(rawFile);
+        createRawEventsTable(db, 'raw_');
+        db.close();
+      }
       const raw = rawDatabase(rawFile);
       const store = createSqliteStore({ filename: join(dir, 'evco.db') });
       await store.migrate();

@@ -1,6 +1,8 @@
 import { type DomainEvent, EventValidationError, type ValidationIssue } from '@evco/core/adapter';
 import { isStorableTime } from './codec.js';
 import { SOURCE } from './options.js';
+import type { Periods } from './periods.js';
+import { INSERT_EVENT } from './sql.js';
 import type { Statements } from './statements.js';
 
 /** An event as bound to `INSERT_EVENT`, serialized before the write lock is taken. */
@@ -60,6 +62,7 @@ export function toEventInserts(events: readonly DomainEvent[]): EventInsert[] {
  */
 export function appendEvents(
   s: Statements,
+  periods: Periods,
   rows: EventInsert[],
   now: string,
   failedAt: AppendFailure,
@@ -69,12 +72,20 @@ export function appendEvents(
   // Subscriptions are read inside the write transaction, so a handler registered by any
   // process before this commit gets its delivery; cached per type for the batch.
   const subscribers = new Map<string, Subscriber[]>();
+  periods.sync();
   for (let i = 0; i < rows.length; i++) {
     const r = rows[i]!;
     failedAt.index = i;
-    let position: bigint;
-    try {
-      position = s.insertEvent.run(
+    // The id first: a known id must win (as in the reference store), so that re-publishing a
+    // versioned event reads as a duplicate. Earlier events of this batch count too.
+    failedAt.idTaken = true;
+    const position = s.insertEventKey.run(r.id).lastInsertRowid as bigint;
+    failedAt.idTaken = false;
+    if (r.aggregateVersion !== null) s.insertEventVersion.run(r.aggregateId, r.aggregateVersion, position);
+    periods
+      .on(periods.tableForAppend(position), INSERT_EVENT)
+      .run(
+        position,
         r.id,
         r.eventType,
         r.aggregateId,
@@ -84,14 +95,7 @@ export function appendEvents(
         r.metadata,
         r.occurredAt,
         now,
-      ).lastInsertRowid as bigint;
-    } catch (error) {
-      // SQLite names whichever unique index it checked first; a known id must win (as in the
-      // reference store), so that re-publishing a versioned event reads as a duplicate.
-      // Asked before the rollback, so an earlier event of this batch counts too.
-      failedAt.idTaken = s.eventById.get(r.id) !== undefined;
-      throw error;
-    }
+      );
     let subs = subscribers.get(r.eventType);
     if (!subs) {
       subs = s.liveSubscriptionsOfType.all(r.eventType, now) as Subscriber[];

@@ -1,5 +1,6 @@
 import type { ClaimedDelivery, ClaimRequest, RecordedEvent } from '@evco/core/adapter';
 import { type EventRow, iso, jsonIntegers, toRecordedEvent } from './codec.js';
+import type { Periods } from './periods.js';
 import type { Statements } from './statements.js';
 
 interface Candidate {
@@ -29,7 +30,7 @@ function byPosition(candidates: Candidate[]): Candidate[] {
  * with their events. Nothing else changes: an expired lease the claim does not take stays
  * running (see `SELECT_EXPIRED_FOR_HANDLER`).
  */
-export function claimDue(s: Statements, request: ClaimRequest): ClaimedDelivery[] {
+export function claimDue(s: Statements, periods: Periods, request: ClaimRequest): ClaimedDelivery[] {
   const now = iso(request.now);
   const handlers = [...new Set(request.handlers)];
   // A negative LIMIT means "no limit" to SQLite.
@@ -55,8 +56,8 @@ export function claimDue(s: Statements, request: ClaimRequest): ClaimedDelivery[
   ) as LeasedRow[];
   const byId = new Map(leased.map((l) => [l.id, l]));
   const events = new Map<bigint, RecordedEvent>();
-  const positions = jsonIntegers([...new Set(leased.map((l) => l.event_position))]);
-  for (const row of s.eventsByPositions.all(positions) as EventRow[]) {
+  const positions = [...new Set(leased.map((l) => l.event_position))];
+  for (const row of periods.sync().eventsAt(positions) as EventRow[]) {
     events.set(row.position, toRecordedEvent(row));
   }
   const claimed: ClaimedDelivery[] = [];

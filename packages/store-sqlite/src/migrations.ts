@@ -3,6 +3,8 @@ import type Database from 'better-sqlite3';
 import {
   CREATE_SCHEMA_VERSION,
   INSERT_SCHEMA_VERSION,
+  PERIOD_TABLE,
+  REGISTER_PERIOD,
   SELECT_SCHEMA_VERSION,
   TABLE_EXISTS,
   withPrefix,
@@ -13,6 +15,8 @@ export interface Migration {
   name: string;
   /** DDL run inside the migration's transaction; `{p}` is the table prefix. */
   sql: string;
+  /** Run after `sql`, in the same transaction, for what SQL alone cannot decide. */
+  afterSql?: ((db: Database.Database, prefix: string) => void) | undefined;
 }
 
 /**
@@ -154,6 +158,65 @@ CREATE TABLE "{p}leases" (
 ALTER TABLE "{p}replays" ADD COLUMN from_position INTEGER;
 `,
   },
+  {
+    version: 5,
+    name: 'period tables, global event keys, watermark',
+    sql: `
+-- Events live in period tables of consecutive positions ("{p}events_<n>", see PERIOD_TABLE in
+-- sql.ts); period n holds positions from its first_position up to the next period's.
+CREATE TABLE "{p}periods" (
+  n              INTEGER PRIMARY KEY,
+  first_position INTEGER NOT NULL
+);
+-- Positions (AUTOINCREMENT: never handed out twice) and unique ids across the periods.
+CREATE TABLE "{p}event_keys" (
+  position INTEGER PRIMARY KEY AUTOINCREMENT,
+  id       TEXT NOT NULL UNIQUE
+);
+-- Optimistic concurrency across the periods; versioned events only.
+CREATE TABLE "{p}event_versions" (
+  aggregate_id      TEXT NOT NULL,
+  aggregate_version INTEGER NOT NULL,
+  position          INTEGER NOT NULL,
+  PRIMARY KEY (aggregate_id, aggregate_version)
+) WITHOUT ROWID;
+-- Positions below the watermark are pruned, except the events copied to events_kept.
+CREATE TABLE "{p}prune_state" (
+  id        INTEGER PRIMARY KEY CHECK (id = 1),
+  watermark INTEGER NOT NULL
+);
+INSERT INTO "{p}prune_state" (id, watermark) VALUES (1, 0);
+${PERIOD_TABLE('kept')}
+-- Today's events become the first period, their keys the key tables' first rows.
+INSERT INTO "{p}event_keys" (position, id) SELECT position, id FROM "{p}events";
+INSERT INTO "{p}event_versions" (aggregate_id, aggregate_version, position)
+  SELECT aggregate_id, aggregate_version, position FROM "{p}events" WHERE aggregate_version IS NOT NULL;
+-- Positions carry on where the events table's AUTOINCREMENT stood (its highest rows may be gone).
+DELETE FROM sqlite_sequence WHERE name = '{p}event_keys';
+INSERT INTO sqlite_sequence (name, seq) SELECT '{p}event_keys', seq FROM sqlite_sequence WHERE name = '{p}events';
+ALTER TABLE "{p}events" RENAME TO "{p}events_1";
+INSERT INTO "{p}periods" (n, first_position) VALUES (1, 0);
+`,
+    afterSql(db, prefix) {
+      const p = (sql: string) => withPrefix(sql, prefix);
+      if (!db.prepare(p('SELECT 1 AS found FROM "{p}events_1" LIMIT 1')).get()) {
+        // Nothing in the old table (a new file): period 1 becomes a period table like the others.
+        db.exec(p('DROP TABLE "{p}events_1"'));
+        db.exec(p(PERIOD_TABLE(1)));
+        return;
+      }
+      // The old table keeps its unique id and version indexes, which would refuse an id or a
+      // version of an event pruned by the watermark (its row stays until its period is dropped):
+      // appends go to a new period from the next position on.
+      const next = db
+        .prepare(
+          p(`SELECT coalesce(max(seq), 0) + 1 AS next FROM sqlite_sequence WHERE name = '{p}event_keys'`),
+        )
+        .get() as { next: number };
+      db.exec(p(PERIOD_TABLE(2)));
+      db.prepare(p(REGISTER_PERIOD(2))).run(next.next);
+    },
+  },
 ];
 
 export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
@@ -215,6 +278,7 @@ export function applyMigrations(
     for (const m of MIGRATIONS) {
       if (m.version <= current) continue;
       db.exec(withPrefix(m.sql, prefix));
+      m.afterSql?.(db, prefix);
       insert.run(m.version, m.name, now().toISOString());
     }
     return { fromVersion: current, toVersion: LATEST_VERSION };

@@ -35,6 +35,7 @@ export const DEFAULTS = {
   synchronous: 'NORMAL',
   tempStore: 'MEMORY',
   tablePrefix: 'evco_',
+  periodEvents: 200_000,
 } as const;
 
 /**
@@ -63,6 +64,12 @@ export const sqliteStoreOptionsSchema = z
       .string()
       .regex(IDENTIFIER_PATTERN, 'must match ^[a-z_][a-z0-9_]{0,40}$ (lower-case letters, digits, _)')
       .default(DEFAULTS.tablePrefix),
+    periodEvents: z
+      .number()
+      .int('must be an integer')
+      .min(1, 'must be at least 1')
+      .max(100_000_000, 'must be at most 100 000 000')
+      .default(DEFAULTS.periodEvents),
   })
   .superRefine((o, ctx) => {
     if (o.filename === undefined && o.database === undefined) {
@@ -137,6 +144,18 @@ export interface SqliteStoreOptions {
    * @default 'evco_'
    */
   tablePrefix?: string | undefined;
+  /**
+   * Events per period table. Events are kept in tables of consecutive positions
+   * (`{prefix}events_<n>`); appends go to the newest, and a new one is started once it holds
+   * this many. Retention moves a watermark over the oldest events and drops a period once the
+   * watermark has passed it, instead of deleting its events one by one. A period's `DROP` stalls
+   * every writer of the file while it runs (about 35 ms for 200 000 events measured), and every
+   * read visits the periods its range covers (about 130 000 instructions each), so: fewer, larger
+   * periods for reads, smaller ones for shorter stalls. Each process uses its own value when it
+   * starts a period; periods already written keep their size.
+   * @default 200000
+   */
+  periodEvents?: number | undefined;
 }
 true satisfies OptionsMatchSchema<SqliteStoreOptions, typeof sqliteStoreOptionsSchema>;
 

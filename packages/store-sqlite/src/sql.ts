@@ -39,18 +39,76 @@ export const INSERT_SCHEMA_VERSION = `INSERT INTO "{p}schema_version" (version, 
 export const EVENT_COLUMNS = `position, id, event_type, aggregate_id, aggregate_type, aggregate_version,
   event_data, metadata, occurred_at, recorded_at`;
 
-export const INSERT_EVENT = `
-INSERT INTO "{p}events" (id, event_type, aggregate_id, aggregate_type, aggregate_version, event_data, metadata, occurred_at, recorded_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`;
+/**
+ * A period table (`n` a number) or the kept table (`n` = 'kept'): the columns of the events,
+ * the position given by `{p}event_keys`, and the read indexes. Ids and aggregate versions are
+ * unique across the periods through their own tables (migration 5), so no unique index here.
+ */
+export const PERIOD_TABLE = (n: number | 'kept') => `
+CREATE TABLE "{p}events_${n}" (
+  position          INTEGER PRIMARY KEY,
+  id                TEXT NOT NULL,
+  event_type        TEXT NOT NULL,
+  aggregate_id      TEXT NOT NULL,
+  aggregate_type    TEXT,
+  aggregate_version INTEGER,
+  event_data        TEXT NOT NULL,
+  metadata          TEXT NOT NULL,
+  occurred_at       TEXT NOT NULL,
+  recorded_at       TEXT NOT NULL
+);
+CREATE INDEX "{p}events_${n}_by_type" ON "{p}events_${n}" (event_type, position);
+CREATE INDEX "{p}events_${n}_by_aggregate" ON "{p}events_${n}" (aggregate_id, position);
+CREATE INDEX "{p}events_${n}_by_aggregate_type" ON "{p}events_${n}" (aggregate_type, position)
+  WHERE aggregate_type IS NOT NULL;
+CREATE INDEX "{p}events_${n}_by_time" ON "{p}events_${n}" (occurred_at, position);
+CREATE INDEX "{p}events_${n}_by_correlation" ON "{p}events_${n}" (json_extract(metadata, '$.correlationId'), position);
+CREATE INDEX "{p}events_${n}_by_causation" ON "{p}events_${n}" (json_extract(metadata, '$.causationId'), position)
+  WHERE json_extract(metadata, '$.causationId') IS NOT NULL;
+`;
 
-export const SELECT_EVENT_BY_ID = `SELECT ${EVENT_COLUMNS} FROM "{p}events" WHERE id = ?`;
+/** A new period, in the append's write transaction. Parameters: first position. */
+export const REGISTER_PERIOD = (n: number) => `INSERT INTO "{p}periods" (n, first_position) VALUES (${n}, ?)`;
+
+export const SELECT_PERIODS = `SELECT n, first_position FROM "{p}periods" ORDER BY n`;
+
+/**
+ * Read at the start of every operation on events, in its transaction: the schema cookie (it
+ * changes with every CREATE or DROP, so a period another process created or dropped is seen),
+ * the watermark and whether the kept table holds anything.
+ */
+export const SELECT_PERIOD_STATE = `
+SELECT (SELECT schema_version FROM pragma_schema_version) AS sv,
+  (SELECT watermark FROM "{p}prune_state") AS watermark,
+  (SELECT max(position) FROM "{p}events_kept") IS NOT NULL AS kept`;
+
+export const INSERT_EVENT_KEY = `INSERT INTO "{p}event_keys" (id) VALUES (?)`;
+export const INSERT_EVENT_VERSION = `
+INSERT INTO "{p}event_versions" (aggregate_id, aggregate_version, position) VALUES (?, ?, ?)`;
+export const SELECT_POSITION_OF_ID = `SELECT position FROM "{p}event_keys" WHERE id = ?`;
+/** The highest position of a stored event (kept keys included). */
+export const SELECT_LAST_POSITION = `SELECT max(position) AS position FROM "{p}event_keys"`;
+
+/**
+ * Statements run on one period table or the kept table: `{e}` is the table, `{lo}` the
+ * watermark (` AND position >= …`) on the one period it lies inside, nothing on the others or
+ * on the kept table (it holds only positions below it); `{wlo}` the same on the alias `w`.
+ * Prepared per table on first use (see periods.ts). SQLite takes the first lower bound of the
+ * rowid it finds for its range, so `{lo}` comes last: a cursor (raised to the watermark by the
+ * caller) or a window's range comes first.
+ */
+const LO = '{lo}';
+const WLO = '{wlo}';
+export const INSERT_EVENT = `
+INSERT INTO {e} (position, id, event_type, aggregate_id, aggregate_type, aggregate_version, event_data, metadata, occurred_at, recorded_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
+
+export const SELECT_EVENT_AT = `SELECT ${EVENT_COLUMNS} FROM {e} WHERE position = ?`;
 
 export const SELECT_EVENTS_BY_POSITIONS = `
-SELECT ${EVENT_COLUMNS} FROM "{p}events"
+SELECT ${EVENT_COLUMNS} FROM {e}
 WHERE position IN (SELECT value FROM json_each(?))
 ORDER BY position`;
-
-export const SELECT_LAST_POSITION = `SELECT max(position) AS position FROM "{p}events"`;
 
 /**
  * Time windows flat in the size of the table: the lowest and highest position inside a window
@@ -60,18 +118,18 @@ export const SELECT_LAST_POSITION = `SELECT max(position) AS position FROM "{p}e
  * optimisation from walking the rowid from one end until it meets the window.
  */
 export const WINDOW_BOUNDS = {
-  min: `SELECT min(w.position + 0) FROM "{p}events" AS w`,
-  max: `SELECT max(w.position + 0) FROM "{p}events" AS w`,
+  min: `SELECT min(w.position + 0) FROM {e} AS w`,
+  max: `SELECT max(w.position + 0) FROM {e} AS w`,
 } as const;
 
 /** Parameters: from, to. */
 export const SELECT_WINDOW_BOUNDS = `
-SELECT min(w.position + 0) AS lo, max(w.position + 0) AS hi FROM "{p}events" AS w
-WHERE w.occurred_at >= ? AND w.occurred_at < ?`;
+SELECT min(position + 0) AS lo, max(position + 0) AS hi FROM {e}
+WHERE occurred_at >= ? AND occurred_at < ?${LO}`;
 
 /** `read` is assembled from these fragments, one prepared statement per combination of filters. */
 export const READ_FRAGMENTS = {
-  select: `SELECT ${EVENT_COLUMNS} FROM "{p}events" WHERE 1 = 1`,
+  select: `SELECT ${EVENT_COLUMNS} FROM {e} WHERE 1 = 1`,
   eventType: ` AND event_type = ?`,
   aggregateId: ` AND aggregate_id = ?`,
   aggregateType: ` AND aggregate_type = ?`,
@@ -83,15 +141,15 @@ export const READ_FRAGMENTS = {
   // A time window without a narrower key: its position range first (see `WINDOW_BOUNDS`), then
   // the window itself as a plain filter (`+` keeps SQLite from walking the time index instead
   // and sorting what it found). Parameters: from, from | to, to | from, to, from, to, from, to.
-  windowFrom: ` AND position >= (${WINDOW_BOUNDS.min} WHERE w.occurred_at >= ?) AND +occurred_at >= ?`,
-  windowTo: ` AND position <= (${WINDOW_BOUNDS.max} WHERE w.occurred_at < ?) AND +occurred_at < ?`,
-  windowFromTo: ` AND position >= (${WINDOW_BOUNDS.min} WHERE w.occurred_at >= ? AND w.occurred_at < ?)
-  AND position <= (${WINDOW_BOUNDS.max} WHERE w.occurred_at >= ? AND w.occurred_at < ?)
+  windowFrom: ` AND position >= (${WINDOW_BOUNDS.min} WHERE w.occurred_at >= ?${WLO}) AND +occurred_at >= ?`,
+  windowTo: ` AND position <= (${WINDOW_BOUNDS.max} WHERE w.occurred_at < ?${WLO}) AND +occurred_at < ?`,
+  windowFromTo: ` AND position >= (${WINDOW_BOUNDS.min} WHERE w.occurred_at >= ? AND w.occurred_at < ?${WLO})
+  AND position <= (${WINDOW_BOUNDS.max} WHERE w.occurred_at >= ? AND w.occurred_at < ?${WLO})
   AND +occurred_at >= ? AND +occurred_at < ?`,
   afterPosition: ` AND position > ?`,
   beforePosition: ` AND position < ?`,
-  asc: ` ORDER BY position ASC LIMIT ?`,
-  desc: ` ORDER BY position DESC LIMIT ?`,
+  asc: `${LO} ORDER BY position ASC LIMIT ?`,
+  desc: `${LO} ORDER BY position DESC LIMIT ?`,
 } as const;
 
 // ---------------------------------------------------------------------------------------------
@@ -244,7 +302,7 @@ export const DELIVERY_COLUMNS = `d.id AS delivery_id, d.event_position, d.handle
 /** Every delivery of one event (done ones too: this store keeps them). Parameters: event id. */
 export const SELECT_DELIVERIES_OF_EVENT = `
 SELECT ${DELIVERY_COLUMNS} FROM "{p}deliveries" AS d
-WHERE d.event_position = (SELECT position FROM "{p}events" WHERE id = ?)`;
+WHERE d.event_position = (SELECT position FROM "{p}event_keys" WHERE id = ?)`;
 
 /** Parameters: after position, limit. */
 export const SELECT_UNPROCESSED_POSITIONS = `
@@ -324,8 +382,8 @@ SELECT * FROM "{p}replays" WHERE status = 'running' AND updated_at < ? ORDER BY 
 
 /** Inside the window's position range (recorded at start): `+` as in `READ_FRAGMENTS.windowFromTo`. */
 const REPLAY_PAGE = `
-SELECT position FROM "{p}events"
-WHERE position > ? AND position <= ? AND +occurred_at >= ? AND +occurred_at < ?`;
+SELECT position, event_type, aggregate_id FROM {e}
+WHERE position > ? AND position <= ? AND +occurred_at >= ? AND +occurred_at < ?${LO}`;
 
 /** Parameters: after, until, from, to, limit. */
 export const SELECT_REPLAY_PAGE = `${REPLAY_PAGE} ORDER BY position LIMIT ?`;
@@ -333,36 +391,44 @@ export const SELECT_REPLAY_PAGE = `${REPLAY_PAGE} ORDER BY position LIMIT ?`;
 export const SELECT_REPLAY_PAGE_OF_TYPE = `${REPLAY_PAGE} AND event_type = ? ORDER BY position LIMIT ?`;
 
 /**
+ * A replay page's events as the caller read them from their periods: a JSON array of
+ * [position, event type, aggregate id].
+ */
+const PAGE_EVENTS = `(SELECT json_extract(value, '$[0]') AS position, json_extract(value, '$[1]') AS event_type,
+  json_extract(value, '$[2]') AS aggregate_id FROM json_each(@events))`;
+
+/**
  * First half of requeueing one page of a replay: a done or dead delivery is replaced by a fresh
  * one (new id, attempt count and creation time, like the reference store), so a stale lease
  * token from its earlier life can never complete the replayed run. Only (event, handler) pairs
- * with a live subscription are touched. Named parameters: `now`, `positions` (JSON array), `handler`.
+ * with a live subscription are touched. Named parameters: `now`, `events` (see `PAGE_EVENTS`), `handler`.
  */
 export const DELETE_DONE_FOR_REPLAY = `
 DELETE FROM "{p}deliveries"
 WHERE status IN ('done', 'dead') AND id IN (
   SELECT d.id
-  FROM "{p}events" AS e
+  FROM ${PAGE_EVENTS} AS e
   JOIN "{p}subscriptions" AS s ON s.event_type = e.event_type
   JOIN "{p}deliveries" AS d ON d.event_position = e.position AND d.handler = s.handler
-  WHERE e.position IN (SELECT value FROM json_each(@positions)) AND s.expires_at > @now
+  WHERE s.expires_at > @now
     AND (@handler IS NULL OR s.handler = @handler))`;
 
 /**
  * Second half: a missing delivery is created (done and dead ones were just deleted); pending and
  * running ones are left alone (they will run anyway). The rows returned are exactly the
  * deliveries queued; the caller re-chains them.
- * Named parameters: `now`, `positions` (JSON array), `handler` (or NULL for every live subscription),
- * `replay` (the replay's row id, kept on the delivery for its progress).
+ * Named parameters: `now`, `events` (see `PAGE_EVENTS`), `handler` (or NULL for every live subscription),
+ * `replay` (the replay's row id, kept on the delivery for its progress). The page is in position
+ * order and CROSS JOIN keeps it the outer loop, so deliveries are created in event order without
+ * a sort.
  */
 export const REQUEUE_REPLAY_PAGE = `
 INSERT INTO "{p}deliveries" (event_position, handler, aggregate_id, ordered, status, attempts, next_attempt_at, is_replay, replay_id, created_at, updated_at, ready)
 SELECT e.position, s.handler, e.aggregate_id, s.ordering = 'aggregate', 'pending', 0, @now, 1, @replay, @now, @now, s.ordering <> 'aggregate'
-FROM "{p}events" AS e
-JOIN "{p}subscriptions" AS s ON s.event_type = e.event_type
-WHERE e.position IN (SELECT value FROM json_each(@positions)) AND s.expires_at > @now
+FROM ${PAGE_EVENTS} AS e
+CROSS JOIN "{p}subscriptions" AS s ON s.event_type = e.event_type
+WHERE s.expires_at > @now
   AND (@handler IS NULL OR s.handler = @handler)
-ORDER BY e.position
 ON CONFLICT (event_position, handler) DO NOTHING
 RETURNING handler, aggregate_id, ordered`;
 
@@ -374,14 +440,18 @@ RETURNING handler, aggregate_id, ordered`;
 const MUST_STAY = `EXISTS (SELECT 1 FROM "{p}deliveries" AS d WHERE d.event_position = e.position AND d.status <> 'done')
   OR EXISTS (SELECT 1 FROM "{p}replays" AS r WHERE r.status = 'running' AND e.occurred_at >= r.from_at
     AND e.occurred_at < r.to_at AND (r.event_type IS NULL OR r.event_type = e.event_type))`;
+const MUST_STAY_FLAG = `(CASE WHEN ${MUST_STAY} THEN 1 ELSE 0 END)`;
 
 /**
- * Events a prune may remove, oldest first (by time, then position), after the run's cursor.
- * `types` / `excluded` are JSON arrays or NULL. The time index serves the range and the order.
+ * Events of one table a prune may remove, oldest first (by time, then position), after the run's
+ * cursor and before `until` (the last of the candidates already found in earlier tables: the
+ * caller merges the tables, see `pruneCandidates` in sqlite-store.ts). `types` / `excluded` are
+ * JSON arrays or NULL. The time index serves the range and the order.
  */
 const pruneCandidates = (columns: string) => `
-SELECT ${columns} FROM "{p}events" AS e
+SELECT ${columns} FROM {e} AS e
 WHERE e.occurred_at < :before AND (e.occurred_at, e.position) > (:afterAt, :afterPosition)
+  AND (e.occurred_at, e.position) < (:untilAt, :untilPosition)${LO}
   AND (:types IS NULL OR e.event_type IN (SELECT value FROM json_each(:types)))
   AND (:excluded IS NULL OR e.event_type NOT IN (SELECT value FROM json_each(:excluded)))
   AND NOT (${MUST_STAY})
@@ -392,13 +462,42 @@ export const SELECT_PRUNE_CANDIDATES = pruneCandidates(EVENT_COLUMNS);
  * Without an archive hook only the keys are needed: reading and parsing whole rows was about
  * 10 of a batch's 25 µs per event (measured at 200 000 events).
  */
-export const SELECT_PRUNE_CANDIDATE_KEYS = pruneCandidates('position, occurred_at');
+export const SELECT_PRUNE_CANDIDATE_KEYS = pruneCandidates('e.position, e.occurred_at');
 
-/** Removes the batch, checking again under the write lock. Parameters: positions (JSON array). */
+/**
+ * The watermark's walk, under the write lock: the events of a period from the watermark up to
+ * the batch's last position, in position order, with whether each must stay. The caller stops at
+ * the first that is neither in the batch nor staying. Parameters: from, to (positions).
+ */
+export const SELECT_PREFIX = `
+SELECT e.position, e.event_type, e.aggregate_id, e.aggregate_version, ${MUST_STAY_FLAG} AS stay
+FROM {e} AS e WHERE e.position >= ? AND e.position <= ? ORDER BY e.position`;
+
+/** Events below the watermark that must stay. Parameters: positions (JSON array). */
+export const COPY_TO_KEPT = `
+INSERT INTO "{p}events_kept" (${EVENT_COLUMNS})
+SELECT ${EVENT_COLUMNS} FROM {e} WHERE position IN (SELECT value FROM json_each(?))`;
+
+/** Parameters: new watermark, watermark read at the batch's start. */
+export const MOVE_WATERMARK = `UPDATE "{p}prune_state" SET watermark = ? WHERE watermark = ?`;
+
+export const DROP_PERIOD = (n: number) =>
+  `DROP TABLE "{p}events_${n}"; DELETE FROM "{p}periods" WHERE n = ${n}`;
+
+/** Removes a batch's events of one table, checking again under the write lock. Parameters: positions (JSON array). */
 export const DELETE_PRUNED_EVENTS = `
-DELETE FROM "{p}events" AS e
+DELETE FROM {e} AS e
 WHERE e.position IN (SELECT value FROM json_each(?)) AND NOT (${MUST_STAY})
-RETURNING position, event_type`;
+RETURNING position, event_type, aggregate_id, aggregate_version`;
+
+/** The keys of removed events. Parameters: positions (JSON array). */
+export const DELETE_EVENT_KEYS = `
+DELETE FROM "{p}event_keys" WHERE position IN (SELECT value FROM json_each(?))`;
+
+/** The versions of removed events. Parameters: JSON array of [aggregate id, version]. */
+export const DELETE_EVENT_VERSIONS = `
+DELETE FROM "{p}event_versions" WHERE (aggregate_id, aggregate_version) IN (
+  SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(?))`;
 
 /** The done delivery rows of removed events. Parameters: positions (JSON array). */
 export const DELETE_DELIVERIES_OF_EVENTS = `

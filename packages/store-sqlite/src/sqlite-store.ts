@@ -81,8 +81,9 @@ import {
   type SqliteDatabase,
   type SqliteStoreOptions,
 } from './options.js';
+import { type EventTable, Periods } from './periods.js';
 import * as SQL from './sql.js';
-import { prepareStatements, type Statement, type Statements } from './statements.js';
+import { prepareStatements, type Statements } from './statements.js';
 
 /** An `EventStore` in one SQLite file, shareable by the processes of one machine. */
 export interface SqliteStore extends EventStore {
@@ -154,6 +155,9 @@ interface Prepared {
   claim: Transaction<[request: ClaimRequest], ClaimedDelivery[]>;
   /** Runs a function in a transaction: `.immediate` to write, `.deferred` for a consistent read. */
   tx: Transaction<[fn: () => unknown], unknown>;
+  /** The period tables; `sync()` them first in each transaction that touches events. */
+  periods: Periods;
+  prefix: string;
 }
 
 class SqliteEventStore implements SqliteStore {
@@ -169,7 +173,8 @@ class SqliteEventStore implements SqliteStore {
   /** The file opened, to notice it deleted or replaced; undefined in memory. */
   #identity: FileIdentity | undefined;
   #closed = false;
-  readonly #reads = new Map<string, Statement>();
+  /** `read`'s SQL per combination of filters. */
+  readonly #reads = new Map<string, string>();
   /** Statements prepared on the application's connections that `appendWithinSync` wrote on. */
   #foreign = new WeakMap<SqliteDatabase, Prepared>();
 
@@ -297,7 +302,7 @@ class SqliteEventStore implements SqliteStore {
         version < LATEST_VERSION
           ? applyMigrations(db, o.tablePrefix, this.filename, SOURCE, () => new Date())
           : { fromVersion: version, toVersion: version };
-      const prepared = prepare(db, o.tablePrefix);
+      const prepared = prepare(db, o.tablePrefix, o.periodEvents);
       this.#identity = db.memory || !db.name ? undefined : FileIdentity.of(db.name);
       this.#ownsDatabase = owned;
       this.#p = prepared;
@@ -357,7 +362,7 @@ class SqliteEventStore implements SqliteStore {
     }
     let on = this.#foreign.get(db);
     if (!on) {
-      on = prepare(db, this.#o.tablePrefix);
+      on = prepare(db, this.#o.tablePrefix, this.#o.periodEvents);
       this.#foreign.set(db, on);
     }
     return on;
@@ -386,7 +391,10 @@ class SqliteEventStore implements SqliteStore {
   }
 
   #appendError(error: unknown, event: DomainEvent | undefined, idTaken: boolean): unknown {
-    if (!event || sqliteCode(error) !== 'SQLITE_CONSTRAINT_UNIQUE') return error;
+    const code = sqliteCode(error);
+    // The id's unique index, or the primary key of event_versions.
+    if (!event || (code !== 'SQLITE_CONSTRAINT_UNIQUE' && code !== 'SQLITE_CONSTRAINT_PRIMARYKEY'))
+      return error;
     if (!idTaken) {
       return new ConcurrencyError(
         `aggregate ${event.aggregateId} already has version ${event.aggregateVersion}`,
@@ -407,9 +415,17 @@ class SqliteEventStore implements SqliteStore {
     const types: Array<string | undefined> =
       typeof query.eventType === 'object' ? [...new Set(query.eventType)] : [query.eventType];
     const shapes = types.map((eventType) => readShape({ ...query, eventType }));
-    return this.#run('read events', () => {
+    const after =
+      query.afterPosition === undefined ? undefined : cursorParam(query.afterPosition, 'afterPosition');
+    const before =
+      query.beforePosition === undefined ? undefined : cursorParam(query.beforePosition, 'beforePosition');
+    const order = query.order === 'desc' ? 'desc' : 'asc';
+    return this.#run('read events', (p) => {
       if (!(query.limit > 0)) return [];
-      const rows = shapes.flatMap(({ key, params }) => this.#readStatement(key).all(...params) as EventRow[]);
+      const rows = read(p, () => {
+        const tables = p.periods.sync().tables(order, after, before);
+        return shapes.flatMap(({ key, params }) => this.#readTables(p, tables, key, params, query.limit));
+      });
       if (shapes.length > 1) {
         const sign = query.order === 'desc' ? -1 : 1;
         rows.sort((a, b) => (a.position < b.position ? -sign : a.position > b.position ? sign : 0));
@@ -419,15 +435,31 @@ class SqliteEventStore implements SqliteStore {
     });
   }
 
-  #readStatement(key: string): Statement {
-    let statement = this.#reads.get(key);
-    if (!statement) {
+  /**
+   * One read shape over the tables that may hold its positions, in the read's order, each asked
+   * for what the page still lacks; stops when the page is full.
+   */
+  #readTables(p: Prepared, tables: EventTable[], key: string, params: unknown[], limit: number): EventRow[] {
+    let sql = this.#reads.get(key);
+    if (sql === undefined) {
       const parts = key.split(',') as Array<keyof typeof SQL.READ_FRAGMENTS>;
-      const sql = SQL.READ_FRAGMENTS.select + parts.map((k) => SQL.READ_FRAGMENTS[k]).join('');
-      statement = this.#p!.db.prepare(SQL.withPrefix(sql, this.#o.tablePrefix)).safeIntegers(true);
-      this.#reads.set(key, statement);
+      sql = SQL.READ_FRAGMENTS.select + parts.map((k) => SQL.READ_FRAGMENTS[k]).join('');
+      this.#reads.set(key, sql);
     }
-    return statement;
+    const args = [...params];
+    const afterAt = key.split(',').includes('afterPosition') ? afterParamIndex(key) : -1;
+    const rows: EventRow[] = [];
+    for (const t of tables) {
+      args[args.length - 1] = limit - rows.length;
+      // The cursor raised to the watermark, so the rowid range starts there (see `{lo}`).
+      if (afterAt >= 0) {
+        const after = params[afterAt] as bigint;
+        args[afterAt] = t.watermarked && after < t.lo - 1n ? t.lo - 1n : after;
+      }
+      for (const row of p.periods.on(t.table, sql, t.watermarked).all(...args) as EventRow[]) rows.push(row);
+      if (rows.length >= limit) break;
+    }
+    return rows;
   }
 
   readAll(query: ReadAllQuery = {}): AsyncIterable<RecordedEvent> {
@@ -435,10 +467,13 @@ class SqliteEventStore implements SqliteStore {
   }
 
   async getEvent(id: string): Promise<RecordedEvent | undefined> {
-    return this.#run('read an event', (p) => {
-      const row = p.s.eventById.get(id) as EventRow | undefined;
-      return row ? toRecordedEvent(row) : undefined;
-    });
+    return this.#run('read an event', (p) =>
+      read(p, () => {
+        const key = p.s.positionOfId.get(id) as { position: bigint } | undefined;
+        const row = key ? p.periods.sync().eventsAt([key.position])[0] : undefined;
+        return row ? toRecordedEvent(row) : undefined;
+      }),
+    );
   }
 
   async getDeliveries(eventId: string): Promise<DeliveryInfo[]> {
@@ -563,7 +598,7 @@ class SqliteEventStore implements SqliteStore {
         ) as Array<{ event_position: bigint }>;
         if (positionRows.length === 0) return [];
         const positions = jsonIntegers(positionRows.map((r) => r.event_position));
-        const events = p.s.eventsByPositions.all(positions) as EventRow[];
+        const events = p.periods.sync().eventsAt(positionRows.map((r) => r.event_position));
         const open = new Map<bigint, DeliveryRow[]>();
         for (const d of p.s.openDeliveriesOfEvents.all(positions) as DeliveryRow[]) {
           const list = open.get(d.event_position);
@@ -604,8 +639,8 @@ class SqliteEventStore implements SqliteStore {
         );
         rows = rows.slice(0, query.limit);
         const events = new Map<bigint, RecordedEvent>();
-        const positions = jsonIntegers([...new Set(rows.map((r) => r.event_position))]);
-        for (const row of p.s.eventsByPositions.all(positions) as EventRow[]) {
+        const positions = [...new Set(rows.map((r) => r.event_position))];
+        for (const row of p.periods.sync().eventsAt(positions)) {
           events.set(row.position, toRecordedEvent(row));
         }
         return rows.map((r) => ({ event: events.get(r.event_position)!, delivery: toDeliveryInfo(r) }));
@@ -661,10 +696,7 @@ class SqliteEventStore implements SqliteStore {
           if (p.s.leaseHeld.get(PRUNE_LOCK, now)) return PRUNING;
           const last = (p.s.lastPosition.get() as { position: bigint | null }).position ?? 0n;
           // The window's position range, once: every page then costs its own size.
-          const window = p.s.windowBounds.get(boundIso(spec.from), boundIso(spec.to)) as {
-            lo: bigint | null;
-            hi: bigint | null;
-          };
+          const window = windowBounds(p, boundIso(spec.from), boundIso(spec.to));
           return p.s.insertReplay.get(
             iso(spec.from),
             iso(spec.to),
@@ -698,15 +730,31 @@ class SqliteEventStore implements SqliteStore {
           const from = boundIso(new Date(row.from_at));
           const to = boundIso(new Date(row.to_at));
           const after = row.cursor ?? (row.from_position === null ? 0n : row.from_position - 1n);
-          const page = (
-            row.event_type === null
-              ? p.s.replayPage.all(after, row.until_position, from, to, plan.limit)
-              : p.s.replayPageOfType.all(after, row.until_position, from, to, row.event_type, plan.limit)
-          ) as Array<{ position: bigint }>;
-          const requeue = page.slice(0, plan.take).map((r) => r.position);
+          const page: PageEvent[] = [];
+          const until = row.until_position + 1n;
+          for (const t of p.periods.sync().tables('asc', after, until)) {
+            const rest = plan.limit - page.length;
+            const start = t.watermarked && after < t.lo - 1n ? t.lo - 1n : after;
+            const found = (
+              row.event_type === null
+                ? p.periods
+                    .on(t.table, SQL.SELECT_REPLAY_PAGE, t.watermarked)
+                    .all(start, row.until_position, from, to, rest)
+                : p.periods
+                    .on(t.table, SQL.SELECT_REPLAY_PAGE_OF_TYPE, t.watermarked)
+                    .all(start, row.until_position, from, to, row.event_type, rest)
+            ) as PageEvent[];
+            for (const e of found) page.push(e);
+            if (page.length >= plan.limit) break;
+          }
+          const taken = page.slice(0, plan.take);
+          const requeue = taken.map((r) => r.position);
           let queued = 0;
           if (requeue.length > 0) {
-            const params = { now, positions: jsonIntegers(requeue), handler: row.handler };
+            const events = `[${taken
+              .map((e) => `[${e.position},${JSON.stringify(e.event_type)},${JSON.stringify(e.aggregate_id)}]`)
+              .join(',')}]`;
+            const params = { now, events, handler: row.handler };
             p.s.deleteDoneForReplay.run(params);
             const rows = p.s.requeueReplayPage.all({ ...params, replay: rowId }) as ChainRow[];
             rechain(p, rows);
@@ -811,17 +859,16 @@ class SqliteEventStore implements SqliteStore {
       let page: Array<{ position: string; occurredAt: Date }>;
       if (archive) {
         const rows = this.#run('choose events to prune', (p) =>
-          p.s.pruneCandidates.all(params),
+          pruneCandidates(p, SQL.SELECT_PRUNE_CANDIDATES, params),
         ) as EventRow[];
         const events = rows.slice(0, request.limit).map(toRecordedEvent);
         found = rows.length;
         if (events.length > 0) await this.#holdingLease(lease, () => archive(events));
         page = events;
       } else {
-        const rows = this.#run('choose events to prune', (p) => p.s.pruneCandidateKeys.all(params)) as Array<{
-          position: bigint;
-          occurred_at: string;
-        }>;
+        const rows = this.#run('choose events to prune', (p) =>
+          pruneCandidates(p, SQL.SELECT_PRUNE_CANDIDATE_KEYS, params),
+        );
         found = rows.length;
         page = rows
           .slice(0, request.limit)
@@ -830,12 +877,20 @@ class SqliteEventStore implements SqliteStore {
       if (page.length === 0) return { removed: 0, next: null };
       const removed = this.#write('prune events', (p) =>
         write(p, () => {
-          const gone = p.s.deletePruned.all(jsonIntegers(page.map((e) => BigInt(e.position)))) as Array<{
-            position: bigint;
-            event_type: string;
-          }>;
+          const gone = removeBatch(
+            p,
+            page.map((e) => BigInt(e.position)),
+          );
           if (gone.length === 0) return 0;
-          p.s.deleteDeliveriesOfEvents.run(jsonIntegers(gone.map((g) => g.position)));
+          const positions = jsonIntegers(gone.map((g) => g.position));
+          p.s.deleteDeliveriesOfEvents.run(positions);
+          p.s.deleteEventKeys.run(positions);
+          const versions = gone.filter((g) => g.aggregate_version !== null);
+          if (versions.length > 0) {
+            p.s.deleteEventVersions.run(
+              `[${versions.map((g) => `[${JSON.stringify(g.aggregate_id)},${g.aggregate_version}]`).join(',')}]`,
+            );
+          }
           const byType = new Map<string, number>();
           for (const g of gone) byType.set(g.event_type, (byType.get(g.event_type) ?? 0) + 1);
           for (const [type, n] of byType) p.s.recordPruned.run(type, iso(request.before), n, now);
@@ -1069,6 +1124,17 @@ function read<T>(p: Prepared, fn: () => T): T {
   return p.tx.deferred(fn) as T;
 }
 
+/** Where `readShape` put the `afterPosition` parameter of a shape that has one. */
+function afterParamIndex(key: string): number {
+  const count: Record<string, number> = { windowFromTo: 6, windowFrom: 2, windowTo: 2, asc: 1, desc: 1 };
+  let index = 0;
+  for (const part of key.split(',')) {
+    if (part === 'afterPosition') return index;
+    index += count[part] ?? 1;
+  }
+  return -1;
+}
+
 /** The statement shape (which filters are present, joined by commas) and its parameters. */
 export function readShape(query: Omit<ReadQuery, 'eventType'> & { eventType?: string | undefined }): {
   key: string;
@@ -1134,17 +1200,170 @@ export function readShape(query: Omit<ReadQuery, 'eventType'> & { eventType?: st
   return { key: parts.join(','), params };
 }
 
-function prepare(db: Database.Database, prefix: string): Prepared {
+function prepare(db: Database.Database, prefix: string, periodEvents: number): Prepared {
   const s = prepareStatements(db, prefix);
+  const periods = new Periods(db, prefix, periodEvents);
   return {
     db,
     s,
     append: db.transaction((rows: EventInsert[], now: string, failedAt: AppendFailure) =>
-      appendEvents(s, rows, now, failedAt),
+      appendEvents(s, periods, rows, now, failedAt),
     ),
-    claim: db.transaction((request: ClaimRequest) => claimDue(s, request)),
+    claim: db.transaction((request: ClaimRequest) => claimDue(s, periods, request)),
     tx: db.transaction((fn: () => unknown) => fn()),
+    periods,
+    prefix,
   };
+}
+
+interface CandidateKey {
+  position: bigint;
+  occurred_at: string;
+}
+
+/**
+ * A prune batch's candidates (`limit` of them, the statement's `:limit`), oldest first by time
+ * then position, merged over the tables: each table is asked only for candidates before the
+ * last one kept so far, so with events appended in time order the later periods find none at
+ * the cost of one probe of their time index.
+ */
+function pruneCandidates<R extends CandidateKey>(
+  p: Prepared,
+  statement: string,
+  params: Record<string, unknown> & { limit: number },
+): R[] {
+  return read(p, () => {
+    let rows: R[] = [];
+    let untilAt = '~';
+    let untilPosition = 0n;
+    for (const t of p.periods.sync().tables('asc')) {
+      const found = p.periods
+        .on(t.table, statement, t.watermarked)
+        .all({ ...params, untilAt, untilPosition }) as R[];
+      if (found.length === 0) continue;
+      rows = rows.length === 0 ? found : [...rows, ...found].sort(byTimeThenPosition);
+      if (rows.length >= params.limit) {
+        rows.length = params.limit;
+        const last = rows[rows.length - 1]!;
+        untilAt = last.occurred_at;
+        untilPosition = last.position;
+      }
+    }
+    return rows;
+  });
+}
+
+function byTimeThenPosition(a: CandidateKey, b: CandidateKey): number {
+  if (a.occurred_at !== b.occurred_at) return a.occurred_at < b.occurred_at ? -1 : 1;
+  return a.position < b.position ? -1 : a.position > b.position ? 1 : 0;
+}
+
+/** A removed event, for its keys, deliveries and pruned range. */
+interface GoneRow {
+  position: bigint;
+  event_type: string;
+  aggregate_id: string;
+  aggregate_version: bigint | number | null;
+}
+
+/**
+ * Removes a batch (positions chosen by `pruneCandidates`) under the write lock, returning the
+ * events removed. The watermark first: walking the periods from it in position order, every
+ * event is either in the batch (removed without deleting its row), must stay (copied to the
+ * kept table) or stops the walk; the watermark moves to where the walk stopped, and the periods
+ * it has passed whole are dropped. What the walk did not reach (events below the watermark, in
+ * the kept table, or past an event that stopped it: out of time order, another type) is
+ * deleted row by row, checked again for what must stay.
+ */
+function removeBatch(p: Prepared, positions: bigint[]): GoneRow[] {
+  const periods = p.periods.sync();
+  const w = periods.watermark;
+  const batch = new Set(positions);
+  let max = positions[0]!;
+  for (const position of positions) if (position > max) max = position;
+  const gone: GoneRow[] = [];
+  const goneByWalk = new Set<bigint>();
+  const keep = new Map<string, bigint[]>();
+  let next = w;
+  if (max >= w) {
+    let stopped = false;
+    for (const t of periods.tables('asc')) {
+      if (t.kept) continue;
+      if (t.lo > max) break;
+      for (const r of periods.on(t.table, SQL.SELECT_PREFIX).iterate(t.lo, max) as Iterable<
+        GoneRow & { stay: bigint }
+      >) {
+        if (r.stay === 1n) {
+          const list = keep.get(t.table);
+          if (list) list.push(r.position);
+          else keep.set(t.table, [r.position]);
+        } else if (batch.has(r.position)) {
+          gone.push(r);
+          goneByWalk.add(r.position);
+        } else {
+          stopped = true;
+          next = r.position;
+          break;
+        }
+      }
+      if (stopped) break;
+    }
+    if (!stopped) next = max + 1n;
+  }
+  if (next > w && Number(p.s.moveWatermark.run(next, w).changes) === 1) {
+    for (const [table, list] of keep) {
+      const kept = list.filter((position) => position < next);
+      if (kept.length > 0) periods.on(table, SQL.COPY_TO_KEPT).run(jsonIntegers(kept));
+    }
+    for (const period of periods.list) {
+      if (period.end !== undefined && period.end <= next) {
+        p.db.exec(SQL.withPrefix(SQL.DROP_PERIOD(period.n), p.prefix));
+        periods.invalidate();
+      }
+    }
+  } else {
+    gone.length = 0;
+    next = w;
+  }
+  // The rest, row by row (tables as they were at the batch's start); those the walk passed are
+  // gone or kept.
+  const rest = positions.filter((position) => position < w || position >= next);
+  for (const [table, list] of periods.byTable(rest)) {
+    for (const r of periods.on(table, SQL.DELETE_PRUNED_EVENTS).all(jsonIntegers(list)) as GoneRow[]) {
+      gone.push(r);
+    }
+  }
+  return gone;
+}
+
+/** A replay page's event, as `SELECT_REPLAY_PAGE` reads it. */
+interface PageEvent {
+  position: bigint;
+  event_type: string;
+  aggregate_id: string;
+}
+
+/** The lowest and highest position inside a time window, over every table. */
+function windowBounds(p: Prepared, from: string, to: string): { lo: bigint | null; hi: bigint | null } {
+  let lo: bigint | null = null;
+  let hi: bigint | null = null;
+  const tables = p.periods.sync().tables('asc');
+  // The lowest from the oldest table that has one, the highest from the newest.
+  for (const t of tables) {
+    const b = p.periods.on(t.table, SQL.SELECT_WINDOW_BOUNDS, t.watermarked).get(from, to) as {
+      lo: bigint | null;
+    };
+    if (b.lo !== null && (lo === null || b.lo < lo)) lo = b.lo;
+    if (lo !== null) break;
+  }
+  for (const t of [...tables].reverse()) {
+    const b = p.periods.on(t.table, SQL.SELECT_WINDOW_BOUNDS, t.watermarked).get(from, to) as {
+      hi: bigint | null;
+    };
+    if (b.hi !== null && (hi === null || b.hi > hi)) hi = b.hi;
+    if (hi !== null) break;
+  }
+  return { lo, hi };
 }
 
 const sleepBuffer = new Int32Array(new SharedArrayBuffer(4));

@@ -3,13 +3,17 @@ import * as SQL from './sql.js';
 
 /**
  * Every statement the store prepares on a connection, by the name the store runs it under
- * (`p.s.<name>`): declared once here, the SQL itself in `sql.ts`. `read`'s statements are the
- * exception: one per combination of filters, assembled from `SQL.READ_FRAGMENTS` on first use.
+ * (`p.s.<name>`): declared once here, the SQL itself in `sql.ts`. Statements on an events
+ * table (a period or the kept table) are the exception: prepared per table on first use by
+ * `Periods` (periods.ts), `read`'s one per combination of filters from `SQL.READ_FRAGMENTS`.
  */
 export const STATEMENTS = {
-  insertEvent: SQL.INSERT_EVENT,
-  eventById: SQL.SELECT_EVENT_BY_ID,
-  eventsByPositions: SQL.SELECT_EVENTS_BY_POSITIONS,
+  insertEventKey: SQL.INSERT_EVENT_KEY,
+  insertEventVersion: SQL.INSERT_EVENT_VERSION,
+  positionOfId: SQL.SELECT_POSITION_OF_ID,
+  deleteEventKeys: SQL.DELETE_EVENT_KEYS,
+  deleteEventVersions: SQL.DELETE_EVENT_VERSIONS,
+  moveWatermark: SQL.MOVE_WATERMARK,
   deliveriesOfEvent: SQL.SELECT_DELIVERIES_OF_EVENT,
   countReplayDeliveries: SQL.COUNT_REPLAY_DELIVERIES,
   lastPosition: SQL.SELECT_LAST_POSITION,
@@ -47,14 +51,8 @@ export const STATEMENTS = {
   replay: SQL.SELECT_REPLAY,
   updateReplay: SQL.UPDATE_REPLAY,
   staleReplays: SQL.SELECT_STALE_REPLAYS,
-  replayPage: SQL.SELECT_REPLAY_PAGE,
-  windowBounds: SQL.SELECT_WINDOW_BOUNDS,
-  replayPageOfType: SQL.SELECT_REPLAY_PAGE_OF_TYPE,
   deleteDoneForReplay: SQL.DELETE_DONE_FOR_REPLAY,
   requeueReplayPage: SQL.REQUEUE_REPLAY_PAGE,
-  pruneCandidates: SQL.SELECT_PRUNE_CANDIDATES,
-  pruneCandidateKeys: SQL.SELECT_PRUNE_CANDIDATE_KEYS,
-  deletePruned: SQL.DELETE_PRUNED_EVENTS,
   deleteDeliveriesOfEvents: SQL.DELETE_DELIVERIES_OF_EVENTS,
   recordPruned: SQL.RECORD_PRUNED,
   pruned: SQL.SELECT_PRUNED,

@@ -208,9 +208,70 @@ describe('processes sharing one file', () => {
     const versions = db.prepare('SELECT version FROM evco_schema_version').all() as Array<{
       version: number;
     }>;
-    const stored = db.prepare('SELECT count(*) AS n FROM evco_events').get() as { n: number };
+    const stored = db.prepare('SELECT count(*) AS n FROM evco_event_keys').get() as { n: number };
     db.close();
     expect(versions.map((v) => v.version)).toEqual(Array.from({ length: SCHEMA_VERSION }, (_, i) => i + 1));
     expect(stored.n).toBe(4);
+  });
+
+  it('one process appends across period rollovers while another reads and prunes: each sees the periods the other created and dropped', async () => {
+    const appender = runFixture('appender.ts', {
+      env: { APPEND_DB: tmp.file(), APPEND_COUNT: '2000', APPEND_PERIOD: '100', APPEND_GO: tmp.file('go') },
+    });
+    children.push(appender);
+    await appender.next('ready', 30_000);
+    const store = createSqliteStore({ filename: tmp.file(), periodEvents: 100 });
+    const T0 = Date.parse('2026-01-01T00:00:00.000Z');
+    let cutoff = 0;
+    let reads = 0;
+    while (!appender.messages.some((m) => m.type === 'appended')) {
+      // Every event read is one the appender wrote, in position order, none below the cutoff.
+      const seen = await store.read({ limit: 5000 });
+      const positions = seen.map((e) => BigInt(e.position));
+      expect(positions.every((p, i) => i === 0 || p > positions[i - 1]!)).toBe(true);
+      expect(seen.every((e) => e.occurredAt.getTime() >= T0 + cutoff * 1000)).toBe(true);
+      reads++;
+      if (seen.length > 300) {
+        cutoff = Math.min(1000, Number((seen[200]!.eventData as { n: number }).n));
+        let batch: Awaited<ReturnType<NonNullable<typeof store.pruneEvents>>> | undefined;
+        do {
+          batch = await store.pruneEvents!({
+            before: new Date(T0 + cutoff * 1000),
+            limit: 50,
+            after: batch?.next ?? undefined,
+            now: new Date(T0),
+          });
+        } while (batch.next);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    expect(reads).toBeGreaterThan(1);
+    // The last cut: everything before event 1500 goes.
+    let batch: Awaited<ReturnType<NonNullable<typeof store.pruneEvents>>> | undefined;
+    do {
+      batch = await store.pruneEvents!({
+        before: new Date(T0 + 1500 * 1000),
+        limit: 64,
+        after: batch?.next ?? undefined,
+        now: new Date(T0),
+      });
+    } while (batch.next);
+    const left = await collect(store.readAll());
+    expect(left.map((e) => (e.eventData as { n: number }).n)).toEqual(
+      Array.from({ length: 500 }, (_, i) => 1500 + i),
+    );
+    expect(left.map((e) => e.position)).toEqual(Array.from({ length: 500 }, (_, i) => String(1501 + i)));
+    const db = new Database(tmp.file(), { readonly: true });
+    const periods = db.prepare('SELECT n FROM evco_periods ORDER BY n').all() as Array<{ n: number }>;
+    db.close();
+    // Periods of 100: the ones wholly below position 1501 are gone, the rest (and the newest) stay.
+    expect(periods.length).toBeLessThanOrEqual(7);
+    expect(periods.at(-1)!.n).toBe(21);
+    await store.close();
+    writeFileSync(tmp.file('go'), '');
+    const read = await appender.next('read', 30_000);
+    expect(read.positions).toEqual(left.map((e) => e.position));
+    expect(read.last).toEqual(['2000', '1999', '1998']);
+    expect(await appender.exited).toBe(0);
   });
 });

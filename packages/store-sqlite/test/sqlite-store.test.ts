@@ -171,7 +171,7 @@ describe('storage', () => {
     const { events } = await store.append([event], { now: at(42) });
     expect(events[0]!.position).toBe('1');
     const db = new Database(tmp.file(), { readonly: true });
-    const row = db.prepare('SELECT * FROM evco_events').get() as Record<string, unknown>;
+    const row = db.prepare('SELECT * FROM evco_events_1').get() as Record<string, unknown>;
     expect(row).toMatchObject({
       position: 1,
       id: event.id,
@@ -258,7 +258,20 @@ describe('storage', () => {
       .filter((n) => n.startsWith('app_'));
     db.close();
     expect(tables.sort()).toEqual(
-      ['deliveries', 'events', 'leases', 'pruned', 'replays', 'schema_version', 'subscriptions']
+      [
+        'deliveries',
+        'events_1',
+        'events_kept',
+        'event_keys',
+        'event_versions',
+        'leases',
+        'periods',
+        'prune_state',
+        'pruned',
+        'replays',
+        'schema_version',
+        'subscriptions',
+      ]
         .flatMap((t) => [`app_a_${t}`, `app_b_${t}`])
         .sort(),
     );
@@ -290,7 +303,7 @@ describe('storage', () => {
     await store.append([makeEvent()], { now: T0 });
     await store.close();
     expect(db.open).toBe(true);
-    expect((db.prepare('SELECT count(*) AS n FROM evco_events').get() as { n: number }).n).toBe(1);
+    expect((db.prepare('SELECT count(*) AS n FROM evco_events_1').get() as { n: number }).n).toBe(1);
     expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
     db.close();
   });
@@ -513,7 +526,17 @@ describe('locking', () => {
 describe('indexes', () => {
   const plan = (db: Database.Database, sql: string, ...params: unknown[]) =>
     (
-      db.prepare(`EXPLAIN QUERY PLAN ${SQL.withPrefix(sql, 'evco_')}`).all(...params) as Array<{
+      db
+        .prepare(
+          `EXPLAIN QUERY PLAN ${SQL.withPrefix(
+            sql
+              .replaceAll('{e}', '"{p}events_1"')
+              .replaceAll('{lo}', ' AND position >= (SELECT watermark FROM "{p}prune_state")')
+              .replaceAll('{wlo}', ''),
+            'evco_',
+          )}`,
+        )
+        .all(...params) as Array<{
         detail: string;
       }>
     )
@@ -534,14 +557,14 @@ describe('indexes', () => {
       [SQL.SELECT_LIVE_SUBSCRIPTIONS_OF_TYPE, 'PRIMARY KEY', ['t', 'x']],
       [SQL.SELECT_UNPROCESSED_POSITIONS, 'evco_deliveries_open', [0, 1]],
       [SQL.SELECT_DEAD, 'evco_deliveries_dead', [0, 1]],
-      [F.select + F.eventType + F.asc, 'evco_events_by_type', ['t', 1]],
-      [F.select + F.aggregateId + F.asc, 'evco_events_by_aggregate', ['a', 1]],
-      [F.select + F.aggregateType + F.asc, 'evco_events_by_aggregate_type', ['a', 1]],
-      [F.select + F.from + F.to + F.asc, 'evco_events_by_time', ['a', 'b', 1]],
+      [F.select + F.eventType + F.asc, 'evco_events_1_by_type', ['t', 1]],
+      [F.select + F.aggregateId + F.asc, 'evco_events_1_by_aggregate', ['a', 1]],
+      [F.select + F.aggregateType + F.asc, 'evco_events_1_by_aggregate_type', ['a', 1]],
+      [F.select + F.from + F.to + F.asc, 'evco_events_1_by_time', ['a', 'b', 1]],
       [F.select + F.afterPosition + F.asc, 'INTEGER PRIMARY KEY', [1, 1]],
-      [F.select + F.correlationId + F.asc, 'evco_events_by_correlation', ['c', 1]],
-      [F.select + F.correlationId + F.desc, 'evco_events_by_correlation', ['c', 1]],
-      [F.select + F.causationId + F.asc, 'evco_events_by_causation', ['c', 1]],
+      [F.select + F.correlationId + F.asc, 'evco_events_1_by_correlation', ['c', 1]],
+      [F.select + F.correlationId + F.desc, 'evco_events_1_by_correlation', ['c', 1]],
+      [F.select + F.causationId + F.asc, 'evco_events_1_by_causation', ['c', 1]],
       [SQL.SELECT_DELIVERIES_OF_EVENT, 'sqlite_autoindex_evco_deliveries', ['e']],
       [SQL.COUNT_REPLAY_DELIVERIES, 'evco_deliveries_by_replay', [1]],
     ];

@@ -1,0 +1,347 @@
+import { isEvcoError, type RecordedEvent } from '@evco/core';
+import type { PruneBatch, PruneRequest } from '@evco/core/adapter';
+import { makeEvent } from '@evco/testkit';
+import Database from 'better-sqlite3';
+import { describe, expect, it } from 'vitest';
+import { createSqliteStore, type SqliteStore } from '../src/index.js';
+import { MIGRATIONS } from '../src/migrations.js';
+import { failure, useTempStores } from './store-fixture.js';
+
+const { tmp, open } = useTempStores();
+const T0 = new Date('2026-01-01T00:00:00.000Z');
+const DAY = 86_400_000;
+const at = (ms: number) => new Date(T0.getTime() + ms);
+
+function tables(file: string): { periods: number[]; tables: string[]; watermark: number; kept: number } {
+  const db = new Database(file, { readonly: true });
+  try {
+    const periods = (db.prepare('SELECT n FROM evco_periods ORDER BY n').all() as Array<{ n: number }>).map(
+      (r) => r.n,
+    );
+    const names = (
+      db
+        .prepare(
+          "SELECT name FROM sqlite_master WHERE type = 'table' AND name GLOB 'evco_events_*' ORDER BY name",
+        )
+        .all() as Array<{ name: string }>
+    ).map((r) => r.name);
+    const { watermark } = db.prepare('SELECT watermark FROM evco_prune_state').get() as { watermark: number };
+    const { kept } = db.prepare('SELECT count(*) AS kept FROM evco_events_kept').get() as { kept: number };
+    return { periods, tables: names, watermark, kept };
+  } finally {
+    db.close();
+  }
+}
+
+async function pruneAll(
+  store: SqliteStore,
+  request: Omit<PruneRequest, 'now' | 'after' | 'limit'> & { limit?: number },
+): Promise<number> {
+  let removed = 0;
+  let batch: PruneBatch | undefined;
+  do {
+    batch = await store.pruneEvents!({
+      limit: 4,
+      now: at(20 * DAY),
+      ...request,
+      after: batch?.next ?? undefined,
+    });
+    removed += batch.removed;
+  } while (batch.next);
+  return removed;
+}
+
+/** `n` events a minute apart from T0, appended three at a time. */
+async function fill(store: SqliteStore, n: number, eventType = 'TestHappened'): Promise<RecordedEvent[]> {
+  const out: RecordedEvent[] = [];
+  for (let i = 0; i < n; i += 3) {
+    const batch = Array.from({ length: Math.min(3, n - i) }, (_, j) =>
+      makeEvent({ eventType, aggregateId: `a${(i + j) % 4}`, occurredAt: at((i + j) * 60_000) }),
+    );
+    out.push(...(await store.append(batch, { now: T0 })).events);
+  }
+  return out;
+}
+
+describe('period tables', () => {
+  it('a new period starts once the newest holds periodEvents events, also inside one batch', async () => {
+    const file = tmp.file();
+    const store = open({ filename: file, periodEvents: 5 });
+    const events = await fill(store, 12);
+    await store.append(
+      Array.from({ length: 7 }, () => makeEvent()),
+      { now: T0 },
+    );
+    // Positions 1-4 in period 1 (it starts at 0), then 5-9, 10-14, 15-19.
+    expect(tables(file)).toMatchObject({
+      periods: [1, 2, 3, 4],
+      tables: ['evco_events_1', 'evco_events_2', 'evco_events_3', 'evco_events_4', 'evco_events_kept'],
+    });
+    expect((await store.read({ limit: 100 })).map((e) => e.position)).toEqual(
+      Array.from({ length: 19 }, (_, i) => String(i + 1)),
+    );
+    expect(
+      (await store.read({ limit: 4, order: 'desc', beforePosition: '12' })).map((e) => e.position),
+    ).toEqual(['11', '10', '9', '8']);
+    expect((await store.read({ aggregateId: 'a1', limit: 100 })).map((e) => e.position)).toEqual([
+      '2',
+      '6',
+      '10',
+    ]);
+    expect(await store.getEvent(events[7]!.id)).toEqual(events[7]);
+    // A duplicate id or a taken version in another period is refused as in one table.
+    expect((await failure(store.append([events[1]!], { now: T0 }))).code).toBe('DUPLICATE_EVENT');
+    await store.append([makeEvent({ aggregateId: 'v', aggregateVersion: 1 })], { now: T0 });
+    await store.append(
+      Array.from({ length: 6 }, () => makeEvent()),
+      { now: T0 },
+    );
+    expect(
+      (await failure(store.append([makeEvent({ aggregateId: 'v', aggregateVersion: 1 })], { now: T0 }))).code,
+    ).toBe('CONCURRENCY');
+  });
+
+  it('an append that fails after starting a period leaves no period behind; the next one starts it again', async () => {
+    const file = tmp.file();
+    const store = open({ filename: file, periodEvents: 3 });
+    const first = makeEvent();
+    await store.append([first, makeEvent()], { now: T0 });
+    // The third event starts period 2, the fourth is a duplicate: all rolled back.
+    expect((await failure(store.append([makeEvent(), first], { now: T0 }))).code).toBe('DUPLICATE_EVENT');
+    expect(tables(file).periods).toEqual([1]);
+    const other = open({ filename: file, periodEvents: 3 });
+    await store.append([makeEvent(), makeEvent()], { now: T0 });
+    expect(tables(file).periods).toEqual([1, 2]);
+    expect((await other.read({ limit: 10 })).map((e) => e.position)).toEqual(['1', '2', '3', '4']);
+  });
+
+  it('periodEvents is validated before any I/O', () => {
+    for (const periodEvents of [0, 1.5, -1, 200_000_000]) {
+      let error: unknown;
+      try {
+        createSqliteStore({ filename: tmp.file(), periodEvents });
+      } catch (e) {
+        error = e;
+      }
+      expect(isEvcoError(error, 'INVALID_OPTIONS'), String(periodEvents)).toBe(true);
+      expect(String((error as Error).message)).toContain('periodEvents');
+    }
+  });
+});
+
+describe('watermark prune', () => {
+  it('drops the periods it passes, keeps a dead letter readable in the kept table until it is retried and done', async () => {
+    const file = tmp.file();
+    const store = open({ filename: file, periodEvents: 5 });
+    await store.registerSubscriptions([{ handler: 'h', eventType: 'TestHappened', ordering: 'none' }], {
+      consumerId: 'c',
+      now: T0,
+      ttlMs: 365 * DAY,
+    });
+    const events = await fill(store, 20);
+    const dead = events[6]!;
+    const claimed = await store.claimDue({
+      consumerId: 'c',
+      handlers: ['h'],
+      now: T0,
+      leaseMs: 60_000,
+      limit: 100,
+    });
+    expect(claimed).toHaveLength(20);
+    await store.complete(
+      claimed.filter((c) => c.event.id !== dead.id),
+      { now: T0 },
+    );
+    await store.fail(
+      claimed
+        .filter((c) => c.event.id === dead.id)
+        .map((c) => ({ ...c, error: 'boom', nextAttemptAt: null })),
+      { now: T0 },
+    );
+    const archived: string[] = [];
+    // The first 16 events (minutes 0-15) are old; the dead letter stays.
+    const removed = await pruneAll(store, {
+      before: at(16 * 60_000),
+      archive: async (batch) => {
+        archived.push(...batch.map((e) => e.position));
+      },
+    });
+    expect(removed).toBe(15);
+    expect(archived.sort((a, b) => Number(a) - Number(b))).toEqual(
+      events
+        .slice(0, 16)
+        .filter((e) => e !== dead)
+        .map((e) => e.position),
+    );
+    // Positions 1-16 are below the watermark: periods 1-3 (1-4, 5-9, 10-14) dropped; 4 holds
+    // 15-19, 5 position 20.
+    expect(tables(file)).toMatchObject({
+      periods: [4, 5],
+      tables: ['evco_events_4', 'evco_events_5', 'evco_events_kept'],
+      watermark: 17,
+      kept: 1,
+    });
+    expect((await store.read({ limit: 100 })).map((e) => e.id)).toEqual([
+      dead.id,
+      ...events.slice(16).map((e) => e.id),
+    ]);
+    expect((await store.read({ limit: 2, order: 'desc', beforePosition: '18' })).map((e) => e.id)).toEqual([
+      events[16]!.id,
+      dead.id,
+    ]);
+    expect(await store.getEvent(dead.id)).toEqual(dead);
+    expect(await store.getEvent(events[5]!.id)).toBeUndefined();
+    const letters = await store.getDeadLetters({ limit: 10 });
+    expect(letters.map((l) => l.event.id)).toEqual([dead.id]);
+    expect((await store.getDeliveries(dead.id)).map((d) => d.status)).toEqual(['dead']);
+    // Its id stays taken while it is kept.
+    expect((await failure(store.append([dead], { now: T0 }))).code).toBe('DUPLICATE_EVENT');
+    // A replay over the old window finds the kept event alone.
+    const job = await store.startReplay(
+      { from: T0, to: at(16 * 60_000), handler: 'h', maxEvents: 100 },
+      { now: at(20 * DAY) },
+    );
+    // Still dead: the replay leaves it (it requeues done and dead deliveries).
+    const step = await store.continueReplay(job.id, { now: at(20 * DAY), pageSize: 10 });
+    expect(step.eventsMatched).toBe(1);
+    // Retried and done: the next prune removes it from the kept table.
+    for (;;) {
+      const again = await store.claimDue({
+        consumerId: 'c',
+        handlers: ['h'],
+        now: at(20 * DAY),
+        leaseMs: 60_000,
+        limit: 10,
+      });
+      if (again.length === 0) break;
+      await store.complete(again, { now: at(20 * DAY) });
+    }
+    expect(await pruneAll(store, { before: at(16 * 60_000) })).toBe(1);
+    expect(await store.getEvent(dead.id)).toBeUndefined();
+    expect(tables(file).kept).toBe(0);
+    expect((await store.read({ limit: 100 })).map((e) => e.id)).toEqual(events.slice(16).map((e) => e.id));
+    const ranges = await store.getPrunedRanges!();
+    expect(ranges).toEqual([expect.objectContaining({ eventType: 'TestHappened', removed: 16 })]);
+  });
+
+  it('events out of time order past the watermark are removed row by row; per-type prunes too', async () => {
+    const file = tmp.file();
+    const store = open({ filename: file, periodEvents: 4 });
+    const old = await fill(store, 8);
+    // A late event with an old time, then three of another type (minutes 0-2, positions 10-12).
+    const late = (await store.append([makeEvent({ occurredAt: at(-60_000) })], { now: T0 })).events[0]!;
+    const other = await fill(store, 3, 'Other');
+    // Per type: row by row; the watermark cannot pass position 1 (another type).
+    expect(await pruneAll(store, { before: at(60_000), eventTypes: ['Other'] })).toBe(1);
+    expect(await store.getEvent(other[0]!.id)).toBeUndefined();
+    expect(tables(file).watermark).toBeLessThanOrEqual(1);
+    // Minutes before 5: positions 1-5 by the watermark (it stops at 6, minute 5), the late
+    // event and the two others row by row.
+    expect(await pruneAll(store, { before: at(5 * 60_000) })).toBe(8);
+    expect(await store.getEvent(late.id)).toBeUndefined();
+    expect(tables(file)).toMatchObject({ watermark: 6, periods: [2, 3, 4] });
+    expect((await store.read({ limit: 100 })).map((e) => e.id)).toEqual(old.slice(5).map((e) => e.id));
+  });
+
+  it('two stores on one file pruning at once remove each event once; each archive sees what its batches removed', async () => {
+    const file = tmp.file();
+    const a = open({ filename: file, periodEvents: 10 });
+    const b = open({ filename: file, periodEvents: 10 });
+    const events = await fill(a, 90);
+    const seen: string[][] = [[], []];
+    const prune = (store: SqliteStore, i: number) =>
+      pruneAll(store, {
+        before: at(80 * 60_000),
+        limit: 7,
+        archive: async (batch) => {
+          await new Promise((resolve) => setTimeout(resolve, 1));
+          seen[i]!.push(...batch.map((e) => e.id));
+        },
+      });
+    const [ra, rb] = await Promise.all([prune(a, 0), prune(b, 1)]);
+    expect(ra + rb).toBe(80);
+    const all = [...seen[0]!, ...seen[1]!].sort();
+    expect(all).toEqual(
+      events
+        .slice(0, 80)
+        .map((e) => e.id)
+        .sort(),
+    );
+    expect((await b.read({ limit: 100 })).map((e) => e.id)).toEqual(events.slice(80).map((e) => e.id));
+    expect(tables(file)).toMatchObject({ watermark: 81, kept: 0 });
+    expect(tables(file).periods.length).toBeLessThanOrEqual(2);
+  });
+});
+
+describe('migration 5', () => {
+  it('a file written at schema version 4 opens, migrates and keeps every event, its positions, ids and versions', async () => {
+    const file = tmp.file();
+    const db = new Database(file);
+    db.exec(
+      'CREATE TABLE "evco_schema_version" (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)',
+    );
+    for (const m of MIGRATIONS.filter((m) => m.version <= 4)) {
+      db.exec(m.sql.replaceAll('{p}', 'evco_'));
+      db.prepare('INSERT INTO evco_schema_version VALUES (?, ?, ?)').run(m.version, m.name, T0.toISOString());
+    }
+    const insert = db.prepare(
+      `INSERT INTO evco_events (id, event_type, aggregate_id, aggregate_type, aggregate_version, event_data, metadata, occurred_at, recorded_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    const old = Array.from({ length: 6 }, (_, i) =>
+      makeEvent({
+        aggregateId: 'v4',
+        aggregateVersion: i + 1,
+        occurredAt: at(i * 1000),
+        metadata: { correlationId: 'flow' },
+      }),
+    );
+    for (const e of old) {
+      insert.run(
+        e.id,
+        e.eventType,
+        e.aggregateId,
+        null,
+        e.aggregateVersion,
+        JSON.stringify(e.eventData),
+        JSON.stringify(e.metadata),
+        e.occurredAt.toISOString(),
+        T0.toISOString(),
+      );
+    }
+    // The newest was removed (a prune): its position must not come back.
+    db.prepare('DELETE FROM evco_events WHERE position = 6').run();
+    db.close();
+
+    const store = open({ filename: file });
+    expect(await store.migrate()).toEqual({ fromVersion: 4, toVersion: 5 });
+    const stored = await store.read({ limit: 10 });
+    expect(stored.map((e) => [e.position, e.id, e.aggregateVersion])).toEqual(
+      old.slice(0, 5).map((e, i) => [String(i + 1), e.id, i + 1]),
+    );
+    expect(await store.read({ correlationId: 'flow', limit: 10, order: 'desc' })).toEqual(
+      [...stored].reverse(),
+    );
+    expect((await failure(store.append([old[0]!], { now: T0 }))).code).toBe('DUPLICATE_EVENT');
+    expect(
+      (await failure(store.append([makeEvent({ aggregateId: 'v4', aggregateVersion: 5 })], { now: T0 })))
+        .code,
+    ).toBe('CONCURRENCY');
+    const next = await store.append(
+      [makeEvent({ aggregateId: 'v4', aggregateVersion: 6 }), makeEvent(), makeEvent()],
+      { now: T0 },
+    );
+    expect(next.events.map((e) => e.position)).toEqual(['7', '8', '9']);
+    // Period 1 is the old table, which takes no more appends: period 2 starts at 7, after its
+    // highest position ever.
+    expect(tables(file).periods).toEqual([1, 2]);
+    expect(await store.getEvent(old[2]!.id)).toEqual(stored[2]);
+    expect(await pruneAll(store, { before: at(3000) })).toBe(3);
+    expect((await store.read({ limit: 10 })).map((e) => e.position)).toEqual(['4', '5', '7', '8', '9']);
+    // Their rows are still in the old table (its unique indexes with them) until it is dropped;
+    // appends go to period 2, so a pruned id and version can be stored again, as before.
+    expect(tables(file).watermark).toBe(4);
+    const again = await store.append([old[0]!], { now: T0 });
+    expect(again.events.map((e) => [e.id, e.position, e.aggregateVersion])).toEqual([[old[0]!.id, '10', 1]]);
+  });
+});
