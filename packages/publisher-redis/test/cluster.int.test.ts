@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Announcement, silentLogger } from '@evco/core';
-import { waitFor } from '@evco/testkit';
+import { recordingLogger, waitFor } from '@evco/testkit';
 import {
   type ClusterTopology,
   type RedisTopologyNode as Node,
@@ -20,7 +20,6 @@ import {
   type Message,
   startMember,
 } from './member-process.js';
-import { recordingLogger } from './recording-logger.js';
 
 /**
  * Redis Cluster: three masters (local processes of this test, joined by `redis-cli --cluster

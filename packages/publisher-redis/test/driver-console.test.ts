@@ -1,6 +1,6 @@
+import { recordingLogger } from '@evco/testkit';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { routeDriverConsole } from '../src/driver-console.js';
-import { recordingLogger } from './recording-logger.js';
 
 const releases: Array<() => void> = [];
 afterEach(() => {

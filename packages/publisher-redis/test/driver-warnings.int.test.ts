@@ -1,6 +1,6 @@
+import { recordingLogger } from '@evco/testkit';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import { createRedisPublisher, type RedisPublisher } from '../src/index.js';
-import { recordingLogger } from './recording-logger.js';
 import { redisUrl, stopRedisContainer } from './redis-url.js';
 
 let publisher: RedisPublisher | undefined;

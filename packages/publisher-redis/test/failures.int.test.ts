@@ -1,9 +1,8 @@
 import { type Announcement, isEvcoError } from '@evco/core';
-import { type PrivateRedis, startPrivateRedis, waitFor } from '@evco/testkit';
+import { type PrivateRedis, recordingLogger, startPrivateRedis, waitFor } from '@evco/testkit';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createRedisPublisher, type RedisPublisher } from '../src/index.js';
-import { recordingLogger } from './recording-logger.js';
 
 const PASSWORD = 'pw-7f3a-never-shown';
 const prefix = `evco-test-failures-${process.pid}`;

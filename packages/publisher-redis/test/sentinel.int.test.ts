@@ -1,5 +1,5 @@
 import { isEvcoError, type Logger, silentLogger } from '@evco/core';
-import { makeTestTls, type TestTls, waitFor } from '@evco/testkit';
+import { makeTestTls, recordingLogger, type TestTls, waitFor } from '@evco/testkit';
 import { type SentinelTopology, startSentinelTopology } from '@evco/testkit/redis';
 import { Redis, type RedisOptions } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -12,7 +12,6 @@ import {
   statusCounts,
   subscriptionsBack,
 } from './fleet.js';
-import { recordingLogger } from './recording-logger.js';
 
 /**
  * Redis behind Sentinel (one master, one replica, three sentinels, all local processes of this

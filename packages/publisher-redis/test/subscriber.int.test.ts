@@ -1,10 +1,9 @@
 import { type Announcement, createCoordinator, silentLogger } from '@evco/core';
 import { createMemoryStore } from '@evco/store-memory';
-import { waitFor } from '@evco/testkit';
+import { recordingLogger, waitFor } from '@evco/testkit';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createRedisPublisher, type RedisPublisher } from '../src/index.js';
-import { recordingLogger } from './recording-logger.js';
 import { redisUrl, stopRedisContainer } from './redis-url.js';
 
 const prefix = `evco-test-subscriber-${process.pid}`;

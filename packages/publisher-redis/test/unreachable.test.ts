@@ -1,8 +1,7 @@
 import { isEvcoError } from '@evco/core';
-import { freePort, waitFor } from '@evco/testkit';
+import { freePort, recordingLogger, waitFor } from '@evco/testkit';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createRedisPublisher, type RedisPublisher } from '../src/index.js';
-import { recordingLogger } from './recording-logger.js';
 
 const announcement = {
   source: 'node-a',

@@ -1,5 +1,5 @@
+import { recordingLogger } from '@evco/testkit';
 import { describe, expect, it } from 'vitest';
-import { recordingLogger } from './recording-logger.js';
 import { closedAfterEach, createTestStore } from './support.js';
 
 describe("the server's notices", () => {

@@ -1,6 +1,6 @@
+import { recordingLogger } from '@evco/testkit';
 import { describe, expect, it } from 'vitest';
 import { createPostgresStore } from '../src/index.js';
-import { recordingLogger } from './recording-logger.js';
 
 describe("pg's process warnings", () => {
   it("sslmode=require: pg-connection-string's SECURITY WARNING goes to the evco logger at warn, not to Node's warning output (stderr)", async () => {

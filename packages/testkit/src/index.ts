@@ -16,6 +16,7 @@ export {
 } from './private-postgres.js';
 export { type PrivateRedis, startPrivateRedis } from './private-redis.js';
 export { describePublisherContract, type PublisherContractOptions } from './publisher-contract.js';
+export { type LogEntry, recordingLogger } from './recording-logger.js';
 export { pruneAll } from './retention-contract.js';
 export { describeRetentionEnforcement, type RetentionEnforcementOptions } from './retention-enforcement.js';
 export {
