@@ -473,6 +473,64 @@ export const SELECT_PREFIX = `
 SELECT e.position, e.event_type, e.aggregate_id, e.aggregate_version, ${MUST_STAY_FLAG} AS stay
 FROM {e} AS e WHERE e.position >= ? AND e.position <= ? ORDER BY e.position`;
 
+/**
+ * The walk without the per-event check, when no replay is running: what must stay is then only
+ * an event with a delivery not done, found for the whole range at once by `SELECT_OPEN_IN_RANGE`.
+ * Parameters: from, to (positions).
+ */
+export const SELECT_PREFIX_PLAIN = `
+SELECT position, event_type, aggregate_id, aggregate_version
+FROM {e} WHERE position >= ? AND position <= ? ORDER BY position`;
+
+/** Positions in [from, to] with a delivery not done (the open-deliveries index). */
+export const SELECT_OPEN_IN_RANGE = `
+SELECT DISTINCT event_position AS position FROM "{p}deliveries" INDEXED BY "{p}deliveries_open"
+WHERE event_position >= ? AND event_position <= ? AND status <> 'done'`;
+
+/**
+ * The walk's check in one statement: how many events of the table in [from, to] are neither in
+ * the batch nor staying (none: the walk passes the whole range). Parameters: from, to, positions
+ * in the batch or staying (JSON array).
+ */
+export const COUNT_PREFIX_OTHERS = `
+SELECT count(*) AS others FROM {e}
+WHERE position >= ? AND position <= ? AND position NOT IN (SELECT value FROM json_each(?))`;
+
+/**
+ * The walk's removed events of a table by type, and how many of them have a version.
+ * Parameters: from, to, staying positions (JSON array).
+ */
+export const COUNT_PREFIX_BY_TYPE = `
+SELECT event_type, count(*) AS n, count(aggregate_version) AS versions FROM {e}
+WHERE position >= ? AND position <= ? AND position NOT IN (SELECT value FROM json_each(?))
+GROUP BY event_type`;
+
+/**
+ * The versions of the walk's removed events of a table (before the table may be dropped).
+ * Parameters: from, to, staying positions (JSON array).
+ */
+export const DELETE_PREFIX_VERSIONS = `
+DELETE FROM "{p}event_versions" WHERE (aggregate_id, aggregate_version) IN (
+  SELECT aggregate_id, aggregate_version FROM {e}
+  WHERE position >= ? AND position <= ? AND aggregate_version IS NOT NULL
+    AND position NOT IN (SELECT value FROM json_each(?)))`;
+
+/** Whether any replay is running (its window keeps events: see MUST_STAY). */
+export const SELECT_ANY_RUNNING_REPLAY = `SELECT 1 AS running FROM "{p}replays" WHERE status = 'running' LIMIT 1`;
+
+/**
+ * The keys of the events the watermark's walk passed: positions in [from, to) but those kept.
+ * Parameters: from, to, kept positions (JSON array).
+ */
+export const DELETE_EVENT_KEYS_RANGE = `
+DELETE FROM "{p}event_keys" WHERE position >= ? AND position < ?
+  AND position NOT IN (SELECT value FROM json_each(?))`;
+
+/** The done deliveries of the events the walk passed. Parameters: from, to, kept positions (JSON array). */
+export const DELETE_DELIVERIES_RANGE = `
+DELETE FROM "{p}deliveries" WHERE event_position >= ? AND event_position < ?
+  AND event_position NOT IN (SELECT value FROM json_each(?))`;
+
 /** Events below the watermark that must stay. Parameters: positions (JSON array). */
 export const COPY_TO_KEPT = `
 INSERT INTO "{p}events_kept" (${EVENT_COLUMNS})

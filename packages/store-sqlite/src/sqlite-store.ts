@@ -130,8 +130,23 @@ const PRUNE_LOCK = 'evco:prune-batch';
  * the next pruner, once it expires.
  */
 const PRUNE_LOCK_MS = 120_000;
-/** Free pages given back to the file system after each prune batch (4 KiB each by default). */
+/**
+ * Free pages given back to the file system after each prune batch (4 KiB each by default): up
+ * to this many, or half a page per removed event if more (a period's DROP frees about a fifth
+ * of a page per event, so the space comes back before the next period is dropped).
+ */
 const VACUUM_PAGES_PER_BATCH = 2048;
+/**
+ * The pages of one `incremental_vacuum` step; the batch yields to the event loop between steps,
+ * so moving pages does not hold up the process's other work for long at once.
+ */
+const VACUUM_STEP_PAGES = 256;
+/**
+ * Free pages left in the file for appends to reuse (SQLite allocates from the free list before
+ * growing the file): up to an eighth of the file, at most this many (32 MiB at 4 KiB). Moving
+ * pages to give them back costs more than the delete that freed them.
+ */
+const VACUUM_RESERVE_PAGES = 8192;
 
 /**
  * Creates a SQLite event store. Options are validated at once (`InvalidOptionsError` listing
@@ -877,27 +892,29 @@ class SqliteEventStore implements SqliteStore {
       if (page.length === 0) return { removed: 0, next: null };
       const removed = this.#write('prune events', (p) =>
         write(p, () => {
-          const gone = removeBatch(
+          const batch = removeBatch(
             p,
             page.map((e) => BigInt(e.position)),
           );
-          if (gone.length === 0) return 0;
-          const positions = jsonIntegers(gone.map((g) => g.position));
-          p.s.deleteDeliveriesOfEvents.run(positions);
-          p.s.deleteEventKeys.run(positions);
-          const versions = gone.filter((g) => g.aggregate_version !== null);
-          if (versions.length > 0) {
-            p.s.deleteEventVersions.run(
-              `[${versions.map((g) => `[${JSON.stringify(g.aggregate_id)},${g.aggregate_version}]`).join(',')}]`,
-            );
+          if (batch.removed === 0) return 0;
+          // What the walk passed goes by position range (its kept events left out), the rest by list.
+          const { walked, listed } = batch;
+          if (walked) {
+            const kept = jsonIntegers(walked.kept);
+            p.s.deleteDeliveriesRange.run(walked.from, walked.to, kept);
+            p.s.deleteEventKeysRange.run(walked.from, walked.to, kept);
           }
-          const byType = new Map<string, number>();
-          for (const g of gone) byType.set(g.event_type, (byType.get(g.event_type) ?? 0) + 1);
-          for (const [type, n] of byType) p.s.recordPruned.run(type, iso(request.before), n, now);
-          return gone.length;
+          if (listed.length > 0) {
+            const positions = jsonIntegers(listed.map((g) => g.position));
+            p.s.deleteDeliveriesOfEvents.run(positions);
+            p.s.deleteEventKeys.run(positions);
+            deleteVersions(p, listed);
+          }
+          for (const [type, n] of batch.byType) p.s.recordPruned.run(type, iso(request.before), n, now);
+          return batch.removed;
         }),
       );
-      if (removed > 0) this.#reclaimSpace();
+      if (removed > 0) await this.#reclaimSpace(removed);
       const last = page[page.length - 1]!;
       return {
         removed,
@@ -927,10 +944,27 @@ class SqliteEventStore implements SqliteStore {
     }
   }
 
-  /** Gives free pages back a few at a time (a no-op unless the file is incremental). */
-  #reclaimSpace(): void {
+  /**
+   * Gives free pages back a few at a time (a no-op unless the file is incremental): the free
+   * list beyond its reserve, up to the batch's share, in steps between which others run.
+   */
+  async #reclaimSpace(removed: number): Promise<void> {
     try {
-      this.#run('reclaim space', (p) => p.db.pragma(`incremental_vacuum(${VACUUM_PAGES_PER_BATCH})`));
+      let left = this.#run('reclaim space', (p) => {
+        const free = Number(p.db.pragma('freelist_count', { simple: true }));
+        if (free === 0) return 0;
+        const reserve = Math.min(
+          VACUUM_RESERVE_PAGES,
+          Math.floor(Number(p.db.pragma('page_count', { simple: true })) / 8),
+        );
+        return Math.min(free - reserve, Math.max(VACUUM_PAGES_PER_BATCH, Math.ceil(removed / 2)));
+      });
+      while (left > 0) {
+        const step = Math.min(left, VACUUM_STEP_PAGES);
+        this.#run('reclaim space', (p) => p.db.pragma(`incremental_vacuum(${step})`));
+        left -= step;
+        if (left > 0) await new Promise((resolve) => setImmediate(resolve));
+      }
     } catch {
       // Space comes back at the next batch; the prune itself is committed.
     }
@@ -1267,53 +1301,114 @@ interface GoneRow {
 }
 
 /**
- * Removes a batch (positions chosen by `pruneCandidates`) under the write lock, returning the
- * events removed. The watermark first: walking the periods from it in position order, every
- * event is either in the batch (removed without deleting its row), must stay (copied to the
- * kept table) or stops the walk; the watermark moves to where the walk stopped, and the periods
- * it has passed whole are dropped. What the walk did not reach (events below the watermark, in
- * the kept table, or past an event that stopped it: out of time order, another type) is
- * deleted row by row, checked again for what must stay.
+ * What `removeBatch` removed: how many, by type; `walked`, the range the watermark passed (its
+ * events' versions deleted already; keys and deliveries to delete by range, `kept` left out);
+ * `listed`, the events removed row by row (keys, deliveries and versions to delete by list).
  */
-function removeBatch(p: Prepared, positions: bigint[]): GoneRow[] {
+interface RemovedBatch {
+  removed: number;
+  byType: Map<string, number>;
+  walked: { from: bigint; to: bigint; kept: bigint[] } | undefined;
+  listed: GoneRow[];
+}
+
+function deleteVersions(p: Prepared, rows: readonly GoneRow[]): void {
+  const versions = rows.filter((g) => g.aggregate_version !== null);
+  if (versions.length === 0) return;
+  p.s.deleteEventVersions.run(
+    `[${versions.map((g) => `[${JSON.stringify(g.aggregate_id)},${g.aggregate_version}]`).join(',')}]`,
+  );
+}
+
+/**
+ * Removes a batch (positions chosen by `pruneCandidates`) under the write lock. The watermark
+ * first: walking the periods from it in position order, every event is either in the batch
+ * (removed without deleting its row), must stay (copied to the kept table) or stops the walk;
+ * the watermark moves to where the walk stopped, and the periods it has passed whole are
+ * dropped. What must stay is decided here, under the lock. With no replay running it is an
+ * event with a delivery not done, found for the whole range by one probe of the open
+ * deliveries, and one count per table says whether any event in the range is neither in the
+ * batch nor staying: if none, the walk passes the range without reading its rows (the oldest
+ * events in time order, the common case). Otherwise (a replay running: its window keeps events
+ * too; or an event that stops the walk) the rows are walked one by one. What the walk did not
+ * reach (events below the watermark, in the kept table, or past an event that stopped it: out
+ * of time order, another type) is deleted row by row, checked again for what must stay.
+ */
+function removeBatch(p: Prepared, positions: bigint[]): RemovedBatch {
   const periods = p.periods.sync();
   const w = periods.watermark;
-  const batch = new Set(positions);
   let max = positions[0]!;
   for (const position of positions) if (position > max) max = position;
-  const gone: GoneRow[] = [];
-  const goneByWalk = new Set<bigint>();
-  const keep = new Map<string, bigint[]>();
+  const tables = periods.tables('asc').filter((t) => !t.kept && t.lo <= max);
   let next = w;
+  // The range passed without reading its rows: the positions in it that stay.
+  let open: bigint[] | undefined;
+  // Or walked row by row: the events passed and those that stay, by table.
+  const gone: GoneRow[] = [];
+  const keep = new Map<string, bigint[]>();
   if (max >= w) {
-    let stopped = false;
-    for (const t of periods.tables('asc')) {
-      if (t.kept) continue;
-      if (t.lo > max) break;
-      for (const r of periods.on(t.table, SQL.SELECT_PREFIX).iterate(t.lo, max) as Iterable<
-        GoneRow & { stay: bigint }
-      >) {
-        if (r.stay === 1n) {
-          const list = keep.get(t.table);
-          if (list) list.push(r.position);
-          else keep.set(t.table, [r.position]);
-        } else if (batch.has(r.position)) {
-          gone.push(r);
-          goneByWalk.add(r.position);
-        } else {
-          stopped = true;
-          next = r.position;
-          break;
+    // Under the lock: no delivery opens and no replay starts until the batch commits.
+    if (p.s.anyRunningReplay.get() === undefined) open = passable(p, tables, positions, w, max);
+    if (open) {
+      next = max + 1n;
+    } else {
+      const batch = new Set(positions);
+      let stopped = false;
+      for (const t of tables) {
+        for (const r of periods.on(t.table, SQL.SELECT_PREFIX).iterate(t.lo, max) as Iterable<
+          GoneRow & { stay: bigint }
+        >) {
+          if (r.stay === 1n) {
+            const list = keep.get(t.table);
+            if (list) list.push(r.position);
+            else keep.set(t.table, [r.position]);
+          } else if (batch.has(r.position)) {
+            gone.push(r);
+          } else {
+            stopped = true;
+            next = r.position;
+            break;
+          }
         }
+        if (stopped) break;
       }
-      if (stopped) break;
+      if (!stopped) next = max + 1n;
     }
-    if (!stopped) next = max + 1n;
   }
+  const byType = new Map<string, number>();
+  let removed = 0;
+  let walked: RemovedBatch['walked'];
   if (next > w && Number(p.s.moveWatermark.run(next, w).changes) === 1) {
+    if (open) {
+      const staying = jsonIntegers(open);
+      for (const t of tables) {
+        let versions = 0n;
+        for (const r of periods
+          .on(t.table, SQL.COUNT_PREFIX_BY_TYPE)
+          .iterate(t.lo, max, staying) as Iterable<{
+          event_type: string;
+          n: bigint;
+          versions: bigint;
+        }>) {
+          byType.set(r.event_type, (byType.get(r.event_type) ?? 0) + Number(r.n));
+          removed += Number(r.n);
+          versions += r.versions;
+        }
+        if (versions > 0n) periods.on(t.table, SQL.DELETE_PREFIX_VERSIONS).run(t.lo, max, staying);
+        const end = t.end;
+        const here = open.filter((position) => position >= t.lo && (end === undefined || position < end));
+        if (here.length > 0) keep.set(t.table, here);
+      }
+    } else {
+      deleteVersions(p, gone);
+      for (const g of gone) byType.set(g.event_type, (byType.get(g.event_type) ?? 0) + 1);
+      removed = gone.length;
+    }
+    const kept: bigint[] = [];
     for (const [table, list] of keep) {
-      const kept = list.filter((position) => position < next);
-      if (kept.length > 0) periods.on(table, SQL.COPY_TO_KEPT).run(jsonIntegers(kept));
+      const below = list.filter((position) => position < next);
+      if (below.length > 0) periods.on(table, SQL.COPY_TO_KEPT).run(jsonIntegers(below));
+      kept.push(...below);
     }
     for (const period of periods.list) {
       if (period.end !== undefined && period.end <= next) {
@@ -1321,19 +1416,44 @@ function removeBatch(p: Prepared, positions: bigint[]): GoneRow[] {
         periods.invalidate();
       }
     }
+    walked = { from: w, to: next, kept };
   } else {
-    gone.length = 0;
     next = w;
   }
   // The rest, row by row (tables as they were at the batch's start); those the walk passed are
   // gone or kept.
+  const listed: GoneRow[] = [];
   const rest = positions.filter((position) => position < w || position >= next);
   for (const [table, list] of periods.byTable(rest)) {
     for (const r of periods.on(table, SQL.DELETE_PRUNED_EVENTS).all(jsonIntegers(list)) as GoneRow[]) {
-      gone.push(r);
+      listed.push(r);
+      byType.set(r.event_type, (byType.get(r.event_type) ?? 0) + 1);
     }
   }
-  return gone;
+  return { removed: removed + listed.length, byType, walked, listed };
+}
+
+/**
+ * Whether the walk can pass [w, max] without reading its rows (no replay running): what must
+ * stay is then an event with a delivery not done (one probe of the open deliveries), and a count
+ * per table says whether any other event there is outside the batch. The staying positions if it
+ * can, undefined if not (the caller walks row by row).
+ */
+function passable(
+  p: Prepared,
+  tables: readonly EventTable[],
+  positions: readonly bigint[],
+  w: bigint,
+  max: bigint,
+): bigint[] | undefined {
+  const open: bigint[] = [];
+  for (const r of p.s.openInRange.iterate(w, max) as Iterable<{ position: bigint }>) open.push(r.position);
+  const allowed = jsonIntegers([...positions.filter((position) => position >= w), ...open]);
+  for (const t of tables) {
+    const c = p.periods.on(t.table, SQL.COUNT_PREFIX_OTHERS).get(t.lo, max, allowed) as { others: bigint };
+    if (c.others !== 0n) return undefined;
+  }
+  return open;
 }
 
 /** A replay page's event, as `SELECT_REPLAY_PAGE` reads it. */

@@ -224,6 +224,94 @@ describe('watermark prune', () => {
     expect(ranges).toEqual([expect.objectContaining({ eventType: 'TestHappened', removed: 16 })]);
   });
 
+  it('an event whose delivery opens again between the choice of a batch and its removal stays, in the kept table', async () => {
+    const file = tmp.file();
+    const store = open({ filename: file, periodEvents: 5 });
+    await store.registerSubscriptions([{ handler: 'h', eventType: 'TestHappened', ordering: 'none' }], {
+      consumerId: 'c',
+      now: T0,
+      ttlMs: 365 * DAY,
+    });
+    const events = await fill(store, 20);
+    const claimed = await store.claimDue({
+      consumerId: 'c',
+      handlers: ['h'],
+      now: T0,
+      leaseMs: 60_000,
+      limit: 100,
+    });
+    await store.complete(claimed, { now: T0 });
+    const reopened = events[2]!;
+    let batches = 0;
+    // The archive hook runs after the batch is chosen (every event's delivery done) and before
+    // it is removed: another connection opens the third event's delivery again meanwhile.
+    const removed = await pruneAll(store, {
+      before: at(16 * 60_000),
+      archive: async () => {
+        if (batches++ > 0) return;
+        const db = new Database(file);
+        try {
+          db.prepare("UPDATE evco_deliveries SET status = 'pending' WHERE event_position = ?").run(
+            Number(reopened.position),
+          );
+        } finally {
+          db.close();
+        }
+      },
+    });
+    expect(removed).toBe(15);
+    expect(tables(file)).toMatchObject({ watermark: 17, kept: 1 });
+    expect(await store.getEvent(reopened.id)).toEqual(reopened);
+    expect((await store.getDeliveries(reopened.id)).map((d) => d.status)).toEqual(['pending']);
+    expect((await store.read({ limit: 100 })).map((e) => e.id)).toEqual([
+      reopened.id,
+      ...events.slice(16).map((e) => e.id),
+    ]);
+    expect((await failure(store.append([reopened], { now: T0 }))).code).toBe('DUPLICATE_EVENT');
+    // The others' ids and deliveries went with them.
+    expect(await store.getEvent(events[3]!.id)).toBeUndefined();
+    expect(await store.getDeliveries(events[3]!.id)).toEqual([]);
+  });
+
+  it('a watermark batch frees the versions of the events it removed and keeps those of the events that stay', async () => {
+    const file = tmp.file();
+    const store = open({ filename: file, periodEvents: 5 });
+    await store.registerSubscriptions([{ handler: 'h', eventType: 'TestHappened', ordering: 'none' }], {
+      consumerId: 'c',
+      now: T0,
+      ttlMs: 365 * DAY,
+    });
+    const events: RecordedEvent[] = [];
+    for (let i = 0; i < 12; i++) {
+      const e = makeEvent({ aggregateId: 'v', aggregateVersion: i + 1, occurredAt: at(i * 60_000) });
+      events.push(...(await store.append([e], { now: T0 })).events);
+    }
+    const claimed = await store.claimDue({
+      consumerId: 'c',
+      handlers: ['h'],
+      now: T0,
+      leaseMs: 60_000,
+      limit: 100,
+    });
+    // Version 4's delivery stays open.
+    await store.complete(
+      claimed.filter((c) => c.event.id !== events[3]!.id),
+      { now: T0 },
+    );
+    expect(await pruneAll(store, { before: at(10 * 60_000) })).toBe(9);
+    expect(tables(file)).toMatchObject({ watermark: 11, kept: 1 });
+    // Versions 1-3 and 5-10 are free again, 4 (kept) and 11-12 are taken.
+    for (const version of [1, 3, 5, 10]) {
+      await store.append([makeEvent({ aggregateId: 'v', aggregateVersion: version })], { now: T0 });
+    }
+    for (const version of [4, 11, 12]) {
+      const error = await failure(
+        store.append([makeEvent({ aggregateId: 'v', aggregateVersion: version })], { now: T0 }),
+      );
+      expect(error.code).toBe('CONCURRENCY');
+    }
+  });
+
   it('events out of time order past the watermark are removed row by row; per-type prunes too', async () => {
     const file = tmp.file();
     const store = open({ filename: file, periodEvents: 4 });
