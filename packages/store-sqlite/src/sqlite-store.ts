@@ -871,7 +871,9 @@ class SqliteEventStore implements SqliteStore {
       };
       const archive = request.archive;
       let found: number;
-      let page: Array<{ position: string; occurredAt: Date }>;
+      // The batch's positions, and the last of them for the cursor.
+      let positions: bigint[];
+      let last: { occurredAt: Date; position: string } | undefined;
       if (archive) {
         const rows = this.#run('choose events to prune', (p) =>
           pruneCandidates(p, SQL.SELECT_PRUNE_CANDIDATES, params),
@@ -879,23 +881,22 @@ class SqliteEventStore implements SqliteStore {
         const events = rows.slice(0, request.limit).map(toRecordedEvent);
         found = rows.length;
         if (events.length > 0) await this.#holdingLease(lease, () => archive(events));
-        page = events;
+        positions = rows.slice(0, events.length).map((r) => r.position);
+        last = events[events.length - 1];
       } else {
         const rows = this.#run('choose events to prune', (p) =>
           pruneCandidates(p, SQL.SELECT_PRUNE_CANDIDATE_KEYS, params),
         );
         found = rows.length;
-        page = rows
-          .slice(0, request.limit)
-          .map((r) => ({ position: formatPosition(r.position), occurredAt: new Date(r.occurred_at) }));
+        // Keys as read (no string or Date per event): only the cursor needs them converted.
+        positions = rows.slice(0, request.limit).map((r) => r.position);
+        const end = rows[positions.length - 1];
+        last = end && { occurredAt: new Date(end.occurred_at), position: formatPosition(end.position) };
       }
-      if (page.length === 0) return { removed: 0, next: null };
+      if (!last) return { removed: 0, next: null };
       const removed = this.#write('prune events', (p) =>
         write(p, () => {
-          const batch = removeBatch(
-            p,
-            page.map((e) => BigInt(e.position)),
-          );
+          const batch = removeBatch(p, positions);
           if (batch.removed === 0) return 0;
           // What the walk passed goes by position range (its kept events left out), the rest by list.
           const { walked, listed } = batch;
@@ -915,7 +916,6 @@ class SqliteEventStore implements SqliteStore {
         }),
       );
       if (removed > 0) await this.#reclaimSpace(removed);
-      const last = page[page.length - 1]!;
       return {
         removed,
         next: found > request.limit ? { occurredAt: last.occurredAt, position: last.position } : null,
