@@ -383,6 +383,13 @@ export async function startCluster(options: number | ClusterOptions = 3): Promis
     await clusterOk();
     await replicasInSync();
     const roles = await Promise.all(all.map(role));
+    /** The master ports in a node's slot map. */
+    const slotMasters = (n: Node) =>
+      at(n, async (c) =>
+        ((await c.call('CLUSTER', 'SLOTS')) as Array<[number, number, [string, number]]>).map(
+          ([, , [, port]]) => Number(port),
+        ),
+      );
     const shardOf = async (key: string) => {
       for (const seed of alive()) {
         const found = await at(seed, async (c) => {
@@ -429,6 +436,20 @@ export async function startCluster(options: number | ClusterOptions = 3): Promis
             timeoutMs: 30_000,
             intervalMs: 50,
             message: `the failover to ${hostPort(replica)} did not complete`,
+          },
+        );
+        // The roles change first; each node's slot map follows by gossip. Until every node maps
+        // the shard to the promoted replica, shardOf (which asks one node) could read the old
+        // master (CI, 29 November: the test saw the old master's port right after the failover).
+        await waitFor(
+          async () =>
+            (await Promise.all(alive().map((n) => slotMasters(n).catch(() => [] as number[])))).every(
+              (masters) => masters.includes(replica.port) && !masters.includes(Number(oldPort)),
+            ),
+          {
+            timeoutMs: 30_000,
+            intervalMs: 50,
+            message: `not every node maps a shard to ${hostPort(replica)} after its failover`,
           },
         );
         await clusterOk();
