@@ -876,7 +876,7 @@ class SqliteEventStore implements SqliteStore {
       let last: { occurredAt: Date; position: string } | undefined;
       if (archive) {
         const rows = this.#run('choose events to prune', (p) =>
-          pruneCandidates(p, SQL.SELECT_PRUNE_CANDIDATES, params),
+          pruneCandidates(p, SQL.SELECT_PRUNE_CANDIDATES, SQL.SELECT_PRUNE_CANDIDATES_NO_REPLAY, params),
         ) as EventRow[];
         const events = rows.slice(0, request.limit).map(toRecordedEvent);
         found = rows.length;
@@ -885,7 +885,12 @@ class SqliteEventStore implements SqliteStore {
         last = events[events.length - 1];
       } else {
         const rows = this.#run('choose events to prune', (p) =>
-          pruneCandidates(p, SQL.SELECT_PRUNE_CANDIDATE_KEYS, params),
+          pruneCandidates(
+            p,
+            SQL.SELECT_PRUNE_CANDIDATE_KEYS,
+            SQL.SELECT_PRUNE_CANDIDATE_KEYS_NO_REPLAY,
+            params,
+          ),
         );
         found = rows.length;
         // Keys as read (no string or Date per event): only the cursor needs them converted.
@@ -1263,10 +1268,14 @@ interface CandidateKey {
  */
 function pruneCandidates<R extends CandidateKey>(
   p: Prepared,
-  statement: string,
+  full: string,
+  noReplay: string,
   params: Record<string, unknown> & { limit: number },
 ): R[] {
   return read(p, () => {
+    // One probe per batch, in the same snapshot as the choice: with no replay running, MUST_STAY's
+    // replay clause is false for every candidate and the statement without it chooses the same rows.
+    const statement = p.s.anyRunningReplay.get() === undefined ? noReplay : full;
     let rows: R[] = [];
     let untilAt = '~';
     let untilPosition = 0n;

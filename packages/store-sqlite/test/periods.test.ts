@@ -331,6 +331,46 @@ describe('watermark prune', () => {
     expect((await store.read({ limit: 100 })).map((e) => e.id)).toEqual(old.slice(5).map((e) => e.id));
   });
 
+  for (const archived of [false, true]) {
+    it(`a replay started between two batches of one prune keeps its events (${archived ? 'archive' : 'keys only'}); a batch chosen with none running removes the rest`, async () => {
+      const store = open({ filename: tmp.file(), periodEvents: 5 });
+      // No subscription, so no delivery: only the replay's window keeps anything.
+      const events = await fill(store, 12);
+      const seen: string[] = [];
+      const request = {
+        before: at(12 * 60_000),
+        limit: 3,
+        now: at(20 * DAY),
+        ...(archived
+          ? {
+              archive: async (batch: readonly RecordedEvent[]) => {
+                seen.push(...batch.map((e) => e.position));
+              },
+            }
+          : {}),
+      };
+      const first = await store.pruneEvents!(request);
+      expect(first.removed).toBe(3);
+      expect(first.next).not.toBeNull();
+      // Minutes 6, 7 and 8.
+      await store.startReplay(
+        { from: at(6 * 60_000), to: at(9 * 60_000), maxEvents: 10 },
+        { now: at(20 * DAY) },
+      );
+      const removed = [first.removed];
+      let batch: PruneBatch = first;
+      while (batch.next) {
+        batch = await store.pruneEvents!({ ...request, after: batch.next });
+        removed.push(batch.removed);
+      }
+      // The replay's events are never chosen: every batch removes all it chose.
+      expect(removed).toEqual([3, 3, 3]);
+      const left = (await store.read({ limit: 100 })).map((e) => e.id);
+      expect(left).toEqual(events.slice(6, 9).map((e) => e.id));
+      if (archived) expect(seen).toEqual([...events.slice(0, 6), ...events.slice(9)].map((e) => e.position));
+    });
+  }
+
   it('two stores on one file pruning at once remove each event once; each archive sees what its batches removed', async () => {
     const file = tmp.file();
     const a = open({ filename: file, periodEvents: 10 });
