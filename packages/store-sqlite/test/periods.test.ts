@@ -63,6 +63,23 @@ async function fill(store: SqliteStore, n: number, eventType = 'TestHappened'): 
   return out;
 }
 
+/** A store on a new file in periods of 5, with handler 'h' subscribed to TestHappened for a year. */
+async function subscribedStore(): Promise<{ file: string; store: SqliteStore }> {
+  const file = tmp.file();
+  const store = open({ filename: file, periodEvents: 5 });
+  await store.registerSubscriptions([{ handler: 'h', eventType: 'TestHappened', ordering: 'none' }], {
+    consumerId: 'c',
+    now: T0,
+    ttlMs: 365 * DAY,
+  });
+  return { file, store };
+}
+
+/** Every due delivery of 'h' (up to 100), leased to consumer 'c'. */
+function claimAll(store: SqliteStore, now = T0) {
+  return store.claimDue({ consumerId: 'c', handlers: ['h'], now, leaseMs: 60_000, limit: 100 });
+}
+
 describe('period tables', () => {
   it('a new period starts once the newest holds periodEvents events, also inside one batch', async () => {
     const file = tmp.file();
@@ -131,22 +148,10 @@ describe('period tables', () => {
 
 describe('watermark prune', () => {
   it('drops the periods it passes, keeps a dead letter readable in the kept table until it is retried and done', async () => {
-    const file = tmp.file();
-    const store = open({ filename: file, periodEvents: 5 });
-    await store.registerSubscriptions([{ handler: 'h', eventType: 'TestHappened', ordering: 'none' }], {
-      consumerId: 'c',
-      now: T0,
-      ttlMs: 365 * DAY,
-    });
+    const { file, store } = await subscribedStore();
     const events = await fill(store, 20);
     const dead = events[6]!;
-    const claimed = await store.claimDue({
-      consumerId: 'c',
-      handlers: ['h'],
-      now: T0,
-      leaseMs: 60_000,
-      limit: 100,
-    });
+    const claimed = await claimAll(store);
     expect(claimed).toHaveLength(20);
     await store.complete(
       claimed.filter((c) => c.event.id !== dead.id),
@@ -206,13 +211,7 @@ describe('watermark prune', () => {
     expect(step.eventsMatched).toBe(1);
     // Retried and done: the next prune removes it from the kept table.
     for (;;) {
-      const again = await store.claimDue({
-        consumerId: 'c',
-        handlers: ['h'],
-        now: at(20 * DAY),
-        leaseMs: 60_000,
-        limit: 10,
-      });
+      const again = await claimAll(store, at(20 * DAY));
       if (again.length === 0) break;
       await store.complete(again, { now: at(20 * DAY) });
     }
@@ -225,21 +224,9 @@ describe('watermark prune', () => {
   });
 
   it('an event whose delivery opens again between the choice of a batch and its removal stays, in the kept table', async () => {
-    const file = tmp.file();
-    const store = open({ filename: file, periodEvents: 5 });
-    await store.registerSubscriptions([{ handler: 'h', eventType: 'TestHappened', ordering: 'none' }], {
-      consumerId: 'c',
-      now: T0,
-      ttlMs: 365 * DAY,
-    });
+    const { file, store } = await subscribedStore();
     const events = await fill(store, 20);
-    const claimed = await store.claimDue({
-      consumerId: 'c',
-      handlers: ['h'],
-      now: T0,
-      leaseMs: 60_000,
-      limit: 100,
-    });
+    const claimed = await claimAll(store);
     await store.complete(claimed, { now: T0 });
     const reopened = events[2]!;
     let batches = 0;
@@ -274,25 +261,13 @@ describe('watermark prune', () => {
   });
 
   it('a watermark batch frees the versions of the events it removed and keeps those of the events that stay', async () => {
-    const file = tmp.file();
-    const store = open({ filename: file, periodEvents: 5 });
-    await store.registerSubscriptions([{ handler: 'h', eventType: 'TestHappened', ordering: 'none' }], {
-      consumerId: 'c',
-      now: T0,
-      ttlMs: 365 * DAY,
-    });
+    const { file, store } = await subscribedStore();
     const events: RecordedEvent[] = [];
     for (let i = 0; i < 12; i++) {
       const e = makeEvent({ aggregateId: 'v', aggregateVersion: i + 1, occurredAt: at(i * 60_000) });
       events.push(...(await store.append([e], { now: T0 })).events);
     }
-    const claimed = await store.claimDue({
-      consumerId: 'c',
-      handlers: ['h'],
-      now: T0,
-      leaseMs: 60_000,
-      limit: 100,
-    });
+    const claimed = await claimAll(store);
     // Version 4's delivery stays open.
     await store.complete(
       claimed.filter((c) => c.event.id !== events[3]!.id),
