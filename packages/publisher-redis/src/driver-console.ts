@@ -12,6 +12,12 @@
  * credentials masked, at `warn` (`error` for the AUTH one); a line that logger said already is
  * said again at `debug`. Every other console call passes through unchanged. The console is given back when the
  * last publisher closes (unless something wrapped it after us: then ours stays, passing through).
+ *
+ * A closed publisher keeps its route for `graceMs` more (default 2 s, on an unref'd timer, so it
+ * never holds a process open): ioredis's connections finish closing after `close()` resolves, and a
+ * sentinel connection torn down mid-handshake then reports an error of its own (CI, 29 November:
+ * '[ioredis] Unhandled error event: … tlsv1 alert decode error' on the CLI's stderr after its
+ * publisher closed). Lines routed to a closing publisher's logger are its teardown, said at `debug`.
  */
 import type { Logger } from '@evco/core';
 import { maskSecrets } from '@evco/core/adapter';
@@ -38,8 +44,11 @@ const IOREDIS_LINES: ReadonlyArray<{ method: 'warn' | 'error'; start: string; le
 const saidBy = new WeakMap<Logger, Set<string>>();
 const MAX_SAID = 100;
 
-/** The open publishers' loggers, newest last. */
-const loggers: Logger[] = [];
+/** See the module's comment. */
+export const CLOSING_GRACE_MS = 2_000;
+
+/** The open (and closing, for their grace) publishers' loggers, newest last. */
+const loggers: Array<{ logger: Logger; closing: boolean }> = [];
 let installed:
   | {
       warn: typeof console.warn;
@@ -50,18 +59,24 @@ let installed:
   | undefined;
 
 /** Routes ioredis's console lines to `logger` until the returned function is called (idempotent). */
-export function routeDriverConsole(logger: Logger): () => void {
-  loggers.push(logger);
+export function routeDriverConsole(logger: Logger, graceMs = CLOSING_GRACE_MS): () => void {
+  const route = { logger, closing: false };
+  loggers.push(route);
   if (!installed || console.warn !== installed.ours || console.error !== installed.oursError) install();
   let released = false;
-  return () => {
-    if (released) return;
-    released = true;
-    loggers.splice(loggers.lastIndexOf(logger), 1);
+  const unroute = () => {
+    loggers.splice(loggers.indexOf(route), 1);
     if (loggers.length > 0 || !installed) return;
     if (console.warn === installed.ours) console.warn = installed.warn;
     if (console.error === installed.oursError) console.error = installed.error;
     installed = undefined;
+  };
+  return () => {
+    if (released) return;
+    released = true;
+    route.closing = true;
+    if (graceMs <= 0) unroute();
+    else setTimeout(unroute, graceMs).unref();
   };
 }
 
@@ -80,9 +95,11 @@ function install(): void {
 }
 
 function routed(method: 'warn' | 'error', args: unknown[]): boolean {
-  const logger = loggers[loggers.length - 1];
+  // The newest open route, else the newest closing one.
+  const route = loggers.findLast((r) => !r.closing) ?? loggers[loggers.length - 1];
   const first = args[0];
-  if (!logger || typeof first !== 'string') return false;
+  if (!route || typeof first !== 'string') return false;
+  const logger = route.logger;
   const line = IOREDIS_LINES.find((l) => l.method === method && first.startsWith(l.start));
   if (!line) return false;
   try {
@@ -94,7 +111,7 @@ function routed(method: 'warn' | 'error', args: unknown[]): boolean {
       if (said.size >= MAX_SAID) said.clear();
       said.add(text);
     }
-    logger[repeated ? 'debug' : line.level]({ driver: 'ioredis' }, text);
+    logger[repeated || route.closing ? 'debug' : line.level]({ driver: 'ioredis' }, text);
   } catch {
     // A logger that throws must not break the driver's error path: the line is dropped.
   }

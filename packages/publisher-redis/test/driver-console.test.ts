@@ -9,7 +9,7 @@ afterEach(() => {
 });
 
 function route(logger = recordingLogger()) {
-  releases.push(routeDriverConsole(logger));
+  releases.push(routeDriverConsole(logger, 0));
   return logger;
 }
 
@@ -79,8 +79,8 @@ describe("ioredis's own console lines go to the evco logger", () => {
     const beforeError = console.error;
     const first = recordingLogger();
     const second = recordingLogger();
-    const releaseFirst = routeDriverConsole(first);
-    const releaseSecond = routeDriverConsole(second);
+    const releaseFirst = routeDriverConsole(first, 0);
+    const releaseSecond = routeDriverConsole(second, 0);
     expect(console.warn).not.toBe(before);
     console.warn('[WARN] Redis server does not require a password, but a password was supplied.');
     expect([first.lines.length, second.lines.length]).toEqual([0, 1]);
@@ -95,5 +95,35 @@ describe("ioredis's own console lines go to the evco logger", () => {
     expect(console.error).toBe(beforeError);
     console.warn('[WARN] Redis server does not require a password, but a password was supplied.');
     expect(warn).toHaveBeenCalledTimes(1);
+  });
+
+  it("keeps a closed publisher's route for its grace, saying its teardown at debug, then gives the console back", () => {
+    // CI: a sentinel connection torn down after close() resolved printed '[ioredis] Unhandled error
+    // event: … tlsv1 alert decode error' on the CLI's stderr: the console had been given back.
+    vi.useFakeTimers({ toFake: ['setTimeout'] });
+    try {
+      const error = vi.spyOn(console, 'error').mockImplementation(() => {});
+      const before = console.error;
+      const logger = recordingLogger();
+      const release = routeDriverConsole(logger, 2_000);
+      release();
+      console.error('[ioredis] Unhandled error event:', 'Error: tlsv1 alert decode error\n    at frame');
+      const late = logger.lines.map((l) => JSON.parse(l) as { level: string; msg: string });
+      expect(late).toEqual([
+        expect.objectContaining({ level: 'debug', msg: expect.stringContaining('tlsv1 alert decode error') }),
+      ]);
+      expect(error).not.toHaveBeenCalled();
+      // A publisher opened meanwhile takes the lines at their level.
+      const next = recordingLogger();
+      const releaseNext = routeDriverConsole(next, 0);
+      console.error('[ioredis] Unhandled error event:', 'Error: connect ECONNREFUSED');
+      expect(next.lines.map((l) => (JSON.parse(l) as { level: string }).level)).toEqual(['warn']);
+      releaseNext();
+      expect(console.error).not.toBe(before);
+      vi.advanceTimersByTime(2_000);
+      expect(console.error).toBe(before);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });

@@ -180,9 +180,11 @@ describe.each([
       await failoverWhilePublishing(`sentinel-tls-${tlsOn}`, mixed, redisOptions(tls.ca), logger);
       const unhandled = errors.mock.calls.filter((c) => String(c[0]).includes('Unhandled error event'));
       expect(unhandled.map((c) => String(c[1]).split('\n')[0])).toEqual([]);
-      expect(logger.lines.filter((l) => l.includes('a connection without an error listener failed'))).toEqual(
-        [],
+      // At debug: a connection torn down after its publisher closed (driver-console.ts), not one failing.
+      const failing = logger.lines.filter(
+        (l) => l.includes('a connection without an error listener failed') && !l.includes('"level":"debug"'),
       );
+      expect(failing).toEqual([]);
     } finally {
       errors.mockRestore();
     }
