@@ -134,9 +134,7 @@ export class Periods {
     for (const position of positions) {
       const table = this.tableOf(position);
       if (table === undefined) continue;
-      const list = groups.get(table);
-      if (list) list.push(position);
-      else groups.set(table, [position]);
+      pushTo(groups, table, position);
     }
     return groups;
   }
@@ -181,4 +179,11 @@ export class Periods {
   invalidate(): void {
     this.#cookie = -1;
   }
+}
+
+/** Appends `value` to the list under `key`, starting it when absent. */
+export function pushTo<K, V>(map: Map<K, V[]>, key: K, value: V): void {
+  const list = map.get(key);
+  if (list) list.push(value);
+  else map.set(key, [value]);
 }

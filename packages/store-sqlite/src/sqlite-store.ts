@@ -81,7 +81,7 @@ import {
   type SqliteDatabase,
   type SqliteStoreOptions,
 } from './options.js';
-import { type EventTable, Periods } from './periods.js';
+import { type EventTable, Periods, pushTo } from './periods.js';
 import * as SQL from './sql.js';
 import { prepareStatements, type Statements } from './statements.js';
 
@@ -1321,6 +1321,11 @@ interface RemovedBatch {
   listed: GoneRow[];
 }
 
+/** Adds `n` to the count under `key`. */
+function count(counts: Map<string, number>, key: string, n: number): void {
+  counts.set(key, (counts.get(key) ?? 0) + n);
+}
+
 function deleteVersions(p: Prepared, rows: readonly GoneRow[]): void {
   const versions = rows.filter((g) => g.aggregate_version !== null);
   if (versions.length === 0) return;
@@ -1368,9 +1373,7 @@ function removeBatch(p: Prepared, positions: bigint[]): RemovedBatch {
           GoneRow & { stay: bigint }
         >) {
           if (r.stay === 1n) {
-            const list = keep.get(t.table);
-            if (list) list.push(r.position);
-            else keep.set(t.table, [r.position]);
+            pushTo(keep, t.table, r.position);
           } else if (batch.has(r.position)) {
             gone.push(r);
           } else {
@@ -1399,7 +1402,7 @@ function removeBatch(p: Prepared, positions: bigint[]): RemovedBatch {
           n: bigint;
           versions: bigint;
         }>) {
-          byType.set(r.event_type, (byType.get(r.event_type) ?? 0) + Number(r.n));
+          count(byType, r.event_type, Number(r.n));
           removed += Number(r.n);
           versions += r.versions;
         }
@@ -1410,7 +1413,7 @@ function removeBatch(p: Prepared, positions: bigint[]): RemovedBatch {
       }
     } else {
       deleteVersions(p, gone);
-      for (const g of gone) byType.set(g.event_type, (byType.get(g.event_type) ?? 0) + 1);
+      for (const g of gone) count(byType, g.event_type, 1);
       removed = gone.length;
     }
     const kept: bigint[] = [];
@@ -1436,7 +1439,7 @@ function removeBatch(p: Prepared, positions: bigint[]): RemovedBatch {
   for (const [table, list] of periods.byTable(rest)) {
     for (const r of periods.on(table, SQL.DELETE_PRUNED_EVENTS).all(jsonIntegers(list)) as GoneRow[]) {
       listed.push(r);
-      byType.set(r.event_type, (byType.get(r.event_type) ?? 0) + 1);
+      count(byType, r.event_type, 1);
     }
   }
   return { removed: removed + listed.length, byType, walked, listed };
