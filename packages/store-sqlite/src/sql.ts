@@ -466,17 +466,15 @@ export const SELECT_PRUNE_CANDIDATES = pruneCandidates(EVENT_COLUMNS);
  */
 export const SELECT_PRUNE_CANDIDATE_KEYS = pruneCandidates('e.position, e.occurred_at');
 /**
- * The same two choices without MUST_STAY's replay clause, for a choice whose read transaction
- * saw no running replay (`SELECT_ANY_RUNNING_REPLAY`): the clause is then false for every row,
- * so the rows are the same, without a probe of the replays per candidate. A replay started after
- * that snapshot is not seen by the full statement either; the removal checks again under the
- * write lock.
+ * The same two choices without MUST_STAY, for a choice whose transaction saw no running
+ * replay (`SELECT_ANY_RUNNING_REPLAY`): what must stay is then an event with a delivery not done,
+ * which the caller finds for the candidates' position range with one probe of the open
+ * deliveries (`SELECT_OPEN_IN_RANGE`) instead of one probe per candidate, and tops the batch up
+ * from after the last candidate read. A replay started after that snapshot is not seen by the
+ * full statement either; the removal checks again under the write lock.
  */
-export const SELECT_PRUNE_CANDIDATES_NO_REPLAY = pruneCandidates(EVENT_COLUMNS, OPEN_DELIVERY);
-export const SELECT_PRUNE_CANDIDATE_KEYS_NO_REPLAY = pruneCandidates(
-  'e.position, e.occurred_at',
-  OPEN_DELIVERY,
-);
+export const SELECT_PRUNE_CANDIDATES_UNCHECKED = pruneCandidates(EVENT_COLUMNS, 'FALSE');
+export const SELECT_PRUNE_CANDIDATE_KEYS_UNCHECKED = pruneCandidates('e.position, e.occurred_at', 'FALSE');
 
 /**
  * The watermark's walk, under the write lock: the events of a period from the watermark up to

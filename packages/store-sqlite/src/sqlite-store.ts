@@ -143,8 +143,10 @@ const VACUUM_PAGES_PER_BATCH = 2048;
 const VACUUM_STEP_PAGES = 256;
 /**
  * Free pages left in the file for appends to reuse (SQLite allocates from the free list before
- * growing the file): up to an eighth of the file, at most this many (32 MiB at 4 KiB). Moving
- * pages to give them back costs more than the delete that freed them.
+ * growing the file): up to an eighth of the file, at most this many (32 MiB at 4 KiB); once the
+ * store has dropped a period, up to what that drop freed (a period's worth, which the appends
+ * until the next drop refill), at most half the file. Moving pages to give them back costs more
+ * than the delete that freed them (about 12 µs a page moved, and its checkpoint after).
  */
 const VACUUM_RESERVE_PAGES = 8192;
 
@@ -188,6 +190,11 @@ class SqliteEventStore implements SqliteStore {
   /** The file opened, to notice it deleted or replaced; undefined in memory. */
   #identity: FileIdentity | undefined;
   #closed = false;
+  /**
+   * The pages the last period this store dropped freed: a period's worth, which appends reuse
+   * before the file grows, so `#reclaimSpace` keeps up to that many (0 until one is dropped).
+   */
+  #periodPages = 0;
   /** `read`'s SQL per combination of filters. */
   readonly #reads = new Map<string, string>();
   /** Statements prepared on the application's connections that `appendWithinSync` wrote on. */
@@ -855,79 +862,100 @@ class SqliteEventStore implements SqliteStore {
   async pruneEvents(request: PruneRequest): Promise<PruneBatch> {
     checkPruneRequest(request);
     const now = iso(request.now);
+    const params = {
+      before: boundIso(request.before),
+      afterAt: request.after ? boundIso(request.after.occurredAt) : '',
+      afterPosition: request.after ? parsePosition(request.after.position, 'after.position') : 0n,
+      types: request.eventTypes ? JSON.stringify(request.eventTypes) : null,
+      excluded: request.excludeEventTypes?.length ? JSON.stringify(request.excludeEventTypes) : null,
+      limit: request.limit + 1,
+    };
+    const archive = request.archive;
+    if (!archive) {
+      // Without an archive nothing runs between the choice and the removal: both in one write
+      // transaction, where no other batch and no replay step can come between them, so no lease
+      // is taken. Unless another batch holds the lease (its archive running, its events chosen):
+      // then this one takes its turn through the lease as well.
+      const done = this.#write('prune events', (p) =>
+        write(p, () => {
+          if (p.s.leaseHeld.get(PRUNE_LOCK, now)) return undefined;
+          const chosen = chooseKeys(p, params, request.limit);
+          const removed = chosen.last ? this.#removeChosen(p, chosen.positions, request, now) : 0;
+          return { ...chosen, removed };
+        }),
+      );
+      if (done) return this.#pruned(done, request);
+    }
     // One batch at a time across processes: a lease row, held from the choice of the batch to
     // its removal, so the archive runs outside any transaction and writers are never blocked.
     const holder = randomUUID();
     const lease = { name: PRUNE_LOCK, holder, now: request.now, ttlMs: PRUNE_LOCK_MS };
     while (!(await this.acquireLease(lease))) await sleep(10);
     try {
-      const params = {
-        before: boundIso(request.before),
-        afterAt: request.after ? boundIso(request.after.occurredAt) : '',
-        afterPosition: request.after ? parsePosition(request.after.position, 'after.position') : 0n,
-        types: request.eventTypes ? JSON.stringify(request.eventTypes) : null,
-        excluded: request.excludeEventTypes?.length ? JSON.stringify(request.excludeEventTypes) : null,
-        limit: request.limit + 1,
-      };
-      const archive = request.archive;
-      let found: number;
-      // The batch's positions, and the last of them for the cursor.
-      let positions: bigint[];
-      let last: { occurredAt: Date; position: string } | undefined;
+      let chosen: ChosenBatch;
       if (archive) {
         const rows = this.#run('choose events to prune', (p) =>
-          pruneCandidates(p, SQL.SELECT_PRUNE_CANDIDATES, SQL.SELECT_PRUNE_CANDIDATES_NO_REPLAY, params),
+          read(p, () =>
+            pruneCandidates(p, SQL.SELECT_PRUNE_CANDIDATES, SQL.SELECT_PRUNE_CANDIDATES_UNCHECKED, params),
+          ),
         ) as EventRow[];
         const events = rows.slice(0, request.limit).map(toRecordedEvent);
-        found = rows.length;
         if (events.length > 0) await this.#holdingLease(lease, () => archive(events));
-        positions = rows.slice(0, events.length).map((r) => r.position);
-        last = events[events.length - 1];
+        chosen = {
+          found: rows.length,
+          positions: rows.slice(0, events.length).map((r) => r.position),
+          last: events[events.length - 1],
+        };
       } else {
-        const rows = this.#run('choose events to prune', (p) =>
-          pruneCandidates(
-            p,
-            SQL.SELECT_PRUNE_CANDIDATE_KEYS,
-            SQL.SELECT_PRUNE_CANDIDATE_KEYS_NO_REPLAY,
-            params,
-          ),
+        chosen = this.#run('choose events to prune', (p) =>
+          read(p, () => chooseKeys(p, params, request.limit)),
         );
-        found = rows.length;
-        // Keys as read (no string or Date per event): only the cursor needs them converted.
-        positions = rows.slice(0, request.limit).map((r) => r.position);
-        const end = rows[positions.length - 1];
-        last = end && { occurredAt: new Date(end.occurred_at), position: formatPosition(end.position) };
       }
-      if (!last) return { removed: 0, next: null };
-      const removed = this.#write('prune events', (p) =>
-        write(p, () => {
-          const batch = removeBatch(p, positions);
-          if (batch.removed === 0) return 0;
-          // What the walk passed goes by position range (its kept events left out), the rest by list.
-          const { walked, listed } = batch;
-          if (walked) {
-            const kept = jsonIntegers(walked.kept);
-            p.s.deleteDeliveriesRange.run(walked.from, walked.to, kept);
-            p.s.deleteEventKeysRange.run(walked.from, walked.to, kept);
-          }
-          if (listed.length > 0) {
-            const positions = jsonIntegers(listed.map((g) => g.position));
-            p.s.deleteDeliveriesOfEvents.run(positions);
-            p.s.deleteEventKeys.run(positions);
-            deleteVersions(p, listed);
-          }
-          for (const [type, n] of batch.byType) p.s.recordPruned.run(type, iso(request.before), n, now);
-          return batch.removed;
-        }),
-      );
-      if (removed > 0) await this.#reclaimSpace(removed);
-      return {
-        removed,
-        next: found > request.limit ? { occurredAt: last.occurredAt, position: last.position } : null,
-      };
+      const removed = chosen.last
+        ? this.#write('prune events', (p) =>
+            write(p, () => this.#removeChosen(p, chosen.positions, request, now)),
+          )
+        : 0;
+      return await this.#pruned({ ...chosen, removed }, request);
     } finally {
       await this.releaseLease(lease).catch(() => {});
     }
+  }
+
+  /**
+   * Removes a chosen batch, under the write lock (`removeBatch`, then the keys, deliveries and
+   * versions of what it removed, and the pruned ranges). Returns how many it removed.
+   */
+  #removeChosen(p: Prepared, positions: bigint[], request: PruneRequest, now: string): number {
+    const batch = removeBatch(p, positions);
+    if (batch.droppedPages > 0) this.#periodPages = batch.droppedPages;
+    if (batch.removed === 0) return 0;
+    // What the walk passed goes by position range (its kept events left out), the rest by list.
+    const { walked, listed } = batch;
+    if (walked) {
+      const kept = jsonIntegers(walked.kept);
+      p.s.deleteDeliveriesRange.run(walked.from, walked.to, kept);
+      p.s.deleteEventKeysRange.run(walked.from, walked.to, kept);
+    }
+    if (listed.length > 0) {
+      const positions = jsonIntegers(listed.map((g) => g.position));
+      p.s.deleteDeliveriesOfEvents.run(positions);
+      p.s.deleteEventKeys.run(positions);
+      deleteVersions(p, listed);
+    }
+    for (const [type, n] of batch.byType) p.s.recordPruned.run(type, iso(request.before), n, now);
+    return batch.removed;
+  }
+
+  /** A removed batch's result (space given back first), the cursor when more were found. */
+  async #pruned(batch: ChosenBatch & { removed: number }, request: PruneRequest): Promise<PruneBatch> {
+    if (batch.removed > 0) await this.#reclaimSpace(batch.removed);
+    const { last } = batch;
+    return {
+      removed: batch.removed,
+      next:
+        last && batch.found > request.limit ? { occurredAt: last.occurredAt, position: last.position } : null,
+    };
   }
 
   /**
@@ -956,11 +984,14 @@ class SqliteEventStore implements SqliteStore {
   async #reclaimSpace(removed: number): Promise<void> {
     try {
       let left = this.#run('reclaim space', (p) => {
-        const free = Number(p.db.pragma('freelist_count', { simple: true }));
+        const free = freePages(p);
         if (free === 0) return 0;
-        const reserve = Math.min(
-          VACUUM_RESERVE_PAGES,
-          Math.floor(Number(p.db.pragma('page_count', { simple: true })) / 8),
+        const pages = Number(p.db.pragma('page_count', { simple: true }));
+        // A period's worth stays (appends refill it before the file grows), up to half the
+        // file; before this store has dropped a period, the smaller reserve.
+        const reserve = Math.max(
+          Math.min(VACUUM_RESERVE_PAGES, Math.floor(pages / 8)),
+          Math.min(this.#periodPages, Math.floor(pages / 2)),
         );
         return Math.min(free - reserve, Math.max(VACUUM_PAGES_PER_BATCH, Math.ceil(removed / 2)));
       });
@@ -1255,6 +1286,16 @@ function prepare(db: Database.Database, prefix: string, periodEvents: number): P
   };
 }
 
+/** A prune batch's choice: the statements' parameters (`limit`: the batch and one more). */
+type PruneParams = {
+  before: string;
+  afterAt: string;
+  afterPosition: bigint;
+  types: string | null;
+  excluded: string | null;
+  limit: number;
+};
+
 interface CandidateKey {
   position: bigint;
   occurred_at: string;
@@ -1262,38 +1303,116 @@ interface CandidateKey {
 
 /**
  * A prune batch's candidates (`limit` of them, the statement's `:limit`), oldest first by time
- * then position, merged over the tables: each table is asked only for candidates before the
- * last one kept so far, so with events appended in time order the later periods find none at
- * the cost of one probe of their time index.
+ * then position. `full` checks what must stay per candidate; with no replay running (one probe
+ * per batch, in the same snapshot as the choice) what must stay is an event with a delivery not
+ * done, so `unchecked` reads the candidates without that check, one probe of the open deliveries
+ * per run of neighbouring positions leaves those out, and the batch is topped up from after the
+ * last candidate read until it is full or nothing is left: the same rows as `full`, in the same
+ * transaction (the caller's).
  */
 function pruneCandidates<R extends CandidateKey>(
   p: Prepared,
   full: string,
-  noReplay: string,
-  params: Record<string, unknown> & { limit: number },
+  unchecked: string,
+  params: PruneParams,
 ): R[] {
-  return read(p, () => {
-    // One probe per batch, in the same snapshot as the choice: with no replay running, MUST_STAY's
-    // replay clause is false for every candidate and the statement without it chooses the same rows.
-    const statement = p.s.anyRunningReplay.get() === undefined ? noReplay : full;
-    let rows: R[] = [];
-    let untilAt = '~';
-    let untilPosition = 0n;
-    for (const t of p.periods.sync().tables('asc')) {
-      const found = p.periods
-        .on(t.table, statement, t.watermarked)
-        .all({ ...params, untilAt, untilPosition }) as R[];
-      if (found.length === 0) continue;
-      rows = rows.length === 0 ? found : [...rows, ...found].sort(byTimeThenPosition);
-      if (rows.length >= params.limit) {
-        rows.length = params.limit;
-        const last = rows[rows.length - 1]!;
-        untilAt = last.occurred_at;
-        untilPosition = last.position;
-      }
+  if (p.s.anyRunningReplay.get() !== undefined) return mergedCandidates<R>(p, full, params);
+  let chosen: R[] = [];
+  let after = { afterAt: params.afterAt, afterPosition: params.afterPosition };
+  for (;;) {
+    const need = params.limit - chosen.length;
+    const rows = mergedCandidates<R>(p, unchecked, { ...params, ...after, limit: need });
+    if (rows.length === 0) break;
+    const open = openAmong(p, rows);
+    const kept = open.size === 0 ? rows : rows.filter((r) => !open.has(r.position));
+    chosen = chosen.length === 0 ? kept : [...chosen, ...kept];
+    if (rows.length < need || chosen.length >= params.limit) break;
+    const last = rows[rows.length - 1]!;
+    after = { afterAt: last.occurred_at, afterPosition: last.position };
+  }
+  return chosen;
+}
+
+/** A batch's chosen positions, how many candidates were found (one more than the limit when more
+ * are left) and the last chosen one for the cursor. */
+interface ChosenBatch {
+  found: number;
+  positions: bigint[];
+  last: { occurredAt: Date; position: string } | undefined;
+}
+
+/**
+ * The keys of a batch without an archive (`limit` and one more to know whether more are left),
+ * kept as read (no string or Date per event): only the cursor's are converted. Call inside a
+ * transaction.
+ */
+function chooseKeys(p: Prepared, params: PruneParams, limit: number): ChosenBatch {
+  const rows = pruneCandidates(
+    p,
+    SQL.SELECT_PRUNE_CANDIDATE_KEYS,
+    SQL.SELECT_PRUNE_CANDIDATE_KEYS_UNCHECKED,
+    params,
+  );
+  const positions = rows.slice(0, limit).map((r) => r.position);
+  const end = rows[positions.length - 1];
+  return {
+    found: rows.length,
+    positions,
+    last: end && { occurredAt: new Date(end.occurred_at), position: formatPosition(end.position) },
+  };
+}
+
+/**
+ * A gap between candidates' positions wider than this starts another probe of the open
+ * deliveries, so a probe never reads the open deliveries of a long stretch of events that are
+ * not candidates (the kept table's old positions beside a batch of recent ones).
+ */
+const OPEN_PROBE_GAP = 1024n;
+
+/** The candidates' positions with a delivery not done: one range probe per run of neighbours. */
+function openAmong(p: Prepared, rows: readonly CandidateKey[]): Set<bigint> {
+  const positions = rows.map((r) => r.position);
+  for (let i = 1; i < positions.length; i++) {
+    if (positions[i]! < positions[i - 1]!) {
+      positions.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+      break;
     }
-    return rows;
-  });
+  }
+  const open = new Set<bigint>();
+  let lo = positions[0]!;
+  for (let i = 0; i < positions.length; i++) {
+    const hi = positions[i]!;
+    const next = positions[i + 1];
+    if (next !== undefined && next - hi <= OPEN_PROBE_GAP) continue;
+    for (const r of p.s.openInRange.iterate(lo, hi) as Iterable<{ position: bigint }>) open.add(r.position);
+    if (next !== undefined) lo = next;
+  }
+  return open;
+}
+
+/**
+ * Candidates of `statement` merged over the tables, oldest first: each table is asked only for
+ * candidates before the last one kept so far, so with events appended in time order the later
+ * periods find none at the cost of one probe of their time index.
+ */
+function mergedCandidates<R extends CandidateKey>(p: Prepared, statement: string, params: PruneParams): R[] {
+  let rows: R[] = [];
+  let untilAt = '~';
+  let untilPosition = 0n;
+  for (const t of p.periods.sync().tables('asc')) {
+    const found = p.periods
+      .on(t.table, statement, t.watermarked)
+      .all({ ...params, untilAt, untilPosition }) as R[];
+    if (found.length === 0) continue;
+    rows = rows.length === 0 ? found : [...rows, ...found].sort(byTimeThenPosition);
+    if (rows.length >= params.limit) {
+      rows.length = params.limit;
+      const last = rows[rows.length - 1]!;
+      untilAt = last.occurred_at;
+      untilPosition = last.position;
+    }
+  }
+  return rows;
 }
 
 function byTimeThenPosition(a: CandidateKey, b: CandidateKey): number {
@@ -1316,6 +1435,8 @@ interface GoneRow {
  */
 interface RemovedBatch {
   removed: number;
+  /** The pages the periods dropped in this batch freed (0 when none was dropped). */
+  droppedPages: number;
   byType: Map<string, number>;
   walked: { from: bigint; to: bigint; kept: bigint[] } | undefined;
   listed: GoneRow[];
@@ -1390,6 +1511,7 @@ function removeBatch(p: Prepared, positions: bigint[]): RemovedBatch {
   const byType = new Map<string, number>();
   let removed = 0;
   let walked: RemovedBatch['walked'];
+  let droppedPages = 0;
   if (next > w && Number(p.s.moveWatermark.run(next, w).changes) === 1) {
     if (open) {
       const staying = jsonIntegers(open);
@@ -1424,7 +1546,9 @@ function removeBatch(p: Prepared, positions: bigint[]): RemovedBatch {
     }
     for (const period of periods.list) {
       if (period.end !== undefined && period.end <= next) {
+        const free = freePages(p);
         p.db.exec(SQL.withPrefix(SQL.DROP_PERIOD(period.n), p.prefix));
+        droppedPages += freePages(p) - free;
         periods.invalidate();
       }
     }
@@ -1442,7 +1566,7 @@ function removeBatch(p: Prepared, positions: bigint[]): RemovedBatch {
       count(byType, r.event_type, 1);
     }
   }
-  return { removed: removed + listed.length, byType, walked, listed };
+  return { removed: removed + listed.length, droppedPages, byType, walked, listed };
 }
 
 /**
@@ -1466,6 +1590,11 @@ function passable(
     if (c.others !== 0n) return undefined;
   }
   return open;
+}
+
+/** The file's free pages (`freelist_count`). */
+function freePages(p: Prepared): number {
+  return Number(p.db.pragma('freelist_count', { simple: true }));
 }
 
 /** A replay page's event, as `SELECT_REPLAY_PAGE` reads it. */

@@ -287,6 +287,95 @@ describe('watermark prune', () => {
     }
   });
 
+  it('a batch is filled past events that must stay, near its candidates or far from them', async () => {
+    const { file, store } = await subscribedStore();
+    const events = await fill(store, 30);
+    const claimed = await claimAll(store);
+    // Events 1-5 (more than a batch in a row) and 9 keep an open delivery.
+    const open = new Set([1, 2, 3, 4, 5, 9].map((i) => events[i]!.id));
+    await store.complete(
+      claimed.filter((c) => !open.has(c.event.id)),
+      { now: T0 },
+    );
+    const batches: string[][] = [];
+    const removed: number[] = [];
+    const prune = async (before: Date, archived: boolean) => {
+      let batch: PruneBatch | undefined;
+      do {
+        batch = await store.pruneEvents!({
+          before,
+          limit: 4,
+          now: at(20 * DAY),
+          after: batch?.next ?? undefined,
+          ...(archived
+            ? { archive: async (e: readonly RecordedEvent[]) => void batches.push(e.map((x) => x.id)) }
+            : {}),
+        });
+        removed.push(batch.removed);
+      } while (batch.next);
+    };
+    const ids = (...i: number[]) => i.map((k) => events[k]!.id);
+    await prune(at(14 * 60_000), true);
+    // Full batches of 4 around the six that stay, each archived as removed.
+    expect(batches).toEqual([ids(0, 6, 7, 8), ids(10, 11, 12, 13)]);
+    expect(removed).toEqual([4, 4]);
+    expect(tables(file)).toMatchObject({ kept: 6 });
+    // The kept events (positions far below the next candidates) are candidates again; 9's
+    // delivery is done now, so it goes in the first batch with the oldest of the rest.
+    await store.complete(
+      claimed.filter((c) => c.event.id === events[9]!.id),
+      { now: T0 },
+    );
+    removed.length = 0;
+    await prune(at(25 * 60_000), false);
+    expect(removed).toEqual([4, 4, 4]);
+    expect((await store.read({ limit: 100 })).map((e) => e.id)).toEqual([
+      ...ids(1, 2, 3, 4, 5),
+      ...events.slice(25).map((e) => e.id),
+    ]);
+  });
+
+  it('a batch without an archive writes no lease; while another batch holds the lease it waits its turn', async () => {
+    const { file, store } = await subscribedStore();
+    const events = await fill(store, 12);
+    await store.complete(await claimAll(store), { now: T0 });
+    // Every write to the lease table, counted by a trigger on a connection of its own.
+    const db = new Database(file);
+    db.exec(`CREATE TABLE lease_writes (n INTEGER);
+      CREATE TRIGGER lease_insert AFTER INSERT ON evco_leases BEGIN INSERT INTO lease_writes VALUES (1); END;
+      CREATE TRIGGER lease_update AFTER UPDATE ON evco_leases BEGIN INSERT INTO lease_writes VALUES (1); END;
+      CREATE TRIGGER lease_delete AFTER DELETE ON evco_leases BEGIN INSERT INTO lease_writes VALUES (1); END;`);
+    const leaseWrites = () => (db.prepare('SELECT count(*) AS n FROM lease_writes').get() as { n: number }).n;
+    try {
+      const now = at(20 * DAY);
+      const first = await store.pruneEvents!({ before: at(4 * 60_000), limit: 2, now });
+      expect(first.removed).toBe(2);
+      expect(leaseWrites()).toBe(0);
+      // Another store's batch between its choice and its removal (its archive running).
+      const other = open({ filename: file, periodEvents: 5 });
+      const lease = { name: 'evco:prune-batch', holder: 'other', now, ttlMs: 60_000 };
+      expect(await other.acquireLease!(lease)).toBe(true);
+      let settled = false;
+      const waiting = store.pruneEvents!({
+        before: at(4 * 60_000),
+        limit: 2,
+        now,
+        after: first.next ?? undefined,
+      });
+      void waiting.then(() => {
+        settled = true;
+      });
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(settled).toBe(false);
+      expect(await store.getEvent(events[2]!.id)).toBeDefined();
+      await other.releaseLease!(lease);
+      expect((await waiting).removed).toBe(2);
+      expect(await store.getEvent(events[2]!.id)).toBeUndefined();
+    } finally {
+      db.close();
+    }
+  });
+
   it('events out of time order past the watermark are removed row by row; per-type prunes too', async () => {
     const file = tmp.file();
     const store = open({ filename: file, periodEvents: 4 });
