@@ -2,6 +2,7 @@ import { makeEvent } from '@evco/testkit';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPostgresStore, type PostgresStore } from '../src/index.js';
+import { lockKey, PRUNE_LOCK } from '../src/migrations.js';
 import * as SQL from '../src/sql.js';
 import {
   createTestStore,
@@ -651,6 +652,110 @@ describe(`query plans at ${ROWS} rows`, () => {
     expect(statements.length).toBeGreaterThanOrEqual(30);
     expect(report).toEqual([]);
   });
+  it("a prune batch reads rows in proportion to its batch whatever its positions' span: clear, holding what must stay, stretched over the backlog by an event out of time order (EXPLAIN ANALYZE, custom and generic plans)", async () => {
+    // The calls above ran PRUNE_BATCH once (its first values only are planned above, and without
+    // the prune lock in EXPLAIN's transaction it chooses nothing): here each case runs under the
+    // lock, in a transaction rolled back.
+    const s = SQL.quoteIdentifier(store.schema);
+    const text = SQL.bindSchema(SQL.PRUNE_BATCH, s);
+    const burstAt = new Date(T0.getTime() + 200_000 * 1000);
+    const later = new Date(T0.getTime() + ROWS * 1000 + 10_000);
+    const LATE = '4000000000000000000';
+    const cases: Array<{ name: string; values: unknown[]; setup?: string; removed: number; once?: boolean }> =
+      [
+        // The burst's first 101 (after loaded event 200 000, at the same instant): no delivery, dead
+        // letter or flow row in their span. Chosen whole; the rules and flows read once each.
+        {
+          name: 'clear',
+          values: [new Date(burstAt.getTime() + 1), burstAt, '200000', null, null, 101, later],
+          removed: 100,
+          once: true,
+        },
+        // Loaded events 199 991..200 000 (each with a delivery or a dead letter), then the burst:
+        // the span holds deliveries, so the choice goes event by event, past the ten.
+        {
+          name: 'holding',
+          values: [
+            new Date(burstAt.getTime() + 1),
+            new Date(burstAt.getTime() - 10_000),
+            '199990',
+            null,
+            null,
+            101,
+            later,
+          ],
+          removed: 100,
+        },
+        // An event appended late (the highest position) that occurred among loaded events 501..999:
+        // the span runs over the whole backlog and every flow row. The loaded events stay (their
+        // deliveries), the late one goes; its flow row is found by its key (the span's flow rows are
+        // more than twice the batch).
+        {
+          name: 'stretched',
+          setup: `INSERT INTO ${s}.events (position, event_id, event_type, aggregate_id, event_data, metadata, occurred_at, recorded_at)
+          VALUES (${LATE}, gen_random_uuid(), 'Type0', 'late', '{}', '{"schemaVersion":1}', '${new Date(T0.getTime() + 500_500).toISOString()}', now());
+          INSERT INTO ${s}.flows (position, correlation_id) VALUES (${LATE}, 'corr-late')`,
+          values: [
+            new Date(T0.getTime() + 1_000_000),
+            new Date(T0.getTime() + 500_000),
+            '500',
+            null,
+            null,
+            101,
+            later,
+          ],
+          removed: 1,
+        },
+      ];
+    const client = await store.pool.connect();
+    const report: string[] = [];
+    try {
+      for (const mode of ['custom', 'generic'] as const) {
+        if (mode === 'generic') {
+          await generic(client);
+          await client.query(`PREPARE evco_prune_batch AS ${text}`);
+        }
+        for (const c of cases) {
+          await client.query('BEGIN');
+          try {
+            if (c.setup) await client.query(c.setup);
+            await client.query(SQL.TRY_LOCK_PRUNE, lockKey(store.schema, PRUNE_LOCK));
+            const explained = await client.query(
+              mode === 'generic'
+                ? `EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE evco_prune_batch(${c.values.map(sqlLiteral).join(', ')})`
+                : { text: `EXPLAIN (ANALYZE, FORMAT JSON) ${text}`, values: c.values },
+            );
+            const plan = (explained.rows[0]['QUERY PLAN'] as Explained)[0]!.Plan;
+            const big = scans(plan).filter((n) => BIG_TABLES.has(n['Relation Name']!));
+            const read = big.reduce((sum, n) => sum + nodeRowsRead(n), 0);
+            const removed = big
+              .filter((n) => n['Node Type'] === 'Tid Scan' && n['Relation Name'] === 'events')
+              .reduce((sum, n) => sum + (n['Actual Rows'] ?? 0), 0);
+            const loops = Math.max(
+              ...big
+                .filter((n) => ['deliveries', 'dead_letters', 'flows'].includes(n['Relation Name']!))
+                .map((n) => n['Actual Loops'] ?? 0),
+            );
+            // A batch of 100: its read, the rules' and flows' ranges, and (per event) what stays.
+            if (read > 2_000) report.push(`${mode} ${c.name}: ${read} rows (${outline(plan)})`);
+            if (removed !== c.removed) report.push(`${mode} ${c.name}: removed ${removed}, not ${c.removed}`);
+            if (c.once && loops > 1)
+              report.push(`${mode} ${c.name}: a rule or flow table scanned ${loops} times`);
+          } finally {
+            await client.query('ROLLBACK');
+          }
+        }
+      }
+    } finally {
+      await client.query('DEALLOCATE ALL');
+      await client.query('RESET plan_cache_mode');
+      await client.query('RESET jit');
+      await client.query('RESET enable_seqscan');
+      client.release();
+    }
+    expect(report).toEqual([]);
+  });
+
   it("a prune run's settling of replay notes reads the finished replays' notes, not a running one's million (EXPLAIN ANALYZE, custom and generic plans)", async () => {
     const client = await store.pool.connect();
     const s = SQL.quoteIdentifier(store.schema);
