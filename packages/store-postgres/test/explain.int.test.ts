@@ -11,6 +11,7 @@ import {
   nodeRowsRead,
   type PlanNode,
   recordStatements,
+  scans,
   sqlLiteral,
 } from './support.js';
 
@@ -57,12 +58,6 @@ function pagesTouched(node: PlanNode): number {
     .reduce((sum, n) => sum + (n['Shared Hit Blocks'] ?? 0) + (n['Shared Read Blocks'] ?? 0), 0);
 }
 const READS_WHAT_IT_REMOVES = /^\s*WITH gone AS \(DELETE FROM \S+\.subscriptions/;
-
-function scans(node: PlanNode, out: PlanNode[] = []): PlanNode[] {
-  if (node['Relation Name']) out.push(node);
-  for (const child of node.Plans ?? []) scans(child, out);
-  return out;
-}
 
 type Explained = Array<{ Plan: PlanNode }>;
 

@@ -9,8 +9,9 @@ import {
   createTestStore,
   databaseUrl,
   dropSchema,
+  explainPruneBatch,
   type PlanNode,
-  sqlLiteral,
+  scans,
   uniqueSchema,
 } from './support.js';
 
@@ -30,12 +31,6 @@ async function insertOldEvents(store: PostgresStore, n: number): Promise<void> {
      FROM generate_series(1, $2::int) g`,
     [T0.toISOString(), n],
   );
-}
-
-function scans(node: PlanNode, out: PlanNode[] = []): PlanNode[] {
-  if (node['Relation Name']) out.push(node);
-  for (const child of node.Plans ?? []) scans(child, out);
-  return out;
 }
 
 function find(node: PlanNode, type: string): PlanNode | undefined {
@@ -70,32 +65,15 @@ describe('the one-statement prune batch (EXPLAIN ANALYZE, the generic plan the s
       [T0.toISOString()],
     );
     await store.pool.query(`ANALYZE ${s}.events`);
-    const client = await store.pool.connect();
-    try {
-      await client.query(`PREPARE evco_prune_batch AS ${SQL.bindSchema(SQL.PRUNE_BATCH, s)}`);
-      const values = [
-        new Date(T0.getTime() + 3_600_000),
-        '-infinity',
-        '-1',
-        null,
-        null,
-        BATCH + 1,
-        new Date(),
-      ];
-      await client.query('BEGIN');
-      try {
-        await client.query(SQL.TRY_LOCK_PRUNE, lockKey(store.schema, PRUNE_LOCK));
-        const { rows } = await client.query(
-          `EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE evco_prune_batch(${values.map(sqlLiteral).join(', ')})`,
-        );
-        plan = rows[0]['QUERY PLAN'][0].Plan;
-      } finally {
-        await client.query('ROLLBACK');
-        await client.query('DEALLOCATE evco_prune_batch');
-      }
-    } finally {
-      client.release();
-    }
+    plan = await explainPruneBatch(store, [
+      new Date(T0.getTime() + 3_600_000),
+      '-infinity',
+      '-1',
+      null,
+      null,
+      BATCH + 1,
+      new Date(),
+    ]);
   });
 
   afterAll(async () => {

@@ -1,9 +1,8 @@
 import type { RecordedEvent } from '@evco/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PostgresStore } from '../src/index.js';
-import { lockKey, PRUNE_LOCK } from '../src/migrations.js';
 import * as SQL from '../src/sql.js';
-import { createTestStore, dropSchema, type PlanNode, sqlLiteral } from './support.js';
+import { createTestStore, dropSchema, explainPruneBatch, type PlanNode, scans } from './support.js';
 
 const T0 = new Date('2026-01-01T00:00:00.000Z');
 const BEFORE = new Date(T0.getTime() + 3_600_000);
@@ -88,12 +87,6 @@ async function pruneRun(
   }
 }
 
-function scans(node: PlanNode, out: PlanNode[] = []): PlanNode[] {
-  if (node['Relation Name']) out.push(node);
-  for (const child of node.Plans ?? []) scans(child, out);
-  return out;
-}
-
 /**
  * A batch's candidates come in time order, in practice close to position order: what must stay
  * (deliveries, dead letters) and the flow rows to delete are read once per batch over the span of
@@ -116,29 +109,14 @@ describe("a prune batch reads the rules and the flow rows once over its position
     await insertDeadLetters(store, 200_001, 201_000);
     for (const table of ['events', 'flows', 'deliveries', 'dead_letters'])
       await store.pool.query(`ANALYZE ${s}.${table}`);
-    const client = await store.pool.connect();
-    try {
-      await client.query('SET plan_cache_mode = force_generic_plan');
-      await client.query('SET jit = off');
-      await client.query('SET enable_seqscan = off');
-      await client.query(`PREPARE evco_prune_batch AS ${SQL.bindSchema(SQL.PRUNE_BATCH, s)}`);
-      const values = [BEFORE, '-infinity', '-1', null, null, BATCH + 1, new Date()];
-      await client.query('BEGIN');
-      try {
-        await client.query(SQL.TRY_LOCK_PRUNE, lockKey(store.schema, PRUNE_LOCK));
-        const { rows } = await client.query(
-          `EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE evco_prune_batch(${values.map(sqlLiteral).join(', ')})`,
-        );
-        plan = rows[0]['QUERY PLAN'][0].Plan;
+    plan = await explainPruneBatch(
+      store,
+      [BEFORE, '-infinity', '-1', null, null, BATCH + 1, new Date()],
+      async (client) => {
         const { rows: flows } = await client.query(`SELECT count(*)::int AS n FROM ${s}.flows`);
         expect(flows[0].n).toBe(EVENTS - BATCH);
-      } finally {
-        await client.query('ROLLBACK');
-        await client.query('DEALLOCATE evco_prune_batch');
-      }
-    } finally {
-      client.release();
-    }
+      },
+    );
   });
 
   afterAll(async () => {

@@ -9,7 +9,15 @@ import {
   type PostgresStore,
   type PostgresStoreOptions,
 } from '../src/index.js';
-import { bindSchema, CREATE_MIGRATIONS_TABLE, INSERT_MIGRATION } from '../src/sql.js';
+import { lockKey, PRUNE_LOCK } from '../src/migrations.js';
+import {
+  bindSchema,
+  CREATE_MIGRATIONS_TABLE,
+  INSERT_MIGRATION,
+  PRUNE_BATCH,
+  quoteIdentifier,
+  TRY_LOCK_PRUNE,
+} from '../src/sql.js';
 
 let url: Promise<string> | undefined;
 
@@ -157,6 +165,48 @@ export interface PlanNode {
   'Shared Hit Blocks'?: number;
   'Shared Read Blocks'?: number;
   Plans?: PlanNode[];
+}
+
+/** Every node of a plan that scans a relation, depth first. */
+export function scans(node: PlanNode, out: PlanNode[] = []): PlanNode[] {
+  if (node['Relation Name']) out.push(node);
+  for (const child of node.Plans ?? []) scans(child, out);
+  return out;
+}
+
+/**
+ * `EXPLAIN ANALYZE` of `PRUNE_BATCH` with `values` as the store runs it (a generic plan, under the
+ * prune lock taken by `TRY_LOCK_PRUNE` in the same transaction), rolled back: the plan, and
+ * whatever `inside` reads in the transaction before the rollback.
+ */
+export async function explainPruneBatch(
+  store: PostgresStore,
+  values: readonly unknown[],
+  inside?: (client: pg.PoolClient) => Promise<void>,
+): Promise<PlanNode> {
+  const s = quoteIdentifier(store.schema);
+  const client = await store.pool.connect();
+  try {
+    await client.query('SET plan_cache_mode = force_generic_plan');
+    await client.query('SET jit = off');
+    await client.query('SET enable_seqscan = off');
+    await client.query(`PREPARE evco_prune_batch AS ${bindSchema(PRUNE_BATCH, s)}`);
+    await client.query('BEGIN');
+    try {
+      await client.query(TRY_LOCK_PRUNE, lockKey(store.schema, PRUNE_LOCK));
+      const { rows } = await client.query(
+        `EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE evco_prune_batch(${values.map(sqlLiteral).join(', ')})`,
+      );
+      const plan = rows[0]['QUERY PLAN'][0].Plan as PlanNode;
+      await inside?.(client);
+      return plan;
+    } finally {
+      await client.query('ROLLBACK');
+      await client.query('DEALLOCATE evco_prune_batch');
+    }
+  } finally {
+    client.release();
+  }
 }
 
 /** Rows one scan node read (`EXPLAIN ANALYZE`): those it passed on and those it filtered out, every loop. */
