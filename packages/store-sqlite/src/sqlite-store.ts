@@ -1374,7 +1374,7 @@ function openAmong(p: Prepared, rows: readonly CandidateKey[]): Set<bigint> {
   const positions = rows.map((r) => r.position);
   for (let i = 1; i < positions.length; i++) {
     if (positions[i]! < positions[i - 1]!) {
-      positions.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+      positions.sort(compareBigints);
       break;
     }
   }
@@ -1417,7 +1417,11 @@ function mergedCandidates<R extends CandidateKey>(p: Prepared, statement: string
 
 function byTimeThenPosition(a: CandidateKey, b: CandidateKey): number {
   if (a.occurred_at !== b.occurred_at) return a.occurred_at < b.occurred_at ? -1 : 1;
-  return a.position < b.position ? -1 : a.position > b.position ? 1 : 0;
+  return compareBigints(a.position, b.position);
+}
+
+function compareBigints(a: bigint, b: bigint): number {
+  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 /** A removed event, for its keys, deliveries and pruned range. */
