@@ -3,7 +3,9 @@
 // public package with pnpm (publishConfig and workspace ranges applied), then, in temporary npm
 // projects outside the workspace, installs only the tarballs a user would pick and runs real
 // programs: an ESM TypeScript program (type-checked with tsc --noEmit, then run) and a CommonJS
-// program on core + store-sqlite + publisher-inproc; and core + store-memory + handlers-user alone.
+// program on core + store-sqlite + publisher-inproc (both also prune through store-sqlite's worker
+// thread, loaded from the package's dist beside the entry each one runs); and core + store-memory
+// + handlers-user alone.
 // The TypeScript programs are checked with a strict user's settings, exactOptionalPropertyTypes
 // included, so an option given a value that may be undefined (`process.env.DATABASE_URL`) is
 // accepted as the READMEs show; a fleet program (store-postgres, publisher-redis, fastify,
@@ -197,6 +199,8 @@ const unset: string | undefined = process.env.EVCO_SMOKE_UNSET;
 const store: SqliteStore = createSqliteStore({
   filename: join(mkdtempSync(join(tmpdir(), 'evco-esm-')), 'events.db'),
   tablePrefix: unset,
+  // The default for a file; said here so a worker that cannot load fails the prune below.
+  pruneThread: 'worker',
 });
 const coordinator = await createCoordinator({
   store,
@@ -232,6 +236,10 @@ const noIds: readonly string[] = [];
 check((await coordinator.retryDeadLetters({ deliveryIds: noIds })).retried === 0, 'retry takes a readonly list');
 const invalid = await coordinator.publishEvent({ eventType: 'bad type', aggregateId: '' }).catch((e: unknown) => e);
 check(isEvcoError(invalid, 'EVENT_VALIDATION'), 'typed validation error');
+// Old events nobody handles, pruned in store-sqlite's worker thread (dist/prune-worker.js).
+await coordinator.publishEvents([0, 1].map((n) => ({ eventType: 'PackPruned', aggregateId: 'old', eventData: { n }, occurredAt: new Date(base - 86_400_000) })));
+const pruned = await coordinator.pruneEvents({ before: new Date(base), types: ['PackPruned'] });
+check(pruned.removed === 2 && (await coordinator.getEventHistory({ eventType: 'PackPruned' })).length === 0, 'pruned in the worker');
 await coordinator.shutdown();
 // The adapter entry shares the root's modules: an error a store throws (its classes come from
 // @evco/core/adapter) is an instance of the class the application imports from @evco/core.
@@ -240,7 +248,7 @@ const missing = await Promise.resolve()
   .then(() => createSqliteStore({ filename: join(tmpdir(), 'evco-esm-missing', 'none.db'), fileMustExist: true }).migrate?.())
   .catch((e: unknown) => e);
 check(missing instanceof EvcoError && isEvcoError(missing, 'STORE_UNAVAILABLE'), 'a store error is an instance of the root class');
-console.log('esm ok: handled', handled.length, 'history', history.length, 'replayed', replay.events);
+console.log('esm ok: handled', handled.length, 'history', history.length, 'replayed', replay.events, 'pruned in the worker', pruned.removed);
 `;
 
 const CJS_PROGRAM = `
@@ -253,7 +261,7 @@ const { createSqliteStore } = require('@evco/store-sqlite');
 const { createInProcPublisher } = require('@evco/publisher-inproc');
 
 (async () => {
-  const store = createSqliteStore({ filename: join(mkdtempSync(join(tmpdir(), 'evco-cjs-')), 'events.db') });
+  const store = createSqliteStore({ filename: join(mkdtempSync(join(tmpdir(), 'evco-cjs-')), 'events.db'), pruneThread: 'worker' });
   const coordinator = await createCoordinator({ store, publisher: createInProcPublisher(), pollIntervalMs: 50 });
   const handled = [];
   await coordinator.registerHandler('CjsSmoked', async (event, context) => { handled.push(context.isReplay); }, { name: 'cjsSmoke' });
@@ -263,12 +271,16 @@ const { createInProcPublisher } = require('@evco/publisher-inproc');
   const history = await coordinator.getEventHistory({ aggregateId: 'cjs' });
   const replay = await coordinator.replayEvents({ from: new Date(from.getTime() - 1000), to: new Date(Date.now() + 1000) });
   await coordinator.waitForIdle();
+  // Pruned in store-sqlite's worker thread, loaded from dist/prune-worker.cjs.
+  await coordinator.publishEvents([0, 1, 2].map((n) => ({ eventType: 'CjsPruned', aggregateId: 'old', eventData: { n }, occurredAt: new Date(from.getTime() - 86_400_000) })));
+  const pruned = await coordinator.pruneEvents({ before: from, types: ['CjsPruned'] });
   await coordinator.shutdown();
+  if (pruned.removed !== 3) throw new Error('CJS smoke failed: pruned in the worker ' + JSON.stringify(pruned));
   if (adapter.EvcoError !== EvcoError) throw new Error('CJS smoke failed: two copies of core behind its entries');
   if (handled.join() !== 'false,true' || history.length !== 1 || replay.events !== 1) {
     throw new Error('CJS smoke failed: ' + JSON.stringify({ handled, history: history.length, replay }));
   }
-  console.log('cjs ok: handled', handled.length, 'history', history.length, 'replayed', replay.events);
+  console.log('cjs ok: handled', handled.length, 'history', history.length, 'replayed', replay.events, 'pruned in the worker', pruned.removed);
 })().catch((error) => {
   console.error(error);
   process.exit(1);

@@ -36,6 +36,7 @@ export const DEFAULTS = {
   tempStore: 'MEMORY',
   tablePrefix: 'evco_',
   periodEvents: 200_000,
+  pruneThread: 'worker',
 } as const;
 
 /**
@@ -70,6 +71,8 @@ export const sqliteStoreOptionsSchema = z
       .min(1, 'must be at least 1')
       .max(100_000_000, 'must be at most 100 000 000')
       .default(DEFAULTS.periodEvents),
+    // No schema default: `'worker'` only applies to a file the store opens by name.
+    pruneThread: z.enum(['worker', 'inline']).optional(),
   })
   .superRefine((o, ctx) => {
     if (o.filename === undefined && o.database === undefined) {
@@ -82,6 +85,14 @@ export const sqliteStoreOptionsSchema = z
     }
     if (o.filename !== undefined && filenameFromUrl(o.filename) === '') {
       ctx.addIssue({ code: 'custom', path: ['filename'], message: 'the sqlite: URL names no file' });
+    }
+    if (o.pruneThread === 'worker' && (o.database !== undefined || isMemory(o.filename))) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['pruneThread'],
+        message:
+          "'worker' needs a file the store opens by name (the worker opens a connection of its own to it); not ':memory:' or a database passed in",
+      });
     }
     if (o.filename !== undefined && o.database !== undefined) {
       ctx.addIssue({
@@ -156,11 +167,28 @@ export interface SqliteStoreOptions {
    * @default 200000
    */
   periodEvents?: number | undefined;
+  /**
+   * Where `pruneEvents` without an archive (retention's batches, an operator's prune) runs.
+   * `'worker'`: in a worker thread the store starts on the first such batch, with a connection
+   * of its own to the file (a second connection, one thread, both ended by `close()`), so the
+   * batch's statements run off the application's thread and its appends, claims and timers go
+   * on meanwhile; they share SQLite's one write lock with the worker's short removal
+   * transactions. `'inline'`: on the application's thread, in one write transaction per batch.
+   * Batches with an archive hook run on the application's thread either way (the hook is the
+   * application's function). Only a file opened by name can have a worker.
+   * @default 'worker' for a file opened by name, 'inline' for ':memory:' or a database passed in
+   */
+  pruneThread?: 'worker' | 'inline' | undefined;
 }
 true satisfies OptionsMatchSchema<SqliteStoreOptions, typeof sqliteStoreOptionsSchema>;
 
 /** The schema's output with the file resolved (and its file-only defaults applied). */
-export type ResolvedSqliteOptions = Omit<z.output<typeof sqliteStoreOptionsSchema>, 'filename'> & {
+export type ResolvedSqliteOptions = Omit<
+  z.output<typeof sqliteStoreOptionsSchema>,
+  'filename' | 'pruneThread'
+> & {
+  /** Where a batch without an archive runs, resolved (`'worker'` only for a file opened by name). */
+  pruneThread: 'worker' | 'inline';
   /** The path to open, or undefined when the caller passed a database. */
   path: string | undefined;
   /** How the file is named in errors and the status view. */
@@ -200,7 +228,13 @@ export function resolveSqliteOptions(options: unknown): ResolvedSqliteOptions {
     busyTimeoutMs: o.busyTimeoutMs ?? (ownFile ? DEFAULTS.busyTimeoutMs : undefined),
     synchronous: o.synchronous ?? (ownFile ? DEFAULTS.synchronous : undefined),
     tempStore: o.tempStore ?? (ownFile ? DEFAULTS.tempStore : undefined),
+    pruneThread: o.pruneThread ?? (ownFile && !isMemory(path) ? DEFAULTS.pruneThread : 'inline'),
   };
+}
+
+/** Whether a filename (as given, or resolved) names SQLite's in-memory database. */
+function isMemory(filename: string | undefined): boolean {
+  return filename !== undefined && filenameFromUrl(filename) === ':memory:';
 }
 
 /** `sqlite:./a.db` → `./a.db`, `sqlite:///var/a.db` → `/var/a.db`, `sqlite::memory:` → `:memory:`. */

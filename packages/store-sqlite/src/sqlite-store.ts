@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   type AppendResult,
@@ -14,9 +15,7 @@ import {
   type DomainEvent,
   DuplicateEventError,
   type EventStore,
-  formatPosition,
   type HealthStatus,
-  InvalidOptionsError,
   InvalidTransactionError,
   type LeaseRequest,
   type ListQuery,
@@ -25,7 +24,6 @@ import {
   type PruneBatch,
   type PrunedRange,
   type PruneRequest,
-  parsePosition,
   planReplayPage,
   type ReadAllQuery,
   type ReadQuery,
@@ -47,8 +45,7 @@ import {
   unhealthyStatus,
 } from '@evco/core/adapter';
 import Database from 'better-sqlite3';
-import { type AppendFailure, appendEvents, type EventInsert, toEventInserts } from './append.js';
-import { claimDue } from './claim.js';
+import { type AppendFailure, toEventInserts } from './append.js';
 import {
   boundIso,
   cursorParam,
@@ -64,6 +61,7 @@ import {
   toRecordedEvent,
   toReplayJob,
 } from './codec.js';
+import { onConnection, type Prepared, prepare, read, untilNotBusy, write } from './connection.js';
 import { fileErrorOptions, nativeModuleError, sqliteCode, translateError } from './errors.js';
 import { FileIdentity, type FileState } from './file-identity.js';
 import {
@@ -74,6 +72,7 @@ import {
   readSchemaVersion,
 } from './migrations.js';
 import {
+  DEFAULTS,
   isDatabase,
   type ResolvedSqliteOptions,
   resolveSqliteOptions,
@@ -81,9 +80,22 @@ import {
   type SqliteDatabase,
   type SqliteStoreOptions,
 } from './options.js';
-import { type EventTable, Periods, pushTo } from './periods.js';
+import type { EventTable } from './periods.js';
+import {
+  type ChosenBatch,
+  checkPruneRequest,
+  chooseKeys,
+  PRUNE_LOCK,
+  PRUNE_LOCK_MS,
+  type PruneState,
+  pruneCandidates,
+  prunedResult,
+  pruneParams,
+  reclaimSpace,
+  removeChosen,
+} from './prune.js';
+import { PruneThread, type PruneWorkerHooks, pruneWorkerHooks } from './prune-thread.js';
 import * as SQL from './sql.js';
-import { prepareStatements, type Statements } from './statements.js';
 
 /** An `EventStore` in one SQLite file, shareable by the processes of one machine. */
 export interface SqliteStore extends EventStore {
@@ -122,34 +134,6 @@ export interface SqliteStore extends EventStore {
   enableIncrementalVacuum(): Promise<boolean>;
 }
 
-/** The lease that keeps prune batches of every process (and replays) apart. */
-const PRUNE_LOCK = 'evco:prune-batch';
-/**
- * The prune lock's lease: renewed every third of it while the batch's archive hook runs (core
- * bounds the hook by `archiveTimeoutMs`), so only a pruner that stopped (a crash) loses it, to
- * the next pruner, once it expires.
- */
-const PRUNE_LOCK_MS = 120_000;
-/**
- * Free pages given back to the file system after each prune batch (4 KiB each by default): up
- * to this many, or half a page per removed event if more (a period's DROP frees about a fifth
- * of a page per event, so the space comes back before the next period is dropped).
- */
-const VACUUM_PAGES_PER_BATCH = 2048;
-/**
- * The pages of one `incremental_vacuum` step; the batch yields to the event loop between steps,
- * so moving pages does not hold up the process's other work for long at once.
- */
-const VACUUM_STEP_PAGES = 256;
-/**
- * Free pages left in the file for appends to reuse (SQLite allocates from the free list before
- * growing the file): up to an eighth of the file, at most this many (32 MiB at 4 KiB); once the
- * store has dropped a period, up to what that drop freed (a period's worth, which the appends
- * until the next drop refill), at most half the file. Moving pages to give them back costs more
- * than the delete that freed them (about 12 µs a page moved, and its checkpoint after).
- */
-const VACUUM_RESERVE_PAGES = 8192;
-
 /**
  * Creates a SQLite event store. Options are validated at once (`InvalidOptionsError` listing
  * every problem); the file is opened, checked and migrated on first use or by `migrate()`.
@@ -160,21 +144,6 @@ const VACUUM_RESERVE_PAGES = 8192;
  */
 export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
   return new SqliteEventStore(resolveSqliteOptions(options));
-}
-
-type Transaction<A extends unknown[], R> = Database.Transaction<(...args: A) => R>;
-
-/** Everything prepared once per connection. */
-interface Prepared {
-  db: Database.Database;
-  s: Statements;
-  append: Transaction<[rows: EventInsert[], now: string, failedAt: AppendFailure], [bigint[], number[]]>;
-  claim: Transaction<[request: ClaimRequest], ClaimedDelivery[]>;
-  /** Runs a function in a transaction: `.immediate` to write, `.deferred` for a consistent read. */
-  tx: Transaction<[fn: () => unknown], unknown>;
-  /** The period tables; `sync()` them first in each transaction that touches events. */
-  periods: Periods;
-  prefix: string;
 }
 
 class SqliteEventStore implements SqliteStore {
@@ -190,11 +159,10 @@ class SqliteEventStore implements SqliteStore {
   /** The file opened, to notice it deleted or replaced; undefined in memory. */
   #identity: FileIdentity | undefined;
   #closed = false;
-  /**
-   * The pages the last period this store dropped freed: a period's worth, which appends reuse
-   * before the file grows, so `#reclaimSpace` keeps up to that many (0 until one is dropped).
-   */
-  #periodPages = 0;
+  /** What this store's own connection remembers between the batches it prunes inline. */
+  readonly #prune: PruneState = { periodPages: 0 };
+  /** The prune worker (`pruneThread: 'worker'`), started by the first batch without an archive. */
+  #pruneThread: PruneThread | undefined;
   /** `read`'s SQL per combination of filters. */
   readonly #reads = new Map<string, string>();
   /** Statements prepared on the application's connections that `appendWithinSync` wrote on. */
@@ -207,6 +175,31 @@ class SqliteEventStore implements SqliteStore {
     this.capabilities = { durable: !inMemory, crossProcess: !inMemory };
   }
 
+  /** Test hooks on the prune worker (undefined without one); not part of the package's API. */
+  get [pruneWorkerHooks](): PruneWorkerHooks | undefined {
+    return this.#pruneWorker()?.hooks();
+  }
+
+  /**
+   * The prune worker's handle, for a store with `pruneThread: 'worker'` (its thread starts with
+   * the first batch). It opens the file by the absolute path the store opened (`#identity`), so
+   * a later `process.chdir` cannot point it at another file.
+   */
+  #pruneWorker(): PruneThread | undefined {
+    const o = this.#o;
+    if (this.#pruneThread || o.pruneThread !== 'worker' || o.path === undefined) return this.#pruneThread;
+    this.#pruneThread = new PruneThread({
+      path: this.#identity?.path ?? resolve(o.path),
+      label: o.label,
+      tablePrefix: o.tablePrefix,
+      periodEvents: o.periodEvents,
+      busyTimeoutMs: o.busyTimeoutMs ?? DEFAULTS.busyTimeoutMs,
+      synchronous: o.synchronous,
+      tempStore: o.tempStore,
+    });
+    return this.#pruneThread;
+  }
+
   // ------------------------------------------------------------------------------------------
   // Connection
   // ------------------------------------------------------------------------------------------
@@ -216,8 +209,13 @@ class SqliteEventStore implements SqliteStore {
     return this.#migration!;
   }
 
-  /** Runs `fn` on the open, migrated connection, translating driver errors. */
-  #run<T>(action: string, fn: (p: Prepared) => T): T {
+  /**
+   * Runs `fn` on the open, migrated connection, translating driver errors. `fn` is one unit that
+   * a lock wait may start again (`onConnection`): a transaction, or statements each committed on
+   * its own. `wait: false` for work inside a transaction of the application's, which a lock
+   * wait must not start again.
+   */
+  #run<T>(action: string, fn: (p: Prepared) => T, wait = true): T {
     if (this.#closed) {
       throw new StoreUnavailableError(
         `cannot ${action}: the SQLite store is closed`,
@@ -225,7 +223,8 @@ class SqliteEventStore implements SqliteStore {
       );
     }
     try {
-      return fn(this.#p ?? this.#open());
+      const p = this.#p ?? this.#open();
+      return wait ? onConnection(p, () => fn(p)) : fn(p);
     } catch (error) {
       throw translateError(error, this.filename, action);
     }
@@ -305,12 +304,12 @@ class SqliteEventStore implements SqliteStore {
       // you pass was opened with.
       const patience = Number(db.pragma('busy_timeout', { simple: true }));
       // Read before writing anything: a corrupt file or one from a newer evco is refused untouched.
-      const version = whenNotBusy(() => readSchemaVersion(open, o.tablePrefix), patience);
+      const version = untilNotBusy(() => readSchemaVersion(open, o.tablePrefix), patience);
       assertKnownVersion(version, this.filename, SOURCE);
       // Only possible before the first table exists; older files: `enableIncrementalVacuum()`.
       if (version === 0 && !db.prepare(SQL.ANY_TABLE).get()) db.pragma('auto_vacuum = INCREMENTAL');
       if (!db.memory) {
-        const mode = whenNotBusy(() => open.pragma('journal_mode = WAL', { simple: true }), patience);
+        const mode = untilNotBusy(() => open.pragma('journal_mode = WAL', { simple: true }), patience);
         if (mode !== 'wal') {
           throw new StoreUnavailableError(
             `cannot switch the SQLite file to WAL mode (it stayed "${String(mode)}"); the store needs write access to the file and its directory`,
@@ -324,7 +323,16 @@ class SqliteEventStore implements SqliteStore {
         version < LATEST_VERSION
           ? applyMigrations(db, o.tablePrefix, this.filename, SOURCE, () => new Date())
           : { fromVersion: version, toVersion: version };
-      const prepared = prepare(db, o.tablePrefix, o.periodEvents);
+      // A connection the store opened waits for locks in short steps (`untilNotBusy`) instead
+      // of SQLite's busy handler, from here on (migrating above waited the handler's way): its
+      // writes meet the prune worker's commits, or another process's, held for well under a
+      // millisecond. A database passed in keeps the busy handler it was given.
+      let fine: number | undefined;
+      if (owned && !db.memory) {
+        fine = patience;
+        db.pragma('busy_timeout = 0');
+      }
+      const prepared = prepare(db, o.tablePrefix, o.periodEvents, fine);
       this.#identity = db.memory || !db.name ? undefined : FileIdentity.of(db.name);
       this.#ownsDatabase = owned;
       this.#p = prepared;
@@ -351,12 +359,18 @@ class SqliteEventStore implements SqliteStore {
   appendWithinSync(db: SqliteDatabase, events: readonly DomainEvent[], options: { now: Date }): AppendResult {
     assertTransactionHandle(db);
     const rows = toEventInserts(events);
-    return this.#run('append events', (p) => {
-      this.#assertFilePresent('append events');
-      const on = this.#connectionFor(db, p);
-      // Called inside the application's transaction, the append transaction is a savepoint.
-      return this.#appendRows(events, options.now, (failedAt) => on.append(rows, iso(options.now), failedAt));
-    });
+    return this.#run(
+      'append events',
+      (p) => {
+        this.#assertFilePresent('append events');
+        const on = this.#connectionFor(db, p);
+        // Called inside the application's transaction, the append transaction is a savepoint.
+        return this.#appendRows(events, options.now, (failedAt) =>
+          on.append(rows, iso(options.now), failedAt),
+        );
+      },
+      false,
+    );
   }
 
   async appendWithin(
@@ -862,15 +876,20 @@ class SqliteEventStore implements SqliteStore {
   async pruneEvents(request: PruneRequest): Promise<PruneBatch> {
     checkPruneRequest(request);
     const now = iso(request.now);
-    const params = {
-      before: boundIso(request.before),
-      afterAt: request.after ? boundIso(request.after.occurredAt) : '',
-      afterPosition: request.after ? parsePosition(request.after.position, 'after.position') : 0n,
-      types: request.eventTypes ? JSON.stringify(request.eventTypes) : null,
-      excluded: request.excludeEventTypes?.length ? JSON.stringify(request.excludeEventTypes) : null,
-      limit: request.limit + 1,
-    };
+    const params = pruneParams(request);
     const archive = request.archive;
+    if (!archive && this.#o.pruneThread === 'worker') {
+      // On the worker's connection, in the leased form (see `pruneLeased`). The store's own
+      // connection is opened first: it created and migrated the file the worker opens.
+      this.#write('prune events', () => undefined);
+      const batch = await this.#pruneWorker()!.prune({
+        params,
+        limit: request.limit,
+        before: request.before,
+        now: request.now,
+      });
+      return prunedResult(batch, request.limit);
+    }
     if (!archive) {
       // Without an archive nothing runs between the choice and the removal: both in one write
       // transaction, where no other batch and no replay step can come between them, so no lease
@@ -880,7 +899,9 @@ class SqliteEventStore implements SqliteStore {
         write(p, () => {
           if (p.s.leaseHeld.get(PRUNE_LOCK, now)) return undefined;
           const chosen = chooseKeys(p, params, request.limit);
-          const removed = chosen.last ? this.#removeChosen(p, chosen.positions, request, now) : 0;
+          const removed = chosen.last
+            ? removeChosen(p, this.#prune, chosen.positions, request.before, now)
+            : 0;
           return { ...chosen, removed };
         }),
       );
@@ -913,7 +934,7 @@ class SqliteEventStore implements SqliteStore {
       }
       const removed = chosen.last
         ? this.#write('prune events', (p) =>
-            write(p, () => this.#removeChosen(p, chosen.positions, request, now)),
+            write(p, () => removeChosen(p, this.#prune, chosen.positions, request.before, now)),
           )
         : 0;
       return await this.#pruned({ ...chosen, removed }, request);
@@ -922,40 +943,12 @@ class SqliteEventStore implements SqliteStore {
     }
   }
 
-  /**
-   * Removes a chosen batch, under the write lock (`removeBatch`, then the keys, deliveries and
-   * versions of what it removed, and the pruned ranges). Returns how many it removed.
-   */
-  #removeChosen(p: Prepared, positions: bigint[], request: PruneRequest, now: string): number {
-    const batch = removeBatch(p, positions);
-    if (batch.droppedPages > 0) this.#periodPages = batch.droppedPages;
-    if (batch.removed === 0) return 0;
-    // What the walk passed goes by position range (its kept events left out), the rest by list.
-    const { walked, listed } = batch;
-    if (walked) {
-      const kept = jsonIntegers(walked.kept);
-      p.s.deleteDeliveriesRange.run(walked.from, walked.to, kept);
-      p.s.deleteEventKeysRange.run(walked.from, walked.to, kept);
-    }
-    if (listed.length > 0) {
-      const positions = jsonIntegers(listed.map((g) => g.position));
-      p.s.deleteDeliveriesOfEvents.run(positions);
-      p.s.deleteEventKeys.run(positions);
-      deleteVersions(p, listed);
-    }
-    for (const [type, n] of batch.byType) p.s.recordPruned.run(type, iso(request.before), n, now);
-    return batch.removed;
-  }
-
-  /** A removed batch's result (space given back first), the cursor when more were found. */
+  /** A batch removed on this store's connection: space given back, then its result. */
   async #pruned(batch: ChosenBatch & { removed: number }, request: PruneRequest): Promise<PruneBatch> {
-    if (batch.removed > 0) await this.#reclaimSpace(batch.removed);
-    const { last } = batch;
-    return {
-      removed: batch.removed,
-      next:
-        last && batch.found > request.limit ? { occurredAt: last.occurredAt, position: last.position } : null,
-    };
+    if (batch.removed > 0) {
+      await reclaimSpace((step) => this.#run('reclaim space', step), this.#prune, batch.removed);
+    }
+    return prunedResult(batch, request.limit);
   }
 
   /**
@@ -974,35 +967,6 @@ class SqliteEventStore implements SqliteStore {
       return await work();
     } finally {
       clearInterval(renew);
-    }
-  }
-
-  /**
-   * Gives free pages back a few at a time (a no-op unless the file is incremental): the free
-   * list beyond its reserve, up to the batch's share, in steps between which others run.
-   */
-  async #reclaimSpace(removed: number): Promise<void> {
-    try {
-      let left = this.#run('reclaim space', (p) => {
-        const free = freePages(p);
-        if (free === 0) return 0;
-        const pages = Number(p.db.pragma('page_count', { simple: true }));
-        // A period's worth stays (appends refill it before the file grows), up to half the
-        // file; before this store has dropped a period, the smaller reserve.
-        const reserve = Math.max(
-          Math.min(VACUUM_RESERVE_PAGES, Math.floor(pages / 8)),
-          Math.min(this.#periodPages, Math.floor(pages / 2)),
-        );
-        return Math.min(free - reserve, Math.max(VACUUM_PAGES_PER_BATCH, Math.ceil(removed / 2)));
-      });
-      while (left > 0) {
-        const step = Math.min(left, VACUUM_STEP_PAGES);
-        this.#run('reclaim space', (p) => p.db.pragma(`incremental_vacuum(${step})`));
-        left -= step;
-        if (left > 0) await new Promise((resolve) => setImmediate(resolve));
-      }
-    } catch {
-      // Space comes back at the next batch; the prune itself is committed.
     }
   }
 
@@ -1112,6 +1076,8 @@ class SqliteEventStore implements SqliteStore {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    // The worker's batch under way finishes first (its connection is its own).
+    await this.#pruneThread?.close();
     const p = this.#p;
     this.#p = undefined;
     this.#reads.clear();
@@ -1125,18 +1091,6 @@ class SqliteEventStore implements SqliteStore {
 
 /** A replay step found a prune batch under way (see `#afterPruneBatch`). */
 const PRUNING: unique symbol = Symbol('pruning');
-
-function checkPruneRequest(request: PruneRequest): void {
-  if (!Number.isSafeInteger(request.limit) || request.limit < 1) {
-    throw new InvalidOptionsError(
-      'prune request',
-      [{ path: 'limit', message: 'must be a positive integer' }],
-      {
-        source: SOURCE,
-      },
-    );
-  }
-}
 
 /** Checks what `appendWithinSync` was given before touching anything. */
 function assertTransactionHandle(db: unknown): asserts db is SqliteDatabase {
@@ -1184,14 +1138,6 @@ function rechain(p: Prepared, rows: readonly ChainRow[]): void {
     p.s.demoteChain.run(row.handler, row.aggregate_id);
     p.s.promoteChainHead.run(row.handler, row.aggregate_id);
   }
-}
-
-function write<T>(p: Prepared, fn: () => T): T {
-  return p.tx.immediate(fn) as T;
-}
-
-function read<T>(p: Prepared, fn: () => T): T {
-  return p.tx.deferred(fn) as T;
 }
 
 /** Where `readShape` put the `afterPosition` parameter of a shape that has one. */
@@ -1270,337 +1216,6 @@ export function readShape(query: Omit<ReadQuery, 'eventType'> & { eventType?: st
   return { key: parts.join(','), params };
 }
 
-function prepare(db: Database.Database, prefix: string, periodEvents: number): Prepared {
-  const s = prepareStatements(db, prefix);
-  const periods = new Periods(db, prefix, periodEvents);
-  return {
-    db,
-    s,
-    append: db.transaction((rows: EventInsert[], now: string, failedAt: AppendFailure) =>
-      appendEvents(s, periods, rows, now, failedAt),
-    ),
-    claim: db.transaction((request: ClaimRequest) => claimDue(s, periods, request)),
-    tx: db.transaction((fn: () => unknown) => fn()),
-    periods,
-    prefix,
-  };
-}
-
-/** A prune batch's choice: the statements' parameters (`limit`: the batch and one more). */
-type PruneParams = {
-  before: string;
-  afterAt: string;
-  afterPosition: bigint;
-  types: string | null;
-  excluded: string | null;
-  limit: number;
-};
-
-interface CandidateKey {
-  position: bigint;
-  occurred_at: string;
-}
-
-/**
- * A prune batch's candidates (`limit` of them, the statement's `:limit`), oldest first by time
- * then position. `full` checks what must stay per candidate; with no replay running (one probe
- * per batch, in the same snapshot as the choice) what must stay is an event with a delivery not
- * done, so `unchecked` reads the candidates without that check, one probe of the open deliveries
- * per run of neighbouring positions leaves those out, and the batch is topped up from after the
- * last candidate read until it is full or nothing is left: the same rows as `full`, in the same
- * transaction (the caller's).
- */
-function pruneCandidates<R extends CandidateKey>(
-  p: Prepared,
-  full: string,
-  unchecked: string,
-  params: PruneParams,
-): R[] {
-  if (p.s.anyRunningReplay.get() !== undefined) return mergedCandidates<R>(p, full, params);
-  let chosen: R[] = [];
-  let after = { afterAt: params.afterAt, afterPosition: params.afterPosition };
-  for (;;) {
-    const need = params.limit - chosen.length;
-    const rows = mergedCandidates<R>(p, unchecked, { ...params, ...after, limit: need });
-    if (rows.length === 0) break;
-    const open = openAmong(p, rows);
-    const kept = open.size === 0 ? rows : rows.filter((r) => !open.has(r.position));
-    chosen = chosen.length === 0 ? kept : [...chosen, ...kept];
-    if (rows.length < need || chosen.length >= params.limit) break;
-    const last = rows[rows.length - 1]!;
-    after = { afterAt: last.occurred_at, afterPosition: last.position };
-  }
-  return chosen;
-}
-
-/** A batch's chosen positions, how many candidates were found (one more than the limit when more
- * are left) and the last chosen one for the cursor. */
-interface ChosenBatch {
-  found: number;
-  positions: bigint[];
-  last: { occurredAt: Date; position: string } | undefined;
-}
-
-/**
- * The keys of a batch without an archive (`limit` and one more to know whether more are left),
- * kept as read (no string or Date per event): only the cursor's are converted. Call inside a
- * transaction.
- */
-function chooseKeys(p: Prepared, params: PruneParams, limit: number): ChosenBatch {
-  const rows = pruneCandidates(
-    p,
-    SQL.SELECT_PRUNE_CANDIDATE_KEYS,
-    SQL.SELECT_PRUNE_CANDIDATE_KEYS_UNCHECKED,
-    params,
-  );
-  const positions = rows.slice(0, limit).map((r) => r.position);
-  const end = rows[positions.length - 1];
-  return {
-    found: rows.length,
-    positions,
-    last: end && { occurredAt: new Date(end.occurred_at), position: formatPosition(end.position) },
-  };
-}
-
-/**
- * A gap between candidates' positions wider than this starts another probe of the open
- * deliveries, so a probe never reads the open deliveries of a long stretch of events that are
- * not candidates (the kept table's old positions beside a batch of recent ones).
- */
-const OPEN_PROBE_GAP = 1024n;
-
-/** The candidates' positions with a delivery not done: one range probe per run of neighbours. */
-function openAmong(p: Prepared, rows: readonly CandidateKey[]): Set<bigint> {
-  const positions = rows.map((r) => r.position);
-  for (let i = 1; i < positions.length; i++) {
-    if (positions[i]! < positions[i - 1]!) {
-      positions.sort(compareBigints);
-      break;
-    }
-  }
-  const open = new Set<bigint>();
-  let lo = positions[0]!;
-  for (let i = 0; i < positions.length; i++) {
-    const hi = positions[i]!;
-    const next = positions[i + 1];
-    if (next !== undefined && next - hi <= OPEN_PROBE_GAP) continue;
-    for (const r of p.s.openInRange.iterate(lo, hi) as Iterable<{ position: bigint }>) open.add(r.position);
-    if (next !== undefined) lo = next;
-  }
-  return open;
-}
-
-/**
- * Candidates of `statement` merged over the tables, oldest first: each table is asked only for
- * candidates before the last one kept so far, so with events appended in time order the later
- * periods find none at the cost of one probe of their time index.
- */
-function mergedCandidates<R extends CandidateKey>(p: Prepared, statement: string, params: PruneParams): R[] {
-  let rows: R[] = [];
-  let untilAt = '~';
-  let untilPosition = 0n;
-  for (const t of p.periods.sync().tables('asc')) {
-    const found = p.periods
-      .on(t.table, statement, t.watermarked)
-      .all({ ...params, untilAt, untilPosition }) as R[];
-    if (found.length === 0) continue;
-    rows = rows.length === 0 ? found : [...rows, ...found].sort(byTimeThenPosition);
-    if (rows.length >= params.limit) {
-      rows.length = params.limit;
-      const last = rows[rows.length - 1]!;
-      untilAt = last.occurred_at;
-      untilPosition = last.position;
-    }
-  }
-  return rows;
-}
-
-function byTimeThenPosition(a: CandidateKey, b: CandidateKey): number {
-  if (a.occurred_at !== b.occurred_at) return a.occurred_at < b.occurred_at ? -1 : 1;
-  return compareBigints(a.position, b.position);
-}
-
-function compareBigints(a: bigint, b: bigint): number {
-  return a < b ? -1 : a > b ? 1 : 0;
-}
-
-/** A removed event, for its keys, deliveries and pruned range. */
-interface GoneRow {
-  position: bigint;
-  event_type: string;
-  aggregate_id: string;
-  aggregate_version: bigint | number | null;
-}
-
-/**
- * What `removeBatch` removed: how many, by type; `walked`, the range the watermark passed (its
- * events' versions deleted already; keys and deliveries to delete by range, `kept` left out);
- * `listed`, the events removed row by row (keys, deliveries and versions to delete by list).
- */
-interface RemovedBatch {
-  removed: number;
-  /** The pages the periods dropped in this batch freed (0 when none was dropped). */
-  droppedPages: number;
-  byType: Map<string, number>;
-  walked: { from: bigint; to: bigint; kept: bigint[] } | undefined;
-  listed: GoneRow[];
-}
-
-/** Adds `n` to the count under `key`. */
-function count(counts: Map<string, number>, key: string, n: number): void {
-  counts.set(key, (counts.get(key) ?? 0) + n);
-}
-
-function deleteVersions(p: Prepared, rows: readonly GoneRow[]): void {
-  const versions = rows.filter((g) => g.aggregate_version !== null);
-  if (versions.length === 0) return;
-  p.s.deleteEventVersions.run(
-    `[${versions.map((g) => `[${JSON.stringify(g.aggregate_id)},${g.aggregate_version}]`).join(',')}]`,
-  );
-}
-
-/**
- * Removes a batch (positions chosen by `pruneCandidates`) under the write lock. The watermark
- * first: walking the periods from it in position order, every event is either in the batch
- * (removed without deleting its row), must stay (copied to the kept table) or stops the walk;
- * the watermark moves to where the walk stopped, and the periods it has passed whole are
- * dropped. What must stay is decided here, under the lock. With no replay running it is an
- * event with a delivery not done, found for the whole range by one probe of the open
- * deliveries, and one count per table says whether any event in the range is neither in the
- * batch nor staying: if none, the walk passes the range without reading its rows (the oldest
- * events in time order, the common case). Otherwise (a replay running: its window keeps events
- * too; or an event that stops the walk) the rows are walked one by one. What the walk did not
- * reach (events below the watermark, in the kept table, or past an event that stopped it: out
- * of time order, another type) is deleted row by row, checked again for what must stay.
- */
-function removeBatch(p: Prepared, positions: bigint[]): RemovedBatch {
-  const periods = p.periods.sync();
-  const w = periods.watermark;
-  let max = positions[0]!;
-  for (const position of positions) if (position > max) max = position;
-  const tables = periods.tables('asc').filter((t) => !t.kept && t.lo <= max);
-  let next = w;
-  // The range passed without reading its rows: the positions in it that stay.
-  let open: bigint[] | undefined;
-  // Or walked row by row: the events passed and those that stay, by table.
-  const gone: GoneRow[] = [];
-  const keep = new Map<string, bigint[]>();
-  if (max >= w) {
-    // Under the lock: no delivery opens and no replay starts until the batch commits.
-    if (p.s.anyRunningReplay.get() === undefined) open = passable(p, tables, positions, w, max);
-    if (open) {
-      next = max + 1n;
-    } else {
-      const batch = new Set(positions);
-      let stopped = false;
-      for (const t of tables) {
-        for (const r of periods.on(t.table, SQL.SELECT_PREFIX).iterate(t.lo, max) as Iterable<
-          GoneRow & { stay: bigint }
-        >) {
-          if (r.stay === 1n) {
-            pushTo(keep, t.table, r.position);
-          } else if (batch.has(r.position)) {
-            gone.push(r);
-          } else {
-            stopped = true;
-            next = r.position;
-            break;
-          }
-        }
-        if (stopped) break;
-      }
-      if (!stopped) next = max + 1n;
-    }
-  }
-  const byType = new Map<string, number>();
-  let removed = 0;
-  let walked: RemovedBatch['walked'];
-  let droppedPages = 0;
-  if (next > w && Number(p.s.moveWatermark.run(next, w).changes) === 1) {
-    if (open) {
-      const staying = jsonIntegers(open);
-      for (const t of tables) {
-        let versions = 0n;
-        for (const r of periods
-          .on(t.table, SQL.COUNT_PREFIX_BY_TYPE)
-          .iterate(t.lo, max, staying) as Iterable<{
-          event_type: string;
-          n: bigint;
-          versions: bigint;
-        }>) {
-          count(byType, r.event_type, Number(r.n));
-          removed += Number(r.n);
-          versions += r.versions;
-        }
-        if (versions > 0n) periods.on(t.table, SQL.DELETE_PREFIX_VERSIONS).run(t.lo, max, staying);
-        const end = t.end;
-        const here = open.filter((position) => position >= t.lo && (end === undefined || position < end));
-        if (here.length > 0) keep.set(t.table, here);
-      }
-    } else {
-      deleteVersions(p, gone);
-      for (const g of gone) count(byType, g.event_type, 1);
-      removed = gone.length;
-    }
-    const kept: bigint[] = [];
-    for (const [table, list] of keep) {
-      const below = list.filter((position) => position < next);
-      if (below.length > 0) periods.on(table, SQL.COPY_TO_KEPT).run(jsonIntegers(below));
-      kept.push(...below);
-    }
-    for (const period of periods.list) {
-      if (period.end !== undefined && period.end <= next) {
-        const free = freePages(p);
-        p.db.exec(SQL.withPrefix(SQL.DROP_PERIOD(period.n), p.prefix));
-        droppedPages += freePages(p) - free;
-        periods.invalidate();
-      }
-    }
-    walked = { from: w, to: next, kept };
-  } else {
-    next = w;
-  }
-  // The rest, row by row (tables as they were at the batch's start); those the walk passed are
-  // gone or kept.
-  const listed: GoneRow[] = [];
-  const rest = positions.filter((position) => position < w || position >= next);
-  for (const [table, list] of periods.byTable(rest)) {
-    for (const r of periods.on(table, SQL.DELETE_PRUNED_EVENTS).all(jsonIntegers(list)) as GoneRow[]) {
-      listed.push(r);
-      count(byType, r.event_type, 1);
-    }
-  }
-  return { removed: removed + listed.length, droppedPages, byType, walked, listed };
-}
-
-/**
- * Whether the walk can pass [w, max] without reading its rows (no replay running): what must
- * stay is then an event with a delivery not done (one probe of the open deliveries), and a count
- * per table says whether any other event there is outside the batch. The staying positions if it
- * can, undefined if not (the caller walks row by row).
- */
-function passable(
-  p: Prepared,
-  tables: readonly EventTable[],
-  positions: readonly bigint[],
-  w: bigint,
-  max: bigint,
-): bigint[] | undefined {
-  const open: bigint[] = [];
-  for (const r of p.s.openInRange.iterate(w, max) as Iterable<{ position: bigint }>) open.push(r.position);
-  const allowed = jsonIntegers([...positions.filter((position) => position >= w), ...open]);
-  for (const t of tables) {
-    const c = p.periods.on(t.table, SQL.COUNT_PREFIX_OTHERS).get(t.lo, max, allowed) as { others: bigint };
-    if (c.others !== 0n) return undefined;
-  }
-  return open;
-}
-
-/** The file's free pages (`freelist_count`). */
-function freePages(p: Prepared): number {
-  return Number(p.db.pragma('freelist_count', { simple: true }));
-}
-
 /** A replay page's event, as `SELECT_REPLAY_PAGE` reads it. */
 interface PageEvent {
   position: bigint;
@@ -1629,26 +1244,4 @@ function windowBounds(p: Prepared, from: string, to: string): { lo: bigint | nul
     if (hi !== null) break;
   }
   return { lo, hi };
-}
-
-const sleepBuffer = new Int32Array(new SharedArrayBuffer(4));
-
-/**
- * `step()`, tried again while it fails with `SQLITE_BUSY` for up to `patienceMs`. Opening a file
- * that other processes open at the same moment can meet SQLite's BUSY without its busy handler
- * having waited: switching to WAL takes a write lock, and a connection that already holds a read
- * lock gets BUSY at once where waiting could deadlock (seen in CI: a worker of a two-process fleet
- * failing at startup, within a second, with "database is locked"). The open is synchronous, as
- * better-sqlite3 is, so the pause blocks the thread the way SQLite's own busy handler does.
- */
-function whenNotBusy<T>(step: () => T, patienceMs: number): T {
-  const deadline = Date.now() + patienceMs;
-  for (let pause = 1; ; pause = Math.min(pause * 2, 50)) {
-    try {
-      return step();
-    } catch (error) {
-      if (!sqliteCode(error)?.startsWith('SQLITE_BUSY') || Date.now() + pause > deadline) throw error;
-      Atomics.wait(sleepBuffer, 0, 0, pause);
-    }
-  }
 }

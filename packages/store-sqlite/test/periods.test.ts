@@ -64,9 +64,11 @@ async function fill(store: SqliteStore, n: number, eventType = 'TestHappened'): 
 }
 
 /** A store on a new file in periods of 5, with handler 'h' subscribed to TestHappened for a year. */
-async function subscribedStore(): Promise<{ file: string; store: SqliteStore }> {
+async function subscribedStore(
+  pruneThread?: 'worker' | 'inline',
+): Promise<{ file: string; store: SqliteStore }> {
   const file = tmp.file();
-  const store = open({ filename: file, periodEvents: 5 });
+  const store = open({ filename: file, periodEvents: 5, pruneThread });
   await store.registerSubscriptions([{ handler: 'h', eventType: 'TestHappened', ordering: 'none' }], {
     consumerId: 'c',
     now: T0,
@@ -335,46 +337,55 @@ describe('watermark prune', () => {
     ]);
   });
 
-  it('a batch without an archive writes no lease; while another batch holds the lease it waits its turn', async () => {
-    const { file, store } = await subscribedStore();
-    const events = await fill(store, 12);
-    await store.complete(await claimAll(store), { now: T0 });
-    // Every write to the lease table, counted by a trigger on a connection of its own.
-    const db = new Database(file);
-    db.exec(`CREATE TABLE lease_writes (n INTEGER);
+  it.each([
+    ['inline', 0],
+    ['worker', 2],
+  ] as const)(
+    'a batch without an archive (%s) writes %i lease rows; while another batch holds the lease it waits its turn',
+    async (pruneThread, writes) => {
+      // Inline: chosen and removed in one write transaction, no lease. In the worker: the leased
+      // form, the lease taken, then given back in the removal's transaction.
+      const { file, store } = await subscribedStore(pruneThread);
+      const events = await fill(store, 12);
+      await store.complete(await claimAll(store), { now: T0 });
+      // Every write to the lease table, counted by a trigger on a connection of its own.
+      const db = new Database(file);
+      db.exec(`CREATE TABLE lease_writes (n INTEGER);
       CREATE TRIGGER lease_insert AFTER INSERT ON evco_leases BEGIN INSERT INTO lease_writes VALUES (1); END;
       CREATE TRIGGER lease_update AFTER UPDATE ON evco_leases BEGIN INSERT INTO lease_writes VALUES (1); END;
       CREATE TRIGGER lease_delete AFTER DELETE ON evco_leases BEGIN INSERT INTO lease_writes VALUES (1); END;`);
-    const leaseWrites = () => (db.prepare('SELECT count(*) AS n FROM lease_writes').get() as { n: number }).n;
-    try {
-      const now = at(20 * DAY);
-      const first = await store.pruneEvents!({ before: at(4 * 60_000), limit: 2, now });
-      expect(first.removed).toBe(2);
-      expect(leaseWrites()).toBe(0);
-      // Another store's batch between its choice and its removal (its archive running).
-      const other = open({ filename: file, periodEvents: 5 });
-      const lease = { name: 'evco:prune-batch', holder: 'other', now, ttlMs: 60_000 };
-      expect(await other.acquireLease!(lease)).toBe(true);
-      let settled = false;
-      const waiting = store.pruneEvents!({
-        before: at(4 * 60_000),
-        limit: 2,
-        now,
-        after: first.next ?? undefined,
-      });
-      void waiting.then(() => {
-        settled = true;
-      });
-      await new Promise((resolve) => setTimeout(resolve, 50));
-      expect(settled).toBe(false);
-      expect(await store.getEvent(events[2]!.id)).toBeDefined();
-      await other.releaseLease!(lease);
-      expect((await waiting).removed).toBe(2);
-      expect(await store.getEvent(events[2]!.id)).toBeUndefined();
-    } finally {
-      db.close();
-    }
-  });
+      const leaseWrites = () =>
+        (db.prepare('SELECT count(*) AS n FROM lease_writes').get() as { n: number }).n;
+      try {
+        const now = at(20 * DAY);
+        const first = await store.pruneEvents!({ before: at(4 * 60_000), limit: 2, now });
+        expect(first.removed).toBe(2);
+        expect(leaseWrites()).toBe(writes);
+        // Another store's batch between its choice and its removal (its archive running).
+        const other = open({ filename: file, periodEvents: 5 });
+        const lease = { name: 'evco:prune-batch', holder: 'other', now, ttlMs: 60_000 };
+        expect(await other.acquireLease!(lease)).toBe(true);
+        let settled = false;
+        const waiting = store.pruneEvents!({
+          before: at(4 * 60_000),
+          limit: 2,
+          now,
+          after: first.next ?? undefined,
+        });
+        void waiting.then(() => {
+          settled = true;
+        });
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        expect(settled).toBe(false);
+        expect(await store.getEvent(events[2]!.id)).toBeDefined();
+        await other.releaseLease!(lease);
+        expect((await waiting).removed).toBe(2);
+        expect(await store.getEvent(events[2]!.id)).toBeUndefined();
+      } finally {
+        db.close();
+      }
+    },
+  );
 
   it('events out of time order past the watermark are removed row by row; per-type prunes too', async () => {
     const file = tmp.file();
