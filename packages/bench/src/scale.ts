@@ -360,7 +360,9 @@ const MIN_OFF_MS = 200;
  * does by default (batches of 1 000, duty cycle 0.25) and held at the goal's rate (batches of
  * 1 000, `maxEventsPerSecond` 52 500, see PRUNE_PACED_CAP; up to a million events). For each: the
  * prune's events/s over its on windows, and the median over the on windows of the appends' rate
- * in it ÷ the mean of the off windows on either side (goal: ≥ 0.8); whether both held.
+ * in it ÷ the mean of the off windows on either side (goal: ≥ 0.8); whether both held. On SQLite
+ * the admin client's store is one of the file's by name, so its batches run in store-sqlite's own
+ * prune worker thread (`pruneThread: 'worker'`, the default), beside the appenders' thread.
  */
 async function prune(driver: Driver, low: number, filled: number) {
   const appender = driver.open();

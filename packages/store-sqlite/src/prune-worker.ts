@@ -79,8 +79,26 @@ async function prune(request: Extract<WorkerRequest, { type: 'prune' }>): Promis
       state,
       batch.removed,
     );
+    checkpoint(on);
   }
   return batch;
+}
+
+/**
+ * Copies the WAL into the file here, after each batch: a batch's changed pages (hundreds per
+ * 1 000 events) otherwise fill the WAL for the auto-checkpoint of whichever commit crosses its
+ * threshold — mostly the application's appends, which commit most often — so the application's
+ * thread would copy the prune's pages. `PASSIVE` takes no lock that writers wait for and copies
+ * what it can (measured: appends next to the capped prune 0.76–0.78 of their rate against
+ * 0.67–0.72 without it, alternated; bench README). A checkpoint it cannot run now is left to the
+ * next batch or to the auto-checkpoint.
+ */
+function checkpoint(on: Prepared): void {
+  try {
+    on.db.pragma('wal_checkpoint(PASSIVE)');
+  } catch {
+    // Another connection is checkpointing: nothing is lost by skipping this one.
+  }
 }
 
 async function handle(request: WorkerRequest): Promise<PrunedBatch | undefined> {
