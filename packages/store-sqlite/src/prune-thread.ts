@@ -119,11 +119,13 @@ export class PruneThread {
     if (this.#worker === worker) this.#worker = undefined;
     if (this.#calls.size === 0) return;
     const cause = this.#stopError;
-    const why = cause instanceof Error ? `failed: ${cause.message}` : `stopped (exit code ${code})`;
+    // The error's own message (in `cause`) may name paths on this machine; the message says its kind.
+    const kind = cause instanceof Error ? ((cause as { code?: unknown }).code ?? cause.name) : undefined;
+    const why = kind === undefined ? `stopped (exit code ${code})` : `failed (${String(kind)})`;
     const error = this.#closed
       ? this.#closedError()
       : new StoreUnavailableError(
-          `cannot prune events: the prune worker thread ${why}; the next call starts another`,
+          `cannot prune events: the prune worker thread ${why}; the next call starts another (pruneThread: 'inline' prunes on the calling thread instead, e.g. when a bundler left out the package's dist/prune-worker.js)`,
           fileErrorOptions(this.#config.label, cause),
         );
     const calls = [...this.#calls.values()];
