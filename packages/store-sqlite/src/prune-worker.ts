@@ -9,7 +9,7 @@ import Database from 'better-sqlite3';
 import { onConnection, type Prepared, prepare, untilNotBusy } from './connection.js';
 import { fileErrorOptions } from './errors.js';
 import { LATEST_VERSION, readSchemaVersion } from './migrations.js';
-import { type PrunedBatch, type PruneState, pruneLeased, reclaimSpace } from './prune.js';
+import { type PrunedBatch, type PruneState, pruneChosenThenRemoved, reclaimSpace } from './prune.js';
 import {
   type PruneWorkerConfig,
   toWorkerError,
@@ -69,7 +69,7 @@ async function pause(ms: number): Promise<void> {
 async function prune(request: Extract<WorkerRequest, { type: 'prune' }>): Promise<PrunedBatch> {
   if (closing) throw closedError();
   const on = open();
-  const batch = await pruneLeased(on, state, request, pause);
+  const batch = await pruneChosenThenRemoved(on, state, request, pause);
   if (batch.removed > 0) {
     await reclaimSpace(
       (step) => {

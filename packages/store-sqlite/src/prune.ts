@@ -121,18 +121,53 @@ export function removeChosen(
 }
 
 /**
- * A batch without an archive on a connection of its own (the prune worker's), in the leased
+ * A batch on the prune worker's connection: its state, the checked request, and the pause
+ * between tries for a lease another batch holds (which may throw to give up: the store closing).
+ */
+type WorkerPruneArgs = [
+  p: Prepared,
+  state: PruneState,
+  batch: { params: PruneParams; limit: number; before: Date; now: Date },
+  pause: (ms: number) => Promise<void>,
+];
+
+/**
+ * A batch without an archive on a connection of its own (the prune worker's): chosen in a read
+ * transaction, removed in one short write transaction, with no lease. `removeBatch` decides again
+ * under the write lock what must stay (open and dead deliveries, running replays' windows), the
+ * watermark moves only from where it is then, and a position another batch removed meanwhile is
+ * simply not found, so a choice made outside the lock removes nothing it should not, and two
+ * pruners remove each event once. The one thing it must not do is remove events that a batch
+ * with an archive has chosen and is archiving: that batch holds the lease from its choice to
+ * its removal, so while the lease is held this batch takes its turn through it instead
+ * (`pruneLeased`). One write transaction per batch instead of two (the lease taken, then given
+ * back with the removal), each of which waits for the application's commits.
+ */
+export async function pruneChosenThenRemoved(
+  ...[p, state, batch, pause]: WorkerPruneArgs
+): Promise<PrunedBatch> {
+  const now = iso(batch.now);
+  const chosen = onConnection(p, () => read(p, () => chooseKeys(p, batch.params, batch.limit)));
+  if (!chosen.last) return { found: chosen.found, last: undefined, removed: 0 };
+  const removed = onConnection(p, () =>
+    write(p, () =>
+      p.s.leaseHeld.get(PRUNE_LOCK, now)
+        ? undefined
+        : removeChosen(p, state, chosen.positions, batch.before, now),
+    ),
+  );
+  if (removed === undefined) return pruneLeased(p, state, batch, pause);
+  return { found: chosen.found, last: chosen.last, removed };
+}
+
+/**
+ * A batch without an archive on a connection of its own, in the leased
  * form: the lease taken, the batch chosen in a read transaction, removed (and the lease given
  * back) in one short write transaction. The choice holds no lock, so the application's writes
  * on other connections wait only for the removal. Between tries for a lease another batch holds,
  * `pause` waits (and may throw to give up: the store closing).
  */
-export async function pruneLeased(
-  p: Prepared,
-  state: PruneState,
-  batch: { params: PruneParams; limit: number; before: Date; now: Date },
-  pause: (ms: number) => Promise<void>,
-): Promise<PrunedBatch> {
+export async function pruneLeased(...[p, state, batch, pause]: WorkerPruneArgs): Promise<PrunedBatch> {
   const holder = randomUUID();
   const now = iso(batch.now);
   const expires = iso(new Date(batch.now.getTime() + PRUNE_LOCK_MS));

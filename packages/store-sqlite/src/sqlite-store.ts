@@ -879,7 +879,7 @@ class SqliteEventStore implements SqliteStore {
     const params = pruneParams(request);
     const archive = request.archive;
     if (!archive && this.#o.pruneThread === 'worker') {
-      // On the worker's connection, in the leased form (see `pruneLeased`). The store's own
+      // On the worker's connection (see `pruneChosenThenRemoved`). The store's own
       // connection is opened first: it created and migrated the file the worker opens.
       this.#write('prune events', () => undefined);
       const batch = await this.#pruneWorker()!.prune({
