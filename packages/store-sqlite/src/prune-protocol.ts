@@ -6,7 +6,7 @@ import {
   StoreUnavailableError,
 } from '@evco/core/adapter';
 import { fileErrorOptions, translateError } from './errors.js';
-import type { PrunedBatch, PruneParams } from './prune.js';
+import type { PruneBatchRequest, PrunedBatch } from './prune.js';
 
 /** What the prune worker opens the store's file with: the store's own resolved options. */
 export interface PruneWorkerConfig {
@@ -20,21 +20,13 @@ export interface PruneWorkerConfig {
   tempStore: 'MEMORY' | 'FILE' | undefined;
 }
 
-/** A batch for the worker: the checked request's choice and what its removal records. */
-export interface WorkerBatch {
-  params: PruneParams;
-  limit: number;
-  before: Date;
-  now: Date;
-}
-
 /**
  * Main thread → worker. `hold`/`release`/`crash` are test hooks: hold the file's write lock in
  * a transaction until released (or for `releaseAfterMs`, timed in the worker); end the worker
  * thread as a crash would.
  */
 export type WorkerRequest =
-  | ({ type: 'prune'; id: number } & WorkerBatch)
+  | ({ type: 'prune'; id: number } & PruneBatchRequest)
   | { type: 'hold'; id: number; releaseAfterMs: number | undefined }
   | { type: 'release'; id: number }
   | { type: 'crash'; id: number }

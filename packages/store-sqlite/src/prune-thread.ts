@@ -1,11 +1,10 @@
 import { Worker } from 'node:worker_threads';
 import { StoreUnavailableError } from '@evco/core/adapter';
 import { fileErrorOptions } from './errors.js';
-import type { PrunedBatch } from './prune.js';
+import type { PruneBatchRequest, PrunedBatch } from './prune.js';
 import {
   fromWorkerError,
   type PruneWorkerConfig,
-  type WorkerBatch,
   type WorkerReply,
   type WorkerRequest,
 } from './prune-protocol.js';
@@ -55,7 +54,7 @@ export class PruneThread {
     return this.#worker !== undefined;
   }
 
-  async prune(batch: WorkerBatch): Promise<PrunedBatch> {
+  async prune(batch: PruneBatchRequest): Promise<PrunedBatch> {
     return (await this.#call({ type: 'prune', ...batch }))!;
   }
 

@@ -9,7 +9,13 @@ import Database from 'better-sqlite3';
 import { onConnection, type Prepared, prepare, untilNotBusy } from './connection.js';
 import { fileErrorOptions } from './errors.js';
 import { LATEST_VERSION, readSchemaVersion } from './migrations.js';
-import { type PrunedBatch, type PruneState, pruneChosenThenRemoved, reclaimSpace } from './prune.js';
+import {
+  type OnConnection,
+  type PrunedBatch,
+  type PruneState,
+  pruneChosenThenRemoved,
+  reclaimSpace,
+} from './prune.js';
 import {
   type PruneWorkerConfig,
   toWorkerError,
@@ -69,12 +75,14 @@ async function pause(ms: number): Promise<void> {
 async function prune(request: Extract<WorkerRequest, { type: 'prune' }>): Promise<PrunedBatch> {
   if (closing) throw closedError();
   const on = open();
-  const batch = await pruneChosenThenRemoved(on, state, request, pause);
+  const run: OnConnection = (step) => onConnection(on, () => step(on));
+  // The batch under way finishes when the store closes; giving space back stops.
+  const batch = await pruneChosenThenRemoved(run, state, request, pause);
   if (batch.removed > 0) {
     await reclaimSpace(
       (step) => {
         if (closing) throw closedError();
-        return onConnection(on, () => step(on));
+        return run(step);
       },
       state,
       batch.removed,

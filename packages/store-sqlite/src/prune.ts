@@ -7,7 +7,7 @@ import {
   parsePosition,
 } from '@evco/core/adapter';
 import { boundIso, iso, jsonIntegers } from './codec.js';
-import { onConnection, type Prepared, read, write } from './connection.js';
+import { type Prepared, read, write } from './connection.js';
 import { SOURCE } from './options.js';
 import { type EventTable, pushTo } from './periods.js';
 import * as SQL from './sql.js';
@@ -121,62 +121,76 @@ export function removeChosen(
 }
 
 /**
- * A batch on the prune worker's connection: its state, the checked request, and the pause
- * between tries for a lease another batch holds (which may throw to give up: the store closing).
+ * Runs one unit of work (a transaction, or statements each committed alone) on a pruning
+ * connection: the store's (`#write`: errors translated, the file checked) or the worker's
+ * (`onConnection`). It waits for locks as that connection does, and throws to stop (the store
+ * closing).
  */
-type WorkerPruneArgs = [
-  p: Prepared,
-  state: PruneState,
-  batch: { params: PruneParams; limit: number; before: Date; now: Date },
-  pause: (ms: number) => Promise<void>,
-];
+export type OnConnection = <T>(step: (p: Prepared) => T) => T;
+
+/** A batch without an archive, as checked: its choice's parameters and what its removal records. */
+export interface PruneBatchRequest {
+  params: PruneParams;
+  limit: number;
+  before: Date;
+  now: Date;
+}
 
 /**
- * A batch without an archive on a connection of its own (the prune worker's): chosen in a read
- * transaction, removed in one short write transaction, with no lease. `removeBatch` decides again
- * under the write lock what must stay (open and dead deliveries, running replays' windows), the
- * watermark moves only from where it is then, and a position another batch removed meanwhile is
- * simply not found, so a choice made outside the lock removes nothing it should not, and two
- * pruners remove each event once. The one thing it must not do is remove events that a batch
- * with an archive has chosen and is archiving: that batch holds the lease from its choice to
- * its removal, so while the lease is held this batch takes its turn through it instead
- * (`pruneLeased`). One write transaction per batch instead of two (the lease taken, then given
- * back with the removal), each of which waits for the application's commits.
+ * A batch without an archive, chosen in a read transaction and removed in one short write
+ * transaction, with no lease (the prune worker's). `removeBatch` decides again under the write
+ * lock what must stay (open and dead deliveries, running replays' windows), the watermark moves
+ * only from where it is then, and a position another batch removed meanwhile is simply not
+ * found, so a choice made outside the lock removes nothing it should not, and two pruners remove
+ * each event once. The one thing it must not do is remove events that a batch with an archive
+ * has chosen and is archiving: that batch holds the lease from its choice to its removal, so
+ * while the lease is held this batch takes its turn through it instead (`pruneLeased`). One
+ * write transaction per batch instead of two (the lease taken, then given back with the
+ * removal), each of which waits for the application's commits.
  */
 export async function pruneChosenThenRemoved(
-  ...[p, state, batch, pause]: WorkerPruneArgs
+  run: OnConnection,
+  state: PruneState,
+  batch: PruneBatchRequest,
+  pause: (ms: number) => Promise<void>,
 ): Promise<PrunedBatch> {
   const now = iso(batch.now);
-  const chosen = onConnection(p, () => read(p, () => chooseKeys(p, batch.params, batch.limit)));
+  const chosen = run((p) => read(p, () => chooseKeys(p, batch.params, batch.limit)));
   if (!chosen.last) return { found: chosen.found, last: undefined, removed: 0 };
-  const removed = onConnection(p, () =>
+  const removed = run((p) =>
     write(p, () =>
       p.s.leaseHeld.get(PRUNE_LOCK, now)
         ? undefined
         : removeChosen(p, state, chosen.positions, batch.before, now),
     ),
   );
-  if (removed === undefined) return pruneLeased(p, state, batch, pause);
+  if (removed === undefined) return pruneLeased(run, state, batch, pause);
   return { found: chosen.found, last: chosen.last, removed };
 }
 
 /**
- * A batch without an archive on a connection of its own, in the leased
- * form: the lease taken, the batch chosen in a read transaction, removed (and the lease given
- * back) in one short write transaction. The choice holds no lock, so the application's writes
- * on other connections wait only for the removal. Between tries for a lease another batch holds,
- * `pause` waits (and may throw to give up: the store closing).
+ * A batch without an archive in the leased form, for when another batch holds the lease: the
+ * lease taken (tried again after `pause`, which may throw to give up: the store closing), the
+ * batch chosen in a read transaction, removed (and the lease given back) in one short write
+ * transaction. The choice holds no lock, so writes on other connections wait only for the
+ * removal.
  */
-export async function pruneLeased(...[p, state, batch, pause]: WorkerPruneArgs): Promise<PrunedBatch> {
+export async function pruneLeased(
+  run: OnConnection,
+  state: PruneState,
+  batch: PruneBatchRequest,
+  pause: (ms: number) => Promise<void>,
+): Promise<PrunedBatch> {
   const holder = randomUUID();
   const now = iso(batch.now);
   const expires = iso(new Date(batch.now.getTime() + PRUNE_LOCK_MS));
-  const take = () => write(p, () => p.s.acquireLease.get(PRUNE_LOCK, holder, expires, now) !== undefined);
-  while (!onConnection(p, take)) await pause(10);
+  while (!run((p) => write(p, () => p.s.acquireLease.get(PRUNE_LOCK, holder, expires, now) !== undefined))) {
+    await pause(10);
+  }
   let held = true;
   try {
-    const chosen = onConnection(p, () => read(p, () => chooseKeys(p, batch.params, batch.limit)));
-    const removed = onConnection(p, () =>
+    const chosen = run((p) => read(p, () => chooseKeys(p, batch.params, batch.limit)));
+    const removed = run((p) =>
       write(p, () => {
         const n = chosen.last ? removeChosen(p, state, chosen.positions, batch.before, now) : 0;
         p.s.releaseLease.run(PRUNE_LOCK, holder);
@@ -188,7 +202,7 @@ export async function pruneLeased(...[p, state, batch, pause]: WorkerPruneArgs):
   } finally {
     if (held) {
       try {
-        onConnection(p, () => write(p, () => p.s.releaseLease.run(PRUNE_LOCK, holder)));
+        run((p) => write(p, () => p.s.releaseLease.run(PRUNE_LOCK, holder)));
       } catch {
         // The lease expires by itself (PRUNE_LOCK_MS).
       }
@@ -201,11 +215,7 @@ export async function pruneLeased(...[p, state, batch, pause]: WorkerPruneArgs):
  * list beyond its reserve, up to the batch's share, in steps between which others run. `run`
  * runs a step on the connection (and throws to stop: the store closing).
  */
-export async function reclaimSpace(
-  run: <T>(step: (p: Prepared) => T) => T,
-  state: PruneState,
-  removed: number,
-): Promise<void> {
+export async function reclaimSpace(run: OnConnection, state: PruneState, removed: number): Promise<void> {
   try {
     let left = run((p) => {
       const free = freePages(p);

@@ -82,14 +82,15 @@ import {
 } from './options.js';
 import type { EventTable } from './periods.js';
 import {
-  type ChosenBatch,
   checkPruneRequest,
   chooseKeys,
   PRUNE_LOCK,
   PRUNE_LOCK_MS,
+  type PrunedBatch,
   type PruneState,
   pruneCandidates,
   prunedResult,
+  pruneLeased,
   pruneParams,
   reclaimSpace,
   removeChosen,
@@ -878,23 +879,18 @@ class SqliteEventStore implements SqliteStore {
     const now = iso(request.now);
     const params = pruneParams(request);
     const archive = request.archive;
+    const batch = { params, limit: request.limit, before: request.before, now: request.now };
     if (!archive && this.#o.pruneThread === 'worker') {
       // On the worker's connection (see `pruneChosenThenRemoved`). The store's own
       // connection is opened first: it created and migrated the file the worker opens.
       this.#write('prune events', () => undefined);
-      const batch = await this.#pruneWorker()!.prune({
-        params,
-        limit: request.limit,
-        before: request.before,
-        now: request.now,
-      });
-      return prunedResult(batch, request.limit);
+      return prunedResult(await this.#pruneWorker()!.prune(batch), request.limit);
     }
     if (!archive) {
       // Without an archive nothing runs between the choice and the removal: both in one write
       // transaction, where no other batch and no replay step can come between them, so no lease
       // is taken. Unless another batch holds the lease (its archive running, its events chosen):
-      // then this one takes its turn through the lease as well.
+      // then this one takes its turn through the lease, as the worker's batch does.
       const done = this.#write('prune events', (p) =>
         write(p, () => {
           if (p.s.leaseHeld.get(PRUNE_LOCK, now)) return undefined;
@@ -905,7 +901,10 @@ class SqliteEventStore implements SqliteStore {
           return { ...chosen, removed };
         }),
       );
-      if (done) return this.#pruned(done, request);
+      return this.#pruned(
+        done ?? (await pruneLeased((step) => this.#write('prune events', step), this.#prune, batch, sleep)),
+        request,
+      );
     }
     // One batch at a time across processes: a lease row, held from the choice of the batch to
     // its removal, so the archive runs outside any transaction and writers are never blocked.
@@ -913,38 +912,35 @@ class SqliteEventStore implements SqliteStore {
     const lease = { name: PRUNE_LOCK, holder, now: request.now, ttlMs: PRUNE_LOCK_MS };
     while (!(await this.acquireLease(lease))) await sleep(10);
     try {
-      let chosen: ChosenBatch;
-      if (archive) {
-        const rows = this.#run('choose events to prune', (p) =>
-          read(p, () =>
-            pruneCandidates(p, SQL.SELECT_PRUNE_CANDIDATES, SQL.SELECT_PRUNE_CANDIDATES_UNCHECKED, params),
-          ),
-        ) as EventRow[];
-        const events = rows.slice(0, request.limit).map(toRecordedEvent);
-        if (events.length > 0) await this.#holdingLease(lease, () => archive(events));
-        chosen = {
-          found: rows.length,
-          positions: rows.slice(0, events.length).map((r) => r.position),
-          last: events[events.length - 1],
-        };
-      } else {
-        chosen = this.#run('choose events to prune', (p) =>
-          read(p, () => chooseKeys(p, params, request.limit)),
-        );
-      }
-      const removed = chosen.last
+      const rows = this.#run('choose events to prune', (p) =>
+        read(p, () =>
+          pruneCandidates(p, SQL.SELECT_PRUNE_CANDIDATES, SQL.SELECT_PRUNE_CANDIDATES_UNCHECKED, params),
+        ),
+      ) as EventRow[];
+      const events = rows.slice(0, request.limit).map(toRecordedEvent);
+      if (events.length > 0) await this.#holdingLease(lease, () => archive(events));
+      const last = events[events.length - 1];
+      const removed = last
         ? this.#write('prune events', (p) =>
-            write(p, () => removeChosen(p, this.#prune, chosen.positions, request.before, now)),
+            write(p, () =>
+              removeChosen(
+                p,
+                this.#prune,
+                rows.slice(0, events.length).map((r) => r.position),
+                request.before,
+                now,
+              ),
+            ),
           )
         : 0;
-      return await this.#pruned({ ...chosen, removed }, request);
+      return await this.#pruned({ found: rows.length, last, removed }, request);
     } finally {
       await this.releaseLease(lease).catch(() => {});
     }
   }
 
   /** A batch removed on this store's connection: space given back, then its result. */
-  async #pruned(batch: ChosenBatch & { removed: number }, request: PruneRequest): Promise<PruneBatch> {
+  async #pruned(batch: PrunedBatch, request: PruneRequest): Promise<PruneBatch> {
     if (batch.removed > 0) {
       await reclaimSpace((step) => this.#run('reclaim space', step), this.#prune, batch.removed);
     }
